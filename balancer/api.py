@@ -1,0 +1,206 @@
+"""HTTP handlers: the OpenAI API the clients see. Decode once, authenticate, route, answer, log once."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from balancer import wire
+from balancer.config import ClientKey, hash_key
+from balancer.errors import GatewayError
+from balancer.failover import Job, Reply, Stream
+from balancer.gateway import GATEWAY, Gateway
+
+log = structlog.get_logger("balancer.api")
+
+JSON = "application/json"
+
+
+def _request_id(request: web.Request) -> str:
+    rid = request.headers.get("x-request-id", "")
+    return rid if 0 < len(rid) <= 128 and rid.isprintable() else "req_" + secrets.token_hex(12)
+
+
+def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
+    if gw.cfg.server.insecure_no_auth:
+        return None
+    header = request.headers.get("Authorization", "")
+    key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
+    if not key:
+        raise GatewayError(
+            401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            type="invalid_request_error", code="missing_api_key",
+        )
+    found = gw.keys.get(hash_key(key))
+    if found is None:
+        raise GatewayError(
+            401, f"Incorrect API key provided: {key[:3]}***{key[-2:] if len(key) > 8 else ''}.",
+            type="invalid_request_error", code="invalid_api_key",
+        )
+    return found
+
+
+def _allowed(key: ClientKey | None, route: str) -> bool:
+    return key is None or "*" in key.routes or route in key.routes
+
+
+async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str, Any]]:
+    gw = request.app[GATEWAY]
+    key = _authenticate(gw, request)
+    data = await request.read()
+    body = wire.decode_body(data)
+    view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
+    route = gw.routes.get(view.model)
+    if route is None or not _allowed(key, view.model):
+        raise GatewayError(
+            404, f"The model '{view.model}' does not exist or you do not have access to it "
+            f"(GET /v1/models lists the routes this key may use).", code="model_not_found", param="model",
+        )
+    if route.kind != kind:
+        raise GatewayError(400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint",
+                           param="model")
+    strategy = request.headers.get("x-qiao-strategy") or None
+    if strategy is not None and strategy not in gw.strategies:
+        raise GatewayError(400, f"Unknown strategy '{strategy}' in x-qiao-strategy ({', '.join(gw.strategies)}).",
+                           code="invalid_strategy")
+    transport = request.transport
+    job = Job(
+        request_id=request["request_id"], route=route, body=body, view=view, strategy=strategy,
+        deadline=request["t0"] + route.failover.deadline_s,
+        client_gone=lambda: transport is None or transport.is_closing(),
+    )
+    ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
+    return gw, job, ctx
+
+
+def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
+    elapsed = time.perf_counter() - request["t0"]
+    c = job.served_by
+    h = {
+        "x-qiao-attempts": str(job.tries),
+        "x-qiao-overhead-ms": f"{max(0.0, elapsed - job.upstream_s) * 1000:.3f}",
+        "x-qiao-route": job.route.name,
+        "x-request-id": request["request_id"],
+    }
+    if c is not None:
+        h["x-qiao-provider"], h["x-qiao-model"] = c.provider_name, c.model
+    return h
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "chat")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "embeddings")
+
+
+async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
+    job: Job | None = None
+    ctx: dict[str, Any] = {}
+    status = 500
+    try:
+        gw, job, ctx = await _job(request, kind)
+        result = await gw.engine.serve(job)
+        if isinstance(result, Reply):
+            status = result.status
+            return web.Response(body=result.body, status=status, content_type=JSON,
+                                headers=_served_headers(request, job))
+        status = 200
+        return await _stream(request, gw, job, result, ctx)
+    except GatewayError as e:
+        status = e.status
+        if job is not None:
+            e.headers.update(_served_headers(request, job))
+        raise
+    finally:
+        if job is not None:
+            request["done"] = {**ctx, **_summary(job), "status": status}
+
+
+async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: dict[str, Any]) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
+    )
+    await resp.prepare(request)
+    outcome = await gw.engine.pump(job, s, resp.write)
+    ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
+    await resp.write_eof()
+    return resp
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "attempts": [a.as_log() for a in job.attempts],
+        "provider": job.served_by.provider_name if job.served_by else None,
+        "model": job.served_by.model if job.served_by else None,
+    }
+    if job.usage is not None:
+        out["tokens"] = {"prompt": job.usage.prompt_tokens, "completion": job.usage.completion_tokens}
+        if job.usage_estimated:
+            out["tokens"]["estimated"] = True
+    return out
+
+
+async def models(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    key = _authenticate(gw, request)
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": route.kind}
+        for name, route in gw.routes.items()
+        if _allowed(key, name)
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    state = await gw.store.status()
+    status = "ready" if state == "ok" else "degraded"
+    body = {"status": status, "state_store": {"backend": gw.store.name, "status": state},
+            "routes": len(gw.routes), "config_generation": gw.generation}
+    return web.json_response(body, status=200)
+
+
+def _error_response(e: GatewayError, rid: str) -> web.Response:
+    return web.Response(body=e.body(), status=e.status, content_type=JSON, headers={**e.headers, "x-request-id": rid})
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    rid = _request_id(request)
+    request["request_id"], request["t0"] = rid, time.perf_counter()
+    try:
+        resp: web.StreamResponse = await handler(request)
+    except GatewayError as e:
+        resp = _error_response(e, rid)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        msg = (f"The request body is larger than the limit of {request.app[GATEWAY].cfg.server.max_body_bytes} bytes."
+               if e.status == 413 else f"{e.reason}: {request.method} {request.path}")
+        resp = _error_response(GatewayError(e.status, msg, code=_HTTP_CODES.get(e.status)), rid)
+    except Exception:
+        log.exception("unhandled_error", request_id=rid, path=request.path)
+        resp = _error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.",
+                                            type="server_error", code="internal_error"), rid)
+    if not resp.prepared:
+        resp.headers["x-request-id"] = rid
+    done = request.get("done")
+    if done is not None:
+        if "status" in done and resp.status >= 400:
+            done["status"] = resp.status
+        log.info("request_done", request_id=rid, ms=round((time.perf_counter() - request["t0"]) * 1000, 3), **done)
+    return resp

@@ -1,0 +1,186 @@
+"""``balancer``: serve | check | emulate | demo | vendors | hash-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from balancer import config as config_mod
+from balancer import emulator, logs
+from balancer.gateway import GATEWAY, StartupError, make_app
+
+log = structlog.get_logger("balancer.cli")
+
+DEMO_KEY = "sk-qiao-demo"
+
+
+def _loop_policy() -> None:
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+
+
+async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None) -> None:
+    app = make_app(cfg)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=cfg.server.drain_s)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.server.host, port or cfg.server.port, backlog=1024, reuse_address=True)
+    await site.start()
+    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        if config_path is None:
+            return
+        try:
+            new = config_mod.load(config_path)
+        except config_mod.ConfigError as e:
+            log.error("config_reload_failed", error=str(e))
+            return
+        task = loop.create_task(app[GATEWAY].reload(new))
+        task.add_done_callback(lambda t: t.exception() and log.error("config_reload_failed", error=str(t.exception())))
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    log.info("gateway_draining", grace_s=cfg.server.drain_s)
+    await runner.cleanup()
+    log.info("gateway_stopped")
+
+
+async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner:
+    runner = web.AppRunner(emulator.make_app(emulator.Emulator(chunk_delay_ms=chunk_delay_ms)), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    logs.configure(cfg.logging.level, cfg.logging.format)
+    _loop_policy()
+    asyncio.run(_serve(cfg, args.config, args.port))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from balancer.router import compile_routes
+
+    for name, route in compile_routes(cfg).items():
+        print(f"{name}  [{route.kind}, strategy={route.strategy}, attempts={route.failover.max_attempts}]")
+        for c in route.choices:
+            window = f"{c.context_window:,}" if c.context_window else "?"
+            print(f"  {c.index + 1}. {c.provider_name} ({c.vendor.name}) -> {c.model}  context={window}")
+    auth = f"{len(cfg.client_keys)} client key(s)" if cfg.client_keys else "NO client keys (insecure_no_auth)"
+    print(f"ok: {len(cfg.providers)} provider(s), {len(cfg.routes)} route(s), {auth}, state={cfg.state.backend}")
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    logs.configure("info", "auto")
+    _loop_policy()
+
+    async def main() -> None:
+        await _emulate(args.host, args.port, args.chunk_delay_ms)
+        print(f"emulator on http://{args.host}:{args.port}/<vendor>/...  control: /_emulator/", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    emu_url = f"http://127.0.0.1:{args.port + 1}"
+    os.environ["QIAO_EMULATOR_URL"] = emu_url
+    text = resources.files("balancer").joinpath("demo.yaml").read_text(encoding="utf-8")
+    import yaml
+
+    cfg = config_mod.parse(yaml.safe_load(text), "demo.yaml")
+    logs.configure("info", "auto")
+    _loop_policy()
+
+    async def main() -> None:
+        await _emulate("127.0.0.1", args.port + 1, 20.0)
+        print(f"""
+Qiao demo: gateway  http://127.0.0.1:{args.port}/v1   (OpenAI base_url)
+           client key  {DEMO_KEY}
+           routes      {", ".join(sorted(cfg.routes))}
+           emulator    {emu_url}/_emulator/  (faults: POST {emu_url}/_emulator/faults)
+
+  curl http://127.0.0.1:{args.port}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \\
+       -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "你好"}}]}}'
+  curl -X POST {emu_url}/_emulator/faults -d '{{"target": "deepseek", "fault": "rate_limit"}}'
+""", flush=True)
+        await _serve(cfg, None, args.port)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_vendors(args: argparse.Namespace) -> int:
+    from balancer.vendors import REGISTRY
+
+    for v in sorted(REGISTRY.values(), key=lambda v: v.name):
+        balance = f"balance: GET {v.balance.path}" if v.balance else "balance: none"
+        print(f"{v.name:12} {v.title}\n{'':12} auth: {v.auth_scheme}; {balance}\n{'':12} models: {', '.join(v.models)}")
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    print(config_mod.hash_key(args.key))
+    return 0
+
+
+def _load(path: str) -> config_mod.Config:
+    cfg = config_mod.load(path)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="balancer", description="Qiao OpenAI-compatible failover gateway")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", required=True)
+    s.add_argument("--port", type=int)
+    s.set_defaults(fn=cmd_serve)
+    s = sub.add_parser("check", help="validate a config and print its routes")
+    s.add_argument("--config", required=True)
+    s.set_defaults(fn=cmd_check)
+    s = sub.add_parser("emulate", help="run the vendor emulator")
+    s.add_argument("--port", type=int, default=8081)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    s.set_defaults(fn=cmd_emulate)
+    s = sub.add_parser("demo", help="emulator + gateway with a bundled config")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(fn=cmd_demo)
+    sub.add_parser("vendors", help="list vendors").set_defaults(fn=cmd_vendors)
+    s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys")
+    s.add_argument("key")
+    s.set_defaults(fn=cmd_hash_key)
+    args = p.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (config_mod.ConfigError, StartupError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

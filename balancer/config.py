@@ -1,0 +1,280 @@
+"""The gateway's one YAML config file, validated with msgspec.
+
+Every validation error names the exact path of the bad key (``routes.chat.candidates[1].provider``)
+and why. Secrets are written as ``${ENV_VAR}`` or ``file:/path`` and resolved at load time; they are
+held in :class:`Secret`, whose ``repr`` never shows the value, so they cannot reach a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from balancer.errors import Failure
+
+
+class ConfigError(Exception):
+    """The config file is unusable; the message names the path of the bad key."""
+
+
+class Secret:
+    """A secret value (API key). Never printed: ``repr``/``str`` show only that it is set."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Limits(_Strict):
+    """An account's limits: requests and tokens per minute, requests in flight (0 = unlimited)."""
+
+    rpm: int = 0
+    tpm: int = 0
+    concurrency: int = 0
+
+
+class Timeouts(_Strict):
+    connect_s: float = 5.0
+    ttft_s: float = 30.0  # time to first token (streams) / to response headers (non-streams)
+    idle_s: float = 30.0  # longest silence between two stream chunks
+    total_s: float = 300.0  # one attempt, start to end
+
+
+class Provider(_Strict):
+    """One vendor account: the unit that limits, balances and credentials attach to."""
+
+    vendor: str
+    api_key: Secret | None = None
+    base_url: str | None = None  # overrides the vendor's (e.g. the emulator, a proxy, a region)
+    limits: Limits = Limits()
+    timeouts: Timeouts | None = None
+    extra: dict[str, str] = {}  # vendor-specific settings (azure: api_version, deployment map)
+
+
+class Candidate(_Strict):
+    provider: str
+    model: str
+    weight: float = 1.0
+    context_window: int | None = None  # overrides the vendor catalogue
+
+
+class ClassPolicy(_Strict):
+    """What one failure class does to the request and to the candidate that failed."""
+
+    failover: bool | Literal["larger_context"] = True
+    cooldown_s: float = 0.0  # minimum cooldown; Retry-After may lengthen it, never shorten
+    scope: Literal["candidate", "provider"] = "candidate"
+    breaker: bool = False  # counts toward the circuit breaker
+    disable: bool = False  # out until a balance refresh / quota reset / config reload
+
+
+def _default_classes() -> dict[Failure, ClassPolicy]:
+    return {
+        Failure.RATE_LIMITED: ClassPolicy(cooldown_s=5.0),
+        Failure.QUOTA_EXHAUSTED: ClassPolicy(scope="provider", disable=True, cooldown_s=3600.0),
+        Failure.AUTH_FAILED: ClassPolicy(scope="provider", disable=True, cooldown_s=86400.0),
+        Failure.BAD_REQUEST: ClassPolicy(failover=False),
+        Failure.CONTEXT_LENGTH: ClassPolicy(failover="larger_context"),
+        Failure.CONTENT_FILTERED: ClassPolicy(failover=False),
+        Failure.UPSTREAM_ERROR: ClassPolicy(breaker=True),
+        Failure.TIMEOUT: ClassPolicy(breaker=True),
+        Failure.CONNECTION_ERROR: ClassPolicy(breaker=True),
+        Failure.MALFORMED_RESPONSE: ClassPolicy(breaker=True),
+    }
+
+
+class Breaker(_Strict):
+    window_s: float = 30.0
+    min_requests: int = 10  # error-rate rule needs this many outcomes in the window
+    error_rate: float = 0.5
+    consecutive_failures: int = 5
+    open_s: float = 15.0  # first open period; doubles on a failed probe, up to max_open_s
+    max_open_s: float = 300.0
+    half_open_probes: int = 1
+
+
+class Failover(_Strict):
+    max_attempts: int = 3
+    deadline_s: float = 120.0
+    classes: dict[Failure, ClassPolicy] = msgspec.field(default_factory=_default_classes)
+
+
+class Route(_Strict):
+    candidates: list[Candidate]
+    strategy: str = "priority"
+    kind: Literal["chat", "embeddings"] = "chat"
+    failover: Failover | None = None
+
+
+class ClientKey(_Strict):
+    name: str
+    key_sha256: str
+    routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class Server(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 8 << 20
+    insecure_no_auth: bool = False
+    drain_s: float = 30.0
+
+
+class State(_Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+
+
+class Logging(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(_Strict):
+    providers: dict[str, Provider]
+    routes: dict[str, Route]
+    server: Server = Server()
+    state: State = State()
+    logging: Logging = Logging()
+    client_keys: list[ClientKey] = []
+    failover: Failover = Failover()
+    breaker: Breaker = Breaker()
+    timeouts: Timeouts = Timeouts()
+
+    def route_failover(self, route: Route) -> Failover:
+        return route.failover or self.failover
+
+    def provider_timeouts(self, provider: Provider) -> Timeouts:
+        return provider.timeouts or self.timeouts
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _resolve(value: str, where: str) -> str:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files)."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    if value.startswith("file:"):
+        path = Path(value[5:])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(f"{where}: cannot read secret file {path}: {e.strerror}") from None
+    return _ENV.sub(sub, value)
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Secret and isinstance(obj, str):
+        return Secret(obj)
+    raise NotImplementedError
+
+
+def _expand(node: Any, where: str) -> Any:
+    if isinstance(node, str):
+        return _resolve(node, where)
+    if isinstance(node, dict):
+        return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _readable_path(msg: str) -> str:
+    # msgspec says "... - at `$.routes.chat.candidates[0].provider`"; we print the path first.
+    m = re.search(r" - at `\$\.?(.*)`$", msg)
+    if not m:
+        return msg
+    return f"{m.group(1) or '(top level)'}: {msg[: m.start()]}"
+
+
+def parse(data: Any, source: str = "config") -> Config:
+    try:
+        cfg = msgspec.convert(_expand(data, ""), Config, dec_hook=_dec_hook, strict=True)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {_readable_path(str(e))}") from None
+    _cross_check(cfg, source)
+    return cfg
+
+
+def load(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping with providers: and routes:")
+    return parse(data, str(p))
+
+
+def _cross_check(cfg: Config, source: str) -> None:
+    from balancer.vendors import REGISTRY
+
+    for name, prov in cfg.providers.items():
+        if prov.vendor not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
+    for rname, route in cfg.routes.items():
+        if not route.candidates:
+            raise ConfigError(f"{source}: routes.{rname}.candidates: a route needs at least one candidate")
+        from balancer.router import STRATEGIES
+
+        if route.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"{source}: routes.{rname}.strategy: unknown strategy {route.strategy!r} "
+                f"({', '.join(sorted(STRATEGIES))})"
+            )
+        for i, cand in enumerate(route.candidates):
+            if cand.provider not in cfg.providers:
+                raise ConfigError(
+                    f"{source}: routes.{rname}.candidates[{i}].provider: no provider named {cand.provider!r}"
+                )
+            if cand.weight < 0:
+                raise ConfigError(f"{source}: routes.{rname}.candidates[{i}].weight: must be >= 0")
+    for i, key in enumerate(cfg.client_keys):
+        if not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
+            raise ConfigError(f"{source}: client_keys[{i}].key_sha256: expected 64 lowercase hex chars")
+        for r in key.routes:
+            if r != "*" and r not in cfg.routes:
+                raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {r!r}")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()

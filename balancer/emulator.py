@@ -1,0 +1,342 @@
+"""The vendor emulator: one local HTTP server that speaks every vendor's dialect under ``/<target>/``.
+
+``target`` is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``): each
+target has its own faults, limits, balance and counters; its dialect (auth header, error bodies,
+stream quirks, balance endpoint) comes from the vendor's own module. Replies are deterministic and
+carry usage counted by :func:`count_tokens`.
+
+Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits``,
+``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from balancer.emulator_stream import stream_reply
+from balancer.vendors import REGISTRY
+from balancer.vendors.base import Vendor
+
+_T = TypeVar("_T")
+
+FAULTS = (
+    "ok", "rate_limit", "balance_exhausted", "server_error", "timeout", "slow_first_byte",
+    "truncate_stream", "malformed", "stall_stream", "content_filter", "context_length", "auth",
+)
+
+
+class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
+    target: str
+    fault: Literal[
+        "ok", "rate_limit", "balance_exhausted", "server_error", "timeout", "slow_first_byte",
+        "truncate_stream", "malformed", "stall_stream", "content_filter", "context_length", "auth",
+    ]
+    probability: float = 1.0
+    latency_ms: float = 0.0
+    count: int | None = None  # apply this many times, then stop (None: until cleared)
+    retry_after: float | None = None  # seconds, sent as Retry-After with rate_limit
+
+
+class LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
+    target: str
+    rpm: int | None = None
+    tpm: int | None = None
+    balance_tokens: int | None = None
+    granted: float | None = None  # money, as the vendor's balance API reports it
+    paid: float | None = None
+
+
+class KeySpec(msgspec.Struct, forbid_unknown_fields=True):
+    target: str
+    key: str
+
+
+class EmulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
+    chunk_delay_ms: float | None = None
+    reply_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Target:
+    name: str
+    vendor: Vendor
+    fault: FaultSpec | None = None
+    key: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    balance_tokens: int | None = None
+    granted: float = 10.0
+    paid: float = 100.0
+    window: int = -1
+    window_requests: int = 0
+    window_tokens: int = 0
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("requests", "served", "errors", "streams", "prompt_tokens", "completion_tokens", "total_tokens"), 0))
+    faults_applied: dict[str, int] = field(default_factory=dict)
+
+
+def count_tokens(text: str) -> int:
+    """The emulator's tokenizer: one token per CJK character, one per 4 other characters (rounded up)."""
+    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    return sum(4 + count_tokens(_text(m.get("content"))) for m in messages if isinstance(m, dict))
+
+
+_WORDS = ("你好", "！", "这是", "一个", "模拟", "的", "回答", "，", "来自", "桥", "网关", "。")
+
+
+def reply_text(target: str, seed: str, tokens: int) -> list[str]:
+    """Deterministic reply pieces (one token each) for a prompt."""
+    h = int.from_bytes(hashlib.sha256(f"{target}|{seed}".encode()).digest()[:8], "big")
+    rng = random.Random(h)
+    return [rng.choice(_WORDS) for _ in range(tokens)]
+
+
+class Emulator:
+    def __init__(self, chunk_delay_ms: float = 0.0, reply_tokens: int = 12, seed: int = 0) -> None:
+        self.chunk_delay_ms = chunk_delay_ms
+        self.reply_tokens = reply_tokens
+        self.targets: dict[str, Target] = {}
+        self.rng = random.Random(seed)
+
+    def target(self, name: str) -> Target:
+        t = self.targets.get(name)
+        if t is None:
+            vendor = REGISTRY.get(name.split(".", 1)[0])
+            if vendor is None:
+                raise web.HTTPNotFound(text=f"no vendor dialect for target {name!r}")
+            t = self.targets[name] = Target(name, vendor)
+        return t
+
+    # ---- control API --------------------------------------------------------------------------
+
+    async def set_fault(self, request: web.Request) -> web.Response:
+        spec = _decode(await request.read(), FaultSpec)
+        t = self.target(spec.target)
+        t.fault = None if spec.fault == "ok" and spec.latency_ms == 0 else spec
+        return web.json_response({"target": t.name, "fault": spec.fault})
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        name = request.query.get("target")
+        for t in self.targets.values():
+            if name is None or t.name == name:
+                t.fault = None
+        return web.json_response({"cleared": name or "all"})
+
+    async def set_limits(self, request: web.Request) -> web.Response:
+        spec = _decode(await request.read(), LimitSpec)
+        t = self.target(spec.target)
+        for f in ("rpm", "tpm", "balance_tokens"):
+            setattr(t, f, getattr(spec, f))
+        t.granted = spec.granted if spec.granted is not None else t.granted
+        t.paid = spec.paid if spec.paid is not None else t.paid
+        return web.json_response({"target": t.name})
+
+    async def set_key(self, request: web.Request) -> web.Response:
+        spec = _decode(await request.read(), KeySpec)
+        self.target(spec.target).key = spec.key
+        return web.json_response({"target": spec.target})
+
+    async def set_config(self, request: web.Request) -> web.Response:
+        spec = _decode(await request.read(), EmulatorConfig)
+        if spec.chunk_delay_ms is not None:
+            self.chunk_delay_ms = spec.chunk_delay_ms
+        if spec.reply_tokens is not None:
+            self.reply_tokens = spec.reply_tokens
+        return web.json_response({"chunk_delay_ms": self.chunk_delay_ms, "reply_tokens": self.reply_tokens})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        out = {n: {**t.stats, "faults": t.faults_applied, "balance_tokens": t.balance_tokens}
+               for n, t in self.targets.items()}
+        return web.json_response({"targets": out})
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.targets.clear()
+        return web.json_response({"reset": True})
+
+    # ---- the vendor side ----------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        t = self.target(request.match_info["target"])
+        tail = "/" + request.match_info["tail"]
+        vendor = t.vendor
+        if request.method == "GET":
+            if vendor.balance is not None and tail.rstrip("/") == vendor.balance.path.rstrip("/"):
+                return self._balance(t, request)
+            raise web.HTTPNotFound(text=f"{vendor.name}: no GET {tail}")
+        if not self._authorised(t, request):
+            return _err(vendor.dialect.auth)
+        t.stats["requests"] += 1
+        body = orjson.loads(await request.read() or b"{}")
+        return await self._answer(t, tail, body, request)
+
+    def _authorised(self, t: Target, request: web.Request) -> bool:
+        expected = t.vendor.auth(t.key or "")
+        for name, value in expected.items():
+            got = request.headers.get(name, "")
+            if not got or (t.key is not None and got != value) or got.strip().lower() == "bearer":
+                return False
+        return True
+
+    def _balance(self, t: Target, request: web.Request) -> web.Response:
+        assert t.vendor.balance is not None
+        if not self._authorised(t, request):
+            return _err(t.vendor.dialect.auth)
+        empty = t.balance_tokens is not None and t.balance_tokens <= 0
+        body = t.vendor.balance.render(0.0 if empty else t.granted, 0.0 if empty else t.paid)
+        return web.json_response(body)
+
+    async def _answer(
+        self, t: Target, tail: str, body: dict[str, Any], request: web.Request
+    ) -> web.StreamResponse:
+        fault = self._fault(t)
+        if fault is not None and fault.latency_ms and fault.fault in ("ok", "slow_first_byte"):
+            await asyncio.sleep(fault.latency_ms / 1000)
+        kind = fault.fault if fault is not None else "ok"
+        if kind == "timeout":
+            await asyncio.sleep(3600)
+        errors: Mapping[str, tuple[int, Mapping[str, Any]]] = {
+            "rate_limit": t.vendor.dialect.rate_limit, "balance_exhausted": t.vendor.dialect.balance_exhausted,
+            "server_error": t.vendor.dialect.server_error, "content_filter": t.vendor.dialect.content_filter,
+            "context_length": t.vendor.dialect.context_length, "auth": t.vendor.dialect.auth,
+        }
+        if kind in errors:
+            t.stats["errors"] += 1
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault and fault.retry_after is not None else {}
+            return _err(errors[kind], headers)
+        embeddings = tail.endswith("/embeddings")
+        prompt = (count_tokens(str(body.get("input", ""))) if embeddings
+                  else prompt_tokens(body.get("messages") or []))
+        completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
+        refused = self._enforce(t, prompt + completion)
+        if refused is not None:
+            t.stats["errors"] += 1
+            return refused
+        if embeddings:
+            return self._embeddings(t, body, prompt)
+        if body.get("stream"):
+            t.stats["streams"] += 1
+            return await stream_reply(self, t, body, (prompt, completion), kind, request)
+        if kind == "malformed":
+            return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
+        self._book(t, prompt, completion)
+        return web.Response(body=orjson.dumps(_completion(t, body, prompt, completion)), content_type="application/json")
+
+    def _fault(self, t: Target) -> FaultSpec | None:
+        f = t.fault
+        if f is None or self.rng.random() >= f.probability:
+            return None
+        if f.count is not None:
+            f.count -= 1
+            if f.count <= 0:
+                t.fault = None
+        t.faults_applied[f.fault] = t.faults_applied.get(f.fault, 0) + 1
+        return f
+
+    def _enforce(self, t: Target, tokens: int) -> web.Response | None:
+        """The vendor's own limits: RPM/TPM per fixed minute window, and a token balance."""
+        if t.balance_tokens is not None and t.balance_tokens <= 0:
+            return _err(t.vendor.dialect.balance_exhausted)
+        window = math.floor(time.time() / 60)
+        if window != t.window:
+            t.window, t.window_requests, t.window_tokens = window, 0, 0
+        if t.rpm is not None and t.window_requests + 1 > t.rpm:
+            return _err(t.vendor.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
+        if t.tpm is not None and t.window_tokens + tokens > t.tpm:
+            return _err(t.vendor.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
+        t.window_requests += 1
+        t.window_tokens += tokens
+        return None
+
+    def _book(self, t: Target, prompt: int, completion: int) -> None:
+        t.stats["served"] += 1
+        t.stats["prompt_tokens"] += prompt
+        t.stats["completion_tokens"] += completion
+        t.stats["total_tokens"] += prompt + completion
+        if t.balance_tokens is not None:
+            t.balance_tokens -= prompt + completion
+
+    def _embeddings(self, t: Target, body: dict[str, Any], prompt: int) -> web.Response:
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        data = []
+        for i, item in enumerate(items):
+            h = hashlib.sha256(str(item).encode()).digest()
+            data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in h[:8]]})
+        self._book(t, prompt, 0)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
+                                  "usage": {"prompt_tokens": prompt, "total_tokens": prompt}})
+
+
+def _completion(t: Target, body: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
+    message, finish = _message(t, body, completion)
+    return {
+        "id": "chatcmpl-emu-" + hashlib.sha256(orjson.dumps(body.get("messages"))).hexdigest()[:16],
+        "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
+def _message(t: Target, body: dict[str, Any], completion: int) -> tuple[dict[str, Any], str]:
+    messages = body.get("messages") or [{}]
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    tools = body.get("tools")
+    if tools and body.get("tool_choice") != "none" and last.get("role") == "user":
+        name = tools[0].get("function", {}).get("name", "tool")
+        args = orjson.dumps({"query": _text(last.get("content"))[:20]}).decode()
+        call = {"id": "call_emu_0", "type": "function", "function": {"name": name, "arguments": args}}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    text = "".join(reply_text(t.name, _text(last.get("content")), completion))
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        text = orjson.dumps({"answer": text}).decode()
+    return {"role": "assistant", "content": text}, "stop"
+
+
+def _err(spec: tuple[int, Mapping[str, Any]], headers: Mapping[str, str] | None = None) -> web.Response:
+    status, body = spec
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def _decode(data: bytes, type_: type[_T]) -> _T:
+    try:
+        return msgspec.json.decode(data, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise web.HTTPBadRequest(text=f"bad control request: {e}") from None
+
+
+def make_app(emu: Emulator | None = None) -> web.Application:
+    emu = emu or Emulator()
+    app = web.Application()
+    app.router.add_post("/_emulator/faults", emu.set_fault)
+    app.router.add_delete("/_emulator/faults", emu.clear_faults)
+    app.router.add_post("/_emulator/limits", emu.set_limits)
+    app.router.add_post("/_emulator/keys", emu.set_key)
+    app.router.add_post("/_emulator/config", emu.set_config)
+    app.router.add_get("/_emulator/stats", emu.stats)
+    app.router.add_post("/_emulator/reset", emu.reset)
+    app.router.add_route("*", "/{target}/{tail:.*}", emu.handle)
+    return app

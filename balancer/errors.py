@@ -1,0 +1,114 @@
+"""The failure taxonomy and the errors the gateway answers with.
+
+Classification returns data, not exceptions: a vendor's rules turn an upstream reply into an
+:class:`Outcome` whose :class:`Failure` class decides the consequence (see ``policy.py``).
+
+Exceptions exist only at the edges::
+
+    GatewayError                  an answer to the client, OpenAI-shaped
+    ├── bad input                 400 invalid_request_error / 413 / 415
+    ├── auth                      401 invalid_api_key, 403 route not allowed
+    ├── unknown route             404 model_not_found
+    └── exhausted                 the attempt loop ran out: carries every attempt
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class Failure(enum.StrEnum):
+    """Every upstream failure falls into exactly one of these classes."""
+
+    RATE_LIMITED = "rate_limited"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    AUTH_FAILED = "auth_failed"
+    BAD_REQUEST = "bad_request"
+    CONTEXT_LENGTH = "context_length"
+    CONTENT_FILTERED = "content_filtered"
+    UPSTREAM_ERROR = "upstream_error"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    MALFORMED_RESPONSE = "malformed_response"
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a vendor's rules concluded about one upstream reply (``failure is None`` means success)."""
+
+    failure: Failure | None = None
+    status: int = 200
+    code: str = ""
+    message: str = ""
+    retry_after_s: float | None = None
+    # Seconds until a quota resets, when the vendor says (daily/monthly quotas).
+    reset_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+OK = Outcome()
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    error: ErrorDetail
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class GatewayError(Exception):
+    """An error answered to the client as ``{"error": {...}}`` with an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",  # noqa: A002 - the OpenAI field name
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> bytes:
+        detail = ErrorDetail(message=self.message, type=self.type, code=self.code, param=self.param)
+        return _encoder.encode(ErrorBody(error=detail))
+
+
+# Status and OpenAI error type answered when every attempt failed with a given class.
+CLIENT_FACING: dict[Failure, tuple[int, str]] = {
+    Failure.RATE_LIMITED: (429, "rate_limit_error"),
+    Failure.QUOTA_EXHAUSTED: (429, "insufficient_quota"),
+    Failure.AUTH_FAILED: (502, "upstream_error"),
+    Failure.BAD_REQUEST: (400, "invalid_request_error"),
+    Failure.CONTEXT_LENGTH: (400, "invalid_request_error"),
+    Failure.CONTENT_FILTERED: (400, "invalid_request_error"),
+    Failure.UPSTREAM_ERROR: (502, "upstream_error"),
+    Failure.TIMEOUT: (504, "timeout"),
+    Failure.CONNECTION_ERROR: (502, "upstream_error"),
+    Failure.MALFORMED_RESPONSE: (502, "upstream_error"),
+}
+
+
+def error_event(message: str, type_: str, code: str | None) -> bytes:
+    """An SSE event carrying an OpenAI-style error (the ``openai`` SDK raises on it)."""
+    detail = ErrorDetail(message=message, type=type_, code=code)
+    return b"data: " + _encoder.encode(ErrorBody(error=detail)) + b"\n\n"

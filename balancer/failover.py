@@ -1,0 +1,359 @@
+"""The attempt loop: try candidates in order until one answers, within an attempt budget and a deadline.
+
+For each candidate: admit (quota, breaker, cooldown: one atomic store call) → the vendor shapes the
+request (pure) → send → the vendor classifies the reply (pure) → settle the reservation → either the
+answer, or the failure class's consequence (cooldown, disable, breaker) and the next candidate.
+
+Streams fail over like any request until their first event is in hand; from then on the stream
+belongs to the client, and :meth:`Engine.pump` ends it honestly (``[DONE]`` or an error event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import structlog
+
+from balancer import router, upstream, wire
+from balancer.config import ClassPolicy, Config
+from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error_event
+from balancer.router import Choice, CompiledRoute
+from balancer.state import Admission, StateStore, Verdict
+from balancer.vendors import openai_compat as compat
+
+log = structlog.get_logger("balancer.failover")
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    model: str
+    result: str  # "ok", a failure class, or "skipped:<reason>"
+    status: int = 0
+    ms: float = 0.0
+    ttft_ms: float | None = None
+
+    def as_log(self) -> dict[str, object]:
+        d: dict[str, object] = {"provider": self.provider, "model": self.model, "result": self.result}
+        if not self.result.startswith("skipped"):
+            d["status"], d["ms"] = self.status, round(self.ms, 2)
+        if self.ttft_ms is not None:
+            d["ttft_ms"] = round(self.ttft_ms, 2)
+        return d
+
+
+@dataclass(slots=True)
+class Job:
+    """One client request on its way through the gateway."""
+
+    request_id: str
+    route: CompiledRoute
+    body: wire.Body
+    view: wire.RequestView
+    deadline: float  # perf_counter time
+    client_gone: Callable[[], bool]
+    strategy: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    upstream_s: float = 0.0  # time spent waiting on upstreams (the rest is gateway overhead)
+    min_context: int = 0
+    usage: wire.Usage | None = None
+    usage_estimated: bool = False
+    served_by: Choice | None = None
+    streaming: bool = False  # a stream is open: its attempt is counted before it is logged
+
+    @property
+    def tries(self) -> int:
+        return sum(1 for a in self.attempts if not a.result.startswith("skipped")) + self.streaming
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class Stream:
+    choice: Choice
+    adm: Admission
+    resp: aiohttp.ClientResponse
+    reader: upstream.SSEReader
+    first: bytes
+    started: float
+    hide_usage_chunk: bool
+
+
+class Engine:
+    def __init__(
+        self, cfg: Config, routes: dict[str, CompiledRoute], store: StateStore,
+        session: aiohttp.ClientSession, clock: Clock = time.time, rng: random.Random | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.routes = routes
+        self.store = store
+        self.session = session
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    async def serve(self, job: Job) -> Reply | Stream:
+        policy = job.route.failover
+        ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy)
+        last: Outcome | None = None
+        for choice in ordered:
+            if job.tries >= policy.max_attempts or time.perf_counter() >= job.deadline:
+                break
+            if job.client_gone():
+                raise asyncio.CancelledError("client disconnected")
+            if job.min_context and (choice.context_window or 0) <= job.min_context:
+                job.attempts.append(Attempt(choice.provider_name, choice.model, "skipped:context_window"))
+                continue
+            tokens = estimate_tokens(job.view, choice)
+            adm = await self.store.admit(
+                choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
+            )
+            if not adm.ok:
+                job.attempts.append(Attempt(choice.provider_name, choice.model, f"skipped:{adm.reason}"))
+                soonest = adm.retry_at if soonest is None else min(soonest, adm.retry_at)
+                continue
+            result = await self._attempt(job, choice, adm)
+            if not isinstance(result, Outcome):
+                job.served_by = choice
+                return result
+            last = result
+            failure = result.failure or Failure.UPSTREAM_ERROR
+            rule = policy.classes.get(failure, ClassPolicy())
+            if rule.failover is False:
+                raise _client_error(failure, result, choice)
+            if rule.failover == "larger_context":
+                job.min_context = max(job.min_context, choice.context_window or 1)
+        raise self._exhausted(job, last, soonest)
+
+    async def _attempt(self, job: Job, choice: Choice, adm: Admission) -> Reply | Stream | Outcome:
+        t0 = time.perf_counter()
+        timeouts = self.cfg.provider_timeouts(choice.provider)
+        try:
+            shaped = self._shape(job, choice)
+        except compat.Unsupported as e:
+            await self._settle(choice, adm, 0, "neutral", 0.0)
+            job.attempts.append(Attempt(choice.provider_name, choice.model, "skipped:unsupported"))
+            return Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e))
+        if shaped.adjustments:
+            log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
+        key = choice.provider.api_key.reveal() if choice.provider.api_key else ""
+        url = choice.vendor.request_url(choice.provider.base_url, job.route.kind, choice.model, choice.provider.extra)  # type: ignore[arg-type]
+        headers = {"Content-Type": "application/json", **choice.vendor.auth(key)}
+        remaining = max(0.001, job.deadline - t0)
+        first_s = min(timeouts.ttft_s if job.view.stream else timeouts.total_s, remaining)
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            resp = await upstream.post(
+                self.session, url, headers, shaped.body, connect_s=timeouts.connect_s, headers_s=first_s
+            )
+            if job.view.stream and resp.status < 300:
+                return await self._open_stream(job, choice, adm, resp, t0, first_s)
+            async with asyncio.timeout(max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))):
+                data = await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as e:
+            if resp is not None:
+                resp.close()
+            return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
+        finally:
+            job.upstream_s += time.perf_counter() - t0
+        outcome, view = compat.classify_reply(choice.vendor, resp.status, resp.headers, data)
+        if not outcome.ok:
+            return await self._failed(job, choice, adm, outcome, t0)
+        ms = (time.perf_counter() - t0) * 1000
+        job.usage = view.usage if view is not None else None
+        await self._settle(choice, adm, _total(job.usage), "ok", ms)
+        job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", resp.status, ms))
+        return Reply(resp.status, data)
+
+    def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
+        body = dict(job.body)
+        if job.route.kind == "embeddings":
+            return compat.shape_embeddings(body, choice.model)
+        return compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+
+    async def _open_stream(
+        self, job: Job, choice: Choice, adm: Admission, resp: aiohttp.ClientResponse, t0: float, first_s: float
+    ) -> Stream | Outcome:
+        reader = upstream.SSEReader(resp)
+        try:
+            first = await reader.next(max(0.001, first_s - (time.perf_counter() - t0)))
+        except (TimeoutError, aiohttp.ClientError) as e:
+            resp.close()
+            return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
+        outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
+        if first is not None and first != upstream.DONE:
+            outcome, _ = compat.classify_chunk(choice.vendor, first)
+        if not outcome.ok:
+            resp.close()
+            return await self._failed(job, choice, adm, outcome, t0)
+        hide = choice.vendor.quirks.stream_usage_option and not job.view.include_usage
+        job.streaming = True
+        return Stream(choice, adm, resp, reader, first or b"", t0, hide)
+
+    async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
+        ms = (time.perf_counter() - t0) * 1000
+        failure = outcome.failure or Failure.UPSTREAM_ERROR
+        rule = job.route.failover.classes.get(failure, ClassPolicy())
+        await self._settle(choice, adm, 0, "fail" if rule.breaker else "neutral", ms)
+        await self._consequence(choice, outcome, rule)
+        job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, outcome.status, ms))
+        log.info(
+            "upstream_failed", request_id=job.request_id, provider=choice.provider_name, model=choice.model,
+            failure=failure.value, status=outcome.status, code=outcome.code, message=outcome.message[:200],
+        )
+        return outcome
+
+    async def _settle(self, choice: Choice, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
+        await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
+
+    async def _consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
+        if rule.cooldown_s <= 0 and outcome.retry_after_s is None:
+            return
+        seconds = outcome.reset_after_s if rule.disable and outcome.reset_after_s else rule.cooldown_s
+        if outcome.retry_after_s is not None and not rule.disable:
+            seconds = max(seconds, outcome.retry_after_s)
+        key = choice.provider_name if rule.scope == "provider" else f"{choice.provider_name}/{choice.model}"
+        now = self.clock()
+        failure = (outcome.failure or Failure.UPSTREAM_ERROR).value
+        until = await self.store.cool_down(key, now + seconds, failure, now)
+        log.info("cooldown", key=key, reason=failure, seconds=round(until - now, 3))
+
+    def _exhausted(self, job: Job, last: Outcome | None, soonest: float | None) -> GatewayError:
+        if last is None:
+            wait = max(1, round((soonest or self.clock() + 1) - self.clock())) if soonest else 1
+            return GatewayError(
+                503, f"No provider of route '{job.route.name}' can take this request now "
+                f"(all are cooling down, rate-limited or unhealthy); retry in about {wait}s.",
+                type="service_unavailable", code="no_capacity", headers={"Retry-After": str(wait)},
+            )
+        failure = last.failure or Failure.UPSTREAM_ERROR
+        status, type_ = CLIENT_FACING[failure]
+        return GatewayError(
+            status, f"All {job.tries} attempt(s) for route '{job.route.name}' failed; the last one: "
+            f"{failure.value} ({last.message or last.code or 'no detail'}).", type=type_, code=failure.value,
+        )
+
+    # ---- streams after the first event ---------------------------------------------------------
+
+    async def pump(self, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome:
+        """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how it ended."""
+        timeouts = self.cfg.provider_timeouts(s.choice.provider)
+        end = min(job.deadline, s.started + timeouts.total_s)
+        vendor, payload, finished, streamed = s.choice.vendor, s.first, False, 0
+        outcome: Outcome | None = None
+        ttft = (time.perf_counter() - s.started) * 1000
+        try:
+            while True:
+                if payload == upstream.DONE:
+                    outcome = Outcome()
+                    break
+                result, view = compat.classify_chunk(vendor, payload)
+                if not result.ok:
+                    outcome = result
+                    break
+                if view is not None:
+                    usage = compat.chunk_usage(vendor, view)
+                    if usage is not None:
+                        job.usage = usage
+                    if view.choices:
+                        finished = finished or any(c.finish_reason for c in view.choices)
+                    elif s.hide_usage_chunk and view.usage is not None:
+                        payload = None  # the usage chunk the gateway asked for, not the client
+                if payload is not None:
+                    streamed += len(payload)
+                    await write(b"data: " + payload + b"\n\n")
+                payload, outcome = await self._next(s, timeouts.idle_s, end, finished)
+                if payload is None:
+                    break
+        finally:
+            s.resp.close()
+            await self._end_stream(job, s, outcome, streamed, ttft)
+        if outcome is not None and outcome.ok:
+            await write(b"data: [DONE]\n\n")
+        else:
+            o = outcome or Outcome(failure=Failure.CONNECTION_ERROR)
+            status, type_ = CLIENT_FACING[o.failure or Failure.UPSTREAM_ERROR]
+            await write(error_event(
+                f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: "
+                f"{(o.failure or Failure.UPSTREAM_ERROR).value} ({o.message or o.code}).", type_, o.code or None,
+            ))
+        return outcome or Outcome(failure=Failure.CONNECTION_ERROR)
+
+    async def _next(self, s: Stream, idle_s: float, end: float, finished: bool) -> tuple[bytes | None, Outcome | None]:
+        now = time.perf_counter()
+        try:
+            payload = await s.reader.next(max(0.001, min(idle_s, end - now)))
+        except TimeoutError:
+            msg = "the stream stalled" if time.perf_counter() < end else "the stream exceeded its total time"
+            return None, Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
+        except aiohttp.ClientError as e:
+            return None, upstream.transport_failure(e)
+        if payload is not None:
+            return payload, None
+        if finished and not s.choice.vendor.quirks.sends_done:
+            return None, Outcome()  # this vendor ends with a finish_reason, not [DONE]
+        return None, Outcome(
+            failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"
+        )
+
+    async def _end_stream(self, job: Job, s: Stream, outcome: Outcome | None, streamed: int, ttft: float) -> None:
+        ms = (time.perf_counter() - s.started) * 1000
+        job.upstream_s += ms / 1000
+        job.streaming = False
+        if job.usage is None:
+            job.usage_estimated = True
+            job.usage = wire.Usage(
+                prompt_tokens=job.view.size_bytes // 3, completion_tokens=streamed // 12,
+                total_tokens=job.view.size_bytes // 3 + streamed // 12,
+            )
+        choice = s.choice
+        if outcome is None:  # the client went away (cancelled): neither the provider's fault nor a success
+            await self._settle(choice, s.adm, _total(job.usage), "neutral", ms)
+            job.attempts.append(Attempt(choice.provider_name, choice.model, "client_disconnected", 200, ms, ttft))
+            return
+        if outcome.ok:
+            await self._settle(choice, s.adm, _total(job.usage), "ok", ms)
+            job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", 200, ms, ttft))
+            return
+        failure = outcome.failure or Failure.UPSTREAM_ERROR
+        rule = job.route.failover.classes.get(failure, ClassPolicy())
+        await self._settle(choice, s.adm, _total(job.usage), "fail" if rule.breaker else "neutral", ms)
+        await self._consequence(choice, outcome, rule)
+        job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, 200, ms, ttft))
+        log.info("stream_failed", request_id=job.request_id, provider=choice.provider_name, failure=failure.value,
+                 message=outcome.message[:200])
+
+
+def _total(usage: wire.Usage | None) -> int:
+    if usage is None:
+        return 0
+    return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+
+
+def estimate_tokens(view: wire.RequestView, choice: Choice) -> int:
+    """Tokens to reserve against TPM before the reply says: the prompt (≈ bytes / 3, erring high for
+    CJK text) plus the completion budget. Settled to the real figure when the reply arrives."""
+    completion = view.max_tokens or (choice.info.max_output if choice.info and choice.info.max_output else 1024)
+    return view.size_bytes // 3 + min(completion, 4096) * view.n
+
+
+def _client_error(failure: Failure, outcome: Outcome, choice: Choice) -> GatewayError:
+    status, type_ = CLIENT_FACING[failure]
+    detail = outcome.message or outcome.code or failure.value
+    return GatewayError(
+        status if failure is not Failure.BAD_REQUEST or outcome.status < 400 else min(outcome.status, 499),
+        f"{choice.vendor.title} rejected the request ({failure.value}): {detail}",
+        type=type_, code=outcome.code or failure.value,
+    )

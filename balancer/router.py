@@ -1,0 +1,110 @@
+"""Routes: a client's ``model`` names a route; a route orders its candidates with a strategy.
+
+Strategies are plain functions in ``STRATEGIES`` (the seam for cost- and credit-aware routing):
+given the healthy candidates and a context, return them in the order to try.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from balancer.config import Config, Failover, Provider
+from balancer.state import Health, StateStore
+from balancer.vendors import REGISTRY
+from balancer.vendors.base import ModelInfo, Vendor
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One candidate of a route, resolved against its provider account and vendor."""
+
+    index: int
+    provider_name: str
+    provider: Provider
+    vendor: Vendor
+    model: str
+    info: ModelInfo | None
+    weight: float
+    context_window: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    name: str
+    kind: str
+    strategy: str
+    failover: Failover
+    choices: tuple[Choice, ...]
+
+
+@dataclass(slots=True)
+class StrategyContext:
+    now: float
+    rng: random.Random
+    health: dict[int, Health] = field(default_factory=dict)
+
+
+Strategy = Callable[[Sequence[Choice], StrategyContext], list[Choice]]
+
+
+def priority(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """In the order the config lists them."""
+    return list(choices)
+
+
+def weighted(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """A weighted random order (sampling without replacement: key = u ** (1 / weight))."""
+    keyed = [(ctx.rng.random() ** (1.0 / c.weight) if c.weight > 0 else -1.0, c) for c in choices]
+    keyed.sort(key=lambda kc: kc[0], reverse=True)
+    return [c for _, c in keyed]
+
+
+def lowest_latency(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """Fastest first by latency EWMA; candidates never measured go first so they get measured."""
+
+    def key(c: Choice) -> float:
+        h = ctx.health.get(c.index)
+        return -1.0 if h is None or h.latency_ms is None else h.latency_ms
+
+    return sorted(choices, key=key)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "priority": priority,
+    "weighted": weighted,
+    "lowest-latency": lowest_latency,
+}
+
+
+def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
+    routes: dict[str, CompiledRoute] = {}
+    for name, route in cfg.routes.items():
+        choices = []
+        for i, cand in enumerate(route.candidates):
+            prov = cfg.providers[cand.provider]
+            vendor = REGISTRY[prov.vendor]
+            info = vendor.models.get(cand.model)
+            window = cand.context_window or (info.context_window if info else None)
+            choices.append(Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window))
+        routes[name] = CompiledRoute(name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices))
+    return routes
+
+
+def order(
+    route: CompiledRoute, store: StateStore, now: float, rng: random.Random, strategy: str | None = None
+) -> tuple[list[Choice], float | None]:
+    """Healthy candidates in the order to try, and (when none is healthy) when one may be again."""
+    ctx = StrategyContext(now=now, rng=rng)
+    healthy: list[Choice] = []
+    soonest: float | None = None
+    for c in route.choices:
+        h = store.health(c.provider_name, c.model, now)
+        ctx.health[c.index] = h
+        if h.available:
+            healthy.append(c)
+        elif soonest is None or h.until < soonest:
+            soonest = h.until
+    fn = STRATEGIES[strategy or route.strategy]
+    return fn(healthy, ctx), soonest

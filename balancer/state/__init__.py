@@ -1,0 +1,85 @@
+"""The state-store interface: quotas, breakers, cooldowns and latency, shared by gateway instances.
+
+One Protocol, two stores (``memory`` here, ``redis`` for many instances). Every mutation is one
+atomic operation in the store (a Lua script in Redis); there is no read-modify-write in callers.
+Time is passed in (``now``, seconds) so tests drive a virtual clock and never sleep.
+
+Hot path per attempt: ``health`` (local, no I/O) → ``admit`` (the one atomic call) → upstream →
+``settle`` (batched by stores that can). ``record_failure``/``cool_down`` run only when things fail.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import msgspec
+
+from balancer.config import Breaker, Limits
+
+
+Verdict = Literal["ok", "fail", "neutral"]
+
+
+class Admission(msgspec.Struct, kw_only=True):
+    """The answer to "may this candidate take one more request now?" and, if so, its reservation."""
+
+    ok: bool
+    provider: str = ""
+    key: str = ""
+    reason: str = ""  # why not: cooldown:<class>, breaker_open, concurrency, rpm, tpm
+    retry_at: float = 0.0  # when it may be worth asking again
+    probe: bool = False  # a half-open breaker's trial request
+    tokens: int = 0  # TPM tokens reserved
+    window: int = 0  # the minute window the reservation was taken in
+
+
+class Health(msgspec.Struct, kw_only=True):
+    available: bool
+    reason: str = ""
+    until: float = 0.0
+    latency_ms: float | None = None  # EWMA of successful attempts
+
+
+def candidate_key(provider: str, model: str) -> str:
+    return f"{provider}/{model}"
+
+
+class StateStore(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def status(self) -> str:
+        """``ok`` or ``degraded`` (serving on local state)."""
+        ...
+
+    def health(self, provider: str, model: str, now: float) -> Health:
+        """A local, possibly slightly stale view (bounded staleness, no I/O) for ordering candidates."""
+        ...
+
+    async def admit(
+        self, provider: str, model: str, limits: Limits, tokens: int, breaker: Breaker, now: float
+    ) -> Admission:
+        """Atomically check cooldowns, breaker and limits, and reserve one request and ``tokens``."""
+        ...
+
+    async def settle(
+        self, adm: Admission, tokens_used: int, verdict: Verdict, latency_ms: float, breaker: Breaker, now: float
+    ) -> None:
+        """Release the reservation, book the real tokens, feed the breaker and latency statistics.
+
+        ``verdict``: ``ok`` (closes a half-open breaker, updates latency), ``fail`` (counts toward the
+        breaker) or ``neutral`` (a failure that says nothing about health, e.g. a rate limit)."""
+        ...
+
+    async def cool_down(self, key: str, until: float, reason: str, now: float) -> float:
+        """Keep ``key`` (a provider, or ``provider/model``) out until ``until``; never shortens an
+        existing cooldown. Returns the cooldown in force."""
+        ...
+
+    async def clear(self, key: str, reason_prefix: str) -> None:
+        """End a cooldown early when its reason starts with ``reason_prefix`` (e.g. a balance refresh
+        showing funds ends a ``quota_exhausted`` disable)."""
+        ...

@@ -1,0 +1,86 @@
+"""The network seam: one shared ``aiohttp.ClientSession``, POST a body, read SSE payloads.
+
+Everything above this module deals in bytes and :class:`balancer.errors.Outcome`; transport errors
+are turned into failure classes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from balancer.errors import Failure, Outcome
+
+DONE = b"[DONE]"
+
+
+def new_session(limit: int = 1000) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "qiao-gateway"},
+    )
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    connect_s: float,
+    headers_s: float,
+) -> aiohttp.ClientResponse:
+    """POST and return once response headers arrived (within ``headers_s``)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, connect=connect_s)
+    async with asyncio.timeout(headers_s):
+        return await session.post(url, data=body, headers=headers, timeout=timeout)
+
+
+def transport_failure(exc: BaseException) -> Outcome:
+    """Map a transport exception (never a vendor reply) to a failure class."""
+    if isinstance(exc, TimeoutError):
+        return Outcome(failure=Failure.TIMEOUT, status=0, code="timeout", message="upstream did not answer in time")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return Outcome(failure=Failure.TIMEOUT, status=0, code="timeout", message=str(exc) or "read timeout")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return Outcome(failure=Failure.CONNECTION_ERROR, status=0, code="disconnected", message=str(exc)[:200])
+    return Outcome(failure=Failure.CONNECTION_ERROR, status=0, code="connection_error", message=str(exc)[:200])
+
+
+class SSEReader:
+    """Yields the ``data:`` payloads of an SSE body, one per line, as they arrive.
+
+    Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
+    comments and blank lines (DeepSeek while queued), CRLF line ends. Other fields are ignored.
+    """
+
+    __slots__ = ("_buf", "_resp")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self._buf = b""
+
+    async def next(self, timeout_s: float) -> bytes | None:
+        """The next payload, or None at the end of the body; TimeoutError after ``timeout_s`` idle."""
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = self._buf[:nl].rstrip(b"\r")
+                self._buf = self._buf[nl + 1 :]
+                if line.startswith(b"data:"):
+                    return line[5:].lstrip(b" ")
+                continue
+            async with asyncio.timeout(timeout_s):
+                chunk = await self._resp.content.readany()
+            if not chunk:
+                if self._buf.startswith(b"data:"):
+                    line, self._buf = self._buf.rstrip(b"\r"), b""
+                    return line[5:].lstrip(b" ")
+                return None
+            self._buf += chunk

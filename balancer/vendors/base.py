@@ -1,0 +1,146 @@
+"""What a vendor is: data (URL, auth, catalogue, quirks, error rules, balance probe, emulator
+dialect) plus optional hooks for the odd ones. Shared code never tests a vendor's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from balancer.errors import Failure
+
+Currency = Literal["CNY", "USD"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model in a vendor's catalogue. Prices are list prices per million tokens."""
+
+    context_window: int
+    max_output: int | None = None
+    input_price: float = 0.0
+    output_price: float = 0.0
+    cached_input_price: float | None = None
+    currency: Currency = "CNY"
+    kind: Literal["chat", "embeddings"] = "chat"
+    tools: bool = True
+    json_mode: bool = True
+    vision: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """How a vendor's "OpenAI-compatible" endpoint differs from OpenAI's. Defaults are plain OpenAI."""
+
+    # Accepts stream_options.include_usage; the gateway adds it to every stream for the ledger.
+    stream_usage_option: bool = True
+    # Final stream chunk carries usage inside choices[0].usage instead of at top level (Moonshot).
+    usage_in_choice: bool = False
+    # Ends streams with "data: [DONE]"; when False a finish_reason ends the stream cleanly.
+    sends_done: bool = True
+    # Inclusive accepted ranges; out-of-range client values are clamped and the change logged.
+    temperature: tuple[float, float] | None = None
+    top_p: tuple[float, float] | None = None
+    # Largest n the vendor accepts; a request asking for more skips this candidate.
+    max_n: int | None = None
+    # OpenAI fields the vendor refuses; dropped from the request and the drop logged.
+    unsupported: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """Maps a vendor error to a failure class. Every given field must match; ``None`` matches all.
+
+    ``code``/``type`` compare exactly with the body's error code/type; ``contains`` is a substring of
+    the message (Chinese messages included, never normalised).
+    """
+
+    failure: Failure
+    status: int | None = None
+    code: str | None = None
+    type: str | None = None
+    contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A vendor's reported balance, granted (free) and paid money kept apart where it says."""
+
+    total: float
+    granted: float | None = None
+    paid: float | None = None
+    currency: Currency = "CNY"
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceProbe:
+    path: str  # relative to the account's base URL, or absolute when it starts with http
+    parse: Callable[[bytes], Balance]
+    render: Callable[[float, float], Mapping[str, Any]]  # emulator: (granted, paid) -> body
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The vendor's own error bodies, as the emulator answers them: fault -> (status, body)."""
+
+    auth: tuple[int, Mapping[str, Any]]
+    rate_limit: tuple[int, Mapping[str, Any]]
+    balance_exhausted: tuple[int, Mapping[str, Any]]
+    server_error: tuple[int, Mapping[str, Any]] = (
+        500,
+        {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}},
+    )
+    content_filter: tuple[int, Mapping[str, Any]] = (
+        400,
+        {"error": {"message": "content filtered", "type": "invalid_request_error", "code": "content_filter"}},
+    )
+    context_length: tuple[int, Mapping[str, Any]] = (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length was exceeded",
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+            }
+        },
+    )
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def api_key_header(api_key: str) -> dict[str, str]:
+    return {"api-key": api_key}
+
+
+UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    name: str
+    title: str
+    base_url: str
+    models: Mapping[str, ModelInfo]
+    dialect: Dialect
+    auth: Callable[[str], dict[str, str]] = bearer
+    auth_scheme: str = "Authorization: Bearer <key>"
+    chat_path: str = "/chat/completions"
+    embeddings_path: str = "/embeddings"
+    quirks: Quirks = Quirks()
+    errors: tuple[ErrorRule, ...] = ()
+    balance: BalanceProbe | None = None
+    docs: str = ""
+    # Optional hook: build the request URL (Azure: deployment path and api-version).
+    url: UrlHook | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def request_url(
+        self, base_url: str | None, kind: Literal["chat", "embeddings"], model: str, extra: Mapping[str, str]
+    ) -> str:
+        base = (base_url or self.base_url).rstrip("/")
+        if self.url is not None:
+            return self.url(base, kind, model, extra)
+        return base + (self.chat_path if kind == "chat" else self.embeddings_path)

@@ -1,0 +1,82 @@
+"""Moonshot Kimi: usage arrives inside choices[0].usage in streams; balance API with vouchers.
+
+Sources: https://platform.kimi.com/docs/api/errors , https://platform.moonshot.cn/docs/api/balance ,
+https://www.kimi.com/help/kimi-api/api-troubleshooting (which says 403 for insufficient balance while
+the error page says 429 exceeded_current_quota_error: both are mapped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from balancer.errors import Failure
+from balancer.vendors.base import Balance, BalanceProbe, Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+
+
+class _Data(msgspec.Struct):
+    available_balance: float
+    voucher_balance: float = 0.0
+    cash_balance: float = 0.0
+
+
+class _Reply(msgspec.Struct):
+    data: _Data
+
+
+_decoder = msgspec.json.Decoder(_Reply)
+
+
+def parse_balance(body: bytes) -> Balance:
+    d = _decoder.decode(body).data
+    # cash_balance can be negative (debt); available = cash + voucher.
+    return Balance(total=d.available_balance, granted=d.voucher_balance, paid=d.cash_balance)
+
+
+def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
+    return {"code": 0, "data": {"available_balance": granted + paid, "voucher_balance": granted,
+                                "cash_balance": paid}, "scode": "0x0", "status": True}
+
+
+VENDOR = Vendor(
+    name="kimi",
+    title="Moonshot Kimi",
+    base_url="https://api.moonshot.cn/v1",
+    docs="https://platform.kimi.com/docs/api/errors",
+    models={
+        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0),
+        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5),
+        "moonshot-v1-8k": ModelInfo(8_192, 4_096, 2.0, 10.0),
+        "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0),
+        "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0),
+    },
+    quirks=Quirks(usage_in_choice=True, temperature=(0.0, 1.0), top_p=(0.0, 1.0)),
+    errors=(
+        ErrorRule(Failure.QUOTA_EXHAUSTED, type="exceeded_current_quota_error"),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=403, contains="balance"),
+        ErrorRule(Failure.RATE_LIMITED, type="rate_limit_reached_error"),
+        ErrorRule(Failure.UPSTREAM_ERROR, type="engine_overloaded_error"),
+        ErrorRule(Failure.CONTENT_FILTERED, type="content_filter"),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="exceeded model token limit"),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="Input token length too long"),
+        ErrorRule(Failure.AUTH_FAILED, type="invalid_authentication_error"),
+        ErrorRule(Failure.AUTH_FAILED, type="incorrect_api_key_error"),
+    ),
+    balance=BalanceProbe(path="/users/me/balance", parse=parse_balance, render=render_balance),
+    dialect=Dialect(
+        auth=(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}}),
+        rate_limit=(429, {"error": {"message": "Your account org-xxx request reached organization max RPM: 3",
+                                    "type": "rate_limit_reached_error"}}),
+        balance_exhausted=(429, {"error": {
+            "message": "Your account is suspended due to insufficient balance, please recharge your account "
+                       "or check your plan and billing details", "type": "exceeded_current_quota_error"}}),
+        content_filter=(400, {"error": {"message": "The request was rejected because it was considered high risk",
+                                        "type": "content_filter"}}),
+        context_length=(400, {"error": {"message": "Invalid request: Your request exceeded model token limit : 8192",
+                                        "type": "invalid_request_error"}}),
+        server_error=(429, {"error": {"message": "The engine is currently overloaded, please try again later",
+                                      "type": "engine_overloaded_error"}}),
+    ),
+)

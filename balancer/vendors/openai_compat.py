@@ -1,0 +1,187 @@
+"""The one generic adapter for OpenAI-compatible vendors: shape a request by the vendor's quirks,
+classify a reply by the vendor's error rules. Pure functions; vendor differences are data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from balancer import wire
+from balancer.errors import OK, Failure, Outcome
+from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
+
+
+class Unsupported(Exception):
+    """This candidate cannot serve the request as asked (e.g. ``n`` > the vendor's maximum)."""
+
+
+@dataclass(slots=True)
+class Shaped:
+    body: bytes
+    adjustments: list[str]
+
+
+_INCLUDE_USAGE = msgspec.Raw(b'{"include_usage":true}')
+
+
+def _clamp(body: wire.Body, name: str, value: float | None, rng: tuple[float, float] | None, out: list[str]) -> None:
+    if value is None or rng is None:
+        return
+    lo, hi = rng
+    clamped = min(max(value, lo), hi)
+    if clamped != value:
+        body[name] = wire.raw(clamped)
+        out.append(f"{name} {value}->{clamped}")
+
+
+def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: str, info: ModelInfo | None) -> Shaped:
+    """The request body for this vendor and model. ``body`` is a copy the caller may not reuse."""
+    q = vendor.quirks
+    out: list[str] = []
+    if q.max_n is not None and view.n > q.max_n:
+        raise Unsupported(f"{vendor.name} accepts n <= {q.max_n}, the request asks n={view.n}")
+    body["model"] = wire.raw(model)
+    for name in q.unsupported:
+        if body.pop(name, None) is not None:
+            out.append(f"dropped {name}")
+    _clamp(body, "temperature", view.temperature, q.temperature, out)
+    _clamp(body, "top_p", view.top_p, q.top_p, out)
+    if info is not None and info.max_output is not None and view.max_tokens is not None:
+        if view.max_tokens > info.max_output:
+            key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+            body[key] = wire.raw(info.max_output)
+            out.append(f"{key} {view.max_tokens}->{info.max_output}")
+    if view.stream and q.stream_usage_option and not view.include_usage:
+        body["stream_options"] = _INCLUDE_USAGE
+        out.append("added stream_options.include_usage")
+    return Shaped(wire.encode_body(body), out)
+
+
+def shape_embeddings(body: wire.Body, model: str) -> Shaped:
+    body["model"] = wire.raw(model)
+    return Shaped(wire.encode_body(body), [])
+
+
+# ---- classification ------------------------------------------------------------------------------
+
+
+def error_fields(v: wire.ReplyView) -> tuple[str, str, str] | None:
+    """(code, type, message) when the body carries an error in any of the dialects we know."""
+    if isinstance(v.error, wire.ErrorObject):
+        e = v.error
+        return str(e.code or ""), e.type or "", e.message or ""
+    if isinstance(v.error, str):
+        return "", "", v.error
+    if v.base_resp is not None and v.base_resp.status_code != 0:
+        return str(v.base_resp.status_code), "", v.base_resp.status_msg
+    if v.error_code:
+        return str(v.error_code), "", v.error_msg or ""
+    if v.code not in (None, 0, "0", "", 200, "200") and v.choices is None and v.data is None:
+        return str(v.code), "", v.message or ""
+    return None
+
+
+def _match(rule: ErrorRule, status: int, code: str, type_: str, message: str) -> bool:
+    return (
+        (rule.status is None or rule.status == status)
+        and (rule.code is None or rule.code == code)
+        and (rule.type is None or rule.type == type_)
+        and (rule.contains is None or rule.contains in message)
+    )
+
+
+_GENERIC: tuple[ErrorRule, ...] = (
+    ErrorRule(Failure.CONTEXT_LENGTH, code="context_length_exceeded"),
+    ErrorRule(Failure.CONTEXT_LENGTH, contains="maximum context length"),
+    ErrorRule(Failure.CONTENT_FILTERED, code="content_filter"),
+    ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota"),
+    ErrorRule(Failure.QUOTA_EXHAUSTED, type="insufficient_quota"),
+)
+
+_BY_STATUS: Mapping[int, Failure] = {
+    400: Failure.BAD_REQUEST,
+    401: Failure.AUTH_FAILED,
+    402: Failure.QUOTA_EXHAUSTED,
+    403: Failure.AUTH_FAILED,
+    404: Failure.BAD_REQUEST,
+    408: Failure.TIMEOUT,
+    413: Failure.CONTEXT_LENGTH,
+    422: Failure.BAD_REQUEST,
+    429: Failure.RATE_LIMITED,
+    504: Failure.TIMEOUT,
+}
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    s = headers.get("retry-after")
+    if s:
+        try:
+            return max(0.0, float(s))
+        except ValueError:
+            return None  # HTTP-date form: rare for APIs; fall back to the class default
+    return None
+
+
+def classify_error(
+    vendor: Vendor, status: int, fields: tuple[str, str, str] | None, headers: Mapping[str, str]
+) -> Outcome:
+    code, type_, message = fields or ("", "", "")
+    failure: Failure | None = None
+    for rule in (*vendor.errors, *_GENERIC):
+        if _match(rule, status, code, type_, message):
+            failure = rule.failure
+            break
+    if failure is None:
+        failure = _BY_STATUS.get(status, Failure.UPSTREAM_ERROR if status >= 500 or status < 400 else Failure.BAD_REQUEST)
+    return Outcome(
+        failure=failure,
+        status=status,
+        code=code or type_,
+        message=message[:500],
+        retry_after_s=retry_after(headers),
+    )
+
+
+def classify_reply(vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+    """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too."""
+    try:
+        view = wire.reply_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        if status < 300:
+            return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"), None
+        return classify_error(vendor, status, None, headers), None
+    fields = error_fields(view)
+    if status < 300 and fields is None:
+        if view.choices is None and view.data is None:
+            return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message="reply has no choices"), view
+        return OK, view
+    return classify_error(vendor, status, fields, headers), view
+
+
+def classify_chunk(vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+    """Classify one stream chunk's JSON. A chunk that carries an error ends the stream with it."""
+    try:
+        view = wire.reply_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream chunk is not a JSON object"), None
+    fields = error_fields(view)
+    if fields is not None:
+        return classify_error(vendor, 200, fields, {}), view
+    return OK, view
+
+
+def chunk_usage(vendor: Vendor, view: wire.ReplyView) -> wire.Usage | None:
+    if view.usage is not None:
+        return view.usage
+    if vendor.quirks.usage_in_choice and view.choices:
+        return view.choices[0].usage
+    return None
