@@ -18,6 +18,9 @@ from balancer.gateway import GATEWAY, Gateway
 log = structlog.get_logger("balancer.api")
 
 JSON = "application/json"
+REQUEST_ID = web.RequestKey("request_id", str)
+T0 = web.RequestKey("t0", float)
+DONE = web.RequestKey("request_done", dict)
 
 
 def _request_id(request: web.Request) -> str:
@@ -32,14 +35,18 @@ def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
     key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
     if not key:
         raise GatewayError(
-            401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-            type="invalid_request_error", code="missing_api_key",
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            type="invalid_request_error",
+            code="missing_api_key",
         )
     found = gw.keys.get(hash_key(key))
     if found is None:
         raise GatewayError(
-            401, f"Incorrect API key provided: {key[:3]}***{key[-2:] if len(key) > 8 else ''}.",
-            type="invalid_request_error", code="invalid_api_key",
+            401,
+            f"Incorrect API key provided: {key[:3]}***{key[-2:] if len(key) > 8 else ''}.",
+            type="invalid_request_error",
+            code="invalid_api_key",
         )
     return found
 
@@ -57,20 +64,31 @@ async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str,
     route = gw.routes.get(view.model)
     if route is None or not _allowed(key, view.model):
         raise GatewayError(
-            404, f"The model '{view.model}' does not exist or you do not have access to it "
-            f"(GET /v1/models lists the routes this key may use).", code="model_not_found", param="model",
+            404,
+            f"The model '{view.model}' does not exist or you do not have access to it "
+            f"(GET /v1/models lists the routes this key may use).",
+            code="model_not_found",
+            param="model",
         )
     if route.kind != kind:
-        raise GatewayError(400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint",
-                           param="model")
+        raise GatewayError(
+            400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint", param="model"
+        )
     strategy = request.headers.get("x-qiao-strategy") or None
     if strategy is not None and strategy not in gw.strategies:
-        raise GatewayError(400, f"Unknown strategy '{strategy}' in x-qiao-strategy ({', '.join(gw.strategies)}).",
-                           code="invalid_strategy")
+        raise GatewayError(
+            400,
+            f"Unknown strategy '{strategy}' in x-qiao-strategy ({', '.join(gw.strategies)}).",
+            code="invalid_strategy",
+        )
     transport = request.transport
     job = Job(
-        request_id=request["request_id"], route=route, body=body, view=view, strategy=strategy,
-        deadline=request["t0"] + route.failover.deadline_s,
+        request_id=request[REQUEST_ID],
+        route=route,
+        body=body,
+        view=view,
+        strategy=strategy,
+        deadline=request[T0] + route.failover.deadline_s,
         client_gone=lambda: transport is None or transport.is_closing(),
     )
     ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
@@ -78,13 +96,13 @@ async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str,
 
 
 def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
-    elapsed = time.perf_counter() - request["t0"]
+    elapsed = time.perf_counter() - request[T0]
     c = job.served_by
     h = {
         "x-qiao-attempts": str(job.tries),
         "x-qiao-overhead-ms": f"{max(0.0, elapsed - job.upstream_s) * 1000:.3f}",
         "x-qiao-route": job.route.name,
-        "x-request-id": request["request_id"],
+        "x-request-id": request[REQUEST_ID],
     }
     if c is not None:
         h["x-qiao-provider"], h["x-qiao-model"] = c.provider_name, c.model
@@ -108,8 +126,9 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
         result = await gw.engine.serve(job)
         if isinstance(result, Reply):
             status = result.status
-            return web.Response(body=result.body, status=status, content_type=JSON,
-                                headers=_served_headers(request, job))
+            return web.Response(
+                body=result.body, status=status, content_type=JSON, headers=_served_headers(request, job)
+            )
         status = 200
         return await _stream(request, gw, job, result, ctx)
     except GatewayError as e:
@@ -119,7 +138,7 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
         raise
     finally:
         if job is not None:
-            request["done"] = {**ctx, **_summary(job), "status": status}
+            request[DONE] = {**ctx, **_summary(job), "status": status}
 
 
 async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: dict[str, Any]) -> web.StreamResponse:
@@ -166,8 +185,12 @@ async def readyz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     state = await gw.store.status()
     status = "ready" if state == "ok" else "degraded"
-    body = {"status": status, "state_store": {"backend": gw.store.name, "status": state},
-            "routes": len(gw.routes), "config_generation": gw.generation}
+    body = {
+        "status": status,
+        "state_store": {"backend": gw.store.name, "status": state},
+        "routes": len(gw.routes),
+        "config_generation": gw.generation,
+    }
     return web.json_response(body, status=200)
 
 
@@ -181,7 +204,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 @web.middleware
 async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     rid = _request_id(request)
-    request["request_id"], request["t0"] = rid, time.perf_counter()
+    request[REQUEST_ID], request[T0] = rid, time.perf_counter()
     try:
         resp: web.StreamResponse = await handler(request)
     except GatewayError as e:
@@ -189,18 +212,28 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        msg = (f"The request body is larger than the limit of {request.app[GATEWAY].cfg.server.max_body_bytes} bytes."
-               if e.status == 413 else f"{e.reason}: {request.method} {request.path}")
+        msg = (
+            f"The request body is larger than the limit of {request.app[GATEWAY].cfg.server.max_body_bytes} bytes."
+            if e.status == 413
+            else f"{e.reason}: {request.method} {request.path}"
+        )
         resp = _error_response(GatewayError(e.status, msg, code=_HTTP_CODES.get(e.status)), rid)
     except Exception:
         log.exception("unhandled_error", request_id=rid, path=request.path)
-        resp = _error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.",
-                                            type="server_error", code="internal_error"), rid)
+        resp = _error_response(
+            GatewayError(
+                500,
+                "The gateway hit an internal error; it has been logged.",
+                type="server_error",
+                code="internal_error",
+            ),
+            rid,
+        )
     if not resp.prepared:
         resp.headers["x-request-id"] = rid
-    done = request.get("done")
+    done = request.get(DONE)
     if done is not None:
         if "status" in done and resp.status >= 400:
             done["status"] = resp.status
-        log.info("request_done", request_id=rid, ms=round((time.perf_counter() - request["t0"]) * 1000, 3), **done)
+        log.info("request_done", request_id=rid, ms=round((time.perf_counter() - request[T0]) * 1000, 3), **done)
     return resp

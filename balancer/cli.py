@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from importlib import resources
-from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -115,7 +114,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         await _emulate("127.0.0.1", args.port + 1, 20.0)
-        print(f"""
+        print(
+            f"""
 Qiao demo: gateway  http://127.0.0.1:{args.port}/v1   (OpenAI base_url)
            client key  {DEMO_KEY}
            routes      {", ".join(sorted(cfg.routes))}
@@ -124,7 +124,9 @@ Qiao demo: gateway  http://127.0.0.1:{args.port}/v1   (OpenAI base_url)
   curl http://127.0.0.1:{args.port}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \\
        -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "你好"}}]}}'
   curl -X POST {emu_url}/_emulator/faults -d '{{"target": "deepseek", "fault": "rate_limit"}}'
-""", flush=True)
+""",
+            flush=True,
+        )
         await _serve(cfg, None, args.port)
 
     asyncio.run(main())

@@ -50,7 +50,7 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     pass
 
 
-class Limits(_Strict):
+class Limits(_Strict, frozen=True):
     """An account's limits: requests and tokens per minute, requests in flight (0 = unlimited)."""
 
     rpm: int = 0
@@ -58,14 +58,14 @@ class Limits(_Strict):
     concurrency: int = 0
 
 
-class Timeouts(_Strict):
+class Timeouts(_Strict, frozen=True):
     connect_s: float = 5.0
     ttft_s: float = 30.0  # time to first token (streams) / to response headers (non-streams)
     idle_s: float = 30.0  # longest silence between two stream chunks
     total_s: float = 300.0  # one attempt, start to end
 
 
-class Provider(_Strict):
+class Provider(_Strict, frozen=True):
     """One vendor account: the unit that limits, balances and credentials attach to."""
 
     vendor: str
@@ -76,14 +76,14 @@ class Provider(_Strict):
     extra: dict[str, str] = {}  # vendor-specific settings (azure: api_version, deployment map)
 
 
-class Candidate(_Strict):
+class Candidate(_Strict, frozen=True):
     provider: str
     model: str
     weight: float = 1.0
     context_window: int | None = None  # overrides the vendor catalogue
 
 
-class ClassPolicy(_Strict):
+class ClassPolicy(_Strict, frozen=True):
     """What one failure class does to the request and to the candidate that failed."""
 
     failover: bool | Literal["larger_context"] = True
@@ -108,7 +108,7 @@ def _default_classes() -> dict[Failure, ClassPolicy]:
     }
 
 
-class Breaker(_Strict):
+class Breaker(_Strict, frozen=True):
     window_s: float = 30.0
     min_requests: int = 10  # error-rate rule needs this many outcomes in the window
     error_rate: float = 0.5
@@ -118,26 +118,26 @@ class Breaker(_Strict):
     half_open_probes: int = 1
 
 
-class Failover(_Strict):
+class Failover(_Strict, frozen=True):
     max_attempts: int = 3
     deadline_s: float = 120.0
     classes: dict[Failure, ClassPolicy] = msgspec.field(default_factory=_default_classes)
 
 
-class Route(_Strict):
+class Route(_Strict, frozen=True):
     candidates: list[Candidate]
     strategy: str = "priority"
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
 
 
-class ClientKey(_Strict):
+class ClientKey(_Strict, frozen=True):
     name: str
     key_sha256: str
     routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
-class Server(_Strict):
+class Server(_Strict, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 8 << 20
@@ -145,17 +145,17 @@ class Server(_Strict):
     drain_s: float = 30.0
 
 
-class State(_Strict):
+class State(_Strict, frozen=True):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
 
 
-class Logging(_Strict):
+class Logging(_Strict, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class Config(_Strict):
+class Config(_Strict, frozen=True):
     providers: dict[str, Provider]
     routes: dict[str, Route]
     server: Server = Server()
@@ -245,6 +245,7 @@ def load(path: str | Path) -> Config:
 
 
 def _cross_check(cfg: Config, source: str) -> None:
+    from balancer.router import STRATEGIES
     from balancer.vendors import REGISTRY
 
     for name, prov in cfg.providers.items():
@@ -252,28 +253,24 @@ def _cross_check(cfg: Config, source: str) -> None:
             known = ", ".join(sorted(REGISTRY))
             raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
     for rname, route in cfg.routes.items():
+        where = f"{source}: routes.{rname}"
         if not route.candidates:
-            raise ConfigError(f"{source}: routes.{rname}.candidates: a route needs at least one candidate")
-        from balancer.router import STRATEGIES
-
+            raise ConfigError(f"{where}.candidates: a route needs at least one candidate")
         if route.strategy not in STRATEGIES:
             raise ConfigError(
-                f"{source}: routes.{rname}.strategy: unknown strategy {route.strategy!r} "
-                f"({', '.join(sorted(STRATEGIES))})"
+                f"{where}.strategy: unknown strategy {route.strategy!r} ({', '.join(sorted(STRATEGIES))})"
             )
         for i, cand in enumerate(route.candidates):
             if cand.provider not in cfg.providers:
-                raise ConfigError(
-                    f"{source}: routes.{rname}.candidates[{i}].provider: no provider named {cand.provider!r}"
-                )
+                raise ConfigError(f"{where}.candidates[{i}].provider: no provider named {cand.provider!r}")
             if cand.weight < 0:
-                raise ConfigError(f"{source}: routes.{rname}.candidates[{i}].weight: must be >= 0")
+                raise ConfigError(f"{where}.candidates[{i}].weight: must be >= 0")
     for i, key in enumerate(cfg.client_keys):
         if not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
             raise ConfigError(f"{source}: client_keys[{i}].key_sha256: expected 64 lowercase hex chars")
-        for r in key.routes:
-            if r != "*" and r not in cfg.routes:
-                raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {r!r}")
+        unknown = [r for r in key.routes if r != "*" and r not in cfg.routes]
+        if unknown:
+            raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {unknown[0]!r}")
 
 
 def hash_key(key: str) -> str:

@@ -31,16 +31,36 @@ from balancer.vendors.base import Vendor
 _T = TypeVar("_T")
 
 FAULTS = (
-    "ok", "rate_limit", "balance_exhausted", "server_error", "timeout", "slow_first_byte",
-    "truncate_stream", "malformed", "stall_stream", "content_filter", "context_length", "auth",
+    "ok",
+    "rate_limit",
+    "balance_exhausted",
+    "server_error",
+    "timeout",
+    "slow_first_byte",
+    "truncate_stream",
+    "malformed",
+    "stall_stream",
+    "content_filter",
+    "context_length",
+    "auth",
 )
 
 
 class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     target: str
     fault: Literal[
-        "ok", "rate_limit", "balance_exhausted", "server_error", "timeout", "slow_first_byte",
-        "truncate_stream", "malformed", "stall_stream", "content_filter", "context_length", "auth",
+        "ok",
+        "rate_limit",
+        "balance_exhausted",
+        "server_error",
+        "timeout",
+        "slow_first_byte",
+        "truncate_stream",
+        "malformed",
+        "stall_stream",
+        "content_filter",
+        "context_length",
+        "auth",
     ]
     probability: float = 1.0
     latency_ms: float = 0.0
@@ -81,8 +101,11 @@ class Target:
     window: int = -1
     window_requests: int = 0
     window_tokens: int = 0
-    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("requests", "served", "errors", "streams", "prompt_tokens", "completion_tokens", "total_tokens"), 0))
+    stats: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("requests", "served", "errors", "streams", "prompt_tokens", "completion_tokens", "total_tokens"), 0
+        )
+    )
     faults_applied: dict[str, int] = field(default_factory=dict)
 
 
@@ -168,8 +191,10 @@ class Emulator:
         return web.json_response({"chunk_delay_ms": self.chunk_delay_ms, "reply_tokens": self.reply_tokens})
 
     async def stats(self, request: web.Request) -> web.Response:
-        out = {n: {**t.stats, "faults": t.faults_applied, "balance_tokens": t.balance_tokens}
-               for n, t in self.targets.items()}
+        out = {
+            n: {**t.stats, "faults": t.faults_applied, "balance_tokens": t.balance_tokens}
+            for n, t in self.targets.items()
+        }
         return web.json_response({"targets": out})
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -208,9 +233,7 @@ class Emulator:
         body = t.vendor.balance.render(0.0 if empty else t.granted, 0.0 if empty else t.paid)
         return web.json_response(body)
 
-    async def _answer(
-        self, t: Target, tail: str, body: dict[str, Any], request: web.Request
-    ) -> web.StreamResponse:
+    async def _answer(self, t: Target, tail: str, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         fault = self._fault(t)
         if fault is not None and fault.latency_ms and fault.fault in ("ok", "slow_first_byte"):
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -218,17 +241,19 @@ class Emulator:
         if kind == "timeout":
             await asyncio.sleep(3600)
         errors: Mapping[str, tuple[int, Mapping[str, Any]]] = {
-            "rate_limit": t.vendor.dialect.rate_limit, "balance_exhausted": t.vendor.dialect.balance_exhausted,
-            "server_error": t.vendor.dialect.server_error, "content_filter": t.vendor.dialect.content_filter,
-            "context_length": t.vendor.dialect.context_length, "auth": t.vendor.dialect.auth,
+            "rate_limit": t.vendor.dialect.rate_limit,
+            "balance_exhausted": t.vendor.dialect.balance_exhausted,
+            "server_error": t.vendor.dialect.server_error,
+            "content_filter": t.vendor.dialect.content_filter,
+            "context_length": t.vendor.dialect.context_length,
+            "auth": t.vendor.dialect.auth,
         }
         if kind in errors:
             t.stats["errors"] += 1
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault and fault.retry_after is not None else {}
             return _err(errors[kind], headers)
         embeddings = tail.endswith("/embeddings")
-        prompt = (count_tokens(str(body.get("input", ""))) if embeddings
-                  else prompt_tokens(body.get("messages") or []))
+        prompt = count_tokens(str(body.get("input", ""))) if embeddings else prompt_tokens(body.get("messages") or [])
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
         refused = self._enforce(t, prompt + completion)
         if refused is not None:
@@ -242,7 +267,9 @@ class Emulator:
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
         self._book(t, prompt, completion)
-        return web.Response(body=orjson.dumps(_completion(t, body, prompt, completion)), content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(_completion(t, body, prompt, completion)), content_type="application/json"
+        )
 
     def _fault(self, t: Target) -> FaultSpec | None:
         f = t.fault
@@ -286,15 +313,23 @@ class Emulator:
             h = hashlib.sha256(str(item).encode()).digest()
             data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in h[:8]]})
         self._book(t, prompt, 0)
-        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
-                                  "usage": {"prompt_tokens": prompt, "total_tokens": prompt}})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+            }
+        )
 
 
 def _completion(t: Target, body: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
     message, finish = _message(t, body, completion)
     return {
         "id": "chatcmpl-emu-" + hashlib.sha256(orjson.dumps(body.get("messages"))).hexdigest()[:16],
-        "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model"),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }

@@ -16,8 +16,14 @@ if TYPE_CHECKING:
 def _chunk(cid: str, model: Any, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
     choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
     choice.update(extra.pop("choice_extra", {}))
-    body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [choice], **extra}
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        **extra,
+    }
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
@@ -47,8 +53,14 @@ def _events(emu: Emulator, t: Target, body: dict[str, Any], prompt: int, complet
     else:
         out.append(_chunk(cid, model, {}, finish))
         if want_usage:
-            payload = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                       "choices": [], "usage": usage}
+            payload: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             out.append(b"data: " + orjson.dumps(payload) + b"\n\n")
     if q.sends_done:
         out.append(b"data: [DONE]\n\n")
@@ -71,7 +83,7 @@ async def stream_reply(
         if i == half and kind == "stall_stream":
             await asyncio.sleep(3600)
         if i == half and kind == "malformed":
-            await resp.write(b"data: {\"choices\": [{\"delta\": \n\n")
+            await resp.write(b'data: {"choices": [{"delta": \n\n')
             continue
         await resp.write(ev)
         if emu.chunk_delay_ms:

@@ -75,7 +75,7 @@ class GatewayError(Exception):
         status: int,
         message: str,
         *,
-        type: str = "invalid_request_error",  # noqa: A002 - the OpenAI field name
+        type: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,

@@ -92,8 +92,13 @@ class Stream:
 
 class Engine:
     def __init__(
-        self, cfg: Config, routes: dict[str, CompiledRoute], store: StateStore,
-        session: aiohttp.ClientSession, clock: Clock = time.time, rng: random.Random | None = None,
+        self,
+        cfg: Config,
+        routes: dict[str, CompiledRoute],
+        store: StateStore,
+        session: aiohttp.ClientSession,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.cfg = cfg
         self.routes = routes
@@ -160,7 +165,9 @@ class Engine:
             )
             if job.view.stream and resp.status < 300:
                 return await self._open_stream(job, choice, adm, resp, t0, first_s)
-            async with asyncio.timeout(max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))):
+            async with asyncio.timeout(
+                max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))
+            ):
                 data = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as e:
             if resp is not None:
@@ -210,8 +217,14 @@ class Engine:
         await self._consequence(choice, outcome, rule)
         job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, outcome.status, ms))
         log.info(
-            "upstream_failed", request_id=job.request_id, provider=choice.provider_name, model=choice.model,
-            failure=failure.value, status=outcome.status, code=outcome.code, message=outcome.message[:200],
+            "upstream_failed",
+            request_id=job.request_id,
+            provider=choice.provider_name,
+            model=choice.model,
+            failure=failure.value,
+            status=outcome.status,
+            code=outcome.code,
+            message=outcome.message[:200],
         )
         return outcome
 
@@ -234,15 +247,21 @@ class Engine:
         if last is None:
             wait = max(1, round((soonest or self.clock() + 1) - self.clock())) if soonest else 1
             return GatewayError(
-                503, f"No provider of route '{job.route.name}' can take this request now "
+                503,
+                f"No provider of route '{job.route.name}' can take this request now "
                 f"(all are cooling down, rate-limited or unhealthy); retry in about {wait}s.",
-                type="service_unavailable", code="no_capacity", headers={"Retry-After": str(wait)},
+                type="service_unavailable",
+                code="no_capacity",
+                headers={"Retry-After": str(wait)},
             )
         failure = last.failure or Failure.UPSTREAM_ERROR
         status, type_ = CLIENT_FACING[failure]
         return GatewayError(
-            status, f"All {job.tries} attempt(s) for route '{job.route.name}' failed; the last one: "
-            f"{failure.value} ({last.message or last.code or 'no detail'}).", type=type_, code=failure.value,
+            status,
+            f"All {job.tries} attempt(s) for route '{job.route.name}' failed; the last one: "
+            f"{failure.value} ({last.message or last.code or 'no detail'}).",
+            type=type_,
+            code=failure.value,
         )
 
     # ---- streams after the first event ---------------------------------------------------------
@@ -251,11 +270,12 @@ class Engine:
         """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how it ended."""
         timeouts = self.cfg.provider_timeouts(s.choice.provider)
         end = min(job.deadline, s.started + timeouts.total_s)
-        vendor, payload, finished, streamed = s.choice.vendor, s.first, False, 0
+        vendor, finished, streamed = s.choice.vendor, False, 0  # finished: a finish_reason was seen
+        payload: bytes | None = s.first
         outcome: Outcome | None = None
         ttft = (time.perf_counter() - s.started) * 1000
         try:
-            while True:
+            while payload is not None:
                 if payload == upstream.DONE:
                     outcome = Outcome()
                     break
@@ -264,32 +284,36 @@ class Engine:
                     outcome = result
                     break
                 if view is not None:
-                    usage = compat.chunk_usage(vendor, view)
-                    if usage is not None:
-                        job.usage = usage
-                    if view.choices:
-                        finished = finished or any(c.finish_reason for c in view.choices)
-                    elif s.hide_usage_chunk and view.usage is not None:
+                    finished = _account(job, s, view) or finished
+                    if s.hide_usage_chunk and not view.choices and view.usage is not None:
                         payload = None  # the usage chunk the gateway asked for, not the client
                 if payload is not None:
                     streamed += len(payload)
                     await write(b"data: " + payload + b"\n\n")
                 payload, outcome = await self._next(s, timeouts.idle_s, end, finished)
-                if payload is None:
-                    break
+            if outcome is None:  # unreachable: every exit from the loop sets it
+                outcome = Outcome(failure=Failure.CONNECTION_ERROR, code="stream_lost")
+            if outcome.ok:
+                await write(b"data: [DONE]\n\n")
+            else:
+                await write(self._error_event(s, outcome))
         finally:
-            s.resp.close()
+            if outcome is not None and outcome.ok:
+                await _drain(s)
+            s.resp.release()
             await self._end_stream(job, s, outcome, streamed, ttft)
-        if outcome is not None and outcome.ok:
-            await write(b"data: [DONE]\n\n")
-        else:
-            o = outcome or Outcome(failure=Failure.CONNECTION_ERROR)
-            status, type_ = CLIENT_FACING[o.failure or Failure.UPSTREAM_ERROR]
-            await write(error_event(
-                f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: "
-                f"{(o.failure or Failure.UPSTREAM_ERROR).value} ({o.message or o.code}).", type_, o.code or None,
-            ))
-        return outcome or Outcome(failure=Failure.CONNECTION_ERROR)
+        return outcome
+
+    @staticmethod
+    def _error_event(s: Stream, o: Outcome) -> bytes:
+        failure = o.failure or Failure.UPSTREAM_ERROR
+        _, type_ = CLIENT_FACING[failure]
+        return error_event(
+            f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: "
+            f"{failure.value} ({o.message or o.code}).",
+            type_,
+            o.code or None,
+        )
 
     async def _next(self, s: Stream, idle_s: float, end: float, finished: bool) -> tuple[bytes | None, Outcome | None]:
         now = time.perf_counter()
@@ -315,7 +339,8 @@ class Engine:
         if job.usage is None:
             job.usage_estimated = True
             job.usage = wire.Usage(
-                prompt_tokens=job.view.size_bytes // 3, completion_tokens=streamed // 12,
+                prompt_tokens=job.view.size_bytes // 3,
+                completion_tokens=streamed // 12,
                 total_tokens=job.view.size_bytes // 3 + streamed // 12,
             )
         choice = s.choice
@@ -332,8 +357,30 @@ class Engine:
         await self._settle(choice, s.adm, _total(job.usage), "fail" if rule.breaker else "neutral", ms)
         await self._consequence(choice, outcome, rule)
         job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, 200, ms, ttft))
-        log.info("stream_failed", request_id=job.request_id, provider=choice.provider_name, failure=failure.value,
-                 message=outcome.message[:200])
+        log.info(
+            "stream_failed",
+            request_id=job.request_id,
+            provider=choice.provider_name,
+            failure=failure.value,
+            message=outcome.message[:200],
+        )
+
+
+def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:
+    """Take usage from a chunk; True when the chunk carries a finish_reason."""
+    usage = compat.chunk_usage(s.choice.vendor, view)
+    if usage is not None:
+        job.usage = usage
+    return bool(view.choices) and any(c.finish_reason for c in view.choices or ())
+
+
+async def _drain(s: Stream) -> None:
+    """Read a finished stream to its end so the connection goes back to the pool."""
+    try:
+        while await s.reader.next(0.5) is not None:
+            pass
+    except (TimeoutError, aiohttp.ClientError):
+        s.resp.close()
 
 
 def _total(usage: wire.Usage | None) -> int:
@@ -355,5 +402,6 @@ def _client_error(failure: Failure, outcome: Outcome, choice: Choice) -> Gateway
     return GatewayError(
         status if failure is not Failure.BAD_REQUEST or outcome.status < 400 else min(outcome.status, 499),
         f"{choice.vendor.title} rejected the request ({failure.value}): {detail}",
-        type=type_, code=outcome.code or failure.value,
+        type=type_,
+        code=outcome.code or failure.value,
     )

@@ -98,8 +98,9 @@ def make_store(cfg: Config) -> StateStore:
     return MemoryStore()
 
 
-def make_app(cfg: Config, store: StateStore | None = None, clock: Clock = time.time,
-             rng: random.Random | None = None) -> web.Application:
+def make_app(
+    cfg: Config, store: StateStore | None = None, clock: Clock = time.time, rng: random.Random | None = None
+) -> web.Application:
     from balancer import api
 
     check_startable(cfg)

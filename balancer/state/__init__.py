@@ -16,7 +16,6 @@ import msgspec
 
 from balancer.config import Breaker, Limits
 
-
 Verdict = Literal["ok", "fail", "neutral"]
 
 

@@ -146,8 +146,8 @@ def _bucket(now: float, breaker: Breaker) -> int:
 
 def _success(circ: _Circuit, latency_ms: float, breaker: Breaker, now: float) -> None:
     circ.consecutive = 0
-    circ.latency_ms = latency_ms if circ.latency_ms is None else (
-        EWMA_ALPHA * latency_ms + (1 - EWMA_ALPHA) * circ.latency_ms
+    circ.latency_ms = (
+        latency_ms if circ.latency_ms is None else (EWMA_ALPHA * latency_ms + (1 - EWMA_ALPHA) * circ.latency_ms)
     )
     _count(circ, breaker, now, ok=True)
     if circ.state == "half_open":

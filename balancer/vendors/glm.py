@@ -39,13 +39,25 @@ VENDOR = Vendor(
         ErrorRule(Failure.AUTH_FAILED, code="1003"),
     ),
     dialect=Dialect(
-        auth=(401, {"error": {"code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}}),
-        rate_limit=(429, {"error": {"code": "1302",
-                                    "message": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"}}),
+        auth=(
+            401,
+            {"error": {"code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}},
+        ),
+        rate_limit=(
+            429,
+            {"error": {"code": "1302", "message": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"}},
+        ),
         balance_exhausted=(429, {"error": {"code": "1113", "message": "余额不足或无可用资源包，请充值。"}}),
         server_error=(429, {"error": {"code": "1305", "message": "该模型当前访问量过大，请您稍后再试"}}),
-        content_filter=(400, {"error": {"code": "1301",
-                                        "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。"}}),
+        content_filter=(
+            400,
+            {
+                "error": {
+                    "code": "1301",
+                    "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
+                }
+            },
+        ),
         context_length=(400, {"error": {"code": "1261", "message": "Prompt 超长"}}),
     ),
 )

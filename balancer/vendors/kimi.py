@@ -36,8 +36,12 @@ def parse_balance(body: bytes) -> Balance:
 
 
 def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
-    return {"code": 0, "data": {"available_balance": granted + paid, "voucher_balance": granted,
-                                "cash_balance": paid}, "scode": "0x0", "status": True}
+    return {
+        "code": 0,
+        "data": {"available_balance": granted + paid, "voucher_balance": granted, "cash_balance": paid},
+        "scode": "0x0",
+        "status": True,
+    }
 
 
 VENDOR = Vendor(
@@ -67,16 +71,51 @@ VENDOR = Vendor(
     balance=BalanceProbe(path="/users/me/balance", parse=parse_balance, render=render_balance),
     dialect=Dialect(
         auth=(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}}),
-        rate_limit=(429, {"error": {"message": "Your account org-xxx request reached organization max RPM: 3",
-                                    "type": "rate_limit_reached_error"}}),
-        balance_exhausted=(429, {"error": {
-            "message": "Your account is suspended due to insufficient balance, please recharge your account "
-                       "or check your plan and billing details", "type": "exceeded_current_quota_error"}}),
-        content_filter=(400, {"error": {"message": "The request was rejected because it was considered high risk",
-                                        "type": "content_filter"}}),
-        context_length=(400, {"error": {"message": "Invalid request: Your request exceeded model token limit : 8192",
-                                        "type": "invalid_request_error"}}),
-        server_error=(429, {"error": {"message": "The engine is currently overloaded, please try again later",
-                                      "type": "engine_overloaded_error"}}),
+        rate_limit=(
+            429,
+            {
+                "error": {
+                    "message": "Your account org-xxx request reached organization max RPM: 3",
+                    "type": "rate_limit_reached_error",
+                }
+            },
+        ),
+        balance_exhausted=(
+            429,
+            {
+                "error": {
+                    "message": "Your account is suspended due to insufficient balance, please recharge your account "
+                    "or check your plan and billing details",
+                    "type": "exceeded_current_quota_error",
+                }
+            },
+        ),
+        content_filter=(
+            400,
+            {
+                "error": {
+                    "message": "The request was rejected because it was considered high risk",
+                    "type": "content_filter",
+                }
+            },
+        ),
+        context_length=(
+            400,
+            {
+                "error": {
+                    "message": "Invalid request: Your request exceeded model token limit : 8192",
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
+        server_error=(
+            429,
+            {
+                "error": {
+                    "message": "The engine is currently overloaded, please try again later",
+                    "type": "engine_overloaded_error",
+                }
+            },
+        ),
     ),
 )

@@ -29,12 +29,38 @@ VENDOR = Vendor(
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
     ),
     dialect=Dialect(
-        auth=(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                              "param": None, "code": "invalid_api_key"}}),
-        rate_limit=(429, {"error": {"message": "Rate limit reached for requests", "type": "requests",
-                                    "param": None, "code": "rate_limit_exceeded"}}),
-        balance_exhausted=(429, {"error": {
-            "message": "You exceeded your current quota, please check your plan and billing details.",
-            "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}),
+        auth=(
+            401,
+            {
+                "error": {
+                    "message": "Incorrect API key provided.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+        ),
+        rate_limit=(
+            429,
+            {
+                "error": {
+                    "message": "Rate limit reached for requests",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            },
+        ),
+        balance_exhausted=(
+            429,
+            {
+                "error": {
+                    "message": "You exceeded your current quota, please check your plan and billing details.",
+                    "type": "insufficient_quota",
+                    "param": None,
+                    "code": "insufficient_quota",
+                }
+            },
+        ),
     ),
 )

@@ -49,11 +49,10 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
             out.append(f"dropped {name}")
     _clamp(body, "temperature", view.temperature, q.temperature, out)
     _clamp(body, "top_p", view.top_p, q.top_p, out)
-    if info is not None and info.max_output is not None and view.max_tokens is not None:
-        if view.max_tokens > info.max_output:
-            key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-            body[key] = wire.raw(info.max_output)
-            out.append(f"{key} {view.max_tokens}->{info.max_output}")
+    if info is not None and info.max_output is not None and (view.max_tokens or 0) > info.max_output:
+        key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        body[key] = wire.raw(info.max_output)
+        out.append(f"{key} {view.max_tokens}->{info.max_output}")
     if view.stream and q.stream_usage_option and not view.include_usage:
         body["stream_options"] = _INCLUDE_USAGE
         out.append("added stream_options.include_usage")
@@ -141,7 +140,9 @@ def classify_error(
             failure = rule.failure
             break
     if failure is None:
-        failure = _BY_STATUS.get(status, Failure.UPSTREAM_ERROR if status >= 500 or status < 400 else Failure.BAD_REQUEST)
+        failure = _BY_STATUS.get(
+            status, Failure.UPSTREAM_ERROR if status >= 500 or status < 400 else Failure.BAD_REQUEST
+        )
     return Outcome(
         failure=failure,
         status=status,
@@ -151,13 +152,17 @@ def classify_error(
     )
 
 
-def classify_reply(vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+def classify_reply(
+    vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes
+) -> tuple[Outcome, wire.ReplyView | None]:
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too."""
     try:
         view = wire.reply_decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         if status < 300:
-            return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"), None
+            return Outcome(
+                failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"
+            ), None
         return classify_error(vendor, status, None, headers), None
     fields = error_fields(view)
     if status < 300 and fields is None:
