@@ -61,7 +61,8 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
 
 
 async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner:
-    runner = web.AppRunner(emulator.make_app(emulator.Emulator(chunk_delay_ms=chunk_delay_ms)), access_log=None)
+    app = emulator.make_app(emulator.Emulator(chunk_delay_ms=chunk_delay_ms))
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     return runner

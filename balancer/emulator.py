@@ -246,6 +246,7 @@ class Emulator:
             "server_error": t.vendor.dialect.server_error,
             "content_filter": t.vendor.dialect.content_filter,
             "context_length": t.vendor.dialect.context_length,
+            "bad_request": t.vendor.dialect.bad_request,
             "auth": t.vendor.dialect.auth,
         }
         if kind in errors:

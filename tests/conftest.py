@@ -76,7 +76,7 @@ async def start_site(app: web.Application, **runner_kw: Any) -> tuple[web.AppRun
 @pytest.fixture
 async def emulator() -> AsyncIterator[EmulatorHandle]:
     emu = Emulator(chunk_delay_ms=0.0, reply_tokens=8, seed=1)
-    runner, url = await start_site(make_emulator_app(emu))
+    runner, url = await start_site(make_emulator_app(emu), handler_cancellation=True, shutdown_timeout=0.2)
     async with aiohttp.ClientSession() as session:
         yield EmulatorHandle(url, emu, session)
     await runner.cleanup()
@@ -104,7 +104,7 @@ def base_config(emu_url: str) -> dict[str, Any]:
             "kimi": {"candidates": [{"provider": "kimi", "model": "moonshot-v1-8k"}]},
             "embed": {"kind": "embeddings", "candidates": [{"provider": "qwen", "model": "text-embedding-v3"}]},
         },
-        "timeouts": {"connect_s": 2, "ttft_s": 1.0, "idle_s": 0.5, "total_s": 5},
+        "timeouts": {"connect_s": 2, "ttft_s": 1.0, "idle_s": 0.5, "total_s": 1.5},
         "failover": {"max_attempts": 3, "deadline_s": 10},
     }
 
@@ -153,7 +153,7 @@ async def make_gateway(emulator: EmulatorHandle) -> AsyncIterator[GatewayFactory
         cfg = config_mod.parse(raw, "test-config")
         clock = clock or Clock()
         app = make_app(cfg, store=store, clock=clock, rng=random.Random(7))
-        runner, url = await start_site(app, handler_cancellation=True)
+        runner, url = await start_site(app, handler_cancellation=True, shutdown_timeout=0.5)
         runners.append(runner)
         handles.append(GatewayHandle(url, app[GATEWAY], clock))
         return handles[-1]

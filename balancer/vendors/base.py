@@ -87,6 +87,10 @@ class Dialect:
     auth: tuple[int, Mapping[str, Any]]
     rate_limit: tuple[int, Mapping[str, Any]]
     balance_exhausted: tuple[int, Mapping[str, Any]]
+    bad_request: tuple[int, Mapping[str, Any]] = (
+        400,
+        {"error": {"message": "Invalid parameter: messages", "type": "invalid_request_error", "code": "invalid_parameter"}},
+    )
     server_error: tuple[int, Mapping[str, Any]] = (
         500,
         {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}},
