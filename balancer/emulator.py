@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 import orjson
@@ -30,7 +30,7 @@ from balancer.vendors.base import Vendor
 
 _T = TypeVar("_T")
 
-FAULTS = (
+Fault = Literal[
     "ok",
     "rate_limit",
     "balance_exhausted",
@@ -43,25 +43,14 @@ FAULTS = (
     "content_filter",
     "context_length",
     "auth",
-)
+    "bad_request",
+]
+FAULTS: tuple[str, ...] = get_args(Fault)
 
 
 class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     target: str
-    fault: Literal[
-        "ok",
-        "rate_limit",
-        "balance_exhausted",
-        "server_error",
-        "timeout",
-        "slow_first_byte",
-        "truncate_stream",
-        "malformed",
-        "stall_stream",
-        "content_filter",
-        "context_length",
-        "auth",
-    ]
+    fault: Fault
     probability: float = 1.0
     latency_ms: float = 0.0
     count: int | None = None  # apply this many times, then stop (None: until cleared)

@@ -89,7 +89,13 @@ class Dialect:
     balance_exhausted: tuple[int, Mapping[str, Any]]
     bad_request: tuple[int, Mapping[str, Any]] = (
         400,
-        {"error": {"message": "Invalid parameter: messages", "type": "invalid_request_error", "code": "invalid_parameter"}},
+        {
+            "error": {
+                "message": "Invalid parameter: messages",
+                "type": "invalid_request_error",
+                "code": "invalid_parameter",
+            }
+        },
     )
     server_error: tuple[int, Mapping[str, Any]] = (
         500,
