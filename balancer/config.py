@@ -121,6 +121,9 @@ class Breaker(_Strict, frozen=True):
 class Failover(_Strict, frozen=True):
     max_attempts: int = 3
     deadline_s: float = 120.0
+    # A stream that dies after its first byte cost the client an answer: cool that candidate down
+    # at least this long, whatever the class says, so one request pays and not the next ones.
+    mid_stream_cooldown_s: float = 30.0
     classes: dict[Failure, ClassPolicy] = msgspec.field(default_factory=_default_classes)
 
 

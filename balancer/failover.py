@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+import msgspec
 import structlog
 
 from balancer import router, upstream, wire
@@ -355,7 +356,8 @@ class Engine:
         failure = outcome.failure or Failure.UPSTREAM_ERROR
         rule = job.route.failover.classes.get(failure, ClassPolicy())
         await self._settle(choice, s.adm, _total(job.usage), "fail" if rule.breaker else "neutral", ms)
-        await self._consequence(choice, outcome, rule)
+        cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
+        await self._consequence(choice, outcome, msgspec.structs.replace(rule, cooldown_s=cooldown))
         job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, 200, ms, ttft))
         log.info(
             "stream_failed",
