@@ -11,12 +11,14 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
 from balancer.errors import Failure
+
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
@@ -215,19 +217,35 @@ def _expand(node: Any, where: str) -> Any:
     return node
 
 
-def _readable_path(msg: str) -> str:
-    # msgspec says "... - at `$.routes.chat.candidates[0].provider`"; we print the path first.
+def _readable_path(msg: str, prefix: str = "") -> str:
+    # msgspec says "... - at `$.routes[...].candidates[0]`"; we print the path first.
     m = re.search(r" - at `\$\.?(.*)`$", msg)
     if not m:
-        return msg
-    return f"{m.group(1) or '(top level)'}: {msg[: m.start()]}"
+        return f"{prefix}: {msg}" if prefix else msg
+    path = prefix + ("." if prefix and m.group(1) and not m.group(1).startswith("[") else "") + m.group(1)
+    return f"{path or '(top level)'}: {msg[: m.start()]}"
+
+
+def _convert(data: Any, type_: type[_T], prefix: str) -> _T:
+    try:
+        return msgspec.convert(data, type_, dec_hook=_dec_hook, strict=True)
+    except msgspec.ValidationError as e:
+        raise ConfigError(_readable_path(str(e), prefix)) from None
 
 
 def parse(data: Any, source: str = "config") -> Config:
+    data = _expand(data, "")
     try:
-        cfg = msgspec.convert(_expand(data, ""), Config, dec_hook=_dec_hook, strict=True)
-    except msgspec.ValidationError as e:
-        raise ConfigError(f"{source}: {_readable_path(str(e))}") from None
+        # Named sections first, one entry at a time, so an error names the entry (msgspec prints
+        # dict keys as "[...]").
+        for section, type_ in (("providers", Provider), ("routes", Route)):
+            entries = data.get(section) if isinstance(data, dict) else None
+            if isinstance(entries, dict):
+                for name, entry in entries.items():
+                    _convert(entry, type_, f"{section}.{name}")
+        cfg = _convert(data, Config, "")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     _cross_check(cfg, source)
     return cfg
 

@@ -15,7 +15,9 @@ async def provider_of(gw: Any, http: aiohttp.ClientSession) -> str:
         return r.headers["x-qiao-provider"]
 
 
-async def test_breaker_open_half_open_close(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_breaker_open_half_open_close(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """Consecutive 5xx open ds-a's breaker; after open_s a real request probes it and, succeeding, closes it."""
 
     def edit(cfg: dict[str, Any]) -> None:

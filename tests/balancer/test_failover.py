@@ -12,12 +12,16 @@ import pytest
 from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
-async def post(gw: GatewayHandle, http: aiohttp.ClientSession, body: dict[str, Any] = CHAT) -> tuple[int, dict[str, Any], Any]:
+async def post(
+    gw: GatewayHandle, http: aiohttp.ClientSession, body: dict[str, Any] = CHAT
+) -> tuple[int, dict[str, Any], Any]:
     async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
         return r.status, dict(r.headers), await r.json()
 
 
-async def test_rate_limit_fails_over_and_cools_down(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_rate_limit_fails_over_and_cools_down(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A 429 rate limit is invisible to the client; the limited candidate is skipped until its cooldown ends."""
     await emulator.fault("deepseek.a", "rate_limit", retry_after=30)
     status, headers, _ = await post(gateway, http)
@@ -41,7 +45,9 @@ async def test_recooldown_never_shortens(gateway: GatewayHandle) -> None:
     assert await store.cool_down("ds-a/deepseek-chat", now + 90, "rate_limited", now) == now + 90
 
 
-async def test_balance_exhausted_disables_provider_until_refresh(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_balance_exhausted_disables_provider_until_refresh(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A 402 'Insufficient Balance' takes the whole account out (all its models) and is cleared by a balance refresh."""
     await emulator.fault("deepseek.a", "balance_exhausted")
     status, headers, _ = await post(gateway, http)
@@ -55,7 +61,9 @@ async def test_balance_exhausted_disables_provider_until_refresh(gateway: Gatewa
     assert (await post(gateway, http))[1]["x-qiao-provider"] == "ds-a"
 
 
-async def test_auth_failure_disables_provider_and_fails_over(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_auth_failure_disables_provider_and_fails_over(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A vendor 401 fails over and keeps that account out (its key is wrong until the config changes)."""
     await emulator.fault("deepseek.a", "auth")
     status, headers, _ = await post(gateway, http)
@@ -64,7 +72,9 @@ async def test_auth_failure_disables_provider_and_fails_over(gateway: GatewayHan
     assert h.reason == "cooldown:auth_failed"
 
 
-async def test_bad_request_returns_at_once(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_bad_request_returns_at_once(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A vendor 400 (the client's fault) is returned immediately, without trying other candidates."""
     await emulator.fault("deepseek.a", "bad_request")
     status, headers, body = await post(gateway, http)
@@ -75,7 +85,9 @@ async def test_bad_request_returns_at_once(gateway: GatewayHandle, emulator: Emu
     assert gateway.gw.store.health("ds-a", "deepseek-chat", gateway.clock()).available
 
 
-async def test_content_filter_policy_is_per_route(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_content_filter_policy_is_per_route(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """content_filtered returns to the client by default, and fails over on a route configured to."""
     await emulator.fault("qwen", "content_filter")
     candidates = [{"provider": "qwen", "model": "qwen-plus"}, {"provider": "ds-a", "model": "deepseek-chat"}]
@@ -95,7 +107,9 @@ async def test_content_filter_policy_is_per_route(make_gateway: GatewayFactory, 
     assert await emulator.requests("deepseek.a") == 1
 
 
-async def test_context_length_moves_only_to_larger_window(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_context_length_moves_only_to_larger_window(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A context overflow skips candidates whose window is not larger and tries a larger one."""
 
     def edit(cfg: dict[str, Any]) -> None:
@@ -114,7 +128,9 @@ async def test_context_length_moves_only_to_larger_window(make_gateway: GatewayF
     assert await emulator.requests("deepseek.b") == 0
 
 
-async def test_context_length_without_larger_candidate_is_400(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_context_length_without_larger_candidate_is_400(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """When no candidate has a larger window, the client gets a 400 context_length error."""
     await emulator.fault("deepseek.a", "context_length")
     status, _, body = await post(gateway, http, {**CHAT, "model": "solo"})
@@ -122,14 +138,18 @@ async def test_context_length_without_larger_candidate_is_400(gateway: GatewayHa
 
 
 @pytest.mark.parametrize("fault", ["server_error", "malformed"])
-async def test_upstream_errors_fail_over(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, fault: str) -> None:
+async def test_upstream_errors_fail_over(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, fault: str
+) -> None:
     """5xx and malformed replies fail over to the next candidate."""
     await emulator.fault("deepseek.a", fault)
     status, headers, _ = await post(gateway, http)
     assert status == 200 and headers["x-qiao-provider"] == "ds-b"
 
 
-async def test_timeout_fails_over(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_timeout_fails_over(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """An upstream that never answers is abandoned after the attempt timeout and the next one serves."""
     await emulator.fault("deepseek.a", "timeout")
     status, headers, _ = await post(gateway, http, {**CHAT, "model": "chat"})
@@ -147,7 +167,9 @@ async def test_connection_refused_fails_over(make_gateway: GatewayFactory, http:
     assert status == 200 and headers["x-qiao-provider"] == "ds-b"
 
 
-async def test_attempt_budget(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_attempt_budget(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """No more than max_attempts upstream calls are made; the client gets the last failure's class."""
 
     def edit(cfg: dict[str, Any]) -> None:
@@ -162,7 +184,9 @@ async def test_attempt_budget(make_gateway: GatewayFactory, emulator: EmulatorHa
     assert await emulator.requests("qwen") == 0
 
 
-async def test_all_rate_limited_is_429(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_all_rate_limited_is_429(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """When every candidate is rate limited the client sees a 429, then a 503 no_capacity with Retry-After."""
     for t in ("deepseek.a", "deepseek.b", "qwen"):
         await emulator.fault(t, "rate_limit", retry_after=20)
@@ -172,7 +196,9 @@ async def test_all_rate_limited_is_429(gateway: GatewayHandle, emulator: Emulato
     assert status == 503 and body["error"]["code"] == "no_capacity" and int(headers["Retry-After"]) >= 1
 
 
-async def test_deadline_bounds_the_request(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_deadline_bounds_the_request(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """The overall deadline ends the request even when every attempt hangs."""
 
     def edit(cfg: dict[str, Any]) -> None:
@@ -205,14 +231,23 @@ async def test_no_retry_after_client_disconnect(make_gateway: GatewayFactory, em
     assert await emulator.requests("qwen") == 0
 
 
-async def test_priority_weighted_and_latency_strategies(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_priority_weighted_and_latency_strategies(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """Weighted spreads by weight; lowest-latency prefers the measured-faster candidate."""
 
     def edit(cfg: dict[str, Any]) -> None:
-        cfg["routes"]["w"] = {"strategy": "weighted", "candidates": [
-            {"provider": "ds-a", "model": "deepseek-chat", "weight": 9}, {"provider": "ds-b", "model": "deepseek-chat", "weight": 1}]}
-        cfg["routes"]["fast"] = {"strategy": "lowest-latency", "candidates": [
-            {"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-plus"}]}
+        cfg["routes"]["w"] = {
+            "strategy": "weighted",
+            "candidates": [
+                {"provider": "ds-a", "model": "deepseek-chat", "weight": 9},
+                {"provider": "ds-b", "model": "deepseek-chat", "weight": 1},
+            ],
+        }
+        cfg["routes"]["fast"] = {
+            "strategy": "lowest-latency",
+            "candidates": [{"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-plus"}],
+        }
 
     gw = await make_gateway(edit)
     counts = {"ds-a": 0, "ds-b": 0}
@@ -234,13 +269,17 @@ async def test_strategy_override_header(make_gateway: GatewayFactory, http: aioh
         cfg["routes"]["chat"]["candidates"][0]["weight"] = 0
 
     gw = await make_gateway(edit)
-    async with http.post(gw.url + "/v1/chat/completions", json=CHAT, headers={**auth(), "x-qiao-strategy": "priority"}) as r:
+    async with http.post(
+        gw.url + "/v1/chat/completions", json=CHAT, headers={**auth(), "x-qiao-strategy": "priority"}
+    ) as r:
         assert r.headers["x-qiao-provider"] == "ds-a"
     async with http.post(gw.url + "/v1/chat/completions", json=CHAT, headers=auth()) as r:
         assert r.headers["x-qiao-provider"] != "ds-a"
 
 
-async def test_rpm_limit_is_respected_locally(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_rpm_limit_is_respected_locally(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A provider's configured RPM is never exceeded: extra requests go to the next candidate."""
 
     def edit(cfg: dict[str, Any]) -> None:

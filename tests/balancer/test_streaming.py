@@ -45,7 +45,9 @@ async def test_slow_first_token_fails_over(gateway: GatewayHandle, emulator: Emu
     assert text and provider == "ds-b"
 
 
-async def test_truncated_stream_ends_with_error_event(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_truncated_stream_ends_with_error_event(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """An upstream that dies mid-stream ends the client's stream with an error event, never a clean [DONE]."""
     await emulator.fault("deepseek.a", "truncate_stream")
     events = await raw_events(gateway, http)
@@ -60,14 +62,18 @@ async def test_sdk_raises_on_mid_stream_failure(gateway: GatewayHandle, emulator
         await collect(gateway)
 
 
-async def test_stalled_stream_ends_at_idle_timeout(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_stalled_stream_ends_at_idle_timeout(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A stream that stalls is ended at the idle timeout with an error event, not left hanging."""
     await emulator.fault("deepseek.a", "stall_stream")
     events = await raw_events(gateway, http)
     assert b"stream_timeout" in events[-1] and b"stalled" in events[-1]
 
 
-async def test_malformed_chunk_ends_with_error_event(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_malformed_chunk_ends_with_error_event(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A malformed chunk mid-stream ends the stream with an error event."""
     await emulator.fault("deepseek.a", "malformed")
     events = await raw_events(gateway, http)
@@ -84,7 +90,9 @@ async def test_mid_stream_failure_counts_against_provider(gateway: GatewayHandle
     assert text and provider == "ds-b"
 
 
-async def test_stream_chunks_are_not_buffered(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_stream_chunks_are_not_buffered(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """Chunks reach the client as the vendor sends them (the first arrives long before the last)."""
     import time
 
@@ -98,14 +106,18 @@ async def test_stream_chunks_are_not_buffered(make_gateway: GatewayFactory, emul
     assert len(arrivals) > 3 and arrivals[-1] - arrivals[0] > 0.4
 
 
-async def test_vendor_without_done_and_usage_in_choice(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_vendor_without_done_and_usage_in_choice(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """Kimi's usage inside choices[0] is read for the ledger and the stream ends cleanly."""
     events = await raw_events(gateway, http, {**STREAM, "model": "kimi"})
     assert events[-1] == b"data: [DONE]"
     assert any(b'"usage"' in e for e in events)
 
 
-async def test_client_disconnect_mid_stream_releases(make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_client_disconnect_mid_stream_releases(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A client that leaves mid-stream frees the reservation and does not count against the provider."""
     emulator.emu.chunk_delay_ms = 50
 

@@ -14,8 +14,9 @@ from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 
 T0 = 1_800_000_000.0  # a minute boundary: 30_000_000 * 60
-BREAKER = Breaker(window_s=30, min_requests=10, error_rate=0.5, consecutive_failures=3, open_s=10, max_open_s=40,
-                  half_open_probes=1)
+BREAKER = Breaker(
+    window_s=30, min_requests=10, error_rate=0.5, consecutive_failures=3, open_s=10, max_open_s=40, half_open_probes=1
+)
 NO_LIMITS = Limits()
 
 StoreFactory = Callable[[], Awaitable[StateStore]]
@@ -38,8 +39,16 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
     await s.close()
 
 
-async def served(store: StateStore, verdict: str = "ok", now: float = T0, provider: str = "p", model: str = "m",
-                 limits: Limits = NO_LIMITS, tokens: int = 10, used: int | None = None) -> bool:
+async def served(
+    store: StateStore,
+    verdict: str = "ok",
+    now: float = T0,
+    provider: str = "p",
+    model: str = "m",
+    limits: Limits = NO_LIMITS,
+    tokens: int = 10,
+    used: int | None = None,
+) -> bool:
     adm = await store.admit(provider, model, limits, tokens, BREAKER, now)
     if not adm.ok:
         return False

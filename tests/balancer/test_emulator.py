@@ -1,0 +1,94 @@
+"""The vendor emulator: dialects, faults, limits, balance and stats over its HTTP control API."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from balancer.emulator import count_tokens
+from tests.conftest import EmulatorHandle
+
+MSG = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "你好，世界！hello"}]}
+KEY = {"Authorization": "Bearer sk-x"}
+
+
+async def test_deterministic_reply_with_correct_usage(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """The same prompt gets the same reply; usage follows the emulator's tokenizer."""
+    replies = []
+    for _ in range(2):
+        async with http.post(emulator.url + "/deepseek/chat/completions", json=MSG, headers=KEY) as r:
+            replies.append(await r.json())
+    assert replies[0]["choices"] == replies[1]["choices"]
+    assert replies[0]["usage"]["prompt_tokens"] == 4 + count_tokens("你好，世界！hello")
+    assert count_tokens("你好，世界！hello") == 6 + 2
+
+
+async def test_vendor_auth_body(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """Without a key (or with the wrong registered key) the vendor's own 401 body comes back."""
+    async with http.post(emulator.url + "/glm/chat/completions", json=MSG) as r:
+        assert r.status == 401 and (await r.json())["error"]["code"] == "1002"
+    async with http.post(emulator.url + "/_emulator/keys", json={"target": "glm", "key": "good.key"}) as r:
+        assert r.status == 200
+    async with http.post(
+        emulator.url + "/glm/chat/completions", json=MSG, headers={"Authorization": "Bearer bad"}
+    ) as r:
+        assert r.status == 401
+    async with http.post(
+        emulator.url + "/glm/chat/completions", json=MSG, headers={"Authorization": "Bearer good.key"}
+    ) as r:
+        assert r.status == 200
+
+
+async def test_faults_probability_count_and_clear(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """A fault with count applies that many times; DELETE clears; stats count faults and tokens."""
+    await emulator.fault("qwen", "rate_limit", count=2)
+    statuses = []
+    for _ in range(3):
+        async with http.post(emulator.url + "/qwen/chat/completions", json=MSG, headers=KEY) as r:
+            statuses.append(r.status)
+            body = await r.json()
+    assert statuses == [429, 429, 200] and body["usage"]["total_tokens"] > 0
+    stats = (await emulator.stats())["qwen"]
+    assert stats["requests"] == 3 and stats["served"] == 1 and stats["faults"] == {"rate_limit": 2}
+    assert stats["total_tokens"] == body["usage"]["total_tokens"]
+    await emulator.fault("qwen", "server_error", probability=0.0)
+    async with http.post(emulator.url + "/qwen/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 200
+
+
+async def test_bad_control_request(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """An unknown fault name is refused with 400."""
+    async with http.post(emulator.url + "/_emulator/faults", json={"target": "qwen", "fault": "gremlins"}) as r:
+        assert r.status == 400
+
+
+async def test_rpm_tpm_and_balance_limits(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """The emulator enforces RPM and a token balance with the vendor's own error bodies."""
+    await emulator.limits("kimi", rpm=2)
+    statuses = []
+    for _ in range(3):
+        async with http.post(emulator.url + "/kimi/chat/completions", json=MSG, headers=KEY) as r:
+            statuses.append(r.status)
+            body = await r.json()
+    assert statuses == [200, 200, 429] and body["error"]["type"] == "rate_limit_reached_error"
+    await emulator.limits("deepseek", balance_tokens=30)
+    statuses = []
+    for _ in range(3):
+        async with http.post(emulator.url + "/deepseek/chat/completions", json=MSG, headers=KEY) as r:
+            statuses.append(r.status)
+    assert statuses == [200, 200, 402]
+    async with http.get(emulator.url + "/deepseek/user/balance", headers=KEY) as r:
+        assert (await r.json())["is_available"] is False
+
+
+async def test_balance_endpoint(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """The balance endpoint answers in the vendor's shape with the configured granted/paid money."""
+    await emulator.limits("kimi", granted=5.0, paid=20.0)
+    async with http.get(emulator.url + "/kimi/users/me/balance", headers=KEY) as r:
+        data = (await r.json())["data"]
+    assert data == {"available_balance": 25.0, "voucher_balance": 5.0, "cash_balance": 20.0}
+
+
+async def test_unknown_vendor_is_404(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """A path prefix that names no vendor is a 404."""
+    async with http.post(emulator.url + "/nosuch/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 404

@@ -1,0 +1,59 @@
+"""One canonical request_done line per request; secrets never reach a log line."""
+
+from __future__ import annotations
+
+import aiohttp
+import structlog
+
+from balancer.logs import redact
+from tests.conftest import CHAT, EmulatorHandle, GatewayHandle, auth
+
+
+async def test_one_request_done_line_with_attempts(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A failed-over request logs exactly one request_done with every attempt, tokens and status."""
+    await emulator.fault("deepseek.a", "rate_limit")
+    with structlog.testing.capture_logs() as logs:
+        async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=auth()) as r:
+            assert r.status == 200
+            rid = r.headers["x-request-id"]
+    done = [e for e in logs if e["event"] == "request_done"]
+    assert len(done) == 1
+    line = done[0]
+    assert line["request_id"] == rid and line["route"] == "chat" and line["status"] == 200
+    assert line["provider"] == "ds-b" and line["tokens"]["completion"] == 8
+    assert [a["result"] for a in line["attempts"]] == ["rate_limited", "ok"]
+    assert "ms" in line
+
+
+async def test_failed_request_logs_its_status(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A request that fails upstream logs one request_done carrying the status the client got."""
+    await emulator.fault("deepseek.a", "bad_request")
+    with structlog.testing.capture_logs() as logs:
+        async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=auth()) as r:
+            assert r.status == 400
+    done = [e for e in logs if e["event"] == "request_done"]
+    assert len(done) == 1 and done[0]["status"] == 400 and done[0]["attempts"][0]["result"] == "bad_request"
+
+
+async def test_no_secret_in_any_log_line(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Neither the client's key nor any provider key appears in any log event, even on failures."""
+    await emulator.fault("deepseek.a", "auth")
+    with structlog.testing.capture_logs() as logs:
+        for body in (CHAT, {**CHAT, "stream": True}):
+            async with http.post(gateway.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+                await r.read()
+    text = repr(logs)
+    for secret in ("sk-test-client", "sk-a", "sk-b", "sk-q"):
+        assert secret not in text
+
+
+def test_redact_processor() -> None:
+    """Fields named like credentials are replaced before rendering."""
+    event = redact(None, "info", {"event": "x", "api_key": "sk-1", "Authorization": "Bearer sk-2", "model": "m"})
+    assert event == {"event": "x", "api_key": "[redacted]", "Authorization": "[redacted]", "model": "m"}
