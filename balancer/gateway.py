@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from balancer import router, upstream
-from balancer.config import ClientKey, Config
+from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
@@ -36,7 +36,8 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)
     session: aiohttp.ClientSession | None = None
     routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
-    keys: dict[str, ClientKey] = field(default_factory=dict)
+    keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
+    key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
     generation: int = 0
     _engine: Engine | None = None
 
@@ -54,9 +55,21 @@ class Gateway:
         routes = router.compile_routes(cfg)
         self.cfg, self.routes = cfg, routes
         self.keys = {k.key_sha256: k for k in cfg.client_keys}
+        self.key_cache = {}
         self.generation += 1
         if self.session is not None:
             self._engine = Engine(cfg, routes, self.store, self.session, self.clock, self.rng)
+
+    def client_key(self, key: str) -> ClientKey | None:
+        """The client key entry for a presented key; hashes once per distinct key, not per request."""
+        found = self.key_cache.get(key)
+        if found is None:
+            found = self.keys.get(hash_key(key))
+            if found is not None:
+                if len(self.key_cache) >= 4096:
+                    self.key_cache.clear()
+                self.key_cache[key] = found
+        return found
 
     async def start(self) -> None:
         await self.store.start()
@@ -105,7 +118,7 @@ def make_app(
 
     check_startable(cfg)
     gw = Gateway(cfg, store or make_store(cfg), clock, rng or random.Random())
-    app = web.Application(middlewares=[api.middleware], client_max_size=cfg.server.max_body_bytes)
+    app = web.Application(client_max_size=cfg.server.max_body_bytes)
     app[GATEWAY] = gw
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
@@ -114,9 +127,10 @@ def make_app(
         await gw.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/v1/chat/completions", api.chat_completions)
-    app.router.add_post("/v1/embeddings", api.embeddings)
-    app.router.add_get("/v1/models", api.models)
-    app.router.add_get("/healthz", api.healthz)
-    app.router.add_get("/readyz", api.readyz)
+    app.router.add_post("/v1/chat/completions", api.endpoint(api.chat_completions))
+    app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
+    app.router.add_get("/v1/models", api.endpoint(api.models))
+    app.router.add_get("/healthz", api.endpoint(api.healthz))
+    app.router.add_get("/readyz", api.endpoint(api.readyz))
+    app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))
     return app

@@ -7,7 +7,7 @@ given the healthy candidates and a context, return them in the order to try.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from balancer.config import Config, Failover, Provider
@@ -28,6 +28,8 @@ class Choice:
     info: ModelInfo | None
     weight: float
     context_window: int | None
+    url: str  # the upstream URL and headers are fixed per candidate: built once, at config load
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,10 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
             vendor = REGISTRY[prov.vendor]
             info = vendor.models.get(cand.model)
             window = cand.context_window or (info.context_window if info else None)
-            choices.append(Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window))
+            url = vendor.request_url(prov.base_url, route.kind, cand.model, prov.extra)
+            key = prov.api_key.reveal() if prov.api_key else ""
+            headers = {"Content-Type": "application/json", **vendor.auth(key)}
+            choices.append(Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers))
         routes[name] = CompiledRoute(name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices))
     return routes
 

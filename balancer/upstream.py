@@ -27,7 +27,7 @@ def new_session(limit: int = 1000) -> aiohttp.ClientSession:
     )
 
 
-async def post(
+async def open_stream(
     session: aiohttp.ClientSession,
     url: str,
     headers: Mapping[str, str],
@@ -36,8 +36,8 @@ async def post(
     connect_s: float,
     headers_s: float,
 ) -> aiohttp.ClientResponse:
-    """POST and return once response headers arrived (within ``headers_s``)."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, connect=connect_s)
+    """POST and return once response headers arrived (within ``headers_s``); the caller reads the body."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s)
     async with asyncio.timeout(headers_s):
         return await session.post(url, data=body, headers=headers, timeout=timeout)
 

@@ -174,8 +174,9 @@ def _open(circ: _Circuit, breaker: Breaker, now: float, open_s: float) -> None:
 
 def _count(circ: _Circuit, breaker: Breaker, now: float, *, ok: bool) -> tuple[int, int]:
     b = _bucket(now, breaker)
-    for old in [k for k in circ.buckets if k <= b - BUCKETS]:
-        del circ.buckets[old]
+    if b not in circ.buckets:
+        for old in [k for k in circ.buckets if k <= b - BUCKETS]:
+            del circ.buckets[old]
     cell = circ.buckets.setdefault(b, [0, 0])
     cell[0 if ok else 1] += 1
     return sum(c[0] for c in circ.buckets.values()), sum(c[1] for c in circ.buckets.values())

@@ -1,0 +1,166 @@
+"""Gateway throughput and added latency against a static local upstream (nginx), with wrk.
+
+The gateway is pinned to core 0, wrk to core 1 (as the peer baselines in shared/bench were measured).
+Prints a table and, last, one JSON line:
+  {"bench": "gateway", "state": "memory", "rps": ..., "p50_ms": ..., "p99_ms": ..., "added_p50_ms": ..., ...}
+
+    python bench/gateway_bench.py                    # in-memory state, 15 s at 32 connections
+    python bench/gateway_bench.py --redis redis://127.0.0.1:6379/0
+    python bench/gateway_bench.py --soak 600         # memory over a 10-minute run (RSS sampled)
+
+Needs nginx and wrk (Debian: nginx-light wrk); installs them with apt-get when run as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+KEY = "sk-bench-master-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_tools() -> None:
+    missing = [t for t in ("nginx", "wrk") if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
+    if missing and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light", "wrk"], check=True, capture_output=True)
+    elif missing:
+        sys.exit(f"missing tools: {', '.join(missing)} (apt-get install nginx-light wrk)")
+
+
+def start_nginx(tmp: Path, port: int) -> Path:
+    conf = (HERE / "nginx-mock.conf").read_text().replace("__PREFIX__", str(tmp)).replace("__PORT__", str(port))
+    path = tmp / "nginx.conf"
+    path.write_text(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    subprocess.run(["taskset", "-c", "1", nginx, "-c", str(path), "-p", str(tmp)], check=True)
+    return path
+
+
+def stop_nginx(conf: Path) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    subprocess.run([nginx, "-c", str(conf), "-p", str(conf.parent), "-s", "stop"], check=False, capture_output=True)
+
+
+def gateway_config(tmp: Path, upstream_port: int, redis_url: str | None) -> Path:
+    import hashlib
+
+    state = f"state: {{backend: redis, redis_url: '{redis_url}'}}" if redis_url else "state: {backend: memory}"
+    cfg = f"""
+client_keys:
+  - {{name: bench, key_sha256: {hashlib.sha256(KEY.encode()).hexdigest()}}}
+logging: {{level: {os.environ.get("QIAO_BENCH_LOG", "info")}, format: json}}
+{state}
+providers:
+  mock: {{vendor: openai, api_key: sk-upstream, base_url: "http://127.0.0.1:{upstream_port}/v1"}}
+routes:
+  mock-model:
+    strategy: priority
+    candidates: [{{provider: mock, model: gpt-4o-mini}}]
+"""
+    path = tmp / "gateway.yaml"
+    path.write_text(cfg)
+    return path
+
+
+def start_gateway(cfg: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "balancer", "serve", "--config", str(cfg), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit(f"gateway did not start; see {log}")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
+           "-s", str(HERE / "chat.lua"), url]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {p: float(v) * _UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "non2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def soak(url: str, pid: int, seconds: int) -> list[float]:
+    """RSS every ~10% of a long run at 32 connections."""
+    samples = [rss_mb(pid)]
+    step = max(10, seconds // 10)
+    for _ in range(seconds // step):
+        wrk(url, 32, step)
+        samples.append(rss_mb(pid))
+    return samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=15)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--redis", metavar="URL", help="use the Redis state store at URL")
+    ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also run this long, sampling RSS")
+    args = ap.parse_args()
+    ensure_tools()
+    tmp = Path(tempfile.mkdtemp(prefix="qiao-bench-"))
+    up_port, gw_port = free_port(), free_port()
+    nginx_conf = start_nginx(tmp, up_port)
+    gw = start_gateway(gateway_config(tmp, up_port, args.redis), gw_port, tmp / "gateway.log")
+    gw_url, up_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions", f"http://127.0.0.1:{up_port}/v1/chat/completions"
+    try:
+        wrk(gw_url, args.connections, 3)  # warm-up
+        rss0 = rss_mb(gw.pid)
+        load = wrk(gw_url, args.connections, args.duration)
+        one = wrk(gw_url, 1, 10)
+        base = wrk(up_url, 1, 10)
+        rss1 = rss_mb(gw.pid)
+        samples = soak(gw_url, gw.pid, args.soak) if args.soak else []
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(timeout=30)
+        stop_nginx(nginx_conf)
+    result = {
+        "bench": "gateway", "state": "redis" if args.redis else "memory", "connections": args.connections,
+        "rps": round(load["rps"]), "p50_ms": round(load["p50_ms"], 3), "p99_ms": round(load["p99_ms"], 3),
+        "p50_1conn_ms": round(one["p50_ms"], 3), "upstream_p50_1conn_ms": round(base["p50_ms"], 3),
+        "added_p50_ms": round(one["p50_ms"] - base["p50_ms"], 3), "non2xx": int(load["non2xx"] + one["non2xx"]),
+        "rss_mb": [round(rss0, 1), round(rss1, 1)] + [round(s, 1) for s in samples],
+    }
+    print(f"{'state':>8} {'req/s@' + str(args.connections):>10} {'p50':>8} {'p99':>8} {'p50@1':>8} {'added':>8}")
+    print(f"{result['state']:>8} {result['rps']:>10} {result['p50_ms']:>8} {result['p99_ms']:>8} "
+          f"{result['p50_1conn_ms']:>8} {result['added_p50_ms']:>8}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
