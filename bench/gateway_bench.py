@@ -86,7 +86,7 @@ def start_gateway(cfg: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     for _ in range(200):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return proc
         except OSError:
             time.sleep(0.05)
@@ -98,8 +98,19 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
-           "-s", str(HERE / "chat.lua"), url]
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "-s",
+        str(HERE / "chat.lua"),
+        url,
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: float(v) * _UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
@@ -136,7 +147,10 @@ def main() -> None:
     up_port, gw_port = free_port(), free_port()
     nginx_conf = start_nginx(tmp, up_port)
     gw = start_gateway(gateway_config(tmp, up_port, args.redis), gw_port, tmp / "gateway.log")
-    gw_url, up_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions", f"http://127.0.0.1:{up_port}/v1/chat/completions"
+    gw_url, up_url = (
+        f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+        f"http://127.0.0.1:{up_port}/v1/chat/completions",
+    )
     try:
         wrk(gw_url, args.connections, 3)  # warm-up
         rss0 = rss_mb(gw.pid)
@@ -150,15 +164,23 @@ def main() -> None:
         gw.wait(timeout=30)
         stop_nginx(nginx_conf)
     result = {
-        "bench": "gateway", "state": "redis" if args.redis else "memory", "connections": args.connections,
-        "rps": round(load["rps"]), "p50_ms": round(load["p50_ms"], 3), "p99_ms": round(load["p99_ms"], 3),
-        "p50_1conn_ms": round(one["p50_ms"], 3), "upstream_p50_1conn_ms": round(base["p50_ms"], 3),
-        "added_p50_ms": round(one["p50_ms"] - base["p50_ms"], 3), "non2xx": int(load["non2xx"] + one["non2xx"]),
+        "bench": "gateway",
+        "state": "redis" if args.redis else "memory",
+        "connections": args.connections,
+        "rps": round(load["rps"]),
+        "p50_ms": round(load["p50_ms"], 3),
+        "p99_ms": round(load["p99_ms"], 3),
+        "p50_1conn_ms": round(one["p50_ms"], 3),
+        "upstream_p50_1conn_ms": round(base["p50_ms"], 3),
+        "added_p50_ms": round(one["p50_ms"] - base["p50_ms"], 3),
+        "non2xx": int(load["non2xx"] + one["non2xx"]),
         "rss_mb": [round(rss0, 1), round(rss1, 1)] + [round(s, 1) for s in samples],
     }
     print(f"{'state':>8} {'req/s@' + str(args.connections):>10} {'p50':>8} {'p99':>8} {'p50@1':>8} {'added':>8}")
-    print(f"{result['state']:>8} {result['rps']:>10} {result['p50_ms']:>8} {result['p99_ms']:>8} "
-          f"{result['p50_1conn_ms']:>8} {result['added_p50_ms']:>8}")
+    print(
+        f"{result['state']:>8} {result['rps']:>10} {result['p50_ms']:>8} {result['p99_ms']:>8} "
+        f"{result['p50_1conn_ms']:>8} {result['added_p50_ms']:>8}"
+    )
     print(json.dumps(result))
 
 

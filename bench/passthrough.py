@@ -24,8 +24,9 @@ def main() -> None:
     async def handler(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
         body["model"] = "gpt-4o-mini"
-        async with session["s"].post(args.upstream, data=orjson.dumps(body),
-                                     headers={"Content-Type": "application/json"}) as r:
+        async with session["s"].post(
+            args.upstream, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+        ) as r:
             data = await r.read()
         orjson.loads(data)["usage"]
         return web.Response(body=data, content_type="application/json")
