@@ -16,11 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import aiohttp
 import msgspec
 import structlog
 
-from balancer import router, upstream, wire
+from balancer import http, router, upstream, wire
 from balancer.config import ClassPolicy, Config
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error_event
 from balancer.router import Choice, CompiledRoute
@@ -80,7 +79,7 @@ class Reply:
 class Stream:
     choice: Choice
     adm: Admission
-    resp: aiohttp.ClientResponse
+    resp: http.Response
     reader: upstream.SSEReader
     first: bytes
     started: float
@@ -93,14 +92,14 @@ class Engine:
         cfg: Config,
         routes: dict[str, CompiledRoute],
         store: StateStore,
-        session: aiohttp.ClientSession,
+        pool: http.Pool,
         clock: Clock = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.cfg = cfg
         self.routes = routes
         self.store = store
-        self.session = session
+        self.pool = pool
         self.clock = clock
         self.rng = rng or random.Random()
 
@@ -156,11 +155,15 @@ class Engine:
         try:
             if job.view.stream:
                 return await self._open_stream(job, choice, adm, shaped.body, t0, min(timeouts.ttft_s, remaining))
-            # Inline, not a helper: each coroutine level is paid again on every resume.
-            timeout = aiohttp.ClientTimeout(total=min(timeouts.total_s, remaining), sock_connect=timeouts.connect_s)
-            async with self.session.post(choice.url, data=shaped.body, headers=choice.headers, timeout=timeout) as r:
-                status, headers, data = r.status, r.headers, await r.read()
-        except (TimeoutError, aiohttp.ClientError) as e:
+            async with asyncio.timeout(min(timeouts.total_s, remaining)):
+                r = await self.pool.post(choice.endpoint, shaped.body, connect_s=timeouts.connect_s)
+                try:
+                    data = await r.read()
+                except BaseException:
+                    r.close()
+                    raise
+            status, headers = r.status, r.headers
+        except OSError as e:  # TimeoutError and connection errors
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:
             job.upstream_s += time.perf_counter() - t0
@@ -184,9 +187,8 @@ class Engine:
     ) -> Stream | Outcome:
         """Send, then wait (within ``first_s``) for the first event; any failure so far can fail over."""
         timeouts = self.cfg.provider_timeouts(choice.provider)
-        resp = await upstream.open_stream(
-            self.session, choice.url, choice.headers, body, connect_s=timeouts.connect_s, headers_s=first_s
-        )
+        async with asyncio.timeout(first_s):
+            resp = await self.pool.post(choice.endpoint, body, connect_s=timeouts.connect_s)
         if resp.status >= 300:
             try:
                 async with asyncio.timeout(max(0.001, first_s - (time.perf_counter() - t0))):
@@ -323,7 +325,7 @@ class Engine:
         except TimeoutError:
             msg = "the stream stalled" if time.perf_counter() < end else "the stream exceeded its total time"
             return None, Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
-        except aiohttp.ClientError as e:
+        except OSError as e:
             return None, upstream.transport_failure(e)
         if payload is not None:
             return payload, None
@@ -380,7 +382,7 @@ async def _drain(s: Stream) -> None:
     try:
         while await s.reader.next(0.5) is not None:
             pass
-    except (TimeoutError, aiohttp.ClientError):
+    except OSError:
         s.resp.close()
 
 

@@ -15,7 +15,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from balancer import router, upstream
+from balancer import http, router, upstream
 from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
 from balancer.state import StateStore
@@ -34,7 +34,8 @@ class Gateway:
     store: StateStore
     clock: Clock = time.time
     rng: random.Random = field(default_factory=random.Random)
-    session: aiohttp.ClientSession | None = None
+    session: aiohttp.ClientSession | None = None  # off the hot path (balance polls, admin calls)
+    pool: http.Pool | None = None  # the hot path's upstream connections
     routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
     keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
     key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
@@ -57,8 +58,8 @@ class Gateway:
         self.keys = {k.key_sha256: k for k in cfg.client_keys}
         self.key_cache = {}
         self.generation += 1
-        if self.session is not None:
-            self._engine = Engine(cfg, routes, self.store, self.session, self.clock, self.rng)
+        if self.pool is not None:
+            self._engine = Engine(cfg, routes, self.store, self.pool, self.clock, self.rng)
 
     def client_key(self, key: str) -> ClientKey | None:
         """The client key entry for a presented key; hashes once per distinct key, not per request."""
@@ -74,11 +75,14 @@ class Gateway:
     async def start(self) -> None:
         await self.store.start()
         self.session = upstream.new_session()
+        self.pool = http.Pool()
         self.apply(self.cfg)
 
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+        if self.pool is not None:
+            await self.pool.close()
         await self.store.close()
 
     async def reload(self, cfg: Config) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from balancer.config import Config, Failover, Provider
+from balancer.http import Endpoint
 from balancer.state import Health, StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import ModelInfo, Vendor
@@ -30,6 +31,7 @@ class Choice:
     context_window: int | None
     url: str  # the upstream URL and headers are fixed per candidate: built once, at config load
     headers: Mapping[str, str]
+    endpoint: Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,10 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
             url = vendor.request_url(prov.base_url, route.kind, cand.model, prov.extra)
             key = prov.api_key.reveal() if prov.api_key else ""
             headers = {"Content-Type": "application/json", **vendor.auth(key)}
-            choices.append(Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers))
+            endpoint = Endpoint.post(url, headers)
+            choices.append(
+                Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers, endpoint)
+            )
         routes[name] = CompiledRoute(name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices))
     return routes
 

@@ -7,11 +7,11 @@ are turned into failure classes here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 
 import aiohttp
 
 from balancer.errors import Failure, Outcome
+from balancer.http import Response, UpstreamConnectionError
 
 DONE = b"[DONE]"
 
@@ -27,28 +27,13 @@ def new_session(limit: int = 1000) -> aiohttp.ClientSession:
     )
 
 
-async def open_stream(
-    session: aiohttp.ClientSession,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    connect_s: float,
-    headers_s: float,
-) -> aiohttp.ClientResponse:
-    """POST and return once response headers arrived (within ``headers_s``); the caller reads the body."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s)
-    async with asyncio.timeout(headers_s):
-        return await session.post(url, data=body, headers=headers, timeout=timeout)
-
-
 def transport_failure(exc: BaseException) -> Outcome:
     """Map a transport exception (never a vendor reply) to a failure class."""
     if isinstance(exc, TimeoutError):
         return Outcome(failure=Failure.TIMEOUT, status=0, code="timeout", message="upstream did not answer in time")
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return Outcome(failure=Failure.TIMEOUT, status=0, code="timeout", message=str(exc) or "read timeout")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+    if isinstance(exc, UpstreamConnectionError | aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return Outcome(failure=Failure.CONNECTION_ERROR, status=0, code="disconnected", message=str(exc)[:200])
     return Outcome(failure=Failure.CONNECTION_ERROR, status=0, code="connection_error", message=str(exc)[:200])
 
@@ -62,7 +47,7 @@ class SSEReader:
 
     __slots__ = ("_buf", "_resp")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: Response) -> None:
         self._resp = resp
         self._buf = b""
 
@@ -77,7 +62,7 @@ class SSEReader:
                     return line[5:].lstrip(b" ")
                 continue
             async with asyncio.timeout(timeout_s):
-                chunk = await self._resp.content.readany()
+                chunk = await self._resp.readany()
             if not chunk:
                 if self._buf.startswith(b"data:"):
                     line, self._buf = self._buf.rstrip(b"\r"), b""
