@@ -52,10 +52,11 @@ class Endpoint:
 class Response:
     """An upstream reply: status and headers at once, the body whole (``read``) or as it comes."""
 
-    __slots__ = ("_conn", "headers", "status")
+    __slots__ = ("_conn", "_gen", "headers", "status")
 
     def __init__(self, conn: _Connection, status: int, headers: dict[str, str]) -> None:
         self._conn = conn
+        self._gen = conn.gen  # the exchange this reply belongs to: a pooled connection moves on
         self.status = status
         self.headers = headers  # names lower-cased
 
@@ -68,6 +69,8 @@ class Response:
     async def readany(self) -> bytes:
         """The bytes received since the last call (waiting for some), or b"" at the end of the body."""
         c = self._conn
+        if c.gen != self._gen:
+            return b""
         while not c.chunks:
             if c.complete:
                 c.finish()
@@ -85,10 +88,13 @@ class Response:
 
     def release(self) -> None:
         """Done with this reply: the connection goes back to the pool if the body was read to its end."""
-        self._conn.finish()
+        if self._conn.gen == self._gen:
+            self._conn.finish()
 
     def close(self) -> None:
-        self._conn.close()
+        """Abandon this reply (and its connection, unless it already went back to the pool)."""
+        if self._conn.gen == self._gen and not self._conn.released:
+            self._conn.close()
 
 
 class _Connection(asyncio.Protocol):
@@ -107,6 +113,8 @@ class _Connection(asyncio.Protocol):
         self.reused = False
         self.closed = False
         self.keep_alive = False
+        self.released = False
+        self.gen = 0
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -167,13 +175,19 @@ class _Connection(asyncio.Protocol):
         self.chunks.clear()
         self._headers = {}
         self.complete, self.error, self.received_any, self.keep_alive = False, None, False, False
+        self.released = False
+        self.gen += 1
         self.headers_done = asyncio.get_running_loop().create_future()
 
     def response(self) -> Response:
         return Response(self, self.parser.get_status_code(), self._headers)
 
     def finish(self) -> None:
-        """Back to the pool when the exchange completed cleanly and both sides keep it alive."""
+        """Back to the pool when the exchange completed cleanly and both sides keep it alive.
+        Idempotent: an exchange is released once, however many readers say they are done."""
+        if self.released:
+            return
+        self.released = True
         if self.complete and not self.closed and self.error is None and self.keep_alive:
             self.pool.put(self)
         else:
@@ -188,8 +202,12 @@ class _Connection(asyncio.Protocol):
 class Pool:
     """Keep-alive connections per (scheme, host, port)."""
 
-    def __init__(self, max_idle_per_host: int = 256, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, max_idle_per_host: int = 256, max_connecting: int = 32, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
+        self._connecting: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+        self._max_connecting = max_connecting
         self._max_idle = max_idle_per_host
         self._ssl = ssl_context
         self._all: set[_Connection] = set()
@@ -205,21 +223,32 @@ class Pool:
         conn.reused = True
         idle.append(conn)
 
-    async def _connect(self, ep: Endpoint, connect_s: float) -> _Connection:
-        key = (ep.scheme, ep.host, ep.port)
+    def _idle_conn(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
-        loop = asyncio.get_running_loop()
-        ctx: Any = None
-        if ep.scheme == "https":
-            ctx = self._ssl or ssl.create_default_context()
+        return None
+
+    async def _connect(self, ep: Endpoint, connect_s: float) -> _Connection:
+        key = (ep.scheme, ep.host, ep.port)
+        conn = self._idle_conn(key)
+        if conn is not None:
+            return conn
+        # At most `max_connecting` handshakes per host at once: a burst of new requests must not
+        # become a SYN flood (a listen backlog overflow costs a 1 s retransmit); connections freed
+        # meanwhile are reused instead.
+        gate = self._connecting.setdefault(key, asyncio.Semaphore(self._max_connecting))
         async with asyncio.timeout(connect_s):
-            _, conn = await loop.create_connection(
-                lambda: _Connection(self, key), ep.host, ep.port, ssl=ctx, server_hostname=ep.host if ctx else None
-            )
+            async with gate:
+                conn = self._idle_conn(key)
+                if conn is not None:
+                    return conn
+                ctx: Any = (self._ssl or ssl.create_default_context()) if ep.scheme == "https" else None
+                _, conn = await asyncio.get_running_loop().create_connection(
+                    lambda: _Connection(self, key), ep.host, ep.port, ssl=ctx, server_hostname=ep.host if ctx else None
+                )
         self._all.add(conn)
         return conn
 
