@@ -147,7 +147,7 @@ async def test_abandoned_reply_does_not_poison_the_pool(server: tuple[str, list[
 
 async def test_connection_burst(server: tuple[str, list[object]]) -> None:
     """300 simultaneous requests all succeed: handshakes are gated, freed connections reused."""
-    url, seen = server
+    url, _ = server
     pool = Pool(max_connecting=16)
     ep = Endpoint.post(url + "/echo", {})
 
