@@ -135,12 +135,38 @@ def soak(url: str, pid: int, seconds: int) -> list[float]:
     return samples
 
 
+def passthrough(up_url: str, args: argparse.Namespace) -> dict[str, float]:
+    """The bare aiohttp + uvloop + orjson pass-through, measured like the gateway (same machine, same run)."""
+    port = free_port()
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        str(HERE / "passthrough.py"),
+        "--port",
+        str(port),
+        "--upstream",
+        up_url,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        wrk(url, args.connections, 3)
+        return wrk(url, args.connections, args.duration)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=15)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--redis", metavar="URL", help="use the Redis state store at URL")
     ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also run this long, sampling RSS")
+    ap.add_argument("--compare", action="store_true", help="also measure bench/passthrough.py the same way")
     args = ap.parse_args()
     ensure_tools()
     tmp = Path(tempfile.mkdtemp(prefix="qiao-bench-"))
@@ -162,6 +188,9 @@ def main() -> None:
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait(timeout=30)
+    try:
+        ref = passthrough(up_url, args) if args.compare else None
+    finally:
         stop_nginx(nginx_conf)
     result = {
         "bench": "gateway",
@@ -176,6 +205,9 @@ def main() -> None:
         "non2xx": int(load["non2xx"] + one["non2xx"]),
         "rss_mb": [round(rss0, 1), round(rss1, 1)] + [round(s, 1) for s in samples],
     }
+    if ref is not None:
+        result["passthrough_rps"] = round(ref["rps"])
+        result["ratio_to_passthrough"] = round(load["rps"] / ref["rps"], 3)
     print(f"{'state':>8} {'req/s@' + str(args.connections):>10} {'p50':>8} {'p99':>8} {'p50@1':>8} {'added':>8}")
     print(
         f"{result['state']:>8} {result['rps']:>10} {result['p50_ms']:>8} {result['p99_ms']:>8} "
