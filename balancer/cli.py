@@ -45,7 +45,11 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=cfg.server.drain_s)
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, port or cfg.server.port, backlog=1024, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen on {cfg.server.host}:{port or cfg.server.port}: {e.strerror}") from None
     _tune_gc()
     log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
     stop = asyncio.Event()

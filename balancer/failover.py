@@ -68,6 +68,12 @@ class Job:
     served_by: Choice | None = None
     tries: int = 0  # upstream calls made (skipped candidates are not tries)
 
+    def add(self, choice: Choice, result: str, status: int = 0, ms: float = 0.0, ttft_ms: float | None = None) -> None:
+        """Record one attempt (or skipped candidate) for the request_done line; a debug line each."""
+        attempt = Attempt(choice.provider_name, choice.model, result, status, ms, ttft_ms)
+        self.attempts.append(attempt)
+        log.debug("attempt", request_id=self.request_id, **attempt.as_log())
+
 
 @dataclass(slots=True)
 class Reply:
@@ -115,14 +121,14 @@ class Engine:
             if job.client_gone():
                 raise asyncio.CancelledError("client disconnected")
             if job.min_context and (choice.context_window or 0) <= job.min_context:
-                job.attempts.append(Attempt(choice.provider_name, choice.model, "skipped:context_window"))
+                job.add(choice, "skipped:context_window")
                 continue
             tokens = estimate_tokens(job.view, choice)
             adm = await self.store.admit(
                 choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
             )
             if not adm.ok:
-                job.attempts.append(Attempt(choice.provider_name, choice.model, f"skipped:{adm.reason}"))
+                job.add(choice, f"skipped:{adm.reason}")
                 soonest = adm.retry_at if soonest is None else min(soonest, adm.retry_at)
                 continue
             job.tries += 1
@@ -147,7 +153,7 @@ class Engine:
         except compat.Unsupported as e:
             await self._settle(choice, adm, 0, "neutral", 0.0)
             job.tries -= 1
-            job.attempts.append(Attempt(choice.provider_name, choice.model, "skipped:unsupported"))
+            job.add(choice, "skipped:unsupported")
             return Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e))
         if shaped.adjustments:
             log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
@@ -173,7 +179,7 @@ class Engine:
         ms = (time.perf_counter() - t0) * 1000
         job.usage = view.usage if view is not None else None
         await self._settle(choice, adm, _total(job.usage), "ok", ms)
-        job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", status, ms))
+        job.add(choice, "ok", status, ms)
         return Reply(status, data)
 
     def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
@@ -218,7 +224,7 @@ class Engine:
         rule = job.route.failover.classes.get(failure, ClassPolicy())
         await self._settle(choice, adm, 0, "fail" if rule.breaker else "neutral", ms)
         await self._consequence(choice, outcome, rule)
-        job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, outcome.status, ms))
+        job.add(choice, failure.value, outcome.status, ms)
         log.info(
             "upstream_failed",
             request_id=job.request_id,
@@ -348,18 +354,18 @@ class Engine:
         choice = s.choice
         if outcome is None:  # the client went away (cancelled): neither the provider's fault nor a success
             await self._settle(choice, s.adm, _total(job.usage), "neutral", ms)
-            job.attempts.append(Attempt(choice.provider_name, choice.model, "client_disconnected", 200, ms, ttft))
+            job.add(choice, "client_disconnected", 200, ms, ttft)
             return
         if outcome.ok:
             await self._settle(choice, s.adm, _total(job.usage), "ok", ms)
-            job.attempts.append(Attempt(choice.provider_name, choice.model, "ok", 200, ms, ttft))
+            job.add(choice, "ok", 200, ms, ttft)
             return
         failure = outcome.failure or Failure.UPSTREAM_ERROR
         rule = job.route.failover.classes.get(failure, ClassPolicy())
         await self._settle(choice, s.adm, _total(job.usage), "fail" if rule.breaker else "neutral", ms)
         cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
         await self._consequence(choice, outcome, msgspec.structs.replace(rule, cooldown_s=cooldown))
-        job.attempts.append(Attempt(choice.provider_name, choice.model, failure.value, 200, ms, ttft))
+        job.add(choice, failure.value, 200, ms, ttft)
         log.info(
             "stream_failed",
             request_id=job.request_id,

@@ -126,3 +126,19 @@ def test_demo_config_is_valid() -> None:
     os.environ.setdefault("QIAO_EMULATOR_URL", "http://127.0.0.1:1")
     cfg = config_mod.parse(yaml.safe_load(resources.files("balancer").joinpath("demo.yaml").read_text()))
     assert "gpt-4o" in cfg.routes and cfg.client_keys
+
+
+def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
+    """`balancer serve` on a port already in use exits 2 with a clear message, no traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        raw = minimal()
+        raw["server"]["port"] = busy.getsockname()[1]
+        f = tmp_path / "c.yaml"
+        f.write_text(yaml.safe_dump(raw))
+        out = run_cli("serve", "--config", str(f))
+    assert out.returncode == 2 and "cannot listen on 127.0.0.1" in out.stderr
+    assert "Traceback" not in out.stderr and "Unclosed" not in out.stderr
