@@ -157,6 +157,8 @@ def _summary(job: Job) -> dict[str, Any]:
         "provider": job.served_by.provider_name if job.served_by else None,
         "model": job.served_by.model if job.served_by else None,
     }
+    if job.adjustments:
+        out["adjusted"] = job.adjustments
     if job.usage is not None:
         out["tokens"] = {"prompt": job.usage.prompt_tokens, "completion": job.usage.completion_tokens}
         if job.usage_estimated:

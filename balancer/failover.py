@@ -11,6 +11,7 @@ belongs to the client, and :meth:`Engine.pump` ends it honestly (``[DONE]`` or a
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -67,12 +68,14 @@ class Job:
     usage_estimated: bool = False
     served_by: Choice | None = None
     tries: int = 0  # upstream calls made (skipped candidates are not tries)
+    adjustments: list[str] = field(default_factory=list)  # what a vendor quirk changed in the request
 
     def add(self, choice: Choice, result: str, status: int = 0, ms: float = 0.0, ttft_ms: float | None = None) -> None:
         """Record one attempt (or skipped candidate) for the request_done line; a debug line each."""
         attempt = Attempt(choice.provider_name, choice.model, result, status, ms, ttft_ms)
         self.attempts.append(attempt)
-        log.debug("attempt", request_id=self.request_id, **attempt.as_log())
+        if log.is_enabled_for(logging.DEBUG):
+            log.debug("attempt", request_id=self.request_id, **attempt.as_log())
 
 
 @dataclass(slots=True)
@@ -156,6 +159,7 @@ class Engine:
             job.add(choice, "skipped:unsupported")
             return Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e))
         if shaped.adjustments:
+            job.adjustments = shaped.adjustments  # counted in request_done; detail at debug
             log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
         remaining = max(0.001, job.deadline - t0)
         try:

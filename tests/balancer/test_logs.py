@@ -57,3 +57,22 @@ def test_redact_processor() -> None:
     """Fields named like credentials are replaced before rendering."""
     event = redact(None, "info", {"event": "x", "api_key": "sk-1", "Authorization": "Bearer sk-2", "model": "m"})
     assert event == {"event": "x", "api_key": "[redacted]", "Authorization": "[redacted]", "model": "m"}
+
+
+async def test_quirk_adjustments_are_counted(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """A value clamped because of a declared vendor quirk is reported in request_done, never silent."""
+    seen: list[dict[str, object]] = []
+    original = emulator.emu._answer
+
+    async def spy(t, tail, body, request):  # type: ignore[no-untyped-def]
+        seen.append(body)
+        return await original(t, tail, body, request)
+
+    emulator.emu._answer = spy  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs:
+        body = {**CHAT, "model": "kimi", "temperature": 1.5}
+        async with http.post(gateway.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+            assert r.status == 200
+    assert seen[0]["temperature"] == 1.0
+    done = next(e for e in logs if e["event"] == "request_done")
+    assert done["adjusted"] == ["temperature 1.5->1.0"]
