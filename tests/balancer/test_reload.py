@@ -107,3 +107,10 @@ async def test_sighup_reloads_a_running_process(
     assert proc.returncode == 0
     assert "config_reloaded" in log and "config_reload_failed" in log and "gateway_stopped" in log
     assert CLIENT_KEY not in log and "sk-a" not in log
+    # Production JSON lines: the canonical request_done is rendered straight to the buffered sink.
+    import json
+
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    done = [e for e in events if e["event"] == "request_done"]
+    assert len(done) >= 2 and {d["status"] for d in done} == {200} and done[0]["route"] == "later"
+    assert all(d["level"] == "info" and d["timestamp"].endswith("Z") and d["request_id"] for d in done)
