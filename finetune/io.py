@@ -1,0 +1,100 @@
+"""Bytes in and out: gzip-transparent line reading and size-capped JSONL writing.
+
+Reading is line by line (constant memory). Writing encodes with one reused buffer and rolls over to
+``name.part2.jsonl`` and so on when a vendor caps the file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_input(path: Path) -> IO[bytes]:
+    """Open a file for binary reading, decompressing it if it starts with the gzip magic bytes."""
+    raw = path.open("rb")
+    if raw.read(2) == GZIP_MAGIC:
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
+
+
+def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line)`` for every non-blank line; numbers count blank lines too."""
+    for number, line in enumerate(stream, 1):
+        if line.strip():
+            yield number, line
+
+
+class JsonlSink:
+    """Writes encoded objects as JSONL to ``path``; starts a new part before exceeding ``max_bytes``."""
+
+    def __init__(self, path: Path, *, max_bytes: int | None = None) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.paths: list[Path] = []
+        self.lines = 0
+        self._encoder = msgspec.json.Encoder()
+        self._buf = bytearray()
+        self._file: IO[bytes] | None = None
+        self._written = 0
+
+    def write(self, obj: Any) -> int:
+        """Encode and write one line; return its size in bytes (newline included)."""
+        buf = self._buf
+        self._encoder.encode_into(obj, buf)
+        buf.extend(b"\n")
+        size = len(buf)
+        self._write_bytes(buf, size)
+        return size
+
+    def write_raw(self, line: bytes | bytearray) -> None:
+        """Write an already encoded line (with its trailing newline)."""
+        self._write_bytes(line, len(line))
+
+    def _write_bytes(self, data: bytes | bytearray, size: int) -> None:
+        if self._file is None or (
+            self.max_bytes is not None and self._written and self._written + size > self.max_bytes
+        ):
+            self._roll()
+        assert self._file is not None
+        self._file.write(data)
+        self._written += size
+        self.lines += 1
+
+    def _roll(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        n = len(self.paths) + 1
+        path = self.path if n == 1 else self.path.with_name(f"{_stem(self.path)}.part{n}{_suffix(self.path)}")
+        self.paths.append(path)
+        self._file = path.open("wb", buffering=1 << 20)
+        self._written = 0
+
+    def close(self) -> None:
+        """Close the current part (creating an empty file if nothing was written)."""
+        if self._file is None:
+            self._roll()
+        assert self._file is not None
+        self._file.close()
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    return name[: -len(_suffix(path))] if _suffix(path) else name
+
+
+def _suffix(path: Path) -> str:
+    return ".jsonl" if path.name.endswith(".jsonl") else path.suffix
+
+
+def sibling(path: Path, tag: str) -> Path:
+    """``out.jsonl`` -> ``out.<tag>.jsonl`` (for the validation split)."""
+    return path.with_name(f"{_stem(path)}.{tag}{_suffix(path)}")

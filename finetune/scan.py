@@ -1,0 +1,108 @@
+"""One pass over a conversation that gathers every fact the transforms and rules ask about.
+
+The pipeline scans each sample once; when the facts say "nothing to change, no rule can fire" (the
+common case) it skips both the transforms and the rule-by-rule checks. The individual rules in
+``finetune.targets.rules`` stay the reference: whenever :func:`clean` says no, they run and report.
+A property test checks that :func:`clean` never passes a sample a rule would reject.
+"""
+
+from __future__ import annotations
+
+from msgspec import UNSET
+
+from finetune.model import Conversation, Message
+from finetune.targets.base import Caps
+
+
+class Scan:
+    """Facts about one conversation (see the attribute names)."""
+
+    __slots__ = (
+        "bad_role", "bad_weight", "empty_answer", "first_not_user", "has_assistant", "non_str",
+        "non_text_parts", "reasoning", "same_role", "system_late", "systems", "tool_use", "users",
+        "weight_fraction", "weight_zero",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.bad_role = self.bad_weight = self.empty_answer = self.first_not_user = False
+        self.has_assistant = self.non_str = self.non_text_parts = self.same_role = False
+        self.system_late = self.tool_use = self.weight_fraction = self.weight_zero = False
+        self.reasoning = self.systems = self.users = 0
+
+
+def scan(conv: Conversation) -> Scan:
+    """Gather the facts in one loop over the messages."""
+    s = Scan()
+    prev = ""
+    for m in conv.messages:
+        role = m.role
+        if role == "system":
+            s.systems += 1
+            s.system_late = s.system_late or prev != ""
+            _content(s, m.content)
+            continue
+        if prev == "" and role != "user":
+            s.first_not_user = True
+        if role == prev and role != "tool":
+            s.same_role = True
+        prev = role
+        if role == "user":
+            s.users += 1
+        elif role == "assistant":
+            _assistant(s, m)
+        elif role in {"tool", "function"}:
+            s.tool_use = True
+            prev = "tool"
+        else:
+            s.bad_role = True
+        if m.weight is not UNSET and role != "assistant":
+            s.bad_weight = True
+        if m.content is not None and m.content.__class__ is not str:
+            _content(s, m.content)
+    return s
+
+
+def _assistant(s: Scan, m: Message) -> None:
+    s.has_assistant = True
+    calls = m.tool_calls is not UNSET or m.function_call is not UNSET
+    s.tool_use = s.tool_use or calls
+    if not m.content and not calls:
+        s.empty_answer = True
+    if m.reasoning_content is not UNSET:
+        s.reasoning += 1
+    w = m.weight
+    if w is not UNSET:
+        if w == 0:
+            s.weight_zero = True
+        elif w != 1:
+            s.weight_fraction = True
+            s.bad_weight = s.bad_weight or not 0 <= w <= 1
+
+
+def _content(s: Scan, content: object) -> None:
+    if content is None or isinstance(content, str):
+        return
+    s.non_str = True
+    if isinstance(content, list) and any(p.get("type", "text") != "text" for p in content):
+        s.non_text_parts = True
+
+
+def clean(s: Scan, conv: Conversation, caps: Caps) -> bool:
+    """True when no shared rule of a target with these caps can fire for this conversation."""
+    if not conv.messages or conv.is_preference or s.bad_role or s.bad_weight or s.empty_answer:
+        return False
+    if not s.has_assistant or (s.weight_fraction and caps.weights == "binary"):
+        return False
+    if s.non_str and not caps.content_parts:
+        return False
+    if s.system_late and (caps.system != "message" or caps.alternation):
+        return False
+    if caps.alternation and (s.first_not_user or s.same_role):
+        return False
+    if caps.end_assistant and conv.messages[-1].role != "assistant":
+        return False
+    if s.tool_use or conv.tools is not UNSET:
+        return False  # tool pairing / support: leave to the rules
+    if caps.max_turns is not None and s.users > caps.max_turns:
+        return False
+    return caps.multi_turn or s.users <= 1

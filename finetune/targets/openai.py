@@ -1,0 +1,63 @@
+"""OpenAI chat fine-tuning (SFT and DPO): validate and clean OpenAI's own format.
+
+Source: OpenAI API reference, fine-tuning chat input
+(https://platform.openai.com/docs/api-reference/fine-tuning/chat-input); DPO guide
+(https://developers.openai.com/api/docs/guides/direct-preference-optimization).
+Writing from typed Structs drops keys OpenAI does not accept (provenance, ``reasoning_content``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct
+
+from finetune.model import Conversation, Message, PreferenceInput
+from finetune.readers import read_openai
+from finetune.targets.base import Caps, Options, Target
+
+
+class PreferenceLine(Struct, frozen=True, kw_only=True):
+    input: PreferenceInput
+    preferred_output: list[Message]
+    non_preferred_output: list[Message]
+
+
+def write(conv: Conversation, options: Options) -> Any:
+    """An SFT line as is (minus provenance), or a preference line with ``input``."""
+    if conv.is_preference:
+        assert conv.preferred_output is not UNSET and conv.non_preferred_output is not UNSET
+        prompt = PreferenceInput(
+            messages=conv.messages, tools=conv.tools, parallel_tool_calls=conv.parallel_tool_calls
+        )
+        return PreferenceLine(
+            input=prompt,
+            preferred_output=conv.preferred_output,
+            non_preferred_output=conv.non_preferred_output,
+        )
+    if conv.provider is UNSET and conv.model is UNSET:
+        return conv
+    return msgspec.structs.replace(conv, provider=UNSET, model=UNSET)
+
+
+TARGET = Target(
+    name="openai",
+    title="OpenAI chat fine-tuning (SFT, DPO)",
+    source="https://platform.openai.com/docs/api-reference/fine-tuning/chat-input",
+    caps=Caps(
+        tools=True,
+        weights="binary",
+        preference=True,
+        alternation=False,
+        content_parts=True,
+        max_tokens=65_536,
+        max_file_bytes=512 << 20,
+    ),
+    write=write,
+    read=read_openai,
+    notes=(
+        "max_tokens=65536 is the gpt-4o/4o-mini training context; gpt-3.5 uses 16385 and the gpt-4.1 "
+        "limit is unconfirmed (--set openai.max_tokens=N)",
+    ),
+)
