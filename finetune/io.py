@@ -18,12 +18,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 def open_input(path: Path) -> IO[bytes]:
     """Open a file for binary reading, decompressing it if it starts with the gzip magic bytes."""
-    raw = path.open("rb")
-    if raw.read(2) == GZIP_MAGIC:
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:

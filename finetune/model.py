@@ -3,7 +3,7 @@
 OpenAI's chat fine-tuning format is the richest of the formats we read (tools, weights, preference
 pairs), so the canonical model *is* that line, decoded by msgspec straight into Structs. A
 preference line keeps its prompt in ``messages`` (the reader lifts ``input.messages``) and its two
-answers in ``preferred_output`` / ``non_preferred_output``. ``provider`` and ``model`` record the
+answers in ``preferred_output`` / ``non_preferred_output``. ``provider``, ``vendor`` and ``model`` record the
 source of a gateway transcript; writers never emit them.
 
 Values are frozen: transforms return new objects (``msgspec.structs.replace``) only when they
@@ -69,6 +69,7 @@ class Conversation(Struct, frozen=True, kw_only=True, omit_defaults=True):
     preferred_output: list[Message] | UnsetType = UNSET
     non_preferred_output: list[Message] | UnsetType = UNSET
     provider: str | UnsetType = UNSET
+    vendor: str | UnsetType = UNSET
     model: str | UnsetType = UNSET
 
     @property

@@ -203,8 +203,11 @@ class Converter:
     def _keep(self, conv: Conversation) -> bool:
         o = self.options
         provider = conv.provider if conv.provider is not UNSET else ""
+        vendor = conv.vendor if conv.vendor is not UNSET else ""
         model = conv.model if conv.model is not UNSET else ""
-        if o.providers and not any(fnmatch.fnmatchcase(provider, p) for p in o.providers):
+        if o.providers and not any(
+            fnmatch.fnmatchcase(x, g) for g in o.providers for x in (provider, vendor)
+        ):
             self.note("filter.provider", f"provider {provider!r} not selected by --provider", "skipped")
             return False
         if o.models and not any(fnmatch.fnmatchcase(model, p) for p in o.models):

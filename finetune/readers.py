@@ -112,7 +112,7 @@ def read_transcript(line: bytes) -> Conversation:
     """A gateway transcript record: request messages plus the logged reply, with provenance."""
     rec = _transcript.decode(line)
     conv = joined(rec.request, rec.response, rec.response.finish_reason)
-    return msgspec.structs.replace(conv, provider=rec.provider or rec.vendor, model=rec.model)
+    return msgspec.structs.replace(conv, provider=rec.provider, vendor=rec.vendor, model=rec.model)
 
 
 def read_pair(line: bytes) -> Conversation:

@@ -36,9 +36,9 @@ def write(conv: Conversation, options: Options) -> Any:
             preferred_output=conv.preferred_output,
             non_preferred_output=conv.non_preferred_output,
         )
-    if conv.provider is UNSET and conv.model is UNSET:
+    if conv.provider is UNSET and conv.vendor is UNSET and conv.model is UNSET:
         return conv
-    return msgspec.structs.replace(conv, provider=UNSET, model=UNSET)
+    return msgspec.structs.replace(conv, provider=UNSET, vendor=UNSET, model=UNSET)
 
 
 TARGET = Target(
