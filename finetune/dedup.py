@@ -1,6 +1,6 @@
 """Duplicate detection with a compact index: 8-byte hashes in an open-addressing ``array('Q')``.
 
-``exact`` compares the written line byte for byte (via its hash); ``normalised`` compares roles and
+``exact`` compares the written line byte for byte (via its 64-bit hash); ``normalised`` compares roles and
 texts after whitespace collapsing and case folding — for the comparison only, the written text is
 never changed (and never NFKC-normalised). Memory: 8 bytes per slot at ≤ 50% load, i.e. about 16 bytes
 per unique sample.
@@ -18,8 +18,17 @@ DedupMode = Literal["exact", "normalised", "none"]
 
 
 def digest(data: bytes | bytearray | memoryview) -> int:
-    """A non-zero 64-bit hash of some bytes."""
+    """A stable, non-zero 64-bit hash of some bytes (BLAKE2b): the same in every run and process."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+
+
+def fast_digest(data: bytes | bytearray) -> int:
+    """A non-zero 64-bit hash for this process only (SipHash via ``hash``; several times faster).
+
+    Dedup keys never leave the process, so a per-process seed is fine; anything persisted or meant
+    to be reproducible (the validation split) uses :func:`digest`.
+    """
+    return (hash(bytes(data)) & 0xFFFF_FFFF_FFFF_FFFF) or 1
 
 
 def normalised_key(conv: Conversation) -> bytes:

@@ -28,7 +28,7 @@ def open_input(path: Path) -> IO[bytes]:
 def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line)`` for every non-blank line; numbers count blank lines too."""
     for number, line in enumerate(stream, 1):
-        if line.strip():
+        if not line.isspace():
             yield number, line
 
 

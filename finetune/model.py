@@ -7,7 +7,8 @@ answers in ``preferred_output`` / ``non_preferred_output``. ``provider``, ``vend
 source of a gateway transcript; writers never emit them.
 
 Values are frozen: transforms return new objects (``msgspec.structs.replace``) only when they
-change something, so the common path copies nothing.
+change something, so the common path copies nothing. Structs are ``gc=False``: they never form
+reference cycles, and skipping the cycle collector is worth ~10% of conversion time.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from msgspec import UNSET, Struct, UnsetType
 Content = str | list[dict[str, Any]] | None
 
 
-class FunctionCall(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class FunctionCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """A function call; ``arguments`` is a JSON *string*, as OpenAI sends it."""
 
     name: str
     arguments: str = "{}"
 
 
-class ToolCall(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ToolCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One entry of an assistant message's ``tool_calls``."""
 
     function: FunctionCall
@@ -36,7 +37,7 @@ class ToolCall(Struct, frozen=True, kw_only=True, omit_defaults=True):
     type: str = "function"
 
 
-class Message(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Message(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One chat message. ``weight`` (0 or 1) exists only on assistant messages."""
 
     role: str
@@ -45,12 +46,12 @@ class Message(Struct, frozen=True, kw_only=True, omit_defaults=True):
     tool_calls: list[ToolCall] | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
     function_call: FunctionCall | UnsetType = UNSET
-    weight: float | UnsetType = UNSET
+    weight: int | float | UnsetType = UNSET
     reasoning_content: str | UnsetType = UNSET
     refusal: str | UnsetType | None = UNSET
 
 
-class PreferenceInput(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class PreferenceInput(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """The ``input`` object of an OpenAI preference (DPO) line."""
 
     messages: list[Message] = []
@@ -58,7 +59,7 @@ class PreferenceInput(Struct, frozen=True, kw_only=True, omit_defaults=True):
     parallel_tool_calls: bool | UnsetType = UNSET
 
 
-class Conversation(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Conversation(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One training sample: an SFT conversation or a preference pair, plus its provenance."""
 
     messages: list[Message] = []

@@ -14,7 +14,7 @@ from typing import IO
 import msgspec
 from msgspec import UNSET, Struct
 
-from finetune.dedup import DedupMode, HashSet, digest, normalised_key
+from finetune.dedup import DedupMode, HashSet, digest, fast_digest, normalised_key
 from finetune.io import JsonlSink, numbered_lines, open_input, sibling
 from finetune.model import Conversation
 from finetune.pii import Scrubber
@@ -188,7 +188,7 @@ class Converter:
         buf.extend(b"\n")
         if self.seen is not None:
             exact = self.options.dedup == "exact"
-            key = digest(buf) if exact else digest(normalised_key(sample))
+            key = fast_digest(buf) if exact else fast_digest(normalised_key(sample))
             if not self.seen.add(key):
                 self.note(
                     "dedup.exact" if exact else "dedup.normalised",

@@ -19,14 +19,16 @@ class Scan:
 
     __slots__ = (
         "bad_role", "bad_weight", "empty_answer", "first_not_user", "has_assistant", "non_str",
-        "non_text_parts", "reasoning", "same_role", "system_late", "systems", "tool_use", "users",
-        "weight_fraction", "weight_zero",
+        "non_text_parts", "reasoning", "same_role", "system_late", "systems", "tool_ids", "tool_unpaired",
+        "tool_use", "users", "weight_fraction", "weight_zero",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.bad_role = self.bad_weight = self.empty_answer = self.first_not_user = False
         self.has_assistant = self.non_str = self.non_text_parts = self.same_role = False
         self.system_late = self.tool_use = self.weight_fraction = self.weight_zero = False
+        self.tool_unpaired = False
+        self.tool_ids: set[str] = set()
         self.reasoning = self.systems = self.users = 0
 
 
@@ -52,6 +54,7 @@ def scan(conv: Conversation) -> Scan:
             _assistant(s, m)
         elif role in {"tool", "function"}:
             s.tool_use = True
+            s.tool_unpaired = s.tool_unpaired or (role == "tool" and m.tool_call_id not in s.tool_ids)
             prev = "tool"
         else:
             s.bad_role = True
@@ -65,7 +68,10 @@ def scan(conv: Conversation) -> Scan:
 def _assistant(s: Scan, m: Message) -> None:
     s.has_assistant = True
     calls = m.tool_calls is not UNSET or m.function_call is not UNSET
-    s.tool_use = s.tool_use or calls
+    if calls:
+        s.tool_use = True
+        if m.tool_calls is not UNSET:
+            s.tool_ids.update(c.id for c in m.tool_calls)
     if not m.content and not calls:
         s.empty_answer = True
     if m.reasoning_content is not UNSET:
@@ -101,8 +107,8 @@ def clean(s: Scan, conv: Conversation, caps: Caps) -> bool:
         return False
     if caps.end_assistant and conv.messages[-1].role != "assistant":
         return False
-    if s.tool_use or conv.tools is not UNSET:
-        return False  # tool pairing / support: leave to the rules
+    if (s.tool_use or conv.tools) and (not caps.tools or s.tool_unpaired):
+        return False
     if caps.max_turns is not None and s.users > caps.max_turns:
         return False
     return caps.multi_turn or s.users <= 1

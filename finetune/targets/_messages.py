@@ -21,7 +21,7 @@ THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
 
 
-class MsgOut(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class MsgOut(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """A message in a vendor's messages format (a superset; unused fields are omitted)."""
 
     role: str
@@ -34,13 +34,13 @@ class MsgOut(Struct, frozen=True, kw_only=True, omit_defaults=True):
     loss: bool | UnsetType = UNSET
 
 
-class MessagesLine(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class MessagesLine(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """``{"messages": [...], "tools"?, "chosen"?, "rejected"?}`` (Bailian-style DPO included)."""
 
-    messages: list[MsgOut]
+    messages: list[MsgOut | Message]
     tools: list[dict[str, Any]] | UnsetType = UNSET
-    chosen: MsgOut | UnsetType = UNSET
-    rejected: MsgOut | UnsetType = UNSET
+    chosen: MsgOut | Message | UnsetType = UNSET
+    rejected: MsgOut | Message | UnsetType = UNSET
 
 
 def with_think(content: Content, reasoning: str | UnsetType) -> Content:
@@ -58,8 +58,14 @@ def split_think(content: Content) -> tuple[Content, str | UnsetType]:
     return content, UNSET
 
 
-def out_message(m: Message, weight_field: WeightField, reasoning: Reasoning, last: bool) -> MsgOut:
-    """One canonical message in the target's shape."""
+def out_message(m: Message, weight_field: WeightField, reasoning: Reasoning, last: bool) -> MsgOut | Message:
+    """One canonical message in the target's shape (the message itself when nothing needs mapping)."""
+    if m.name is UNSET and m.function_call is UNSET and m.refusal is UNSET:
+        plain_reasoning = m.reasoning_content is UNSET or reasoning == "field"
+        if plain_reasoning and (m.weight is UNSET or weight_field == "weight"):
+            return m
+        if plain_reasoning and weight_field is None:
+            return msgspec.structs.replace(m, weight=UNSET)
     content: Content = m.content
     rc: str | UnsetType = UNSET
     if reasoning == "field":
@@ -93,18 +99,18 @@ def write_messages(conv: Conversation, weight_field: WeightField, reasoning: Rea
     )
 
 
-class MsgIn(Struct, frozen=True, kw_only=True):
+class MsgIn(Struct, frozen=True, kw_only=True, gc=False):
     role: str
     content: Content = None
     reasoning_content: str | UnsetType = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
     tool_call_id: str | UnsetType = UNSET
-    weight: float | UnsetType = UNSET
+    weight: int | float | UnsetType = UNSET
     loss_weight: float | UnsetType = UNSET
     loss: bool | UnsetType = UNSET
 
 
-class LineIn(Struct, frozen=True, kw_only=True):
+class LineIn(Struct, frozen=True, kw_only=True, gc=False):
     messages: list[MsgIn] = []
     tools: list[dict[str, Any]] | UnsetType = UNSET
     chosen: MsgIn | UnsetType = UNSET
@@ -126,7 +132,7 @@ def in_message(m: MsgIn) -> Message:
     content, reasoning = plain(m.content), m.reasoning_content
     if reasoning is UNSET and m.role == "assistant":
         content, reasoning = split_think(content)
-    weight: float | UnsetType = m.weight
+    weight: int | float | UnsetType = m.weight
     if m.loss_weight is not UNSET:
         weight = m.loss_weight
     elif m.loss is not UNSET:

@@ -12,12 +12,12 @@ from typing import Any
 
 import msgspec
 
-from finetune.model import Conversation
+from finetune.model import Conversation, Message
 from finetune.targets._messages import MsgOut, read_messages, write_messages
 from finetune.targets.base import Caps, Options, Target
 
 
-def _parts(m: MsgOut) -> MsgOut:
+def _parts(m: MsgOut | Message) -> MsgOut | Message:
     content = m.content if isinstance(m.content, list) else [{"text": m.content or ""}]
     return msgspec.structs.replace(m, content=content)
 

@@ -20,7 +20,7 @@ _any = msgspec.json.Decoder()
 
 
 class Line(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    messages: list[MsgOut]
+    messages: list[MsgOut | Message]
     tools: str | UnsetType = UNSET
     rejected_response: str | UnsetType = UNSET
 
@@ -34,7 +34,7 @@ class LineIn(Struct, frozen=True, kw_only=True):
 _line = msgspec.json.Decoder(LineIn)
 
 
-def _expand(m: Message, last: bool) -> list[MsgOut]:
+def _expand(m: Message, last: bool) -> list[MsgOut | Message]:
     if m.role == "tool":
         return [MsgOut(role="tool_response", content=m.content)]
     if m.tool_calls is UNSET:
