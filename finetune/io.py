@@ -50,21 +50,18 @@ class JsonlSink:
         buf = self._buf
         self._encoder.encode_into(obj, buf)
         buf.extend(b"\n")
-        size = len(buf)
-        self._write_bytes(buf, size)
-        return size
+        self.write_raw(buf)
+        return len(buf)
 
     def write_raw(self, line: bytes | bytearray) -> None:
         """Write an already encoded line (with its trailing newline)."""
-        self._write_bytes(line, len(line))
-
-    def _write_bytes(self, data: bytes | bytearray, size: int) -> None:
+        size = len(line)
         if self._file is None or (
             self.max_bytes is not None and self._written and self._written + size > self.max_bytes
         ):
             self._roll()
         assert self._file is not None
-        self._file.write(data)
+        self._file.write(line)
         self._written += size
         self.lines += 1
 

@@ -32,9 +32,9 @@ class FunctionCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
 class ToolCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """One entry of an assistant message's ``tool_calls``."""
 
-    function: FunctionCall
     id: str = ""
     type: str = "function"
+    function: FunctionCall
 
 
 class Message(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):

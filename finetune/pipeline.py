@@ -7,7 +7,7 @@ output buffer are built once per run.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, Struct
 
 from finetune.dedup import DedupMode, HashSet, digest, fast_digest, normalised_key
-from finetune.io import JsonlSink, numbered_lines, open_input, sibling
+from finetune.io import JsonlSink, open_input, sibling
 from finetune.model import Conversation
 from finetune.pii import Scrubber
 from finetune.readers import InputError, Reader
@@ -86,6 +86,7 @@ class Converter:
             self.summary.tokenizer = self.counter.name
         self.scrubber = Scrubber() if options.settings.scrub_pii else None
         self.seen = HashSet() if options.dedup != "none" else None
+        self._exact = options.dedup == "exact"
         self._encoder = msgspec.json.Encoder()
         self._buf = bytearray()
         self._file = ""
@@ -111,7 +112,7 @@ class Converter:
                 self._file = source.path.name
                 with open_input(source.path) as stream:
                     tick = None if progress is None else _ticker(progress, done, stream)
-                    self._convert_lines(numbered_lines(stream), source.reader, train, val, tick)
+                    self._convert_lines(stream, source.reader, train, val, tick)
                 done += source.path.stat().st_size
         finally:
             train.close()
@@ -126,16 +127,20 @@ class Converter:
 
     def _convert_lines(
         self,
-        lines: Iterable[tuple[int, bytes]],
+        stream: IO[bytes],
         reader: Reader,
         train: JsonlSink,
         val: JsonlSink | None,
         progress: Callable[[int], None] | None,
     ) -> None:
         threshold = int(self.options.val_fraction * 10_000)
-        for number, line in lines:
+        sample = self._sample
+        count = 0
+        for number, line in enumerate(stream, 1):
+            if line.isspace():
+                continue
+            count += 1
             self._line = number
-            self.summary.lines += 1
             if progress is not None and not number & 1023:
                 progress(number)
             try:
@@ -147,10 +152,11 @@ class Converter:
             except LINE_ERRORS as exc:
                 self.note(getattr(exc, "rule", "input.json"), str(exc), path=getattr(exc, "path", ""))
                 continue
-            sink = train
             if val is not None and digest(line) % 10_000 < threshold:
-                sink = val
-            self._sample(conv, sink)
+                sample(conv, val)
+            else:
+                sample(conv, train)
+        self.summary.lines += count
 
     def _sample(self, conv: Conversation, sink: JsonlSink) -> None:
         if (self.options.providers or self.options.models or self.options.exclude_models) and not self._keep(
@@ -187,7 +193,7 @@ class Converter:
         self._encoder.encode_into(obj, buf)
         buf.extend(b"\n")
         if self.seen is not None:
-            exact = self.options.dedup == "exact"
+            exact = self._exact
             key = fast_digest(buf) if exact else fast_digest(normalised_key(sample))
             if not self.seen.add(key):
                 self.note(

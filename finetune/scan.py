@@ -33,54 +33,56 @@ class Scan:
 
 
 def scan(conv: Conversation) -> Scan:
-    """Gather the facts in one loop over the messages."""
+    """Gather the facts in one loop over the messages (locals, not attributes, in the loop)."""
     s = Scan()
     prev = ""
+    users = systems = 0
+    same = late = first_not_user = has_assistant = tool_use = False
     for m in conv.messages:
         role = m.role
-        if role == "system":
-            s.systems += 1
-            s.system_late = s.system_late or prev != ""
+        if m.content is not None and m.content.__class__ is not str:
             _content(s, m.content)
+        if role == "system":
+            systems += 1
+            late = late or prev != ""
             continue
-        if prev == "" and role != "user":
-            s.first_not_user = True
-        if role == prev and role != "tool":
-            s.same_role = True
+        if prev == role:
+            same = same or role != "tool"
+        elif prev == "":
+            first_not_user = role != "user"
         prev = role
         if role == "user":
-            s.users += 1
+            users += 1
         elif role == "assistant":
+            has_assistant = True
             _assistant(s, m)
         elif role in {"tool", "function"}:
-            s.tool_use = True
+            tool_use = True
             s.tool_unpaired = s.tool_unpaired or (role == "tool" and m.tool_call_id not in s.tool_ids)
             prev = "tool"
         else:
             s.bad_role = True
         if m.weight is not UNSET and role != "assistant":
             s.bad_weight = True
-        if m.content is not None and m.content.__class__ is not str:
-            _content(s, m.content)
+    s.users, s.systems, s.same_role, s.system_late = users, systems, same, late
+    s.first_not_user, s.has_assistant, s.tool_use = first_not_user, has_assistant, tool_use or s.tool_use
     return s
 
 
 def _assistant(s: Scan, m: Message) -> None:
-    s.has_assistant = True
-    calls = m.tool_calls is not UNSET or m.function_call is not UNSET
-    if calls:
+    if m.tool_calls is not UNSET or m.function_call is not UNSET:
         s.tool_use = True
         if m.tool_calls is not UNSET:
             s.tool_ids.update(c.id for c in m.tool_calls)
-    if not m.content and not calls:
+    elif not m.content:
         s.empty_answer = True
     if m.reasoning_content is not UNSET:
         s.reasoning += 1
     w = m.weight
-    if w is not UNSET:
+    if w is not UNSET and w != 1:
         if w == 0:
             s.weight_zero = True
-        elif w != 1:
+        else:
             s.weight_fraction = True
             s.bad_weight = s.bad_weight or not 0 <= w <= 1
 

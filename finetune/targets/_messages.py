@@ -89,7 +89,12 @@ def write_messages(conv: Conversation, weight_field: WeightField, reasoning: Rea
     """The messages line; a preference pair gets Bailian's ``chosen``/``rejected`` objects."""
     msgs = conv.messages
     last = len(msgs) - 1
-    out = [out_message(m, weight_field, reasoning, i == last) for i, m in enumerate(msgs)]
+    out = [
+        m
+        if m.weight is UNSET and m.reasoning_content is UNSET and m.name is UNSET and m.refusal is UNSET
+        else out_message(m, weight_field, reasoning, i == last)
+        for i, m in enumerate(msgs)
+    ]
     good, bad = chosen(conv), rejected(conv)
     return MessagesLine(
         messages=out,
