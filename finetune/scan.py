@@ -18,7 +18,7 @@ class Scan:
     """Facts about one conversation (see the attribute names)."""
 
     __slots__ = (
-        "bad_role", "bad_weight", "empty_answer", "first_not_user", "has_assistant", "non_str",
+        "bad_role", "bad_weight", "call_text", "empty_answer", "first_not_user", "has_assistant", "non_str",
         "non_text_parts", "reasoning", "same_role", "system_late", "systems", "tool_ids", "tool_unpaired",
         "tool_use", "users", "weight_fraction", "weight_zero",
     )  # fmt: skip
@@ -27,7 +27,7 @@ class Scan:
         self.bad_role = self.bad_weight = self.empty_answer = self.first_not_user = False
         self.has_assistant = self.non_str = self.non_text_parts = self.same_role = False
         self.system_late = self.tool_use = self.weight_fraction = self.weight_zero = False
-        self.tool_unpaired = False
+        self.tool_unpaired = self.call_text = False
         self.tool_ids: set[str] = set()
         self.reasoning = self.systems = self.users = 0
 
@@ -42,6 +42,8 @@ def scan(conv: Conversation) -> Scan:
         role = m.role
         if m.content is not None and m.content.__class__ is not str:
             _content(s, m.content)
+        if m.weight is not UNSET and role != "assistant":
+            s.bad_weight = True
         if role == "system":
             systems += 1
             late = late or prev != ""
@@ -62,8 +64,6 @@ def scan(conv: Conversation) -> Scan:
             prev = "tool"
         else:
             s.bad_role = True
-        if m.weight is not UNSET and role != "assistant":
-            s.bad_weight = True
     s.users, s.systems, s.same_role, s.system_late = users, systems, same, late
     s.first_not_user, s.has_assistant, s.tool_use = first_not_user, has_assistant, tool_use or s.tool_use
     return s
@@ -72,6 +72,7 @@ def scan(conv: Conversation) -> Scan:
 def _assistant(s: Scan, m: Message) -> None:
     if m.tool_calls is not UNSET or m.function_call is not UNSET:
         s.tool_use = True
+        s.call_text = s.call_text or bool(m.content)
         if m.tool_calls is not UNSET:
             s.tool_ids.update(c.id for c in m.tool_calls)
     elif not m.content:

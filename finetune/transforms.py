@@ -3,7 +3,7 @@
 Each transform either returns the conversation unchanged, returns a changed copy and notes an
 ``altered`` issue, or notes a ``rejected`` issue and returns ``None``. They run only when the
 one-pass :class:`~finetune.scan.Scan` says they have something to do. Order: content parts, PII,
-reasoning, system placement, tools, same-role turns, weights, per-turn split.
+reasoning, system placement, tools, text beside tool calls, same-role turns, weights, per-turn split.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def prepare(  # noqa: PLR0917 - one call site, which passes everything it has
         c = place_system(c, caps, note)
     if c is not None and (s.tool_use or c.tools is not UNSET) and not caps.tools:
         c = drop_tools(c, note)
+    if c is not None and s.call_text and caps.tools and not caps.tool_call_text:
+        c = drop_call_text(c, note)
     if c is not None and s.same_role and caps.alternation:
         c = merge_same_role(c, settings, note)
     if c is None:
@@ -143,6 +145,13 @@ def drop_tools(conv: Conversation, note: Note) -> Conversation | None:
     if conv.tools or conv.functions:
         note("transform.tools", "unused tool definitions removed", "altered")
     return replace(conv, tools=UNSET, parallel_tool_calls=UNSET, functions=UNSET)
+
+
+def drop_call_text(conv: Conversation, note: Note) -> Conversation:
+    """Text next to a tool call has no place in formats where a call is a turn of its own."""
+    msgs = [replace(m, content=None) if m.tool_calls is not UNSET and m.content else m for m in conv.messages]
+    note("transform.tool_call_text", "text sent along with a tool call dropped (no place for it)", "altered")
+    return replace(conv, messages=msgs)
 
 
 def merge_same_role(conv: Conversation, settings: Settings, note: Note) -> Conversation | None:

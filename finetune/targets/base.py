@@ -29,6 +29,8 @@ class Caps:
 
     system: Literal["message", "field", "fold"] = "message"
     tools: bool = False
+    #: False where a tool-call turn cannot also carry text (ShareGPT function_call, ms-swift tool_call).
+    tool_call_text: bool = True
     weights: Literal["none", "binary", "float"] = "none"
     preference: bool = False
     alternation: bool = True

@@ -72,7 +72,7 @@ TARGET = Target(
     name="llamafactory",
     title="LLaMA-Factory (ShareGPT or Alpaca) + dataset_info.json",
     source="https://github.com/hiyouga/LLaMA-Factory/blob/main/data/README.md",
-    caps=Caps(tools=True, preference=True, reasoning="think"),
+    caps=Caps(tools=True, tool_call_text=False, preference=True, reasoning="think"),
     write=write,
     read=read,
     tokenizer="qwen",

@@ -21,7 +21,7 @@ TARGET = Target(
     name="sharegpt",
     title="ShareGPT conversations (open formats)",
     source="https://github.com/hiyouga/LLaMA-Factory/blob/main/data/README.md",
-    caps=Caps(tools=True, preference=True, reasoning="think"),
+    caps=Caps(tools=True, tool_call_text=False, preference=True, reasoning="think"),
     write=write,
     read=read_sharegpt,
     tokenizer="qwen",

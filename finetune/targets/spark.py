@@ -27,7 +27,7 @@ TARGET = Target(
     name="spark",
     title="iFlytek Spark 星辰MaaS (ShareGPT or Alpaca)",
     source="https://www.xfyun.cn/doc/spark/数据集格式说明.html",
-    caps=Caps(tools=True, reasoning="think"),
+    caps=Caps(tools=True, tool_call_text=False, reasoning="think"),
     write=write,
     read=read,
     options={"format": "sharegpt"},

@@ -113,7 +113,7 @@ TARGET = Target(
     name="swift",
     title="ms-swift messages (tools, loss flags, rejected_response)",
     source="https://github.com/modelscope/ms-swift/blob/main/docs/source_en/Customization/Custom-dataset.md",
-    caps=Caps(tools=True, weights="binary", preference=True, reasoning="think"),
+    caps=Caps(tools=True, tool_call_text=False, weights="binary", preference=True, reasoning="think"),
     write=write,
     read=read,
     tokenizer="qwen",
