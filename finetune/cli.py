@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from finetune.io import numbered_lines, open_input
 from finetune.model import Conversation
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, check
 from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
@@ -216,21 +217,17 @@ def _token_problem(
     return [("limits.tokens", "$", f"{n} tokens{label}, the limit is {limit}")] if n > limit else []
 
 
-def _read_all(path: Path, reader: Reader, report: Report) -> list[tuple[int, Conversation]]:
-    from finetune.io import numbered_lines, open_input
-
-    out = []
+def _read_all(path: Path, reader: Reader, report: Report) -> Iterator[tuple[int, Conversation]]:
     with open_input(path) as stream:
         for number, line in numbered_lines(stream):
             try:
-                out.append((number, reader(line)))
+                yield number, reader(line)
             except LINE_ERRORS as exc:
                 report.add(
                     Issue(
                         line=number, rule=getattr(exc, "rule", "input.parse"), reason=str(exc), file=path.name
                     )
                 )
-    return out
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

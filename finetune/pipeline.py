@@ -18,7 +18,7 @@ from finetune.dedup import DedupMode, HashSet, digest, fast_digest, normalised_k
 from finetune.io import JsonlSink, open_input, sibling
 from finetune.model import Conversation
 from finetune.pii import Scrubber
-from finetune.readers import InputError, Reader
+from finetune.readers import InputError, Reader, close_reader
 from finetune.report import Action, Issue, Report
 from finetune.scan import Scan, clean, scan
 from finetune.targets.base import Target
@@ -113,6 +113,7 @@ class Converter:
                 with open_input(source.path) as stream:
                     tick = None if progress is None else _ticker(progress, done, stream)
                     self._convert_lines(stream, source.reader, train, val, tick)
+                close_reader(source.reader)
                 done += source.path.stat().st_size
         finally:
             train.close()

@@ -78,8 +78,11 @@ class Pair(Struct, frozen=True, kw_only=True):
     response: msgspec.Raw
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class BatchResponse(Struct, frozen=True, kw_only=True):
-    body: msgspec.Raw | None = None
+    body: msgspec.Raw = _NULL
     status_code: int = 200
 
 
@@ -172,9 +175,14 @@ class BatchReader:
                 self._offsets[_batch_in.decode(line).custom_id] = offset
             offset += len(line)
 
+    def close(self) -> None:
+        """Close the request file."""
+        if self._file is not None:
+            self._file.close()
+
     def __call__(self, line: bytes) -> Conversation:
         out = _batch_out.decode(line)
-        if out.error is not None or out.response is None or out.response.body is None:
+        if out.error is not None or out.response is None or bytes(out.response.body) == b"null":
             raise InputError("input.batch_error", f"request {out.custom_id!r} failed in the batch")
         if out.response.status_code != 200:
             raise InputError("input.batch_error", f"status {out.response.status_code}", "$.response")
@@ -185,6 +193,13 @@ class BatchReader:
         request = _batch_in.decode(self._file.readline()).body
         reply, finish = reply_of(out.response.body)
         return joined(request, reply, finish)
+
+
+def close_reader(reader: Reader) -> None:
+    """Release what a reader holds open (the batch reader's request file)."""
+    close = getattr(reader, "close", None)
+    if close is not None:
+        close()
 
 
 def detect(path: Path) -> str:

@@ -12,7 +12,7 @@ from finetune.io import numbered_lines, open_input
 from finetune.model import Conversation
 from finetune.pipeline import LINE_ERRORS, check
 from finetune.prices import DEFAULT_EPOCHS, estimate_cost
-from finetune.readers import Reader
+from finetune.readers import Reader, close_reader
 from finetune.report import Action
 from finetune.scan import scan
 from finetune.targets import TARGETS
@@ -57,6 +57,7 @@ def collect(
             _count(st, conv, counter)
             for name in _rejecting(conv):
                 rejects[name] += 1
+    close_reader(reader)
     st.rejects = dict(rejects)
     return st
 

@@ -44,3 +44,68 @@ def test_usage_errors_exit_2(tmp_path: Path, cli: Run, args: list[str]) -> None:
     src = jsonl(tmp_path / "in.jsonl", [GOOD])
     code, _, _ = cli("convert", *args, src, "-o", tmp_path / "o.jsonl")
     assert code == 2
+
+
+def test_validate_reports_and_exits_1(tmp_path: Path, cli: Run) -> None:
+    """validate checks a target-format file without transforms and exits 1 on problems."""
+    bad = jsonl(tmp_path / "sf.jsonl", [GOOD, BAD])
+    code, _, err = cli("validate", "--for", "siliconflow", bad)
+    assert code == 1 and "sf.jsonl:2: rejected [turns.alternation]" in err
+    good = jsonl(tmp_path / "ok.jsonl", [GOOD])
+    assert cli("validate", "--for", "siliconflow", good)[0] == 0
+
+
+def test_validate_reads_target_format(tmp_path: Path, cli: Run) -> None:
+    """validate --for qianfan-pr reads the array-per-line format itself."""
+    rows = ['[{"prompt":"你好？","response":[["您好！"]]}]', '[{"prompt":"只有问题"}]']
+    src = jsonl(tmp_path / "q.jsonl", rows)
+    code, _, err = cli("validate", "--for", "qianfan-pr", src)
+    assert code == 1 and "q.jsonl:2: rejected [content.empty]" in err
+
+
+def test_stats_counts_tokens_and_costs(tmp_path: Path, cli: Run) -> None:
+    """stats prints samples, turns, labelled token estimates, per-target rejects and costs."""
+    src = jsonl(tmp_path / "in.jsonl", [GOOD, BAD, "not json"])
+    code, out, _ = cli("stats", src)
+    assert code == 0
+    assert "samples 2" in out and "unreadable 1" in out and "estimate" in out
+    assert "siliconflow" in out and "gpt-4o-mini" in out
+
+
+def test_targets_lists_rules_and_defaults(cli: Run) -> None:
+    """targets lists every target with its rule ids and its unconfirmed defaults."""
+    code, out, _ = cli("targets")
+    assert code == 0
+    assert "qianfan-pr" in out and "[turns.alternation]" in out and "default:" in out and "deepseek" in out
+
+
+def test_convert_back_to_openai(tmp_path: Path, cli: Run) -> None:
+    """A file written for a target converts back to OpenAI format with --from TARGET."""
+    src = jsonl(tmp_path / "in.jsonl", [GOOD])
+    cli("convert", "--to", "sharegpt", src, "-o", tmp_path / "sg.jsonl")
+    code, _, err = cli(
+        "convert",
+        "--from",
+        "sharegpt",
+        "--to",
+        "openai",
+        tmp_path / "sg.jsonl",
+        "-o",
+        tmp_path / "back.jsonl",
+    )
+    assert code == 0, err
+    assert read_jsonl(tmp_path / "back.jsonl") == [GOOD]
+
+
+def test_python_dash_m_runs(tmp_path: Path) -> None:
+    """python -m finetune works and returns the documented exit code."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "finetune", "convert", "--to", "yi", "x", "-o", "y"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "Yi" in done.stderr
