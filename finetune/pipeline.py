@@ -165,7 +165,9 @@ class Converter:
         ):
             return
         s = scan(conv)
-        for sample in prepare(conv, s, self.target.caps, self.options.settings, self.note, self.scrubber):
+        for sample in prepare(
+            conv, s, self.target.caps, settings=self.options.settings, note=self.note, scrubber=self.scrubber
+        ):
             problems = check(self.target, sample, s if sample is conv else None)
             for rule, path, reason in problems:
                 self.note(rule, reason, path=path)

@@ -76,7 +76,7 @@ def _rejecting(conv: Conversation) -> list[str]:
     names = []
     s = scan(conv)
     for name, target in TARGETS.items():
-        samples = prepare(conv, s, target.caps, Settings(), _ignore, None)
+        samples = prepare(conv, s, target.caps, settings=Settings(), note=_ignore)
         if not samples or any(check(target, x) for x in samples):
             names.append(name)
     return names

@@ -33,8 +33,14 @@ class Settings(Struct, frozen=True, kw_only=True):
     scrub_pii: bool = False
 
 
-def prepare(  # noqa: PLR0917 - one call site, which passes everything it has
-    conv: Conversation, s: Scan, caps: Caps, settings: Settings, note: Note, scrubber: Scrubber | None
+def prepare(
+    conv: Conversation,
+    s: Scan,
+    caps: Caps,
+    *,
+    settings: Settings,
+    note: Note,
+    scrubber: Scrubber | None = None,
 ) -> list[Conversation]:
     """All transforms in order; an empty list means the sample was rejected (and noted)."""
     c: Conversation | None = conv

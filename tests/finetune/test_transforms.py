@@ -28,14 +28,14 @@ def run(target: str, line: dict[str, Any], **settings: Any) -> tuple[list[Conver
     """Apply a target's transforms to one line."""
     conv = read_openai(msgspec.json.encode(line))
     notes = Notes()
-    out = prepare(conv, scan(conv), TARGETS[target].caps, Settings(**settings), notes, None)
+    out = prepare(conv, scan(conv), TARGETS[target].caps, settings=Settings(**settings), note=notes)
     return out, notes
 
 
 def test_untouched_sample_is_the_same_object() -> None:
     """A sample that needs nothing is passed through as is, with no notes."""
     conv = read_openai(msgspec.json.encode({"messages": [U, A]}))
-    assert prepare(conv, scan(conv), TARGETS["bailian"].caps, Settings(), Notes(), None)[0] is conv
+    assert prepare(conv, scan(conv), TARGETS["bailian"].caps, settings=Settings(), note=Notes())[0] is conv
 
 
 def test_consecutive_users_are_merged_or_rejected() -> None:
@@ -66,7 +66,7 @@ def test_system_fold_override() -> None:
 
     caps = dataclasses.replace(TARGETS["siliconflow"].caps, system="fold")
     conv = read_openai(msgspec.json.encode({"messages": [{"role": "system", "content": "简洁。"}, U, A]}))
-    out = prepare(conv, scan(conv), caps, Settings(), Notes(), None)
+    out = prepare(conv, scan(conv), caps, settings=Settings(), note=Notes())
     assert out[0].messages[0] == Message(role="user", content="简洁。\n\n问？")
 
 
@@ -132,5 +132,7 @@ def test_pii_scrub_reports_count() -> None:
 
     conv = read_openai(msgspec.json.encode({"messages": [{**U, "content": "电话13812345678。"}, A]}))
     notes = Notes()
-    out = prepare(conv, scan(conv), TARGETS["bailian"].caps, Settings(), notes, Scrubber())
+    out = prepare(
+        conv, scan(conv), TARGETS["bailian"].caps, settings=Settings(), note=notes, scrubber=Scrubber()
+    )
     assert out[0].messages[0].content == "电话[PHONE]。" and notes == [("transform.pii", "altered")]

@@ -40,7 +40,7 @@ def features(conv: Conversation, caps: Caps) -> Any:
 
 def round_trip(target: Target, conv: Conversation) -> None:
     """Every sample the target accepts reads back with the same features."""
-    samples = prepare(conv, scan(conv), target.caps, Settings(), lambda *a: None, None)
+    samples = prepare(conv, scan(conv), target.caps, settings=Settings(), note=lambda *a: None)
     for sample in samples:
         if check(target, sample):
             continue
