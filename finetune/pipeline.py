@@ -92,6 +92,7 @@ class Converter:
         self._file = ""
         self._line = 0
         self.preference = False
+        self.preference_samples = 0
 
     def note(self, rule: str, reason: str, action: Action = "rejected", path: str = "") -> None:
         """Report an issue about the current line."""
@@ -119,12 +120,24 @@ class Converter:
             train.close()
             if val is not None:
                 val.close()
+        self._file_warnings()
         paths = [*train.paths, *(val.paths if val is not None else [])]
         if self.target.finish is not None:
             paths += self.target.finish(out, paths, self.target.options, self.preference)
         self.summary.files = [str(p) for p in paths]
         self.summary.validation = val.lines if val is not None else 0
         return self.summary
+
+    def _file_warnings(self) -> None:
+        self._line = 0
+        self._file = ""
+        n, pairs = self.summary.samples, self.preference_samples
+        least = self.target.caps.min_samples
+        if least is not None and n < least:
+            self.note("limits.min_samples", f"{n} samples; {self.target.name} wants at least {least}", "warning")
+        if 0 < pairs < n:
+            reason = f"{pairs} preference pairs mixed with {n - pairs} SFT samples: vendors take them as separate files"
+            self.note("file.mixed", reason, "warning")
 
     def _convert_lines(
         self,
@@ -205,7 +218,9 @@ class Converter:
                     "skipped",
                 )
                 return
-        self.preference = self.preference or sample.is_preference
+        if sample.is_preference:
+            self.preference = True
+            self.preference_samples += 1
         sink.write_raw(buf)
         self.summary.samples += 1
 

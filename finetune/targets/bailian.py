@@ -34,7 +34,7 @@ TARGET = Target(
     name="bailian",
     title="Alibaba Bailian / DashScope (Qwen) SFT + DPO",
     source="https://help.aliyun.com/zh/model-studio/text-generation-tuning-data-upload-rules",
-    caps=Caps(tools=True, preference=True, reasoning="think", max_file_bytes=200 << 20),
+    caps=Caps(tools=True, preference=True, reasoning="think", max_file_bytes=200 << 20, min_samples=1000),
     write=write,
     read=read_messages,
     tokenizer="qwen",
@@ -42,6 +42,7 @@ TARGET = Target(
     notes=(
         "tools are only documented for Qwen3.5+ with content arrays; plain-string content on tool "
         "lines is unconfirmed (--set bailian.tool_content=string)",
+        "min_samples=1000 is the recommendation for SFT (100 pairs for DPO), not a hard limit",
         "max_file_bytes=200MB is the console limit; the API limit is 300MB (--set bailian.max_file_bytes=N)",
     ),
 )

@@ -41,6 +41,8 @@ class Caps:
     max_turns: int | None = None
     max_tokens: int | None = None
     max_file_bytes: int | None = None
+    #: Fewer samples than this draws a warning (a vendor minimum or recommendation).
+    min_samples: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

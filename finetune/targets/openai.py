@@ -53,6 +53,7 @@ TARGET = Target(
         content_parts=True,
         max_tokens=65_536,
         max_file_bytes=512 << 20,
+        min_samples=10,
     ),
     write=write,
     read=read_openai,

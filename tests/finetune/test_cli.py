@@ -109,3 +109,34 @@ def test_python_dash_m_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "Yi" in done.stderr
+
+
+class FakeTTY:
+    """A text stream that claims to be a terminal."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        return None
+
+
+def test_progress_bar_only_on_a_tty() -> None:
+    """The progress bar draws on a terminal and stays silent otherwise."""
+    import io
+
+    from finetune.cli import ProgressBar
+
+    tty = FakeTTY()
+    bar = ProgressBar(1000, tty)  # type: ignore[arg-type]
+    bar.update(500)
+    bar.close()
+    assert bar.on and "50.0%" in tty.text and tty.text.endswith("\n")
+    assert not ProgressBar(1000, io.StringIO()).on

@@ -75,7 +75,7 @@ def test_token_limit_rejects_with_estimate_label(tmp_path: Path) -> None:
     Converter(TARGETS["zhipu"], ConvertOptions(max_tokens=50), report).run(
         [Source(src, read_openai)], tmp_path / "o.jsonl"
     )
-    assert report.by_rule == {"rejected:limits.tokens": 1}
+    assert report.by_action["rejected"] == report.by_rule["rejected:limits.tokens"] == 1
     assert "(estimate)" in text.getvalue()
 
 
@@ -97,7 +97,8 @@ def test_provenance_filters(tmp_path: Path) -> None:
         [Source(src, read_transcript)], tmp_path / "o.jsonl"
     )
     assert summary.samples == 1
-    assert report.by_rule == {"skipped:filter.provider": 1, "skipped:filter.model": 1}
+    assert report.by_action["skipped"] == 2
+    assert report.by_rule["skipped:filter.provider"] == report.by_rule["skipped:filter.model"] == 1
 
 
 def test_input_errors_are_reported_with_line_and_path(tmp_path: Path) -> None:
