@@ -134,9 +134,10 @@ class Converter:
         n, pairs = self.summary.samples, self.preference_samples
         least = self.target.caps.min_samples
         if least is not None and n < least:
-            self.note("limits.min_samples", f"{n} samples; {self.target.name} wants at least {least}", "warning")
+            reason = f"{n} samples; {self.target.name} wants at least {least}"
+            self.note("limits.min_samples", reason, "warning")
         if 0 < pairs < n:
-            reason = f"{pairs} preference pairs mixed with {n - pairs} SFT samples: vendors take them as separate files"
+            reason = f"{pairs} preference pairs mixed with {n - pairs} SFT samples (use separate files)"
             self.note("file.mixed", reason, "warning")
 
     def _convert_lines(
