@@ -107,8 +107,30 @@ _batch_in = msgspec.json.Decoder(BatchInput)
 
 
 def read_openai(line: bytes) -> Conversation:
-    """An OpenAI fine-tuning line (SFT or preference)."""
-    return normalise_preference(_conversation.decode(line))
+    """An OpenAI fine-tuning line (SFT or preference); legacy function calling becomes tool calling."""
+    conv = normalise_preference(_conversation.decode(line))
+    if b'"function' in line and (conv.functions is not UNSET or any(m.function_call for m in conv.messages)):
+        return legacy_functions_to_tools(conv)
+    return conv
+
+
+def legacy_functions_to_tools(conv: Conversation) -> Conversation:
+    """Deprecated ``functions``/``function_call``/``role: function`` as tools, tool calls and tool results."""
+    msgs: list[Message] = []
+    last_id = ""
+    for i, m in enumerate(conv.messages):
+        if m.function_call is not UNSET:
+            last_id = f"call_fn_{i}"
+            call = ToolCall(id=last_id, function=m.function_call)
+            msgs.append(msgspec.structs.replace(m, function_call=UNSET, tool_calls=[call]))
+        elif m.role == "function":
+            msgs.append(msgspec.structs.replace(m, role="tool", name=UNSET, tool_call_id=last_id))
+        else:
+            msgs.append(m)
+    tools = conv.tools
+    if conv.functions is not UNSET:
+        tools = [*(tools or []), *({"type": "function", "function": f} for f in conv.functions)]
+    return msgspec.structs.replace(conv, messages=msgs, tools=tools, functions=UNSET)
 
 
 def read_transcript(line: bytes) -> Conversation:

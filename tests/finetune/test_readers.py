@@ -122,3 +122,21 @@ def test_gzip_is_read_transparently(tmp_path: Path, cli: object) -> None:
 
     assert main(["convert", "--to", "openai", str(src), "-o", str(tmp_path / "o.jsonl"), "-q"]) == 0
     assert (tmp_path / "o.jsonl").read_bytes() == line + b"\n"
+
+
+def test_legacy_function_calling_becomes_tools() -> None:
+    """Deprecated functions/function_call/role=function lines are read as tools/tool_calls/role=tool."""
+    line = {
+        "functions": [{"name": "f", "parameters": {}}],
+        "messages": [
+            {"role": "user", "content": "调用"},
+            {"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}},
+            {"role": "function", "name": "f", "content": "结果"},
+            {"role": "assistant", "content": "完成。"},
+        ],
+    }
+    conv = read_openai(enc(line))
+    assert conv.tools == [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    call = conv.messages[1].tool_calls
+    assert call is not msgspec.UNSET and call[0].function.name == "f"
+    assert conv.messages[2] == Message(role="tool", content="结果", tool_call_id=call[0].id)
