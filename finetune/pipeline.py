@@ -61,9 +61,8 @@ class Source(Struct, frozen=True):
 
 def check(target: Target, conv: Conversation, s: Scan | None = None) -> list[tuple[str, str, str]]:
     """``(rule_id, path, reason)`` for every rule of ``target`` this conversation breaks."""
-    if clean(s or scan(conv), conv, target.caps) and not target.extra_rules:
-        return []
-    return [(r.id, path, why) for r in target.rules for path, why in r.check(conv, target.caps)]
+    rules = target.extra_rules if clean(s or scan(conv), conv, target.caps) else target.rules
+    return [(r.id, path, why) for r in rules for path, why in r.check(conv, target.caps)]
 
 
 def _ticker(progress: Callable[[int], None], done: int, stream: IO[bytes]) -> Callable[[int], None]:

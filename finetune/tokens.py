@@ -102,4 +102,6 @@ def conversation_tokens(conv: Conversation, counter: TokenCounter) -> int:
                 total += 4 + counter.count(text_of(m.content))
                 if isinstance(m.reasoning_content, str):
                     total += counter.count(m.reasoning_content)
+                if isinstance(m.tool_calls, list):
+                    total += sum(counter.count(c.function.name + c.function.arguments) for c in m.tool_calls)
     return total

@@ -8,6 +8,7 @@ Writing from typed Structs drops keys OpenAI does not accept (provenance, ``reas
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -15,7 +16,21 @@ from msgspec import UNSET, Struct
 
 from finetune.model import Conversation, Message, PreferenceInput
 from finetune.readers import read_openai
-from finetune.targets.base import Caps, Options, Target
+from finetune.targets.base import Caps, Options, Rule, Target
+
+#: Content part types OpenAI fine-tuning accepts (audio and file parts are not supported).
+PART_TYPES = frozenset({"text", "image_url"})
+
+
+def _part_types(conv: Conversation, caps: Caps) -> Iterator[tuple[str, str]]:
+    for i, m in enumerate(conv.messages):
+        if isinstance(m.content, list):
+            for k, part in enumerate(m.content):
+                if part.get("type", "text") not in PART_TYPES:
+                    yield (
+                        f"$.messages[{i}].content[{k}].type",
+                        f"part type {part.get('type')!r} is not accepted",
+                    )
 
 
 class PreferenceLine(Struct, frozen=True, kw_only=True):
@@ -57,6 +72,7 @@ TARGET = Target(
     ),
     write=write,
     read=read_openai,
+    extra_rules=(Rule("content.parts", "content parts are text or image_url only", _part_types),),
     notes=(
         "max_tokens=65536 is the gpt-4o/4o-mini training context; gpt-3.5 uses 16385 and the gpt-4.1 "
         "limit is unconfirmed (--set openai.max_tokens=N)",

@@ -105,5 +105,6 @@ TARGET = Target(
         'response shape: the SDK validator wants [["text"]], current docs show a string '
         "(--set qianfan-pr.response=string)",
         "per-turn weight only works on some ERNIE models (Tiny, Character, Lite, Speed)",
+        "the chain-of-thought data shape was not captured: reasoning is dropped (reported)",
     ),
 )

@@ -45,6 +45,7 @@ BREAKERS: dict[str, tuple[str, dict[str, Any]]] = {
         {"messages": [U, CALL, {"role": "tool", "tool_call_id": "c1", "content": "1"}, A]},
     ),
     "limits.turns": ("qianfan", {"messages": [U, A] * 151}),
+    "content.parts": ("openai", {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}, A]}),
 }
 
 
