@@ -40,6 +40,7 @@ _SECRET_HINT = re.compile(rb"key|authorization|secret|password|access.token|refr
 class TranscriptRecord(msgspec.Struct, kw_only=True):
     """One logged chat completion (schema version ``v``; see finetune/TRANSCRIPTS.md)."""
 
+    v: int = SCHEMA_VERSION
     ts: str
     request_id: str
     route: str
@@ -51,7 +52,6 @@ class TranscriptRecord(msgspec.Struct, kw_only=True):
     usage: dict[str, Any] | None = None
     latency_ms: float = 0.0
     stream: bool = False
-    v: int = SCHEMA_VERSION
 
 
 def utc_now() -> str:
@@ -130,6 +130,8 @@ class TranscriptWriter:
         if self._task is not None:
             await self._task
             self._task = None
+        elif self._queue:
+            await self._drain()  # never started: write what was queued now
         await asyncio.to_thread(self._close_file)
 
     async def _drain(self) -> None:

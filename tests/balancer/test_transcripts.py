@@ -157,3 +157,11 @@ async def test_round_trip_through_finetune_convert(
             ]
         }
     ]
+
+
+async def test_close_without_start_still_writes(tmp_path: Path) -> None:
+    """Records queued before start() are written by close() even if the task never ran."""
+    writer = TranscriptWriter(tmp_path)
+    writer.submit(record(0))
+    await writer.close()
+    assert [r["request_id"] for r in read_all(tmp_path)] == ["req-0"]
