@@ -33,16 +33,17 @@ def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 class JsonlSink:
-    """Writes encoded objects as JSONL to ``path``; starts a new part before exceeding ``max_bytes``."""
+    """Writes JSONL to ``path`` (created at once), rolling over to ``name.part2.jsonl`` at a size cap."""
 
     def __init__(self, path: Path, *, max_bytes: int | None = None) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.paths: list[Path] = []
         self.lines = 0
+        self._limit = max_bytes if max_bytes is not None else 1 << 62
         self._encoder = msgspec.json.Encoder()
         self._buf = bytearray()
-        self._file: IO[bytes] | None = None
+        self._file = self._open_part()
         self._written = 0
 
     def write(self, obj: Any) -> int:
@@ -54,31 +55,24 @@ class JsonlSink:
         return len(buf)
 
     def write_raw(self, line: bytes | bytearray) -> None:
-        """Write an already encoded line (with its trailing newline)."""
+        """Write an already encoded line (with its trailing newline); a line is never split."""
         size = len(line)
-        if self._file is None or (
-            self.max_bytes is not None and self._written and self._written + size > self.max_bytes
-        ):
-            self._roll()
-        assert self._file is not None
+        if self._written + size > self._limit and self._written:
+            self._file.close()
+            self._file = self._open_part()
+            self._written = 0
         self._file.write(line)
         self._written += size
         self.lines += 1
 
-    def _roll(self) -> None:
-        if self._file is not None:
-            self._file.close()
+    def _open_part(self) -> IO[bytes]:
         n = len(self.paths) + 1
         path = self.path if n == 1 else self.path.with_name(f"{_stem(self.path)}.part{n}{_suffix(self.path)}")
         self.paths.append(path)
-        self._file = path.open("wb", buffering=1 << 20)
-        self._written = 0
+        return path.open("wb", buffering=1 << 20)
 
     def close(self) -> None:
-        """Close the current part (creating an empty file if nothing was written)."""
-        if self._file is None:
-            self._roll()
-        assert self._file is not None
+        """Close the current part."""
         self._file.close()
 
 

@@ -7,6 +7,7 @@ output buffer are built once per run.
 from __future__ import annotations
 
 import fnmatch
+import gc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
@@ -86,6 +87,10 @@ class Converter:
         self.scrubber = Scrubber() if options.settings.scrub_pii else None
         self.seen = HashSet() if options.dedup != "none" else None
         self._exact = options.dedup == "exact"
+        self._filtering = bool(options.providers or options.models or options.exclude_models)
+        self._settings = options.settings
+        self._writer = target.write
+        self._writer_options = target.options
         self._encoder = msgspec.json.Encoder()
         self._buf = bytearray()
         self._file = ""
@@ -107,6 +112,8 @@ class Converter:
         train = JsonlSink(out, max_bytes=cap)
         val = JsonlSink(sibling(out, "val"), max_bytes=cap) if self.options.val_fraction > 0 else None
         done = 0
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # per-line objects are acyclic and freed by refcount; see _convert_lines
         try:
             for source in sources:
                 self._file = source.path.name
@@ -116,6 +123,8 @@ class Converter:
                 close_reader(source.reader)
                 done += source.path.stat().st_size
         finally:
+            if gc_was_enabled:
+                gc.enable()
             train.close()
             if val is not None:
                 val.close()
@@ -155,6 +164,8 @@ class Converter:
                 continue
             count += 1
             self._line = number
+            if not number & 0xFFFF:
+                gc.collect(0)  # the cycle collector is off during a run; sweep now and then anyway
             if progress is not None and not number & 1023:
                 progress(number)
             try:
@@ -173,18 +184,17 @@ class Converter:
         self.summary.lines += count
 
     def _sample(self, conv: Conversation, sink: JsonlSink) -> None:
-        if (self.options.providers or self.options.models or self.options.exclude_models) and not self._keep(
-            conv
-        ):
+        if self._filtering and not self._keep(conv):
             return
         s = scan(conv)
+        target = self.target
         for sample in prepare(
-            conv, s, self.target.caps, settings=self.options.settings, note=self.note, scrubber=self.scrubber
+            conv, s, target.caps, settings=self._settings, note=self.note, scrubber=self.scrubber
         ):
-            problems = check(self.target, sample, s if sample is conv else None)
+            problems = check(target, sample, s if sample is conv else None)
             for rule, path, reason in problems:
                 self.note(rule, reason, path=path)
-            if problems or not self._fits(sample):
+            if problems or (self.counter is not None and not self._fits(sample)):
                 continue
             self._write(sample, sink)
 
@@ -201,7 +211,7 @@ class Converter:
 
     def _write(self, sample: Conversation, sink: JsonlSink) -> None:
         try:
-            obj = self.target.write(sample, self.target.options)
+            obj = self._writer(sample, self._writer_options)
         except LINE_ERRORS as exc:
             self.note("write.failed", f"cannot express this sample: {exc}")
             return
@@ -218,7 +228,7 @@ class Converter:
                     "skipped",
                 )
                 return
-        if sample.is_preference:
+        if sample.preferred_output is not UNSET:
             self.preference = True
             self.preference_samples += 1
         sink.write_raw(buf)

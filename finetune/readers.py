@@ -109,7 +109,9 @@ _batch_in = msgspec.json.Decoder(BatchInput)
 def read_openai(line: bytes) -> Conversation:
     """An OpenAI fine-tuning line (SFT or preference); legacy function calling becomes tool calling."""
     conv = normalise_preference(_conversation.decode(line))
-    if b'"function' in line and (conv.functions is not UNSET or any(m.function_call for m in conv.messages)):
+    if (b'"function_call"' in line or b'"functions"' in line) and (
+        conv.functions is not UNSET or any(m.function_call for m in conv.messages)
+    ):
         return legacy_functions_to_tools(conv)
     return conv
 

@@ -95,6 +95,8 @@ def write_messages(conv: Conversation, weight_field: WeightField, reasoning: Rea
         else out_message(m, weight_field, reasoning, i == last)
         for i, m in enumerate(msgs)
     ]
+    if conv.preferred_output is UNSET:
+        return MessagesLine(messages=out, tools=conv.tools)
     good, bad = chosen(conv), rejected(conv)
     return MessagesLine(
         messages=out,
