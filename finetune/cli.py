@@ -16,7 +16,7 @@ from typing import IO
 from finetune.io import numbered_lines, open_input
 from finetune.model import Conversation
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, check
-from finetune.readers import BatchReader, OpenAIReader, Reader, detect, read_pair, read_transcript
+from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
 from finetune.report import EXIT_OK, EXIT_REJECTS, EXIT_USAGE, Issue, Report, StrictFailure
 from finetune.stats import collect, render
 from finetune.targets import NO_FINETUNE, TARGETS, Target, unsupported_message
@@ -126,7 +126,7 @@ def reader_for(path: Path, source: str | None, requests: Path | None) -> Reader:
         raise UsageError(f"no such file: {path}")
     name = (source or detect(path)).lower()
     readers: dict[str, Callable[[], Reader]] = {
-        "openai": OpenAIReader,
+        "openai": lambda: read_openai,
         "transcript": lambda: read_transcript,
         "pair": lambda: read_pair,
         "batch": lambda: BatchReader(requests),

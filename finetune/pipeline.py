@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -25,9 +25,6 @@ from finetune.scan import Scan, clean, scan
 from finetune.targets.base import Target
 from finetune.tokens import TokenCounter, conversation_tokens, counter_for
 from finetune.transforms import Settings, prepare
-
-#: Input is decoded in chunks of about this size when the reader can decode many lines at once.
-CHUNK_BYTES = 1 << 20
 
 #: Errors a reader or writer raises for a malformed line (beyond msgspec's own).
 LINE_ERRORS = (msgspec.DecodeError, InputError, ValueError, KeyError, TypeError, IndexError)
@@ -159,47 +156,16 @@ class Converter:
         val: JsonlSink | None,
         progress: Callable[[int], None] | None,
     ) -> None:
-        batch = getattr(reader, "decode_lines", None)
-        if batch is None or val is not None:
-            self._per_line(enumerate(stream, 1), reader, train, val, progress)
-            return
-        number = 0
-        while chunk := stream.read(CHUNK_BYTES):
-            if not chunk.endswith(b"\n"):
-                chunk += stream.readline()
-            lines = chunk.split(b"\n")
-            if lines[-1] == b"":
-                lines.pop()
-            convs = batch(chunk, len(lines))
-            if convs is None:  # something in the chunk needs the careful path
-                self._per_line(enumerate(lines, number + 1), reader, train, None, None)
-            else:
-                for self._line, conv in enumerate(convs, number + 1):
-                    self._sample(conv, train)
-                self.summary.lines += len(convs)
-            number += len(lines)
-            gc.collect(0)  # the cycle collector is off during a run; sweep now and then anyway
-            if progress is not None:
-                progress(number)
-
-    def _per_line(
-        self,
-        lines: Iterable[tuple[int, bytes]],
-        reader: Reader,
-        train: JsonlSink,
-        val: JsonlSink | None,
-        progress: Callable[[int], None] | None,
-    ) -> None:
         threshold = int(self.options.val_fraction * 10_000)
         sample = self._sample
         count = 0
-        for number, line in lines:
-            if not line or line.isspace():
+        for number, line in enumerate(stream, 1):
+            if line.isspace():
                 continue
             count += 1
             self._line = number
             if not number & 0xFFFF:
-                gc.collect(0)
+                gc.collect(0)  # the cycle collector is off during a run; sweep now and then anyway
             if progress is not None and not number & 1023:
                 progress(number)
             try:

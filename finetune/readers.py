@@ -116,29 +116,6 @@ def read_openai(line: bytes) -> Conversation:
     return conv
 
 
-class OpenAIReader:
-    """:func:`read_openai`, plus a bulk path that decodes a chunk of lines in one call."""
-
-    def __call__(self, line: bytes) -> Conversation:
-        return read_openai(line)
-
-    def decode_lines(self, chunk: bytes, count: int) -> list[Conversation] | None:
-        """The ``count`` lines of ``chunk`` at once, or None if any of them needs the per-line path.
-
-        Per-line is needed for errors (to report the right line), blank lines (numbering) and legacy
-        function calling (rewritten per line).
-        """
-        if b'"function_call"' in chunk or b'"functions"' in chunk:
-            return None
-        try:
-            convs = _conversation.decode_lines(chunk)
-        except msgspec.MsgspecError:
-            return None
-        if len(convs) != count:
-            return None
-        return [c if c.input is UNSET else normalise_preference(c) for c in convs]
-
-
 def legacy_functions_to_tools(conv: Conversation) -> Conversation:
     """Deprecated ``functions``/``function_call``/``role: function`` as tools, tool calls and tool results."""
     msgs: list[Message] = []

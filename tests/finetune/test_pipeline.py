@@ -126,29 +126,3 @@ def test_llamafactory_writes_dataset_info(tmp_path: Path) -> None:
     info = msgspec.json.decode((tmp_path / "dataset_info.json").read_bytes())
     assert info["out"]["file_name"] == "out.jsonl" and info["out"]["formatting"] == "sharegpt"
     assert info["out_val"]["file_name"] == "out.val.jsonl"
-
-
-def test_chunked_decoding_matches_line_by_line(tmp_path: Path, monkeypatch: Any) -> None:
-    """The bulk path gives the same output and the same line numbers as reading line by line."""
-    from finetune import pipeline
-    from finetune.readers import OpenAIReader
-
-    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 300)
-    rows: list[Any] = [line(i) for i in range(20)]
-    rows[5], rows[11] = "", "{broken"
-    rows[14] = {
-        "input": {"messages": [{"role": "user", "content": "问"}]},
-        "preferred_output": [{"role": "assistant", "content": "好"}],
-        "non_preferred_output": [{"role": "assistant", "content": "坏"}],
-    }
-    src = jsonl(tmp_path / "in.jsonl", rows)
-    results = []
-    for reader in (read_openai, OpenAIReader()):
-        text = io.StringIO()
-        out = tmp_path / f"{type(reader).__name__}.jsonl"
-        summary = Converter(TARGETS["bailian"], ConvertOptions(), Report(out=text)).run(
-            [Source(src, reader)], out
-        )
-        results.append((out.read_bytes(), text.getvalue(), summary.lines, summary.samples))
-    assert results[0] == results[1]
-    assert "in.jsonl:12: rejected [input.json]" in results[0][1] and results[0][2] == 19
