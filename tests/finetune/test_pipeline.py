@@ -126,3 +126,18 @@ def test_llamafactory_writes_dataset_info(tmp_path: Path) -> None:
     info = msgspec.json.decode((tmp_path / "dataset_info.json").read_bytes())
     assert info["out"]["file_name"] == "out.jsonl" and info["out"]["formatting"] == "sharegpt"
     assert info["out_val"]["file_name"] == "out.val.jsonl"
+
+
+def test_unwritable_sample_is_reported(tmp_path: Path) -> None:
+    """A sample the writer cannot express (tool arguments that are not JSON) is rejected as write.failed."""
+    call = {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{not json"}}
+    row = {
+        "messages": [
+            {"role": "user", "content": "查"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "1", "content": "结果"},
+            {"role": "assistant", "content": "好。"},
+        ]
+    }
+    c, report = convert(tmp_path, [row], target="sharegpt")
+    assert c.summary.samples == 0 and report.by_rule["rejected:write.failed"] == 1

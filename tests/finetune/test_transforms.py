@@ -136,3 +136,9 @@ def test_pii_scrub_reports_count() -> None:
         conv, scan(conv), TARGETS["bailian"].caps, settings=Settings(), note=notes, scrubber=Scrubber()
     )
     assert out[0].messages[0].content == "电话[PHONE]。" and notes == [("transform.pii", "altered")]
+
+
+def test_system_after_the_last_user_turn_is_rejected() -> None:
+    """A trailing system message has no user turn to move into, so strict targets reject the sample."""
+    out, notes = run("siliconflow", {"messages": [U, A, {"role": "system", "content": "晚了"}]})
+    assert out == [] and notes == [("system.position", "rejected")]
