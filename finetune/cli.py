@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a rejected line in ``--strict`` mode, or ``validate`` f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StrictFailure as exc:
         print(f"finetune: strict: {exc}", file=sys.stderr)
         return EXIT_REJECTS
+    except BrokenPipeError:  # `finetune targets | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return result
 
 

@@ -84,12 +84,12 @@ def _rejecting(conv: Conversation) -> list[str]:
 
 def render(path: Path, st: Stats, counter: TokenCounter, epochs: int = DEFAULT_EPOCHS) -> str:
     """A readable table of the counts and costs."""
-    label = "exact" if counter.exact else "estimate"
+    label = counter.name if counter.exact else "estimate"
     out = [
         f"{path}",
         f"  lines {st.lines}, samples {st.samples} ({st.preference} preference), unreadable {st.unreadable}",
         f"  user turns {st.turns}, messages {st.messages}",
-        f"  tokens {st.tokens} ({label}: {counter.name}), largest sample {st.max_tokens}",
+        f"  tokens {st.tokens} ({label}), largest sample {st.max_tokens}",
         "  would be rejected (before --weights/--split-turns choices):",
     ]
     out += [f"    {name:<14} {st.rejects.get(name, 0)}" for name in TARGETS]
