@@ -144,6 +144,8 @@ def in_message(m: MsgIn) -> Message:
         weight = m.loss_weight
     elif m.loss is not UNSET:
         weight = 1 if m.loss else 0
+    if weight is not UNSET and weight in (0, 1):
+        weight = int(weight)  # 1.0 -> 1: OpenAI wants the integers 0 and 1
     return Message(
         role=m.role,
         content=content,

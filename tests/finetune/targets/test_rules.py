@@ -87,3 +87,10 @@ def test_paths_point_at_the_offending_message() -> None:
     conv = read_openai(msgspec.json.encode({"messages": [U, U, A]}))
     found = check(TARGETS["siliconflow"], conv)
     assert ("turns.alternation", "$.messages[1].role", "two 'user' turns in a row") in found
+
+
+def test_volcengine_loss_weights_read_back_as_openai_integers() -> None:
+    """loss_weight 1.0/0.0 reads back as OpenAI's integer weights 1/0."""
+    line = msgspec.json.encode({"messages": [U, {**A, "loss_weight": 0.0}]})
+    back = TARGETS["openai"].write(TARGETS["volcengine"].read(line), {})
+    assert b'"weight":0}' in msgspec.json.encode(back)
