@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+import msgspec
+
 from finetune.io import numbered_lines, open_input
 from finetune.model import Conversation
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, check
@@ -187,7 +189,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """``finetune validate``: every rule of the target against every line, no transforms."""
     target = resolve_target(args.target, args.set)
-    reader = reader_for(args.file, args.source or target.name, args.requests)
+    if args.source is None and target.validate_read is not None:
+        if not args.file.is_file():
+            raise UsageError(f"no such file: {args.file}")
+        reader = target.validate_read
+    else:
+        reader = reader_for(args.file, args.source or target.name, args.requests)
     report, jsonl = _report(args)
     limit = args.max_tokens or target.caps.max_tokens
     counter: TokenCounter = counter_for(target.tokenizer) if limit else Estimate()
@@ -226,12 +233,20 @@ def _read_all(path: Path, reader: Reader, report: Report) -> Iterator[tuple[int,
         for number, line in numbered_lines(stream):
             try:
                 yield number, reader(line)
-            except LINE_ERRORS as exc:
+            except msgspec.ValidationError as exc:
+                reason, _, where = str(exc).partition(" - at `")
                 report.add(
                     Issue(
-                        line=number, rule=getattr(exc, "rule", "input.parse"), reason=str(exc), file=path.name
+                        line=number,
+                        rule="input.schema",
+                        reason=reason,
+                        path=where.rstrip("`"),
+                        file=path.name,
                     )
                 )
+            except LINE_ERRORS as exc:
+                rule = getattr(exc, "rule", "input.json")
+                report.add(Issue(line=number, rule=rule, reason=str(exc), file=path.name))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

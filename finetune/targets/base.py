@@ -65,6 +65,8 @@ class Target:
     write: Writer
     read: Reader
     notes: tuple[str, ...] = ()
+    #: A stricter reader for ``validate`` (e.g. one that refuses unknown keys); ``read`` if None.
+    validate_read: Reader | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     extra_rules: tuple[Rule, ...] = ()
     tokenizer: Literal["qwen", "estimate"] = "estimate"

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct
 
-from finetune.model import Conversation, Message, PreferenceInput
+from finetune.model import Content, Conversation, Message, PreferenceInput
 from finetune.readers import read_openai
 from finetune.targets.base import Caps, Options, Rule, Target
 
@@ -31,6 +31,55 @@ def _part_types(conv: Conversation, caps: Caps) -> Iterator[tuple[str, str]]:
                         f"$.messages[{i}].content[{k}].type",
                         f"part type {part.get('type')!r} is not accepted",
                     )
+
+
+class _Call(Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCall(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    id: str = ""
+    type: str = "function"
+    function: _Call
+
+
+class _Message(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    role: str
+    content: Content = None
+    name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+    function_call: _Call | None = None
+    weight: int | float | None = None
+    refusal: str | None = None
+
+
+class _Input(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    messages: list[_Message] = []
+    tools: list[dict[str, Any]] | None = None
+    parallel_tool_calls: bool | None = None
+
+
+class _Line(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Exactly the keys OpenAI's fine-tuning schema allows (validate only; convert drops the rest)."""
+
+    messages: list[_Message] = []
+    tools: list[dict[str, Any]] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    input: _Input | None = None
+    preferred_output: list[_Message] | None = None
+    non_preferred_output: list[_Message] | None = None
+
+
+_strict = msgspec.json.Decoder(_Line)
+
+
+def read_strict(line: bytes) -> Conversation:
+    """Like :func:`read_openai`, but a key outside OpenAI's schema is an error (with its JSON path)."""
+    _strict.decode(line)
+    return read_openai(line)
 
 
 class PreferenceLine(Struct, frozen=True, kw_only=True):
@@ -72,6 +121,7 @@ TARGET = Target(
     ),
     write=write,
     read=read_openai,
+    validate_read=read_strict,
     extra_rules=(Rule("content.parts", "content parts are text or image_url only", _part_types),),
     notes=(
         "max_tokens=65536 is the gpt-4o/4o-mini training context; gpt-3.5 uses 16385 and the gpt-4.1 "

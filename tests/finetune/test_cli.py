@@ -140,3 +140,16 @@ def test_progress_bar_only_on_a_tty() -> None:
     bar.close()
     assert bar.on and "50.0%" in tty.text and tty.text.endswith("\n")
     assert not ProgressBar(1000, io.StringIO()).on
+
+
+def test_validate_openai_flags_unknown_keys(tmp_path: Path, cli: Run) -> None:
+    """validate --for openai reports keys outside OpenAI's schema with their JSON path."""
+    row = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a", "reasoning_content": "r"},
+        ]
+    }
+    src = jsonl(tmp_path / "o.jsonl", [row])
+    code, _, err = cli("validate", "--for", "openai", src)
+    assert code == 1 and "[input.schema] $.messages[1]" in err and "reasoning_content" in err
