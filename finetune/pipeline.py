@@ -160,9 +160,6 @@ class Converter:
         sample = self._sample
         count = 0
         for number, line in enumerate(stream, 1):
-            if line.isspace():
-                continue
-            count += 1
             self._line = number
             if not number & 0xFFFF:
                 gc.collect(0)  # the cycle collector is off during a run; sweep now and then anyway
@@ -171,12 +168,17 @@ class Converter:
             try:
                 conv = reader(line)
             except msgspec.ValidationError as exc:
+                count += 1
                 message, _, path = str(exc).partition(" - at `")
                 self.note("input.schema", message, path=path.rstrip("`"))
                 continue
             except LINE_ERRORS as exc:
+                if line.isspace():  # blank lines are skipped (and still counted for numbering)
+                    continue
+                count += 1
                 self.note(getattr(exc, "rule", "input.json"), str(exc), path=getattr(exc, "path", ""))
                 continue
+            count += 1
             if val is not None and digest(line) % 10_000 < threshold:
                 sample(conv, val)
             else:

@@ -107,13 +107,9 @@ _batch_in = msgspec.json.Decoder(BatchInput)
 
 
 def read_openai(line: bytes) -> Conversation:
-    """An OpenAI fine-tuning line (SFT or preference); legacy function calling becomes tool calling."""
-    conv = normalise_preference(_conversation.decode(line))
-    if (b'"function_call"' in line or b'"functions"' in line) and (
-        conv.functions is not UNSET or any(m.function_call for m in conv.messages)
-    ):
-        return legacy_functions_to_tools(conv)
-    return conv
+    """An OpenAI fine-tuning line (SFT or preference); see also :func:`legacy_functions_to_tools`."""
+    conv = _conversation.decode(line)
+    return conv if conv.input is UNSET else normalise_preference(conv)
 
 
 def legacy_functions_to_tools(conv: Conversation) -> Conversation:

@@ -23,6 +23,8 @@ class Scan(Struct, gc=False):
     empty_answer: bool = False
     first_not_user: bool = False
     has_assistant: bool = False
+    #: Deprecated function calling (``function_call`` or ``role: function``) is present.
+    legacy: bool = False
     non_str: bool = False
     non_text_parts: bool = False
     same_role: bool = False
@@ -66,6 +68,7 @@ def scan(conv: Conversation) -> Scan:
             _assistant(s, m)
         elif role in {"tool", "function"}:
             tool_use = True
+            s.legacy = s.legacy or role == "function"
             s.tool_unpaired = s.tool_unpaired or (role == "tool" and m.tool_call_id not in s.tool_ids)
             prev = "tool"
         else:
@@ -78,6 +81,7 @@ def scan(conv: Conversation) -> Scan:
 def _assistant(s: Scan, m: Message) -> None:
     if m.tool_calls is not UNSET or m.function_call is not UNSET:
         s.tool_use = True
+        s.legacy = s.legacy or m.function_call is not UNSET
         s.call_text = s.call_text or bool(m.content)
         if m.tool_calls is not UNSET:
             s.tool_ids = s.tool_ids.union(c.id for c in m.tool_calls)
@@ -104,7 +108,7 @@ def _content(s: Scan, content: object) -> None:
 
 def clean(s: Scan, conv: Conversation, caps: Caps) -> bool:
     """True when no shared rule of a target with these caps can fire for this conversation."""
-    if not conv.messages or conv.is_preference or s.bad_role or s.bad_weight or s.empty_answer:
+    if not conv.messages or conv.is_preference or s.legacy or s.bad_role or s.bad_weight or s.empty_answer:
         return False
     if not s.has_assistant or (s.weight_fraction and caps.weights == "binary"):
         return False

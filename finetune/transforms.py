@@ -2,7 +2,8 @@
 
 Each transform either returns the conversation unchanged, returns a changed copy and notes an
 ``altered`` issue, or notes a ``rejected`` issue and returns ``None``. They run only when the
-one-pass :class:`~finetune.scan.Scan` says they have something to do. Order: content parts, PII,
+one-pass :class:`~finetune.scan.Scan` says they have something to do. Order: legacy function
+calling, content parts, PII,
 reasoning, system placement, tools, text beside tool calls, same-role turns, weights, per-turn split.
 """
 
@@ -16,6 +17,7 @@ from msgspec.structs import replace
 
 from finetune.model import Conversation, Message, text_of
 from finetune.pii import Scrubber
+from finetune.readers import legacy_functions_to_tools
 from finetune.report import Action
 from finetune.scan import Scan
 from finetune.targets.base import Caps
@@ -44,6 +46,8 @@ def prepare(
 ) -> list[Conversation]:
     """All transforms in order; an empty list means the sample was rejected (and noted)."""
     c: Conversation | None = conv
+    if s.legacy or conv.functions is not UNSET:
+        c = conv = modernise(conv, note)
     if s.non_str and not caps.content_parts:
         c = flatten_parts(conv, s, note)
     if c is not None and scrubber is not None:
@@ -67,6 +71,12 @@ def prepare(
         mode = "single" if not caps.multi_turn else settings.split_turns
         out = [t for x in out for t in split_turns(x, mode, note)]
     return out
+
+
+def modernise(conv: Conversation, note: Note) -> Conversation:
+    """Deprecated function calling rewritten as tool calling (every target, OpenAI included)."""
+    note("transform.legacy_functions", "functions/function_call rewritten as tools/tool_calls", "altered")
+    return legacy_functions_to_tools(conv)
 
 
 def _needs_placing(s: Scan, caps: Caps) -> bool:

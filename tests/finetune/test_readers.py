@@ -9,7 +9,15 @@ import msgspec
 import pytest
 
 from finetune.model import Message
-from finetune.readers import BatchReader, InputError, detect, read_openai, read_pair, read_transcript
+from finetune.readers import (
+    BatchReader,
+    InputError,
+    detect,
+    legacy_functions_to_tools,
+    read_openai,
+    read_pair,
+    read_transcript,
+)
 from tests.finetune.conftest import jsonl
 
 REQ = {"model": "m", "messages": [{"role": "user", "content": "你好？"}], "tools": [{"type": "function"}]}
@@ -135,7 +143,7 @@ def test_legacy_function_calling_becomes_tools() -> None:
             {"role": "assistant", "content": "完成。"},
         ],
     }
-    conv = read_openai(enc(line))
+    conv = legacy_functions_to_tools(read_openai(enc(line)))
     assert conv.tools == [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     call = conv.messages[1].tool_calls
     assert call is not msgspec.UNSET and call[0].function.name == "f"

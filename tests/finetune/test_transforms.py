@@ -142,3 +142,20 @@ def test_system_after_the_last_user_turn_is_rejected() -> None:
     """A trailing system message has no user turn to move into, so strict targets reject the sample."""
     out, notes = run("siliconflow", {"messages": [U, A, {"role": "system", "content": "晚了"}]})
     assert out == [] and notes == [("system.position", "rejected")]
+
+
+def test_legacy_function_calling_is_modernised_and_reported() -> None:
+    """functions/function_call lines become tools/tool_calls before any target sees them."""
+    line = {
+        "functions": [{"name": "f"}],
+        "messages": [
+            U,
+            {"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}},
+            {"role": "function", "name": "f", "content": "结果"},
+            A,
+        ],
+    }
+    out, notes = run("sharegpt", line)
+    assert notes == [("transform.legacy_functions", "altered")]
+    assert out[0].messages[2].role == "tool"
+    assert out[0].tools == [{"type": "function", "function": {"name": "f"}}]
