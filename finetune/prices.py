@@ -17,6 +17,8 @@ class Price(Struct, frozen=True, kw_only=True):
     per_million: float
     currency: str
     source: str
+    #: True when the source gives only a floor ("最低为"): the cost shown is a lower bound.
+    at_least: bool = False
 
 
 # Source: https://openai.com/api/pricing/ (fine-tuning section, training per 1M tokens, 2025).
@@ -29,6 +31,15 @@ PRICES: tuple[Price, ...] = (
     Price(target="openai", model="gpt-4.1-mini-2025-04-14", per_million=5.00, currency="USD", source=_OPENAI),
     Price(target="openai", model="gpt-4.1-nano-2025-04-14", per_million=1.50, currency="USD", source=_OPENAI),
     Price(target="openai", model="gpt-3.5-turbo-0125", per_million=8.00, currency="USD", source=_OPENAI),
+    # Bailian: training = (tokens + mixed-in tokens) × epochs × unit price, "最低为 0.006元/千Token".
+    Price(
+        target="bailian",
+        model="any (floor price)",
+        per_million=6.00,
+        currency="CNY",
+        source="https://help.aliyun.com/zh/model-studio/billing-for-model-studio",
+        at_least=True,
+    ),
 )
 
 #: OpenAI cookbook default: 3 epochs (TARGET_EPOCHS in Chat_finetuning_data_prep.ipynb).

@@ -95,7 +95,7 @@ def render(path: Path, st: Stats, counter: TokenCounter, epochs: int = DEFAULT_E
     out += [f"    {name:<14} {st.rejects.get(name, 0)}" for name in TARGETS]
     out.append(f"  estimated training cost, {epochs} epochs ({label} tokens):")
     out += [
-        f"    {p.target}/{p.model:<26} {cost:>12.2f} {p.currency}"
+        f"    {p.target + '/' + p.model:<38}{'>=' if p.at_least else '':>2}{cost:>10.2f} {p.currency}"
         for p, cost in estimate_cost(st.tokens, epochs)
     ]
     out.append("  other targets: price unknown (see finetune/prices.py)")
