@@ -153,3 +153,25 @@ def test_validate_openai_flags_unknown_keys(tmp_path: Path, cli: Run) -> None:
     src = jsonl(tmp_path / "o.jsonl", [row])
     code, _, err = cli("validate", "--for", "openai", src)
     assert code == 1 and "[input.schema] $.messages[1]" in err and "reasoning_content" in err
+
+
+def test_transform_flags_reach_the_pipeline(tmp_path: Path, cli: Run) -> None:
+    """CLI flags for PII, splits, dedup and filters are passed through to the conversion."""
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"电话13812345678，问题{i}？"},
+                {"role": "assistant", "content": "好。"},
+            ]
+        }
+        for i in range(50)
+    ]
+    src = jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    args = ["--scrub-pii", "--val-fraction", "0.3", "--dedup", "normalised", "--split-turns", "history"]
+    code, _, err = cli("convert", "--to", "bailian", src, "-o", out, *args, "--report", tmp_path / "r.jsonl")
+    assert code == 0, err
+    train, val = read_jsonl(out), read_jsonl(tmp_path / "out.val.jsonl")
+    assert len(train) + len(val) == 50 and val
+    assert all("[PHONE]" in r["messages"][0]["content"] for r in train + val)
+    assert b"transform.pii" in (tmp_path / "r.jsonl").read_bytes()
