@@ -3,8 +3,8 @@
 Each transform either returns the conversation unchanged, returns a changed copy and notes an
 ``altered`` issue, or notes a ``rejected`` issue and returns ``None``. They run only when the
 one-pass :class:`~finetune.scan.Scan` says they have something to do. Order: legacy function
-calling, content parts, PII,
-reasoning, system placement, tools, text beside tool calls, same-role turns, weights, per-turn split.
+calling, content parts, PII, reasoning, system placement, tools, text beside tool calls, same-role
+turns, weights, per-turn split.
 """
 
 from __future__ import annotations
