@@ -24,7 +24,7 @@ def test_strict_raises_on_rejections_only() -> None:
     """Strict mode stops at a rejection, not at alterations, warnings or skips."""
     report = Report(strict=True, out=io.StringIO())
     for action in ("altered", "warning", "skipped"):
-        report.add(Issue(line=1, rule="x", reason="r", action=action))  # type: ignore[arg-type]
+        report.add(Issue(line=1, rule="x", reason="r", action=action))
     with pytest.raises(StrictFailure, match=r"f.jsonl:7: rejected \[turns.last\] \$.messages: why"):
         report.add(Issue(line=7, rule="turns.last", reason="why", path="$.messages", file="f.jsonl"))
 
