@@ -1,0 +1,195 @@
+"""Transcript capture: the gateway's conversations as rotating gzip JSONL, for ``finetune convert``.
+
+The format is documented in ``finetune/TRANSCRIPTS.md``. The hot path only calls
+:meth:`TranscriptWriter.submit`, which never blocks and never raises: it samples, checks a bounded
+queue and appends (or counts a drop). A background task drains the queue in batches; each batch is
+scrubbed, encoded, compressed and written in a worker thread (``asyncio.to_thread``), so the event
+loop never waits on zlib or the disk. Every batch ends with a gzip sync flush: a crash loses at most
+the batch being written, and files are readable while they grow.
+
+Secrets are always removed (any key named like ``api_key``/``authorization``/``secret``/``password``,
+at any depth); PII scrubbing (``finetune.pii``) is optional.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+import re
+import time
+import zlib
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from finetune.pii import Scrubber
+
+SCHEMA_VERSION = 1
+_SECRET_KEY = re.compile(
+    r"(?:^|[_-])(?:api[_-]?key|apikey|authorization|proxy[_-]authorization|secret(?:[_-]key)?"
+    r"|password|access[_-]token|refresh[_-]token|x[_-]api[_-]key)$",
+    re.IGNORECASE,
+)
+_SECRET_HINT = re.compile(rb"key|authorization|secret|password|access.token|refresh.token", re.IGNORECASE)
+
+
+class TranscriptRecord(msgspec.Struct, kw_only=True):
+    """One logged chat completion (schema version ``v``; see finetune/TRANSCRIPTS.md)."""
+
+    v: int = SCHEMA_VERSION
+    ts: str
+    request_id: str
+    route: str
+    provider: str
+    vendor: str
+    model: str
+    request: msgspec.Raw | dict[str, Any]
+    response: dict[str, Any]
+    usage: dict[str, Any] | None = None
+    latency_ms: float = 0.0
+    stream: bool = False
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds, e.g. ``2026-11-24T18:00:00.123Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def strip_secrets(obj: Any) -> Any:
+    """A copy of ``obj`` without secret-named keys, at any depth."""
+    if isinstance(obj, dict):
+        return {k: strip_secrets(v) for k, v in obj.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(obj, list):
+        return [strip_secrets(v) for v in obj]
+    return obj
+
+
+class TranscriptWriter:
+    """Writes submitted records to ``transcripts-YYYYmmddTHHMMSS-<n>.jsonl.gz`` files in ``directory``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int = 64 << 20,
+        queue_size: int = 10000,
+        sample_rate: float = 1.0,
+        scrub_pii: bool = False,
+        rng: random.Random | None = None,
+        batch_size: int = 512,
+    ) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.queue_size = queue_size
+        self.sample_rate = sample_rate
+        self.batch_size = batch_size
+        self.dropped = 0
+        self.written = 0
+        self.errors = 0
+        self.files: list[Path] = []
+        self._rng = rng or random.Random()
+        self._scrubber = Scrubber() if scrub_pii else None
+        self._queue: deque[TranscriptRecord] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._encoder = msgspec.json.Encoder()
+        self._raw: IO[bytes] | None = None
+        self._gz: gzip.GzipFile | None = None
+
+    def submit(self, record: TranscriptRecord) -> bool:
+        """Queue a record without blocking; False (and ``dropped`` + 1) if closed, full or not sampled."""
+        try:
+            if (
+                self._closed
+                or len(self._queue) >= self.queue_size
+                or (self.sample_rate < 1.0 and self._rng.random() >= self.sample_rate)
+            ):
+                self.dropped += 1
+                return False
+            self._queue.append(record)
+            self._wake.set()
+            return True
+        except Exception:  # never let capture break a request
+            self.dropped += 1
+            return False
+
+    async def start(self) -> None:
+        """Create the directory and start the background drain task."""
+        await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
+        self._task = asyncio.create_task(self._drain(), name="transcript-writer")
+
+    async def close(self) -> None:
+        """Stop accepting records, write everything queued, close the file."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        elif self._queue:
+            await self._drain()  # never started: write what was queued now
+        await asyncio.to_thread(self._close_file)
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                n = min(self.batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(n)]
+                try:
+                    await asyncio.to_thread(self._write_batch, batch)
+                except Exception:  # disk full, permissions: count and keep serving
+                    self.errors += 1
+            if self._closed and not self._queue:
+                return
+
+    def _encode(self, record: TranscriptRecord, buf: bytearray) -> None:
+        request: Any = record.request
+        response: Any = record.response
+        if isinstance(request, msgspec.Raw) and (_SECRET_HINT.search(request) or self._scrubber):
+            request = msgspec.json.decode(request)
+        if not isinstance(request, msgspec.Raw):
+            request = strip_secrets(request)
+        response = strip_secrets(response)
+        if self._scrubber is not None:
+            request = self._scrubber.scrub_obj(request)[0]
+            response = self._scrubber.scrub_obj(response)[0]
+        clean = msgspec.structs.replace(record, request=request, response=response)
+        self._encoder.encode_into(clean, buf, len(buf))
+        buf.extend(b"\n")
+
+    def _write_batch(self, batch: list[TranscriptRecord]) -> None:
+        buf = bytearray()
+        for record in batch:
+            self._encode(record, buf)
+        if self._gz is None or self._raw is None:
+            self._open()
+        assert self._gz is not None and self._raw is not None
+        self._gz.write(buf)
+        self._gz.flush(zlib.Z_SYNC_FLUSH)
+        self.written += len(batch)
+        if self._raw.tell() >= self.max_bytes:
+            self._close_file()
+
+    def _open(self) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        n = len(self.files) + 1
+        path = self.directory / f"transcripts-{stamp}-{n}.jsonl.gz"
+        while path.exists():
+            n += 1
+            path = self.directory / f"transcripts-{stamp}-{n}.jsonl.gz"
+        self._raw = path.open("xb")
+        self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+        self.files.append(path)
+
+    def _close_file(self) -> None:
+        if self._gz is not None:
+            self._gz.close()
+        if self._raw is not None:
+            self._raw.close()
+        self._gz = self._raw = None

@@ -1,0 +1,123 @@
+"""The canonical conversation: OpenAI's fine-tuning line, typed, plus where it came from.
+
+OpenAI's chat fine-tuning format is the richest of the formats we read (tools, weights, preference
+pairs), so the canonical model *is* that line, decoded by msgspec straight into Structs. A
+preference line keeps its prompt in ``messages`` (the reader lifts ``input.messages``) and its two
+answers in ``preferred_output`` / ``non_preferred_output``. ``provider``, ``vendor`` and ``model`` record the
+source of a gateway transcript; writers never emit them.
+
+Values are frozen: transforms return new objects (``msgspec.structs.replace``) only when they
+change something, so the common path copies nothing. Structs are ``gc=False``: they never form
+reference cycles, and skipping the cycle collector is worth ~10% of conversion time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+#: Message content: text, a list of OpenAI content parts, or absent (tool-call-only turns).
+Content = str | list[dict[str, Any]] | None
+
+
+class FunctionCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """A function call; ``arguments`` is a JSON *string*, as OpenAI sends it."""
+
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """One entry of an assistant message's ``tool_calls``."""
+
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall
+
+
+class Message(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """One chat message. ``weight`` (0 or 1) exists only on assistant messages."""
+
+    role: str
+    content: Content = None
+    name: str | UnsetType = UNSET
+    tool_calls: list[ToolCall] | UnsetType = UNSET
+    tool_call_id: str | UnsetType = UNSET
+    function_call: FunctionCall | UnsetType = UNSET
+    weight: int | float | UnsetType = UNSET
+    reasoning_content: str | UnsetType = UNSET
+    refusal: str | UnsetType | None = UNSET
+
+
+class PreferenceInput(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """The ``input`` object of an OpenAI preference (DPO) line."""
+
+    messages: list[Message] = []
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+    parallel_tool_calls: bool | UnsetType = UNSET
+
+
+class Conversation(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
+    """One training sample: an SFT conversation or a preference pair, plus its provenance."""
+
+    messages: list[Message] = []
+    tools: list[dict[str, Any]] | UnsetType = UNSET
+    parallel_tool_calls: bool | UnsetType = UNSET
+    functions: list[dict[str, Any]] | UnsetType = UNSET
+    input: PreferenceInput | UnsetType = UNSET
+    preferred_output: list[Message] | UnsetType = UNSET
+    non_preferred_output: list[Message] | UnsetType = UNSET
+    provider: str | UnsetType = UNSET
+    vendor: str | UnsetType = UNSET
+    model: str | UnsetType = UNSET
+
+    @property
+    def is_preference(self) -> bool:
+        """True for a preference pair (the prompt is ``messages``)."""
+        return self.preferred_output is not UNSET
+
+
+def text_of(content: Content) -> str:
+    """The text of a message's content: the string, or its text parts joined (others ignored)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(str(p.get("text", "")) for p in content if p.get("type", "text") == "text")
+
+
+def normalise_preference(conv: Conversation) -> Conversation:
+    """Lift ``input`` of a preference line into the canonical fields (no-op for SFT lines)."""
+    if conv.input is UNSET:
+        return conv
+    inp = conv.input
+    return msgspec.structs.replace(
+        conv,
+        input=UNSET,
+        messages=inp.messages,
+        tools=inp.tools,
+        parallel_tool_calls=inp.parallel_tool_calls,
+    )
+
+
+def chosen(conv: Conversation) -> Message | None:
+    """The first assistant message of the preferred output, if any."""
+    return _first_assistant(conv.preferred_output)
+
+
+def rejected(conv: Conversation) -> Message | None:
+    """The first assistant message of the non-preferred output, if any."""
+    return _first_assistant(conv.non_preferred_output)
+
+
+def _first_assistant(out: list[Message] | UnsetType) -> Message | None:
+    if out is UNSET:
+        return None
+    return next((m for m in out if m.role == "assistant"), None)
+
+
+def preference(messages: list[Message], good: Message, bad: Message, **kw: Any) -> Conversation:
+    """Build a canonical preference pair from a prompt and two assistant answers."""
+    return Conversation(messages=messages, preferred_output=[good], non_preferred_output=[bad], **kw)
