@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import msgspec
@@ -37,8 +36,6 @@ def test_falls_back_to_the_estimate_without_the_package(monkeypatch: pytest.Monk
 
 def test_qwen_tokenizer_from_a_vocabulary_file(tmp_path: Path) -> None:
     """QwenTokenizer builds a tiktoken encoding from a qwen.tiktoken-style file (tiktoken extra)."""
-    if importlib.util.find_spec("tiktoken") is None:
-        pytest.importorskip("tiktoken", reason="the optional 'tokens' extra is not installed")
     import base64
 
     vocab = tmp_path / "qwen.tiktoken"
@@ -46,3 +43,10 @@ def test_qwen_tokenizer_from_a_vocabulary_file(tmp_path: Path) -> None:
     vocab.write_bytes(b"".join(base64.b64encode(t) + b" %d\n" % i for i, t in enumerate(ranks)))
     tok = tokens.QwenTokenizer(vocab)
     assert tok.exact and tok.count("ab") == 1 and tok.count("abc") == 2
+
+
+def test_real_qwen_vocabulary_from_dashscope() -> None:
+    """With the tokens extra (a dev dependency), Qwen counts come from dashscope's shipped qwen.tiktoken."""
+    counter = counter_for("qwen")
+    assert not isinstance(counter, Estimate) and counter.exact
+    assert counter.count("你好，世界！") >= 2 and counter.count("hello world") == 2
