@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from balancer import logs, wire
+from balancer.capture import StreamAssembler, reply_message
 from balancer.config import ClientKey
 from balancer.errors import GatewayError
 from balancer.failover import Job, Reply, Stream
@@ -94,6 +95,10 @@ async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str,
         client_gone=lambda: transport is None or transport.is_closing(),
     )
     ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
+    if gw.capture is not None and (route.transcripts or (key is not None and key.transcripts)):
+        ctx["_raw"] = data
+        if view.stream:
+            job.assembler = StreamAssembler()
     return gw, job, ctx
 
 
@@ -120,6 +125,10 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
         result = await gw.engine.serve(job)
         if isinstance(result, Reply):
             status = result.status
+            if "_raw" in ctx and gw.capture is not None:
+                message = reply_message(result.body)
+                if message is not None:
+                    gw.capture.submit(job=job, raw_body=ctx["_raw"], message=message, t0=request[T0])
             return web.Response(
                 body=result.body, status=status, content_type=JSON, headers=_served_headers(request, job)
             )
@@ -132,6 +141,7 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
         raise
     finally:
         if job is not None:
+            ctx.pop("_raw", None)
             request[DONE] = {**ctx, **_summary(job), "status": status}
 
 
@@ -142,6 +152,8 @@ async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: d
     )
     await resp.prepare(request)
     outcome = await gw.engine.pump(job, s, resp.write)
+    if outcome.ok and job.assembler is not None and gw.capture is not None:
+        gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
     ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
     await resp.write_eof()
     return resp

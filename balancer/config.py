@@ -134,12 +134,14 @@ class Route(_Strict, frozen=True):
     strategy: str = "priority"
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
+    transcripts: bool = False  # capture this route's conversations (needs the top-level transcripts:)
 
 
 class ClientKey(_Strict, frozen=True):
     name: str
     key_sha256: str
     routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    transcripts: bool = False  # capture this key's conversations on every route
 
 
 class Server(_Strict, frozen=True):
@@ -148,6 +150,17 @@ class Server(_Strict, frozen=True):
     max_body_bytes: int = 8 << 20
     insecure_no_auth: bool = False
     drain_s: float = 30.0
+
+
+class TranscriptsConfig(_Strict, frozen=True):
+    """Where captured conversations go (the fine-tuning bridge's input); capture is opted into per
+    route or client key with ``transcripts: true``."""
+
+    directory: str = "var/transcripts"
+    sample_rate: float = 1.0
+    scrub_pii: bool = False
+    max_bytes: int = 64 << 20
+    queue_size: int = 10_000
 
 
 class State(_Strict, frozen=True):
@@ -170,6 +183,7 @@ class Config(_Strict, frozen=True):
     failover: Failover = Failover()
     breaker: Breaker = Breaker()
     timeouts: Timeouts = Timeouts()
+    transcripts: TranscriptsConfig | None = None
 
     def route_failover(self, route: Route) -> Failover:
         return route.failover or self.failover

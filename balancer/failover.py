@@ -21,6 +21,7 @@ import msgspec
 import structlog
 
 from balancer import http, router, upstream, wire
+from balancer.capture import StreamAssembler
 from balancer.config import ClassPolicy, Config
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error_event
 from balancer.router import Choice, CompiledRoute
@@ -68,6 +69,7 @@ class Job:
     usage_estimated: bool = False
     served_by: Choice | None = None
     tries: int = 0  # upstream calls made (skipped candidates are not tries)
+    assembler: StreamAssembler | None = None  # set when this request's transcript is captured
     adjustments: list[str] = field(default_factory=list)  # what a vendor quirk changed in the request
 
     def add(self, choice: Choice, result: str, status: int = 0, ms: float = 0.0, ttft_ms: float | None = None) -> None:
@@ -301,6 +303,8 @@ class Engine:
                     if s.hide_usage_chunk and not view.choices and view.usage is not None:
                         payload = None  # the usage chunk the gateway asked for, not the client
                 if payload is not None:
+                    if job.assembler is not None:
+                        job.assembler.feed(payload)
                     streamed += len(payload)
                     await write(b"data: " + payload + b"\n\n")
                 payload, outcome = await self._next(s, timeouts.idle_s, end, finished)

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from balancer import http, router, upstream
+from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
 from balancer.state import StateStore
@@ -36,6 +37,7 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)
     session: aiohttp.ClientSession | None = None  # off the hot path (balance polls, admin calls)
     pool: http.Pool | None = None  # the hot path's upstream connections
+    capture: Capture | None = None  # transcript capture, when configured
     routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
     keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
     key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
@@ -76,6 +78,9 @@ class Gateway:
         await self.store.start()
         self.session = upstream.new_session()
         self.pool = http.Pool()
+        if self.cfg.transcripts is not None:
+            self.capture = Capture(self.cfg.transcripts)
+            await self.capture.start()
         self.apply(self.cfg)
 
     async def close(self) -> None:
@@ -83,6 +88,8 @@ class Gateway:
             await self.session.close()
         if self.pool is not None:
             await self.pool.close()
+        if self.capture is not None:
+            await self.capture.close()
         await self.store.close()
 
     async def reload(self, cfg: Config) -> None:

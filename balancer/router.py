@@ -41,6 +41,7 @@ class CompiledRoute:
     strategy: str
     failover: Failover
     choices: tuple[Choice, ...]
+    transcripts: bool = False
 
 
 @dataclass(slots=True)
@@ -98,7 +99,9 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
             choices.append(
                 Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers, endpoint)
             )
-        routes[name] = CompiledRoute(name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices))
+        routes[name] = CompiledRoute(
+            name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices), route.transcripts
+        )
     return routes
 
 

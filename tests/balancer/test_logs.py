@@ -59,7 +59,9 @@ def test_redact_processor() -> None:
     assert event == {"event": "x", "api_key": "[redacted]", "Authorization": "[redacted]", "model": "m"}
 
 
-async def test_quirk_adjustments_are_counted(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+async def test_quirk_adjustments_are_counted(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
     """A value clamped because of a declared vendor quirk is reported in request_done, never silent."""
     seen: list[dict[str, object]] = []
     original = emulator.emu._answer

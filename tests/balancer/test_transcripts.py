@@ -96,9 +96,7 @@ async def test_secrets_are_never_written(tmp_path: Path) -> None:
     raw = msgspec.Raw(b'{"messages":[],"api_key":"sk-raw-secret","extra":{"Authorization":"Bearer x"}}')
     writer = TranscriptWriter(tmp_path)
     await writer.start()
-    writer.submit(
-        record(0, request={"messages": [], "headers": {"authorization": "Bearer sk-1"}, "apiKey": "k"})
-    )
+    writer.submit(record(0, request={"messages": [], "headers": {"authorization": "Bearer sk-1"}, "apiKey": "k"}))
     writer.submit(record(1, request=raw, response={"content": "ok", "x-api-key": "sk-2"}))
     await writer.close()
     text = b"".join(gzip.decompress(p.read_bytes()) for p in writer.files)
@@ -134,9 +132,7 @@ async def test_submit_after_close_is_dropped(tmp_path: Path) -> None:
     assert writer.submit(record()) is False and writer.dropped == 1
 
 
-async def test_round_trip_through_finetune_convert(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_round_trip_through_finetune_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Transcript files convert directly with finetune, provenance filters included."""
     writer = TranscriptWriter(tmp_path / "t")
     await writer.start()
@@ -144,9 +140,7 @@ async def test_round_trip_through_finetune_convert(
     writer.submit(record(1, vendor="openai", provider="oa", model="gpt-4o"))
     await writer.close()
     out = tmp_path / "out.jsonl"
-    code = main(
-        ["convert", "--to", "bailian", *map(str, writer.files), "-o", str(out), "--provider", "deepseek*"]
-    )
+    code = main(["convert", "--to", "bailian", *map(str, writer.files), "-o", str(out), "--provider", "deepseek*"])
     assert code == 0, capsys.readouterr().err
     rows = [msgspec.json.decode(line) for line in out.read_bytes().splitlines()]
     assert rows == [

@@ -27,9 +27,7 @@ def _assistant(text: str, weight: int | None, reasoning: str | None) -> Message:
 def tool_exchange(draw: st.DrawFn, turn: int) -> list[Message]:
     """An assistant tool-call turn (1–2 parallel calls) followed by each call's result."""
     n = draw(st.integers(1, 2))
-    args = [
-        draw(st.dictionaries(st.sampled_from(["city", "日期", "n"]), texts, max_size=2)) for _ in range(n)
-    ]
+    args = [draw(st.dictionaries(st.sampled_from(["city", "日期", "n"]), texts, max_size=2)) for _ in range(n)]
     calls = [
         ToolCall(
             id=f"call_{turn}_{k}",
@@ -85,17 +83,13 @@ def arbitrary(draw: st.DrawFn) -> Conversation:
     msgs = []
     for _ in range(draw(st.integers(0, 6))):
         role = draw(st.sampled_from(["system", "user", "assistant", "tool", "robot"]))
-        content: Any = draw(
-            st.one_of(st.none(), st.just(""), texts, st.just([{"type": "text", "text": "x"}]))
-        )
+        content: Any = draw(st.one_of(st.none(), st.just(""), texts, st.just([{"type": "text", "text": "x"}])))
         weight: Any = draw(st.sampled_from([msgspec.UNSET, 0, 1, 0.5, 2]))
         tool_calls: Any = msgspec.UNSET
         if role == "assistant" and draw(st.booleans()):
             tool_calls = [ToolCall(id=draw(st.sampled_from(["a", "b"])), function=FunctionCall(name="f"))]
         call_id: Any = draw(st.sampled_from(["a", "b"])) if role == "tool" else msgspec.UNSET
-        msgs.append(
-            Message(role=role, content=content, weight=weight, tool_calls=tool_calls, tool_call_id=call_id)
-        )
+        msgs.append(Message(role=role, content=content, weight=weight, tool_calls=tool_calls, tool_call_id=call_id))
     if draw(st.booleans()) and msgs:
         return Conversation(
             messages=msgs,

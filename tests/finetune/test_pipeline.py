@@ -93,9 +93,7 @@ def test_provenance_filters(tmp_path: Path) -> None:
     )
     report = Report(out=io.StringIO())
     opts = ConvertOptions(providers=("deepseek", "qwen*"), exclude_models=("qwen-max",))
-    summary = Converter(TARGETS["bailian"], opts, report).run(
-        [Source(src, read_transcript)], tmp_path / "o.jsonl"
-    )
+    summary = Converter(TARGETS["bailian"], opts, report).run([Source(src, read_transcript)], tmp_path / "o.jsonl")
     assert summary.samples == 1
     assert report.by_action["skipped"] == 2
     assert report.by_rule["skipped:filter.provider"] == report.by_rule["skipped:filter.model"] == 1

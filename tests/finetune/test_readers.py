@@ -37,9 +37,7 @@ def test_preference_line_lifts_input() -> None:
         "non_preferred_output": [],
     }
     conv = read_openai(enc(line))
-    assert (
-        conv.is_preference and conv.messages == [Message(role="user", content="你好？")] and conv.tools == []
-    )
+    assert conv.is_preference and conv.messages == [Message(role="user", content="你好？")] and conv.tools == []
 
 
 def test_transcript_appends_reply_and_keeps_provenance() -> None:

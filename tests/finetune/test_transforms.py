@@ -109,9 +109,7 @@ def test_reasoning_dropped_or_kept_per_target() -> None:
     """Reasoning is dropped (and reported) where a target cannot hold it, kept where it can."""
     line = {"messages": [U, {**A, "reasoning_content": "想"}]}
     out, notes = run("zhipu", line)
-    assert out[0].messages[1].reasoning_content is msgspec.UNSET and notes == [
-        ("transform.reasoning", "altered")
-    ]
+    assert out[0].messages[1].reasoning_content is msgspec.UNSET and notes == [("transform.reasoning", "altered")]
     out, notes = run("volcengine", line)
     assert out[0].messages[1].reasoning_content == "想" and notes == []
 
@@ -132,9 +130,7 @@ def test_pii_scrub_reports_count() -> None:
 
     conv = read_openai(msgspec.json.encode({"messages": [{**U, "content": "电话13812345678。"}, A]}))
     notes = Notes()
-    out = prepare(
-        conv, scan(conv), TARGETS["bailian"].caps, settings=Settings(), note=notes, scrubber=Scrubber()
-    )
+    out = prepare(conv, scan(conv), TARGETS["bailian"].caps, settings=Settings(), note=notes, scrubber=Scrubber())
     assert out[0].messages[0].content == "电话[PHONE]。" and notes == [("transform.pii", "altered")]
 
 

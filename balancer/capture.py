@@ -1,0 +1,124 @@
+"""Transcript capture: which requests are recorded, and how a reply becomes a transcript record.
+
+Opt-in per route or per client key (``transcripts: true``), sampled, written off the hot path by
+:class:`balancer.transcripts.TranscriptWriter` (bounded queue, drop counter). Requests that are not
+captured pay one boolean check; a captured stream assembles its deltas as they pass.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from balancer.config import TranscriptsConfig
+from balancer.transcripts import TranscriptRecord, TranscriptWriter, utc_now
+
+_reply = msgspec.json.Decoder(dict[str, Any])
+
+
+class StreamAssembler:
+    """Rebuilds the assistant message from stream chunks: content, reasoning and tool-call pieces."""
+
+    __slots__ = ("content", "finish_reason", "reasoning", "role", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+
+    def feed(self, payload: bytes) -> None:
+        try:
+            chunk = _reply.decode(payload)
+        except msgspec.DecodeError:
+            return
+        for choice in chunk.get("choices") or ()[:1]:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.content.append(delta["content"])
+            if delta.get("reasoning_content"):
+                self.reasoning.append(delta["reasoning_content"])
+            for tc in delta.get("tool_calls") or ():
+                self._tool_piece(tc)
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            break
+
+    def _tool_piece(self, tc: dict[str, Any]) -> None:
+        slot = self.tool_calls.setdefault(int(tc.get("index", 0)), {"type": "function", "function": {}})
+        if tc.get("id"):
+            slot["id"] = tc["id"]
+        fn = tc.get("function") or {}
+        if fn.get("name"):
+            slot["function"]["name"] = fn["name"]
+        if fn.get("arguments"):
+            slot["function"]["arguments"] = slot["function"].get("arguments", "") + fn["arguments"]
+
+    def message(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": self.role, "content": "".join(self.content) or None}
+        if self.reasoning:
+            msg["reasoning_content"] = "".join(self.reasoning)
+        if self.tool_calls:
+            msg["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        msg["finish_reason"] = self.finish_reason
+        return msg
+
+
+def reply_message(body: bytes) -> dict[str, Any] | None:
+    """The first choice's message (with its finish_reason) from a non-stream reply."""
+    try:
+        choice = (_reply.decode(body).get("choices") or [None])[0]
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return None
+    return {**choice["message"], "finish_reason": choice.get("finish_reason")}
+
+
+class Capture:
+    def __init__(self, cfg: TranscriptsConfig) -> None:
+        self.writer = TranscriptWriter(
+            Path(cfg.directory),
+            max_bytes=cfg.max_bytes,
+            queue_size=cfg.queue_size,
+            sample_rate=cfg.sample_rate,
+            scrub_pii=cfg.scrub_pii,
+        )
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+    def submit(self, *, job: Any, raw_body: bytes, message: dict[str, Any], t0: float) -> bool:
+        """Queue one record (never blocks, never raises); ``job`` is the served failover.Job."""
+        c = job.served_by
+        u = job.usage
+        usage = (
+            None
+            if u is None
+            else {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+                "estimated": job.usage_estimated,
+            }
+        )
+        record = TranscriptRecord(
+            ts=utc_now(),
+            request_id=job.request_id,
+            route=job.route.name,
+            provider=c.provider_name,
+            vendor=c.vendor.name,
+            model=c.model,
+            request=msgspec.Raw(raw_body),
+            response=message,
+            usage=usage,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            stream=job.view.stream,
+        )
+        return self.writer.submit(record)

@@ -1,0 +1,71 @@
+"""Transcript capture in the gateway: opt-in per route or key, streams assembled, secrets stripped,
+and the files convert end to end with `finetune convert`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from balancer.config import hash_key
+from finetune.cli import main as finetune_main
+from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, auth
+
+
+def records(directory: Path) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(directory.glob("transcripts-*.jsonl.gz")):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            out += [json.loads(line) for line in fh if line.strip()]
+    return out
+
+
+async def test_capture_end_to_end(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Opted-in routes and keys are recorded (streams assembled, tool calls kept, secrets dropped);
+    others are not; finetune converts the files."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+        cfg["client_keys"].append({"name": "logged", "key_sha256": hash_key("sk-logged-key"), "transcripts": True})
+
+    gw = await make_gateway(edit)
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    client = gw.client()
+    await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "你好，请回答！"}])
+    stream = await client.chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "查一下天气"}],
+        tools=tools,
+        stream=True,  # type: ignore[arg-type]
+    )
+    async for _ in stream:
+        pass
+    await client.chat.completions.create(model="solo", messages=[{"role": "user", "content": "not logged"}])
+    body = {**CHAT, "model": "solo", "api_key": "sk-secret-in-body"}
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth("sk-logged-key")) as r:
+        assert r.status == 200
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+
+    recs = records(directory)
+    assert len(recs) == 3
+    plain, streamed, by_key = recs
+    assert plain["route"] == "chat" and plain["provider"] == "ds-a" and plain["vendor"] == "deepseek"
+    assert plain["request"]["messages"][0]["content"] == "你好，请回答！"  # full-width punctuation kept
+    assert plain["response"]["content"] and plain["usage"]["total_tokens"] > 0 and not plain["stream"]
+    assert streamed["stream"] and streamed["response"]["tool_calls"][0]["function"]["name"] == "lookup"
+    assert streamed["response"]["finish_reason"] == "tool_calls"
+    assert by_key["route"] == "solo" and "api_key" not in by_key["request"]
+    assert "sk-secret-in-body" not in json.dumps(recs)
+
+    out = tmp_path / "train.jsonl"
+    assert finetune_main(["convert", "--to", "bailian", *map(str, sorted(directory.glob("*.gz"))), "-o", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert any(m["content"] == "你好，请回答！" for line in lines for m in line["messages"])
