@@ -207,6 +207,8 @@ class Emulator:
         return await self._answer(t, tail, body, request)
 
     def _authorised(self, t: Target, request: web.Request) -> bool:
+        if t.vendor.check_auth is not None:  # a signing vendor: verify the signature headers
+            return t.vendor.check_auth(request.headers, t.key, time.time())
         expected = t.vendor.auth(t.key or "")
         for name, value in expected.items():
             got = request.headers.get(name, "")
@@ -257,9 +259,10 @@ class Emulator:
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
         self._book(t, prompt, completion)
-        return web.Response(
-            body=orjson.dumps(_completion(t, body, prompt, completion)), content_type="application/json"
-        )
+        reply = {**_completion(t, body, prompt, completion), **t.vendor.dialect.extra_fields}
+        if t.vendor.dialect.render_reply is not None:
+            reply = t.vendor.dialect.render_reply(reply)
+        return web.Response(body=orjson.dumps(reply), content_type="application/json")
 
     def _fault(self, t: Target) -> FaultSpec | None:
         f = t.fault

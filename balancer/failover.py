@@ -26,6 +26,7 @@ from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error
 from balancer.router import Choice, CompiledRoute
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
+from balancer.vendors.base import BytesMap
 
 log = structlog.get_logger("balancer.failover")
 
@@ -156,7 +157,8 @@ class Engine:
             log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
         key = choice.provider.api_key.reveal() if choice.provider.api_key else ""
         url = choice.vendor.request_url(choice.provider.base_url, job.route.kind, choice.model, choice.provider.extra)  # type: ignore[arg-type]
-        headers = {"Content-Type": "application/json", **choice.vendor.auth(key)}
+        auth = choice.vendor.headers(key, shaped.body, choice.provider.extra, self.clock())
+        headers = {"Content-Type": "application/json", **auth}
         remaining = max(0.001, job.deadline - t0)
         first_s = min(timeouts.ttft_s if job.view.stream else timeouts.total_s, remaining)
         resp: aiohttp.ClientResponse | None = None
@@ -170,13 +172,15 @@ class Engine:
                 max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))
             ):
                 data = await resp.read()
+            if choice.vendor.map_reply is not None and resp.status < 300:
+                data = choice.vendor.map_reply(data)
         except (TimeoutError, aiohttp.ClientError) as e:
             if resp is not None:
                 resp.close()
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:
             job.upstream_s += time.perf_counter() - t0
-        outcome, view = compat.classify_reply(choice.vendor, resp.status, resp.headers, data)
+        outcome, view = compat.classify_reply(choice.vendor, resp.status, resp.headers, data, self.clock())
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         ms = (time.perf_counter() - t0) * 1000
@@ -189,7 +193,10 @@ class Engine:
         body = dict(job.body)
         if job.route.kind == "embeddings":
             return compat.shape_embeddings(body, choice.model)
-        return compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+        shaped = compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+        if choice.vendor.map_request is not None:
+            shaped.body = choice.vendor.map_request(shaped.body)
+        return shaped
 
     async def _open_stream(
         self, job: Job, choice: Choice, adm: Admission, resp: aiohttp.ClientResponse, t0: float, first_s: float
@@ -202,7 +209,8 @@ class Engine:
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         if first is not None and first != upstream.DONE:
-            outcome, _ = compat.classify_chunk(choice.vendor, first)
+            first = _mapped(choice.vendor.map_chunk, first)
+            outcome, _ = compat.classify_chunk(choice.vendor, first, self.clock())
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
@@ -280,7 +288,7 @@ class Engine:
                 if payload == upstream.DONE:
                     outcome = Outcome()
                     break
-                result, view = compat.classify_chunk(vendor, payload)
+                result, view = compat.classify_chunk(vendor, payload, self.clock())
                 if not result.ok:
                     outcome = result
                     break
@@ -326,7 +334,7 @@ class Engine:
         except aiohttp.ClientError as e:
             return None, upstream.transport_failure(e)
         if payload is not None:
-            return payload, None
+            return payload if payload == upstream.DONE else _mapped(s.choice.vendor.map_chunk, payload), None
         if finished and not s.choice.vendor.quirks.sends_done:
             return None, Outcome()  # this vendor ends with a finish_reason, not [DONE]
         return None, Outcome(
@@ -366,6 +374,10 @@ class Engine:
             failure=failure.value,
             message=outcome.message[:200],
         )
+
+
+def _mapped(hook: BytesMap | None, payload: bytes) -> bytes:
+    return payload if hook is None else hook(payload)
 
 
 def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:

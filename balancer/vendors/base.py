@@ -61,6 +61,8 @@ class ErrorRule:
     code: str | None = None
     type: str | None = None
     contains: str | None = None
+    # When the vendor's quota resets on a calendar boundary: "day_cn" = midnight Beijing time (UTC+8).
+    resets: Literal["day_cn"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,13 @@ class BalanceProbe:
     render: Callable[[float, float], Mapping[str, Any]]  # emulator: (granted, paid) -> body
 
 
+JsonMap = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """The vendor's own error bodies, as the emulator answers them: fault -> (status, body)."""
+    """The vendor's own wire, as the emulator speaks it: error bodies (fault -> (status, body)) and
+    stream framing. Pure data plus optional renderers for vendors that are not OpenAI-shaped."""
 
     auth: tuple[int, Mapping[str, Any]]
     rate_limit: tuple[int, Mapping[str, Any]]
@@ -115,6 +121,13 @@ class Dialect:
             }
         },
     )
+    # ``data: {...}`` (True) or ``data:{...}`` (Spark).
+    sse_space: bool = True
+    # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # OpenAI reply/chunk -> the vendor's own shape (Tiangong); None for OpenAI-shaped vendors.
+    render_reply: JsonMap | None = None
+    render_chunk: JsonMap | None = None
 
 
 def bearer(api_key: str) -> dict[str, str]:
@@ -126,6 +139,11 @@ def api_key_header(api_key: str) -> dict[str, str]:
 
 
 UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
+# (api key, request body, provider extra, now) -> auth headers; replaces ``auth`` when set.
+SignHook = Callable[[str, bytes, Mapping[str, str], float], dict[str, str]]
+# Emulator side: (request headers, the target's key or None for "any key", now) -> signature valid.
+AuthCheck = Callable[[Mapping[str, str], str | None, float], bool]
+BytesMap = Callable[[bytes], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +161,23 @@ class Vendor:
     errors: tuple[ErrorRule, ...] = ()
     balance: BalanceProbe | None = None
     docs: str = ""
-    # Optional hook: build the request URL (Azure: deployment path and api-version).
+    # Optional hooks, None for plain OpenAI-compatible vendors (the hot path then skips them):
+    # build the request URL (Azure: deployment path and api-version);
     url: UrlHook | None = None
+    # sign a request (Tiangong md5, GLM JWT) and, in the emulator, verify the signature;
+    sign: SignHook | None = None
+    check_auth: AuthCheck | None = None
+    # map an OpenAI request body / the vendor's reply / one stream chunk for non-OpenAI shapes.
+    map_request: BytesMap | None = None
+    map_reply: BytesMap | None = None
+    map_chunk: BytesMap | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def headers(self, api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
+        """Auth headers for one request: signed when the vendor signs, else the static scheme."""
+        if self.sign is not None:
+            return self.sign(api_key, body, extra, now)
+        return self.auth(api_key)
 
     def request_url(
         self, base_url: str | None, kind: Literal["chat", "embeddings"], model: str, extra: Mapping[str, str]
