@@ -242,7 +242,11 @@ class Emulator:
         }
         if kind in errors:
             t.stats["errors"] += 1
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault and fault.retry_after is not None else {}
+            headers: dict[str, str] = {}
+            if fault is not None and fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+                if t.vendor.dialect.retry_after_ms:
+                    headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
             return _err(errors[kind], headers)
         embeddings = tail.endswith("/embeddings")
         prompt = count_tokens(str(body.get("input", ""))) if embeddings else prompt_tokens(body.get("messages") or [])

@@ -121,6 +121,8 @@ class Dialect:
             }
         },
     )
+    # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
+    retry_after_ms: bool = False
     # ``data: {...}`` (True) or ``data:{...}`` (Spark).
     sse_space: bool = True
     # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
