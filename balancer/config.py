@@ -155,6 +155,14 @@ class State(_Strict, frozen=True):
     redis_url: str | None = None
 
 
+class Balances(_Strict, frozen=True):
+    """Polling of vendor balance APIs (accounts whose vendor has none are never polled)."""
+
+    enabled: bool = True
+    interval_s: float = 600.0  # also how long an account with no funds stays out between polls
+    timeout_s: float = 10.0
+
+
 class Logging(_Strict, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -170,6 +178,7 @@ class Config(_Strict, frozen=True):
     failover: Failover = Failover()
     breaker: Breaker = Breaker()
     timeouts: Timeouts = Timeouts()
+    balances: Balances = Balances()
 
     def route_failover(self, route: Route) -> Failover:
         return route.failover or self.failover

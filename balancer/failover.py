@@ -166,7 +166,8 @@ class Engine:
             resp = await upstream.post(
                 self.session, url, headers, shaped.body, connect_s=timeouts.connect_s, headers_s=first_s
             )
-            if job.view.stream and resp.status < 300:
+            # A JSON body to a stream request is an error at HTTP 200 (Spark, MiniMax, Hunyuan): read it whole.
+            if job.view.stream and resp.status < 300 and resp.content_type != "application/json":
                 return await self._open_stream(job, choice, adm, resp, t0, first_s)
             async with asyncio.timeout(
                 max(0.001, min(timeouts.total_s, job.deadline - t0) - (time.perf_counter() - t0))
@@ -181,6 +182,8 @@ class Engine:
         finally:
             job.upstream_s += time.perf_counter() - t0
         outcome, view = compat.classify_reply(choice.vendor, resp.status, resp.headers, data, self.clock())
+        if outcome.ok and job.view.stream:
+            outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, status=resp.status, message="JSON reply to a stream")
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         ms = (time.perf_counter() - t0) * 1000

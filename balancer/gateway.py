@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from balancer import router, upstream
+from balancer.balances import BalancePoller
 from balancer.config import ClientKey, Config
 from balancer.failover import Clock, Engine
 from balancer.state import StateStore
@@ -38,6 +39,7 @@ class Gateway:
     routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
     keys: dict[str, ClientKey] = field(default_factory=dict)
     generation: int = 0
+    balances: BalancePoller | None = None
     _engine: Engine | None = None
 
     @property
@@ -62,8 +64,12 @@ class Gateway:
         await self.store.start()
         self.session = upstream.new_session()
         self.apply(self.cfg)
+        self.balances = BalancePoller(lambda: self.cfg, self.store, self.session, self.clock)
+        await self.balances.start()
 
     async def close(self) -> None:
+        if self.balances is not None:
+            await self.balances.stop()
         if self.session is not None:
             await self.session.close()
         await self.store.close()
@@ -119,4 +125,5 @@ def make_app(
     app.router.add_get("/v1/models", api.models)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/readyz", api.readyz)
+    app.router.add_post("/admin/balances/refresh", api.refresh_balances)
     return app
