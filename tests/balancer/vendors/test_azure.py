@@ -1,0 +1,35 @@
+"""Azure OpenAI against its emulator dialect, through the gateway and the openai SDK."""
+
+from __future__ import annotations
+
+from tests.balancer.vendors import kit
+from tests.conftest import EmulatorHandle, GatewayFactory
+
+CASE = kit.Case("azure", "gpt-4o-mini", extra={"api_version": "2024-10-21", "deployment.gpt-4o-mini": "mini-prod"})
+
+
+async def test_chat_and_stream(make_gateway: GatewayFactory) -> None:
+    """A plain reply and a stream come back in OpenAI shape with usage."""
+    gw = await kit.gateway(make_gateway, CASE)
+    await kit.chat(gw)
+    await kit.stream(gw)
+
+
+async def test_tools(make_gateway: GatewayFactory) -> None:
+    """A tools request comes back as an OpenAI tool call."""
+    await kit.tools(await kit.gateway(make_gateway, CASE))
+
+
+async def test_errors(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """Azure's 429 (with retry-after-ms), 401, content-filter and context bodies each lead to their consequence."""
+    await kit.errors(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A wrong api-key header gets Azure's 401 'Access denied' body and the account is taken out."""
+    await kit.wrong_key(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """No balance API: the account is never polled (documented as none)."""
+    await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
