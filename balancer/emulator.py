@@ -55,6 +55,9 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     latency_ms: float = 0.0
     count: int | None = None  # apply this many times, then stop (None: until cleared)
     retry_after: float | None = None  # seconds, sent as Retry-After with rate_limit
+    # Answer this body (and status) instead of the dialect's for an error fault: a vendor's other variants.
+    body: dict[str, Any] | None = None
+    status: int | None = None
 
 
 class LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -247,7 +250,10 @@ class Emulator:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
                 if t.vendor.dialect.retry_after_ms:
                     headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
-            return _err(errors[kind], headers)
+            spec = errors[kind]
+            if fault is not None and fault.body is not None:
+                spec = (fault.status or spec[0], fault.body)
+            return _err(spec, headers)
         embeddings = tail.endswith("/embeddings")
         prompt = count_tokens(str(body.get("input", ""))) if embeddings else prompt_tokens(body.get("messages") or [])
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))

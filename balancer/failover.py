@@ -136,6 +136,8 @@ class Engine:
                 job.served_by = choice
                 return result
             last = result
+            if result.code == "unsupported":  # this vendor cannot take the request as asked: try the next
+                continue
             failure = result.failure or Failure.UPSTREAM_ERROR
             rule = policy.classes.get(failure, ClassPolicy())
             if rule.failover is False:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,20 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """No balance API: the account is never polled (documented as none)."""
     await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_429_split_by_code() -> None:
+    """Ark's 429s: RateLimitExceeded.* is transient, QuotaExceeded/SetLimitExceeded terminal, ServerOverloaded the platform's."""
+
+    def body(code: str) -> object:
+        return {"error": {"code": code, "message": "x", "param": "", "type": "TooManyRequests"}}
+
+    assert _class(429, body("RateLimitExceeded.EndpointTPMExceeded")) is Failure.RATE_LIMITED
+    assert _class(429, body("ModelAccountTpmRateLimitExceeded")) is Failure.RATE_LIMITED
+    assert _class(429, body("QuotaExceeded")) is Failure.QUOTA_EXHAUSTED
+    assert _class(429, body("SetLimitExceeded")) is Failure.QUOTA_EXHAUSTED
+    assert _class(429, body("ServerOverloaded")) is Failure.UPSTREAM_ERROR

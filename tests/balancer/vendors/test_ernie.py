@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,16 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """No balance API: the account is never polled (documented as none)."""
     await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_v1_bodies_still_classified() -> None:
+    """v1-style bodies: error_code 18 is a rate limit, 17 (daily cap or arrears) quota until Beijing midnight."""
+    assert _class(200, {"error_code": 18, "error_msg": "Open api qps request limit reached"}) is Failure.RATE_LIMITED
+    outcome, _ = compat.classify_reply(
+        REGISTRY["ernie"], 200, {}, b'{"error_code":17,"error_msg":"Open api daily request limit reached"}', 0.0
+    )
+    assert outcome.failure is Failure.QUOTA_EXHAUSTED and outcome.reset_after_s == 16 * 3600

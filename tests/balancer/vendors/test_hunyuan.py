@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,19 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """No balance API: the account is never polled (documented as none)."""
     await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_cloud_api_error_envelope() -> None:
+    """Response.Error at HTTP 200: resource packs and arrears are quota, engine limits are rate limits."""
+
+    def body(code: str) -> object:
+        return {"Response": {"Error": {"Code": code, "Message": "x"}, "RequestId": "r"}}
+
+    assert _class(200, body("FailedOperation.ResourcePackExhausted")) is Failure.QUOTA_EXHAUSTED
+    assert _class(200, body("FailedOperation.ServiceStopArrears")) is Failure.QUOTA_EXHAUSTED
+    assert _class(200, body("FailedOperation.EngineServerLimitExceeded")) is Failure.RATE_LIMITED
+    assert _class(200, body("AuthFailure.SignatureFailure")) is Failure.AUTH_FAILED

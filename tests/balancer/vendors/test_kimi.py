@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,14 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """GET /users/me/balance: voucher (granted) and cash (paid) apart; empty disables, a top-up re-enables."""
     await kit.balance(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_403_insufficient_balance_variant() -> None:
+    """The help centre's 403 'insufficient balance' is quota too, while other 403s stay auth."""
+    bal = {"error": {"message": "Your account balance is insufficient", "type": "permission_denied_error"}}
+    assert _class(403, bal) is Failure.QUOTA_EXHAUSTED
+    assert _class(403, {"error": {"message": "no", "type": "permission_denied_error"}}) is Failure.AUTH_FAILED

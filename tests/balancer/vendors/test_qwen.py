@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,15 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """No balance API: the account is never polled (documented as none)."""
     await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_tpm_wording_is_not_billing() -> None:
+    """'Allocated quota exceeded' (Throttling.AllocationQuota) is the TPM rate limit; FreeTierOnly is quota."""
+    tpm = {"error": {"code": "Throttling.AllocationQuota", "message": "Allocated quota exceeded", "type": "x"}}
+    assert _class(429, tpm) is Failure.RATE_LIMITED
+    free = {"error": {"code": "AllocationQuota.FreeTierOnly", "message": "free tier used", "type": "x"}}
+    assert _class(403, free) is Failure.QUOTA_EXHAUSTED

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,17 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """GET /user/info: balance (granted) and chargeBalance (paid) apart; empty disables, a top-up re-enables."""
     await kit.balance(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+def test_balance_code_other_than_20000_is_an_error() -> None:
+    """user/info answers with code != 20000 are a failed poll, not a zero balance."""
+    import pytest
+
+    from balancer.vendors import siliconflow
+
+    with pytest.raises(ValueError, match="code 40001"):
+        siliconflow.parse_balance(b'{"code":40001,"message":"bad","status":false,"data":null}')
+    assert REGISTRY["siliconflow"].balance is not None
+    assert compat.classify_reply(REGISTRY["siliconflow"], 403, {}, orjson.dumps({"message": "x"}))[0].failure is (
+        Failure.AUTH_FAILED
+    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
 
@@ -33,3 +38,13 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """No balance API: the account is never polled (documented as none)."""
     await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_451_is_content_and_402_is_balance() -> None:
+    """451 means moderation (not the account's fault), 402 no balance."""
+    assert _class(451, {"error": {"message": "x", "type": "y"}}) is Failure.CONTENT_FILTERED
+    assert _class(402, {"error": {"message": "x", "type": "y"}}) is Failure.QUOTA_EXHAUSTED
