@@ -44,6 +44,7 @@ Fault = Literal[
     "context_length",
     "auth",
     "bad_request",
+    "stream_error",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
 

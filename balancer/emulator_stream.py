@@ -97,6 +97,11 @@ async def stream_reply(
             return resp
         if i == half and kind == "stall_stream":
             await asyncio.sleep(3600)
+        if i == half and kind == "stream_error":  # e.g. output moderation inside an open stream (DashScope)
+            prefix = b"data: " if t.vendor.dialect.sse_space else b"data:"
+            await resp.write(prefix + orjson.dumps(t.vendor.dialect.content_filter[1]) + b"\n\n")
+            await resp.write_eof()
+            return resp
         if i == half and kind == "malformed":
             await resp.write(b'data: {"choices": [{"delta": \n\n')
             continue

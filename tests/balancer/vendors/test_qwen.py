@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import openai
 import orjson
+import pytest
 
 from balancer.errors import Failure
 from balancer.vendors import REGISTRY
@@ -50,3 +52,14 @@ def test_tpm_wording_is_not_billing() -> None:
     assert _class(429, tpm) is Failure.RATE_LIMITED
     free = {"error": {"code": "AllocationQuota.FreeTierOnly", "message": "free tier used", "type": "x"}}
     assert _class(403, free) is Failure.QUOTA_EXHAUSTED
+
+
+async def test_moderation_inside_an_open_stream(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """data_inspection_failed arriving mid-stream ends the client's stream with an error, never a clean finish."""
+    gw = await kit.gateway(make_gateway, CASE)
+    await emulator.fault("qwen", "stream_error", count=1)
+    chunks = await gw.client().chat.completions.create(model="v", messages=kit.MESSAGES, stream=True)
+    with pytest.raises(openai.APIError, match="content_filtered"):
+        async for _ in chunks:
+            pass
+    assert await emulator.requests("openai.backup") == 0  # bytes were sent: no silent failover
