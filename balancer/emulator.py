@@ -204,15 +204,18 @@ class Emulator:
             if vendor.balance is not None and tail.rstrip("/") == vendor.balance.path.rstrip("/"):
                 return self._balance(t, request)
             raise web.HTTPNotFound(text=f"{vendor.name}: no GET {tail}")
-        if not self._authorised(t, request):
+        raw = await request.read()
+        if not self._authorised(t, request, raw):
             return _err(vendor.dialect.auth)
         t.stats["requests"] += 1
-        body = orjson.loads(await request.read() or b"{}")
+        body = orjson.loads(raw or b"{}")
+        if vendor.dialect.parse_request is not None:
+            body = vendor.dialect.parse_request(body)
         return await self._answer(t, tail, body, request)
 
-    def _authorised(self, t: Target, request: web.Request) -> bool:
+    def _authorised(self, t: Target, request: web.Request, body: bytes = b"") -> bool:
         if t.vendor.check_auth is not None:  # a signing vendor: verify the signature headers
-            return t.vendor.check_auth(request.headers, t.key, time.time())
+            return t.vendor.check_auth(request.headers, t.key, body, time.time())
         expected = t.vendor.auth(t.key or "")
         for name, value in expected.items():
             got = request.headers.get(name, "")

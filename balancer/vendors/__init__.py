@@ -10,6 +10,7 @@ from balancer.vendors import (
     ernie,
     glm,
     hunyuan,
+    hunyuan_native,
     kimi,
     minimax,
     openai,
@@ -24,6 +25,6 @@ from balancer.vendors.base import Vendor
 
 _MODULES = (
     *(openai, azure, deepseek, qwen, kimi, glm, ernie, spark),
-    *(baichuan, tiangong, hunyuan, yi, doubao, minimax, siliconflow, stepfun),
+    *(baichuan, tiangong, hunyuan, hunyuan_native, yi, doubao, minimax, siliconflow, stepfun),
 )
 REGISTRY: dict[str, Vendor] = {v.name: v for v in (m.VENDOR for m in _MODULES)}

@@ -127,7 +127,9 @@ class Dialect:
     sse_space: bool = True
     # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
-    # OpenAI reply/chunk -> the vendor's own shape (Tiangong); None for OpenAI-shaped vendors.
+    # The vendor's request -> OpenAI fields, and OpenAI reply/chunk -> the vendor's own shape (Tiangong,
+    # Hunyuan native); None for OpenAI-shaped vendors.
+    parse_request: JsonMap | None = None
     render_reply: JsonMap | None = None
     render_chunk: JsonMap | None = None
 
@@ -143,8 +145,8 @@ def api_key_header(api_key: str) -> dict[str, str]:
 UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
 # (api key, request body, provider extra, now) -> auth headers; replaces ``auth`` when set.
 SignHook = Callable[[str, bytes, Mapping[str, str], float], dict[str, str]]
-# Emulator side: (request headers, the target's key or None for "any key", now) -> signature valid.
-AuthCheck = Callable[[Mapping[str, str], str | None, float], bool]
+# Emulator side: (request headers, the target's key or None for "any key", body, now) -> signature valid.
+AuthCheck = Callable[[Mapping[str, str], str | None, bytes, float], bool]
 BytesMap = Callable[[bytes], bytes]
 
 

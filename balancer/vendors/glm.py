@@ -48,7 +48,7 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
     return bearer(jwt(api_key, int(now // JWT_TTL_S)))
 
 
-def check_auth(headers: Mapping[str, str], key: str | None, now: float) -> bool:
+def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
     """Emulator: a raw key, or a JWT signed with the key's secret and not expired."""
     token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not token or key is None or token == key:

@@ -8,7 +8,7 @@ for product codes, https://cloud.tencent.com/document/api/1729/112207 (5 concurr
 Unconfirmed: the error format of the *compatible* endpoint (research §20). The native envelope is
 assumed and recognised (``Response.Error``), and OpenAI-style bodies fall back to the generic rules; the
 codes for content moderation and context overflow are not in the sources, so those two are matched on
-message words. Native TC3-HMAC-SHA256 signing is not implemented (the compatible endpoint needs none).
+message words. Accounts with only a SecretId/SecretKey pair use ``hunyuan-native`` (TC3-signed).
 Resource packs are not visible through an API key: no balance probe.
 """
 
@@ -18,7 +18,7 @@ from balancer.errors import Failure
 from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
 
 
-def _err(code: str, message: str) -> tuple[int, dict[str, object]]:
+def cloud_error(code: str, message: str) -> tuple[int, dict[str, object]]:
     return 200, {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "emu-0000-0000"}}
 
 
@@ -63,13 +63,13 @@ VENDOR = Vendor(
             401,
             {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "401"}},
         ),
-        rate_limit=_err("RequestLimitExceeded", "请求的次数超过了频率限制。"),
-        balance_exhausted=_err(
+        rate_limit=cloud_error("RequestLimitExceeded", "请求的次数超过了频率限制。"),
+        balance_exhausted=cloud_error(
             "FailedOperation.FreeResourcePackExhausted", "免费资源包余量已用尽，请购买资源包或开通后付费。"
         ),
-        content_filter=_err("InvalidParameterValue", "输入内容包含敏感信息，请调整后重试。"),
-        context_length=_err("InvalidParameterValue", "输入长度超过最大上下文长度限制。"),
-        bad_request=_err("InvalidParameter", "参数错误：Messages 不能为空。"),
-        server_error=_err("FailedOperation.EngineServerError", "引擎层内部错误。"),
+        content_filter=cloud_error("InvalidParameterValue", "输入内容包含敏感信息，请调整后重试。"),
+        context_length=cloud_error("InvalidParameterValue", "输入长度超过最大上下文长度限制。"),
+        bad_request=cloud_error("InvalidParameter", "参数错误：Messages 不能为空。"),
+        server_error=cloud_error("FailedOperation.EngineServerError", "引擎层内部错误。"),
     ),
 )

@@ -36,7 +36,7 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
     return {"app_key": app_key, "timestamp": ts, "sign": _sign(app_key, secret, ts)}
 
 
-def check_auth(headers: Mapping[str, str], key: str | None, now: float) -> bool:
+def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
     app_key, ts, got = headers.get("app_key", ""), headers.get("timestamp", ""), headers.get("sign", "")
     if not app_key or not ts.isdigit() or len(got) != 32 or abs(now - int(ts)) > 300:
         return False
