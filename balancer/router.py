@@ -84,7 +84,7 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
         choices = []
         for i, cand in enumerate(route.candidates):
             prov = cfg.providers[cand.provider]
-            vendor = REGISTRY[prov.vendor]
+            vendor = REGISTRY[prov.vendor].configured(prov.extra)
             info = vendor.models.get(cand.model)
             window = cand.context_window or (info.context_window if info else None)
             choices.append(Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window))

@@ -24,12 +24,12 @@ VENDOR = Vendor(
     docs="https://f8cxtsvnr8.apifox.cn/apidoc/project-3794483/doc-3441122",
     models={
         # Context windows from the model names/docs; prices not found (0 = unknown, set in config).
-        "Baichuan4": ModelInfo(32_768, 2_048),
-        "Baichuan4-Turbo": ModelInfo(32_768, 2_048),
-        "Baichuan4-Air": ModelInfo(32_768, 2_048),
-        "Baichuan3-Turbo": ModelInfo(32_768, 2_048),
-        "Baichuan2-Turbo-192k": ModelInfo(196_608, 2_048, tools=False),
-        "Baichuan-Text-Embedding": ModelInfo(512, None, kind="embeddings"),
+        "Baichuan4": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan4-Turbo": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan4-Air": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan3-Turbo": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan2-Turbo-192k": ModelInfo(196_608, 2_048, tools=False, price_known=False),
+        "Baichuan-Text-Embedding": ModelInfo(512, None, kind="embeddings", price_known=False),
     },
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=429, contains="Insufficient account balance"),

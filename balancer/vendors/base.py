@@ -5,7 +5,7 @@ dialect) plus optional hooks for the odd ones. Shared code never tests a vendor'
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from balancer.errors import Failure
@@ -27,6 +27,7 @@ class ModelInfo:
     tools: bool = True
     json_mode: bool = True
     vision: bool = False
+    price_known: bool = True  # False: no list price found (the 0.0 above means "unknown", not free)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,23 @@ class Vendor:
     map_reply: BytesMap | None = None
     map_chunk: BytesMap | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def configured(self, extra: Mapping[str, str]) -> Vendor:
+        """This vendor with quirks a provider's ``extra`` overrides (for facts that could not be
+        confirmed): ``temperature``/``top_p`` as "lo,hi", ``max_n``, ``unsupported`` as "a,b",
+        ``stream_usage_option`` as true/false. ValueError on a malformed value."""
+        q: dict[str, Any] = {}
+        for name in ("temperature", "top_p"):
+            if name in extra:
+                lo, hi = (float(x) for x in extra[name].split(","))
+                q[name] = (lo, hi)
+        if "max_n" in extra:
+            q["max_n"] = int(extra["max_n"])
+        if "unsupported" in extra:
+            q["unsupported"] = tuple(x.strip() for x in extra["unsupported"].split(",") if x.strip())
+        if "stream_usage_option" in extra:
+            q["stream_usage_option"] = {"true": True, "false": False}[extra["stream_usage_option"].lower()]
+        return replace(self, quirks=replace(self.quirks, **q)) if q else self
 
     def headers(self, api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
         """Auth headers for one request: signed when the vendor signs, else the static scheme."""

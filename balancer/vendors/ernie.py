@@ -30,7 +30,7 @@ VENDOR = Vendor(
     docs="https://cloud.baidu.com/doc/qianfan-api/s/rmwbl43x7",
     models={
         # Prices: mid-2025 list (3p syaoranwe/LLM-Price); ernie-5.1 price not found (0 = unknown, set in config).
-        "ernie-5.1": ModelInfo(131_072, 65_536, 0.0, 0.0),
+        "ernie-5.1": ModelInfo(131_072, 65_536, price_known=False),
         "ernie-4.5-turbo-128k": ModelInfo(131_072, 12_288, 0.8, 3.2),
         "ernie-x1-turbo-32k": ModelInfo(32_768, 16_384, 1.0, 4.0),
         "ernie-4.0-8k": ModelInfo(8_192, 2_048, 4.0, 16.0),
@@ -38,7 +38,7 @@ VENDOR = Vendor(
         "ernie-lite-8k": ModelInfo(8_192, 2_048, 0.0, 0.0, tools=False),
         "embedding-v1": ModelInfo(384, None, 0.5, 0.0, kind="embeddings"),
     },
-    # v1 documented temperature (0, 1] and top_p [0, 1]; assumed to hold on v2 (not restated there).
+    # v1 documented temperature (0, 1] and top_p [0, 1]; assumed to hold on v2 (override: provider extra).
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.0, 1.0)),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="BILLING_INSUFFICIENT_BALANCE"),

@@ -37,7 +37,7 @@ VENDOR = Vendor(
         "hunyuan-lite": ModelInfo(256_000, 6_144, 0.0, 0.0, tools=False),
         "hunyuan-embedding": ModelInfo(1_024, None, 0.7, 0.0, kind="embeddings"),
     },
-    # Native API: Temperature [0, 2], TopP [0, 1]; assumed to hold on the compatible endpoint.
+    # Native API: Temperature [0, 2], TopP [0, 1]; assumed for the compatible endpoint (override: provider extra).
     quirks=Quirks(temperature=(0.0, 2.0), top_p=(0.0, 1.0)),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="FailedOperation.FreeResourcePackExhausted"),

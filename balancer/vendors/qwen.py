@@ -23,7 +23,8 @@ VENDOR = Vendor(
         "qwen-long": ModelInfo(10_000_000, 8_192, 0.5, 2.0),
         "text-embedding-v3": ModelInfo(8_192, None, 0.5, 0.0, kind="embeddings"),
     },
-    # temperature [0, 2) and top_p (0, 1] are the commonly cited ranges (unconfirmed; see research §20).
+    # temperature [0, 2) and top_p (0, 1] are the commonly cited ranges (unconfirmed; see research §20;
+    # override per provider with extra temperature/top_p "lo,hi").
     quirks=Quirks(temperature=(0.0, 1.99), top_p=(0.01, 1.0)),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="Arrearage"),

@@ -27,15 +27,16 @@ VENDOR = Vendor(
     docs="https://www.xfyun.cn/doc/spark/HTTP%E8%B0%83%E7%94%A8%E6%96%87%E6%A1%A3.html",
     models={
         # Prices not found in any stored source (0 = unknown; set them in config).
-        "lite": ModelInfo(8_192, 4_096, tools=False, json_mode=False),
-        "generalv3": ModelInfo(8_192, 8_192),
-        "pro-128k": ModelInfo(131_072, 4_096),
-        "generalv3.5": ModelInfo(8_192, 8_192),
-        "max-32k": ModelInfo(32_768, 8_192),
-        "4.0Ultra": ModelInfo(8_192, 8_192),
+        "lite": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False),
+        "generalv3": ModelInfo(8_192, 8_192, price_known=False),
+        "pro-128k": ModelInfo(131_072, 4_096, price_known=False),
+        "generalv3.5": ModelInfo(8_192, 8_192, price_known=False),
+        "max-32k": ModelInfo(32_768, 8_192, price_known=False),
+        "4.0Ultra": ModelInfo(8_192, 8_192, price_known=False),
     },
     # temperature (0, 1] (0 rejected), top_p (0, 1]; n is not a parameter of the API.
-    # Whether include_usage is honoured is unconfirmed; usage comes on the last chunk anyway.
+    # Whether include_usage is honoured is unconfirmed; usage comes on the last chunk anyway
+    # (override: provider extra stream_usage_option: "true").
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1, stream_usage_option=False, unsupported=("n",)),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="11200"),  # no authorisation or volume used up

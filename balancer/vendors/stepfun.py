@@ -24,12 +24,12 @@ VENDOR = Vendor(
     docs="https://platform.stepfun.com/docs/zh/api-reference/error-codes",
     models={
         # Prices not found (0 = unknown; set them in config).
-        "step-3": ModelInfo(65_536, 8_192, vision=True),
-        "step-2-16k": ModelInfo(16_384, 4_096),
-        "step-1-8k": ModelInfo(8_192, 4_096),
-        "step-1-32k": ModelInfo(32_768, 4_096),
-        "step-1-256k": ModelInfo(262_144, 4_096),
-        "step-1-flash": ModelInfo(8_192, 4_096),
+        "step-3": ModelInfo(65_536, 8_192, vision=True, price_known=False),
+        "step-2-16k": ModelInfo(16_384, 4_096, price_known=False),
+        "step-1-8k": ModelInfo(8_192, 4_096, price_known=False),
+        "step-1-32k": ModelInfo(32_768, 4_096, price_known=False),
+        "step-1-256k": ModelInfo(262_144, 4_096, price_known=False),
+        "step-1-flash": ModelInfo(8_192, 4_096, price_known=False),
     },
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),

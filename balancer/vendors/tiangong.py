@@ -121,7 +121,7 @@ VENDOR = Vendor(
     chat_path="/chat",
     auth_scheme="signed headers app_key, timestamp, sign=md5(app_key+app_secret+timestamp); key '<app_key>:<secret>'",
     docs="https://model-platform.tiangong.cn/api-reference",
-    models={"SkyChat-MegaVerse": ModelInfo(8_192, 4_096, tools=False, json_mode=False)},
+    models={"SkyChat-MegaVerse": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False)},
     quirks=Quirks(stream_usage_option=False, max_n=1),
     sign=sign,
     check_auth=check_auth,

@@ -38,9 +38,10 @@ def test_vendors_command_lists_everything(capsys: pytest.CaptureFixture[str]) ->
     expected = "ernie qwen spark glm baichuan tiangong hunyuan yi deepseek doubao kimi minimax siliconflow stepfun"
     for name in [*expected.split(), "azure", "openai"]:
         vendor = REGISTRY[name]
-        assert f"{name} " in out and vendor.auth_scheme in out and _chat_model(name) in out
-    assert "balance: GET /user/balance" in out and "balance: GET /users/me/balance" in out
+        assert f"{name}: " in out and vendor.auth_scheme in out and _chat_model(name) in out
+    assert "balance: GET /user/balance (granted/paid)" in out and "balance: GET /users/me/balance" in out
     assert "balance: GET /user/info" in out and "balance: none" in out
+    assert "deepseek-chat" in out and "ctx    128,000" in out and "2/3 CNY/M" in out
 
 
 def test_mixed_config_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
