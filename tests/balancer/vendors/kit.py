@@ -4,12 +4,14 @@ the real ``openai`` SDK."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
+import structlog
 
 from balancer.vendors import REGISTRY
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
@@ -71,13 +73,21 @@ async def chat(gw: GatewayHandle) -> None:
 
 
 async def stream(gw: GatewayHandle) -> None:
-    chunks = await gw.client().chat.completions.create(model="v-only", messages=MESSAGES, stream=True)
-    text, finish = "", None
-    async for chunk in chunks:
-        for choice in chunk.choices:
-            text += choice.delta.content or ""
-            finish = choice.finish_reason or finish
+    """A stream ends cleanly and the gateway finds the vendor's usage wherever the dialect puts it."""
+    with structlog.testing.capture_logs() as logs:
+        chunks = await gw.client().chat.completions.create(model="v-only", messages=MESSAGES, stream=True)
+        text, finish = "", None
+        async for chunk in chunks:
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                finish = choice.finish_reason or finish
+        for _ in range(200):  # the gateway logs just after the last byte: give it a moment
+            if any(e["event"] == "request_done" for e in logs):
+                break
+            await asyncio.sleep(0.001)
     assert text and finish == "stop"
+    done = next(e for e in logs if e["event"] == "request_done")
+    assert done["stream_end"] == "done" and done["tokens"]["completion"] > 0 and "estimated" not in done["tokens"]
 
 
 async def tools(gw: GatewayHandle) -> None:
