@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import secrets
 import time
@@ -187,6 +188,18 @@ async def models(request: web.Request) -> web.Response:
         if _allowed(key, name)
     ]
     return web.json_response({"object": "list", "data": data})
+
+
+async def refresh_balances(request: web.Request) -> web.Response:
+    """Poll vendor balances now (``?provider=a,b`` or all); answers each balance or its error."""
+    gw = request.app[GATEWAY]
+    _authenticate(gw, request)
+    if gw.balances is None:
+        raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
+    names = request.query.get("provider")
+    results = await gw.balances.refresh(names.split(",") if names else None)
+    body = {name: {"error": r} if isinstance(r, str) else dataclasses.asdict(r) for name, r in results.items()}
+    return web.json_response({"balances": body})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -159,8 +159,14 @@ def cmd_vendors(args: argparse.Namespace) -> int:
     from balancer.vendors import REGISTRY
 
     for v in sorted(REGISTRY.values(), key=lambda v: v.name):
-        balance = f"balance: GET {v.balance.path}" if v.balance else "balance: none"
-        print(f"{v.name:12} {v.title}\n{'':12} auth: {v.auth_scheme}; {balance}\n{'':12} models: {', '.join(v.models)}")
+        balance = f"GET {v.balance.path} (granted/paid)" if v.balance else "none"
+        print(f"{v.name}: {v.title}\n  auth: {v.auth_scheme}\n  balance: {balance}\n  models:")
+        for name, m in v.models.items():
+            caps = [c for c, on in (("tools", m.tools), ("json", m.json_mode), ("vision", m.vision)) if on]
+            price = f"{m.input_price:g}/{m.output_price:g} {m.currency}/M" if m.price_known else "price unknown"
+            out = f"{m.max_output:,}" if m.max_output else "-"
+            kind = ", ".join(caps) if m.kind == "chat" else "embeddings"
+            print(f"    {name:32} ctx {m.context_window:>10,}  out {out:>7}  {price:18} {kind}")
     return 0
 
 

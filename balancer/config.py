@@ -168,6 +168,14 @@ class State(_Strict, frozen=True):
     redis_url: str | None = None
 
 
+class Balances(_Strict, frozen=True):
+    """Polling of vendor balance APIs (accounts whose vendor has none are never polled)."""
+
+    enabled: bool = True
+    interval_s: float = 600.0  # also how long an account with no funds stays out between polls
+    timeout_s: float = 10.0
+
+
 class Logging(_Strict, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -184,6 +192,7 @@ class Config(_Strict, frozen=True):
     breaker: Breaker = Breaker()
     timeouts: Timeouts = Timeouts()
     transcripts: TranscriptsConfig | None = None
+    balances: Balances = Balances()
 
     def route_failover(self, route: Route) -> Failover:
         return route.failover or self.failover
@@ -281,12 +290,9 @@ def load(path: str | Path) -> Config:
 
 def _cross_check(cfg: Config, source: str) -> None:
     from balancer.router import STRATEGIES
-    from balancer.vendors import REGISTRY
 
     for name, prov in cfg.providers.items():
-        if prov.vendor not in REGISTRY:
-            known = ", ".join(sorted(REGISTRY))
-            raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
+        _check_provider(name, prov, source)
     for rname, route in cfg.routes.items():
         where = f"{source}: routes.{rname}"
         if not route.candidates:
@@ -306,6 +312,18 @@ def _cross_check(cfg: Config, source: str) -> None:
         unknown = [r for r in key.routes if r != "*" and r not in cfg.routes]
         if unknown:
             raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {unknown[0]!r}")
+
+
+def _check_provider(name: str, prov: Provider, source: str) -> None:
+    from balancer.vendors import REGISTRY
+
+    if prov.vendor not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
+    try:
+        REGISTRY[prov.vendor].configured(prov.extra)
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"{source}: providers.{name}.extra: malformed quirk override ({e})") from None
 
 
 def hash_key(key: str) -> str:

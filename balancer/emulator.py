@@ -44,6 +44,7 @@ Fault = Literal[
     "context_length",
     "auth",
     "bad_request",
+    "stream_error",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
 
@@ -55,6 +56,9 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     latency_ms: float = 0.0
     count: int | None = None  # apply this many times, then stop (None: until cleared)
     retry_after: float | None = None  # seconds, sent as Retry-After with rate_limit
+    # Answer this body (and status) instead of the dialect's for an error fault: a vendor's other variants.
+    body: dict[str, Any] | None = None
+    status: int | None = None
 
 
 class LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -200,13 +204,18 @@ class Emulator:
             if vendor.balance is not None and tail.rstrip("/") == vendor.balance.path.rstrip("/"):
                 return self._balance(t, request)
             raise web.HTTPNotFound(text=f"{vendor.name}: no GET {tail}")
-        if not self._authorised(t, request):
+        raw = await request.read()
+        if not self._authorised(t, request, raw):
             return _err(vendor.dialect.auth)
         t.stats["requests"] += 1
-        body = orjson.loads(await request.read() or b"{}")
+        body = orjson.loads(raw or b"{}")
+        if vendor.dialect.parse_request is not None:
+            body = vendor.dialect.parse_request(body)
         return await self._answer(t, tail, body, request)
 
-    def _authorised(self, t: Target, request: web.Request) -> bool:
+    def _authorised(self, t: Target, request: web.Request, body: bytes = b"") -> bool:
+        if t.vendor.check_auth is not None:  # a signing vendor: verify the signature headers
+            return t.vendor.check_auth(request.headers, t.key, body, time.time())
         expected = t.vendor.auth(t.key or "")
         for name, value in expected.items():
             got = request.headers.get(name, "")
@@ -240,8 +249,15 @@ class Emulator:
         }
         if kind in errors:
             t.stats["errors"] += 1
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault and fault.retry_after is not None else {}
-            return _err(errors[kind], headers)
+            headers: dict[str, str] = {}
+            if fault is not None and fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+                if t.vendor.dialect.retry_after_ms:
+                    headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
+            spec = errors[kind]
+            if fault is not None and fault.body is not None:
+                spec = (fault.status or spec[0], fault.body)
+            return _err(spec, headers)
         embeddings = tail.endswith("/embeddings")
         prompt = count_tokens(str(body.get("input", ""))) if embeddings else prompt_tokens(body.get("messages") or [])
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
@@ -257,9 +273,10 @@ class Emulator:
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
         self._book(t, prompt, completion)
-        return web.Response(
-            body=orjson.dumps(_completion(t, body, prompt, completion)), content_type="application/json"
-        )
+        reply = {**_completion(t, body, prompt, completion), **t.vendor.dialect.extra_fields}
+        if t.vendor.dialect.render_reply is not None:
+            reply = t.vendor.dialect.render_reply(reply)
+        return web.Response(body=orjson.dumps(reply), content_type="application/json")
 
     def _fault(self, t: Target) -> FaultSpec | None:
         f = t.fault

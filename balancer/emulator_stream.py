@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from balancer.emulator import Emulator, Target
 
 
-def _chunk(cid: str, model: Any, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+def _chunk(cid: str, model: Any, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
     choice.update(extra.pop("choice_extra", {}))
-    body = {
+    return {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
@@ -24,10 +24,25 @@ def _chunk(cid: str, model: Any, delta: dict[str, Any], finish: str | None = Non
         "choices": [choice],
         **extra,
     }
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _frame(t: Target, chunk: dict[str, Any] | None) -> bytes:
+    """One SSE event in the vendor's framing (``None`` is the ``[DONE]`` terminator)."""
+    d = t.vendor.dialect
+    prefix = b"data: " if d.sse_space else b"data:"
+    if chunk is None:
+        return prefix + b"[DONE]\n\n"
+    chunk = {**chunk, **d.extra_fields}
+    if d.render_chunk is not None:
+        chunk = d.render_chunk(chunk)
+    return prefix + orjson.dumps(chunk) + b"\n\n"
 
 
 def _events(emu: Emulator, t: Target, body: dict[str, Any], prompt: int, completion: int) -> list[bytes]:
+    return [_frame(t, c) for c in _chunks(t, body, prompt, completion)]
+
+
+def _chunks(t: Target, body: dict[str, Any], prompt: int, completion: int) -> list[dict[str, Any] | None]:
     from balancer.emulator import _message, reply_text
 
     q = t.vendor.quirks
@@ -36,7 +51,7 @@ def _events(emu: Emulator, t: Target, body: dict[str, Any], prompt: int, complet
     usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     opts = body.get("stream_options")
     want_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-    out = [_chunk(cid, model, {"role": "assistant", "content": ""})]
+    out: list[dict[str, Any] | None] = [_chunk(cid, model, {"role": "assistant", "content": ""})]
     if message.get("tool_calls"):
         call = message["tool_calls"][0]
         out.append(_chunk(cid, model, {"tool_calls": [{"index": 0, **call}]}))
@@ -61,9 +76,9 @@ def _events(emu: Emulator, t: Target, body: dict[str, Any], prompt: int, complet
                 "choices": [],
                 "usage": usage,
             }
-            out.append(b"data: " + orjson.dumps(payload) + b"\n\n")
+            out.append(payload)
     if q.sends_done:
-        out.append(b"data: [DONE]\n\n")
+        out.append(None)
     return out
 
 
@@ -82,6 +97,11 @@ async def stream_reply(
             return resp
         if i == half and kind == "stall_stream":
             await asyncio.sleep(3600)
+        if i == half and kind == "stream_error":  # e.g. output moderation inside an open stream (DashScope)
+            prefix = b"data: " if t.vendor.dialect.sse_space else b"data:"
+            await resp.write(prefix + orjson.dumps(t.vendor.dialect.content_filter[1]) + b"\n\n")
+            await resp.write_eof()
+            return resp
         if i == half and kind == "malformed":
             await resp.write(b'data: {"choices": [{"delta": \n\n')
             continue

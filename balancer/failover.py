@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -27,6 +27,7 @@ from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error
 from balancer.router import Choice, CompiledRoute
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
+from balancer.vendors.base import BytesMap
 
 log = structlog.get_logger("balancer.failover")
 
@@ -142,6 +143,8 @@ class Engine:
                 job.served_by = choice
                 return result
             last = result
+            if result.code == "unsupported":  # this vendor cannot take the request as asked: try the next
+                continue
             failure = result.failure or Failure.UPSTREAM_ERROR
             rule = policy.classes.get(failure, ClassPolicy())
             if rule.failover is False:
@@ -165,10 +168,12 @@ class Engine:
             log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
         remaining = max(0.001, job.deadline - t0)
         try:
+            signed = self._signed(choice, shaped.body)
             if job.view.stream:
-                return await self._open_stream(job, choice, adm, shaped.body, t0, min(timeouts.ttft_s, remaining))
+                first_s = min(timeouts.ttft_s, remaining)
+                return await self._open_stream(job, choice, adm, (shaped.body, signed), t0, first_s)
             async with asyncio.timeout(min(timeouts.total_s, remaining)):
-                r = await self.pool.post(choice.endpoint, shaped.body, connect_s=timeouts.connect_s)
+                r = await self.pool.post(choice.endpoint, shaped.body, signed, connect_s=timeouts.connect_s)
                 try:
                     data = await r.read()
                 except BaseException:
@@ -179,7 +184,9 @@ class Engine:
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:
             job.upstream_s += time.perf_counter() - t0
-        outcome, view = compat.classify_reply(choice.vendor, status, headers, data)
+        if choice.vendor.map_reply is not None and status < 300:
+            data = choice.vendor.map_reply(data)
+        outcome, view = compat.classify_reply(choice.vendor, status, headers, data, self.clock())
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         ms = (time.perf_counter() - t0) * 1000
@@ -192,22 +199,47 @@ class Engine:
         body = dict(job.body)
         if job.route.kind == "embeddings":
             return compat.shape_embeddings(body, choice.model)
-        return compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+        shaped = compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+        if choice.vendor.map_request is not None:
+            shaped.body = choice.vendor.map_request(shaped.body)
+        return shaped
+
+    def _signed(self, choice: Choice, body: bytes) -> Mapping[str, str] | None:
+        """Per-request auth headers for vendors that sign each request (else they are in the endpoint)."""
+        if choice.vendor.sign is None:
+            return None
+        key = choice.provider.api_key.reveal() if choice.provider.api_key else ""
+        signed = choice.vendor.sign(key, body, choice.provider.extra, self.clock())
+        if not any(k.lower() == "content-type" for k in signed):
+            signed = {"Content-Type": "application/json", **signed}
+        return signed
 
     async def _open_stream(
-        self, job: Job, choice: Choice, adm: Admission, body: bytes, t0: float, first_s: float
+        self,
+        job: Job,
+        choice: Choice,
+        adm: Admission,
+        request: tuple[bytes, Mapping[str, str] | None],
+        t0: float,
+        first_s: float,
     ) -> Stream | Outcome:
         """Send, then wait (within ``first_s``) for the first event; any failure so far can fail over."""
         timeouts = self.cfg.provider_timeouts(choice.provider)
         async with asyncio.timeout(first_s):
-            resp = await self.pool.post(choice.endpoint, body, connect_s=timeouts.connect_s)
-        if resp.status >= 300:
+            resp = await self.pool.post(choice.endpoint, *request, connect_s=timeouts.connect_s)
+        # An error status, or a JSON body answering a stream request (an error at HTTP 200: Spark,
+        # MiniMax, Hunyuan), is read whole and classified like a non-stream reply.
+        if resp.status >= 300 or resp.headers.get("content-type", "").startswith("application/json"):
             try:
                 async with asyncio.timeout(max(0.001, first_s - (time.perf_counter() - t0))):
                     data = await resp.read()
             finally:
                 resp.release()
-            outcome, _ = compat.classify_reply(choice.vendor, resp.status, resp.headers, data)
+            outcome, _ = compat.classify_reply(choice.vendor, resp.status, resp.headers, data, self.clock())
+            if outcome.ok:
+                outcome = Outcome(
+                    failure=Failure.MALFORMED_RESPONSE, status=resp.status, message="JSON reply to a stream"
+                )
             return await self._failed(job, choice, adm, outcome, t0)
         reader = upstream.SSEReader(resp)
         try:
@@ -217,7 +249,8 @@ class Engine:
             raise
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         if first is not None and first != upstream.DONE:
-            outcome, _ = compat.classify_chunk(choice.vendor, first)
+            first = _mapped(choice.vendor.map_chunk, first)
+            outcome, _ = compat.classify_chunk(choice.vendor, first, self.clock())
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
@@ -294,7 +327,7 @@ class Engine:
                 if payload == upstream.DONE:
                     outcome = Outcome()
                     break
-                result, view = compat.classify_chunk(vendor, payload)
+                result, view = compat.classify_chunk(vendor, payload, self.clock())
                 if not result.ok:
                     outcome = result
                     break
@@ -342,7 +375,7 @@ class Engine:
         except OSError as e:
             return None, upstream.transport_failure(e)
         if payload is not None:
-            return payload, None
+            return payload if payload == upstream.DONE else _mapped(s.choice.vendor.map_chunk, payload), None
         if finished and not s.choice.vendor.quirks.sends_done:
             return None, Outcome()  # this vendor ends with a finish_reason, not [DONE]
         return None, Outcome(
@@ -381,6 +414,10 @@ class Engine:
             failure=failure.value,
             message=outcome.message[:200],
         )
+
+
+def _mapped(hook: BytesMap | None, payload: bytes) -> bytes:
+    return payload if hook is None else hook(payload)
 
 
 def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from balancer import http, router, upstream
+from balancer.balances import BalancePoller
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
@@ -42,6 +43,7 @@ class Gateway:
     keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
     key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
     generation: int = 0
+    balances: BalancePoller | None = None
     _engine: Engine | None = None
 
     @property
@@ -82,8 +84,12 @@ class Gateway:
             self.capture = Capture(self.cfg.transcripts)
             await self.capture.start()
         self.apply(self.cfg)
+        self.balances = BalancePoller(lambda: self.cfg, self.store, self.session, self.clock)
+        await self.balances.start()
 
     async def close(self) -> None:
+        if self.balances is not None:
+            await self.balances.stop()
         if self.session is not None:
             await self.session.close()
         if self.pool is not None:
@@ -143,5 +149,6 @@ def make_app(
     app.router.add_get("/v1/models", api.endpoint(api.models))
     app.router.add_get("/healthz", api.endpoint(api.healthz))
     app.router.add_get("/readyz", api.endpoint(api.readyz))
-    app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))
+    app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
+    app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405
     return app

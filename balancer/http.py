@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -252,13 +253,17 @@ class Pool:
         self._all.add(conn)
         return conn
 
-    async def post(self, ep: Endpoint, body: bytes, *, connect_s: float) -> Response:
-        """Send and wait for the status and headers; read the body from the returned Response."""
+    async def post(
+        self, ep: Endpoint, body: bytes, extra: Mapping[str, str] | None = None, *, connect_s: float
+    ) -> Response:
+        """Send and wait for the status and headers; read the body from the returned Response.
+        ``extra`` headers are per request (signatures); the endpoint's are fixed."""
+        head = ep.head if not extra else ep.head + "".join(f"{k}: {v}\r\n" for k, v in extra.items()).encode("latin-1")
         for attempt in (0, 1):
             conn = await self._connect(ep, connect_s)
             conn.begin()
             assert conn.transport is not None and conn.headers_done is not None
-            conn.transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (ep.head, len(body), body))
+            conn.transport.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
             try:
                 await conn.headers_done
             except UpstreamConnectionError:

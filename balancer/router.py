@@ -89,12 +89,13 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
         choices = []
         for i, cand in enumerate(route.candidates):
             prov = cfg.providers[cand.provider]
-            vendor = REGISTRY[prov.vendor]
+            vendor = REGISTRY[prov.vendor].configured(prov.extra)
             info = vendor.models.get(cand.model)
             window = cand.context_window or (info.context_window if info else None)
             url = vendor.request_url(prov.base_url, route.kind, cand.model, prov.extra)
             key = prov.api_key.reveal() if prov.api_key else ""
-            headers = {"Content-Type": "application/json", **vendor.auth(key)}
+            # Vendors that sign each request send all their headers per request (Engine._signed).
+            headers = {"Content-Type": "application/json", **vendor.auth(key)} if vendor.sign is None else {}
             endpoint = Endpoint.post(url, headers)
             choices.append(
                 Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers, endpoint)

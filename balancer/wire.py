@@ -143,6 +143,15 @@ class BaseResp(msgspec.Struct, kw_only=True):  # MiniMax-style envelope
     status_msg: str = ""
 
 
+class CloudApiError(msgspec.Struct, kw_only=True, rename="pascal"):  # Tencent Cloud API envelope
+    code: str = ""
+    message: str = ""
+
+
+class CloudApiResponse(msgspec.Struct, kw_only=True, rename="pascal"):
+    error: CloudApiError | None = None
+
+
 class ChoiceView(msgspec.Struct, kw_only=True):
     finish_reason: str | None = None
     usage: Usage | None = None
@@ -161,6 +170,7 @@ class ReplyView(msgspec.Struct, kw_only=True):
     message: str | None = None
     error_code: int | None = None
     error_msg: str | None = None
+    response: CloudApiResponse | None = msgspec.field(default=None, name="Response")
 
 
 reply_decoder = msgspec.json.Decoder(ReplyView)

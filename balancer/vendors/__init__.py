@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from balancer.vendors import deepseek, glm, kimi, openai, qwen
+from balancer.vendors import (
+    azure,
+    baichuan,
+    deepseek,
+    doubao,
+    ernie,
+    glm,
+    hunyuan,
+    hunyuan_native,
+    kimi,
+    minimax,
+    openai,
+    qwen,
+    siliconflow,
+    spark,
+    stepfun,
+    tiangong,
+    yi,
+)
 from balancer.vendors.base import Vendor
 
-REGISTRY: dict[str, Vendor] = {v.name: v for v in (m.VENDOR for m in (openai, deepseek, qwen, kimi, glm))}
+_MODULES = (
+    *(openai, azure, deepseek, qwen, kimi, glm, ernie, spark),
+    *(baichuan, tiangong, hunyuan, hunyuan_native, yi, doubao, minimax, siliconflow, stepfun),
+)
+REGISTRY: dict[str, Vendor] = {v.name: v for v in (m.VENDOR for m in _MODULES)}

@@ -5,7 +5,7 @@ dialect) plus optional hooks for the odd ones. Shared code never tests a vendor'
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from balancer.errors import Failure
@@ -27,6 +27,7 @@ class ModelInfo:
     tools: bool = True
     json_mode: bool = True
     vision: bool = False
+    price_known: bool = True  # False: no list price found (the 0.0 above means "unknown", not free)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class ErrorRule:
     code: str | None = None
     type: str | None = None
     contains: str | None = None
+    # When the vendor's quota resets on a calendar boundary: "day_cn" = midnight Beijing time (UTC+8).
+    resets: Literal["day_cn"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,13 @@ class BalanceProbe:
     render: Callable[[float, float], Mapping[str, Any]]  # emulator: (granted, paid) -> body
 
 
+JsonMap = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """The vendor's own error bodies, as the emulator answers them: fault -> (status, body)."""
+    """The vendor's own wire, as the emulator speaks it: error bodies (fault -> (status, body)) and
+    stream framing. Pure data plus optional renderers for vendors that are not OpenAI-shaped."""
 
     auth: tuple[int, Mapping[str, Any]]
     rate_limit: tuple[int, Mapping[str, Any]]
@@ -115,6 +122,17 @@ class Dialect:
             }
         },
     )
+    # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
+    retry_after_ms: bool = False
+    # ``data: {...}`` (True) or ``data:{...}`` (Spark).
+    sse_space: bool = True
+    # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # The vendor's request -> OpenAI fields, and OpenAI reply/chunk -> the vendor's own shape (Tiangong,
+    # Hunyuan native); None for OpenAI-shaped vendors.
+    parse_request: JsonMap | None = None
+    render_reply: JsonMap | None = None
+    render_chunk: JsonMap | None = None
 
 
 def bearer(api_key: str) -> dict[str, str]:
@@ -126,6 +144,11 @@ def api_key_header(api_key: str) -> dict[str, str]:
 
 
 UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
+# (api key, request body, provider extra, now) -> auth headers; replaces ``auth`` when set.
+SignHook = Callable[[str, bytes, Mapping[str, str], float], dict[str, str]]
+# Emulator side: (request headers, the target's key or None for "any key", body, now) -> signature valid.
+AuthCheck = Callable[[Mapping[str, str], str | None, bytes, float], bool]
+BytesMap = Callable[[bytes], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +166,40 @@ class Vendor:
     errors: tuple[ErrorRule, ...] = ()
     balance: BalanceProbe | None = None
     docs: str = ""
-    # Optional hook: build the request URL (Azure: deployment path and api-version).
+    # Optional hooks, None for plain OpenAI-compatible vendors (the hot path then skips them):
+    # build the request URL (Azure: deployment path and api-version);
     url: UrlHook | None = None
+    # sign a request (Tiangong md5, GLM JWT) and, in the emulator, verify the signature;
+    sign: SignHook | None = None
+    check_auth: AuthCheck | None = None
+    # map an OpenAI request body / the vendor's reply / one stream chunk for non-OpenAI shapes.
+    map_request: BytesMap | None = None
+    map_reply: BytesMap | None = None
+    map_chunk: BytesMap | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def configured(self, extra: Mapping[str, str]) -> Vendor:
+        """This vendor with quirks a provider's ``extra`` overrides (for facts that could not be
+        confirmed): ``temperature``/``top_p`` as "lo,hi", ``max_n``, ``unsupported`` as "a,b",
+        ``stream_usage_option`` as true/false. ValueError on a malformed value."""
+        q: dict[str, Any] = {}
+        for name in ("temperature", "top_p"):
+            if name in extra:
+                lo, hi = (float(x) for x in extra[name].split(","))
+                q[name] = (lo, hi)
+        if "max_n" in extra:
+            q["max_n"] = int(extra["max_n"])
+        if "unsupported" in extra:
+            q["unsupported"] = tuple(x.strip() for x in extra["unsupported"].split(",") if x.strip())
+        if "stream_usage_option" in extra:
+            q["stream_usage_option"] = {"true": True, "false": False}[extra["stream_usage_option"].lower()]
+        return replace(self, quirks=replace(self.quirks, **q)) if q else self
+
+    def headers(self, api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
+        """Auth headers for one request: signed when the vendor signs, else the static scheme."""
+        if self.sign is not None:
+            return self.sign(api_key, body, extra, now)
+        return self.auth(api_key)
 
     def request_url(
         self, base_url: str | None, kind: Literal["chat", "embeddings"], model: str, extra: Mapping[str, str]

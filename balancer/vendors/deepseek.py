@@ -72,7 +72,9 @@ VENDOR = Vendor(
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
         ErrorRule(Failure.CONTEXT_LENGTH, status=400, contains="maximum context length"),
+        ErrorRule(Failure.CONTENT_FILTERED, status=400, contains="Content Exists Risk"),  # [3p] reports
         ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.BAD_REQUEST, status=422),
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
     ),
     balance=BalanceProbe(path="/user/balance", parse=parse_balance, render=render_balance),
@@ -109,6 +111,10 @@ VENDOR = Vendor(
                     "code": "invalid_request_error",
                 }
             },
+        ),
+        content_filter=(
+            400,
+            {"error": {"message": "Content Exists Risk", "type": "invalid_request_error", "param": None, "code": None}},
         ),
         server_error=(
             503,

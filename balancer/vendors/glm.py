@@ -1,18 +1,74 @@
 """Zhipu GLM (bigmodel.cn): errors are HTTP status + a numeric business code in ``error.code``.
 
 Source: https://docs.bigmodel.cn/cn/faq/api-code.md . 1113 (no balance / no resource pack) comes with
-HTTP 429, like a rate limit: split on the code. The raw ``id.secret`` key is accepted as a Bearer token
-(Portkey does this); the HS256 JWT one-api signs is not required.
+HTTP 429, like a rate limit: split on the code; 1304 is the daily call cap (out until midnight Beijing).
+The raw ``id.secret`` key is accepted as a Bearer token (Portkey does this). With provider
+``extra: {auth: jwt}`` the gateway instead signs an HS256 JWT from it as one-api does (header
+``sign_type: SIGN``, claims ``api_key``, ``exp`` and ``timestamp`` in milliseconds), cached per key for
+``JWT_TTL_S`` and renewed before it expires.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+import orjson
+
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor, bearer
+
+JWT_TTL_S = 3600
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hs256(secret: str, signing_input: str) -> str:
+    return _b64(hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest())
+
+
+@functools.lru_cache(maxsize=256)
+def jwt(api_key: str, window: int) -> str:
+    """The token for one key and one TTL window (so it is signed once per window, not per request)."""
+    key_id, _, secret = api_key.partition(".")
+    ts_ms = window * JWT_TTL_S * 1000
+    header = _b64(orjson.dumps({"alg": "HS256", "sign_type": "SIGN"}))
+    claims = _b64(orjson.dumps({"api_key": key_id, "exp": ts_ms + 2 * JWT_TTL_S * 1000, "timestamp": ts_ms}))
+    return f"{header}.{claims}.{_hs256(secret, header + '.' + claims)}"
+
+
+def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
+    if extra.get("auth") != "jwt":
+        return bearer(api_key)
+    return bearer(jwt(api_key, int(now // JWT_TTL_S)))
+
+
+def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
+    """Emulator: a raw key, or a JWT signed with the key's secret and not expired."""
+    token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or key is None or token == key:
+        return bool(token)
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    key_id, _, secret = key.partition(".")
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    claims = orjson.loads(base64.urlsafe_b64decode(padded))
+    good = hmac.compare_digest(parts[2], _hs256(secret, parts[0] + "." + parts[1]))
+    return good and claims.get("api_key") == key_id and claims.get("exp", 0) > now * 1000
+
 
 VENDOR = Vendor(
     name="glm",
     title="Zhipu GLM",
+    auth_scheme="Authorization: Bearer <id.secret> (or an HS256 JWT signed from it: extra auth=jwt)",
+    sign=sign,
+    check_auth=check_auth,
     base_url="https://open.bigmodel.cn/api/paas/v4",
     docs="https://docs.bigmodel.cn/cn/faq/api-code.md",
     models={
@@ -26,7 +82,7 @@ VENDOR = Vendor(
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 0.99)),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="1113"),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1304"),  # daily call cap
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1304", resets="day_cn"),  # daily call cap
         ErrorRule(Failure.RATE_LIMITED, code="1302"),
         ErrorRule(Failure.RATE_LIMITED, code="1303"),
         ErrorRule(Failure.UPSTREAM_ERROR, code="1305"),  # platform overloaded

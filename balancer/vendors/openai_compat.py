@@ -76,6 +76,8 @@ def error_fields(v: wire.ReplyView) -> tuple[str, str, str] | None:
         return "", "", v.error
     if v.base_resp is not None and v.base_resp.status_code != 0:
         return str(v.base_resp.status_code), "", v.base_resp.status_msg
+    if v.response is not None and v.response.error is not None:  # Tencent Cloud API: HTTP 200 + Response.Error
+        return v.response.error.code, "", v.response.error.message
     if v.error_code:
         return str(v.error_code), "", v.error_msg or ""
     if v.code not in (None, 0, "0", "", 200, "200") and v.choices is None and v.data is None:
@@ -130,14 +132,29 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+_CN_OFFSET_S = 8 * 3600
+
+
+def seconds_to_reset(resets: str | None, now: float | None) -> float | None:
+    """Seconds from ``now`` until a calendar quota resets ("day_cn": next midnight Beijing time)."""
+    if resets != "day_cn" or now is None:
+        return None
+    return 86400.0 - (now + _CN_OFFSET_S) % 86400.0
+
+
 def classify_error(
-    vendor: Vendor, status: int, fields: tuple[str, str, str] | None, headers: Mapping[str, str]
+    vendor: Vendor,
+    status: int,
+    fields: tuple[str, str, str] | None,
+    headers: Mapping[str, str],
+    now: float | None = None,
 ) -> Outcome:
     code, type_, message = fields or ("", "", "")
     failure: Failure | None = None
+    reset: float | None = None
     for rule in (*vendor.errors, *_GENERIC):
         if _match(rule, status, code, type_, message):
-            failure = rule.failure
+            failure, reset = rule.failure, seconds_to_reset(rule.resets, now)
             break
     if failure is None:
         failure = _BY_STATUS.get(
@@ -149,11 +166,12 @@ def classify_error(
         code=code or type_,
         message=message[:500],
         retry_after_s=retry_after(headers),
+        reset_after_s=reset,
     )
 
 
 def classify_reply(
-    vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes
+    vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes, now: float | None = None
 ) -> tuple[Outcome, wire.ReplyView | None]:
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too."""
     try:
@@ -163,16 +181,16 @@ def classify_reply(
             return Outcome(
                 failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"
             ), None
-        return classify_error(vendor, status, None, headers), None
+        return classify_error(vendor, status, None, headers, now), None
     fields = error_fields(view)
     if status < 300 and fields is None:
         if view.choices is None and view.data is None:
             return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message="reply has no choices"), view
         return OK, view
-    return classify_error(vendor, status, fields, headers), view
+    return classify_error(vendor, status, fields, headers, now), view
 
 
-def classify_chunk(vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tuple[Outcome, wire.ReplyView | None]:
     """Classify one stream chunk's JSON. A chunk that carries an error ends the stream with it."""
     try:
         view = wire.reply_decoder.decode(data)
@@ -180,7 +198,7 @@ def classify_chunk(vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView
         return Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream chunk is not a JSON object"), None
     fields = error_fields(view)
     if fields is not None:
-        return classify_error(vendor, 200, fields, {}), view
+        return classify_error(vendor, 200, fields, {}, now), view
     return OK, view
 
 

@@ -100,3 +100,16 @@ def test_retry_after_forms() -> None:
     assert compat.retry_after({"retry-after": "12"}) == 12.0
     assert compat.retry_after({"retry-after-ms": "1500"}) == 1.5
     assert compat.retry_after({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}) is None
+
+
+def test_quirk_overrides_from_provider_extra() -> None:
+    """Unconfirmed ranges can be overridden per provider; a malformed override is a config error naming the key."""
+    from balancer import config as config_mod
+
+    qwen = REGISTRY["qwen"].configured({"temperature": "0,1.5", "max_n": "1", "unsupported": "seed, logprobs"})
+    assert qwen.quirks.temperature == (0.0, 1.5) and qwen.quirks.max_n == 1
+    assert qwen.quirks.unsupported == ("seed", "logprobs") and qwen.quirks.top_p == REGISTRY["qwen"].quirks.top_p
+    assert REGISTRY["qwen"].configured({}) is REGISTRY["qwen"]
+    raw = {"providers": {"q": {"vendor": "qwen", "extra": {"temperature": "hot"}}}, "routes": {}}
+    with pytest.raises(config_mod.ConfigError, match=r"providers\.q\.extra: malformed quirk override"):
+        config_mod.parse(raw)

@@ -1,0 +1,117 @@
+"""Balance polling: ask every configured account whose vendor has a balance API how much money it has,
+periodically and on demand, and act on it.
+
+Funds > 0 end a ``quota_exhausted`` disable (a top-up brings the account back by itself); funds <= 0
+disable the account until the next poll. Granted and paid money stay apart as the vendor reports them.
+The latest :class:`Balance` per provider is kept here in memory; :meth:`BalancePoller.snapshot` is the
+seam for persisting it in a shared state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import aiohttp
+import structlog
+
+from balancer.config import Config, Provider
+from balancer.state import StateStore
+from balancer.vendors import REGISTRY
+from balancer.vendors.base import Balance, BalanceProbe, Vendor
+
+log = structlog.get_logger("balancer.balances")
+
+QUOTA = "quota_exhausted"
+
+
+def probe_url(vendor: Vendor, provider: Provider, probe: BalanceProbe) -> str:
+    if probe.path.startswith("http"):
+        return probe.path
+    return (provider.base_url or vendor.base_url).rstrip("/") + probe.path
+
+
+@dataclass(slots=True)
+class BalancePoller:
+    config: Callable[[], Config]  # the current config (reload-safe)
+    store: StateStore
+    session: aiohttp.ClientSession
+    clock: Callable[[], float]
+    latest: dict[str, Balance] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    def providers(self) -> dict[str, Provider]:
+        """The configured providers whose vendor has a balance API."""
+        return {n: p for n, p in self.config().providers.items() if REGISTRY[p.vendor].balance is not None}
+
+    async def refresh(self, names: Iterable[str] | None = None) -> dict[str, Balance | str]:
+        """Poll now (all probed providers, or ``names``); returns each balance or the error text."""
+        probed = self.providers()
+        wanted = [n for n in (probed if names is None else names) if n in probed]
+        results = await asyncio.gather(*(self._poll(n, probed[n]) for n in wanted))
+        return dict(zip(wanted, results, strict=True))
+
+    async def _poll(self, name: str, provider: Provider) -> Balance | str:
+        vendor = REGISTRY[provider.vendor]
+        probe = vendor.balance
+        assert probe is not None
+        cfg = self.config().balances
+        key = provider.api_key.reveal() if provider.api_key else ""
+        headers = vendor.headers(key, b"", provider.extra, self.clock())
+        try:
+            async with asyncio.timeout(cfg.timeout_s):
+                async with self.session.get(probe_url(vendor, provider, probe), headers=headers) as resp:
+                    body = await resp.read()
+                    if resp.status >= 300:
+                        raise ValueError(f"HTTP {resp.status}")
+            balance = probe.parse(body)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
+            self.errors[name] = str(e)[:200] or type(e).__name__
+            log.warning("balance_poll_failed", provider=name, error=self.errors[name])
+            return self.errors[name]
+        await self._apply(name, balance, cfg.interval_s)
+        return balance
+
+    async def _apply(self, name: str, balance: Balance, interval_s: float) -> None:
+        self.latest[name] = balance
+        self.errors.pop(name, None)
+        now = self.clock()
+        if balance.total > 0:
+            await self.store.clear(name, QUOTA)
+        else:
+            await self.store.cool_down(name, now + interval_s, QUOTA, now)
+        log.info(
+            "balance_polled",
+            provider=name,
+            total=balance.total,
+            granted=balance.granted,
+            paid=balance.paid,
+            currency=balance.currency,
+        )
+
+    def snapshot(self) -> dict[str, Balance]:
+        """The latest balance per provider (for a shared state store to persist)."""
+        return dict(self.latest)
+
+    async def start(self) -> None:
+        """Poll once before serving, then every ``balances.interval_s`` in the background."""
+        cfg = self.config().balances
+        if not cfg.enabled or not self.providers():
+            return
+        await self.refresh()
+        self._task = asyncio.create_task(self._run(), name="balance-poller")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config().balances.interval_s)
+            await self.refresh()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

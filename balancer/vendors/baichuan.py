@@ -1,0 +1,50 @@
+"""Baichuan: OpenAI-compatible, Bearer key. One 429 status means two things, split by message:
+"Rate limit reached for requests" (transient) and "Insufficient account balance" (terminal).
+
+Source: Baichuan API doc mirror https://f8cxtsvnr8.apifox.cn/apidoc/project-3794483/doc-3441122
+(status table; 120 RPM per account). Prices, parameter ranges, stream usage and error ``type``/``code``
+values are not in the sources: bodies below carry the documented messages in an OpenAI envelope
+(assumed), and matching is on status + message so the envelope does not matter. No balance API.
+"""
+
+from __future__ import annotations
+
+from balancer.errors import Failure
+from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor
+
+
+def _err(message: str, type_: str) -> dict[str, object]:
+    return {"error": {"code": None, "param": None, "type": type_, "message": message}}
+
+
+VENDOR = Vendor(
+    name="baichuan",
+    title="Baichuan",
+    base_url="https://api.baichuan-ai.com/v1",
+    docs="https://f8cxtsvnr8.apifox.cn/apidoc/project-3794483/doc-3441122",
+    models={
+        # Context windows from the model names/docs; prices not found (0 = unknown, set in config).
+        "Baichuan4": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan4-Turbo": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan4-Air": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan3-Turbo": ModelInfo(32_768, 2_048, price_known=False),
+        "Baichuan2-Turbo-192k": ModelInfo(196_608, 2_048, tools=False, price_known=False),
+        "Baichuan-Text-Embedding": ModelInfo(512, None, kind="embeddings", price_known=False),
+    },
+    errors=(
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=429, contains="Insufficient account balance"),
+        ErrorRule(Failure.RATE_LIMITED, status=429, contains="Rate limit"),
+        ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="exceeds the maximum"),
+        ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive"),
+    ),
+    dialect=Dialect(
+        auth=(401, _err("Invalid Authentication", "invalid_request_error")),
+        rate_limit=(429, _err("Rate limit reached for requests", "rate_limit_error")),
+        balance_exhausted=(429, _err("Insufficient account balance, please recharge", "insufficient_quota")),
+        # Unconfirmed wording: content and context errors are not in the status table.
+        content_filter=(400, _err("Input contains sensitive content", "invalid_request_error")),
+        context_length=(400, _err("Input length exceeds the maximum context length of model", "invalid_request_error")),
+        server_error=(500, _err("Internal server error", "server_error")),
+    ),
+)

@@ -1,0 +1,98 @@
+"""SiliconFlow: OpenAI-compatible host of open models, Bearer key, and a balance API that reports the
+granted (``balance``) and topped-up (``chargeBalance``) money apart, as strings.
+
+Sources: https://docs.siliconflow.cn/en/faqs/error-codecopy (status table),
+https://docs.siliconflow.cn/cn/api-reference/userinfo/get-user-info (balance; success iff ``code == 20000``),
+https://docs.siliconflow.cn/cn/userguide/rate-limits/rate-limit-and-upgradation.md . 403 is documented as
+"insufficient permission" (most often real-name verification); mirrors of the page add "or insufficient
+balance", so a 403 whose message mentions balance is quota, any other 403 is auth. Bodies are
+``{"code":…,"message":…,"data":…}``; the exact codes inside are from third-party fixtures [3p].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from balancer.errors import Failure
+from balancer.vendors.base import Balance, BalanceProbe, Dialect, ErrorRule, ModelInfo, Vendor
+
+
+class _Data(msgspec.Struct, rename="camel"):
+    balance: str = "0"
+    charge_balance: str = "0"
+    total_balance: str = "0"
+
+
+class _Reply(msgspec.Struct):
+    code: int
+    data: _Data | None = None
+    message: str = ""
+
+
+_decoder = msgspec.json.Decoder(_Reply)
+
+
+def parse_balance(body: bytes) -> Balance:
+    reply = _decoder.decode(body)
+    if reply.code != 20000 or reply.data is None:
+        raise ValueError(f"siliconflow user/info: code {reply.code} {reply.message}")
+    d = reply.data
+    return Balance(total=float(d.total_balance), granted=float(d.balance), paid=float(d.charge_balance))
+
+
+def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
+    return {
+        "code": 20000,
+        "message": "OK",
+        "status": True,
+        "data": {
+            "id": "userid",
+            "name": "username",
+            "balance": f"{granted:.2f}",
+            "status": "normal",
+            "chargeBalance": f"{paid:.2f}",
+            "totalBalance": f"{granted + paid:.2f}",
+        },
+    }
+
+
+def _err(status: int, code: int, message: str) -> tuple[int, dict[str, object]]:
+    return status, {"code": code, "message": message, "data": None}
+
+
+VENDOR = Vendor(
+    name="siliconflow",
+    title="SiliconFlow",
+    base_url="https://api.siliconflow.cn/v1",
+    docs="https://docs.siliconflow.cn/en/faqs/error-codecopy",
+    models={
+        "deepseek-ai/DeepSeek-V3": ModelInfo(131_072, 8_192, 2.0, 8.0),
+        "deepseek-ai/DeepSeek-R1": ModelInfo(131_072, 16_384, 4.0, 16.0),
+        "Qwen/Qwen3-8B": ModelInfo(131_072, 8_192, 0.0, 0.0),  # permanently free (real-name verification)
+        "Qwen/Qwen2.5-72B-Instruct": ModelInfo(32_768, 4_096, 4.13, 4.13),
+        "THUDM/glm-4-9b-chat": ModelInfo(131_072, 4_096, 0.0, 0.0),
+        "BAAI/bge-m3": ModelInfo(8_192, None, 0.0, 0.0, kind="embeddings"),
+    },
+    errors=(
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=403, contains="balance"),
+        ErrorRule(Failure.AUTH_FAILED, status=403),
+        ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
+        ErrorRule(Failure.TIMEOUT, status=504),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
+        ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive"),
+    ),
+    balance=BalanceProbe(path="/user/info", parse=parse_balance, render=render_balance),
+    dialect=Dialect(
+        auth=(401, {"message": "Invalid token"}),  # 401 shape from third-party fixtures [3p]
+        rate_limit=_err(429, 50603, "Request was rejected due to rate limiting. Details: TPM limit reached."),
+        balance_exhausted=_err(403, 30001, "Sorry, your account balance is insufficient"),
+        content_filter=_err(400, 20015, "The input contains sensitive content."),
+        context_length=_err(400, 20015, "Input validation error: context length exceeded"),
+        bad_request=_err(400, 20015, "Input validation error"),
+        server_error=_err(503, 50505, "Model service overloaded. Please try again later."),
+    ),
+)

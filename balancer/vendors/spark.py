@@ -1,0 +1,77 @@
+"""iFlytek Spark, HTTP OpenAI-compatible API (``Authorization: Bearer <APIPassword>``).
+
+Sources: iFLYTEK-OP websdk-java-demo docs (copy in the code index; see research vendors-api.md §4),
+one-api ``relay/adaptor/xunfeiv2``. Every reply and stream chunk carries ``code``/``message``/``sid``;
+errors are ``code != 0`` in the body. The HTTP status of those errors is not documented: the emulator
+answers HTTP 200 (as the brief and the body-code design suggest) and the rules match on the code alone,
+so any status works. SSE lines are ``data:{…}`` without a space; usage rides on the last content chunk
+and the stream ends with ``data:[DONE]``. 11201 is the *daily* volume cap: the account is out until
+midnight Beijing time. No balance API; prices not published in the sources found.
+"""
+
+from __future__ import annotations
+
+from balancer.errors import Failure
+from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+
+
+def _err(code: int, message: str) -> dict[str, object]:
+    return {"code": code, "message": message, "sid": "cha000b0003@dx19a0emu0000"}
+
+
+VENDOR = Vendor(
+    name="spark",
+    title="iFlytek Spark (HTTP)",
+    base_url="https://spark-api-open.xf-yun.com/v1",
+    auth_scheme="Authorization: Bearer <APIPassword>",
+    docs="https://www.xfyun.cn/doc/spark/HTTP%E8%B0%83%E7%94%A8%E6%96%87%E6%A1%A3.html",
+    models={
+        # Prices not found in any stored source (0 = unknown; set them in config).
+        "lite": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False),
+        "generalv3": ModelInfo(8_192, 8_192, price_known=False),
+        "pro-128k": ModelInfo(131_072, 4_096, price_known=False),
+        "generalv3.5": ModelInfo(8_192, 8_192, price_known=False),
+        "max-32k": ModelInfo(32_768, 8_192, price_known=False),
+        "4.0Ultra": ModelInfo(8_192, 8_192, price_known=False),
+    },
+    # temperature (0, 1] (0 rejected), top_p (0, 1]; n is not a parameter of the API.
+    # Whether include_usage is honoured is unconfirmed; usage comes on the last chunk anyway
+    # (override: provider extra stream_usage_option: "true").
+    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1, stream_usage_option=False, unsupported=("n",)),
+    errors=(
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="11200"),  # no authorisation or volume used up
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="11201", resets="day_cn"),  # daily volume cap
+        ErrorRule(Failure.RATE_LIMITED, code="11202"),  # per-second limit
+        ErrorRule(Failure.RATE_LIMITED, code="11203"),  # concurrency limit
+        ErrorRule(Failure.RATE_LIMITED, code="10007"),  # this user's previous answer still streaming
+        ErrorRule(Failure.CONTENT_FILTERED, code="10013"),
+        ErrorRule(Failure.CONTENT_FILTERED, code="10014"),
+        ErrorRule(Failure.CONTENT_FILTERED, code="10019"),
+        ErrorRule(Failure.CONTEXT_LENGTH, code="10907"),
+        # The rest follow the WebSocket error-code page (https://www.xfyun.cn/doc/spark/Web.html), whose
+        # numbers the HTTP API shares; recalled from it, not re-checked in the stored sources.
+        ErrorRule(Failure.BAD_REQUEST, code="10003"),
+        ErrorRule(Failure.BAD_REQUEST, code="10004"),
+        ErrorRule(Failure.BAD_REQUEST, code="10005"),
+        ErrorRule(Failure.BAD_REQUEST, code="10163"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="10008"),  # service capacity
+        ErrorRule(Failure.UPSTREAM_ERROR, code="10110"),  # service busy
+        ErrorRule(Failure.AUTH_FAILED, status=401),
+        ErrorRule(Failure.AUTH_FAILED, status=403),
+    ),
+    dialect=Dialect(
+        # The HTTP API's 401 body is not in the sources: an OpenAI-style envelope is assumed.
+        auth=(401, {"error": {"message": "invalid api key", "type": "authentication_error", "code": "401"}}),
+        rate_limit=(200, _err(11202, "AppIdQpsOverFlowError:该appId的请求qps超过限制")),
+        balance_exhausted=(
+            200,
+            _err(11200, "AppIdNoAuthError:授权错误：该appId没有相关功能的授权 或者 业务量超过限制"),
+        ),
+        content_filter=(200, _err(10013, "输入内容审核不通过，涉嫌违规，请重新调整输入内容")),
+        context_length=(200, _err(10907, "token数量超过上限。对话历史+问题的字数太多，需要精简输入")),
+        bad_request=(200, _err(10005, "invalid parameter: messages")),
+        server_error=(200, _err(10012, "EngineInternalError:引擎内部错误")),
+        sse_space=False,
+        extra_fields={"code": 0, "message": "Success", "sid": "cha000b0003@dx19a0emu0000"},
+    ),
+)

@@ -1,0 +1,51 @@
+"""StepFun: OpenAI-compatible, Bearer key. 402 = insufficient balance, 451 = content moderation,
+429 = rate limit, 503 = overloaded.
+
+Source: StepFun error-code page https://platform.stepfun.com/docs/zh/api-reference/error-codes as
+summarised by a third party (api-evangelist, 2026-07) [3p]; envelope
+``{"error":{"message","type"}}``. Prices, rate limits and a balance API were not found; the 2026 model
+line-up (Step 3.x) is from a third party [3p]. Context-length wording is unconfirmed.
+"""
+
+from __future__ import annotations
+
+from balancer.errors import Failure
+from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor
+
+
+def _err(status: int, message: str, type_: str) -> tuple[int, dict[str, object]]:
+    return status, {"error": {"message": message, "type": type_}}
+
+
+VENDOR = Vendor(
+    name="stepfun",
+    title="StepFun",
+    base_url="https://api.stepfun.com/v1",
+    docs="https://platform.stepfun.com/docs/zh/api-reference/error-codes",
+    models={
+        # Prices not found (0 = unknown; set them in config).
+        "step-3": ModelInfo(65_536, 8_192, vision=True, price_known=False),
+        "step-2-16k": ModelInfo(16_384, 4_096, price_known=False),
+        "step-1-8k": ModelInfo(8_192, 4_096, price_known=False),
+        "step-1-32k": ModelInfo(32_768, 4_096, price_known=False),
+        "step-1-256k": ModelInfo(262_144, 4_096, price_known=False),
+        "step-1-flash": ModelInfo(8_192, 4_096, price_known=False),
+    },
+    errors=(
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
+        ErrorRule(Failure.CONTENT_FILTERED, status=451),
+        ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
+        ErrorRule(Failure.AUTH_FAILED, type="invalid_api_key"),
+    ),
+    dialect=Dialect(
+        auth=_err(401, "Incorrect API key provided", "invalid_api_key"),
+        rate_limit=_err(429, "Rate limit reached for requests", "request_rate_limit"),
+        balance_exhausted=_err(402, "Insufficient balance", "insufficient_balance"),
+        content_filter=_err(451, "The content failed the moderation check", "content_filter"),
+        context_length=_err(400, "Input exceeds the model's context length", "invalid_request_error"),
+        bad_request=_err(400, "Invalid parameter: messages", "invalid_request_error"),
+        server_error=_err(503, "The engine is currently overloaded, please try again later", "server_error"),
+    ),
+)

@@ -1,0 +1,149 @@
+"""Kunlun Tiangong (Skywork): not OpenAI-shaped. Requests are signed with headers ``app_key``,
+``timestamp`` and ``sign = md5(app_key + app_secret + timestamp)``; the body is ``{messages, intent}``;
+the stream sends ``type:1`` frames (text in ``arguments[0].messages[0].text``), a ``type:2`` end frame,
+then ``[DONE]``. These hooks translate both ways. Configure the key as ``"<app_key>:<app_secret>"``.
+Sources: several third-party clients and the doc pointer https://model-platform.tiangong.cn/api-reference
+[3p; research §7]. Not found anywhere and therefore assumed (override by editing the table): the
+non-stream reply (taken to be one frame of the stream's shape), whether ``type:1`` text is incremental
+(assumed yes), usage placement (assumed on the end frame), error codes/bodies (``{"code","message"}``,
+statuses as below), prices, limits. No balance API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import structlog
+
+from balancer.errors import Failure
+from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+
+log = structlog.get_logger("balancer.vendors.tiangong")
+_KEPT = ("model", "messages", "stream")
+
+
+def _sign(app_key: str, secret: str, ts: str) -> str:
+    return hashlib.md5((app_key + secret + ts).encode(), usedforsecurity=False).hexdigest()
+
+
+def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
+    app_key, _, secret = api_key.partition(":")
+    ts = str(int(now))
+    return {"app_key": app_key, "timestamp": ts, "sign": _sign(app_key, secret, ts)}
+
+
+def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
+    app_key, ts, got = headers.get("app_key", ""), headers.get("timestamp", ""), headers.get("sign", "")
+    if not app_key or not ts.isdigit() or len(got) != 32 or abs(now - int(ts)) > 300:
+        return False
+    if key is None:
+        return all(c in "0123456789abcdef" for c in got)
+    want_key, _, secret = key.partition(":")
+    return app_key == want_key and hmac.compare_digest(got, _sign(app_key, secret, ts))
+
+
+def map_request(body: bytes) -> bytes:
+    data: dict[str, Any] = orjson.loads(body)
+    dropped = sorted(k for k in data if k not in _KEPT)
+    if dropped:
+        log.debug("request_mapped", vendor="tiangong", dropped=dropped)
+    out = {k: data[k] for k in _KEPT if k in data}
+    out["intent"] = "chat"  # plain chat; "" lets the service add search augmentation
+    return orjson.dumps(out)
+
+
+def _text(frame: Mapping[str, Any]) -> str | None:
+    try:
+        return str(frame["arguments"][0]["messages"][0]["text"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _load(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def map_chunk(payload: bytes) -> bytes:
+    frame = _load(payload)
+    if not isinstance(frame, dict) or frame.get("type") not in (1, 2):
+        return payload  # an error body or something unknown: classified as it is
+    end = frame["type"] == 2
+    delta = {} if end else {"content": _text(frame) or ""}
+    chunk: dict[str, Any] = {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if end else None}],
+    }
+    if "usage" in frame:
+        chunk["usage"] = frame["usage"]
+    return orjson.dumps(chunk)
+
+
+def map_reply(body: bytes) -> bytes:
+    frame = _load(body)
+    text = _text(frame) if isinstance(frame, dict) else None
+    if not isinstance(frame, dict) or text is None:
+        return body
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    return orjson.dumps({"object": "chat.completion", "choices": [choice], "usage": frame.get("usage")})
+
+
+def _frame(kind: int, text: str, usage: Any = None) -> dict[str, Any]:
+    extra = {"usage": usage} if usage is not None else {}
+    return {"type": kind, "arguments": [{"messages": [{"text": text, "author": "bot"}]}], **extra}
+
+
+def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    choice = (chunk.get("choices") or [{}])[0]
+    if choice.get("finish_reason") or not chunk.get("choices"):
+        return _frame(2, "", chunk.get("usage"))
+    return _frame(1, choice.get("delta", {}).get("content") or "")
+
+
+def render_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    return _frame(2, reply["choices"][0]["message"].get("content") or "", reply.get("usage"))
+
+
+def _err(status: int, code: int, message: str) -> tuple[int, dict[str, object]]:
+    return status, {"code": code, "message": message}
+
+
+VENDOR = Vendor(
+    name="tiangong",
+    title="Kunlun Tiangong (Skywork)",
+    base_url="https://api-maas.singularity-ai.com/sky-work/api/v1",
+    chat_path="/chat",
+    auth_scheme="signed headers app_key, timestamp, sign=md5(app_key+app_secret+timestamp); key '<app_key>:<secret>'",
+    docs="https://model-platform.tiangong.cn/api-reference",
+    models={"SkyChat-MegaVerse": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False)},
+    quirks=Quirks(stream_usage_option=False, max_n=1),
+    sign=sign,
+    check_auth=check_auth,
+    map_request=map_request,
+    map_reply=map_reply,
+    map_chunk=map_chunk,
+    errors=(
+        ErrorRule(Failure.AUTH_FAILED, status=401),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="40201"),
+        ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.CONTENT_FILTERED, code="40003"),
+        ErrorRule(Failure.CONTEXT_LENGTH, code="40004"),
+    ),
+    dialect=Dialect(
+        auth=_err(401, 40100, "sign verify failed"),
+        rate_limit=_err(429, 42900, "request too frequent"),
+        balance_exhausted=_err(402, 40201, "token balance insufficient"),
+        content_filter=_err(400, 40003, "content risk detected"),
+        context_length=_err(400, 40004, "messages too long"),
+        bad_request=_err(400, 40000, "invalid messages"),
+        server_error=_err(500, 50000, "internal error"),
+        render_reply=render_reply,
+        render_chunk=render_chunk,
+    ),
+)

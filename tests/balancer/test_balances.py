@@ -1,0 +1,87 @@
+"""The balance poller: at start, periodically, on demand; empty accounts out, topped-up ones back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import structlog
+
+from tests.conftest import EmulatorHandle, GatewayFactory, GatewayHandle, auth
+
+
+def _interval(seconds: float, enabled: bool = True) -> Any:
+    def edit(raw: dict[str, Any]) -> None:
+        raw["balances"] = {"interval_s": seconds, "enabled": enabled, "timeout_s": 2}
+
+    return edit
+
+
+async def _refresh(gw: GatewayHandle, query: str = "", key: bool = True) -> tuple[int, dict[str, Any]]:
+    headers = auth() if key else {}
+    async with aiohttp.ClientSession() as s, s.post(f"{gw.url}/admin/balances/refresh{query}", headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_empty_account_is_out_from_the_start(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """The first poll runs before the gateway serves, so an empty account never gets a request."""
+    await emulator.limits("deepseek.a", granted=0.0, paid=0.0)
+    gw = await make_gateway()
+    assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).reason == "cooldown:quota_exhausted"
+    assert gw.gw.balances is not None and gw.gw.balances.snapshot()["ds-b"].total > 0
+    raw = await gw.client().chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-qiao-provider"] == "ds-b" and await emulator.requests("deepseek.a") == 0
+
+
+async def test_periodic_poll_brings_a_topped_up_account_back(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """With a short interval the background poll disables an emptied account and re-enables it after a top-up."""
+    gw = await make_gateway(_interval(0.005))
+    store = gw.gw.store
+
+    async def until(available: bool) -> None:
+        for _ in range(400):
+            if store.health("ds-a", "deepseek-chat", gw.clock()).available is available:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"ds-a never became available={available}")
+
+    await emulator.limits("deepseek.a", granted=0.0, paid=0.0)
+    await until(False)
+    await emulator.limits("deepseek.a", paid=1.0)
+    await until(True)
+
+
+async def test_refresh_endpoint(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """POST /admin/balances/refresh needs a client key, can name providers, and reports granted and paid."""
+    gw = await make_gateway(_interval(3600))
+    status, _ = await _refresh(gw, key=False)
+    assert status == 401
+    await emulator.limits("kimi", granted=1.5, paid=2.0)
+    status, body = await _refresh(gw, "?provider=kimi,qwen")
+    assert status == 200
+    assert body["balances"] == {"kimi": {"total": 3.5, "granted": 1.5, "paid": 2.0, "currency": "CNY"}}
+
+
+async def test_failed_poll_changes_nothing(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A poll that fails (here: the vendor refuses the key) is reported and logged, and leaves the account as it was."""
+    gw = await make_gateway(_interval(3600))
+    async with aiohttp.ClientSession() as s:
+        await s.post(f"{emulator.url}/_emulator/keys", json={"target": "deepseek.a", "key": "other"})
+    with structlog.testing.capture_logs() as logs:
+        status, body = await _refresh(gw, "?provider=ds-a")
+    assert status == 200 and body["balances"]["ds-a"] == {"error": "HTTP 401"}
+    assert any(e["event"] == "balance_poll_failed" for e in logs)
+    assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
+
+
+async def test_disabled_polling(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """balances.enabled: false means no poll at start (an empty account is only found by its 402)."""
+    await emulator.limits("deepseek.a", granted=0.0, paid=0.0)
+    gw = await make_gateway(_interval(3600, enabled=False))
+    assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
+    assert gw.gw.balances is not None and gw.gw.balances.snapshot() == {}

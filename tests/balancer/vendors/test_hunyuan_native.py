@@ -1,0 +1,82 @@
+"""Tencent Hunyuan's native TC3-signed API against its emulator dialect, through the gateway and the openai SDK."""
+
+from __future__ import annotations
+
+import orjson
+import structlog
+
+from balancer.vendors import hunyuan_native, tc3
+from tests.balancer.vendors import kit
+from tests.conftest import EmulatorHandle, GatewayFactory
+
+CASE = kit.Case("hunyuan-native", "hunyuan-turbo", key="AKIDexample:secret-key-1")
+
+
+async def test_chat_and_stream(make_gateway: GatewayFactory) -> None:
+    """Capitalised native replies and a stream without [DONE] (ended by FinishReason) reach the client as OpenAI."""
+    gw = await kit.gateway(make_gateway, CASE)
+    await kit.chat(gw)
+    await kit.stream(gw)
+
+
+async def test_errors(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """HTTP 200 Response.Error codes each lead to their failure class's consequence."""
+    await kit.errors(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A request signed with another key pair gets AuthFailure.SignatureFailure and the account is taken out."""
+    await kit.wrong_key(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_right_key_verifies(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """The emulator recomputes the TC3 signature over the body with the account's key pair and accepts it."""
+    gw = await kit.gateway(make_gateway, CASE)
+    emulator.emu.target("hunyuan-native").key = CASE.key
+    assert await kit.served_by(gw) == "v"
+
+
+async def test_balance(make_gateway: GatewayFactory) -> None:
+    """No balance API with a key pair here (Tencent billing is not researched): never polled."""
+    await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def test_tc3_documented_vector() -> None:
+    """Tencent's worked signature-v3 example (CVM DescribeInstances at 1551113065) signs to its published value."""
+    payload = b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'
+    canonical = tc3.canonical_request(payload, "cvm.tencentcloudapi.com", "application/json; charset=utf-8")
+    header = tc3.authorization(
+        "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******", "Gu5t9xGARNpq86cd98joQYCN3*******", "cvm", 1551113065, canonical
+    )
+    assert header == (
+        "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******/2019-02-25/cvm/tc3_request, "
+        "SignedHeaders=content-type;host, Signature=2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c"
+    )
+    assert tc3.verify(
+        header, "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******", "Gu5t9xGARNpq86cd98joQYCN3*******", 1551113065, canonical
+    )
+    assert not tc3.verify(header, "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******", "other", 1551113065, canonical)
+
+
+def test_sign_headers_and_request_mapping() -> None:
+    """The signed request carries action, version and timestamp; the body is mapped to capitalised fields."""
+    body = hunyuan_native.map_request(
+        b'{"model":"hunyuan-turbo","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"tools":[]}'
+    )
+    assert orjson.loads(body) == {
+        "Model": "hunyuan-turbo",
+        "Temperature": 0.5,
+        "Messages": [{"Role": "user", "Content": "hi"}],
+    }
+    h = hunyuan_native.sign("id:key", body, {"region": "ap-guangzhou"}, 1_700_000_000.5)
+    assert h["X-TC-Action"] == "ChatCompletions" and h["X-TC-Version"] == "2023-09-01"
+    assert h["X-TC-Timestamp"] == "1700000000" and h["X-TC-Region"] == "ap-guangzhou"
+    assert hunyuan_native.check_auth(h, "id:key", body, 1_700_000_010.0)
+    assert not hunyuan_native.check_auth(h, "id:key", body + b" ", 1_700_000_010.0)  # body tampered
+
+
+def test_dropped_fields_are_logged() -> None:
+    """Fields the native API has no place for are dropped with a debug log, never silently."""
+    with structlog.testing.capture_logs() as logs:
+        hunyuan_native.map_request(b'{"model":"m","messages":[],"tools":[],"n":1}')
+    assert logs[0]["dropped"] == ["n", "tools"]

@@ -1,0 +1,51 @@
+"""Moonshot Kimi against its emulator dialect, through the gateway and the openai SDK."""
+
+from __future__ import annotations
+
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
+from tests.balancer.vendors import kit
+from tests.conftest import EmulatorHandle, GatewayFactory
+
+CASE = kit.Case("kimi", "moonshot-v1-8k")
+
+
+async def test_chat_and_stream(make_gateway: GatewayFactory) -> None:
+    """A plain reply and a stream come back in OpenAI shape, usage inside choices[0].usage."""
+    gw = await kit.gateway(make_gateway, CASE)
+    await kit.chat(gw)
+    await kit.stream(gw)
+
+
+async def test_tools(make_gateway: GatewayFactory) -> None:
+    """A tools request comes back as an OpenAI tool call."""
+    await kit.tools(await kit.gateway(make_gateway, CASE))
+
+
+async def test_errors(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """rate_limit_reached_error vs exceeded_current_quota_error (both 429), content_filter and token-limit bodies each lead to their consequence."""
+    await kit.errors(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A wrong key gets Moonshot's invalid_authentication_error body and the account is taken out."""
+    await kit.wrong_key(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """GET /users/me/balance: voucher (granted) and cash (paid) apart; empty disables, a top-up re-enables."""
+    await kit.balance(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_403_insufficient_balance_variant() -> None:
+    """The help centre's 403 'insufficient balance' is quota too, while other 403s stay auth."""
+    bal = {"error": {"message": "Your account balance is insufficient", "type": "permission_denied_error"}}
+    assert _class(403, bal) is Failure.QUOTA_EXHAUSTED
+    assert _class(403, {"error": {"message": "no", "type": "permission_denied_error"}}) is Failure.AUTH_FAILED

@@ -1,0 +1,74 @@
+"""MiniMax against its emulator dialect, through the gateway and the openai SDK."""
+
+from __future__ import annotations
+
+import orjson
+
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
+from tests.balancer.vendors import kit
+from tests.conftest import EmulatorHandle, GatewayFactory
+
+CASE = kit.Case("minimax", "MiniMax-M1")
+
+
+async def test_chat_and_stream(make_gateway: GatewayFactory) -> None:
+    """A plain reply and a stream come back in OpenAI shape with usage."""
+    gw = await kit.gateway(make_gateway, CASE)
+    await kit.chat(gw)
+    await kit.stream(gw)
+
+
+async def test_tools(make_gateway: GatewayFactory) -> None:
+    """A tools request comes back as an OpenAI tool call."""
+    await kit.tools(await kit.gateway(make_gateway, CASE))
+
+
+async def test_errors(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """HTTP 200 base_resp codes (1002 rate, 1008 balance, 1026 sensitive, 1039 token limit) each lead to their consequence."""
+    await kit.errors(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A wrong key gets MiniMax's 1004 body (HTTP 200) and the account is taken out."""
+    await kit.wrong_key(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_balance(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """No balance API: the account is never polled (documented as none)."""
+    await kit.no_balance(await kit.gateway(make_gateway, CASE), CASE)
+
+
+def _class(status: int, body: object) -> Failure | None:
+    return compat.classify_reply(REGISTRY[CASE.vendor], status, {}, orjson.dumps(body))[0].failure
+
+
+def test_temperature_zero_is_raised_and_n_limited() -> None:
+    """temperature 0 (rejected by MiniMax) is raised into (0, 1]; n > 1 makes the candidate unusable."""
+    from balancer import wire
+
+    data = b'{"model":"r","messages":[{"role":"user","content":"x"}],"temperature":0}'
+    body = wire.decode_body(data)
+    shaped = compat.shape_chat(REGISTRY["minimax"], dict(body), wire.chat_view(body, len(data)), "MiniMax-M1", None)
+    assert orjson.loads(shaped.body)["temperature"] == 0.01 and shaped.adjustments == ["temperature 0.0->0.01"]
+
+
+async def test_n_above_one_skips_minimax(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """A request with n=2 is not sent to MiniMax (n is 1 only) but to the next candidate."""
+    gw = await kit.gateway(make_gateway, CASE)
+    raw = await gw.client().chat.completions.with_raw_response.create(model="v", messages=kit.MESSAGES, n=2)
+    assert raw.headers["x-qiao-provider"] == "backup" and await emulator.requests("minimax") == 0
+
+
+def test_http_200_codes() -> None:
+    """base_resp codes decide at HTTP 200: 1002 rate, 1008 balance, 1027 output sensitive, 1039 token limit."""
+
+    def body(code: int) -> object:
+        return {"base_resp": {"status_code": code, "status_msg": "x"}}
+
+    assert _class(200, body(1002)) is Failure.RATE_LIMITED
+    assert _class(200, body(1008)) is Failure.QUOTA_EXHAUSTED
+    assert _class(200, body(1027)) is Failure.CONTENT_FILTERED
+    assert _class(200, body(1039)) is Failure.CONTEXT_LENGTH
+    assert _class(200, {"choices": [], "base_resp": {"status_code": 0, "status_msg": ""}}) is None
