@@ -164,8 +164,19 @@ class TranscriptsConfig(_Strict, frozen=True):
 
 
 class State(_Strict, frozen=True):
-    backend: Literal["memory", "redis"] = "memory"
+    """Where shared state lives. ``auto``: Redis when a URL is given here or in ``REDIS_URL``, else
+    in-process memory (one instance). URLs: ``redis://``, ``rediss://`` (TLS),
+    ``redis+sentinel://h1:26379,h2:26379/<service>[/db]``, ``redis+cluster://host:port``."""
+
+    backend: Literal["auto", "memory", "redis"] = "auto"
     redis_url: str | None = None
+    # Share of each limit an instance may use on its own while Redis is unreachable (e.g. 1/replicas).
+    degraded_share: float = 1.0
+
+    def url(self) -> str | None:
+        if self.backend == "memory":
+            return None
+        return self.redis_url or os.environ.get("REDIS_URL") or None
 
 
 class Balances(_Strict, frozen=True):

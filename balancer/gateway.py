@@ -121,11 +121,14 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def make_store(cfg: Config) -> StateStore:
-    if cfg.state.backend == "redis":
-        from balancer.state.redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+    url = cfg.state.url()
+    if url is None:
+        if cfg.state.backend == "redis":
+            raise StartupError("state.backend is redis but no state.redis_url or REDIS_URL is set")
+        return MemoryStore()
+    from balancer.state.redis import RedisStore
 
-        return RedisStore.from_config(cfg)  # type: ignore[no-any-return,unused-ignore]
-    return MemoryStore()
+    return RedisStore.from_url(url, degraded_share=cfg.state.degraded_share)
 
 
 def make_app(

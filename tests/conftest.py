@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -18,8 +18,28 @@ from balancer.emulator import Emulator
 from balancer.emulator import make_app as make_emulator_app
 from balancer.gateway import GATEWAY, Gateway, make_app
 from balancer.state import StateStore
+from tests.redis_server import RedisServer
 
 CLIENT_KEY = "sk-test-client-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (tests flush it); killable ones start their own."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis_url(redis_server: RedisServer) -> str:
+    """The private server's URL, flushed for this test."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushall()
+    await client.aclose()
+    return redis_server.url
 
 
 class Clock:

@@ -30,6 +30,7 @@ class Admission(msgspec.Struct, kw_only=True):
     probe: bool = False  # a half-open breaker's trial request
     tokens: int = 0  # TPM tokens reserved
     window: int = 0  # the minute window the reservation was taken in
+    ticket: str = ""  # a shared concurrency reservation to release (Redis store)
 
 
 class Health(msgspec.Struct, kw_only=True):

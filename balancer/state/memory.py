@@ -79,20 +79,34 @@ class MemoryStore:
         self, provider: str, model: str, limits: Limits, tokens: int, breaker: Breaker, now: float
     ) -> Admission:
         key = candidate_key(provider, model)
+        denied, probe = self.gate(provider, key, breaker, now)
+        if denied is not None:
+            return denied
+        window = math.floor(now / 60.0)
+        denied = self.local_quota(provider, limits, tokens, now)
+        if denied is not None:
+            return denied
+        return self.admitted(provider, key, probe, tokens, window)
+
+    def gate(self, provider: str, key: str, breaker: Breaker, now: float) -> tuple[Admission | None, bool]:
+        """Cooldowns and the breaker: (a denial, or None) and whether this would be a half-open probe."""
         for k in (provider, key):
             c = self._cooldown(k, now)
             if c is not None:
-                return Admission(ok=False, reason=f"cooldown:{c.reason}", retry_at=c.until)
+                return Admission(ok=False, reason=f"cooldown:{c.reason}", retry_at=c.until), False
         circ = self._circ.setdefault(key, _Circuit())
-        probe = False
         if circ.state == "open":
             if circ.open_until > now:
-                return Admission(ok=False, reason="breaker_open", retry_at=circ.open_until)
+                return Admission(ok=False, reason="breaker_open", retry_at=circ.open_until), False
             circ.state, circ.probes = "half_open", 0
         if circ.state == "half_open":
             if circ.probes >= breaker.half_open_probes:
-                return Admission(ok=False, reason="breaker_half_open", retry_at=now + 1.0)
-            probe = True
+                return Admission(ok=False, reason="breaker_half_open", retry_at=now + 1.0), False
+            return None, True
+        return None, False
+
+    def local_quota(self, provider: str, limits: Limits, tokens: int, now: float) -> Admission | None:
+        """RPM/TPM/concurrency against this process's own counters; books the request when allowed."""
         u = self._usage.setdefault(provider, _Usage())
         window = math.floor(now / 60.0)
         if u.window != window:
@@ -107,25 +121,59 @@ class MemoryStore:
         u.in_flight += 1
         u.requests += 1
         u.tokens += tokens
+        return None
+
+    def admitted(self, provider: str, key: str, probe: bool, tokens: int, window: int) -> Admission:
         if probe:
-            circ.probes += 1
+            self._circ[key].probes += 1
         return Admission(ok=True, provider=provider, key=key, probe=probe, tokens=tokens, window=window)
 
     async def settle(
         self, adm: Admission, tokens_used: int, verdict: Verdict, latency_ms: float, breaker: Breaker, now: float
     ) -> None:
+        self.release(adm, tokens_used)
+        self.feed(adm, verdict, latency_ms, breaker, now)
+
+    def release(self, adm: Admission, tokens_used: int) -> None:
         u = self._usage.get(adm.provider)
         if u is not None:
             u.in_flight = max(0, u.in_flight - 1)
             if u.window == adm.window:
                 u.tokens += tokens_used - adm.tokens
+
+    def feed(self, adm: Admission, verdict: Verdict, latency_ms: float, breaker: Breaker, now: float) -> str | None:
+        """Feed the breaker; returns "opened" or "closed" when its state changed that way."""
         circ = self._circ.setdefault(adm.key, _Circuit())
+        before = circ.state
         if adm.probe:
             circ.probes = max(0, circ.probes - 1)
         if verdict == "ok":
             _success(circ, latency_ms, breaker, now)
         elif verdict == "fail":
             _failure(circ, breaker, now, adm.probe)
+        if circ.state == "open" and (before != "open" or adm.probe):
+            return "opened"
+        if circ.state == "closed" and before != "closed":
+            return "closed"
+        return None
+
+    def breaker_until(self, key: str) -> float:
+        circ = self._circ.get(key)
+        return circ.open_until if circ is not None and circ.state == "open" else 0.0
+
+    def mirror_breaker(self, key: str, until: float) -> None:
+        """Apply a breaker state another instance published: open until ``until`` (0 = closed)."""
+        circ = self._circ.setdefault(key, _Circuit())
+        if until > circ.open_until or (until == 0 and circ.state != "closed"):
+            if until:
+                circ.state, circ.open_until, circ.open_s, circ.probes = "open", until, circ.open_s, 0
+            else:
+                circ.state, circ.open_until, circ.buckets, circ.consecutive = "closed", 0.0, {}, 0
+
+    def mirror_cooldown(self, key: str, until: float, reason: str) -> None:
+        c = self._cool.get(key)
+        if c is None or until > c.until:
+            self._cool[key] = _Cooldown(until, reason)
 
     async def cool_down(self, key: str, until: float, reason: str, now: float) -> float:
         c = self._cooldown(key, now)

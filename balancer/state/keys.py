@@ -1,0 +1,37 @@
+"""Every Redis key the gateway uses, built here and nowhere else.
+
+Prefix ``qiao:v1:``. Per-account keys carry the hash tag ``{acct:<name>}`` so each atomic operation
+touches one Redis Cluster slot; the health index is one key (one slot) on purpose: it is written only
+when something fails, and read whole when an instance (re)connects.
+"""
+
+from __future__ import annotations
+
+PREFIX = "qiao:v1:"
+HEALTH = PREFIX + "{health}"  # hash: "cd:<key>" -> "until|reason", "br:<provider/model>" -> "until"
+EVENTS = PREFIX + "events"  # pub/sub channel: health changes, "<kind>|<field>|<until>|<reason>"
+WINDOW_TTL_S = 180  # a minute window's usage outlives its minute for late settles, then expires
+USAGE_TTL_S = 40 * 86400
+
+
+def window(provider: str, window_id: int) -> str:
+    """RPM/TPM budget handed out (as leases) in one minute window of an account."""
+    return f"{PREFIX}{{acct:{provider}}}:win:{window_id}"
+
+
+def inflight(provider: str) -> str:
+    """Sorted set of in-flight reservations (member = reservation id, score = expiry)."""
+    return f"{PREFIX}{{acct:{provider}}}:inflight"
+
+
+def usage(provider: str, day: str) -> str:
+    """Requests and tokens served per account per UTC day (batched counters)."""
+    return f"{PREFIX}{{acct:{provider}}}:usage:{day}"
+
+
+def cooldown_field(key: str) -> str:
+    return f"cd:{key}"
+
+
+def breaker_field(key: str) -> str:
+    return f"br:{key}"

@@ -1,0 +1,373 @@
+"""The Redis state store: many gateway instances behave as one.
+
+Hot path: ``health`` reads a local mirror (kept within ~1 s of Redis by pub/sub, and resynced
+whole every few seconds); ``admit`` spends a locally held *lease* — a slice of the account's minute
+RPM/TPM budget handed out by ``lease.lua`` — and calls Redis only when the slice runs out (a slice is
+2% of the limit, so well under one round trip per request; with no limits configured, none). The sum
+of leases never exceeds a limit, so the cluster never overshoots it. Accounting (requests and
+tokens per account and day, concurrency releases) is batched and flushed every 50 ms in one
+pipeline. Cooldowns and breaker openings are written through (one Lua call, failures only) and
+published.
+
+If Redis is unreachable or slow the store is *degraded*: it serves on local state (limits scaled by
+``degraded_share``), keeps its accounting, reconnects with backoff and then resyncs and flushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from balancer.config import Breaker, Limits
+from balancer.state import Admission, Verdict, candidate_key, keys
+from balancer.state.memory import MemoryStore
+
+log = structlog.get_logger("balancer.state.redis")
+
+LEASE_FRACTION = 0.02
+FLUSH_S = 0.05
+RESYNC_S = 2.0
+RESERVATION_S = 600.0  # a crashed instance's concurrency slots come back after this
+
+
+def _script(name: str) -> str:
+    return resources.files("balancer.state").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass(slots=True)
+class _Lease:
+    window: int
+    requests: int = 0
+    tokens: int = 0
+
+
+class RedisStore(MemoryStore):
+    name = "redis"
+
+    def __init__(self, client: Any, *, degraded_share: float = 1.0, flush_s: float = FLUSH_S) -> None:
+        super().__init__()
+        self.client = client
+        self.degraded = False
+        self.degraded_events = 0
+        self.round_trips = 0  # Redis calls made on the request path (tests and /readyz)
+        self._share = degraded_share
+        self._flush_s = flush_s
+        self._leases: dict[str, _Lease] = {}
+        self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._releases: list[tuple[str, str]] = []
+        self._free: dict[str, list[tuple[str, float]]] = defaultdict(list)  # released slots kept briefly
+        self._taken: dict[str, float] = {}
+        self._freed_at: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._recovering: asyncio.Task[None] | None = None
+        self._instance = uuid.uuid4().hex[:12]
+        self._lease = client.register_script(_script("lease"))
+        self._inflight = client.register_script(_script("inflight"))
+        self._health = client.register_script(_script("health"))
+        self._clear = client.register_script(_script("clear"))
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> RedisStore:
+        opts: dict[str, Any] = {
+            "socket_timeout": 0.5,
+            "socket_connect_timeout": 0.5,
+            "retry": Retry(NoBackoff(), 0),
+            "decode_responses": True,
+        }
+        if url.startswith("redis+sentinel://"):
+            from redis.asyncio.sentinel import Sentinel
+
+            hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
+            service, _, db = rest.partition("/")
+            nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
+            client = Sentinel(nodes, **opts).master_for(service, db=int(db or 0), **opts)  # type: ignore[no-untyped-call]
+        elif url.startswith("redis+cluster://"):
+            from redis.asyncio.cluster import RedisCluster
+
+            client = RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **opts)
+        else:
+            client = aioredis.Redis.from_url(url, **opts)
+        return cls(client, **kw)
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self.client.ping()
+            await self._resync()
+        except (RedisError, OSError) as e:
+            self._degrade(e)
+        self._tasks = [asyncio.create_task(self._flusher()), asyncio.create_task(self._listener())]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._recovering is not None:
+            self._recovering.cancel()
+        pending = [t for t in [*self._tasks, self._recovering] if t is not None]
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+        await self.client.aclose()
+
+    async def status(self) -> str:
+        return "degraded" if self.degraded else "ok"
+
+    # ---- the request path -------------------------------------------------------------------------
+
+    async def admit(
+        self, provider: str, model: str, limits: Limits, tokens: int, breaker: Breaker, now: float
+    ) -> Admission:
+        key = candidate_key(provider, model)
+        denied, probe = self.gate(provider, key, breaker, now)
+        if denied is not None:
+            return denied
+        window = math.floor(now / 60.0)
+        if self.degraded or not (limits.rpm or limits.tpm or limits.concurrency):
+            denied = self.local_quota(provider, self._scaled(limits), tokens, now)
+            if denied is not None:
+                return denied
+            return self.admitted(provider, key, probe, tokens, window)
+        denied = await self._shared_quota(provider, limits, tokens, now)
+        if denied is not None:
+            return denied
+        ticket = ""
+        if limits.concurrency and not self.degraded:
+            ticket = await self._slot(provider, limits.concurrency, now)
+            if not ticket:
+                self._give_back(provider, window, limits, tokens)
+                return Admission(ok=False, reason="concurrency", retry_at=now + 0.05)
+        self.local_quota(provider, Limits(), tokens, now)  # local in-flight bookkeeping only
+        adm = self.admitted(provider, key, probe, tokens, window)
+        adm.ticket = ticket
+        return adm
+
+    async def _slot(self, provider: str, limit: int, now: float) -> str:
+        """A concurrency slot: one this instance released moments ago (no round trip), or a new one."""
+        free = self._free.get(provider)
+        while free:
+            ticket, taken_at = free.pop()
+            if now - taken_at < RESERVATION_S / 2:
+                return ticket
+            self._releases.append((keys.inflight(provider), ticket))
+        ticket = f"{self._instance}:{uuid.uuid4().hex[:10]}"
+        ok = await self._call(self._inflight, [keys.inflight(provider)], [now, limit, ticket, now + RESERVATION_S])
+        if ok:
+            self._taken[ticket] = now
+        return ticket if ok else ""
+
+    async def _shared_quota(self, provider: str, limits: Limits, tokens: int, now: float) -> Admission | None:
+        window = math.floor(now / 60.0)
+        lease = self._leases.get(provider)
+        if lease is None or lease.window != window:
+            lease = self._leases[provider] = _Lease(window)
+        short_r = bool(limits.rpm) and lease.requests < 1
+        short_t = bool(limits.tpm) and lease.tokens < tokens
+        if short_r or short_t:
+            want_r = max(1, math.ceil(limits.rpm * LEASE_FRACTION)) if limits.rpm else 0
+            want_t = max(tokens - lease.tokens, math.ceil(limits.tpm * LEASE_FRACTION)) if limits.tpm else 0
+            got = await self._call(
+                self._lease,
+                [keys.window(provider, window)],
+                [limits.rpm, limits.tpm, want_r, want_t, keys.WINDOW_TTL_S],
+            )
+            if got is None:  # Redis just failed: this request goes on local state
+                return self.local_quota(provider, self._scaled(limits), tokens, now)
+            lease.requests += int(got[0])
+            lease.tokens += int(got[1])
+            retry_at = (window + 1) * 60.0
+            if limits.rpm and lease.requests < 1:
+                return Admission(ok=False, reason="rpm", retry_at=retry_at)
+            if limits.tpm and lease.tokens < tokens:
+                return Admission(ok=False, reason="tpm", retry_at=retry_at)
+        if limits.rpm:
+            lease.requests -= 1
+        if limits.tpm:
+            lease.tokens -= tokens
+        return None
+
+    def _give_back(self, provider: str, window: int, limits: Limits, tokens: int) -> None:
+        lease = self._leases.get(provider)
+        if lease is not None and lease.window == window:
+            lease.requests += 1 if limits.rpm else 0
+            lease.tokens += tokens if limits.tpm else 0
+
+    def _scaled(self, limits: Limits) -> Limits:
+        if not self.degraded or self._share >= 1.0:
+            return limits
+        return Limits(
+            rpm=max(1, int(limits.rpm * self._share)) if limits.rpm else 0,
+            tpm=max(1, int(limits.tpm * self._share)) if limits.tpm else 0,
+            concurrency=max(1, int(limits.concurrency * self._share)) if limits.concurrency else 0,
+        )
+
+    async def settle(
+        self, adm: Admission, tokens_used: int, verdict: Verdict, latency_ms: float, breaker: Breaker, now: float
+    ) -> None:
+        self.release(adm, tokens_used)
+        lease = self._leases.get(adm.provider)
+        if lease is not None and lease.window == adm.window:
+            lease.tokens += adm.tokens - tokens_used  # unused reservation back to the slice (or a debt)
+        day = time.strftime("%Y%m%d", time.gmtime(now))
+        count = self._counts[keys.usage(adm.provider, day)]
+        count[0] += 1
+        count[1] += tokens_used
+        if adm.ticket:  # kept for this instance's next request; returned by the flusher if unused
+            self._free[adm.provider].append((adm.ticket, self._taken.get(adm.ticket, now)))
+            self._freed_at[adm.ticket] = time.monotonic()
+        change = self.feed(adm, verdict, latency_ms, breaker, now)
+        if change == "opened":
+            await self._publish_health(keys.breaker_field(adm.key), self.breaker_until(adm.key), "breaker", now)
+        elif change == "closed" and not self.degraded:
+            await self._call(self._clear, [keys.HEALTH], [keys.breaker_field(adm.key), "", keys.EVENTS])
+
+    async def cool_down(self, key: str, until: float, reason: str, now: float) -> float:
+        local = await super().cool_down(key, until, reason, now)
+        shared = await self._publish_health(keys.cooldown_field(key), until, reason, now)
+        if shared is not None and shared > local:
+            self.mirror_cooldown(key, shared, reason)
+            return shared
+        return local
+
+    async def clear(self, key: str, reason_prefix: str) -> None:
+        await super().clear(key, reason_prefix)
+        await self._call(self._clear, [keys.HEALTH], [keys.cooldown_field(key), reason_prefix, keys.EVENTS])
+
+    async def _publish_health(self, field: str, until: float, reason: str, now: float) -> float | None:
+        got = await self._call(self._health, [keys.HEALTH], [field, repr(until), reason, now, keys.EVENTS])
+        return None if got is None else float(got)
+
+    # ---- Redis calls, degradation and recovery ----------------------------------------------------
+
+    async def _call(self, script: Any, keys_: list[str], args: list[Any]) -> Any:
+        """One script call; None (and degraded mode) when Redis fails."""
+        if self.degraded:
+            return None
+        self.round_trips += 1
+        try:
+            return await script(keys=keys_, args=args)
+        except (RedisError, OSError) as e:
+            self._degrade(e)
+            return None
+
+    def _degrade(self, exc: BaseException) -> None:
+        if not self.degraded:
+            self.degraded = True
+            self.degraded_events += 1
+            self._leases.clear()
+            log.warning("state_store_degraded", error=str(exc)[:200], events=self.degraded_events)
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.create_task(self._recover())
+
+    async def _recover(self) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.client.ping()
+                self.degraded = False
+                await self._resync()
+                await self.flush()
+            except (RedisError, OSError):
+                self.degraded = True
+                delay = min(delay * 2, 5.0)
+                continue
+            log.info("state_store_recovered")
+            return
+
+    async def flush(self) -> None:
+        """Write the batched accounting in one pipeline (kept for later if Redis fails)."""
+        self._return_idle_slots()
+        if self.degraded or not (self._counts or self._releases):
+            return
+        counts, releases = dict(self._counts), list(self._releases)
+        self._counts.clear()
+        self._releases.clear()
+        pipe = self.client.pipeline(transaction=False)
+        for key, (requests, tokens) in counts.items():
+            pipe.hincrby(key, "requests", requests)
+            pipe.hincrby(key, "tokens", tokens)
+            pipe.expire(key, keys.USAGE_TTL_S)
+        for key, ticket in releases:
+            pipe.zrem(key, ticket)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as e:
+            for key, (requests, tokens) in counts.items():  # nothing is lost: merged back for next time
+                self._counts[key][0] += requests
+                self._counts[key][1] += tokens
+            self._releases.extend(releases)
+            self._degrade(e)
+
+    def _return_idle_slots(self) -> None:
+        """Concurrency slots this instance released and did not reuse within a flush period go back."""
+        cutoff = time.monotonic() - self._flush_s
+        for provider, free in self._free.items():
+            for ticket, _ in free:
+                if self._freed_at.get(ticket, 0.0) <= cutoff:
+                    self._releases.append((keys.inflight(provider), ticket))
+                    self._taken.pop(ticket, None)
+                    self._freed_at.pop(ticket, None)
+            free[:] = [(t, at) for t, at in free if t in self._freed_at]
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self.flush()
+
+    async def _resync(self) -> None:
+        """Mirror every live cooldown and open breaker (on start, on reconnect, and periodically)."""
+        entries = await self.client.hgetall(keys.HEALTH)
+        now = time.time()
+        for field, value in entries.items():
+            until_s, _, reason = value.partition("|")
+            self._apply(field, float(until_s), reason, now)
+
+    def _apply(self, field: str, until: float, reason: str, now: float) -> None:
+        kind, _, key = field.partition(":")
+        if kind == "cd" and until > now:
+            self.mirror_cooldown(key, until, reason)
+        elif kind == "br":
+            self.mirror_breaker(key, until if until > now else 0.0)
+
+    async def _listener(self) -> None:
+        """Apply other instances' health changes as they are published; resync every RESYNC_S."""
+        while True:
+            try:
+                async with self.client.pubsub() as ps:
+                    await ps.subscribe(keys.EVENTS)
+                    last = time.monotonic()
+                    while True:
+                        msg = await ps.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                        if msg is not None:
+                            self._event(str(msg["data"]))
+                        if time.monotonic() - last > RESYNC_S:
+                            await self._resync()
+                            last = time.monotonic()
+            except (RedisError, OSError):
+                await asyncio.sleep(0.5)
+
+    def _event(self, data: str) -> None:
+        op, field, until, reason = [*data.split("|", 3), "", "", ""][:4]
+        kind, _, key = field.partition(":")
+        if op == "set":
+            self._apply(field, float(until), reason, time.time())
+        elif op == "clear" and kind == "cd":
+            self._cool.pop(key, None)
+        elif op == "clear" and kind == "br":
+            self.mirror_breaker(key, 0.0)
