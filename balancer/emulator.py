@@ -96,7 +96,19 @@ class Target:
     window_tokens: int = 0
     stats: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("requests", "served", "errors", "streams", "prompt_tokens", "completion_tokens", "total_tokens"), 0
+            (
+                "requests",
+                "served",
+                "errors",
+                "streams",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "limit_rejections",
+                "peak_window_requests",
+                "peak_window_tokens",
+            ),
+            0,
         )
     )
     faults_applied: dict[str, int] = field(default_factory=dict)
@@ -296,12 +308,14 @@ class Emulator:
         window = math.floor(time.time() / 60)
         if window != t.window:
             t.window, t.window_requests, t.window_tokens = window, 0, 0
-        if t.rpm is not None and t.window_requests + 1 > t.rpm:
-            return _err(t.vendor.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
-        if t.tpm is not None and t.window_tokens + tokens > t.tpm:
+        over_rpm = t.rpm is not None and t.window_requests + 1 > t.rpm
+        if over_rpm or (t.tpm is not None and t.window_tokens + tokens > t.tpm):
+            t.stats["limit_rejections"] += 1
             return _err(t.vendor.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
         t.window_requests += 1
         t.window_tokens += tokens
+        t.stats["peak_window_requests"] = max(t.stats["peak_window_requests"], t.window_requests)
+        t.stats["peak_window_tokens"] = max(t.stats["peak_window_tokens"], t.window_tokens)
         return None
 
     def _book(self, t: Target, prompt: int, completion: int) -> None:

@@ -16,13 +16,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, args: tuple[str, ...] = ("--appendonly", "no")) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is required (scripts/setup installs it)"
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.args = args
 
     @property
     def url(self) -> str:
@@ -39,8 +40,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self.args,
                 "--dir",
                 str(self.workdir),
             ],

@@ -1,0 +1,267 @@
+"""Three gateway processes and one real Redis behave as one gateway, against the emulator's counts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import yaml
+
+from tests.conftest import CHAT, EmulatorHandle, auth, base_config
+from tests.redis_server import RedisServer, free_port
+
+
+class Cluster:
+    def __init__(self, urls: list[str], procs: list[subprocess.Popen[bytes]], redis_url: str) -> None:
+        self.urls = urls
+        self.procs = procs
+        self.redis_url = redis_url
+
+
+async def wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        assert proc.poll() is None, "gateway exited"
+        try:
+            async with http.get(url + "/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+def cluster_config(
+    emulator: EmulatorHandle, redis_url: str, edit: Callable[[dict[str, Any]], None] | None
+) -> dict[str, Any]:
+    raw = base_config(emulator.url)
+    raw["state"] = {"backend": "redis", "redis_url": redis_url}
+    raw["logging"] = {"format": "json", "level": "warning"}
+    raw["routes"]["chat"]["strategy"] = "priority"
+    if edit is not None:
+        edit(raw)
+    return raw
+
+
+@pytest.fixture
+async def start_cluster(
+    tmp_path: Path, emulator: EmulatorHandle, redis_url: str, http: aiohttp.ClientSession
+) -> AsyncIterator[Callable[..., Any]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    async def start(n: int = 3, edit: Callable[[dict[str, Any]], None] | None = None) -> Cluster:
+        urls = []
+        cfg = tmp_path / "cluster.yaml"
+        cfg.write_text(yaml.safe_dump(cluster_config(emulator, redis_url, edit)))
+        for _ in range(n):
+            port = free_port()
+            cmd = [sys.executable, "-m", "balancer", "serve", "--config", str(cfg), "--port", str(port)]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, proc in zip(urls, procs[-n:], strict=True):
+            await wait_ready(http, url, proc)
+        return Cluster(urls, procs[-n:], redis_url)
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        p.wait(timeout=30)
+
+
+async def post(http: aiohttp.ClientSession, url: str, body: dict[str, Any] = CHAT) -> tuple[int, str]:
+    async with http.post(url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        await r.read()
+        return r.status, r.headers.get("x-qiao-provider", "")
+
+
+async def test_rpm_limit_holds_cluster_wide(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Under 3x its RPM limit spread over 3 instances, a provider never receives more than its limit
+    in any minute (the emulator rejects nothing), and the excess fails over to the next candidate."""
+    await emulator.limits("deepseek.a", rpm=40)
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"rpm": 40}
+
+    cluster = await start_cluster(3, edit)
+    results = await asyncio.gather(*(post(http, cluster.urls[i % 3]) for i in range(120)))
+    assert all(status == 200 for status, _ in results)
+    stats = (await emulator.stats())["deepseek.a"]
+    assert stats["limit_rejections"] == 0
+    assert stats["peak_window_requests"] <= 40
+    served_a = sum(1 for _, p in results if p == "ds-a")
+    assert served_a == stats["served"] and served_a >= 40 * 0.9  # the limit is used, not wasted
+
+
+async def test_tpm_limit_holds_cluster_wide(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """TPM leases keep a provider's tokens per minute under its limit across instances."""
+    await emulator.limits("deepseek.a", tpm=3000)
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"tpm": 3000}
+
+    cluster = await start_cluster(3, edit)
+    body = {**CHAT, "max_tokens": 16}
+    results = await asyncio.gather(*(post(http, cluster.urls[i % 3], body) for i in range(150)))
+    assert all(status == 200 for status, _ in results)
+    stats = (await emulator.stats())["deepseek.a"]
+    assert stats["limit_rejections"] == 0 and stats["peak_window_tokens"] <= 3000 * 1.02
+    assert stats["served"] > 0
+
+
+async def test_cooldown_and_breaker_propagate_within_a_second(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A cooldown set by one instance, and a breaker it opened, are honoured by the others within 1 s."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["breaker"] = {"consecutive_failures": 2, "open_s": 30, "min_requests": 100}
+
+    cluster = await start_cluster(3, edit)
+    await emulator.fault("deepseek.a", "rate_limit", retry_after=60, count=1)
+    assert (await post(http, cluster.urls[0]))[1] == "ds-b"
+    await asyncio.sleep(1.0)
+    others = await asyncio.gather(*(post(http, cluster.urls[1 + i % 2]) for i in range(10)))
+    assert {p for _, p in others} == {"ds-b"}
+    assert (await emulator.stats())["deepseek.a"]["requests"] == 1
+
+    await emulator.fault("deepseek.b", "server_error")
+    for _ in range(2):
+        assert (await post(http, cluster.urls[0]))[1] == "qwen"
+    asked = (await emulator.stats())["deepseek.b"]["requests"]
+    await asyncio.sleep(1.0)
+    others = await asyncio.gather(*(post(http, cluster.urls[1 + i % 2]) for i in range(10)))
+    assert {p for _, p in others} == {"qwen"}
+    assert (await emulator.stats())["deepseek.b"]["requests"] == asked  # breaker open everywhere
+
+
+async def usage_tokens(redis_url: str, provider: str) -> int:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    day = time.strftime("%Y%m%d", time.gmtime())
+    value = await client.hget(f"qiao:v1:{{acct:{provider}}}:usage:{day}", "tokens")
+    await client.aclose()
+    return int(value or 0)
+
+
+async def test_accounting_is_exact_across_instances(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Tokens booked in Redis by 3 instances equal the emulator's own totals, with failovers and streams."""
+    cluster = await start_cluster(3)
+    await emulator.fault("deepseek.a", "server_error", count=10)
+    bodies = [CHAT, {**CHAT, "stream": True}, {**CHAT, "stream": True, "stream_options": {"include_usage": True}}]
+    results = await asyncio.gather(*(post(http, cluster.urls[i % 3], bodies[i % 3]) for i in range(90)))
+    assert all(status == 200 for status, _ in results)
+    await asyncio.sleep(0.5)  # two flush periods
+    stats = await emulator.stats()
+    for target, provider in (("deepseek.a", "ds-a"), ("deepseek.b", "ds-b")):
+        assert await usage_tokens(cluster.redis_url, provider) == stats[target]["total_tokens"]
+    assert stats["deepseek.b"]["served"] >= 10
+
+
+async def test_sigkill_of_one_instance_does_not_stop_the_others(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A SIGKILLed instance loses only its own in-flight requests; the others keep serving within limits."""
+    await emulator.limits("deepseek.a", rpm=60)
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"rpm": 60}
+
+    cluster = await start_cluster(3, edit)
+    await asyncio.gather(*(post(http, cluster.urls[i % 3]) for i in range(30)))
+    cluster.procs[0].kill()
+    results = await asyncio.gather(*(post(http, cluster.urls[1 + i % 2]) for i in range(60)))
+    assert all(status == 200 for status, _ in results)
+    assert (await emulator.stats())["deepseek.a"]["limit_rejections"] == 0
+
+
+async def test_sigterm_drains_in_flight_streams(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """SIGTERM lets a stream in flight finish cleanly, then the process exits 0 with its accounting flushed."""
+    emulator.emu.chunk_delay_ms = 100
+    cluster = await start_cluster(1)
+    proc = cluster.procs[0]
+
+    async def stream() -> bytes:
+        async with http.post(
+            cluster.urls[0] + "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
+        ) as r:
+            return await r.read()
+
+    task = asyncio.create_task(stream())
+    await asyncio.sleep(0.3)
+    proc.terminate()
+    data = await task
+    assert data.rstrip().endswith(b"data: [DONE]")
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+    stats = (await emulator.stats())["deepseek.a"]
+    assert await usage_tokens(cluster.redis_url, "ds-a") == stats["total_tokens"]
+
+
+async def test_redis_outage_is_invisible_to_clients(
+    tmp_path: Path, make_gateway: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Killing Redis under load causes no client errors; /readyz says degraded; after a restart the
+    store reconnects and its books match the emulator's totals."""
+    from balancer.state.redis import RedisStore
+
+    # AOF with fsync always: what was acknowledged survives the kill, as in production (deploy/).
+    server = RedisServer(tmp_path / "redis", args=("--appendonly", "yes", "--appendfsync", "always")).start()
+    await _aof_ready(server.url)
+    store = RedisStore.from_url(server.url)
+    gw = await make_gateway(store=store)
+    statuses: list[int] = []
+
+    async def load(n: int) -> None:
+        for i in range(n):
+            statuses.append((await post(http, gw.url, CHAT if i % 2 else {**CHAT, "stream": True}))[0])
+
+    await asyncio.gather(*(load(20) for _ in range(4)))
+    server.stop()
+    await asyncio.gather(*(load(20) for _ in range(4)))
+    async with http.get(gw.url + "/readyz") as r:
+        assert (await r.json())["status"] == "degraded"
+    server.start()
+    await _aof_ready(server.url)
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if await store.status() == "ok":
+            break
+    await asyncio.gather(*(load(10) for _ in range(4)))
+    await asyncio.sleep(0.5)
+    async with http.get(gw.url + "/readyz") as r:
+        assert (await r.json())["status"] == "ready"
+    assert statuses == [200] * len(statuses) and len(statuses) == 200
+    assert store.degraded_events >= 1
+    stats = (await emulator.stats())["deepseek.a"]
+    assert await usage_tokens(server.url, "ds-a") == stats["total_tokens"]
+    server.stop()
+
+
+async def _aof_ready(url: str) -> None:
+    """Wait until a just-started server has created its append-only file (a kill before that loses it)."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    for _ in range(200):
+        try:
+            info = await client.info("persistence")
+            if info.get("aof_enabled") == 1 and info.get("aof_rewrite_in_progress") == 0 and not info.get("loading"):
+                break
+        except aioredis.RedisError:
+            pass
+        await asyncio.sleep(0.05)
+    await client.aclose()
