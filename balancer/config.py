@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from balancer.errors import Failure
+from balancer.pricing import Account, Money, Price, check_account
 
 _T = TypeVar("_T")
 
@@ -76,6 +77,8 @@ class Provider(_Strict, frozen=True):
     limits: Limits = Limits()
     timeouts: Timeouts | None = None
     extra: dict[str, str] = {}  # vendor-specific settings (azure: api_version, deployment map)
+    prices: dict[str, Price] = {}  # per model; overrides the vendor catalogue
+    account: Account = Account()  # grants, paid balance, spend caps
 
 
 class Candidate(_Strict, frozen=True):
@@ -131,7 +134,7 @@ class Failover(_Strict, frozen=True):
 
 class Route(_Strict, frozen=True):
     candidates: list[Candidate]
-    strategy: str = "priority"
+    strategy: str = "credit-burn"
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
 
@@ -155,6 +158,14 @@ class State(_Strict, frozen=True):
     redis_url: str | None = None
 
 
+class Planning(_Strict, frozen=True):
+    """The credit-burn planner: how often it re-plans and how early it aims to finish each grant."""
+
+    replan_s: float = 300.0
+    safety_margin: float = 0.05  # aim to exhaust a grant this share of its remaining window early
+    horizon_days: float = 60.0
+
+
 class Logging(_Strict, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -170,6 +181,8 @@ class Config(_Strict, frozen=True):
     failover: Failover = Failover()
     breaker: Breaker = Breaker()
     timeouts: Timeouts = Timeouts()
+    money: Money = Money()
+    planning: Planning = Planning()
 
     def route_failover(self, route: Route) -> Failover:
         return route.failover or self.failover
@@ -273,6 +286,7 @@ def _cross_check(cfg: Config, source: str) -> None:
         if prov.vendor not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
             raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
+    _check_accounts(cfg, source)
     for rname, route in cfg.routes.items():
         where = f"{source}: routes.{rname}"
         if not route.candidates:
@@ -292,6 +306,13 @@ def _cross_check(cfg: Config, source: str) -> None:
         unknown = [r for r in key.routes if r != "*" and r not in cfg.routes]
         if unknown:
             raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {unknown[0]!r}")
+
+
+def _check_accounts(cfg: Config, source: str) -> None:
+    for name, prov in cfg.providers.items():
+        problem = check_account(prov.account, f"providers.{name}.account")
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
 
 
 def hash_key(key: str) -> str:

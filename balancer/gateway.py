@@ -6,6 +6,8 @@ they started with, so none is dropped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +20,8 @@ from aiohttp import web
 from balancer import router, upstream
 from balancer.config import ClientKey, Config
 from balancer.failover import Clock, Engine
+from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
+from balancer.planner import Plan, make_plan
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 
@@ -38,6 +42,9 @@ class Gateway:
     routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
     keys: dict[str, ClientKey] = field(default_factory=dict)
     generation: int = 0
+    ledger: Ledger = field(default_factory=MemoryLedger)
+    books: dict[str, AccountBook] = field(default_factory=dict)
+    plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
     _engine: Engine | None = None
 
     @property
@@ -54,16 +61,38 @@ class Gateway:
         routes = router.compile_routes(cfg)
         self.cfg, self.routes = cfg, routes
         self.keys = {k.key_sha256: k for k in cfg.client_keys}
+        self.books = books_from_config(cfg)
+        self.ledger.configure(self.books)
         self.generation += 1
         if self.session is not None:
-            self._engine = Engine(cfg, routes, self.store, self.session, self.clock, self.rng)
+            self._engine = Engine(
+                cfg, routes, self.store, self.session, self.clock, self.rng, self.ledger, lambda: self.plan
+            )
+
+    async def replan(self) -> Plan:
+        """Re-plan from the ledger now (off the hot path: a periodic task, and after start and reload)."""
+        now = self.clock()
+        snap = await self.ledger.snapshot(now)
+        p = self.cfg.planning
+        self.plan = make_plan(self.routes, self.books, snap, now, p.safety_margin, p.horizon_days)
+        return self.plan
+
+    async def replan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.planning.replan_s)
+            try:
+                await self.replan()
+            except Exception:
+                log.exception("replan_failed")
 
     async def start(self) -> None:
         await self.store.start()
         self.session = upstream.new_session()
         self.apply(self.cfg)
+        await self.replan()
 
     async def close(self) -> None:
+        await self.ledger.flush()
         if self.session is not None:
             await self.session.close()
         await self.store.close()
@@ -71,6 +100,7 @@ class Gateway:
     async def reload(self, cfg: Config) -> None:
         old = self.cfg
         self.apply(cfg)
+        await self.replan()
         # A provider whose credentials changed gets a fresh start ("out until config reload").
         for name, prov in cfg.providers.items():
             before = old.providers.get(name)
@@ -110,7 +140,11 @@ def make_app(
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await gw.start()
+        planner = asyncio.create_task(gw.replan_forever())
         yield
+        planner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await planner
         await gw.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -9,11 +9,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from balancer.config import Config, Failover, Provider
 from balancer.state import Health, StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import ModelInfo, Vendor
+
+if TYPE_CHECKING:
+    from balancer.planner import Plan, RoutePlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class StrategyContext:
     now: float
     rng: random.Random
     health: dict[int, Health] = field(default_factory=dict)
+    plan: RoutePlan | None = None  # the credit-burn planner's view of this route (cost strategies)
 
 
 Strategy = Callable[[Sequence[Choice], StrategyContext], list[Choice]]
@@ -71,10 +76,41 @@ def lowest_latency(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choi
     return sorted(choices, key=key)
 
 
+def _list_price(c: Choice) -> float:
+    return 0.75 * c.info.input_price + 0.25 * c.info.output_price if c.info else 0.0
+
+
+def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """Lowest effective marginal price first: zero while a grant covers the model, list price otherwise.
+
+    Without a plan (no ledger yet) that is the list price. Candidates over a paid spend cap are left out.
+    """
+    plan = ctx.plan
+    if plan is None:
+        return sorted(choices, key=_list_price)
+    price, capped = plan.price, plan.capped
+    return sorted((c for c in choices if c.index not in capped), key=lambda c: price.get(c.index, 0.0))
+
+
+def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """The planner's pick first (a grant-covered candidate, sampled by its paced share), else the cheapest
+    at list price; then every other candidate by effective price, so a candidate at its limit falls over."""
+    ordered = cheapest(choices, ctx)
+    plan = ctx.plan
+    if plan is None or not ordered:
+        return ordered
+    pick = plan.pick(ctx.rng.random())
+    prefer = (pick,) if pick is not None else plan.remainder  # the remainder: paced grants are not free for it
+    first = next((c for i in prefer for c in ordered if c.index == i), ordered[0])
+    return [first, *(c for c in ordered if c is not first)]
+
+
 STRATEGIES: dict[str, Strategy] = {
     "priority": priority,
     "weighted": weighted,
     "lowest-latency": lowest_latency,
+    "cheapest": cheapest,
+    "credit-burn": credit_burn,
 }
 
 
@@ -93,10 +129,15 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
 
 
 def order(
-    route: CompiledRoute, store: StateStore, now: float, rng: random.Random, strategy: str | None = None
+    route: CompiledRoute,
+    store: StateStore,
+    now: float,
+    rng: random.Random,
+    strategy: str | None = None,
+    plan: Plan | None = None,
 ) -> tuple[list[Choice], float | None]:
     """Healthy candidates in the order to try, and (when none is healthy) when one may be again."""
-    ctx = StrategyContext(now=now, rng=rng)
+    ctx = StrategyContext(now=now, rng=rng, plan=plan.routes.get(route.name) if plan is not None else None)
     healthy: list[Choice] = []
     soonest: float | None = None
     for c in route.choices:

@@ -1,0 +1,368 @@
+"""The credit-burn planner: which share of each route's traffic each grant should take, re-planned periodically.
+
+Off the hot path (every ``planning.replan_s``): from the ledger (grants left, recent traffic per route)
+and the providers' rate limits it forecasts demand per hour of day, and fills each grant's remaining
+amount into the hours before ``expires − margin``, **paced** in proportion to the capacity left in each
+hour. Grants are placed most-constrained first (highest need / capacity); a grant that cannot be burned
+in time even at full capacity is placed last, takes only what is left, and is reported with its
+projected waste. Within an hour a grant serves the routes whose paid alternative costs most first.
+
+The result is a :class:`Plan`: per route, the share of requests to send to each grant-covered candidate
+first (sampled by the ``credit-burn`` strategy), the effective marginal price of every candidate (0
+while a grant covers it), and the candidates over a spend cap. Time is sliced into segments between
+grant deadlines; inside a segment every day looks the same, so each segment is 24 hour-of-day slots
+with a multiplicity, and planning 60 days costs a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from balancer.ledger import AccountBook, GrantState, Snapshot
+from balancer.pricing import MICRO, Account
+from balancer.router import Choice, CompiledRoute
+
+H = 3600.0
+INPUT_SHARE = 0.75  # prompt tokens' share of the traffic, for blended per-token prices
+HISTORY_DAYS = 7
+INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """What the strategies read for one route: precomputed, so ordering costs microseconds."""
+
+    burn: tuple[float, ...] = ()  # cumulative shares; burn[i] pairs with burn_to[i]
+    burn_to: tuple[int, ...] = ()  # choice indices of grant-covered candidates
+    price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
+    list_price: Mapping[int, float] = field(default_factory=dict)  # µ¥/token at list price
+    capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
+    remainder: tuple[int, ...] = ()  # preference for traffic no grant is planned for: unpaced free, then list price
+
+    def pick(self, u: float) -> int | None:
+        """The candidate a uniform ``u`` in [0, 1) lands on, or None (the unplanned remainder)."""
+        i = bisect.bisect_right(self.burn, u)
+        return self.burn_to[i] if i < len(self.burn_to) else None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantOutlook:
+    provider: str
+    name: str
+    unit: str
+    remaining: int
+    expires: float
+    exhausted_at: float | None  # projected; None: not before the horizon
+    waste: int  # projected units left at expiry
+    share_now: float  # tokens/hour planned this hour
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    made_at: float
+    routes: Mapping[str, RoutePlan]
+    grants: tuple[GrantOutlook, ...] = ()
+    paid: tuple[tuple[float, float, Mapping[str, float]], ...] = ()  # (from, to, provider -> µ¥/day)
+    demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
+
+
+@dataclass(slots=True)
+class _Slot:
+    seg: int
+    hod: int  # hour of day (UTC)
+    weight: float  # how many such hours the segment holds
+
+
+@dataclass(slots=True)
+class _Grant:
+    state: GrantState
+    need: float  # tokens still to burn
+    start: float
+    end: float  # planned end: expires minus the safety margin
+    pairs: list[tuple[str, int]]  # (route, choice index) it can serve
+    alloc: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # per slot, tokens/hour
+
+
+@dataclass(slots=True)
+class _World:
+    slots: list[_Slot]
+    bounds: list[float]  # segment boundaries, epoch seconds
+    demand: dict[str, list[float]]  # route -> tokens/hour per slot, left after grants
+    cap: dict[str, list[float]]  # provider -> tokens/hour per slot, left
+    now_slot: int = 0  # the slot of the current hour
+
+
+def blended(book: AccountBook | None, model: str) -> float:
+    t = book.tariffs.get(model) if book else None
+    return t.blended(INPUT_SHARE) if t else 0.0
+
+
+def forecast(traffic: Mapping[int, int], now: float) -> list[float]:
+    """Tokens/hour for each UTC hour of day: a per-hour-of-day mean over the last days, or a flat rate."""
+    hour = int(now // H)
+    past = {h: v for h, v in traffic.items() if hour - HISTORY_DAYS * 24 <= h < hour}
+    if not past:
+        return [0.0] * 24
+    first = min(past)
+    span = hour - first
+    if span < 24:
+        return [sum(past.values()) / span] * 24
+    sums, counts = [0.0] * 24, [0] * 24
+    for h in range(first, hour):
+        sums[h % 24] += past.get(h, 0)
+        counts[h % 24] += 1
+    return [s / c if c else 0.0 for s, c in zip(sums, counts, strict=True)]
+
+
+def capacity(choice: Choice, avg_tokens: float) -> float:
+    """A provider's tokens/hour under its TPM and RPM limits (inf when unlimited)."""
+    lim = choice.provider.limits
+    cap = lim.tpm * 60.0 if lim.tpm else INF
+    if lim.rpm and avg_tokens > 0:
+        cap = min(cap, lim.rpm * 60.0 * avg_tokens)
+    return cap
+
+
+def _segments(now: float, grants: Sequence[_Grant], horizon: float) -> tuple[list[_Slot], list[float]]:
+    """Hour-of-day slots of the segments between ``now``, every grant's start and planned end, and the horizon."""
+    h0, hn = math.floor(now / H), max(math.floor(now / H) + 1, math.ceil(horizon / H))
+    marks = {h0, hn}
+    for g in grants:
+        marks.update(min(max(math.ceil(t / H), h0), hn) for t in (g.start, g.end) if t < INF)
+    bounds = sorted(marks)
+    slots: list[_Slot] = []
+    for seg, (a, b) in enumerate(itertools.pairwise(bounds)):
+        n = b - a
+        for hod in range(24):
+            w = n // 24 + (1 if (hod - a) % 24 < n % 24 else 0)
+            if w:
+                slots.append(_Slot(seg, hod, float(w)))
+    return slots, [b * H for b in bounds]
+
+
+def _grants(
+    routes: Mapping[str, CompiledRoute], books: Mapping[str, AccountBook], snap: Snapshot, now: float, margin: float
+) -> list[_Grant]:
+    out = []
+    for st in snap.grants:
+        if st.remaining <= 0 or st.expires <= now:
+            continue
+        pairs = [
+            (r.name, c.index)
+            for r in routes.values()
+            for c in r.choices
+            if c.provider_name == st.provider and (not st.models or c.model in st.models)
+        ]
+        if not pairs:
+            continue
+        need = float(st.remaining)
+        if st.unit == "money":
+            prices = [blended(books.get(st.provider), routes[r].choices[i].model) for r, i in pairs]
+            mean = sum(prices) / len(prices)
+            if mean <= 0:
+                continue
+            need = st.remaining / mean
+        start = max(now, st.starts)
+        end = st.expires - margin * (st.expires - start) if st.expires < INF else INF
+        out.append(_Grant(st, need, start, end, pairs))
+    return out
+
+
+def _room(g: _Grant, w: _World, i: int, routes: Mapping[str, CompiledRoute]) -> float:
+    """Tokens/hour grant ``g`` could take in slot ``i``: demand of its routes, within its provider's capacity."""
+    seen: set[str] = set()
+    demand = 0.0
+    for r, _ in g.pairs:
+        if r not in seen:
+            seen.add(r)
+            demand += w.demand[r][i]
+    return min(demand, w.cap[g.state.provider][i])
+
+
+def _active(g: _Grant, w: _World, i: int) -> bool:
+    seg = w.slots[i].seg
+    return g.start <= w.bounds[seg] and w.bounds[seg + 1] <= g.end
+
+
+def _available(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute]) -> float:
+    return sum(s.weight * _room(g, w, i, routes) for i, s in enumerate(w.slots) if _active(g, w, i))
+
+
+def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], value: Mapping[str, float]) -> float:
+    """Pace ``g`` over its active slots in proportion to the room in each; returns tokens placed."""
+    avail = _available(g, w, routes)
+    f = min(1.0, g.need / avail) if avail > 0 else 0.0
+    placed = 0.0
+    by_value = sorted(dict.fromkeys(g.pairs), key=lambda p: -value[p[0]])
+    for i, s in enumerate(w.slots):
+        if not _active(g, w, i):
+            continue
+        amount = f * _room(g, w, i, routes)
+        for r, idx in by_value:
+            take = min(amount, w.demand[r][i])
+            if take <= 0:
+                continue
+            w.demand[r][i] -= take
+            w.cap[g.state.provider][i] -= take
+            g.alloc.setdefault((r, idx), [0.0] * len(w.slots))[i] += take
+            amount -= take
+            placed += take * s.weight
+    return placed
+
+
+def _plan_grants(
+    grants: list[_Grant], w: _World, routes: Mapping[str, CompiledRoute], value: Mapping[str, float]
+) -> dict[str, float]:
+    """Place grants most-constrained first; those that cannot finish in time go last. Returns waste (tokens)."""
+    waste: dict[str, float] = {}
+    todo = list(grants)
+    while todo:
+        ratios = [(g.need / a if (a := _available(g, w, routes)) > 0 else INF, g) for g in todo]
+        feasible = [(t, g) for t, g in ratios if t <= 1.0]
+        if feasible:
+            _, g = max(feasible, key=lambda tg: (tg[0], -tg[1].end))
+        else:
+            g = min(todo, key=lambda g: g.end)
+        todo.remove(g)
+        waste[g.state.provider + "/" + g.state.name] = max(0.0, g.need - _place(g, w, routes, value))
+    return waste
+
+
+def make_plan(
+    routes: Mapping[str, CompiledRoute],
+    books: Mapping[str, AccountBook],
+    snap: Snapshot,
+    now: float,
+    margin: float = 0.05,
+    horizon_days: float = 60.0,
+) -> Plan:
+    """The plan for the current hour (and the outlook for the report), from a ledger snapshot."""
+    list_price = {
+        name: {c.index: blended(books.get(c.provider_name), c.model) for c in r.choices} for name, r in routes.items()
+    }
+    grants = _grants(routes, books, snap, now, margin)
+    ends = [g.end for g in grants if g.end < INF]
+    horizon = min(max([*ends, now + 86400.0]), now + horizon_days * 86400.0)
+    slots, bounds = _segments(now, grants, horizon)
+    rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
+    w = _World(slots, bounds, {r: [rates[r][s.hod] for s in slots] for r in routes}, {})
+    w.now_slot = next(i for i, s in enumerate(slots) if s.seg == 0 and s.hod == int(now // H) % 24)
+    avg = _avg_tokens(snap)
+    for r in routes.values():
+        for c in r.choices:
+            w.cap.setdefault(c.provider_name, [capacity(c, avg.get(c.provider_name, 0.0))] * len(slots))
+    value = {r: min(p.values(), default=0.0) for r, p in list_price.items()}
+    waste = _plan_grants(grants, w, routes, value)
+    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now) for name, r in routes.items()}
+    return Plan(
+        made_at=now,
+        routes=plans,
+        grants=tuple(_outlook(g, waste, w, now) for g in grants),
+        paid=_paid(w, routes, list_price),
+        demand={r: sum(v) for r, v in rates.items()},
+    )
+
+
+def _avg_tokens(snap: Snapshot) -> dict[str, float]:
+    tok: dict[str, list[int]] = {}
+    for row in snap.rows:
+        t = tok.setdefault(row.provider, [0, 0])
+        t[0] += row.tokens
+        t[1] += row.requests
+    return {p: t / n for p, (t, n) in tok.items() if n}
+
+
+def _covered(snap: Snapshot, c: Choice, now: float) -> bool:
+    return any(
+        g.provider == c.provider_name
+        and g.remaining > 0
+        and g.starts <= now < g.expires
+        and (not g.models or c.model in g.models)
+        for g in snap.grants
+    )
+
+
+def _capped(account: Account, provider: str, snap: Snapshot) -> bool:
+    day, month = snap.paid_today.get(provider, 0), snap.paid_month.get(provider, 0)
+    return (account.daily_cap is not None and day >= account.daily_cap * MICRO) or (
+        account.monthly_cap is not None and month >= account.monthly_cap * MICRO
+    )
+
+
+def _route_plan(
+    route: CompiledRoute,
+    grants: Sequence[_Grant],
+    list_price: Mapping[int, float],
+    w: _World,
+    snap: Snapshot,
+    now: float,
+) -> RoutePlan:
+    price = {c.index: 0.0 if _covered(snap, c, now) else list_price[c.index] for c in route.choices}
+    capped = frozenset(
+        c.index for c in route.choices if price[c.index] > 0 and _capped(c.provider.account, c.provider_name, snap)
+    )
+    i = w.now_slot
+    demand = w.demand[route.name][i] + sum(v[i] for g in grants for (r, _), v in g.alloc.items() if r == route.name)
+    share: dict[int, float] = {}
+    for g in grants:
+        for (r, idx), per_slot in g.alloc.items():
+            if r == route.name and demand > 0 and per_slot[i] > 0:
+                share[idx] = share.get(idx, 0.0) + per_slot[i] / demand
+    cum, to = [], []
+    total = 0.0
+    for idx, sh in sorted(share.items()):
+        total = min(1.0, total + sh)
+        cum.append(total)
+        to.append(idx)
+    remainder = tuple(
+        sorted(
+            (c.index for c in route.choices if c.index not in capped),
+            key=lambda i: (not (price[i] == 0 and i not in share), list_price[i], i),
+        )
+    )
+    return RoutePlan(tuple(cum), tuple(to), price, dict(list_price), capped, remainder)
+
+
+def _outlook(g: _Grant, waste: Mapping[str, float], w: _World, now: float) -> GrantOutlook:
+    left = waste.get(g.state.provider + "/" + g.state.name, 0.0)
+    unit_per_token = g.state.remaining / g.need if g.need else 0.0
+    first = sum(v[w.now_slot] for v in g.alloc.values())
+    return GrantOutlook(
+        provider=g.state.provider,
+        name=g.state.name,
+        unit=g.state.unit,
+        remaining=g.state.remaining,
+        expires=g.state.expires,
+        exhausted_at=None if left > 1e-6 * max(1.0, g.need) else min(g.end, g.state.expires),
+        waste=round(left * unit_per_token),
+        share_now=first,
+    )
+
+
+def _paid(
+    w: _World, routes: Mapping[str, CompiledRoute], list_price: Mapping[str, Mapping[int, float]]
+) -> tuple[tuple[float, float, Mapping[str, float]], ...]:
+    """Paid µ¥/day per provider in each segment: what grants leave goes to the cheapest candidate with room."""
+    out = []
+    for seg in range(len(w.bounds) - 1):
+        spend: dict[str, float] = {}
+        days = (w.bounds[seg + 1] - w.bounds[seg]) / 86400.0
+        for i, s in enumerate(w.slots):
+            if s.seg != seg:
+                continue
+            cap = {p: v[i] for p, v in w.cap.items()}
+            for name, r in routes.items():
+                left = w.demand[name][i]
+                for c in sorted(r.choices, key=lambda c: list_price[name][c.index]):
+                    take = min(left, cap[c.provider_name])
+                    cap[c.provider_name] -= take
+                    left -= take
+                    cost = take * s.weight * list_price[name][c.index] / days
+                    if cost:
+                        spend[c.provider_name] = spend.get(c.provider_name, 0.0) + cost
+        out.append((w.bounds[seg], w.bounds[seg + 1], spend))
+    return tuple(out)
