@@ -99,11 +99,15 @@ def base_config(emu_url: str) -> dict[str, Any]:
                     {"provider": "ds-a", "model": "deepseek-chat"},
                     {"provider": "ds-b", "model": "deepseek-chat"},
                     {"provider": "qwen", "model": "qwen-plus"},
-                ]
+                ],
             },
             "solo": {"strategy": "priority", "candidates": [{"provider": "ds-a", "model": "deepseek-chat"}]},
             "kimi": {"strategy": "priority", "candidates": [{"provider": "kimi", "model": "moonshot-v1-8k"}]},
-            "embed": {"kind": "embeddings", "strategy": "priority", "candidates": [{"provider": "qwen", "model": "text-embedding-v3"}]},
+            "embed": {
+                "kind": "embeddings",
+                "strategy": "priority",
+                "candidates": [{"provider": "qwen", "model": "text-embedding-v3"}],
+            },
         },
         "timeouts": {"connect_s": 2, "ttft_s": 1.0, "idle_s": 0.5, "total_s": 1.5},
         "failover": {"max_attempts": 3, "deadline_s": 10},
