@@ -35,6 +35,8 @@ KEY_PAID_MONTH = "qiao:v1:{{acct:{provider}}}:paid:month:{month}"
 KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
 # Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 d.
 KEY_TRAFFIC = "qiao:v1:traffic:{route}:{hour}"
+# Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
+KEY_MIX = "qiao:v1:mix:{route}"
 PAID = "paid"
 TRAFFIC_KEEP_H = 8 * 24
 
@@ -94,6 +96,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     paid_month: dict[str, int]  # µ¥
     rows: list[Row]
     traffic: dict[str, dict[int, int]]  # route -> hour index (epoch // 3600) -> tokens
+    input_share: dict[str, float] = {}  # route -> prompt tokens' share of its traffic
 
 
 class Reconciliation(msgspec.Struct, kw_only=True):
@@ -164,6 +167,7 @@ class MemoryLedger:
         self._paid_month: dict[tuple[str, str], int] = {}
         self._rows: dict[tuple[str, str, str, str], Row] = {}
         self._traffic: dict[str, dict[int, int]] = {}
+        self._mix: dict[str, list[int]] = {}  # route -> [prompt tokens, all tokens]
         self.configure(books or {})
 
     def configure(self, books: Mapping[str, AccountBook]) -> None:
@@ -193,6 +197,9 @@ class MemoryLedger:
             row.tokens += tok
             row.micro += micro
             row.estimated += charge.estimated
+        mix = self._mix.setdefault(charge.route, [0, 0])
+        mix[0] += charge.prompt
+        mix[1] += tokens
         hours = self._traffic.setdefault(charge.route, {})
         hour = int(now // 3600)
         hours[hour] = hours.get(hour, 0) + tokens
@@ -232,6 +239,7 @@ class MemoryLedger:
             paid_month={p: v for (p, m), v in self._paid_month.items() if m == month},
             rows=[msgspec.structs.replace(r) for r in self._rows.values()],
             traffic={r: dict(h) for r, h in self._traffic.items()},
+            input_share={r: m[0] / m[1] for r, m in self._mix.items() if m[1]},
         )
 
     async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> Reconciliation:

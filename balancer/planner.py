@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from balancer import flow
 from balancer.ledger import AccountBook, GrantState, Snapshot
 from balancer.pricing import MICRO, Account
 from balancer.router import Choice, CompiledRoute
@@ -41,7 +42,8 @@ class RoutePlan:
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
     list_price: Mapping[int, float] = field(default_factory=dict)  # µ¥/token at list price
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
-    remainder: tuple[int, ...] = ()  # preference for traffic no grant is planned for: unpaced free, then list price
+    remainder: tuple[int, ...] = ()  # preference for traffic no grant is planned for
+    rank: Mapping[int, int] = field(default_factory=dict)  # the order to fall back in (capped ones absent)
 
     def pick(self, u: float) -> int | None:
         """The candidate a uniform ``u`` in [0, 1) lands on, or None (the unplanned remainder)."""
@@ -84,6 +86,7 @@ class _Grant:
     start: float
     end: float  # planned end: expires minus the safety margin
     pairs: list[tuple[str, int]]  # (route, choice index) it can serve
+    tau: float = 0.0  # need / capacity available when it was placed (1: it needs every token it can get)
     alloc: dict[tuple[str, int], list[float]] = field(default_factory=dict)  # per slot, tokens/hour
 
 
@@ -96,9 +99,9 @@ class _World:
     now_slot: int = 0  # the slot of the current hour
 
 
-def blended(book: AccountBook | None, model: str) -> float:
+def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHARE) -> float:
     t = book.tariffs.get(model) if book else None
-    return t.blended(INPUT_SHARE) if t else 0.0
+    return t.blended(input_share) if t else 0.0
 
 
 def forecast(traffic: Mapping[int, int], now: float) -> list[float]:
@@ -132,7 +135,7 @@ def _segments(now: float, grants: Sequence[_Grant], horizon: float) -> tuple[lis
     h0, hn = math.floor(now / H), max(math.floor(now / H) + 1, math.ceil(horizon / H))
     marks = {h0, hn}
     for g in grants:
-        marks.update(min(max(math.ceil(t / H), h0), hn) for t in (g.start, g.end) if t < INF)
+        marks.update(min(max(math.ceil(t / H), h0), hn) for t in (g.start, g.end, g.state.expires) if t < INF)
     bounds = sorted(marks)
     slots: list[_Slot] = []
     for seg, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -192,16 +195,34 @@ def _available(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute]) -> flo
     return sum(s.weight * _room(g, w, i, routes) for i, s in enumerate(w.slots) if _active(g, w, i))
 
 
+def _level(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute]) -> list[float]:
+    """Tokens/hour for ``g`` per slot: the demand of its routes above a level L, within its provider's room,
+    with L set so the total is the grant's need (L = 0: all it can get). Taking the peaks first leaves the
+    troughs, where demand is scarce, to the grants placed after it; every day of a segment gets the same."""
+    active = [i for i in range(len(w.slots)) if _active(g, w, i)]
+    room = {i: _room(g, w, i, routes) for i in active}
+    demand = {i: sum(w.demand[r][i] for r in {r for r, _ in g.pairs}) for i in active}
+
+    def total(level: float) -> float:
+        return sum(w.slots[i].weight * min(room[i], max(0.0, demand[i] - level)) for i in active)
+
+    lo, hi = 0.0, max(demand.values(), default=0.0)
+    if total(lo) > g.need:
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if total(mid) > g.need else (lo, mid)
+    out = [0.0] * len(w.slots)
+    for i in active:
+        out[i] = min(room[i], max(0.0, demand[i] - lo))
+    return out
+
+
 def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], value: Mapping[str, float]) -> float:
-    """Pace ``g`` over its active slots in proportion to the room in each; returns tokens placed."""
-    avail = _available(g, w, routes)
-    f = min(1.0, g.need / avail) if avail > 0 else 0.0
+    """Place ``g`` (see :func:`_level`), taking from its routes whose paid alternative costs most first."""
     placed = 0.0
     by_value = sorted(dict.fromkeys(g.pairs), key=lambda p: -value[p[0]])
-    for i, s in enumerate(w.slots):
-        if not _active(g, w, i):
-            continue
-        amount = f * _room(g, w, i, routes)
+    for i, planned in enumerate(_level(g, w, routes)):
+        amount = planned
         for r, idx in by_value:
             take = min(amount, w.demand[r][i])
             if take <= 0:
@@ -210,7 +231,7 @@ def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], value: Map
             w.cap[g.state.provider][i] -= take
             g.alloc.setdefault((r, idx), [0.0] * len(w.slots))[i] += take
             amount -= take
-            placed += take * s.weight
+            placed += take * w.slots[i].weight
     return placed
 
 
@@ -222,12 +243,17 @@ def _plan_grants(
     todo = list(grants)
     while todo:
         ratios = [(g.need / a if (a := _available(g, w, routes)) > 0 else INF, g) for g in todo]
+        for t, g in ratios:
+            if t > 1.0 and g.end < g.state.expires:  # the safety margin is the first thing to give up
+                g.end = g.state.expires
+        ratios = [(g.need / a if (a := _available(g, w, routes)) > 0 else INF, g) for g in todo]
         feasible = [(t, g) for t, g in ratios if t <= 1.0]
         if feasible:
             _, g = max(feasible, key=lambda tg: (tg[0], -tg[1].end))
         else:
             g = min(todo, key=lambda g: g.end)
         todo.remove(g)
+        g.tau = next(t for t, h in ratios if h is g)
         waste[g.state.provider + "/" + g.state.name] = max(0.0, g.need - _place(g, w, routes, value))
     return waste
 
@@ -242,7 +268,11 @@ def make_plan(
 ) -> Plan:
     """The plan for the current hour (and the outlook for the report), from a ledger snapshot."""
     list_price = {
-        name: {c.index: blended(books.get(c.provider_name), c.model) for c in r.choices} for name, r in routes.items()
+        name: {
+            c.index: blended(books.get(c.provider_name), c.model, snap.input_share.get(name, INPUT_SHARE))
+            for c in r.choices
+        }
+        for name, r in routes.items()
     }
     grants = _grants(routes, books, snap, now, margin)
     ends = [g.end for g in grants if g.end < INF]
@@ -252,19 +282,65 @@ def make_plan(
     w = _World(slots, bounds, {r: [rates[r][s.hod] for s in slots] for r in routes}, {})
     w.now_slot = next(i for i, s in enumerate(slots) if s.seg == 0 and s.hod == int(now // H) % 24)
     avg = _avg_tokens(snap)
-    for r in routes.values():
-        for c in r.choices:
-            w.cap.setdefault(c.provider_name, [capacity(c, avg.get(c.provider_name, 0.0))] * len(slots))
+    caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
+    w.cap = {p: [cap] * len(slots) for p, cap in caps.items()}
     value = {r: min(p.values(), default=0.0) for r, p in list_price.items()}
     waste = _plan_grants(grants, w, routes, value)
-    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now) for name, r in routes.items()}
+    free = _free(routes, list_price, snap, now)
+    grants.extend(_place_free(f, w, value) for f in free)
+    shadow = _shadow(grants, w, value, caps)
+    paid = _paid_now(w, routes, list_price)
+    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now, shadow, paid) for name, r in routes.items()}
     return Plan(
         made_at=now,
         routes=plans,
-        grants=tuple(_outlook(g, waste, w, now) for g in grants),
+        grants=tuple(_outlook(g, waste, w, now) for g in grants if g.state.name),
         paid=_paid(w, routes, list_price),
         demand={r: sum(v) for r, v in rates.items()},
     )
+
+
+def _free(
+    routes: Mapping[str, CompiledRoute], list_price: Mapping[str, Mapping[int, float]], snap: Snapshot, now: float
+) -> list[_Grant]:
+    """Models free at list price (no grant needed) as bottomless grants, placed after the real ones."""
+    out: dict[str, _Grant] = {}
+    for name, r in routes.items():
+        for c in r.choices:
+            if list_price[name][c.index] == 0 and not _covered(snap, c, now):
+                st = GrantState(
+                    provider=c.provider_name, name="", unit="tokens", size=0, used=0, models=[], starts=0, expires=INF
+                )
+                g = out.setdefault(c.provider_name, _Grant(st, INF, now, INF, []))
+                g.pairs.append((name, c.index))
+    return list(out.values())
+
+
+def _place_free(g: _Grant, w: _World, value: Mapping[str, float]) -> _Grant:
+    """Free models take whatever room the grants left, for the routes whose paid alternative costs most."""
+    by_value = sorted(g.pairs, key=lambda p: -value[p[0]])
+    cap = w.cap[g.state.provider]
+    for i in range(len(w.slots)):
+        for r, idx in by_value:
+            take = min(cap[i], w.demand[r][i])
+            if take > 0:
+                w.demand[r][i] -= take
+                cap[i] -= take
+                g.alloc.setdefault((r, idx), [0.0] * len(w.slots))[i] += take
+    return g
+
+
+def _shadow(
+    grants: Sequence[_Grant], w: _World, value: Mapping[str, float], caps: Mapping[str, float]
+) -> dict[str, float]:
+    """µ¥/token that unplanned use of a provider whose room this hour the plan has given to its grants costs:
+    the grant tokens it displaces are worth the paid price of the routes those grants serve."""
+    out: dict[str, float] = {}
+    for g in grants:
+        p = g.state.provider
+        if g.state.name and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
+            out[p] = max(out.get(p, 0.0), *(value[r] for r, _ in g.pairs))
+    return out
 
 
 def _avg_tokens(snap: Snapshot) -> dict[str, float]:
@@ -300,14 +376,21 @@ def _route_plan(
     w: _World,
     snap: Snapshot,
     now: float,
+    shadow: Mapping[str, float],
+    paid: Mapping[tuple[str, int], float],
 ) -> RoutePlan:
     price = {c.index: 0.0 if _covered(snap, c, now) else list_price[c.index] for c in route.choices}
+    i = w.now_slot
+    urgency = {
+        idx: g.tau for g in grants if g.state.name for (r, idx), v in g.alloc.items() if r == route.name and v[i]
+    }
+    extra = {c.index: 0.0 if c.index in urgency else shadow.get(c.provider_name, 0.0) for c in route.choices}
     capped = frozenset(
         c.index for c in route.choices if price[c.index] > 0 and _capped(c.provider.account, c.provider_name, snap)
     )
     i = w.now_slot
     demand = w.demand[route.name][i] + sum(v[i] for g in grants for (r, _), v in g.alloc.items() if r == route.name)
-    share: dict[int, float] = {}
+    share: dict[int, float] = {idx: v / demand for (r, idx), v in paid.items() if r == route.name and demand > 0}
     for g in grants:
         for (r, idx), per_slot in g.alloc.items():
             if r == route.name and demand > 0 and per_slot[i] > 0:
@@ -318,13 +401,12 @@ def _route_plan(
         total = min(1.0, total + sh)
         cum.append(total)
         to.append(idx)
-    remainder = tuple(
-        sorted(
-            (c.index for c in route.choices if c.index not in capped),
-            key=lambda i: (not (price[i] == 0 and i not in share), list_price[i], i),
-        )
-    )
-    return RoutePlan(tuple(cum), tuple(to), price, dict(list_price), capped, remainder)
+    usable = [c.index for c in route.choices if c.index not in capped]
+    # Unplanned traffic: grant-covered candidates at list price (their grants burn through the shares).
+    remainder = sorted(usable, key=lambda i: (list_price[i] + extra[i], i))
+    fallback = sorted(usable, key=lambda i: (price[i] + extra[i], -urgency.get(i, 0.0), list_price[i], i))
+    rank = {idx: n for n, idx in enumerate(fallback)}
+    return RoutePlan(tuple(cum), tuple(to), price, dict(list_price), capped, tuple(remainder), rank)
 
 
 def _outlook(g: _Grant, waste: Mapping[str, float], w: _World, now: float) -> GrantOutlook:
@@ -366,3 +448,12 @@ def _paid(
                         spend[c.provider_name] = spend.get(c.provider_name, 0.0) + cost
         out.append((w.bounds[seg], w.bounds[seg + 1], spend))
     return tuple(out)
+
+
+def _paid_now(
+    w: _World, routes: Mapping[str, CompiledRoute], list_price: Mapping[str, Mapping[int, float]]
+) -> dict[tuple[str, int], float]:
+    """This hour's paid traffic (what grants and free models leave): the cheapest flow within capacity."""
+    i = w.now_slot
+    arcs = [(n, c.provider_name, list_price[n][c.index], (n, c.index)) for n, r in routes.items() for c in r.choices]
+    return flow.transport({n: w.demand[n][i] for n in routes}, {p: v[i] for p, v in w.cap.items()}, arcs)

@@ -93,11 +93,15 @@ def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
 
 
 def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
-    """The planner's pick first (a grant-covered candidate, sampled by its paced share), else the cheapest
-    at list price; then every other candidate by effective price, so a candidate at its limit falls over."""
-    ordered = cheapest(choices, ctx)
+    """The planner's pick first (a grant-covered candidate, sampled by its paced share; else the cheapest for
+    unplanned traffic), then every other candidate in the plan's fallback order (effective price, plus the
+    grant tokens a provider's use would displace; most urgent grant first), so one at its limit falls over."""
     plan = ctx.plan
-    if plan is None or not ordered:
+    if plan is None or not plan.rank:
+        return cheapest(choices, ctx)
+    rank = plan.rank
+    ordered = sorted((c for c in choices if c.index in rank), key=lambda c: rank[c.index])
+    if not ordered:
         return ordered
     pick = plan.pick(ctx.rng.random())
     prefer = (pick,) if pick is not None else plan.remainder  # the remainder: paced grants are not free for it
