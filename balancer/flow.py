@@ -1,7 +1,8 @@
-"""A tiny min-cost transportation solver (successive shortest paths, Bellman-Ford), for the planner.
+"""A tiny min-cost flow solver (successive shortest paths, Bellman-Ford), for the planner.
 
-Sources with supply (routes and their demand this hour) send flow over priced arcs to sinks with room
-(providers and their capacity this hour). A dozen nodes: microseconds to a millisecond, no dependency.
+Sources with supply (routes and their demand this hour) send flow over priced, capacitated arcs (through
+grant nodes, whose arcs carry what the grant may spend this hour) to sinks with room (providers and their
+capacity this hour). A dozen nodes: well under a millisecond, no dependency.
 """
 
 from __future__ import annotations
@@ -15,26 +16,28 @@ EPS = 1e-9
 
 
 def transport(
-    supply: Mapping[str, float], room: Mapping[str, float], arcs: Sequence[tuple[str, str, float, T]]
+    supply: Mapping[str, float], room: Mapping[str, float], arcs: Sequence[tuple[str, str, float, float, T]]
 ) -> dict[T, float]:
-    """The cheapest flow moving as much supply as the room allows; arcs are (source, sink, cost, tag).
+    """The cheapest flow moving as much supply as the room allows.
 
-    Returns the flow on each tagged arc that carries any."""
-    nodes = ["<s>", "<t>", *(f"s:{s}" for s in supply), *(f"r:{r}" for r in room)]
-    at = {n: k for k, n in enumerate(nodes)}
+    ``supply``: source nodes and what they send; ``room``: sink nodes and what they take; ``arcs``: (from, to,
+    capacity, cost per unit, tag) between any named nodes (a node may be neither source nor sink). The graph
+    must have no cycle of negative cost. Returns the flow on each tagged arc that carries any."""
+    names = dict.fromkeys(["<s>", "<t>", *supply, *room, *(a[0] for a in arcs), *(a[1] for a in arcs)])
+    at = {n: k for k, n in enumerate(names)}
     edges: list[list[float]] = []  # [from, to, residual, cost, reverse edge]
 
     def add(a: int, b: int, cap: float, cost: float) -> int:
-        edges.append([a, b, cap, cost, len(edges) + 1])
+        edges.append([a, b, max(0.0, min(cap, 1e18)), cost, len(edges) + 1])
         edges.append([b, a, 0.0, -cost, len(edges) - 1])
         return len(edges) - 2
 
-    for s, amount in supply.items():
-        add(0, at[f"s:{s}"], max(0.0, amount), 0.0)
-    for r, cap in room.items():
-        add(at[f"r:{r}"], 1, max(0.0, min(cap, 1e18)), 0.0)
-    tags = {add(at[f"s:{s}"], at[f"r:{r}"], INF, cost): tag for s, r, cost, tag in arcs}
-    while (path := _cheapest_path(len(nodes), edges)) is not None:
+    for node, amount in supply.items():
+        add(0, at[node], amount, 0.0)
+    for node, cap in room.items():
+        add(at[node], 1, cap, 0.0)
+    tags = {add(at[a], at[b], cap, cost): tag for a, b, cap, cost, tag in arcs}
+    while (path := _cheapest_path(len(names), edges)) is not None:
         f = min(edges[e][2] for e in path)
         if f <= EPS:
             break

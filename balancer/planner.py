@@ -30,6 +30,7 @@ from balancer.router import Choice, CompiledRoute
 H = 3600.0
 INPUT_SHARE = 0.75  # prompt tokens' share of the traffic, for blended per-token prices
 HISTORY_DAYS = 7
+TIGHT = 0.9  # a grant needing this share of its capacity or more: its provider's room is not for others
 INF = float("inf")
 
 
@@ -44,6 +45,7 @@ class RoutePlan:
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
     remainder: tuple[int, ...] = ()  # preference for traffic no grant is planned for
     rank: Mapping[int, int] = field(default_factory=dict)  # the order to fall back in (capped ones absent)
+    remainder_rank: Mapping[int, int] = field(default_factory=dict)
 
     def pick(self, u: float) -> int | None:
         """The candidate a uniform ``u`` in [0, 1) lands on, or None (the unplanned remainder)."""
@@ -289,8 +291,8 @@ def make_plan(
     free = _free(routes, list_price, snap, now)
     grants.extend(_place_free(f, w, value) for f in free)
     shadow = _shadow(grants, w, value, caps)
-    paid = _paid_now(w, routes, list_price)
-    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now, shadow, paid) for name, r in routes.items()}
+    hour = _hour(w, routes, list_price, grants, caps, rates)
+    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now, shadow, hour) for name, r in routes.items()}
     return Plan(
         made_at=now,
         routes=plans,
@@ -338,7 +340,7 @@ def _shadow(
     out: dict[str, float] = {}
     for g in grants:
         p = g.state.provider
-        if g.state.name and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
+        if g.state.name and g.tau >= TIGHT and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
             out[p] = max(out.get(p, 0.0), *(value[r] for r, _ in g.pairs))
     return out
 
@@ -377,7 +379,7 @@ def _route_plan(
     snap: Snapshot,
     now: float,
     shadow: Mapping[str, float],
-    paid: Mapping[tuple[str, int], float],
+    hour: Mapping[tuple[str, str, int], float],
 ) -> RoutePlan:
     price = {c.index: 0.0 if _covered(snap, c, now) else list_price[c.index] for c in route.choices}
     i = w.now_slot
@@ -388,25 +390,33 @@ def _route_plan(
     capped = frozenset(
         c.index for c in route.choices if price[c.index] > 0 and _capped(c.provider.account, c.provider_name, snap)
     )
-    i = w.now_slot
-    demand = w.demand[route.name][i] + sum(v[i] for g in grants for (r, _), v in g.alloc.items() if r == route.name)
-    share: dict[int, float] = {idx: v / demand for (r, idx), v in paid.items() if r == route.name and demand > 0}
-    for g in grants:
-        for (r, idx), per_slot in g.alloc.items():
-            if r == route.name and demand > 0 and per_slot[i] > 0:
-                share[idx] = share.get(idx, 0.0) + per_slot[i] / demand
-    cum, to = [], []
-    total = 0.0
+    mine = {(kind, idx): v for (kind, r, idx), v in hour.items() if r == route.name}
+    demand = sum(mine.values())
+    share: dict[int, float] = {}
+    for (kind, idx), v in mine.items():
+        if kind in ("grant", "free") and demand > 0:
+            share[idx] = share.get(idx, 0.0) + v / demand
+    cum, to, total = [], [], 0.0
     for idx, sh in sorted(share.items()):
         total = min(1.0, total + sh)
         cum.append(total)
         to.append(idx)
     usable = [c.index for c in route.choices if c.index not in capped]
-    # Unplanned traffic: grant-covered candidates at list price (their grants burn through the shares).
-    remainder = sorted(usable, key=lambda i: (list_price[i] + extra[i], i))
+    # Traffic no grant is planned for fills the candidates the hour's paid flow uses, cheapest first, so the
+    # hour's ups and downs land on the dearest of them; grant-covered candidates count at list price here.
+    paid = {idx for kind, idx in mine if kind == "paid"}
+    remainder = sorted(usable, key=lambda i: (i not in paid, list_price[i] + extra[i], i))
     fallback = sorted(usable, key=lambda i: (price[i] + extra[i], -urgency.get(i, 0.0), list_price[i], i))
-    rank = {idx: n for n, idx in enumerate(fallback)}
-    return RoutePlan(tuple(cum), tuple(to), price, dict(list_price), capped, tuple(remainder), rank)
+    return RoutePlan(
+        burn=tuple(cum),
+        burn_to=tuple(to),
+        price=price,
+        list_price=dict(list_price),
+        capped=capped,
+        remainder=tuple(remainder),
+        rank={idx: n for n, idx in enumerate(fallback)},
+        remainder_rank={idx: n for n, idx in enumerate(remainder)},
+    )
 
 
 def _outlook(g: _Grant, waste: Mapping[str, float], w: _World, now: float) -> GrantOutlook:
@@ -450,10 +460,34 @@ def _paid(
     return tuple(out)
 
 
-def _paid_now(
-    w: _World, routes: Mapping[str, CompiledRoute], list_price: Mapping[str, Mapping[int, float]]
-) -> dict[tuple[str, int], float]:
-    """This hour's paid traffic (what grants and free models leave): the cheapest flow within capacity."""
-    i = w.now_slot
-    arcs = [(n, c.provider_name, list_price[n][c.index], (n, c.index)) for n, r in routes.items() for c in r.choices]
-    return flow.transport({n: w.demand[n][i] for n in routes}, {p: v[i] for p, v in w.cap.items()}, arcs)
+def _hour(
+    w: _World,
+    routes: Mapping[str, CompiledRoute],
+    list_price: Mapping[str, Mapping[int, float]],
+    grants: Sequence[_Grant],
+    caps: Mapping[str, float],
+    rates: Mapping[str, Sequence[float]],
+) -> dict[tuple[str, str, int], float]:
+    """This hour as a min-cost flow: each route's forecast demand to its candidates, within each provider's
+    capacity; a grant may spend what the pacing gave it this hour (a small bonus for using it, so it wins
+    ties with free models). Flows are tagged (kind, route, choice index), kind = grant | free | paid."""
+    i, hod = w.now_slot, w.slots[w.now_slot].hod
+    arcs: list[tuple[str, str, float, float, tuple[str, str, int]]] = []
+    for name, r in routes.items():
+        for c in r.choices:
+            kind = "free" if list_price[name][c.index] == 0 else "paid"
+            arcs.append((name, "p:" + c.provider_name, INF, list_price[name][c.index], (kind, name, c.index)))
+    for n, g in enumerate(grants):
+        budget = sum(v[i] for v in g.alloc.values())
+        if not g.state.name or budget <= 0:
+            continue
+        node = f"g:{n}"
+        arcs.append((node, "p:" + g.state.provider, budget, 0.0, ("budget", node, n)))
+        bonus = -1e-6 * (1.0 + g.tau)
+        arcs.extend((r, node, INF, bonus, ("grant", r, idx)) for r, idx in dict.fromkeys(g.pairs))
+    supply = {name: rates[name][hod] for name in routes}
+    flows = flow.transport(supply, {"p:" + p: cap for p, cap in caps.items()}, arcs)
+    out: dict[tuple[str, str, int], float] = {}
+    for tag, v in flows.items():
+        out[tag] = out.get(tag, 0.0) + v
+    return out

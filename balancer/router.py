@@ -104,8 +104,10 @@ def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]
     if not ordered:
         return ordered
     pick = plan.pick(ctx.rng.random())
-    prefer = (pick,) if pick is not None else plan.remainder  # the remainder: paced grants are not free for it
-    first = next((c for i in prefer for c in ordered if c.index == i), ordered[0])
+    if pick is None:  # traffic no grant is planned for: fill the planned paid candidates, cheapest first
+        remainder = plan.remainder_rank
+        return sorted(ordered, key=lambda c: remainder.get(c.index, len(remainder)))
+    first = next((c for c in ordered if c.index == pick), ordered[0])
     return [first, *(c for c in ordered if c is not first)]
 
 
