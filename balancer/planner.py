@@ -197,35 +197,69 @@ def _available(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute]) -> flo
     return sum(s.weight * _room(g, w, i, routes) for i, s in enumerate(w.slots) if _active(g, w, i))
 
 
-def _level(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute]) -> list[float]:
-    """Tokens/hour for ``g`` per slot: the demand of its routes above a level L, within its provider's room,
-    with L set so the total is the grant's need (L = 0: all it can get). Taking the peaks first leaves the
-    troughs, where demand is scarce, to the grants placed after it; every day of a segment gets the same."""
-    active = [i for i in range(len(w.slots)) if _active(g, w, i)]
-    room = {i: _room(g, w, i, routes) for i in active}
-    demand = {i: sum(w.demand[r][i] for r in {r for r, _ in g.pairs}) for i in active}
+@dataclass(slots=True)
+class _Prices:
+    """What a token is worth per UTC hour of day, from the paid-only flow (no grants) of the forecast."""
 
-    def total(level: float) -> float:
-        return sum(w.slots[i].weight * min(room[i], max(0.0, demand[i] - level)) for i in active)
+    marginal: dict[str, list[float]]  # route -> µ¥/token of the dearest candidate it needs at that hour
+    shadow: dict[str, list[float]]  # provider -> µ¥/token its capacity saves others at that hour (0: not full)
 
-    lo, hi = 0.0, max(demand.values(), default=0.0)
-    if total(lo) > g.need:
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if total(mid) > g.need else (lo, mid)
-    out = [0.0] * len(w.slots)
-    for i in active:
-        out[i] = min(room[i], max(0.0, demand[i] - lo))
+
+def _pressure(
+    routes: Mapping[str, CompiledRoute],
+    list_price: Mapping[str, Mapping[int, float]],
+    rates: Mapping[str, Sequence[float]],
+    caps: Mapping[str, float],
+) -> _Prices:
+    arcs = [
+        (n, "p:" + c.provider_name, INF, list_price[n][c.index], (n, c.index, c.provider_name))
+        for n, r in routes.items()
+        for c in r.choices
+    ]
+    out = _Prices({n: [0.0] * 24 for n in routes}, {p: [0.0] * 24 for p in caps})
+    for hod in range(24):
+        flows = flow.transport({n: rates[n][hod] for n in routes}, {"p:" + p: cap for p, cap in caps.items()}, arcs)
+        used: dict[str, float] = {}
+        for (n, idx, p), v in flows.items():
+            used[p] = used.get(p, 0.0) + v
+            out.marginal[n][hod] = max(out.marginal[n][hod], list_price[n][idx])
+        for n, idx, p in flows:
+            if caps[p] < INF and used[p] >= 0.99 * caps[p]:
+                gain = out.marginal[n][hod] - list_price[n][idx]
+                out.shadow[p][hod] = max(out.shadow[p][hod], gain)
     return out
 
 
-def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], value: Mapping[str, float]) -> float:
-    """Place ``g`` (see :func:`_level`), taking from its routes whose paid alternative costs most first."""
+def _by_value(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], prices: _Prices) -> list[float]:
+    """Tokens/hour for ``g`` per slot: the hours where a grant token saves most (the paid price its routes
+    pay at the margin, less what its provider's capacity would save others then) first, until its need is
+    met; equally good hours share alike, and every day of a segment gets the same (the pacing)."""
+    routes_of = {r for r, _ in g.pairs}
+    shadow = prices.shadow[g.state.provider]
+    active = [i for i in range(len(w.slots)) if _active(g, w, i)]
+    value = {i: max(prices.marginal[r][w.slots[i].hod] for r in routes_of) - shadow[w.slots[i].hod] for i in active}
+    out = [0.0] * len(w.slots)
+    left = g.need
+    for _, group in itertools.groupby(sorted(active, key=lambda i: -value[i]), key=lambda i: round(value[i], 6)):
+        members = list(group)
+        room = {i: _room(g, w, i, routes) for i in members}
+        total = sum(w.slots[i].weight * room[i] for i in members)
+        f = 1.0 if total <= left else left / total
+        for i in members:
+            out[i] = f * room[i]
+        left -= f * total
+        if left <= 0:
+            break
+    return out
+
+
+def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], prices: _Prices) -> float:
+    """Place ``g`` (see :func:`_by_value`), taking from its routes whose marginal paid price is highest first."""
     placed = 0.0
-    by_value = sorted(dict.fromkeys(g.pairs), key=lambda p: -value[p[0]])
-    for i, planned in enumerate(_level(g, w, routes)):
+    for i, planned in enumerate(_by_value(g, w, routes, prices)):
         amount = planned
-        for r, idx in by_value:
+        hod = w.slots[i].hod
+        for r, idx in sorted(dict.fromkeys(g.pairs), key=lambda p: -prices.marginal[p[0]][hod]):
             take = min(amount, w.demand[r][i])
             if take <= 0:
                 continue
@@ -238,7 +272,7 @@ def _place(g: _Grant, w: _World, routes: Mapping[str, CompiledRoute], value: Map
 
 
 def _plan_grants(
-    grants: list[_Grant], w: _World, routes: Mapping[str, CompiledRoute], value: Mapping[str, float]
+    grants: list[_Grant], w: _World, routes: Mapping[str, CompiledRoute], prices: _Prices
 ) -> dict[str, float]:
     """Place grants most-constrained first; those that cannot finish in time go last. Returns waste (tokens)."""
     waste: dict[str, float] = {}
@@ -256,7 +290,7 @@ def _plan_grants(
             g = min(todo, key=lambda g: g.end)
         todo.remove(g)
         g.tau = next(t for t, h in ratios if h is g)
-        waste[g.state.provider + "/" + g.state.name] = max(0.0, g.need - _place(g, w, routes, value))
+        waste[g.state.provider + "/" + g.state.name] = max(0.0, g.need - _place(g, w, routes, prices))
     return waste
 
 
@@ -287,7 +321,7 @@ def make_plan(
     caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
     w.cap = {p: [cap] * len(slots) for p, cap in caps.items()}
     value = {r: min(p.values(), default=0.0) for r, p in list_price.items()}
-    waste = _plan_grants(grants, w, routes, value)
+    waste = _plan_grants(grants, w, routes, _pressure(routes, list_price, rates, caps))
     free = _free(routes, list_price, snap, now)
     grants.extend(_place_free(f, w, value) for f in free)
     shadow = _shadow(grants, w, value, caps)
