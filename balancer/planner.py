@@ -30,7 +30,7 @@ from balancer.router import Choice, CompiledRoute
 H = 3600.0
 INPUT_SHARE = 0.75  # prompt tokens' share of the traffic, for blended per-token prices
 HISTORY_DAYS = 7
-TIGHT = 0.9  # a grant needing this share of its capacity or more: its provider's room is not for others
+OVERSUBSCRIBE = 1.25  # grant and free shares are drawn this much larger: a pick refused at its limit falls over
 INF = float("inf")
 
 
@@ -172,7 +172,8 @@ def _grants(
                 continue
             need = st.remaining / mean
         start = max(now, st.starts)
-        end = st.expires - margin * (st.expires - start) if st.expires < INF else INF
+        window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
+        end = max(start, st.expires - margin * window) if st.expires < INF else INF
         out.append(_Grant(st, need, start, end, pairs))
     return out
 
@@ -374,7 +375,7 @@ def _shadow(
     out: dict[str, float] = {}
     for g in grants:
         p = g.state.provider
-        if g.state.name and g.tau >= TIGHT and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
+        if g.state.name and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
             out[p] = max(out.get(p, 0.0), *(value[r] for r, _ in g.pairs))
     return out
 
@@ -429,7 +430,7 @@ def _route_plan(
     share: dict[int, float] = {}
     for (kind, idx), v in mine.items():
         if kind in ("grant", "free") and demand > 0:
-            share[idx] = share.get(idx, 0.0) + v / demand
+            share[idx] = share.get(idx, 0.0) + OVERSUBSCRIBE * v / demand
     cum, to, total = [], [], 0.0
     for idx, sh in sorted(share.items()):
         total = min(1.0, total + sh)
