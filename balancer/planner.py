@@ -440,7 +440,7 @@ def _route_plan(
     # Traffic no grant is planned for fills the candidates the hour's paid flow uses, cheapest first, so the
     # hour's ups and downs land on the dearest of them; grant-covered candidates count at list price here.
     paid = {idx for kind, idx in mine if kind == "paid"}
-    remainder = sorted(usable, key=lambda i: (i not in paid, list_price[i] + extra[i], i))
+    remainder = sorted(usable, key=lambda i: (list_price[i] + extra[i], i not in paid, i))
     fallback = sorted(usable, key=lambda i: (price[i] + extra[i], -urgency.get(i, 0.0), list_price[i], i))
     return RoutePlan(
         burn=tuple(cum),
