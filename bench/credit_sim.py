@@ -94,7 +94,7 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
 
 
 def _list_prices(books: dict, route: router.CompiledRoute) -> dict[int, float]:
-    from balancer.planner import blended
+    from balancer.placement import blended
 
     return {c.index: blended(books.get(c.provider_name), c.model) for c in route.choices}
 
