@@ -12,16 +12,17 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from balancer import router, upstream
+from balancer import plan_report, router, upstream
 from balancer.config import ClientKey, Config
 from balancer.failover import Clock, Engine
 from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
-from balancer.planner import Plan, make_plan
+from balancer.planner import Plan
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 
@@ -69,13 +70,13 @@ class Gateway:
                 cfg, routes, self.store, self.session, self.clock, self.rng, self.ledger, lambda: self.plan
             )
 
-    async def replan(self) -> Plan:
-        """Re-plan from the ledger now (off the hot path: a periodic task, and after start and reload)."""
-        now = self.clock()
-        snap = await self.ledger.snapshot(now)
-        p = self.cfg.planning
-        self.plan = make_plan(self.routes, self.books, snap, now, p.safety_margin, p.horizon_days)
-        return self.plan
+    async def replan(self) -> dict[str, Any]:
+        """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
+        GET /admin/plan); returns the plan document."""
+        self.plan, doc = await plan_report.document(
+            self.routes, self.books, self.ledger, self.cfg.planning, self.clock()
+        )
+        return doc
 
     async def replan_forever(self) -> None:
         while True:
@@ -153,4 +154,5 @@ def make_app(
     app.router.add_get("/v1/models", api.models)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/readyz", api.readyz)
+    app.router.add_get("/admin/plan", api.admin_plan)
     return app

@@ -121,9 +121,9 @@ def grants_to_place(
             if mean <= 0:
                 continue
             need = st.remaining / mean
-        start = max(now, st.starts)
+        start = max(math.floor(now / H) * H, st.starts)  # the current hour is planned whole
         window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
-        end = max(start, st.expires - margin * window) if st.expires < INF else INF
+        end = max(start, math.ceil((st.expires - margin * window) / H) * H) if st.expires < INF else INF
         out.append(GrantPlan(st, need, start, end, pairs))
     return out
 

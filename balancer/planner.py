@@ -214,10 +214,21 @@ def _outlook(g: GrantPlan, waste: Mapping[str, float], w: World, now: float) -> 
         unit=g.state.unit,
         remaining=g.state.remaining,
         expires=g.state.expires,
-        exhausted_at=None if left > 1e-6 * max(1.0, g.need) else min(g.end, g.state.expires),
+        exhausted_at=None if left > 1e-6 * max(1.0, g.need) else _exhaustion(g, w),
         waste=round(left * unit_per_token),
         share_now=first,
     )
+
+
+def _exhaustion(g: GrantPlan, w: World) -> float:
+    """When the planned burn reaches the grant's need, interpolated inside the segment where it does."""
+    done = 0.0
+    for seg in range(len(w.bounds) - 1):
+        part = sum(v[i] * s.weight for v in g.alloc.values() for i, s in enumerate(w.slots) if s.seg == seg)
+        if part > 0 and done + part >= g.need * (1 - 1e-6):
+            return w.bounds[seg] + (g.need - done) / part * (w.bounds[seg + 1] - w.bounds[seg])
+        done += part
+    return min(g.end, g.state.expires)
 
 
 def _paid(
