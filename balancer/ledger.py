@@ -11,7 +11,6 @@ Redis keys (every key of one account shares the ``{acct:<provider>}`` hash tag, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -135,22 +134,29 @@ class _Split:
 def split(
     grants: Iterable[GrantSpec], used: Mapping[str, int], model: str, tokens: int, cost: int, now: float
 ) -> _Split:
-    """Debit grants covering ``model`` in order, then the paid balance; the same rule the Redis script keeps."""
-    out, left = _Split(), 1.0  # the share of the request not yet paid for
+    """Debit grants covering ``model`` in order, then the paid balance; the same rule the Redis script keeps.
+
+    Integer arithmetic only: a token grant takes tokens and the matching share of the list value, a money
+    grant takes µ¥ and the matching share of the tokens; the paid balance takes what is left."""
+    out, left_tok, left_cost = _Split(), tokens, cost
     for g in grants:
-        if left <= 0 or not g.covers(model, now):
+        if (left_tok <= 0 and left_cost <= 0) or not g.covers(model, now):
             continue
         remaining = g.size - used.get(g.key, 0)
-        whole = tokens if g.unit == "tokens" else cost
-        if remaining <= 0 or whole <= 0:
+        if remaining <= 0:
             continue
-        units = min(remaining, math.ceil(left * whole))
-        share = min(left, units / whole)
-        left -= share
-        out.parts.append((g.name, units, round(share * tokens), round(share * cost)))
-    if left > 1e-9 or not out.parts:
-        paid = round(left * cost)
-        out.parts.append((PAID, paid, round(left * tokens), paid))
+        if g.unit == "tokens" and left_tok > 0:
+            units = min(remaining, left_tok)
+            part_cost = left_cost if units == left_tok else min(left_cost, cost * units // max(tokens, 1))
+            out.parts.append((g.name, units, units, part_cost))
+            left_tok, left_cost = left_tok - units, left_cost - part_cost
+        elif g.unit == "money" and left_cost > 0:
+            units = min(remaining, left_cost)
+            part_tok = left_tok if units == left_cost else min(left_tok, tokens * units // max(cost, 1))
+            out.parts.append((g.name, units, part_tok, units))
+            left_tok, left_cost = left_tok - part_tok, left_cost - units
+    if left_tok > 0 or left_cost > 0 or not out.parts:
+        out.parts.append((PAID, left_cost, left_tok, left_cost))
     return out
 
 

@@ -102,8 +102,9 @@ def make_plan(
         for name, r in routes.items()
     }
     grants = grants_to_place(routes, books, snap, now, margin)
-    ends = [g.end for g in grants if g.end < INF]
-    horizon = min(max([*ends, now + 86400.0]), now + horizon_days * 86400.0)
+    # Far enough to show what is paid after the last grant: a week past it, and at least 30 days.
+    ends = [g.state.expires + 7 * 86400.0 for g in grants if g.state.expires < INF]
+    horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     slots, bounds = segments(now, grants, horizon)
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
     w = World(slots, bounds, {r: [rates[r][s.hod] for s in slots] for r in routes}, {})
