@@ -225,7 +225,45 @@ def place(g: GrantPlan, w: World, routes: Mapping[str, CompiledRoute], prices: P
 def place_grants(
     grants: list[GrantPlan], w: World, routes: Mapping[str, CompiledRoute], prices: Prices
 ) -> dict[str, float]:
-    """Place grants most-constrained first; those that cannot finish in time go last. Returns waste (tokens)."""
+    """Place every grant; returns each one's projected waste (tokens).
+
+    The first order tried: feasible grants most-constrained first, then the ones that cannot finish in time
+    (they get what is left: reported, not chased). Two other orders (earliest end first; most constrained
+    first, doomed ones included) are kept instead only if they burn more without wasting any grant the first
+    order burns completely."""
+    best: tuple[float, dict[str, float], World, dict[str, tuple[float, float, dict[tuple[str, int], list[float]]]]]
+    best = (-1.0, {}, w, {})
+    first: dict[str, float] = {}
+    for rule in ("constrained", "earliest", "all"):
+        trial = World(
+            w.slots,
+            w.bounds,
+            {k: list(v) for k, v in w.demand.items()},
+            {k: list(v) for k, v in w.cap.items()},
+            w.now_slot,
+        )
+        for g in grants:
+            g.alloc = {}
+        waste = _place_in_order(grants, trial, routes, prices, rule)
+        burned = sum(g.need for g in grants) - sum(waste.values())
+        first = first or waste
+        safe = all(v <= 1.0 or first[k] > 1.0 for k, v in waste.items())  # no grant newly wasted
+        if burned > best[0] * (1 + 1e-6) and safe:
+            best = (burned, waste, trial, {_key(g): (g.tau, g.end, g.alloc) for g in grants})
+    _, waste, trial, kept = best
+    w.demand, w.cap = trial.demand, trial.cap
+    for g in grants:
+        g.tau, g.end, g.alloc = kept[_key(g)]
+    return waste
+
+
+def _key(g: GrantPlan) -> str:
+    return g.state.provider + "/" + g.state.name
+
+
+def _place_in_order(
+    grants: list[GrantPlan], w: World, routes: Mapping[str, CompiledRoute], prices: Prices, rule: str
+) -> dict[str, float]:
     waste: dict[str, float] = {}
     todo = list(grants)
     while todo:
@@ -235,13 +273,15 @@ def place_grants(
                 g.end = g.state.expires
         ratios = [(g.need / a if (a := available(g, w, routes)) > 0 else INF, g) for g in todo]
         feasible = [(t, g) for t, g in ratios if t <= 1.0]
-        if feasible:
-            _, g = max(feasible, key=lambda tg: (tg[0], -tg[1].end))
+        if rule == "earliest":
+            g = min(todo, key=lambda g: g.end)
+        elif rule == "all" or feasible:
+            _, g = max(feasible if rule != "all" else ratios, key=lambda tg: (min(tg[0], 1e9), -tg[1].end))
         else:
             g = min(todo, key=lambda g: g.end)
         todo.remove(g)
         g.tau = next(t for t, h in ratios if h is g)
-        waste[g.state.provider + "/" + g.state.name] = max(0.0, g.need - place(g, w, routes, prices))
+        waste[_key(g)] = max(0.0, g.need - place(g, w, routes, prices))
     return waste
 
 
