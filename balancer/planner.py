@@ -137,7 +137,7 @@ def _shadow(
     for g in grants:
         p = g.state.provider
         if g.state.name and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
-            out[p] = max(out.get(p, 0.0), *(value[r] for r, _ in g.pairs))
+            out[p] = max(out.get(p, 0.0), *(0.5 * value[r] for r, _ in g.pairs))  # an upper bound: halved
     return out
 
 

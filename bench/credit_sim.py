@@ -77,14 +77,18 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
             route = routes[rname]
             healthy = [c for c in route.choices if not t.down[c.provider_name][h]]
             ctx = router.StrategyContext(now=now + i * 3600.0 / k, rng=rng, plan=plans.get(rname))
+            left = tokens  # one simulated request stands for many small ones: what does not fit falls over
             for c in fn(healthy, ctx):
-                if cap[c.provider_name] >= tokens:
-                    cap[c.provider_name] -= tokens
-                    prompt = round(tokens * s.routes[rname].input_share)
-                    ledger.book(Charge(c.provider_name, c.model, rname, prompt, round(tokens) - prompt), ctx.now)
+                take = min(left, cap[c.provider_name])
+                if take <= 0:
+                    continue
+                cap[c.provider_name] -= take
+                left -= take
+                prompt = round(take * s.routes[rname].input_share)
+                ledger.book(Charge(c.provider_name, c.model, rname, prompt, round(take) - prompt), ctx.now)
+                if left <= 0:
                     break
-            else:
-                res.unserved += tokens
+            res.unserved += left
     snap = await ledger.snapshot(t0 + t.hours * 3600.0)
     res.paid_cny = sum(r.micro for r in snap.rows if r.bucket == "paid") / 1e6
     res.burned = {f"{g.provider}/{g.name}": g.used for g in snap.grants}
