@@ -8,7 +8,20 @@ with ``money.usd_cny``.
 
 A grant is either tokens (a resource pack for some models) or money (a voucher); it is usable from
 ``starts`` (start of that UTC day) up to ``expires`` (end of that UTC day). The vendor debits grants
-before the paid balance; which grant first is the account's ``debit_order``.
+before the paid balance; which grant first is the account's ``debit_order``. In the config::
+
+    money: {usd_cny: 7.2}
+    providers:
+      zhipu:
+        vendor: glm
+        prices: {glm-4-air: {input: 0.5, output: 0.5}}    # CNY per M tokens; default: the vendor catalogue
+        account:
+          paid_balance: 200.0                              # CNY; reconciled by balance polls
+          daily_cap: 50.0                                  # paid spend per UTC day (monthly_cap: per month)
+          debit_order: earliest_expiry                     # or: listed
+          grants:
+            - {name: air-pack, tokens: 100000000, models: [glm-4-air], expires: 2026-12-15}
+            - {name: voucher, amount: 100.0, starts: 2026-11-01, expires: 2027-01-31}   # money, any model
 """
 
 from __future__ import annotations
