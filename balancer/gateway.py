@@ -76,6 +76,9 @@ class Gateway:
         self.plan, doc = await plan_report.document(
             self.routes, self.books, self.ledger, self.cfg.planning, self.clock()
         )
+        for g in doc["grants"]:
+            if g.get("at_risk"):  # cannot be burned in time even at full capacity: reported, not chased
+                log.warning("grant_at_risk", provider=g["provider"], grant=g["grant"], waste=g["projected_waste"])
         return doc
 
     async def replan_forever(self) -> None:

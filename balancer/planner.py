@@ -216,17 +216,17 @@ def _route_plan(
 
 def _outlook(g: GrantPlan, waste: Mapping[str, float], w: World, now: float) -> GrantOutlook:
     left = waste.get(g.state.provider + "/" + g.state.name, 0.0)
-    unit_per_token = g.state.remaining / g.need if g.need else 0.0
-    first = sum(v[w.now_slot] for v in g.alloc.values())
+    short = left > 1e-6 * max(1.0, g.need)
+    beyond = g.state.expires > w.bounds[-1]  # expires past the horizon: what is left then is not waste yet
     return GrantOutlook(
         provider=g.state.provider,
         name=g.state.name,
         unit=g.state.unit,
         remaining=g.state.remaining,
         expires=g.state.expires,
-        exhausted_at=None if left > 1e-6 * max(1.0, g.need) else _exhaustion(g, w),
-        waste=round(left * unit_per_token),
-        share_now=first,
+        exhausted_at=None if short else _exhaustion(g, w),
+        waste=0 if beyond else round(left * (g.state.remaining / g.need if g.need else 0.0)),
+        share_now=sum(v[w.now_slot] for v in g.alloc.values()),
     )
 
 

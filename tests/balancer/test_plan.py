@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,34 @@ async def test_admin_plan_endpoint(make_gateway: Any, http: aiohttp.ClientSessio
         doc = await r.json()
     assert grants_of(doc)["signup"]["remaining"] == {"cny": 5.0}
     assert doc["paid_balance_cny"] == {"ds-a": 10.0}
+
+
+async def test_grant_at_risk_is_logged(make_gateway: Any) -> None:
+    """A grant that cannot be burned before it expires is logged as at risk when the gateway re-plans."""
+    from structlog.testing import capture_logs
+
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date().isoformat()
+
+    def edit(c: dict[str, Any]) -> None:
+        c["providers"]["ds-a"]["limits"] = {"tpm": 10}
+        c["providers"]["ds-a"]["account"] = {
+            "grants": [{"name": "huge", "tokens": 10**12, "models": ["deepseek-chat"], "expires": soon}]
+        }
+
+    gw: GatewayHandle = await make_gateway(edit)
+    ledger = gw.gw.ledger
+    for h in range(30):
+        ledger.book(charge("ds-b", "deepseek-chat", 5_000), gw.clock() - 3600 * (h + 1))
+    with capture_logs() as logs:
+        doc = await gw.gw.replan()
+    assert grants_of(doc)["huge"]["at_risk"]
+    assert any(e["event"] == "grant_at_risk" and e["grant"] == "huge" for e in logs)
+
+
+def test_grant_expiring_past_the_horizon_is_not_waste() -> None:
+    """Tokens a far-off grant still holds at the end of the planning horizon are not reported as waste."""
+    raw = credit_config()
+    raw["providers"]["glm"]["account"]["grants"][0].update(tokens=10**12, expires="2099-01-01")
+    plan, snap = plan_now(raw)
+    air = grants_of(report(plan, snap))["air"]
+    assert air["projected_waste"] == {"tokens": 0} and not air["at_risk"] and air["projected_exhaustion"] is None
