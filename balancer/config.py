@@ -134,7 +134,7 @@ class Failover(_Strict, frozen=True):
 
 class Route(_Strict, frozen=True):
     candidates: list[Candidate]
-    strategy: str = "credit-burn"
+    strategy: str = "credit-burn"  # router.STRATEGIES; with no grant in play credit-burn is the cheapest healthy
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
 
