@@ -219,6 +219,13 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200)
 
 
+async def admin_plan(request: web.Request) -> web.Response:
+    """The credit-burn plan (same JSON as ``balancer plan``), re-planned from the ledger now."""
+    gw = request.app[GATEWAY]
+    _authenticate(gw, request)
+    return web.json_response(await gw.replan())
+
+
 def _error_response(e: GatewayError, rid: str) -> web.Response:
     return web.Response(body=e.body(), status=e.status, content_type=JSON, headers={**e.headers, "x-request-id": rid})
 

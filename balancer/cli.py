@@ -1,4 +1,4 @@
-"""``balancer``: serve | check | emulate | demo | vendors | hash-key."""
+"""``balancer``: serve | check | plan | emulate | demo | vendors | hash-key."""
 
 from __future__ import annotations
 
@@ -170,6 +170,30 @@ def cmd_vendors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the credit-burn plan for a config: from the ledger (memory: empty) and an assumed traffic rate."""
+    import json
+    import time
+
+    from balancer import plan_report
+    from balancer.ledger import MemoryLedger, books_from_config
+    from balancer.router import compile_routes
+
+    cfg = _load(args.config)
+    rates = {}
+    for item in args.rate or []:
+        route, _, value = item.partition("=")
+        if route not in cfg.routes or not value.replace(".", "", 1).isdigit():
+            print(f"error: --rate {item!r}: expected ROUTE=TOKENS_PER_HOUR with a route of the config", file=sys.stderr)
+            return 2
+        rates[route] = float(value)
+    books = books_from_config(cfg)
+    coro = plan_report.document(compile_routes(cfg), books, MemoryLedger(books), cfg.planning, time.time(), rates)
+    _, doc = asyncio.run(coro)
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_hash_key(args: argparse.Namespace) -> int:
     print(config_mod.hash_key(args.key))
     return 0
@@ -198,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("demo", help="emulator + gateway with a bundled config")
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("plan", help="print the credit-burn plan (grants, projected waste, paid spend) as JSON")
+    s.add_argument("--config", required=True)
+    s.add_argument("--rate", action="append", metavar="ROUTE=TOKENS_PER_HOUR", help="assumed traffic (repeatable)")
+    s.set_defaults(fn=cmd_plan)
     sub.add_parser("vendors", help="list vendors").set_defaults(fn=cmd_vendors)
     s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys")
     s.add_argument("key")

@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from balancer.errors import Failure
+from balancer.pricing import Account, Money, Price, check_account
 
 _T = TypeVar("_T")
 
@@ -76,6 +77,8 @@ class Provider(_Strict, frozen=True):
     limits: Limits = Limits()
     timeouts: Timeouts | None = None
     extra: dict[str, str] = {}  # vendor-specific settings (azure: api_version, deployment map)
+    prices: dict[str, Price] = {}  # per model; overrides the vendor catalogue
+    account: Account = Account()  # grants, paid balance, spend caps
 
 
 class Candidate(_Strict, frozen=True):
@@ -131,7 +134,7 @@ class Failover(_Strict, frozen=True):
 
 class Route(_Strict, frozen=True):
     candidates: list[Candidate]
-    strategy: str = "priority"
+    strategy: str = "credit-burn"  # router.STRATEGIES; with no grant in play credit-burn is the cheapest healthy
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
     transcripts: bool = False  # capture this route's conversations (needs the top-level transcripts:)
@@ -187,6 +190,14 @@ class Balances(_Strict, frozen=True):
     timeout_s: float = 10.0
 
 
+class Planning(_Strict, frozen=True):
+    """The credit-burn planner: how often it re-plans and how early it aims to finish each grant."""
+
+    replan_s: float = 300.0
+    safety_margin: float = 0.05  # aim to exhaust a grant this share of its remaining window early
+    horizon_days: float = 60.0
+
+
 class Logging(_Strict, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -204,6 +215,8 @@ class Config(_Strict, frozen=True):
     timeouts: Timeouts = Timeouts()
     transcripts: TranscriptsConfig | None = None
     balances: Balances = Balances()
+    money: Money = Money()
+    planning: Planning = Planning()
 
     def route_failover(self, route: Route) -> Failover:
         return route.failover or self.failover
@@ -304,6 +317,7 @@ def _cross_check(cfg: Config, source: str) -> None:
 
     for name, prov in cfg.providers.items():
         _check_provider(name, prov, source)
+    _check_accounts(cfg, source)
     for rname, route in cfg.routes.items():
         where = f"{source}: routes.{rname}"
         if not route.candidates:
@@ -335,6 +349,13 @@ def _check_provider(name: str, prov: Provider, source: str) -> None:
         REGISTRY[prov.vendor].configured(prov.extra)
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{source}: providers.{name}.extra: malformed quirk override ({e})") from None
+
+
+def _check_accounts(cfg: Config, source: str) -> None:
+    for name, prov in cfg.providers.items():
+        problem = check_account(prov.account, f"providers.{name}.account")
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
 
 
 def hash_key(key: str) -> str:

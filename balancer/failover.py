@@ -24,6 +24,8 @@ from balancer import http, router, upstream, wire
 from balancer.capture import StreamAssembler
 from balancer.config import ClassPolicy, Config
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error_event
+from balancer.ledger import Charge, Ledger
+from balancer.planner import Plan
 from balancer.router import Choice, CompiledRoute
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
@@ -107,8 +109,12 @@ class Engine:
         pool: http.Pool,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        ledger: Ledger | None = None,
+        plan: Callable[[], Plan | None] = lambda: None,
     ) -> None:
         self.cfg = cfg
+        self.ledger = ledger
+        self.plan = plan
         self.routes = routes
         self.store = store
         self.pool = pool
@@ -119,7 +125,7 @@ class Engine:
 
     async def serve(self, job: Job) -> Reply | Stream:
         policy = job.route.failover
-        ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy)
+        ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy, self.plan())
         last: Outcome | None = None
         for choice in ordered:
             if job.tries >= policy.max_attempts or time.perf_counter() >= job.deadline:
@@ -192,6 +198,7 @@ class Engine:
         ms = (time.perf_counter() - t0) * 1000
         job.usage = view.usage if view is not None else None
         await self._settle(choice, adm, _total(job.usage), "ok", ms)
+        self._book(job, choice)
         job.add(choice, "ok", status, ms)
         return Reply(status, data)
 
@@ -278,6 +285,15 @@ class Engine:
 
     async def _settle(self, choice: Choice, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
+
+    def _book(self, job: Job, choice: Choice) -> None:
+        u = job.usage
+        if self.ledger is not None and u is not None:
+            charge = Charge(
+                choice.provider_name, choice.model, job.route.name, u.prompt_tokens, u.completion_tokens,
+                u.cached_tokens, job.usage_estimated,
+            )  # fmt: skip
+            self.ledger.book(charge, self.clock())
 
     async def _consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
         if rule.cooldown_s <= 0 and outcome.retry_after_s is None:
@@ -393,6 +409,7 @@ class Engine:
                 total_tokens=job.view.size_bytes // 3 + streamed // 12,
             )
         choice = s.choice
+        self._book(job, choice)  # the vendor bills what it streamed, however the stream ended
         if outcome is None:  # the client went away (cancelled): neither the provider's fault nor a success
             await self._settle(choice, s.adm, _total(job.usage), "neutral", ms)
             job.add(choice, "client_disconnected", 200, ms, ttft)

@@ -6,20 +6,25 @@ they started with, so none is dropped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from balancer import http, router, upstream
+from balancer import http, plan_report, router, upstream
 from balancer.balances import BalancePoller
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
+from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
+from balancer.planner import Plan
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 
@@ -44,6 +49,9 @@ class Gateway:
     key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
     generation: int = 0
     balances: BalancePoller | None = None
+    ledger: Ledger = field(default_factory=MemoryLedger)
+    books: dict[str, AccountBook] = field(default_factory=dict)
+    plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
     _engine: Engine | None = None
 
     @property
@@ -62,8 +70,12 @@ class Gateway:
         self.keys = {k.key_sha256: k for k in cfg.client_keys}
         self.key_cache = {}
         self.generation += 1
+        self.books = books_from_config(cfg)
+        self.ledger.configure(self.books)
         if self.pool is not None:
-            self._engine = Engine(cfg, routes, self.store, self.pool, self.clock, self.rng)
+            self._engine = Engine(
+                cfg, routes, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan
+            )
 
     def client_key(self, key: str) -> ClientKey | None:
         """The client key entry for a presented key; hashes once per distinct key, not per request."""
@@ -76,6 +88,25 @@ class Gateway:
                 self.key_cache[key] = found
         return found
 
+    async def replan(self) -> dict[str, Any]:
+        """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
+        GET /admin/plan); returns the plan document."""
+        self.plan, doc = await plan_report.document(
+            self.routes, self.books, self.ledger, self.cfg.planning, self.clock()
+        )
+        for g in doc["grants"]:
+            if g.get("at_risk"):  # cannot be burned in time even at full capacity: reported, not chased
+                log.warning("grant_at_risk", provider=g["provider"], grant=g["grant"], waste=g["projected_waste"])
+        return doc
+
+    async def replan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.planning.replan_s)
+            try:
+                await self.replan()
+            except Exception:
+                log.exception("replan_failed")
+
     async def start(self) -> None:
         await self.store.start()
         self.session = upstream.new_session()
@@ -86,10 +117,12 @@ class Gateway:
         self.apply(self.cfg)
         self.balances = BalancePoller(lambda: self.cfg, self.store, self.session, self.clock)
         await self.balances.start()
+        await self.replan()
 
     async def close(self) -> None:
         if self.balances is not None:
             await self.balances.stop()
+        await self.ledger.flush()
         if self.session is not None:
             await self.session.close()
         if self.pool is not None:
@@ -101,6 +134,7 @@ class Gateway:
     async def reload(self, cfg: Config) -> None:
         old = self.cfg
         self.apply(cfg)
+        await self.replan()
         # A provider whose credentials changed gets a fresh start ("out until config reload").
         for name, prov in cfg.providers.items():
             before = old.providers.get(name)
@@ -143,7 +177,11 @@ def make_app(
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await gw.start()
+        planner = asyncio.create_task(gw.replan_forever())
         yield
+        planner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await planner
         await gw.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -153,5 +191,6 @@ def make_app(
     app.router.add_get("/healthz", api.endpoint(api.healthz))
     app.router.add_get("/readyz", api.endpoint(api.readyz))
     app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
+    app.router.add_get("/admin/plan", api.endpoint(api.admin_plan))
     app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405
     return app

@@ -9,12 +9,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from balancer.config import Config, Failover, Provider
 from balancer.http import Endpoint
 from balancer.state import Health, StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import ModelInfo, Vendor
+
+if TYPE_CHECKING:
+    from balancer.planner import Plan, RoutePlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class StrategyContext:
     now: float
     rng: random.Random
     health: dict[int, Health] = field(default_factory=dict)
+    plan: RoutePlan | None = None  # the credit-burn planner's view of this route (cost strategies)
 
 
 Strategy = Callable[[Sequence[Choice], StrategyContext], list[Choice]]
@@ -76,10 +81,47 @@ def lowest_latency(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choi
     return sorted(choices, key=key)
 
 
+def _list_price(c: Choice) -> float:
+    return 0.75 * c.info.input_price + 0.25 * c.info.output_price if c.info else 0.0
+
+
+def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """Lowest effective marginal price first: zero while a grant covers the model, list price otherwise.
+
+    Without a plan (no ledger yet) that is the list price. Candidates over a paid spend cap are left out.
+    """
+    plan = ctx.plan
+    if plan is None:
+        return sorted(choices, key=_list_price)
+    price, capped = plan.price, plan.capped
+    return sorted((c for c in choices if c.index not in capped), key=lambda c: price.get(c.index, 0.0))
+
+
+def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
+    """The planner's pick first (a grant-covered candidate, sampled by its paced share; else the cheapest for
+    unplanned traffic), then every other candidate in the plan's fallback order (effective price, plus the
+    grant tokens a provider's use would displace; most urgent grant first), so one at its limit falls over."""
+    plan = ctx.plan
+    if plan is None or not plan.rank:
+        return cheapest(choices, ctx)
+    rank = plan.rank
+    ordered = sorted((c for c in choices if c.index in rank), key=lambda c: rank[c.index])
+    if not ordered:
+        return ordered
+    pick = plan.pick(ctx.rng.random())
+    if pick is None:  # traffic no grant is planned for: fill the planned paid candidates, cheapest first
+        remainder = plan.remainder_rank
+        return sorted(ordered, key=lambda c: remainder.get(c.index, len(remainder)))
+    first = next((c for c in ordered if c.index == pick), ordered[0])
+    return [first, *(c for c in ordered if c is not first)]
+
+
 STRATEGIES: dict[str, Strategy] = {
     "priority": priority,
     "weighted": weighted,
     "lowest-latency": lowest_latency,
+    "cheapest": cheapest,
+    "credit-burn": credit_burn,
 }
 
 
@@ -107,10 +149,15 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
 
 
 def order(
-    route: CompiledRoute, store: StateStore, now: float, rng: random.Random, strategy: str | None = None
+    route: CompiledRoute,
+    store: StateStore,
+    now: float,
+    rng: random.Random,
+    strategy: str | None = None,
+    plan: Plan | None = None,
 ) -> tuple[list[Choice], float | None]:
     """Healthy candidates in the order to try, and (when none is healthy) when one may be again."""
-    ctx = StrategyContext(now=now, rng=rng)
+    ctx = StrategyContext(now=now, rng=rng, plan=plan.routes.get(route.name) if plan is not None else None)
     healthy: list[Choice] = []
     soonest: float | None = None
     for c in route.choices:

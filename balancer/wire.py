@@ -126,10 +126,21 @@ def raw(value: Any) -> msgspec.Raw:
 # ---- responses -----------------------------------------------------------------------------------
 
 
+class PromptTokensDetails(msgspec.Struct, kw_only=True):
+    cached_tokens: int = 0
+
+
 class Usage(msgspec.Struct, kw_only=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None  # OpenAI, Qwen, Kimi: cache hits
+    prompt_cache_hit_tokens: int = 0  # DeepSeek's name for the same
+
+    @property
+    def cached_tokens(self) -> int:
+        details = self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else 0
+        return max(details, self.prompt_cache_hit_tokens)
 
 
 class ErrorObject(msgspec.Struct, kw_only=True):

@@ -114,15 +114,20 @@ def base_config(emu_url: str) -> dict[str, Any]:
         },
         "routes": {
             "chat": {
+                "strategy": "priority",
                 "candidates": [
                     {"provider": "ds-a", "model": "deepseek-chat"},
                     {"provider": "ds-b", "model": "deepseek-chat"},
                     {"provider": "qwen", "model": "qwen-plus"},
-                ]
+                ],
             },
-            "solo": {"candidates": [{"provider": "ds-a", "model": "deepseek-chat"}]},
-            "kimi": {"candidates": [{"provider": "kimi", "model": "moonshot-v1-8k"}]},
-            "embed": {"kind": "embeddings", "candidates": [{"provider": "qwen", "model": "text-embedding-v3"}]},
+            "solo": {"strategy": "priority", "candidates": [{"provider": "ds-a", "model": "deepseek-chat"}]},
+            "kimi": {"strategy": "priority", "candidates": [{"provider": "kimi", "model": "moonshot-v1-8k"}]},
+            "embed": {
+                "kind": "embeddings",
+                "strategy": "priority",
+                "candidates": [{"provider": "qwen", "model": "text-embedding-v3"}],
+            },
         },
         "timeouts": {"connect_s": 2, "ttft_s": 1.0, "idle_s": 0.5, "total_s": 1.5},
         "failover": {"max_attempts": 3, "deadline_s": 10},

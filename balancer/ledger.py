@@ -1,0 +1,302 @@
+"""The ledger: every served request priced from its usage and booked once, against a grant or the paid balance.
+
+One Protocol, so a Redis ledger can follow the in-memory one. Money is integer µ¥ (see
+:mod:`balancer.pricing`). Time is passed in. ``book`` is the hot-path call and must stay a cheap local
+update: the memory ledger applies it at once, a Redis ledger buffers charges and applies them in one
+Lua call per flush (the grant split below happens inside that script, so there is no read-modify-write
+in any caller). ``reconcile`` lets balance polls overwrite the ledger's view: the vendor's figure wins.
+
+Redis keys (every key of one account shares the ``{acct:<provider>}`` hash tag, one Cluster slot):
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from balancer.config import Config
+from balancer.pricing import MICRO, GrantSpec, Tariff, day_key, month_key, resolve_grants, tariff
+
+log = structlog.get_logger("balancer.ledger")
+
+# Units debited from a grant (tokens, or µ¥ for money grants). INCRBY.
+KEY_GRANT_USED = "qiao:v1:{{acct:{provider}}}:grant:{grant}:used"
+# Paid balance left, µ¥. SETNX from config at start, INCRBY -cost per booking, SET by reconcile.
+KEY_PAID_REMAINING = "qiao:v1:{{acct:{provider}}}:paid:remaining"
+# Paid spend per UTC day / month, µ¥ (spend caps). INCRBY; TTL 40 d / 400 d.
+KEY_PAID_DAY = "qiao:v1:{{acct:{provider}}}:paid:day:{day}"
+KEY_PAID_MONTH = "qiao:v1:{{acct:{provider}}}:paid:month:{month}"
+# Per-day book: HINCRBY field "<model>|<bucket>|<requests|tokens|micro|estimated>"; bucket = grant name or "paid".
+KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
+# Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 d.
+KEY_TRAFFIC = "qiao:v1:traffic:{route}:{hour}"
+# Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
+KEY_MIX = "qiao:v1:mix:{route}"
+PAID = "paid"
+TRAFFIC_KEEP_H = 8 * 24
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One served request's usage, as the upstream reported it (or estimated, and marked so)."""
+
+    provider: str
+    model: str
+    route: str
+    prompt: int
+    completion: int
+    cached: int = 0
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBook:
+    """What the ledger needs to know about one provider account."""
+
+    grants: tuple[GrantSpec, ...]  # in debit order
+    tariffs: Mapping[str, Tariff]  # by model
+    paid_balance: int | None = None  # µ¥ at start; None: unknown
+
+
+class GrantState(msgspec.Struct, kw_only=True):
+    provider: str
+    name: str
+    unit: str  # tokens | money (µ¥)
+    size: int
+    used: int
+    models: list[str]
+    starts: float
+    expires: float
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.size - self.used)
+
+
+class Row(msgspec.Struct, kw_only=True):
+    day: str
+    provider: str
+    model: str
+    bucket: str  # a grant's name, or "paid"
+    requests: int = 0
+    tokens: int = 0
+    micro: int = 0  # list-price value, µ¥ (for "paid": the money spent)
+    estimated: int = 0  # requests whose usage was estimated
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    grants: list[GrantState]
+    paid_remaining: dict[str, int]  # µ¥, accounts with a known balance
+    paid_today: dict[str, int]  # µ¥
+    paid_month: dict[str, int]  # µ¥
+    rows: list[Row]
+    traffic: dict[str, dict[int, int]]  # route -> hour index (epoch // 3600) -> tokens
+    input_share: dict[str, float] = {}  # route -> prompt tokens' share of its traffic
+
+
+class Reconciliation(msgspec.Struct, kw_only=True):
+    provider: str
+    granted_diff: int = 0  # µ¥, vendor minus ledger
+    paid_diff: int = 0
+
+
+class Ledger(Protocol):
+    def configure(self, books: Mapping[str, AccountBook]) -> None:
+        """Install the accounts (start, reload); counters of grants that still exist are kept."""
+        ...
+
+    def book(self, charge: Charge, now: float) -> None:
+        """Price ``charge`` and debit it in the vendor's order. Hot path: a cheap local update."""
+        ...
+
+    async def flush(self) -> None:
+        """Apply buffered bookings (a no-op for the memory ledger)."""
+        ...
+
+    async def snapshot(self, now: float) -> Snapshot: ...
+
+    async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> Reconciliation:
+        """A balance poll's figures (CNY; None: not reported) replace the ledger's; the difference is logged."""
+        ...
+
+
+@dataclass(slots=True)
+class _Split:
+    """How one charge divides: (bucket, units debited from it, tokens, µ¥ of list value)."""
+
+    parts: list[tuple[str, int, int, int]] = field(default_factory=list)
+
+
+def split(
+    grants: Iterable[GrantSpec], used: Mapping[str, int], model: str, tokens: int, cost: int, now: float
+) -> _Split:
+    """Debit grants covering ``model`` in order, then the paid balance; the same rule the Redis script keeps.
+
+    Integer arithmetic only: a token grant takes tokens and the matching share of the list value, a money
+    grant takes µ¥ and the matching share of the tokens; the paid balance takes what is left."""
+    out, left_tok, left_cost = _Split(), tokens, cost
+    for g in grants:
+        if (left_tok <= 0 and left_cost <= 0) or not g.covers(model, now):
+            continue
+        remaining = g.size - used.get(g.key, 0)
+        if remaining <= 0:
+            continue
+        if g.unit == "tokens" and left_tok > 0:
+            units = min(remaining, left_tok)
+            part_cost = left_cost if units == left_tok else min(left_cost, cost * units // max(tokens, 1))
+            out.parts.append((g.name, units, units, part_cost))
+            left_tok, left_cost = left_tok - units, left_cost - part_cost
+        elif g.unit == "money" and left_cost > 0:
+            units = min(remaining, left_cost)
+            part_tok = left_tok if units == left_cost else min(left_tok, tokens * units // max(cost, 1))
+            out.parts.append((g.name, units, part_tok, units))
+            left_tok, left_cost = left_tok - part_tok, left_cost - units
+    if left_tok > 0 or left_cost > 0 or not out.parts:
+        out.parts.append((PAID, left_cost, left_tok, left_cost))
+    return out
+
+
+class MemoryLedger:
+    """The in-process ledger: one gateway instance, tests and the simulation."""
+
+    name = "memory"
+
+    def __init__(self, books: Mapping[str, AccountBook] | None = None) -> None:
+        self._books: dict[str, AccountBook] = {}
+        self._used: dict[str, int] = {}  # grant key -> units
+        self._paid: dict[str, int] = {}  # provider -> µ¥ left
+        self._paid_day: dict[tuple[str, str], int] = {}
+        self._paid_month: dict[tuple[str, str], int] = {}
+        self._rows: dict[tuple[str, str, str, str], Row] = {}
+        self._traffic: dict[str, dict[int, int]] = {}
+        self._mix: dict[str, list[int]] = {}  # route -> [prompt tokens, all tokens]
+        self.configure(books or {})
+
+    def configure(self, books: Mapping[str, AccountBook]) -> None:
+        for provider, book in books.items():
+            if book.paid_balance is not None and provider not in self._paid:
+                self._paid[provider] = book.paid_balance
+        self._books = dict(books)
+
+    def book(self, charge: Charge, now: float) -> None:
+        acct = self._books.get(charge.provider)
+        tariff = acct.tariffs.get(charge.model) if acct else None
+        cost = tariff.cost(charge.prompt, charge.completion, charge.cached) if tariff else 0
+        tokens = charge.prompt + charge.completion
+        grants = acct.grants if acct else ()
+        day = day_key(now)
+        for bucket, units, tok, micro in split(grants, self._used, charge.model, tokens, cost, now).parts:
+            if bucket == PAID:
+                self._debit_paid(charge.provider, units, day, month_key(now))
+            else:
+                key = f"{charge.provider}/{bucket}"
+                self._used[key] = self._used.get(key, 0) + units
+            row = self._rows.get((day, charge.provider, charge.model, bucket))
+            if row is None:
+                row = Row(day=day, provider=charge.provider, model=charge.model, bucket=bucket)
+                self._rows[(day, charge.provider, charge.model, bucket)] = row
+            row.requests += 1
+            row.tokens += tok
+            row.micro += micro
+            row.estimated += charge.estimated
+        mix = self._mix.setdefault(charge.route, [0, 0])
+        mix[0] += charge.prompt
+        mix[1] += tokens
+        hours = self._traffic.setdefault(charge.route, {})
+        hour = int(now // 3600)
+        hours[hour] = hours.get(hour, 0) + tokens
+        if len(hours) > TRAFFIC_KEEP_H:
+            for old in [h for h in hours if h <= hour - TRAFFIC_KEEP_H]:
+                del hours[old]
+
+    def _debit_paid(self, provider: str, micro: int, day: str, month: str) -> None:
+        if provider in self._paid:
+            self._paid[provider] -= micro
+        self._paid_day[provider, day] = self._paid_day.get((provider, day), 0) + micro
+        self._paid_month[provider, month] = self._paid_month.get((provider, month), 0) + micro
+
+    async def flush(self) -> None:
+        return None
+
+    async def snapshot(self, now: float) -> Snapshot:
+        day, month = day_key(now), month_key(now)
+        grants = [
+            GrantState(
+                provider=g.provider,
+                name=g.name,
+                unit=g.unit,
+                size=g.size,
+                used=self._used.get(g.key, 0),
+                models=sorted(g.models),
+                starts=g.starts,
+                expires=g.expires,
+            )
+            for book in self._books.values()
+            for g in book.grants
+        ]
+        return Snapshot(
+            grants=grants,
+            paid_remaining=dict(self._paid),
+            paid_today={p: v for (p, d), v in self._paid_day.items() if d == day},
+            paid_month={p: v for (p, m), v in self._paid_month.items() if m == month},
+            rows=[msgspec.structs.replace(r) for r in self._rows.values()],
+            traffic={r: dict(h) for r, h in self._traffic.items()},
+            input_share={r: m[0] / m[1] for r, m in self._mix.items() if m[1]},
+        )
+
+    async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> Reconciliation:
+        out = Reconciliation(provider=provider)
+        if paid is not None:
+            vendor = round(paid * MICRO)
+            out.paid_diff = vendor - self._paid.get(provider, vendor)
+            self._paid[provider] = vendor
+        if granted is not None:
+            book = self._books.get(provider)
+            money = [g for g in (book.grants if book else ()) if g.unit == "money" and g.starts <= now < g.expires]
+            ours = sum(g.size - self._used.get(g.key, 0) for g in money)
+            out.granted_diff = round(granted * MICRO) - ours
+            _spread(money, self._used, -out.granted_diff)
+        if out.paid_diff or out.granted_diff:
+            log.warning(
+                "ledger_reconciled",
+                provider=provider,
+                granted_diff_cny=out.granted_diff / MICRO,
+                paid_diff_cny=out.paid_diff / MICRO,
+            )
+        return out
+
+
+def _spread(grants: list[GrantSpec], used: dict[str, int], extra_used: int) -> None:
+    """Mark ``extra_used`` more µ¥ used (negative: give back), in debit order (give back in reverse)."""
+    order = grants if extra_used > 0 else list(reversed(grants))
+    for g in order:
+        now_used = used.get(g.key, 0)
+        step = min(extra_used, g.size - now_used) if extra_used > 0 else max(extra_used, -now_used)
+        used[g.key] = now_used + step
+        extra_used -= step
+        if extra_used == 0:
+            return
+    if order and extra_used:  # the vendor shows more or less than the grants can hold: the last one absorbs it
+        used[order[-1].key] = used.get(order[-1].key, 0) + extra_used
+
+
+def books_from_config(cfg: Config) -> dict[str, AccountBook]:
+    """Each provider's grants (debit order), tariffs (catalogue, overridden by ``prices``) and paid balance."""
+    from balancer.vendors import REGISTRY
+
+    books = {}
+    for name, prov in cfg.providers.items():
+        catalogue = REGISTRY[prov.vendor].models
+        tariffs = {m: tariff(info, cfg.money) for m, info in catalogue.items()}
+        tariffs.update({m: tariff(price, cfg.money) for m, price in prov.prices.items()})
+        paid = prov.account.paid_balance
+        books[name] = AccountBook(
+            grants=tuple(resolve_grants(name, prov.account, cfg.money)),
+            tariffs=tariffs,
+            paid_balance=None if paid is None else round(paid * MICRO),
+        )
+    return books

@@ -1,0 +1,179 @@
+"""The money model: what a model costs, and what an account holds (grants, paid balance, caps).
+
+Units: **money is integer micro-yuan (µ¥, 1e-6 CNY) everywhere inside the gateway** — the ledger
+counts it with integer increments (Redis ``INCRBY``), so instances add up exactly. Config and reports
+use CNY as decimals. Prices are per million tokens, so a price of ``p`` CNY/M makes each token cost
+``p`` µ¥: ``cost_µ¥ = Σ tokens × price_per_M`` (rounded once per request). USD prices are converted
+with ``money.usd_cny``.
+
+A grant is either tokens (a resource pack for some models) or money (a voucher); it is usable from
+``starts`` (start of that UTC day) up to ``expires`` (end of that UTC day). The vendor debits grants
+before the paid balance; which grant first is the account's ``debit_order``. In the config::
+
+    money: {usd_cny: 7.2}
+    providers:
+      zhipu:
+        vendor: glm
+        prices: {glm-4-air: {input: 0.5, output: 0.5}}    # CNY per M tokens; default: the vendor catalogue
+        account:
+          paid_balance: 200.0                              # CNY; reconciled by balance polls
+          daily_cap: 50.0                                  # paid spend per UTC day (monthly_cap: per month)
+          debit_order: earliest_expiry                     # or: listed
+          grants:
+            - {name: air-pack, tokens: 100000000, models: [glm-4-air], expires: 2026-12-15}
+            - {name: voucher, amount: 100.0, starts: 2026-11-01, expires: 2027-01-31}   # money, any model
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from balancer.vendors.base import Currency, ModelInfo
+
+MICRO = 1_000_000  # µ¥ per CNY
+DAY = 86_400.0
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Price(_Strict, frozen=True):
+    """List prices per million tokens; overrides the vendor catalogue for one model of one provider."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # None: cached input costs as much as input
+    currency: Currency = "CNY"
+
+
+class Grant(_Strict, frozen=True):
+    """Free credit: ``tokens`` (a pack) or ``amount`` (money, in ``currency``), for ``models`` (empty: all)."""
+
+    name: str
+    tokens: int | None = None
+    amount: float | None = None
+    currency: Currency = "CNY"
+    models: list[str] = []
+    starts: dt.date | None = None
+    expires: dt.date | None = None
+
+
+class Account(_Strict, frozen=True):
+    """A provider account's money: grants, the order the vendor debits them, paid balance and caps (CNY)."""
+
+    grants: list[Grant] = []
+    # earliest_expiry: the grant that expires first is debited first (most vendors); listed: config order.
+    debit_order: Literal["earliest_expiry", "listed"] = "earliest_expiry"
+    paid_balance: float | None = None  # None: unknown / post-paid
+    daily_cap: float | None = None  # paid spend per UTC day
+    monthly_cap: float | None = None  # paid spend per UTC calendar month
+
+
+class Money(_Strict, frozen=True):
+    usd_cny: float = 7.2  # CNY per USD
+
+
+def day_start(d: dt.date) -> float:
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()
+
+
+def day_key(now: float) -> str:
+    """The UTC day a booking belongs to, ``YYYYMMDD``."""
+    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d")
+
+
+def month_key(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m")
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """A model's prices in µ¥ per token (= CNY per million tokens)."""
+
+    input: float
+    output: float
+    cached_input: float
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> int:
+        """µ¥ for one request; ``cached`` is the part of ``prompt`` served from the vendor's cache."""
+        cached = min(max(cached, 0), prompt)
+        return round((prompt - cached) * self.input + cached * self.cached_input + completion * self.output)
+
+    def blended(self, input_share: float) -> float:
+        """µ¥ per token for a mix with ``input_share`` of input tokens (no cache hits)."""
+        return input_share * self.input + (1.0 - input_share) * self.output
+
+
+FREE = Tariff(0.0, 0.0, 0.0)
+
+
+def tariff(price: Price | ModelInfo | None, money: Money) -> Tariff:
+    """The tariff for a configured price, else the catalogue entry; unknown models are free (and logged by callers)."""
+    if price is None:
+        return FREE
+    if isinstance(price, Price):
+        inp, out, cached, cur = price.input, price.output, price.cached_input, price.currency
+    else:
+        inp, out, cached, cur = price.input_price, price.output_price, price.cached_input_price, price.currency
+    rate = money.usd_cny if cur == "USD" else 1.0
+    return Tariff(inp * rate, out * rate, (inp if cached is None else cached) * rate)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantSpec:
+    """A grant resolved for the ledger: its unit, size in that unit, models and window (epoch seconds)."""
+
+    provider: str
+    name: str
+    unit: Literal["tokens", "money"]
+    size: int  # tokens, or µ¥
+    models: frozenset[str]  # empty: every model
+    starts: float
+    expires: float
+
+    def covers(self, model: str, now: float) -> bool:
+        return (not self.models or model in self.models) and self.starts <= now < self.expires
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+
+def resolve_grants(provider: str, account: Account, money: Money) -> list[GrantSpec]:
+    """The account's grants in the vendor's debit order."""
+    specs = []
+    for g in account.grants:
+        if g.tokens is not None:
+            unit: Literal["tokens", "money"] = "tokens"
+            size = g.tokens
+        else:
+            unit = "money"
+            size = round((g.amount or 0.0) * (money.usd_cny if g.currency == "USD" else 1.0) * MICRO)
+        starts = day_start(g.starts) if g.starts else 0.0
+        expires = day_start(g.expires) + DAY if g.expires else float("inf")
+        specs.append(GrantSpec(provider, g.name, unit, size, frozenset(g.models), starts, expires))
+    if account.debit_order == "earliest_expiry":
+        specs.sort(key=lambda s: s.expires)  # stable: ties keep config order
+    return specs
+
+
+def check_account(account: Account, where: str) -> str | None:
+    """A config error message for an inconsistent account, or None."""
+    names: set[str] = set()
+    for i, g in enumerate(account.grants):
+        at = f"{where}.grants[{i}]"
+        if (g.tokens is None) == (g.amount is None):
+            return f"{at}: give exactly one of tokens or amount"
+        if (g.tokens or 0) < 0 or (g.amount or 0.0) < 0:
+            return f"{at}: must be >= 0"
+        if g.name in names:
+            return f"{at}.name: duplicate grant name {g.name!r}"
+        if g.starts and g.expires and g.expires < g.starts:
+            return f"{at}.expires: before starts"
+        names.add(g.name)
+    return None

@@ -1,0 +1,77 @@
+"""Shared helpers for the planner and strategy tests: a small credit config and a ledger with history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from balancer import config as config_mod
+from balancer.ledger import Charge, MemoryLedger, Snapshot, books_from_config
+from balancer.planner import Plan, make_plan
+from balancer.router import CompiledRoute, compile_routes
+
+T = TypeVar("T")
+T0 = dt.datetime(2026, 11, 10, tzinfo=dt.UTC).timestamp()  # midnight UTC
+
+
+def credit_config(**over: Any) -> dict[str, Any]:
+    """glm: a 20M glm-4-air pack for 10 days (tight at 2,000 TPM? no: 120k/h); deepseek: paid; spark: free lite."""
+    raw: dict[str, Any] = {
+        "server": {"insecure_no_auth": True},
+        "providers": {
+            "glm": {
+                "vendor": "glm",
+                "limits": {"tpm": 2_000},
+                "account": {
+                    "grants": [{"name": "air", "tokens": 20_000_000, "models": ["glm-4-air"], "expires": "2026-11-19"}]
+                },
+            },
+            "ds": {"vendor": "deepseek", "account": {"paid_balance": 100.0, "daily_cap": 50.0}},
+            "qwen": {"vendor": "qwen"},
+        },
+        "routes": {
+            "chat": {
+                "candidates": [
+                    {"provider": "ds", "model": "deepseek-chat"},
+                    {"provider": "qwen", "model": "qwen-plus"},
+                    {"provider": "glm", "model": "glm-4-air"},
+                ]
+            }
+        },
+    }
+    for k, v in over.items():
+        raw[k] = v
+    return raw
+
+
+def setup(raw: dict[str, Any] | None = None) -> tuple[config_mod.Config, dict[str, CompiledRoute], MemoryLedger]:
+    cfg = config_mod.parse(raw or credit_config(), "test")
+    return cfg, compile_routes(cfg), MemoryLedger(books_from_config(cfg))
+
+
+def with_traffic(ledger: MemoryLedger, route: str, per_hour: int, hours: int, now: float) -> None:
+    """Record ``hours`` of history ending at ``now`` (booked to a provider without grants)."""
+    for h in range(hours, 0, -1):
+        ledger._traffic.setdefault(route, {})[int((now - h * 3600) // 3600)] = per_hour
+
+
+def plan_now(raw: dict[str, Any] | None = None, per_hour: int = 200_000, now: float = T0) -> tuple[Plan, Snapshot]:
+    cfg, routes, ledger = setup(raw)
+    for name in routes:
+        with_traffic(ledger, name, per_hour, 48, now)
+    snap = done(ledger.snapshot(now))
+    return make_plan(routes, books_from_config(cfg), snap, now), snap
+
+
+def done(coro: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits (the memory ledger's), in sync or async tests alike."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("the coroutine waited")
+
+
+def charge(provider: str, model: str, tokens: int) -> Charge:
+    return Charge(provider, model, "chat", tokens, 0)

@@ -1,0 +1,129 @@
+"""The credit-burn planner and its report: pacing, grants that cannot finish, paid projection, CLI, endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from balancer import cli
+from balancer.ledger import books_from_config
+from balancer.plan_report import report
+from balancer.planner import make_plan
+from balancer.pricing import MICRO
+from tests.balancer.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
+from tests.conftest import GatewayHandle, auth
+
+
+def grants_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["grant"]: g for g in doc["grants"]}
+
+
+def test_feasible_grant_is_paced_to_finish_before_expiry() -> None:
+    """A grant its provider can burn in time is planned now, with no waste, finishing before it expires."""
+    plan, snap = plan_now()
+    air = grants_of(report(plan, snap))["air"]
+    assert air["projected_waste"] == {"tokens": 0} and not air["at_risk"]
+    assert air["projected_exhaustion"] < air["expires"]
+    assert air["planned_tokens_per_hour"] > 0
+    route = plan.routes["chat"]
+    assert 2 in route.burn_to and route.price[2] == 0.0
+
+
+def test_grant_that_cannot_finish_is_reported_not_chased() -> None:
+    """A grant too big for its provider's capacity shows its waste; another grant still gets its full plan."""
+    raw = credit_config()
+    raw["providers"]["glm"]["account"]["grants"][0]["tokens"] = 60_000_000
+    raw["providers"]["qwen"]["account"] = {
+        "grants": [{"name": "plus", "tokens": 5_000_000, "models": ["qwen-plus"], "expires": "2026-11-14"}]
+    }
+    plan, snap = plan_now(raw)
+    doc = grants_of(report(plan, snap))
+    assert doc["air"]["at_risk"] and doc["air"]["projected_waste"]["tokens"] > 60_000_000 - 30_000_000
+    assert doc["air"]["projected_exhaustion"] is None
+    assert doc["plus"]["projected_waste"] == {"tokens": 0} and doc["plus"]["planned_tokens_per_hour"] > 0
+
+
+def test_paid_projection_after_the_grants() -> None:
+    """After the last grant, demand is projected on the cheapest paid candidates within their limits, per day."""
+    plan, snap = plan_now()
+    last = report(plan, snap)["paid_per_day"][-1]
+    glm, qwen = 120_000 * 0.5, 80_000 * (0.75 * 0.8 + 0.25 * 2.0)  # glm-4-air up to 2,000 TPM, then qwen-plus
+    assert last["providers"] == pytest.approx({"glm": 24 * glm / MICRO, "qwen": 24 * qwen / MICRO}, abs=0.01)
+
+
+def test_spend_cap_leaves_the_provider_out() -> None:
+    """A provider over its daily paid spend cap is marked capped in the route plan."""
+    cfg, routes, ledger = setup()
+    with_traffic(ledger, "chat", 200_000, 48, T0)
+    ledger.book(charge("ds", "deepseek-chat", 30_000_000), T0)
+    snap = done(ledger.snapshot(T0))
+    assert snap.paid_today["ds"] >= 50 * MICRO
+    plan = make_plan(routes, books_from_config(cfg), snap, T0)
+    assert plan.routes["chat"].capped == frozenset({0})
+
+
+def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``balancer plan --config F --rate ROUTE=N`` prints the plan JSON."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(credit_config()), encoding="utf-8")
+    assert cli.main(["plan", "--config", str(path), "--rate", "chat=200000"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"grants", "paid_per_day", "paid_balance_cny", "traffic_forecast_tokens_per_day"} <= set(doc)
+    assert doc["traffic_forecast_tokens_per_day"] == {"chat": 4_800_000}
+    assert cli.main(["plan", "--config", str(path), "--rate", "nope=1"]) == 2
+
+
+async def test_admin_plan_endpoint(make_gateway: Any, http: aiohttp.ClientSession) -> None:
+    """GET /admin/plan needs a client key and returns the same document as the CLI."""
+
+    def edit(c: dict[str, Any]) -> None:
+        c["providers"]["ds-a"]["account"] = {
+            "paid_balance": 10,
+            "grants": [{"name": "signup", "amount": 5, "expires": "2099-01-01"}],
+        }
+
+    gw: GatewayHandle = await make_gateway(edit)
+    async with http.get(gw.url + "/admin/plan") as r:
+        assert r.status == 401
+    async with http.get(gw.url + "/admin/plan", headers=auth()) as r:
+        assert r.status == 200
+        doc = await r.json()
+    assert grants_of(doc)["signup"]["remaining"] == {"cny": 5.0}
+    assert doc["paid_balance_cny"] == {"ds-a": 10.0}
+
+
+async def test_grant_at_risk_is_logged(make_gateway: Any) -> None:
+    """A grant that cannot be burned before it expires is logged as at risk when the gateway re-plans."""
+    from structlog.testing import capture_logs
+
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date().isoformat()
+
+    def edit(c: dict[str, Any]) -> None:
+        c["providers"]["ds-a"]["limits"] = {"tpm": 10}
+        c["providers"]["ds-a"]["account"] = {
+            "grants": [{"name": "huge", "tokens": 10**12, "models": ["deepseek-chat"], "expires": soon}]
+        }
+
+    gw: GatewayHandle = await make_gateway(edit)
+    ledger = gw.gw.ledger
+    for h in range(30):
+        ledger.book(charge("ds-b", "deepseek-chat", 5_000), gw.clock() - 3600 * (h + 1))
+    with capture_logs() as logs:
+        doc = await gw.gw.replan()
+    assert grants_of(doc)["huge"]["at_risk"]
+    assert any(e["event"] == "grant_at_risk" and e["grant"] == "huge" for e in logs)
+
+
+def test_grant_expiring_past_the_horizon_is_not_waste() -> None:
+    """Tokens a far-off grant still holds at the end of the planning horizon are not reported as waste."""
+    raw = credit_config()
+    raw["providers"]["glm"]["account"]["grants"][0].update(tokens=10**12, expires="2099-01-01")
+    plan, snap = plan_now(raw)
+    air = grants_of(report(plan, snap))["air"]
+    assert air["projected_waste"] == {"tokens": 0} and not air["at_risk"] and air["projected_exhaustion"] is None
