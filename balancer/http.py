@@ -172,7 +172,8 @@ class _Connection(asyncio.Protocol):
             self.waiter.set_exception(exc)
 
     def begin(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        # One parser per connection: httptools parses keep-alive replies one after another (a
+        # connection whose reply was abandoned mid-body is closed, never reused).
         self.chunks.clear()
         self._headers = {}
         self.complete, self.error, self.received_any, self.keep_alive = False, None, False, False

@@ -27,6 +27,7 @@ before the paid balance; which grant first is the account's ``debit_order``. In 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,12 +84,18 @@ def day_start(d: dt.date) -> float:
 
 
 def day_key(now: float) -> str:
-    """The UTC day a booking belongs to, ``YYYYMMDD``."""
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d")
+    """The UTC day a booking belongs to, ``YYYYMMDD`` (memoised per day: this runs per request)."""
+    return _day_month(int(now // 86400))[0]
 
 
 def month_key(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m")
+    return _day_month(int(now // 86400))[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _day_month(day: int) -> tuple[str, str]:
+    d = dt.datetime.fromtimestamp(day * 86400, dt.UTC)
+    return d.strftime("%Y%m%d"), d.strftime("%Y%m")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class _Circuit:
     probes: int = 0
     consecutive: int = 0
     buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [ok, failed]
+    totals: list[int] = field(default_factory=lambda: [0, 0])  # sums over buckets
     latency_ms: float | None = None
 
 
@@ -169,6 +170,7 @@ class MemoryStore:
                 circ.state, circ.open_until, circ.open_s, circ.probes = "open", until, circ.open_s, 0
             else:
                 circ.state, circ.open_until, circ.buckets, circ.consecutive = "closed", 0.0, {}, 0
+                circ.totals = [0, 0]
 
     def mirror_cooldown(self, key: str, until: float, reason: str) -> None:
         c = self._cool.get(key)
@@ -199,7 +201,7 @@ def _success(circ: _Circuit, latency_ms: float, breaker: Breaker, now: float) ->
     )
     _count(circ, breaker, now, ok=True)
     if circ.state == "half_open":
-        circ.state, circ.open_s, circ.buckets = "closed", 0.0, {}
+        circ.state, circ.open_s, circ.buckets, circ.totals = "closed", 0.0, {}, [0, 0]
 
 
 def _failure(circ: _Circuit, breaker: Breaker, now: float, probe: bool) -> None:
@@ -221,10 +223,16 @@ def _open(circ: _Circuit, breaker: Breaker, now: float, open_s: float) -> None:
 
 
 def _count(circ: _Circuit, breaker: Breaker, now: float, *, ok: bool) -> tuple[int, int]:
+    """Count one outcome in the sliding window; returns the window's (ok, failed) totals."""
     b = _bucket(now, breaker)
-    if b not in circ.buckets:
+    cell = circ.buckets.get(b)
+    if cell is None:
         for old in [k for k in circ.buckets if k <= b - BUCKETS]:
-            del circ.buckets[old]
-    cell = circ.buckets.setdefault(b, [0, 0])
-    cell[0 if ok else 1] += 1
-    return sum(c[0] for c in circ.buckets.values()), sum(c[1] for c in circ.buckets.values())
+            gone = circ.buckets.pop(old)
+            circ.totals[0] -= gone[0]
+            circ.totals[1] -= gone[1]
+        cell = circ.buckets[b] = [0, 0]
+    i = 0 if ok else 1
+    cell[i] += 1
+    circ.totals[i] += 1
+    return circ.totals[0], circ.totals[1]
