@@ -62,10 +62,12 @@ class RedisStore(MemoryStore):
         self.client = client
         self.degraded = False
         self.degraded_events = 0
-        self.round_trips = 0  # Redis calls made on the request path (tests and /readyz)
+        self.round_trips = 0  # script calls made on the request path
+        self.flushes = 0  # batched accounting pipelines sent
         self._share = degraded_share
         self._flush_s = flush_s
         self._leases: dict[str, _Lease] = {}
+        self._fetching: dict[str, asyncio.Future[None]] = {}
         self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._releases: list[tuple[str, str]] = []
         self._free: dict[str, list[tuple[str, float]]] = defaultdict(list)  # released slots kept briefly
@@ -176,30 +178,49 @@ class RedisStore(MemoryStore):
         lease = self._leases.get(provider)
         if lease is None or lease.window != window:
             lease = self._leases[provider] = _Lease(window)
-        short_r = bool(limits.rpm) and lease.requests < 1
-        short_t = bool(limits.tpm) and lease.tokens < tokens
-        if short_r or short_t:
-            want_r = max(1, math.ceil(limits.rpm * LEASE_FRACTION)) if limits.rpm else 0
-            want_t = max(tokens - lease.tokens, math.ceil(limits.tpm * LEASE_FRACTION)) if limits.tpm else 0
-            got = await self._call(
-                self._lease,
-                [keys.window(provider, window)],
-                [limits.rpm, limits.tpm, want_r, want_t, keys.WINDOW_TTL_S],
-            )
-            if got is None:  # Redis just failed: this request goes on local state
+        while self._short(lease, limits, tokens):
+            pending = self._fetching.get(provider)
+            if pending is not None:  # single flight: one lease request per account at a time
+                await asyncio.shield(pending)
+                if lease is not self._leases.get(provider):
+                    lease = self._leases.setdefault(provider, _Lease(window))
+                continue
+            fetched = await self._fetch(provider, lease, limits, tokens)
+            if fetched is None:  # Redis just failed: this request goes on local state
                 return self.local_quota(provider, self._scaled(limits), tokens, now)
-            lease.requests += int(got[0])
-            lease.tokens += int(got[1])
-            retry_at = (window + 1) * 60.0
-            if limits.rpm and lease.requests < 1:
-                return Admission(ok=False, reason="rpm", retry_at=retry_at)
-            if limits.tpm and lease.tokens < tokens:
-                return Admission(ok=False, reason="tpm", retry_at=retry_at)
+            if not fetched and self._short(lease, limits, tokens):
+                reason = "rpm" if limits.rpm and lease.requests < 1 else "tpm"
+                return Admission(ok=False, reason=reason, retry_at=(window + 1) * 60.0)
         if limits.rpm:
             lease.requests -= 1
         if limits.tpm:
             lease.tokens -= tokens
         return None
+
+    @staticmethod
+    def _short(lease: _Lease, limits: Limits, tokens: int) -> bool:
+        return (bool(limits.rpm) and lease.requests < 1) or (bool(limits.tpm) and lease.tokens < tokens)
+
+    async def _fetch(self, provider: str, lease: _Lease, limits: Limits, tokens: int) -> bool | None:
+        """Ask Redis for another slice; True if anything was granted, None if Redis failed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._fetching[provider] = done
+        try:
+            want_r = max(1, math.ceil(limits.rpm * LEASE_FRACTION)) if limits.rpm else 0
+            want_t = max(tokens - lease.tokens, math.ceil(limits.tpm * LEASE_FRACTION)) if limits.tpm else 0
+            got = await self._call(
+                self._lease,
+                [keys.window(provider, lease.window)],
+                [limits.rpm, limits.tpm, want_r, want_t, keys.WINDOW_TTL_S],
+            )
+        finally:
+            del self._fetching[provider]
+            done.set_result(None)
+        if got is None:
+            return None
+        lease.requests += int(got[0])
+        lease.tokens += int(got[1])
+        return int(got[0]) > 0 or int(got[1]) > 0
 
     def _give_back(self, provider: str, window: int, limits: Limits, tokens: int) -> None:
         lease = self._leases.get(provider)
@@ -305,6 +326,7 @@ class RedisStore(MemoryStore):
             pipe.expire(key, keys.USAGE_TTL_S)
         for key, ticket in releases:
             pipe.zrem(key, ticket)
+        self.flushes += 1
         try:
             await pipe.execute()
         except (RedisError, OSError) as e:

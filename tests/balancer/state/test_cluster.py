@@ -265,3 +265,27 @@ async def _aof_ready(url: str) -> None:
             pass
         await asyncio.sleep(0.05)
     await client.aclose()
+
+
+async def test_round_trips_per_request(make_gateway: Any, redis_url: str, http: aiohttp.ClientSession) -> None:
+    """Redis's own command statistics show well under one round trip per request on the hot path,
+    with RPM and TPM limits enforced through leases."""
+    from balancer.state.redis import RedisStore
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"rpm": 6000, "tpm": 2_000_000}
+
+    store = RedisStore.from_url(redis_url)
+    gw = await make_gateway(edit, store=store)
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await admin.config_resetstat()
+    n = 300
+    await asyncio.gather(*(post(http, gw.url) for _ in range(n)))
+    await asyncio.sleep(0.2)
+    stats = await admin.info("commandstats")
+    await admin.aclose()
+    evalsha = stats.get("cmdstat_evalsha", {}).get("calls", 0)
+    assert evalsha <= store.round_trips + 1  # Redis counted what the store says it sent
+    per_request = (store.round_trips + store.flushes) / n
+    print(f"round trips per request: {per_request:.3f} ({store.round_trips} scripts, {store.flushes} flushes)")
+    assert per_request <= 1.0 and store.round_trips <= n * 0.1
