@@ -70,7 +70,8 @@ client_keys:
 logging: {{level: {os.environ.get("QIAO_BENCH_LOG", "info")}, format: json}}
 {state}
 providers:
-  mock: {{vendor: openai, api_key: sk-upstream, base_url: "http://127.0.0.1:{upstream_port}/v1"}}
+  mock: {{vendor: openai, api_key: sk-upstream, base_url: "http://127.0.0.1:{upstream_port}/v1",
+         limits: {{rpm: 1000000, tpm: 1000000000}}}}
 routes:
   mock-model:
     strategy: priority
