@@ -117,12 +117,13 @@ class Gateway:
         self.apply(self.cfg)
         self.balances = BalancePoller(lambda: self.cfg, self.store, self.session, self.clock)
         await self.balances.start()
+        await self.ledger.start()
         await self.replan()
 
     async def close(self) -> None:
         if self.balances is not None:
             await self.balances.stop()
-        await self.ledger.flush()
+        await self.ledger.close()
         if self.session is not None:
             await self.session.close()
         if self.pool is not None:
@@ -172,6 +173,12 @@ def make_app(
 
     check_startable(cfg)
     gw = Gateway(cfg, store or make_store(cfg), clock, rng or random.Random())
+    from balancer.state.redis import RedisStore
+
+    if isinstance(gw.store, RedisStore):  # shared state: the ledger is shared too
+        from balancer.ledger_redis import RedisLedger
+
+        gw.ledger = RedisLedger(gw.store.client)
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
     app[GATEWAY] = gw
 

@@ -113,6 +113,12 @@ class Ledger(Protocol):
         """Price ``charge`` and debit it in the vendor's order. Hot path: a cheap local update."""
         ...
 
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Flush what is buffered and stop background work."""
+        ...
+
     async def flush(self) -> None:
         """Apply buffered bookings (a no-op for the memory ledger)."""
         ...
@@ -203,6 +209,8 @@ class MemoryLedger:
             row.tokens += tok
             row.micro += micro
             row.estimated += charge.estimated
+            self._emitted(charge, bucket, units, (tok, micro), day, month_key(now) if bucket == PAID else "")
+        self._emitted_traffic(charge, int(now // 3600))
         mix = self._mix.setdefault(charge.route, [0, 0])
         mix[0] += charge.prompt
         mix[1] += tokens
@@ -213,11 +221,23 @@ class MemoryLedger:
             for old in [h for h in hours if h <= hour - TRAFFIC_KEEP_H]:
                 del hours[old]
 
+    def _emitted(self, charge: Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
+        """Hook: one part of a charge was booked locally (a shared ledger queues the increments)."""
+
+    def _emitted_traffic(self, charge: Charge, hour: int) -> None:
+        """Hook: a charge's tokens counted toward its route's traffic in ``hour``."""
+
     def _debit_paid(self, provider: str, micro: int, day: str, month: str) -> None:
         if provider in self._paid:
             self._paid[provider] -= micro
         self._paid_day[provider, day] = self._paid_day.get((provider, day), 0) + micro
         self._paid_month[provider, month] = self._paid_month.get((provider, month), 0) + micro
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
     async def flush(self) -> None:
         return None

@@ -6,13 +6,14 @@ Time is virtual: each test passes ``now`` explicitly. Money is integer µ¥ (1e-
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import pytest
 from structlog.testing import capture_logs
 
 from balancer.ledger import PAID, AccountBook, Charge, Ledger, MemoryLedger, Snapshot, split
 from balancer.pricing import MICRO, Account, Grant, Money, Tariff, resolve_grants
+from tests.redis_server import RedisServer
 
 T0 = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC).timestamp()
 DAY = 86400.0
@@ -42,12 +43,37 @@ def books(paid: float | None = 100.0) -> dict[str, AccountBook]:
     return {"p": AccountBook(specs, tariffs, None if paid is None else round(paid * MICRO))}
 
 
-@pytest.fixture(params=sorted(LEDGERS))
-async def make(request: pytest.FixtureRequest) -> Callable[..., Awaitable[Ledger]]:
-    async def factory(b: Mapping[str, AccountBook] | None = None) -> Ledger:
-        return await LEDGERS[request.param](books() if b is None else b)
+LEDGERS["redis"] = _memory  # placeholder: the redis param is built from the private redis-server
 
-    return factory
+
+@pytest.fixture(params=sorted(LEDGERS))
+async def make(
+    request: pytest.FixtureRequest, redis_server: RedisServer
+) -> AsyncIterator[Callable[..., Awaitable[Ledger]]]:
+    """A ledger factory; the Redis one runs against a flushed private redis-server."""
+    made: list[Ledger] = []
+    client = None
+    if request.param == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        await client.flushall()
+
+    async def factory(b: Mapping[str, AccountBook] | None = None) -> Ledger:
+        if client is None:
+            return await LEDGERS[request.param](books() if b is None else b)
+        from balancer.ledger_redis import RedisLedger
+
+        ledger = RedisLedger(client, books() if b is None else b)
+        await ledger.start()
+        made.append(ledger)
+        return ledger
+
+    yield factory
+    for ledger in made:
+        await ledger.close()
+    if client is not None:
+        await client.aclose()
 
 
 def charge(prompt: int, completion: int = 0, model: str = "m", **kw: object) -> Charge:

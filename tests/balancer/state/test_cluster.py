@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
+from balancer.ledger_redis import book_tokens
 from tests.conftest import CHAT, EmulatorHandle, auth, base_config
 from tests.redis_server import RedisServer, free_port
 
@@ -159,7 +160,8 @@ async def usage_tokens(redis_url: str, provider: str) -> int:
 async def test_accounting_is_exact_across_instances(
     start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """Tokens booked in Redis by 3 instances equal the emulator's own totals, with failovers and streams."""
+    """Tokens counted by the state store and booked by the shared ledger of 3 instances both equal the
+    emulator's own totals, with failovers and streams."""
     cluster = await start_cluster(3)
     await emulator.fault("deepseek.a", "server_error", count=10)
     bodies = [CHAT, {**CHAT, "stream": True}, {**CHAT, "stream": True, "stream_options": {"include_usage": True}}]
@@ -167,8 +169,11 @@ async def test_accounting_is_exact_across_instances(
     assert all(status == 200 for status, _ in results)
     await asyncio.sleep(0.5)  # two flush periods
     stats = await emulator.stats()
+    client = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
     for target, provider in (("deepseek.a", "ds-a"), ("deepseek.b", "ds-b")):
         assert await usage_tokens(cluster.redis_url, provider) == stats[target]["total_tokens"]
+        assert await book_tokens(client, provider) == stats[target]["total_tokens"]  # the shared ledger
+    await client.aclose()
     assert stats["deepseek.b"]["served"] >= 10
 
 

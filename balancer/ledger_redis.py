@@ -1,0 +1,167 @@
+"""The ledger shared by every gateway instance through Redis.
+
+Each instance prices and splits a charge locally (the same pure ``split`` as the memory ledger), books
+it in its local books at once, and queues the increments; a flusher sends them in one pipeline every
+50 ms (and on shutdown), so every booking reaches Redis exactly once — INCRBY/HINCRBY only, no
+read-modify-write. Every 2 s an instance pulls the cluster-wide grant usage and paid balances, so the
+grant a charge is debited from is decided on state at most a couple of seconds old (near a grant's
+end the overlap is bounded by what the instances booked in that window). ``snapshot`` reads the
+cluster-wide figures, which is what the planner and ``/admin/plan`` see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError
+
+from balancer import ledger as L
+from balancer.pricing import day_key
+
+log = structlog.get_logger("balancer.ledger_redis")
+
+FLUSH_S = 0.05
+PULL_S = 2.0
+DAY_TTL = 40 * 86400
+MONTH_TTL = 400 * 86400
+
+
+class RedisLedger(L.MemoryLedger):
+    name = "redis"
+
+    def __init__(self, client: Any, books: Mapping[str, L.AccountBook] | None = None) -> None:
+        super().__init__(books)
+        self.client = client
+        self._incr: dict[str, int] = defaultdict(int)  # plain counters
+        self._hincr: dict[tuple[str, str], int] = defaultdict(int)  # (hash key, field) counters
+        self._expire: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+
+    async def start(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._init_paid()
+            await self.pull()
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+
+    def _emitted(self, charge: L.Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
+        p = charge.provider
+        if bucket == L.PAID:
+            if p in self._paid:
+                self._incr[L.KEY_PAID_REMAINING.format(provider=p)] -= units
+            for key, ttl in ((L.KEY_PAID_DAY.format(provider=p, day=day), DAY_TTL),
+                             (L.KEY_PAID_MONTH.format(provider=p, month=month), MONTH_TTL)):  # fmt: skip
+                self._incr[key] += units
+                self._expire[key] = ttl
+        else:
+            self._incr[L.KEY_GRANT_USED.format(provider=p, grant=bucket)] += units
+        book = L.KEY_BOOK_DAY.format(provider=p, day=day)
+        prefix = f"{charge.model}|{bucket}|"
+        tokens, micro = value
+        self._hincr[book, prefix + "requests"] += 1
+        self._hincr[book, prefix + "tokens"] += tokens
+        self._hincr[book, prefix + "micro"] += micro
+        if charge.estimated:
+            self._hincr[book, prefix + "estimated"] += 1
+        self._expire[book] = DAY_TTL
+
+    def _emitted_traffic(self, charge: L.Charge, hour: int) -> None:
+        key = L.KEY_TRAFFIC.format(route=charge.route, hour=hour)
+        self._incr[key] += charge.prompt + charge.completion
+        self._expire[key] = L.TRAFFIC_KEEP_H * 3600
+        mix = L.KEY_MIX.format(route=charge.route)
+        self._hincr[mix, "prompt"] += charge.prompt
+        self._hincr[mix, "all"] += charge.prompt + charge.completion
+
+    async def flush(self) -> None:
+        if not (self._incr or self._hincr):
+            return
+        incr, hincr, expire = dict(self._incr), dict(self._hincr), dict(self._expire)
+        self._incr.clear()
+        self._hincr.clear()
+        self._expire.clear()
+        pipe = self.client.pipeline(transaction=False)
+        for key, n in incr.items():
+            pipe.incrby(key, n)
+        for (key, field), n in hincr.items():
+            pipe.hincrby(key, field, n)
+        for key, ttl in expire.items():
+            pipe.expire(key, ttl)
+        self.flushes += 1
+        try:
+            await pipe.execute()
+        except (RedisError, OSError):
+            for key, n in incr.items():  # kept, and sent with the next flush that works
+                self._incr[key] += n
+            for k2, n in hincr.items():
+                self._hincr[k2] += n
+            self._expire.update(expire)
+
+    async def _init_paid(self) -> None:
+        for provider, value in self._paid.items():
+            await self.client.set(L.KEY_PAID_REMAINING.format(provider=provider), value, nx=True)
+
+    async def pull(self) -> None:
+        """Adopt the cluster-wide grant usage and paid balances (plus what this instance has not sent)."""
+        keys = [(g.key, g.provider, g.name) for b in self._books.values() for g in b.grants]
+        paid = list(self._paid)
+        names = [L.KEY_GRANT_USED.format(provider=p, grant=n) for _, p, n in keys]
+        names += [L.KEY_PAID_REMAINING.format(provider=p) for p in paid]
+        if not names:
+            return
+        values = await self.client.mget(names)
+        for (key, _, _), name, value in zip(keys, names, values, strict=False):
+            if value is not None:
+                self._used[key] = int(value) + self._incr.get(name, 0)
+        for p, name, value in zip(paid, names[len(keys) :], values[len(keys) :], strict=True):
+            if value is not None:
+                self._paid[p] = int(value) + self._incr.get(name, 0)
+
+    async def _loop(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            with contextlib.suppress(RedisError, OSError):
+                await self.flush()
+                if time.monotonic() - last > PULL_S:
+                    await self.pull()
+                    last = time.monotonic()
+
+    async def snapshot(self, now: float) -> L.Snapshot:
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+            await self.pull()
+        return await super().snapshot(now)
+
+    async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> L.Reconciliation:
+        out = await super().reconcile(provider, granted, paid, now)
+        with contextlib.suppress(RedisError, OSError):
+            if paid is not None:
+                await self.client.set(L.KEY_PAID_REMAINING.format(provider=provider), self._paid[provider])
+                self._incr.pop(L.KEY_PAID_REMAINING.format(provider=provider), None)
+            for g in self._books[provider].grants if provider in self._books else ():
+                key = L.KEY_GRANT_USED.format(provider=provider, grant=g.name)
+                await self.client.set(key, self._used.get(g.key, 0))
+                self._incr.pop(key, None)
+        return out
+
+
+async def book_tokens(client: Any, provider: str, day: str | None = None) -> int:
+    """Tokens booked cluster-wide for an account on a day (tests, tools)."""
+    day = day or day_key(time.time())
+    fields = await client.hgetall(L.KEY_BOOK_DAY.format(provider=provider, day=day))
+    return sum(int(v) for f, v in fields.items() if str(f).endswith("|tokens"))
