@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -39,6 +39,8 @@ class BalancePoller:
     store: StateStore
     session: aiohttp.ClientSession
     clock: Callable[[], float]
+    # Called with each fresh balance so the ledger can reconcile (the vendor's figure wins).
+    on_balance: Callable[[str, Balance], Awaitable[None]] | None = None
     latest: dict[str, Balance] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
@@ -78,6 +80,8 @@ class BalancePoller:
     async def _apply(self, name: str, balance: Balance, interval_s: float) -> None:
         self.latest[name] = balance
         self.errors.pop(name, None)
+        if self.on_balance is not None:
+            await self.on_balance(name, balance)
         now = self.clock()
         if balance.total > 0:
             await self.store.clear(name, QUOTA)

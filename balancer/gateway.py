@@ -27,6 +27,7 @@ from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
 from balancer.planner import Plan
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
+from balancer.vendors.base import Balance
 
 log = structlog.get_logger("balancer.gateway")
 
@@ -115,10 +116,19 @@ class Gateway:
             self.capture = Capture(self.cfg.transcripts)
             await self.capture.start()
         self.apply(self.cfg)
-        self.balances = BalancePoller(lambda: self.cfg, self.store, self.session, self.clock)
-        await self.balances.start()
         await self.ledger.start()
+        self.balances = BalancePoller(
+            lambda: self.cfg, self.store, self.session, self.clock, on_balance=self._reconcile
+        )
+        await self.balances.start()
         await self.replan()
+
+    async def _reconcile(self, provider: str, balance: Balance) -> None:
+        """A vendor balance poll corrects the ledger: its granted and paid figures win (in CNY)."""
+        rate = self.cfg.money.usd_cny if balance.currency == "USD" else 1.0
+        granted = None if balance.granted is None else balance.granted * rate
+        paid = None if balance.paid is None else balance.paid * rate
+        await self.ledger.reconcile(provider, granted, paid, self.clock())
 
     async def close(self) -> None:
         if self.balances is not None:
