@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from balancer import logs, wire
+from balancer import logs, streams, wire
 from balancer.capture import StreamAssembler, reply_message
 from balancer.config import ClientKey
 from balancer.errors import GatewayError
@@ -152,7 +152,7 @@ async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: d
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
     )
     await resp.prepare(request)
-    outcome = await gw.engine.pump(job, s, resp.write)
+    outcome = await streams.pump(gw.engine, job, s, resp.write)
     if outcome.ok and job.assembler is not None and gw.capture is not None:
         gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
     ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")

@@ -14,16 +14,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import msgspec
 import structlog
 
 from balancer import http, router, upstream, wire
 from balancer.capture import StreamAssembler
 from balancer.config import ClassPolicy, Config
-from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome, error_event
+from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome
 from balancer.ledger import Charge, Ledger
 from balancer.planner import Plan
 from balancer.router import Choice, CompiledRoute
@@ -165,7 +164,7 @@ class Engine:
         try:
             shaped = self._shape(job, choice)
         except compat.Unsupported as e:
-            await self._settle(choice, adm, 0, "neutral", 0.0)
+            await self.settle(choice, adm, 0, "neutral", 0.0)
             job.tries -= 1
             job.add(choice, "skipped:unsupported")
             return Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e))
@@ -197,8 +196,8 @@ class Engine:
             return await self._failed(job, choice, adm, outcome, t0)
         ms = (time.perf_counter() - t0) * 1000
         job.usage = view.usage if view is not None else None
-        await self._settle(choice, adm, _total(job.usage), "ok", ms)
-        self._book(job, choice)
+        await self.settle(choice, adm, usage_total(job.usage), "ok", ms)
+        self.book(job, choice)
         job.add(choice, "ok", status, ms)
         return Reply(status, data)
 
@@ -256,7 +255,7 @@ class Engine:
             raise
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         if first is not None and first != upstream.DONE:
-            first = _mapped(choice.vendor.map_chunk, first)
+            first = mapped_chunk(choice.vendor.map_chunk, first)
             outcome, _ = compat.classify_chunk(choice.vendor, first, self.clock())
         if not outcome.ok:
             resp.close()
@@ -268,8 +267,8 @@ class Engine:
         ms = (time.perf_counter() - t0) * 1000
         failure = outcome.failure or Failure.UPSTREAM_ERROR
         rule = job.route.failover.classes.get(failure, ClassPolicy())
-        await self._settle(choice, adm, 0, "fail" if rule.breaker else "neutral", ms)
-        await self._consequence(choice, outcome, rule)
+        await self.settle(choice, adm, 0, "fail" if rule.breaker else "neutral", ms)
+        await self.consequence(choice, outcome, rule)
         job.add(choice, failure.value, outcome.status, ms)
         log.info(
             "upstream_failed",
@@ -283,10 +282,10 @@ class Engine:
         )
         return outcome
 
-    async def _settle(self, choice: Choice, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
+    async def settle(self, choice: Choice, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
 
-    def _book(self, job: Job, choice: Choice) -> None:
+    def book(self, job: Job, choice: Choice) -> None:
         u = job.usage
         if self.ledger is not None and u is not None:
             charge = Charge(
@@ -295,7 +294,7 @@ class Engine:
             )  # fmt: skip
             self.ledger.book(charge, self.clock())
 
-    async def _consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
+    async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
         if rule.cooldown_s <= 0 and outcome.retry_after_s is None:
             return
         seconds = outcome.reset_after_s if rule.disable and outcome.reset_after_s else rule.cooldown_s
@@ -328,133 +327,12 @@ class Engine:
             code=failure.value,
         )
 
-    # ---- streams after the first event ---------------------------------------------------------
 
-    async def pump(self, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome:
-        """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how it ended."""
-        timeouts = self.cfg.provider_timeouts(s.choice.provider)
-        end = min(job.deadline, s.started + timeouts.total_s)
-        vendor, finished, streamed = s.choice.vendor, False, 0  # finished: a finish_reason was seen
-        payload: bytes | None = s.first
-        outcome: Outcome | None = None
-        ttft = (time.perf_counter() - s.started) * 1000
-        try:
-            while payload is not None:
-                if payload == upstream.DONE:
-                    outcome = Outcome()
-                    break
-                result, view = compat.classify_chunk(vendor, payload, self.clock())
-                if not result.ok:
-                    outcome = result
-                    break
-                if view is not None:
-                    finished = _account(job, s, view) or finished
-                    if s.hide_usage_chunk and not view.choices and view.usage is not None:
-                        payload = None  # the usage chunk the gateway asked for, not the client
-                if payload is not None:
-                    if job.assembler is not None:
-                        job.assembler.feed(payload)
-                    streamed += len(payload)
-                    await write(b"data: " + payload + b"\n\n")
-                payload, outcome = await self._next(s, timeouts.idle_s, end, finished)
-            if outcome is None:  # unreachable: every exit from the loop sets it
-                outcome = Outcome(failure=Failure.CONNECTION_ERROR, code="stream_lost")
-            if outcome.ok:
-                await write(b"data: [DONE]\n\n")
-            else:
-                await write(self._error_event(s, outcome))
-        finally:
-            if outcome is not None and outcome.ok:
-                await _drain(s)
-            s.resp.release()
-            await self._end_stream(job, s, outcome, streamed, ttft)
-        return outcome
-
-    @staticmethod
-    def _error_event(s: Stream, o: Outcome) -> bytes:
-        failure = o.failure or Failure.UPSTREAM_ERROR
-        _, type_ = CLIENT_FACING[failure]
-        return error_event(
-            f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: "
-            f"{failure.value} ({o.message or o.code}).",
-            type_,
-            o.code or None,
-        )
-
-    async def _next(self, s: Stream, idle_s: float, end: float, finished: bool) -> tuple[bytes | None, Outcome | None]:
-        now = time.perf_counter()
-        try:
-            payload = await s.reader.next(max(0.001, min(idle_s, end - now)))
-        except TimeoutError:
-            msg = "the stream stalled" if time.perf_counter() < end else "the stream exceeded its total time"
-            return None, Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
-        except OSError as e:
-            return None, upstream.transport_failure(e)
-        if payload is not None:
-            return payload if payload == upstream.DONE else _mapped(s.choice.vendor.map_chunk, payload), None
-        if finished and not s.choice.vendor.quirks.sends_done:
-            return None, Outcome()  # this vendor ends with a finish_reason, not [DONE]
-        return None, Outcome(
-            failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"
-        )
-
-    async def _end_stream(self, job: Job, s: Stream, outcome: Outcome | None, streamed: int, ttft: float) -> None:
-        ms = (time.perf_counter() - s.started) * 1000
-        job.upstream_s += ms / 1000
-        if job.usage is None:
-            job.usage_estimated = True
-            job.usage = wire.Usage(
-                prompt_tokens=job.view.size_bytes // 3,
-                completion_tokens=streamed // 12,
-                total_tokens=job.view.size_bytes // 3 + streamed // 12,
-            )
-        choice = s.choice
-        self._book(job, choice)  # the vendor bills what it streamed, however the stream ended
-        if outcome is None:  # the client went away (cancelled): neither the provider's fault nor a success
-            await self._settle(choice, s.adm, _total(job.usage), "neutral", ms)
-            job.add(choice, "client_disconnected", 200, ms, ttft)
-            return
-        if outcome.ok:
-            await self._settle(choice, s.adm, _total(job.usage), "ok", ms)
-            job.add(choice, "ok", 200, ms, ttft)
-            return
-        failure = outcome.failure or Failure.UPSTREAM_ERROR
-        rule = job.route.failover.classes.get(failure, ClassPolicy())
-        await self._settle(choice, s.adm, _total(job.usage), "fail" if rule.breaker else "neutral", ms)
-        cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
-        await self._consequence(choice, outcome, msgspec.structs.replace(rule, cooldown_s=cooldown))
-        job.add(choice, failure.value, 200, ms, ttft)
-        log.info(
-            "stream_failed",
-            request_id=job.request_id,
-            provider=choice.provider_name,
-            failure=failure.value,
-            message=outcome.message[:200],
-        )
-
-
-def _mapped(hook: BytesMap | None, payload: bytes) -> bytes:
+def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes:
     return payload if hook is None else hook(payload)
 
 
-def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:
-    """Take usage from a chunk; True when the chunk carries a finish_reason."""
-    usage = compat.chunk_usage(s.choice.vendor, view)
-    if usage is not None:
-        job.usage = usage
-    return bool(view.choices) and any(c.finish_reason for c in view.choices or ())
-
-
-async def _drain(s: Stream) -> None:
-    """Read a finished stream to its end so the connection goes back to the pool."""
-    try:
-        while await s.reader.next(0.5) is not None:
-            pass
-    except OSError:
-        s.resp.close()
-
-
-def _total(usage: wire.Usage | None) -> int:
+def usage_total(usage: wire.Usage | None) -> int:
     if usage is None:
         return 0
     return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens

@@ -42,6 +42,7 @@ async def stream(client: openai.AsyncOpenAI, model: str) -> str:
 
 async def test_ledger_matches_emulator_usage(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """Every request the vendors served is booked exactly once, to the token; a cut stream is booked as an estimate."""
+    await emulator.limits("deepseek.a", paid=50.0)  # the balance poll at start agrees with the config
     gw = await make_gateway(edit)
     client = gw.client()
     for _ in range(3):

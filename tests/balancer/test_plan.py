@@ -79,8 +79,10 @@ def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["plan", "--config", str(path), "--rate", "nope=1"]) == 2
 
 
-async def test_admin_plan_endpoint(make_gateway: Any, http: aiohttp.ClientSession) -> None:
-    """GET /admin/plan needs a client key and returns the same document as the CLI."""
+async def test_admin_plan_endpoint(make_gateway: Any, emulator: Any, http: aiohttp.ClientSession) -> None:
+    """GET /admin/plan needs a client key and returns the same document as the CLI (the vendor's
+    balance API, polled at start, agrees with the configured figures here)."""
+    await emulator.limits("deepseek.a", granted=5.0, paid=10.0)
 
     def edit(c: dict[str, Any]) -> None:
         c["providers"]["ds-a"]["account"] = {
@@ -95,7 +97,7 @@ async def test_admin_plan_endpoint(make_gateway: Any, http: aiohttp.ClientSessio
         assert r.status == 200
         doc = await r.json()
     assert grants_of(doc)["signup"]["remaining"] == {"cny": 5.0}
-    assert doc["paid_balance_cny"] == {"ds-a": 10.0}
+    assert doc["paid_balance_cny"]["ds-a"] == 10.0  # others: what their balance APIs reported
 
 
 async def test_grant_at_risk_is_logged(make_gateway: Any) -> None:
