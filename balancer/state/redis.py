@@ -368,7 +368,13 @@ class RedisStore(MemoryStore):
             self.mirror_breaker(key, until if until > now else 0.0)
 
     async def _listener(self) -> None:
-        """Apply other instances' health changes as they are published; resync every RESYNC_S."""
+        """Apply other instances' health changes as they are published; resync every RESYNC_S.
+        Clients without pub/sub (the asyncio Cluster client) poll the index instead, twice a second."""
+        if not hasattr(self.client, "pubsub"):
+            while True:
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(RedisError, OSError):
+                    await self._resync()
         while True:
             try:
                 async with self.client.pubsub() as ps:
