@@ -76,7 +76,13 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
     log.info("gateway_draining", grace_s=cfg.server.drain_s)
-    await runner.cleanup()
+    try:  # bounded: a stuck cleanup must never keep a terminated gateway alive
+        async with asyncio.timeout(cfg.server.drain_s + 5):
+            await runner.cleanup()
+    except TimeoutError:
+        log.error("gateway_shutdown_timeout", grace_s=cfg.server.drain_s)
+        logs.flush()
+        os._exit(1)
     log.info("gateway_stopped")
     logs.flush()
 

@@ -46,6 +46,7 @@ def cluster_config(
     raw = base_config(emulator.url)
     raw["state"] = {"backend": "redis", "redis_url": redis_url}
     raw["logging"] = {"format": "json", "level": "warning"}
+    raw["server"] = {"drain_s": 5}
     raw["routes"]["chat"]["strategy"] = "priority"
     if edit is not None:
         edit(raw)
@@ -65,7 +66,8 @@ async def start_cluster(
         for _ in range(n):
             port = free_port()
             cmd = [sys.executable, "-m", "balancer", "serve", "--config", str(cfg), "--port", str(port)]
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            with (tmp_path / f"gateway-{len(procs)}.log").open("wb") as log:  # the child keeps its own fd
+                procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log))
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(urls, procs[-n:], strict=True):
             await wait_ready(http, url, proc)
@@ -75,8 +77,15 @@ async def start_cluster(
     for p in procs:
         if p.poll() is None:
             p.terminate()
-    for p in procs:
-        p.wait(timeout=30)
+    stuck = []
+    for i, p in enumerate(procs):
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+            stuck.append((tmp_path / f"gateway-{i}.log").read_text()[-2000:])
+    assert not stuck, f"a gateway ignored SIGTERM: {stuck}"
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: dict[str, Any] = CHAT) -> tuple[int, str]:
