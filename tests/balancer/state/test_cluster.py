@@ -237,34 +237,36 @@ async def test_redis_outage_is_invisible_to_clients(
     # AOF with fsync always: what was acknowledged survives the kill, as in production (deploy/).
     server = RedisServer(tmp_path / "redis", args=("--appendonly", "yes", "--appendfsync", "always")).start()
     await _aof_ready(server.url)
-    store = RedisStore.from_url(server.url)
-    gw = await make_gateway(store=store)
-    statuses: list[int] = []
+    try:
+        store = RedisStore.from_url(server.url)
+        gw = await make_gateway(store=store)
+        statuses: list[int] = []
 
-    async def load(n: int) -> None:
-        for i in range(n):
-            statuses.append((await post(http, gw.url, CHAT if i % 2 else {**CHAT, "stream": True}))[0])
+        async def load(n: int) -> None:
+            for i in range(n):
+                statuses.append((await post(http, gw.url, CHAT if i % 2 else {**CHAT, "stream": True}))[0])
 
-    await asyncio.gather(*(load(20) for _ in range(4)))
-    server.stop()
-    await asyncio.gather(*(load(20) for _ in range(4)))
-    async with http.get(gw.url + "/readyz") as r:
-        assert (await r.json())["status"] == "degraded"
-    server.start()
-    await _aof_ready(server.url)
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        if await store.status() == "ok":
-            break
-    await asyncio.gather(*(load(10) for _ in range(4)))
-    await asyncio.sleep(0.5)
-    async with http.get(gw.url + "/readyz") as r:
-        assert (await r.json())["status"] == "ready"
-    assert statuses == [200] * len(statuses) and len(statuses) == 200
-    assert store.degraded_events >= 1
-    stats = (await emulator.stats())["deepseek.a"]
-    assert await usage_tokens(server.url, "ds-a") == stats["total_tokens"]
-    server.stop()
+        await asyncio.gather(*(load(20) for _ in range(4)))
+        server.stop()
+        await asyncio.gather(*(load(20) for _ in range(4)))
+        async with http.get(gw.url + "/readyz") as r:
+            assert (await r.json())["status"] == "degraded"
+        server.start()
+        await _aof_ready(server.url)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if await store.status() == "ok":
+                break
+        await asyncio.gather(*(load(10) for _ in range(4)))
+        await asyncio.sleep(0.5)
+        async with http.get(gw.url + "/readyz") as r:
+            assert (await r.json())["status"] == "ready"
+        assert statuses == [200] * len(statuses) and len(statuses) == 200
+        assert store.degraded_events >= 1
+        stats = (await emulator.stats())["deepseek.a"]
+        assert await usage_tokens(server.url, "ds-a") == stats["total_tokens"]
+    finally:
+        server.stop()
 
 
 async def _aof_ready(url: str) -> None:
