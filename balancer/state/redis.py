@@ -76,6 +76,7 @@ class RedisStore(MemoryStore):
         self._tasks: list[asyncio.Task[None]] = []
         self._recovering: asyncio.Task[None] | None = None
         self._instance = uuid.uuid4().hex[:12]
+        self._also_close: list[Any] = []
         self._lease = client.register_script(_script("lease"))
         self._inflight = client.register_script(_script("inflight"))
         self._health = client.register_script(_script("health"))
@@ -95,7 +96,11 @@ class RedisStore(MemoryStore):
             hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
             service, _, db = rest.partition("/")
             nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
-            client = Sentinel(nodes, **opts).master_for(service, db=int(db or 0), **opts)  # type: ignore[no-untyped-call]
+            sentinel = Sentinel(nodes, **opts)  # type: ignore[no-untyped-call]
+            client = sentinel.master_for(service, db=int(db or 0), **opts)
+            store = cls(client, **kw)
+            store._also_close = list(sentinel.sentinels)  # the sentinels' own connections
+            return store
         elif url.startswith("redis+cluster://"):
             from redis.asyncio.cluster import RedisCluster
 
@@ -126,6 +131,8 @@ class RedisStore(MemoryStore):
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
         await self.client.aclose()
+        for extra in self._also_close:
+            await extra.aclose()
 
     async def status(self) -> str:
         return "degraded" if self.degraded else "ok"
