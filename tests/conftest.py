@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -80,8 +82,34 @@ class EmulatorHandle:
             data: dict[str, Any] = await r.json()
             return data["targets"]
 
+    def record_bodies(self) -> list[dict[str, Any]]:
+        """From now on, every request body the emulator receives is appended to the returned list."""
+        seen: list[dict[str, Any]] = []
+        original = self.emu._answer
+
+        async def spy(t: Any, tail: str, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
+            seen.append(body)
+            return await original(t, tail, body, request)
+
+        self.emu._answer = spy  # type: ignore[method-assign]
+        return seen
+
     async def requests(self, target: str) -> int:
         return int((await self.stats()).get(target, {}).get("requests", 0))
+
+
+async def wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until a gateway process answers /healthz (failing at once if it exits)."""
+    for _ in range(300):
+        assert proc.poll() is None, "gateway exited"
+        try:
+            async with http.get(url + "/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("gateway did not start")
 
 
 async def start_site(app: web.Application, **runner_kw: Any) -> tuple[web.AppRunner, str]:

@@ -134,14 +134,7 @@ async def test_unknown_fields_are_forwarded(
     gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
     """A field the gateway does not know is forwarded byte-for-byte, not dropped."""
-    seen: list[dict[str, object]] = []
-    original = emulator.emu._answer
-
-    async def spy(t, tail, body, request):  # type: ignore[no-untyped-def]
-        seen.append(body)
-        return await original(t, tail, body, request)
-
-    emulator.emu._answer = spy  # type: ignore[method-assign]
+    seen = emulator.record_bodies()
     body = {**CHAT, "future_field": {"x": [1, "二"]}, "user": "u-1"}
     async with http.post(gateway.url + "/v1/chat/completions", json=body, headers=auth()) as r:
         assert r.status == 200

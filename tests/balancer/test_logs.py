@@ -63,14 +63,7 @@ async def test_quirk_adjustments_are_counted(
     gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
     """A value clamped because of a declared vendor quirk is reported in request_done, never silent."""
-    seen: list[dict[str, object]] = []
-    original = emulator.emu._answer
-
-    async def spy(t, tail, body, request):  # type: ignore[no-untyped-def]
-        seen.append(body)
-        return await original(t, tail, body, request)
-
-    emulator.emu._answer = spy  # type: ignore[method-assign]
+    seen = emulator.record_bodies()
     with structlog.testing.capture_logs() as logs:
         body = {**CHAT, "model": "kimi", "temperature": 1.5}
         async with http.post(gateway.url + "/v1/chat/completions", json=body, headers=auth()) as r:

@@ -6,7 +6,6 @@ import asyncio
 import copy
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,8 @@ import aiohttp
 import yaml
 
 from balancer import config as config_mod
-from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth, base_config
+from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth, base_config, wait_ready
+from tests.redis_server import free_port
 
 
 async def test_reload_under_load_drops_nothing(
@@ -44,25 +44,6 @@ async def test_reload_under_load_drops_nothing(
     results = await asyncio.gather(*(one(i) for i in range(200)), reloader())
     assert results[:-1] == [200] * 200
     assert "extra9" in gw.gw.routes and gw.gw.generation == 11
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        assert proc.poll() is None, "gateway exited"
-        try:
-            async with http.get(url + "/healthz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("gateway did not start")
 
 
 async def test_sighup_reloads_a_running_process(

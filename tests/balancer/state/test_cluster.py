@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from balancer.ledger_redis import book_tokens
-from tests.conftest import CHAT, EmulatorHandle, auth, base_config
+from tests.conftest import CHAT, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
 
 
@@ -25,19 +25,6 @@ class Cluster:
         self.urls = urls
         self.procs = procs
         self.redis_url = redis_url
-
-
-async def wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        assert proc.poll() is None, "gateway exited"
-        try:
-            async with http.get(url + "/healthz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("gateway did not start")
 
 
 def cluster_config(
