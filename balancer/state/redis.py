@@ -142,16 +142,13 @@ class RedisStore(MemoryStore):
     async def admit(
         self, provider: str, model: str, limits: Limits, tokens: int, breaker: Breaker, now: float
     ) -> Admission:
+        if self.degraded or not (limits.rpm or limits.tpm or limits.concurrency):
+            return await super().admit(provider, model, self._scaled(limits), tokens, breaker, now)
         key = candidate_key(provider, model)
         denied, probe = self.gate(provider, key, breaker, now)
         if denied is not None:
             return denied
         window = math.floor(now / 60.0)
-        if self.degraded or not (limits.rpm or limits.tpm or limits.concurrency):
-            denied = self.local_quota(provider, self._scaled(limits), tokens, now)
-            if denied is not None:
-                return denied
-            return self.admitted(provider, key, probe, tokens, window)
         denied = await self._shared_quota(provider, limits, tokens, now)
         if denied is not None:
             return denied
