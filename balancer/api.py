@@ -212,7 +212,11 @@ async def readyz(request: web.Request) -> web.Response:
     status = "ready" if state == "ok" else "degraded"
     body = {
         "status": status,
-        "state_store": {"backend": gw.store.name, "status": state},
+        "state_store": {
+            "backend": gw.store.name,
+            "status": state,
+            "degraded_events": getattr(gw.store, "degraded_events", 0),  # times it lost Redis
+        },
         "routes": len(gw.routes),
         "config_generation": gw.generation,
     }

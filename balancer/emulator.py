@@ -288,7 +288,7 @@ class Emulator:
         reply = {**_completion(t, body, prompt, completion), **t.vendor.dialect.extra_fields}
         if t.vendor.dialect.render_reply is not None:
             reply = t.vendor.dialect.render_reply(reply)
-        return web.Response(body=orjson.dumps(reply), content_type="application/json")
+        return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=_ratelimit(t))
 
     def _fault(self, t: Target) -> FaultSpec | None:
         f = t.fault
@@ -370,6 +370,19 @@ def _message(t: Target, body: dict[str, Any], completion: int) -> tuple[dict[str
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         text = orjson.dumps({"answer": text}).decode()
     return {"role": "assistant", "content": text}, "stop"
+
+
+def _ratelimit(t: Target) -> dict[str, str] | None:
+    """OpenAI-style x-ratelimit-* headers when the target enforces an RPM limit (as OpenAI, Qianfan, Kimi
+    and Azure send them)."""
+    if t.rpm is None:
+        return None
+    reset = max(0.0, (t.window + 1) * 60 - time.time())
+    return {
+        "x-ratelimit-limit-requests": str(t.rpm),
+        "x-ratelimit-remaining-requests": str(max(0, t.rpm - t.window_requests)),
+        "x-ratelimit-reset-requests": f"{reset:.3f}s",
+    }
 
 
 def _err(spec: tuple[int, Mapping[str, Any]], headers: Mapping[str, str] | None = None) -> web.Response:

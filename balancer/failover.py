@@ -199,6 +199,10 @@ class Engine:
         await self.settle(choice, adm, usage_total(job.usage), "ok", ms)
         self.book(job, choice)
         job.add(choice, "ok", status, ms)
+        rest = compat.exhausted_for(headers)
+        if rest is not None:  # a limit the vendor reported: rest the account until its window resets
+            now = self.clock()
+            await self.store.cool_down(choice.provider_name, now + min(rest, 3600.0), "rate_limited", now)
         return Reply(status, data)
 
     def _shape(self, job: Job, choice: Choice) -> compat.Shaped:

@@ -208,3 +208,39 @@ def chunk_usage(vendor: Vendor, view: wire.ReplyView) -> wire.Usage | None:
     if vendor.quirks.usage_in_choice and view.choices:
         return view.choices[0].usage
     return None
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float | None:
+    """``"20ms"``, ``"1.5s"``, ``"6m0s"`` (OpenAI's reset format) or plain seconds."""
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    total, num = 0.0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in _UNITS or not num:
+            return None
+        total += float(num) * _UNITS[unit]
+        num, i = "", i + len(unit)
+    return total if not num else None
+
+
+def exhausted_for(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the vendor's own window resets, when a successful reply says it has no request or
+    token left in it (``x-ratelimit-remaining-*: 0``, sent by OpenAI, Qianfan, Kimi, Azure); else None.
+    A limit learned this way rests the account, so the next request does not collect a 429."""
+    for kind in ("requests", "tokens"):
+        if headers.get(f"x-ratelimit-remaining-{kind}") == "0":
+            reset = headers.get(f"x-ratelimit-reset-{kind}") or headers.get("x-ratelimit-reset")
+            return _duration(reset) if reset else 1.0
+    return None

@@ -289,3 +289,13 @@ async def test_rpm_limit_is_respected_locally(
     providers = [(await post(gw, http))[1]["x-qiao-provider"] for _ in range(8)]
     assert providers.count("ds-a") == 5 and providers.count("ds-b") == 3
     assert await emulator.requests("deepseek.a") == 5
+
+
+async def test_learns_limits_from_ratelimit_headers(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A vendor reporting no requests left (x-ratelimit-remaining-requests: 0) is rested before it answers 429."""
+    await emulator.limits("deepseek.a", rpm=3)  # the gateway is not told: it learns from the headers
+    providers = [(await post(gateway, http))[1]["x-qiao-provider"] for _ in range(6)]
+    assert providers == ["ds-a"] * 3 + ["ds-b"] * 3
+    assert (await emulator.stats())["deepseek.a"]["limit_rejections"] == 0

@@ -292,3 +292,18 @@ async def test_round_trips_per_request(make_gateway: Any, redis_url: str, http: 
     per_request = (store.round_trips + store.flushes) / n
     print(f"round trips per request: {per_request:.3f} ({store.round_trips} scripts, {store.flushes} flushes)")
     assert per_request <= 1.0 and store.round_trips <= n * 0.1
+
+
+def test_redis_url_env_selects_redis(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> None:
+    """With no state section, REDIS_URL selects the Redis store; without it the memory store is used."""
+    from balancer import config as config_mod
+    from balancer.gateway import make_store
+    from balancer.state.memory import MemoryStore
+    from balancer.state.redis import RedisStore
+
+    raw = {"server": {"insecure_no_auth": True}, "providers": {}, "routes": {}}
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert type(make_store(config_mod.parse(raw))) is MemoryStore
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    assert isinstance(make_store(config_mod.parse(raw)), RedisStore)
+    assert type(make_store(config_mod.parse({**raw, "state": {"backend": "memory"}}))) is MemoryStore

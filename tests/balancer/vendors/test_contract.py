@@ -113,3 +113,12 @@ def test_quirk_overrides_from_provider_extra() -> None:
     raw = {"providers": {"q": {"vendor": "qwen", "extra": {"temperature": "hot"}}}, "routes": {}}
     with pytest.raises(config_mod.ConfigError, match=r"providers\.q\.extra: malformed quirk override"):
         config_mod.parse(raw)
+
+
+def test_ratelimit_header_forms() -> None:
+    """x-ratelimit-remaining-*: 0 rests the account until the reset the vendor states (OpenAI's duration form too)."""
+    assert compat.exhausted_for({"x-ratelimit-remaining-requests": "5"}) is None
+    assert compat.exhausted_for({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}) == 360.0
+    assert compat.exhausted_for({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "20ms"}) == 0.02
+    assert compat.exhausted_for({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset": "12"}) == 12.0
+    assert compat.exhausted_for({"x-ratelimit-remaining-requests": "0"}) == 1.0
