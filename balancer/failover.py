@@ -308,7 +308,7 @@ class Engine:
         now = self.clock()
         failure = (outcome.failure or Failure.UPSTREAM_ERROR).value
         until = await self.store.cool_down(key, now + seconds, failure, now)
-        log.info("cooldown", key=key, reason=failure, seconds=round(until - now, 3))
+        log.info("cooldown", target=key, reason=failure, seconds=round(until - now, 3))
 
     def _exhausted(self, job: Job, last: Outcome | None, soonest: float | None) -> GatewayError:
         if last is None:
