@@ -25,14 +25,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Verdict, candidate_key, keys
+from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
 
 log = structlog.get_logger("balancer.state.redis")
@@ -84,30 +82,10 @@ class RedisStore(MemoryStore):
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisStore:
-        opts: dict[str, Any] = {
-            "socket_timeout": 0.5,
-            "socket_connect_timeout": 0.5,
-            "retry": Retry(NoBackoff(), 0),
-            "decode_responses": True,
-        }
-        if url.startswith("redis+sentinel://"):
-            from redis.asyncio.sentinel import Sentinel
-
-            hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
-            service, _, db = rest.partition("/")
-            nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
-            sentinel = Sentinel(nodes, **opts)  # type: ignore[no-untyped-call]
-            client = sentinel.master_for(service, db=int(db or 0), **opts)
-            store = cls(client, **kw)
-            store._also_close = list(sentinel.sentinels)  # the sentinels' own connections
-            return store
-        elif url.startswith("redis+cluster://"):
-            from redis.asyncio.cluster import RedisCluster
-
-            client = RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), **opts)
-        else:
-            client = aioredis.Redis.from_url(url, **opts)
-        return cls(client, **kw)
+        client, also_close = client_for(url)
+        store = cls(client, **kw)
+        store._also_close = also_close
+        return store
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
