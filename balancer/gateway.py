@@ -25,7 +25,8 @@ from balancer.config import ClientKey, Config, hash_key
 from balancer.failover import Clock, Engine
 from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
 from balancer.planner import Plan
-from balancer.state import StateStore
+from balancer.schedule import Warm
+from balancer.state import StateStore, candidate_key
 from balancer.state.memory import MemoryStore
 from balancer.vendors.base import Balance
 
@@ -53,6 +54,8 @@ class Gateway:
     ledger: Ledger = field(default_factory=MemoryLedger)
     books: dict[str, AccountBook] = field(default_factory=dict)
     plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
+    warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
+    planning: asyncio.Lock = field(default_factory=asyncio.Lock)
     _engine: Engine | None = None
 
     @property
@@ -92,9 +95,17 @@ class Gateway:
     async def replan(self) -> dict[str, Any]:
         """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
         GET /admin/plan); returns the plan document."""
-        self.plan, doc = await plan_report.document(
-            self.routes, self.books, self.ledger, self.cfg.planning, self.clock()
-        )
+        async with self.planning:  # one solve at a time: they share the warm basis
+            now = self.clock()
+            down = frozenset(
+                candidate_key(c.provider_name, c.model)
+                for r in self.routes.values()
+                for c in r.choices
+                if not self.store.health(c.provider_name, c.model, now).available
+            )
+            self.plan, doc = await plan_report.document(
+                self.routes, self.books, self.ledger, self.cfg.planning, now, down=down, warm=self.warm
+            )
         for g in doc["grants"]:
             if g.get("at_risk"):  # cannot be burned in time even at full capacity: reported, not chased
                 log.warning("grant_at_risk", provider=g["provider"], grant=g["grant"], waste=g["projected_waste"])

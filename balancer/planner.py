@@ -1,76 +1,71 @@
-"""The credit-burn planner: which share of each route's traffic each grant should take, re-planned periodically.
+"""The credit-burn planner: each route's mix for the current hour, re-planned periodically.
 
 Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 
-1. Forecast each route's demand per UTC hour of day (the last days' traffic) and its prompt share.
-2. Place every grant's remaining amount into the hours before ``expires − margin``
-   (:mod:`balancer.placement`): most-constrained grants first, each into the hours where one of its
-   tokens saves most — the paid price its routes pay at the margin, less what its provider's capacity
-   would save other traffic then — so every day of its window gets the same (the pacing). A grant that
-   cannot be burned in time even at full capacity takes what is left and is reported with its projected
-   waste; the margin is the first thing it gives up. Free models take the room that remains.
-3. Solve the current hour as a min-cost flow (:mod:`balancer.flow`): route demand to candidates within
-   provider capacity, grants limited to what step 2 gave them this hour.
+1. Forecast each route's demand per UTC hour of day (the last days' traffic) and its prompt share
+   (:mod:`balancer.horizon`), and cut the time to a week past the last grant deadline into slots.
+2. Solve the schedule (:mod:`balancer.schedule`): the cheapest way to serve the forecast within every
+   provider's capacity, grants spent only inside their windows and up to what is left of them.
+3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
+   free and paid alike), and for whatever the shares do not place (a pick at its limit, traffic above the
+   forecast) the order of what the next token costs now: a candidate's price, or the value of the grant
+   it would spend, plus the value of its provider's capacity this hour.
 
-The result is a :class:`Plan`; per route a :class:`RoutePlan`: the shares of requests to send first to
-each grant-covered (or free) candidate, sampled by the ``credit-burn`` strategy; the order for the rest
-(the hour's paid candidates cheapest first); the fallback order (effective price plus the grant tokens a
-provider's use would displace); effective prices for ``cheapest``; candidates over a spend cap.
-
-Measured against the offline LP (bench/README.md): within 1–4% of the optimum's paid spend, burning
-95–100% of what it burns. The next step toward the LP is to price each grant's tokens (a Lagrange
-multiplier per grant), re-solve the hour flows of every slot with those prices and adjust them until each
-grant's planned burn meets its remainder — ~200 flows of ~0.3 ms per iteration, fine every few minutes.
+The result is a :class:`Plan`: what the ``credit-burn`` and ``cheapest`` strategies read per request, and
+the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from balancer import flow
-from balancer.ledger import AccountBook, Snapshot
-from balancer.placement import (
+from balancer.horizon import (
     INF,
     INPUT_SHARE,
-    GrantPlan,
+    Grant,
     H,
-    World,
+    Slot,
     blended,
     capacity,
     covered,
     forecast,
-    free_models,
-    grants_to_place,
-    place_free,
-    place_grants,
-    pressure,
+    grants_to_plan,
+    nowcast,
     segments,
 )
+from balancer.ledger import AccountBook, Snapshot
 from balancer.pricing import MICRO, Account
 from balancer.router import CompiledRoute
+from balancer.schedule import Candidate, Problem, Schedule, Warm, solve
 
-OVERSUBSCRIBE = 1.25  # grant and free shares are drawn this much larger: a pick refused at its limit falls over
+OVERSUBSCRIBE = 1.25
+GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
 
 
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     """What the strategies read for one route: precomputed, so ordering costs microseconds."""
 
-    burn: tuple[float, ...] = ()  # cumulative shares; burn[i] pairs with burn_to[i]
-    burn_to: tuple[int, ...] = ()  # choice indices of grant-covered candidates
+    shares: tuple[float, ...] = ()  # cumulative shares of the route's requests; shares[i] pairs with share_to[i]
+    share_to: tuple[int, ...] = ()  # choice indices
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
     list_price: Mapping[int, float] = field(default_factory=dict)  # µ¥/token at list price
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
-    remainder: tuple[int, ...] = ()  # preference for traffic no grant is planned for
-    rank: Mapping[int, int] = field(default_factory=dict)  # the order to fall back in (capped ones absent)
-    remainder_rank: Mapping[int, int] = field(default_factory=dict)
+    rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
+    turn: Iterator[int] = field(default_factory=itertools.count)
 
     def pick(self, u: float) -> int | None:
-        """The candidate a uniform ``u`` in [0, 1) lands on, or None (the unplanned remainder)."""
-        i = bisect.bisect_right(self.burn, u)
-        return self.burn_to[i] if i < len(self.burn_to) else None
+        """The candidate a ``u`` in [0, 1) lands on, or None (past the planned shares)."""
+        i = bisect.bisect_right(self.shares, u)
+        return self.share_to[i] if i < len(self.share_to) else None
+
+    def next_pick(self) -> int | None:
+        """The next pick of a low-discrepancy sequence: after n picks each candidate has had its share of them
+        within about 3 (random draws: within ~sqrt(n))."""
+        return self.pick((next(self.turn) * GOLDEN) % 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +87,7 @@ class Plan:
     grants: tuple[GrantOutlook, ...] = ()
     paid: tuple[tuple[float, float, Mapping[str, float]], ...] = ()  # (from, to, provider -> µ¥/day)
     demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
+    status: str = ""  # the solver's
 
 
 def make_plan(
@@ -101,8 +97,13 @@ def make_plan(
     now: float,
     margin: float = 0.05,
     horizon_days: float = 60.0,
+    down: frozenset[str] = frozenset(),
+    warm: Warm | None = None,
 ) -> Plan:
-    """The plan for the current hour (and the outlook for the report), from a ledger snapshot."""
+    """The plan for the current hour (and the outlook for the report), from a ledger snapshot.
+
+    ``down``: candidates ("provider/model") unavailable now; they get nothing this hour and their grants are
+    planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans."""
     list_price = {
         name: {
             c.index: blended(books.get(c.provider_name), c.model, snap.input_share.get(name, INPUT_SHARE))
@@ -110,44 +111,48 @@ def make_plan(
         }
         for name, r in routes.items()
     }
-    grants = grants_to_place(routes, books, snap, now, margin)
     # Far enough to show what is paid after the last grant: a week past it, and at least 30 days.
-    ends = [g.state.expires + 7 * 86400.0 for g in grants if g.state.expires < INF]
+    ends = [st.expires + 7 * 86400.0 for st in snap.grants if now < st.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
+    grants = grants_to_plan(routes, snap, now, margin, horizon)
     slots, bounds = segments(now, grants, horizon)
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
-    w = World(slots, bounds, {r: [rates[r][s.hod] for s in slots] for r in routes}, {})
-    w.now_slot = next(i for i, s in enumerate(slots) if s.seg == 0 and s.hod == int(now // H) % 24)
+    elapsed = now / H % 1.0
+    slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))  # what is left of the current hour
     avg = _avg_tokens(snap)
+    cands = {
+        name: [
+            Candidate(
+                c.index,
+                c.provider_name,
+                c.model,
+                list_price[name][c.index],
+                not _capped(c.provider.account, snap, c.provider_name),
+            )
+            for c in r.choices
+        ]
+        for name, r in routes.items()
+    }
     caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
-    w.cap = {p: [cap] * len(slots) for p, cap in caps.items()}
-    value = {r: min(p.values(), default=0.0) for r, p in list_price.items()}
-    waste = place_grants(grants, w, routes, pressure(routes, list_price, rates, caps))
-    free = free_models(routes, list_price, snap, now)
-    grants.extend(place_free(f, w, value) for f in free)
-    shadow = _shadow(grants, w, value, caps)
-    hour = _hour(w, routes, list_price, grants, caps, rates)
-    plans = {name: _route_plan(r, grants, list_price[name], w, snap, now, shadow, hour) for name, r in routes.items()}
+    demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
+    for r in routes:
+        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
+    sched = solve(Problem(slots, bounds, cands, demand, caps, grants, down), warm)
+    plans = {
+        name: _route_plan(r, cands[name], demand[name][0], sched, grants, snap, now)
+        for name, r in routes.items()
+    }
     return Plan(
         made_at=now,
         routes=plans,
-        grants=tuple(_outlook(g, waste, w, now) for g in grants if g.state.name),
-        paid=_paid(w, routes, list_price),
+        grants=tuple(_outlook(g, sched, bounds, horizon) for g in grants),
+        paid=tuple(
+            (a, b, {p: v / ((b - a) / 86400.0) for p, v in spend.items()})
+            for (a, b), spend in zip(itertools.pairwise(bounds), sched.paid, strict=True)
+        ),
         demand={r: sum(v) for r, v in rates.items()},
+        status=sched.status,
     )
-
-
-def _shadow(
-    grants: Sequence[GrantPlan], w: World, value: Mapping[str, float], caps: Mapping[str, float]
-) -> dict[str, float]:
-    """µ¥/token that unplanned use of a provider whose room this hour the plan has given to its grants costs:
-    the grant tokens it displaces are worth the paid price of the routes those grants serve."""
-    out: dict[str, float] = {}
-    for g in grants:
-        p = g.state.provider
-        if g.state.name and caps[p] < INF and w.cap[p][w.now_slot] <= 0.02 * caps[p]:
-            out[p] = max(out.get(p, 0.0), *(0.5 * value[r] for r, _ in g.pairs))  # an upper bound: halved
-    return out
 
 
 def _avg_tokens(snap: Snapshot) -> dict[str, float]:
@@ -159,7 +164,7 @@ def _avg_tokens(snap: Snapshot) -> dict[str, float]:
     return {p: t / n for p, (t, n) in tok.items() if n}
 
 
-def _capped(account: Account, provider: str, snap: Snapshot) -> bool:
+def _capped(account: Account, snap: Snapshot, provider: str) -> bool:
     day, month = snap.paid_today.get(provider, 0), snap.paid_month.get(provider, 0)
     return (account.daily_cap is not None and day >= account.daily_cap * MICRO) or (
         account.monthly_cap is not None and month >= account.monthly_cap * MICRO
@@ -168,132 +173,86 @@ def _capped(account: Account, provider: str, snap: Snapshot) -> bool:
 
 def _route_plan(
     route: CompiledRoute,
-    grants: Sequence[GrantPlan],
-    list_price: Mapping[int, float],
-    w: World,
+    cands: Sequence[Candidate],
+    demand: float,
+    sched: Schedule,
+    grants: Sequence[Grant],
     snap: Snapshot,
     now: float,
-    shadow: Mapping[str, float],
-    hour: Mapping[tuple[str, str, int], float],
 ) -> RoutePlan:
+    list_price = {c.index: c.price for c in cands}
     price = {c.index: 0.0 if covered(snap, c, now) else list_price[c.index] for c in route.choices}
-    i = w.now_slot
-    urgency = {
-        idx: g.tau for g in grants if g.state.name for (r, idx), v in g.alloc.items() if r == route.name and v[i]
+    capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
+    planned = {
+        c.index: sum(sched.now.get((route.name, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands
     }
-    extra = {c.index: 0.0 if c.index in urgency else shadow.get(c.provider_name, 0.0) for c in route.choices}
-    capped = frozenset(
-        c.index for c in route.choices if price[c.index] > 0 and _capped(c.provider.account, c.provider_name, snap)
+    cum, to = _shares(planned, {i for i, v in planned.items() if v > 0 and price[i] == 0.0})
+    # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
+    # converted to tokens) or its price, plus what its provider's capacity is worth this hour. Ties go to
+    # the candidate a grant pays for (it is spent now rather than later), then to the lower list price.
+    marginal = {}
+    for c in cands:
+        spend = [
+            sched.lam.get(g.key, 0.0) * (1.0 if g.state.unit == "tokens" else c.price)
+            for g in grants
+            if (route.name, c.index) in g.pairs and g.start <= now < g.state.expires
+        ]
+        marginal[c.index] = (min(spend) if spend else list_price[c.index]) + sched.mu.get(c.provider, 0.0)
+    order = sorted(
+        (c.index for c in cands if c.index not in capped),
+        key=lambda i: (round(marginal[i], 6), price[i] > 0, list_price[i], i),
     )
-    mine = {(kind, idx): v for (kind, r, idx), v in hour.items() if r == route.name}
-    demand = sum(mine.values())
-    share: dict[int, float] = {}
-    for (kind, idx), v in mine.items():
-        if kind in ("grant", "free") and demand > 0:
-            share[idx] = share.get(idx, 0.0) + OVERSUBSCRIBE * v / demand
-    cum, to, total = [], [], 0.0
-    for idx, sh in sorted(share.items()):
-        total = min(1.0, total + sh)
-        cum.append(total)
-        to.append(idx)
-    usable = [c.index for c in route.choices if c.index not in capped]
-    # Traffic no grant is planned for fills the candidates the hour's paid flow uses, cheapest first, so the
-    # hour's ups and downs land on the dearest of them; grant-covered candidates count at list price here.
-    paid = {idx for kind, idx in mine if kind == "paid"}
-    remainder = sorted(usable, key=lambda i: (list_price[i] + extra[i], i not in paid, i))
-    fallback = sorted(usable, key=lambda i: (price[i] + extra[i], -urgency.get(i, 0.0), list_price[i], i))
     return RoutePlan(
-        burn=tuple(cum),
-        burn_to=tuple(to),
+        shares=cum,
+        share_to=to,
         price=price,
-        list_price=dict(list_price),
+        list_price=list_price,
         capped=capped,
-        remainder=tuple(remainder),
-        rank={idx: n for n, idx in enumerate(fallback)},
-        remainder_rank={idx: n for n, idx in enumerate(remainder)},
+        rank={idx: n for n, idx in enumerate(order)},
+        turn=itertools.count(int(now // 60)),  # where the sequence starts: a new place at every re-plan
     )
 
 
-def _outlook(g: GrantPlan, waste: Mapping[str, float], w: World, now: float) -> GrantOutlook:
-    left = waste.get(g.state.provider + "/" + g.state.name, 0.0)
-    short = left > 1e-6 * max(1.0, g.need)
-    beyond = g.state.expires > w.bounds[-1]  # expires past the horizon: what is left then is not waste yet
+def _shares(planned: Mapping[int, float], free: set[int]) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Cumulative pick shares from the planned shares of the route's forecast demand. Picks a grant (or a free
+    model) pays for are drawn up to OVERSUBSCRIBE times their share, so they keep their planned tokens in an
+    hour that runs below the forecast (their provider's limit cuts an excess); paid picks share what is left
+    in the schedule's proportions."""
+    granted = sum(planned[i] for i in free)
+    over = min(OVERSUBSCRIBE, 1.0 / granted) if granted > 0 else 0.0
+    rest = sum(v for i, v in planned.items() if i not in free)
+    scale = min(1.0, (1.0 - over * granted) / rest) if rest > 0 else 0.0
+    cum: list[float] = []
+    to: list[int] = []
+    total = 0.0
+    for i in [*sorted(free), *(i for i, v in planned.items() if i not in free and v > 0)]:
+        total = min(1.0, total + planned[i] * (over if i in free else scale))
+        cum.append(total)
+        to.append(i)
+    return tuple(cum), tuple(to)
+
+
+def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float) -> GrantOutlook:
+    burn = sched.burn.get(g.key, [])
+    left = g.amount - sum(burn)
+    short = left > 1e-6 * max(1.0, g.amount)
+    beyond = g.state.expires > horizon  # what is left at the horizon is not waste yet
+    exhausted = None
+    if not short and not beyond:
+        done = 0.0
+        for seg, part in enumerate(burn):
+            if part > 0 and done + part >= g.amount * (1 - 1e-6):
+                exhausted = bounds[seg] + (g.amount - done) / part * (bounds[seg + 1] - bounds[seg])
+                break
+            done += part
+    share = sum(v for (key, _, _), v in sched.grant_now.items() if key == g.key)
     return GrantOutlook(
         provider=g.state.provider,
         name=g.state.name,
         unit=g.state.unit,
         remaining=g.state.remaining,
         expires=g.state.expires,
-        exhausted_at=None if short else _exhaustion(g, w),
-        waste=0 if beyond else round(left * (g.state.remaining / g.need if g.need else 0.0)),
-        share_now=sum(v[w.now_slot] for v in g.alloc.values()),
+        exhausted_at=exhausted,
+        waste=0 if beyond or not short else round(left),
+        share_now=share,
     )
-
-
-def _exhaustion(g: GrantPlan, w: World) -> float:
-    """When the planned burn reaches the grant's need, interpolated inside the segment where it does."""
-    done = 0.0
-    for seg in range(len(w.bounds) - 1):
-        part = sum(v[i] * s.weight for v in g.alloc.values() for i, s in enumerate(w.slots) if s.seg == seg)
-        if part > 0 and done + part >= g.need * (1 - 1e-6):
-            return w.bounds[seg] + (g.need - done) / part * (w.bounds[seg + 1] - w.bounds[seg])
-        done += part
-    return min(g.end, g.state.expires)
-
-
-def _paid(
-    w: World, routes: Mapping[str, CompiledRoute], list_price: Mapping[str, Mapping[int, float]]
-) -> tuple[tuple[float, float, Mapping[str, float]], ...]:
-    """Paid µ¥/day per provider in each segment: what grants leave goes to the cheapest candidate with room."""
-    out = []
-    for seg in range(len(w.bounds) - 1):
-        spend: dict[str, float] = {}
-        days = (w.bounds[seg + 1] - w.bounds[seg]) / 86400.0
-        for i, s in enumerate(w.slots):
-            if s.seg != seg:
-                continue
-            cap = {p: v[i] for p, v in w.cap.items()}
-            for name, r in routes.items():
-                left = w.demand[name][i]
-                for c in sorted(r.choices, key=lambda c: list_price[name][c.index]):
-                    take = min(left, cap[c.provider_name])
-                    cap[c.provider_name] -= take
-                    left -= take
-                    cost = take * s.weight * list_price[name][c.index] / days
-                    if cost:
-                        spend[c.provider_name] = spend.get(c.provider_name, 0.0) + cost
-        out.append((w.bounds[seg], w.bounds[seg + 1], spend))
-    return tuple(out)
-
-
-def _hour(
-    w: World,
-    routes: Mapping[str, CompiledRoute],
-    list_price: Mapping[str, Mapping[int, float]],
-    grants: Sequence[GrantPlan],
-    caps: Mapping[str, float],
-    rates: Mapping[str, Sequence[float]],
-) -> dict[tuple[str, str, int], float]:
-    """This hour as a min-cost flow: each route's forecast demand to its candidates, within each provider's
-    capacity; a grant may spend what the pacing gave it this hour (a small bonus for using it, so it wins
-    ties with free models). Flows are tagged (kind, route, choice index), kind = grant | free | paid."""
-    i, hod = w.now_slot, w.slots[w.now_slot].hod
-    arcs: list[tuple[str, str, float, float, tuple[str, str, int]]] = []
-    for name, r in routes.items():
-        for c in r.choices:
-            kind = "free" if list_price[name][c.index] == 0 else "paid"
-            arcs.append((name, "p:" + c.provider_name, INF, list_price[name][c.index], (kind, name, c.index)))
-    for n, g in enumerate(grants):
-        budget = sum(v[i] for v in g.alloc.values())
-        if not g.state.name or budget <= 0:
-            continue
-        node = f"g:{n}"
-        arcs.append((node, "p:" + g.state.provider, budget, 0.0, ("budget", node, n)))
-        bonus = -1e-6 * (1.0 + g.tau)
-        arcs.extend((r, node, INF, bonus, ("grant", r, idx)) for r, idx in dict.fromkeys(g.pairs))
-    supply = {name: rates[name][hod] for name in routes}
-    flows = flow.transport(supply, {"p:" + p: cap for p, cap in caps.items()}, arcs)
-    out: dict[tuple[str, str, int], float] = {}
-    for tag, v in flows.items():
-        out[tag] = out.get(tag, 0.0) + v
-    return out

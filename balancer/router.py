@@ -98,21 +98,18 @@ def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
 
 
 def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
-    """The planner's pick first (a grant-covered candidate, sampled by its paced share; else the cheapest for
-    unplanned traffic), then every other candidate in the plan's fallback order (effective price, plus the
-    grant tokens a provider's use would displace; most urgent grant first), so one at its limit falls over."""
+    """The planner's pick first (drawn so each candidate takes its share of the route's requests this hour:
+    the schedule's grant pacing, free models and paid mix), then every other candidate in the order of what
+    the next token costs now, so one at its limit falls over to the next cheapest."""
     plan = ctx.plan
     if plan is None or not plan.rank:
         return cheapest(choices, ctx)
     rank = plan.rank
     ordered = sorted((c for c in choices if c.index in rank), key=lambda c: rank[c.index])
-    if not ordered:
+    pick = plan.next_pick()
+    first = next((c for c in ordered if c.index == pick), None)
+    if first is None:  # past the planned shares, or the pick is unhealthy: the cheapest now goes first
         return ordered
-    pick = plan.pick(ctx.rng.random())
-    if pick is None:  # traffic no grant is planned for: fill the planned paid candidates, cheapest first
-        remainder = plan.remainder_rank
-        return sorted(ordered, key=lambda c: remainder.get(c.index, len(remainder)))
-    first = next((c for c in ordered if c.index == pick), ordered[0])
     return [first, *(c for c in ordered if c is not first)]
 
 

@@ -4,7 +4,7 @@
 
 Drives the gateway's own code on a virtual clock: the routes compiled from a real config, the strategy
 functions in ``balancer.router.STRATEGIES``, the planner (``balancer.planner.make_plan``, re-planned every
-``replan_hours`` from the ledger) and the in-memory ledger that prices and books every request. Each hour,
+``replan_minutes`` from the ledger) and the in-memory ledger that prices and books every request. Each hour,
 every route sends ``requests_per_hour`` requests (its demand split evenly), interleaved across routes;
 a provider in an outage is unhealthy (left out before the strategy, as ``router.order`` does), and one
 at its hourly capacity (TPM × 60) refuses, so the request falls to the next candidate in the order.
@@ -27,6 +27,7 @@ from balancer import router
 from balancer.ledger import Charge, MemoryLedger, books_from_config
 from balancer.planner import RoutePlan, make_plan
 from balancer.pricing import day_start
+from balancer.schedule import Warm
 from bench import optimum, scenario
 from bench.scenario import Scenario, Trace
 
@@ -61,22 +62,30 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
     books = books_from_config(cfg)
     ledger = MemoryLedger(books)
     fn = _round_robin() if name == "round-robin" else router.STRATEGIES[name.removesuffix("-list")]
-    listed = {n: RoutePlan(price=_list_prices(books, r), remainder=()) for n, r in routes.items()}
+    listed = {n: RoutePlan(price=_list_prices(books, r)) for n, r in routes.items()}
     plans: dict[str, RoutePlan] = listed
     rng = random.Random(s.seed)
     t0 = day_start(s.start)
     k = s.requests_per_hour
+    first = next(iter(s.routes))
     res, clock = Result(name), time.perf_counter()
+    warm = Warm()
+    every = max(1, round(k * s.replan_minutes / 60)) if name == "credit-burn" else k  # cheapest: prices, hourly
     for h in range(t.hours):
         now = t0 + h * 3600.0
-        if name in ("cheapest", "credit-burn") and h % s.replan_hours == 0:
-            plans = dict(make_plan(routes, books, await ledger.snapshot(now), now, s.safety_margin).routes)
         cap = {p: (spec.tpm * s.tpm_scale * 60.0 or float("inf")) for p, spec in s.providers.items()}
+        down = frozenset(  # what health tells the gateway
+            f"{c.provider_name}/{c.model}" for r in routes.values() for c in r.choices if t.down[c.provider_name][h]
+        )
         for i, rname in itertools.product(range(k), s.routes):
+            at = now + i * 3600.0 / k
+            if name in ("cheapest", "credit-burn") and i % every == 0 and rname == first:
+                snap = await ledger.snapshot(at)
+                plans = dict(make_plan(routes, books, snap, at, s.safety_margin, down=down, warm=warm).routes)
             tokens = float(t.demand[rname][h]) / k
             route = routes[rname]
             healthy = [c for c in route.choices if not t.down[c.provider_name][h]]
-            ctx = router.StrategyContext(now=now + i * 3600.0 / k, rng=rng, plan=plans.get(rname))
+            ctx = router.StrategyContext(now=at, rng=rng, plan=plans.get(rname))
             left = tokens  # one simulated request stands for many small ones: what does not fit falls over
             for c in fn(healthy, ctx):
                 take = min(left, cap[c.provider_name])
@@ -98,7 +107,7 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
 
 
 def _list_prices(books: dict, route: router.CompiledRoute) -> dict[int, float]:
-    from balancer.placement import blended
+    from balancer.horizon import blended
 
     return {c.index: blended(books.get(c.provider_name), c.model) for c in route.choices}
 

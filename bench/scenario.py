@@ -51,7 +51,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     days: int = 30
     seed: int = 1
     requests_per_hour: int = 60  # simulated requests per route per hour (each carries demand / requests tokens)
-    replan_hours: int = 1
+    replan_minutes: float = 15.0  # the gateway re-plans every planning.replan_s (5 minutes by default)
     safety_margin: float = 0.05
     expiry_scale: float = 1.0  # variants: multiply every grant's expiry day (grants expiring sooner)
     tpm_scale: float = 1.0  # variants: multiply every provider's TPM (tighter rate limits)

@@ -32,7 +32,7 @@ def test_feasible_grant_is_paced_to_finish_before_expiry() -> None:
     assert air["projected_exhaustion"] < air["expires"]
     assert air["planned_tokens_per_hour"] > 0
     route = plan.routes["chat"]
-    assert 2 in route.burn_to and route.price[2] == 0.0
+    assert 2 in route.share_to and route.price[2] == 0.0
 
 
 def test_grant_that_cannot_finish_is_reported_not_chased() -> None:

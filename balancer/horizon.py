@@ -1,0 +1,142 @@
+"""The planner's model of the coming days: time cut into slots, the demand forecast, capacity and grants.
+
+Time from now to the horizon is cut into segments: the current hour alone, then at every grant's start,
+planned end (expiry less the safety margin) and expiry. Inside a segment every day looks the same (the
+demand forecast is per UTC hour of day, capacity is the rate limits), so a segment is 24 hour-of-day
+:class:`Slot` s, each with a multiplicity (how many such hours the segment holds).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from balancer.ledger import AccountBook, GrantState, Snapshot
+from balancer.router import Choice, CompiledRoute
+
+H = 3600.0
+INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
+HISTORY_DAYS = 7
+INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    seg: int
+    hod: int  # hour of day (UTC)
+    weight: float  # how many such hours the segment holds
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A grant as the planner sees it: what is left of it, when it may be spent, and where."""
+
+    state: GrantState
+    amount: float  # units it may still spend over the horizon (all that is left, or a pro-rated part)
+    start: float
+    end: float  # planned end: expires minus the safety margin
+    pairs: tuple[tuple[str, int], ...]  # (route, choice index) it can pay for
+
+    @property
+    def key(self) -> str:
+        return self.state.provider + "/" + self.state.name
+
+
+def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHARE) -> float:
+    """µ¥ per token at list price for a route's prompt/completion mix (0: unpriced or free)."""
+    t = book.tariffs.get(model) if book else None
+    return t.blended(input_share) if t else 0.0
+
+
+def forecast(traffic: Mapping[int, int], now: float) -> list[float]:
+    """Tokens/hour for each UTC hour of day: a per-hour-of-day mean over the last days, or a flat rate."""
+    hour = int(now // H)
+    past = {h: v for h, v in traffic.items() if hour - HISTORY_DAYS * 24 <= h < hour}
+    if not past:
+        return [0.0] * 24
+    first = min(past)
+    span = hour - first
+    if span < 24:
+        return [sum(past.values()) / span] * 24
+    sums, counts = [0.0] * 24, [0] * 24
+    for h in range(first, hour):
+        sums[h % 24] += past.get(h, 0)
+        counts[h % 24] += 1
+    return [s / c if c else 0.0 for s, c in zip(sums, counts, strict=True)]
+
+
+def nowcast(expected: float, seen: int, elapsed: float) -> float:
+    """Tokens/hour for the rest of the current hour: the rate seen so far in it (``seen`` tokens over the
+    ``elapsed`` share of the hour), trusted fully after a quarter of an hour, blended with the forecast before."""
+    if elapsed <= 0:
+        return expected
+    trust = min(1.0, elapsed / 0.25)
+    return trust * seen / elapsed + (1.0 - trust) * expected
+
+
+def capacity(choice: Choice, avg_tokens: float) -> float:
+    """A provider's tokens/hour under its TPM and RPM limits (inf when unlimited)."""
+    lim = choice.provider.limits
+    cap = lim.tpm * 60.0 if lim.tpm else INF
+    if lim.rpm and avg_tokens > 0:
+        cap = min(cap, lim.rpm * 60.0 * avg_tokens)
+    return cap
+
+
+def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[Slot], list[float]]:
+    """Hour-of-day slots of the segments: the current hour, then between every grant's start, planned end and
+    expiry, up to the horizon. Returns the slots (the current hour's first) and the segment bounds (epoch s)."""
+    h0 = math.floor(now / H)
+    hn = max(h0 + 2, math.ceil(horizon / H))
+    marks = {h0, h0 + 1, hn}
+    for g in grants:
+        marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.state.expires) if t < INF)
+    bounds = sorted(marks)
+    slots: list[Slot] = []
+    for seg, (a, b) in enumerate(itertools.pairwise(bounds)):
+        n = b - a
+        for hod in range(24):
+            w = n // 24 + (1 if (hod - a) % 24 < n % 24 else 0)
+            if w:
+                slots.append(Slot(seg, hod, float(w)))
+    return slots, [b * H for b in bounds]
+
+
+def grants_to_plan(
+    routes: Mapping[str, CompiledRoute], snap: Snapshot, now: float, margin: float, horizon: float
+) -> list[Grant]:
+    """Every grant with something left that a route can use; one expiring past the horizon is planned for the
+    horizon's share of what is left (the rest is not due yet)."""
+    out = []
+    for st in snap.grants:
+        if st.remaining <= 0 or st.expires <= now:
+            continue
+        pairs = tuple(
+            (r.name, c.index)
+            for r in routes.values()
+            for c in r.choices
+            if c.provider_name == st.provider and (not st.models or c.model in st.models)
+        )
+        if not pairs:
+            continue
+        start = max(math.floor(now / H) * H, st.starts)  # the current hour is planned whole
+        window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
+        end = max(start, math.ceil((st.expires - margin * window) / H) * H) if st.expires < INF else INF
+        amount = float(st.remaining)
+        if st.expires > horizon:
+            amount *= max(0.0, horizon - start) / (st.expires - start)
+        out.append(Grant(st, amount, start, end, pairs))
+    return out
+
+
+def covered(snap: Snapshot, c: Choice, now: float) -> bool:
+    """A grant with something left pays for this candidate now."""
+    return any(
+        g.provider == c.provider_name
+        and g.remaining > 0
+        and g.starts <= now < g.expires
+        and (not g.models or c.model in g.models)
+        for g in snap.grants
+    )
