@@ -129,3 +129,57 @@ def test_grant_expiring_past_the_horizon_is_not_waste() -> None:
     plan, snap = plan_now(raw)
     air = grants_of(report(plan, snap))["air"]
     assert air["projected_waste"] == {"tokens": 0} and not air["at_risk"] and air["projected_exhaustion"] is None
+
+
+def test_unavailable_candidate_is_planned_nothing_now() -> None:
+    """A candidate health marks unavailable gets no share this hour; its grant is still planned to finish."""
+    cfg, routes, ledger = setup()
+    with_traffic(ledger, "chat", 200_000, 48, T0)
+    snap = done(ledger.snapshot(T0))
+    plan = make_plan(routes, books_from_config(cfg), snap, T0, down=frozenset({"glm/glm-4-air"}))
+    assert 2 not in plan.routes["chat"].share_to
+    assert not grants_of(report(plan, snap))["air"]["at_risk"]
+
+
+def test_current_hour_follows_the_traffic_seen_in_it() -> None:
+    """After a quarter of an hour the plan trusts the rate seen this hour over the forecast: twice the traffic,
+    half the grant's share of it (its provider's capacity is the same)."""
+    cfg, routes, ledger = setup()
+    with_traffic(ledger, "chat", 200_000, 48, T0)
+    now = T0 + 1800
+    ledger._traffic["chat"][int(now // 3600)] = 100_000  # half an hour at the forecast's 200k tokens/hour
+    base = make_plan(routes, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
+    ledger._traffic["chat"][int(now // 3600)] = 200_000  # half an hour at 400k tokens/hour
+    busy = make_plan(routes, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
+    assert base.share_to[0] == busy.share_to[0] == 2
+    assert base.shares[0] == pytest.approx(2 * busy.shares[0], rel=0.01)
+
+
+def test_grant_picks_are_oversubscribed_paid_ones_share_the_rest() -> None:
+    """Grant-paid picks are drawn 1.25x their planned share (their provider's limit cuts any excess), paid
+    picks fill the rest in the schedule's proportions, and the shares never pass 1."""
+    from balancer.planner import _shares
+
+    cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, {2})
+    assert to == (2, 1, 0) and cum == pytest.approx((0.5, 0.75, 1.0))
+    cum, to = _shares({2: 0.5, 3: 0.5}, {2, 3})
+    assert cum == pytest.approx((0.5, 1.0))
+
+
+async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -> None:
+    """The gateway's re-plan reads candidate health: one cooling down gets no share of the current hour."""
+
+    def edit(c: dict[str, Any]) -> None:
+        c["routes"]["chat"]["strategy"] = "credit-burn"
+        c["providers"]["ds-b"]["account"] = {
+            "grants": [{"name": "pack", "tokens": 10**8, "models": ["deepseek-chat"], "expires": "2099-01-01"}]
+        }
+
+    gw: GatewayHandle = await make_gateway(edit)
+    for h in range(30):
+        gw.gw.ledger.book(charge("ds-a", "deepseek-chat", 50_000), gw.clock() - 3600 * h)
+    await gw.gw.replan()
+    assert gw.gw.plan is not None and 1 in gw.gw.plan.routes["chat"].share_to
+    await gw.gw.store.cool_down("ds-b/deepseek-chat", gw.clock() + 600, "overloaded", gw.clock())
+    await gw.gw.replan()
+    assert 1 not in gw.gw.plan.routes["chat"].share_to

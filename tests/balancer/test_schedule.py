@@ -1,0 +1,144 @@
+"""The credit-burn schedule: the LP over the forecast, on small problems whose optimum is known by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from balancer.horizon import Grant, H, Slot, nowcast, segments
+from balancer.ledger import GrantState
+from balancer.schedule import Candidate, Problem, Warm, solve
+
+T0 = 1_000 * 86400.0  # midnight UTC
+DAY = 86400.0
+
+
+def grant(
+    provider: str, tokens: float, days: float, pairs: list[tuple[str, int]], unit: str = "tokens", margin: float = 0
+) -> Grant:
+    st = GrantState(
+        provider=provider, name="g-" + provider, unit=unit, size=int(tokens), used=0, models=[], starts=0,
+        expires=T0 + days * DAY,
+    )  # fmt: skip
+    return Grant(st, tokens, T0, T0 + (1 - margin) * days * DAY, tuple(pairs))
+
+
+def problem(
+    cands: list[Candidate],
+    demand: float,
+    cap: dict[str, float],
+    grants: list[Grant] = (),  # type: ignore[assignment]
+    days: float = 10,
+    down: frozenset[str] = frozenset(),
+) -> Problem:
+    slots, bounds = segments(T0, grants, T0 + days * DAY)
+    return Problem(slots, bounds, {"r": cands}, {"r": [demand] * len(slots)}, cap, grants, down)
+
+
+CHEAP, DEAR = Candidate(0, "a", "m", 1.0), Candidate(1, "b", "m", 2.0)
+
+
+def test_paid_traffic_fills_the_cheapest_within_its_capacity() -> None:
+    """Demand goes to the cheapest candidate up to its provider's capacity, the rest to the next; the
+    capacity's dual is what one more token of it would save (the price gap)."""
+    s = solve(problem([CHEAP, DEAR], demand=150.0, cap={"a": 100.0, "b": float("inf")}))
+    assert s.status == "optimal"
+    assert s.now[("r", 0)] == pytest.approx((100.0, 0.0)) and s.now[("r", 1)] == pytest.approx((50.0, 0.0))
+    assert s.mu["a"] == pytest.approx(1.0) and s.unserved == pytest.approx(0.0)
+
+
+def test_grant_is_spent_whole_inside_its_window() -> None:
+    """A grant its provider can burn in time is spent completely, and nothing of it after it expires."""
+    g = grant("b", 500.0, days=4, pairs=[("r", 1)])
+    s = solve(problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g]))
+    assert sum(s.burn[g.key]) == pytest.approx(500.0)
+    pb = problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g])
+    after = [seg for seg in range(len(pb.bounds) - 1) if pb.bounds[seg] >= g.state.expires]
+    assert after and all(s.burn[g.key][seg] == 0 for seg in after)
+
+
+def test_grant_is_spent_early_when_that_costs_nothing() -> None:
+    """Among equally cheap schedules the one that spends grants first wins: the current hour takes all it can."""
+    g = grant("b", 500.0, days=4, pairs=[("r", 1)])
+    s = solve(problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g]))
+    assert s.now[("r", 1)] == pytest.approx((0.0, 20.0))
+
+
+def test_grant_too_big_for_its_capacity_is_wasted_not_chased() -> None:
+    """A grant that cannot finish even at full capacity takes all of it and ends with the rest unspent;
+    a second grant on another provider is still spent completely."""
+    big = grant("a", 10_000.0, days=2, pairs=[("r", 0)])
+    small = grant("b", 1_000.0, days=2, pairs=[("r", 1)])
+    s = solve(problem([CHEAP, DEAR], demand=150.0, cap={"a": 100.0, "b": 100.0}, grants=[big, small], days=3))
+    assert sum(s.burn[big.key]) == pytest.approx(100.0 * 48)
+    assert sum(s.burn[small.key]) == pytest.approx(1_000.0)
+    assert s.lam[big.key] == pytest.approx(0.0)  # more of it would be worth nothing: it is not binding
+
+
+def test_safety_margin_is_given_up_before_any_waste() -> None:
+    """A grant planned to finish before its margin uses the margin too when it must, rather than waste."""
+    g = grant("a", 100.0 * 46, days=2, pairs=[("r", 0)], margin=0.1)  # 43.2 h before the margin
+    s = solve(problem([CHEAP], demand=100.0, cap={"a": 100.0}, grants=[g], days=3))
+    assert sum(s.burn[g.key]) == pytest.approx(100.0 * 46)
+
+
+def test_money_grant_counts_its_tokens_at_list_price() -> None:
+    """A money grant (µ¥) pays for as many tokens as its amount buys at the candidate's price."""
+    g = grant("b", 1_000.0, days=4, pairs=[("r", 1)], unit="money")  # 1,000 µ¥ at 2 µ¥/token: 500 tokens
+    s = solve(problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g]))
+    assert sum(s.burn[g.key]) == pytest.approx(1_000.0)
+    assert s.now[("r", 1)] == pytest.approx((0.0, 20.0))
+
+
+def test_unavailable_candidate_gets_nothing_now_and_its_grant_waits() -> None:
+    """A candidate down now is planned nothing this hour; its grant is planned for the hours after."""
+    g = grant("b", 500.0, days=4, pairs=[("r", 1)])
+    pb = problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g], down=frozenset({"b/m"}))
+    s = solve(pb)
+    assert ("r", 1) not in s.now and s.now[("r", 0)] == pytest.approx((20.0, 0.0))
+    assert sum(s.burn[g.key]) == pytest.approx(500.0)
+
+
+def test_over_a_spend_cap_no_paid_use_now() -> None:
+    """A candidate whose provider is over its paid spend cap gets no paid traffic this hour."""
+    capped = Candidate(0, "a", "m", 1.0, paid_ok=False)
+    s = solve(problem([capped, DEAR], demand=50.0, cap={"a": 100.0, "b": 100.0}))
+    assert ("r", 0) not in s.now and s.now[("r", 1)] == pytest.approx((50.0, 0.0))
+
+
+def test_more_demand_than_capacity_is_reported_unserved() -> None:
+    """Demand no candidate has room for is left unserved (and counted), never forced over a limit."""
+    s = solve(problem([CHEAP], demand=150.0, cap={"a": 100.0}, days=1))
+    assert s.now[("r", 0)] == pytest.approx((100.0, 0.0)) and s.unserved == pytest.approx(50.0 * 24, rel=1e-6)
+
+
+def test_warm_start_gives_the_same_schedule() -> None:
+    """A solve from the previous basis finds the same optimum as a cold one."""
+    g = grant("b", 3_000.0, days=4, pairs=[("r", 1)])
+    pb = problem([CHEAP, DEAR], demand=120.0, cap={"a": 100.0, "b": 40.0}, grants=[g])
+    warm = Warm()
+    cold = solve(pb, warm)
+    assert warm.basis is not None
+    again = solve(pb, warm)
+    assert again.now.keys() == cold.now.keys()
+    assert all(again.now[k] == pytest.approx(v) for k, v in cold.now.items())
+    assert again.burn[g.key] == pytest.approx(cold.burn[g.key])
+
+
+def test_segments_put_the_current_hour_alone_first() -> None:
+    """The current hour is its own segment (one slot of weight 1); later segments cut at grant marks and
+    hold each hour of day as often as it occurs."""
+    g = grant("a", 1.0, days=2, pairs=[("r", 0)])
+    now = T0 + 5.5 * H
+    slots, bounds = segments(now, [g], T0 + 3 * DAY)
+    assert slots[0] == Slot(0, 5, 1.0) and bounds[:2] == [T0 + 5 * H, T0 + 6 * H]
+    assert T0 + 2 * DAY in bounds
+    assert sum(s.weight for s in slots) == pytest.approx((bounds[-1] - bounds[0]) / H)
+
+
+def test_nowcast_trusts_the_hour_so_far_after_a_quarter() -> None:
+    """The rest of the current hour is forecast from the rate seen in it: blended with the hour-of-day
+    forecast for the first quarter hour, alone after."""
+    assert nowcast(100.0, seen=0, elapsed=0.0) == 100.0
+    assert nowcast(100.0, seen=50, elapsed=0.25) == pytest.approx(200.0)
+    assert nowcast(100.0, seen=25, elapsed=0.125) == pytest.approx(0.5 * 200.0 + 0.5 * 100.0)
+    assert nowcast(100.0, seen=0, elapsed=0.5) == 0.0
