@@ -115,11 +115,43 @@ def make_plan(
     ends = [st.expires + 7 * 86400.0 for st in snap.grants if now < st.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, margin, horizon)
-    slots, bounds = segments(now, grants, horizon)
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
+    pb = _problem(routes, list_price, snap, now, grants, horizon, rates, down)
+    sched = solve(pb, warm)
+    return Plan(
+        made_at=now,
+        routes={
+            name: _route_plan(r, pb.routes[name], pb.demand[name][0], sched, grants, snap, now)
+            for name, r in routes.items()
+        },
+        grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
+        paid=tuple(
+            (a, b, {p: v / ((b - a) / 86400.0) for p, v in spend.items()})
+            for (a, b), spend in zip(itertools.pairwise(pb.bounds), sched.paid, strict=True)
+        ),
+        demand={r: sum(v) for r, v in rates.items()},
+        status=sched.status,
+    )
+
+
+def _problem(
+    routes: Mapping[str, CompiledRoute],
+    list_price: Mapping[str, Mapping[int, float]],
+    snap: Snapshot,
+    now: float,
+    grants: list[Grant],
+    horizon: float,
+    rates: Mapping[str, Sequence[float]],
+    down: frozenset[str],
+) -> Problem:
+    """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
+    per slot (the current hour's from the traffic seen in it), candidates, capacities and grants."""
+    slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
-    slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))  # what is left of the current hour
-    avg = _avg_tokens(snap)
+    slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
+    demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
+    for r in routes:
+        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
     cands = {
         name: [
             Candidate(
@@ -133,26 +165,9 @@ def make_plan(
         ]
         for name, r in routes.items()
     }
+    avg = _avg_tokens(snap)
     caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
-    demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
-    for r in routes:
-        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
-    sched = solve(Problem(slots, bounds, cands, demand, caps, grants, down), warm)
-    plans = {
-        name: _route_plan(r, cands[name], demand[name][0], sched, grants, snap, now)
-        for name, r in routes.items()
-    }
-    return Plan(
-        made_at=now,
-        routes=plans,
-        grants=tuple(_outlook(g, sched, bounds, horizon) for g in grants),
-        paid=tuple(
-            (a, b, {p: v / ((b - a) / 86400.0) for p, v in spend.items()})
-            for (a, b), spend in zip(itertools.pairwise(bounds), sched.paid, strict=True)
-        ),
-        demand={r: sum(v) for r, v in rates.items()},
-        status=sched.status,
-    )
+    return Problem(slots, bounds, cands, demand, caps, grants, down)
 
 
 def _avg_tokens(snap: Snapshot) -> dict[str, float]:

@@ -4,9 +4,10 @@
 
 Drives the gateway's own code on a virtual clock: the routes compiled from a real config, the strategy
 functions in ``balancer.router.STRATEGIES``, the planner (``balancer.planner.make_plan``, re-planned every
-``replan_minutes`` from the ledger) and the in-memory ledger that prices and books every request. Each hour,
-every route sends ``requests_per_hour`` requests (its demand split evenly), interleaved across routes;
-a provider in an outage is unhealthy (left out before the strategy, as ``router.order`` does), and one
+``replan_minutes`` from the ledger and the providers' health, warm-started) and the in-memory ledger that
+prices and books every request. Each hour, every route sends ``requests_per_hour`` requests (its demand split
+evenly), interleaved across routes; a provider in an outage is unhealthy (left out before the strategy, as
+``router.order`` does, and named to the planner as the gateway's health would), and one
 at its hourly capacity (TPM × 60) refuses, so the request falls to the next candidate in the order.
 The bound is the offline LP optimum (``bench/optimum.py``). Prints a table and a final JSON line.
 """

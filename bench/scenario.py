@@ -67,14 +67,17 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> Scenario:
-    """Read a scenario; ``extends: other.yaml`` merges this file's mappings over another scenario's."""
-    p = Path(path)
+    """Read a scenario; ``extends: other.yaml`` merges this file's mappings over another scenario's (which
+    may extend another in turn)."""
+    return msgspec.convert(_raw(Path(path)), Scenario, strict=False)
+
+
+def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
     data = yaml.safe_load(p.read_text(encoding="utf-8"))
     parent = data.pop("extends", None)
-    if parent:
-        data = _merge(yaml.safe_load((p.parent / parent).read_text(encoding="utf-8")), data)
-        data.pop("extends", None)
-    return msgspec.convert(data, Scenario, strict=False)
+    if parent and depth < 8:
+        data = _merge(_raw(p.parent / parent, depth + 1), data)
+    return data  # type: ignore[no-any-return]
 
 
 def expiry_day(s: Scenario, g: GrantSpec) -> int:
