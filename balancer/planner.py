@@ -201,7 +201,7 @@ def _route_plan(
     planned = {
         c.index: sum(sched.now.get((route.name, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands
     }
-    cum, to = _shares(planned, {i for i, v in planned.items() if v > 0 and price[i] == 0.0})
+    cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0})
     # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
     # converted to tokens) or its price, plus what its provider's capacity is worth this hour. Ties go to
     # the candidate a grant pays for (it is spent now rather than later), then to the lower list price.
@@ -228,23 +228,32 @@ def _route_plan(
     )
 
 
-def _shares(planned: Mapping[int, float], free: set[int]) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Cumulative pick shares from the planned shares of the route's forecast demand. Picks a grant (or a free
-    model) pays for are drawn up to OVERSUBSCRIBE times their share, so they keep their planned tokens in an
-    hour that runs below the forecast (their provider's limit cuts an excess); paid picks share what is left
-    in the schedule's proportions."""
-    granted = sum(planned[i] for i in free)
-    over = min(OVERSUBSCRIBE, 1.0 / granted) if granted > 0 else 0.0
-    rest = sum(v for i, v in planned.items() if i not in free)
-    scale = min(1.0, (1.0 - over * granted) / rest) if rest > 0 else 0.0
+def _shares(
+    planned: Mapping[int, float], price: Mapping[int, float], boost: set[int]
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Cumulative pick shares from the planned shares of the route's forecast demand, cheapest first.
+
+    In an hour that runs below the forecast the cheap candidates should still get their planned tokens and
+    the dearest take the dip, so: the ``boost`` ones (what a grant pays for, free models) are drawn up to
+    OVERSUBSCRIBE times their share, then the cheaper paid ones up to as much out of what is left, and the
+    dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order."""
+    used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
+    if not used:
+        return (), ()
+    last = used[-1] if used[-1] not in boost else None  # a paid dearest takes the dip; grants never do
+    up = sum(planned[i] for i in used if i in boost)
+    flat = sum(planned[i] for i in used if i not in boost and i != last)
+    over = min(OVERSUBSCRIBE, 1.0 / up) if up > 0 else 1.0
+    scale = min(OVERSUBSCRIBE, (1.0 - over * up) / flat) if flat > 0 else 1.0  # grants come first
     cum: list[float] = []
-    to: list[int] = []
     total = 0.0
-    for i in [*sorted(free), *(i for i, v in planned.items() if i not in free and v > 0)]:
-        total = min(1.0, total + planned[i] * (over if i in free else scale))
+    for i in used:
+        if i == last:  # what is left of the plan
+            total = min(1.0, max(total, up + flat + planned[i]))
+        else:
+            total = min(1.0, total + planned[i] * (over if i in boost else scale))
         cum.append(total)
-        to.append(i)
-    return tuple(cum), tuple(to)
+    return tuple(cum), tuple(used)
 
 
 def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float) -> GrantOutlook:

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from balancer import router
 from balancer.ledger import Charge, MemoryLedger, books_from_config
 from balancer.planner import RoutePlan, make_plan
@@ -168,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="bench/scenarios/default.yaml")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--verbose", action="store_true", help="also print what each strategy burned per grant")
+    p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     args = p.parse_args(argv)
     s = scenario.load(args.scenario)
+    if args.seed is not None:
+        s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
     t = scenario.trace(s)
     t_lp = time.perf_counter()
     opt = optimum.solve(s, t)

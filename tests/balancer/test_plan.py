@@ -155,15 +155,23 @@ def test_current_hour_follows_the_traffic_seen_in_it() -> None:
     assert base.shares[0] == pytest.approx(2 * busy.shares[0], rel=0.01)
 
 
-def test_grant_picks_are_oversubscribed_paid_ones_share_the_rest() -> None:
-    """Grant-paid picks are drawn 1.25x their planned share (their provider's limit cuts any excess), paid
-    picks fill the rest in the schedule's proportions, and the shares never pass 1."""
+def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> None:
+    """Picks a grant pays for are drawn 1.25x their planned share (their provider's limit cuts any excess),
+    then cheaper paid ones up to 1.25x out of what is left, the dearest paid one gets the rest, and the
+    shares never pass 1; when grants alone are planned they share the whole route."""
     from balancer.planner import _shares
 
-    cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, {2})
-    assert to == (2, 1, 0) and cum == pytest.approx((0.5, 0.75, 1.0))
-    cum, to = _shares({2: 0.5, 3: 0.5}, {2, 3})
-    assert cum == pytest.approx((0.5, 1.0))
+    price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
+    cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3})
+    assert to == (2, 1, 0) and cum == pytest.approx((0.5, 0.875, 1.0))
+    cum, to = _shares({2: 0.4, 1: 0.4, 0: 0.1}, price, {2, 3})  # 10% planned unserved: past the shares
+    assert cum == pytest.approx((0.5, 1.0, 1.0))  # the boost came out of the dearest
+    cum, to = _shares({2: 0.7, 1: 0.3}, price, {2, 3})
+    assert cum == pytest.approx((0.875, 1.0))
+    cum, to = _shares({2: 0.6, 3: 0.4}, price, {2, 3})
+    assert to == (2, 3) and cum == pytest.approx((0.6, 1.0))
+    cum, to = _shares({1: 0.6}, price, {2, 3})
+    assert to == (1,) and cum == pytest.approx((0.6,))
 
 
 async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -> None:
