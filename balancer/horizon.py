@@ -19,6 +19,7 @@ from balancer.router import Choice, CompiledRoute
 H = 3600.0
 INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
 HISTORY_DAYS = 7
+WEEK = 7 * 24  # hours
 INF = float("inf")
 
 
@@ -34,7 +35,7 @@ class Grant:
     """A grant as the planner sees it: what is left of it, when it may be spent, and where."""
 
     state: GrantState
-    amount: float  # units it may still spend over the horizon (all that is left, or a pro-rated part)
+    amount: float  # units it may still spend
     start: float
     end: float  # planned end: expires minus the safety margin
     pairs: tuple[tuple[str, int], ...]  # (route, choice index) it can pay for
@@ -87,10 +88,11 @@ def capacity(choice: Choice, avg_tokens: float) -> float:
 
 def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[Slot], list[float]]:
     """Hour-of-day slots of the segments: the current hour, then between every grant's start, planned end and
-    expiry, up to the horizon. Returns the slots (the current hour's first) and the segment bounds (epoch s)."""
+    expiry (and at least every week), up to the horizon. Returns the slots (the current hour's first) and
+    the segment bounds (epoch s)."""
     h0 = math.floor(now / H)
     hn = max(h0 + 2, math.ceil(horizon / H))
-    marks = {h0, h0 + 1, hn}
+    marks = {h0, *range(h0 + 1, hn, WEEK), hn}  # weekly at least, so a grant's exhaustion shows within a week
     for g in grants:
         marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.state.expires) if t < INF)
     bounds = sorted(marks)
@@ -104,11 +106,9 @@ def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[
     return slots, [b * H for b in bounds]
 
 
-def grants_to_plan(
-    routes: Mapping[str, CompiledRoute], snap: Snapshot, now: float, margin: float, horizon: float
-) -> list[Grant]:
-    """Every grant with something left that a route can use; one expiring past the horizon is planned for the
-    horizon's share of what is left (the rest is not due yet)."""
+def grants_to_plan(routes: Mapping[str, CompiledRoute], snap: Snapshot, now: float, margin: float) -> list[Grant]:
+    """Every grant with something left that a route can use (one expiring past the horizon too: while it
+    lasts, what it covers costs nothing; what it still holds at the horizon is not waste)."""
     out = []
     for st in snap.grants:
         if st.remaining <= 0 or st.expires <= now:
@@ -124,10 +124,7 @@ def grants_to_plan(
         start = max(math.floor(now / H) * H, st.starts)  # the current hour is planned whole
         window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
         end = max(start, math.ceil((st.expires - margin * window) / H) * H) if st.expires < INF else INF
-        amount = float(st.remaining)
-        if st.expires > horizon:
-            amount *= max(0.0, horizon - start) / (st.expires - start)
-        out.append(Grant(st, amount, start, end, pairs))
+        out.append(Grant(st, float(st.remaining), start, end, pairs))
     return out
 
 

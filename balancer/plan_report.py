@@ -109,6 +109,7 @@ async def document(
         hour = int(now // 3600)
         for route, rate in rates.items():
             snap.traffic[route] = {h: round(rate) for h in range(hour - 24, hour)}
+            snap.traffic[route][hour] = round(rate * (now / 3600 % 1.0))  # this hour so far, at the same rate
     plan = await asyncio.to_thread(
         make_plan, routes, books, snap, now, planning.safety_margin, planning.horizon_days, down, warm
     )

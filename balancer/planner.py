@@ -45,6 +45,9 @@ OVERSUBSCRIBE = 1.25
 GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
 
 
+Period = tuple[float, float, Mapping[str, float]]
+
+
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     """What the strategies read for one route: precomputed, so ordering costs microseconds."""
@@ -85,7 +88,7 @@ class Plan:
     made_at: float
     routes: Mapping[str, RoutePlan]
     grants: tuple[GrantOutlook, ...] = ()
-    paid: tuple[tuple[float, float, Mapping[str, float]], ...] = ()  # (from, to, provider -> µ¥/day)
+    paid: tuple[Period, ...] = ()  # (from, to, provider -> µ¥/day)
     demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
     status: str = ""  # the solver's
 
@@ -114,7 +117,7 @@ def make_plan(
     # Far enough to show what is paid after the last grant: a week past it, and at least 30 days.
     ends = [st.expires + 7 * 86400.0 for st in snap.grants if now < st.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
-    grants = grants_to_plan(routes, snap, now, margin, horizon)
+    grants = grants_to_plan(routes, snap, now, margin)
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
     pb = _problem(routes, list_price, snap, now, grants, horizon, rates, down)
     sched = solve(pb, warm)
@@ -125,10 +128,7 @@ def make_plan(
             for name, r in routes.items()
         },
         grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
-        paid=tuple(
-            (a, b, {p: v / ((b - a) / 86400.0) for p, v in spend.items()})
-            for (a, b), spend in zip(itertools.pairwise(pb.bounds), sched.paid, strict=True)
-        ),
+        paid=_paid(pb.bounds, sched.paid),
         demand={r: sum(v) for r, v in rates.items()},
         status=sched.status,
     )
@@ -168,6 +168,15 @@ def _problem(
     avg = _avg_tokens(snap)
     caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
     return Problem(slots, bounds, cands, demand, caps, grants, down)
+
+
+def _paid(bounds: Sequence[float], spend: Sequence[Mapping[str, float]]) -> tuple[Period, ...]:
+    """µ¥/day per provider in each period between grant deadlines (the current hour counts with the next)."""
+    periods = [(a, b, dict(s)) for (a, b), s in zip(itertools.pairwise(bounds), spend, strict=True)]
+    if len(periods) > 1:
+        (a, _, first), (_, b, second) = periods[0], periods[1]
+        periods[:2] = [(a, b, {p: first.get(p, 0.0) + second.get(p, 0.0) for p in first.keys() | second.keys()})]
+    return tuple((a, b, {p: v / ((b - a) / 86400.0) for p, v in s.items()}) for a, b, s in periods)
 
 
 def _avg_tokens(snap: Snapshot) -> dict[str, float]:
@@ -262,7 +271,7 @@ def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float)
     short = left > 1e-6 * max(1.0, g.amount)
     beyond = g.state.expires > horizon  # what is left at the horizon is not waste yet
     exhausted = None
-    if not short and not beyond:
+    if not short:
         done = 0.0
         for seg, part in enumerate(burn):
             if part > 0 and done + part >= g.amount * (1 - 1e-6):
