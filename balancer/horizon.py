@@ -92,7 +92,9 @@ def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[
     the segment bounds (epoch s)."""
     h0 = math.floor(now / H)
     hn = max(h0 + 2, math.ceil(horizon / H))
-    marks = {h0, *range(h0 + 1, hn, WEEK), hn}  # weekly at least, so a grant's exhaustion shows within a week
+    # Weekly at least, so a grant's exhaustion shows within a week; on fixed weeks, so that the LP's shape
+    # (and the warm start) survives from one re-plan to the next.
+    marks = {h0, h0 + 1, *range((h0 // WEEK + 1) * WEEK, hn, WEEK), hn}
     for g in grants:
         marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.state.expires) if t < INF)
     bounds = sorted(marks)
