@@ -2,14 +2,16 @@
 
 Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 
-1. Forecast each route's demand per UTC hour of day (the last days' traffic) and its prompt share
-   (:mod:`balancer.horizon`), and cut the time to a week past the last grant deadline into slots.
+1. Forecast each route's demand per UTC hour of day (the last 7 days' traffic; the rest of the current
+   hour from the rate seen in it) and its prompt share (:mod:`balancer.horizon`), and cut the time to a
+   week past the last grant deadline into slots.
 2. Solve the schedule (:mod:`balancer.schedule`): the cheapest way to serve the forecast within every
    provider's capacity, grants spent only inside their windows and up to what is left of them.
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
-   free and paid alike), and for whatever the shares do not place (a pick at its limit, traffic above the
+   free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
+   from the dearest), and for whatever the shares do not place (a pick at its limit, traffic above the
    forecast) the order of what the next token costs now: a candidate's price, or the value of the grant
-   it would spend, plus the value of its provider's capacity this hour.
+   it would spend, plus the value of its provider's capacity this hour (the LP's duals).
 
 The result is a :class:`Plan`: what the ``credit-burn`` and ``cheapest`` strategies read per request, and
 the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
@@ -41,7 +43,7 @@ from balancer.pricing import MICRO, Account
 from balancer.router import CompiledRoute
 from balancer.schedule import Candidate, Problem, Schedule, Warm, solve
 
-OVERSUBSCRIBE = 1.25
+OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
 GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
 
 
