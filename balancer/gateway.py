@@ -106,6 +106,8 @@ class Gateway:
             self.plan, doc = await plan_report.document(
                 self.routes, self.books, self.ledger, self.cfg.planning, now, down=down, warm=self.warm
             )
+        if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
+            log.warning("plan_not_optimal", status=doc["planner"])
         for g in doc["grants"]:
             if g.get("at_risk"):  # cannot be burned in time even at full capacity: reported, not chased
                 log.warning("grant_at_risk", provider=g["provider"], grant=g["grant"], waste=g["projected_waste"])

@@ -69,6 +69,7 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
             )
     return {
         "generated_at": iso(plan.made_at),
+        "planner": plan.status,  # the solver's verdict: "optimal", or why the plan fell back to price order
         "grants": grants,
         "paid_per_day": [_period(a, b, spend) for a, b, spend in plan.paid],
         "paid_balance_cny": _cny(snap.paid_remaining),
