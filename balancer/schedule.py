@@ -82,93 +82,108 @@ class Warm:
 
 
 @dataclass(slots=True)
-class _Builder:
-    cost: list[float] = field(default_factory=list)
-    upper: list[float] = field(default_factory=list)
-    start: list[int] = field(default_factory=lambda: [0])
-    index: list[int] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
+class _Columns:
+    """The LP's columns in blocks (paid per pair, unserved per route, grant per use), as numpy arrays."""
 
-    def column(self, cost: float, upper: float, entries: Sequence[tuple[int, float]]) -> int:
+    cost: list[np.ndarray] = field(default_factory=list)
+    upper: list[np.ndarray] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)  # one entry per nonzero: its row ...
+    cols: list[np.ndarray] = field(default_factory=list)  # ... its column ...
+    vals: list[np.ndarray] = field(default_factory=list)  # ... and its value
+    n: int = 0
+
+    def block(self, cost: np.ndarray, upper: np.ndarray, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> int:
+        """Add len(cost) columns; each (rows, values) pair gives every new column one entry. Returns the first."""
+        first, ids = self.n, np.arange(self.n, self.n + len(cost))
         self.cost.append(cost)
         self.upper.append(upper)
-        for row, v in entries:
-            self.index.append(row)
-            self.value.append(v)
-        self.start.append(len(self.index))
-        return len(self.cost) - 1
+        for rows, vals in entries:
+            self.rows.append(rows)
+            self.cols.append(ids)
+            self.vals.append(np.broadcast_to(vals, ids.shape))
+        self.n += len(cost)
+        return first
 
 
 def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     """Build the LP, solve it (from ``warm``'s basis when the shape matches; ``warm`` keeps the new one), and
     read back what the planner and the report need."""
-    rows_lo: list[float] = []
-    rows_hi: list[float] = []
-
-    def row(lo: float, hi: float) -> int:
-        rows_lo.append(lo)
-        rows_hi.append(hi)
-        return len(rows_lo) - 1
-
     n = len(pb.slots)
-    dem = {(r, s): row(d[s] / M, d[s] / M) for r, d in pb.demand.items() for s in range(n)}
-    capped = {p: c for p, c in pb.cap.items() if c < INF}
-    cap = {(p, s): row(-INF, c / M) for p, c in capped.items() for s in range(n)}
-    grow = {g.key: row(-INF, g.amount / M) for g in pb.grants}
-    b = _Builder()
-    cols: list[tuple[str, str, int, int, str]] = []  # kind (p|u|z), route, idx, slot, grant key
-
-    def serve(r: str, c: Candidate, s: int) -> list[tuple[int, float]]:
-        at = [(dem[r, s], 1.0)]
-        if (c.provider, s) in cap:
-            at.append((cap[c.provider, s], 1.0))
-        return at
-
-    for s, slot in enumerate(pb.slots):
-        for r, cands in pb.routes.items():
-            for c in cands:
-                shut = s == 0 and (candidate_key(c.provider, c.model) in pb.down or not c.paid_ok)
-                cols.append(("p", r, c.index, s, ""))
-                b.column(slot.weight * c.price, 0.0 if shut else INF, serve(r, c, s))
-            cols.append(("z", r, -1, s, ""))
-            b.column(slot.weight * PENALTY, INF, [(dem[r, s], 1.0)])
-    prices = {(r, c.index): c for r, cands in pb.routes.items() for c in cands}
-    for g in pb.grants:
-        for s, slot in enumerate(pb.slots):
-            t0, t1 = pb.bounds[slot.seg], pb.bounds[slot.seg + 1]
-            if t0 < g.start or t1 > g.state.expires:
-                continue
-            bonus = _bonus(g, t0, t1, pb.bounds[0])
-            for r, idx in g.pairs:
-                c = prices[r, idx]
-                k = 1.0 if g.state.unit == "tokens" else c.price
-                up = 0.0 if s == 0 and candidate_key(c.provider, c.model) in pb.down else INF
-                cols.append(("u", r, idx, s, g.key))
-                b.column(-slot.weight * bonus, up, [*serve(r, c, s), (grow[g.key], slot.weight * k)])
-    x, row_dual, status = _run(b, rows_lo, rows_hi, warm or Warm())
-    return _read(pb, cols, x, row_dual, cap, grow, prices, status)
-
-
-def _bonus(g: Grant, t0: float, t1: float, now: float) -> float:
-    if t1 > g.end:
-        return 0.1 * BONUS
-    span = max(g.end - now, 1.0)
-    return BONUS * (1.0 + (g.end - 0.5 * (t0 + t1)) / span)
+    w = np.array([s.weight for s in pb.slots])
+    seg = np.array([s.seg for s in pb.slots])
+    bounds = np.array(pb.bounds)
+    t0, t1 = bounds[seg], bounds[seg + 1]
+    routes = list(pb.routes)
+    finite = [p for p, c in pb.cap.items() if c < INF]
+    s_all = np.arange(n)
+    # Rows: demand per (route, slot), capacity per (finite provider, slot), one per grant.
+    lo = [*(pb.demand[r][s] / M for r in routes for s in range(n)), *([-INF] * (len(finite) * n + len(pb.grants)))]
+    hi = [*(pb.demand[r][s] / M for r in routes for s in range(n)), *(pb.cap[p] / M for p in finite for _ in s_all)]
+    hi += [g.amount / M for g in pb.grants]
+    cap_base, grant_base = len(routes) * n, len(routes) * n + len(finite) * n
+    cols = _Columns()
+    pairs = [(r, c) for r in routes for c in pb.routes[r]]
+    for r, c in pairs:
+        shut = candidate_key(c.provider, c.model) in pb.down or not c.paid_ok
+        cols.block(w * c.price, _upper(n, shut), _serve(routes.index(r), c, n, finite, cap_base))
+    z0 = cols.n
+    for ri in range(len(routes)):
+        cols.block(w * PENALTY, np.full(n, INF), [(ri * n + s_all, np.ones(n))])
+    uses = []  # (grant index, pair index, slots it may spend in, first column)
+    at = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
+    for gi, g in enumerate(pb.grants):
+        active = np.flatnonzero((t0 >= g.start) & (t1 <= g.state.expires))
+        if not len(active):
+            continue
+        end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon
+        span = max(end - pb.bounds[0], 1.0)
+        bonus = np.where(t1[active] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[active] / 2) / span))
+        for r, idx in g.pairs:
+            k = at[r, idx]
+            c = pairs[k][1]
+            per = 1.0 if g.state.unit == "tokens" else c.price
+            serve = _serve(routes.index(r), c, n, finite, cap_base)
+            entries = [(rows[active], vals[active]) for rows, vals in serve]
+            entries.append((np.full(len(active), grant_base + gi), w[active] * per))
+            down = candidate_key(c.provider, c.model) in pb.down
+            first = cols.block(-w[active] * bonus, _upper(n, down)[active], entries)
+            uses.append((gi, k, active, first))
+    x, dual, status = _run(cols, lo, hi, warm or Warm())
+    return _read(pb, pairs, uses, z0, x, dual, finite, status)
 
 
-def _run(b: _Builder, lo: list[float], hi: list[float], warm: Warm) -> tuple[list[float], list[float], str]:
+def _upper(n: int, shut_now: bool) -> np.ndarray:
+    up = np.full(n, INF)
+    if shut_now:
+        up[0] = 0.0
+    return up
+
+
+def _serve(ri: int, c: Candidate, n: int, finite: list[str], cap_base: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The entries serving one token of route ``ri`` on ``c`` puts in every slot: its demand row, and its
+    provider's capacity row when that is limited."""
+    s = np.arange(n)
+    out = [(ri * n + s, np.ones(n))]
+    if c.provider in finite:
+        out.append((cap_base + finite.index(c.provider) * n + s, np.ones(n)))
+    return out
+
+
+def _run(cols: _Columns, lo: list[float], hi: list[float], warm: Warm) -> tuple[np.ndarray, np.ndarray, str]:
+    rows, col, vals = np.concatenate(cols.rows), np.concatenate(cols.cols), np.concatenate(cols.vals)
+    order = np.lexsort((rows, col))
     lp = HighsLp()
-    lp.num_col_ = len(b.cost)
+    lp.num_col_ = cols.n
     lp.num_row_ = len(lo)
-    lp.col_cost_ = np.array(b.cost)
-    lp.col_lower_ = np.zeros(len(b.cost))
-    lp.col_upper_ = np.array(b.upper)
+    lp.col_cost_ = np.concatenate(cols.cost)
+    lp.col_lower_ = np.zeros(cols.n)
+    lp.col_upper_ = np.concatenate(cols.upper)
     lp.row_lower_ = np.array(lo)
     lp.row_upper_ = np.array(hi)
     lp.a_matrix_.format_ = MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(b.start, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(b.index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(b.value)
+    lp.a_matrix_.start_ = np.searchsorted(col[order], np.arange(cols.n + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = rows[order].astype(np.int32)
+    lp.a_matrix_.value_ = vals[order].astype(np.float64)
     h = Solver()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -178,49 +193,52 @@ def _run(b: _Builder, lo: list[float], hi: list[float], warm: Warm) -> tuple[lis
         h.setBasis(warm.basis)
     h.run()
     status = h.getModelStatus()
-    sol = h.getSolution()
     if status != HighsModelStatus.kOptimal:  # always feasible (z absorbs any demand): a solver failure
         warm.basis = None
-        return [0.0] * len(b.cost), [0.0] * len(lo), h.modelStatusToString(status)
+        return np.zeros(cols.n), np.zeros(len(lo)), h.modelStatusToString(status)
     warm.shape, warm.basis = shape, h.getBasis()
-    return list(sol.col_value), list(sol.row_dual), "optimal"
+    sol = h.getSolution()
+    return np.asarray(sol.col_value), np.asarray(sol.row_dual), "optimal"
 
 
 def _read(
     pb: Problem,
-    cols: Sequence[tuple[str, str, int, int, str]],
-    x: Sequence[float],
-    dual: Sequence[float],
-    cap: Mapping[tuple[str, int], int],
-    grow: Mapping[str, int],
-    prices: Mapping[tuple[str, int], Candidate],
+    pairs: Sequence[tuple[str, Candidate]],
+    uses: Sequence[tuple[int, int, np.ndarray, int]],
+    z0: int,
+    x: np.ndarray,
+    dual: np.ndarray,
+    finite: Sequence[str],
     status: str,
 ) -> Schedule:
-    segs = len(pb.bounds) - 1
+    n, segs = len(pb.slots), len(pb.bounds) - 1
+    w = np.array([s.weight for s in pb.slots])
+    seg = np.array([s.seg for s in pb.slots])
     out = Schedule(status=status)
-    out.burn = {g.key: [0.0] * segs for g in pb.grants}
+    tok = np.clip(x, 0.0, None) * M
+    paid = tok[: len(pairs) * n].reshape(len(pairs), n)
+    out.unserved = float(tok[z0 : z0 + len(pb.routes) * n] @ np.tile(w, len(pb.routes)))
+    spend = np.zeros((segs, len(pairs)))
+    for k, (r, c) in enumerate(pairs):
+        spend[:, k] = np.bincount(seg, weights=paid[k] * w * c.price, minlength=segs)
+        if paid[k, 0] > 1e-6:
+            out.now[r, c.index] = (float(paid[k, 0]), 0.0)
     out.paid = [{} for _ in range(segs)]
-    units = {g.key: g.state.unit for g in pb.grants}
-    for (kind, r, idx, s, key), v in zip(cols, x, strict=True):
-        if v <= 1e-12:
-            continue
-        slot = pb.slots[s]
-        tok = v * M
-        if kind == "z":
-            out.unserved += tok * slot.weight
-            continue
-        c = prices[r, idx]
-        if kind == "p":
-            spend = out.paid[slot.seg]
-            spend[c.provider] = spend.get(c.provider, 0.0) + tok * slot.weight * c.price
-        else:
-            out.burn[key][slot.seg] += tok * slot.weight * (1.0 if units[key] == "tokens" else c.price)
-        if s == 0:
-            paid, granted = out.now.get((r, idx), (0.0, 0.0))
-            out.now[r, idx] = (paid + tok, granted) if kind == "p" else (paid, granted + tok)
-            if kind == "u":
-                out.grant_now[key, r, idx] = out.grant_now.get((key, r, idx), 0.0) + tok
-    w0 = pb.slots[0].weight
-    out.mu = {p: max(0.0, -dual[i]) / w0 for (p, s), i in cap.items() if s == 0}
-    out.lam = {key: max(0.0, -dual[i]) for key, i in grow.items()}
+    for k, (_, c) in enumerate(pairs):
+        for sg in np.flatnonzero(spend[:, k] > 1e-9):
+            out.paid[sg][c.provider] = out.paid[sg].get(c.provider, 0.0) + float(spend[sg, k])
+    out.burn = {g.key: [0.0] * segs for g in pb.grants}
+    for gi, k, active, first in uses:
+        g, (r, c) = pb.grants[gi], pairs[k]
+        u = tok[first : first + len(active)]
+        per = 1.0 if g.state.unit == "tokens" else c.price
+        burn = np.bincount(seg[active], weights=u * w[active] * per, minlength=segs)
+        out.burn[g.key] = [a + float(b) for a, b in zip(out.burn[g.key], burn, strict=True)]
+        if active[0] == 0 and u[0] > 1e-6:
+            p, granted = out.now.get((r, c.index), (0.0, 0.0))
+            out.now[r, c.index] = (p, granted + float(u[0]))
+            out.grant_now[g.key, r, c.index] = out.grant_now.get((g.key, r, c.index), 0.0) + float(u[0])
+    cap_base, grant_base = len(pb.routes) * n, len(pb.routes) * n + len(finite) * n
+    out.mu = {p: max(0.0, -float(dual[cap_base + i * n])) / w[0] for i, p in enumerate(finite)}
+    out.lam = {g.key: max(0.0, -float(dual[grant_base + gi])) for gi, g in enumerate(pb.grants)}
     return out

@@ -191,3 +191,13 @@ async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -
     await gw.gw.store.cool_down("ds-b/deepseek-chat", gw.clock() + 600, "overloaded", gw.clock())
     await gw.gw.replan()
     assert 1 not in gw.gw.plan.routes["chat"].share_to
+
+
+def test_grant_without_expiry_is_planned() -> None:
+    """A grant with no expiry date is spent like any other (nothing of it is ever waste)."""
+    raw = credit_config()
+    del raw["providers"]["glm"]["account"]["grants"][0]["expires"]
+    plan, snap = plan_now(raw)
+    air = grants_of(report(plan, snap))["air"]
+    assert plan.status == "optimal" and air["planned_tokens_per_hour"] > 0 and not air["at_risk"]
+    assert air["projected_exhaustion"] is not None  # 20M at up to 120k/h: gone within the horizon
