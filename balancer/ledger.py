@@ -36,6 +36,8 @@ KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
 KEY_TRAFFIC = "qiao:v1:traffic:{route}:{hour}"
 # Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
 KEY_MIX = "qiao:v1:mix:{route}"
+# The routes that have traffic keys (SADD on first sight): what an instance pulls for its forecast.
+KEY_ROUTES = "qiao:v1:routes"
 PAID = "paid"
 TRAFFIC_KEEP_H = 8 * 24
 

@@ -42,6 +42,8 @@ class RedisLedger(L.MemoryLedger):
         self._hincr: dict[tuple[str, str], int] = defaultdict(int)  # (hash key, field) counters
         self._expire: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._routes: set[str] = set()  # routes this instance has seen traffic on
+        self._new_routes: set[str] = set()  # ... and not yet added to KEY_ROUTES
         self.flushes = 0
 
     async def start(self) -> None:
@@ -80,6 +82,9 @@ class RedisLedger(L.MemoryLedger):
         self._expire[book] = DAY_TTL
 
     def _emitted_traffic(self, charge: L.Charge, hour: int) -> None:
+        if charge.route not in self._routes:
+            self._routes.add(charge.route)
+            self._new_routes.add(charge.route)
         key = L.KEY_TRAFFIC.format(route=charge.route, hour=hour)
         self._incr[key] += charge.prompt + charge.completion
         self._expire[key] = L.TRAFFIC_KEEP_H * 3600
@@ -90,11 +95,14 @@ class RedisLedger(L.MemoryLedger):
     async def flush(self) -> None:
         if not (self._incr or self._hincr):
             return
-        incr, hincr, expire = dict(self._incr), dict(self._hincr), dict(self._expire)
+        incr, hincr, expire, routes = dict(self._incr), dict(self._hincr), dict(self._expire), set(self._new_routes)
         self._incr.clear()
         self._hincr.clear()
         self._expire.clear()
+        self._new_routes.clear()
         pipe = self.client.pipeline(transaction=False)
+        if routes:
+            pipe.sadd(L.KEY_ROUTES, *sorted(routes))
         for key, n in incr.items():
             pipe.incrby(key, n)
         for (key, field), n in hincr.items():
@@ -110,6 +118,7 @@ class RedisLedger(L.MemoryLedger):
             for k2, n in hincr.items():
                 self._hincr[k2] += n
             self._expire.update(expire)
+            self._new_routes |= routes
 
     async def _init_paid(self) -> None:
         for provider, value in self._paid.items():
@@ -141,10 +150,35 @@ class RedisLedger(L.MemoryLedger):
                     await self.pull()
                     last = time.monotonic()
 
+    async def pull_traffic(self, now: float) -> None:
+        """Adopt the cluster's traffic per route and hour, and each route's prompt mix: the planner forecasts
+        every instance's demand, not just this one's (one pipeline; off the hot path)."""
+        routes = sorted(r if isinstance(r, str) else r.decode() for r in await self.client.smembers(L.KEY_ROUTES))
+        if not routes:
+            return
+        hours = range(int(now // 3600) - L.TRAFFIC_KEEP_H + 1, int(now // 3600) + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for r in routes:
+            for h in hours:
+                pipe.get(L.KEY_TRAFFIC.format(route=r, hour=h))
+            pipe.hgetall(L.KEY_MIX.format(route=r))
+        values = await pipe.execute()
+        per = len(hours) + 1
+        for i, r in enumerate(routes):
+            got = values[i * per : (i + 1) * per]
+            traffic = {h: int(v) for h, v in zip(hours, got, strict=False) if v is not None}
+            for h in hours:  # what a failed flush still holds here
+                traffic[h] = traffic.get(h, 0) + self._incr.get(L.KEY_TRAFFIC.format(route=r, hour=h), 0)
+            self._traffic[r] = {h: v for h, v in traffic.items() if v}
+            mix = {(k if isinstance(k, str) else k.decode()): int(v) for k, v in (got[-1] or {}).items()}
+            if mix.get("all"):
+                self._mix[r] = [mix.get("prompt", 0), mix["all"]]
+
     async def snapshot(self, now: float) -> L.Snapshot:
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
             await self.pull()
+            await self.pull_traffic(now)
         return await super().snapshot(now)
 
     async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> L.Reconciliation:

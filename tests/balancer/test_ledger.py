@@ -193,3 +193,28 @@ def test_split_is_pure_and_exact() -> None:
     parts = split(specs, {"p/early": 500, "p/late": 1_000}, "m", 30, 100, T0).parts
     assert parts == [("voucher", 100, 30, 100)]
     assert split((), {}, "m", 10, 70, T0).parts == [(PAID, 70, 10, 70)]
+
+
+async def test_redis_ledger_forecasts_from_every_instance(redis_server: RedisServer) -> None:
+    """Two gateway instances on one Redis: each one's snapshot carries the traffic and prompt mix booked by
+    both, so their planners forecast the cluster's demand (not half of it each)."""
+    import redis.asyncio as aioredis
+
+    from balancer.ledger_redis import RedisLedger
+
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    a, b = RedisLedger(client, books()), RedisLedger(client, books())
+    try:
+        a.book(charge(300, 100), T0)
+        b.book(charge(100, 100), T0)
+        b.book(Charge("p", "m", "other", 50, 0), T0 + 3600)
+        await a.flush()
+        await b.flush()  # each instance sends its books every 50 ms
+        hour = int(T0 // 3600)
+        for ledger in (a, b):
+            snap = await ledger.snapshot(T0 + 3600)
+            assert snap.traffic == {"chat": {hour: 600}, "other": {hour + 1: 50}}
+            assert snap.input_share["chat"] == pytest.approx(400 / 600)
+    finally:
+        await client.aclose()
