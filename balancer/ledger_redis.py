@@ -22,7 +22,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from balancer import ledger as L
-from balancer.pricing import day_key
+from balancer.pricing import day_key, month_key
 
 log = structlog.get_logger("balancer.ledger_redis")
 
@@ -150,35 +150,46 @@ class RedisLedger(L.MemoryLedger):
                     await self.pull()
                     last = time.monotonic()
 
-    async def pull_traffic(self, now: float) -> None:
-        """Adopt the cluster's traffic per route and hour, and each route's prompt mix: the planner forecasts
-        every instance's demand, not just this one's (one pipeline; off the hot path)."""
+    async def pull_planning(self, now: float) -> None:
+        """Adopt what the planner reads from the whole cluster: traffic per route and hour, each route's
+        prompt mix, and each account's paid spend today and this month (spend caps). One pipeline, off the
+        hot path; what a failed flush still holds here is added back."""
         routes = sorted(r if isinstance(r, str) else r.decode() for r in await self.client.smembers(L.KEY_ROUTES))
-        if not routes:
-            return
         hours = range(int(now // 3600) - L.TRAFFIC_KEEP_H + 1, int(now // 3600) + 1)
+        day, month = day_key(now), month_key(now)
+        spend = [
+            ((p, period), key)
+            for p in sorted(self._books)
+            for period, key in ((day, L.KEY_PAID_DAY.format(provider=p, day=day)),
+                                (month, L.KEY_PAID_MONTH.format(provider=p, month=month)))
+        ]  # fmt: skip
         pipe = self.client.pipeline(transaction=False)
         for r in routes:
             for h in hours:
                 pipe.get(L.KEY_TRAFFIC.format(route=r, hour=h))
             pipe.hgetall(L.KEY_MIX.format(route=r))
+        for _, key in spend:
+            pipe.get(key)
         values = await pipe.execute()
         per = len(hours) + 1
         for i, r in enumerate(routes):
             got = values[i * per : (i + 1) * per]
-            traffic = {h: int(v) for h, v in zip(hours, got, strict=False) if v is not None}
-            for h in hours:  # what a failed flush still holds here
-                traffic[h] = traffic.get(h, 0) + self._incr.get(L.KEY_TRAFFIC.format(route=r, hour=h), 0)
+            keys = [L.KEY_TRAFFIC.format(route=r, hour=h) for h in hours]
+            traffic = {h: int(v or 0) + self._incr.get(k, 0) for h, v, k in zip(hours, got, keys, strict=False)}
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
             mix = {(k if isinstance(k, str) else k.decode()): int(v) for k, v in (got[-1] or {}).items()}
             if mix.get("all"):
                 self._mix[r] = [mix.get("prompt", 0), mix["all"]]
+        for ((p, period), key), v in zip(spend, values[len(routes) * per :], strict=True):
+            if v is not None:
+                into = self._paid_day if period == day else self._paid_month
+                into[p, period] = int(v) + self._incr.get(key, 0)
 
     async def snapshot(self, now: float) -> L.Snapshot:
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
             await self.pull()
-            await self.pull_traffic(now)
+            await self.pull_planning(now)
         return await super().snapshot(now)
 
     async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> L.Reconciliation:

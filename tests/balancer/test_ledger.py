@@ -218,3 +218,28 @@ async def test_redis_ledger_forecasts_from_every_instance(redis_server: RedisSer
             assert snap.input_share["chat"] == pytest.approx(400 / 600)
     finally:
         await client.aclose()
+
+
+async def test_redis_ledger_spend_caps_see_every_instance(redis_server: RedisServer) -> None:
+    """Paid spend today and this month (what spend caps are checked against) is the cluster's: each instance
+    sees what the others spent, not only its own."""
+    import redis.asyncio as aioredis
+
+    from balancer.ledger_redis import RedisLedger
+    from balancer.pricing import day_key
+
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    a, b = RedisLedger(client, books()), RedisLedger(client, books())
+    try:
+        a.book(charge(2_000_000), T0)
+        b.book(charge(3_000_000), T0)
+        own = [ledger._paid_day["p", day_key(T0)] for ledger in (a, b)]
+        assert min(own) > 0
+        await a.flush()
+        await b.flush()
+        for ledger in (a, b):
+            snap = await ledger.snapshot(T0)
+            assert snap.paid_today["p"] == snap.paid_month["p"] == sum(own)
+    finally:
+        await client.aclose()
