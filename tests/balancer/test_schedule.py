@@ -142,3 +142,15 @@ def test_nowcast_trusts_the_hour_so_far_after_a_quarter() -> None:
     assert nowcast(100.0, seen=50, elapsed=0.25) == pytest.approx(200.0)
     assert nowcast(100.0, seen=25, elapsed=0.125) == pytest.approx(0.5 * 200.0 + 0.5 * 100.0)
     assert nowcast(100.0, seen=0, elapsed=0.5) == 0.0
+
+
+def test_grants_competing_for_demand_go_earliest_expiry_first() -> None:
+    """Two grants that together need all of a route's demand: the one expiring first is spent first (now),
+    the later one after it, and neither is wasted."""
+    early = grant("a", 100.0 * 48, days=2, pairs=[("r", 0)])
+    late = grant("b", 100.0 * 96, days=6, pairs=[("r", 1)])
+    cheap_a, cheap_b = Candidate(0, "a", "m", 2.0), Candidate(1, "b", "m", 2.0)
+    pb = problem([cheap_a, cheap_b], demand=100.0, cap={"a": 100.0, "b": 100.0}, grants=[early, late], days=7)
+    s = solve(pb)
+    assert s.now[("r", 0)] == pytest.approx((0.0, 100.0)) and ("r", 1) not in s.now
+    assert sum(s.burn[early.key]) == pytest.approx(4_800.0) and sum(s.burn[late.key]) == pytest.approx(9_600.0)

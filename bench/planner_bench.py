@@ -1,0 +1,79 @@
+"""What credit-burn costs: per request (ordering a route's candidates from the plan) and per re-plan (the LP).
+
+    python -m bench.planner_bench [--scenario bench/scenarios/default.yaml] [--days 8]
+
+Builds the scenario's gateway config, books ``--days`` of its traffic into the in-memory ledger, then
+times ``make_plan`` cold, warm (the same shape, the next re-plan's case) and across an hour boundary, and
+the ``credit-burn`` and ``cheapest`` strategies per call. Prints a final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+
+from balancer import router
+from balancer.ledger import Charge, MemoryLedger, books_from_config
+from balancer.planner import make_plan
+from balancer.pricing import day_start
+from balancer.schedule import Warm
+from bench import scenario
+
+
+def _per_call(fn: Callable[[], object], n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenario", default="bench/scenarios/default.yaml")
+    p.add_argument("--days", type=int, default=8)
+    args = p.parse_args(argv)
+    s = scenario.load(args.scenario)
+    t = scenario.trace(s)
+    cfg = scenario.to_config(s)
+    routes = router.compile_routes(cfg)
+    books = books_from_config(cfg)
+    ledger = MemoryLedger(books)
+    t0 = day_start(s.start)
+    for h in range(args.days * 24):
+        for r in s.routes:
+            tokens = int(t.demand[r][h])
+            ledger.book(Charge("deepseek", "deepseek-chat", r, tokens * 3 // 4, tokens // 4), t0 + h * 3600)
+    now = t0 + args.days * 86400.0 + 600
+    snap = asyncio.run(ledger.snapshot(now))
+    warm = Warm()
+    cold = _per_call(lambda: make_plan(routes, books, snap, now, s.safety_margin), 5)
+    make_plan(routes, books, snap, now, s.safety_margin, warm=warm)
+    hot = _per_call(lambda: make_plan(routes, books, snap, now + 300, s.safety_margin, warm=warm), 20)
+    later = _per_call(lambda: make_plan(routes, books, snap, now + 3600, s.safety_margin, warm=warm), 5)
+    plan = make_plan(routes, books, snap, now, s.safety_margin, warm=warm)
+    name = next(iter(routes))
+    choices = routes[name].choices
+    ctx = router.StrategyContext(now=now, rng=random.Random(1), plan=plan.routes[name])
+    burn = _per_call(lambda: router.credit_burn(choices, ctx), 100_000)
+    cheap = _per_call(lambda: router.cheapest(choices, ctx), 100_000)
+    doc = {
+        "bench": "planner",
+        "scenario": s.name,
+        "candidates": len(choices),
+        "replan_cold_ms": round(cold * 1e3, 1),
+        "replan_warm_ms": round(hot * 1e3, 1),
+        "replan_next_hour_ms": round(later * 1e3, 1),
+        "credit_burn_us": round(burn * 1e6, 2),
+        "cheapest_us": round(cheap * 1e6, 2),
+        "status": plan.status,
+    }
+    print(json.dumps(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
