@@ -113,13 +113,17 @@ class Gateway:
                 log.warning("grant_at_risk", provider=g["provider"], grant=g["grant"], waste=g["projected_waste"])
         return doc
 
+    async def replan_quietly(self) -> None:
+        """Re-plan; a failure is logged and the plan in force stays (with none, the price order routes)."""
+        try:
+            await self.replan()
+        except Exception:
+            log.exception("replan_failed")
+
     async def replan_forever(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.planning.replan_s)
-            try:
-                await self.replan()
-            except Exception:
-                log.exception("replan_failed")
+            await self.replan_quietly()
 
     async def start(self) -> None:
         await self.store.start()
@@ -134,7 +138,7 @@ class Gateway:
             lambda: self.cfg, self.store, self.session, self.clock, on_balance=self._reconcile
         )
         await self.balances.start()
-        await self.replan()
+        await self.replan_quietly()
 
     async def _reconcile(self, provider: str, balance: Balance) -> None:
         """A vendor balance poll corrects the ledger: its granted and paid figures win (in CNY)."""
@@ -158,7 +162,7 @@ class Gateway:
     async def reload(self, cfg: Config) -> None:
         old = self.cfg
         self.apply(cfg)
-        await self.replan()
+        await self.replan_quietly()
         # A provider whose credentials changed gets a fresh start ("out until config reload").
         for name, prov in cfg.providers.items():
             before = old.providers.get(name)
