@@ -26,12 +26,15 @@ provider's capacity would save (``mu``) and what one more unit of a grant is wor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
+
 import numpy as np
 from highspy import HighsLp, HighsModelStatus, MatrixFormat
-from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver: Highs() prints a banner
+from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
 from balancer.horizon import INF, Grant, Slot
 from balancer.state import candidate_key

@@ -119,6 +119,12 @@ def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
     return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "non2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (steadier than req/s on a shared machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -181,7 +187,9 @@ def main() -> None:
     try:
         wrk(gw_url, args.connections, 3)  # warm-up
         rss0 = rss_mb(gw.pid)
+        cpu0 = cpu_s(gw.pid)
         load = wrk(gw_url, args.connections, args.duration)
+        cpu_us = (cpu_s(gw.pid) - cpu0) * 1e6 / (load["rps"] * args.duration)
         one = wrk(gw_url, 1, 10)
         base = wrk(up_url, 1, 10)
         rss1 = rss_mb(gw.pid)
@@ -198,6 +206,7 @@ def main() -> None:
         "state": "redis" if args.redis else "memory",
         "connections": args.connections,
         "rps": round(load["rps"]),
+        "cpu_us_per_request": round(cpu_us, 1),
         "p50_ms": round(load["p50_ms"], 3),
         "p99_ms": round(load["p99_ms"], 3),
         "p50_1conn_ms": round(one["p50_ms"], 3),
