@@ -173,6 +173,31 @@ async def test_accounting_is_exact_across_instances(
     assert stats["deepseek.b"]["served"] >= 10
 
 
+async def test_every_instance_plans_from_the_whole_cluster(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Traffic served by one instance shows in every instance's plan: the two idle ones plan the grant's
+    burn this hour from the cluster's traffic, the same as the busy one (not from their own, which is none)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["routes"]["chat"]["strategy"] = "credit-burn"
+        cfg["providers"]["ds-b"]["account"] = {
+            "grants": [{"name": "pack", "tokens": 10**10, "models": ["deepseek-chat"], "expires": "2099-01-01"}]
+        }
+
+    cluster = await start_cluster(3, edit)
+    results = await asyncio.gather(*(post(http, cluster.urls[0]) for _ in range(40)))
+    assert all(status == 200 for status, _ in results)
+    await asyncio.sleep(0.3)  # a few flush periods
+    planned = []
+    for url in cluster.urls:
+        async with http.get(url + "/admin/plan", headers=auth()) as r:
+            assert r.status == 200
+            doc = await r.json()
+        planned.append(next(g for g in doc["grants"] if g["grant"] == "pack")["planned_tokens_per_hour"])
+    assert min(planned) > 0 and max(planned) <= 1.05 * min(planned), planned
+
+
 async def test_sigkill_of_one_instance_does_not_stop_the_others(
     start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
