@@ -147,13 +147,17 @@ def _problem(
     down: frozenset[str],
 ) -> Problem:
     """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
-    per slot (the current hour's from the traffic seen in it), candidates, capacities and grants."""
+    per slot (the current hour's from the traffic seen in it, which also stands for every hour while there
+    is no history), candidates, capacities and grants."""
     slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
     slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
     demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
     for r in routes:
-        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
+        rate = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
+        if rate > 0 and not any(rates[r]):  # no history yet: the rate seen this hour stands for every hour
+            demand[r] = [rate] * len(slots)
+        demand[r][0] = rate
     cands = {
         name: [
             Candidate(

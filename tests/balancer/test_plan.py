@@ -235,3 +235,15 @@ async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulat
     snap = await gw.gw.ledger.snapshot(gw.clock())
     served = stats["deepseek.b"]["total_tokens"] - before.get("deepseek.b", {}).get("total_tokens", 0)
     assert next(g for g in snap.grants if g.name == "pack").used == served > 0
+
+
+def test_first_hour_plans_from_the_traffic_seen_so_far() -> None:
+    """With no history at all, the rate seen in the current hour stands for every hour: a grant that rate
+    can burn in time is planned to finish, not reported at risk."""
+    cfg, routes, ledger = setup()
+    now = T0 + 1800
+    ledger._traffic["chat"] = {int(now // 3600): 100_000}  # half an hour at 200k tokens/hour, nothing before
+    snap = done(ledger.snapshot(now))
+    plan = make_plan(routes, books_from_config(cfg), snap, now)
+    air = grants_of(report(plan, snap))["air"]
+    assert not air["at_risk"] and air["projected_exhaustion"] < air["expires"] and air["planned_tokens_per_hour"] > 0
