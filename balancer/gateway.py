@@ -55,7 +55,7 @@ class Gateway:
     books: dict[str, AccountBook] = field(default_factory=dict)
     plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
-    planning: asyncio.Lock = field(default_factory=asyncio.Lock)
+    solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
     _engine: Engine | None = None
 
     @property
@@ -95,7 +95,7 @@ class Gateway:
     async def replan(self) -> dict[str, Any]:
         """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
         GET /admin/plan); returns the plan document."""
-        async with self.planning:  # one solve at a time: they share the warm basis
+        async with self.solving:
             now = self.clock()
             down = frozenset(
                 candidate_key(c.provider_name, c.model)

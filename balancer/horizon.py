@@ -52,11 +52,12 @@ def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHA
 
 
 def forecast(traffic: Mapping[int, int], now: float) -> list[float]:
-    """Tokens/hour for each UTC hour of day: a per-hour-of-day mean over the last days, or a flat rate."""
+    """Tokens/hour for each UTC hour of day: a per-hour-of-day mean over the last days, or a flat rate (with
+    no past hour at all: the rate seen so far in this one, over at least a quarter of an hour)."""
     hour = int(now // H)
     past = {h: v for h, v in traffic.items() if hour - HISTORY_DAYS * 24 <= h < hour}
     if not past:
-        return [0.0] * 24
+        return [traffic.get(hour, 0) / max(now / H % 1.0, 0.25)] * 24
     first = min(past)
     span = hour - first
     if span < 24:
@@ -129,13 +130,3 @@ def grants_to_plan(routes: Mapping[str, CompiledRoute], snap: Snapshot, now: flo
         out.append(Grant(st, float(st.remaining), start, end, pairs))
     return out
 
-
-def covered(snap: Snapshot, c: Choice, now: float) -> bool:
-    """A grant with something left pays for this candidate now."""
-    return any(
-        g.provider == c.provider_name
-        and g.remaining > 0
-        and g.starts <= now < g.expires
-        and (not g.models or c.model in g.models)
-        for g in snap.grants
-    )

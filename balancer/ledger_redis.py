@@ -154,7 +154,7 @@ class RedisLedger(L.MemoryLedger):
         """Adopt what the planner reads from the whole cluster: traffic per route and hour, each route's
         prompt mix, and each account's paid spend today and this month (spend caps). One pipeline, off the
         hot path; what a failed flush still holds here is added back."""
-        routes = sorted(r if isinstance(r, str) else r.decode() for r in await self.client.smembers(L.KEY_ROUTES))
+        routes = sorted(await self.client.smembers(L.KEY_ROUTES))  # clients decode responses (state/connect.py)
         hours = range(int(now // 3600) - L.TRAFFIC_KEEP_H + 1, int(now // 3600) + 1)
         day, month = day_key(now), month_key(now)
         spend = [
@@ -177,9 +177,9 @@ class RedisLedger(L.MemoryLedger):
             keys = [L.KEY_TRAFFIC.format(route=r, hour=h) for h in hours]
             traffic = {h: int(v or 0) + self._incr.get(k, 0) for h, v, k in zip(hours, got, keys, strict=False)}
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
-            mix = {(k if isinstance(k, str) else k.decode()): int(v) for k, v in (got[-1] or {}).items()}
-            if mix.get("all"):
-                self._mix[r] = [mix.get("prompt", 0), mix["all"]]
+            mix = got[-1] or {}
+            if int(mix.get("all", 0)):
+                self._mix[r] = [int(mix.get("prompt", 0)), int(mix["all"])]
         for ((p, period), key), v in zip(spend, values[len(routes) * per :], strict=True):
             if v is not None:
                 into = self._paid_day if period == day else self._paid_month

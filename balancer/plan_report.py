@@ -76,6 +76,7 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
         "paid_today_cny": _cny(snap.paid_today),
         "paid_this_month_cny": _cny(snap.paid_month),
         "traffic_forecast_tokens_per_day": {r: round(v) for r, v in plan.demand.items()},
+        "projected_unserved_tokens": round(plan.unserved),  # demand beyond every candidate's limits
     }
 
 

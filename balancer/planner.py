@@ -32,7 +32,6 @@ from balancer.horizon import (
     Slot,
     blended,
     capacity,
-    covered,
     forecast,
     grants_to_plan,
     nowcast,
@@ -57,7 +56,6 @@ class RoutePlan:
     shares: tuple[float, ...] = ()  # cumulative shares of the route's requests; shares[i] pairs with share_to[i]
     share_to: tuple[int, ...] = ()  # choice indices
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
-    list_price: Mapping[int, float] = field(default_factory=dict)  # µ¥/token at list price
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
     rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
     turn: Iterator[int] = field(default_factory=itertools.count)
@@ -92,6 +90,7 @@ class Plan:
     grants: tuple[GrantOutlook, ...] = ()
     paid: tuple[Period, ...] = ()  # (from, to, provider -> µ¥/day)
     demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
+    unserved: float = 0.0  # forecast tokens no candidate has room for, over the horizon
     status: str = ""  # the solver's
 
 
@@ -123,15 +122,18 @@ def make_plan(
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
     pb = _problem(routes, list_price, snap, now, grants, horizon, rates, down)
     sched = solve(pb, warm)
+    paying: dict[tuple[str, int], list[Grant]] = {}  # (route, choice index) -> the grants that pay for it now
+    for g in grants:
+        if g.state.starts <= now:
+            for pair in g.pairs:
+                paying.setdefault(pair, []).append(g)
     return Plan(
         made_at=now,
-        routes={
-            name: _route_plan(r, pb.routes[name], pb.demand[name][0], sched, grants, snap, now)
-            for name, r in routes.items()
-        },
+        routes={name: _route_plan(name, pb.routes[name], pb.demand[name][0], sched, paying, now) for name in routes},
         grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
         paid=_paid(pb.bounds, sched.paid),
         demand={r: sum(v) for r, v in rates.items()},
+        unserved=sched.unserved,
         status=sched.status,
     )
 
@@ -147,17 +149,13 @@ def _problem(
     down: frozenset[str],
 ) -> Problem:
     """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
-    per slot (the current hour's from the traffic seen in it, which also stands for every hour while there
-    is no history), candidates, capacities and grants."""
+    per slot (the current hour's from the traffic seen in it), candidates, capacities and grants."""
     slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
     slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
     demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
     for r in routes:
-        rate = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
-        if rate > 0 and not any(rates[r]):  # no history yet: the rate seen this hour stands for every hour
-            demand[r] = [rate] * len(slots)
-        demand[r][0] = rate
+        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
     cands = {
         name: [
             Candidate(
@@ -202,20 +200,16 @@ def _capped(account: Account, snap: Snapshot, provider: str) -> bool:
 
 
 def _route_plan(
-    route: CompiledRoute,
+    route: str,
     cands: Sequence[Candidate],
     demand: float,
     sched: Schedule,
-    grants: Sequence[Grant],
-    snap: Snapshot,
+    paying: Mapping[tuple[str, int], Sequence[Grant]],
     now: float,
 ) -> RoutePlan:
-    list_price = {c.index: c.price for c in cands}
-    price = {c.index: 0.0 if covered(snap, c, now) else list_price[c.index] for c in route.choices}
+    price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
-    planned = {
-        c.index: sum(sched.now.get((route.name, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands
-    }
+    planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
     cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0})
     # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
     # converted to tokens) or its price, plus what its provider's capacity is worth this hour. Ties go to
@@ -224,10 +218,10 @@ def _route_plan(
     for c in cands:
         spend = [
             sched.lam.get(g.key, 0.0) * (1.0 if g.state.unit == "tokens" else c.price)
-            for g in grants
-            if (route.name, c.index) in g.pairs and g.start <= now < g.state.expires
+            for g in paying.get((route, c.index), ())
         ]
-        marginal[c.index] = (min(spend) if spend else list_price[c.index]) + sched.mu.get(c.provider, 0.0)
+        marginal[c.index] = (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
+    list_price = {c.index: c.price for c in cands}
     order = sorted(
         (c.index for c in cands if c.index not in capped),
         key=lambda i: (round(marginal[i], 6), price[i] > 0, list_price[i], i),
@@ -236,7 +230,6 @@ def _route_plan(
         shares=cum,
         share_to=to,
         price=price,
-        list_price=list_price,
         capped=capped,
         rank={idx: n for n, idx in enumerate(order)},
         turn=itertools.count(int(now // 60)),  # where the sequence starts: a new place at every re-plan
@@ -284,7 +277,6 @@ def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float)
                 exhausted = bounds[seg] + (g.amount - done) / part * (bounds[seg + 1] - bounds[seg])
                 break
             done += part
-    share = sum(v for (key, _, _), v in sched.grant_now.items() if key == g.key)
     return GrantOutlook(
         provider=g.state.provider,
         name=g.state.name,
@@ -293,5 +285,5 @@ def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float)
         expires=g.state.expires,
         exhausted_at=exhausted,
         waste=0 if beyond or not short else round(left),
-        share_now=share,
+        share_now=sched.grant_now.get(g.key, 0.0),
     )

@@ -67,7 +67,7 @@ class Problem:
 @dataclass(slots=True)
 class Schedule:
     now: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (route, idx) -> paid, grant tok/h
-    grant_now: dict[tuple[str, str, int], float] = field(default_factory=dict)  # (grant key, route, idx) -> tok/h
+    grant_now: dict[str, float] = field(default_factory=dict)  # grant key -> tokens/hour it pays for now
     burn: dict[str, list[float]] = field(default_factory=dict)  # grant key -> units spent per segment
     paid: list[dict[str, float]] = field(default_factory=list)  # per segment: provider -> µ¥ spent
     mu: dict[str, float] = field(default_factory=dict)  # provider -> µ¥/token its capacity is worth now
@@ -108,32 +108,66 @@ class _Columns:
         return first
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where things are in the LP: rows are demand per (route, slot), then capacity per (limited provider,
+    slot), then one per grant; slots carry their weight and segment."""
+
+    n: int
+    w: np.ndarray
+    seg: np.ndarray
+    routes: list[str]
+    finite: list[str]  # providers with a limit (a capacity row each slot)
+
+    @classmethod
+    def of(cls, pb: Problem) -> _Layout:
+        return cls(
+            len(pb.slots),
+            np.array([s.weight for s in pb.slots]),
+            np.array([s.seg for s in pb.slots]),
+            list(pb.routes),
+            [p for p, c in pb.cap.items() if c < INF],
+        )
+
+    @property
+    def cap_base(self) -> int:
+        return len(self.routes) * self.n
+
+    @property
+    def grant_base(self) -> int:
+        return self.cap_base + len(self.finite) * self.n
+
+    def serve(self, route: str, provider: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The entries one token of ``route`` served by ``provider`` puts in every slot: its demand row, and
+        the provider's capacity row when that is limited."""
+        s, ones = np.arange(self.n), np.ones(self.n)
+        out = [(self.routes.index(route) * self.n + s, ones)]
+        if provider in self.finite:
+            out.append((self.cap_base + self.finite.index(provider) * self.n + s, ones))
+        return out
+
+
 def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     """Build the LP, solve it (from ``warm``'s basis when the shape matches; ``warm`` keeps the new one), and
     read back what the planner and the report need."""
-    n = len(pb.slots)
-    w = np.array([s.weight for s in pb.slots])
-    seg = np.array([s.seg for s in pb.slots])
+    at = _Layout.of(pb)
+    n, w = at.n, at.w
     bounds = np.array(pb.bounds)
-    t0, t1 = bounds[seg], bounds[seg + 1]
-    routes = list(pb.routes)
-    finite = [p for p, c in pb.cap.items() if c < INF]
-    s_all = np.arange(n)
-    # Rows: demand per (route, slot), capacity per (finite provider, slot), one per grant.
-    lo = [*(pb.demand[r][s] / M for r in routes for s in range(n)), *([-INF] * (len(finite) * n + len(pb.grants)))]
-    hi = [*(pb.demand[r][s] / M for r in routes for s in range(n)), *(pb.cap[p] / M for p in finite for _ in s_all)]
-    hi += [g.amount / M for g in pb.grants]
-    cap_base, grant_base = len(routes) * n, len(routes) * n + len(finite) * n
+    t0, t1 = bounds[at.seg], bounds[at.seg + 1]
+    demand = np.concatenate([np.asarray(pb.demand[r], dtype=float) for r in at.routes]) / M
+    caps = np.repeat([pb.cap[p] / M for p in at.finite], n)
+    lo = np.concatenate([demand, np.full(len(caps) + len(pb.grants), -INF)])
+    hi = np.concatenate([demand, caps, [g.amount / M for g in pb.grants]])
     cols = _Columns()
-    pairs = [(r, c) for r in routes for c in pb.routes[r]]
+    pairs = [(r, c) for r in at.routes for c in pb.routes[r]]
     for r, c in pairs:
         shut = candidate_key(c.provider, c.model) in pb.down or not c.paid_ok
-        cols.block(w * c.price, _upper(n, shut), _serve(routes.index(r), c, n, finite, cap_base))
+        cols.block(w * c.price, _upper(n, shut), at.serve(r, c.provider))
     z0 = cols.n
-    for ri in range(len(routes)):
-        cols.block(w * PENALTY, np.full(n, INF), [(ri * n + s_all, np.ones(n))])
+    for ri in range(len(at.routes)):
+        cols.block(w * PENALTY, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
-    at = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
+    index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
     for gi, g in enumerate(pb.grants):
         active = np.flatnonzero((t0 >= g.start) & (t1 <= g.state.expires))
         if not len(active):
@@ -142,17 +176,15 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[active] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[active] / 2) / span))
         for r, idx in g.pairs:
-            k = at[r, idx]
+            k = index[r, idx]
             c = pairs[k][1]
             per = 1.0 if g.state.unit == "tokens" else c.price
-            serve = _serve(routes.index(r), c, n, finite, cap_base)
-            entries = [(rows[active], vals[active]) for rows, vals in serve]
-            entries.append((np.full(len(active), grant_base + gi), w[active] * per))
+            entries = [(rows[active], vals[active]) for rows, vals in at.serve(r, c.provider)]
+            entries.append((np.full(len(active), at.grant_base + gi), w[active] * per))
             down = candidate_key(c.provider, c.model) in pb.down
-            first = cols.block(-w[active] * bonus, _upper(n, down)[active], entries)
-            uses.append((gi, k, active, first))
+            uses.append((gi, k, active, cols.block(-w[active] * bonus, _upper(n, down)[active], entries)))
     x, dual, status = _run(cols, lo, hi, warm or Warm())
-    return _read(pb, pairs, uses, z0, x, dual, finite, status)
+    return _read(pb, at, pairs, uses, z0, x, dual, status)
 
 
 def _upper(n: int, shut_now: bool) -> np.ndarray:
@@ -162,17 +194,7 @@ def _upper(n: int, shut_now: bool) -> np.ndarray:
     return up
 
 
-def _serve(ri: int, c: Candidate, n: int, finite: list[str], cap_base: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The entries serving one token of route ``ri`` on ``c`` puts in every slot: its demand row, and its
-    provider's capacity row when that is limited."""
-    s = np.arange(n)
-    out = [(ri * n + s, np.ones(n))]
-    if c.provider in finite:
-        out.append((cap_base + finite.index(c.provider) * n + s, np.ones(n)))
-    return out
-
-
-def _run(cols: _Columns, lo: list[float], hi: list[float], warm: Warm) -> tuple[np.ndarray, np.ndarray, str]:
+def _run(cols: _Columns, lo: np.ndarray, hi: np.ndarray, warm: Warm) -> tuple[np.ndarray, np.ndarray, str]:
     rows, col, vals = np.concatenate(cols.rows), np.concatenate(cols.cols), np.concatenate(cols.vals)
     order = np.lexsort((rows, col))
     lp = HighsLp()
@@ -181,8 +203,8 @@ def _run(cols: _Columns, lo: list[float], hi: list[float], warm: Warm) -> tuple[
     lp.col_cost_ = np.concatenate(cols.cost)
     lp.col_lower_ = np.zeros(cols.n)
     lp.col_upper_ = np.concatenate(cols.upper)
-    lp.row_lower_ = np.array(lo)
-    lp.row_upper_ = np.array(hi)
+    lp.row_lower_ = lo
+    lp.row_upper_ = hi
     lp.a_matrix_.format_ = MatrixFormat.kColwise
     lp.a_matrix_.start_ = np.searchsorted(col[order], np.arange(cols.n + 1)).astype(np.int32)
     lp.a_matrix_.index_ = rows[order].astype(np.int32)
@@ -206,30 +228,26 @@ def _run(cols: _Columns, lo: list[float], hi: list[float], warm: Warm) -> tuple[
 
 def _read(
     pb: Problem,
+    at: _Layout,
     pairs: Sequence[tuple[str, Candidate]],
     uses: Sequence[tuple[int, int, np.ndarray, int]],
     z0: int,
     x: np.ndarray,
     dual: np.ndarray,
-    finite: Sequence[str],
     status: str,
 ) -> Schedule:
-    n, segs = len(pb.slots), len(pb.bounds) - 1
-    w = np.array([s.weight for s in pb.slots])
-    seg = np.array([s.seg for s in pb.slots])
+    n, w, seg, segs = at.n, at.w, at.seg, len(pb.bounds) - 1
     out = Schedule(status=status)
     tok = np.clip(x, 0.0, None) * M
     paid = tok[: len(pairs) * n].reshape(len(pairs), n)
-    out.unserved = float(tok[z0 : z0 + len(pb.routes) * n] @ np.tile(w, len(pb.routes)))
-    spend = np.zeros((segs, len(pairs)))
+    out.unserved = float(tok[z0 : z0 + len(at.routes) * n] @ np.tile(w, len(at.routes)))
+    out.paid = [{} for _ in range(segs)]
     for k, (r, c) in enumerate(pairs):
-        spend[:, k] = np.bincount(seg, weights=paid[k] * w * c.price, minlength=segs)
+        spend = np.bincount(seg, weights=paid[k] * w * c.price, minlength=segs)
+        for sg in np.flatnonzero(spend > 1e-9):
+            out.paid[sg][c.provider] = out.paid[sg].get(c.provider, 0.0) + float(spend[sg])
         if paid[k, 0] > 1e-6:
             out.now[r, c.index] = (float(paid[k, 0]), 0.0)
-    out.paid = [{} for _ in range(segs)]
-    for k, (_, c) in enumerate(pairs):
-        for sg in np.flatnonzero(spend[:, k] > 1e-9):
-            out.paid[sg][c.provider] = out.paid[sg].get(c.provider, 0.0) + float(spend[sg, k])
     out.burn = {g.key: [0.0] * segs for g in pb.grants}
     for gi, k, active, first in uses:
         g, (r, c) = pb.grants[gi], pairs[k]
@@ -240,8 +258,7 @@ def _read(
         if active[0] == 0 and u[0] > 1e-6:
             p, granted = out.now.get((r, c.index), (0.0, 0.0))
             out.now[r, c.index] = (p, granted + float(u[0]))
-            out.grant_now[g.key, r, c.index] = out.grant_now.get((g.key, r, c.index), 0.0) + float(u[0])
-    cap_base, grant_base = len(pb.routes) * n, len(pb.routes) * n + len(finite) * n
-    out.mu = {p: max(0.0, -float(dual[cap_base + i * n])) / w[0] for i, p in enumerate(finite)}
-    out.lam = {g.key: max(0.0, -float(dual[grant_base + gi])) for gi, g in enumerate(pb.grants)}
+            out.grant_now[g.key] = out.grant_now.get(g.key, 0.0) + float(u[0])
+    out.mu = {p: max(0.0, -float(dual[at.cap_base + i * n])) / w[0] for i, p in enumerate(at.finite)}
+    out.lam = {g.key: max(0.0, -float(dual[at.grant_base + gi])) for gi, g in enumerate(pb.grants)}
     return out

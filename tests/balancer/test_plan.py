@@ -75,6 +75,7 @@ def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["plan", "--config", str(path), "--rate", "chat=200000"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert {"grants", "paid_per_day", "paid_balance_cny", "traffic_forecast_tokens_per_day"} <= set(doc)
+    assert doc["projected_unserved_tokens"] == 0  # 200k tokens/hour fit the three accounts
     assert doc["traffic_forecast_tokens_per_day"] == {"chat": 4_800_000} and doc["planner"] == "optimal"
     assert cli.main(["plan", "--config", str(path), "--rate", "nope=1"]) == 2
 
