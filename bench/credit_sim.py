@@ -31,6 +31,7 @@ from balancer.ledger import Charge, MemoryLedger, books_from_config
 from balancer.planner import RoutePlan, make_plan
 from balancer.pricing import day_start
 from balancer.schedule import Warm
+from balancer.state import candidate_key
 from bench import optimum, scenario
 from bench.scenario import Scenario, Trace
 
@@ -78,7 +79,10 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
         now = t0 + h * 3600.0
         cap = {p: (spec.tpm * s.tpm_scale * 60.0 or float("inf")) for p, spec in s.providers.items()}
         down = frozenset(  # what health tells the gateway
-            f"{c.provider_name}/{c.model}" for r in routes.values() for c in r.choices if t.down[c.provider_name][h]
+            candidate_key(c.provider_name, c.model)
+            for r in routes.values()
+            for c in r.choices
+            if t.down[c.provider_name][h]
         )
         for i, rname in itertools.product(range(k), s.routes):
             at = now + i * 3600.0 / k
