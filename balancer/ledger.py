@@ -32,8 +32,9 @@ KEY_PAID_DAY = "qiao:v1:{{acct:{provider}}}:paid:day:{day}"
 KEY_PAID_MONTH = "qiao:v1:{{acct:{provider}}}:paid:month:{month}"
 # Per-day book: HINCRBY field "<model>|<bucket>|<requests|tokens|micro|estimated>"; bucket = grant name or "paid".
 KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
-# Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 d.
-KEY_TRAFFIC = "qiao:v1:traffic:{route}:{hour}"
+# Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 d. The route is a hash tag:
+# its hours share a slot, so a re-plan reads them with one MGET per route (Cluster too).
+KEY_TRAFFIC = "qiao:v1:traffic:{{{route}}}:{hour}"
 # Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
 KEY_MIX = "qiao:v1:mix:{route}"
 # The routes that have traffic keys (SADD on first sight): what an instance pulls for its forecast.

@@ -163,24 +163,21 @@ class RedisLedger(L.MemoryLedger):
             for period, key in ((day, L.KEY_PAID_DAY.format(provider=p, day=day)),
                                 (month, L.KEY_PAID_MONTH.format(provider=p, month=month)))
         ]  # fmt: skip
+        keys = {r: [L.KEY_TRAFFIC.format(route=r, hour=h) for h in hours] for r in routes}
         pipe = self.client.pipeline(transaction=False)
         for r in routes:
-            for h in hours:
-                pipe.get(L.KEY_TRAFFIC.format(route=r, hour=h))
+            pipe.mget(keys[r])
             pipe.hgetall(L.KEY_MIX.format(route=r))
         for _, key in spend:
             pipe.get(key)
         values = await pipe.execute()
-        per = len(hours) + 1
         for i, r in enumerate(routes):
-            got = values[i * per : (i + 1) * per]
-            keys = [L.KEY_TRAFFIC.format(route=r, hour=h) for h in hours]
-            traffic = {h: int(v or 0) + self._incr.get(k, 0) for h, v, k in zip(hours, got, keys, strict=False)}
+            got, mix = values[2 * i], values[2 * i + 1] or {}
+            traffic = {h: int(v or 0) + self._incr.get(k, 0) for h, v, k in zip(hours, got, keys[r], strict=True)}
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
-            mix = got[-1] or {}
             if int(mix.get("all", 0)):
                 self._mix[r] = [int(mix.get("prompt", 0)), int(mix["all"])]
-        for ((p, period), key), v in zip(spend, values[len(routes) * per :], strict=True):
+        for ((p, period), key), v in zip(spend, values[2 * len(routes) :], strict=True):
             if v is not None:
                 into = self._paid_day if period == day else self._paid_month
                 into[p, period] = int(v) + self._incr.get(key, 0)
