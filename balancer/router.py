@@ -71,14 +71,23 @@ def weighted(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
     return [c for _, c in keyed]
 
 
+RESAMPLE = 0.02  # lowest-latency: the share of requests that re-measure a slower candidate
+
+
 def lowest_latency(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
-    """Fastest first by latency EWMA; candidates never measured go first so they get measured."""
+    """Fastest first by latency EWMA; candidates never measured go first so they get measured.
+
+    One request in 50 puts a random slower candidate first: an EWMA only moves when its candidate serves, so
+    without re-measuring, one stalled answer would keep a candidate last for good after it recovered."""
 
     def key(c: Choice) -> float:
         h = ctx.health.get(c.index)
         return -1.0 if h is None or h.latency_ms is None else h.latency_ms
 
-    return sorted(choices, key=key)
+    ranked = sorted(choices, key=key)
+    if len(ranked) > 1 and ctx.rng.random() < RESAMPLE:
+        ranked.insert(0, ranked.pop(ctx.rng.randrange(1, len(ranked))))
+    return ranked
 
 
 def _list_price(c: Choice) -> float:

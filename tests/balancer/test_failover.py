@@ -234,7 +234,7 @@ async def test_no_retry_after_client_disconnect(make_gateway: GatewayFactory, em
 async def test_priority_weighted_and_latency_strategies(
     make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """Weighted spreads by weight; lowest-latency prefers the measured-faster candidate."""
+    """Weighted spreads by weight; lowest-latency sends (nearly) everything to the measured-faster candidate."""
 
     def edit(cfg: dict[str, Any]) -> None:
         cfg["routes"]["w"] = {
@@ -258,8 +258,8 @@ async def test_priority_weighted_and_latency_strategies(
     # Warm-up: a stalled first sample of qwen (a busy CI machine) is outweighed within ~8 slow ds-a answers.
     for _ in range(12):
         await post(gw, http, {**CHAT, "model": "fast"})
-    providers = [(await post(gw, http, {**CHAT, "model": "fast"}))[1]["x-qiao-provider"] for _ in range(5)]
-    assert providers == ["qwen"] * 5
+    providers = [(await post(gw, http, {**CHAT, "model": "fast"}))[1]["x-qiao-provider"] for _ in range(20)]
+    assert providers.count("qwen") >= 17  # the rest: one request in 50 re-measures the slower candidate
 
 
 async def test_strategy_override_header(make_gateway: GatewayFactory, http: aiohttp.ClientSession) -> None:

@@ -7,6 +7,7 @@ from collections import Counter
 
 from balancer import router
 from balancer.planner import RoutePlan
+from balancer.state import Health
 from balancer.state.memory import MemoryStore
 from tests.balancer.planning import T0, plan_now, setup
 
@@ -76,3 +77,27 @@ async def test_unhealthy_candidates_never_reach_the_strategy() -> None:
     await store.cool_down("glm", T0 + 60, "quota_exhausted", T0)
     ordered, _ = router.order(routes["chat"], store, T0, random.Random(1), "credit-burn", plan)
     assert "glm" not in names(ordered) and len(ordered) == 2
+
+
+def test_lowest_latency_remeasures_a_slower_candidate_now_and_then() -> None:
+    """Lowest-latency puts the fastest first, but about one request in 50 goes first to a slower one, so a
+    candidate that stalled once is measured again and wins back its place when it is fast again."""
+    _, routes, _ = setup()
+    choices = routes["chat"].choices
+    latency = {c.index: 10.0 * (c.index + 1) for c in choices}  # candidate 0 fastest
+    latency[0] = 500.0  # ... until it stalled once
+    rng = random.Random(7)
+
+    def first() -> int:
+        ctx = router.StrategyContext(now=T0, rng=rng)
+        ctx.health = {i: Health(available=True, latency_ms=ms) for i, ms in latency.items()}
+        order = router.lowest_latency(choices, ctx)
+        assert sorted(c.index for c in order) == [c.index for c in choices]
+        if order[0].index == 0:  # it serves fast again: its EWMA moves back down
+            latency[0] = 0.2 * 5.0 + 0.8 * latency[0]
+        return order[0].index
+
+    recovered = next((n for n in range(10_000) if first() == 0 and latency[0] < 20.0), None)
+    assert recovered is not None  # re-measured (~1 request in 100 here) until it was the fastest again
+    after = Counter(first() for _ in range(1000))
+    assert 960 <= after[0] <= 995  # ... then it takes the traffic, less the re-measuring share
