@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.ledger import AccountBook, GrantState, Snapshot
+from balancer.pricing import INPUT_SHARE
 from balancer.router import Choice, CompiledRoute
 
 H = 3600.0
-INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
 HISTORY_DAYS = 7
 WEEK = 7 * 24  # hours
 INF = float("inf")

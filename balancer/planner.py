@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 from balancer.horizon import (
     INF,
-    INPUT_SHARE,
     Grant,
     H,
     Slot,
@@ -38,7 +37,7 @@ from balancer.horizon import (
     segments,
 )
 from balancer.ledger import AccountBook, Snapshot
-from balancer.pricing import MICRO, Account
+from balancer.pricing import INPUT_SHARE, MICRO, Account
 from balancer.router import CompiledRoute
 from balancer.schedule import Candidate, Problem, Schedule, Warm, solve
 

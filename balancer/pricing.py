@@ -117,6 +117,7 @@ class Tariff:
 
 
 FREE = Tariff(0.0, 0.0, 0.0)
+INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
 
 
 def tariff(price: Price | ModelInfo | None, money: Money) -> Tariff:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from balancer.config import Config, Failover, Provider
 from balancer.http import Endpoint
+from balancer.pricing import INPUT_SHARE, tariff
 from balancer.state import Health, StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import ModelInfo, Vendor
@@ -32,6 +33,7 @@ class Choice:
     model: str
     info: ModelInfo | None
     weight: float
+    list_price: float  # µ¥ per token at list price (configured ``prices``, else the catalogue) for the default mix
     context_window: int | None
     url: str  # the upstream URL and headers are fixed per candidate: built once, at config load
     headers: Mapping[str, str]
@@ -90,10 +92,6 @@ def lowest_latency(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choi
     return ranked
 
 
-def _list_price(c: Choice) -> float:
-    return 0.75 * c.info.input_price + 0.25 * c.info.output_price if c.info else 0.0
-
-
 def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
     """Lowest effective marginal price first: zero while a grant covers the model, list price otherwise.
 
@@ -101,7 +99,7 @@ def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
     """
     plan = ctx.plan
     if plan is None:
-        return sorted(choices, key=_list_price)
+        return sorted(choices, key=lambda c: c.list_price)
     price, capped = plan.price, plan.capped
     return sorted((c for c in choices if c.index not in capped), key=lambda c: price.get(c.index, 0.0))
 
@@ -145,8 +143,11 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
             # Vendors that sign each request send all their headers per request (Engine._signed).
             headers = {"Content-Type": "application/json", **vendor.auth(key)} if vendor.sign is None else {}
             endpoint = Endpoint.post(url, headers)
+            price = tariff(prov.prices.get(cand.model) or info, cfg.money).blended(INPUT_SHARE)
             choices.append(
-                Choice(i, cand.provider, prov, vendor, cand.model, info, cand.weight, window, url, headers, endpoint)
+                Choice(
+                    i, cand.provider, prov, vendor, cand.model, info, cand.weight, price, window, url, headers, endpoint
+                )
             )
         routes[name] = CompiledRoute(
             name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices), route.transcripts

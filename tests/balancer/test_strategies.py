@@ -9,7 +9,7 @@ from balancer import router
 from balancer.planner import RoutePlan
 from balancer.state import Health
 from balancer.state.memory import MemoryStore
-from tests.balancer.planning import T0, plan_now, setup
+from tests.balancer.planning import T0, credit_config, plan_now, setup
 
 
 def names(choices: list[router.Choice]) -> list[str]:
@@ -21,6 +21,29 @@ def test_cheapest_without_plan_is_list_price() -> None:
     _, routes, _ = setup()
     ctx = router.StrategyContext(now=T0, rng=random.Random(1))
     assert names(router.cheapest(routes["chat"].choices, ctx)) == ["glm", "qwen", "ds"]
+
+
+def test_cheapest_list_price_converts_currency_and_takes_configured_prices() -> None:
+    """Before a plan exists, list prices are compared in CNY (gpt-4o-mini's USD catalogue price converted at
+    ``money.usd_cny``) and a provider's configured ``prices`` override its catalogue."""
+    raw = credit_config()
+    raw["providers"] = {"ds": {"vendor": "deepseek"}, "qwen": {"vendor": "qwen"}, "oa": {"vendor": "openai"}}
+    raw["routes"] = {
+        "chat": {
+            "candidates": [
+                {"provider": "ds", "model": "deepseek-chat"},  # ¥2 / ¥3: 2.25 blended
+                {"provider": "oa", "model": "gpt-4o-mini"},  # $0.15 / $0.60: ¥1.89 blended at 7.2
+                {"provider": "qwen", "model": "qwen-plus"},  # ¥0.8 / ¥2: 1.1 blended
+            ]
+        }
+    }
+    ctx = router.StrategyContext(now=T0, rng=random.Random(1))
+    _, routes, _ = setup(raw)
+    assert names(router.cheapest(routes["chat"].choices, ctx)) == ["qwen", "oa", "ds"]
+    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 0.5, "output": 1.0}}
+    raw["money"] = {"usd_cny": 1.0}
+    _, routes, _ = setup(raw)
+    assert names(router.cheapest(routes["chat"].choices, ctx)) == ["oa", "ds", "qwen"]
 
 
 def test_cheapest_puts_grant_covered_first_and_leaves_out_capped() -> None:
