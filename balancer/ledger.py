@@ -36,7 +36,7 @@ KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
 # its hours share a slot, so a re-plan reads them with one MGET per route (Cluster too).
 KEY_TRAFFIC = "qiao:v1:traffic:{{{route}}}:{hour}"
 # Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
-KEY_MIX = "qiao:v1:mix:{route}"
+KEY_MIX = "qiao:v1:mix:{{{route}}}"  # the route's hash tag, as its traffic
 # The routes that have traffic keys (SADD on first sight): what an instance pulls for its forecast.
 KEY_ROUTES = "qiao:v1:routes"
 PAID = "paid"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 
 from balancer import ledger as L
 from balancer.pricing import day_key, month_key
+from balancer.state.batch import Counters
 
 log = structlog.get_logger("balancer.ledger_redis")
 
@@ -38,9 +38,7 @@ class RedisLedger(L.MemoryLedger):
     def __init__(self, client: Any, books: Mapping[str, L.AccountBook] | None = None) -> None:
         super().__init__(books)
         self.client = client
-        self._incr: dict[str, int] = defaultdict(int)  # plain counters
-        self._hincr: dict[tuple[str, str], int] = defaultdict(int)  # (hash key, field) counters
-        self._expire: dict[str, int] = {}
+        self.counters = Counters()  # every increment, applied exactly once
         self._task: asyncio.Task[None] | None = None
         self._routes: set[str] = set()  # routes this instance has seen traffic on
         self._new_routes: set[str] = set()  # ... and not yet added to KEY_ROUTES
@@ -57,67 +55,55 @@ class RedisLedger(L.MemoryLedger):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(RedisError, OSError):
+        for _ in range(3):  # a batch that failed, then the rest
+            if not (self.counters or self._new_routes):
+                break
             await self.flush()
 
     def _emitted(self, charge: L.Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
         p = charge.provider
+        add = self.counters.add
         if bucket == L.PAID:
             if p in self._paid:
-                self._incr[L.KEY_PAID_REMAINING.format(provider=p)] -= units
-            for key, ttl in ((L.KEY_PAID_DAY.format(provider=p, day=day), DAY_TTL),
-                             (L.KEY_PAID_MONTH.format(provider=p, month=month), MONTH_TTL)):  # fmt: skip
-                self._incr[key] += units
-                self._expire[key] = ttl
+                add(L.KEY_PAID_REMAINING.format(provider=p), -units)
+            add(L.KEY_PAID_DAY.format(provider=p, day=day), units, ttl=DAY_TTL)
+            add(L.KEY_PAID_MONTH.format(provider=p, month=month), units, ttl=MONTH_TTL)
         else:
-            self._incr[L.KEY_GRANT_USED.format(provider=p, grant=bucket)] += units
+            add(L.KEY_GRANT_USED.format(provider=p, grant=bucket), units)
         book = L.KEY_BOOK_DAY.format(provider=p, day=day)
         prefix = f"{charge.model}|{bucket}|"
         tokens, micro = value
-        self._hincr[book, prefix + "requests"] += 1
-        self._hincr[book, prefix + "tokens"] += tokens
-        self._hincr[book, prefix + "micro"] += micro
+        add(book, 1, prefix + "requests", DAY_TTL)
+        add(book, tokens, prefix + "tokens", DAY_TTL)
+        add(book, micro, prefix + "micro", DAY_TTL)
         if charge.estimated:
-            self._hincr[book, prefix + "estimated"] += 1
-        self._expire[book] = DAY_TTL
+            add(book, 1, prefix + "estimated", DAY_TTL)
 
     def _emitted_traffic(self, charge: L.Charge, hour: int) -> None:
         if charge.route not in self._routes:
             self._routes.add(charge.route)
             self._new_routes.add(charge.route)
-        key = L.KEY_TRAFFIC.format(route=charge.route, hour=hour)
-        self._incr[key] += charge.prompt + charge.completion
-        self._expire[key] = L.TRAFFIC_KEEP_H * 3600
+        tokens = charge.prompt + charge.completion
+        self.counters.add(L.KEY_TRAFFIC.format(route=charge.route, hour=hour), tokens, ttl=L.TRAFFIC_KEEP_H * 3600)
         mix = L.KEY_MIX.format(route=charge.route)
-        self._hincr[mix, "prompt"] += charge.prompt
-        self._hincr[mix, "all"] += charge.prompt + charge.completion
+        self.counters.add(mix, charge.prompt, "prompt")
+        self.counters.add(mix, tokens, "all")
 
     async def flush(self) -> None:
-        if not (self._incr or self._hincr):
+        """Send the queued increments (exactly once: ``state.batch``) and new route names in one pipeline;
+        if it fails they stay queued and go with the next flush that works."""
+        routes = set(self._new_routes)
+        if not (self.counters or routes):
             return
-        incr, hincr, expire, routes = dict(self._incr), dict(self._hincr), dict(self._expire), set(self._new_routes)
-        self._incr.clear()
-        self._hincr.clear()
-        self._expire.clear()
         self._new_routes.clear()
-        pipe = self.client.pipeline(transaction=False)
-        if routes:
+
+        def add_routes(pipe: Any) -> None:
             pipe.sadd(L.KEY_ROUTES, *sorted(routes))
-        for key, n in incr.items():
-            pipe.incrby(key, n)
-        for (key, field), n in hincr.items():
-            pipe.hincrby(key, field, n)
-        for key, ttl in expire.items():
-            pipe.expire(key, ttl)
+
         self.flushes += 1
         try:
-            await pipe.execute()
+            await self.counters.send(self.client, add_routes if routes else None)
         except (RedisError, OSError):
-            for key, n in incr.items():  # kept, and sent with the next flush that works
-                self._incr[key] += n
-            for k2, n in hincr.items():
-                self._hincr[k2] += n
-            self._expire.update(expire)
             self._new_routes |= routes
 
     async def _init_paid(self) -> None:
@@ -135,10 +121,10 @@ class RedisLedger(L.MemoryLedger):
         values = await self.client.mget(names)
         for (key, _, _), name, value in zip(keys, names, values, strict=False):
             if value is not None:
-                self._used[key] = int(value) + self._incr.get(name, 0)
+                self._used[key] = int(value) + self.counters.unsent(name)
         for p, name, value in zip(paid, names[len(keys) :], values[len(keys) :], strict=True):
             if value is not None:
-                self._paid[p] = int(value) + self._incr.get(name, 0)
+                self._paid[p] = int(value) + self.counters.unsent(name)
 
     async def _loop(self) -> None:
         last = time.monotonic()
@@ -173,14 +159,14 @@ class RedisLedger(L.MemoryLedger):
         values = await pipe.execute()
         for i, r in enumerate(routes):
             got, mix = values[2 * i], values[2 * i + 1] or {}
-            traffic = {h: int(v or 0) + self._incr.get(k, 0) for h, v, k in zip(hours, got, keys[r], strict=True)}
+            traffic = {h: int(v or 0) + self.counters.unsent(k) for h, v, k in zip(hours, got, keys[r], strict=True)}
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
             if int(mix.get("all", 0)):
                 self._mix[r] = [int(mix.get("prompt", 0)), int(mix["all"])]
         for ((p, period), key), v in zip(spend, values[2 * len(routes) :], strict=True):
             if v is not None:
                 into = self._paid_day if period == day else self._paid_month
-                into[p, period] = int(v) + self._incr.get(key, 0)
+                into[p, period] = int(v) + self.counters.unsent(key)
 
     async def snapshot(self, now: float) -> L.Snapshot:
         with contextlib.suppress(RedisError, OSError):
@@ -194,11 +180,11 @@ class RedisLedger(L.MemoryLedger):
         with contextlib.suppress(RedisError, OSError):
             if paid is not None:
                 await self.client.set(L.KEY_PAID_REMAINING.format(provider=provider), self._paid[provider])
-                self._incr.pop(L.KEY_PAID_REMAINING.format(provider=provider), None)
+                self.counters.discard(L.KEY_PAID_REMAINING.format(provider=provider))
             for g in self._books[provider].grants if provider in self._books else ():
                 key = L.KEY_GRANT_USED.format(provider=provider, grant=g.name)
                 await self.client.set(key, self._used.get(g.key, 0))
-                self._incr.pop(key, None)
+                self.counters.discard(key)
         return out
 
 

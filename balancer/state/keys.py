@@ -35,3 +35,14 @@ def cooldown_field(key: str) -> str:
 
 def breaker_field(key: str) -> str:
     return f"br:{key}"
+
+
+def slot_tag(key: str) -> str:
+    """A key's hash tag (what Redis Cluster hashes): the text inside its first ``{...}``."""
+    start = key.index("{") + 1
+    return key[start : key.index("}", start)]
+
+
+def applied(tag: str, origin: str) -> str:
+    """The highest batch number of ``origin`` (one gateway process) applied in ``tag``'s slot (apply.lua)."""
+    return f"{PREFIX}{{{tag}}}:applied:{origin}"

@@ -6,8 +6,8 @@ RPM/TPM budget handed out by ``lease.lua`` — and calls Redis only when the sli
 2% of the limit, so well under one round trip per request; with no limits configured, none). The sum
 of leases never exceeds a limit, so the cluster never overshoots it. Accounting (requests and
 tokens per account and day, concurrency releases) is batched and flushed every 50 ms in one
-pipeline. Cooldowns and breaker openings are written through (one Lua call, failures only) and
-published.
+pipeline, each increment applied exactly once (``batch.py``). Cooldowns and breaker openings are
+written through (one Lua call, failures only) and published.
 
 If Redis is unreachable or slow the store is *degraded*: it serves on local state (limits scaled by
 ``degraded_share``), keeps its accounting, reconnects with backoff and then resyncs and flushes.
@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Verdict, candidate_key, keys
+from balancer.state.batch import Counters
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
 
@@ -66,14 +67,15 @@ class RedisStore(MemoryStore):
         self._flush_s = flush_s
         self._leases: dict[str, _Lease] = {}
         self._fetching: dict[str, asyncio.Future[None]] = {}
-        self._counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._instance = uuid.uuid4().hex[:12]
+        self.accounting = Counters(self._instance)  # requests and tokens per account and day, not yet applied
         self._releases: list[tuple[str, str]] = []
         self._free: dict[str, list[tuple[str, float]]] = defaultdict(list)  # released slots kept briefly
         self._taken: dict[str, float] = {}
         self._freed_at: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._recovering: asyncio.Task[None] | None = None
-        self._instance = uuid.uuid4().hex[:12]
+        self._closing = False
         self._also_close: list[Any] = []
         self._lease = client.register_script(_script("lease"))
         self._inflight = client.register_script(_script("inflight"))
@@ -98,6 +100,7 @@ class RedisStore(MemoryStore):
         self._tasks = [asyncio.create_task(self._flusher()), asyncio.create_task(self._listener())]
 
     async def close(self) -> None:
+        self._closing = True
         for t in self._tasks:
             t.cancel()
         if self._recovering is not None:
@@ -106,7 +109,9 @@ class RedisStore(MemoryStore):
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        with contextlib.suppress(RedisError, OSError):
+        for _ in range(3):  # a batch that failed, then the rest (flush stops trying once degraded)
+            if not (self.accounting or self._releases) or self.degraded:
+                break
             await self.flush()
         await self.client.aclose()
         for extra in self._also_close:
@@ -227,9 +232,9 @@ class RedisStore(MemoryStore):
         if lease is not None and lease.window == adm.window:
             lease.tokens += adm.tokens - tokens_used  # unused reservation back to the slice (or a debt)
         day = time.strftime("%Y%m%d", time.gmtime(now))
-        count = self._counts[keys.usage(adm.provider, day)]
-        count[0] += 1
-        count[1] += tokens_used
+        usage = keys.usage(adm.provider, day)
+        self.accounting.add(usage, 1, "requests", keys.USAGE_TTL_S)
+        self.accounting.add(usage, tokens_used, "tokens", keys.USAGE_TTL_S)
         if adm.ticket:  # kept for this instance's next request; returned by the flusher if unused
             self._free[adm.provider].append((adm.ticket, self._taken.get(adm.ticket, now)))
             self._freed_at[adm.ticket] = time.monotonic()
@@ -274,7 +279,7 @@ class RedisStore(MemoryStore):
             self.degraded_events += 1
             self._leases.clear()
             log.warning("state_store_degraded", error=str(exc)[:200], events=self.degraded_events)
-        if self._recovering is None or self._recovering.done():
+        if not self._closing and (self._recovering is None or self._recovering.done()):
             self._recovering = asyncio.create_task(self._recover())
 
     async def _recover(self) -> None:
@@ -285,37 +290,33 @@ class RedisStore(MemoryStore):
                 await self.client.ping()
                 self.degraded = False
                 await self._resync()
-                await self.flush()
+                await self.flush()  # a failure here degrades again (the flush keeps its batch)
             except (RedisError, OSError):
                 self.degraded = True
+            if self.degraded:
                 delay = min(delay * 2, 5.0)
                 continue
             log.info("state_store_recovered")
             return
 
     async def flush(self) -> None:
-        """Write the batched accounting in one pipeline (kept for later if Redis fails)."""
+        """Write the batched accounting in one pipeline, exactly once (``batch.Counters``; kept for
+        later if Redis fails)."""
         self._return_idle_slots()
-        if self.degraded or not (self._counts or self._releases):
+        if self.degraded or not (self.accounting or self._releases):
             return
-        counts, releases = dict(self._counts), list(self._releases)
-        self._counts.clear()
+        releases = list(self._releases)
         self._releases.clear()
-        pipe = self.client.pipeline(transaction=False)
-        for key, (requests, tokens) in counts.items():
-            pipe.hincrby(key, "requests", requests)
-            pipe.hincrby(key, "tokens", tokens)
-            pipe.expire(key, keys.USAGE_TTL_S)
-        for key, ticket in releases:
-            pipe.zrem(key, ticket)
+
+        def release(pipe: Any) -> None:
+            for key, ticket in releases:
+                pipe.zrem(key, ticket)
+
         self.flushes += 1
         try:
-            await pipe.execute()
+            await self.accounting.send(self.client, release if releases else None)
         except (RedisError, OSError) as e:
-            for key, (requests, tokens) in counts.items():  # nothing is lost: merged back for next time
-                self._counts[key][0] += requests
-                self._counts[key][1] += tokens
-            self._releases.extend(releases)
+            self._releases.extend(releases)  # ZREM twice is harmless
             self._degrade(e)
 
     def _return_idle_slots(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from balancer.config import Breaker, Limits
+from balancer.state import keys
 from balancer.state.redis import RedisStore
 from tests.redis_server import RedisServer, free_port
 
@@ -39,7 +40,7 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 async def exercise(store: RedisStore) -> None:
-    """Leases, a cooldown and its mirror work through this topology."""
+    """Leases, a cooldown and its mirror, and the batched accounting work through this topology."""
     await store.start()
     try:
         now = time.time()
@@ -51,6 +52,8 @@ async def exercise(store: RedisStore) -> None:
         assert not store.health("acct", "m", now).available
         await store.flush()
         assert store.flushes >= 1 and not store.degraded
+        usage = keys.usage("acct", time.strftime("%Y%m%d", time.gmtime(now)))
+        assert await store.client.hgetall(usage) == {"requests": "1", "tokens": "8"}  # applied once (apply.lua)
     finally:
         await store.close()
 
