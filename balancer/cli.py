@@ -80,11 +80,23 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         async with asyncio.timeout(cfg.server.drain_s + 5):
             await runner.cleanup()
     except TimeoutError:
-        log.error("gateway_shutdown_timeout", grace_s=cfg.server.drain_s)
+        log.error("gateway_shutdown_timeout", grace_s=cfg.server.drain_s, stuck=_stuck_tasks())
         logs.flush()
         os._exit(1)
     log.info("gateway_stopped")
     logs.flush()
+
+
+def _stuck_tasks() -> list[str]:
+    """Where each task still running is waiting (for the log line of a shutdown that timed out)."""
+    stuck = []
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task():
+            continue
+        frames = task.get_stack()
+        where = f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno}" if frames else "?"
+        stuck.append(f"{getattr(task.get_coro(), '__qualname__', task.get_name())} at {where}")
+    return stuck
 
 
 async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner:

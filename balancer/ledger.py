@@ -23,22 +23,6 @@ from balancer.pricing import MICRO, GrantSpec, Tariff, day_key, month_key, resol
 
 log = structlog.get_logger("balancer.ledger")
 
-# Units debited from a grant (tokens, or µ¥ for money grants). INCRBY.
-KEY_GRANT_USED = "qiao:v1:{{acct:{provider}}}:grant:{grant}:used"
-# Paid balance left, µ¥. SETNX from config at start, INCRBY -cost per booking, SET by reconcile.
-KEY_PAID_REMAINING = "qiao:v1:{{acct:{provider}}}:paid:remaining"
-# Paid spend per UTC day / month, µ¥ (spend caps). INCRBY; TTL 40 d / 400 d.
-KEY_PAID_DAY = "qiao:v1:{{acct:{provider}}}:paid:day:{day}"
-KEY_PAID_MONTH = "qiao:v1:{{acct:{provider}}}:paid:month:{month}"
-# Per-day book: HINCRBY field "<model>|<bucket>|<requests|tokens|micro|estimated>"; bucket = grant name or "paid".
-KEY_BOOK_DAY = "qiao:v1:{{acct:{provider}}}:book:{day}"
-# Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 d. The route is a hash tag:
-# its hours share a slot, so a re-plan reads them with one MGET per route (Cluster too).
-KEY_TRAFFIC = "qiao:v1:traffic:{{{route}}}:{hour}"
-# Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY fields prompt, all.
-KEY_MIX = "qiao:v1:mix:{{{route}}}"  # the route's hash tag, as its traffic
-# The routes that have traffic keys (SADD on first sight): what an instance pulls for its forecast.
-KEY_ROUTES = "qiao:v1:routes"
 PAID = "paid"
 TRAFFIC_KEEP_H = 8 * 24
 

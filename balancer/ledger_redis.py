@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from balancer import ledger as L
 from balancer.pricing import day_key, month_key
+from balancer.state import keys
 from balancer.state.batch import Counters
 
 log = structlog.get_logger("balancer.ledger_redis")
@@ -41,7 +42,7 @@ class RedisLedger(L.MemoryLedger):
         self.counters = Counters()  # every increment, applied exactly once
         self._task: asyncio.Task[None] | None = None
         self._routes: set[str] = set()  # routes this instance has seen traffic on
-        self._new_routes: set[str] = set()  # ... and not yet added to KEY_ROUTES
+        self._new_routes: set[str] = set()  # ... and not yet added to keys.ROUTES
         self.flushes = 0
 
     async def start(self) -> None:
@@ -65,12 +66,12 @@ class RedisLedger(L.MemoryLedger):
         add = self.counters.add
         if bucket == L.PAID:
             if p in self._paid:
-                add(L.KEY_PAID_REMAINING.format(provider=p), -units)
-            add(L.KEY_PAID_DAY.format(provider=p, day=day), units, ttl=DAY_TTL)
-            add(L.KEY_PAID_MONTH.format(provider=p, month=month), units, ttl=MONTH_TTL)
+                add(keys.paid_remaining(p), -units)
+            add(keys.paid_day(p, day), units, ttl=DAY_TTL)
+            add(keys.paid_month(p, month), units, ttl=MONTH_TTL)
         else:
-            add(L.KEY_GRANT_USED.format(provider=p, grant=bucket), units)
-        book = L.KEY_BOOK_DAY.format(provider=p, day=day)
+            add(keys.grant_used(p, bucket), units)
+        book = keys.book_day(p, day)
         prefix = f"{charge.model}|{bucket}|"
         tokens, micro = value
         add(book, 1, prefix + "requests", DAY_TTL)
@@ -84,8 +85,8 @@ class RedisLedger(L.MemoryLedger):
             self._routes.add(charge.route)
             self._new_routes.add(charge.route)
         tokens = charge.prompt + charge.completion
-        self.counters.add(L.KEY_TRAFFIC.format(route=charge.route, hour=hour), tokens, ttl=L.TRAFFIC_KEEP_H * 3600)
-        mix = L.KEY_MIX.format(route=charge.route)
+        self.counters.add(keys.traffic(charge.route, hour), tokens, ttl=L.TRAFFIC_KEEP_H * 3600)
+        mix = keys.mix(charge.route)
         self.counters.add(mix, charge.prompt, "prompt")
         self.counters.add(mix, tokens, "all")
 
@@ -98,7 +99,7 @@ class RedisLedger(L.MemoryLedger):
         self._new_routes.clear()
 
         def add_routes(pipe: Any) -> None:
-            pipe.sadd(L.KEY_ROUTES, *sorted(routes))
+            pipe.sadd(keys.ROUTES, *sorted(routes))
 
         self.flushes += 1
         try:
@@ -108,21 +109,21 @@ class RedisLedger(L.MemoryLedger):
 
     async def _init_paid(self) -> None:
         for provider, value in self._paid.items():
-            await self.client.set(L.KEY_PAID_REMAINING.format(provider=provider), value, nx=True)
+            await self.client.set(keys.paid_remaining(provider), value, nx=True)
 
     async def pull(self) -> None:
         """Adopt the cluster-wide grant usage and paid balances (plus what this instance has not sent)."""
-        keys = [(g.key, g.provider, g.name) for b in self._books.values() for g in b.grants]
+        grants = [(g.key, g.provider, g.name) for b in self._books.values() for g in b.grants]
         paid = list(self._paid)
-        names = [L.KEY_GRANT_USED.format(provider=p, grant=n) for _, p, n in keys]
-        names += [L.KEY_PAID_REMAINING.format(provider=p) for p in paid]
+        names = [keys.grant_used(p, n) for _, p, n in grants]
+        names += [keys.paid_remaining(p) for p in paid]
         if not names:
             return
         values = await self.client.mget(names)
-        for (key, _, _), name, value in zip(keys, names, values, strict=False):
+        for (key, _, _), name, value in zip(grants, names, values, strict=False):
             if value is not None:
                 self._used[key] = int(value) + self.counters.unsent(name)
-        for p, name, value in zip(paid, names[len(keys) :], values[len(keys) :], strict=True):
+        for p, name, value in zip(paid, names[len(grants) :], values[len(grants) :], strict=True):
             if value is not None:
                 self._paid[p] = int(value) + self.counters.unsent(name)
 
@@ -140,26 +141,25 @@ class RedisLedger(L.MemoryLedger):
         """Adopt what the planner reads from the whole cluster: traffic per route and hour, each route's
         prompt mix, and each account's paid spend today and this month (spend caps). One pipeline, off the
         hot path; what a failed flush still holds here is added back."""
-        routes = sorted(await self.client.smembers(L.KEY_ROUTES))  # clients decode responses (state/connect.py)
+        routes = sorted(await self.client.smembers(keys.ROUTES))  # clients decode responses (state/connect.py)
         hours = range(int(now // 3600) - L.TRAFFIC_KEEP_H + 1, int(now // 3600) + 1)
         day, month = day_key(now), month_key(now)
         spend = [
             ((p, period), key)
             for p in sorted(self._books)
-            for period, key in ((day, L.KEY_PAID_DAY.format(provider=p, day=day)),
-                                (month, L.KEY_PAID_MONTH.format(provider=p, month=month)))
-        ]  # fmt: skip
-        keys = {r: [L.KEY_TRAFFIC.format(route=r, hour=h) for h in hours] for r in routes}
+            for period, key in ((day, keys.paid_day(p, day)), (month, keys.paid_month(p, month)))
+        ]
+        hourly = {r: [keys.traffic(r, h) for h in hours] for r in routes}
         pipe = self.client.pipeline(transaction=False)
         for r in routes:
-            pipe.mget(keys[r])
-            pipe.hgetall(L.KEY_MIX.format(route=r))
+            pipe.mget(hourly[r])
+            pipe.hgetall(keys.mix(r))
         for _, key in spend:
             pipe.get(key)
         values = await pipe.execute()
         for i, r in enumerate(routes):
             got, mix = values[2 * i], values[2 * i + 1] or {}
-            traffic = {h: int(v or 0) + self.counters.unsent(k) for h, v, k in zip(hours, got, keys[r], strict=True)}
+            traffic = {h: int(v or 0) + self.counters.unsent(k) for h, v, k in zip(hours, got, hourly[r], strict=True)}
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
             if int(mix.get("all", 0)):
                 self._mix[r] = [int(mix.get("prompt", 0)), int(mix["all"])]
@@ -179,10 +179,10 @@ class RedisLedger(L.MemoryLedger):
         out = await super().reconcile(provider, granted, paid, now)
         with contextlib.suppress(RedisError, OSError):
             if paid is not None:
-                await self.client.set(L.KEY_PAID_REMAINING.format(provider=provider), self._paid[provider])
-                self.counters.discard(L.KEY_PAID_REMAINING.format(provider=provider))
+                await self.client.set(keys.paid_remaining(provider), self._paid[provider])
+                self.counters.discard(keys.paid_remaining(provider))
             for g in self._books[provider].grants if provider in self._books else ():
-                key = L.KEY_GRANT_USED.format(provider=provider, grant=g.name)
+                key = keys.grant_used(provider, g.name)
                 await self.client.set(key, self._used.get(g.key, 0))
                 self.counters.discard(key)
         return out
@@ -191,5 +191,5 @@ class RedisLedger(L.MemoryLedger):
 async def book_tokens(client: Any, provider: str, day: str | None = None) -> int:
     """Tokens booked cluster-wide for an account on a day (tests, tools)."""
     day = day or day_key(time.time())
-    fields = await client.hgetall(L.KEY_BOOK_DAY.format(provider=provider, day=day))
+    fields = await client.hgetall(keys.book_day(provider, day))
     return sum(int(v) for f, v in fields.items() if str(f).endswith("|tokens"))

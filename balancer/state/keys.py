@@ -1,8 +1,9 @@
 """Every Redis key the gateway uses, built here and nowhere else.
 
 Prefix ``qiao:v1:``. Per-account keys carry the hash tag ``{acct:<name>}`` so each atomic operation
-touches one Redis Cluster slot; the health index is one key (one slot) on purpose: it is written only
-when something fails, and read whole when an instance (re)connects.
+touches one Redis Cluster slot (the shared ledger's per-route keys carry ``{<route>}``); the health
+index is one key (one slot) on purpose: it is written only when something fails, and read whole when an
+instance (re)connects.
 """
 
 from __future__ import annotations
@@ -27,6 +28,48 @@ def inflight(provider: str) -> str:
 def usage(provider: str, day: str) -> str:
     """Requests and tokens served per account per UTC day (batched counters)."""
     return f"{PREFIX}{{acct:{provider}}}:usage:{day}"
+
+
+# ---- the shared ledger (ledger_redis.py) --------------------------------------------------------------
+
+
+def grant_used(provider: str, grant: str) -> str:
+    """Units debited from a grant (tokens, or µ¥ for money grants). INCRBY."""
+    return f"{PREFIX}{{acct:{provider}}}:grant:{grant}:used"
+
+
+def paid_remaining(provider: str) -> str:
+    """Paid balance left, µ¥. SETNX from config at start, INCRBY -cost per booking, SET by reconcile."""
+    return f"{PREFIX}{{acct:{provider}}}:paid:remaining"
+
+
+def paid_day(provider: str, day: str) -> str:
+    """Paid spend in a UTC day, µ¥ (daily spend cap). INCRBY; TTL 40 days."""
+    return f"{PREFIX}{{acct:{provider}}}:paid:day:{day}"
+
+
+def paid_month(provider: str, month: str) -> str:
+    """Paid spend in a UTC month, µ¥ (monthly spend cap). INCRBY; TTL 400 days."""
+    return f"{PREFIX}{{acct:{provider}}}:paid:month:{month}"
+
+
+def book_day(provider: str, day: str) -> str:
+    """Per-day book: HINCRBY "<model>|<bucket>|<requests|tokens|micro|estimated>"; bucket: grant or "paid"."""
+    return f"{PREFIX}{{acct:{provider}}}:book:{day}"
+
+
+def traffic(route: str, hour: int) -> str:
+    """Tokens served per route per hour (the planner's traffic rate). INCRBY; TTL 8 days. The route is
+    the hash tag: its hours share a slot, so a re-plan reads them with one MGET per route (Cluster too)."""
+    return f"{PREFIX}traffic:{{{route}}}:{hour}"
+
+
+def mix(route: str) -> str:
+    """Prompt and all tokens per route (the input/output mix for blended prices). HINCRBY prompt, all."""
+    return f"{PREFIX}mix:{{{route}}}"
+
+
+ROUTES = PREFIX + "routes"  # set: the routes that have traffic keys (what an instance pulls for its forecast)
 
 
 def cooldown_field(key: str) -> str:

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from balancer.ledger_redis import book_tokens
+from balancer.state import keys
 from tests.conftest import CHAT, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
 
@@ -148,7 +149,7 @@ async def test_cooldown_and_breaker_propagate_within_a_second(
 async def usage_tokens(redis_url: str, provider: str) -> int:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     day = time.strftime("%Y%m%d", time.gmtime())
-    value = await client.hget(f"qiao:v1:{{acct:{provider}}}:usage:{day}", "tokens")
+    value = await client.hget(keys.usage(provider, day), "tokens")
     await client.aclose()
     return int(value or 0)
 
