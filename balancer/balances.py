@@ -10,13 +10,13 @@ seam for persisting it in a shared state store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
 
+from balancer import tasks
 from balancer.config import Config, Provider
 from balancer.state import StateStore
 from balancer.vendors import REGISTRY
@@ -114,8 +114,5 @@ class BalancePoller:
             await self.refresh()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None

@@ -7,7 +7,6 @@ they started with, so none is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from balancer import http, plan_report, router, upstream
+from balancer import http, plan_report, router, tasks, upstream
 from balancer.balances import BalancePoller
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
@@ -213,9 +212,7 @@ def make_app(
         await gw.start()
         planner = asyncio.create_task(gw.replan_forever())
         yield
-        planner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await planner
+        await tasks.stop(planner)
         await gw.close()
 
     app.cleanup_ctx.append(lifecycle)

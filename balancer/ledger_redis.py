@@ -21,6 +21,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from balancer import ledger as L
+from balancer import tasks
 from balancer.pricing import day_key, month_key
 from balancer.state import keys
 from balancer.state.batch import Counters
@@ -44,6 +45,7 @@ class RedisLedger(L.MemoryLedger):
         self._routes: set[str] = set()  # routes this instance has seen traffic on
         self._new_routes: set[str] = set()  # ... and not yet added to keys.ROUTES
         self.flushes = 0
+        self._closing = False
 
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -52,10 +54,8 @@ class RedisLedger(L.MemoryLedger):
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._closing = True
+        await tasks.stop(self._task)
         for _ in range(3):  # a batch that failed, then the rest
             if not (self.counters or self._new_routes):
                 break
@@ -129,7 +129,7 @@ class RedisLedger(L.MemoryLedger):
 
     async def _loop(self) -> None:
         last = time.monotonic()
-        while True:
+        while not self._closing:
             await asyncio.sleep(FLUSH_S)
             with contextlib.suppress(RedisError, OSError):
                 await self.flush()

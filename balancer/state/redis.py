@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from balancer import tasks
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Verdict, candidate_key, keys
 from balancer.state.batch import Counters
@@ -101,14 +102,7 @@ class RedisStore(MemoryStore):
 
     async def close(self) -> None:
         self._closing = True
-        for t in self._tasks:
-            t.cancel()
-        if self._recovering is not None:
-            self._recovering.cancel()
-        pending = [t for t in [*self._tasks, self._recovering] if t is not None]
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop(*self._tasks, self._recovering)
         for _ in range(3):  # a batch that failed, then the rest (flush stops trying once degraded)
             if not (self.accounting or self._releases) or self.degraded:
                 break
@@ -284,7 +278,7 @@ class RedisStore(MemoryStore):
 
     async def _recover(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:
             await asyncio.sleep(delay)
             try:
                 await self.client.ping()
@@ -331,7 +325,7 @@ class RedisStore(MemoryStore):
             free[:] = [(t, at) for t, at in free if t in self._freed_at]
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._flush_s)
             await self.flush()
 
@@ -354,16 +348,16 @@ class RedisStore(MemoryStore):
         """Apply other instances' health changes as they are published; resync every RESYNC_S.
         Clients without pub/sub (the asyncio Cluster client) poll the index instead, twice a second."""
         if not hasattr(self.client, "pubsub"):
-            while True:
+            while not self._closing:
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(RedisError, OSError):
                     await self._resync()
-        while True:
+        while not self._closing:
             try:
                 async with self.client.pubsub() as ps:
                     await ps.subscribe(keys.EVENTS)
                     last = time.monotonic()
-                    while True:
+                    while not self._closing:
                         msg = await ps.get_message(ignore_subscribe_messages=True, timeout=0.5)
                         if msg is not None:
                             self._event(str(msg["data"]))

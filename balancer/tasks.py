@@ -1,0 +1,30 @@
+"""Stopping background tasks within a bound.
+
+``task.cancel()`` then ``await task`` under ``suppress(CancelledError)`` has two faults: it swallows a
+cancellation aimed at the caller (the shutdown deadline), and it waits forever for a task whose cancel
+was swallowed inside a client library. ``stop`` waits with ``asyncio.wait`` instead, for at most a
+bound; loops that must end also check a closing flag of their owner at every turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("balancer.tasks")
+
+STOP_S = 2.0
+
+
+async def stop(*tasks: asyncio.Task[Any] | None, within_s: float = STOP_S) -> None:
+    """Cancel ``tasks`` and wait until they end, at most ``within_s`` seconds (then log and go on)."""
+    live = {t for t in tasks if t is not None and not t.done()}
+    for t in live:
+        t.cancel()
+    if not live:
+        return
+    _, pending = await asyncio.wait(live, timeout=within_s)
+    if pending:
+        log.warning("task_did_not_stop", tasks=sorted(t.get_name() for t in pending), waited_s=within_s)
