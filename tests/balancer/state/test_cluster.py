@@ -271,13 +271,17 @@ async def test_redis_outage_is_invisible_to_clients(
             if await store.status() == "ok":
                 break
         await asyncio.gather(*(load(10) for _ in range(4)))
-        await asyncio.sleep(0.5)
-        async with http.get(gw.url + "/readyz") as r:
-            assert (await r.json())["status"] == "ready"
         assert statuses == [200] * len(statuses) and len(statuses) == 200
         assert store.degraded_events >= 1
-        stats = (await emulator.stats())["deepseek.a"]
-        assert await usage_tokens(server.url, "ds-a") == stats["total_tokens"]
+        served = (await emulator.stats())["deepseek.a"]["total_tokens"]
+        for _ in range(100):  # the books land with the next flush (a busy machine may need a retry or two)
+            async with http.get(gw.url + "/readyz") as r:
+                ready = (await r.json())["status"]
+            if ready == "ready" and await usage_tokens(server.url, "ds-a") == served:
+                break
+            await asyncio.sleep(0.1)
+        assert ready == "ready"
+        assert await usage_tokens(server.url, "ds-a") == served
     finally:
         server.stop()
 
