@@ -40,6 +40,7 @@ class Counters:
         self._ttl: dict[str, int] = {}
         self._sealed: list[tuple[list[Part], dict[tuple[str, str], int]]] = []  # (parts, sums), oldest first
         self._sha: str | None = None
+        self._sending = asyncio.Lock()  # one send at a time (the flusher, a recovery, a snapshot, close)
 
     def add(self, key: str, delta: int, field: str = "", ttl: int = 0) -> None:
         self._open[key, field] += delta
@@ -88,25 +89,30 @@ class Counters:
         """Apply the waiting batches and the open increments (sealed as the next), oldest first, and
         ``also``'s own idempotent commands. Raises RedisError/OSError if it fails; a batch not known to
         be applied stays, unchanged, for the next send."""
-        self._seal()
-        if self._sealed and self._sha is None:
-            self._sha = await client.script_load(APPLY)
-        try:
-            if isinstance(client, RedisCluster):
-                await self._send_by_slot(client, also)
-            elif self._sealed or also is not None:
-                pipe = client.pipeline(transaction=False)
-                parts = [part for batch, _ in self._sealed for part in batch]
-                for ks, args in parts:
-                    pipe.evalsha(self._sha, len(ks), *ks, *args)
-                if also is not None:
-                    also(pipe)
-                self.parts_sent += len(parts)
-                await pipe.execute()
-                self._sealed.clear()
-        except NoScriptError:  # Redis restarted or flushed its scripts: load again next time
-            self._sha = None
-            raise
+        async with self._sending:
+            self._seal()
+            if self._sealed and self._sha is None:
+                self._sha = await client.script_load(APPLY)
+            try:
+                if isinstance(client, RedisCluster):
+                    await self._send_by_slot(client, also)
+                elif self._sealed or also is not None:
+                    await self._send_pipelined(client, also)
+            except NoScriptError:  # Redis restarted or flushed its scripts: load again next time
+                self._sha = None
+                raise
+
+    async def _send_pipelined(self, client: Any, also: Callable[[Any], None] | None) -> None:
+        batches = len(self._sealed)
+        pipe = client.pipeline(transaction=False)
+        parts = [part for batch, _ in self._sealed[:batches] for part in batch]
+        for ks, args in parts:
+            pipe.evalsha(self._sha, len(ks), *ks, *args)
+        if also is not None:
+            also(pipe)
+        self.parts_sent += len(parts)
+        await pipe.execute()
+        del self._sealed[:batches]
 
     async def _send_by_slot(self, client: Any, also: Callable[[Any], None] | None) -> None:
         """Redis Cluster: its pipelines refuse scripts, so each slot's part is its own call (a batch's

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoPermissionError, NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError, RedisError
 
 from balancer.config import Breaker, Limits
 from balancer.state import keys
@@ -28,9 +29,10 @@ class Proxy:
     """A TCP proxy to Redis that, while ``lose_replies`` is set, forwards commands but closes the client's
     connection instead of passing a reply back: Redis has applied what the client sees as failed."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, lose_some: random.Random | None = None) -> None:
         self.port = port
         self.lose_replies = False
+        self.lose_some = lose_some  # when given: each reply is lost with probability 0.3
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Proxy:
@@ -56,7 +58,7 @@ class Proxy:
 
         async def downstream() -> None:
             while data := await up_r.read(65536):
-                if self.lose_replies:
+                if self.lose_replies or (self.lose_some is not None and self.lose_some.random() < 0.3):
                     return
                 writer.write(data)
                 await writer.drain()
@@ -106,6 +108,32 @@ async def test_a_lost_reply_is_resent_and_not_counted_twice(redis_url: str, admi
     assert await admin.hgetall(USAGE) == {"requests": "3", "tokens": "40"}
     assert await admin.get(TRAFFIC) == "48"
     assert 0 < await admin.ttl(USAGE) <= 60 and await admin.ttl(TRAFFIC) == -1
+
+
+async def test_overlapping_sends_with_lost_replies_count_each_increment_once(
+    redis_url: str, admin: aioredis.Redis
+) -> None:
+    """Sends overlap (the flusher, a recovery, a snapshot, close) while replies are lost at random: every
+    increment still lands exactly once (sends are serialised; one finishing never drops another's batch)."""
+    async with Proxy(port_of(redis_url), lose_some=random.Random(5)) as proxy:
+        client, _ = client_for(proxy.url)
+        counters = Counters()
+        total = 0
+
+        async def add_and_send(n: int) -> None:
+            nonlocal total
+            counters.add(TRAFFIC, n)
+            total += n
+            with contextlib.suppress(RedisError, OSError):
+                await counters.send(client)
+
+        for _ in range(30):
+            await asyncio.gather(*(add_and_send(n) for n in (1, 10, 100)))
+        proxy.lose_some = None
+        while counters:
+            await counters.send(client)
+        await client.aclose()
+    assert int(await admin.get(TRAFFIC)) == total == 30 * 111
 
 
 async def test_two_processes_and_a_flushed_script_cache(redis_url: str, admin: aioredis.Redis) -> None:
