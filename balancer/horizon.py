@@ -39,10 +39,16 @@ class Grant:
     start: float
     end: float  # planned end: expires minus the safety margin
     pairs: tuple[tuple[str, int], ...]  # (route, choice index) it can pay for
+    closes: float | None = None  # before it expires: a grant the vendor debits after it expires sooner
 
     @property
     def key(self) -> str:
         return self.state.provider + "/" + self.state.name
+
+    @property
+    def until(self) -> float:
+        """Spendable until (in the plan): its expiry, or sooner (``_in_debit_order``)."""
+        return self.state.expires if self.closes is None else self.closes
 
 
 def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHARE) -> float:
@@ -97,7 +103,7 @@ def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[
     # (and the warm start) survives from one re-plan to the next.
     marks = {h0, h0 + 1, *range((h0 // WEEK + 1) * WEEK, hn, WEEK), hn}
     for g in grants:
-        marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.state.expires) if t < INF)
+        marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.until) if t < INF)
     bounds = sorted(marks)
     slots: list[Slot] = []
     for seg, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -128,5 +134,28 @@ def grants_to_plan(routes: Mapping[str, CompiledRoute], snap: Snapshot, now: flo
         window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
         end = max(start, math.ceil((st.expires - margin * window) / H) * H) if st.expires < INF else INF
         out.append(Grant(st, float(st.remaining), start, end, pairs))
+    return _in_debit_order(out)
+
+
+def _in_debit_order(grants: list[Grant]) -> list[Grant]:
+    """The vendor spends an account's grants one after another (``Snapshot.grants`` lists them in its debit
+    order): a grant after this one, on the same models, gets nothing until this one is gone. So this one
+    must be gone by then too — its window closes with the soonest of theirs. That only bites where the
+    order is not earliest-expiry (``debit_order: listed``); a later grant whose window opens first is left
+    alone (the vendor spends it while this one has not started)."""
+    out = list(grants)
+    for i in range(len(out) - 1, -1, -1):
+        g = out[i]
+        later = [
+            h
+            for h in out[i + 1 :]
+            if h.state.provider == g.state.provider
+            and h.until < g.until
+            and h.start >= g.start
+            and set(h.pairs) & set(g.pairs)
+        ]
+        if later:
+            until, end = min(h.until for h in later), min(g.end, *(h.end for h in later))
+            out[i] = Grant(g.state, g.amount, g.start, end, g.pairs, until)
     return out
 

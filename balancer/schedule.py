@@ -169,7 +169,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     uses = []  # (grant index, pair index, slots it may spend in, first column)
     index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
     for gi, g in enumerate(pb.grants):
-        active = np.flatnonzero((t0 >= g.start) & (t1 <= g.state.expires))
+        active = np.flatnonzero((t0 >= g.start) & (t1 <= g.until))
         if not len(active):
             continue
         end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon

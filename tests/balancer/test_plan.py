@@ -248,3 +248,25 @@ def test_first_hour_plans_from_the_traffic_seen_so_far() -> None:
     plan = make_plan(routes, books_from_config(cfg), snap, now)
     air = grants_of(report(plan, snap))["air"]
     assert not air["at_risk"] and air["projected_exhaustion"] < air["expires"] and air["planned_tokens_per_hour"] > 0
+
+
+def test_listed_debit_order_finishes_the_first_grant_before_the_next_expires() -> None:
+    """With ``debit_order: listed`` the vendor spends glm's voucher (listed first, expiring late) before its
+    bonus (expiring in 3 days): the bonus is burned only if the voucher is gone first. So the plan gives glm
+    the traffic to finish both in 3 days, and qwen's grant (expiring later) waits — not the other way round."""
+    raw = credit_config()
+    raw["providers"]["glm"]["account"] = {
+        "debit_order": "listed",
+        "grants": [
+            {"name": "voucher", "tokens": 3_000_000, "models": ["glm-4-air"], "expires": "2026-11-25"},
+            {"name": "bonus", "tokens": 3_000_000, "models": ["glm-4-air"], "expires": "2026-11-12"},
+        ],
+    }
+    raw["providers"]["qwen"]["account"] = {
+        "grants": [{"name": "plus", "tokens": 6_000_000, "models": ["qwen-plus"], "expires": "2026-11-20"}]
+    }
+    plan, snap = plan_now(raw, per_hour=100_000)
+    doc = grants_of(report(plan, snap))
+    assert all(doc[g]["projected_waste"] == {"tokens": 0} for g in ("voucher", "bonus", "plus"))
+    assert doc["voucher"]["projected_exhaustion"] <= doc["bonus"]["expires"]
+    assert doc["bonus"]["projected_exhaustion"] <= doc["bonus"]["expires"]

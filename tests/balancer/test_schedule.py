@@ -154,3 +154,18 @@ def test_grants_competing_for_demand_go_earliest_expiry_first() -> None:
     s = solve(pb)
     assert s.now[("r", 0)] == pytest.approx((0.0, 100.0)) and ("r", 1) not in s.now
     assert sum(s.burn[early.key]) == pytest.approx(4_800.0) and sum(s.burn[late.key]) == pytest.approx(9_600.0)
+
+
+def test_a_grant_debited_first_closes_when_a_later_one_on_its_models_expires() -> None:
+    """In the vendor's debit order, a grant before one that expires sooner (same account, shared models)
+    must be gone by then; one on other models, another account's, or an earlier-expiring one is unchanged."""
+    from balancer.horizon import _in_debit_order
+
+    first = grant("a", 100.0, days=9, pairs=[("r", 0)])  # listed first, expires on day 9
+    later = grant("a", 100.0, days=3, pairs=[("r", 0), ("r", 1)])  # debited after it, expires on day 3
+    other_models = grant("a", 100.0, days=9, pairs=[("r", 2)])
+    other_account = grant("b", 100.0, days=9, pairs=[("r", 0)])
+    out = _in_debit_order([first, other_models, other_account, later])
+    assert out[0].until == later.state.expires and out[0].end == later.end
+    assert [g.until for g in out[1:]] == [T0 + 9 * DAY, T0 + 9 * DAY, T0 + 3 * DAY]
+    assert _in_debit_order([later, first])[1].until == T0 + 9 * DAY  # earliest expiry first: nothing to do
