@@ -15,19 +15,24 @@ WINDOW_TTL_S = 180  # a minute window's usage outlives its minute for late settl
 USAGE_TTL_S = 40 * 86400
 
 
+def _acct(provider: str) -> str:
+    """An account's key prefix, hash tag included."""
+    return f"{PREFIX}{{acct:{provider}}}"
+
+
 def window(provider: str, window_id: int) -> str:
     """RPM/TPM budget handed out (as leases) in one minute window of an account."""
-    return f"{PREFIX}{{acct:{provider}}}:win:{window_id}"
+    return f"{_acct(provider)}:win:{window_id}"
 
 
 def inflight(provider: str) -> str:
     """Sorted set of in-flight reservations (member = reservation id, score = expiry)."""
-    return f"{PREFIX}{{acct:{provider}}}:inflight"
+    return f"{_acct(provider)}:inflight"
 
 
 def usage(provider: str, day: str) -> str:
     """Requests and tokens served per account per UTC day (batched counters)."""
-    return f"{PREFIX}{{acct:{provider}}}:usage:{day}"
+    return f"{_acct(provider)}:usage:{day}"
 
 
 # ---- the shared ledger (ledger_redis.py) --------------------------------------------------------------
@@ -35,27 +40,27 @@ def usage(provider: str, day: str) -> str:
 
 def grant_used(provider: str, grant: str) -> str:
     """Units debited from a grant (tokens, or µ¥ for money grants). INCRBY."""
-    return f"{PREFIX}{{acct:{provider}}}:grant:{grant}:used"
+    return f"{_acct(provider)}:grant:{grant}:used"
 
 
 def paid_remaining(provider: str) -> str:
     """Paid balance left, µ¥. SETNX from config at start, INCRBY -cost per booking, SET by reconcile."""
-    return f"{PREFIX}{{acct:{provider}}}:paid:remaining"
+    return f"{_acct(provider)}:paid:remaining"
 
 
 def paid_day(provider: str, day: str) -> str:
     """Paid spend in a UTC day, µ¥ (daily spend cap). INCRBY; TTL 40 days."""
-    return f"{PREFIX}{{acct:{provider}}}:paid:day:{day}"
+    return f"{_acct(provider)}:paid:day:{day}"
 
 
 def paid_month(provider: str, month: str) -> str:
     """Paid spend in a UTC month, µ¥ (monthly spend cap). INCRBY; TTL 400 days."""
-    return f"{PREFIX}{{acct:{provider}}}:paid:month:{month}"
+    return f"{_acct(provider)}:paid:month:{month}"
 
 
 def book_day(provider: str, day: str) -> str:
     """Per-day book: HINCRBY "<model>|<bucket>|<requests|tokens|micro|estimated>"; bucket: grant or "paid"."""
-    return f"{PREFIX}{{acct:{provider}}}:book:{day}"
+    return f"{_acct(provider)}:book:{day}"
 
 
 def traffic(route: str, hour: int) -> str:
