@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from balancer.config import Config
-from balancer.pricing import MICRO, GrantSpec, Tariff, day_key, month_key, resolve_grants, tariff
+from balancer.pricing import MICRO, GrantSpec, Tariff, account_tariffs, day_key, month_key, resolve_grants
 
 log = structlog.get_logger("balancer.ledger")
 
@@ -297,13 +297,10 @@ def books_from_config(cfg: Config) -> dict[str, AccountBook]:
 
     books = {}
     for name, prov in cfg.providers.items():
-        catalogue = REGISTRY[prov.vendor].models
-        tariffs = {m: tariff(info, cfg.money) for m, info in catalogue.items()}
-        tariffs.update({m: tariff(price, cfg.money) for m, price in prov.prices.items()})
         paid = prov.account.paid_balance
         books[name] = AccountBook(
             grants=tuple(resolve_grants(name, prov.account, cfg.money)),
-            tariffs=tariffs,
+            tariffs=account_tariffs(REGISTRY[prov.vendor].models, prov.prices, cfg.money),
             paid_balance=None if paid is None else round(paid * MICRO),
         )
     return books

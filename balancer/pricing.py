@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,6 +119,13 @@ class Tariff:
 
 FREE = Tariff(0.0, 0.0, 0.0)
 INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
+
+
+def account_tariffs(catalogue: Mapping[str, ModelInfo], prices: Mapping[str, Price], money: Money) -> dict[str, Tariff]:
+    """Each model's tariff on one account: its configured ``prices``, else the vendor catalogue's."""
+    tariffs = {m: tariff(info, money) for m, info in catalogue.items()}
+    tariffs.update({m: tariff(price, money) for m, price in prices.items()})
+    return tariffs
 
 
 def tariff(price: Price | ModelInfo | None, money: Money) -> Tariff:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from balancer.config import Config, Failover, Provider
 from balancer.http import Endpoint
-from balancer.pricing import INPUT_SHARE, tariff
+from balancer.pricing import FREE, INPUT_SHARE, Tariff, account_tariffs
 from balancer.state import Health, StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import ModelInfo, Vendor
@@ -131,6 +131,7 @@ STRATEGIES: dict[str, Strategy] = {
 
 def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
     routes: dict[str, CompiledRoute] = {}
+    tariffs: dict[str, dict[str, Tariff]] = {}  # provider -> model -> tariff (as the ledger prices them)
     for name, route in cfg.routes.items():
         choices = []
         for i, cand in enumerate(route.candidates):
@@ -143,7 +144,9 @@ def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
             # Vendors that sign each request send all their headers per request (Engine._signed).
             headers = {"Content-Type": "application/json", **vendor.auth(key)} if vendor.sign is None else {}
             endpoint = Endpoint.post(url, headers)
-            price = tariff(prov.prices.get(cand.model) or info, cfg.money).blended(INPUT_SHARE)
+            if cand.provider not in tariffs:
+                tariffs[cand.provider] = account_tariffs(vendor.models, prov.prices, cfg.money)
+            price = tariffs[cand.provider].get(cand.model, FREE).blended(INPUT_SHARE)
             choices.append(
                 Choice(
                     i, cand.provider, prov, vendor, cand.model, info, cand.weight, price, window, url, headers, endpoint
