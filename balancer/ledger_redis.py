@@ -56,10 +56,7 @@ class RedisLedger(L.MemoryLedger):
     async def close(self) -> None:
         self._closing = True
         await tasks.stop(self._task)
-        for _ in range(3):  # a batch that failed, then the rest
-            if not (self.counters or self._new_routes):
-                break
-            await self.flush()
+        await self.flush()
 
     def _emitted(self, charge: L.Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
         p = charge.provider

@@ -67,11 +67,13 @@ class Counters:
     def __bool__(self) -> bool:
         return bool(self._open or self._sealed)
 
-    def _seal(self) -> None:
+    def _seal(self) -> bool:
         """Number the open increments as the next batch, cut by slot. While two batches wait (Redis is
-        away), new increments stay open: what is resent stays bounded."""
-        if len(self._sealed) >= 2 or not self._open:
-            return
+        away), new increments stay open, so what is resent stays bounded: then this says True (held back)."""
+        if not self._open:
+            return False
+        if len(self._sealed) >= 2:
+            return True
         self._seq += 1
         parts: dict[str, Part] = {}
         for (key, field), delta in self._open.items():
@@ -84,23 +86,27 @@ class Counters:
         self._sealed.append((list(parts.values()), dict(self._open)))
         self._open.clear()
         self._ttl.clear()
+        return False
 
     async def send(self, client: Any, also: Callable[[Any], None] | None = None) -> None:
         """Apply the waiting batches and the open increments (sealed as the next), oldest first, and
         ``also``'s own idempotent commands. Raises RedisError/OSError if it fails; a batch not known to
         be applied stays, unchanged, for the next send."""
         async with self._sending:
-            self._seal()
-            if self._sealed and self._sha is None:
-                self._sha = await client.script_load(APPLY)
-            try:
-                if isinstance(client, RedisCluster):
-                    await self._send_by_slot(client, also)
-                elif self._sealed or also is not None:
-                    await self._send_pipelined(client, also)
-            except NoScriptError:  # Redis restarted or flushed its scripts: load again next time
-                self._sha = None
-                raise
+            held_back = True
+            while held_back:  # twice at most: when two batches waited, what stayed open goes right after
+                held_back = self._seal()
+                if self._sealed and self._sha is None:
+                    self._sha = await client.script_load(APPLY)
+                try:
+                    if isinstance(client, RedisCluster):
+                        await self._send_by_slot(client, also)
+                    elif self._sealed or also is not None:
+                        await self._send_pipelined(client, also)
+                except NoScriptError:  # Redis restarted or flushed its scripts: load again next time
+                    self._sha = None
+                    raise
+                also = None
 
     async def _send_pipelined(self, client: Any, also: Callable[[Any], None] | None) -> None:
         batches = len(self._sealed)

@@ -103,10 +103,7 @@ class RedisStore(MemoryStore):
     async def close(self) -> None:
         self._closing = True
         await tasks.stop(*self._tasks, self._recovering)
-        for _ in range(3):  # a batch that failed, then the rest (flush stops trying once degraded)
-            if not (self.accounting or self._releases) or self.degraded:
-                break
-            await self.flush()
+        await self.flush()  # what is left (nothing while degraded: Redis is away)
         await self.client.aclose()
         for extra in self._also_close:
             await extra.aclose()

@@ -110,6 +110,25 @@ async def test_a_lost_reply_is_resent_and_not_counted_twice(redis_url: str, admi
     assert 0 < await admin.ttl(USAGE) <= 60 and await admin.ttl(TRAFFIC) == -1
 
 
+async def test_what_was_held_back_goes_with_the_first_send_that_works(redis_url: str, admin: aioredis.Redis) -> None:
+    """With two batches waiting (Redis away), new increments stay open; the first send that works applies
+    the two (each once) and then what stayed open, so a single flush at shutdown leaves nothing behind."""
+    async with Proxy(port_of(redis_url)) as proxy:
+        client, _ = client_for(proxy.url)
+        counters = Counters()
+        proxy.lose_replies = True
+        for n in (1, 10, 100):
+            counters.add(TRAFFIC, n)
+            with pytest.raises((RedisConnectionError, OSError)):
+                await counters.send(client)
+        assert counters.unsent(TRAFFIC) == 111  # two batches waiting, the third increment held open
+        proxy.lose_replies = False
+        await counters.send(client)
+        assert not counters
+        await client.aclose()
+    assert await admin.get(TRAFFIC) == "111"
+
+
 async def test_overlapping_sends_with_lost_replies_count_each_increment_once(
     redis_url: str, admin: aioredis.Redis
 ) -> None:
