@@ -1,4 +1,5 @@
-"""Cost strategies: ``cheapest`` by effective price and ``credit-burn`` by the planner's shares and order."""
+"""Strategies: ``cheapest`` by effective price, ``credit-burn`` by the planner's shares and order, and
+``lowest-latency``'s re-measuring."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import random
 from collections import Counter
 
 from balancer import router
+from balancer.config import Breaker, Limits
 from balancer.planner import RoutePlan
-from balancer.state import Health
 from balancer.state.memory import MemoryStore
 from tests.balancer.planning import T0, credit_config, plan_now, setup
 
@@ -102,25 +103,29 @@ async def test_unhealthy_candidates_never_reach_the_strategy() -> None:
     assert "glm" not in names(ordered) and len(ordered) == 2
 
 
-def test_lowest_latency_remeasures_a_slower_candidate_now_and_then() -> None:
+async def test_lowest_latency_remeasures_a_slower_candidate_now_and_then() -> None:
     """Lowest-latency puts the fastest first, but about one request in 50 goes first to a slower one, so a
-    candidate that stalled once is measured again and wins back its place when it is fast again."""
+    candidate that stalled once is measured again (its EWMA in the real store moves only when it serves)
+    and wins back its place when it is fast again."""
     _, routes, _ = setup()
-    choices = routes["chat"].choices
-    latency = {c.index: 10.0 * (c.index + 1) for c in choices}  # candidate 0 fastest
-    latency[0] = 500.0  # ... until it stalled once
-    rng = random.Random(7)
+    route, store, breaker, rng = routes["chat"], MemoryStore(), Breaker(), random.Random(7)
+    fast = {c.index: 10.0 * (c.index + 1) for c in route.choices}  # candidate 0 is the fastest ...
 
-    def first() -> int:
-        ctx = router.StrategyContext(now=T0, rng=rng)
-        ctx.health = {i: Health(available=True, latency_ms=ms) for i, ms in latency.items()}
-        order = router.lowest_latency(choices, ctx)
-        assert sorted(c.index for c in order) == [c.index for c in choices]
-        if order[0].index == 0:  # it serves fast again: its EWMA moves back down
-            latency[0] = 0.2 * 5.0 + 0.8 * latency[0]
-        return order[0].index
+    async def serve(c: router.Choice, ms: float) -> None:
+        adm = await store.admit(c.provider_name, c.model, Limits(), 10, breaker, T0)
+        await store.settle(adm, 10, "ok", ms, breaker, T0)
 
-    recovered = next((n for n in range(10_000) if first() == 0 and latency[0] < 20.0), None)
-    assert recovered is not None  # re-measured (~1 request in 100 here) until it was the fastest again
-    after = Counter(first() for _ in range(1000))
-    assert 960 <= after[0] <= 995  # ... then it takes the traffic, less the re-measuring share
+    for c in route.choices:  # ... but its first answer stalled
+        await serve(c, 500.0 if c.index == 0 else fast[c.index])
+
+    async def first() -> int:
+        ordered, _ = router.order(route, store, T0, rng, "lowest-latency")
+        assert sorted(c.index for c in ordered) == [c.index for c in route.choices]
+        await serve(ordered[0], fast[ordered[0].index])
+        return ordered[0].index
+
+    firsts = [await first() for _ in range(3000)]
+    back = firsts.index(0)  # re-measured (~1 request in 100 here) ...
+    assert 0 < back < 1000
+    settled = Counter(firsts[-1000:])
+    assert 960 <= settled[0] <= 995  # ... until it was the fastest again; then it takes the traffic
