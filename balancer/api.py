@@ -1,9 +1,12 @@
-"""HTTP handlers: the OpenAI API the clients see. Decode once, authenticate, route, answer, log once."""
+"""HTTP handlers: the OpenAI API the clients see. Decode once, authenticate, route, answer, log once.
+
+:class:`Api` holds the handlers, bound to one :class:`~balancer.gateway.Gateway`; :mod:`balancer.app`
+registers them, each wrapped by :meth:`Api.endpoint` (request id, OpenAI-shaped errors, one ``request_done``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -16,8 +19,8 @@ from balancer import logs, streams, wire
 from balancer.capture import StreamAssembler, reply_message
 from balancer.config import ClientKey
 from balancer.errors import GatewayError
-from balancer.failover import Job, Reply, Stream
-from balancer.gateway import GATEWAY, Gateway
+from balancer.gateway import Gateway
+from balancer.job import Job, Reply, Stream
 
 log = structlog.get_logger("balancer.api")
 
@@ -59,8 +62,7 @@ def _allowed(key: ClientKey | None, route: str) -> bool:
     return key is None or "*" in key.routes or route in key.routes
 
 
-async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str, Any]]:
-    gw = request.app[GATEWAY]
+async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
     key = _authenticate(gw, request)
     data = await request.read()
     body = wire.decode_body(data)
@@ -100,7 +102,7 @@ async def _job(request: web.Request, kind: str) -> tuple[Gateway, Job, dict[str,
         ctx["_raw"] = data
         if view.stream:
             job.assembler = StreamAssembler()
-    return gw, job, ctx
+    return job, ctx
 
 
 def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
@@ -117,51 +119,131 @@ def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
     return h
 
 
-async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
-    job: Job | None = None
-    ctx: dict[str, Any] = {}
-    status = 500
-    try:
-        gw, job, ctx = await _job(request, kind)
-        result = await gw.engine.serve(job)
-        if isinstance(result, Reply):
-            status = result.status
-            if "_raw" in ctx and gw.capture is not None:
-                message = reply_message(result.body)
-                if message is not None:
-                    gw.capture.submit(job=job, raw_body=ctx["_raw"], message=message, t0=request[T0])
-            return web.Response(
-                body=result.body, status=status, content_type=JSON, headers=_served_headers(request, job)
-            )
-        status = 200
-        return await _stream(request, gw, job, result, ctx)
-    except GatewayError as e:
-        status = e.status
-        if job is not None:
-            e.headers.update(_served_headers(request, job))
-        raise
-    finally:
-        if job is not None:
-            ctx.pop("_raw", None)
-            request[DONE] = {**ctx, **_summary(job), "status": status}
+class Api:
+    """The gateway's HTTP handlers, bound to one gateway."""
 
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
 
-async def _stream(request: web.Request, gw: Gateway, job: Job, s: Stream, ctx: dict[str, Any]) -> web.StreamResponse:
-    resp = web.StreamResponse(
-        status=200,
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
-    )
-    await resp.prepare(request)
-    outcome = await streams.pump(gw.engine, job, s, resp.write)
-    if outcome.ok and job.assembler is not None and gw.capture is not None:
-        gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
-    ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
-    await resp.write_eof()
-    return resp
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "chat")
 
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "embeddings")
 
-chat_completions: Handler = functools.partial(_serve, kind="chat")
-embeddings: Handler = functools.partial(_serve, kind="embeddings")
+    async def _serve(self, request: web.Request, kind: str) -> web.StreamResponse:
+        gw, job, status = self.gw, None, 500
+        ctx: dict[str, Any] = {}
+        try:
+            job, ctx = await _job(gw, request, kind)
+            result = await gw.engine.serve(job)
+            if isinstance(result, Reply):
+                status = result.status
+                if "_raw" in ctx and gw.capture is not None:
+                    message = reply_message(result.body)
+                    if message is not None:
+                        gw.capture.submit(job=job, raw_body=ctx["_raw"], message=message, t0=request[T0])
+                return web.Response(
+                    body=result.body, status=status, content_type=JSON, headers=_served_headers(request, job)
+                )
+            status = 200
+            return await self._stream(request, job, result, ctx)
+        except GatewayError as e:
+            status = e.status
+            if job is not None:
+                e.headers.update(_served_headers(request, job))
+            raise
+        finally:
+            if job is not None:
+                ctx.pop("_raw", None)
+                request[DONE] = {**ctx, **_summary(job), "status": status}
+
+    async def _stream(self, request: web.Request, job: Job, s: Stream, ctx: dict[str, Any]) -> web.StreamResponse:
+        gw = self.gw
+        resp = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
+        )
+        await resp.prepare(request)
+        outcome = await streams.pump(gw.engine.caller, job, s, resp.write)
+        if outcome.ok and job.assembler is not None and gw.capture is not None:
+            gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
+        ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
+        await resp.write_eof()
+        return resp
+
+    async def models(self, request: web.Request) -> web.Response:
+        key = _authenticate(self.gw, request)
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": route.kind}
+            for name, route in self.gw.routes.items()
+            if _allowed(key, name)
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def refresh_balances(self, request: web.Request) -> web.Response:
+        """Poll vendor balances now (``?provider=a,b`` or all); answers each balance or its error."""
+        _authenticate(self.gw, request)
+        if self.gw.balances is None:
+            raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
+        names = request.query.get("provider")
+        results = await self.gw.balances.refresh(names.split(",") if names else None)
+        body = {name: {"error": r} if isinstance(r, str) else dataclasses.asdict(r) for name, r in results.items()}
+        return web.json_response({"balances": body})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        state = await gw.store.status()
+        body = {
+            "status": "ready" if state == "ok" else "degraded",
+            "state_store": {"backend": gw.store.name, "status": state, "degraded_events": gw.store.degraded_events},
+            "routes": len(gw.routes),
+            "config_generation": gw.generation,
+        }
+        return web.json_response(body, status=200)
+
+    async def admin_plan(self, request: web.Request) -> web.Response:
+        """The credit-burn plan (same JSON as ``balancer plan``), re-planned from the ledger now."""
+        _authenticate(self.gw, request)
+        return web.json_response(await self.gw.replan())
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        """Any path or method the API does not serve, answered in OpenAI's shape."""
+        known = {r.canonical for r in request.app.router.resources() if r.canonical != "/{tail}"}
+        status = 405 if request.path in known else 404
+        raise GatewayError(
+            status,
+            f"{'Method not allowed' if status == 405 else 'Not found'}: {request.method} {request.path}",
+            code=_HTTP_CODES[status],
+        )
+
+    def endpoint(self, handler: Handler) -> Handler:
+        """Wrap a handler: request id, OpenAI-shaped errors, the one request_done line. (A plain wrapper,
+        not an aiohttp middleware: middlewares rebuild their call chain on every request, and every
+        coroutine level is paid again on each resume, so the chain is kept short.)"""
+        max_body = self.gw.cfg.server.max_body_bytes
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            rid = _request_id(request)
+            request[REQUEST_ID], request[T0] = rid, time.perf_counter()
+            try:
+                resp = await handler(request)
+            except Exception as e:
+                resp = _failure_response(request, e, rid, max_body)
+            if not resp.prepared:
+                resp.headers["x-request-id"] = rid
+            done = request.get(DONE)
+            if done is not None:
+                if resp.status >= 400:
+                    done["status"] = resp.status
+                done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
+                logs.request_done(log, done)
+            return resp
+
+        return wrapped
 
 
 def _summary(job: Job) -> dict[str, Any]:
@@ -179,57 +261,6 @@ def _summary(job: Job) -> dict[str, Any]:
     return out
 
 
-async def models(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    key = _authenticate(gw, request)
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": route.kind}
-        for name, route in gw.routes.items()
-        if _allowed(key, name)
-    ]
-    return web.json_response({"object": "list", "data": data})
-
-
-async def refresh_balances(request: web.Request) -> web.Response:
-    """Poll vendor balances now (``?provider=a,b`` or all); answers each balance or its error."""
-    gw = request.app[GATEWAY]
-    _authenticate(gw, request)
-    if gw.balances is None:
-        raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
-    names = request.query.get("provider")
-    results = await gw.balances.refresh(names.split(",") if names else None)
-    body = {name: {"error": r} if isinstance(r, str) else dataclasses.asdict(r) for name, r in results.items()}
-    return web.json_response({"balances": body})
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    state = await gw.store.status()
-    status = "ready" if state == "ok" else "degraded"
-    body = {
-        "status": status,
-        "state_store": {
-            "backend": gw.store.name,
-            "status": state,
-            "degraded_events": getattr(gw.store, "degraded_events", 0),  # times it lost Redis
-        },
-        "routes": len(gw.routes),
-        "config_generation": gw.generation,
-    }
-    return web.json_response(body, status=200)
-
-
-async def admin_plan(request: web.Request) -> web.Response:
-    """The credit-burn plan (same JSON as ``balancer plan``), re-planned from the ledger now."""
-    gw = request.app[GATEWAY]
-    _authenticate(gw, request)
-    return web.json_response(await gw.replan())
-
-
 def _error_response(e: GatewayError, rid: str) -> web.Response:
     return web.Response(body=e.body(), status=e.status, content_type=JSON, headers={**e.headers, "x-request-id": rid})
 
@@ -240,48 +271,12 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def endpoint(handler: Handler) -> Handler:
-    """Wrap a handler: request id, OpenAI-shaped errors, the one request_done line. (A plain wrapper,
-    not an aiohttp middleware: middlewares rebuild their call chain on every request, and every
-    coroutine level is paid again on each resume, so the chain is kept short.)"""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        rid = _request_id(request)
-        request[REQUEST_ID], request[T0] = rid, time.perf_counter()
-        try:
-            resp = await handler(request)
-        except Exception as e:
-            resp = _failure_response(request, e, rid)
-        if not resp.prepared:
-            resp.headers["x-request-id"] = rid
-        done = request.get(DONE)
-        if done is not None:
-            if resp.status >= 400:
-                done["status"] = resp.status
-            done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
-            logs.request_done(log, done)
-        return resp
-
-    return wrapped
-
-
-async def not_found(request: web.Request) -> web.StreamResponse:
-    """Any path or method the API does not serve, answered in OpenAI's shape."""
-    known = {r.canonical for r in request.app.router.resources() if r.canonical != "/{tail}"}
-    status = 405 if request.path in known else 404
-    raise GatewayError(
-        status,
-        f"{'Method not allowed' if status == 405 else 'Not found'}: {request.method} {request.path}",
-        code=_HTTP_CODES[status],
-    )
-
-
-def _failure_response(request: web.Request, exc: Exception, rid: str) -> web.Response:
+def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: int) -> web.Response:
     if isinstance(exc, GatewayError):
         return _error_response(exc, rid)
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         msg = (
-            f"The request body is larger than the limit of {request.app[GATEWAY].cfg.server.max_body_bytes} bytes."
+            f"The request body is larger than the limit of {max_body} bytes."
             if exc.status == 413
             else f"{exc.reason}: {request.method} {request.path}"
         )

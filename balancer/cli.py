@@ -14,8 +14,12 @@ import structlog
 from aiohttp import web
 
 from balancer import config as config_mod
-from balancer import emulator, logs
-from balancer.gateway import GATEWAY, StartupError, make_app
+from balancer import emulator, logs, router
+from balancer.app import GATEWAY, make_app
+from balancer.credit import planner, report
+from balancer.credit.ledger import MemoryLedger, books_from_config
+from balancer.gateway import StartupError
+from balancer.routes import compile_routes
 
 log = structlog.get_logger("balancer.cli")
 
@@ -117,9 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    from balancer.router import compile_routes
-
-    for name, route in compile_routes(cfg).items():
+    for name, route in compile_routes(cfg, router.STRATEGIES).items():
         print(f"{name}  [{route.kind}, strategy={route.strategy}, attempts={route.failover.max_attempts}]")
         for c in route.choices:
             window = f"{c.context_window:,}" if c.context_window else "?"
@@ -193,10 +195,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from balancer import plan_report
-    from balancer.ledger import MemoryLedger, books_from_config
-    from balancer.router import compile_routes
-
     cfg = _load(args.config)
     rates = {}
     for item in args.rate or []:
@@ -206,9 +204,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             return 2
         rates[route] = float(value)
     books = books_from_config(cfg)
-    coro = plan_report.document(compile_routes(cfg), books, MemoryLedger(books), cfg.planning, time.time(), rates)
-    _, doc = asyncio.run(coro)
-    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    compile_routes(cfg, router.STRATEGIES)  # the routes must compile, as the gateway would
+    plan, snap = asyncio.run(planner.replan(cfg, books, MemoryLedger(books), time.time(), rates))
+    print(json.dumps(report.report(plan, snap), ensure_ascii=False, indent=2))
     return 0
 
 

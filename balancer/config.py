@@ -2,11 +2,12 @@
 
 Every validation error names the exact path of the bad key (``routes.chat.candidates[1].provider``)
 and why. Secrets are written as ``${ENV_VAR}`` or ``file:/path`` and resolved at load time; they are
-held in :class:`Secret`, whose ``repr`` never shows the value, so they cannot reach a log line.
+held in :class:`~balancer.secrets.Secret`, whose ``repr`` never shows the value, so they cannot reach a log line.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -17,36 +18,15 @@ import msgspec
 import yaml
 
 from balancer.errors import Failure
-from balancer.pricing import Account, Money, Price, check_account
+from balancer.secrets import Secret, SecretError, resolve
+from balancer.vendors import REGISTRY
+from balancer.vendors.base import Currency
 
 _T = TypeVar("_T")
 
 
 class ConfigError(Exception):
     """The config file is unusable; the message names the path of the bad key."""
-
-
-class Secret:
-    """A secret value (API key). Never printed: ``repr``/``str`` show only that it is set."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -66,6 +46,43 @@ class Timeouts(_Strict, frozen=True):
     ttft_s: float = 30.0  # time to first token (streams) / to response headers (non-streams)
     idle_s: float = 30.0  # longest silence between two stream chunks
     total_s: float = 300.0  # one attempt, start to end
+
+
+class Price(_Strict, frozen=True):
+    """List prices per million tokens; overrides the vendor catalogue for one model of one provider."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # None: cached input costs as much as input
+    currency: Currency = "CNY"
+
+
+class GrantConfig(_Strict, frozen=True):
+    """A grant as the config writes it — free credit: ``tokens`` (a pack) or ``amount`` (money, in
+    ``currency``), for ``models`` (empty: all)."""
+
+    name: str
+    tokens: int | None = None
+    amount: float | None = None
+    currency: Currency = "CNY"
+    models: list[str] = []
+    starts: dt.date | None = None
+    expires: dt.date | None = None
+
+
+class Account(_Strict, frozen=True):
+    """A provider account's money: grants, the order the vendor debits them, paid balance and caps (CNY)."""
+
+    grants: list[GrantConfig] = []
+    # earliest_expiry: the grant that expires first is debited first (most vendors); listed: config order.
+    debit_order: Literal["earliest_expiry", "listed"] = "earliest_expiry"
+    paid_balance: float | None = None  # None: unknown / post-paid
+    daily_cap: float | None = None  # paid spend per UTC day
+    monthly_cap: float | None = None  # paid spend per UTC calendar month
+
+
+class Money(_Strict, frozen=True):
+    usd_cny: float = 7.2  # CNY per USD
 
 
 class Provider(_Strict, frozen=True):
@@ -225,29 +242,6 @@ class Config(_Strict, frozen=True):
         return provider.timeouts or self.timeouts
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _resolve(value: str, where: str) -> str:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files)."""
-
-    def sub(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set")
-
-    if value.startswith("file:"):
-        path = Path(value[5:])
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ConfigError(f"{where}: cannot read secret file {path}: {e.strerror}") from None
-    return _ENV.sub(sub, value)
-
-
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Secret and isinstance(obj, str):
         return Secret(obj)
@@ -256,7 +250,10 @@ def _dec_hook(type_: type, obj: Any) -> Any:
 
 def _expand(node: Any, where: str) -> Any:
     if isinstance(node, str):
-        return _resolve(node, where)
+        try:
+            return resolve(node, where)
+        except SecretError as e:
+            raise ConfigError(str(e)) from None
     if isinstance(node, dict):
         return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
     if isinstance(node, list):
@@ -313,8 +310,8 @@ def load(path: str | Path) -> Config:
 
 
 def _cross_check(cfg: Config, source: str) -> None:
-    from balancer.router import STRATEGIES
-
+    """What a schema cannot say: names that refer to each other, vendors that exist, consistent accounts.
+    (Strategy names are checked where routes are compiled: :func:`balancer.routes.compile_routes`.)"""
     for name, prov in cfg.providers.items():
         _check_provider(name, prov, source)
     _check_accounts(cfg, source)
@@ -322,10 +319,6 @@ def _cross_check(cfg: Config, source: str) -> None:
         where = f"{source}: routes.{rname}"
         if not route.candidates:
             raise ConfigError(f"{where}.candidates: a route needs at least one candidate")
-        if route.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"{where}.strategy: unknown strategy {route.strategy!r} ({', '.join(sorted(STRATEGIES))})"
-            )
         for i, cand in enumerate(route.candidates):
             if cand.provider not in cfg.providers:
                 raise ConfigError(f"{where}.candidates[{i}].provider: no provider named {cand.provider!r}")
@@ -340,8 +333,6 @@ def _cross_check(cfg: Config, source: str) -> None:
 
 
 def _check_provider(name: str, prov: Provider, source: str) -> None:
-    from balancer.vendors import REGISTRY
-
     if prov.vendor not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
         raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
@@ -360,3 +351,20 @@ def _check_accounts(cfg: Config, source: str) -> None:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_account(account: Account, where: str) -> str | None:
+    """A config error message for an inconsistent account, or None."""
+    names: set[str] = set()
+    for i, g in enumerate(account.grants):
+        at = f"{where}.grants[{i}]"
+        if (g.tokens is None) == (g.amount is None):
+            return f"{at}: give exactly one of tokens or amount"
+        if (g.tokens or 0) < 0 or (g.amount or 0.0) < 0:
+            return f"{at}: must be >= 0"
+        if g.name in names:
+            return f"{at}.name: duplicate grant name {g.name!r}"
+        if g.starts and g.expires and g.expires < g.starts:
+            return f"{at}.expires: before starts"
+        names.add(g.name)
+    return None

@@ -1,15 +1,13 @@
 """The failure taxonomy and the errors the gateway answers with.
 
 Classification returns data, not exceptions: a vendor's rules turn an upstream reply into an
-:class:`Outcome` whose :class:`Failure` class decides the consequence (see ``policy.py``).
+:class:`Outcome` whose :class:`Failure` class decides the consequence (the route's ``failover.classes``,
+:class:`balancer.config.ClassPolicy`, applied by :mod:`balancer.attempt` and :mod:`balancer.failover`).
 
-Exceptions exist only at the edges::
-
-    GatewayError                  an answer to the client, OpenAI-shaped
-    ├── bad input                 400 invalid_request_error / 413 / 415
-    ├── auth                      401 invalid_api_key, 403 route not allowed
-    ├── unknown route             404 model_not_found
-    └── exhausted                 the attempt loop ran out: carries every attempt
+Exceptions exist only at the edges: :class:`GatewayError` is an answer to the client, OpenAI-shaped —
+bad input (400/413/415), authentication (401), an unknown route (404), a vendor refusing the request as
+the client sent it, or every candidate failed (the last failure's class decides the status, see
+:data:`CLIENT_FACING`) or none had capacity (503).
 """
 
 from __future__ import annotations

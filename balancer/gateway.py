@@ -1,7 +1,7 @@
-"""The gateway application: config, routes, state store and engine, wired into an aiohttp app.
+"""The gateway: config, routes, state store, ledger, credit plan and engine, and their lifecycle.
 
-Reload (SIGHUP) swaps the config and routes in one assignment; requests in flight keep the objects
-they started with, so none is dropped.
+:mod:`balancer.app` wires a :class:`Gateway` into an aiohttp application. Reload (SIGHUP) swaps the config
+and routes in one assignment; requests in flight keep the objects they started with, so none is dropped.
 """
 
 from __future__ import annotations
@@ -9,24 +9,24 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
-from aiohttp import web
 
-from balancer import http, plan_report, router, tasks, upstream
-from balancer.balances import BalancePoller
+from balancer import http, router, upstream
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
-from balancer.failover import Clock, Engine
-from balancer.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
-from balancer.planner import Plan
-from balancer.schedule import Warm
+from balancer.credit import planner, report
+from balancer.credit.balances import BalancePoller
+from balancer.credit.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
+from balancer.credit.plan import Plan
+from balancer.credit.schedule import Warm
+from balancer.failover import Engine
+from balancer.job import Clock
+from balancer.routes import CompiledRoute, compile_routes
 from balancer.state import StateStore, candidate_key
-from balancer.state.memory import MemoryStore
 from balancer.vendors.base import Balance
 
 log = structlog.get_logger("balancer.gateway")
@@ -45,7 +45,7 @@ class Gateway:
     session: aiohttp.ClientSession | None = None  # off the hot path (balance polls, admin calls)
     pool: http.Pool | None = None  # the hot path's upstream connections
     capture: Capture | None = None  # transcript capture, when configured
-    routes: dict[str, router.CompiledRoute] = field(default_factory=dict)
+    routes: dict[str, CompiledRoute] = field(default_factory=dict)
     keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
     key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
     generation: int = 0
@@ -68,7 +68,7 @@ class Gateway:
 
     def apply(self, cfg: Config) -> None:
         check_startable(cfg)
-        routes = router.compile_routes(cfg)
+        routes = compile_routes(cfg, router.STRATEGIES)
         self.cfg, self.routes = cfg, routes
         self.keys = {k.key_sha256: k for k in cfg.client_keys}
         self.key_cache = {}
@@ -76,9 +76,7 @@ class Gateway:
         self.books = books_from_config(cfg)
         self.ledger.configure(self.books)
         if self.pool is not None:
-            self._engine = Engine(
-                cfg, routes, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan
-            )
+            self._engine = Engine(cfg, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan)
 
     def client_key(self, key: str) -> ClientKey | None:
         """The client key entry for a presented key; hashes once per distinct key, not per request."""
@@ -102,9 +100,8 @@ class Gateway:
                 for c in r.choices
                 if not self.store.health(c.provider_name, c.model, now).available
             )
-            self.plan, doc = await plan_report.document(
-                self.routes, self.books, self.ledger, self.cfg.planning, now, down=down, warm=self.warm
-            )
+            self.plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
+            doc = report.report(self.plan, snap)
         if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
             log.warning("plan_not_optimal", status=doc["planner"])
         for g in doc["grants"]:
@@ -176,52 +173,3 @@ def check_startable(cfg: Config) -> None:
             "no client_keys are configured: add one (balancer hash-key prints the hash), or set "
             "server.insecure_no_auth: true for a local run"
         )
-
-
-GATEWAY = web.AppKey("gateway", Gateway)
-
-
-def make_store(cfg: Config) -> StateStore:
-    url = cfg.state.url()
-    if url is None:
-        if cfg.state.backend == "redis":
-            raise StartupError("state.backend is redis but no state.redis_url or REDIS_URL is set")
-        return MemoryStore()
-    from balancer.state.redis import RedisStore
-
-    return RedisStore.from_url(url, degraded_share=cfg.state.degraded_share)
-
-
-def make_app(
-    cfg: Config, store: StateStore | None = None, clock: Clock = time.time, rng: random.Random | None = None
-) -> web.Application:
-    from balancer import api
-
-    check_startable(cfg)
-    gw = Gateway(cfg, store or make_store(cfg), clock, rng or random.Random())
-    from balancer.state.redis import RedisStore
-
-    if isinstance(gw.store, RedisStore):  # shared state: the ledger is shared too
-        from balancer.ledger_redis import RedisLedger
-
-        gw.ledger = RedisLedger(gw.store.client)
-    app = web.Application(client_max_size=cfg.server.max_body_bytes)
-    app[GATEWAY] = gw
-
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        await gw.start()
-        planner = asyncio.create_task(gw.replan_forever())
-        yield
-        await tasks.stop(planner)
-        await gw.close()
-
-    app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/v1/chat/completions", api.endpoint(api.chat_completions))
-    app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
-    app.router.add_get("/v1/models", api.endpoint(api.models))
-    app.router.add_get("/healthz", api.endpoint(api.healthz))
-    app.router.add_get("/readyz", api.endpoint(api.readyz))
-    app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
-    app.router.add_get("/admin/plan", api.endpoint(api.admin_plan))
-    app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405
-    return app

@@ -1,7 +1,7 @@
 """structlog set-up: JSON lines in production, a readable console on a TTY.
 
 Secrets never reach a log line: a processor drops any field whose name looks like a credential, and
-config values holding keys are :class:`balancer.config.Secret`, which never print their value.
+config values holding keys are :class:`balancer.secrets.Secret`, which never print their value.
 """
 
 from __future__ import annotations

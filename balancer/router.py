@@ -1,53 +1,18 @@
-"""Routes: a client's ``model`` names a route; a route orders its candidates with a strategy.
+"""The router: a route's healthy candidates, in the order its strategy says to try them.
 
-Strategies are plain functions in ``STRATEGIES`` (the seam for cost- and credit-aware routing):
-given the healthy candidates and a context, return them in the order to try.
+Strategies are plain functions in ``STRATEGIES`` (the seam for cost- and credit-aware routing): given the
+healthy candidates and a context (health, the credit plan's view of the route), return them in order.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from balancer.config import Config, Failover, Provider
-from balancer.http import Endpoint
-from balancer.pricing import FREE, INPUT_SHARE, Tariff, account_tariffs
+from balancer.credit.plan import Plan, RoutePlan
+from balancer.routes import Choice, CompiledRoute
 from balancer.state import Health, StateStore
-from balancer.vendors import REGISTRY
-from balancer.vendors.base import ModelInfo, Vendor
-
-if TYPE_CHECKING:
-    from balancer.planner import Plan, RoutePlan
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """One candidate of a route, resolved against its provider account and vendor."""
-
-    index: int
-    provider_name: str
-    provider: Provider
-    vendor: Vendor
-    model: str
-    info: ModelInfo | None
-    weight: float
-    list_price: float  # µ¥ per token at list price (configured ``prices``, else the catalogue) for the default mix
-    context_window: int | None
-    url: str  # the upstream URL and headers are fixed per candidate: built once, at config load
-    headers: Mapping[str, str]
-    endpoint: Endpoint
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRoute:
-    name: str
-    kind: str
-    strategy: str
-    failover: Failover
-    choices: tuple[Choice, ...]
-    transcripts: bool = False
 
 
 @dataclass(slots=True)
@@ -127,35 +92,6 @@ STRATEGIES: dict[str, Strategy] = {
     "cheapest": cheapest,
     "credit-burn": credit_burn,
 }
-
-
-def compile_routes(cfg: Config) -> dict[str, CompiledRoute]:
-    routes: dict[str, CompiledRoute] = {}
-    tariffs: dict[str, dict[str, Tariff]] = {}  # provider -> model -> tariff (as the ledger prices them)
-    for name, route in cfg.routes.items():
-        choices = []
-        for i, cand in enumerate(route.candidates):
-            prov = cfg.providers[cand.provider]
-            vendor = REGISTRY[prov.vendor].configured(prov.extra)
-            info = vendor.models.get(cand.model)
-            window = cand.context_window or (info.context_window if info else None)
-            url = vendor.request_url(prov.base_url, route.kind, cand.model, prov.extra)
-            key = prov.api_key.reveal() if prov.api_key else ""
-            # Vendors that sign each request send all their headers per request (Engine._signed).
-            headers = {"Content-Type": "application/json", **vendor.auth(key)} if vendor.sign is None else {}
-            endpoint = Endpoint.post(url, headers)
-            if cand.provider not in tariffs:
-                tariffs[cand.provider] = account_tariffs(vendor.models, prov.prices, cfg.money)
-            price = tariffs[cand.provider].get(cand.model, FREE).blended(INPUT_SHARE)
-            choices.append(
-                Choice(
-                    i, cand.provider, prov, vendor, cand.model, info, cand.weight, price, window, url, headers, endpoint
-                )
-            )
-        routes[name] = CompiledRoute(
-            name, route.kind, route.strategy, cfg.route_failover(route), tuple(choices), route.transcripts
-        )
-    return routes
 
 
 def order(

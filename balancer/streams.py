@@ -3,7 +3,8 @@
 Until the first event a stream fails over like any request (:mod:`balancer.failover`). From then on
 it belongs to the client: ``[DONE]`` when the vendor finished, otherwise an OpenAI-style error event
 (the SDK raises) — an upstream cut, a stall past the idle timeout, a malformed chunk or a vendor
-error inside the stream — and the candidate pays for it (cooldown, breaker).
+error inside the stream. However it ends, the attempt is handed back to :meth:`balancer.attempt.Caller.end`,
+which settles, books and logs it (a failed one cools its candidate down, so one request pays).
 """
 
 from __future__ import annotations
@@ -11,47 +12,40 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-import msgspec
-import structlog
-
 from balancer import upstream, wire
-from balancer.config import ClassPolicy
+from balancer.attempt import Caller, mapped_chunk
 from balancer.errors import CLIENT_FACING, Failure, Outcome, error_event
-from balancer.failover import Engine, Job, Stream, mapped_chunk, usage_total
+from balancer.job import Job, Stream
 from balancer.vendors import openai_compat as compat
 
-log = structlog.get_logger("balancer.streams")
 
-
-async def pump(engine: Engine, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome:
+async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome:
     """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how it ended."""
-    timeouts = engine.cfg.provider_timeouts(s.choice.provider)
+    timeouts = caller.cfg.provider_timeouts(s.choice.provider)
     end = min(job.deadline, s.started + timeouts.total_s)
     vendor, finished, streamed = s.choice.vendor, False, 0  # finished: a finish_reason was seen
-    payload: bytes | None = s.first
+    payload: bytes | None = s.first or upstream.DONE
+    view = s.first_view  # the first chunk was classified when the stream opened
     outcome: Outcome | None = None
     ttft = (time.perf_counter() - s.started) * 1000
     try:
-        while payload is not None:
+        while outcome is None:
             if payload == upstream.DONE:
                 outcome = Outcome()
-                break
-            result, view = compat.classify_chunk(vendor, payload, engine.clock())
-            if not result.ok:
-                outcome = result
                 break
             if view is not None:
                 finished = _account(job, s, view) or finished
                 if s.hide_usage_chunk and not view.choices and view.usage is not None:
-                    payload = None  # the usage chunk the gateway asked for, not the client
-            if payload is not None:
+                    payload = b""  # the usage chunk the gateway asked for, not the client
+            if payload:
                 if job.assembler is not None:
                     job.assembler.feed(payload)
                 streamed += len(payload)
                 await write(b"data: " + payload + b"\n\n")
             payload, outcome = await _next(s, timeouts.idle_s, end, finished)
-        if outcome is None:  # unreachable: every exit from the loop sets it
-            outcome = Outcome(failure=Failure.CONNECTION_ERROR, code="stream_lost")
+            if payload is not None and payload != upstream.DONE:
+                result, view = compat.classify_chunk(vendor, payload, caller.clock())
+                outcome = None if result.ok else result
         if outcome.ok:
             await write(b"data: [DONE]\n\n")
         else:
@@ -60,7 +54,10 @@ async def pump(engine: Engine, job: Job, s: Stream, write: Callable[[bytes], Awa
         if outcome is not None and outcome.ok:
             await _drain(s)
         s.resp.release()
-        await _end_stream(engine, job, s, outcome, streamed, ttft)
+        job.upstream_s += time.perf_counter() - s.started
+        _estimate_usage(job, streamed)
+        # The vendor bills what it streamed, however the stream ended.
+        await caller.end(job, s.choice, s.adm, outcome, 200, s.started, billed=True, ttft_ms=ttft, mid_stream=True)
     return outcome
 
 
@@ -93,9 +90,8 @@ async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> tuple[b
     )
 
 
-async def _end_stream(engine: Engine, job: Job, s: Stream, outcome: Outcome | None, streamed: int, ttft: float) -> None:
-    ms = (time.perf_counter() - s.started) * 1000
-    job.upstream_s += ms / 1000
+def _estimate_usage(job: Job, streamed: int) -> None:
+    """A stream that never reported usage is billed on an estimate (and marked so)."""
     if job.usage is None:
         job.usage_estimated = True
         job.usage = wire.Usage(
@@ -103,29 +99,6 @@ async def _end_stream(engine: Engine, job: Job, s: Stream, outcome: Outcome | No
             completion_tokens=streamed // 12,
             total_tokens=job.view.size_bytes // 3 + streamed // 12,
         )
-    choice = s.choice
-    engine.book(job, choice)  # the vendor bills what it streamed, however the stream ended
-    if outcome is None:  # the client went away (cancelled): neither the provider's fault nor a success
-        await engine.settle(choice, s.adm, usage_total(job.usage), "neutral", ms)
-        job.add(choice, "client_disconnected", 200, ms, ttft)
-        return
-    if outcome.ok:
-        await engine.settle(choice, s.adm, usage_total(job.usage), "ok", ms)
-        job.add(choice, "ok", 200, ms, ttft)
-        return
-    failure = outcome.failure or Failure.UPSTREAM_ERROR
-    rule = job.route.failover.classes.get(failure, ClassPolicy())
-    await engine.settle(choice, s.adm, usage_total(job.usage), "fail" if rule.breaker else "neutral", ms)
-    cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
-    await engine.consequence(choice, outcome, msgspec.structs.replace(rule, cooldown_s=cooldown))
-    job.add(choice, failure.value, 200, ms, ttft)
-    log.info(
-        "stream_failed",
-        request_id=job.request_id,
-        provider=choice.provider_name,
-        failure=failure.value,
-        message=outcome.message[:200],
-    )
 
 
 def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:

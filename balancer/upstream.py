@@ -1,7 +1,8 @@
-"""The network seam: one shared ``aiohttp.ClientSession``, POST a body, read SSE payloads.
+"""The network seam above :mod:`balancer.http`: transport errors as failure classes, SSE payloads.
 
-Everything above this module deals in bytes and :class:`balancer.errors.Outcome`; transport errors
-are turned into failure classes here and nowhere else.
+:class:`balancer.http.Pool` sends the hot path's requests; here a transport exception becomes an
+:class:`~balancer.errors.Outcome` (here and nowhere else), and :class:`SSEReader` yields a streamed body's
+``data:`` payloads. ``new_session`` is the aiohttp client for calls off the hot path (balance polls).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python -m bench.credit_sim --scenario bench/scenarios/default.yaml
 
 Drives the gateway's own code on a virtual clock: the routes compiled from a real config, the strategy
-functions in ``balancer.router.STRATEGIES``, the planner (``balancer.planner.make_plan``, re-planned every
+functions in ``balancer.router.STRATEGIES``, the planner (``balancer.credit.planner.make_plan``, re-planned every
 ``replan_minutes`` from the ledger and the providers' health, warm-started) and the in-memory ledger that
 prices and books every request. Each hour, every route sends ``requests_per_hour`` requests (its demand split
 evenly), interleaved across routes; a provider in an outage is unhealthy (left out before the strategy, as
@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import msgspec
 
 from balancer import router
-from balancer.ledger import Charge, MemoryLedger, books_from_config
-from balancer.planner import RoutePlan, make_plan
-from balancer.pricing import day_start
-from balancer.schedule import Warm
+from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
+from balancer.credit.plan import RoutePlan
+from balancer.credit.planner import make_plan
+from balancer.credit.pricing import day_start
+from balancer.credit.schedule import Warm
+from balancer.routes import CompiledRoute, compile_routes
 from balancer.state import candidate_key
 from bench import optimum, scenario
 from bench.scenario import Scenario, Trace
@@ -62,7 +64,7 @@ def _round_robin() -> router.Strategy:
 
 async def simulate(s: Scenario, t: Trace, name: str) -> Result:
     cfg = scenario.to_config(s)
-    routes = router.compile_routes(cfg)
+    routes = compile_routes(cfg, router.STRATEGIES)
     books = books_from_config(cfg)
     ledger = MemoryLedger(books)
     fn = _round_robin() if name == "round-robin" else router.STRATEGIES[name.removesuffix("-list")]
@@ -88,7 +90,7 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
             at = now + i * 3600.0 / k
             if name in ("cheapest", "credit-burn") and i % every == 0 and rname == first:
                 snap = await ledger.snapshot(at)
-                plans = dict(make_plan(routes, books, snap, at, s.safety_margin, down=down, warm=warm).routes)
+                plans = dict(make_plan(cfg, books, snap, at, down=down, warm=warm).routes)
             tokens = float(t.demand[rname][h]) / k
             route = routes[rname]
             healthy = [c for c in route.choices if not t.down[c.provider_name][h]]
@@ -107,14 +109,14 @@ async def simulate(s: Scenario, t: Trace, name: str) -> Result:
             res.unserved += left
     snap = await ledger.snapshot(t0 + t.hours * 3600.0)
     res.paid_cny = sum(r.micro for r in snap.rows if r.bucket == "paid") / 1e6
-    res.burned = {f"{g.provider}/{g.name}": g.used for g in snap.grants}
-    res.wasted_tokens = sum(g.remaining for g in snap.grants if g.unit == "tokens")
+    res.burned = {g.grant.key: g.used for g in snap.grants}
+    res.wasted_tokens = sum(g.remaining for g in snap.grants if g.grant.unit == "tokens")
     res.seconds = time.perf_counter() - clock
     return res
 
 
-def _list_prices(books: dict, route: router.CompiledRoute) -> dict[int, float]:
-    from balancer.horizon import blended
+def _list_prices(books: dict, route: CompiledRoute) -> dict[int, float]:
+    from balancer.credit.horizon import blended
 
     return {c.index: blended(books.get(c.provider_name), c.model) for c in route.choices}
 

@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 
 from balancer import router
-from balancer.ledger import Charge, MemoryLedger, books_from_config
-from balancer.planner import make_plan
-from balancer.pricing import day_start
-from balancer.schedule import Warm
+from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
+from balancer.credit.planner import make_plan
+from balancer.credit.pricing import day_start
+from balancer.credit.schedule import Warm
+from balancer.routes import compile_routes
 from bench import scenario
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     s = scenario.load(args.scenario)
     t = scenario.trace(s)
     cfg = scenario.to_config(s)
-    routes = router.compile_routes(cfg)
+    routes = compile_routes(cfg, router.STRATEGIES)
     books = books_from_config(cfg)
     ledger = MemoryLedger(books)
     t0 = day_start(s.start)
@@ -50,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     now = t0 + args.days * 86400.0 + 600
     snap = asyncio.run(ledger.snapshot(now))
     warm = Warm()
-    cold = _per_call(lambda: make_plan(routes, books, snap, now, s.safety_margin), 5)
-    make_plan(routes, books, snap, now, s.safety_margin, warm=warm)
-    hot = _per_call(lambda: make_plan(routes, books, snap, now + 300, s.safety_margin, warm=warm), 20)
-    later = _per_call(lambda: make_plan(routes, books, snap, now + 3600, s.safety_margin, warm=warm), 5)
-    plan = make_plan(routes, books, snap, now, s.safety_margin, warm=warm)
+    cold = _per_call(lambda: make_plan(cfg, books, snap, now), 5)
+    make_plan(cfg, books, snap, now, warm=warm)
+    hot = _per_call(lambda: make_plan(cfg, books, snap, now + 300, warm=warm), 20)
+    later = _per_call(lambda: make_plan(cfg, books, snap, now + 3600, warm=warm), 5)
+    plan = make_plan(cfg, books, snap, now, warm=warm)
     name = next(iter(routes))
     choices = routes[name].choices
     ctx = router.StrategyContext(now=now, rng=random.Random(1), plan=plan.routes[name])

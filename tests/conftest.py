@@ -16,9 +16,10 @@ import pytest
 from aiohttp import web
 
 from balancer import config as config_mod
+from balancer.app import GATEWAY, make_app
 from balancer.emulator import Emulator
 from balancer.emulator import make_app as make_emulator_app
-from balancer.gateway import GATEWAY, Gateway, make_app
+from balancer.gateway import Gateway
 from balancer.state import StateStore
 from tests.redis_server import RedisServer
 

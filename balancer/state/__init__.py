@@ -5,12 +5,12 @@ atomic operation in the store (a Lua script in Redis); there is no read-modify-w
 Time is passed in (``now``, seconds) so tests drive a virtual clock and never sleep.
 
 Hot path per attempt: ``health`` (local, no I/O) → ``admit`` (the one atomic call) → upstream →
-``settle`` (batched by stores that can). ``record_failure``/``cool_down`` run only when things fail.
+``settle`` (batched by stores that can). ``cool_down``/``clear`` run only when things fail or recover.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -45,7 +45,14 @@ def candidate_key(provider: str, model: str) -> str:
 
 
 class StateStore(Protocol):
-    name: str
+    name: str  # "memory" or "redis"
+    # Times the store lost its shared backend and went on serving from local state (0 for memory).
+    degraded_events: int
+
+    @property
+    def redis(self) -> Any:
+        """The shared Redis client, through which other shared books (the ledger) write; None in memory."""
+        ...
 
     async def start(self) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Health, Verdict, candidate_key
@@ -41,7 +42,11 @@ BUCKETS = 10
 
 
 class MemoryStore:
+    """In-process state: one gateway instance (and the base of the Redis store's local view)."""
+
     name = "memory"
+    degraded_events = 0  # never loses its backend
+    redis: Any = None  # nothing shared
 
     def __init__(self) -> None:
         self._cool: dict[str, _Cooldown] = {}

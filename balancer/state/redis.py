@@ -83,6 +83,11 @@ class RedisStore(MemoryStore):
         self._health = client.register_script(_script("health"))
         self._clear = client.register_script(_script("clear"))
 
+    @property
+    def redis(self) -> Any:
+        """The shared client: the Redis ledger books through it too."""
+        return self.client
+
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisStore:
         client, also_close = client_for(url)

@@ -7,9 +7,11 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from balancer import config as config_mod
-from balancer.ledger import Charge, MemoryLedger, Snapshot, books_from_config
-from balancer.planner import Plan, make_plan
-from balancer.router import CompiledRoute, compile_routes
+from balancer import router
+from balancer.credit.ledger import Charge, MemoryLedger, Snapshot, books_from_config
+from balancer.credit.plan import Plan
+from balancer.credit.planner import make_plan
+from balancer.routes import CompiledRoute, compile_routes
 
 T = TypeVar("T")
 T0 = dt.datetime(2026, 11, 10, tzinfo=dt.UTC).timestamp()  # midnight UTC
@@ -47,7 +49,7 @@ def credit_config(**over: Any) -> dict[str, Any]:
 
 def setup(raw: dict[str, Any] | None = None) -> tuple[config_mod.Config, dict[str, CompiledRoute], MemoryLedger]:
     cfg = config_mod.parse(raw or credit_config(), "test")
-    return cfg, compile_routes(cfg), MemoryLedger(books_from_config(cfg))
+    return cfg, compile_routes(cfg, router.STRATEGIES), MemoryLedger(books_from_config(cfg))
 
 
 def with_traffic(ledger: MemoryLedger, route: str, per_hour: int, hours: int, now: float) -> None:
@@ -61,7 +63,7 @@ def plan_now(raw: dict[str, Any] | None = None, per_hour: int = 200_000, now: fl
     for name in routes:
         with_traffic(ledger, name, per_hour, 48, now)
     snap = done(ledger.snapshot(now))
-    return make_plan(routes, books_from_config(cfg), snap, now), snap
+    return make_plan(cfg, books_from_config(cfg), snap, now), snap
 
 
 def done(coro: Coroutine[Any, Any, T]) -> T:

@@ -11,8 +11,11 @@ import pytest
 import yaml
 
 from balancer import config as config_mod
-from balancer.config import ConfigError, Secret
+from balancer import router
+from balancer.config import ConfigError
 from balancer.gateway import StartupError, check_startable
+from balancer.routes import compile_routes
+from balancer.secrets import Secret
 
 
 def minimal() -> dict[str, Any]:
@@ -53,11 +56,12 @@ def minimal() -> dict[str, Any]:
     ],
 )
 def test_errors_name_the_path(edit: Any, path: str, why: str) -> None:
-    """Every validation error names the exact path of the bad key and why."""
+    """Every validation error — of the file, or of its routes as the gateway compiles them — names the exact
+    path of the bad key and why."""
     raw = minimal()
     edit(raw)
     with pytest.raises(ConfigError) as exc:
-        config_mod.parse(raw, "f.yaml")
+        compile_routes(config_mod.parse(raw, "f.yaml"), router.STRATEGIES)
     msg = str(exc.value)
     assert path in msg and why in msg, msg
 

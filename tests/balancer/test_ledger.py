@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import pytest
 from structlog.testing import capture_logs
 
-from balancer.ledger import PAID, AccountBook, Charge, Ledger, MemoryLedger, Snapshot, split
-from balancer.pricing import MICRO, Account, Grant, Money, Tariff, resolve_grants
+from balancer.config import Account, GrantConfig, Money
+from balancer.credit.ledger import PAID, AccountBook, Charge, Ledger, MemoryLedger, Snapshot, split
+from balancer.credit.pricing import MICRO, Tariff, resolve_grants
 from tests.redis_server import RedisServer
 
 T0 = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC).timestamp()
@@ -33,9 +34,9 @@ LEDGERS["memory"] = _memory
 def books(paid: float | None = 100.0) -> dict[str, AccountBook]:
     account = Account(
         grants=[
-            Grant(name="late", tokens=1_000, models=["m"], expires=dt.date(2026, 11, 30)),
-            Grant(name="early", tokens=500, models=["m"], expires=dt.date(2026, 11, 20)),
-            Grant(name="voucher", amount=1.0, expires=dt.date(2026, 12, 31)),
+            GrantConfig(name="late", tokens=1_000, models=["m"], expires=dt.date(2026, 11, 30)),
+            GrantConfig(name="early", tokens=500, models=["m"], expires=dt.date(2026, 11, 20)),
+            GrantConfig(name="voucher", amount=1.0, expires=dt.date(2026, 12, 31)),
         ]
     )
     specs = tuple(resolve_grants("p", account, Money()))
@@ -62,7 +63,7 @@ async def make(
     async def factory(b: Mapping[str, AccountBook] | None = None) -> Ledger:
         if client is None:
             return await LEDGERS[request.param](books() if b is None else b)
-        from balancer.ledger_redis import RedisLedger
+        from balancer.credit.ledger_redis import RedisLedger
 
         ledger = RedisLedger(client, books() if b is None else b)
         await ledger.start()
@@ -81,7 +82,7 @@ def charge(prompt: int, completion: int = 0, model: str = "m", **kw: object) -> 
 
 
 def used(snap: Snapshot) -> dict[str, int]:
-    return {g.name: g.used for g in snap.grants}
+    return {g.grant.name: g.used for g in snap.grants}
 
 
 async def test_grants_debited_earliest_expiry_first(make: Callable[..., Awaitable[Ledger]]) -> None:
@@ -200,7 +201,7 @@ async def test_redis_ledger_forecasts_from_every_instance(redis_server: RedisSer
     both, so their planners forecast the cluster's demand (not half of it each)."""
     import redis.asyncio as aioredis
 
-    from balancer.ledger_redis import RedisLedger
+    from balancer.credit.ledger_redis import RedisLedger
 
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     await client.flushall()
@@ -225,8 +226,8 @@ async def test_redis_ledger_spend_caps_see_every_instance(redis_server: RedisSer
     sees what the others spent, not only its own."""
     import redis.asyncio as aioredis
 
-    from balancer.ledger_redis import RedisLedger
-    from balancer.pricing import day_key
+    from balancer.credit.ledger_redis import RedisLedger
+    from balancer.credit.pricing import day_key
 
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     await client.flushall()

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from balancer.pricing import MICRO
+from balancer.credit.pricing import MICRO
 from tests.conftest import CHAT, EmulatorHandle, GatewayFactory
 
 TARGETS = {"ds-a": "deepseek.a", "ds-b": "deepseek.b", "qwen": "qwen", "kimi": "kimi", "ds-c": "deepseek.c"}
@@ -75,7 +75,7 @@ async def test_ledger_matches_emulator_usage(make_gateway: GatewayFactory, emula
     assert stats["deepseek.c"]["served"] == 0
     assert booked["ds-c"][1] == 1 and booked["ds-c"][2] == 1 and booked["ds-c"][0] > 0  # estimated, and marked
 
-    pack = next(g for g in snap.grants if g.name == "pack")
+    pack = next(g for g in snap.grants if g.grant.name == "pack")
     assert pack.used == 40  # the grant went first, the rest was paid
     paid = sum(r.micro for r in snap.rows if r.provider == "ds-a" and r.bucket == "paid")
     assert paid > 0 and snap.paid_remaining["ds-a"] == 50 * MICRO - paid

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from balancer import cli
-from balancer.ledger import books_from_config
-from balancer.plan_report import report
-from balancer.planner import make_plan
-from balancer.pricing import MICRO
+from balancer.credit.ledger import books_from_config
+from balancer.credit.planner import make_plan
+from balancer.credit.pricing import MICRO
+from balancer.credit.report import report
 from tests.balancer.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
 from tests.conftest import GatewayHandle, auth
 
@@ -59,12 +59,12 @@ def test_paid_projection_after_the_grants() -> None:
 
 def test_spend_cap_leaves_the_provider_out() -> None:
     """A provider over its daily paid spend cap is marked capped in the route plan."""
-    cfg, routes, ledger = setup()
+    cfg, _, ledger = setup()
     with_traffic(ledger, "chat", 200_000, 48, T0)
     ledger.book(charge("ds", "deepseek-chat", 30_000_000), T0)
     snap = done(ledger.snapshot(T0))
     assert snap.paid_today["ds"] >= 50 * MICRO
-    plan = make_plan(routes, books_from_config(cfg), snap, T0)
+    plan = make_plan(cfg, books_from_config(cfg), snap, T0)
     assert plan.routes["chat"].capped == frozenset({0})
 
 
@@ -134,10 +134,10 @@ def test_grant_expiring_past_the_horizon_is_not_waste() -> None:
 
 def test_unavailable_candidate_is_planned_nothing_now() -> None:
     """A candidate health marks unavailable gets no share this hour; its grant is still planned to finish."""
-    cfg, routes, ledger = setup()
+    cfg, _, ledger = setup()
     with_traffic(ledger, "chat", 200_000, 48, T0)
     snap = done(ledger.snapshot(T0))
-    plan = make_plan(routes, books_from_config(cfg), snap, T0, down=frozenset({"glm/glm-4-air"}))
+    plan = make_plan(cfg, books_from_config(cfg), snap, T0, down=frozenset({"glm/glm-4-air"}))
     assert 2 not in plan.routes["chat"].share_to
     assert not grants_of(report(plan, snap))["air"]["at_risk"]
 
@@ -145,13 +145,13 @@ def test_unavailable_candidate_is_planned_nothing_now() -> None:
 def test_current_hour_follows_the_traffic_seen_in_it() -> None:
     """After a quarter of an hour the plan trusts the rate seen this hour over the forecast: twice the traffic,
     half the grant's share of it (its provider's capacity is the same)."""
-    cfg, routes, ledger = setup()
+    cfg, _, ledger = setup()
     with_traffic(ledger, "chat", 200_000, 48, T0)
     now = T0 + 1800
     ledger._traffic["chat"][int(now // 3600)] = 100_000  # half an hour at the forecast's 200k tokens/hour
-    base = make_plan(routes, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
+    base = make_plan(cfg, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
     ledger._traffic["chat"][int(now // 3600)] = 200_000  # half an hour at 400k tokens/hour
-    busy = make_plan(routes, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
+    busy = make_plan(cfg, books_from_config(cfg), done(ledger.snapshot(now)), now).routes["chat"]
     assert base.share_to[0] == busy.share_to[0] == 2
     assert base.shares[0] == pytest.approx(2 * busy.shares[0], rel=0.01)
 
@@ -160,7 +160,7 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     """Picks a grant pays for are drawn 1.25x their planned share (their provider's limit cuts any excess),
     then cheaper paid ones up to 1.25x out of what is left, the dearest paid one gets the rest, and the
     shares never pass 1; when grants alone are planned they share the whole route."""
-    from balancer.planner import _shares
+    from balancer.credit.planner import _shares
 
     price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
     cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3})
@@ -235,17 +235,17 @@ async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulat
     stats = await emulator.stats()
     snap = await gw.gw.ledger.snapshot(gw.clock())
     served = stats["deepseek.b"]["total_tokens"] - before.get("deepseek.b", {}).get("total_tokens", 0)
-    assert next(g for g in snap.grants if g.name == "pack").used == served > 0
+    assert next(g for g in snap.grants if g.grant.name == "pack").used == served > 0
 
 
 def test_first_hour_plans_from_the_traffic_seen_so_far() -> None:
     """With no history at all, the rate seen in the current hour stands for every hour: a grant that rate
     can burn in time is planned to finish, not reported at risk."""
-    cfg, routes, ledger = setup()
+    cfg, _, ledger = setup()
     now = T0 + 1800
     ledger._traffic["chat"] = {int(now // 3600): 100_000}  # half an hour at 200k tokens/hour, nothing before
     snap = done(ledger.snapshot(now))
-    plan = make_plan(routes, books_from_config(cfg), snap, now)
+    plan = make_plan(cfg, books_from_config(cfg), snap, now)
     air = grants_of(report(plan, snap))["air"]
     assert not air["at_risk"] and air["projected_exhaustion"] < air["expires"] and air["planned_tokens_per_hour"] > 0
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from balancer import config as config_mod
-from balancer.ledger import books_from_config
-from balancer.pricing import MICRO, Account, Grant, Money, Price, day_key, resolve_grants, tariff
+from balancer.config import Account, GrantConfig, Money, Price
+from balancer.credit.ledger import books_from_config
+from balancer.credit.pricing import MICRO, day_key, resolve_grants, tariff
 from balancer.vendors.base import ModelInfo
 
 
@@ -30,9 +31,9 @@ def test_config_price_overrides_catalogue_and_cached_defaults_to_input() -> None
 def test_grants_in_debit_order() -> None:
     """Earliest expiry first by default (ties keep config order); ``listed`` keeps config order."""
     grants = [
-        Grant(name="a", tokens=1, expires=dt.date(2027, 1, 1)),
-        Grant(name="b", amount=2.0, currency="USD", expires=dt.date(2026, 12, 1)),
-        Grant(name="c", tokens=1),
+        GrantConfig(name="a", tokens=1, expires=dt.date(2027, 1, 1)),
+        GrantConfig(name="b", amount=2.0, currency="USD", expires=dt.date(2026, 12, 1)),
+        GrantConfig(name="c", tokens=1),
     ]
     specs = resolve_grants("p", Account(grants=grants), Money(usd_cny=7.0))
     assert [s.name for s in specs] == ["b", "a", "c"]
@@ -43,7 +44,7 @@ def test_grants_in_debit_order() -> None:
 
 def test_grant_window_is_whole_utc_days() -> None:
     """A grant is usable from the start of ``starts`` to the end of ``expires`` (UTC)."""
-    g = Grant(name="g", tokens=1, models=["m"], starts=dt.date(2026, 11, 1), expires=dt.date(2026, 11, 30))
+    g = GrantConfig(name="g", tokens=1, models=["m"], starts=dt.date(2026, 11, 1), expires=dt.date(2026, 11, 30))
     (spec,) = resolve_grants("p", Account(grants=[g]), Money())
     first = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()
     last = dt.datetime(2026, 12, 1, tzinfo=dt.UTC).timestamp() - 1

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from balancer.horizon import Grant, H, Slot, nowcast, segments
-from balancer.ledger import GrantState
-from balancer.schedule import Candidate, Problem, Warm, solve
+from balancer.credit.horizon import H, PlannedGrant, Slot, nowcast, segments
+from balancer.credit.lp import solve
+from balancer.credit.pricing import Grant
+from balancer.credit.schedule import Offer, Problem, Warm
 
 T0 = 1_000 * 86400.0  # midnight UTC
 DAY = 86400.0
@@ -14,19 +15,16 @@ DAY = 86400.0
 
 def grant(
     provider: str, tokens: float, days: float, pairs: list[tuple[str, int]], unit: str = "tokens", margin: float = 0
-) -> Grant:
-    st = GrantState(
-        provider=provider, name="g-" + provider, unit=unit, size=int(tokens), used=0, models=[], starts=0,
-        expires=T0 + days * DAY,
-    )  # fmt: skip
-    return Grant(st, tokens, T0, T0 + (1 - margin) * days * DAY, tuple(pairs))
+) -> PlannedGrant:
+    g = Grant(provider, "g-" + provider, unit, int(tokens), frozenset(), 0.0, T0 + days * DAY)  # type: ignore[arg-type]
+    return PlannedGrant(g, tokens, T0, T0 + (1 - margin) * days * DAY, tuple(pairs))
 
 
 def problem(
-    cands: list[Candidate],
+    cands: list[Offer],
     demand: float,
     cap: dict[str, float],
-    grants: list[Grant] = (),  # type: ignore[assignment]
+    grants: list[PlannedGrant] = (),  # type: ignore[assignment]
     days: float = 10,
     down: frozenset[str] = frozenset(),
 ) -> Problem:
@@ -34,7 +32,7 @@ def problem(
     return Problem(slots, bounds, {"r": cands}, {"r": [demand] * len(slots)}, cap, grants, down)
 
 
-CHEAP, DEAR = Candidate(0, "a", "m", 1.0), Candidate(1, "b", "m", 2.0)
+CHEAP, DEAR = Offer(0, "a", "m", 1.0), Offer(1, "b", "m", 2.0)
 
 
 def test_paid_traffic_fills_the_cheapest_within_its_capacity() -> None:
@@ -52,7 +50,7 @@ def test_grant_is_spent_whole_inside_its_window() -> None:
     s = solve(problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g]))
     assert sum(s.burn[g.key]) == pytest.approx(500.0)
     pb = problem([CHEAP, DEAR], demand=20.0, cap={"a": 100.0, "b": 100.0}, grants=[g])
-    after = [seg for seg in range(len(pb.bounds) - 1) if pb.bounds[seg] >= g.state.expires]
+    after = [seg for seg in range(len(pb.bounds) - 1) if pb.bounds[seg] >= g.grant.expires]
     assert after and all(s.burn[g.key][seg] == 0 for seg in after)
 
 
@@ -100,7 +98,7 @@ def test_unavailable_candidate_gets_nothing_now_and_its_grant_waits() -> None:
 
 def test_over_a_spend_cap_no_paid_use_now() -> None:
     """A candidate whose provider is over its paid spend cap gets no paid traffic this hour."""
-    capped = Candidate(0, "a", "m", 1.0, paid_ok=False)
+    capped = Offer(0, "a", "m", 1.0, paid_ok=False)
     s = solve(problem([capped, DEAR], demand=50.0, cap={"a": 100.0, "b": 100.0}))
     assert ("r", 0) not in s.now and s.now[("r", 1)] == pytest.approx((50.0, 0.0))
 
@@ -149,7 +147,7 @@ def test_grants_competing_for_demand_go_earliest_expiry_first() -> None:
     the later one after it, and neither is wasted."""
     early = grant("a", 100.0 * 48, days=2, pairs=[("r", 0)])
     late = grant("b", 100.0 * 96, days=6, pairs=[("r", 1)])
-    cheap_a, cheap_b = Candidate(0, "a", "m", 2.0), Candidate(1, "b", "m", 2.0)
+    cheap_a, cheap_b = Offer(0, "a", "m", 2.0), Offer(1, "b", "m", 2.0)
     pb = problem([cheap_a, cheap_b], demand=100.0, cap={"a": 100.0, "b": 100.0}, grants=[early, late], days=7)
     s = solve(pb)
     assert s.now[("r", 0)] == pytest.approx((0.0, 100.0)) and ("r", 1) not in s.now
@@ -159,13 +157,13 @@ def test_grants_competing_for_demand_go_earliest_expiry_first() -> None:
 def test_a_grant_debited_first_closes_when_a_later_one_on_its_models_expires() -> None:
     """In the vendor's debit order, a grant before one that expires sooner (same account, shared models)
     must be gone by then; one on other models, another account's, or an earlier-expiring one is unchanged."""
-    from balancer.horizon import _in_debit_order
+    from balancer.credit.horizon import _in_debit_order
 
     first = grant("a", 100.0, days=9, pairs=[("r", 0)])  # listed first, expires on day 9
     later = grant("a", 100.0, days=3, pairs=[("r", 0), ("r", 1)])  # debited after it, expires on day 3
     other_models = grant("a", 100.0, days=9, pairs=[("r", 2)])
     other_account = grant("b", 100.0, days=9, pairs=[("r", 0)])
     out = _in_debit_order([first, other_models, other_account, later])
-    assert out[0].until == later.state.expires and out[0].end == later.end
+    assert out[0].until == later.grant.expires and out[0].end == later.end
     assert [g.until for g in out[1:]] == [T0 + 9 * DAY, T0 + 9 * DAY, T0 + 3 * DAY]
     assert _in_debit_order([later, first])[1].until == T0 + 9 * DAY  # earliest expiry first: nothing to do

@@ -8,7 +8,7 @@ from collections import Counter
 
 from balancer import router
 from balancer.config import Breaker, Limits
-from balancer.planner import RoutePlan
+from balancer.credit.plan import RoutePlan
 from balancer.state.memory import MemoryStore
 from tests.balancer.planning import T0, credit_config, plan_now, setup
 

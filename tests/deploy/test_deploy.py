@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from balancer import config as config_mod
+from balancer.app import make_app
 from balancer.cli import main as cli_main
-from balancer.gateway import make_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ENV = {

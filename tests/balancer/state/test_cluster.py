@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from balancer.ledger_redis import book_tokens
+from balancer.credit.ledger_redis import book_tokens
 from balancer.state import keys
 from tests.conftest import CHAT, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
@@ -319,7 +319,7 @@ async def _aof_ready(url: str) -> None:
 async def test_round_trips_per_request(make_gateway: Any, redis_url: str, http: aiohttp.ClientSession) -> None:
     """Redis's own command statistics show well under one round trip per request on the hot path,
     with RPM and TPM limits enforced through leases."""
-    from balancer.ledger_redis import RedisLedger
+    from balancer.credit.ledger_redis import RedisLedger
     from balancer.state.redis import RedisStore
 
     def edit(cfg: dict[str, Any]) -> None:
@@ -348,7 +348,7 @@ async def test_round_trips_per_request(make_gateway: Any, redis_url: str, http: 
 def test_redis_url_env_selects_redis(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> None:
     """With no state section, REDIS_URL selects the Redis store; without it the memory store is used."""
     from balancer import config as config_mod
-    from balancer.gateway import make_store
+    from balancer.app import make_store
     from balancer.state.memory import MemoryStore
     from balancer.state.redis import RedisStore
 

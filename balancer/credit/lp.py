@@ -1,6 +1,8 @@
-"""The credit-burn schedule: a linear program over the coming days, solved with HiGHS every re-plan.
+"""The credit-burn schedule as a linear program over the coming days, solved with HiGHS at every re-plan.
 
-Over the slots of :mod:`balancer.horizon` (the current hour, then hour-of-day slots with a multiplicity),
+Loaded only by the planner's worker (``planner.make_plan``): the request path never imports numpy or HiGHS.
+
+Over the slots of :mod:`balancer.credit.horizon` (the current hour, then hour-of-day slots with a multiplicity),
 in Mtok per hour, per slot s, route r and candidate c:
 
     p[r,c,s] >= 0     paid at list price (free models: price 0)
@@ -27,7 +29,7 @@ provider's capacity would save (``mu``) and what one more unit of a grant is wor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
@@ -36,52 +38,13 @@ import numpy as np
 from highspy import HighsLp, HighsModelStatus, MatrixFormat
 from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
-from balancer.horizon import INF, Grant, Slot
+from balancer.credit.horizon import INF
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
 
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers stay near 1
 PENALTY = 1000.0  # CNY per unserved Mtok
 BONUS = 1e-3  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    index: int
-    provider: str
-    model: str
-    price: float  # µ¥/token at list price for this route's mix
-    paid_ok: bool = True  # False: over a spend cap now, no paid use in the current hour
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    slots: Sequence[Slot]
-    bounds: Sequence[float]
-    routes: Mapping[str, Sequence[Candidate]]
-    demand: Mapping[str, Sequence[float]]  # route -> tokens/hour per slot
-    cap: Mapping[str, float]  # provider -> tokens/hour (inf: unlimited)
-    grants: Sequence[Grant]
-    down: frozenset[str] = frozenset()  # candidates ("provider/model") unavailable in the current hour
-
-
-@dataclass(slots=True)
-class Schedule:
-    now: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (route, idx) -> paid, grant tok/h
-    grant_now: dict[str, float] = field(default_factory=dict)  # grant key -> tokens/hour it pays for now
-    burn: dict[str, list[float]] = field(default_factory=dict)  # grant key -> units spent per segment
-    paid: list[dict[str, float]] = field(default_factory=list)  # per segment: provider -> µ¥ spent
-    mu: dict[str, float] = field(default_factory=dict)  # provider -> µ¥/token its capacity is worth now
-    lam: dict[str, float] = field(default_factory=dict)  # grant key -> µ¥ one more unit of it would save
-    unserved: float = 0.0  # tokens over the horizon
-    status: str = ""
-
-
-@dataclass(slots=True)
-class Warm:
-    """The last solution's basis: the next solve of the same shape starts from it (~10x faster than cold)."""
-
-    shape: tuple[int, int] = (0, 0)
-    basis: object = None
 
 
 @dataclass(slots=True)
@@ -178,7 +141,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         for r, idx in g.pairs:
             k = index[r, idx]
             c = pairs[k][1]
-            per = 1.0 if g.state.unit == "tokens" else c.price
+            per = 1.0 if g.grant.unit == "tokens" else c.price
             entries = [(rows[active], vals[active]) for rows, vals in at.serve(r, c.provider)]
             entries.append((np.full(len(active), at.grant_base + gi), w[active] * per))
             down = candidate_key(c.provider, c.model) in pb.down
@@ -229,7 +192,7 @@ def _run(cols: _Columns, lo: np.ndarray, hi: np.ndarray, warm: Warm) -> tuple[np
 def _read(
     pb: Problem,
     at: _Layout,
-    pairs: Sequence[tuple[str, Candidate]],
+    pairs: Sequence[tuple[str, Offer]],
     uses: Sequence[tuple[int, int, np.ndarray, int]],
     z0: int,
     x: np.ndarray,
@@ -252,7 +215,7 @@ def _read(
     for gi, k, active, first in uses:
         g, (r, c) = pb.grants[gi], pairs[k]
         u = tok[first : first + len(active)]
-        per = 1.0 if g.state.unit == "tokens" else c.price
+        per = 1.0 if g.grant.unit == "tokens" else c.price
         burn = np.bincount(seg[active], weights=u * w[active] * per, minlength=segs)
         out.burn[g.key] = [a + float(b) for a, b in zip(out.burn[g.key], burn, strict=True)]
         if active[0] == 0 and u[0] > 1e-6:

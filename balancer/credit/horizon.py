@@ -13,9 +13,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from balancer.ledger import AccountBook, GrantState, Snapshot
-from balancer.pricing import INPUT_SHARE
-from balancer.router import Choice, CompiledRoute
+from balancer.config import Limits, Route
+from balancer.credit.ledger import AccountBook, Snapshot
+from balancer.credit.pricing import INPUT_SHARE, Grant
 
 H = 3600.0
 HISTORY_DAYS = 7
@@ -31,11 +31,11 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
+class PlannedGrant:
     """A grant as the planner sees it: what is left of it, when it may be spent, and where."""
 
-    state: GrantState
-    amount: float  # units it may still spend
+    grant: Grant
+    amount: float  # units it may still spend (what the ledger shows left)
     start: float
     end: float  # planned end: expires minus the safety margin
     pairs: tuple[tuple[str, int], ...]  # (route, choice index) it can pay for
@@ -43,12 +43,12 @@ class Grant:
 
     @property
     def key(self) -> str:
-        return self.state.provider + "/" + self.state.name
+        return self.grant.key
 
     @property
     def until(self) -> float:
         """Spendable until (in the plan): its expiry, or sooner (``_in_debit_order``)."""
-        return self.state.expires if self.closes is None else self.closes
+        return self.grant.expires if self.closes is None else self.closes
 
 
 def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHARE) -> float:
@@ -84,16 +84,15 @@ def nowcast(expected: float, seen: int, elapsed: float) -> float:
     return trust * seen / elapsed + (1.0 - trust) * expected
 
 
-def capacity(choice: Choice, avg_tokens: float) -> float:
+def capacity(lim: Limits, avg_tokens: float) -> float:
     """A provider's tokens/hour under its TPM and RPM limits (inf when unlimited)."""
-    lim = choice.provider.limits
     cap = lim.tpm * 60.0 if lim.tpm else INF
     if lim.rpm and avg_tokens > 0:
         cap = min(cap, lim.rpm * 60.0 * avg_tokens)
     return cap
 
 
-def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[Slot], list[float]]:
+def segments(now: float, grants: Sequence[PlannedGrant], horizon: float) -> tuple[list[Slot], list[float]]:
     """Hour-of-day slots of the segments: the current hour, then between every grant's start, planned end and
     expiry (and at least every week), up to the horizon. Returns the slots (the current hour's first) and
     the segment bounds (epoch s)."""
@@ -115,29 +114,30 @@ def segments(now: float, grants: Sequence[Grant], horizon: float) -> tuple[list[
     return slots, [b * H for b in bounds]
 
 
-def grants_to_plan(routes: Mapping[str, CompiledRoute], snap: Snapshot, now: float, margin: float) -> list[Grant]:
+def grants_to_plan(routes: Mapping[str, Route], snap: Snapshot, now: float, margin: float) -> list[PlannedGrant]:
     """Every grant with something left that a route can use (one expiring past the horizon too: while it
     lasts, what it covers costs nothing; what it still holds at the horizon is not waste)."""
     out = []
-    for st in snap.grants:
-        if st.remaining <= 0 or st.expires <= now:
+    for balance in snap.grants:
+        st = balance.grant
+        if balance.remaining <= 0 or st.expires <= now:
             continue
         pairs = tuple(
-            (r.name, c.index)
-            for r in routes.values()
-            for c in r.choices
-            if c.provider_name == st.provider and (not st.models or c.model in st.models)
+            (name, i)
+            for name, r in routes.items()
+            for i, c in enumerate(r.candidates)
+            if c.provider == st.provider and (not st.models or c.model in st.models)
         )
         if not pairs:
             continue
         start = max(math.floor(now / H) * H, st.starts)  # the current hour is planned whole
         window = st.expires - max(st.starts, now - 30 * 86400.0)  # the whole window, not what is left of it
         end = max(start, math.ceil((st.expires - margin * window) / H) * H) if st.expires < INF else INF
-        out.append(Grant(st, float(st.remaining), start, end, pairs))
+        out.append(PlannedGrant(st, float(balance.remaining), start, end, pairs))
     return _in_debit_order(out)
 
 
-def _in_debit_order(grants: list[Grant]) -> list[Grant]:
+def _in_debit_order(grants: list[PlannedGrant]) -> list[PlannedGrant]:
     """The vendor spends an account's grants one after another (``Snapshot.grants`` lists them in its debit
     order): a grant after this one, on the same models, gets nothing until this one is gone. So this one
     must be gone by then too — its window closes with the soonest of theirs. That only bites where the
@@ -149,13 +149,12 @@ def _in_debit_order(grants: list[Grant]) -> list[Grant]:
         later = [
             h
             for h in out[i + 1 :]
-            if h.state.provider == g.state.provider
+            if h.grant.provider == g.grant.provider
             and h.until < g.until
             and h.start >= g.start
             and set(h.pairs) & set(g.pairs)
         ]
         if later:
             until, end = min(h.until for h in later), min(g.end, *(h.end for h in later))
-            out[i] = Grant(g.state, g.amount, g.start, end, g.pairs, until)
+            out[i] = PlannedGrant(g.grant, g.amount, g.start, end, g.pairs, until)
     return out
-

@@ -22,6 +22,9 @@ before the paid balance; which grant first is the account's ``debit_order``. In 
           grants:
             - {name: air-pack, tokens: 100000000, models: [glm-4-air], expires: 2026-12-15}
             - {name: voucher, amount: 100.0, starts: 2026-11-01, expires: 2027-01-31}   # money, any model
+
+The config's types for it (``Price``, ``GrantConfig``, ``Account``, ``Money``) live in :mod:`balancer.config`;
+here they become tariffs and resolved :class:`Grant` s.
 """
 
 from __future__ import annotations
@@ -32,52 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import msgspec
-
-from balancer.vendors.base import Currency, ModelInfo
+from balancer.config import Account, Money, Price
+from balancer.vendors.base import ModelInfo
 
 MICRO = 1_000_000  # µ¥ per CNY
 DAY = 86_400.0
-
-
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    pass
-
-
-class Price(_Strict, frozen=True):
-    """List prices per million tokens; overrides the vendor catalogue for one model of one provider."""
-
-    input: float
-    output: float
-    cached_input: float | None = None  # None: cached input costs as much as input
-    currency: Currency = "CNY"
-
-
-class Grant(_Strict, frozen=True):
-    """Free credit: ``tokens`` (a pack) or ``amount`` (money, in ``currency``), for ``models`` (empty: all)."""
-
-    name: str
-    tokens: int | None = None
-    amount: float | None = None
-    currency: Currency = "CNY"
-    models: list[str] = []
-    starts: dt.date | None = None
-    expires: dt.date | None = None
-
-
-class Account(_Strict, frozen=True):
-    """A provider account's money: grants, the order the vendor debits them, paid balance and caps (CNY)."""
-
-    grants: list[Grant] = []
-    # earliest_expiry: the grant that expires first is debited first (most vendors); listed: config order.
-    debit_order: Literal["earliest_expiry", "listed"] = "earliest_expiry"
-    paid_balance: float | None = None  # None: unknown / post-paid
-    daily_cap: float | None = None  # paid spend per UTC day
-    monthly_cap: float | None = None  # paid spend per UTC calendar month
-
-
-class Money(_Strict, frozen=True):
-    usd_cny: float = 7.2  # CNY per USD
 
 
 def day_start(d: dt.date) -> float:
@@ -141,8 +103,8 @@ def tariff(price: Price | ModelInfo | None, money: Money) -> Tariff:
 
 
 @dataclass(frozen=True, slots=True)
-class GrantSpec:
-    """A grant resolved for the ledger: its unit, size in that unit, models and window (epoch seconds)."""
+class Grant:
+    """A grant resolved from the config: its unit, size in that unit, models and window (epoch seconds)."""
 
     provider: str
     name: str
@@ -160,9 +122,9 @@ class GrantSpec:
         return f"{self.provider}/{self.name}"
 
 
-def resolve_grants(provider: str, account: Account, money: Money) -> list[GrantSpec]:
+def resolve_grants(provider: str, account: Account, money: Money) -> list[Grant]:
     """The account's grants in the vendor's debit order."""
-    specs = []
+    grants = []
     for g in account.grants:
         if g.tokens is not None:
             unit: Literal["tokens", "money"] = "tokens"
@@ -172,24 +134,7 @@ def resolve_grants(provider: str, account: Account, money: Money) -> list[GrantS
             size = round((g.amount or 0.0) * (money.usd_cny if g.currency == "USD" else 1.0) * MICRO)
         starts = day_start(g.starts) if g.starts else 0.0
         expires = day_start(g.expires) + DAY if g.expires else float("inf")
-        specs.append(GrantSpec(provider, g.name, unit, size, frozenset(g.models), starts, expires))
+        grants.append(Grant(provider, g.name, unit, size, frozenset(g.models), starts, expires))
     if account.debit_order == "earliest_expiry":
-        specs.sort(key=lambda s: s.expires)  # stable: ties keep config order
-    return specs
-
-
-def check_account(account: Account, where: str) -> str | None:
-    """A config error message for an inconsistent account, or None."""
-    names: set[str] = set()
-    for i, g in enumerate(account.grants):
-        at = f"{where}.grants[{i}]"
-        if (g.tokens is None) == (g.amount is None):
-            return f"{at}: give exactly one of tokens or amount"
-        if (g.tokens or 0) < 0 or (g.amount or 0.0) < 0:
-            return f"{at}: must be >= 0"
-        if g.name in names:
-            return f"{at}.name: duplicate grant name {g.name!r}"
-        if g.starts and g.expires and g.expires < g.starts:
-            return f"{at}.expires: before starts"
-        names.add(g.name)
-    return None
+        grants.sort(key=lambda g: g.expires)  # stable: ties keep config order
+    return grants

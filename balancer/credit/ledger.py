@@ -1,12 +1,11 @@
 """The ledger: every served request priced from its usage and booked once, against a grant or the paid balance.
 
-One Protocol, so a Redis ledger can follow the in-memory one. Money is integer µ¥ (see
-:mod:`balancer.pricing`). Time is passed in. ``book`` is the hot-path call and must stay a cheap local
-update: the memory ledger applies it at once, a Redis ledger buffers charges and applies them in one
-Lua call per flush (the grant split below happens inside that script, so there is no read-modify-write
-in any caller). ``reconcile`` lets balance polls overwrite the ledger's view: the vendor's figure wins.
-
-Redis keys (every key of one account shares the ``{acct:<provider>}`` hash tag, one Cluster slot):
+One Protocol, two ledgers: :class:`MemoryLedger` here (one instance, tests, the simulation) and
+:class:`~balancer.credit.ledger_redis.RedisLedger` (shared by every instance). Money is integer µ¥ (see
+:mod:`balancer.credit.pricing`). Time is passed in. ``book`` is the hot-path call and must stay a cheap local
+update: both ledgers split a charge with the same pure :func:`split` and apply it locally at once; the Redis
+ledger also queues the resulting increments, which its flusher applies exactly once (``state.batch``).
+``reconcile`` lets balance polls overwrite the ledger's view: the vendor's figure wins.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ import msgspec
 import structlog
 
 from balancer.config import Config
-from balancer.pricing import MICRO, GrantSpec, Tariff, account_tariffs, day_key, month_key, resolve_grants
+from balancer.credit.pricing import MICRO, Grant, Tariff, account_tariffs, day_key, month_key, resolve_grants
+from balancer.vendors import REGISTRY
 
-log = structlog.get_logger("balancer.ledger")
+log = structlog.get_logger("balancer.credit.ledger")
 
 PAID = "paid"
 TRAFFIC_KEEP_H = 8 * 24
@@ -44,24 +44,21 @@ class Charge:
 class AccountBook:
     """What the ledger needs to know about one provider account."""
 
-    grants: tuple[GrantSpec, ...]  # in debit order
+    grants: tuple[Grant, ...]  # in debit order
     tariffs: Mapping[str, Tariff]  # by model
     paid_balance: int | None = None  # µ¥ at start; None: unknown
 
 
-class GrantState(msgspec.Struct, kw_only=True):
-    provider: str
-    name: str
-    unit: str  # tokens | money (µ¥)
-    size: int
+@dataclass(frozen=True, slots=True)
+class GrantBalance:
+    """One grant in a ledger snapshot: the grant, and how much of it is used (its unit: tokens or µ¥)."""
+
+    grant: Grant
     used: int
-    models: list[str]
-    starts: float
-    expires: float
 
     @property
     def remaining(self) -> int:
-        return max(0, self.size - self.used)
+        return max(0, self.grant.size - self.used)
 
 
 class Row(msgspec.Struct, kw_only=True):
@@ -76,7 +73,7 @@ class Row(msgspec.Struct, kw_only=True):
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
-    grants: list[GrantState]
+    grants: list[GrantBalance]  # every configured grant, in each account's debit order
     paid_remaining: dict[str, int]  # µ¥, accounts with a known balance
     paid_today: dict[str, int]  # µ¥
     paid_month: dict[str, int]  # µ¥
@@ -124,9 +121,7 @@ class _Split:
     parts: list[tuple[str, int, int, int]] = field(default_factory=list)
 
 
-def split(
-    grants: Iterable[GrantSpec], used: Mapping[str, int], model: str, tokens: int, cost: int, now: float
-) -> _Split:
+def split(grants: Iterable[Grant], used: Mapping[str, int], model: str, tokens: int, cost: int, now: float) -> _Split:
     """Debit grants covering ``model`` in order, then the paid balance; the same rule the Redis script keeps.
 
     Integer arithmetic only: a token grant takes tokens and the matching share of the list value, a money
@@ -231,20 +226,7 @@ class MemoryLedger:
 
     async def snapshot(self, now: float) -> Snapshot:
         day, month = day_key(now), month_key(now)
-        grants = [
-            GrantState(
-                provider=g.provider,
-                name=g.name,
-                unit=g.unit,
-                size=g.size,
-                used=self._used.get(g.key, 0),
-                models=sorted(g.models),
-                starts=g.starts,
-                expires=g.expires,
-            )
-            for book in self._books.values()
-            for g in book.grants
-        ]
+        grants = [GrantBalance(g, self._used.get(g.key, 0)) for book in self._books.values() for g in book.grants]
         return Snapshot(
             grants=grants,
             paid_remaining=dict(self._paid),
@@ -277,7 +259,7 @@ class MemoryLedger:
         return out
 
 
-def _spread(grants: list[GrantSpec], used: dict[str, int], extra_used: int) -> None:
+def _spread(grants: list[Grant], used: dict[str, int], extra_used: int) -> None:
     """Mark ``extra_used`` more µ¥ used (negative: give back), in debit order (give back in reverse)."""
     order = grants if extra_used > 0 else list(reversed(grants))
     for g in order:
@@ -293,8 +275,6 @@ def _spread(grants: list[GrantSpec], used: dict[str, int], extra_used: int) -> N
 
 def books_from_config(cfg: Config) -> dict[str, AccountBook]:
     """Each provider's grants (debit order), tariffs (catalogue, overridden by ``prices``) and paid balance."""
-    from balancer.vendors import REGISTRY
-
     books = {}
     for name, prov in cfg.providers.items():
         paid = prov.account.paid_balance

@@ -3,9 +3,9 @@
 Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 
 1. Forecast each route's demand per UTC hour of day (the last 7 days' traffic; the rest of the current
-   hour from the rate seen in it) and its prompt share (:mod:`balancer.horizon`), and cut the time to a
+   hour from the rate seen in it) and its prompt share (:mod:`balancer.credit.horizon`), and cut the time to a
    week past the last grant deadline into slots.
-2. Solve the schedule (:mod:`balancer.schedule`): the cheapest way to serve the forecast within every
+2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way to serve the forecast within every
    provider's capacity, grants spent only inside their windows and up to what is left of them.
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
@@ -13,21 +13,21 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
    forecast) the order of what the next token costs now: a candidate's price, or the value of the grant
    it would spend, plus the value of its provider's capacity this hour (the LP's duals).
 
-The result is a :class:`Plan`: what the ``credit-burn`` and ``cheapest`` strategies read per request, and
-the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
+The result is a :class:`~balancer.credit.plan.Plan`: what the ``credit-burn`` and ``cheapest`` strategies read
+per request, and the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
 """
 
 from __future__ import annotations
 
-import bisect
+import asyncio
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
-from balancer.horizon import (
+from balancer.config import Config, Provider
+from balancer.credit.horizon import (
     INF,
-    Grant,
     H,
+    PlannedGrant,
     Slot,
     blended,
     capacity,
@@ -36,94 +36,47 @@ from balancer.horizon import (
     nowcast,
     segments,
 )
-from balancer.ledger import AccountBook, Snapshot
-from balancer.pricing import INPUT_SHARE, MICRO, Account
-from balancer.router import CompiledRoute
-from balancer.schedule import Candidate, Problem, Schedule, Warm, solve
+from balancer.credit.ledger import AccountBook, Ledger, Snapshot
+from balancer.credit.plan import GrantOutlook, Period, Plan, RoutePlan
+from balancer.credit.pricing import INPUT_SHARE, MICRO
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
-GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
-
-
-Period = tuple[float, float, Mapping[str, float]]
-
-
-@dataclass(frozen=True, slots=True)
-class RoutePlan:
-    """What the strategies read for one route: precomputed, so ordering costs microseconds."""
-
-    shares: tuple[float, ...] = ()  # cumulative shares of the route's requests; shares[i] pairs with share_to[i]
-    share_to: tuple[int, ...] = ()  # choice indices
-    price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
-    capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
-    rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
-    turn: Iterator[int] = field(default_factory=itertools.count)
-
-    def pick(self, u: float) -> int | None:
-        """The candidate a ``u`` in [0, 1) lands on, or None (past the planned shares)."""
-        i = bisect.bisect_right(self.shares, u)
-        return self.share_to[i] if i < len(self.share_to) else None
-
-    def next_pick(self) -> int | None:
-        """The next pick of a low-discrepancy sequence: after n picks each candidate has had its share of them
-        within about 3 (random draws: within ~sqrt(n))."""
-        return self.pick((next(self.turn) * GOLDEN) % 1.0)
-
-
-@dataclass(frozen=True, slots=True)
-class GrantOutlook:
-    provider: str
-    name: str
-    unit: str
-    remaining: int
-    expires: float
-    exhausted_at: float | None  # projected; None: not before the horizon
-    waste: int  # projected units left at expiry
-    share_now: float  # tokens/hour planned this hour
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    made_at: float
-    routes: Mapping[str, RoutePlan]
-    grants: tuple[GrantOutlook, ...] = ()
-    paid: tuple[Period, ...] = ()  # (from, to, provider -> µ¥/day)
-    demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
-    unserved: float = 0.0  # forecast tokens no candidate has room for, over the horizon
-    status: str = ""  # the solver's
 
 
 def make_plan(
-    routes: Mapping[str, CompiledRoute],
+    cfg: Config,
     books: Mapping[str, AccountBook],
     snap: Snapshot,
     now: float,
-    margin: float = 0.05,
-    horizon_days: float = 60.0,
     down: frozenset[str] = frozenset(),
     warm: Warm | None = None,
 ) -> Plan:
-    """The plan for the current hour (and the outlook for the report), from a ledger snapshot.
+    """The plan for the current hour (and the outlook for the report) of the config's routes, from a ledger
+    snapshot; candidates are known by their index in their route, as the router compiles them.
 
     ``down``: candidates ("provider/model") unavailable now; they get nothing this hour and their grants are
     planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans."""
+    routes, horizon_days = cfg.routes, cfg.planning.horizon_days
     list_price = {
         name: {
-            c.index: blended(books.get(c.provider_name), c.model, snap.input_share.get(name, INPUT_SHARE))
-            for c in r.choices
+            i: blended(books.get(c.provider), c.model, snap.input_share.get(name, INPUT_SHARE))
+            for i, c in enumerate(r.candidates)
         }
         for name, r in routes.items()
     }
     # Far enough to show what is paid after the last grant: a week past it, and at least 30 days.
-    ends = [st.expires + 7 * 86400.0 for st in snap.grants if now < st.expires < INF]
+    ends = [b.grant.expires + 7 * 86400.0 for b in snap.grants if now < b.grant.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
-    grants = grants_to_plan(routes, snap, now, margin)
+    grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
     rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
-    pb = _problem(routes, list_price, snap, now, grants, horizon, rates, down)
-    sched = solve(pb, warm)
-    paying: dict[tuple[str, int], list[Grant]] = {}  # (route, choice index) -> the grants that pay for it now
+    pb = _problem(cfg, list_price, snap, now, grants, horizon, rates, down)
+    from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
+
+    sched = lp.solve(pb, warm)
+    paying: dict[tuple[str, int], list[PlannedGrant]] = {}  # (route, choice index) -> the grants that pay for it now
     for g in grants:
-        if g.state.starts <= now:
+        if g.grant.starts <= now:
             for pair in g.pairs:
                 paying.setdefault(pair, []).append(g)
     return Plan(
@@ -137,39 +90,59 @@ def make_plan(
     )
 
 
+async def replan(
+    cfg: Config,
+    books: Mapping[str, AccountBook],
+    ledger: Ledger,
+    now: float,
+    rates: Mapping[str, float] | None = None,
+    down: frozenset[str] = frozenset(),
+    warm: Warm | None = None,
+) -> tuple[Plan, Snapshot]:
+    """Plan from the ledger now; ``rates`` (route -> tokens/hour) stands in for traffic history, ``down`` names
+    the candidates (provider/model) unavailable now. The solve runs in a worker thread (HiGHS releases the GIL):
+    milliseconds from a warm basis, ~0.1 s cold, never on the event loop. Returns the plan and the snapshot
+    it was made from (what the report renders beside it)."""
+    snap = await ledger.snapshot(now)
+    if rates:
+        hour = int(now // H)
+        for route, rate in rates.items():
+            snap.traffic[route] = {h: round(rate) for h in range(hour - 24, hour)}
+            snap.traffic[route][hour] = round(rate * (now / H % 1.0))  # this hour so far, at the same rate
+    plan = await asyncio.to_thread(make_plan, cfg, books, snap, now, down, warm)
+    return plan, snap
+
+
 def _problem(
-    routes: Mapping[str, CompiledRoute],
+    cfg: Config,
     list_price: Mapping[str, Mapping[int, float]],
     snap: Snapshot,
     now: float,
-    grants: list[Grant],
+    grants: list[PlannedGrant],
     horizon: float,
     rates: Mapping[str, Sequence[float]],
     down: frozenset[str],
 ) -> Problem:
     """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
     per slot (the current hour's from the traffic seen in it), candidates, capacities and grants."""
+    routes, providers = cfg.routes, cfg.providers
     slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
     slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
     demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
     for r in routes:
         demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
+    capped = {p for p, prov in providers.items() if _capped(prov, snap, p)}
     cands = {
         name: [
-            Candidate(
-                c.index,
-                c.provider_name,
-                c.model,
-                list_price[name][c.index],
-                not _capped(c.provider.account, snap, c.provider_name),
-            )
-            for c in r.choices
+            Offer(i, c.provider, c.model, list_price[name][i], c.provider not in capped)
+            for i, c in enumerate(r.candidates)
         ]
         for name, r in routes.items()
     }
     avg = _avg_tokens(snap)
-    caps = {c.provider_name: capacity(c, avg.get(c.provider_name, 0.0)) for r in routes.values() for c in r.choices}
+    used = {c.provider for r in routes.values() for c in r.candidates}
+    caps = {p: capacity(providers[p].limits, avg.get(p, 0.0)) for p in used}
     return Problem(slots, bounds, cands, demand, caps, grants, down)
 
 
@@ -191,7 +164,8 @@ def _avg_tokens(snap: Snapshot) -> dict[str, float]:
     return {p: t / n for p, (t, n) in tok.items() if n}
 
 
-def _capped(account: Account, snap: Snapshot, provider: str) -> bool:
+def _capped(prov: Provider, snap: Snapshot, provider: str) -> bool:
+    account = prov.account
     day, month = snap.paid_today.get(provider, 0), snap.paid_month.get(provider, 0)
     return (account.daily_cap is not None and day >= account.daily_cap * MICRO) or (
         account.monthly_cap is not None and month >= account.monthly_cap * MICRO
@@ -200,10 +174,10 @@ def _capped(account: Account, snap: Snapshot, provider: str) -> bool:
 
 def _route_plan(
     route: str,
-    cands: Sequence[Candidate],
+    cands: Sequence[Offer],
     demand: float,
     sched: Schedule,
-    paying: Mapping[tuple[str, int], Sequence[Grant]],
+    paying: Mapping[tuple[str, int], Sequence[PlannedGrant]],
     now: float,
 ) -> RoutePlan:
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
@@ -216,7 +190,7 @@ def _route_plan(
     marginal = {}
     for c in cands:
         spend = [
-            sched.lam.get(g.key, 0.0) * (1.0 if g.state.unit == "tokens" else c.price)
+            sched.lam.get(g.key, 0.0) * (1.0 if g.grant.unit == "tokens" else c.price)
             for g in paying.get((route, c.index), ())
         ]
         marginal[c.index] = (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
@@ -263,11 +237,11 @@ def _shares(
     return tuple(cum), tuple(used)
 
 
-def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float) -> GrantOutlook:
+def _outlook(g: PlannedGrant, sched: Schedule, bounds: Sequence[float], horizon: float) -> GrantOutlook:
     burn = sched.burn.get(g.key, [])
     left = g.amount - sum(burn)
     short = left > 1e-6 * max(1.0, g.amount)
-    beyond = g.state.expires > horizon  # what is left at the horizon is not waste yet
+    beyond = g.grant.expires > horizon  # what is left at the horizon is not waste yet
     exhausted = None
     if not short:
         done = 0.0
@@ -277,11 +251,8 @@ def _outlook(g: Grant, sched: Schedule, bounds: Sequence[float], horizon: float)
                 break
             done += part
     return GrantOutlook(
-        provider=g.state.provider,
-        name=g.state.name,
-        unit=g.state.unit,
-        remaining=g.state.remaining,
-        expires=g.state.expires,
+        grant=g.grant,
+        remaining=round(g.amount),
         exhausted_at=exhausted,
         waste=0 if beyond or not short else round(left),
         share_now=sched.grant_now.get(g.key, 0.0),

@@ -20,13 +20,13 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
-from balancer import ledger as L
 from balancer import tasks
-from balancer.pricing import day_key, month_key
+from balancer.credit import ledger as L
+from balancer.credit.pricing import day_key, month_key
 from balancer.state import keys
 from balancer.state.batch import Counters
 
-log = structlog.get_logger("balancer.ledger_redis")
+log = structlog.get_logger("balancer.credit.ledger_redis")
 
 FLUSH_S = 0.05
 PULL_S = 2.0

@@ -22,7 +22,7 @@ from balancer.state import StateStore
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import Balance, BalanceProbe, Vendor
 
-log = structlog.get_logger("balancer.balances")
+log = structlog.get_logger("balancer.credit.balances")
 
 QUOTA = "quota_exhausted"
 

@@ -1,0 +1,71 @@
+"""The application: a gateway built from a config, its state store and ledger picked, wired into aiohttp.
+
+The store comes from the config (``state:``; Redis when a URL is set, else memory); the ledger follows the
+store through the :class:`~balancer.state.StateStore` protocol (a store that shares a Redis client shares
+the books too). Handlers are :class:`~balancer.api.Api` methods bound to the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from balancer import tasks
+from balancer.api import Api
+from balancer.config import Config
+from balancer.credit.ledger import Ledger, MemoryLedger
+from balancer.credit.ledger_redis import RedisLedger
+from balancer.gateway import Gateway, StartupError, check_startable
+from balancer.job import Clock
+from balancer.state import StateStore
+from balancer.state.memory import MemoryStore
+from balancer.state.redis import RedisStore
+
+GATEWAY = web.AppKey("gateway", Gateway)  # the app's gateway, for the CLI (reload) and tests
+
+
+def make_store(cfg: Config) -> StateStore:
+    url = cfg.state.url()
+    if url is None:
+        if cfg.state.backend == "redis":
+            raise StartupError("state.backend is redis but no state.redis_url or REDIS_URL is set")
+        return MemoryStore()
+    return RedisStore.from_url(url, degraded_share=cfg.state.degraded_share)
+
+
+def make_ledger(store: StateStore) -> Ledger:
+    """Shared state, shared books: the Redis ledger when the store shares a Redis client."""
+    return MemoryLedger() if store.redis is None else RedisLedger(store.redis)
+
+
+def make_app(
+    cfg: Config, store: StateStore | None = None, clock: Clock = time.time, rng: random.Random | None = None
+) -> web.Application:
+    check_startable(cfg)
+    store = store or make_store(cfg)
+    gw = Gateway(cfg, store, clock, rng or random.Random(), ledger=make_ledger(store))
+    app = web.Application(client_max_size=cfg.server.max_body_bytes)
+    app[GATEWAY] = gw
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        await gw.start()
+        planner = asyncio.create_task(gw.replan_forever())
+        yield
+        await tasks.stop(planner)
+        await gw.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    api = Api(gw)
+    app.router.add_post("/v1/chat/completions", api.endpoint(api.chat_completions))
+    app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
+    app.router.add_get("/v1/models", api.endpoint(api.models))
+    app.router.add_get("/healthz", api.endpoint(api.healthz))
+    app.router.add_get("/readyz", api.endpoint(api.readyz))
+    app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
+    app.router.add_get("/admin/plan", api.endpoint(api.admin_plan))
+    app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405
+    return app

@@ -1,0 +1,260 @@
+"""One attempt at one candidate, start to end: shape → admit → send → classify → settle → consequence → log.
+
+:meth:`Caller.call` runs an attempt until it has an answer: a whole reply (settled and booked here), a
+failure (settled, its class's consequence applied, logged) or an open stream whose first event is in hand.
+An open stream comes back through :meth:`Caller.end` when :mod:`balancer.streams` has finished relaying it,
+however it ended: every attempt, plain or streamed, is settled, booked and logged by the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+import structlog
+
+from balancer import http, upstream, wire
+from balancer.config import ClassPolicy, Config
+from balancer.credit.ledger import Charge, Ledger
+from balancer.errors import Failure, Outcome
+from balancer.job import Clock, Job, Reply, Stream
+from balancer.routes import Choice
+from balancer.state import Admission, StateStore, Verdict
+from balancer.vendors import openai_compat as compat
+from balancer.vendors.base import BytesMap
+
+log = structlog.get_logger("balancer.attempt")
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """The candidate was not tried: it cannot take the request as asked, or the store did not admit it."""
+
+    retry_at: float | None = None  # when it may be worth asking again (admission refusals)
+    outcome: Outcome | None = None  # why it cannot take the request (answered if no candidate can)
+
+
+class Caller:
+    """Runs attempts against candidates; holds what every attempt needs (store, pool, clock, ledger)."""
+
+    def __init__(self, cfg: Config, store: StateStore, pool: http.Pool, clock: Clock, ledger: Ledger | None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.pool = pool
+        self.clock = clock
+        self.ledger = ledger
+
+    async def call(self, job: Job, choice: Choice) -> Reply | Stream | Outcome | Skip:
+        """One attempt: the reply, the open stream, the failure (already settled and logged) or a skip."""
+        try:
+            shaped = self._shape(job, choice)
+        except compat.Unsupported as e:
+            job.add(choice, "skipped:unsupported")
+            return Skip(outcome=Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e)))
+        tokens = estimate_tokens(job.view, choice)
+        adm = await self.store.admit(
+            choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
+        )
+        if not adm.ok:
+            job.add(choice, f"skipped:{adm.reason}")
+            return Skip(adm.retry_at)
+        job.tries += 1
+        if shaped.adjustments:
+            job.adjustments = shaped.adjustments  # counted in request_done; detail at debug
+            log.debug("request_shaped", provider=choice.provider_name, changes=shaped.adjustments)
+        t0 = time.perf_counter()
+        remaining = max(0.001, job.deadline - t0)
+        timeouts = self.cfg.provider_timeouts(choice.provider)
+        try:
+            request = (shaped.body, self._signed(choice, shaped.body))
+            if job.view.stream:
+                return await self._open_stream(job, choice, adm, request, t0, min(timeouts.ttft_s, remaining))
+            async with asyncio.timeout(min(timeouts.total_s, remaining)):
+                r = await self.pool.post(choice.endpoint, *request, connect_s=timeouts.connect_s)
+                try:
+                    data = await r.read()
+                except BaseException:
+                    r.close()
+                    raise
+        except OSError as e:  # TimeoutError and connection errors
+            return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
+        finally:
+            job.upstream_s += time.perf_counter() - t0
+        return await self._answered(job, choice, adm, (r.status, r.headers, data), t0)
+
+    async def _answered(
+        self, job: Job, choice: Choice, adm: Admission, reply: tuple[int, Mapping[str, str], bytes], t0: float
+    ) -> Reply | Outcome:
+        status, headers, data = reply
+        if choice.vendor.map_reply is not None and status < 300:
+            data = choice.vendor.map_reply(data)
+        outcome, view = compat.classify_reply(choice.vendor, status, headers, data, self.clock())
+        if not outcome.ok:
+            return await self._failed(job, choice, adm, outcome, t0)
+        job.usage = view.usage if view is not None else None
+        await self.end(job, choice, adm, outcome, status, t0, billed=True)
+        rest = compat.exhausted_for(headers)
+        if rest is not None:  # a limit the vendor reported: rest the account until its window resets
+            now = self.clock()
+            await self.store.cool_down(choice.provider_name, now + min(rest, 3600.0), "rate_limited", now)
+        return Reply(status, data)
+
+    def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
+        body = dict(job.body)
+        if job.route.kind == "embeddings":
+            return compat.shape_embeddings(body, choice.model)
+        shaped = compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
+        if choice.vendor.map_request is not None:
+            shaped.body = choice.vendor.map_request(shaped.body)
+        return shaped
+
+    def _signed(self, choice: Choice, body: bytes) -> Mapping[str, str] | None:
+        """Per-request auth headers for vendors that sign each request (else they are in the endpoint)."""
+        if choice.vendor.sign is None:
+            return None
+        key = choice.provider.api_key.reveal() if choice.provider.api_key else ""
+        signed = choice.vendor.sign(key, body, choice.provider.extra, self.clock())
+        if not any(k.lower() == "content-type" for k in signed):
+            signed = {"Content-Type": "application/json", **signed}
+        return signed
+
+    async def _open_stream(
+        self,
+        job: Job,
+        choice: Choice,
+        adm: Admission,
+        request: tuple[bytes, Mapping[str, str] | None],
+        t0: float,
+        first_s: float,
+    ) -> Stream | Outcome:
+        """Send, then wait (within ``first_s``) for the first event; any failure so far can fail over."""
+        timeouts = self.cfg.provider_timeouts(choice.provider)
+        async with asyncio.timeout(first_s):
+            resp = await self.pool.post(choice.endpoint, *request, connect_s=timeouts.connect_s)
+        # An error status, or a JSON body answering a stream request (an error at HTTP 200: Spark,
+        # MiniMax, Hunyuan), is read whole and classified like a non-stream reply.
+        if resp.status >= 300 or resp.headers.get("content-type", "").startswith("application/json"):
+            try:
+                async with asyncio.timeout(max(0.001, first_s - (time.perf_counter() - t0))):
+                    data = await resp.read()
+            finally:
+                resp.release()
+            outcome, _ = compat.classify_reply(choice.vendor, resp.status, resp.headers, data, self.clock())
+            if outcome.ok:
+                outcome = Outcome(
+                    failure=Failure.MALFORMED_RESPONSE, status=resp.status, message="JSON reply to a stream"
+                )
+            return await self._failed(job, choice, adm, outcome, t0)
+        reader = upstream.SSEReader(resp)
+        try:
+            first = await reader.next(max(0.001, first_s - (time.perf_counter() - t0)))
+        except BaseException:
+            resp.close()
+            raise
+        outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
+        view: wire.ReplyView | None = None
+        if first is not None and first != upstream.DONE:
+            first = mapped_chunk(choice.vendor.map_chunk, first)
+            outcome, view = compat.classify_chunk(choice.vendor, first, self.clock())
+        if not outcome.ok:
+            resp.close()
+            return await self._failed(job, choice, adm, outcome, t0)
+        hide = choice.vendor.quirks.stream_usage_option and not job.view.include_usage
+        return Stream(choice, adm, resp, reader, first or b"", view, t0, hide)
+
+    async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
+        await self.end(job, choice, adm, outcome, outcome.status, t0)
+        return outcome
+
+    async def end(
+        self,
+        job: Job,
+        choice: Choice,
+        adm: Admission,
+        outcome: Outcome | None,
+        status: int,
+        t0: float,
+        *,
+        billed: bool = False,
+        ttft_ms: float | None = None,
+        mid_stream: bool = False,
+    ) -> None:
+        """Close an attempt: settle its reservation, apply its failure class's consequence, book what the vendor
+        bills (``billed``: ``job.usage``), record it on the job and log a failure. ``outcome`` None: the client
+        went away (neither the candidate's fault nor a success). ``mid_stream``: a stream that failed after its
+        first event cools its candidate down at least ``failover.mid_stream_cooldown_s``."""
+        ms = (time.perf_counter() - t0) * 1000
+        if billed:
+            self.book(job, choice)
+        tokens = usage_total(job.usage) if billed else 0
+        if outcome is None:
+            await self._settle(adm, tokens, "neutral", ms)
+            job.add(choice, "client_disconnected", status, ms, ttft_ms)
+            return
+        if outcome.ok:
+            await self._settle(adm, tokens, "ok", ms)
+            job.add(choice, "ok", status, ms, ttft_ms)
+            return
+        failure = outcome.failure or Failure.UPSTREAM_ERROR
+        rule = job.route.failover.classes.get(failure, ClassPolicy())
+        await self._settle(adm, tokens, "fail" if rule.breaker else "neutral", ms)
+        if mid_stream:
+            cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
+            rule = msgspec.structs.replace(rule, cooldown_s=cooldown)
+        await self.consequence(choice, outcome, rule)
+        job.add(choice, failure.value, status, ms, ttft_ms)
+        log.info(
+            "stream_failed" if mid_stream else "upstream_failed",
+            request_id=job.request_id,
+            provider=choice.provider_name,
+            model=choice.model,
+            failure=failure.value,
+            status=outcome.status,
+            code=outcome.code,
+            message=outcome.message[:200],
+        )
+
+    async def _settle(self, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
+        await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
+
+    def book(self, job: Job, choice: Choice) -> None:
+        u = job.usage
+        if self.ledger is not None and u is not None:
+            charge = Charge(
+                choice.provider_name, choice.model, job.route.name, u.prompt_tokens, u.completion_tokens,
+                u.cached_tokens, job.usage_estimated,
+            )  # fmt: skip
+            self.ledger.book(charge, self.clock())
+
+    async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
+        """Cool down (or disable) the candidate or its provider as the failure class says."""
+        if rule.cooldown_s <= 0 and outcome.retry_after_s is None:
+            return
+        seconds = outcome.reset_after_s if rule.disable and outcome.reset_after_s else rule.cooldown_s
+        if outcome.retry_after_s is not None and not rule.disable:
+            seconds = max(seconds, outcome.retry_after_s)
+        key = choice.provider_name if rule.scope == "provider" else f"{choice.provider_name}/{choice.model}"
+        now = self.clock()
+        failure = (outcome.failure or Failure.UPSTREAM_ERROR).value
+        until = await self.store.cool_down(key, now + seconds, failure, now)
+        log.info("cooldown", target=key, reason=failure, seconds=round(until - now, 3))
+
+
+def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes:
+    return payload if hook is None else hook(payload)
+
+
+def usage_total(usage: wire.Usage | None) -> int:
+    if usage is None:
+        return 0
+    return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+
+
+def estimate_tokens(view: wire.RequestView, choice: Choice) -> int:
+    """Tokens to reserve against TPM before the reply says: the prompt (≈ bytes / 3, erring high for
+    CJK text) plus the completion budget. Settled to the real figure when the reply arrives."""
+    completion = view.max_tokens or (choice.info.max_output if choice.info and choice.info.max_output else 1024)
+    return view.size_bytes // 3 + min(completion, 4096) * view.n

@@ -1,0 +1,54 @@
+"""The credit-burn schedule's inputs and outputs: the linear program's data, without the solver.
+
+:mod:`balancer.credit.lp` builds and solves the LP from a :class:`Problem` and answers a :class:`Schedule`;
+the planner imports it lazily, in its worker thread, so nothing else loads numpy or HiGHS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from balancer.credit.horizon import PlannedGrant, Slot
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One way to serve a route in the LP: a candidate (route choice) at its list price."""
+
+    index: int
+    provider: str
+    model: str
+    price: float  # µ¥/token at list price for this route's mix
+    paid_ok: bool = True  # False: over a spend cap now, no paid use in the current hour
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    slots: Sequence[Slot]
+    bounds: Sequence[float]
+    routes: Mapping[str, Sequence[Offer]]
+    demand: Mapping[str, Sequence[float]]  # route -> tokens/hour per slot
+    cap: Mapping[str, float]  # provider -> tokens/hour (inf: unlimited)
+    grants: Sequence[PlannedGrant]
+    down: frozenset[str] = frozenset()  # candidates ("provider/model") unavailable in the current hour
+
+
+@dataclass(slots=True)
+class Schedule:
+    now: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (route, idx) -> paid, grant tok/h
+    grant_now: dict[str, float] = field(default_factory=dict)  # grant key -> tokens/hour it pays for now
+    burn: dict[str, list[float]] = field(default_factory=dict)  # grant key -> units spent per segment
+    paid: list[dict[str, float]] = field(default_factory=list)  # per segment: provider -> µ¥ spent
+    mu: dict[str, float] = field(default_factory=dict)  # provider -> µ¥/token its capacity is worth now
+    lam: dict[str, float] = field(default_factory=dict)  # grant key -> µ¥ one more unit of it would save
+    unserved: float = 0.0  # tokens over the horizon
+    status: str = ""
+
+
+@dataclass(slots=True)
+class Warm:
+    """The last solution's basis: the next solve of the same shape starts from it (~10x faster than cold)."""
+
+    shape: tuple[int, int] = (0, 0)
+    basis: object = None
