@@ -10,7 +10,7 @@ from balancer import router
 from balancer.config import Breaker, Limits
 from balancer.credit.plan import RoutePlan
 from balancer.state.memory import MemoryStore
-from tests.balancer.planning import T0, credit_config, plan_now, setup
+from tests.balancer.credit.planning import T0, credit_config, plan_now, setup
 
 
 def names(choices: list[router.Choice]) -> list[str]:

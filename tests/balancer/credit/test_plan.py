@@ -16,7 +16,7 @@ from balancer.credit.ledger import books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import MICRO
 from balancer.credit.report import report
-from tests.balancer.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
+from tests.balancer.credit.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
 from tests.conftest import GatewayHandle, auth
 
 
