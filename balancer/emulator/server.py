@@ -1,9 +1,7 @@
-"""The vendor emulator: one local HTTP server that speaks every vendor's dialect under ``/<target>/``.
+"""The emulator's server: targets with their faults, limits, balance and counters; the control API; and
+the vendor side, which answers in the target's dialect.
 
-``target`` is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``): each
-target has its own faults, limits, balance and counters; its dialect (auth header, error bodies,
-stream quirks, balance endpoint) comes from the vendor's own module. Replies are deterministic and
-carry usage counted by :func:`count_tokens`.
+A target is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``).
 
 Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits``,
 ``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
@@ -12,7 +10,7 @@ Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits`
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import math
 import random
 import time
@@ -24,7 +22,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from balancer.emulator_stream import stream_reply
+from balancer.emulator import replies, stream
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import Vendor
 
@@ -80,6 +78,20 @@ class EmulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     reply_tokens: int | None = None
 
 
+_STATS = (
+    "requests",
+    "served",
+    "errors",
+    "streams",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "limit_rejections",
+    "peak_window_requests",
+    "peak_window_tokens",
+)
+
+
 @dataclass(slots=True)
 class Target:
     name: str
@@ -94,52 +106,8 @@ class Target:
     window: int = -1
     window_requests: int = 0
     window_tokens: int = 0
-    stats: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "requests",
-                "served",
-                "errors",
-                "streams",
-                "prompt_tokens",
-                "completion_tokens",
-                "total_tokens",
-                "limit_rejections",
-                "peak_window_requests",
-                "peak_window_tokens",
-            ),
-            0,
-        )
-    )
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_STATS, 0))
     faults_applied: dict[str, int] = field(default_factory=dict)
-
-
-def count_tokens(text: str) -> int:
-    """The emulator's tokenizer: one token per CJK character, one per 4 other characters (rounded up)."""
-    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
-    return cjk + math.ceil((len(text) - cjk) / 4)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def prompt_tokens(messages: list[Any]) -> int:
-    return sum(4 + count_tokens(_text(m.get("content"))) for m in messages if isinstance(m, dict))
-
-
-_WORDS = ("你好", "！", "这是", "一个", "模拟", "的", "回答", "，", "来自", "桥", "网关", "。")
-
-
-def reply_text(target: str, seed: str, tokens: int) -> list[str]:
-    """Deterministic reply pieces (one token each) for a prompt."""
-    h = int.from_bytes(hashlib.sha256(f"{target}|{seed}".encode()).digest()[:8], "big")
-    rng = random.Random(h)
-    return [rng.choice(_WORDS) for _ in range(tokens)]
 
 
 class Emulator:
@@ -245,47 +213,33 @@ class Emulator:
 
     async def _answer(self, t: Target, tail: str, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         fault = self._fault(t)
-        if fault is not None and fault.latency_ms and fault.fault in ("ok", "slow_first_byte"):
-            await asyncio.sleep(fault.latency_ms / 1000)
         kind = fault.fault if fault is not None else "ok"
+        if fault is not None and fault.latency_ms and kind in ("ok", "slow_first_byte"):
+            await asyncio.sleep(fault.latency_ms / 1000)
         if kind == "timeout":
             await asyncio.sleep(3600)
-        errors: Mapping[str, tuple[int, Mapping[str, Any]]] = {
-            "rate_limit": t.vendor.dialect.rate_limit,
-            "balance_exhausted": t.vendor.dialect.balance_exhausted,
-            "server_error": t.vendor.dialect.server_error,
-            "content_filter": t.vendor.dialect.content_filter,
-            "context_length": t.vendor.dialect.context_length,
-            "bad_request": t.vendor.dialect.bad_request,
-            "auth": t.vendor.dialect.auth,
-        }
-        if kind in errors:
-            t.stats["errors"] += 1
-            headers: dict[str, str] = {}
-            if fault is not None and fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-                if t.vendor.dialect.retry_after_ms:
-                    headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
-            spec = errors[kind]
-            if fault is not None and fault.body is not None:
-                spec = (fault.status or spec[0], fault.body)
-            return _err(spec, headers)
+        if fault is not None and kind in _ERRORS:
+            return self._fault_error(t, fault)
         embeddings = tail.endswith("/embeddings")
-        prompt = count_tokens(str(body.get("input", ""))) if embeddings else prompt_tokens(body.get("messages") or [])
+        messages = body.get("messages") or []
+        prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
         refused = self._enforce(t, prompt + completion)
         if refused is not None:
             t.stats["errors"] += 1
             return refused
         if embeddings:
-            return self._embeddings(t, body, prompt)
+            self._book(t, prompt, 0)
+            return web.json_response(replies.embeddings(body, prompt))
         if body.get("stream"):
             t.stats["streams"] += 1
-            return await stream_reply(self, t, body, (prompt, completion), kind, request)
+            frames = stream.events(t.vendor.dialect, stream.chunks(t.name, t.vendor.quirks, body, prompt, completion))
+            book = functools.partial(self._book, t, prompt, completion)
+            return await stream.send(request, t.vendor.dialect, frames, kind, self.chunk_delay_ms, book)
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
         self._book(t, prompt, completion)
-        reply = {**_completion(t, body, prompt, completion), **t.vendor.dialect.extra_fields}
+        reply = {**replies.completion(t.name, body, prompt, completion), **t.vendor.dialect.extra_fields}
         if t.vendor.dialect.render_reply is not None:
             reply = t.vendor.dialect.render_reply(reply)
         return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=_ratelimit(t))
@@ -300,6 +254,19 @@ class Emulator:
                 t.fault = None
         t.faults_applied[f.fault] = t.faults_applied.get(f.fault, 0) + 1
         return f
+
+    def _fault_error(self, t: Target, fault: FaultSpec) -> web.Response:
+        """The vendor's body for an error fault (or the fault's own body), with Retry-After when asked."""
+        t.stats["errors"] += 1
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+            if t.vendor.dialect.retry_after_ms:
+                headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
+        spec: tuple[int, Mapping[str, Any]] = getattr(t.vendor.dialect, fault.fault)
+        if fault.body is not None:
+            spec = (fault.status or spec[0], fault.body)
+        return _err(spec, headers)
 
     def _enforce(self, t: Target, tokens: int) -> web.Response | None:
         """The vendor's own limits: RPM/TPM per fixed minute window, and a token balance."""
@@ -326,50 +293,9 @@ class Emulator:
         if t.balance_tokens is not None:
             t.balance_tokens -= prompt + completion
 
-    def _embeddings(self, t: Target, body: dict[str, Any], prompt: int) -> web.Response:
-        inputs = body.get("input")
-        items = inputs if isinstance(inputs, list) else [inputs]
-        data = []
-        for i, item in enumerate(items):
-            h = hashlib.sha256(str(item).encode()).digest()
-            data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in h[:8]]})
-        self._book(t, prompt, 0)
-        return web.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "model": body.get("model"),
-                "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
-            }
-        )
 
-
-def _completion(t: Target, body: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
-    message, finish = _message(t, body, completion)
-    return {
-        "id": "chatcmpl-emu-" + hashlib.sha256(orjson.dumps(body.get("messages"))).hexdigest()[:16],
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model"),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-    }
-
-
-def _message(t: Target, body: dict[str, Any], completion: int) -> tuple[dict[str, Any], str]:
-    messages = body.get("messages") or [{}]
-    last = messages[-1] if isinstance(messages[-1], dict) else {}
-    tools = body.get("tools")
-    if tools and body.get("tool_choice") != "none" and last.get("role") == "user":
-        name = tools[0].get("function", {}).get("name", "tool")
-        args = orjson.dumps({"query": _text(last.get("content"))[:20]}).decode()
-        call = {"id": "call_emu_0", "type": "function", "function": {"name": name, "arguments": args}}
-        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
-    text = "".join(reply_text(t.name, _text(last.get("content")), completion))
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
-        text = orjson.dumps({"answer": text}).decode()
-    return {"role": "assistant", "content": text}, "stop"
+# Faults answered with the dialect's error body of the same name.
+_ERRORS = ("rate_limit", "balance_exhausted", "server_error", "content_filter", "context_length", "bad_request", "auth")
 
 
 def _ratelimit(t: Target) -> dict[str, str] | None:

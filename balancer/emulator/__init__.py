@@ -1,0 +1,12 @@
+"""The vendor emulator: one local HTTP server that speaks every vendor's dialect under ``/<target>/``.
+
+``server`` holds the targets, the control API and the vendor side; ``replies`` the deterministic replies
+and the tokenizer; ``stream`` the streamed replies and stream faults.
+"""
+
+from __future__ import annotations
+
+from balancer.emulator.replies import count_tokens
+from balancer.emulator.server import FAULTS, Emulator, Fault, make_app
+
+__all__ = ["FAULTS", "Emulator", "Fault", "count_tokens", "make_app"]

@@ -1,0 +1,91 @@
+"""The emulator's deterministic replies: its tokenizer, the reply text for a prompt, and the OpenAI-shaped
+completion and embeddings bodies every dialect starts from."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from typing import Any
+
+import orjson
+
+_WORDS = ("你好", "！", "这是", "一个", "模拟", "的", "回答", "，", "来自", "桥", "网关", "。")
+
+
+def count_tokens(text: str) -> int:
+    """The emulator's tokenizer: one token per CJK character, one per 4 other characters (rounded up)."""
+    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def text_of(content: Any) -> str:
+    """A message's text: the string itself, or the text parts of a multimodal list joined by spaces."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    return sum(4 + count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+
+
+def reply_text(target: str, seed: str, tokens: int) -> list[str]:
+    """Deterministic reply pieces (one token each) for a prompt."""
+    h = int.from_bytes(hashlib.sha256(f"{target}|{seed}".encode()).digest()[:8], "big")
+    rng = random.Random(h)
+    return [rng.choice(_WORDS) for _ in range(tokens)]
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def message(target: str, body: dict[str, Any], completion: int) -> tuple[dict[str, Any], str]:
+    """The assistant message and finish reason: a tool call when tools are offered to a user turn, JSON in
+    JSON mode, else the deterministic text."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    tools = body.get("tools")
+    if tools and body.get("tool_choice") != "none" and last.get("role") == "user":
+        name = tools[0].get("function", {}).get("name", "tool")
+        args = orjson.dumps({"query": text_of(last.get("content"))[:20]}).decode()
+        call = {"id": "call_emu_0", "type": "function", "function": {"name": name, "arguments": args}}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    text = "".join(reply_text(target, text_of(last.get("content")), completion))
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        text = orjson.dumps({"answer": text}).decode()
+    return {"role": "assistant", "content": text}, "stop"
+
+
+def completion(target: str, body: dict[str, Any], prompt: int, tokens: int) -> dict[str, Any]:
+    """A whole chat completion, OpenAI-shaped."""
+    msg, finish = message(target, body, tokens)
+    return {
+        "id": "chatcmpl-emu-" + hashlib.sha256(orjson.dumps(body.get("messages"))).hexdigest()[:16],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model"),
+        "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+        "usage": usage(prompt, tokens),
+    }
+
+
+def embeddings(body: dict[str, Any], prompt: int) -> dict[str, Any]:
+    """One short deterministic vector per input."""
+    inputs = body.get("input")
+    items = inputs if isinstance(inputs, list) else [inputs]
+    data = []
+    for i, item in enumerate(items):
+        h = hashlib.sha256(str(item).encode()).digest()
+        data.append({"object": "embedding", "index": i, "embedding": [b / 255 for b in h[:8]]})
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+    }
