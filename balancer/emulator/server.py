@@ -1,7 +1,9 @@
 """The emulator's server: targets with their faults, limits, balance and counters; the control API; and
 the vendor side, which answers in the target's dialect.
 
-A target is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``).
+A target is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``). Its vendor
+comes from ``balancer.vendors.REGISTRY`` (auth scheme, quirks, balance path), its dialect from
+``DIALECTS`` (error bodies, stream framing, balance body, signature check).
 
 Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits``,
 ``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
@@ -23,6 +25,8 @@ import orjson
 from aiohttp import web
 
 from balancer.emulator import replies, stream
+from balancer.emulator.dialects import DIALECTS
+from balancer.emulator.dialects.base import ERROR_FAULTS, Dialect, ErrorReply
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import Vendor
 
@@ -95,7 +99,8 @@ _STATS = (
 @dataclass(slots=True)
 class Target:
     name: str
-    vendor: Vendor
+    vendor: Vendor  # production facts: auth scheme, quirks, balance path
+    dialect: Dialect  # what its wire looks like from the vendor's side
     fault: FaultSpec | None = None
     key: str | None = None
     rpm: int | None = None
@@ -120,10 +125,11 @@ class Emulator:
     def target(self, name: str) -> Target:
         t = self.targets.get(name)
         if t is None:
-            vendor = REGISTRY.get(name.split(".", 1)[0])
-            if vendor is None:
+            base = name.split(".", 1)[0]
+            vendor, dialect = REGISTRY.get(base), DIALECTS.get(base)
+            if vendor is None or dialect is None:
                 raise web.HTTPNotFound(text=f"no vendor dialect for target {name!r}")
-            t = self.targets[name] = Target(name, vendor)
+            t = self.targets[name] = Target(name, vendor, dialect)
         return t
 
     # ---- control API --------------------------------------------------------------------------
@@ -186,16 +192,16 @@ class Emulator:
             raise web.HTTPNotFound(text=f"{vendor.name}: no GET {tail}")
         raw = await request.read()
         if not self._authorised(t, request, raw):
-            return _err(vendor.dialect.auth)
+            return _err(t.dialect.auth)
         t.stats["requests"] += 1
         body = orjson.loads(raw or b"{}")
-        if vendor.dialect.parse_request is not None:
-            body = vendor.dialect.parse_request(body)
+        if t.dialect.parse_request is not None:
+            body = t.dialect.parse_request(body)
         return await self._answer(t, tail, body, request)
 
     def _authorised(self, t: Target, request: web.Request, body: bytes = b"") -> bool:
-        if t.vendor.check_auth is not None:  # a signing vendor: verify the signature headers
-            return t.vendor.check_auth(request.headers, t.key, body, time.time())
+        if t.dialect.check_auth is not None:  # a signing vendor: verify the signature headers
+            return t.dialect.check_auth(request.headers, t.key, body, time.time())
         expected = t.vendor.auth(t.key or "")
         for name, value in expected.items():
             got = request.headers.get(name, "")
@@ -204,12 +210,12 @@ class Emulator:
         return True
 
     def _balance(self, t: Target, request: web.Request) -> web.Response:
-        assert t.vendor.balance is not None
+        if t.dialect.balance is None:
+            raise web.HTTPNotFound(text=f"{t.vendor.name}: no balance body in its dialect")
         if not self._authorised(t, request):
-            return _err(t.vendor.dialect.auth)
+            return _err(t.dialect.auth)
         empty = t.balance_tokens is not None and t.balance_tokens <= 0
-        body = t.vendor.balance.render(0.0 if empty else t.granted, 0.0 if empty else t.paid)
-        return web.json_response(body)
+        return web.json_response(t.dialect.balance(0.0 if empty else t.granted, 0.0 if empty else t.paid))
 
     async def _answer(self, t: Target, tail: str, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
         fault = self._fault(t)
@@ -218,7 +224,7 @@ class Emulator:
             await asyncio.sleep(fault.latency_ms / 1000)
         if kind == "timeout":
             await asyncio.sleep(3600)
-        if fault is not None and kind in _ERRORS:
+        if fault is not None and kind in ERROR_FAULTS:
             return self._fault_error(t, fault)
         embeddings = tail.endswith("/embeddings")
         messages = body.get("messages") or []
@@ -233,15 +239,15 @@ class Emulator:
             return web.json_response(replies.embeddings(body, prompt))
         if body.get("stream"):
             t.stats["streams"] += 1
-            frames = stream.events(t.vendor.dialect, stream.chunks(t.name, t.vendor.quirks, body, prompt, completion))
+            frames = stream.events(t.dialect, stream.chunks(t.name, t.vendor.quirks, body, prompt, completion))
             book = functools.partial(self._book, t, prompt, completion)
-            return await stream.send(request, t.vendor.dialect, frames, kind, self.chunk_delay_ms, book)
+            return await stream.send(request, t.dialect, frames, kind, self.chunk_delay_ms, book)
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
         self._book(t, prompt, completion)
-        reply = {**replies.completion(t.name, body, prompt, completion), **t.vendor.dialect.extra_fields}
-        if t.vendor.dialect.render_reply is not None:
-            reply = t.vendor.dialect.render_reply(reply)
+        reply = {**replies.completion(t.name, body, prompt, completion), **t.dialect.extra_fields}
+        if t.dialect.render_reply is not None:
+            reply = t.dialect.render_reply(reply)
         return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=_ratelimit(t))
 
     def _fault(self, t: Target) -> FaultSpec | None:
@@ -261,9 +267,9 @@ class Emulator:
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
-            if t.vendor.dialect.retry_after_ms:
+            if t.dialect.retry_after_ms:
                 headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
-        spec: tuple[int, Mapping[str, Any]] = getattr(t.vendor.dialect, fault.fault)
+        spec = t.dialect.error(fault.fault)
         if fault.body is not None:
             spec = (fault.status or spec[0], fault.body)
         return _err(spec, headers)
@@ -271,14 +277,14 @@ class Emulator:
     def _enforce(self, t: Target, tokens: int) -> web.Response | None:
         """The vendor's own limits: RPM/TPM per fixed minute window, and a token balance."""
         if t.balance_tokens is not None and t.balance_tokens <= 0:
-            return _err(t.vendor.dialect.balance_exhausted)
+            return _err(t.dialect.balance_exhausted)
         window = math.floor(time.time() / 60)
         if window != t.window:
             t.window, t.window_requests, t.window_tokens = window, 0, 0
         over_rpm = t.rpm is not None and t.window_requests + 1 > t.rpm
         if over_rpm or (t.tpm is not None and t.window_tokens + tokens > t.tpm):
             t.stats["limit_rejections"] += 1
-            return _err(t.vendor.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
+            return _err(t.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
         t.window_requests += 1
         t.window_tokens += tokens
         t.stats["peak_window_requests"] = max(t.stats["peak_window_requests"], t.window_requests)
@@ -294,10 +300,6 @@ class Emulator:
             t.balance_tokens -= prompt + completion
 
 
-# Faults answered with the dialect's error body of the same name.
-_ERRORS = ("rate_limit", "balance_exhausted", "server_error", "content_filter", "context_length", "bad_request", "auth")
-
-
 def _ratelimit(t: Target) -> dict[str, str] | None:
     """OpenAI-style x-ratelimit-* headers when the target enforces an RPM limit (as OpenAI, Qianfan, Kimi
     and Azure send them)."""
@@ -311,7 +313,7 @@ def _ratelimit(t: Target) -> dict[str, str] | None:
     }
 
 
-def _err(spec: tuple[int, Mapping[str, Any]], headers: Mapping[str, str] | None = None) -> web.Response:
+def _err(spec: ErrorReply, headers: Mapping[str, str] | None = None) -> web.Response:
     status, body = spec
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 

@@ -12,7 +12,8 @@ import orjson
 from aiohttp import web
 
 from balancer.emulator import replies
-from balancer.vendors.base import Dialect, Quirks
+from balancer.emulator.dialects.base import Dialect
+from balancer.vendors.base import Quirks
 
 Chunk = dict[str, Any] | None  # None is the [DONE] terminator
 

@@ -1,0 +1,90 @@
+"""What a vendor's wire looks like from the vendor's side, as the emulator speaks it: its error bodies
+per fault, its stream framing, its balance body, and how it checks a signed request. Production facts
+(auth scheme, quirks, balance path) stay with the vendor in ``balancer.vendors``.
+
+The error bodies are hand-written and unverified; the defaults below are OpenAI-style bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ErrorReply = tuple[int, Mapping[str, Any]]  # (HTTP status, JSON body)
+JsonMap = Callable[[dict[str, Any]], dict[str, Any]]
+# (request headers, the target's key or None for "any key", body, now) -> the signature is valid.
+AuthCheck = Callable[[Mapping[str, str], str | None, bytes, float], bool]
+# (granted, paid) -> the balance endpoint's body.
+BalanceRender = Callable[[float, float], Mapping[str, Any]]
+
+# Faults answered with the dialect's error body of the same name.
+ERROR_FAULTS = (
+    "auth",
+    "rate_limit",
+    "balance_exhausted",
+    "bad_request",
+    "server_error",
+    "content_filter",
+    "context_length",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Error bodies (fault -> (status, body)) and stream framing: pure data plus optional renderers for
+    vendors that are not OpenAI-shaped."""
+
+    auth: ErrorReply
+    rate_limit: ErrorReply
+    balance_exhausted: ErrorReply
+    bad_request: ErrorReply = (
+        400,
+        {
+            "error": {
+                "message": "Invalid parameter: messages",
+                "type": "invalid_request_error",
+                "code": "invalid_parameter",
+            }
+        },
+    )
+    server_error: ErrorReply = (
+        500,
+        {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}},
+    )
+    content_filter: ErrorReply = (
+        400,
+        {"error": {"message": "content filtered", "type": "invalid_request_error", "code": "content_filter"}},
+    )
+    context_length: ErrorReply = (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length was exceeded",
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+            }
+        },
+    )
+    # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
+    retry_after_ms: bool = False
+    # ``data: {...}`` (True) or ``data:{...}`` (Spark).
+    sse_space: bool = True
+    # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # The vendor's request -> OpenAI fields, and OpenAI reply/chunk -> the vendor's own shape (Tiangong,
+    # Hunyuan native); None for OpenAI-shaped vendors.
+    parse_request: JsonMap | None = None
+    render_reply: JsonMap | None = None
+    render_chunk: JsonMap | None = None
+    # Signing vendors: verify the signature headers. None: compare the vendor's static auth headers.
+    check_auth: AuthCheck | None = None
+    # The body of the vendor's balance endpoint (its path is the vendor's ``balance.path``).
+    balance: BalanceRender | None = None
+
+    def error(self, fault: str) -> ErrorReply:
+        """The (status, body) answered for an error fault (one of ``ERROR_FAULTS``)."""
+        if fault not in ERROR_FAULTS:
+            raise ValueError(f"{fault!r} is not an error fault")
+        reply: ErrorReply = getattr(self, fault)
+        return reply

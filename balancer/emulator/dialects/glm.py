@@ -1,0 +1,58 @@
+"""Zhipu GLM's error bodies (HTTP status + a numeric business code in ``error.code``, Chinese messages),
+and its auth check: the raw ``id.secret`` key as a Bearer token, or an HS256 JWT signed from it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+import orjson
+
+from balancer.emulator.dialects.base import Dialect
+
+
+def _hs256(secret: str, signing_input: str) -> str:
+    digest = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
+    """A raw key, or a JWT signed with the key's secret and not expired."""
+    token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or key is None or token == key:
+        return bool(token)
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    key_id, _, secret = key.partition(".")
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    claims = orjson.loads(base64.urlsafe_b64decode(padded))
+    good = hmac.compare_digest(parts[2], _hs256(secret, parts[0] + "." + parts[1]))
+    return good and claims.get("api_key") == key_id and claims.get("exp", 0) > now * 1000
+
+
+DIALECT = Dialect(
+    auth=(
+        401,
+        {"error": {"code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}},
+    ),
+    rate_limit=(
+        429,
+        {"error": {"code": "1302", "message": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"}},
+    ),
+    balance_exhausted=(429, {"error": {"code": "1113", "message": "余额不足或无可用资源包，请充值。"}}),
+    server_error=(429, {"error": {"code": "1305", "message": "该模型当前访问量过大，请您稍后再试"}}),
+    content_filter=(
+        400,
+        {
+            "error": {
+                "code": "1301",
+                "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
+            }
+        },
+    ),
+    context_length=(400, {"error": {"code": "1261", "message": "Prompt 超长"}}),
+    check_auth=check_auth,
+)

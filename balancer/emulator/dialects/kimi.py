@@ -1,0 +1,70 @@
+"""Moonshot Kimi's error bodies (``{"error":{"message","type"}}``) and its ``/users/me/balance`` body
+(voucher = granted, cash = paid)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from balancer.emulator.dialects.base import Dialect
+
+
+def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
+    return {
+        "code": 0,
+        "data": {"available_balance": granted + paid, "voucher_balance": granted, "cash_balance": paid},
+        "scode": "0x0",
+        "status": True,
+    }
+
+
+DIALECT = Dialect(
+    auth=(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}}),
+    rate_limit=(
+        429,
+        {
+            "error": {
+                "message": "Your account org-xxx request reached organization max RPM: 3",
+                "type": "rate_limit_reached_error",
+            }
+        },
+    ),
+    balance_exhausted=(
+        429,
+        {
+            "error": {
+                "message": "Your account is suspended due to insufficient balance, please recharge your account "
+                "or check your plan and billing details",
+                "type": "exceeded_current_quota_error",
+            }
+        },
+    ),
+    content_filter=(
+        400,
+        {
+            "error": {
+                "message": "The request was rejected because it was considered high risk",
+                "type": "content_filter",
+            }
+        },
+    ),
+    context_length=(
+        400,
+        {
+            "error": {
+                "message": "Invalid request: Your request exceeded model token limit : 8192",
+                "type": "invalid_request_error",
+            }
+        },
+    ),
+    server_error=(
+        429,
+        {
+            "error": {
+                "message": "The engine is currently overloaded, please try again later",
+                "type": "engine_overloaded_error",
+            }
+        },
+    ),
+    balance=render_balance,
+)

@@ -1,0 +1,77 @@
+"""Every emulator dialect against its vendor's production rules: a rehearsal with the emulator produces the
+failure class it claims, and the balance body it serves parses with the vendor's own parser."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from balancer.emulator.dialects import DIALECTS
+from balancer.emulator.dialects.base import ERROR_FAULTS
+from balancer.errors import Failure
+from balancer.vendors import REGISTRY
+from balancer.vendors import openai_compat as compat
+
+# The class each error fault is meant to rehearse.
+INTENDED = {
+    "auth": Failure.AUTH_FAILED,
+    "rate_limit": Failure.RATE_LIMITED,
+    "balance_exhausted": Failure.QUOTA_EXHAUSTED,
+    "content_filter": Failure.CONTENT_FILTERED,
+    "context_length": Failure.CONTEXT_LENGTH,
+    "bad_request": Failure.BAD_REQUEST,
+}
+VENDORS = sorted(REGISTRY)
+
+
+def test_every_vendor_has_a_dialect() -> None:
+    """The emulator speaks for exactly the vendors in the registry, and every error fault has an intended class."""
+    assert sorted(DIALECTS) == VENDORS
+    assert {*INTENDED, "server_error"} == set(ERROR_FAULTS)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+@pytest.mark.parametrize("fault", sorted(INTENDED))
+def test_fault_bodies_classify_as_intended(name: str, fault: str) -> None:
+    """The dialect's body for each error fault is classified by the vendor's rules into the fault's class."""
+    status, body = DIALECTS[name].error(fault)
+    outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
+    assert outcome.failure is INTENDED[fault], (name, fault, outcome)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_server_error_fails_over(name: str) -> None:
+    """The dialect's overload / 5xx body is a breaker-counting upstream_error (never the client's fault)."""
+    status, body = DIALECTS[name].server_error
+    outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
+    assert outcome.failure in (Failure.UPSTREAM_ERROR, Failure.RATE_LIMITED)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_rate_limit_body_is_an_error_even_at_200(name: str) -> None:
+    """The dialect's rate-limit body served with HTTP 200 is still not a success."""
+    _, body = DIALECTS[name].rate_limit
+    outcome, _ = compat.classify_reply(REGISTRY[name], 200, {}, orjson.dumps(body))
+    assert not outcome.ok
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_balance_body_where_the_vendor_has_a_probe(name: str) -> None:
+    """A dialect renders a balance body exactly when its vendor has a balance probe."""
+    assert (DIALECTS[name].balance is None) == (REGISTRY[name].balance is None)
+
+
+@pytest.mark.parametrize("name", [n for n in VENDORS if REGISTRY[n].balance is not None])
+def test_balance_round_trip(name: str) -> None:
+    """The emulator's rendering of a balance parses back to the same granted and paid amounts."""
+    probe, render = REGISTRY[name].balance, DIALECTS[name].balance
+    assert probe is not None and render is not None
+    bal = probe.parse(orjson.dumps(render(12.5, 80.0)))
+    assert bal.total == pytest.approx(92.5)
+    assert bal.granted == pytest.approx(12.5) and bal.paid == pytest.approx(80.0)
+
+
+def test_error_names_only_error_faults() -> None:
+    """Asking a dialect for the body of a fault that has none (a stream fault) is a programming error."""
+    with pytest.raises(ValueError, match="truncate_stream"):
+        DIALECTS["openai"].error("truncate_stream")
