@@ -9,7 +9,7 @@ Sources: one-api ``relay/adaptor/openai/adaptor.go`` (URL, dots), Microsoft Q&A 
 "Please retry after N seconds" and ``retry-after-ms``), research vendors-api.md §16 (content filter:
 400 ``content_filter``). The exact 429 JSON envelope was not seen, only its message: an
 ``{"error":{"code":"429","message":…}}`` envelope is assumed. Azure has no prepaid balance (billing is
-per subscription), so no balance probe; the emulator's "balance exhausted" is a spend-cap stand-in.
+per subscription), so no balance probe.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor, api_key_header
+from balancer.vendors.base import ErrorRule, ModelInfo, Vendor, api_key_header
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -29,10 +29,6 @@ def request_url(base: str, kind: Literal["chat", "embeddings"], model: str, extr
     path = "chat/completions" if kind == "chat" else "embeddings"
     version = extra.get("api_version", DEFAULT_API_VERSION)
     return f"{base}/openai/deployments/{deployment}/{path}?api-version={version}"
-
-
-def _err(status: int, code: str, message: str) -> tuple[int, dict[str, object]]:
-    return status, {"error": {"code": code, "message": message}}
 
 
 VENDOR = Vendor(
@@ -57,35 +53,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.BAD_REQUEST, code="DeploymentNotFound"),
         ErrorRule(Failure.AUTH_FAILED, status=401),
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
-    ),
-    dialect=Dialect(
-        auth=_err(
-            401,
-            "401",
-            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
-            "for an active subscription and use a correct regional API endpoint for your resource.",
-        ),
-        rate_limit=_err(
-            429,
-            "429",
-            "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded "
-            "token rate limit of your current AIServices S0 pricing tier. Please retry after 37 seconds.",
-        ),
-        balance_exhausted=_err(429, "insufficient_quota", "The spending limit of this subscription was reached."),
-        content_filter=(
-            400,
-            {
-                "error": {
-                    "message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
-                    "management policy.",
-                    "type": None,
-                    "param": "prompt",
-                    "code": "content_filter",
-                    "status": 400,
-                    "innererror": {"code": "ResponsibleAIPolicyViolation"},
-                }
-            },
-        ),
-        retry_after_ms=True,
     ),
 )

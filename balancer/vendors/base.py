@@ -1,5 +1,6 @@
-"""What a vendor is: data (URL, auth, catalogue, quirks, error rules, balance probe, emulator
-dialect) plus optional hooks for the odd ones. Shared code never tests a vendor's name.
+"""What a vendor is: data (URL, auth, catalogue, quirks, error rules, balance probe) plus optional hooks
+for the odd ones. Shared code never tests a vendor's name. How the emulator plays a vendor is not here:
+see ``balancer.emulator.dialects``.
 """
 
 from __future__ import annotations
@@ -80,59 +81,6 @@ class Balance:
 class BalanceProbe:
     path: str  # relative to the account's base URL, or absolute when it starts with http
     parse: Callable[[bytes], Balance]
-    render: Callable[[float, float], Mapping[str, Any]]  # emulator: (granted, paid) -> body
-
-
-JsonMap = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """The vendor's own wire, as the emulator speaks it: error bodies (fault -> (status, body)) and
-    stream framing. Pure data plus optional renderers for vendors that are not OpenAI-shaped."""
-
-    auth: tuple[int, Mapping[str, Any]]
-    rate_limit: tuple[int, Mapping[str, Any]]
-    balance_exhausted: tuple[int, Mapping[str, Any]]
-    bad_request: tuple[int, Mapping[str, Any]] = (
-        400,
-        {
-            "error": {
-                "message": "Invalid parameter: messages",
-                "type": "invalid_request_error",
-                "code": "invalid_parameter",
-            }
-        },
-    )
-    server_error: tuple[int, Mapping[str, Any]] = (
-        500,
-        {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}},
-    )
-    content_filter: tuple[int, Mapping[str, Any]] = (
-        400,
-        {"error": {"message": "content filtered", "type": "invalid_request_error", "code": "content_filter"}},
-    )
-    context_length: tuple[int, Mapping[str, Any]] = (
-        400,
-        {
-            "error": {
-                "message": "This model's maximum context length was exceeded",
-                "type": "invalid_request_error",
-                "code": "context_length_exceeded",
-            }
-        },
-    )
-    # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
-    retry_after_ms: bool = False
-    # ``data: {...}`` (True) or ``data:{...}`` (Spark).
-    sse_space: bool = True
-    # Fields the vendor adds to every reply and stream chunk (Spark: code, message, sid).
-    extra_fields: Mapping[str, Any] = field(default_factory=dict)
-    # The vendor's request -> OpenAI fields, and OpenAI reply/chunk -> the vendor's own shape (Tiangong,
-    # Hunyuan native); None for OpenAI-shaped vendors.
-    parse_request: JsonMap | None = None
-    render_reply: JsonMap | None = None
-    render_chunk: JsonMap | None = None
 
 
 def bearer(api_key: str) -> dict[str, str]:
@@ -146,8 +94,6 @@ def api_key_header(api_key: str) -> dict[str, str]:
 UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
 # (api key, request body, provider extra, now) -> auth headers; replaces ``auth`` when set.
 SignHook = Callable[[str, bytes, Mapping[str, str], float], dict[str, str]]
-# Emulator side: (request headers, the target's key or None for "any key", body, now) -> signature valid.
-AuthCheck = Callable[[Mapping[str, str], str | None, bytes, float], bool]
 BytesMap = Callable[[bytes], bytes]
 
 
@@ -157,7 +103,6 @@ class Vendor:
     title: str
     base_url: str
     models: Mapping[str, ModelInfo]
-    dialect: Dialect
     auth: Callable[[str], dict[str, str]] = bearer
     auth_scheme: str = "Authorization: Bearer <key>"
     chat_path: str = "/chat/completions"
@@ -169,9 +114,8 @@ class Vendor:
     # Optional hooks, None for plain OpenAI-compatible vendors (the hot path then skips them):
     # build the request URL (Azure: deployment path and api-version);
     url: UrlHook | None = None
-    # sign a request (Tiangong md5, GLM JWT) and, in the emulator, verify the signature;
+    # sign a request (Tiangong md5, GLM JWT, Hunyuan native TC3);
     sign: SignHook | None = None
-    check_auth: AuthCheck | None = None
     # map an OpenAI request body / the vendor's reply / one stream chunk for non-OpenAI shapes.
     map_request: BytesMap | None = None
     map_reply: BytesMap | None = None

@@ -7,13 +7,10 @@ off-peak/peak list, kept here at the peak figure and overridable in config).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import msgspec
 
 from balancer.errors import Failure
-from balancer.vendors.base import Balance, BalanceProbe, Dialect, ErrorRule, ModelInfo, Vendor
+from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
 
 class _Info(msgspec.Struct):
@@ -43,20 +40,6 @@ def parse_balance(body: bytes) -> Balance:
     )
 
 
-def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
-    return {
-        "is_available": granted + paid > 0,
-        "balance_infos": [
-            {
-                "currency": "CNY",
-                "total_balance": f"{granted + paid:.2f}",
-                "granted_balance": f"{granted:.2f}",
-                "topped_up_balance": f"{paid:.2f}",
-            }
-        ],
-    }
-
-
 VENDOR = Vendor(
     name="deepseek",
     title="DeepSeek",
@@ -77,66 +60,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.BAD_REQUEST, status=422),
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
     ),
-    balance=BalanceProbe(path="/user/balance", parse=parse_balance, render=render_balance),
-    dialect=Dialect(
-        auth=(
-            401,
-            {
-                "error": {
-                    "message": "Authentication Fails, Your api key: ****abcd is invalid",
-                    "type": "authentication_error",
-                    "param": None,
-                    "code": "invalid_request_error",
-                }
-            },
-        ),
-        rate_limit=(
-            429,
-            {
-                "error": {
-                    "message": "Rate Limit Reached",
-                    "type": "rate_limit_error",
-                    "param": None,
-                    "code": "rate_limit_reached",
-                }
-            },
-        ),
-        balance_exhausted=(
-            402,
-            {
-                "error": {
-                    "message": "Insufficient Balance",
-                    "type": "unknown_error",
-                    "param": None,
-                    "code": "invalid_request_error",
-                }
-            },
-        ),
-        content_filter=(
-            400,
-            {"error": {"message": "Content Exists Risk", "type": "invalid_request_error", "param": None, "code": None}},
-        ),
-        server_error=(
-            503,
-            {
-                "error": {
-                    "message": "Server overloaded, please try again later.",
-                    "type": "server_error",
-                    "param": None,
-                    "code": "server_overloaded",
-                }
-            },
-        ),
-        context_length=(
-            400,
-            {
-                "error": {
-                    "message": "This model's maximum context length is 65536 tokens. However, you requested 70000 tokens.",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "invalid_request_error",
-                }
-            },
-        ),
-    ),
+    balance=BalanceProbe(path="/user/balance", parse=parse_balance),
 )

@@ -15,12 +15,7 @@ No balance API is reachable with the inference key.
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
-
-
-def _err(code: str, message: str, type_: str) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "type": type_}, "id": "as-emu0000001"}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 VENDOR = Vendor(
     name="ernie",
@@ -56,17 +51,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.AUTH_FAILED, code="110"),
         ErrorRule(Failure.AUTH_FAILED, code="111"),
         ErrorRule(Failure.UPSTREAM_ERROR, code="internal_error"),
-    ),
-    dialect=Dialect(
-        auth=(401, _err("invalid_iam_token", "IAM Certification failed", "invalid_request_error")),
-        rate_limit=(429, _err("rpm_rate_limit_exceeded", "Rate limit reached for RPM", "rate_limit_exceeded")),
-        balance_exhausted=(
-            429,
-            _err("BILLING_INSUFFICIENT_BALANCE", "Your account has insufficient balance", "rate_limit_exceeded"),
-        ),
-        content_filter=(403, _err("system_unsafe", "system unsafe", "unsafe_request")),
-        context_length=(400, _err("tokens_too_long", "Prompt tokens too long", "invalid_request_error")),
-        bad_request=(400, _err("invalid_messages", "Invalid messages", "invalid_request_error")),
-        server_error=(500, _err("internal_error", "Internal error", "internal_error")),
     ),
 )

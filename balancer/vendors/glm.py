@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import orjson
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor, bearer
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor, bearer
 
 JWT_TTL_S = 3600
 
@@ -48,27 +48,11 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
     return bearer(jwt(api_key, int(now // JWT_TTL_S)))
 
 
-def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
-    """Emulator: a raw key, or a JWT signed with the key's secret and not expired."""
-    token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token or key is None or token == key:
-        return bool(token)
-    parts = token.split(".")
-    if len(parts) != 3:
-        return False
-    key_id, _, secret = key.partition(".")
-    padded = parts[1] + "=" * (-len(parts[1]) % 4)
-    claims = orjson.loads(base64.urlsafe_b64decode(padded))
-    good = hmac.compare_digest(parts[2], _hs256(secret, parts[0] + "." + parts[1]))
-    return good and claims.get("api_key") == key_id and claims.get("exp", 0) > now * 1000
-
-
 VENDOR = Vendor(
     name="glm",
     title="Zhipu GLM",
     auth_scheme="Authorization: Bearer <id.secret> (or an HS256 JWT signed from it: extra auth=jwt)",
     sign=sign,
-    check_auth=check_auth,
     base_url="https://open.bigmodel.cn/api/paas/v4",
     docs="https://docs.bigmodel.cn/cn/faq/api-code.md",
     models={
@@ -93,27 +77,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.AUTH_FAILED, code="1001"),
         ErrorRule(Failure.AUTH_FAILED, code="1002"),
         ErrorRule(Failure.AUTH_FAILED, code="1003"),
-    ),
-    dialect=Dialect(
-        auth=(
-            401,
-            {"error": {"code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}},
-        ),
-        rate_limit=(
-            429,
-            {"error": {"code": "1302", "message": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"}},
-        ),
-        balance_exhausted=(429, {"error": {"code": "1113", "message": "余额不足或无可用资源包，请充值。"}}),
-        server_error=(429, {"error": {"code": "1305", "message": "该模型当前访问量过大，请您稍后再试"}}),
-        content_filter=(
-            400,
-            {
-                "error": {
-                    "code": "1301",
-                    "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
-                }
-            },
-        ),
-        context_length=(400, {"error": {"code": "1261", "message": "Prompt 超长"}}),
     ),
 )

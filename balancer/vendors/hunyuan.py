@@ -15,12 +15,7 @@ Resource packs are not visible through an API key: no balance probe.
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
-
-
-def cloud_error(code: str, message: str) -> tuple[int, dict[str, object]]:
-    return 200, {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "emu-0000-0000"}}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 VENDOR = Vendor(
     name="hunyuan",
@@ -57,19 +52,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.AUTH_FAILED, code="AuthFailure.SecretIdNotFound"),
         ErrorRule(Failure.AUTH_FAILED, code="AuthFailure.SignatureFailure"),
         ErrorRule(Failure.AUTH_FAILED, status=401),
-    ),
-    dialect=Dialect(
-        auth=(
-            401,
-            {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "401"}},
-        ),
-        rate_limit=cloud_error("RequestLimitExceeded", "请求的次数超过了频率限制。"),
-        balance_exhausted=cloud_error(
-            "FailedOperation.FreeResourcePackExhausted", "免费资源包余量已用尽，请购买资源包或开通后付费。"
-        ),
-        content_filter=cloud_error("InvalidParameterValue", "输入内容包含敏感信息，请调整后重试。"),
-        context_length=cloud_error("InvalidParameterValue", "输入长度超过最大上下文长度限制。"),
-        bad_request=cloud_error("InvalidParameter", "参数错误：Messages 不能为空。"),
-        server_error=cloud_error("FailedOperation.EngineServerError", "引擎层内部错误。"),
     ),
 )

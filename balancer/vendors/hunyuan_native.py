@@ -6,7 +6,7 @@ errors (auth included) are HTTP 200 ``Response.Error``. The hooks map both ways 
 Configure the key as ``"<SecretId>:<SecretKey>"``; provider ``extra``: ``host`` (signed host, default
 below), ``region``. Sources: one-api ``relay/adaptor/tencent`` [gw] (action, version, capitalised
 fields, no ``[DONE]``), https://cloud.tencent.com/document/api/1729/112207 ; signing in ``tc3.py``.
-Product error codes as in ``hunyuan.py``. The emulator verifies signatures for the default host only.
+Product error codes as in ``hunyuan.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from balancer.vendors import hunyuan, tc3
-from balancer.vendors.base import Dialect, Quirks, Vendor
+from balancer.vendors.base import Quirks, Vendor
 
 log = structlog.get_logger("balancer.vendors.hunyuan_native")
 HOST, SERVICE, ACTION, VERSION = "hunyuan.tencentcloudapi.com", "hunyuan", "ChatCompletions", "2023-09-01"
@@ -34,16 +34,6 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
     auth = tc3.authorization(secret_id, secret_key, SERVICE, ts, canonical)
     headers = {"Authorization": auth, "Content-Type": CONTENT_TYPE, "X-TC-Action": ACTION, "X-TC-Version": VERSION}
     return headers | {"X-TC-Timestamp": str(ts)} | ({"X-TC-Region": extra["region"]} if "region" in extra else {})
-
-
-def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
-    """Emulator: the header's shape, the action, a fresh timestamp and, with a key set, the signature."""
-    ts = headers.get("X-TC-Timestamp", "")
-    if headers.get("X-TC-Action") != ACTION or not ts.isdigit() or abs(now - int(ts)) > 300:
-        return False
-    secret_id, _, secret_key = key.partition(":") if key is not None else (None, "", "")
-    canonical = tc3.canonical_request(body, HOST, CONTENT_TYPE)
-    return tc3.verify(headers.get("Authorization", ""), secret_id, secret_key, int(ts), canonical)
 
 
 def map_request(body: bytes) -> bytes:
@@ -61,10 +51,6 @@ _USAGE = (("prompt_tokens", "PromptTokens"), ("completion_tokens", "CompletionTo
 
 def _usage(u: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {ours: u.get(theirs, 0) for ours, theirs in _USAGE} if u else None
-
-
-def _native_usage(u: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {theirs: (u or {}).get(ours, 0) for ours, theirs in _USAGE}
 
 
 def _load(data: bytes) -> dict[str, Any]:
@@ -95,25 +81,6 @@ def map_chunk(payload: bytes) -> bytes:
     return orjson.dumps({"object": "chat.completion.chunk", "choices": [choice], "usage": _usage(frame.get("Usage"))})
 
 
-def parse_request(body: dict[str, Any]) -> dict[str, Any]:
-    out = {old: body[new] for old, new in _FIELDS.items() if new in body}
-    return out | {"messages": [{"role": m["Role"], "content": m["Content"]} for m in body.get("Messages", [])]}
-
-
-def render_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    content = reply["choices"][0]["message"].get("content") or ""
-    choice = {"Message": {"Role": "assistant", "Content": content}, "FinishReason": "stop"}
-    usage = _native_usage(reply.get("usage"))
-    return {"Response": {"Id": reply["id"], "Choices": [choice], "Usage": usage, "RequestId": "emu-0000"}}
-
-
-def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
-    c = (chunk.get("choices") or [{}])[0]
-    delta = {"Role": "assistant", "Content": c.get("delta", {}).get("content") or ""}
-    choice = {"Delta": delta, "FinishReason": c.get("finish_reason") or ""}
-    return {"Id": chunk.get("id"), "Choices": [choice], "Usage": _native_usage(chunk.get("usage"))}
-
-
 _base = hunyuan.VENDOR
 VENDOR = Vendor(
     name="hunyuan-native",
@@ -127,20 +94,7 @@ VENDOR = Vendor(
     quirks=Quirks(temperature=(0.0, 2.0), top_p=(0.0, 1.0), stream_usage_option=False, sends_done=False, max_n=1),
     errors=_base.errors,
     sign=sign,
-    check_auth=check_auth,
     map_request=map_request,
     map_reply=map_reply,
     map_chunk=map_chunk,
-    dialect=Dialect(
-        auth=hunyuan.cloud_error("AuthFailure.SignatureFailure", "The provided credentials could not be validated."),
-        rate_limit=_base.dialect.rate_limit,
-        balance_exhausted=_base.dialect.balance_exhausted,
-        content_filter=_base.dialect.content_filter,
-        context_length=_base.dialect.context_length,
-        bad_request=_base.dialect.bad_request,
-        server_error=_base.dialect.server_error,
-        parse_request=parse_request,
-        render_reply=render_reply,
-        render_chunk=render_chunk,
-    ),
 )

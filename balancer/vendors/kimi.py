@@ -7,13 +7,10 @@ the error page says 429 exceeded_current_quota_error: both are mapped).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import msgspec
 
 from balancer.errors import Failure
-from balancer.vendors.base import Balance, BalanceProbe, Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Quirks, Vendor
 
 
 class _Data(msgspec.Struct):
@@ -33,15 +30,6 @@ def parse_balance(body: bytes) -> Balance:
     d = _decoder.decode(body).data
     # cash_balance can be negative (debt); available = cash + voucher.
     return Balance(total=d.available_balance, granted=d.voucher_balance, paid=d.cash_balance)
-
-
-def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
-    return {
-        "code": 0,
-        "data": {"available_balance": granted + paid, "voucher_balance": granted, "cash_balance": paid},
-        "scode": "0x0",
-        "status": True,
-    }
 
 
 VENDOR = Vendor(
@@ -68,54 +56,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.AUTH_FAILED, type="invalid_authentication_error"),
         ErrorRule(Failure.AUTH_FAILED, type="incorrect_api_key_error"),
     ),
-    balance=BalanceProbe(path="/users/me/balance", parse=parse_balance, render=render_balance),
-    dialect=Dialect(
-        auth=(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}}),
-        rate_limit=(
-            429,
-            {
-                "error": {
-                    "message": "Your account org-xxx request reached organization max RPM: 3",
-                    "type": "rate_limit_reached_error",
-                }
-            },
-        ),
-        balance_exhausted=(
-            429,
-            {
-                "error": {
-                    "message": "Your account is suspended due to insufficient balance, please recharge your account "
-                    "or check your plan and billing details",
-                    "type": "exceeded_current_quota_error",
-                }
-            },
-        ),
-        content_filter=(
-            400,
-            {
-                "error": {
-                    "message": "The request was rejected because it was considered high risk",
-                    "type": "content_filter",
-                }
-            },
-        ),
-        context_length=(
-            400,
-            {
-                "error": {
-                    "message": "Invalid request: Your request exceeded model token limit : 8192",
-                    "type": "invalid_request_error",
-                }
-            },
-        ),
-        server_error=(
-            429,
-            {
-                "error": {
-                    "message": "The engine is currently overloaded, please try again later",
-                    "type": "engine_overloaded_error",
-                }
-            },
-        ),
-    ),
+    balance=BalanceProbe(path="/users/me/balance", parse=parse_balance),
 )

@@ -11,12 +11,7 @@ confirmed; it is sent (OpenAI clients send it too). No documented balance API.
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
-
-
-def _err(code: int, message: str) -> tuple[int, dict[str, object]]:
-    return 200, {"id": "0123456789emu", "choices": None, "base_resp": {"status_code": code, "status_msg": message}}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 VENDOR = Vendor(
     name="minimax",
@@ -46,16 +41,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.UPSTREAM_ERROR, code="1000"),
         ErrorRule(Failure.UPSTREAM_ERROR, code="1024"),
         ErrorRule(Failure.UPSTREAM_ERROR, code="1033"),
-    ),
-    dialect=Dialect(
-        auth=_err(
-            1004, "login fail: Please carry the API secret key in the 'Authorization' field of the request header"
-        ),
-        rate_limit=_err(1002, "rate limit exceeded(RPM)"),
-        balance_exhausted=_err(1008, "insufficient balance"),
-        content_filter=_err(1026, "input new_sensitive"),
-        context_length=_err(1039, "token limit"),
-        bad_request=_err(2013, "invalid params, temperature out of range"),
-        server_error=_err(1033, "system error"),
     ),
 )

@@ -1,4 +1,4 @@
-"""OpenAI itself — the reference dialect (for teams outside the block, and the emulator's default).
+"""OpenAI itself — the reference dialect (for teams outside the block).
 
 Source: https://developers.openai.com/docs/guides/error-codes (see shared research vendors-api.md §17).
 """
@@ -6,7 +6,7 @@ Source: https://developers.openai.com/docs/guides/error-codes (see shared resear
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor
+from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
 VENDOR = Vendor(
     name="openai",
@@ -27,40 +27,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="project_spend_limit_exceeded"),
         ErrorRule(Failure.RATE_LIMITED, status=429),
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
-    ),
-    dialect=Dialect(
-        auth=(
-            401,
-            {
-                "error": {
-                    "message": "Incorrect API key provided.",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "invalid_api_key",
-                }
-            },
-        ),
-        rate_limit=(
-            429,
-            {
-                "error": {
-                    "message": "Rate limit reached for requests",
-                    "type": "requests",
-                    "param": None,
-                    "code": "rate_limit_exceeded",
-                }
-            },
-        ),
-        balance_exhausted=(
-            429,
-            {
-                "error": {
-                    "message": "You exceeded your current quota, please check your plan and billing details.",
-                    "type": "insufficient_quota",
-                    "param": None,
-                    "code": "insufficient_quota",
-                }
-            },
-        ),
     ),
 )

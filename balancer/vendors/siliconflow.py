@@ -11,13 +11,10 @@ balance", so a 403 whose message mentions balance is quota, any other 403 is aut
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import msgspec
 
 from balancer.errors import Failure
-from balancer.vendors.base import Balance, BalanceProbe, Dialect, ErrorRule, ModelInfo, Vendor
+from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
 
 class _Data(msgspec.Struct, rename="camel"):
@@ -43,26 +40,6 @@ def parse_balance(body: bytes) -> Balance:
     return Balance(total=float(d.total_balance), granted=float(d.balance), paid=float(d.charge_balance))
 
 
-def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
-    return {
-        "code": 20000,
-        "message": "OK",
-        "status": True,
-        "data": {
-            "id": "userid",
-            "name": "username",
-            "balance": f"{granted:.2f}",
-            "status": "normal",
-            "chargeBalance": f"{paid:.2f}",
-            "totalBalance": f"{granted + paid:.2f}",
-        },
-    }
-
-
-def _err(status: int, code: int, message: str) -> tuple[int, dict[str, object]]:
-    return status, {"code": code, "message": message, "data": None}
-
-
 VENDOR = Vendor(
     name="siliconflow",
     title="SiliconFlow",
@@ -85,14 +62,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
         ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive"),
     ),
-    balance=BalanceProbe(path="/user/info", parse=parse_balance, render=render_balance),
-    dialect=Dialect(
-        auth=(401, {"message": "Invalid token"}),  # 401 shape from third-party fixtures [3p]
-        rate_limit=_err(429, 50603, "Request was rejected due to rate limiting. Details: TPM limit reached."),
-        balance_exhausted=_err(403, 30001, "Sorry, your account balance is insufficient"),
-        content_filter=_err(400, 20015, "The input contains sensitive content."),
-        context_length=_err(400, 20015, "Input validation error: context length exceeded"),
-        bad_request=_err(400, 20015, "Input validation error"),
-        server_error=_err(503, 50505, "Model service overloaded. Please try again later."),
-    ),
+    balance=BalanceProbe(path="/user/info", parse=parse_balance),
 )

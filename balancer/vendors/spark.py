@@ -2,22 +2,16 @@
 
 Sources: iFLYTEK-OP websdk-java-demo docs (copy in the code index; see research vendors-api.md §4),
 one-api ``relay/adaptor/xunfeiv2``. Every reply and stream chunk carries ``code``/``message``/``sid``;
-errors are ``code != 0`` in the body. The HTTP status of those errors is not documented: the emulator
-answers HTTP 200 (as the brief and the body-code design suggest) and the rules match on the code alone,
-so any status works. SSE lines are ``data:{…}`` without a space; usage rides on the last content chunk
-and the stream ends with ``data:[DONE]``. 11201 is the *daily* volume cap: the account is out until
-midnight Beijing time. No balance API; prices not published in the sources found.
+errors are ``code != 0`` in the body. The HTTP status of those errors is not documented: the rules
+match on the code alone, so any status works. SSE lines are ``data:{…}`` without a space; usage rides
+on the last content chunk and the stream ends with ``data:[DONE]``. 11201 is the *daily* volume cap:
+the account is out until midnight Beijing time. No balance API; prices not published in the sources found.
 """
 
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
-
-
-def _err(code: int, message: str) -> dict[str, object]:
-    return {"code": code, "message": message, "sid": "cha000b0003@dx19a0emu0000"}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 VENDOR = Vendor(
     name="spark",
@@ -58,20 +52,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.UPSTREAM_ERROR, code="10110"),  # service busy
         ErrorRule(Failure.AUTH_FAILED, status=401),
         ErrorRule(Failure.AUTH_FAILED, status=403),
-    ),
-    dialect=Dialect(
-        # The HTTP API's 401 body is not in the sources: an OpenAI-style envelope is assumed.
-        auth=(401, {"error": {"message": "invalid api key", "type": "authentication_error", "code": "401"}}),
-        rate_limit=(200, _err(11202, "AppIdQpsOverFlowError:该appId的请求qps超过限制")),
-        balance_exhausted=(
-            200,
-            _err(11200, "AppIdNoAuthError:授权错误：该appId没有相关功能的授权 或者 业务量超过限制"),
-        ),
-        content_filter=(200, _err(10013, "输入内容审核不通过，涉嫌违规，请重新调整输入内容")),
-        context_length=(200, _err(10907, "token数量超过上限。对话历史+问题的字数太多，需要精简输入")),
-        bad_request=(200, _err(10005, "invalid parameter: messages")),
-        server_error=(200, _err(10012, "EngineInternalError:引擎内部错误")),
-        sse_space=False,
-        extra_fields={"code": 0, "message": "Success", "sid": "cha000b0003@dx19a0emu0000"},
     ),
 )

@@ -10,12 +10,7 @@ line-up (Step 3.x) is from a third party [3p]. Context-length wording is unconfi
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor
-
-
-def _err(status: int, message: str, type_: str) -> tuple[int, dict[str, object]]:
-    return status, {"error": {"message": message, "type": type_}}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
 VENDOR = Vendor(
     name="stepfun",
@@ -38,14 +33,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.UPSTREAM_ERROR, status=503),
         ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
         ErrorRule(Failure.AUTH_FAILED, type="invalid_api_key"),
-    ),
-    dialect=Dialect(
-        auth=_err(401, "Incorrect API key provided", "invalid_api_key"),
-        rate_limit=_err(429, "Rate limit reached for requests", "request_rate_limit"),
-        balance_exhausted=_err(402, "Insufficient balance", "insufficient_balance"),
-        content_filter=_err(451, "The content failed the moderation check", "content_filter"),
-        context_length=_err(400, "Input exceeds the model's context length", "invalid_request_error"),
-        bad_request=_err(400, "Invalid parameter: messages", "invalid_request_error"),
-        server_error=_err(503, "The engine is currently overloaded, please try again later", "server_error"),
     ),
 )

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import time
 
 SIGNED_HEADERS = "content-type;host"
-_AUTH = re.compile(
-    r"TC3-HMAC-SHA256 Credential=([^/]+)/(\d{4}-\d\d-\d\d)/([^/]+)/tc3_request, "
-    r"SignedHeaders=content-type;host, Signature=([0-9a-f]{64})"
-)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -45,14 +40,3 @@ def authorization(secret_id: str, secret_key: str, service: str, timestamp: int,
     sig = signature(secret_key, service, timestamp, canonical)
     scope = f"{secret_id}/{_date(timestamp)}/{service}/tc3_request"
     return f"TC3-HMAC-SHA256 Credential={scope}, SignedHeaders={SIGNED_HEADERS}, Signature={sig}"
-
-
-def verify(header: str, secret_id: str | None, secret_key: str, timestamp: int, canonical: str) -> bool:
-    """The header's shape, and with ``secret_id`` given, that it was signed with that key pair."""
-    m = _AUTH.fullmatch(header)
-    if m is None:
-        return False
-    if secret_id is None:
-        return True
-    want = signature(secret_key, m.group(3), timestamp, canonical)
-    return m.group(1) == secret_id and hmac.compare_digest(m.group(4), want)

@@ -12,7 +12,6 @@ statuses as below), prices, limits. No balance API.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ import orjson
 import structlog
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Quirks, Vendor
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 log = structlog.get_logger("balancer.vendors.tiangong")
 _KEPT = ("model", "messages", "stream")
@@ -34,16 +33,6 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
     app_key, _, secret = api_key.partition(":")
     ts = str(int(now))
     return {"app_key": app_key, "timestamp": ts, "sign": _sign(app_key, secret, ts)}
-
-
-def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: float) -> bool:
-    app_key, ts, got = headers.get("app_key", ""), headers.get("timestamp", ""), headers.get("sign", "")
-    if not app_key or not ts.isdigit() or len(got) != 32 or abs(now - int(ts)) > 300:
-        return False
-    if key is None:
-        return all(c in "0123456789abcdef" for c in got)
-    want_key, _, secret = key.partition(":")
-    return app_key == want_key and hmac.compare_digest(got, _sign(app_key, secret, ts))
 
 
 def map_request(body: bytes) -> bytes:
@@ -94,26 +83,6 @@ def map_reply(body: bytes) -> bytes:
     return orjson.dumps({"object": "chat.completion", "choices": [choice], "usage": frame.get("usage")})
 
 
-def _frame(kind: int, text: str, usage: Any = None) -> dict[str, Any]:
-    extra = {"usage": usage} if usage is not None else {}
-    return {"type": kind, "arguments": [{"messages": [{"text": text, "author": "bot"}]}], **extra}
-
-
-def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
-    choice = (chunk.get("choices") or [{}])[0]
-    if choice.get("finish_reason") or not chunk.get("choices"):
-        return _frame(2, "", chunk.get("usage"))
-    return _frame(1, choice.get("delta", {}).get("content") or "")
-
-
-def render_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    return _frame(2, reply["choices"][0]["message"].get("content") or "", reply.get("usage"))
-
-
-def _err(status: int, code: int, message: str) -> tuple[int, dict[str, object]]:
-    return status, {"code": code, "message": message}
-
-
 VENDOR = Vendor(
     name="tiangong",
     title="Kunlun Tiangong (Skywork)",
@@ -124,7 +93,6 @@ VENDOR = Vendor(
     models={"SkyChat-MegaVerse": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False)},
     quirks=Quirks(stream_usage_option=False, max_n=1),
     sign=sign,
-    check_auth=check_auth,
     map_request=map_request,
     map_reply=map_reply,
     map_chunk=map_chunk,
@@ -134,16 +102,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.RATE_LIMITED, status=429),
         ErrorRule(Failure.CONTENT_FILTERED, code="40003"),
         ErrorRule(Failure.CONTEXT_LENGTH, code="40004"),
-    ),
-    dialect=Dialect(
-        auth=_err(401, 40100, "sign verify failed"),
-        rate_limit=_err(429, 42900, "request too frequent"),
-        balance_exhausted=_err(402, 40201, "token balance insufficient"),
-        content_filter=_err(400, 40003, "content risk detected"),
-        context_length=_err(400, 40004, "messages too long"),
-        bad_request=_err(400, 40000, "invalid messages"),
-        server_error=_err(500, 50000, "internal error"),
-        render_reply=render_reply,
-        render_chunk=render_chunk,
     ),
 )

@@ -1,21 +1,16 @@
 """01.AI Yi (lingyiwanwu): OpenAI-compatible, Bearer key.
 
 Sources: Portkey ``src/providers/lingyi/api.ts`` (base URL), 3p price list (2025-02: yi-lightning 1/1 RMB).
-Yi's error codes and rate limits were not found in any stored source: the rules and emulator bodies
-below assume OpenAI's envelope and status meanings (429 rate limit, 402/insufficient_quota balance),
-which is what its "OpenAI drop-in" positioning implies. Treat as unconfirmed; extend the table when a
-real body is seen. No balance API.
+Yi's error codes and rate limits were not found in any stored source: the rules below assume OpenAI's
+envelope and status meanings (429 rate limit, 402/insufficient_quota balance), which is what its
+"OpenAI drop-in" positioning implies. Treat as unconfirmed; extend the table when a real body is seen.
+No balance API.
 """
 
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import Dialect, ErrorRule, ModelInfo, Vendor
-
-
-def _err(status: int, code: str, message: str, type_: str) -> tuple[int, dict[str, object]]:
-    return status, {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
+from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
 VENDOR = Vendor(
     name="yi",
@@ -34,10 +29,5 @@ VENDOR = Vendor(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota"),
         ErrorRule(Failure.RATE_LIMITED, status=429),
-    ),
-    dialect=Dialect(
-        auth=_err(401, "invalid_api_key", "Incorrect API key provided", "invalid_request_error"),
-        rate_limit=_err(429, "rate_limit_exceeded", "Rate limit reached for requests", "rate_limit_error"),
-        balance_exhausted=_err(429, "insufficient_quota", "Insufficient balance", "insufficient_quota"),
     ),
 )
