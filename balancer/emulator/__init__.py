@@ -1,7 +1,8 @@
 """The vendor emulator: one local HTTP server that speaks every vendor's dialect under ``/<target>/``.
 
 ``server`` holds the targets, the control API and the vendor side; ``replies`` the deterministic replies
-and the tokenizer; ``stream`` the streamed replies and stream faults.
+and the tokenizer; ``stream`` the streamed replies and stream faults; ``dialects`` what each vendor's wire
+looks like (error bodies, stream framing, balance body, signature check), by vendor name.
 """
 
 from __future__ import annotations
