@@ -1,9 +1,8 @@
-"""The emulator's server: targets with their faults, limits, balance and counters; the control API; and
-the vendor side, which answers in the target's dialect.
+"""The emulator's server: the control API, which sets each target's faults, limits, key and balance, and
+the vendor side, which answers a target's requests in its dialect.
 
-A target is a vendor name, optionally with an account suffix (``deepseek``, ``deepseek.b``). Its vendor
-comes from ``balancer.vendors.REGISTRY`` (auth scheme, quirks, balance path), its dialect from
-``DIALECTS`` (error bodies, stream framing, balance body, signature check).
+A target's vendor comes from ``balancer.vendors.REGISTRY`` (auth scheme, quirks, balance path), its dialect
+from ``DIALECTS`` (error bodies, stream framing, balance body, signature check).
 
 Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits``,
 ``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
@@ -13,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -26,41 +23,11 @@ from aiohttp import web
 
 from balancer.emulator import replies, stream
 from balancer.emulator.dialects import DIALECTS
-from balancer.emulator.dialects.base import ERROR_FAULTS, Dialect, ErrorReply
+from balancer.emulator.dialects.base import ERROR_FAULTS, ErrorReply
+from balancer.emulator.targets import FaultSpec, Target
 from balancer.vendors import REGISTRY
-from balancer.vendors.base import Vendor
 
 _T = TypeVar("_T")
-
-Fault = Literal[
-    "ok",
-    "rate_limit",
-    "balance_exhausted",
-    "server_error",
-    "timeout",
-    "slow_first_byte",
-    "truncate_stream",
-    "malformed",
-    "stall_stream",
-    "content_filter",
-    "context_length",
-    "auth",
-    "bad_request",
-    "stream_error",
-]
-FAULTS: tuple[str, ...] = get_args(Fault)
-
-
-class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
-    target: str
-    fault: Fault
-    probability: float = 1.0
-    latency_ms: float = 0.0
-    count: int | None = None  # apply this many times, then stop (None: until cleared)
-    retry_after: float | None = None  # seconds, sent as Retry-After with rate_limit
-    # Answer this body (and status) instead of the dialect's for an error fault: a vendor's other variants.
-    body: dict[str, Any] | None = None
-    status: int | None = None
 
 
 class LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,39 +47,6 @@ class KeySpec(msgspec.Struct, forbid_unknown_fields=True):
 class EmulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     chunk_delay_ms: float | None = None
     reply_tokens: int | None = None
-
-
-_STATS = (
-    "requests",
-    "served",
-    "errors",
-    "streams",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "limit_rejections",
-    "peak_window_requests",
-    "peak_window_tokens",
-)
-
-
-@dataclass(slots=True)
-class Target:
-    name: str
-    vendor: Vendor  # production facts: auth scheme, quirks, balance path
-    dialect: Dialect  # what its wire looks like from the vendor's side
-    fault: FaultSpec | None = None
-    key: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    balance_tokens: int | None = None
-    granted: float = 10.0
-    paid: float = 100.0
-    window: int = -1
-    window_requests: int = 0
-    window_tokens: int = 0
-    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_STATS, 0))
-    faults_applied: dict[str, int] = field(default_factory=dict)
 
 
 class Emulator:
@@ -218,7 +152,7 @@ class Emulator:
         return web.json_response(t.dialect.balance(0.0 if empty else t.granted, 0.0 if empty else t.paid))
 
     async def _answer(self, t: Target, tail: str, body: dict[str, Any], request: web.Request) -> web.StreamResponse:
-        fault = self._fault(t)
+        fault = t.draw_fault(self.rng)
         kind = fault.fault if fault is not None else "ok"
         if fault is not None and fault.latency_ms and kind in ("ok", "slow_first_byte"):
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -230,36 +164,25 @@ class Emulator:
         messages = body.get("messages") or []
         prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
-        refused = self._enforce(t, prompt + completion)
+        refused = t.admit(prompt + completion)
         if refused is not None:
             t.stats["errors"] += 1
-            return refused
+            return _err(*refused)
         if embeddings:
-            self._book(t, prompt, 0)
+            t.book(prompt, 0)
             return web.json_response(replies.embeddings(body, prompt))
         if body.get("stream"):
             t.stats["streams"] += 1
             frames = stream.events(t.dialect, stream.chunks(t.name, t.vendor.quirks, body, prompt, completion))
-            book = functools.partial(self._book, t, prompt, completion)
+            book = functools.partial(t.book, prompt, completion)
             return await stream.send(request, t.dialect, frames, kind, self.chunk_delay_ms, book)
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
-        self._book(t, prompt, completion)
+        t.book(prompt, completion)
         reply = {**replies.completion(t.name, body, prompt, completion), **t.dialect.extra_fields}
         if t.dialect.render_reply is not None:
             reply = t.dialect.render_reply(reply)
-        return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=_ratelimit(t))
-
-    def _fault(self, t: Target) -> FaultSpec | None:
-        f = t.fault
-        if f is None or self.rng.random() >= f.probability:
-            return None
-        if f.count is not None:
-            f.count -= 1
-            if f.count <= 0:
-                t.fault = None
-        t.faults_applied[f.fault] = t.faults_applied.get(f.fault, 0) + 1
-        return f
+        return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=t.ratelimit_headers())
 
     def _fault_error(self, t: Target, fault: FaultSpec) -> web.Response:
         """The vendor's body for an error fault (or the fault's own body), with Retry-After when asked."""
@@ -273,44 +196,6 @@ class Emulator:
         if fault.body is not None:
             spec = (fault.status or spec[0], fault.body)
         return _err(spec, headers)
-
-    def _enforce(self, t: Target, tokens: int) -> web.Response | None:
-        """The vendor's own limits: RPM/TPM per fixed minute window, and a token balance."""
-        if t.balance_tokens is not None and t.balance_tokens <= 0:
-            return _err(t.dialect.balance_exhausted)
-        window = math.floor(time.time() / 60)
-        if window != t.window:
-            t.window, t.window_requests, t.window_tokens = window, 0, 0
-        over_rpm = t.rpm is not None and t.window_requests + 1 > t.rpm
-        if over_rpm or (t.tpm is not None and t.window_tokens + tokens > t.tpm):
-            t.stats["limit_rejections"] += 1
-            return _err(t.dialect.rate_limit, {"Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
-        t.window_requests += 1
-        t.window_tokens += tokens
-        t.stats["peak_window_requests"] = max(t.stats["peak_window_requests"], t.window_requests)
-        t.stats["peak_window_tokens"] = max(t.stats["peak_window_tokens"], t.window_tokens)
-        return None
-
-    def _book(self, t: Target, prompt: int, completion: int) -> None:
-        t.stats["served"] += 1
-        t.stats["prompt_tokens"] += prompt
-        t.stats["completion_tokens"] += completion
-        t.stats["total_tokens"] += prompt + completion
-        if t.balance_tokens is not None:
-            t.balance_tokens -= prompt + completion
-
-
-def _ratelimit(t: Target) -> dict[str, str] | None:
-    """OpenAI-style x-ratelimit-* headers when the target enforces an RPM limit (as OpenAI, Qianfan, Kimi
-    and Azure send them)."""
-    if t.rpm is None:
-        return None
-    reset = max(0.0, (t.window + 1) * 60 - time.time())
-    return {
-        "x-ratelimit-limit-requests": str(t.rpm),
-        "x-ratelimit-remaining-requests": str(max(0, t.rpm - t.window_requests)),
-        "x-ratelimit-reset-requests": f"{reset:.3f}s",
-    }
 
 
 def _err(spec: ErrorReply, headers: Mapping[str, str] | None = None) -> web.Response:
