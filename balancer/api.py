@@ -6,6 +6,8 @@ registers them, each wrapped by :meth:`Api.endpoint` (request id, OpenAI-shaped 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
@@ -20,11 +22,12 @@ from balancer.capture import StreamAssembler, reply_message
 from balancer.config import ClientKey
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
-from balancer.job import Job, Reply, Stream
+from balancer.job import ClientGone, Job, Reply, Stream
 
 log = structlog.get_logger("balancer.api")
 
 JSON = "application/json"
+CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention; never sent)
 REQUEST_ID = web.RequestKey("request_id", str)
 T0 = web.RequestKey("t0", float)
 DONE = web.RequestKey("request_done", dict)
@@ -164,12 +167,14 @@ class Api:
             status=200,
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
         )
-        await resp.prepare(request)
-        outcome = await streams.pump(gw.engine.caller, job, s, resp.write)
-        if outcome.ok and job.assembler is not None and gw.capture is not None:
+        client = _ClientStream(request, resp, gw.cfg.server.write_timeout_s)
+        outcome = await streams.pump(gw.engine.caller, job, s, client.write)
+        if outcome is not None and outcome.ok and job.assembler is not None and gw.capture is not None:
             gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
-        ctx["stream_end"] = "done" if outcome.ok else (outcome.failure.value if outcome.failure else "error")
-        await resp.write_eof()
+        ctx["stream_end"] = "done" if outcome is not None and outcome.ok else job.attempts[-1].result
+        if resp.prepared:
+            with contextlib.suppress(OSError):
+                await resp.write_eof()
         return resp
 
     async def models(self, request: web.Request) -> web.Response:
@@ -231,19 +236,40 @@ class Api:
             request[REQUEST_ID], request[T0] = rid, time.perf_counter()
             try:
                 resp = await handler(request)
+            except asyncio.CancelledError:  # the server is forcing its shutdown: still one request_done
+                _done(request, rid, CLIENT_CLOSED, cancelled=True)
+                raise
             except Exception as e:
                 resp = _failure_response(request, e, rid, max_body)
             if not resp.prepared:
                 resp.headers["x-request-id"] = rid
-            done = request.get(DONE)
-            if done is not None:
-                if resp.status >= 400:
-                    done["status"] = resp.status
-                done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
-                logs.request_done(log, done)
+            _done(request, rid, resp.status)
             return resp
 
         return wrapped
+
+
+class _ClientStream:
+    """The client's side of a stream. Prepared at the first write; a write raises OSError when the client has
+    gone, or when it has stopped reading for ``timeout_s`` (its socket buffer full): the pump then ends the
+    upstream stream and settles it, instead of waiting on a reader that will never come back."""
+
+    __slots__ = ("request", "resp", "timeout_s")
+
+    def __init__(self, request: web.Request, resp: web.StreamResponse, timeout_s: float) -> None:
+        self.request, self.resp, self.timeout_s = request, resp, timeout_s
+
+    async def write(self, data: bytes) -> None:
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        if not self.resp.prepared:
+            await self.resp.prepare(self.request)
+        if transport.get_write_buffer_size() == 0:  # nothing queued: this write cannot block
+            await self.resp.write(data)
+            return
+        async with asyncio.timeout(self.timeout_s):
+            await self.resp.write(data)
 
 
 def _summary(job: Job) -> dict[str, Any]:
@@ -261,6 +287,19 @@ def _summary(job: Job) -> dict[str, Any]:
     return out
 
 
+def _done(request: web.Request, rid: str, status: int, cancelled: bool = False) -> None:
+    """The one request_done line (for requests that reached a route; others have no DONE record)."""
+    done = request.get(DONE)
+    if done is None:
+        return
+    if status >= 400:
+        done["status"] = status
+    if cancelled:
+        done["cancelled"] = True
+    done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
+    logs.request_done(log, done)
+
+
 def _error_response(e: GatewayError, rid: str) -> web.Response:
     return web.Response(body=e.body(), status=e.status, content_type=JSON, headers={**e.headers, "x-request-id": rid})
 
@@ -274,6 +313,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: int) -> web.Response:
     if isinstance(exc, GatewayError):
         return _error_response(exc, rid)
+    if isinstance(exc, ClientGone):  # nobody to answer; the status is for the log (nginx's "client closed")
+        error = GatewayError(CLIENT_CLOSED, str(exc), code="client_closed_request")
+        return _error_response(error, rid)
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         msg = (
             f"The request body is larger than the limit of {max_body} bytes."

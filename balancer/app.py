@@ -42,6 +42,17 @@ def make_ledger(store: StateStore) -> Ledger:
     return MemoryLedger() if store.redis is None else RedisLedger(store.redis)
 
 
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The runner every gateway is served with (``balancer serve`` and the tests alike).
+
+    A client that goes away does not cancel its handler (``handler_cancellation=False``): a handler always
+    runs to its end, so every request is settled, booked and logged once, and a stream whose client left is
+    ended by the pump (its next write fails). Shutdown: the gateway's drain ends streams at ``drain_s``; the
+    runner waits a little longer for handlers to write their ends before it cancels what is left."""
+    drain_s = app[GATEWAY].cfg.server.drain_s
+    return web.AppRunner(app, handler_cancellation=False, access_log=None, shutdown_timeout=drain_s + 2.0)
+
+
 def make_app(
     cfg: Config, store: StateStore | None = None, clock: Clock = time.time, rng: random.Random | None = None
 ) -> web.Application:

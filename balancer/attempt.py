@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -29,6 +29,22 @@ from balancer.vendors.base import BytesMap
 log = structlog.get_logger("balancer.attempt")
 
 
+class Drain:
+    """The gateway's shutdown, as the request path sees it: from :meth:`begin` on, what is in flight may finish
+    until the deadline; then ``expired`` is set, ``cut`` closes every upstream connection (a stream ends with an
+    error event, a call in flight fails) and no further candidate is tried."""
+
+    def __init__(self) -> None:
+        self.expired = False
+
+    def begin(self, grace_s: float, cut: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_later(grace_s, self._expire, cut)
+
+    def _expire(self, cut: Callable[[], None]) -> None:
+        self.expired = True
+        cut()
+
+
 @dataclass(frozen=True, slots=True)
 class Skip:
     """The candidate was not tried: it cannot take the request as asked, or the store did not admit it."""
@@ -40,8 +56,11 @@ class Skip:
 class Caller:
     """Runs attempts against candidates; holds what every attempt needs (store, pool, clock, ledger)."""
 
-    def __init__(self, cfg: Config, store: StateStore, pool: http.Pool, clock: Clock, ledger: Ledger | None) -> None:
+    def __init__(
+        self, cfg: Config, store: StateStore, pool: http.Pool, clock: Clock, ledger: Ledger | None, drain: Drain
+    ) -> None:
         self.cfg = cfg
+        self.drain = drain
         self.store = store
         self.pool = pool
         self.clock = clock
@@ -181,31 +200,29 @@ class Caller:
         billed: bool = False,
         ttft_ms: float | None = None,
         mid_stream: bool = False,
+        cut_by: str = "client_disconnected",
     ) -> None:
         """Close an attempt: settle its reservation, apply its failure class's consequence, book what the vendor
-        bills (``billed``: ``job.usage``), record it on the job and log a failure. ``outcome`` None: the client
-        went away (neither the candidate's fault nor a success). ``mid_stream``: a stream that failed after its
-        first event cools its candidate down at least ``failover.mid_stream_cooldown_s``."""
+        bills (``billed``: ``job.usage``), record it on the job and log a failure. ``outcome`` None: the attempt
+        was cut by our side, not the candidate (``cut_by`` says how: the client went away, the gateway shut
+        down). ``mid_stream``: a stream that failed after its first event cools its candidate down at least
+        ``failover.mid_stream_cooldown_s``."""
+        # What must never be lost happens first, without awaiting: the booking and the attempt's record.
         ms = (time.perf_counter() - t0) * 1000
         if billed:
             self.book(job, choice)
         tokens = usage_total(job.usage) if billed else 0
         if outcome is None:
+            job.add(choice, cut_by, status, ms, ttft_ms)
             await self._settle(adm, tokens, "neutral", ms)
-            job.add(choice, "client_disconnected", status, ms, ttft_ms)
             return
         if outcome.ok:
-            await self._settle(adm, tokens, "ok", ms)
             job.add(choice, "ok", status, ms, ttft_ms)
+            await self._settle(adm, tokens, "ok", ms)
             return
         failure = outcome.failure or Failure.UPSTREAM_ERROR
-        rule = job.route.failover.classes.get(failure, ClassPolicy())
-        await self._settle(adm, tokens, "fail" if rule.breaker else "neutral", ms)
-        if mid_stream:
-            cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
-            rule = msgspec.structs.replace(rule, cooldown_s=cooldown)
-        await self.consequence(choice, outcome, rule)
         job.add(choice, failure.value, status, ms, ttft_ms)
+        rule = job.route.failover.classes.get(failure, ClassPolicy())
         log.info(
             "stream_failed" if mid_stream else "upstream_failed",
             request_id=job.request_id,
@@ -216,6 +233,11 @@ class Caller:
             code=outcome.code,
             message=outcome.message[:200],
         )
+        await self._settle(adm, tokens, "fail" if rule.breaker else "neutral", ms)
+        if mid_stream:
+            cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
+            rule = msgspec.structs.replace(rule, cooldown_s=cooldown)
+        await self.consequence(choice, outcome, rule)
 
     async def _settle(self, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())

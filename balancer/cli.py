@@ -15,7 +15,7 @@ from aiohttp import web
 
 from balancer import config as config_mod
 from balancer import emulator, logs, router
-from balancer.app import GATEWAY, make_app
+from balancer.app import GATEWAY, make_app, make_runner
 from balancer.credit import planner, report
 from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.gateway import StartupError
@@ -46,7 +46,7 @@ def _tune_gc() -> None:
 
 async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None) -> None:
     app = make_app(cfg)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=cfg.server.drain_s)
+    runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, port or cfg.server.port, backlog=1024, reuse_address=True)
     try:
@@ -79,12 +79,14 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
-    log.info("gateway_draining", grace_s=cfg.server.drain_s)
+    drain_s = app[GATEWAY].cfg.server.drain_s
+    log.info("gateway_draining", grace_s=drain_s)
+    app[GATEWAY].begin_drain()
     try:  # bounded: a stuck cleanup must never keep a terminated gateway alive
-        async with asyncio.timeout(cfg.server.drain_s + 5):
+        async with asyncio.timeout(drain_s + 15):
             await runner.cleanup()
     except TimeoutError:
-        log.error("gateway_shutdown_timeout", grace_s=cfg.server.drain_s, stuck=_stuck_tasks())
+        log.error("gateway_shutdown_timeout", grace_s=drain_s, stuck=_stuck_tasks())
         logs.flush()
         os._exit(1)
     log.info("gateway_stopped")

@@ -169,7 +169,8 @@ class Server(_Strict, frozen=True):
     port: int = 8080
     max_body_bytes: int = 8 << 20
     insecure_no_auth: bool = False
-    drain_s: float = 30.0
+    drain_s: float = 30.0  # on SIGTERM, how long requests in flight may finish; then open streams are ended
+    write_timeout_s: float = 30.0  # a client that accepts no byte of its stream for this long is gone
 
 
 class TranscriptsConfig(_Strict, frozen=True):

@@ -9,18 +9,17 @@ on the stream belongs to the client, and :func:`balancer.streams.pump` ends it h
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
 
 from balancer import http, router
-from balancer.attempt import Caller, Skip
+from balancer.attempt import Caller, Drain, Skip
 from balancer.config import ClassPolicy, Config
 from balancer.credit.ledger import Ledger
 from balancer.credit.plan import Plan
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome
-from balancer.job import Clock, Job, Reply, Stream
+from balancer.job import ClientGone, Clock, Job, Reply, Stream
 from balancer.routes import Choice
 from balancer.state import StateStore
 
@@ -35,8 +34,9 @@ class Engine:
         rng: random.Random | None = None,
         ledger: Ledger | None = None,
         plan: Callable[[], Plan | None] = lambda: None,
+        drain: Drain | None = None,
     ) -> None:
-        self.caller = Caller(cfg, store, pool, clock, ledger)
+        self.caller = Caller(cfg, store, pool, clock, ledger, drain or Drain())
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
@@ -51,7 +51,12 @@ class Engine:
             if job.tries >= policy.max_attempts or time.perf_counter() >= job.deadline:
                 break
             if job.client_gone():
-                raise asyncio.CancelledError("client disconnected")
+                raise ClientGone("the client closed the connection before an answer")
+            if self.caller.drain.expired:
+                raise GatewayError(
+                    503, "The gateway is shutting down; retry the request.", type="service_unavailable",
+                    code="gateway_shutdown",
+                )  # fmt: skip
             if job.min_context and (choice.context_window or 0) <= job.min_context:
                 job.add(choice, "skipped:context_window")
                 continue

@@ -16,6 +16,7 @@ import aiohttp
 import structlog
 
 from balancer import http, router, upstream
+from balancer.attempt import Drain
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
 from balancer.credit import planner, report
@@ -55,6 +56,7 @@ class Gateway:
     plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
+    drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
     _engine: Engine | None = None
 
     @property
@@ -76,7 +78,18 @@ class Gateway:
         self.books = books_from_config(cfg)
         self.ledger.configure(self.books)
         if self.pool is not None:
-            self._engine = Engine(cfg, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan)
+            self._engine = Engine(
+                cfg, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan, self.drain
+            )
+
+    def begin_drain(self) -> None:
+        """SIGTERM: requests in flight may finish for ``server.drain_s``; then every upstream connection is cut,
+        so open streams end with an error event and a clean end, and what is left of the shutdown is quick."""
+        self.drain.begin(self.cfg.server.drain_s, self._cut)
+
+    def _cut(self) -> None:
+        if self.pool is not None:
+            self.pool.abort()
 
     def client_key(self, key: str) -> ClientKey | None:
         """The client key entry for a presented key; hashes once per distinct key, not per request."""

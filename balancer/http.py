@@ -278,6 +278,12 @@ class Pool:
             return conn.response()
         raise AssertionError("unreachable")
 
+    def abort(self) -> None:
+        """Close every connection now, in use or idle: replies being read fail at once (shutdown)."""
+        for conn in list(self._all):
+            conn.close()
+        self._idle.clear()
+
     async def close(self) -> None:
         for conn in list(self._all):
             conn.close()

@@ -24,6 +24,10 @@ log = structlog.get_logger("balancer.job")
 Clock = Callable[[], float]
 
 
+class ClientGone(Exception):
+    """The client closed its connection (or stopped reading) before its answer was complete."""
+
+
 @dataclass(slots=True)
 class Attempt:
     """One candidate tried (or skipped) for a request, as the ``request_done`` line shows it."""

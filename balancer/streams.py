@@ -19,14 +19,17 @@ from balancer.job import Job, Stream
 from balancer.vendors import openai_compat as compat
 
 
-async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome:
-    """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how it ended."""
+async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome | None:
+    """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how the upstream
+    ended, or None when the stream was cut on our side (``write`` raised OSError: the client went away or
+    stopped reading; or the gateway shut down). Whatever happens, the attempt is settled, booked and logged once."""
     timeouts = caller.cfg.provider_timeouts(s.choice.provider)
     end = min(job.deadline, s.started + timeouts.total_s)
     vendor, finished, streamed = s.choice.vendor, False, 0  # finished: a finish_reason was seen
     payload: bytes | None = s.first or upstream.DONE
     view = s.first_view  # the first chunk was classified when the stream opened
     outcome: Outcome | None = None
+    cut_by = ""  # set when our side ends the stream: the client went away, or the gateway is shutting down
     ttft = (time.perf_counter() - s.started) * 1000
     try:
         while outcome is None:
@@ -46,22 +49,33 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
             if payload is not None and payload != upstream.DONE:
                 result, view = compat.classify_chunk(vendor, payload, caller.clock())
                 outcome = None if result.ok else result
-        if outcome.ok:
-            await write(b"data: [DONE]\n\n")
-        else:
-            await write(_error_event(s, outcome))
+        if not outcome.ok and caller.drain.expired:  # the drain deadline cut it, not the vendor
+            cut_by = "gateway_shutdown"
+        await write(b"data: [DONE]\n\n" if outcome.ok else _error_event(s, outcome, cut_by))
+    except OSError:  # the client went away, or stopped reading for longer than the write timeout
+        cut_by = "client_disconnected"
     finally:
-        if outcome is not None and outcome.ok:
-            await _drain(s)
-        s.resp.release()
         job.upstream_s += time.perf_counter() - s.started
         _estimate_usage(job, streamed)
+        ended = None if cut_by or outcome is None else outcome
         # The vendor bills what it streamed, however the stream ended.
-        await caller.end(job, s.choice, s.adm, outcome, 200, s.started, billed=True, ttft_ms=ttft, mid_stream=True)
-    return outcome
+        await caller.end(
+            job, s.choice, s.adm, ended, 200, s.started, billed=True, ttft_ms=ttft, mid_stream=True,
+            cut_by=cut_by or "client_disconnected",
+        )  # fmt: skip
+        if ended is not None and ended.ok:
+            await _drain(s)
+        s.resp.release()
+    return None if cut_by else outcome
 
 
-def _error_event(s: Stream, o: Outcome) -> bytes:
+def _error_event(s: Stream, o: Outcome, cut_by: str) -> bytes:
+    if cut_by == "gateway_shutdown":
+        return error_event(
+            "The gateway is shutting down and ended this answer at its drain deadline; retry the request.",
+            "service_unavailable",
+            "gateway_shutdown",
+        )
     failure = o.failure or Failure.UPSTREAM_ERROR
     _, type_ = CLIENT_FACING[failure]
     return error_event(

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from balancer import config as config_mod
-from balancer.app import GATEWAY, make_app
+from balancer.app import GATEWAY, make_app, make_runner
 from balancer.emulator import Emulator
 from balancer.emulator import make_app as make_emulator_app
 from balancer.gateway import Gateway
@@ -114,7 +114,10 @@ async def wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Pop
 
 
 async def start_site(app: web.Application, **runner_kw: Any) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, **runner_kw)
+    return await start_runner(web.AppRunner(app, access_log=None, **runner_kw))
+
+
+async def start_runner(runner: web.AppRunner) -> tuple[web.AppRunner, str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -207,7 +210,7 @@ async def make_gateway(emulator: EmulatorHandle) -> AsyncIterator[GatewayFactory
         cfg = config_mod.parse(raw, "test-config")
         clock = clock or Clock()
         app = make_app(cfg, store=store, clock=clock, rng=random.Random(7))
-        runner, url = await start_site(app, handler_cancellation=True, shutdown_timeout=0.5)
+        runner, url = await start_runner(make_runner(app))
         runners.append(runner)
         handles.append(GatewayHandle(url, app[GATEWAY], clock))
         return handles[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import subprocess
 import sys
 import time
@@ -254,6 +255,43 @@ async def test_sigterm_drains_in_flight_streams(
     assert await asyncio.to_thread(proc.wait, 30) == 0
     stats = (await emulator.stats())["deepseek.a"]
     assert await usage_tokens(cluster.redis_url, "ds-a") == stats["total_tokens"]
+
+
+async def test_sigterm_ends_long_streams_at_the_drain_deadline(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """A stream longer than drain_s gets an error event and a clean end at the deadline (not a cut body); the
+    process exits 0 soon after, with its transcripts closed as valid gzip and its books flushed to Redis."""
+    transcripts = tmp_path / "transcripts"
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["server"] = {"drain_s": 1}
+        raw["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 60}
+        raw["transcripts"] = {"directory": str(transcripts)}
+        raw["routes"]["chat"]["transcripts"] = True
+
+    emulator.emu.chunk_delay_ms, emulator.emu.reply_tokens = 200, 60  # a 12 s answer
+    cluster = await start_cluster(1, edit)
+    proc = cluster.procs[0]
+    assert (await post(http, cluster.urls[0]))[0] == 200  # one whole answer, captured before the drain
+
+    async with http.post(cluster.urls[0] + "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()) as r:
+        await r.content.readline()  # the stream is the client's
+        t0 = time.monotonic()
+        proc.terminate()
+        body = await r.read()  # a clean chunked end: aiohttp raises on a cut body
+    assert time.monotonic() - t0 < 4
+    events = [line for line in body.split(b"\n") if line.startswith(b"data: ")]
+    assert b'"code":"gateway_shutdown"' in events[-1] and b"[DONE]" not in body
+    assert await asyncio.to_thread(proc.wait, 10) == 0
+    files = list(transcripts.glob("*.jsonl.gz"))
+    lines = [line for f in files for line in gzip.decompress(f.read_bytes()).splitlines()]  # EOFError if cut
+    assert len(lines) == 1
+    r = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    book = await r.hgetall(keys.book_day("ds-a", time.strftime("%Y%m%d", time.gmtime())))
+    await r.aclose()
+    assert sum(int(v) for f, v in book.items() if f.endswith("|requests")) == 2
+    assert sum(int(v) for f, v in book.items() if f.endswith("|estimated")) == 1
 
 
 async def test_redis_outage_is_invisible_to_clients(
