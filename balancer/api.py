@@ -65,9 +65,23 @@ def _allowed(key: ClientKey | None, route: str) -> bool:
     return key is None or "*" in key.routes or route in key.routes
 
 
+async def _body(request: web.Request, timeout_s: float) -> bytes:
+    """The request body, within ``timeout_s``: a body that trickles or never ends (a chunked body without its
+    last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise GatewayError(
+            408,
+            f"The request body did not arrive within {timeout_s:g}s; send the whole body at once.",
+            code="request_timeout",
+        ) from None
+
+
 async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
     key = _authenticate(gw, request)
-    data = await request.read()
+    data = await _body(request, gw.cfg.server.body_timeout_s)
     body = wire.decode_body(data)
     view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
     route = gw.routes.get(view.model)

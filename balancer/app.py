@@ -47,10 +47,18 @@ def make_runner(app: web.Application) -> web.AppRunner:
 
     A client that goes away does not cancel its handler (``handler_cancellation=False``): a handler always
     runs to its end, so every request is settled, booked and logged once, and a stream whose client left is
-    ended by the pump (its next write fails). Shutdown: the gateway's drain ends streams at ``drain_s``; the
-    runner waits a little longer for handlers to write their ends before it cancels what is left."""
-    drain_s = app[GATEWAY].cfg.server.drain_s
-    return web.AppRunner(app, handler_cancellation=False, access_log=None, shutdown_timeout=drain_s + 2.0)
+    ended by the pump (its next write fails). A client that sends no complete head within
+    ``server.header_timeout_s`` is disconnected (slowloris); the body is bounded in the API. Shutdown: the
+    gateway's drain ends streams at ``drain_s``; the runner waits a little longer for handlers to write their
+    ends before it cancels what is left."""
+    server = app[GATEWAY].cfg.server
+    return web.AppRunner(
+        app,
+        handler_cancellation=False,
+        access_log=None,
+        shutdown_timeout=server.drain_s + 2.0,
+        keepalive_timeout=server.header_timeout_s,  # aiohttp closes a connection idle or mid-head past it
+    )
 
 
 def make_app(

@@ -91,13 +91,14 @@ class Caller:
             request = (shaped.body, self._signed(choice, shaped.body))
             if job.view.stream:
                 return await self._open_stream(job, choice, adm, request, t0, min(timeouts.ttft_s, remaining))
-            async with asyncio.timeout(min(timeouts.total_s, remaining)):
+            async with asyncio.timeout(min(timeouts.ttft_s, remaining)):  # the reply's head, as for a stream
                 r = await self.pool.post(choice.endpoint, *request, connect_s=timeouts.connect_s)
-                try:
+            try:
+                async with asyncio.timeout(max(0.001, min(timeouts.total_s, remaining) - (time.perf_counter() - t0))):
                     data = await r.read()
-                except BaseException:
-                    r.close()
-                    raise
+            except BaseException:
+                r.close()
+                raise
         except OSError as e:  # TimeoutError and connection errors
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:
@@ -118,7 +119,8 @@ class Caller:
         rest = compat.exhausted_for(headers)
         if rest is not None:  # a limit the vendor reported: rest the account until its window resets
             now = self.clock()
-            await self.store.cool_down(choice.provider_name, now + min(rest, 3600.0), "rate_limited", now)
+            rest = _capped(rest, job.route.failover.max_retry_after_s, choice, "x-ratelimit-reset")
+            await self.store.cool_down(choice.provider_name, now + rest, "rate_limited", now)
         return Reply(status, data)
 
     def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
@@ -237,7 +239,7 @@ class Caller:
         if mid_stream:
             cooldown = max(rule.cooldown_s, job.route.failover.mid_stream_cooldown_s)
             rule = msgspec.structs.replace(rule, cooldown_s=cooldown)
-        await self.consequence(choice, outcome, rule)
+        await self.consequence(choice, outcome, rule, job.route.failover.max_retry_after_s)
 
     async def _settle(self, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
@@ -251,18 +253,27 @@ class Caller:
             )  # fmt: skip
             self.ledger.book(charge, self.clock())
 
-    async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy) -> None:
-        """Cool down (or disable) the candidate or its provider as the failure class says."""
+    async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy, max_wait_s: float) -> None:
+        """Cool down (or disable) the candidate or its provider as the failure class says; a vendor's
+        ``Retry-After`` may lengthen the cooldown, up to ``max_wait_s``."""
         if rule.cooldown_s <= 0 and outcome.retry_after_s is None:
             return
         seconds = outcome.reset_after_s if rule.disable and outcome.reset_after_s else rule.cooldown_s
         if outcome.retry_after_s is not None and not rule.disable:
-            seconds = max(seconds, outcome.retry_after_s)
+            seconds = max(seconds, _capped(outcome.retry_after_s, max_wait_s, choice, "retry-after"))
         key = choice.provider_name if rule.scope == "provider" else f"{choice.provider_name}/{choice.model}"
         now = self.clock()
         failure = (outcome.failure or Failure.UPSTREAM_ERROR).value
         until = await self.store.cool_down(key, now + seconds, failure, now)
         log.info("cooldown", target=key, reason=failure, seconds=round(until - now, 3))
+
+
+def _capped(wait_s: float, cap_s: float, choice: Choice, header: str) -> float:
+    """A wait a vendor asked for, at most ``cap_s`` (one bad header must not bench an account for a year)."""
+    if wait_s <= cap_s:
+        return wait_s
+    log.warning("retry_after_capped", provider=choice.provider_name, header=header, asked_s=wait_s, capped_s=cap_s)
+    return cap_s
 
 
 def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes:

@@ -146,6 +146,8 @@ class Failover(_Strict, frozen=True):
     # A stream that dies after its first byte cost the client an answer: cool that candidate down
     # at least this long, whatever the class says, so one request pays and not the next ones.
     mid_stream_cooldown_s: float = 30.0
+    # The longest cooldown a vendor's Retry-After (or x-ratelimit-reset) may ask for; longer is capped and logged.
+    max_retry_after_s: float = 300.0
     classes: dict[Failure, ClassPolicy] = msgspec.field(default_factory=_default_classes)
 
 
@@ -171,6 +173,10 @@ class Server(_Strict, frozen=True):
     insecure_no_auth: bool = False
     drain_s: float = 30.0  # on SIGTERM, how long requests in flight may finish; then open streams are ended
     write_timeout_s: float = 30.0  # a client that accepts no byte of its stream for this long is gone
+    # A request's head must arrive within this (on a new connection, and between requests on a kept-alive
+    # one: idle keep-alive connections close after it too); its body within body_timeout_s.
+    header_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0
 
 
 class TranscriptsConfig(_Strict, frozen=True):

@@ -28,6 +28,10 @@ class UpstreamConnectionError(ConnectionError):
     """The connection failed or the reply was not valid HTTP."""
 
 
+class ReplyTooLarge(UpstreamConnectionError):
+    """The upstream sent more than any answer holds (an endless body, an event without an end)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """A fixed upstream URL with its request head (method, path, host and static headers) pre-encoded."""
@@ -61,9 +65,14 @@ class Response:
         self.status = status
         self.headers = headers  # names lower-cased
 
-    async def read(self) -> bytes:
-        parts = []
+    async def read(self, max_bytes: int = 64 << 20) -> bytes:
+        """The whole body; ReplyTooLarge past ``max_bytes`` (the connection is then closed)."""
+        parts, size = [], 0
         while chunk := await self.readany():
+            size += len(chunk)
+            if size > max_bytes:
+                self.close()
+                raise ReplyTooLarge(f"the reply is larger than {max_bytes} bytes")
             parts.append(chunk)
         return b"".join(parts)
 

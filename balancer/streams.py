@@ -9,6 +9,7 @@ which settles, books and logs it (a failed one cools its candidate down, so one 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,8 @@ from balancer.attempt import Caller, mapped_chunk
 from balancer.errors import CLIENT_FACING, Failure, Outcome, error_event
 from balancer.job import Job, Stream
 from balancer.vendors import openai_compat as compat
+
+DRAIN_S = 1.0  # how long a finished stream's leftovers are read before its connection is dropped
 
 
 async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome | None:
@@ -124,9 +127,11 @@ def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:
 
 
 async def _drain(s: Stream) -> None:
-    """Read a finished stream to its end so the connection goes back to the pool."""
+    """Read a finished stream to its end (within a second) so the connection goes back to the pool; an
+    upstream that keeps sending after its end loses the connection instead."""
     try:
-        while await s.reader.next(0.5) is not None:
-            pass
-    except OSError:
+        async with asyncio.timeout(DRAIN_S):
+            while await s.reader.next(DRAIN_S) is not None:
+                pass
+    except OSError:  # TimeoutError included
         s.resp.close()

@@ -12,9 +12,10 @@ import asyncio
 import aiohttp
 
 from balancer.errors import Failure, Outcome
-from balancer.http import Response, UpstreamConnectionError
+from balancer.http import ReplyTooLarge, Response, UpstreamConnectionError
 
 DONE = b"[DONE]"
+MAX_EVENT_BYTES = 8 << 20  # one SSE line longer than this is not a vendor's chunk: the stream is malformed
 
 
 def new_session(limit: int = 1000) -> aiohttp.ClientSession:
@@ -30,6 +31,8 @@ def new_session(limit: int = 1000) -> aiohttp.ClientSession:
 
 def transport_failure(exc: BaseException) -> Outcome:
     """Map a transport exception (never a vendor reply) to a failure class."""
+    if isinstance(exc, ReplyTooLarge):
+        return Outcome(failure=Failure.MALFORMED_RESPONSE, status=0, code="malformed", message=str(exc))
     if isinstance(exc, TimeoutError):
         return Outcome(failure=Failure.TIMEOUT, status=0, code="timeout", message="upstream did not answer in time")
     if isinstance(exc, aiohttp.ServerTimeoutError):
@@ -43,7 +46,8 @@ class SSEReader:
     """Yields the ``data:`` payloads of an SSE body, one per line, as they arrive.
 
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
-    comments and blank lines (DeepSeek while queued), CRLF line ends. Other fields are ignored.
+    comments and blank lines (DeepSeek while queued), CRLF line ends. Other fields are ignored — and they are
+    not progress: the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
     """
 
     __slots__ = ("_buf", "_resp")
@@ -53,20 +57,31 @@ class SSEReader:
         self._buf = b""
 
     async def next(self, timeout_s: float) -> bytes | None:
-        """The next payload, or None at the end of the body; TimeoutError after ``timeout_s`` idle."""
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = self._buf[:nl].rstrip(b"\r")
-                self._buf = self._buf[nl + 1 :]
-                if line.startswith(b"data:"):
-                    return line[5:].lstrip(b" ")
-                continue
-            async with asyncio.timeout(timeout_s):
+        """The next payload, or None at the end of the body; TimeoutError when no payload arrived within
+        ``timeout_s`` (comments and keep-alives do not restart it); ReplyTooLarge on a line without an end."""
+        line = self._payload()
+        if line is not None:  # already here: no timer
+            return line
+        async with asyncio.timeout(timeout_s):
+            while True:
                 chunk = await self._resp.readany()
-            if not chunk:
-                if self._buf.startswith(b"data:"):
-                    line, self._buf = self._buf.rstrip(b"\r"), b""
-                    return line[5:].lstrip(b" ")
-                return None
-            self._buf += chunk
+                if not chunk:
+                    if self._buf.startswith(b"data:"):
+                        line, self._buf = self._buf.rstrip(b"\r"), b""
+                        return line[5:].lstrip(b" ")
+                    return None
+                self._buf += chunk
+                line = self._payload()
+                if line is not None:
+                    return line
+                if len(self._buf) > MAX_EVENT_BYTES:
+                    raise ReplyTooLarge(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
+
+    def _payload(self) -> bytes | None:
+        """The first complete data line in the buffer (dropping the lines before it), or None."""
+        while (nl := self._buf.find(b"\n")) >= 0:
+            line = self._buf[:nl].rstrip(b"\r")
+            self._buf = self._buf[nl + 1 :]
+            if line.startswith(b"data:"):
+                return line[5:].lstrip(b" ")
+        return None
