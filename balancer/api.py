@@ -263,6 +263,9 @@ class Api:
         return wrapped
 
 
+_NEVER_BLOCKS = 1 << 15  # a write that leaves less than this queued cannot reach the transport's high-water mark
+
+
 class _ClientStream:
     """The client's side of a stream. Prepared at the first write; a write raises OSError when the client has
     gone, or when it has stopped reading for ``timeout_s`` (its socket buffer full): the pump then ends the
@@ -279,7 +282,7 @@ class _ClientStream:
             raise ConnectionResetError("the client closed the connection")
         if not self.resp.prepared:
             await self.resp.prepare(self.request)
-        if transport.get_write_buffer_size() == 0:  # nothing queued: this write cannot block
+        if transport.get_write_buffer_size() + len(data) < _NEVER_BLOCKS:
             await self.resp.write(data)
             return
         async with asyncio.timeout(self.timeout_s):

@@ -23,43 +23,48 @@ DRAIN_S = 1.0  # how long a finished stream's leftovers are read before its conn
 
 
 async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome | None:
-    """Forward the stream chunk by chunk; end it with ``[DONE]`` or an error event. Returns how the upstream
-    ended, or None when the stream was cut on our side (``write`` raised OSError: the client went away or
-    stopped reading; or the gateway shut down). Whatever happens, the attempt is settled, booked and logged once."""
+    """Forward the stream as it comes; end it with ``[DONE]`` or an error event. Returns how the upstream ended,
+    or None when the stream was cut on our side (``write`` raised OSError: the client went away or stopped
+    reading; or the gateway shut down). Whatever happens, the attempt is settled, booked and logged once.
+
+    Events that arrived together go to the client in one write (never waiting for more: what is received is
+    sent before the next wait), so a burst costs one write, not one per event."""
     timeouts = caller.cfg.provider_timeouts(s.choice.provider)
     end = min(job.deadline, s.started + timeouts.total_s)
-    vendor, finished, streamed = s.choice.vendor, False, 0  # finished: a finish_reason was seen
-    payload: bytes | None = s.first or upstream.DONE
+    relay = _Relay(job, s)
+    payload: bytes = s.first or upstream.DONE
     view = s.first_view  # the first chunk was classified when the stream opened
     outcome: Outcome | None = None
     cut_by = ""  # set when our side ends the stream: the client went away, or the gateway is shutting down
     ttft = (time.perf_counter() - s.started) * 1000
     try:
-        while outcome is None:
-            if payload == upstream.DONE:
-                outcome = Outcome()
+        while payload != upstream.DONE:
+            relay.take(payload, view)
+            got: bytes | Outcome | None = s.reader.ready()
+            if got is None:
+                await relay.flush(write)
+                got = await _next(s, timeouts.idle_s, end, relay.finished)
+            if isinstance(got, Outcome):
+                outcome = got
                 break
-            if view is not None:
-                finished = _account(job, s, view) or finished
-                if s.hide_usage_chunk and not view.choices and view.usage is not None:
-                    payload = b""  # the usage chunk the gateway asked for, not the client
-            if payload:
-                if job.assembler is not None:
-                    job.assembler.feed(payload)
-                streamed += len(payload)
-                await write(b"data: " + payload + b"\n\n")
-            payload, outcome = await _next(s, timeouts.idle_s, end, finished)
-            if payload is not None and payload != upstream.DONE:
-                result, view = compat.classify_chunk(vendor, payload, caller.clock())
-                outcome = None if result.ok else result
+            payload = got
+            if payload != upstream.DONE:
+                payload = mapped_chunk(s.choice.vendor.map_chunk, payload)
+                result, view = compat.classify_chunk(s.choice.vendor, payload, caller.clock())
+                if not result.ok:
+                    outcome = result
+                    break
+        if outcome is None:  # [DONE]
+            outcome = Outcome()
         if not outcome.ok and caller.drain.expired:  # the drain deadline cut it, not the vendor
             cut_by = "gateway_shutdown"
-        await write(b"data: [DONE]\n\n" if outcome.ok else _error_event(s, outcome, cut_by))
+        relay.frames.append(b"data: [DONE]\n\n" if outcome.ok else _error_event(s, outcome, cut_by))
+        await relay.flush(write)
     except OSError:  # the client went away, or stopped reading for longer than the write timeout
         cut_by = "client_disconnected"
     finally:
         job.upstream_s += time.perf_counter() - s.started
-        _estimate_usage(job, streamed)
+        _estimate_usage(job, relay.streamed)
         ended = None if cut_by or outcome is None else outcome
         # The vendor bills what it streamed, however the stream ended.
         await caller.end(
@@ -70,6 +75,35 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
             await _drain(s)
         s.resp.release()
     return None if cut_by else outcome
+
+
+class _Relay:
+    """What a stream has relayed so far, and the frames waiting for the next write."""
+
+    __slots__ = ("finished", "frames", "job", "s", "streamed")
+
+    def __init__(self, job: Job, s: Stream) -> None:
+        self.job, self.s = job, s
+        self.frames: list[bytes] = []
+        self.finished = False  # a finish_reason was seen
+        self.streamed = 0  # payload bytes relayed (the estimate of a stream that reports no usage)
+
+    def take(self, payload: bytes, view: wire.ReplyView | None) -> None:
+        """Account one classified event and queue it for the client (unless it is the gateway's usage chunk)."""
+        if view is not None:
+            self.finished = _account(self.job, self.s, view) or self.finished
+            if self.s.hide_usage_chunk and not view.choices and view.usage is not None:
+                return  # the usage chunk the gateway asked for, not the client
+        if self.job.assembler is not None:
+            self.job.assembler.feed(payload)
+        self.streamed += len(payload)
+        self.frames.append(b"data: " + payload + b"\n\n")
+
+    async def flush(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        if self.frames:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            self.frames.clear()
+            await write(data)
 
 
 def _error_event(s: Stream, o: Outcome, cut_by: str) -> bytes:
@@ -89,20 +123,21 @@ def _error_event(s: Stream, o: Outcome, cut_by: str) -> bytes:
     )
 
 
-async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> tuple[bytes | None, Outcome | None]:
+async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> bytes | Outcome:
+    """The next payload, waiting within the idle and total time; or how the stream ended."""
     now = time.perf_counter()
     try:
         payload = await s.reader.next(max(0.001, min(idle_s, end - now)))
     except TimeoutError:
         msg = "the stream stalled" if time.perf_counter() < end else "the stream exceeded its total time"
-        return None, Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
+        return Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
     except OSError as e:
-        return None, upstream.transport_failure(e)
+        return upstream.transport_failure(e)
     if payload is not None:
-        return payload if payload == upstream.DONE else mapped_chunk(s.choice.vendor.map_chunk, payload), None
+        return payload
     if finished and not s.choice.vendor.quirks.sends_done:
-        return None, Outcome()  # this vendor ends with a finish_reason, not [DONE]
-    return None, Outcome(
+        return Outcome()  # this vendor ends with a finish_reason, not [DONE]
+    return Outcome(
         failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"
     )
 

@@ -48,13 +48,15 @@ class SSEReader:
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
     comments and blank lines (DeepSeek while queued), CRLF line ends. Other fields are ignored — and they are
     not progress: the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
+    The buffer is read by position, not sliced per line: a burst of events costs one copy, not one per event.
     """
 
-    __slots__ = ("_buf", "_resp")
+    __slots__ = ("_buf", "_pos", "_resp")
 
     def __init__(self, resp: Response) -> None:
         self._resp = resp
         self._buf = b""
+        self._pos = 0  # where the unread part of _buf starts
 
     async def next(self, timeout_s: float) -> bytes | None:
         """The next payload, or None at the end of the body; TimeoutError when no payload arrived within
@@ -66,22 +68,31 @@ class SSEReader:
             while True:
                 chunk = await self._resp.readany()
                 if not chunk:
-                    if self._buf.startswith(b"data:"):
-                        line, self._buf = self._buf.rstrip(b"\r"), b""
-                        return line[5:].lstrip(b" ")
-                    return None
-                self._buf += chunk
+                    rest, self._buf, self._pos = self._buf[self._pos :].rstrip(b"\r"), b"", 0
+                    return rest[5:].lstrip(b" ") if rest.startswith(b"data:") else None
+                self._buf = self._buf[self._pos :] + chunk if self._pos else self._buf + chunk
+                self._pos = 0
                 line = self._payload()
                 if line is not None:
                     return line
-                if len(self._buf) > MAX_EVENT_BYTES:
+                if len(self._buf) - self._pos > MAX_EVENT_BYTES:
                     raise ReplyTooLarge(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
 
+    def ready(self) -> bytes | None:
+        """The next payload if it has already arrived, else None (without waiting: then call :meth:`next`)."""
+        return self._payload()
+
     def _payload(self) -> bytes | None:
-        """The first complete data line in the buffer (dropping the lines before it), or None."""
-        while (nl := self._buf.find(b"\n")) >= 0:
-            line = self._buf[:nl].rstrip(b"\r")
-            self._buf = self._buf[nl + 1 :]
-            if line.startswith(b"data:"):
-                return line[5:].lstrip(b" ")
+        """The first complete data line after the read position (skipping other lines), or None."""
+        buf, pos = self._buf, self._pos
+        while (nl := buf.find(b"\n", pos)) >= 0:
+            start, end = pos, nl - 1 if nl > pos and buf[nl - 1] == 13 else nl  # 13: CR
+            pos = nl + 1
+            if buf.startswith(b"data:", start, end):
+                self._pos = pos
+                start += 5
+                while start < end and buf[start] == 32:  # spaces after the colon
+                    start += 1
+                return buf[start:end]
+        self._pos = pos
         return None

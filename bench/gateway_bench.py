@@ -7,6 +7,7 @@ Prints a table and, last, one JSON line:
     python bench/gateway_bench.py                    # in-memory state, 15 s at 32 connections
     python bench/gateway_bench.py --redis redis://127.0.0.1:6379/0
     python bench/gateway_bench.py --soak 600         # memory over a 10-minute run (RSS sampled)
+    python bench/gateway_bench.py --stream           # streams: a recorded 100-event SSE answer (bench/sse-100.txt)
 
 Needs nginx and wrk (Debian: nginx-light wrk); installs them with apt-get when run as root.
 """
@@ -46,8 +47,20 @@ def ensure_tools() -> None:
         sys.exit(f"missing tools: {', '.join(missing)} (apt-get install nginx-light wrk)")
 
 
+EVENTS = 100  # data events in bench/sse-100.txt (its [DONE] not counted)
+
+
 def start_nginx(tmp: Path, port: int) -> Path:
     conf = (HERE / "nginx-mock.conf").read_text().replace("__PREFIX__", str(tmp)).replace("__PORT__", str(port))
+    stream = tmp / "www" / "stream" / "v1" / "chat"
+    stream.mkdir(parents=True)
+    shutil.copy(HERE / "sse-100.txt", stream / "completions")
+    tmp.chmod(0o755)  # nginx's workers (not root) read the recorded stream
+    for d in stream.parents:
+        if d == tmp:
+            break
+        d.chmod(0o755)
+    (stream / "completions").chmod(0o644)
     path = tmp / "nginx.conf"
     path.write_text(conf)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -72,10 +85,15 @@ logging: {{level: {os.environ.get("QIAO_BENCH_LOG", "info")}, format: json}}
 providers:
   mock: {{vendor: openai, api_key: sk-upstream, base_url: "http://127.0.0.1:{upstream_port}/v1",
          limits: {{rpm: 1000000, tpm: 1000000000}}}}
+  mock-stream: {{vendor: openai, api_key: sk-upstream, base_url: "http://127.0.0.1:{upstream_port}/stream/v1",
+                limits: {{rpm: 1000000, tpm: 1000000000}}}}
 routes:
   mock-model:
     strategy: priority
     candidates: [{{provider: mock, model: gpt-4o-mini}}]
+  mock-stream:
+    strategy: priority
+    candidates: [{{provider: mock-stream, model: gpt-4o-mini}}]
 """
     path = tmp / "gateway.yaml"
     path.write_text(cfg)
@@ -98,7 +116,7 @@ def start_gateway(cfg: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
+def wrk(url: str, connections: int, seconds: float, script: str = "chat.lua") -> dict[str, float]:
     cmd = [
         "taskset",
         "-c",
@@ -109,7 +127,7 @@ def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
         f"-d{int(seconds)}s",
         "--latency",
         "-s",
-        str(HERE / "chat.lua"),
+        str(HERE / script),
         url,
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -174,6 +192,7 @@ def main() -> None:
     ap.add_argument("--redis", metavar="URL", help="use the Redis state store at URL")
     ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also run this long, sampling RSS")
     ap.add_argument("--compare", action="store_true", help="also measure bench/passthrough.py the same way")
+    ap.add_argument("--stream", action="store_true", help="measure streams (100 events each) instead of plain calls")
     args = ap.parse_args()
     ensure_tools()
     tmp = Path(tempfile.mkdtemp(prefix="qiao-bench-"))
@@ -184,14 +203,17 @@ def main() -> None:
         f"http://127.0.0.1:{gw_port}/v1/chat/completions",
         f"http://127.0.0.1:{up_port}/v1/chat/completions",
     )
+    script = "stream.lua" if args.stream else "chat.lua"
+    if args.stream:
+        up_url = f"http://127.0.0.1:{up_port}/stream/v1/chat/completions"
     try:
-        wrk(gw_url, args.connections, 3)  # warm-up
+        wrk(gw_url, args.connections, 3, script)  # warm-up
         rss0 = rss_mb(gw.pid)
         cpu0 = cpu_s(gw.pid)
-        load = wrk(gw_url, args.connections, args.duration)
+        load = wrk(gw_url, args.connections, args.duration, script)
         cpu_us = (cpu_s(gw.pid) - cpu0) * 1e6 / (load["rps"] * args.duration)
-        one = wrk(gw_url, 1, 10)
-        base = wrk(up_url, 1, 10)
+        one = wrk(gw_url, 1, 10, script)
+        base = wrk(up_url, 1, 10, script)
         rss1 = rss_mb(gw.pid)
         samples = soak(gw_url, gw.pid, args.soak) if args.soak else []
     finally:
@@ -215,6 +237,9 @@ def main() -> None:
         "non2xx": int(load["non2xx"] + one["non2xx"]),
         "rss_mb": [round(rss0, 1), round(rss1, 1)] + [round(s, 1) for s in samples],
     }
+    if args.stream:
+        result["bench"], result["events_per_stream"] = "gateway-stream", EVENTS
+        result["cpu_us_per_event"] = round(cpu_us / EVENTS, 2)
     if ref is not None:
         result["passthrough_rps"] = round(ref["rps"])
         result["ratio_to_passthrough"] = round(load["rps"] / ref["rps"], 3)
