@@ -55,7 +55,6 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         await runner.cleanup()
         raise StartupError(f"cannot listen on {cfg.server.host}:{port or cfg.server.port}: {e.strerror}") from None
     _tune_gc()
-    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -74,10 +73,12 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         logs.flush()
         loop.call_later(0.2, flush_logs)
 
-    flush_logs()
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    # Listening is announced once the signals are handled: a SIGTERM sent on seeing it drains, not kills.
+    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
+    flush_logs()
     await stop.wait()
     drain_s = app[GATEWAY].cfg.server.drain_s
     log.info("gateway_draining", grace_s=drain_s)
