@@ -13,8 +13,8 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
+from balancer import checks, emulator, logs, router
 from balancer import config as config_mod
-from balancer import emulator, logs, router
 from balancer.app import GATEWAY, make_app, make_runner
 from balancer.credit import planner, report
 from balancer.credit.ledger import MemoryLedger, books_from_config
@@ -55,7 +55,6 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         await runner.cleanup()
         raise StartupError(f"cannot listen on {cfg.server.host}:{port or cfg.server.port}: {e.strerror}") from None
     _tune_gc()
-    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -74,10 +73,12 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         logs.flush()
         loop.call_later(0.2, flush_logs)
 
-    flush_logs()
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    # Listening is announced once the signals are handled: a SIGTERM sent on seeing it drains, not kills.
+    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
+    flush_logs()
     await stop.wait()
     drain_s = app[GATEWAY].cfg.server.drain_s
     log.info("gateway_draining", grace_s=drain_s)
@@ -116,21 +117,59 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     logs.configure(cfg.logging.level, cfg.logging.format, buffered=True)
+    for w in checks.warnings(cfg):  # the errors make the gateway refuse to start (gateway.check_startable)
+        log.warning("config_warning", path=w.path, problem=w.message)
     _loop_policy()
     asyncio.run(_serve(cfg, args.config, args.port))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    """Errors (serve would refuse: exit 2) and warnings (exit 0, or 2 with --strict), each with its config path;
+    then the routes. ``--offline``: no secret is read, and the ones serve will need are listed."""
+    parsed = config_mod.read(args.config, offline=args.offline)
+    cfg = parsed.cfg
+    found = [*checks.errors(cfg, offline=args.offline, pending=parsed.pending), *checks.warnings(cfg)]
+    for f in found:
+        print(f"{f.level}: {args.config}: {f}", file=sys.stderr)
+    n_errors = sum(f.level == "error" for f in found)
+    n_warnings = len(found) - n_errors
+    if not n_errors:
+        _print_routes(cfg)
+    if args.offline:
+        _print_needs(cfg, parsed)
+    counts = f"{n_errors} error(s), {n_warnings} warning(s)"
+    if n_errors:
+        print(f"{args.config}: {counts}: balancer serve would refuse this config", file=sys.stderr)
+        return 2
+    if n_warnings and args.strict:
+        print(f"{args.config}: {counts}: --strict fails the check on warnings", file=sys.stderr)
+        return 2
+    auth = f"{len(cfg.client_keys)} client key(s)" if cfg.client_keys else "NO client keys (insecure_no_auth)"
+    offline = ", offline: no secret read" if args.offline else ""
+    print(
+        f"ok: {len(cfg.providers)} provider(s), {len(cfg.routes)} route(s), {auth}, state={cfg.state.backend}, "
+        f"{n_warnings} warning(s){offline}"
+    )
+    return 0
+
+
+def _print_routes(cfg: config_mod.Config) -> None:
     for name, route in compile_routes(cfg, router.STRATEGIES).items():
         print(f"{name}  [{route.kind}, strategy={route.strategy}, attempts={route.failover.max_attempts}]")
         for c in route.choices:
             window = f"{c.context_window:,}" if c.context_window else "?"
             print(f"  {c.index + 1}. {c.provider_name} ({c.vendor.name}) -> {c.model}  context={window}")
-    auth = f"{len(cfg.client_keys)} client key(s)" if cfg.client_keys else "NO client keys (insecure_no_auth)"
-    print(f"ok: {len(cfg.providers)} provider(s), {len(cfg.routes)} route(s), {auth}, state={cfg.state.backend}")
-    return 0
+
+
+def _print_needs(cfg: config_mod.Config, parsed: config_mod.Parsed) -> None:
+    needed = checks.needs(cfg, parsed.references)
+    if not needed:
+        print("offline: the config reads no environment variable or secret file")
+        return
+    print("offline: not read; serve will need:")
+    for what, where in needed:
+        print(f"  {what}  ({where})")
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -229,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--config", required=True)
     s.add_argument("--port", type=int)
     s.set_defaults(fn=cmd_serve)
-    s = sub.add_parser("check", help="validate a config and print its routes")
+    s = sub.add_parser("check", help="find what serve would refuse (errors) or likely get wrong (warnings)")
     s.add_argument("--config", required=True)
+    s.add_argument("--offline", action="store_true", help="read no secret (${VAR}, file:); list what serve will need")
+    s.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 2)")
     s.set_defaults(fn=cmd_check)
     s = sub.add_parser("emulate", help="run the vendor emulator")
     s.add_argument("--port", type=int, default=8081)

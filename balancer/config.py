@@ -1,8 +1,9 @@
 """The gateway's one YAML config file, validated with msgspec.
 
 Every validation error names the exact path of the bad key (``routes.chat.candidates[1].provider``)
-and why. Secrets are written as ``${ENV_VAR}`` or ``file:/path`` and resolved at load time; they are
-held in :class:`~balancer.secrets.Secret`, whose ``repr`` never shows the value, so they cannot reach a log line.
+and why. Secrets are written as ``${ENV_VAR}`` or ``file:/path`` and resolved at load time (offline: only
+listed); they are held in :class:`~balancer.secrets.Secret`, whose ``repr`` never shows the value, so they
+cannot reach a log line. What else the gateway would trip on is in :mod:`balancer.checks`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -18,7 +20,7 @@ import msgspec
 import yaml
 
 from balancer.errors import Failure
-from balancer.secrets import Secret, SecretError, resolve
+from balancer.secrets import Reference, Secret, SecretError, expand
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import Currency
 
@@ -255,19 +257,6 @@ def _dec_hook(type_: type, obj: Any) -> Any:
     raise NotImplementedError
 
 
-def _expand(node: Any, where: str) -> Any:
-    if isinstance(node, str):
-        try:
-            return resolve(node, where)
-        except SecretError as e:
-            raise ConfigError(str(e)) from None
-    if isinstance(node, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(node)]
-    return node
-
-
 def _readable_path(msg: str, prefix: str = "") -> str:
     # msgspec says "... - at `$.routes[...].candidates[0]`"; we print the path first.
     m = re.search(r" - at `\$\.?(.*)`$", msg)
@@ -284,9 +273,23 @@ def _convert(data: Any, type_: type[_T], prefix: str) -> _T:
         raise ConfigError(_readable_path(str(e), prefix)) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A config, every ``${VAR}`` / ``file:`` it uses, and the paths whose values were not read (offline)."""
+
+    cfg: Config
+    references: tuple[Reference, ...]
+    pending: frozenset[str] = frozenset()
+
+
 def parse(data: Any, source: str = "config") -> Config:
-    data = _expand(data, "")
+    return parse_refs(data, source).cfg
+
+
+def parse_refs(data: Any, source: str = "config", *, offline: bool = False) -> Parsed:
+    """The config, with its references; ``offline``: no environment variable or secret file is read."""
     try:
+        data, refs = expand(data, offline=offline)
         # Named sections first, one entry at a time, so an error names the entry (msgspec prints
         # dict keys as "[...]").
         for section, type_ in (("providers", Provider), ("routes", Route)):
@@ -295,13 +298,28 @@ def parse(data: Any, source: str = "config") -> Config:
                 for name, entry in entries.items():
                     _convert(entry, type_, f"{section}.{name}")
         cfg = _convert(data, Config, "")
-    except ConfigError as e:
+    except (ConfigError, SecretError) as e:
         raise ConfigError(f"{source}: {e}") from None
-    _cross_check(cfg, source)
-    return cfg
+    pending = frozenset(r.where for r in refs) if offline else frozenset()
+    _cross_check(cfg, source, pending)
+    _name_origins(cfg, refs)
+    return Parsed(cfg, tuple(refs), pending)
+
+
+def _name_origins(cfg: Config, refs: list[Reference]) -> None:
+    """Each provider key remembers the reference it came from, so a message can name it (never the value)."""
+    for name, prov in cfg.providers.items():
+        origin = [str(r) for r in refs if r.where == f"providers.{name}.api_key"]
+        if prov.api_key is not None and origin:
+            prov.api_key.origin = " ".join(origin)
 
 
 def load(path: str | Path) -> Config:
+    return read(path).cfg
+
+
+def read(path: str | Path, *, offline: bool = False) -> Parsed:
+    """The config file at ``path`` with its references (``offline``: none read)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -313,10 +331,10 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping with providers: and routes:")
-    return parse(data, str(p))
+    return parse_refs(data, str(p), offline=offline)
 
 
-def _cross_check(cfg: Config, source: str) -> None:
+def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()) -> None:
     """What a schema cannot say: names that refer to each other, vendors that exist, consistent accounts.
     (Strategy names are checked where routes are compiled: :func:`balancer.routes.compile_routes`.)"""
     for name, prov in cfg.providers.items():
@@ -332,7 +350,8 @@ def _cross_check(cfg: Config, source: str) -> None:
             if cand.weight < 0:
                 raise ConfigError(f"{where}.candidates[{i}].weight: must be >= 0")
     for i, key in enumerate(cfg.client_keys):
-        if not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
+        known = f"client_keys[{i}].key_sha256" not in pending  # offline, a ${VAR} hash is not read
+        if known and not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
             raise ConfigError(f"{source}: client_keys[{i}].key_sha256: expected 64 lowercase hex chars")
         unknown = [r for r in key.routes if r != "*" and r not in cfg.routes]
         if unknown:

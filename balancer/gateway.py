@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from balancer import http, router, upstream
+from balancer import checks, http, router, upstream
 from balancer.attempt import Drain
 from balancer.capture import Capture
 from balancer.config import ClientKey, Config, hash_key
@@ -181,8 +181,7 @@ class Gateway:
 
 
 def check_startable(cfg: Config) -> None:
-    if not cfg.client_keys and not cfg.server.insecure_no_auth:
-        raise StartupError(
-            "no client_keys are configured: add one (balancer hash-key prints the hash), or set "
-            "server.insecure_no_auth: true for a local run"
-        )
+    """StartupError when the config has an error (:func:`balancer.checks.errors`, which `balancer check` runs too)."""
+    found = checks.errors(cfg)
+    if found:
+        raise StartupError(checks.refusal(found))

@@ -1,11 +1,18 @@
 """Secrets in the config: ``${ENV_VAR}`` (``${VAR:-default}``) and ``file:/path`` values resolved at load time,
-and :class:`Secret`, the type that holds an API key and never prints it (so it cannot reach a log line)."""
+and :class:`Secret`, the type that holds an API key and never prints it (so it cannot reach a log line).
+
+Offline (``balancer check --offline``, for CI) nothing is read: :func:`resolve` then keeps ``${VAR}`` and
+``file:`` values as written (a ``${VAR:-default}`` takes its default) and :func:`references` says what the
+running gateway will need. The syntax is checked either way.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 
 class SecretError(Exception):
@@ -13,12 +20,16 @@ class SecretError(Exception):
 
 
 class Secret:
-    """A secret value (API key). Never printed: ``repr``/``str`` show only that it is set."""
+    """A secret value (API key). Never printed: ``repr``/``str`` show only that it is set.
 
-    __slots__ = ("_value",)
+    ``origin`` is where the value came from, as the config wrote it (``${DEEPSEEK_API_KEY}``,
+    ``file:/run/secrets/ds``), or None for a literal: it names a place, never the value."""
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "origin")
+
+    def __init__(self, value: str, origin: str | None = None) -> None:
         self._value = value
+        self.origin = origin
 
     def reveal(self) -> str:
         return self._value
@@ -35,24 +46,87 @@ class Secret:
         return hash(self._value)
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A value the config takes from outside the file: an environment variable or a secret file."""
+
+    where: str  # the config path that uses it
+    kind: Literal["env", "file"]
+    name: str  # the variable's name or the file's path
+    has_default: bool = False  # ${VAR:-default}: optional (the default is never shown: it may be a key)
+
+    def __str__(self) -> str:
+        return f"${{{self.name}}}" if self.kind == "env" else f"file:{self.name}"
+
+
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SYNTAX = "write ${NAME} or ${NAME:-default} (NAME: letters, digits and _, not starting with a digit)"
 
 
-def resolve(value: str, where: str) -> str:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files)."""
+def references(value: str, where: str) -> list[Reference]:
+    """The references in one config string, in order; SecretError names a malformed one (without
+    echoing the value, which may be a key)."""
+    if value.startswith("file:"):
+        if not value[5:].strip():
+            raise SecretError(f"{where}: file: needs the path of the secret file (file:/run/secrets/key)")
+        return [Reference(where, "file", value[5:])]
+    found = list(_ENV.finditer(value))
+    starts = {m.start() for m in found}
+    at = value.find("${")
+    while at != -1:
+        if at not in starts:
+            raise SecretError(f"{where}: the '${{' at character {at + 1} does not start a reference: {_SYNTAX}")
+        at = value.find("${", at + 2)
+    return [Reference(where, "env", m.group(1), m.group(2) is not None) for m in found]
+
+
+def resolve(value: str, where: str, *, offline: bool = False) -> str:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files). Offline, read nothing:
+    ``file:`` and ``${VAR}`` stay as written, ``${VAR:-default}`` takes its default."""
+    references(value, where)  # the syntax, checked online and offline alike
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
-        if name in os.environ:
+        if not offline and name in os.environ:
             return os.environ[name]
         if default is not None:
             return default
+        if offline:
+            return m.group(0)
         raise SecretError(f"{where}: environment variable {name} is not set")
 
     if value.startswith("file:"):
+        if offline:
+            return value
         path = Path(value[5:])
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as e:
             raise SecretError(f"{where}: cannot read secret file {path}: {e.strerror}") from None
     return _ENV.sub(sub, value)
+
+
+def expand(node: Any, *, offline: bool = False) -> tuple[Any, list[Reference]]:
+    """A parsed YAML tree with every string resolved (:func:`resolve`), and the references it used.
+    SecretError names every reference that could not be resolved, not only the first."""
+    refs: list[Reference] = []
+    problems: list[str] = []
+
+    def walk(node: Any, where: str) -> Any:
+        if isinstance(node, str):
+            try:
+                refs.extend(references(node, where))
+                return resolve(node, where, offline=offline)
+            except SecretError as e:
+                problems.append(str(e))
+                return node
+        if isinstance(node, dict):
+            return {k: walk(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, f"{where}[{i}]") for i, v in enumerate(node)]
+        return node
+
+    done = walk(node, "")
+    if problems:
+        raise SecretError(problems[0] if len(problems) == 1 else "\n  ".join([f"{len(problems)} problems:", *problems]))
+    return done, refs

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"credit", "credit.pricing", "credit.ledger", "credit.ledger_redis", "credit.balances", "credit.plan"},
     {"credit.horizon", "credit.schedule", "credit.lp", "credit.planner", "credit.report"},
     {"routes", "capture"},
-    {"router", "job"},
+    {"router", "job", "checks"},
     {"attempt"},
     {"streams", "failover"},
     {"gateway"},
