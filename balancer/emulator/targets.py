@@ -30,6 +30,7 @@ Fault = Literal[
     "auth",
     "bad_request",
     "stream_error",
+    "model_unavailable",
     "custom",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
