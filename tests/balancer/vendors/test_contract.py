@@ -17,6 +17,7 @@ from balancer.errors import Failure
 from balancer.vendors import REGISTRY
 from balancer.vendors import openai_compat as compat
 from balancer.vendors.base import Vendor
+from tests.balancer.vendors import audit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VENDORS = sorted(REGISTRY)
@@ -203,6 +204,12 @@ def test_ratelimit_header_forms() -> None:
     assert compat.exhausted_for({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "20ms"}) == 0.02
     assert compat.exhausted_for({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset": "12"}) == 12.0
     assert compat.exhausted_for({"x-ratelimit-remaining-requests": "0"}) == 1.0
+
+
+def test_audit_table_is_current() -> None:
+    """balancer/vendors/README.md's audit table is the one the rules render (regenerate: python -m
+    tests.balancer.vendors.audit)."""
+    assert audit.section(audit.README.read_text(encoding="utf-8")) == audit.render()
 
 
 def test_error_rule_override_from_provider_extra() -> None:
