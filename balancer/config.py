@@ -122,6 +122,7 @@ def _default_classes() -> dict[Failure, ClassPolicy]:
         Failure.RATE_LIMITED: ClassPolicy(cooldown_s=5.0),
         Failure.QUOTA_EXHAUSTED: ClassPolicy(scope="provider", disable=True, cooldown_s=3600.0),
         Failure.AUTH_FAILED: ClassPolicy(scope="provider", disable=True, cooldown_s=86400.0),
+        Failure.MODEL_UNAVAILABLE: ClassPolicy(cooldown_s=3600.0),  # that model on that account only
         Failure.BAD_REQUEST: ClassPolicy(failover=False),
         Failure.CONTEXT_LENGTH: ClassPolicy(failover="larger_context"),
         Failure.CONTENT_FILTERED: ClassPolicy(failover=False),

@@ -23,6 +23,8 @@ class Failure(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     QUOTA_EXHAUSTED = "quota_exhausted"
     AUTH_FAILED = "auth_failed"
+    # One model on one account: missing, offline, not activated or not permitted (the account is fine).
+    MODEL_UNAVAILABLE = "model_unavailable"
     BAD_REQUEST = "bad_request"
     CONTEXT_LENGTH = "context_length"
     CONTENT_FILTERED = "content_filtered"
@@ -96,6 +98,7 @@ CLIENT_FACING: dict[Failure, tuple[int, str]] = {
     Failure.RATE_LIMITED: (429, "rate_limit_error"),
     Failure.QUOTA_EXHAUSTED: (429, "insufficient_quota"),
     Failure.AUTH_FAILED: (502, "upstream_error"),
+    Failure.MODEL_UNAVAILABLE: (502, "upstream_error"),
     Failure.BAD_REQUEST: (400, "invalid_request_error"),
     Failure.CONTEXT_LENGTH: (400, "invalid_request_error"),
     Failure.CONTENT_FILTERED: (400, "invalid_request_error"),

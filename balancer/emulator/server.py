@@ -4,8 +4,9 @@ the vendor side, which answers a target's requests in its dialect.
 A target's vendor comes from ``balancer.vendors.REGISTRY`` (auth scheme, quirks, balance path), its dialect
 from ``DIALECTS`` (error bodies, stream framing, balance body, signature check).
 
-Control API (JSON): ``POST/DELETE /_emulator/faults``, ``POST /_emulator/limits``,
-``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
+Control API (JSON): ``POST/DELETE /_emulator/faults`` (``custom`` replays a body or raw SSE lines as given),
+``POST /_emulator/limits``, ``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``,
+``POST /_emulator/reset``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from balancer.emulator import replies, stream
 from balancer.emulator.dialects import DIALECTS
@@ -158,6 +160,8 @@ class Emulator:
             await asyncio.sleep(fault.latency_ms / 1000)
         if kind == "timeout":
             await asyncio.sleep(3600)
+        if fault is not None and kind == "custom":
+            return await self._custom(t, fault, request)
         if fault is not None and kind in ERROR_FAULTS:
             return self._fault_error(t, fault)
         embeddings = tail.endswith("/embeddings")
@@ -194,13 +198,32 @@ class Emulator:
                 headers["retry-after-ms"] = f"{fault.retry_after * 1000:g}"
         spec = t.dialect.error(fault.fault)
         if fault.body is not None:
-            spec = (fault.status or spec[0], fault.body)
+            return _raw(fault.status or spec[0], fault.body, headers)
         return _err(spec, headers)
+
+    async def _custom(self, t: Target, fault: FaultSpec, request: web.Request) -> web.StreamResponse:
+        """Replay exactly what a vendor sent: ``status``, ``headers`` and ``body``, or the raw SSE ``events``."""
+        status = fault.status or 200
+        if status >= 400:
+            t.stats["errors"] += 1
+        if fault.events is not None:
+            return await stream.replay(request, status, fault.headers, fault.events, fault.latency_ms)
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        return _raw(status, fault.body if fault.body is not None else "", fault.headers)
 
 
 def _err(spec: ErrorReply, headers: Mapping[str, str] | None = None) -> web.Response:
     status, body = spec
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def _raw(status: int, body: Mapping[str, Any] | str, headers: Mapping[str, str] | None) -> web.Response:
+    """A body given by the user: a string byte for byte, an object as JSON (Content-Type JSON unless given)."""
+    head = CIMultiDict(headers or {})
+    head.setdefault("Content-Type", "application/json")
+    data = body.encode() if isinstance(body, str) else orjson.dumps(body)
+    return web.Response(body=data, status=status, headers=head)
 
 
 def _decode(data: bytes, type_: type[_T]) -> _T:

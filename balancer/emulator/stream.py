@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from balancer.emulator import replies
 from balancer.emulator.dialects.base import Dialect
@@ -114,5 +115,22 @@ async def send(
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
     book()
+    await resp.write_eof()
+    return resp
+
+
+async def replay(
+    request: web.Request, status: int, headers: dict[str, str] | None, events: list[str], delay_ms: float
+) -> web.StreamResponse:
+    """Send raw SSE lines exactly as given (events, comments such as ``: keep-alive``), each followed by a blank
+    line, ``delay_ms`` apart: a stream a vendor really sent, replayed."""
+    head = CIMultiDict(headers or {})
+    head.setdefault("Content-Type", "text/event-stream")
+    resp = web.StreamResponse(status=status, headers=head)
+    await resp.prepare(request)
+    for i, line in enumerate(events):
+        if i and delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        await resp.write(line.encode() + b"\n\n")
     await resp.write_eof()
     return resp

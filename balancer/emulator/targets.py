@@ -30,6 +30,8 @@ Fault = Literal[
     "auth",
     "bad_request",
     "stream_error",
+    "model_unavailable",
+    "custom",
 ]
 FAULTS: tuple[str, ...] = get_args(Fault)
 
@@ -41,9 +43,13 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     latency_ms: float = 0.0
     count: int | None = None  # apply this many times, then stop (None: until cleared)
     retry_after: float | None = None  # seconds, sent as Retry-After with rate_limit
-    # Answer this body (and status) instead of the dialect's for an error fault: a vendor's other variants.
-    body: dict[str, Any] | None = None
+    # An error fault: answer this body (and status) instead of the dialect's (a vendor's other variants).
+    # ``custom``: answer exactly ``status``, ``headers`` and ``body`` (a string is sent byte for byte, an object
+    # as JSON), or with ``events`` the raw SSE lines in order, each ended by a blank line, ``latency_ms`` apart.
+    body: dict[str, Any] | str | None = None
     status: int | None = None
+    headers: dict[str, str] | None = None
+    events: list[str] | None = None
 
 
 _STATS = (

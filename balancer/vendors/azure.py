@@ -7,9 +7,10 @@ as one-api does). ``resource`` fills ``{resource}`` in the default base URL.
 
 Sources: one-api ``relay/adaptor/openai/adaptor.go`` (URL, dots), Microsoft Q&A (429 message with
 "Please retry after N seconds" and ``retry-after-ms``), research vendors-api.md §16 (content filter:
-400 ``content_filter``). The exact 429 JSON envelope was not seen, only its message: an
-``{"error":{"code":"429","message":…}}`` envelope is assumed. Azure has no prepaid balance (billing is
-per subscription), so no balance probe.
+400 ``content_filter``, a generic rule). The exact 429 JSON envelope was not seen, only its message: an
+``{"error":{"code":"429","message":…}}`` envelope is assumed; the rules match on the status, so the
+envelope does not matter. 401 and 5xx follow the generic status rules. Azure has no prepaid balance
+(billing is per subscription), so no balance probe.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Literal
 
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Vendor, api_key_header
+
+_QUOTAS = "https://learn.microsoft.com/azure/ai-services/openai/quotas-limits"
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -48,10 +51,21 @@ VENDOR = Vendor(
         "text-embedding-3-small": ModelInfo(8_191, None, 0.02, 0.0, currency="USD", kind="embeddings"),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota"),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.BAD_REQUEST, code="DeploymentNotFound"),
-        ErrorRule(Failure.AUTH_FAILED, status=401),
-        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            code="insufficient_quota",
+            source="unconfirmed: Azure bills per subscription (no prepaid balance); OpenAI's insufficient_quota kept as OpenAI means it",
+        ),
+        ErrorRule(
+            Failure.RATE_LIMITED,
+            status=429,
+            source=_QUOTAS + " (429 when a deployment's TPM/RPM is exceeded; retry-after-ms)",
+        ),
+        # A deployment is one model on one resource: a wrong or deleted one takes out that candidate only.
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            code="DeploymentNotFound",
+            source="unconfirmed: 404 DeploymentNotFound as quoted on Microsoft Q&A (research vendors-api.md §16)",
+        ),
     ),
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
+_DOC = "https://f8cxtsvnr8.apifox.cn/apidoc/project-3794483/doc-3441122"  # Baichuan's API doc, hosted on apifox
+
 VENDOR = Vendor(
     name="baichuan",
     title="Baichuan",
@@ -27,10 +29,22 @@ VENDOR = Vendor(
         "Baichuan-Text-Embedding": ModelInfo(512, None, kind="embeddings", price_known=False),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=429, contains="Insufficient account balance"),
-        ErrorRule(Failure.RATE_LIMITED, status=429, contains="Rate limit"),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.CONTEXT_LENGTH, contains="exceeds the maximum"),
-        ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            status=429,
+            contains="Insufficient account balance",
+            source=_DOC + " (429 Insufficient account balance, please recharge)",
+        ),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_DOC + " (429 Rate limit reached for requests)"),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            contains="exceeds the maximum",
+            source="unconfirmed: wording assumed, not in the status table",
+        ),
+        ErrorRule(
+            Failure.CONTENT_FILTERED,
+            contains="sensitive",
+            source="unconfirmed: wording assumed, not in the status table",
+        ),
     ),
 )

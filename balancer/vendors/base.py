@@ -55,7 +55,10 @@ class ErrorRule:
     """Maps a vendor error to a failure class. Every given field must match; ``None`` matches all.
 
     ``code``/``type`` compare exactly with the body's error code/type; ``contains`` is a substring of
-    the message (Chinese messages included, never normalised).
+    the message (Chinese messages included, never normalised). ``source`` says where the fact comes from:
+    a URL or an SDK path (``github:owner/repo path``); a fact not confirmed by the vendor starts with
+    ``unconfirmed:`` and says what it rests on (such a rule can be overridden per provider, see
+    :meth:`Vendor.configured`).
     """
 
     failure: Failure
@@ -65,6 +68,16 @@ class ErrorRule:
     contains: str | None = None
     # When the vendor's quota resets on a calendar boundary: "day_cn" = midnight Beijing time (UTC+8).
     resets: Literal["day_cn"] | None = None
+    source: str = field(kw_only=True)
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.source.startswith(UNCONFIRMED)
+
+
+UNCONFIRMED = "unconfirmed:"
+# Provider ``extra`` keys that add an error rule in front of the vendor's: ``error.<field>.<value>: <class>``.
+_OVERRIDE_FIELDS = ("status", "code", "type", "contains")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +138,9 @@ class Vendor:
     def configured(self, extra: Mapping[str, str]) -> Vendor:
         """This vendor with quirks a provider's ``extra`` overrides (for facts that could not be
         confirmed): ``temperature``/``top_p`` as "lo,hi", ``max_n``, ``unsupported`` as "a,b",
-        ``stream_usage_option`` as true/false. ValueError on a malformed value."""
+        ``stream_usage_option`` as true/false, and error rules put in front of the vendor's as
+        ``error.<status|code|type|contains>.<value>: <failure class>``. ValueError on a malformed value."""
+        vendor = self._with_error_overrides(extra)
         q: dict[str, Any] = {}
         for name in ("temperature", "top_p"):
             if name in extra:
@@ -137,7 +152,19 @@ class Vendor:
             q["unsupported"] = tuple(x.strip() for x in extra["unsupported"].split(",") if x.strip())
         if "stream_usage_option" in extra:
             q["stream_usage_option"] = {"true": True, "false": False}[extra["stream_usage_option"].lower()]
-        return replace(self, quirks=replace(self.quirks, **q)) if q else self
+        return replace(vendor, quirks=replace(vendor.quirks, **q)) if q else vendor
+
+    def _with_error_overrides(self, extra: Mapping[str, str]) -> Vendor:
+        rules: list[ErrorRule] = []
+        for key, value in extra.items():
+            if not key.startswith("error."):
+                continue
+            what, _, match = key.removeprefix("error.").partition(".")
+            if what not in _OVERRIDE_FIELDS or not match:
+                raise ValueError(f"{key}: expected error.<{'|'.join(_OVERRIDE_FIELDS)}>.<value>")
+            arg: dict[str, Any] = {what: int(match) if what == "status" else match}
+            rules.append(ErrorRule(Failure(value), **arg, source=f"provider extra {key}"))
+        return replace(self, errors=(*rules, *self.errors)) if rules else self
 
     def headers(self, api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dict[str, str]:
         """Auth headers for one request: signed when the vendor signs, else the static scheme."""

@@ -12,6 +12,8 @@ import msgspec
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
+_ERRORS = "https://api-docs.deepseek.com/quick_start/error_codes"
+
 
 class _Info(msgspec.Struct):
     currency: str
@@ -44,7 +46,7 @@ VENDOR = Vendor(
     name="deepseek",
     title="DeepSeek",
     base_url="https://api.deepseek.com",
-    docs="https://api-docs.deepseek.com/quick_start/error_codes",
+    docs=_ERRORS,
     models={
         "deepseek-flash": ModelInfo(1_000_000, 384_000, 2.0, 8.0, 0.04),
         "deepseek-v4-pro": ModelInfo(1_000_000, 384_000, 9.0, 27.0, 0.30),
@@ -53,12 +55,35 @@ VENDOR = Vendor(
         "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
-        ErrorRule(Failure.CONTEXT_LENGTH, status=400, contains="maximum context length"),
-        ErrorRule(Failure.CONTENT_FILTERED, status=400, contains="Content Exists Risk"),  # [3p] reports
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.BAD_REQUEST, status=422),
-        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ERRORS + " (402 Insufficient Balance)"),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            status=400,
+            contains="maximum context length",
+            source='unconfirmed: 400 body "This model\'s maximum context length is …" seen in third-party fixtures (research §10)',
+        ),
+        ErrorRule(
+            Failure.CONTENT_FILTERED,
+            status=400,
+            contains="Content Exists Risk",
+            source='unconfirmed: third-party reports of 400 "Content Exists Risk"; not on ' + _ERRORS,
+        ),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            status=400,
+            contains="Model Not Exist",
+            source='unconfirmed: 400 "Model Not Exist" seen in third-party logs; not on ' + _ERRORS,
+        ),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            status=400,
+            contains="The supported API model names are",
+            source="unconfirmed: 400 naming the supported models, seen in a third-party client's comments; not on "
+            + _ERRORS,
+        ),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_ERRORS + " (429 Rate Limit Reached)"),
+        ErrorRule(Failure.BAD_REQUEST, status=422, source=_ERRORS + " (422 Invalid Parameters)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, status=503, source=_ERRORS + " (503 Server Overloaded)"),
     ),
     balance=BalanceProbe(path="/user/balance", parse=parse_balance),
 )

@@ -1,7 +1,10 @@
 """Zhipu GLM (bigmodel.cn): errors are HTTP status + a numeric business code in ``error.code``.
 
-Source: https://docs.bigmodel.cn/cn/faq/api-code.md . 1113 (no balance / no resource pack) comes with
-HTTP 429, like a rate limit: split on the code; 1304 is the daily call cap (out until midnight Beijing).
+Sources: https://docs.bigmodel.cn/cn/faq/api-code (business codes and their HTTP status),
+https://docs.bigmodel.cn/cn/faq (what each HTTP status means), https://docs.bigmodel.cn/cn/api/rate-limit .
+1113 (arrears / no resource pack) and the account codes 1110/1111/1112/1121 (inactive, missing, locked)
+come with HTTP 429, like a rate limit: split on the code; 1304 is the daily call cap (out until midnight
+Beijing). A missing or withdrawn model (1211, 1221, 1222, 1311) takes out that model only.
 The raw ``id.secret`` key is accepted as a Bearer token (Portkey does this). With provider
 ``extra: {auth: jwt}`` the gateway instead signs an HS256 JWT from it as one-api does (header
 ``sign_type: SIGN``, claims ``api_key``, ``exp`` and ``timestamp`` in milliseconds), cached per key for
@@ -22,6 +25,9 @@ from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor, bearer
 
 JWT_TTL_S = 3600
+_CODES = "https://docs.bigmodel.cn/cn/faq/api-code"
+_FAQ = "https://docs.bigmodel.cn/cn/faq"
+_RATE = "https://docs.bigmodel.cn/cn/api/rate-limit"
 
 
 def _b64(data: bytes) -> str:
@@ -54,7 +60,7 @@ VENDOR = Vendor(
     auth_scheme="Authorization: Bearer <id.secret> (or an HS256 JWT signed from it: extra auth=jwt)",
     sign=sign,
     base_url="https://open.bigmodel.cn/api/paas/v4",
-    docs="https://docs.bigmodel.cn/cn/faq/api-code.md",
+    docs=_CODES,
     models={
         "glm-5.3": ModelInfo(1_000_000, 131_072, 8.0, 28.0, 2.0),
         "glm-4-plus": ModelInfo(128_000, 4_096, 5.0, 5.0),
@@ -65,17 +71,48 @@ VENDOR = Vendor(
     # Historical docs: temperature (0, 1] with 0 excluded; one-api clamps into [0, 1].
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 0.99)),
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1113"),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1304", resets="day_cn"),  # daily call cap
-        ErrorRule(Failure.RATE_LIMITED, code="1302"),
-        ErrorRule(Failure.RATE_LIMITED, code="1303"),
-        ErrorRule(Failure.UPSTREAM_ERROR, code="1305"),  # platform overloaded
-        ErrorRule(Failure.UPSTREAM_ERROR, code="1312"),
-        ErrorRule(Failure.CONTEXT_LENGTH, code="1261"),
-        ErrorRule(Failure.CONTENT_FILTERED, code="1301"),
-        ErrorRule(Failure.AUTH_FAILED, code="1000"),
-        ErrorRule(Failure.AUTH_FAILED, code="1001"),
-        ErrorRule(Failure.AUTH_FAILED, code="1002"),
-        ErrorRule(Failure.AUTH_FAILED, code="1003"),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1113", source=_CODES + " (1113 429 您的账户已欠费)"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED, code="1304", resets="day_cn", source=_CODES + " (1304 该 API 已达今日调用次数限额)"
+        ),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED, code="1308", source=_CODES + " (1308 已达到使用上限, reset at next_flush_time)"
+        ),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1309", source=_CODES + " (1309 GLM Coding Plan 套餐已到期)"),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1310", source=_CODES + " (1310 每周/每月使用上限)"),
+        # Account codes arrive with HTTP 429 too (FAQ: 429 账户异常 / 终端账号异常): the account, not the rate.
+        ErrorRule(
+            Failure.AUTH_FAILED, code="1110", source=_CODES + " (1110 账户当前处于非活动状态); " + _FAQ + " (429)"
+        ),
+        ErrorRule(Failure.AUTH_FAILED, code="1111", source=_CODES + " (1111 您的账户不存在); " + _FAQ + " (429)"),
+        ErrorRule(
+            Failure.AUTH_FAILED, code="1112", source=_CODES + " (1112 您的账户已被锁定); " + _FAQ + " (429 账户异常)"
+        ),
+        ErrorRule(
+            Failure.AUTH_FAILED,
+            code="1121",
+            source=_CODES + " (1121 账户存违规行为,账号已被锁定); " + _FAQ + " (429 账户异常)",
+        ),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1120", source=_CODES + " (1120 无法成功访问您的账户,请稍后重试)"),
+        ErrorRule(Failure.RATE_LIMITED, code="1302", source=_RATE + " (1302 触发用户速率限制)"),
+        ErrorRule(Failure.RATE_LIMITED, code="1303", source=_CODES + " (1303 使用该 API 的频率过高)"),
+        ErrorRule(Failure.RATE_LIMITED, code="1313", source=_CODES + " (1313 请求频率已受到限制, fair use)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1305", source=_RATE + " (1305 平台服务过载)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1312", source=_CODES + " (1312 该模型当前访问量过大)"),
+        ErrorRule(Failure.MODEL_UNAVAILABLE, code="1211", source=_CODES + " (1211 模型不存在)"),
+        ErrorRule(Failure.MODEL_UNAVAILABLE, code="1220", source=_CODES + " (1220 您无权访问 ${API_name})"),
+        ErrorRule(Failure.MODEL_UNAVAILABLE, code="1221", source=_CODES + " (1221 API ${API_name} 已下线)"),
+        ErrorRule(Failure.MODEL_UNAVAILABLE, code="1222", source=_CODES + " (1222 API ${API_name} 不存在)"),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE, code="1311", source=_CODES + " (1311 当前订阅套餐暂未开放${model_name}权限)"
+        ),
+        ErrorRule(Failure.CONTEXT_LENGTH, code="1261", source=_CODES + " (1261 Prompt 超长)"),
+        ErrorRule(Failure.CONTENT_FILTERED, code="1301", source=_CODES + " (1301 不安全或敏感内容)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1000", source=_CODES + " (1000 401 身份验证失败)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1001", source=_CODES + " (1001 401 Header 中未收到 Authentication 参数)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1002", source=_CODES + " (1002 Authentication Token 非法)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1003", source=_CODES + " (1003 401 Authentication Token 已过期)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1004", source=_CODES + " (1004 通过 Authentication Token 的验证失败)"),
+        ErrorRule(Failure.AUTH_FAILED, code="1005", source=_CODES + " (1005 401 已开启二次认证保护)"),
     ),
 )

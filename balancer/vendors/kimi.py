@@ -12,6 +12,9 @@ import msgspec
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Quirks, Vendor
 
+_ERRORS = "https://platform.kimi.com/docs/api/errors"
+_HELP = "https://www.kimi.com/help/kimi-api/api-troubleshooting"
+
 
 class _Data(msgspec.Struct):
     available_balance: float
@@ -36,7 +39,7 @@ VENDOR = Vendor(
     name="kimi",
     title="Moonshot Kimi",
     base_url="https://api.moonshot.cn/v1",
-    docs="https://platform.kimi.com/docs/api/errors",
+    docs=_ERRORS,
     models={
         "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0),
         "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5),
@@ -44,17 +47,48 @@ VENDOR = Vendor(
         "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0),
         "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0),
     },
+    # n must be 1 when temperature is near 0 (https://platform.kimi.ai/docs/api/models-overview): not a fixed cap,
+    # so no max_n is declared; set extra max_n per provider if needed.
     quirks=Quirks(usage_in_choice=True, temperature=(0.0, 1.0), top_p=(0.0, 1.0)),
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, type="exceeded_current_quota_error"),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=403, contains="balance"),
-        ErrorRule(Failure.RATE_LIMITED, type="rate_limit_reached_error"),
-        ErrorRule(Failure.UPSTREAM_ERROR, type="engine_overloaded_error"),
-        ErrorRule(Failure.CONTENT_FILTERED, type="content_filter"),
-        ErrorRule(Failure.CONTEXT_LENGTH, contains="exceeded model token limit"),
-        ErrorRule(Failure.CONTEXT_LENGTH, contains="Input token length too long"),
-        ErrorRule(Failure.AUTH_FAILED, type="invalid_authentication_error"),
-        ErrorRule(Failure.AUTH_FAILED, type="incorrect_api_key_error"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            type="exceeded_current_quota_error",
+            source=_ERRORS + " (429 exceeded_current_quota_error)",
+        ),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED, status=403, contains="balance", source=_HELP + " (403 insufficient balance)"
+        ),
+        ErrorRule(
+            Failure.RATE_LIMITED, type="rate_limit_reached_error", source=_ERRORS + " (429 rate_limit_reached_error)"
+        ),
+        ErrorRule(
+            Failure.UPSTREAM_ERROR, type="engine_overloaded_error", source=_ERRORS + " (429 engine_overloaded_error)"
+        ),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            type="resource_not_found_error",
+            source=_ERRORS + " (404 resource_not_found_error: the model does not exist or is not allowed)",
+        ),
+        ErrorRule(Failure.CONTENT_FILTERED, type="content_filter", source=_ERRORS + " (400 content_filter)"),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            contains="exceeded model token limit",
+            source=_ERRORS + " (400 Your request exceeded model token limit)",
+        ),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            contains="Input token length too long",
+            source=_ERRORS + " (400 Input token length too long)",
+        ),
+        ErrorRule(
+            Failure.AUTH_FAILED,
+            type="invalid_authentication_error",
+            source=_ERRORS + " (401 invalid_authentication_error)",
+        ),
+        ErrorRule(
+            Failure.AUTH_FAILED, type="incorrect_api_key_error", source=_ERRORS + " (401 incorrect_api_key_error)"
+        ),
     ),
     balance=BalanceProbe(path="/users/me/balance", parse=parse_balance),
 )

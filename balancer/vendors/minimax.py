@@ -1,7 +1,8 @@
 """MiniMax: OpenAI-compatible, Bearer key. Errors usually arrive as HTTP 200 with
 ``base_resp.status_code != 0``; the body, not the status, decides.
 
-Sources: https://platform.minimax.io/docs/api-reference/errorcode.md (codes),
+Sources: https://platform.minimax.io/docs/api-reference/errorcode (codes; 2049 = invalid API key, 1039
+"token limit" is answered "retry later", a rate limit),
 https://platform.minimax.io/docs/api-reference/text-openai-api (endpoint; temperature (0, 1] with 0
 rejected, n = 1 only), https://platform.minimaxi.com/docs/guides/rate-limits . The HTTP 200 envelope is
 from many third-party fixtures [3p]. Whether the OpenAI endpoint honours ``stream_options`` is not
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
+
+_CODES = "https://platform.minimax.io/docs/api-reference/errorcode"
 
 VENDOR = Vendor(
     name="minimax",
@@ -26,20 +29,41 @@ VENDOR = Vendor(
         "MiniMax-M1": ModelInfo(1_000_000, 40_000, 0.8, 8.0),
         "MiniMax-Text-01": ModelInfo(1_000_192, 40_000, 1.0, 8.0),
     },
+    # n = 1 only and temperature (0, 1] with 0 rejected: https://platform.minimax.io/docs/api-reference/text-openai-api
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1),
     errors=(
-        ErrorRule(Failure.RATE_LIMITED, code="1002"),
-        ErrorRule(Failure.RATE_LIMITED, code="1041"),  # connection limit
-        ErrorRule(Failure.AUTH_FAILED, code="1004"),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1008"),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="2056"),  # token plan used up [3p]
-        ErrorRule(Failure.CONTENT_FILTERED, code="1026"),
-        ErrorRule(Failure.CONTENT_FILTERED, code="1027"),
-        ErrorRule(Failure.CONTEXT_LENGTH, code="1039"),
-        ErrorRule(Failure.TIMEOUT, code="1001"),
-        ErrorRule(Failure.BAD_REQUEST, code="2013"),  # invalid parameters
-        ErrorRule(Failure.UPSTREAM_ERROR, code="1000"),
-        ErrorRule(Failure.UPSTREAM_ERROR, code="1024"),
-        ErrorRule(Failure.UPSTREAM_ERROR, code="1033"),
+        ErrorRule(Failure.AUTH_FAILED, code="1004", source=_CODES + " (1004 not authorized / token not match group)"),
+        ErrorRule(Failure.AUTH_FAILED, code="2049", source=_CODES + " (2049 invalid api key)"),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="1008", source=_CODES + " (1008 insufficient balance)"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            code="2056",
+            source=_CODES + " (2056 usage limit exceeded: wait for the next 5-hour window)",
+        ),
+        ErrorRule(Failure.RATE_LIMITED, code="1002", source=_CODES + " (1002 rate limit)"),
+        # "token limit", answered "Please retry your requests later": the token rate, not the context window.
+        ErrorRule(Failure.RATE_LIMITED, code="1039", source=_CODES + " (1039 token limit: retry later)"),
+        ErrorRule(Failure.RATE_LIMITED, code="1041", source=_CODES + " (1041 conn limit)"),
+        ErrorRule(Failure.RATE_LIMITED, code="2045", source=_CODES + " (2045 rate growth limit)"),
+        ErrorRule(Failure.CONTENT_FILTERED, code="1026", source=_CODES + " (1026 input new_sensitive)"),
+        ErrorRule(Failure.CONTENT_FILTERED, code="1027", source=_CODES + " (1027 output new_sensitive)"),
+        ErrorRule(Failure.TIMEOUT, code="1001", source=_CODES + " (1001 request timeout)"),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            code="2013",
+            contains="fail to get model info",
+            source='unconfirmed: 2013 "invalid params, fail to get model info" for an unknown model, seen in third-party docs',
+        ),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            code="2013",
+            contains="context window exceeds limit",
+            source="unconfirmed: no context-length code is documented; 2013 with this wording assumed",
+        ),
+        ErrorRule(Failure.BAD_REQUEST, code="2013", source=_CODES + " (2013 invalid params)"),
+        ErrorRule(Failure.BAD_REQUEST, code="1042", source=_CODES + " (1042 invisible character ratio limit)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1000", source=_CODES + " (1000 unknown error: retry later)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1024", source=_CODES + " (1024 internal error)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, code="1033", source=_CODES + " (1033 system error / mysql failed)"),
     ),
 )

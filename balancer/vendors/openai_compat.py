@@ -94,25 +94,76 @@ def _match(rule: ErrorRule, status: int, code: str, type_: str, message: str) ->
     )
 
 
-_GENERIC: tuple[ErrorRule, ...] = (
-    ErrorRule(Failure.CONTEXT_LENGTH, code="context_length_exceeded"),
-    ErrorRule(Failure.CONTEXT_LENGTH, contains="maximum context length"),
-    ErrorRule(Failure.CONTENT_FILTERED, code="content_filter"),
-    ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota"),
-    ErrorRule(Failure.QUOTA_EXHAUSTED, type="insufficient_quota"),
+_OPENAI_ERRORS = "https://platform.openai.com/docs/guides/error-codes"
+_SDK_STATUS = "github:openai/openai-python src/openai/_client.py _make_status_error"
+
+# Rules every vendor falls back to after its own (OpenAI's codes, which OpenAI-compatible servers copy).
+GENERIC: tuple[ErrorRule, ...] = (
+    ErrorRule(
+        Failure.CONTEXT_LENGTH,
+        code="context_length_exceeded",
+        source="unconfirmed: the code OpenAI-compatible servers send for an over-long prompt; not in " + _OPENAI_ERRORS,
+    ),
+    ErrorRule(
+        Failure.CONTEXT_LENGTH,
+        contains="maximum context length",
+        source="unconfirmed: OpenAI's over-long prompt message (\"This model's maximum context length is …\")",
+    ),
+    ErrorRule(
+        Failure.CONTENT_FILTERED,
+        code="content_filter",
+        source="https://learn.microsoft.com/azure/ai-services/openai/concepts/content-filter",
+    ),
+    ErrorRule(
+        Failure.MODEL_UNAVAILABLE,
+        code="model_not_found",
+        source=_OPENAI_ERRORS + " (404: the model does not exist or no access)",
+    ),
+    ErrorRule(
+        Failure.QUOTA_EXHAUSTED,
+        code="insufficient_quota",
+        source=_OPENAI_ERRORS + " (429: You exceeded your current quota)",
+    ),
+    ErrorRule(
+        Failure.QUOTA_EXHAUSTED,
+        type="insufficient_quota",
+        source=_OPENAI_ERRORS + " (429: You exceeded your current quota)",
+    ),
 )
 
-_BY_STATUS: Mapping[int, Failure] = {
-    400: Failure.BAD_REQUEST,
-    401: Failure.AUTH_FAILED,
-    402: Failure.QUOTA_EXHAUSTED,
-    403: Failure.AUTH_FAILED,
-    404: Failure.BAD_REQUEST,
-    408: Failure.TIMEOUT,
-    413: Failure.CONTEXT_LENGTH,
-    422: Failure.BAD_REQUEST,
-    429: Failure.RATE_LIMITED,
-    504: Failure.TIMEOUT,
+
+def _by_status(failure: Failure, status: int, meaning: str) -> ErrorRule:
+    return ErrorRule(failure, status=status, source=f"{_SDK_STATUS} ({status}: {meaning})")
+
+
+# The last resort, by HTTP status alone (the meanings the openai SDK gives them). 404 at a chat path means the
+# model (or deployment) is not there for this account: that candidate, not the client's request, is at fault.
+BY_STATUS: Mapping[int, ErrorRule] = {
+    r.status or 0: r
+    for r in (
+        _by_status(Failure.BAD_REQUEST, 400, "BadRequestError"),
+        _by_status(Failure.AUTH_FAILED, 401, "AuthenticationError"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            status=402,
+            source="https://www.rfc-editor.org/rfc/rfc9110#name-402-payment-required",
+        ),
+        _by_status(Failure.AUTH_FAILED, 403, "PermissionDeniedError"),
+        _by_status(Failure.MODEL_UNAVAILABLE, 404, "NotFoundError"),
+        ErrorRule(
+            Failure.TIMEOUT, status=408, source="https://www.rfc-editor.org/rfc/rfc9110#name-408-request-timeout"
+        ),
+        ErrorRule(
+            Failure.CONTEXT_LENGTH,
+            status=413,
+            source="https://www.rfc-editor.org/rfc/rfc9110#name-413-content-too-large",
+        ),
+        _by_status(Failure.BAD_REQUEST, 422, "UnprocessableEntityError"),
+        _by_status(Failure.RATE_LIMITED, 429, "RateLimitError"),
+        ErrorRule(
+            Failure.TIMEOUT, status=504, source="https://www.rfc-editor.org/rfc/rfc9110#name-504-gateway-timeout"
+        ),
+    )
 }
 
 
@@ -142,6 +193,14 @@ def seconds_to_reset(resets: str | None, now: float | None) -> float | None:
     return 86400.0 - (now + _CN_OFFSET_S) % 86400.0
 
 
+def matching_rule(vendor: Vendor, status: int, code: str, type_: str, message: str) -> ErrorRule | None:
+    """The first rule that matches: the vendor's own, then the generic ones, then the status alone."""
+    for rule in (*vendor.errors, *GENERIC):
+        if _match(rule, status, code, type_, message):
+            return rule
+    return BY_STATUS.get(status)
+
+
 def classify_error(
     vendor: Vendor,
     status: int,
@@ -150,16 +209,11 @@ def classify_error(
     now: float | None = None,
 ) -> Outcome:
     code, type_, message = fields or ("", "", "")
-    failure: Failure | None = None
-    reset: float | None = None
-    for rule in (*vendor.errors, *_GENERIC):
-        if _match(rule, status, code, type_, message):
-            failure, reset = rule.failure, seconds_to_reset(rule.resets, now)
-            break
-    if failure is None:
-        failure = _BY_STATUS.get(
-            status, Failure.UPSTREAM_ERROR if status >= 500 or status < 400 else Failure.BAD_REQUEST
-        )
+    rule = matching_rule(vendor, status, code, type_, message)
+    if rule is not None:
+        failure, reset = rule.failure, seconds_to_reset(rule.resets, now)
+    else:  # 5xx, or an error body at 2xx/3xx: the vendor's fault; any other 4xx: the request's
+        failure, reset = Failure.UPSTREAM_ERROR if status >= 500 or status < 400 else Failure.BAD_REQUEST, None
     return Outcome(
         failure=failure,
         status=status,

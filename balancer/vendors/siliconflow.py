@@ -4,8 +4,9 @@ granted (``balance``) and topped-up (``chargeBalance``) money apart, as strings.
 Sources: https://docs.siliconflow.cn/en/faqs/error-codecopy (status table),
 https://docs.siliconflow.cn/cn/api-reference/userinfo/get-user-info (balance; success iff ``code == 20000``),
 https://docs.siliconflow.cn/cn/userguide/rate-limits/rate-limit-and-upgradation.md . 403 is documented as
-"insufficient permission" (most often real-name verification); mirrors of the page add "or insufficient
-balance", so a 403 whose message mentions balance is quota, any other 403 is auth. Bodies are
+"insufficient permission" (most often a model that needs real-name verification); mirrors of the page add
+"or insufficient balance", so a 403 whose message mentions balance is quota, any other 403 takes out that
+model only. Bodies are
 ``{"code":…,"message":…,"data":…}``; the exact codes inside are from third-party fixtures [3p].
 """
 
@@ -15,6 +16,8 @@ import msgspec
 
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
+
+_ERRORS = "https://docs.siliconflow.cn/en/faqs/error-codecopy"
 
 
 class _Data(msgspec.Struct, rename="camel"):
@@ -54,13 +57,30 @@ VENDOR = Vendor(
         "BAAI/bge-m3": ModelInfo(8_192, None, 0.0, 0.0, kind="embeddings"),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=403, contains="balance"),
-        ErrorRule(Failure.AUTH_FAILED, status=403),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
-        ErrorRule(Failure.TIMEOUT, status=504),
-        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
-        ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            status=403,
+            contains="balance",
+            source="unconfirmed: mirrors of "
+            + _ERRORS
+            + ' add "or insufficient balance" to 403; body 30001 "Sorry, your account balance is insufficient" from third-party fixtures',
+        ),
+        # 403 is "insufficient permission", most often a model that needs real-name verification: that model only.
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            status=403,
+            source=_ERRORS + " (403: the model needs real-name verification / permission)",
+        ),
+        ErrorRule(
+            Failure.MODEL_UNAVAILABLE,
+            code="20012",
+            source='unconfirmed: 400 {"code":20012,"message":"Model does not exist. Please check it carefully."} seen in many third-party logs',
+        ),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_ERRORS + " (429 rate limit)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, status=503, source=_ERRORS + " (503 overloaded)"),
+        ErrorRule(Failure.TIMEOUT, status=504, source=_ERRORS + " (504 timeout)"),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length", source="unconfirmed: wording assumed"),
+        ErrorRule(Failure.CONTENT_FILTERED, contains="sensitive", source="unconfirmed: wording assumed"),
     ),
     balance=BalanceProbe(path="/user/info", parse=parse_balance),
 )

@@ -12,6 +12,10 @@ from __future__ import annotations
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
+_3P = (
+    "unconfirmed: api-evangelist's summary (2026-07) of https://platform.stepfun.com/docs/zh/api-reference/error-codes"
+)
+
 VENDOR = Vendor(
     name="stepfun",
     title="StepFun",
@@ -27,11 +31,13 @@ VENDOR = Vendor(
         "step-1-flash": ModelInfo(8_192, 4_096, price_known=False),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
-        ErrorRule(Failure.CONTENT_FILTERED, status=451),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.UPSTREAM_ERROR, status=503),
-        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length"),
-        ErrorRule(Failure.AUTH_FAILED, type="invalid_api_key"),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_3P + " (402 insufficient balance)"),
+        ErrorRule(Failure.CONTENT_FILTERED, status=451, source=_3P + " (451 content moderation failed)"),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_3P + " (429 rate limit)"),
+        ErrorRule(Failure.UPSTREAM_ERROR, status=503, source=_3P + " (503 overloaded)"),
+        ErrorRule(Failure.CONTEXT_LENGTH, contains="context length", source="unconfirmed: wording assumed"),
+        ErrorRule(
+            Failure.AUTH_FAILED, type="invalid_api_key", source=_3P + ' (401 {"error":{"type":"invalid_api_key"}})'
+        ),
     ),
 )

@@ -21,6 +21,10 @@ import structlog
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
+_ASSUMED = (
+    "unconfirmed: no Tiangong error table found anywhere; code and status assumed (edit or override per provider)"
+)
+
 log = structlog.get_logger("balancer.vendors.tiangong")
 _KEPT = ("model", "messages", "stream")
 
@@ -91,16 +95,17 @@ VENDOR = Vendor(
     auth_scheme="signed headers app_key, timestamp, sign=md5(app_key+app_secret+timestamp); key '<app_key>:<secret>'",
     docs="https://model-platform.tiangong.cn/api-reference",
     models={"SkyChat-MegaVerse": ModelInfo(8_192, 4_096, tools=False, json_mode=False, price_known=False)},
+    # The native body has no n (map_request keeps model, messages, stream): one choice only, so n > 1 skips it.
     quirks=Quirks(stream_usage_option=False, max_n=1),
     sign=sign,
     map_request=map_request,
     map_reply=map_reply,
     map_chunk=map_chunk,
     errors=(
-        ErrorRule(Failure.AUTH_FAILED, status=401),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="40201"),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
-        ErrorRule(Failure.CONTENT_FILTERED, code="40003"),
-        ErrorRule(Failure.CONTEXT_LENGTH, code="40004"),
+        ErrorRule(Failure.AUTH_FAILED, status=401, source=_ASSUMED),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="40201", source=_ASSUMED),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_ASSUMED),
+        ErrorRule(Failure.CONTENT_FILTERED, code="40003", source=_ASSUMED),
+        ErrorRule(Failure.CONTEXT_LENGTH, code="40004", source=_ASSUMED),
     ),
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
+_ASSUMED = "unconfirmed: no Yi error table found; OpenAI's status meanings assumed from its drop-in positioning"
+
 VENDOR = Vendor(
     name="yi",
     title="01.AI Yi",
@@ -26,8 +28,8 @@ VENDOR = Vendor(
         "yi-vision-v2": ModelInfo(16_384, 4_096, 6.0, 6.0, tools=False, vision=True),
     },
     errors=(
-        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402),
-        ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota"),
-        ErrorRule(Failure.RATE_LIMITED, status=429),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ASSUMED),
+        ErrorRule(Failure.QUOTA_EXHAUSTED, code="insufficient_quota", source=_ASSUMED),
+        ErrorRule(Failure.RATE_LIMITED, status=429, source=_ASSUMED),
     ),
 )

@@ -41,5 +41,12 @@ DIALECT = Dialect(
             }
         },
     ),
+    # Hand-written: DeploymentNotFound as quoted on Microsoft Q&A (research vendors-api.md §16).
+    model_unavailable=_err(
+        404,
+        "DeploymentNotFound",
+        "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
+        "minutes, please wait a moment and try again.",
+    ),
     retry_after_ms=True,
 )

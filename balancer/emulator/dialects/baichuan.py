@@ -1,4 +1,5 @@
-"""Baichuan's error bodies: the documented messages in an OpenAI envelope (the envelope is assumed)."""
+"""Baichuan's error bodies: the status table's messages (https://f8cxtsvnr8.apifox.cn/apidoc/project-3794483/doc-3441122)
+in an OpenAI envelope (the envelope is assumed); the content and context bodies are hand-written."""
 
 from __future__ import annotations
 

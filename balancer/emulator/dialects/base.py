@@ -2,7 +2,11 @@
 per fault, its stream framing, its balance body, and how it checks a signed request. Production facts
 (auth scheme, quirks, balance path) stay with the vendor in ``balancer.vendors``.
 
-The error bodies are hand-written and unverified; the defaults below are OpenAI-style bodies.
+Where a vendor documents an error body (its docs, its SDK, or its error table's code and message in its
+documented envelope), the dialect sends that body and says where it comes from; the rest are hand-written
+and say so. The emulator is shipped code, so the bodies are copied here, not read from the test fixtures
+(``tests/balancer/vendors/fixtures``) that hold the same bodies with their sources. The defaults below are
+OpenAI's shapes (the ``Error`` schema of OpenAI's OpenAPI spec).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ ERROR_FAULTS = (
     "server_error",
     "content_filter",
     "context_length",
+    "model_unavailable",
 )
 
 
@@ -63,6 +68,18 @@ class Dialect:
                 "message": "This model's maximum context length was exceeded",
                 "type": "invalid_request_error",
                 "code": "context_length_exceeded",
+            }
+        },
+    )
+    # The model is not there for this account (missing, offline, not activated): OpenAI's 404.
+    model_unavailable: ErrorReply = (
+        404,
+        {
+            "error": {
+                "message": "The model `emu-missing` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "model_not_found",
             }
         },
     )

@@ -1,4 +1,7 @@
-"""DeepSeek's error bodies and its ``/user/balance`` body (granted and topped-up money apart, as strings)."""
+"""DeepSeek's error bodies and its ``/user/balance`` body (granted and topped-up money apart, as strings; the
+example of https://api-docs.deepseek.com/zh-cn/api/get-user-balance). Statuses per
+https://api-docs.deepseek.com/quick_start/error_codes ; the 402, context and "Content Exists Risk" bodies are as
+third-party fixtures show them (research vendors-api.md §10), the 401/429/503 bodies hand-written."""
 
 from __future__ import annotations
 
@@ -76,6 +79,18 @@ DIALECT = Dialect(
         {
             "error": {
                 "message": "This model's maximum context length is 65536 tokens. However, you requested 70000 tokens.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        },
+    ),
+    # Third-party logs: an unknown model name is a 400 "Model Not Exist".
+    model_unavailable=(
+        400,
+        {
+            "error": {
+                "message": "Model Not Exist",
                 "type": "invalid_request_error",
                 "param": None,
                 "code": "invalid_request_error",

@@ -1,5 +1,10 @@
 """Doubao (Volcengine Ark) error bodies: ``{"error":{"code","message","param","type"}}``, ``type`` the HTTP
-class name, the message ending with a request id."""
+class name, the message ending with a request id.
+
+Codes, types and messages from the tables of https://www.volcengine.com/docs/82379/1299023 (公共错误码) and
+https://www.volcengine.com/docs/82379/1099476 , placeholders filled in; the 429 bodies (codes from third-party
+client mappings) and the context message are hand-written.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,11 @@ def _err(status: int, code: str, message: str, type_: str) -> ErrorReply:
     return status, {"error": {"code": code, "message": message, "param": "", "type": type_}}
 
 
-_RID = "Request id: 0217000000000000000000000000000000000000000emu"
+_RID = "Request ID: 0217000000000000000000000000000000000000000000000"
 
 DIALECT = Dialect(
     auth=_err(
-        401,
-        "AuthenticationError",
-        f"The API key or AK/SK in the request is missing or invalid. {_RID}",
-        "Unauthorized",
+        401, "AuthenticationError", f"The API key or AK/SK in the request is missing or invalid. {_RID}", "Unauthorized"
     ),
     rate_limit=_err(
         429,
@@ -33,8 +35,10 @@ DIALECT = Dialect(
     ),
     content_filter=_err(
         400,
-        "SensitiveContentDetected",
-        f"The request failed because the input text may contain sensitive information. {_RID}",
+        "InputTextRiskDetection",
+        "The request could not be processed because the input text includes sensitive content that violates "
+        "ContentSecurityDetection.ARKRequest ID:0217000000000000000000000000000000000000000000000;CSDRequestId:0;"
+        "Label:0;SubLabel:0",
         "BadRequest",
     ),
     context_length=_err(
@@ -44,9 +48,16 @@ DIALECT = Dialect(
         "BadRequest",
     ),
     bad_request=_err(
-        400, "InvalidParameter", f"A parameter specified in the request is not valid. {_RID}", "BadRequest"
+        400, "InvalidParameter", f"One or more parameters specified in the request are not valid. {_RID}", "BadRequest"
     ),
     server_error=_err(
         429, "ServerOverloaded", f"The service is overloaded, please try again later. {_RID}", "TooManyRequests"
+    ),
+    model_unavailable=_err(
+        404,
+        "ModelNotOpen",
+        "Your account 2100000000 has not activated the model doubao-seed-1-6-251015. Please activate the model "
+        "service in the Ark Console.",
+        "NotFound",
     ),
 )

@@ -33,26 +33,25 @@ def check_auth(headers: Mapping[str, str], key: str | None, body: bytes, now: fl
     return good and claims.get("api_key") == key_id and claims.get("exp", 0) > now * 1000
 
 
+def _err(code: str, message: str) -> dict[str, object]:
+    return {"error": {"code": code, "message": message}}
+
+
+# Codes, messages and statuses from https://docs.bigmodel.cn/cn/faq/api-code (full-width punctuation as in its
+# Markdown copies) and https://docs.bigmodel.cn/cn/api/rate-limit ; 1113 as replies really word it (ASCII
+# comma, quoted verbatim by several third parties); the 401 wording as widely reported.
 DIALECT = Dialect(
-    auth=(
-        401,
-        {"error": {"code": "1002", "message": "Authorization Token非法，请确认Authorization Token正确传递。"}},
-    ),
-    rate_limit=(
-        429,
-        {"error": {"code": "1302", "message": "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"}},
-    ),
-    balance_exhausted=(429, {"error": {"code": "1113", "message": "余额不足或无可用资源包，请充值。"}}),
-    server_error=(429, {"error": {"code": "1305", "message": "该模型当前访问量过大，请您稍后再试"}}),
+    auth=(401, _err("1002", "Authorization Token非法，请确认Authorization Token正确传递。")),
+    rate_limit=(429, _err("1302", "您的账户已达到速率限制，请您控制请求频率")),
+    balance_exhausted=(429, _err("1113", "余额不足或无可用资源包,请充值。")),
+    server_error=(429, _err("1305", "该模型当前访问量过大，请您稍后再试")),
     content_filter=(
         400,
-        {
-            "error": {
-                "code": "1301",
-                "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
-            }
-        },
+        _err(
+            "1301", "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合"
+        ),
     ),
-    context_length=(400, {"error": {"code": "1261", "message": "Prompt 超长"}}),
+    context_length=(400, _err("1261", "Prompt 超长")),
+    model_unavailable=(400, _err("1211", "模型不存在，请检查模型代码")),
     check_auth=check_auth,
 )

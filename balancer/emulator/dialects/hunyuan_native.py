@@ -70,7 +70,10 @@ def render_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
 
 DIALECT = dataclasses.replace(
     hunyuan.DIALECT,
-    auth=hunyuan.cloud_error("AuthFailure.SignatureFailure", "The provided credentials could not be validated."),
+    auth=hunyuan.cloud_error(
+        "AuthFailure.SignatureFailure",
+        "The provided credentials could not be validated. Please check your signature is correct.",
+    ),
     parse_request=parse_request,
     render_reply=render_reply,
     render_chunk=render_chunk,

@@ -1,5 +1,9 @@
 """Moonshot Kimi's error bodies (``{"error":{"message","type"}}``) and its ``/users/me/balance`` body
-(voucher = granted, cash = paid)."""
+(voucher = granted, cash = paid; the example of https://platform.kimi.ai/docs/api/balance).
+
+Types and messages from https://platform.kimi.com/docs/api/errors (the content-filter body is its example);
+the quota body as third-party fixtures show it (research vendors-api.md §12); the RPM and 404 wordings are
+hand-written."""
 
 from __future__ import annotations
 
@@ -43,8 +47,8 @@ DIALECT = Dialect(
         400,
         {
             "error": {
-                "message": "The request was rejected because it was considered high risk",
                 "type": "content_filter",
+                "message": "The request was rejected because it was considered high risk",
             }
         },
     ),
@@ -63,6 +67,15 @@ DIALECT = Dialect(
             "error": {
                 "message": "The engine is currently overloaded, please try again later",
                 "type": "engine_overloaded_error",
+            }
+        },
+    ),
+    model_unavailable=(
+        404,
+        {
+            "error": {
+                "message": "Not found the model moonshot-v1-9k or Permission denied",
+                "type": "resource_not_found_error",
             }
         },
     ),

@@ -1,4 +1,9 @@
-"""MiniMax's error bodies: HTTP 200 with ``base_resp.status_code != 0``."""
+"""MiniMax's error bodies: HTTP 200 with ``base_resp.status_code != 0``.
+
+Codes and messages from https://platform.minimax.io/docs/api-reference/errorcode (2049 = invalid API key;
+1039 "token limit" is a rate); the HTTP-200 envelope as third-party fixtures show it (research vendors-api.md
+§13). No context-length code is documented: that body is hand-written.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ from balancer.emulator.dialects.base import Dialect, ErrorReply
 
 
 def _err(code: int, message: str) -> ErrorReply:
-    return 200, {"id": "0123456789emu", "choices": None, "base_resp": {"status_code": code, "status_msg": message}}
+    return 200, {"id": "0123456789abcdef", "choices": None, "base_resp": {"status_code": code, "status_msg": message}}
 
 
 DIALECT = Dialect(
-    auth=_err(1004, "login fail: Please carry the API secret key in the 'Authorization' field of the request header"),
-    rate_limit=_err(1002, "rate limit exceeded(RPM)"),
+    auth=_err(2049, "invalid api key"),
+    rate_limit=_err(1002, "rate limit"),
     balance_exhausted=_err(1008, "insufficient balance"),
     content_filter=_err(1026, "input new_sensitive"),
-    context_length=_err(1039, "token limit"),
-    bad_request=_err(2013, "invalid params, temperature out of range"),
+    context_length=_err(2013, "invalid params, context window exceeds limit"),  # hand-written
+    bad_request=_err(2013, "invalid params"),
     server_error=_err(1033, "system error"),
+    model_unavailable=_err(2013, "invalid params, fail to get model info"),  # as a third-party guide quotes it
 )

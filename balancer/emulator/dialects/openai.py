@@ -1,4 +1,6 @@
-"""OpenAI's error bodies (Bearer key; the other bodies are the OpenAI-style defaults)."""
+"""OpenAI's error bodies (Bearer key; the other bodies are the OpenAI-style defaults). 401/429: the messages of
+https://platform.openai.com/docs/guides/error-codes in the spec's ``Error`` envelope; insufficient_quota: the
+body quoted in https://github.com/plexpt/chatgpt-java/issues/249 ."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ DIALECT = Dialect(
         429,
         {
             "error": {
-                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "message": "You exceeded your current quota, please check your plan and billing details. For more information "
+                "on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
                 "type": "insufficient_quota",
                 "param": None,
                 "code": "insufficient_quota",

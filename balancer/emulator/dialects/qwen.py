@@ -1,43 +1,41 @@
-"""Qwen (DashScope compatible mode) error bodies: OpenAI's envelope with DashScope's codes."""
+"""Qwen (DashScope compatible mode) error bodies: OpenAI's envelope with DashScope's codes.
+
+Codes and statuses per https://help.aliyun.com/zh/model-studio/error-code and
+https://help.aliyun.com/zh/model-studio/rate-limit ; the bodies are as third parties quote them (research
+vendors-api.md §3, and a compatible-mode 429 quoted in a third-party test). The TPM limit answers 429
+``insufficient_quota`` ("Allocated quota exceeded"): rehearse it with the ``rate_limit`` fault's variants via
+``custom``.
+"""
 
 from __future__ import annotations
 
 from balancer.emulator.dialects.base import Dialect
 
+
+def _err(message: str, code: str, type_: str | None = None) -> dict[str, object]:
+    return {"error": {"message": message, "type": type_ or code, "param": None, "code": code}}
+
+
 DIALECT = Dialect(
-    auth=(
-        401,
-        {
-            "error": {
-                "message": "Incorrect API key provided. ",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
-        },
-    ),
+    auth=(401, _err("Incorrect API key provided. ", "invalid_api_key", "invalid_request_error")),
     rate_limit=(
         429,
         {
             "error": {
-                "message": "Requests rate limit exceeded, please try again later.",
-                "type": "Throttling.RateQuota",
-                "param": None,
-                "code": "Throttling.RateQuota",
+                "message": "You have exceeded your current request limit. For details, see: "
+                "https://help.aliyun.com/zh/model-studio/error-code#rate-limit",
+                "type": "limit_requests",
+                "code": "limit_requests",
             }
         },
     ),
     balance_exhausted=(
         400,
-        {
-            "error": {
-                "message": "Access denied, please make sure your account is in good standing. For details, see: "
-                "https://help.aliyun.com/zh/model-studio/error-code#overdue-payment",
-                "type": "Arrearage",
-                "param": None,
-                "code": "Arrearage",
-            }
-        },
+        _err(
+            "Access denied, please make sure your account is in good standing. For details, see: "
+            "https://help.aliyun.com/zh/model-studio/error-code#overdue-payment",
+            "Arrearage",
+        ),
     ),
     content_filter=(
         400,
@@ -50,6 +48,7 @@ DIALECT = Dialect(
             }
         },
     ),
+    # The message as https://www.alibabacloud.com/help/en/model-studio/coding-plan-faq gives it, limit filled in.
     context_length=(
         400,
         {
@@ -60,5 +59,14 @@ DIALECT = Dialect(
                 "type": "invalid_request_error",
             }
         },
+    ),
+    # A third-party log quoting DashScope's 404 (code assumed: the log was cut).
+    model_unavailable=(
+        404,
+        _err(
+            "The model `qwen-emu-missing` does not exist or you do not have access to it.",
+            "model_not_found",
+            "invalid_request_error",
+        ),
     ),
 )

@@ -1,5 +1,7 @@
 """iFlytek Spark (HTTP): ``data:{…}`` SSE lines without a space, ``code``/``message``/``sid`` on every reply
-and chunk, and errors as ``code != 0`` in the body. Their HTTP status is not documented: answered at 200."""
+and chunk, and errors as ``code != 0`` in the body. Their HTTP status is not documented: answered at 200.
+All bodies are hand-written from the codes listed in research vendors-api.md §4 (no Spark error body was
+found in a vendor source)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""01.AI Yi's error bodies: OpenAI's envelope and status meanings, assumed (none seen in any source)."""
+"""01.AI Yi's error bodies, hand-written: OpenAI's envelope and status meanings, assumed (none seen in any source)."""
 
 from __future__ import annotations
 

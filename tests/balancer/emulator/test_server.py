@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from balancer.emulator import count_tokens
@@ -92,3 +94,39 @@ async def test_unknown_vendor_is_404(emulator: EmulatorHandle, http: aiohttp.Cli
     """A path prefix that names no vendor is a 404."""
     async with http.post(emulator.url + "/nosuch/chat/completions", json=MSG, headers=KEY) as r:
         assert r.status == 404
+
+
+async def test_custom_fault_replays_a_body_byte_for_byte(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """fault 'custom' answers exactly the given status, headers and raw body (not JSON-encoded again), once per
+    count, then the vendor answers normally."""
+    raw = '{"error":{"code":"1112","message":"您的账户已被锁定，请联系客服解锁"}}'
+    await emulator.fault("glm", "custom", status=429, headers={"Retry-After": "7"}, body=raw, count=1)
+    async with http.post(emulator.url + "/glm/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 429 and r.headers["Retry-After"] == "7"
+        assert r.headers["Content-Type"].startswith("application/json") and await r.read() == raw.encode()
+    await emulator.fault("glm", "custom", status=502, headers={"Content-Type": "text/plain"}, body="bad gateway\n")
+    async with http.post(emulator.url + "/glm/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 502 and r.headers["Content-Type"] == "text/plain" and await r.text() == "bad gateway\n"
+    await emulator.clear()
+    async with http.post(emulator.url + "/glm/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 200
+    assert (await emulator.stats())["glm"]["faults"] == {"custom": 2}
+
+
+async def test_custom_fault_replays_sse_lines_in_order(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """fault 'custom' with events sends the raw SSE lines in order, each ended by a blank line, latency_ms apart."""
+    events = [": keep-alive", 'data: {"choices":[{"index":0,"delta":{"content":"你好"}}]}', "data: [DONE]"]
+    await emulator.fault("deepseek", "custom", events=events, latency_ms=40, count=1)
+    t0 = asyncio.get_running_loop().time()
+    async with http.post(emulator.url + "/deepseek/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
+        body = await r.read()
+    assert asyncio.get_running_loop().time() - t0 >= 0.08
+    assert body == "".join(e + "\n\n" for e in events).encode()
+
+
+async def test_error_fault_with_a_raw_body(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """An error fault's body override may be raw text: it is sent as given, with the fault's status."""
+    await emulator.fault("kimi", "rate_limit", body="<html>429</html>", status=429, count=1)
+    async with http.post(emulator.url + "/kimi/chat/completions", json=MSG, headers=KEY) as r:
+        assert r.status == 429 and await r.text() == "<html>429</html>"

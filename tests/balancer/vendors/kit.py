@@ -81,13 +81,19 @@ async def stream(gw: GatewayHandle) -> None:
             for choice in chunk.choices:
                 text += choice.delta.content or ""
                 finish = choice.finish_reason or finish
-        for _ in range(200):  # the gateway logs just after the last byte: give it a moment
-            if any(e["event"] == "request_done" for e in logs):
-                break
-            await asyncio.sleep(0.001)
+        done = await request_done(logs)
     assert text and finish == "stop"
-    done = next(e for e in logs if e["event"] == "request_done")
     assert done["stream_end"] == "done" and done["tokens"]["completion"] > 0 and "estimated" not in done["tokens"]
+
+
+async def request_done(logs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request's request_done log line (logged just after the last byte: give it a moment)."""
+    for _ in range(200):
+        done = next((e for e in logs if e["event"] == "request_done"), None)
+        if done is not None:
+            return done
+        await asyncio.sleep(0.001)
+    raise AssertionError("no request_done line")
 
 
 async def tools(gw: GatewayHandle) -> None:
@@ -118,7 +124,8 @@ def reason(gw: GatewayHandle, case: Case) -> str:
 
 
 async def errors(gw: GatewayHandle, emulator: EmulatorHandle, case: Case) -> None:
-    """Every dialect error has its consequence: fail over + cooldown/disable, or back to the client."""
+    """Every dialect error has its consequence: fail over + cooldown/disable (a missing model: that model on that
+    account only), or back to the client."""
     assert await fault(gw, emulator, case, "rate_limit") == "backup"
     assert reason(gw, case) == "cooldown:rate_limited"
     assert await fault(gw, emulator, case, "balance_exhausted") == "backup"
@@ -126,6 +133,9 @@ async def errors(gw: GatewayHandle, emulator: EmulatorHandle, case: Case) -> Non
     assert await fault(gw, emulator, case, "auth") == "backup"
     assert reason(gw, case) == "cooldown:auth_failed"
     assert await fault(gw, emulator, case, "server_error") == "backup"
+    assert await fault(gw, emulator, case, "model_unavailable") == "backup"
+    assert reason(gw, case) == "cooldown:model_unavailable"
+    assert gw.gw.store.health("v", "another-model", gw.clock()).available  # that model only, not the account
     assert await fault(gw, emulator, case, "context_length") == "backup"  # a larger window
     before = await emulator.requests("openai.backup")
     assert await fault(gw, emulator, case, "content_filter") is None

@@ -45,13 +45,14 @@ def _class(status: int, body: object) -> Failure | None:
 
 
 def test_429_split_by_code() -> None:
-    """Ark's 429s: RateLimitExceeded.* is transient, QuotaExceeded/SetLimitExceeded terminal, ServerOverloaded the platform's."""
+    """Ark's 429s: RateLimitExceeded.* is transient, ServerOverloaded the platform's, and QuotaExceeded (one model's
+    free trial used) / SetLimitExceeded (the user's cap for one model) take out that model, not the account."""
 
     def body(code: str) -> object:
         return {"error": {"code": code, "message": "x", "param": "", "type": "TooManyRequests"}}
 
     assert _class(429, body("RateLimitExceeded.EndpointTPMExceeded")) is Failure.RATE_LIMITED
     assert _class(429, body("ModelAccountTpmRateLimitExceeded")) is Failure.RATE_LIMITED
-    assert _class(429, body("QuotaExceeded")) is Failure.QUOTA_EXHAUSTED
-    assert _class(429, body("SetLimitExceeded")) is Failure.QUOTA_EXHAUSTED
+    assert _class(429, body("QuotaExceeded")) is Failure.MODEL_UNAVAILABLE
+    assert _class(429, body("SetLimitExceeded")) is Failure.MODEL_UNAVAILABLE
     assert _class(429, body("ServerOverloaded")) is Failure.UPSTREAM_ERROR

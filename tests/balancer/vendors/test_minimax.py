@@ -62,7 +62,8 @@ async def test_n_above_one_skips_minimax(make_gateway: GatewayFactory, emulator:
 
 
 def test_http_200_codes() -> None:
-    """base_resp codes decide at HTTP 200: 1002 rate, 1008 balance, 1027 output sensitive, 1039 token limit."""
+    """base_resp codes decide at HTTP 200: 1002 rate, 1008 balance, 1027 output sensitive, 1039 "token limit"
+    (a token rate: the table says retry later), 2049 invalid API key."""
 
     def body(code: int) -> object:
         return {"base_resp": {"status_code": code, "status_msg": "x"}}
@@ -70,5 +71,6 @@ def test_http_200_codes() -> None:
     assert _class(200, body(1002)) is Failure.RATE_LIMITED
     assert _class(200, body(1008)) is Failure.QUOTA_EXHAUSTED
     assert _class(200, body(1027)) is Failure.CONTENT_FILTERED
-    assert _class(200, body(1039)) is Failure.CONTEXT_LENGTH
+    assert _class(200, body(1039)) is Failure.RATE_LIMITED
+    assert _class(200, body(2049)) is Failure.AUTH_FAILED
     assert _class(200, {"choices": [], "base_resp": {"status_code": 0, "status_msg": ""}}) is None

@@ -50,5 +50,5 @@ def test_balance_code_other_than_20000_is_an_error() -> None:
         siliconflow.parse_balance(b'{"code":40001,"message":"bad","status":false,"data":null}')
     assert REGISTRY["siliconflow"].balance is not None
     assert compat.classify_reply(REGISTRY["siliconflow"], 403, {}, orjson.dumps({"message": "x"}))[0].failure is (
-        Failure.AUTH_FAILED
+        Failure.MODEL_UNAVAILABLE  # 403 = this model needs real-name verification / permission: that model only
     )

@@ -14,6 +14,7 @@ from balancer.vendors import openai_compat as compat
 
 # The class each error fault is meant to rehearse.
 INTENDED = {
+    "model_unavailable": Failure.MODEL_UNAVAILABLE,
     "auth": Failure.AUTH_FAILED,
     "rate_limit": Failure.RATE_LIMITED,
     "balance_exhausted": Failure.QUOTA_EXHAUSTED,
