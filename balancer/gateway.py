@@ -177,6 +177,9 @@ class Gateway:
             before = old.providers.get(name)
             if before is not None and before != prov:
                 await self.store.clear(name, "auth_failed")
+        # A model taken out as unavailable is tried again: a reload is how an operator says "it is enabled now".
+        for key in {candidate_key(c.provider_name, c.model) for r in self.routes.values() for c in r.choices}:
+            await self.store.clear(key, "model_unavailable")
         log.info("config_reloaded", generation=self.generation, routes=sorted(self.routes))
 
 

@@ -95,3 +95,17 @@ async def test_sighup_reloads_a_running_process(
     done = [e for e in events if e["event"] == "request_done"]
     assert len(done) >= 2 and {d["status"] for d in done} == {200} and done[0]["route"] == "later"
     assert all(d["level"] == "info" and d["timestamp"].endswith("Z") and d["request_id"] for d in done)
+
+
+async def test_reload_brings_back_a_model_taken_out_as_unavailable(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """A model the vendor said is not available is out for an hour; a config reload (an operator enabled it)
+    brings it back at once."""
+    gw = await make_gateway()
+    await emulator.fault("deepseek.a", "custom", status=404, body='{"error": {"message": "model not found"}}', count=1)
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+    assert r.headers["x-qiao-provider"] == "ds-b"
+    assert not gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
+    await gw.gw.reload(config_mod.parse(base_config(emulator.url)))
+    assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
