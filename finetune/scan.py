@@ -11,7 +11,7 @@ from __future__ import annotations
 from msgspec import UNSET, Struct
 
 from finetune.model import Conversation, Message
-from finetune.targets.base import Caps
+from finetune.targets.caps import Caps
 
 
 class Scan(Struct, gc=False):

@@ -20,7 +20,7 @@ from finetune.pii import Scrubber
 from finetune.readers import legacy_functions_to_tools
 from finetune.report import Action
 from finetune.scan import Scan
-from finetune.targets.base import Caps
+from finetune.targets.caps import Caps
 from finetune.targets.rules import uses_tools
 
 Note = Callable[[str, str, Action], None]

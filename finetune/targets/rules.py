@@ -1,4 +1,4 @@
-"""Reusable validation rules, chosen per target from its :class:`~finetune.targets.base.Caps`.
+"""Reusable validation rules, chosen per target from its :class:`~finetune.targets.caps.Caps`.
 
 Each check yields ``(json_path, reason)`` per violation; paths index the canonical (OpenAI-shaped)
 conversation, e.g. ``$.messages[3].role``.
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from msgspec import UNSET
 
 from finetune.model import Conversation, Message
-from finetune.targets.base import Caps, Rule
+from finetune.targets.caps import Caps, Rule
 
 Found = Iterator[tuple[str, str]]
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
