@@ -39,7 +39,10 @@ class Issue(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def render(self) -> str:
         """``file:line: action [rule] path: reason`` for humans."""
-        where = f"{self.file}:{self.line}" if self.file else f"line {self.line}" if self.line else "output"
+        if self.file:
+            where = f"{self.file}:{self.line}" if self.line else self.file
+        else:
+            where = f"line {self.line}" if self.line else "output"
         path = f" {self.path}" if self.path else ""
         return f"{where}: {self.action} [{self.rule}]{path}: {self.reason}"
 

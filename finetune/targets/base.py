@@ -40,9 +40,16 @@ class Target:
     validate_read: Reader | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     extra_rules: tuple[Rule, ...] = ()
+    #: Keys written only on lines that have a value for them. Every other key is on every line
+    #: (empty strings or documented defaults fill the gaps); these are lists, and an empty-list
+    #: fill would break columnar readers (pyarrow types ``[]`` as a list of nulls and then refuses
+    #: the rows that carry values).
+    sparse_keys: tuple[str, ...] = ()
+    #: Where ``caps.max_file_bytes`` comes from (a URL), when it differs from ``source``.
+    limits_source: str = ""
     tokenizer: Literal["qwen", "estimate"] = "estimate"
-    #: Writes side files after conversion (e.g. LLaMA-Factory's dataset_info.json); returns them.
-    finish: Callable[[Path, Sequence[Path], Options, bool], list[Path]] | None = None
+    #: Side files to write after conversion (e.g. LLaMA-Factory's dataset_info.json): path -> bytes.
+    finish: Callable[[Path, Sequence[Path], Options, bool], dict[Path, bytes]] | None = None
 
     @property
     def rules(self) -> tuple[Rule, ...]:

@@ -25,7 +25,12 @@ class Caps:
     #: False where a tool-call turn cannot also carry text (ShareGPT function_call, ms-swift tool_call).
     tool_call_text: bool = True
     weights: Literal["none", "binary", "float"] = "none"
+    #: Preference pairs (DPO): a chosen and a rejected answer to one prompt.
     preference: bool = False
+    #: KTO samples: one answer to a prompt, labelled desirable or undesirable.
+    kto: bool = False
+    #: Ranking samples: several scored answers to one prompt (reward-model data).
+    ranking: bool = False
     alternation: bool = True
     end_assistant: bool = True
     reasoning: Literal["field", "think", "drop"] = "drop"

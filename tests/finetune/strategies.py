@@ -87,7 +87,9 @@ def arbitrary(draw: st.DrawFn) -> Conversation:
         weight: Any = draw(st.sampled_from([msgspec.UNSET, 0, 1, 0.5, 2]))
         tool_calls: Any = msgspec.UNSET
         if role == "assistant" and draw(st.booleans()):
-            tool_calls = [ToolCall(id=draw(st.sampled_from(["a", "b"])), function=FunctionCall(name="f"))]
+            arguments = draw(st.sampled_from(["{}", '{"城市":"北京"}', "[1]", "{1:2}", ""]))
+            call = FunctionCall(name="f", arguments=arguments)
+            tool_calls = [ToolCall(id=draw(st.sampled_from(["a", "b"])), function=call)]
         call_id: Any = draw(st.sampled_from(["a", "b"])) if role == "tool" else msgspec.UNSET
         msgs.append(Message(role=role, content=content, weight=weight, tool_calls=tool_calls, tool_call_id=call_id))
     if draw(st.booleans()) and msgs:

@@ -132,7 +132,7 @@ def test_progress_bar_only_on_a_tty() -> None:
     """The progress bar draws on a terminal and stays silent otherwise."""
     import io
 
-    from finetune.cli import ProgressBar
+    from finetune.commands import ProgressBar
 
     tty = FakeTTY()
     bar = ProgressBar(1000, tty)  # type: ignore[arg-type]

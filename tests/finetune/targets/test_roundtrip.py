@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finetune.judge import check
 from finetune.model import Conversation, chosen, rejected, text_of
-from finetune.pipeline import check
 from finetune.scan import scan
 from finetune.targets import TARGETS
 from finetune.targets.base import Caps, Target

@@ -1,0 +1,95 @@
+"""Data safety through the command line: inputs are never overwritten, outputs are never partial.
+
+Every test runs ``python -m finetune`` as a child process, as a user would.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.finetune.conftest import finetune, jsonl, no_traceback, read_jsonl
+
+
+def conversation(i: int) -> dict[str, object]:
+    """A distinct, valid one-turn conversation with Chinese text."""
+    return {"messages": [{"role": "user", "content": f"问题{i}：天气如何？"}, {"role": "assistant", "content": "晴。"}]}
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hard link"])
+def test_output_that_is_the_input_is_refused(tmp_path: Path, how: str) -> None:
+    """-o naming the input (directly, through a symlink or a hard link) exits 2 and leaves it byte-identical."""
+    src = jsonl(tmp_path / "train.jsonl", [conversation(i) for i in range(3)])
+    before = src.read_bytes()
+    out = {"same path": src, "symlink": tmp_path / "link.jsonl", "hard link": tmp_path / "hard.jsonl"}[how]
+    if how == "symlink":
+        out.symlink_to(src.name)
+    elif how == "hard link":
+        os.link(src, out)
+    done = finetune("convert", src, "--to", "bailian", "-o", out)
+    assert done.returncode == 2, done.stderr
+    assert "same file as an input" in done.stderr and no_traceback(done.stderr)
+    assert src.read_bytes() == before
+
+
+def test_report_that_is_the_input_is_refused(tmp_path: Path) -> None:
+    """--report naming the input is refused the same way, before anything is written."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(1)])
+    before = src.read_bytes()
+    done = finetune("convert", src, "--to", "bailian", "-o", tmp_path / "o.jsonl", "--report", src)
+    assert done.returncode == 2 and "same file as an input" in done.stderr
+    assert src.read_bytes() == before and not (tmp_path / "o.jsonl").exists()
+
+
+def test_missing_output_directories_are_created(tmp_path: Path) -> None:
+    """-o into directories that do not exist yet creates them and writes the output."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(1)])
+    out = tmp_path / "new" / "deeper" / "out.jsonl"
+    done = finetune("convert", src, "--to", "bailian", "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert read_jsonl(out) == [conversation(1)]
+
+
+def test_strict_failure_leaves_nothing_behind(tmp_path: Path) -> None:
+    """--strict stopping at a bad line leaves no output, no temporary file, and an older output as it was."""
+    bad = {"messages": [{"role": "user", "content": "只有问题"}]}
+    src = jsonl(tmp_path / "in.jsonl", [conversation(i) for i in range(50)] + [bad])
+    (tmp_path / "out").mkdir()
+    old = tmp_path / "out" / "train.jsonl"
+    old.write_bytes(b'{"older":"run"}\n')
+    done = finetune("convert", src, "--to", "bailian", "--strict", "-o", old, "--val-fraction", "0.2")
+    assert done.returncode == 1 and "in.jsonl:51" in done.stderr and no_traceback(done.stderr)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train.jsonl"]
+    assert old.read_bytes() == b'{"older":"run"}\n'
+
+
+def big_gzip_input(path: Path, lines: int) -> Path:
+    """A gzip input that is small on disk but takes the converter a while (repetitive lines)."""
+    row = b'{"messages":[{"role":"user","content":"\xe4\xbd\xa0\xe5\xa5\xbd %d"},{"role":"assistant","content":"ok"}]}\n'
+    path.write_bytes(gzip.compress(b"".join(row % i for i in range(lines)), compresslevel=1))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_output(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM in the middle of a run: exit 128+signal, no partial or temporary file left."""
+    src = big_gzip_input(tmp_path / "big.jsonl.gz", 400_000)
+    out_dir = tmp_path / "out"
+    cmd = [sys.executable, "-m", "finetune", "convert", str(src), "--to", "zhipu", "-o", str(out_dir / "o.jsonl")]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (out_dir.is_dir() and any(out_dir.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.005)  # wait until the run has started writing (its temporary file exists)
+    assert child.poll() is None, "the run finished before it could be interrupted"
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 128 + sig, err
+    assert "interrupted" in err and no_traceback(err)
+    assert list(out_dir.iterdir()) == []
