@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 1 << 17
+_CHUNK = 1 << 14  # compressed bytes per read: small enough that the inflated chunk stays small
 
 
 class UnreadableInput(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
+from msgspec import UNSET
 
 from finetune.model import Conversation
 from finetune.report import Action
@@ -41,7 +42,8 @@ class Judge:
         self.max_tokens = max_tokens or target.caps.max_tokens
         self.counter: TokenCounter | None = counter_for(target.tokenizer) if self.max_tokens else None
         self.tokens = 0
-        self.kinds: Counter[str] = Counter()
+        self.sft = 0
+        self._other: Counter[str] = Counter()
 
     def sample(self, conv: Conversation, s: Scan | None = None) -> list[Finding]:
         """The rules this sample breaks; if none, whether it fits the token limit."""
@@ -57,7 +59,15 @@ class Judge:
 
     def accept(self, conv: Conversation) -> None:
         """Count a sample that passed (and, in ``convert``, was written)."""
-        self.kinds[conv.kind] += 1
+        if conv.preferred_output is UNSET and conv.non_preferred_output is UNSET and conv.ranked_outputs is UNSET:
+            self.sft += 1  # the common case, without building the kind
+        else:
+            self._other[conv.kind] += 1
+
+    @property
+    def kinds(self) -> Counter[str]:
+        """Accepted samples by kind (sft, dpo, kto, ranking)."""
+        return Counter({"sft": self.sft, **self._other}) if self.sft else Counter(self._other)
 
     def file(self) -> list[FileFinding]:
         """Findings about the accepted samples as a whole."""

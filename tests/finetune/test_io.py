@@ -101,3 +101,22 @@ def test_damaged_gzip_names_file_and_offset(tmp_path: Path) -> None:
     (tmp_path / "bad.gz").write_bytes(bytes(whole))
     with pytest.raises(UnreadableInput, match=r"bad\.gz: damaged gzip data near byte \d+"):
         read_all(tmp_path / "bad.gz")
+
+
+def test_members_and_lines_across_read_chunks(tmp_path: Path) -> None:
+    """Member boundaries and lines that straddle the reader's compressed chunks read back exactly."""
+    import random
+
+    rng = random.Random(7)
+    lines = [
+        ("".join(f"{rng.getrandbits(256):064x}" for _ in range(rng.randint(1, 12))) + "\n").encode()
+        for _ in range(400)
+    ]
+    members = [gzip.compress(b"".join(lines[i : i + 37]), mtime=0) for i in range(0, len(lines), 37)]
+    data = b"".join(members)
+    assert len(data) > 4 * (1 << 14)  # several reads, member ends inside them
+    (tmp_path / "many.gz").write_bytes(data)
+    assert read_all(tmp_path / "many.gz") == (b"".join(lines), None)
+    (tmp_path / "cut.gz").write_bytes(data[: len(data) - len(members[-1]) // 2])
+    got, left = read_all(tmp_path / "cut.gz")
+    assert b"".join(lines).startswith(got) and got.endswith(b"\n") and left is not None
