@@ -1,10 +1,11 @@
 """One judgement for ``convert`` and ``validate``: the same rules, limits and file checks, the same severities.
 
-Per sample: the target's rules (:func:`check`), then the token limit. Per file: the sample minimum
-(``limits.min_samples``, a warning), samples of different kinds in one file (``file.mixed``, a
-warning), the size cap (``limits.file_size``; ``convert`` splits into parts so it never fires there)
-and lines whose keys differ (``file.keys``, a warning: columnar loaders refuse such files; ``convert``
-writes the same keys on every line, so it never fires there either).
+Per sample: the target's rules (:func:`check`), then the token limit. Per file, in both: the sample
+minimum (``limits.min_samples``, a warning) and samples of different kinds in one file
+(``file.mixed``, a warning). ``validate`` only, because ``convert`` cannot produce them: a file over
+the size cap (``limits.file_size``; ``convert`` splits into parts instead) and lines whose keys
+differ (``file.keys``, a warning: columnar loaders refuse such files; ``convert`` writes the same
+keys on every line by construction).
 """
 
 from __future__ import annotations

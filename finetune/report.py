@@ -4,9 +4,10 @@ Every decision the pipeline makes about a line becomes an :class:`Issue` (input 
 JSON path, readable reason). The :class:`Report` prints them, counts them by rule and, in strict mode,
 stops at the first rejection by raising :class:`StrictFailure`.
 
-Exit codes (also in README.md): ``0`` success; ``1`` a rejected line in ``--strict`` mode, or
-``validate`` found problems; ``2`` usage error (bad arguments, unknown or unsupported target,
-unreadable input).
+Exit codes (also in README.md): ``0`` success; ``1`` a rejected line in ``--strict`` mode, more
+rejected lines than ``--max-reject`` allows, or ``validate`` found problems; ``2`` usage error (bad
+arguments, unknown or unsupported target, an output that is an input, unreadable input, unwritable
+output); ``128 + signal`` when interrupted (see ``finetune.cli``).
 """
 
 from __future__ import annotations
