@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_REJECTS
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            print(f"finetune: interrupted ({signal.Signals(signum).name}); no output written", file=sys.stderr)
+            name = signal.Signals(signum).name
+            print(f"finetune: interrupted ({name}); no partial output left behind", file=sys.stderr)
             return 128 + signum
         except BrokenPipeError:  # `finetune targets | head`: the reader has all it wants
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

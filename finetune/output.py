@@ -17,8 +17,9 @@ import contextlib
 import glob
 import os
 import re
+import signal
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,7 +80,15 @@ class Outputs:
             f.write(data)
 
     def commit(self) -> list[Path]:
-        """Flush every file to disk and rename it into place; return the final paths."""
+        """Flush every file to disk and rename them all into place; return the final paths.
+
+        Ctrl-C and SIGTERM wait until the renames are done, so they cannot leave a run's files half
+        renamed (the train file new, its validation file old).
+        """
+        with _signals_held():
+            return self._commit()
+
+    def _commit(self) -> list[Path]:
         for tmp, final, handle in self._pending:
             if not handle.closed:
                 handle.flush()
@@ -103,6 +112,19 @@ class Outputs:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self._pending = []
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows: nothing to hold
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -40,10 +40,11 @@ class Target:
     validate_read: Reader | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     extra_rules: tuple[Rule, ...] = ()
-    #: Keys written only on lines that have a value for them. Every other key is on every line
-    #: (empty strings or documented defaults fill the gaps); these are lists, and an empty-list
-    #: fill would break columnar readers (pyarrow types ``[]`` as a list of nulls and then refuses
-    #: the rows that carry values).
+    #: Keys only some lines have. Every other key is on every line (empty strings or documented
+    #: defaults fill the gaps). These are list-valued keys, written only when non-empty (an
+    #: empty-list fill breaks columnar readers: pyarrow types ``[]`` as a list of nulls and then
+    #: refuses the rows that carry values), and keys a template ties to a line's shape (Qianfan's
+    #: preference history turns). ``validate``'s ``file.keys`` check leaves them out.
     sparse_keys: tuple[str, ...] = ()
     #: Where ``caps.max_file_bytes`` comes from (a URL), when it differs from ``source``.
     limits_source: str = ""

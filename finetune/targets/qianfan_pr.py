@@ -163,6 +163,9 @@ TARGET = Target(
     write=write,
     read=read,
     limits_source=LIMITS_SOURCE,
+    # DPO/KTO history turns carry user/assistant, and a KTO line only one of chosen/rejected: the
+    # templates tie these keys to a line's shape (SFT and ranking lines have fixed keys).
+    sparse_keys=("assistant", "chosen", "rejected"),
     options={"response": "nested"},
     notes=(
         'response=nested writes [["text"]], the shape Baidu\'s SDK validator accepts; the current doc '

@@ -27,7 +27,8 @@ def kto(good: bool, history: bool = False) -> dict[str, Any]:
 
 def test_kto_lines_take_qianfans_template(tmp_path: Path) -> None:
     """KTO samples become Qianfan's Prompt+Chosen-or-Rejected lines: history as user/assistant, the
-    last turn with only chosen or only rejected; read back, they stay KTO samples."""
+    last turn with only chosen or only rejected; read back, they stay KTO samples, and validate finds
+    nothing wrong (keys that vary with the template's shape are not a file.keys warning)."""
     src = jsonl(tmp_path / "kto.jsonl", [kto(True), kto(False, history=True)])
     out = tmp_path / "q.jsonl"
     done = finetune("convert", src, "--to", "qianfan-pr", "-o", out)
@@ -41,6 +42,8 @@ def test_kto_lines_take_qianfans_template(tmp_path: Path) -> None:
     ]
     back = finetune("convert", "--from", "qianfan-pr", out, "--to", "qianfan-pr", "-o", tmp_path / "again.jsonl")
     assert back.returncode == 0 and (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()
+    checked = finetune("validate", "--for", "qianfan-pr", out)
+    assert checked.returncode == 0 and "no issues" in checked.stderr, checked.stderr
 
 
 def test_kto_is_refused_by_targets_without_it(tmp_path: Path) -> None:
