@@ -68,6 +68,8 @@ def _signals() -> Iterator[None]:
 
     previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_DFL:
+            continue  # ignored on purpose (nohup) or handled by an embedding program: leave it
         with contextlib.suppress(ValueError):  # only the main thread may set handlers
             previous[sig] = signal.signal(sig, handler)
     try:

@@ -69,9 +69,10 @@ class Outputs:
         """A new binary file that will become ``path`` on :meth:`commit` (parents are created)."""
         self.check(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        handle = os.fdopen(fd, "wb", buffering=1 << 20)
-        self._pending.append((Path(tmp), path, handle))
+        with _signals_held():  # a signal between creating and recording it would orphan the file
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            handle = os.fdopen(fd, "wb", buffering=1 << 20)
+            self._pending.append((Path(tmp), path, handle))
         return handle
 
     def write_bytes(self, path: Path, data: bytes) -> None:
@@ -106,12 +107,16 @@ class Outputs:
         return self.committed
 
     def abort(self) -> None:
-        """Delete every temporary file; the final paths keep what they had before the run."""
-        for tmp, _, handle in self._pending:
-            handle.close()
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        self._pending = []
+        """Delete every temporary file; the final paths keep what they had before the run.
+
+        A second Ctrl-C waits until this is done."""
+        with _signals_held():
+            for tmp, _, handle in self._pending:
+                with contextlib.suppress(OSError):
+                    handle.close()
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            self._pending = []
 
 
 @contextlib.contextmanager

@@ -77,12 +77,21 @@ def big_gzip_input(path: Path, lines: int) -> Path:
     return path
 
 
+#: ``python -m finetune`` with Ctrl-C and SIGTERM as a terminal delivers them, whatever this test
+#: runner inherited (a shell starts background jobs with SIGINT ignored, and Python then leaves
+#: SIGINT ignored in its children).
+LAUNCH = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); runpy.run_module('finetune', run_name='__main__', alter_sys=True)"
+)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_leaves_no_output(tmp_path: Path, sig: signal.Signals) -> None:
     """Ctrl-C or SIGTERM in the middle of a run: exit 128+signal, no partial or temporary file left."""
     src = big_gzip_input(tmp_path / "big.jsonl.gz", 400_000)
     out_dir = tmp_path / "out"
-    cmd = [sys.executable, "-m", "finetune", "convert", str(src), "--to", "zhipu", "-o", str(out_dir / "o.jsonl")]
+    cmd = [sys.executable, "-c", LAUNCH, "convert", str(src), "--to", "zhipu", "-o", str(out_dir / "o.jsonl")]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not (out_dir.is_dir() and any(out_dir.iterdir())) and time.monotonic() < deadline:
@@ -93,3 +102,20 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, sig: signal.Signals) -
     assert child.returncode == 128 + sig, err
     assert "interrupted" in err and no_traceback(err)
     assert list(out_dir.iterdir()) == []
+
+
+def test_nohup_keeps_the_run_going(tmp_path: Path) -> None:
+    """A run started with SIGHUP ignored (as nohup does) is not stopped by SIGHUP: it completes."""
+    src = big_gzip_input(tmp_path / "big.jsonl.gz", 200_000)
+    out_dir = tmp_path / "out"
+    launch = "import runpy, signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); " + LAUNCH
+    cmd = [sys.executable, "-c", launch, "convert", str(src), "--to", "zhipu", "-o", str(out_dir / "o.jsonl")]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (out_dir.is_dir() and any(out_dir.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert child.poll() is None, "the run finished before the signal could reach it"
+    child.send_signal(signal.SIGHUP)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 0, err
+    assert (out_dir / "o.jsonl").stat().st_size > 0
