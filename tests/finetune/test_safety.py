@@ -119,3 +119,23 @@ def test_nohup_keeps_the_run_going(tmp_path: Path) -> None:
     _, err = child.communicate(timeout=30)
     assert child.returncode == 0, err
     assert (out_dir / "o.jsonl").stat().st_size > 0
+
+
+def test_damaged_gzip_stops_with_a_message_and_no_output(tmp_path: Path) -> None:
+    """A damaged .gz input exits 2 naming the file and the byte offset; no output, no traceback."""
+    data = bytearray(gzip.compress(b'{"messages":[]}\n' * 2000, mtime=0))
+    data[20:28] = b"\xff" * 8
+    src = tmp_path / "bad.jsonl.gz"
+    src.write_bytes(bytes(data))
+    done = finetune("convert", src, "--to", "zhipu", "-o", tmp_path / "out" / "o.jsonl")
+    assert done.returncode == 2 and no_traceback(done.stderr), done.stderr
+    assert "bad.jsonl.gz: damaged gzip data near byte" in done.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_output_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """-o naming an existing directory exits 2 with a message instead of failing at the rename."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(1)])
+    (tmp_path / "dir").mkdir()
+    done = finetune("convert", src, "--to", "zhipu", "-o", tmp_path / "dir")
+    assert done.returncode == 2 and "is a directory" in done.stderr and no_traceback(done.stderr)
