@@ -98,7 +98,7 @@ class Outputs:
             else:
                 with tmp.open("rb") as f:
                     os.fsync(f.fileno())
-            os.chmod(tmp, self._mode)
+            os.chmod(tmp, _mode_of(final, self._mode))
             os.replace(tmp, final)
             self.committed.append(final)
         for directory in {final.parent for _, final, _ in self._pending}:
@@ -117,6 +117,14 @@ class Outputs:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
             self._pending = []
+
+
+def _mode_of(path: Path, default: int) -> int:
+    """The permissions a replaced file had (a private file stays private), else the umask default."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return default
 
 
 @contextlib.contextmanager

@@ -139,3 +139,18 @@ def test_output_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     done = finetune("convert", src, "--to", "zhipu", "-o", tmp_path / "dir")
     assert done.returncode == 2 and "is a directory" in done.stderr and no_traceback(done.stderr)
+
+
+def test_replaced_output_keeps_its_permissions(tmp_path: Path) -> None:
+    """Re-running over a private output (0600) keeps it private; a new output gets the umask default."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(1)])
+    private = tmp_path / "private.jsonl"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    assert finetune("convert", src, "--to", "zhipu", "-o", private).returncode == 0
+    assert private.stat().st_mode & 0o777 == 0o600 and read_jsonl(private) == [conversation(1)]
+    fresh = tmp_path / "fresh.jsonl"
+    assert finetune("convert", src, "--to", "zhipu", "-o", fresh).returncode == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~mask
