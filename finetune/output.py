@@ -66,13 +66,17 @@ class Outputs:
             )
 
     def create(self, path: Path) -> IO[bytes]:
-        """A new binary file that will become ``path`` on :meth:`commit` (parents are created)."""
+        """A new binary file that will become ``path`` on :meth:`commit` (parents are created).
+
+        When ``path`` is a symlink, the file it points to is replaced and the link is kept.
+        """
         self.check(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        real = path.resolve() if path.is_symlink() else path
+        real.parent.mkdir(parents=True, exist_ok=True)
         with _signals_held():  # a signal between creating and recording it would orphan the file
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
             handle = os.fdopen(fd, "wb", buffering=1 << 20)
-            self._pending.append((Path(tmp), path, handle))
+            self._pending.append((Path(tmp), real, handle))
         return handle
 
     def write_bytes(self, path: Path, data: bytes) -> None:

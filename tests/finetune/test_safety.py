@@ -154,3 +154,15 @@ def test_replaced_output_keeps_its_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_output_through_a_symlink_updates_its_target(tmp_path: Path) -> None:
+    """-o naming a symlink (to a file that is not an input) replaces the file it points to, keeping the link."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(2)])
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "today.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "current.jsonl"
+    link.symlink_to(target)
+    assert finetune("convert", src, "--to", "zhipu", "-o", link).returncode == 0
+    assert link.is_symlink() and read_jsonl(target) == [conversation(2)]
