@@ -1,293 +1,238 @@
 """``finetune``: convert, validate, stats, targets.
 
-Exit codes: 0 success; 1 a rejected line in ``--strict`` mode, or ``validate`` found problems;
-2 usage error (bad arguments, unknown target, a vendor without fine-tuning, unreadable input).
+Exit codes: 0 success; 1 a rejected line in --strict mode, more rejected lines than --max-reject
+allows, or validate found problems; 2 usage error (bad arguments, unknown target, a vendor without
+fine-tuning, an output that is an input, unreadable input, unwritable output); 130 or 143
+interrupted by Ctrl-C or SIGTERM (no output is left behind).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from types import FrameType
+from typing import IO, Any
 
-import msgspec
+from finetune import __version__
+from finetune.commands import SOURCES, UsageError, cmd_convert, cmd_stats, cmd_targets, cmd_validate
+from finetune.io import UnreadableInput
+from finetune.output import OutputClash
+from finetune.report import EXIT_OK, EXIT_REJECTS, EXIT_USAGE, StrictFailure
 
-from finetune.io import numbered_lines, open_input
-from finetune.model import Conversation
-from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, check
-from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
-from finetune.report import EXIT_OK, EXIT_REJECTS, EXIT_USAGE, Issue, Report, StrictFailure
-from finetune.stats import collect, render
-from finetune.targets import NO_FINETUNE, TARGETS, Target, unsupported_message
-from finetune.targets.base import OverrideError, with_overrides
-from finetune.tokens import Estimate, TokenCounter, counter_for
-from finetune.transforms import Settings
-
-SOURCES = ("openai", "transcript", "pair", "batch")
+__all__ = ["main"]
 
 
-class UsageError(Exception):
-    """A problem with the command line; exits 2 with the message."""
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that output is cleaned up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finetune`` console script."""
     args = _parser().parse_args(argv)
-    try:
-        result: int = args.func(args)
-    except UsageError as exc:
-        print(f"finetune: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StrictFailure as exc:
-        print(f"finetune: strict: {exc}", file=sys.stderr)
-        return EXIT_REJECTS
-    except BrokenPipeError:  # `finetune targets | head`: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    with _quiet_stderr(), _signals():
+        try:
+            result: int = args.func(args)
+        except (UsageError, OutputClash, UnreadableInput) as exc:
+            print(f"finetune: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except StrictFailure as exc:
+            print(f"finetune: strict: {exc}; no output written", file=sys.stderr)
+            return EXIT_REJECTS
+        except (KeyboardInterrupt, Interrupted) as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            name = signal.Signals(signum).name
+            print(f"finetune: interrupted ({name}); no partial output left behind", file=sys.stderr)
+            return 128 + signum
+        except BrokenPipeError:  # `finetune targets | head`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
+        except OSError as exc:  # a file vanished, a disk is full, a directory is read-only
+            print(f"finetune: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     return result
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_DFL:
+            continue  # ignored on purpose (nohup) or handled by an embedding program: leave it
+        with contextlib.suppress(ValueError):  # only the main thread may set handlers
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class _QuietStream:
+    """Stderr that goes silent when its reader has gone (``finetune … 2>&1 | head``): the run
+    carries on and keeps its exit code instead of dying of a BrokenPipeError."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone = True
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone = True
+
+    def isatty(self) -> bool:
+        return not self._gone and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    original = sys.stderr
+    sys.stderr = _QuietStream(original)
+    try:
+        yield
+    finally:
+        sys.stderr = original
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="finetune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--version", action="version", version=f"finetune (qiao) {__version__}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     c = sub.add_parser("convert", help="convert transcripts/datasets into a target's format")
-    c.add_argument("inputs", nargs="+", type=Path, metavar="IN")
-    c.add_argument("--to", required=True, metavar="TARGET")
-    c.add_argument("-o", "--output", required=True, type=Path, metavar="OUT")
+    c.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input files (plain or gzip)")
+    c.add_argument("--to", required=True, metavar="TARGET", help="the target format (see: finetune targets)")
+    c.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUT",
+        help="output file (parts, OUT.val.jsonl and side files go next to it); must not be an input",
+    )
+    c.add_argument(
+        "--max-reject",
+        type=_share,
+        default=0.1,
+        metavar="SHARE",
+        help="exit 1 when more than this share of lines is rejected (default 0.1; 1 never fails)",
+    )
     _common(c)
     _transform_flags(c)
     c.set_defaults(func=cmd_convert)
     v = sub.add_parser("validate", help="check a file already in a target's format")
-    v.add_argument("file", type=Path)
-    v.add_argument("--for", dest="target", required=True, metavar="TARGET")
+    v.add_argument("file", type=Path, help="the file to check")
+    v.add_argument("--for", dest="target", required=True, metavar="TARGET", help="the format the file is in")
     _common(v)
     v.set_defaults(func=cmd_validate)
     s = sub.add_parser("stats", help="samples, turns, tokens, rejects and costs of a file")
-    s.add_argument("files", nargs="+", type=Path)
-    s.add_argument("--from", dest="source", metavar="FORMAT")
-    s.add_argument("--requests", type=Path)
-    s.add_argument("--tokenizer", choices=("estimate", "qwen"), default="estimate")
-    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("files", nargs="+", type=Path, help="files to count (plain or gzip)")
+    s.add_argument("--from", dest="source", metavar="FORMAT", help=_FROM_HELP)
+    s.add_argument("--requests", type=Path, help="batch input file to join with batch output lines")
+    s.add_argument("--tokenizer", choices=("estimate", "qwen"), default="estimate", help="how to count tokens")
+    s.add_argument("--epochs", type=int, default=3, help="training epochs for the cost estimate (default 3)")
     s.set_defaults(func=cmd_stats)
-    t = sub.add_parser("targets", help="list targets, their rules and unconfirmed defaults")
+    t = sub.add_parser("targets", help="list targets, their rules, limits and unconfirmed defaults")
     t.set_defaults(func=cmd_targets)
     return p
 
 
+_FROM_HELP = f"input format: {', '.join(SOURCES)} or a target name (default: detected from the first line)"
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--from", dest="source", metavar="FORMAT", help=f"input format: {', '.join(SOURCES)} or a target"
-    )
+    p.add_argument("--from", dest="source", metavar="FORMAT", help=_FROM_HELP)
     p.add_argument("--requests", type=Path, help="batch input file to join with batch output lines")
-    p.add_argument("--strict", action="store_true", help="stop at the first rejected line (exit 1)")
-    p.add_argument("--report", type=Path, help="also write every issue as JSONL here")
+    p.add_argument("--strict", action="store_true", help="stop at the first rejected line (exit 1, no output)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="also write every issue as JSONL here")
     p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a target default"
+        "--set",
+        action="append",
+        default=[],
+        metavar="TARGET.KEY=VALUE",
+        help="override a target default, e.g. bailian.content=parts (see: finetune targets)",
     )
-    p.add_argument("--max-tokens", type=int, help="reject samples above this many tokens")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="reject samples above N tokens")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary, not each issue")
 
 
 def _transform_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--same-role", choices=("merge", "reject"), default="merge")
-    p.add_argument("--weights", choices=("train-all", "drop", "split"), default="train-all")
-    p.add_argument("--split-turns", choices=("off", "history", "single"), default="off")
-    p.add_argument("--scrub-pii", action="store_true")
-    p.add_argument("--dedup", choices=("exact", "normalised", "none"), default="exact")
-    p.add_argument("--val-fraction", type=float, default=0.0)
-    p.add_argument("--provider", action="append", default=[], metavar="GLOB")
-    p.add_argument("--model", action="append", default=[], metavar="GLOB")
-    p.add_argument("--exclude-model", action="append", default=[], metavar="GLOB")
-
-
-def resolve_target(name: str, settings: Sequence[str] = ()) -> Target:
-    """The target called ``name`` with ``--set`` overrides applied, or a :class:`UsageError`."""
-    key = name.lower()
-    if key in NO_FINETUNE:
-        raise UsageError(unsupported_message(key))
-    if key not in TARGETS:
-        raise UsageError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
-    pairs: dict[str, str] = {}
-    for item in settings:
-        k, sep, value = item.partition("=")
-        prefix, dot, rest = k.partition(".")
-        if not sep or (dot and prefix != key):
-            raise UsageError(f"--set takes {key}.KEY=VALUE, not {item!r}")
-        pairs[rest if dot else k] = value
-    try:
-        return with_overrides(TARGETS[key], pairs)
-    except OverrideError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def reader_for(path: Path, source: str | None, requests: Path | None) -> Reader:
-    """The reader for a file: named by ``--from`` or detected from its first line."""
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}")
-    name = (source or detect(path)).lower()
-    readers: dict[str, Callable[[], Reader]] = {
-        "openai": lambda: read_openai,
-        "transcript": lambda: read_transcript,
-        "pair": lambda: read_pair,
-        "batch": lambda: BatchReader(requests),
-    }
-    if name in readers:
-        return readers[name]()
-    if name in TARGETS:
-        return TARGETS[name].read
-    raise UsageError(f"unknown input format {name!r}; known: {', '.join([*SOURCES, *TARGETS])}")
-
-
-def _report(args: argparse.Namespace) -> tuple[Report, IO[bytes] | None]:
-    jsonl = args.report.open("wb") if args.report else None
-    return Report(strict=args.strict, jsonl=jsonl, max_printed=0 if args.quiet else 200), jsonl
-
-
-def cmd_convert(args: argparse.Namespace) -> int:
-    """``finetune convert``."""
-    target = resolve_target(args.to, args.set)
-    sources = [Source(p, reader_for(p, args.source, args.requests)) for p in args.inputs]
-    if not 0 <= args.val_fraction < 1:
-        raise UsageError("--val-fraction must be within [0, 1)")
-    options = ConvertOptions(
-        settings=Settings(
-            same_role=args.same_role,
-            weights=args.weights,
-            split_turns=args.split_turns,
-            scrub_pii=args.scrub_pii,
-        ),
-        dedup=args.dedup,
-        val_fraction=args.val_fraction,
-        providers=tuple(args.provider),
-        models=tuple(args.model),
-        exclude_models=tuple(args.exclude_model),
-        max_tokens=args.max_tokens,
+    p.add_argument(
+        "--same-role",
+        choices=("merge", "reject"),
+        default="merge",
+        help="consecutive same-role turns: join them (default) or reject the sample",
     )
-    report, jsonl = _report(args)
-    bar = ProgressBar(sum(p.stat().st_size for p in args.inputs))
-    try:
-        summary = Converter(target, options, report).run(sources, args.output, bar.update if bar.on else None)
-    finally:
-        bar.close()
-        if jsonl is not None:
-            jsonl.close()
-    tok = f", tokens {summary.tokens} ({summary.tokenizer})" if summary.tokenizer else ""
-    print(
-        f"{target.name}: {summary.lines} lines read, {summary.samples} samples written "
-        f"({summary.validation} validation){tok}\n  files: {', '.join(summary.files)}\n{report.summary()}",
-        file=sys.stderr,
+    p.add_argument(
+        "--weights",
+        choices=("train-all", "drop", "split"),
+        default="train-all",
+        help="weight-0 answers on targets without a loss field: train them (default, warns), "
+        "drop the sample, or split it into one sample per trained answer",
     )
-    return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    """``finetune validate``: every rule of the target against every line, no transforms."""
-    target = resolve_target(args.target, args.set)
-    if args.source is None and target.validate_read is not None:
-        if not args.file.is_file():
-            raise UsageError(f"no such file: {args.file}")
-        reader = target.validate_read
-    else:
-        reader = reader_for(args.file, args.source or target.name, args.requests)
-    report, jsonl = _report(args)
-    limit = args.max_tokens or target.caps.max_tokens
-    counter: TokenCounter = counter_for(target.tokenizer) if limit else Estimate()
-    lines = 0
-    try:
-        for number, conv in _read_all(args.file, reader, report):
-            lines += 1
-            problems = check(target, conv)
-            problems += _token_problem(conv, counter, limit)
-            for rule, path, reason in problems:
-                report.add(Issue(line=number, rule=rule, reason=reason, path=path, file=args.file.name))
-    finally:
-        if jsonl is not None:
-            jsonl.close()
-    print(
-        f"{target.name}: {lines} lines checked, {report.rejected} problems\n{report.summary()}",
-        file=sys.stderr,
+    p.add_argument(
+        "--split-turns",
+        choices=("off", "history", "single"),
+        default="off",
+        help="one sample per answered turn, with its history or alone (default off)",
     )
-    return EXIT_REJECTS if report.rejected else EXIT_OK
-
-
-def _token_problem(
-    conv: Conversation, counter: TokenCounter, limit: int | None
-) -> list[tuple[str, str, str]]:
-    from finetune.tokens import conversation_tokens
-
-    if limit is None:
-        return []
-    n = conversation_tokens(conv, counter)
-    label = "" if counter.exact else " (estimate)"
-    return [("limits.tokens", "$", f"{n} tokens{label}, the limit is {limit}")] if n > limit else []
-
-
-def _read_all(path: Path, reader: Reader, report: Report) -> Iterator[tuple[int, Conversation]]:
-    with open_input(path) as stream:
-        for number, line in numbered_lines(stream):
-            try:
-                yield number, reader(line)
-            except msgspec.ValidationError as exc:
-                reason, _, where = str(exc).partition(" - at `")
-                report.add(
-                    Issue(
-                        line=number,
-                        rule="input.schema",
-                        reason=reason,
-                        path=where.rstrip("`"),
-                        file=path.name,
-                    )
-                )
-            except LINE_ERRORS as exc:
-                rule = getattr(exc, "rule", "input.json")
-                report.add(Issue(line=number, rule=rule, reason=str(exc), file=path.name))
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    """``finetune stats``."""
-    counter = counter_for(args.tokenizer)
-    for path in args.files:
-        st = collect(path, reader_for(path, args.source, args.requests), counter)
-        print(render(path, st, counter, args.epochs))
-    return EXIT_OK
-
-
-def cmd_targets(args: argparse.Namespace) -> int:
-    """``finetune targets``: each target, its rules and its unconfirmed defaults."""
-    for t in TARGETS.values():
-        print(f"{t.name:<14} {t.title}\n{'':<14} {t.source}")
-        for rule in t.rules:
-            print(f"{'':<16}[{rule.id}] {rule.text}")
-        for note in t.notes:
-            print(f"{'':<16}default: {note}")
-    print("\nno hosted fine-tuning: " + ", ".join(NO_FINETUNE) + " (convert --to one of them for advice)")
-    return EXIT_OK
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.total = max(total, 1)
-        self.on = self.stream.isatty()
-        self.start = time.monotonic()
-
-    def update(self, done: int) -> None:
-        """Redraw with ``done`` bytes processed."""
-        frac = min(done / self.total, 1.0)
-        rate = done / max(time.monotonic() - self.start, 1e-9) / 1e6
-        bar = "#" * int(frac * 30)
-        self.stream.write(f"\r[{bar:<30}] {frac:6.1%} {rate:7.1f} MB/s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the bar's line."""
-        if self.on:
-            self.stream.write("\n")
+    p.add_argument(
+        "--drop-tools",
+        action="store_true",
+        help="remove tool calls, tool results and tool definitions instead of rejecting the sample "
+        "(answers that used a tool's result are kept as they are)",
+    )
+    p.add_argument("--scrub-pii", action="store_true", help="replace phone, ID, card numbers and emails")
+    p.add_argument(
+        "--dedup",
+        choices=("exact", "normalised", "none"),
+        default="exact",
+        help="drop duplicates by output bytes (default), by case/space-folded text, or not at all",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="send this share of lines to OUT.val.jsonl (stable: a hash of the line decides)",
+    )
+    p.add_argument(
+        "--provider", action="append", default=[], metavar="GLOB", help="keep transcripts of these providers/vendors"
+    )
+    p.add_argument("--model", action="append", default=[], metavar="GLOB", help="keep transcripts of these models")
+    p.add_argument("--exclude-model", action="append", default=[], metavar="GLOB", help="leave out these models")

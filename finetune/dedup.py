@@ -37,6 +37,10 @@ def normalised_key(conv: Conversation) -> bytes:
     for out in (conv.preferred_output, conv.non_preferred_output):
         if isinstance(out, list):
             parts += [" ".join(text_of(m.content).split()).casefold() for m in out]
+        else:
+            parts.append("\x02")  # a KTO sample's missing side: "good" and "bad" labels differ
+    if isinstance(conv.ranked_outputs, list):
+        parts += [f"{r.score}\x00{' '.join(r.content.split()).casefold()}" for r in conv.ranked_outputs]
     return "\x01".join(parts).encode()
 
 

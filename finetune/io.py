@@ -1,23 +1,118 @@
-"""Bytes in and out: gzip-transparent line reading and size-capped JSONL writing.
+"""Reading input: plain or gzip (told apart by magic bytes), line by line, in constant memory.
 
-Reading is line by line (constant memory). Writing encodes with one reused buffer and rolls over to
-``name.part2.jsonl`` and so on when a vendor caps the file size.
+A gzip file the gateway is still writing has no end-of-stream marker yet (every batch ends with a
+sync flush, so everything up to the last batch is decodable). :class:`GzipTail` reads such a file up
+to its last complete line and holds back the incomplete rest, which :func:`incomplete_tail` reports;
+Python's ``gzip`` module would raise ``EOFError`` instead. Damaged gzip data raises
+:class:`UnreadableInput` with the file name and the offset.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
-
-import msgspec
+from typing import IO
 
 GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 14  # compressed bytes per read: small enough that the inflated chunk stays small
+
+
+class UnreadableInput(Exception):
+    """An input file that cannot be read (damaged gzip data); the message names file and offset."""
+
+
+class GzipTail(io.RawIOBase):
+    """Decompressed bytes of a gzip file (several members allowed), ending at its last complete line
+    when the file has no end-of-stream marker yet."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fileobj: IO[bytes] = path.open("rb")
+        #: True when the file ended inside a gzip member (still being written, or cut off).
+        self.truncated = False
+        #: Bytes of the incomplete last line held back when ``truncated``.
+        self.left = 0
+        self._inflate: zlib._Decompress | None = None
+        self._members = 0
+        self._ready = bytearray()
+        self._held = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        """Fill ``buffer`` with decompressed bytes; 0 at the end (or at the last complete line)."""
+        while not self._ready and not self._done:
+            self._fill()
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        del self._ready[:n]
+        return n
+
+    def _fill(self) -> None:
+        chunk = self.fileobj.read(_CHUNK)
+        if not chunk:
+            self._finish()
+            return
+        data = self._held + self._inflate_all(chunk)
+        cut = data.rfind(b"\n") + 1
+        self._ready += data[:cut]
+        self._held = data[cut:]
+
+    def _inflate_all(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            if self._inflate is None:
+                data = data.lstrip(b"\x00")  # zero padding between or after members is allowed
+                if not data:
+                    break
+                self._inflate = zlib.decompressobj(wbits=31)
+            try:
+                out.append(self._inflate.decompress(data))
+            except zlib.error as exc:
+                where = self.fileobj.tell() - len(data)
+                raise UnreadableInput(f"{self.path}: damaged gzip data near byte {where} ({exc})") from None
+            if not self._inflate.eof:
+                break
+            data = self._inflate.unused_data
+            self._inflate = None
+            self._members += 1
+        return b"".join(out)
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._inflate is None and self._members:
+            self._ready += self._held  # a complete file: its last line may lack a newline
+        else:
+            data = self._held + (self._inflate.flush() if self._inflate is not None else b"")
+            cut = data.rfind(b"\n") + 1
+            self._ready += data[:cut]
+            self.truncated = True
+            self.left = len(data) - cut
+        self._held = b""
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self.fileobj.close()
+        super().close()
 
 
 def open_input(path: Path) -> IO[bytes]:
-    """Open a file for binary reading, decompressing it if it starts with the gzip magic bytes."""
+    """Open a file for binary line reading, decompressing it if it starts with the gzip magic bytes."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return io.BufferedReader(GzipTail(path), buffer_size=1 << 16)
+    return path.open("rb")
+
+
+def open_seekable(path: Path) -> IO[bytes]:
+    """Like :func:`open_input`, but seekable (gzip via the standard module; a growing file fails)."""
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == GZIP_MAGIC:
@@ -25,66 +120,21 @@ def open_input(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+def incomplete_tail(stream: IO[bytes]) -> int | None:
+    """For a gzip file that ended without its end-of-stream marker: bytes of the incomplete last
+    line left unread (for a later run); ``None`` for a complete file. Call after reading to the end."""
+    raw = getattr(stream, "raw", None)
+    return raw.left if isinstance(raw, GzipTail) and raw.truncated else None
+
+
+def input_position(stream: IO[bytes]) -> int:
+    """How far into the file (compressed bytes for gzip) reading has got, for progress reports."""
+    raw = getattr(stream, "raw", None)
+    return raw.fileobj.tell() if isinstance(raw, GzipTail) else stream.tell()
+
+
 def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line)`` for every non-blank line; numbers count blank lines too."""
     for number, line in enumerate(stream, 1):
         if not line.isspace():
             yield number, line
-
-
-class JsonlSink:
-    """Writes JSONL to ``path`` (created at once), rolling over to ``name.part2.jsonl`` at a size cap."""
-
-    def __init__(self, path: Path, *, max_bytes: int | None = None) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.paths: list[Path] = []
-        self.lines = 0
-        self._limit = max_bytes if max_bytes is not None else 1 << 62
-        self._encoder = msgspec.json.Encoder()
-        self._buf = bytearray()
-        self._file = self._open_part()
-        self._written = 0
-
-    def write(self, obj: Any) -> int:
-        """Encode and write one line; return its size in bytes (newline included)."""
-        buf = self._buf
-        self._encoder.encode_into(obj, buf)
-        buf.extend(b"\n")
-        self.write_raw(buf)
-        return len(buf)
-
-    def write_raw(self, line: bytes | bytearray) -> None:
-        """Write an already encoded line (with its trailing newline); a line is never split."""
-        size = len(line)
-        if self._written + size > self._limit and self._written:
-            self._file.close()
-            self._file = self._open_part()
-            self._written = 0
-        self._file.write(line)
-        self._written += size
-        self.lines += 1
-
-    def _open_part(self) -> IO[bytes]:
-        n = len(self.paths) + 1
-        path = self.path if n == 1 else self.path.with_name(f"{_stem(self.path)}.part{n}{_suffix(self.path)}")
-        self.paths.append(path)
-        return path.open("wb", buffering=1 << 20)
-
-    def close(self) -> None:
-        """Close the current part."""
-        self._file.close()
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    return name[: -len(_suffix(path))] if _suffix(path) else name
-
-
-def _suffix(path: Path) -> str:
-    return ".jsonl" if path.name.endswith(".jsonl") else path.suffix
-
-
-def sibling(path: Path, tag: str) -> Path:
-    """``out.jsonl`` -> ``out.<tag>.jsonl`` (for the validation split)."""
-    return path.with_name(f"{_stem(path)}.{tag}{_suffix(path)}")

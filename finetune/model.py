@@ -13,7 +13,7 @@ reference cycles, and skipping the cycle collector is worth ~10% of conversion t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -59,8 +59,25 @@ class PreferenceInput(Struct, frozen=True, kw_only=True, gc=False, omit_defaults
     parallel_tool_calls: bool | UnsetType = UNSET
 
 
+class Ranked(Struct, frozen=True, kw_only=True, gc=False):
+    """One candidate answer of a ranking sample and its score (higher is better)."""
+
+    content: str
+    score: int | float
+
+
+#: What a sample trains: supervised answers, a preference pair, one answer labelled good or bad
+#: (KTO), or several answers with scores (ranking / reward model).
+Kind = Literal["sft", "dpo", "kto", "ranking"]
+
+
 class Conversation(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
-    """One training sample: an SFT conversation or a preference pair, plus its provenance."""
+    """One training sample, plus its provenance.
+
+    Beyond OpenAI's line (a bridge extension, read from OpenAI-shaped input too): a preference
+    line with only ``preferred_output`` (a desirable answer) or only ``non_preferred_output`` (an
+    undesirable one) is a KTO sample; ``ranked_outputs`` holds scored candidates for ranking.
+    """
 
     messages: list[Message] = []
     tools: list[dict[str, Any]] | UnsetType = UNSET
@@ -69,14 +86,50 @@ class Conversation(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
     input: PreferenceInput | UnsetType = UNSET
     preferred_output: list[Message] | UnsetType = UNSET
     non_preferred_output: list[Message] | UnsetType = UNSET
+    ranked_outputs: list[Ranked] | UnsetType = UNSET
     provider: str | UnsetType = UNSET
     vendor: str | UnsetType = UNSET
     model: str | UnsetType = UNSET
 
     @property
     def is_preference(self) -> bool:
-        """True for a preference pair (the prompt is ``messages``)."""
-        return self.preferred_output is not UNSET
+        """True for any preference sample (pair, KTO or ranking): ``messages`` is the prompt."""
+        return (
+            self.preferred_output is not UNSET
+            or self.non_preferred_output is not UNSET
+            or self.ranked_outputs is not UNSET
+        )
+
+    @property
+    def kind(self) -> Kind:
+        """What this sample trains (see :data:`Kind`)."""
+        if self.ranked_outputs is not UNSET:
+            return "ranking"
+        good, bad = self.preferred_output is not UNSET, self.non_preferred_output is not UNSET
+        if good and bad:
+            return "dpo"
+        return "kto" if good or bad else "sft"
+
+
+_any_json = msgspec.json.Decoder()
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def arguments_problem(arguments: str) -> str | None:
+    """Why a tool call's ``arguments`` is not what every vendor takes (a JSON object encoded as a
+    string), or None when it is."""
+    if arguments == "{}":
+        return None
+    if not arguments.strip():
+        return 'arguments is empty; a call without arguments takes "{}"'
+    try:
+        value = _any_json.decode(arguments)
+    except msgspec.DecodeError:
+        shown = arguments if len(arguments) <= 40 else arguments[:37] + "..."
+        return f"arguments must be a JSON object in a string; {shown!r} is not valid JSON"
+    if isinstance(value, dict):
+        return None
+    return f"arguments must be a JSON object in a string, not a JSON {_JSON_KINDS.get(type(value), 'value')}"
 
 
 def text_of(content: Content) -> str:

@@ -16,14 +16,15 @@ import msgspec
 from msgspec import UNSET, Struct
 
 from finetune.dedup import DedupMode, HashSet, digest, fast_digest, normalised_key
-from finetune.io import JsonlSink, open_input, sibling
+from finetune.io import incomplete_tail, input_position, open_input
+from finetune.judge import Judge
 from finetune.model import Conversation
+from finetune.output import JsonlSink, Outputs, sibling, stale_parts
 from finetune.pii import Scrubber
 from finetune.readers import InputError, Reader, close_reader
 from finetune.report import Action, Issue, Report
-from finetune.scan import Scan, clean, scan
+from finetune.scan import scan
 from finetune.targets.base import Target
-from finetune.tokens import TokenCounter, conversation_tokens, counter_for
 from finetune.transforms import Settings, prepare
 
 #: Errors a reader or writer raises for a malformed line (beyond msgspec's own).
@@ -50,6 +51,8 @@ class Summary(Struct, kw_only=True):
     validation: int = 0
     tokens: int = 0
     tokenizer: str = ""
+    #: Lines with at least one rejected sample (for ``--max-reject``).
+    rejected_lines: int = 0
     files: list[str] = []
 
 
@@ -60,15 +63,8 @@ class Source(Struct, frozen=True):
     reader: Reader
 
 
-def check(target: Target, conv: Conversation, s: Scan | None = None) -> list[tuple[str, str, str]]:
-    """``(rule_id, path, reason)`` for every rule of ``target`` this conversation breaks."""
-    rules = target.extra_rules if clean(s or scan(conv), conv, target.caps) else target.rules
-    return [(r.id, path, why) for r in rules for path, why in r.check(conv, target.caps)]
-
-
 def _ticker(progress: Callable[[int], None], done: int, stream: IO[bytes]) -> Callable[[int], None]:
-    raw = getattr(stream, "fileobj", stream)
-    return lambda _: progress(done + raw.tell())
+    return lambda _: progress(done + input_position(stream))
 
 
 class Converter:
@@ -79,11 +75,9 @@ class Converter:
         self.options = options
         self.report = report
         self.summary = Summary()
-        self.counter: TokenCounter | None = None
-        self.max_tokens = options.max_tokens or target.caps.max_tokens
-        if self.max_tokens is not None:
-            self.counter = counter_for(target.tokenizer)
-            self.summary.tokenizer = self.counter.name
+        self.judge = Judge(target, options.max_tokens)
+        if self.judge.counter is not None:
+            self.summary.tokenizer = self.judge.counter.name
         self.scrubber = Scrubber() if options.settings.scrub_pii else None
         self.seen = HashSet() if options.dedup != "none" else None
         self._exact = options.dedup == "exact"
@@ -95,22 +89,47 @@ class Converter:
         self._buf = bytearray()
         self._file = ""
         self._line = 0
-        self.preference = False
-        self.preference_samples = 0
+        self._last_rejected = ("", 0)
 
     def note(self, rule: str, reason: str, action: Action = "rejected", path: str = "") -> None:
-        """Report an issue about the current line."""
-        self.report.add(
-            Issue(line=self._line, rule=rule, reason=reason, action=action, path=path, file=self._file)
-        )
+        """Report an issue about the current line (a rejected line is counted once)."""
+        if action == "rejected" and (self._file, self._line) != self._last_rejected:
+            self._last_rejected = (self._file, self._line)
+            self.summary.rejected_lines += 1
+        self.report.add(Issue(line=self._line, rule=rule, reason=reason, action=action, path=path, file=self._file))
 
     def run(
-        self, sources: Sequence[Source], out: Path, progress: Callable[[int], None] | None = None
+        self,
+        sources: Sequence[Source],
+        out: Path,
+        progress: Callable[[int], None] | None = None,
+        outputs: Outputs | None = None,
     ) -> Summary:
-        """Convert every source into ``out`` (plus ``out.val.jsonl`` and parts); return the summary."""
+        """Convert every source into ``out`` (plus ``out.val.jsonl`` and parts); return the summary.
+
+        Files appear at their final paths only when the whole run succeeded: an exception (a
+        ``--strict`` rejection, Ctrl-C) leaves no output and the previous files untouched.
+        """
+        outputs = outputs if outputs is not None else Outputs(s.path for s in sources)
+        try:
+            paths = self._run(sources, out, progress, outputs)
+            outputs.commit()
+        except BaseException:
+            outputs.abort()
+            raise
+        for stale in stale_parts(out, paths):
+            self.note("output.stale_part", f"{stale} is not from this run; delete it before uploading", "warning")
+        self.summary.files = [str(p) for p in paths]
+        return self.summary
+
+    def _run(
+        self, sources: Sequence[Source], out: Path, progress: Callable[[int], None] | None, outputs: Outputs
+    ) -> list[Path]:
         cap = self.target.caps.max_file_bytes
-        train = JsonlSink(out, max_bytes=cap)
-        val = JsonlSink(sibling(out, "val"), max_bytes=cap) if self.options.val_fraction > 0 else None
+        train = JsonlSink(out, max_bytes=cap, open_part=outputs.create)
+        val = None
+        if self.options.val_fraction > 0:
+            val = JsonlSink(sibling(out, "val"), max_bytes=cap, open_part=outputs.create)
         done = 0
         gc_was_enabled = gc.isenabled()
         gc.disable()  # per-line objects are acyclic and freed by refcount; see _convert_lines
@@ -120,6 +139,7 @@ class Converter:
                 with open_input(source.path) as stream:
                     tick = None if progress is None else _ticker(progress, done, stream)
                     self._convert_lines(stream, source.reader, train, val, tick)
+                    self._incomplete(stream)
                 close_reader(source.reader)
                 done += source.path.stat().st_size
         finally:
@@ -131,22 +151,29 @@ class Converter:
         self._file_warnings()
         paths = [*train.paths, *(val.paths if val is not None else [])]
         if self.target.finish is not None:
-            paths += self.target.finish(out, paths, self.target.options, self.preference)
-        self.summary.files = [str(p) for p in paths]
+            preference = self.judge.kinds["dpo"] > 0
+            for path, data in self.target.finish(out, paths, self.target.options, preference).items():
+                outputs.write_bytes(path, data)
+                paths.append(path)
         self.summary.validation = val.lines if val is not None else 0
-        return self.summary
+        self.summary.tokens = self.judge.tokens
+        return paths
+
+    def _incomplete(self, stream: IO[bytes]) -> None:
+        left = incomplete_tail(stream)
+        if left is not None:
+            self._line = 0
+            reason = (
+                "the gzip stream has no end marker (still being written?): read up to the last "
+                f"complete line; {left} bytes of an incomplete line left for a later run"
+            )
+            self.note("input.incomplete", reason, "warning")
 
     def _file_warnings(self) -> None:
         self._line = 0
         self._file = ""
-        n, pairs = self.summary.samples, self.preference_samples
-        least = self.target.caps.min_samples
-        if least is not None and n < least:
-            reason = f"{n} samples; {self.target.name} wants at least {least}"
-            self.note("limits.min_samples", reason, "warning")
-        if 0 < pairs < n:
-            reason = f"{pairs} preference pairs mixed with {n - pairs} SFT samples (use separate files)"
-            self.note("file.mixed", reason, "warning")
+        for rule, reason, action in self.judge.file():
+            self.note(rule, reason, action)
 
     def _convert_lines(
         self,
@@ -189,27 +216,15 @@ class Converter:
         if self._filtering and not self._keep(conv):
             return
         s = scan(conv)
-        target = self.target
+        judge = self.judge
         for sample in prepare(
-            conv, s, target.caps, settings=self._settings, note=self.note, scrubber=self.scrubber
+            conv, s, self.target.caps, settings=self._settings, note=self.note, scrubber=self.scrubber
         ):
-            problems = check(target, sample, s if sample is conv else None)
+            problems = judge.sample(sample, s if sample is conv else None)
             for rule, path, reason in problems:
                 self.note(rule, reason, path=path)
-            if problems or (self.counter is not None and not self._fits(sample)):
-                continue
-            self._write(sample, sink)
-
-    def _fits(self, sample: Conversation) -> bool:
-        if self.counter is None or self.max_tokens is None:
-            return True
-        tokens = conversation_tokens(sample, self.counter)
-        self.summary.tokens += tokens
-        if tokens <= self.max_tokens:
-            return True
-        label = "" if self.counter.exact else " (estimate)"
-        self.note("limits.tokens", f"{tokens} tokens{label}, the limit is {self.max_tokens}")
-        return False
+            if not problems:
+                self._write(sample, sink)
 
     def _write(self, sample: Conversation, sink: JsonlSink) -> None:
         try:
@@ -230,9 +245,7 @@ class Converter:
                     "skipped",
                 )
                 return
-        if sample.preferred_output is not UNSET:
-            self.preference = True
-            self.preference_samples += 1
+        self.judge.accept(sample)
         sink.write_raw(buf)
         self.summary.samples += 1
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from finetune.io import numbered_lines, open_input
+from finetune.io import numbered_lines, open_input, open_seekable
 from finetune.model import Content, Conversation, Message, ToolCall, normalise_preference
 
 Reader = Callable[[bytes], Conversation]
@@ -184,7 +184,7 @@ class BatchReader:
 
     def __init__(self, requests: Path | None) -> None:
         self._offsets: dict[str, int] = {}
-        self._file = open_input(requests) if requests is not None else None
+        self._file = open_seekable(requests) if requests is not None else None
         if self._file is not None:
             self._index(self._file)
 

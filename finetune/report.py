@@ -4,9 +4,10 @@ Every decision the pipeline makes about a line becomes an :class:`Issue` (input 
 JSON path, readable reason). The :class:`Report` prints them, counts them by rule and, in strict mode,
 stops at the first rejection by raising :class:`StrictFailure`.
 
-Exit codes (also in README.md): ``0`` success; ``1`` a rejected line in ``--strict`` mode, or
-``validate`` found problems; ``2`` usage error (bad arguments, unknown or unsupported target,
-unreadable input).
+Exit codes (also in README.md): ``0`` success; ``1`` a rejected line in ``--strict`` mode, more
+rejected lines than ``--max-reject`` allows, or ``validate`` found problems; ``2`` usage error (bad
+arguments, unknown or unsupported target, an output that is an input, unreadable input, unwritable
+output); ``128 + signal`` when interrupted (see ``finetune.cli``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class Issue(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def render(self) -> str:
         """``file:line: action [rule] path: reason`` for humans."""
-        where = f"{self.file}:{self.line}" if self.file else f"line {self.line}" if self.line else "output"
+        if self.file:
+            where = f"{self.file}:{self.line}" if self.line else self.file
+        else:
+            where = f"line {self.line}" if self.line else "output"
         path = f" {self.path}" if self.path else ""
         return f"{where}: {self.action} [{self.rule}]{path}: {self.reason}"
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from msgspec import UNSET, Struct
 
-from finetune.model import Conversation, Message
-from finetune.targets.base import Caps
+from finetune.model import Conversation, Message, arguments_problem
+from finetune.targets.caps import Caps
 
 
 class Scan(Struct, gc=False):
     """Facts about one conversation (a mutable Struct: created in C, cheaper than ``__init__``)."""
 
+    bad_args: bool = False
     bad_role: bool = False
     bad_weight: bool = False
     call_text: bool = False
@@ -85,6 +86,9 @@ def _assistant(s: Scan, m: Message) -> None:
         s.call_text = s.call_text or bool(m.content)
         if m.tool_calls is not UNSET:
             s.tool_ids = s.tool_ids.union(c.id for c in m.tool_calls)
+            s.bad_args = s.bad_args or any(arguments_problem(c.function.arguments) for c in m.tool_calls)
+        if m.function_call is not UNSET:
+            s.bad_args = s.bad_args or arguments_problem(m.function_call.arguments) is not None
     elif not m.content:
         s.empty_answer = True
     if m.reasoning_content is not UNSET:
@@ -120,7 +124,7 @@ def clean(s: Scan, conv: Conversation, caps: Caps) -> bool:
         return False
     if caps.end_assistant and conv.messages[-1].role != "assistant":
         return False
-    if (s.tool_use or conv.tools) and (not caps.tools or s.tool_unpaired):
+    if (s.tool_use or conv.tools) and (not caps.tools or s.tool_unpaired or s.bad_args):
         return False
     if caps.max_turns is not None and s.users > caps.max_turns:
         return False

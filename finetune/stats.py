@@ -9,8 +9,9 @@ from pathlib import Path
 from msgspec import Struct
 
 from finetune.io import numbered_lines, open_input
+from finetune.judge import check
 from finetune.model import Conversation
-from finetune.pipeline import LINE_ERRORS, check
+from finetune.pipeline import LINE_ERRORS
 from finetune.prices import DEFAULT_EPOCHS, estimate_cost
 from finetune.readers import Reader, close_reader
 from finetune.report import Action

@@ -104,4 +104,6 @@ def conversation_tokens(conv: Conversation, counter: TokenCounter) -> int:
                     total += counter.count(m.reasoning_content)
                 if isinstance(m.tool_calls, list):
                     total += sum(counter.count(c.function.name + c.function.arguments) for c in m.tool_calls)
+    if isinstance(conv.ranked_outputs, list):
+        total += sum(4 + counter.count(r.content) for r in conv.ranked_outputs)
     return total

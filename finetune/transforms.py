@@ -19,8 +19,8 @@ from finetune.model import Conversation, Message, text_of
 from finetune.pii import Scrubber
 from finetune.readers import legacy_functions_to_tools
 from finetune.report import Action
-from finetune.scan import Scan
-from finetune.targets.base import Caps
+from finetune.scan import Scan, scan
+from finetune.targets.caps import Caps
 from finetune.targets.rules import uses_tools
 
 Note = Callable[[str, str, Action], None]
@@ -33,6 +33,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     weights: Literal["train-all", "drop", "split"] = "train-all"
     split_turns: Literal["off", "history", "single"] = "off"
     scrub_pii: bool = False
+    #: Remove tool calls, results and definitions instead of rejecting a sample that has them.
+    drop_tools: bool = False
 
 
 def prepare(
@@ -56,14 +58,23 @@ def prepare(
         c = strip_reasoning(c, caps, note)
     if c is not None and s.systems and _needs_placing(s, caps):
         c = place_system(c, caps, note)
-    if c is not None and (s.tool_use or c.tools is not UNSET) and not caps.tools:
-        c = drop_tools(c, note)
+    if c is not None and (s.tool_use or c.tools is not UNSET) and (not caps.tools or settings.drop_tools):
+        c, s = _without_tools(c, s, settings, note)
     if c is not None and s.call_text and caps.tools and not caps.tool_call_text:
         c = drop_call_text(c, note)
     if c is not None and s.same_role and caps.alternation:
         c = merge_same_role(c, settings, note)
-    if c is None:
-        return []
+    return [] if c is None else _split(c, s, caps, settings, note)
+
+
+def _without_tools(c: Conversation, s: Scan, settings: Settings, note: Note) -> tuple[Conversation | None, Scan]:
+    dropped = drop_tools(c, settings, note)
+    if dropped is not None and dropped.messages is not c.messages:
+        return dropped, scan(dropped)  # new neighbours (two answers in a row) for the transforms after
+    return dropped, s
+
+
+def _split(c: Conversation, s: Scan, caps: Caps, settings: Settings, note: Note) -> list[Conversation]:
     out = [c]
     if s.weight_zero and caps.weights == "none":
         out = handle_weights(c, settings, note)
@@ -153,14 +164,44 @@ def place_system(conv: Conversation, caps: Caps, note: Note) -> Conversation | N
     return replace(conv, messages=system + msgs)
 
 
-def drop_tools(conv: Conversation, note: Note) -> Conversation | None:
-    """A sample that uses tools is rejected; unused tool definitions are stripped."""
-    if any(uses_tools(m) for m in conv.messages):
-        note("tools.unsupported", "uses tool calls, which this target cannot express", "rejected")
+def drop_tools(conv: Conversation, settings: Settings, note: Note) -> Conversation | None:
+    """Unused tool definitions are stripped; a sample that uses tools is rejected, or with
+    ``--drop-tools`` kept without its tool calls, tool results and definitions."""
+    if not any(uses_tools(m) for m in conv.messages):
+        if conv.tools or conv.functions:
+            note("transform.tools", "unused tool definitions removed", "altered")
+        return replace(conv, tools=UNSET, parallel_tool_calls=UNSET, functions=UNSET)
+    if not settings.drop_tools:
+        reason = "uses tool calls, which this target cannot express (--drop-tools keeps the rest)"
+        note("tools.unsupported", reason, "rejected")
         return None
-    if conv.tools or conv.functions:
-        note("transform.tools", "unused tool definitions removed", "altered")
-    return replace(conv, tools=UNSET, parallel_tool_calls=UNSET, functions=UNSET)
+    msgs, removed = _without_tool_turns(conv.messages)
+    cut = 0
+    if not conv.is_preference:  # an SFT sample ends with an answer: drop questions left unanswered
+        last = max((i for i, m in enumerate(msgs) if m.role == "assistant"), default=-1)
+        msgs, cut = msgs[: last + 1], len(msgs) - last - 1
+        if not any(m.role == "user" for m in msgs):
+            note("tools.unsupported", "nothing but tool calls answers the user: nothing left to train on", "rejected")
+            return None
+    defs = " and the tool definitions" if conv.tools or conv.functions else ""
+    tail = f"; {cut} unanswered message(s) at the end dropped" if cut else ""
+    note("transform.drop_tools", f"{removed} tool call/result message(s){defs} removed{tail} (--drop-tools)", "altered")
+    return replace(conv, messages=msgs, tools=UNSET, parallel_tool_calls=UNSET, functions=UNSET)
+
+
+def _without_tool_turns(messages: list[Message]) -> tuple[list[Message], int]:
+    """Messages without tool results and tool calls (text sent along with a call is kept)."""
+    kept: list[Message] = []
+    removed = 0
+    for m in messages:
+        if m.role in {"tool", "function"} or (uses_tools(m) and not m.content):
+            removed += 1
+        elif uses_tools(m):
+            removed += 1
+            kept.append(replace(m, tool_calls=UNSET, function_call=UNSET))
+        else:
+            kept.append(m)
+    return kept, removed
 
 
 def drop_call_text(conv: Conversation, note: Note) -> Conversation:

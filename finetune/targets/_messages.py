@@ -85,9 +85,19 @@ def out_message(m: Message, weight_field: WeightField, reasoning: Reasoning, las
     )
 
 
-def write_messages(conv: Conversation, weight_field: WeightField, reasoning: Reasoning) -> MessagesLine:
-    """The messages line; a preference pair gets Bailian's ``chosen``/``rejected`` objects."""
+def write_messages(
+    conv: Conversation, weight_field: WeightField, reasoning: Reasoning, *, fill_weight: bool = False
+) -> MessagesLine:
+    """The messages line; a preference pair gets Bailian's ``chosen``/``rejected`` objects.
+
+    ``fill_weight`` gives every assistant message a weight (1 where the source has none), so that
+    every line has the same keys.
+    """
     msgs = conv.messages
+    if fill_weight:
+        msgs = [
+            msgspec.structs.replace(m, weight=1) if m.role == "assistant" and m.weight is UNSET else m for m in msgs
+        ]
     last = len(msgs) - 1
     out = [
         m

@@ -2,8 +2,10 @@
 
 Roles: ``human``, ``gpt``, ``function_call`` (value: ``{"name", "arguments": {...}}`` as a JSON
 string, a list for parallel calls), ``observation`` (tool results; several become a JSON list).
-``tools`` is a JSON *string* of the function definitions. Call ids do not exist here: reading back
-numbers them ``call_0``, ``call_1``… Source: https://github.com/hiyouga/LLaMA-Factory/blob/main/data/README.md
+``tools`` is a JSON *string* of the function definitions. Every line carries ``system`` and
+``tools`` (empty strings when there are none, which LLaMA-Factory reads as "none"), so columnar
+loaders see the same keys throughout. Call ids do not exist here: reading back numbers them
+``call_0``, ``call_1``… Source: https://github.com/hiyouga/LLaMA-Factory/blob/main/data/README.md
 """
 
 from __future__ import annotations
@@ -83,8 +85,8 @@ def write_sharegpt(conv: Conversation) -> Line:
     good, bad = chosen(conv), rejected(conv)
     return Line(
         conversations=turns,
-        system=system,
-        tools=tools_string(conv.tools),
+        system=system or "",
+        tools=tools_string(conv.tools) or "",
         chosen=Turn("gpt", text_of(good.content)) if good else UNSET,
         rejected=Turn("gpt", text_of(bad.content)) if bad else UNSET,
     )
@@ -136,11 +138,7 @@ def read_sharegpt(raw: bytes) -> Conversation:
     """A ShareGPT line back to a canonical conversation or preference pair."""
     line = _line.decode(raw)
     msgs = messages_of(line)
-    tools = (
-        UNSET
-        if line.tools is UNSET
-        else [{"type": "function", "function": f} for f in _any.decode(line.tools)]
-    )
+    tools = [{"type": "function", "function": f} for f in _any.decode(line.tools)] if line.tools else UNSET
     if line.chosen is not UNSET and line.rejected is not UNSET:
         good = Message(role="assistant", content=line.chosen.value)
         bad = Message(role="assistant", content=line.rejected.value)

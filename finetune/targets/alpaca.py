@@ -18,7 +18,7 @@ from finetune.targets.base import Caps, Options, Target
 
 class Line(Struct, frozen=True, kw_only=True, omit_defaults=True):
     instruction: str
-    input: str = ""
+    input: str | UnsetType = UNSET
     output: str | UnsetType = UNSET
     system: str | UnsetType = UNSET
     history: list[list[str]] | UnsetType = UNSET
@@ -30,8 +30,12 @@ _line = msgspec.json.Decoder(Line)
 
 
 def write_alpaca(conv: Conversation) -> Line:
-    """The last user turn as ``instruction``, earlier exchanges as ``history``."""
-    system: str | UnsetType = UNSET
+    """The last user turn as ``instruction``, earlier exchanges as ``history``.
+
+    ``input`` and ``system`` are on every line (empty strings when unused); ``history`` only when there
+    is one, since an empty-list fill breaks columnar loaders (see ``Target.sparse_keys``).
+    """
+    system = ""
     pairs: list[list[str]] = []
     for m in conv.messages:
         if m.role == "system":
@@ -44,6 +48,7 @@ def write_alpaca(conv: Conversation) -> Line:
     good, bad = chosen(conv), rejected(conv)
     return Line(
         instruction=instruction,
+        input="",
         output=UNSET if good else output,
         system=system,
         history=[[q, text_of(split_think(a)[0])] for q, a in pairs] or UNSET,
@@ -84,5 +89,6 @@ TARGET = Target(
     write=write,
     read=read_alpaca,
     tokenizer="qwen",
+    sparse_keys=("history",),
     notes=("history answers are trained too; weight-0 turns need --weights drop|split to stay untrained",),
 )

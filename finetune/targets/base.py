@@ -9,49 +9,20 @@ confirm are ordinary defaults here, listed in ``notes`` and overridable with ``-
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from finetune.model import Conversation
+from finetune.targets.caps import Caps, Rule
+from finetune.targets.rules import rules_for
+
+__all__ = ["Caps", "Options", "OverrideError", "Reader", "Rule", "Target", "Writer", "with_overrides"]
 
 Options = Mapping[str, str]
 Writer = Callable[[Conversation, Options], Any]
 Reader = Callable[[bytes], Conversation]
-#: A rule check yields ``(json_path, reason)`` for each violation.
-Check = Callable[[Conversation, "Caps"], Iterator[tuple[str, str]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Caps:
-    """What a target's format can express, and its limits (``None`` = no known limit)."""
-
-    system: Literal["message", "field", "fold"] = "message"
-    tools: bool = False
-    #: False where a tool-call turn cannot also carry text (ShareGPT function_call, ms-swift tool_call).
-    tool_call_text: bool = True
-    weights: Literal["none", "binary", "float"] = "none"
-    preference: bool = False
-    alternation: bool = True
-    end_assistant: bool = True
-    reasoning: Literal["field", "think", "drop"] = "drop"
-    content_parts: bool = False
-    multi_turn: bool = True
-    max_turns: int | None = None
-    max_tokens: int | None = None
-    max_file_bytes: int | None = None
-    #: Fewer samples than this draws a warning (a vendor minimum or recommendation).
-    min_samples: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A validation rule: a stable id, one line of explanation, and its check."""
-
-    id: str
-    text: str
-    check: Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +40,21 @@ class Target:
     validate_read: Reader | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     extra_rules: tuple[Rule, ...] = ()
+    #: Keys only some lines have. Every other key is on every line (empty strings or documented
+    #: defaults fill the gaps). These are list-valued keys, written only when non-empty (an
+    #: empty-list fill breaks columnar readers: pyarrow types ``[]`` as a list of nulls and then
+    #: refuses the rows that carry values), and keys a template ties to a line's shape (Qianfan's
+    #: preference history turns). ``validate``'s ``file.keys`` check leaves them out.
+    sparse_keys: tuple[str, ...] = ()
+    #: Where ``caps.max_file_bytes`` comes from (a URL), when it differs from ``source``.
+    limits_source: str = ""
     tokenizer: Literal["qwen", "estimate"] = "estimate"
-    #: Writes side files after conversion (e.g. LLaMA-Factory's dataset_info.json); returns them.
-    finish: Callable[[Path, Sequence[Path], Options, bool], list[Path]] | None = None
+    #: Side files to write after conversion (e.g. LLaMA-Factory's dataset_info.json): path -> bytes.
+    finish: Callable[[Path, Sequence[Path], Options, bool], dict[Path, bytes]] | None = None
 
     @property
     def rules(self) -> tuple[Rule, ...]:
         """The rules this target enforces: derived from its caps, plus its own."""
-        from finetune.targets.rules import rules_for
-
         return (*rules_for(self.caps), *self.extra_rules)
 
 

@@ -49,8 +49,8 @@ def read(line: bytes) -> Conversation:
     return read_sharegpt(line) if b'"conversations"' in line else read_alpaca(line)
 
 
-def dataset_info(out: Path, paths: Sequence[Path], options: Options, preference: bool) -> list[Path]:
-    """Write ``dataset_info.json`` next to the output, one entry per written file."""
+def dataset_info(out: Path, paths: Sequence[Path], options: Options, preference: bool) -> dict[Path, bytes]:
+    """``dataset_info.json`` next to the output, one entry per written file."""
     base = _ALPACA if options.get("formatting") == "alpaca" else _SHAREGPT
     entries: dict[str, Any] = {}
     for path in paths:
@@ -63,9 +63,7 @@ def dataset_info(out: Path, paths: Sequence[Path], options: Options, preference:
             }
             entry["columns"].pop("response", None)
         entries[path.name.removesuffix(".jsonl").replace(".", "_")] = entry
-    info = out.with_name("dataset_info.json")
-    info.write_bytes(msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n")
-    return [info]
+    return {out.with_name("dataset_info.json"): msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n"}
 
 
 TARGET = Target(

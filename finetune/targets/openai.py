@@ -18,6 +18,9 @@ from finetune.model import Content, Conversation, Message, PreferenceInput
 from finetune.readers import read_openai
 from finetune.targets.base import Caps, Options, Rule, Target
 
+#: "Individual files can be up to 512 MB" (Files API); MB read as 10^6 bytes, the smaller reading.
+MAX_FILE_BYTES = 512_000_000
+LIMITS_SOURCE = "https://platform.openai.com/docs/api-reference/files/create"
 #: Content part types OpenAI fine-tuning accepts (audio and file parts are not supported).
 PART_TYPES = frozenset({"text", "image_url"})
 
@@ -116,12 +119,14 @@ TARGET = Target(
         alternation=False,
         content_parts=True,
         max_tokens=65_536,
-        max_file_bytes=512 << 20,
+        max_file_bytes=MAX_FILE_BYTES,
         min_samples=10,
     ),
     write=write,
     read=read_openai,
     validate_read=read_strict,
+    sparse_keys=("tools", "parallel_tool_calls", "functions"),
+    limits_source=LIMITS_SOURCE,
     extra_rules=(Rule("content.parts", "content parts are text or image_url only", _part_types),),
     notes=(
         "max_tokens=65536 is the gpt-4o/4o-mini training context; gpt-3.5 uses 16385 and the gpt-4.1 "

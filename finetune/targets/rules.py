@@ -1,4 +1,4 @@
-"""Reusable validation rules, chosen per target from its :class:`~finetune.targets.base.Caps`.
+"""Reusable validation rules, chosen per target from its :class:`~finetune.targets.caps.Caps`.
 
 Each check yields ``(json_path, reason)`` per violation; paths index the canonical (OpenAI-shaped)
 conversation, e.g. ``$.messages[3].role``.
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 from msgspec import UNSET
 
-from finetune.model import Conversation, Message
-from finetune.targets.base import Caps, Rule
+from finetune.model import Conversation, Message, arguments_problem
+from finetune.targets.caps import Caps, Rule
 
 Found = Iterator[tuple[str, str]]
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
@@ -106,6 +106,21 @@ def _tool_pairing(conv: Conversation, caps: Caps) -> Found:
             yield f"$.messages[{i}].tool_call_id", "tool result without a matching earlier tool call"
 
 
+def _tool_arguments(conv: Conversation, caps: Caps) -> Found:
+    for i, m in enumerate(conv.messages):
+        calls = (
+            []
+            if m.tool_calls is UNSET
+            else [(f"tool_calls[{k}].function", c.function) for k, c in enumerate(m.tool_calls)]
+        )
+        if m.function_call is not UNSET:
+            calls.append(("function_call", m.function_call))
+        for where, call in calls:
+            problem = arguments_problem(call.arguments)
+            if problem is not None:
+                yield f"$.messages[{i}].{where}.arguments", problem
+
+
 def _weights(conv: Conversation, caps: Caps) -> Found:
     for i, m in enumerate(conv.messages):
         if m.weight is UNSET:
@@ -118,15 +133,31 @@ def _weights(conv: Conversation, caps: Caps) -> Found:
             yield f"$.messages[{i}].weight", f"weight must be within [0, 1], not {m.weight}"
 
 
+_KIND_FIELD = {"dpo": "preferred_output", "kto": "preferred_output", "ranking": "ranked_outputs"}
+_KIND_NAME = {
+    "dpo": "preference pairs",
+    "kto": "KTO samples (one answer labelled good or bad)",
+    "ranking": "ranking samples",
+}
+
+
 def _preference_shape(conv: Conversation, caps: Caps) -> Found:
-    if not conv.is_preference:
+    kind = conv.kind
+    if kind == "sft":
         return
-    if not caps.preference:
-        yield "$.preferred_output", "preference pairs are not supported by this target"
+    if not {"dpo": caps.preference, "kto": caps.kto, "ranking": caps.ranking}[kind]:
+        yield f"$.{_KIND_FIELD[kind]}", f"{_KIND_NAME[kind]} are not supported by this target"
+        return
+    if conv.ranked_outputs is not UNSET:
+        if len(conv.ranked_outputs) < 2:
+            yield "$.ranked_outputs", "a ranking needs at least two candidate answers"
+        for k, candidate in enumerate(conv.ranked_outputs):
+            if not candidate.content:
+                yield f"$.ranked_outputs[{k}].content", "a candidate answer needs text"
         return
     for key in ("preferred_output", "non_preferred_output"):
         out = getattr(conv, key)
-        if out is UNSET or not any(m.role == "assistant" and m.content for m in out):
+        if out is not UNSET and not any(m.role == "assistant" and m.content for m in out):
             yield f"$.{key}", "needs an assistant message with content"
 
 
@@ -149,7 +180,7 @@ def rules_for(caps: Caps) -> tuple[Rule, ...]:
         Rule("turns.has_assistant", "an SFT sample needs an assistant answer", _has_assistant),
         Rule("content.empty", "assistant messages need content or tool calls", _empty_answer),
         Rule("weights.values", "weights only on assistant messages, within range", _weights),
-        Rule("preference.shape", "preference pairs: supported, each side one answer", _preference_shape),
+        Rule("preference.shape", "DPO/KTO/ranking: supported, every answer has text", _preference_shape),
     ]
     if not caps.content_parts:
         rules.append(Rule("content.text", "content must be a plain string", _text))
@@ -162,6 +193,7 @@ def rules_for(caps: Caps) -> tuple[Rule, ...]:
         rules.append(Rule("turns.last", "SFT ends with assistant; a DPO prompt with user", _ends_assistant))
     if caps.tools:
         rules.append(Rule("tools.pairing", "tool results answer an earlier call id", _tool_pairing))
+        rules.append(Rule("tools.arguments", "tool-call arguments: a JSON object in a string", _tool_arguments))
     else:
         rules.append(Rule("tools.unsupported", "no tool definitions or tool calls", _no_tools))
     if caps.max_turns is not None:

@@ -51,13 +51,18 @@ def _expand(m: Message, last: bool) -> list[MsgOut | Message]:
 
 
 def write(conv: Conversation, options: Options) -> Any:
-    """Messages (tool calls as ``tool_call`` turns); a preference pair as chosen + ``rejected_response``."""
+    """Messages (tool calls as ``tool_call`` turns); a preference pair as chosen + ``rejected_response``.
+
+    ``tools`` is on every line (an empty string when there are none; ms-swift reads that as none).
+    """
     good, bad = chosen(conv), rejected(conv)
     msgs = [*conv.messages, good] if good else conv.messages
     last = len(msgs) - 1
     out = [o for i, m in enumerate(msgs) for o in _expand(m, i == last)]
     return Line(
-        messages=out, tools=tools_string(conv.tools), rejected_response=text_of(bad.content) if bad else UNSET
+        messages=out,
+        tools=tools_string(conv.tools) or "",
+        rejected_response=text_of(bad.content) if bad else UNSET,
     )
 
 
@@ -96,11 +101,7 @@ def read(raw: bytes) -> Conversation:
             )
         else:
             msgs.append(in_message(m))
-    tools = (
-        UNSET
-        if line.tools is UNSET
-        else [{"type": "function", "function": f} for f in _any.decode(line.tools)]
-    )
+    tools = [{"type": "function", "function": f} for f in _any.decode(line.tools)] if line.tools else UNSET
     if line.rejected_response is not UNSET and msgs and msgs[-1].role == "assistant":
         bad = Message(role="assistant", content=line.rejected_response)
         return Conversation(

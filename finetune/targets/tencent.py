@@ -25,5 +25,8 @@ TARGET = Target(
     caps=Caps(reasoning="think"),
     write=write,
     read=read_messages,
-    notes=("tools, weights and DPO are not documented: unsupported by default",),
+    notes=(
+        "tools, weights and DPO are not documented: unsupported by default",
+        "no file size limit documented: output is not split",
+    ),
 )

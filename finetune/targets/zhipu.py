@@ -13,6 +13,11 @@ from finetune.model import Conversation
 from finetune.targets._messages import read_messages, write_messages
 from finetune.targets.base import Caps, Options, Target
 
+#: Upload error 435: "File size exceeds 100MB" (use a smaller jsonl file or upload in batches).
+#: MB read as 10^6 bytes, the smaller reading, so a part never exceeds either.
+MAX_FILE_BYTES = 100_000_000
+LIMITS_SOURCE = "https://docs.z.ai/api-reference/api-code"
+
 
 def write(conv: Conversation, options: Options) -> Any:
     """The messages line (``chosen``/``rejected`` objects for a preference pair)."""
@@ -23,12 +28,13 @@ TARGET = Target(
     name="zhipu",
     title="Zhipu GLM (bigmodel.cn) SFT + DPO",
     source="https://docs.bigmodel.cn/cn/guide/tools/fine-tuning",
-    caps=Caps(preference=True),
+    caps=Caps(preference=True, max_file_bytes=MAX_FILE_BYTES),
     write=write,
     read=read_messages,
+    limits_source=LIMITS_SOURCE,
     notes=(
         "DPO shape (chosen/rejected message objects) is third-party evidence only",
         "hosted function-call SFT shape unconfirmed: tools off (--set zhipu.tools=true writes OpenAI's)",
-        "file size and sample limits unconfirmed",
+        "sample-count limits unconfirmed",
     ),
 )

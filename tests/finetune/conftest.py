@@ -1,7 +1,9 @@
-"""Helpers for the finetune tests: write JSONL fixtures and run the CLI in-process."""
+"""Helpers for the finetune tests: write JSONL fixtures, run the CLI in-process or as a child process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,15 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return code, out, err
 
     return run
+
+
+def finetune(*args: str | Path, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m finetune`` in a child process, as a user would; capture text output."""
+    cmd = [sys.executable, "-m", "finetune", *(str(a) for a in args)]
+    kw.setdefault("capture_output", True)
+    return subprocess.run(cmd, text=True, check=False, timeout=60, **kw)
+
+
+def no_traceback(stderr: str) -> bool:
+    """True when a child's stderr shows no Python traceback or ignored exception."""
+    return "Traceback" not in stderr and "Exception ignored" not in stderr

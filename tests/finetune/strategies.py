@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
-from finetune.model import Conversation, FunctionCall, Message, ToolCall
+from finetune.model import Conversation, FunctionCall, Message, Ranked, ToolCall
 
 ALPHABET = "abcXYZ 019你好世界天气，。！？（）：；“”、\n"
 texts = st.text(alphabet=ALPHABET, min_size=1, max_size=12).filter(lambda t: t.strip() != "")
@@ -87,7 +87,9 @@ def arbitrary(draw: st.DrawFn) -> Conversation:
         weight: Any = draw(st.sampled_from([msgspec.UNSET, 0, 1, 0.5, 2]))
         tool_calls: Any = msgspec.UNSET
         if role == "assistant" and draw(st.booleans()):
-            tool_calls = [ToolCall(id=draw(st.sampled_from(["a", "b"])), function=FunctionCall(name="f"))]
+            arguments = draw(st.sampled_from(["{}", '{"城市":"北京"}', "[1]", "{1:2}", ""]))
+            call = FunctionCall(name="f", arguments=arguments)
+            tool_calls = [ToolCall(id=draw(st.sampled_from(["a", "b"])), function=call)]
         call_id: Any = draw(st.sampled_from(["a", "b"])) if role == "tool" else msgspec.UNSET
         msgs.append(Message(role=role, content=content, weight=weight, tool_calls=tool_calls, tool_call_id=call_id))
     if draw(st.booleans()) and msgs:
@@ -97,3 +99,24 @@ def arbitrary(draw: st.DrawFn) -> Conversation:
             non_preferred_output=[Message(role="assistant", content="坏")],
         )
     return Conversation(messages=msgs)
+
+
+@st.composite
+def kto_samples(draw: st.DrawFn) -> Conversation:
+    """A KTO sample: a prompt ending with a user turn and one answer labelled good or bad."""
+    pair = draw(preferences())
+    answer = [Message(role="assistant", content=draw(texts))]
+    if draw(st.booleans()):
+        return msgspec.structs.replace(pair, preferred_output=answer, non_preferred_output=msgspec.UNSET)
+    return msgspec.structs.replace(pair, preferred_output=msgspec.UNSET, non_preferred_output=answer)
+
+
+@st.composite
+def rankings(draw: st.DrawFn) -> Conversation:
+    """A ranking sample: a prompt ending with a user turn and 2–4 answers with integer scores."""
+    pair = draw(preferences())
+    candidates = draw(st.lists(st.tuples(texts, st.integers(0, 5)), min_size=2, max_size=4))
+    ranked = [Ranked(content=c, score=s) for c, s in candidates]
+    return msgspec.structs.replace(
+        pair, preferred_output=msgspec.UNSET, non_preferred_output=msgspec.UNSET, ranked_outputs=ranked
+    )

@@ -132,7 +132,7 @@ def test_progress_bar_only_on_a_tty() -> None:
     """The progress bar draws on a terminal and stays silent otherwise."""
     import io
 
-    from finetune.cli import ProgressBar
+    from finetune.commands import ProgressBar
 
     tty = FakeTTY()
     bar = ProgressBar(1000, tty)  # type: ignore[arg-type]
@@ -175,3 +175,65 @@ def test_transform_flags_reach_the_pipeline(tmp_path: Path, cli: Run) -> None:
     assert len(train) + len(val) == 50 and val
     assert all("[PHONE]" in r["messages"][0]["content"] for r in train + val)
     assert b"transform.pii" in (tmp_path / "r.jsonl").read_bytes()
+
+
+def test_version(tmp_path: Path) -> None:
+    """finetune --version prints the package version and exits 0."""
+    from finetune import __version__
+    from tests.finetune.conftest import finetune
+
+    done = finetune("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"finetune (qiao) {__version__}"
+
+
+def test_every_option_has_help() -> None:
+    """Every option and argument of every sub-command carries a help text."""
+    import argparse
+
+    from finetune.cli import _parser
+
+    parser = _parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {action.dest}"
+        for name, sub in [("finetune", parser), *subs.choices.items()]
+        for action in sub._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert missing == []
+    assert all(choice.help for choice in subs._choices_actions)
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """`finetune targets | head` with the reader gone: exit 0, no traceback, no ignored exception."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.finetune.conftest import no_traceback
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first write
+    done = subprocess.run(
+        [sys.executable, "-m", "finetune", "targets"], stdout=write_end, stderr=subprocess.PIPE, text=True, check=False
+    )
+    os.close(write_end)
+    assert done.returncode == 0 and no_traceback(done.stderr), done.stderr
+
+
+def test_closed_stderr_does_not_stop_a_conversion(tmp_path: Path) -> None:
+    """`finetune convert … 2>&1 | head` with the reader gone: the run completes, writes its output
+    and keeps its exit code (1 here: every line rejected)."""
+    import os
+    import subprocess
+    import sys
+
+    rows = [GOOD, *([BAD] * 300)]
+    src = jsonl(tmp_path / "in.jsonl", rows)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    cmd = [sys.executable, "-m", "finetune", "convert", str(src), "--to", "siliconflow", "-o", str(tmp_path / "o.jsonl")]
+    done = subprocess.run(cmd, stdout=write_end, stderr=write_end, check=False)
+    os.close(write_end)
+    assert done.returncode == 1
+    assert read_jsonl(tmp_path / "o.jsonl") == [GOOD]

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from finetune.io import JsonlSink
+from finetune.output import JsonlSink
 from finetune.pipeline import Converter, ConvertOptions, Source
 from finetune.readers import read_openai, read_transcript
 from finetune.report import Report
@@ -126,8 +126,8 @@ def test_llamafactory_writes_dataset_info(tmp_path: Path) -> None:
     assert info["out_val"]["file_name"] == "out.val.jsonl"
 
 
-def test_unwritable_sample_is_reported(tmp_path: Path) -> None:
-    """A sample the writer cannot express (tool arguments that are not JSON) is rejected as write.failed."""
+def test_bad_tool_arguments_are_a_rule_not_a_writer_failure(tmp_path: Path) -> None:
+    """Tool arguments that are not JSON are rejected by the tools.arguments rule before the writer runs."""
     call = {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{not json"}}
     row = {
         "messages": [
@@ -138,4 +138,5 @@ def test_unwritable_sample_is_reported(tmp_path: Path) -> None:
         ]
     }
     c, report = convert(tmp_path, [row], target="sharegpt")
-    assert c.summary.samples == 0 and report.by_rule["rejected:write.failed"] == 1
+    assert c.summary.samples == 0 and report.by_rule["rejected:tools.arguments"] == 1
+    assert report.by_rule["rejected:write.failed"] == 0

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from finetune.judge import check
 from finetune.model import Conversation, chosen, rejected, text_of
-from finetune.pipeline import check
 from finetune.scan import scan
 from finetune.targets import TARGETS
 from finetune.targets.base import Caps, Target
 from finetune.transforms import Settings, prepare
-from tests.finetune.strategies import conversations, preferences
+from tests.finetune.strategies import conversations, kto_samples, preferences, rankings
 
 ENC = msgspec.json.Encoder()
 
@@ -34,8 +34,9 @@ def features(conv: Conversation, caps: Caps) -> Any:
         msgs.append(entry)
     tools = sorted(t["function"]["name"] for t in conv.tools) if conv.tools else []
     good, bad = chosen(conv), rejected(conv)
-    pair = (text_of(good.content), text_of(bad.content)) if good and bad else None
-    return msgs, tools, pair
+    sides = (text_of(good.content) if good else None, text_of(bad.content) if bad else None)
+    ranked = sorted((r.content, float(r.score)) for r in conv.ranked_outputs) if conv.ranked_outputs else None
+    return msgs, tools, sides, ranked
 
 
 def round_trip(target: Target, conv: Conversation) -> None:
@@ -63,4 +64,22 @@ def test_sft_round_trip(name: str, data: st.DataObject) -> None:
 @given(conv=preferences())
 def test_preference_round_trip(name: str, conv: Conversation) -> None:
     """Preference pairs survive the trip through every target that supports them."""
+    round_trip(TARGETS[name], conv)
+
+
+@pytest.mark.parametrize("name", [n for n, t in TARGETS.items() if t.caps.kto])
+@settings(max_examples=25, deadline=None)
+@given(conv=kto_samples())
+def test_kto_round_trip(name: str, conv: Conversation) -> None:
+    """KTO samples (one answer, labelled good or bad) survive every target that supports them."""
+    assert check(TARGETS[name], conv) == []
+    round_trip(TARGETS[name], conv)
+
+
+@pytest.mark.parametrize("name", [n for n, t in TARGETS.items() if t.caps.ranking])
+@settings(max_examples=25, deadline=None)
+@given(conv=rankings())
+def test_ranking_round_trip(name: str, conv: Conversation) -> None:
+    """Ranked answers with their scores survive every target that supports ranking."""
+    assert check(TARGETS[name], conv) == []
     round_trip(TARGETS[name], conv)

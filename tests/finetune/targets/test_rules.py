@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from finetune.pipeline import check
+from finetune.judge import check
 from finetune.readers import read_openai
 from finetune.targets import TARGETS
 
@@ -45,6 +45,17 @@ BREAKERS: dict[str, tuple[str, dict[str, Any]]] = {
         {"messages": [U, CALL, {"role": "tool", "tool_call_id": "c1", "content": "1"}, A]},
     ),
     "limits.turns": ("qianfan", {"messages": [U, A] * 151}),
+    "tools.arguments": (
+        "openai",
+        {
+            "messages": [
+                U,
+                {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{1:2}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "1"},
+                A,
+            ]
+        },
+    ),
     "content.parts": ("openai", {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}, A]}),
 }
 
