@@ -33,6 +33,14 @@ class Admission(msgspec.Struct, kw_only=True):
     ticket: str = ""  # a shared concurrency reservation to release (Redis store)
 
 
+class Quota(msgspec.Struct, kw_only=True):
+    """An account's current minute against its limits, and its requests in flight (operators' view)."""
+
+    requests: int = 0
+    tokens: int = 0
+    in_flight: int = 0
+
+
 class Health(msgspec.Struct, kw_only=True):
     available: bool
     reason: str = ""
@@ -89,4 +97,19 @@ class StateStore(Protocol):
     async def clear(self, key: str, reason_prefix: str) -> None:
         """End a cooldown early when its reason starts with ``reason_prefix`` (e.g. a balance refresh
         showing funds ends a ``quota_exhausted`` disable)."""
+        ...
+
+    # ---- the operator's view (admin API, metrics; never on the request path) ----------------------------
+
+    def cooldown(self, key: str, now: float) -> tuple[float, str] | None:
+        """The cooldown in force on ``key`` (a provider, or ``provider/model``): (until, reason), or None."""
+        ...
+
+    async def quota(self, provider: str, now: float) -> Quota:
+        """This minute's requests and tokens taken against an account's limits, and its requests in flight
+        (with Redis: what the instances leased, cluster-wide: an upper bound of what they used)."""
+        ...
+
+    async def reset_breaker(self, key: str) -> None:
+        """Close the breaker of ``provider/model`` now (an operator's decision), on every instance."""
         ...

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from balancer.config import Breaker, Limits
-from balancer.state import Admission, Health, Verdict, candidate_key
+from balancer.state import Admission, Health, Quota, Verdict, candidate_key
 
 EWMA_ALPHA = 0.2
 
@@ -193,6 +193,20 @@ class MemoryStore:
         c = self._cool.get(key)
         if c is not None and c.reason.startswith(reason_prefix):
             del self._cool[key]
+
+    def cooldown(self, key: str, now: float) -> tuple[float, str] | None:
+        c = self._cooldown(key, now)
+        return None if c is None else (c.until, c.reason)
+
+    async def quota(self, provider: str, now: float) -> Quota:
+        u = self._usage.get(provider)
+        if u is None:
+            return Quota()
+        current = u.window == math.floor(now / 60.0)
+        return Quota(requests=u.requests if current else 0, tokens=u.tokens if current else 0, in_flight=u.in_flight)
+
+    async def reset_breaker(self, key: str) -> None:
+        self.mirror_breaker(key, 0.0)
 
 
 def _bucket(now: float, breaker: Breaker) -> int:

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from balancer import tasks
 from balancer.config import Breaker, Limits
-from balancer.state import Admission, Verdict, candidate_key, keys
+from balancer.state import Admission, Quota, Verdict, candidate_key, keys
 from balancer.state.batch import Counters
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
@@ -251,6 +251,21 @@ class RedisStore(MemoryStore):
     async def clear(self, key: str, reason_prefix: str) -> None:
         await super().clear(key, reason_prefix)
         await self._call(self._clear, [keys.HEALTH], [keys.cooldown_field(key), reason_prefix, keys.EVENTS])
+
+    async def quota(self, provider: str, now: float) -> Quota:
+        if self.degraded:
+            return await super().quota(provider, now)
+        try:
+            r, t = await self.client.hmget(keys.window(provider, math.floor(now / 60.0)), ["r", "t"])
+            in_flight = await self.client.zcount(keys.inflight(provider), now, "+inf")
+        except (RedisError, OSError):
+            return await super().quota(provider, now)
+        kept = len(self._free.get(provider, ()))  # slots this instance holds for its next request: not in flight
+        return Quota(requests=int(r or 0), tokens=int(t or 0), in_flight=max(0, int(in_flight) - kept))
+
+    async def reset_breaker(self, key: str) -> None:
+        await self._call(self._clear, [keys.HEALTH], [keys.breaker_field(key), "", keys.EVENTS])
+        await super().reset_breaker(key)  # after: an earlier "open" event still on its way is then overruled
 
     async def _publish_health(self, field: str, until: float, reason: str, now: float) -> float | None:
         got = await self._call(self._health, [keys.HEALTH], [field, repr(until), reason, now, keys.EVENTS])

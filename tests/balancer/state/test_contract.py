@@ -5,6 +5,7 @@ Time is virtual: each test passes ``now`` explicitly, nothing sleeps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -178,3 +179,36 @@ async def test_latency_ewma(store: StateStore) -> None:
     await store.settle(adm, 1, "ok", 200.0, BREAKER, T0)
     lat = store.health("p", "m", T0).latency_ms
     assert lat is not None and 100 < lat < 200
+
+
+async def test_quota_shows_this_minute_and_what_is_in_flight(store: StateStore) -> None:
+    """quota() reports the requests and tokens taken against an account this minute, and its requests in
+    flight; a new minute starts from zero (what the operator's providers view shows)."""
+    limits = Limits(rpm=100, tpm=10_000, concurrency=5)
+    held = await store.admit("p", "m", limits, 300, BREAKER, T0)
+    assert held.ok
+    await served(store, limits=limits, tokens=100)
+    q = await store.quota("p", T0 + 1)
+    assert q.requests >= 2 and q.tokens >= 400 and q.in_flight == 1
+    await store.settle(held, 200, "ok", 10.0, BREAKER, T0 + 2)
+    assert (await store.quota("p", T0 + 3)).in_flight == 0
+    assert (await store.quota("p", T0 + 61)).requests == 0
+    assert (await store.quota("nobody", T0)).requests == 0
+
+
+async def test_cooldown_is_readable_and_a_breaker_can_be_reset(store: StateStore) -> None:
+    """cooldown() reports (until, reason) of a cooldown in force; reset_breaker() closes an open breaker now."""
+    assert store.cooldown("q", T0) is None
+    await store.cool_down("q", T0 + 60, "drained", T0)
+    assert store.cooldown("q", T0 + 1) == (T0 + 60, "drained")
+    assert store.cooldown("q", T0 + 61) is None
+    for i in range(3):
+        await served(store, "fail", now=T0 + i)
+    assert not store.health("p", "m", T0 + 4).available
+    await store.reset_breaker("p/m")
+    for _ in range(50):  # other instances' events arrive asynchronously (Redis): bounded wait for them to settle
+        if store.health("p", "m", T0 + 4).available:
+            break
+        await asyncio.sleep(0.02)
+    assert store.health("p", "m", T0 + 4).available
+    assert (await store.admit("p", "m", NO_LIMITS, 1, BREAKER, T0 + 4)).ok
