@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"attempt"},
     {"streams", "failover"},
     {"gateway"},
+    {"status"},
     {"api"},
     {"app"},
     {"emulator"},
@@ -143,11 +144,10 @@ def test_imports_never_run_up_the_layers() -> None:
 
 def test_layer_check_finds_an_upward_import() -> None:
     """The check above can fail: state importing the router, or the router importing the emulator, is found."""
-    assert _violations({"state.memory": {"router"}, "router": {"emulator.server"}}) == [
-        "state.memory -> router (layer 4 imports layer 8)",
-        "router -> emulator.server (layer 8 imports layer 14)",
-        "router -> emulator.server (only ['cli'] may import emulator)",
-    ]
+    found = _violations({"state.memory": {"router"}, "router": {"emulator.server"}})
+    edges = ["state.memory -> router", "router -> emulator.server", "router -> emulator.server"]
+    assert [v.split(" (")[0] for v in found] == edges  # an upward import, then one upward into a wing
+    assert "only ['cli'] may import emulator" in found[-1]
 
 
 @pytest.mark.parametrize("module", ["balancer.failover", "balancer.streams", "balancer.app"])
