@@ -251,7 +251,7 @@ class Caller:
                 choice.provider_name, choice.model, job.route.name, u.prompt_tokens, u.completion_tokens,
                 u.cached_tokens, job.usage_estimated,
             )  # fmt: skip
-            self.ledger.book(charge, self.clock())
+            job.cost = self.ledger.book(charge, self.clock())
 
     async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy, max_wait_s: float) -> None:
         """Cool down (or disable) the candidate or its provider as the failure class says; a vendor's

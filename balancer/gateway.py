@@ -57,6 +57,7 @@ class Gateway:
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
+    solve_s: float | None = None  # how long the last re-plan took
     _engine: Engine | None = None
 
     @property
@@ -113,7 +114,9 @@ class Gateway:
                 for c in r.choices
                 if not self.store.health(c.provider_name, c.model, now).available
             )
+            t0 = time.perf_counter()
             self.plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
+            self.solve_s = time.perf_counter() - t0
             doc = report.report(self.plan, snap)
         if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
             log.warning("plan_not_optimal", status=doc["planner"])

@@ -16,6 +16,7 @@ import structlog
 
 from balancer import http, upstream, wire
 from balancer.capture import StreamAssembler
+from balancer.credit.ledger import Cost
 from balancer.routes import Choice, CompiledRoute
 from balancer.state import Admission
 
@@ -68,6 +69,7 @@ class Job:
     tries: int = 0  # upstream calls made (skipped candidates are not tries)
     assembler: StreamAssembler | None = None  # set when this request's transcript is captured
     adjustments: list[str] = field(default_factory=list)  # what a vendor quirk changed in the request
+    cost: Cost | None = None  # what the served attempt cost at list price, by who paid (the ledger's booking)
 
     def add(self, choice: Choice, result: str, status: int = 0, ms: float = 0.0, ttft_ms: float | None = None) -> None:
         """Record one attempt (or skipped candidate) for the request_done line; a debug line each."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from balancer.credit.plan import Plan
+from balancer.credit.pricing import MICRO
 from balancer.gateway import Gateway
 from balancer.state import Quota
 
@@ -40,6 +41,7 @@ class ProviderState:
     quota: Quota
     balance: dict[str, Any] | None  # the last poll: total, granted, paid, currency; or {"error": ...}
     grants: tuple[dict[str, Any], ...]  # each grant: name, unit, size, remaining, expires
+    spend: dict[str, float | None]  # paid CNY today and this month, and the caps on them (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +88,16 @@ async def snapshot(gw: Gateway) -> Status:
                 quota=await gw.store.quota(name, now),
                 balance=_balance(gw, name),
                 grants=tuple(grants.get(name, ())),
+                spend={
+                    "today": snap.paid_today.get(name, 0) / MICRO,
+                    "month": snap.paid_month.get(name, 0) / MICRO,
+                    "daily_cap": prov.account.daily_cap,
+                    "monthly_cap": prov.account.monthly_cap,
+                },
             )
         )
     store = {"backend": gw.store.name, "status": await gw.store.status(), "degraded_events": gw.store.degraded_events}
-    return Status(at=now, providers=tuple(providers), store=store, plan=_plan(gw.plan))
+    return Status(at=now, providers=tuple(providers), store=store, plan={**_plan(gw.plan), "solve_s": gw.solve_s})
 
 
 def _model(gw: Gateway, provider: str, model: str, now: float) -> ModelState:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 import structlog
@@ -38,6 +38,13 @@ class Charge:
     completion: int
     cached: int = 0
     estimated: bool = False
+
+
+class Cost(NamedTuple):
+    """What one charge cost at list price, by who paid: the paid balance, or a grant (µ¥)."""
+
+    paid: int
+    granted: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +100,9 @@ class Ledger(Protocol):
         """Install the accounts (start, reload); counters of grants that still exist are kept."""
         ...
 
-    def book(self, charge: Charge, now: float) -> None:
-        """Price ``charge`` and debit it in the vendor's order. Hot path: a cheap local update."""
+    def book(self, charge: Charge, now: float) -> Cost:
+        """Price ``charge`` and debit it in the vendor's order; returns what it cost. Hot path: a cheap local
+        update."""
         ...
 
     async def start(self) -> None: ...
@@ -170,15 +178,17 @@ class MemoryLedger:
                 self._paid[provider] = book.paid_balance
         self._books = dict(books)
 
-    def book(self, charge: Charge, now: float) -> None:
+    def book(self, charge: Charge, now: float) -> Cost:
         acct = self._books.get(charge.provider)
         tariff = acct.tariffs.get(charge.model) if acct else None
         cost = tariff.cost(charge.prompt, charge.completion, charge.cached) if tariff else 0
         tokens = charge.prompt + charge.completion
         grants = acct.grants if acct else ()
         day = day_key(now)
+        paid = 0
         for bucket, units, tok, micro in split(grants, self._used, charge.model, tokens, cost, now).parts:
             if bucket == PAID:
+                paid += micro
                 self._debit_paid(charge.provider, units, day, month_key(now))
             else:
                 key = f"{charge.provider}/{bucket}"
@@ -202,6 +212,7 @@ class MemoryLedger:
         if len(hours) > TRAFFIC_KEEP_H:
             for old in [h for h in hours if h <= hour - TRAFFIC_KEEP_H]:
                 del hours[old]
+        return Cost(paid, cost - paid)
 
     def _emitted(self, charge: Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
         """Hook: one part of a charge was booked locally (a shared ledger queues the increments)."""

@@ -1,0 +1,201 @@
+"""Prometheus metrics at ``/metrics``: what the request path counts, and what the operators' snapshot shows.
+
+Counted per request, from its ``request_done`` record (one call, :meth:`Metrics.observe`): requests by
+route/status/client, attempts by provider/model/result, failovers by provider and failure class, tokens and
+spend (CNY) by provider/route/client, and latency histograms (time to first token, attempt time) per provider.
+The counters are plain dict increments on the request path, added to the prometheus_client metrics once a
+second and at every scrape; the histograms are observed directly.
+
+Read at scrape time from :func:`balancer.status.snapshot` (so they agree with the admin API): each provider's
+state, models available, cooldown left, quota used and limits, in flight, balance, grants left with their
+expiry and projected waste, paid spend against caps, the state store's health, the planner's last solve.
+
+With ``balancer serve --workers N`` each worker writes its values under ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus_client's multiprocess mode, set by the supervisor before a worker starts) and a scrape of any
+worker sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from balancer.status import Status
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Metrics:
+    """The request path's metrics, accumulated locally and published to prometheus_client in batches."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry()  # ours alone (the default one holds process metrics of the importer)
+        r = self.registry
+        self.requests = Counter("qiao_requests", "Requests answered", ["route", "status", "client"], registry=r)
+        self.attempts = Counter(
+            "qiao_attempts", "Upstream attempts (and skipped candidates)", ["provider", "model", "result"], registry=r
+        )
+        self.failovers = Counter(
+            "qiao_failovers", "Failed attempts after which the request moved on", ["provider", "failure"], registry=r
+        )
+        self.tokens = Counter("qiao_tokens", "Tokens served", ["provider", "route", "client", "kind"], registry=r)
+        self.spend = Counter(
+            "qiao_spend_cny", "List value of what was served, by who paid it (paid balance or grant)",
+            ["provider", "route", "client", "paid_by"], registry=r,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            "qiao_ttft_seconds", "Time to the first streamed event, per provider", ["provider"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.upstream = Histogram(
+            "qiao_attempt_seconds", "Time of a served attempt, start to end, per provider", ["provider"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._pending: dict[tuple[Counter, tuple[str, ...]], float] = {}
+
+    def _add(self, metric: Counter, labels: tuple[str, ...], value: float = 1.0) -> None:
+        key = (metric, labels)
+        self._pending[key] = self._pending.get(key, 0.0) + value
+
+    def observe(self, done: dict[str, Any]) -> None:
+        """Count one request from its request_done record (the route-less ones — 401s on unknown routes — have none)."""
+        route, client, add = done.get("route", ""), done.get("client") or "", self._add
+        add(self.requests, (route, str(done.get("status", 0)), client))
+        attempts = done.get("attempts") or ()
+        for i, a in enumerate(attempts):
+            add(self.attempts, (a["provider"], a["model"], a["result"]))
+            failed = a["result"] != "ok" and not a["result"].startswith("skipped")
+            if failed and i + 1 < len(attempts):
+                add(self.failovers, (a["provider"], a["result"]))
+            if a["result"] == "ok":
+                self.upstream.labels(a["provider"]).observe(a["ms"] / 1000)
+            if a.get("ttft_ms") is not None:
+                self.ttft.labels(a["provider"]).observe(a["ttft_ms"] / 1000)
+        provider, tokens = done.get("provider"), done.get("tokens")
+        if provider and tokens:
+            add(self.tokens, (provider, route, client, "prompt"), tokens["prompt"])
+            add(self.tokens, (provider, route, client, "completion"), tokens["completion"])
+        for paid_by, cny in (done.get("cost_cny") or {}).items():
+            add(self.spend, (provider or "", route, client, paid_by), cny)
+
+    def publish(self) -> None:
+        """Add what was counted since the last call to the prometheus_client metrics (once a second, and at
+        every scrape)."""
+        pending, self._pending = self._pending, {}
+        for (metric, labels), value in pending.items():
+            metric.labels(*labels).inc(value)
+
+    def render(self, status: Status) -> bytes:
+        """The text exposition: this process's (or, with workers, every worker's) counters and histograms, and
+        the snapshot's gauges."""
+        self.publish()
+        registry = CollectorRegistry()
+        if self.multiprocess:
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            registry.register(_Registry(self.registry))
+        registry.register(_State(status))
+        return generate_latest(registry)
+
+
+class _Registry(Collector):
+    """Another registry's metrics, served from a registry built per scrape."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.inner.collect()
+
+
+class _State(Collector):
+    """Gauges read off one operators' snapshot."""
+
+    def __init__(self, st: Status) -> None:
+        self.st = st
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _providers(self.st)
+        yield from _money(self.st)
+        store = self.st.store
+        up = GaugeMetricFamily(
+            "qiao_state_store_up", "1 when the state store is reachable (0: degraded)", labels=["backend"]
+        )
+        up.add_metric([store["backend"]], 1.0 if store["status"] == "ok" else 0.0)
+        yield up
+        yield GaugeMetricFamily(
+            "qiao_state_store_degraded_events", "Times the store lost its backend", value=store["degraded_events"]
+        )
+        yield from _planner(self.st.plan)
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def _providers(st: Status) -> Iterator[Metric]:
+    state = _gauge("qiao_provider_state", "1 for the provider's current state", ["provider", "state"])
+    available = _gauge("qiao_model_available", "1 when the model takes traffic on the account", ["provider", "model"])
+    cooldown = _gauge(
+        "qiao_provider_cooldown_seconds", "Seconds left of a provider-wide cooldown", ["provider", "reason"]
+    )
+    used = _gauge("qiao_quota_used", "Taken this minute against the account's limit", ["provider", "kind"])
+    limit = _gauge("qiao_quota_limit", "The account's per-minute limit (0: none)", ["provider", "kind"])
+    flight = _gauge("qiao_in_flight", "Requests in flight on the account", ["provider"])
+    for p in st.providers:
+        for s in ("up", "partial", "cooling_down", "disabled", "drained"):
+            state.add_metric([p.name, s], 1.0 if p.state == s else 0.0)
+        for m in p.models:
+            available.add_metric([p.name, m.model], 1.0 if m.available else 0.0)
+        if p.reason:
+            left = -1.0 if p.until is None else max(0.0, p.until - st.at)  # -1: until an operator acts
+            cooldown.add_metric([p.name, p.reason], left)
+        used.add_metric([p.name, "requests"], p.quota.requests)
+        used.add_metric([p.name, "tokens"], p.quota.tokens)
+        limit.add_metric([p.name, "requests"], p.limits["rpm"])
+        limit.add_metric([p.name, "tokens"], p.limits["tpm"])
+        flight.add_metric([p.name], p.quota.in_flight)
+    yield from (state, available, cooldown, used, limit, flight)
+
+
+def _money(st: Status) -> Iterator[Metric]:
+    balance = _gauge("qiao_balance", "The vendor's reported balance", ["provider", "kind", "currency"])
+    left = _gauge("qiao_grant_remaining", "What a grant still holds (tokens, or CNY)", ["provider", "grant", "unit"])
+    expiry = _gauge("qiao_grant_expiry_timestamp_seconds", "When a grant expires", ["provider", "grant"])
+    for p in st.providers:
+        b = p.balance
+        if b is not None and "error" not in b:
+            for kind in ("total", "granted", "paid"):
+                if b.get(kind) is not None:
+                    balance.add_metric([p.name, kind, b["currency"]], float(b[kind]))
+        for g in p.grants:
+            unit = "tokens" if g["unit"] == "tokens" else "cny"
+            left.add_metric([p.name, g["name"], unit], g["remaining"] if unit == "tokens" else g["remaining"] / 1e6)
+            if g["expires"] is not None:
+                expiry.add_metric([p.name, g["name"]], g["expires"])
+    waste = _gauge(
+        "qiao_grant_projected_waste", "What the plan projects a grant leaves unspent at expiry", ["provider", "grant"]
+    )
+    for g in st.plan.get("grants_at_risk", ()):
+        waste.add_metric([g["provider"], g["grant"]], g["waste"])
+    yield from (balance, left, expiry, waste)
+
+
+def _planner(plan: dict[str, Any]) -> Iterator[Metric]:
+    ok = _gauge("qiao_planner_optimal", "1 when the last re-plan solved to optimality", [])
+    ok.add_metric([], 1.0 if plan.get("status") == "optimal" else 0.0)
+    yield ok
+    if plan.get("solve_s") is not None:
+        yield GaugeMetricFamily("qiao_planner_solve_seconds", "Time of the last re-plan", value=plan["solve_s"])
+    if plan.get("made_at") is not None:
+        yield GaugeMetricFamily(
+            "qiao_planner_last_run_timestamp_seconds", "When the plan was made", value=plan["made_at"]
+        )
