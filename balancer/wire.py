@@ -53,6 +53,19 @@ def _field(body: Body, name: str, dec: msgspec.json.Decoder[Any], kind: str) -> 
         return dec.decode(raw)
     except msgspec.ValidationError:
         raise GatewayError(400, f"'{name}' must be {kind}.", code="invalid_type", param=name) from None
+    except msgspec.DecodeError as e:  # the body's decode skips values: e.g. invalid UTF-8 inside a string
+        raise GatewayError(400, f"'{name}' is not valid JSON: {e}.", code="invalid_value", param=name) from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> GatewayError:
+    return GatewayError(
+        400,
+        "The request body nests JSON arrays or objects too deeply (more levels than the gateway decodes, "
+        "about 900); flatten the deepest value.",
+        code="invalid_json",
+    )
 
 
 def decode_body(data: bytes) -> Body:
@@ -64,6 +77,8 @@ def decode_body(data: bytes) -> Body:
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json") from None
     except msgspec.DecodeError as e:
         raise GatewayError(400, f"The request body is not valid JSON: {e}.", code="invalid_json") from None
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def _view(body: Body, size: int) -> RequestView:
