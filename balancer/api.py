@@ -85,8 +85,21 @@ def _plain(value: str, limit: int = 40) -> str | None:
     return value if len(value) <= limit and value.isascii() and value.isprintable() else None
 
 
-def _check_encoding(request: web.Request) -> None:
-    """Request bodies are taken uncompressed only (aiohttp does not inflate them: no zip bombs)."""
+def _check_body_type(request: web.Request) -> None:
+    """A JSON body, uncompressed. A Content-Type that is not JSON is refused with 415 (OpenAI ignores such a
+    body and answers a puzzling "you must provide a model parameter"); none at all is taken as JSON. Request
+    bodies are never inflated (aiohttp is told not to: no zip bombs), so any Content-Encoding is a 415."""
+    ctype = request.headers.get("Content-Type")
+    if ctype is not None:
+        mime = ctype.partition(";")[0].strip().lower()
+        if mime != JSON and not mime.endswith("+json"):
+            shown = _plain(mime)
+            raise GatewayError(
+                415,
+                f"The request body must be JSON, sent with 'Content-Type: application/json' "
+                f"(got {repr(shown) if shown else 'another type'}).",
+                code="unsupported_media_type",
+            )
     encoding = request.headers.get("Content-Encoding")
     if encoding is not None and encoding.strip().lower() not in ("", "identity"):
         shown = _plain(encoding)
@@ -113,7 +126,7 @@ def _strategy(gw: Gateway, request: web.Request) -> str | None:
 
 async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
     key = _authenticate(gw, request)
-    _check_encoding(request)
+    _check_body_type(request)
     data = await _body(request, gw.cfg.server.body_timeout_s)
     body = wire.decode_body(data)
     view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
@@ -121,7 +134,7 @@ async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[
     if route is None or not _allowed(key, view.model):
         raise GatewayError(
             404,
-            f"The model '{view.model}' does not exist or you do not have access to it "
+            f"The model '{view.model[:100]}' does not exist or you do not have access to it "
             f"(GET /v1/models lists the routes this key may use).",
             code="model_not_found",
             param="model",
