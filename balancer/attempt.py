@@ -51,7 +51,7 @@ class Skip:
     """The candidate was not tried: it cannot take the request as asked, or the store did not admit it."""
 
     retry_at: float | None = None  # when it may be worth asking again (admission refusals)
-    outcome: Outcome | None = None  # why it cannot take the request (answered if no candidate can)
+    unsupported: compat.Unsupported | None = None  # the field it cannot honour (answered if no candidate can)
 
 
 class Caller:
@@ -74,8 +74,8 @@ class Caller:
         try:
             shaped = self._shape(job, choice)
         except compat.Unsupported as e:
-            job.add(choice, "skipped:unsupported")
-            return Skip(outcome=Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e)))
+            job.add(choice, f"skipped:unsupported:{e.param}")
+            return Skip(unsupported=e)
         tokens = estimate_tokens(job.view, choice)
         adm = await self.store.admit(
             choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
