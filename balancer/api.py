@@ -90,7 +90,7 @@ def _check_body_type(request: web.Request) -> None:
     body and answers a puzzling "you must provide a model parameter"); none at all is taken as JSON. Request
     bodies are never inflated (aiohttp is told not to: no zip bombs), so any Content-Encoding is a 415."""
     ctype = request.headers.get("Content-Type")
-    if ctype is not None:
+    if ctype is not None and ctype != JSON:
         mime = ctype.partition(";")[0].strip().lower()
         if mime != JSON and not mime.endswith("+json"):
             shown = _plain(mime)

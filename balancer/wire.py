@@ -125,22 +125,35 @@ def decode_body(data: bytes) -> Body:
         raise _too_deep() from None
 
 
+# The optional numbers OpenAI bounds: (integer, lowest, highest). Only those present in a body are decoded.
+_BOUNDS: dict[str, tuple[bool, float, float]] = {
+    "max_completion_tokens": (True, 1, math.inf),
+    "max_tokens": (True, 1, math.inf),
+    "n": (True, 1, MAX_N),
+    "temperature": (False, 0.0, 2.0),
+    "top_p": (False, 0.0, 1.0),
+    "presence_penalty": (False, -2.0, 2.0),
+    "frequency_penalty": (False, -2.0, 2.0),
+}
+
+
 def _view(body: Body, size: int) -> RequestView:
     model = _field(body, "model", _str, "a string")
     if not model:
         raise GatewayError(400, "You must provide a model parameter.", code="missing_required_parameter", param="model")
-    max_tokens = _bounded(body, "max_completion_tokens", True, 1)
-    if max_tokens is None:
-        max_tokens = _bounded(body, "max_tokens", True, 1)
-    _bounded(body, "presence_penalty", False, -2.0, 2.0)
-    _bounded(body, "frequency_penalty", False, -2.0, 2.0)
+    numbers: dict[str, Any] = {}
+    for name in body:  # a handful of fields: cheaper than looking up every bounded one
+        bounds = _BOUNDS.get(name)
+        if bounds is not None:
+            numbers[name] = _bounded(body, name, *bounds)
+    max_tokens = numbers.get("max_completion_tokens")
     return RequestView(
         model=model,
         stream=bool(_field(body, "stream", _bool, "a boolean")),
-        max_tokens=max_tokens,
-        n=_bounded(body, "n", True, 1, MAX_N) or 1,
-        temperature=_bounded(body, "temperature", False, 0.0, 2.0),
-        top_p=_bounded(body, "top_p", False, 0.0, 1.0),
+        max_tokens=numbers.get("max_tokens") if max_tokens is None else max_tokens,
+        n=numbers.get("n") or 1,
+        temperature=numbers.get("temperature"),
+        top_p=numbers.get("top_p"),
         size_bytes=size,
     )
 
