@@ -35,7 +35,7 @@ DONE = web.RequestKey("request_done", dict)
 
 def _request_id(request: web.Request) -> str:
     rid = request.headers.get("x-request-id", "")
-    return rid if 0 < len(rid) <= 128 and rid.isprintable() else "req_" + secrets.token_hex(12)
+    return rid if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable() else "req_" + secrets.token_hex(12)
 
 
 def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
@@ -50,11 +50,12 @@ def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
             type="invalid_request_error",
             code="missing_api_key",
         )
-    found = gw.client_key(key)
+    found = gw.client_key(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
     if found is None:
         raise GatewayError(
             401,
-            f"Incorrect API key provided: {key[:3]}***{key[-2:] if len(key) > 8 else ''}.",
+            "Incorrect API key provided. Send one of this gateway's client keys (not a vendor's key) as "
+            "'Authorization: Bearer <key>'.",
             type="invalid_request_error",
             code="invalid_api_key",
         )
@@ -79,8 +80,53 @@ async def _body(request: web.Request, timeout_s: float) -> bytes:
         ) from None
 
 
+def _plain(value: str, limit: int = 40) -> str | None:
+    """A header value fit to quote back in a message (printable ASCII, short), else None."""
+    return value if len(value) <= limit and value.isascii() and value.isprintable() else None
+
+
+def _check_body_type(request: web.Request) -> None:
+    """A JSON body, uncompressed. A Content-Type that is not JSON is refused with 415 (OpenAI ignores such a
+    body and answers a puzzling "you must provide a model parameter"); none at all is taken as JSON. Request
+    bodies are never inflated (aiohttp is told not to: no zip bombs), so any Content-Encoding is a 415."""
+    ctype = request.headers.get("Content-Type")
+    if ctype is not None and ctype != JSON:
+        mime = ctype.partition(";")[0].strip().lower()
+        if mime != JSON and not mime.endswith("+json"):
+            shown = _plain(mime)
+            raise GatewayError(
+                415,
+                f"The request body must be JSON, sent with 'Content-Type: application/json' "
+                f"(got {repr(shown) if shown else 'another type'}).",
+                code="unsupported_media_type",
+            )
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        shown = _plain(encoding)
+        raise GatewayError(
+            415,
+            f"Compressed request bodies are not accepted (Content-Encoding: {shown or '<unprintable>'}); "
+            "send the JSON uncompressed, without a Content-Encoding header.",
+            code="unsupported_content_encoding",
+        )
+
+
+def _strategy(gw: Gateway, request: web.Request) -> str | None:
+    strategy = request.headers.get("x-qiao-strategy") or None
+    if strategy is not None and strategy not in gw.strategies:
+        shown = _plain(strategy)
+        raise GatewayError(
+            400,
+            f"Unknown strategy {repr(shown) if shown else '(not printable ASCII)'} in x-qiao-strategy; "
+            f"use one of: {', '.join(gw.strategies)}.",
+            code="invalid_strategy",
+        )
+    return strategy
+
+
 async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
     key = _authenticate(gw, request)
+    _check_body_type(request)
     data = await _body(request, gw.cfg.server.body_timeout_s)
     body = wire.decode_body(data)
     view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
@@ -88,7 +134,7 @@ async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[
     if route is None or not _allowed(key, view.model):
         raise GatewayError(
             404,
-            f"The model '{view.model}' does not exist or you do not have access to it "
+            f"The model '{view.model[:100]}' does not exist or you do not have access to it "
             f"(GET /v1/models lists the routes this key may use).",
             code="model_not_found",
             param="model",
@@ -97,13 +143,7 @@ async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[
         raise GatewayError(
             400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint", param="model"
         )
-    strategy = request.headers.get("x-qiao-strategy") or None
-    if strategy is not None and strategy not in gw.strategies:
-        raise GatewayError(
-            400,
-            f"Unknown strategy '{strategy}' in x-qiao-strategy ({', '.join(gw.strategies)}).",
-            code="invalid_strategy",
-        )
+    strategy = _strategy(gw, request)
     transport = request.transport
     job = Job(
         request_id=request[REQUEST_ID],
@@ -167,13 +207,13 @@ class Api:
             return await self._stream(request, job, result, ctx)
         except GatewayError as e:
             status = e.status
+            ctx["error"] = e.code
             if job is not None:
                 e.headers.update(_served_headers(request, job))
             raise
         finally:
-            if job is not None:
-                ctx.pop("_raw", None)
-                request[DONE] = {**ctx, **_summary(job), "status": status}
+            ctx.pop("_raw", None)  # one request_done for every request, refused ones too
+            request[DONE] = {**ctx, **_summary(job), "status": status} if job is not None else {**ctx, "status": status}
 
     async def _stream(self, request: web.Request, job: Job, s: Stream, ctx: dict[str, Any]) -> web.StreamResponse:
         gw = self.gw
@@ -305,7 +345,8 @@ def _summary(job: Job) -> dict[str, Any]:
 
 
 def _done(request: web.Request, rid: str, status: int, cancelled: bool = False) -> None:
-    """The one request_done line (for requests that reached a route; others have no DONE record)."""
+    """The one request_done line (every chat and embeddings request has a DONE record, refused ones too; the
+    other endpoints have none)."""
     done = request.get(DONE)
     if done is None:
         return

@@ -21,6 +21,7 @@ from balancer.credit.ledger import Ledger, MemoryLedger
 from balancer.credit.ledger_redis import RedisLedger
 from balancer.gateway import Gateway, StartupError, check_startable
 from balancer.job import Clock
+from balancer.server import Runner
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 from balancer.state.redis import RedisStore
@@ -52,7 +53,7 @@ def make_runner(app: web.Application) -> web.AppRunner:
     gateway's drain ends streams at ``drain_s``; the runner waits a little longer for handlers to write their
     ends before it cancels what is left."""
     server = app[GATEWAY].cfg.server
-    return web.AppRunner(
+    return Runner(  # aiohttp's AppRunner whose connections answer protocol errors in OpenAI's shape
         app,
         handler_cancellation=False,
         access_log=None,

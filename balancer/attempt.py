@@ -22,9 +22,10 @@ from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
 from balancer.job import Clock, Job, Reply, Stream
 from balancer.routes import Choice
+from balancer.secrets import Scrubber, secret_values
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
-from balancer.vendors.base import BytesMap
+from balancer.vendors.base import BytesMap, Vendor
 
 log = structlog.get_logger("balancer.attempt")
 
@@ -50,7 +51,7 @@ class Skip:
     """The candidate was not tried: it cannot take the request as asked, or the store did not admit it."""
 
     retry_at: float | None = None  # when it may be worth asking again (admission refusals)
-    outcome: Outcome | None = None  # why it cannot take the request (answered if no candidate can)
+    unsupported: compat.Unsupported | None = None  # the field it cannot honour (answered if no candidate can)
 
 
 class Caller:
@@ -65,14 +66,16 @@ class Caller:
         self.pool = pool
         self.clock = clock
         self.ledger = ledger
+        # Every configured secret, scrubbed from an upstream failure's text (some proxies echo the request).
+        self.scrub = Scrubber(set().union(*(secret_values(p.api_key, p.extra) for p in cfg.providers.values())))
 
     async def call(self, job: Job, choice: Choice) -> Reply | Stream | Outcome | Skip:
         """One attempt: the reply, the open stream, the failure (already settled and logged) or a skip."""
         try:
             shaped = self._shape(job, choice)
         except compat.Unsupported as e:
-            job.add(choice, "skipped:unsupported")
-            return Skip(outcome=Outcome(failure=Failure.BAD_REQUEST, code="unsupported", message=str(e)))
+            job.add(choice, f"skipped:unsupported:{e.param}")
+            return Skip(unsupported=e)
         tokens = estimate_tokens(job.view, choice)
         adm = await self.store.admit(
             choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
@@ -111,7 +114,7 @@ class Caller:
         status, headers, data = reply
         if choice.vendor.map_reply is not None and status < 300:
             data = choice.vendor.map_reply(data)
-        outcome, view = compat.classify_reply(choice.vendor, status, headers, data, self.clock())
+        outcome, view = self.classify_reply(choice.vendor, status, headers, data)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         job.usage = view.usage if view is not None else None
@@ -163,7 +166,7 @@ class Caller:
                     data = await resp.read()
             finally:
                 resp.release()
-            outcome, _ = compat.classify_reply(choice.vendor, resp.status, resp.headers, data, self.clock())
+            outcome, _ = self.classify_reply(choice.vendor, resp.status, resp.headers, data)
             if outcome.ok:
                 outcome = Outcome(
                     failure=Failure.MALFORMED_RESPONSE, status=resp.status, message="JSON reply to a stream"
@@ -179,12 +182,29 @@ class Caller:
         view: wire.ReplyView | None = None
         if first is not None and first != upstream.DONE:
             first = mapped_chunk(choice.vendor.map_chunk, first)
-            outcome, view = compat.classify_chunk(choice.vendor, first, self.clock())
+            outcome, view = self.classify_chunk(choice.vendor, first)
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
         hide = choice.vendor.quirks.stream_usage_option and not job.view.include_usage
         return Stream(choice, adm, resp, reader, first or b"", view, t0, hide)
+
+    def classify_reply(
+        self, vendor: Vendor, status: int, headers: Mapping[str, str], data: bytes
+    ) -> tuple[Outcome, wire.ReplyView | None]:
+        """The vendor's rules on a whole reply. A failure is classified again from the body with every configured
+        secret scrubbed, when it holds one: its message reaches the client and the log."""
+        outcome, view = compat.classify_reply(vendor, status, headers, data, self.clock())
+        if not outcome.ok and self.scrub.hits(data):
+            outcome, view = compat.classify_reply(vendor, status, headers, self.scrub(data), self.clock())
+        return outcome, view
+
+    def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+        """The vendor's rules on one stream chunk; a failure's text is scrubbed like a reply's."""
+        outcome, view = compat.classify_chunk(vendor, data, self.clock())
+        if not outcome.ok and self.scrub.hits(data):
+            outcome, view = compat.classify_chunk(vendor, self.scrub(data), self.clock())
+        return outcome, view
 
     async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
         await self.end(job, choice, adm, outcome, outcome.status, t0)

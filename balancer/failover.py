@@ -22,6 +22,7 @@ from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome
 from balancer.job import ClientGone, Clock, Job, Reply, Stream
 from balancer.routes import Choice
 from balancer.state import StateStore
+from balancer.vendors import openai_compat as compat
 
 
 class Engine:
@@ -47,6 +48,7 @@ class Engine:
         policy = job.route.failover
         ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy, self.plan())
         last: Outcome | None = None
+        unsupported = False  # a candidate was skipped for a field it cannot honour
         for choice in ordered:
             if job.tries >= policy.max_attempts or time.perf_counter() >= job.deadline:
                 break
@@ -62,7 +64,7 @@ class Engine:
                 continue
             result = await self.caller.call(job, choice)
             if isinstance(result, Skip):
-                last = result.outcome or last
+                unsupported = unsupported or result.unsupported is not None
                 if result.retry_at is not None:
                     soonest = result.retry_at if soonest is None else min(soonest, result.retry_at)
                 continue
@@ -76,10 +78,13 @@ class Engine:
                 raise _client_error(failure, result, choice)
             if rule.failover == "larger_context":
                 job.min_context = max(job.min_context, choice.context_window or 1)
-        raise self._exhausted(job, last, soonest)
+        raise self._exhausted(job, last, soonest, unsupported)
 
-    def _exhausted(self, job: Job, last: Outcome | None, soonest: float | None) -> GatewayError:
+    def _exhausted(self, job: Job, last: Outcome | None, soonest: float | None, unsupported: bool) -> GatewayError:
         if last is None:
+            refused = _refused(job) if unsupported else None
+            if refused is not None:
+                return refused
             wait = max(1, round((soonest or self.clock() + 1) - self.clock())) if soonest else 1
             return GatewayError(
                 503,
@@ -98,6 +103,23 @@ class Engine:
             type=type_,
             code=failure.value,
         )
+
+
+def _refused(job: Job) -> GatewayError | None:
+    """A 400 naming the field when no candidate of the route could honour it (cooling ones included: one that
+    could is worth a retry, and the answer is then 503)."""
+    reasons = [compat.refusal(c.vendor, job.view, c.model, c.info) for c in job.route.choices]
+    if not reasons or any(r is None for r in reasons):
+        return None
+    first = reasons[0]
+    assert first is not None
+    why = "; ".join(dict.fromkeys(str(r) for r in reasons))
+    return GatewayError(
+        400,
+        f"No candidate of route '{job.route.name}' can honour '{first.param}': {why}.",
+        code=first.code,
+        param=first.param,
+    )
 
 
 def _client_error(failure: Failure, outcome: Outcome, choice: Choice) -> GatewayError:

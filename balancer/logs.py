@@ -2,6 +2,9 @@
 
 Secrets never reach a log line: a processor drops any field whose name looks like a credential, and
 config values holding keys are :class:`balancer.secrets.Secret`, which never print their value.
+
+In JSON mode the log is JSON only: stdlib ``logging`` records (``aiohttp.server``, ``aiohttp.access``,
+``asyncio``, ``py.warnings``) go through the same renderer to the same sink, a traceback as a field.
 """
 
 from __future__ import annotations
@@ -62,6 +65,43 @@ def request_done(log: Any, fields: dict[str, Any]) -> None:
         _SINK.file.write(orjson.dumps(fields) + b"\n")
 
 
+class _StdlibJson(logging.Handler):
+    """stdlib log records rendered by structlog as JSON lines, written to the sink."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=[
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    redact,
+                ],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ],
+            )
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _SINK.file.write(self.format(record).encode("utf-8", "backslashreplace") + b"\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _route_stdlib(level: int) -> None:
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    root.addHandler(_StdlibJson(level))
+    root.setLevel(level)
+    logging.captureWarnings(True)
+
+
 def configure(level: str = "info", fmt: str = "auto", buffered: bool = False) -> None:
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     processors: list[Any] = [
@@ -79,6 +119,7 @@ def configure(level: str = "info", fmt: str = "auto", buffered: bool = False) ->
             _SINK.buffered()
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(serializer=orjson.dumps)]
         factory = structlog.BytesLoggerFactory(file=_SINK.file)
+        _route_stdlib(_LEVELS[level])
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

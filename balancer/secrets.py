@@ -130,3 +130,39 @@ def expand(node: Any, *, offline: bool = False) -> tuple[Any, list[Reference]]:
     if problems:
         raise SecretError(problems[0] if len(problems) == 1 else "\n  ".join([f"{len(problems)} problems:", *problems]))
     return done, refs
+
+
+# Names of provider ``extra`` settings that hold a secret (a signing secret, an app key, a token).
+_SECRET_NAME = re.compile(r"secret|key|token|password|passwd|sign|credential", re.IGNORECASE)
+# A bearer token echoed back (a signed JWT, a key): 12+ characters with a digit, scrubbed whatever it is.
+_BEARER = rb"(?i:bearer)\s+(?=[^\s\"',;\\]*\d)[^\s\"',;\\]{12,}"
+_PART_MIN = 8  # parts of a composite key ("id.secret", "SecretId:SecretKey") scrubbed when this long
+
+
+def secret_values(api_key: Secret | None, extra: dict[str, str]) -> set[str]:
+    """Every value of one provider that must never reach a client or a log line: the key, the parts of a
+    composite key (GLM ``id.secret``, Hunyuan ``SecretId:SecretKey``, Tiangong ``app_key:secret``) and the
+    ``extra`` settings whose name says secret (``signing_secret``, ``app_key``, ``token``...)."""
+    values = {v for k, v in extra.items() if _SECRET_NAME.search(k) and v}
+    if api_key is not None and api_key.reveal():
+        key = api_key.reveal()
+        values.add(key)
+        values.update(p for p in re.split(r"[:.]", key) if len(p) >= _PART_MIN)
+    return values
+
+
+class Scrubber:
+    """Replaces every configured secret (and any ``Bearer <token>``) in upstream bytes with ``[redacted]``.
+    Built once per config; used only on error replies, so a regex pass costs nothing on the hot path."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, values: set[str]) -> None:
+        alternatives = [re.escape(v.encode()) for v in sorted(values, key=len, reverse=True)]
+        self._pattern = re.compile(b"|".join([*alternatives, _BEARER]))
+
+    def hits(self, data: bytes) -> bool:
+        return self._pattern.search(data) is not None
+
+    def __call__(self, data: bytes) -> bytes:
+        return self._pattern.sub(b"[redacted]", data)

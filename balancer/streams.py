@@ -50,7 +50,7 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
             payload = got
             if payload != upstream.DONE:
                 payload = mapped_chunk(s.choice.vendor.map_chunk, payload)
-                result, view = compat.classify_chunk(s.choice.vendor, payload, caller.clock())
+                result, view = caller.classify_chunk(s.choice.vendor, payload)
                 if not result.ok:
                     outcome = result
                     break

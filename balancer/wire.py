@@ -7,7 +7,9 @@ forwarded byte-for-byte, so unknown or future OpenAI fields are never dropped.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 
@@ -16,20 +18,31 @@ from balancer.errors import GatewayError
 Body = dict[str, msgspec.Raw]
 
 _body_decoder = msgspec.json.Decoder(Body)
-_str = msgspec.json.Decoder(str)
-_bool = msgspec.json.Decoder(bool)
-_int = msgspec.json.Decoder(int)
-_num = msgspec.json.Decoder(float)
-_list = msgspec.json.Decoder(list[msgspec.Raw])
+# Optional fields: JSON null is the same as absent (OpenAI's nullable parameters).
+_str = msgspec.json.Decoder(str | None)
+_bool = msgspec.json.Decoder(bool | None)
+_int = msgspec.json.Decoder(int | None)
+_num = msgspec.json.Decoder(float | None)
+_list = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _any = msgspec.json.Decoder()
 encoder = msgspec.json.Encoder()
+
+ROLES = ("system", "user", "assistant", "tool", "developer", "function")
+MAX_N = 128  # OpenAI's bound on n
 
 
 class StreamOptions(msgspec.Struct):
     include_usage: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-_stream_options = msgspec.json.Decoder(StreamOptions)
+class _Message(msgspec.Struct):
+    """A chat message decoded only as far as validation needs: its role (content is skipped, not decoded)."""
+
+    role: Literal["system", "user", "assistant", "tool", "developer", "function"]
+
+
+_stream_options = msgspec.json.Decoder(StreamOptions | None)
+_messages = msgspec.json.Decoder(list[_Message] | None)
 
 
 class RequestView(msgspec.Struct, kw_only=True):
@@ -42,17 +55,61 @@ class RequestView(msgspec.Struct, kw_only=True):
     n: int = 1
     temperature: float | None = None
     top_p: float | None = None
+    tools: bool = False  # the request offers tools (a non-empty 'tools' array)
     size_bytes: int = 0
 
 
-def _field(body: Body, name: str, dec: msgspec.json.Decoder[Any], kind: str) -> Any:
+def _field(
+    body: Body,
+    name: str,
+    dec: msgspec.json.Decoder[Any],
+    kind: str,
+    invalid: Callable[[str], GatewayError] | None = None,
+) -> Any:
+    """A field decoded from its raw slice; a 400 naming it when it is not ``kind`` (``invalid`` words the
+    refusal from msgspec's reason instead)."""
     raw = body.get(name)
     if raw is None:
         return None
     try:
         return dec.decode(raw)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError as e:
+        if invalid is not None:
+            raise invalid(str(e)) from None
+        if str(e).startswith("Number out of range"):
+            raise GatewayError(
+                400, f"Invalid '{name}': the number is out of range.", code="invalid_value", param=name
+            ) from None
         raise GatewayError(400, f"'{name}' must be {kind}.", code="invalid_type", param=name) from None
+    except msgspec.DecodeError as e:  # the body's decode skips values: e.g. invalid UTF-8 inside a string
+        raise GatewayError(400, f"'{name}' is not valid JSON: {e}.", code="invalid_value", param=name) from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _bounded(body: Body, name: str, integer: bool, lo: float, hi: float = math.inf) -> Any:
+    """An optional number within [lo, hi], refused as OpenAI does (its codes and message form)."""
+    value = _field(body, name, _int if integer else _num, "an integer" if integer else "a number")
+    if value is None or lo <= value <= hi:
+        return value
+    above = value > hi
+    kind = "integer" if integer else "decimal"
+    raise GatewayError(
+        400,
+        f"Invalid '{name}': {kind} {'above maximum' if above else 'below minimum'} value. "
+        f"Expected a value {f'<= {hi:g}' if above else f'>= {lo:g}'}, but got {value:g} instead.",
+        code=f"{kind}_{'above_max' if above else 'below_min'}_value",
+        param=name,
+    )
+
+
+def _too_deep() -> GatewayError:
+    return GatewayError(
+        400,
+        "The request body nests JSON arrays or objects too deeply (more levels than the gateway decodes, "
+        "about 900); flatten the deepest value.",
+        code="invalid_json",
+    )
 
 
 def decode_body(data: bytes) -> Body:
@@ -64,54 +121,92 @@ def decode_body(data: bytes) -> Body:
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json") from None
     except msgspec.DecodeError as e:
         raise GatewayError(400, f"The request body is not valid JSON: {e}.", code="invalid_json") from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+# The optional numbers OpenAI bounds: (integer, lowest, highest). Only those present in a body are decoded.
+_BOUNDS: dict[str, tuple[bool, float, float]] = {
+    "max_completion_tokens": (True, 1, math.inf),
+    "max_tokens": (True, 1, math.inf),
+    "n": (True, 1, MAX_N),
+    "temperature": (False, 0.0, 2.0),
+    "top_p": (False, 0.0, 1.0),
+    "presence_penalty": (False, -2.0, 2.0),
+    "frequency_penalty": (False, -2.0, 2.0),
+}
 
 
 def _view(body: Body, size: int) -> RequestView:
     model = _field(body, "model", _str, "a string")
     if not model:
         raise GatewayError(400, "You must provide a model parameter.", code="missing_required_parameter", param="model")
-    max_tokens = _field(body, "max_completion_tokens", _int, "an integer")
-    if max_tokens is None:
-        max_tokens = _field(body, "max_tokens", _int, "an integer")
-    if max_tokens is not None and max_tokens < 1:
-        raise GatewayError(400, "'max_tokens' must be at least 1.", code="invalid_value", param="max_tokens")
-    n = _field(body, "n", _int, "an integer")
-    if n is not None and n < 1:
-        raise GatewayError(400, "'n' must be at least 1.", code="invalid_value", param="n")
+    numbers: dict[str, Any] = {}
+    for name in body:  # a handful of fields: cheaper than looking up every bounded one
+        bounds = _BOUNDS.get(name)
+        if bounds is not None:
+            numbers[name] = _bounded(body, name, *bounds)
+    max_tokens = numbers.get("max_completion_tokens")
     return RequestView(
         model=model,
         stream=bool(_field(body, "stream", _bool, "a boolean")),
-        max_tokens=max_tokens,
-        n=n or 1,
-        temperature=_field(body, "temperature", _num, "a number"),
-        top_p=_field(body, "top_p", _num, "a number"),
+        max_tokens=numbers.get("max_tokens") if max_tokens is None else max_tokens,
+        n=numbers.get("n") or 1,
+        temperature=numbers.get("temperature"),
+        top_p=numbers.get("top_p"),
         size_bytes=size,
     )
 
 
-def chat_view(body: Body, size: int) -> RequestView:
-    view = _view(body, size)
-    messages = _field(body, "messages", _list, "an array of messages")
+def _check_messages(body: Body) -> None:
+    """'messages': a non-empty array of objects, each with a valid role (the rest of each message is skipped)."""
+    messages = _field(body, "messages", _messages, "an array of messages", _message_error)
     if not messages:
         raise GatewayError(
             400, "'messages' must be a non-empty array.", code="missing_required_parameter", param="messages"
         )
-    raw_opts = body.get("stream_options")
-    if raw_opts is not None:
-        try:
-            opts = _stream_options.decode(raw_opts)
-        except msgspec.ValidationError:
-            raise GatewayError(
-                400, "'stream_options' must be an object.", code="invalid_type", param="stream_options"
-            ) from None
+
+
+def _message_error(error: str) -> GatewayError:
+    """msgspec's reason for a bad 'messages' (e.g. "Expected `object`, got `int` - at `$[1]`"), said with the
+    parameter path OpenAI uses (``messages[1]``, ``messages[0].role``)."""
+    reason, _, path = error.partition(" - at `")
+    param = "messages" + path.rstrip("`")[1:]
+    if reason.startswith("Invalid enum value"):
+        supported = ", ".join(f"'{r}'" for r in ROLES)
+        return GatewayError(
+            400, f"Invalid value for '{param}'. Supported values are: {supported}.", code="invalid_value", param=param
+        )
+    if reason.startswith("Object missing required field"):
+        param += ".role"
+        return GatewayError(
+            400, f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param
+        )
+    got = reason.replace("`", "").replace(" | null", "").replace("Expected", "expected", 1)
+    return GatewayError(400, f"Invalid type for '{param}': {got}.", code="invalid_type", param=param)
+
+
+def chat_view(body: Body, size: int) -> RequestView:
+    view = _view(body, size)
+    _check_messages(body)
+    opts = _field(body, "stream_options", _stream_options, "an object")
+    if opts is not None:
         view.include_usage = opts.include_usage is True
+    tools = _field(body, "tools", _list, "an array of tools")
+    view.tools = bool(tools)
     return view
 
 
 def embeddings_view(body: Body, size: int) -> RequestView:
     view = _view(body, size)
-    if "input" not in body:
+    raw_input = body.get("input")
+    first = bytes(memoryview(raw_input)[:1]) if raw_input is not None else b"n"
+    if first == b"n":  # absent or null
         raise GatewayError(400, "'input' is required.", code="missing_required_parameter", param="input")
+    if first not in (b'"', b"["):
+        raise GatewayError(
+            400, "'input' must be a string or an array (of strings or token ids).", code="invalid_type", param="input"
+        )
     return view
 
 

@@ -234,6 +234,37 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
+async def raw_http(url: str, data: bytes, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes to a server and read its whole reply (the request should ask Connection: close or be
+    one the server closes after): status, headers (names lower-cased) and body. For protocol abuse no
+    HTTP client would send."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    if headers.get("transfer-encoding") == "chunked":
+        body = _unchunk(body)
+    return int(lines[0].split()[1]), headers, body
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size, _, rest = data.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        out, data = out + rest[:n], rest[n + 2 :]
+    return out
+
+
 def auth(key: str = CLIENT_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -62,16 +62,23 @@ def message(target: str, body: dict[str, Any], completion: int) -> tuple[dict[st
     return {"role": "assistant", "content": text}, "stop"
 
 
+def choices_asked(body: dict[str, Any]) -> int:
+    """``n``: how many choices the request asks for (each ``tokens`` long, all of them billed)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128 else 1
+
+
 def completion(target: str, body: dict[str, Any], prompt: int, tokens: int) -> dict[str, Any]:
-    """A whole chat completion, OpenAI-shaped."""
+    """A whole chat completion, OpenAI-shaped, with the ``n`` choices asked for."""
     msg, finish = message(target, body, tokens)
+    n = choices_asked(body)
     return {
         "id": "chatcmpl-emu-" + hashlib.sha256(orjson.dumps(body.get("messages"))).hexdigest()[:16],
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model"),
-        "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
-        "usage": usage(prompt, tokens),
+        "choices": [{"index": i, "message": msg, "finish_reason": finish} for i in range(n)],
+        "usage": usage(prompt, tokens * n),
     }
 
 

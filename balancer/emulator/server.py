@@ -168,7 +168,8 @@ class Emulator:
         messages = body.get("messages") or []
         prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
-        refused = t.admit(prompt + completion)
+        billed = completion * replies.choices_asked(body)  # every one of the n choices
+        refused = t.admit(prompt + billed)
         if refused is not None:
             t.stats["errors"] += 1
             return _err(*refused)
@@ -178,11 +179,11 @@ class Emulator:
         if body.get("stream"):
             t.stats["streams"] += 1
             frames = stream.events(t.dialect, stream.chunks(t.name, t.vendor.quirks, body, prompt, completion))
-            book = functools.partial(t.book, prompt, completion)
+            book = functools.partial(t.book, prompt, billed)
             return await stream.send(request, t.dialect, frames, kind, self.chunk_delay_ms, book)
         if kind == "malformed":
             return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
-        t.book(prompt, completion)
+        t.book(prompt, billed)
         reply = {**replies.completion(t.name, body, prompt, completion), **t.dialect.extra_fields}
         if t.dialect.render_reply is not None:
             reply = t.dialect.render_reply(reply)

@@ -61,11 +61,16 @@ def chunks(target: str, quirks: Quirks, body: dict[str, Any], prompt: int, compl
     """The whole stream as OpenAI chunks, usage and the terminator placed as the vendor places them."""
     model, cid = body.get("model"), "chatcmpl-emu-stream"
     message, finish = replies.message(target, body, completion)
-    usage = replies.usage(prompt, completion)
+    n = replies.choices_asked(body)
+    usage = replies.usage(prompt, completion * n)
     opts = body.get("stream_options")
     want_usage = isinstance(opts, dict) and opts.get("include_usage") is True
     out: list[Chunk] = [_chunk(cid, model, {"role": "assistant", "content": ""})]
-    out += [_chunk(cid, model, delta) for delta in _deltas(target, body, message, completion)]
+    deltas = _deltas(target, body, message, completion)
+    for i in range(n):  # n choices: each one's deltas, told apart by index
+        out += [_chunk(cid, model, delta, choice_extra={"index": i}) for delta in deltas]
+    # Choices after the first end here; the first ends below, where the vendor may put usage on it.
+    out += [_chunk(cid, model, {}, finish, choice_extra={"index": i}) for i in range(1, n)]
     if quirks.usage_in_choice:
         out.append(_chunk(cid, model, {}, finish, choice_extra={"usage": usage}))
     elif not quirks.stream_usage_option:

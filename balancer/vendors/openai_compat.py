@@ -15,7 +15,26 @@ from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
 
 class Unsupported(Exception):
-    """This candidate cannot serve the request as asked (e.g. ``n`` > the vendor's maximum)."""
+    """This candidate cannot serve the request as asked: ``param`` names the field it cannot honour (``n``
+    above the vendor's maximum, ``tools`` to a model without tool calling)."""
+
+    def __init__(self, message: str, param: str, code: str = "unsupported_parameter") -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo | None) -> Unsupported | None:
+    """Why this vendor and model cannot honour the request, or None. Never a silent drop: the candidate is
+    skipped (and the client told, when none can)."""
+    q = vendor.quirks
+    if q.max_n is not None and view.n > q.max_n:
+        return Unsupported(
+            f"{vendor.name} accepts n <= {q.max_n}, the request asks n={view.n}", "n", "unsupported_value"
+        )
+    if view.tools and info is not None and not info.tools:
+        return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
+    return None
 
 
 @dataclass(slots=True)
@@ -41,8 +60,9 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
     """The request body for this vendor and model. ``body`` is a copy the caller may not reuse."""
     q = vendor.quirks
     out: list[str] = []
-    if q.max_n is not None and view.n > q.max_n:
-        raise Unsupported(f"{vendor.name} accepts n <= {q.max_n}, the request asks n={view.n}")
+    refused = refusal(vendor, view, model, info)
+    if refused is not None:
+        raise refused
     body["model"] = wire.raw(model)
     for name in q.unsupported:
         if body.pop(name, None) is not None:

@@ -199,7 +199,7 @@ async def test_health_and_ready(gateway: GatewayHandle, http: aiohttp.ClientSess
         (
             b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}',
             400,
-            "invalid_value",
+            "integer_below_min_value",
             "max_tokens",
         ),
         (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "model_not_found", "model"),
@@ -210,7 +210,8 @@ async def test_bad_input_gets_openai_errors(
     gateway: GatewayHandle, http: aiohttp.ClientSession, body: bytes, status: int, code: str, param: str | None
 ) -> None:
     """Malformed or ill-typed requests get an OpenAI-shaped error naming the parameter, never a traceback."""
-    async with http.post(gateway.url + "/v1/chat/completions", data=body, headers=auth()) as r:
+    headers = {**auth(), "Content-Type": "application/json"}
+    async with http.post(gateway.url + "/v1/chat/completions", data=body, headers=headers) as r:
         assert r.status == status
         err = (await r.json())["error"]
         assert err["code"] == code and err["param"] == param and err["message"] and err["type"]

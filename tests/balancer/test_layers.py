@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"streams", "failover"},
     {"gateway"},
     {"status"},
-    {"api"},
+    {"api", "server"},
     {"app"},
     {"emulator"},
     {"cli", "__main__"},

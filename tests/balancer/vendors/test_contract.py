@@ -152,9 +152,10 @@ def test_success_reply_is_ok(name: str) -> None:
 
 @pytest.mark.parametrize("name", VENDORS)
 def test_shaping_follows_quirks(name: str) -> None:
-    """Out-of-range temperature/top_p are clamped only where the vendor declares a range; the model is replaced."""
+    """A temperature valid for OpenAI (0..2) but above a vendor's declared range is clamped to it, and kept
+    where none is declared; the model is replaced."""
     vendor: Vendor = REGISTRY[name]
-    data = b'{"model":"route","messages":[{"role":"user","content":"x"}],"temperature":5,"top_p":0,"stream":true}'
+    data = b'{"model":"route","messages":[{"role":"user","content":"x"}],"temperature":2,"top_p":0,"stream":true}'
     body = wire.decode_body(data)
     view = wire.chat_view(body, len(data))
     shaped = compat.shape_chat(vendor, dict(body), view, "m-1", None)
@@ -163,7 +164,7 @@ def test_shaping_follows_quirks(name: str) -> None:
     if vendor.quirks.temperature:
         assert out["temperature"] == vendor.quirks.temperature[1]
     else:
-        assert out["temperature"] == 5
+        assert out["temperature"] == 2
     if vendor.quirks.stream_usage_option:
         assert out["stream_options"] == {"include_usage": True}
 

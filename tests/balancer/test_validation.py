@@ -1,0 +1,121 @@
+"""Request validation as OpenAI does it: types, roles, ranges and n, refused with a 400 naming the field
+before any vendor is asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from tests.conftest import EmulatorHandle, GatewayHandle, auth
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+async def vendor_requests(emulator: EmulatorHandle) -> int:
+    """Chat and embeddings requests the emulator received, all vendors together."""
+    return sum(t["requests"] for t in (await emulator.stats()).values())
+
+
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("messages_not_objects", {"messages": [1, 2]}, "invalid_type", "messages[0]"),
+    ("second_message_not_object", {"messages": [*USER, "hello"]}, "invalid_type", "messages[1]"),
+    ("unknown_role", {"messages": [{"role": "wizard", "content": "x"}]}, "invalid_value", "messages[0].role"),
+    ("role_not_string", {"messages": [*USER, {"role": 7}]}, "invalid_type", "messages[1].role"),
+    ("missing_role", {"messages": [{"content": "x"}]}, "missing_required_parameter", "messages[0].role"),
+    ("n_too_large", {"n": 1000}, "integer_above_max_value", "n"),
+    ("n_zero", {"n": 0}, "integer_below_min_value", "n"),
+    ("n_not_integer", {"n": 1.5}, "invalid_type", "n"),
+    ("temperature_negative", {"temperature": -5}, "decimal_below_min_value", "temperature"),
+    ("temperature_1e308", {"temperature": 1e308}, "decimal_above_max_value", "temperature"),
+    ("top_p_above_one", {"top_p": 1.01}, "decimal_above_max_value", "top_p"),
+    ("presence_penalty", {"presence_penalty": 2.5}, "decimal_above_max_value", "presence_penalty"),
+    ("frequency_penalty", {"frequency_penalty": -3}, "decimal_below_min_value", "frequency_penalty"),
+    ("temperature_string", {"temperature": "hot"}, "invalid_type", "temperature"),
+    ("tools_not_array", {"tools": {"type": "function"}}, "invalid_type", "tools"),
+    ("max_completion_tokens_zero", {"max_completion_tokens": 0}, "integer_below_min_value", "max_completion_tokens"),
+]
+
+
+@pytest.mark.parametrize(("name", "fields", "code", "param"), CASES, ids=[c[0] for c in CASES])
+async def test_invalid_requests_are_refused_naming_the_field(
+    gateway: GatewayHandle, emulator: EmulatorHandle, name: str, fields: dict[str, Any], code: str, param: str
+) -> None:
+    """Each ill-formed request is a 400 (the SDK raises BadRequestError) with OpenAI's code and the field's
+    path as param, and no vendor receives it."""
+    body: dict[str, Any] = {"model": "chat", "messages": USER, **fields}
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gateway.client().chat.completions.create(**body)
+    err = exc.value.body
+    assert isinstance(err, dict)
+    assert (err["code"], err["param"], err["type"]) == (code, param, "invalid_request_error")
+    assert param in err["message"]
+    assert await vendor_requests(emulator) == 0
+
+
+async def test_numbers_at_their_bounds_and_nulls_are_served(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """The bounds themselves are valid, and JSON null is 'not given' for OpenAI's nullable parameters."""
+    client = gateway.client()
+    for fields in (
+        {"temperature": 2, "top_p": 0, "presence_penalty": -2, "frequency_penalty": 2, "n": 1},
+        {"temperature": 0.0, "top_p": 1.0},
+    ):
+        reply = await client.chat.completions.create(model="chat", messages=USER, **fields)  # type: ignore[call-overload]
+        assert reply.choices
+    roles = [{"role": r, "content": "x"} for r in ("system", "developer", "user")]
+    reply = await client.chat.completions.create(model="chat", messages=roles)  # type: ignore[arg-type]
+    assert reply.choices
+    nulls = {"model": "chat", "messages": USER, "temperature": None, "n": None, "stream": None, "tools": None}
+    async with http.post(gateway.url + "/v1/chat/completions", json=nulls, headers=auth()) as r:
+        assert r.status == 200, await r.text()
+    assert await emulator.requests("deepseek.a") == 4
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+async def test_a_body_that_is_not_json_by_its_type_is_415(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, content_type: str
+) -> None:
+    """A Content-Type other than JSON is a 415 saying what to send (OpenAI would ignore the body and ask for a
+    model), even when the bytes happen to be JSON."""
+    body = b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}]}'
+    headers = {**auth(), "Content-Type": content_type}
+    async with http.post(gateway.url + "/v1/chat/completions", data=body, headers=headers) as r:
+        assert r.status == 415
+        err = (await r.json())["error"]
+    assert err["code"] == "unsupported_media_type" and "application/json" in err["message"]
+    assert await vendor_requests(emulator) == 0
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"])
+async def test_json_or_no_content_type_is_served(gateway: GatewayHandle, content_type: str | None) -> None:
+    """A JSON Content-Type (with parameters, or a +json type) or none at all is read as JSON."""
+    body = b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}]}'
+    async with aiohttp.ClientSession(skip_auto_headers=["Content-Type"]) as http:
+        headers = auth() if content_type is None else {**auth(), "Content-Type": content_type}
+        async with http.post(gateway.url + "/v1/chat/completions", data=body, headers=headers) as r:
+            assert r.status == 200, await r.text()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"model": "embed"}, "missing_required_parameter"),
+        ({"model": "embed", "input": None}, "missing_required_parameter"),
+        ({"model": "embed", "input": 42}, "invalid_type"),
+        ({"model": "embed", "input": {"text": "x"}}, "invalid_type"),
+    ],
+)
+async def test_embeddings_input_is_checked(
+    gateway: GatewayHandle, http: aiohttp.ClientSession, body: dict[str, Any], code: str
+) -> None:
+    """Embeddings need an 'input' that is a string or an array; anything else is a 400 naming 'input'."""
+    async with http.post(gateway.url + "/v1/embeddings", json=body, headers=auth()) as r:
+        assert r.status == 400
+        err = (await r.json())["error"]
+    assert (err["code"], err["param"]) == (code, "input")
