@@ -26,9 +26,11 @@ LAYERS: list[set[str]] = [
     {"streams", "failover"},
     {"gateway"},
     {"status"},
+    {"metrics"},
     {"api", "server"},
     {"app"},
     {"emulator"},
+    {"workers"},
     {"cli", "__main__"},
 ]
 # Wings: who may import them at all (the request path never loads the planner's solver or the emulator).
