@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,149 +16,17 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from balancer import logs, streams, wire
-from balancer.capture import StreamAssembler, reply_message
-from balancer.config import ClientKey
+from balancer import logs, streams
+from balancer.capture import reply_message
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
+from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, request_id
 from balancer.job import ClientGone, Job, Reply, Stream
 
 log = structlog.get_logger("balancer.api")
 
-JSON = "application/json"
 CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention; never sent)
-REQUEST_ID = web.RequestKey("request_id", str)
-T0 = web.RequestKey("t0", float)
 DONE = web.RequestKey("request_done", dict)
-
-
-def _request_id(request: web.Request) -> str:
-    rid = request.headers.get("x-request-id", "")
-    return rid if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable() else "req_" + secrets.token_hex(12)
-
-
-def _authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
-    if gw.cfg.server.insecure_no_auth:
-        return None
-    header = request.headers.get("Authorization", "")
-    key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
-    if not key:
-        raise GatewayError(
-            401,
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-            type="invalid_request_error",
-            code="missing_api_key",
-        )
-    found = gw.client_key(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
-    if found is None:
-        raise GatewayError(
-            401,
-            "Incorrect API key provided. Send one of this gateway's client keys (not a vendor's key) as "
-            "'Authorization: Bearer <key>'.",
-            type="invalid_request_error",
-            code="invalid_api_key",
-        )
-    return found
-
-
-def _allowed(key: ClientKey | None, route: str) -> bool:
-    return key is None or "*" in key.routes or route in key.routes
-
-
-async def _body(request: web.Request, timeout_s: float) -> bytes:
-    """The request body, within ``timeout_s``: a body that trickles or never ends (a chunked body without its
-    last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except TimeoutError:
-        raise GatewayError(
-            408,
-            f"The request body did not arrive within {timeout_s:g}s; send the whole body at once.",
-            code="request_timeout",
-        ) from None
-
-
-def _plain(value: str, limit: int = 40) -> str | None:
-    """A header value fit to quote back in a message (printable ASCII, short), else None."""
-    return value if len(value) <= limit and value.isascii() and value.isprintable() else None
-
-
-def _check_body_type(request: web.Request) -> None:
-    """A JSON body, uncompressed. A Content-Type that is not JSON is refused with 415 (OpenAI ignores such a
-    body and answers a puzzling "you must provide a model parameter"); none at all is taken as JSON. Request
-    bodies are never inflated (aiohttp is told not to: no zip bombs), so any Content-Encoding is a 415."""
-    ctype = request.headers.get("Content-Type")
-    if ctype is not None and ctype != JSON:
-        mime = ctype.partition(";")[0].strip().lower()
-        if mime != JSON and not mime.endswith("+json"):
-            shown = _plain(mime)
-            raise GatewayError(
-                415,
-                f"The request body must be JSON, sent with 'Content-Type: application/json' "
-                f"(got {repr(shown) if shown else 'another type'}).",
-                code="unsupported_media_type",
-            )
-    encoding = request.headers.get("Content-Encoding")
-    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
-        shown = _plain(encoding)
-        raise GatewayError(
-            415,
-            f"Compressed request bodies are not accepted (Content-Encoding: {shown or '<unprintable>'}); "
-            "send the JSON uncompressed, without a Content-Encoding header.",
-            code="unsupported_content_encoding",
-        )
-
-
-def _strategy(gw: Gateway, request: web.Request) -> str | None:
-    strategy = request.headers.get("x-qiao-strategy") or None
-    if strategy is not None and strategy not in gw.strategies:
-        shown = _plain(strategy)
-        raise GatewayError(
-            400,
-            f"Unknown strategy {repr(shown) if shown else '(not printable ASCII)'} in x-qiao-strategy; "
-            f"use one of: {', '.join(gw.strategies)}.",
-            code="invalid_strategy",
-        )
-    return strategy
-
-
-async def _job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
-    key = _authenticate(gw, request)
-    _check_body_type(request)
-    data = await _body(request, gw.cfg.server.body_timeout_s)
-    body = wire.decode_body(data)
-    view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
-    route = gw.routes.get(view.model)
-    if route is None or not _allowed(key, view.model):
-        raise GatewayError(
-            404,
-            f"The model '{view.model[:100]}' does not exist or you do not have access to it "
-            f"(GET /v1/models lists the routes this key may use).",
-            code="model_not_found",
-            param="model",
-        )
-    if route.kind != kind:
-        raise GatewayError(
-            400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint", param="model"
-        )
-    strategy = _strategy(gw, request)
-    transport = request.transport
-    job = Job(
-        request_id=request[REQUEST_ID],
-        route=route,
-        body=body,
-        view=view,
-        strategy=strategy,
-        deadline=request[T0] + route.failover.deadline_s,
-        client_gone=lambda: transport is None or transport.is_closing(),
-    )
-    ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
-    if gw.capture is not None and (route.transcripts or (key is not None and key.transcripts)):
-        ctx["_raw"] = data
-        if view.stream:
-            job.assembler = StreamAssembler()
-    return job, ctx
 
 
 def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
@@ -192,7 +59,7 @@ class Api:
         gw, job, status = self.gw, None, 500
         ctx: dict[str, Any] = {}
         try:
-            job, ctx = await _job(gw, request, kind)
+            job, ctx = await build_job(gw, request, kind)
             result = await gw.engine.serve(job)
             if isinstance(result, Reply):
                 status = result.status
@@ -232,17 +99,17 @@ class Api:
         return resp
 
     async def models(self, request: web.Request) -> web.Response:
-        key = _authenticate(self.gw, request)
+        key = authenticate(self.gw, request)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": route.kind}
             for name, route in self.gw.routes.items()
-            if _allowed(key, name)
+            if allowed(key, name)
         ]
         return web.json_response({"object": "list", "data": data})
 
     async def refresh_balances(self, request: web.Request) -> web.Response:
         """Poll vendor balances now (``?provider=a,b`` or all); answers each balance or its error."""
-        _authenticate(self.gw, request)
+        authenticate(self.gw, request)
         if self.gw.balances is None:
             raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
         names = request.query.get("provider")
@@ -266,7 +133,7 @@ class Api:
 
     async def admin_plan(self, request: web.Request) -> web.Response:
         """The credit-burn plan (same JSON as ``balancer plan``), re-planned from the ledger now."""
-        _authenticate(self.gw, request)
+        authenticate(self.gw, request)
         return web.json_response(await self.gw.replan())
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -286,7 +153,7 @@ class Api:
         max_body = self.gw.cfg.server.max_body_bytes
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            rid = _request_id(request)
+            rid = request_id(request)
             request[REQUEST_ID], request[T0] = rid, time.perf_counter()
             try:
                 resp = await handler(request)

@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"gateway"},
     {"status"},
     {"metrics"},
+    {"intake"},
     {"api", "server"},
     {"app"},
     {"emulator"},

@@ -1,0 +1,153 @@
+"""What the gateway accepts before it routes: the request id, the client's key, a JSON body within its
+timeout, the strategy header, and the :class:`~balancer.job.Job` built from one decode of the body.
+Every refusal is a :class:`~balancer.errors.GatewayError` in OpenAI's shape, never an echo of the client's
+bytes (only short printable ASCII is ever quoted back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from balancer import wire
+from balancer.capture import StreamAssembler
+from balancer.config import ClientKey
+from balancer.errors import GatewayError
+from balancer.gateway import Gateway
+from balancer.job import Job
+
+JSON = "application/json"
+REQUEST_ID = web.RequestKey("request_id", str)
+T0 = web.RequestKey("t0", float)
+
+
+def request_id(request: web.Request) -> str:
+    rid = request.headers.get("x-request-id", "")
+    return rid if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable() else "req_" + secrets.token_hex(12)
+
+
+def authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
+    if gw.cfg.server.insecure_no_auth:
+        return None
+    header = request.headers.get("Authorization", "")
+    key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
+    if not key:
+        raise GatewayError(
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            type="invalid_request_error",
+            code="missing_api_key",
+        )
+    found = gw.client_key(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
+    if found is None:
+        raise GatewayError(
+            401,
+            "Incorrect API key provided. Send one of this gateway's client keys (not a vendor's key) as "
+            "'Authorization: Bearer <key>'.",
+            type="invalid_request_error",
+            code="invalid_api_key",
+        )
+    return found
+
+
+def allowed(key: ClientKey | None, route: str) -> bool:
+    return key is None or "*" in key.routes or route in key.routes
+
+
+async def read_body(request: web.Request, timeout_s: float) -> bytes:
+    """The request body, within ``timeout_s``: a body that trickles or never ends (a chunked body without its
+    last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise GatewayError(
+            408,
+            f"The request body did not arrive within {timeout_s:g}s; send the whole body at once.",
+            code="request_timeout",
+        ) from None
+
+
+def plain(value: str, limit: int = 40) -> str | None:
+    """A header value fit to quote back in a message (printable ASCII, short), else None."""
+    return value if len(value) <= limit and value.isascii() and value.isprintable() else None
+
+
+def check_body_type(request: web.Request) -> None:
+    """A JSON body, uncompressed. A Content-Type that is not JSON is refused with 415 (OpenAI ignores such a
+    body and answers a puzzling "you must provide a model parameter"); none at all is taken as JSON. Request
+    bodies are never inflated (aiohttp is told not to: no zip bombs), so any Content-Encoding is a 415."""
+    ctype = request.headers.get("Content-Type")
+    if ctype is not None and ctype != JSON:
+        mime = ctype.partition(";")[0].strip().lower()
+        if mime != JSON and not mime.endswith("+json"):
+            shown = plain(mime)
+            raise GatewayError(
+                415,
+                f"The request body must be JSON, sent with 'Content-Type: application/json' "
+                f"(got {repr(shown) if shown else 'another type'}).",
+                code="unsupported_media_type",
+            )
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        shown = plain(encoding)
+        raise GatewayError(
+            415,
+            f"Compressed request bodies are not accepted (Content-Encoding: {shown or '<unprintable>'}); "
+            "send the JSON uncompressed, without a Content-Encoding header.",
+            code="unsupported_content_encoding",
+        )
+
+
+def strategy_header(gw: Gateway, request: web.Request) -> str | None:
+    strategy = request.headers.get("x-qiao-strategy") or None
+    if strategy is not None and strategy not in gw.strategies:
+        shown = plain(strategy)
+        raise GatewayError(
+            400,
+            f"Unknown strategy {repr(shown) if shown else '(not printable ASCII)'} in x-qiao-strategy; "
+            f"use one of: {', '.join(gw.strategies)}.",
+            code="invalid_strategy",
+        )
+    return strategy
+
+
+async def build_job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
+    key = authenticate(gw, request)
+    check_body_type(request)
+    data = await read_body(request, gw.cfg.server.body_timeout_s)
+    body = wire.decode_body(data)
+    view = wire.chat_view(body, len(data)) if kind == "chat" else wire.embeddings_view(body, len(data))
+    route = gw.routes.get(view.model)
+    if route is None or not allowed(key, view.model):
+        raise GatewayError(
+            404,
+            f"The model '{view.model[:100]}' does not exist or you do not have access to it "
+            f"(GET /v1/models lists the routes this key may use).",
+            code="model_not_found",
+            param="model",
+        )
+    if route.kind != kind:
+        raise GatewayError(
+            400, f"Route '{view.model}' serves {route.kind}, not {kind}.", code="wrong_endpoint", param="model"
+        )
+    strategy = strategy_header(gw, request)
+    transport = request.transport
+    job = Job(
+        request_id=request[REQUEST_ID],
+        route=route,
+        body=body,
+        view=view,
+        strategy=strategy,
+        deadline=request[T0] + route.failover.deadline_s,
+        client_gone=lambda: transport is None or transport.is_closing(),
+    )
+    ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
+    if gw.capture is not None and (route.transcripts or (key is not None and key.transcripts)):
+        ctx["_raw"] = data
+        if view.stream:
+            job.assembler = StreamAssembler()
+    return job, ctx
