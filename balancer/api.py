@@ -16,12 +16,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from balancer import logs, streams
+from balancer import logs, status, streams
 from balancer.capture import reply_message
+from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, request_id
 from balancer.job import ClientGone, Job, Reply, Stream
+from balancer.metrics import CONTENT_TYPE, Metrics
 
 log = structlog.get_logger("balancer.api")
 
@@ -43,11 +45,21 @@ def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
     return h
 
 
-class Api:
-    """The gateway's HTTP handlers, bound to one gateway."""
+REFUSED = frozenset({400, 401, 403, 404, 405, 408, 413, 415, 429, 431})
 
-    def __init__(self, gw: Gateway) -> None:
+
+class Api:
+    """The gateway's HTTP handlers, bound to one gateway and its metrics."""
+
+    def __init__(self, gw: Gateway, metrics: Metrics) -> None:
         self.gw = gw
+        self.metrics = metrics
+        self.refusals = logs.Sampler(per_s=20)  # refused requests' lines, sampled under a flood
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        """Prometheus metrics (unauthenticated, like /healthz: keep the port off the internet)."""
+        body = self.metrics.render(await status.snapshot(self.gw))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "chat")
@@ -121,11 +133,27 @@ class Api:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        gw = self.gw
+        """Ready to serve (always 200 while it can take requests): ``degraded`` when the state store is lost
+        or a provider is out until an operator acts (a bad key, no funds, drained) — each listed with why —
+        and the routes that have no candidate available now."""
+        gw, now = self.gw, self.gw.clock()
         state = await gw.store.status()
+        out = []
+        for name in sorted(gw.cfg.providers):
+            cooled = gw.store.cooldown(name, now)
+            if cooled is not None and cooled[1] in (*status.DISABLING, status.DRAINED):
+                until = None if cooled[1] == status.DRAINED or cooled[0] == float("inf") else cooled[0]
+                out.append({"provider": name, "reason": cooled[1], "until": until})
+        down = sorted(
+            n
+            for n, r in gw.routes.items()
+            if not any(gw.store.health(c.provider_name, c.model, now).available for c in r.choices)
+        )
         body = {
-            "status": "ready" if state == "ok" else "degraded",
+            "status": "ready" if state == "ok" and not out and not down else "degraded",
             "state_store": {"backend": gw.store.name, "status": state, "degraded_events": gw.store.degraded_events},
+            "providers_out": out,
+            "routes_down": down,
             "routes": len(gw.routes),
             "config_generation": gw.generation,
         }
@@ -146,6 +174,27 @@ class Api:
             code=_HTTP_CODES[status],
         )
 
+    def _done(self, request: web.Request, rid: str, status: int, cancelled: bool = False) -> None:
+        """The one request_done line, and the request counted in the metrics (every chat and embeddings request
+        has a DONE record, refused ones too; the other endpoints have none). Refused requests' lines are sampled
+        under a flood; their metrics are not."""
+        done = request.get(DONE)
+        if done is None:
+            return
+        if status >= 400:
+            done["status"] = status
+        if cancelled:
+            done["cancelled"] = True
+        done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
+        self.metrics.observe(done)
+        if status in REFUSED and not done.get("attempts"):
+            write, held = self.refusals.allow((status, done.get("error")))
+            if held:
+                log.warning("refused_requests_sampled", held_back={f"{s} {e}": n for (s, e), n in held.items()})
+            if not write:
+                return
+        logs.request_done(log, done)
+
     def endpoint(self, handler: Handler) -> Handler:
         """Wrap a handler: request id, OpenAI-shaped errors, the one request_done line. (A plain wrapper,
         not an aiohttp middleware: middlewares rebuild their call chain on every request, and every
@@ -158,13 +207,13 @@ class Api:
             try:
                 resp = await handler(request)
             except asyncio.CancelledError:  # the server is forcing its shutdown: still one request_done
-                _done(request, rid, CLIENT_CLOSED, cancelled=True)
+                self._done(request, rid, CLIENT_CLOSED, cancelled=True)
                 raise
             except Exception as e:
                 resp = _failure_response(request, e, rid, max_body)
             if not resp.prepared:
                 resp.headers["x-request-id"] = rid
-            _done(request, rid, resp.status)
+            self._done(request, rid, resp.status)
             return resp
 
         return wrapped
@@ -208,21 +257,9 @@ def _summary(job: Job) -> dict[str, Any]:
         out["tokens"] = {"prompt": job.usage.prompt_tokens, "completion": job.usage.completion_tokens}
         if job.usage_estimated:
             out["tokens"]["estimated"] = True
+    if job.cost is not None:  # list value of what was served, by who paid it
+        out["cost_cny"] = {"paid": job.cost.paid / MICRO, "grant": job.cost.granted / MICRO}
     return out
-
-
-def _done(request: web.Request, rid: str, status: int, cancelled: bool = False) -> None:
-    """The one request_done line (every chat and embeddings request has a DONE record, refused ones too; the
-    other endpoints have none)."""
-    done = request.get(DONE)
-    if done is None:
-        return
-    if status >= 400:
-        done["status"] = status
-    if cancelled:
-        done["cancelled"] = True
-    done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
-    logs.request_done(log, done)
 
 
 def _error_response(e: GatewayError, rid: str) -> web.Response:

@@ -21,6 +21,7 @@ from balancer.credit.ledger import Ledger, MemoryLedger
 from balancer.credit.ledger_redis import RedisLedger
 from balancer.gateway import Gateway, StartupError, check_startable
 from balancer.job import Clock
+from balancer.metrics import Metrics
 from balancer.server import Runner
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
@@ -62,6 +63,13 @@ def make_runner(app: web.Application) -> web.AppRunner:
     )
 
 
+async def _publish(metrics: Metrics) -> None:
+    """The request path's counts reach the metrics once a second (and at every scrape, and at shutdown)."""
+    while True:
+        await asyncio.sleep(1.0)
+        metrics.publish()
+
+
 def make_app(
     cfg: Config, store: StateStore | None = None, clock: Clock = time.time, rng: random.Random | None = None
 ) -> web.Application:
@@ -71,20 +79,25 @@ def make_app(
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
     app[GATEWAY] = gw
 
+    metrics = Metrics()
+
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await gw.start()
         planner = asyncio.create_task(gw.replan_forever())
+        publisher = asyncio.create_task(_publish(metrics))
         yield
-        await tasks.stop(planner)
+        await tasks.stop(planner, publisher)
+        metrics.publish()
         await gw.close()
 
     app.cleanup_ctx.append(lifecycle)
-    api = Api(gw)
+    api = Api(gw, metrics)
     app.router.add_post("/v1/chat/completions", api.endpoint(api.chat_completions))
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))
     app.router.add_get("/healthz", api.endpoint(api.healthz))
     app.router.add_get("/readyz", api.endpoint(api.readyz))
+    app.router.add_get("/metrics", api.endpoint(api.metrics_text))
     app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
     app.router.add_get("/admin/plan", api.endpoint(api.admin_plan))
     app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405

@@ -284,8 +284,15 @@ class Caller:
         key = choice.provider_name if rule.scope == "provider" else f"{choice.provider_name}/{choice.model}"
         now = self.clock()
         failure = (outcome.failure or Failure.UPSTREAM_ERROR).value
+        before = self.store.cooldown(key, now)
         until = await self.store.cool_down(key, now + seconds, failure, now)
-        log.info("cooldown", target=key, reason=failure, seconds=round(until - now, 3))
+        if rule.disable and (before is None or before[1] != failure):  # once, when an account goes out
+            log.warning(
+                "provider_disabled", target=key, reason=failure, seconds=round(until - now, 3),
+                message=outcome.message[:200],
+            )  # fmt: skip
+        else:
+            log.info("cooldown", target=key, reason=failure, seconds=round(until - now, 3))
 
 
 def _capped(wait_s: float, cap_s: float, choice: Choice, header: str) -> float:

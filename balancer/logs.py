@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
+import select
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -37,11 +40,40 @@ class _Sink:
         self.file: Any = sys.stderr.buffer
 
     def buffered(self) -> None:
-        self.file = open(sys.stderr.fileno(), "wb", buffering=1 << 16, closefd=False)  # noqa: SIM115
+        if os.environ.get("QIAO_WORKER"):  # workers share stderr: whole lines per write, never interleaved
+            self.file = _Lines(sys.stderr.fileno())
+        else:
+            self.file = open(sys.stderr.fileno(), "wb", buffering=1 << 16, closefd=False)  # noqa: SIM115
 
     def flush(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.file.flush()
+
+
+class _Lines:
+    """A write buffer over a descriptor several processes share (the workers' stderr, often a pipe): each
+    write(2) carries whole lines and at most PIPE_BUF bytes, which the kernel never interleaves with another
+    process's writes, so every worker's JSON lines stay whole."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.buf += data
+        if len(self.buf) >= 1 << 16:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        buf, out = self.buf, 0
+        self.buf = bytearray()
+        while out < len(buf):
+            end = out + select.PIPE_BUF
+            cut = len(buf) if end >= len(buf) else buf.rfind(b"\n", out, end) + 1
+            if cut <= out:  # one line longer than PIPE_BUF: it goes alone
+                cut = buf.find(b"\n", end) + 1 or len(buf)
+            out += os.write(self.fd, buf[out:cut])
 
 
 _SINK = _Sink()
@@ -63,6 +95,28 @@ def request_done(log: Any, fields: dict[str, Any]) -> None:
         fields["event"], fields["level"] = "request_done", "info"
         fields["timestamp"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
         _SINK.file.write(orjson.dumps(fields) + b"\n")
+
+
+class Sampler:
+    """At most ``per_s`` lines a second for each kind of event (e.g. a status and error code); the rest are
+    counted and reported once a second, so a flood of refused requests cannot flood the log."""
+
+    def __init__(self, per_s: int = 20, clock: Any = None) -> None:
+        self.per_s = per_s
+        self.clock = clock or time.monotonic
+        self.second = -1
+        self.seen: dict[Any, int] = {}
+
+    def allow(self, kind: Any) -> tuple[bool, dict[Any, int]]:
+        """Whether this line may be written, and the counts of the lines held back in the second that just
+        ended (to report; empty most of the time)."""
+        second = int(self.clock())
+        held: dict[Any, int] = {}
+        if second != self.second:
+            held = {k: n - self.per_s for k, n in self.seen.items() if n > self.per_s}
+            self.second, self.seen = second, {}
+        n = self.seen[kind] = self.seen.get(kind, 0) + 1
+        return n <= self.per_s, held
 
 
 class _StdlibJson(logging.Handler):

@@ -86,7 +86,10 @@ class BalancePoller:
         if balance.total > 0:
             await self.store.clear(name, QUOTA)
         else:
+            before = self.store.cooldown(name, now)
             await self.store.cool_down(name, now + interval_s, QUOTA, now)
+            if before is None or before[1] != QUOTA:  # once, when the account runs dry
+                log.warning("provider_out_of_funds", provider=name, total=balance.total, currency=balance.currency)
         log.info(
             "balance_polled",
             provider=name,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import structlog
+
 from balancer import status
 from tests.conftest import CHAT, EmulatorHandle, GatewayFactory
 
@@ -55,3 +58,27 @@ async def test_a_cooled_model_makes_its_account_partial(make_gateway: GatewayFac
     assert a.state == "partial"
     down = [m for m in a.models if not m.available]
     assert [m.model for m in down] == ["deepseek-chat"] and down[0].reason == "cooldown:model_unavailable"
+
+
+async def test_accounts_out_are_visible_in_readyz_and_warned_once(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """An account out for a bad key: one warning (not one per request), /readyz says degraded and lists it with
+    the reason; a drained one is listed too; a route whose every candidate is out is named."""
+    gw = await make_gateway()
+    await emulator.fault("deepseek.a", "auth")
+    client = gw.client()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    warned = [e for e in logs if e["event"] == "provider_disabled"]
+    assert len(warned) == 1 and warned[0]["target"] == "ds-a" and warned[0]["log_level"] == "warning"
+    await status.drain(gw.gw, "qwen")
+    async with aiohttp.ClientSession() as http, http.get(gw.url + "/readyz") as r:
+        body = await r.json()
+    assert r.status == 200 and body["status"] == "degraded"
+    assert [(p["provider"], p["reason"]) for p in body["providers_out"]] == [
+        ("ds-a", "auth_failed"),
+        ("qwen", "drained"),
+    ]
+    assert body["routes_down"] == ["embed", "solo"]  # embed's only candidate is drained, solo's has a bad key
