@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -156,6 +157,7 @@ class Api:
             "routes_down": down,
             "routes": len(gw.routes),
             "config_generation": gw.generation,
+            "pid": os.getpid(),  # which process answered (one of several with --workers)
         }
         return web.json_response(body, status=200)
 

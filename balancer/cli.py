@@ -13,7 +13,7 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
-from balancer import checks, emulator, logs, router
+from balancer import checks, emulator, logs, router, workers
 from balancer import config as config_mod
 from balancer.app import GATEWAY, make_app, make_runner
 from balancer.credit import planner, report
@@ -44,16 +44,17 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None) -> None:
+async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None, worker: bool = False) -> None:
     app = make_app(cfg)
     runner = make_runner(app)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.server.host, port or cfg.server.port, backlog=1024, reuse_address=True)
+    host, port = cfg.server.host, port or cfg.server.port
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True, reuse_port=worker or None)
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
-        raise StartupError(f"cannot listen on {cfg.server.host}:{port or cfg.server.port}: {e.strerror}") from None
+        raise StartupError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     _tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,7 +78,7 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     # Listening is announced once the signals are handled: a SIGTERM sent on seeing it drains, not kills.
-    log.info("gateway_listening", host=cfg.server.host, port=port or cfg.server.port, routes=sorted(cfg.routes))
+    log.info("gateway_listening", host=host, port=port, routes=sorted(cfg.routes), worker=worker)
     flush_logs()
     await stop.wait()
     drain_s = app[GATEWAY].cfg.server.drain_s
@@ -116,11 +117,16 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
 
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
+    if args.workers > 1:  # the supervisor: its workers check and serve the config themselves
+        logs.configure(cfg.logging.level, cfg.logging.format)
+        workers.check(cfg, args.workers)
+        return workers.Supervisor(args.config, args.workers, args.port).run()
     logs.configure(cfg.logging.level, cfg.logging.format, buffered=True)
-    for w in checks.warnings(cfg):  # the errors make the gateway refuse to start (gateway.check_startable)
-        log.warning("config_warning", path=w.path, problem=w.message)
+    if not args.worker:  # one worker of several: the supervisor's first worker would repeat them
+        for w in checks.warnings(cfg):  # the errors make the gateway refuse to start (gateway.check_startable)
+            log.warning("config_warning", path=w.path, problem=w.message)
     _loop_policy()
-    asyncio.run(_serve(cfg, args.config, args.port))
+    asyncio.run(_serve(cfg, args.config, args.port, worker=args.worker))
     return 0
 
 
@@ -267,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--config", required=True)
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, default=1, help="processes on the port (SO_REUSEPORT; needs Redis state)")
+    s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor for its children
     s.set_defaults(fn=cmd_serve)
     s = sub.add_parser("check", help="find what serve would refuse (errors) or likely get wrong (warnings)")
     s.add_argument("--config", required=True)
@@ -292,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return int(args.fn(args))
-    except (config_mod.ConfigError, StartupError) as e:
+    except (config_mod.ConfigError, StartupError, workers.WorkersError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import structlog
 
@@ -71,3 +73,33 @@ async def test_quirk_adjustments_are_counted(
     assert seen[0]["temperature"] == 1.0
     done = next(e for e in logs if e["event"] == "request_done")
     assert done["adjusted"] == ["temperature 1.5->1.0"]
+
+
+def test_sampler_holds_back_a_flood_and_reports_it() -> None:
+    """At most per_s lines a second per kind; the next second reports how many were held back, per kind."""
+    from balancer.logs import Sampler
+
+    now = [100.0]
+    s = Sampler(per_s=3, clock=lambda: now[0])
+    assert [s.allow("401")[0] for _ in range(5)] == [True, True, True, False, False]
+    assert s.allow("404")[0]
+    now[0] = 101.2
+    ok, held = s.allow("401")
+    assert ok and held == {"401": 2}
+    assert s.allow("401") == (True, {})
+
+
+async def test_refused_requests_are_logged_and_sampled(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """Refused requests (a wrong key) each get a request_done line with their reason, up to 20 in each second
+    (the sampler's clock is monotonic time); the metrics still count every one."""
+    n = 80
+    t0 = time.monotonic()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(n):
+            async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=auth("sk-nope")) as r:
+                assert r.status == 401
+    seconds = int(time.monotonic()) - int(t0) + 1  # the seconds the flood touched
+    lines = [e for e in logs if e["event"] == "request_done"]
+    assert 20 <= len(lines) <= min(20 * seconds, n - 1) and all(e["error"] == "invalid_api_key" for e in lines)
+    async with http.get(gateway.url + "/metrics") as r:
+        assert f'qiao_requests_total{{client="",route="",status="401"}} {n}.0' in await r.text()
