@@ -181,6 +181,15 @@ def _money(st: Status) -> Iterator[Metric]:
             left.add_metric([p.name, g["name"], unit], g["remaining"] if unit == "tokens" else g["remaining"] / 1e6)
             if g["expires"] is not None:
                 expiry.add_metric([p.name, g["name"]], g["expires"])
+    spent = _gauge("qiao_paid_spend_cny", "Paid (not granted) spend so far", ["provider", "period"])
+    caps = _gauge("qiao_spend_cap_cny", "The account's paid spend cap", ["provider", "period"])
+    for p in st.providers:
+        spent.add_metric([p.name, "today"], p.spend["today"] or 0.0)
+        spent.add_metric([p.name, "month"], p.spend["month"] or 0.0)
+        for period, cap in (("today", p.spend["daily_cap"]), ("month", p.spend["monthly_cap"])):
+            if cap is not None:
+                caps.add_metric([p.name, period], cap)
+    yield from (spent, caps)
     waste = _gauge(
         "qiao_grant_projected_waste", "What the plan projects a grant leaves unspent at expiry", ["provider", "grant"]
     )
