@@ -8,6 +8,7 @@ Prints a table and, last, one JSON line:
     python bench/gateway_bench.py --redis redis://127.0.0.1:6379/0
     python bench/gateway_bench.py --soak 600         # memory over a 10-minute run (RSS sampled)
     python bench/gateway_bench.py --stream           # streams: a recorded 100-event SSE answer (bench/sse-100.txt)
+    python bench/gateway_bench.py --workers 2 --redis redis://127.0.0.1:6379/0   # 2 processes (both cores)
 
 Needs nginx and wrk (Debian: nginx-light wrk); installs them with apt-get when run as root.
 """
@@ -100,8 +101,10 @@ routes:
     return path
 
 
-def start_gateway(cfg: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = ["taskset", "-c", "0", sys.executable, "-m", "balancer", "serve", "--config", str(cfg), "--port", str(port)]
+def start_gateway(cfg: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    cores = "0" if workers == 1 else f"0-{workers - 1}"
+    cmd = ["taskset", "-c", cores, sys.executable, "-m", "balancer", "serve", "--config", str(cfg), "--port", str(port)]
+    cmd += ["--workers", str(workers)] if workers > 1 else []
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     for _ in range(200):
         try:
@@ -138,9 +141,12 @@ def wrk(url: str, connections: int, seconds: float, script: str = "chat.lua") ->
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used (steadier than req/s on a shared machine)."""
+    """User + system CPU seconds the process and its children (workers) have used (steadier than req/s on a
+    shared machine)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_s(int(c)) for c in children)
 
 
 def rss_mb(pid: int) -> float:
@@ -193,12 +199,13 @@ def main() -> None:
     ap.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also run this long, sampling RSS")
     ap.add_argument("--compare", action="store_true", help="also measure bench/passthrough.py the same way")
     ap.add_argument("--stream", action="store_true", help="measure streams (100 events each) instead of plain calls")
+    ap.add_argument("--workers", type=int, default=1, help="gateway processes (> 1 needs --redis)")
     args = ap.parse_args()
     ensure_tools()
     tmp = Path(tempfile.mkdtemp(prefix="qiao-bench-"))
     up_port, gw_port = free_port(), free_port()
     nginx_conf = start_nginx(tmp, up_port)
-    gw = start_gateway(gateway_config(tmp, up_port, args.redis), gw_port, tmp / "gateway.log")
+    gw = start_gateway(gateway_config(tmp, up_port, args.redis), gw_port, tmp / "gateway.log", args.workers)
     gw_url, up_url = (
         f"http://127.0.0.1:{gw_port}/v1/chat/completions",
         f"http://127.0.0.1:{up_port}/v1/chat/completions",
@@ -226,6 +233,7 @@ def main() -> None:
     result = {
         "bench": "gateway",
         "state": "redis" if args.redis else "memory",
+        "workers": args.workers,
         "connections": args.connections,
         "rps": round(load["rps"]),
         "cpu_us_per_request": round(cpu_us, 1),
