@@ -3,8 +3,8 @@
 Counted per request, from its ``request_done`` record (one call, :meth:`Metrics.observe`): requests by
 route/status/client, attempts by provider/model/result, failovers by provider and failure class, tokens and
 spend (CNY) by provider/route/client, and latency histograms (time to first token, attempt time) per provider.
-The counters are plain dict increments on the request path, added to the prometheus_client metrics once a
-second and at every scrape; the histograms are observed directly.
+The request path only adds the request to a local tally (one dict entry per kind of request) and its timings
+to a list; both reach the prometheus_client metrics once a second and at every scrape.
 
 Read at scrape time from :func:`balancer.status.snapshot` (so they agree with the admin API): each provider's
 state, models available, cooldown left, quota used and limits, in flight, balance, grants left with their
@@ -59,39 +59,59 @@ class Metrics:
             "qiao_attempt_seconds", "Time of a served attempt, start to end, per provider", ["provider"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
-        self._pending: dict[tuple[Counter, tuple[str, ...]], float] = {}
-
-    def _add(self, metric: Counter, labels: tuple[str, ...], value: float = 1.0) -> None:
-        key = (metric, labels)
-        self._pending[key] = self._pending.get(key, 0.0) + value
+        # One entry per kind of request (route, status, client, who served it, and how each attempt went):
+        # [requests, prompt tokens, completion tokens, paid CNY, granted CNY]. Cut into labels at publish time.
+        self._pending: dict[tuple[Any, ...], list[float]] = {}
+        self._timings: dict[str, list[tuple[float, float | None]]] = {}  # provider -> (attempt s, ttft s)
 
     def observe(self, done: dict[str, Any]) -> None:
         """Count one request from its request_done record (the route-less ones — 401s on unknown routes — have none)."""
-        route, client, add = done.get("route", ""), done.get("client") or "", self._add
-        add(self.requests, (route, str(done.get("status", 0)), client))
         attempts = done.get("attempts") or ()
-        for i, a in enumerate(attempts):
-            add(self.attempts, (a["provider"], a["model"], a["result"]))
-            failed = a["result"] != "ok" and not a["result"].startswith("skipped")
-            if failed and i + 1 < len(attempts):
-                add(self.failovers, (a["provider"], a["result"]))
+        key = (
+            done.get("route", ""), done.get("status", 0), done.get("client") or "", done.get("provider") or "",
+            tuple((a["provider"], a["model"], a["result"]) for a in attempts),
+        )  # fmt: skip
+        row = self._pending.get(key)
+        if row is None:
+            row = self._pending[key] = [0, 0, 0, 0.0, 0.0]
+        row[0] += 1
+        tokens, cost = done.get("tokens"), done.get("cost_cny")
+        if tokens:
+            row[1] += tokens["prompt"]
+            row[2] += tokens["completion"]
+        if cost:
+            row[3] += cost["paid"]
+            row[4] += cost["grant"]
+        for a in attempts:
             if a["result"] == "ok":
-                self.upstream.labels(a["provider"]).observe(a["ms"] / 1000)
-            if a.get("ttft_ms") is not None:
-                self.ttft.labels(a["provider"]).observe(a["ttft_ms"] / 1000)
-        provider, tokens = done.get("provider"), done.get("tokens")
-        if provider and tokens:
-            add(self.tokens, (provider, route, client, "prompt"), tokens["prompt"])
-            add(self.tokens, (provider, route, client, "completion"), tokens["completion"])
-        for paid_by, cny in (done.get("cost_cny") or {}).items():
-            add(self.spend, (provider or "", route, client, paid_by), cny)
+                ttft = a.get("ttft_ms")
+                self._timings.setdefault(a["provider"], []).append(
+                    (a["ms"] / 1000, None if ttft is None else ttft / 1000)
+                )
 
     def publish(self) -> None:
         """Add what was counted since the last call to the prometheus_client metrics (once a second, and at
         every scrape)."""
         pending, self._pending = self._pending, {}
-        for (metric, labels), value in pending.items():
-            metric.labels(*labels).inc(value)
+        timings, self._timings = self._timings, {}
+        for (route, status, client, provider, attempts), (n, prompt, completion, paid, granted) in pending.items():
+            self.requests.labels(route, str(status), client).inc(n)
+            for i, (p, model, result) in enumerate(attempts):
+                self.attempts.labels(p, model, result).inc(n)
+                if result != "ok" and not result.startswith("skipped") and i + 1 < len(attempts):
+                    self.failovers.labels(p, result).inc(n)
+            if prompt or completion:
+                self.tokens.labels(provider, route, client, "prompt").inc(prompt)
+                self.tokens.labels(provider, route, client, "completion").inc(completion)
+            if paid or granted:
+                self.spend.labels(provider, route, client, "paid").inc(paid)
+                self.spend.labels(provider, route, client, "grant").inc(granted)
+        for provider, samples in timings.items():
+            upstream, ttft = self.upstream.labels(provider), self.ttft.labels(provider)
+            for total_s, first_s in samples:
+                upstream.observe(total_s)
+                if first_s is not None:
+                    ttft.observe(first_s)
 
     def render(self, status: Status) -> bytes:
         """The text exposition: this process's (or, with workers, every worker's) counters and histograms, and
