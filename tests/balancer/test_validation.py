@@ -75,21 +75,32 @@ async def test_numbers_at_their_bounds_and_nulls_are_served(
     assert await emulator.requests("deepseek.a") == 4
 
 
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
-)
-async def test_a_body_that_is_not_json_by_its_type_is_415(
-    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, content_type: str
+async def test_a_multipart_body_is_415(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """A Content-Type other than JSON is a 415 saying what to send (OpenAI would ignore the body and ask for a
-    model), even when the bytes happen to be JSON."""
+    """A multipart form is never a JSON body: a 415 saying what to send, and no vendor is asked."""
     body = b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}]}'
-    headers = {**auth(), "Content-Type": content_type}
+    headers = {**auth(), "Content-Type": "multipart/form-data; boundary=x"}
     async with http.post(gateway.url + "/v1/chat/completions", data=body, headers=headers) as r:
         assert r.status == 415
         err = (await r.json())["error"]
     assert err["code"] == "unsupported_media_type" and "application/json" in err["message"]
     assert await vendor_requests(emulator) == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_json_labelled_as_text_or_form_is_read_as_json(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, content_type: str
+) -> None:
+    """``curl -d`` labels JSON as a form: the body is read as JSON and validated like any (served when it is
+    a valid request; a form that is not JSON is a 400 invalid_json, and no vendor is asked)."""
+    headers = {**auth(), "Content-Type": content_type}
+    good = b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}]}'
+    async with http.post(gateway.url + "/v1/chat/completions", data=good, headers=headers) as r:
+        assert r.status == 200
+    async with http.post(gateway.url + "/v1/chat/completions", data=b"model=chat&n=1", headers=headers) as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
+    assert await vendor_requests(emulator) == 1
 
 
 @pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"])
