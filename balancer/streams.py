@@ -24,11 +24,9 @@ DRAIN_S = 1.0  # how long a finished stream's leftovers are read before its conn
 
 async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome | None:
     """Forward the stream as it comes; end it with ``[DONE]`` or an error event. Returns how the upstream ended,
-    or None when the stream was cut on our side (``write`` raised OSError: the client went away or stopped
-    reading; or the gateway shut down). Whatever happens, the attempt is settled, booked and logged once.
-
-    Events that arrived together go to the client in one write (never waiting for more: what is received is
-    sent before the next wait), so a burst costs one write, not one per event."""
+    or None when our side cut it (``write`` raised OSError: the client left or stopped reading; or the gateway
+    shut down); whatever happens, the attempt is settled, booked and logged once. Events that arrived together
+    go out in one write (what was received is sent before the next wait), not one write per event."""
     timeouts = caller.cfg.provider_timeouts(s.choice.provider)
     end = min(job.deadline, s.started + timeouts.total_s)
     relay = _Relay(job, s)
@@ -54,10 +52,8 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
                 if not result.ok:
                     outcome = result
                     break
-        if outcome is None:  # [DONE]
-            outcome = Outcome()
-        if not outcome.ok and caller.drain.expired:  # the drain deadline cut it, not the vendor
-            cut_by = "gateway_shutdown"
+        outcome = outcome or Outcome()  # no outcome: the loop ended on [DONE]
+        cut_by = "gateway_shutdown" if not outcome.ok and caller.drain.expired else ""  # the drain cut it
         relay.frames.append(b"data: [DONE]\n\n" if outcome.ok else _error_event(s, outcome, cut_by))
         await relay.flush(write)
     except OSError:  # the client went away, or stopped reading for longer than the write timeout
