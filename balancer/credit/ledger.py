@@ -38,6 +38,7 @@ class Charge:
     completion: int
     cached: int = 0
     estimated: bool = False
+    price_factor: float = 1.0  # of the list price: 0.5 for a vendor's half-price batch API
 
 
 class Cost(NamedTuple):
@@ -182,6 +183,8 @@ class MemoryLedger:
         acct = self._books.get(charge.provider)
         tariff = acct.tariffs.get(charge.model) if acct else None
         cost = tariff.cost(charge.prompt, charge.completion, charge.cached) if tariff else 0
+        if charge.price_factor != 1.0:
+            cost = round(cost * charge.price_factor)
         tokens = charge.prompt + charge.completion
         grants = acct.grants if acct else ()
         day = day_key(now)

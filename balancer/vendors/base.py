@@ -104,6 +104,21 @@ def api_key_header(api_key: str) -> dict[str, str]:
     return {"api-key": api_key}
 
 
+@dataclass(frozen=True, slots=True)
+class BatchApi:
+    """A vendor's OpenAI-style batch API, reachable with the inference key: upload a JSONL file
+    (``purpose=batch``) to ``files_path``, create the batch at ``batches_path`` naming ``endpoint`` (also
+    each line's ``url``), poll it, download ``output_file_id``. Paths are relative to the account's base
+    URL. ``price_factor`` is what a batch token costs against the list price (0.5: half price).
+    ``source`` cites the docs; a fact not confirmed starts with ``unconfirmed:``."""
+
+    endpoint: str
+    price_factor: float
+    source: str
+    files_path: str = "/files"
+    batches_path: str = "/batches"
+
+
 UrlHook = Callable[[str, Literal["chat", "embeddings"], str, Mapping[str, str]], str]
 # (api key, request body, provider extra, now) -> auth headers; replaces ``auth`` when set.
 SignHook = Callable[[str, bytes, Mapping[str, str], float], dict[str, str]]
@@ -123,6 +138,7 @@ class Vendor:
     quirks: Quirks = Quirks()
     errors: tuple[ErrorRule, ...] = ()
     balance: BalanceProbe | None = None
+    batch: BatchApi | None = None  # the vendor's batch API, if it has one reachable with the key
     docs: str = ""
     # Optional hooks, None for plain OpenAI-compatible vendors (the hot path then skips them):
     # build the request URL (Azure: deployment path and api-version);

@@ -8,6 +8,10 @@ Sources: https://www.volcengine.com/docs/82379/1299023 and /1099476 (error codes
 ``QuotaExceeded`` (one model's free trial used in safe-experience mode) and ``SetLimitExceeded`` (the
 user's own cap for one model) take out that model until the owner acts, like ``ModelNotOpen``. The 429 codes come from several third-party client mappings, consistent
 with each other [3p]. No balance API with an ARK key (the AK/SK billing API is not implemented).
+No ``batch``: Ark's batch jobs read their input from TOS and are created in the console or the AK/SK-signed
+OpenAPI (https://www.volcengine.com/docs/82379/1305505); ``POST /api/v3/batch/chat/completions`` (an ``ep-bi-``
+endpoint, https://www.volcengine.com/docs/82379/1449576) is one request at a time with higher rate limits, and
+its price was not found — neither is an OpenAI-style files + batches API the gateway could forward to.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import orjson
 
 from balancer.errors import Failure
-from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor, bearer
+from balancer.vendors.base import BatchApi, ErrorRule, ModelInfo, Quirks, Vendor, bearer
 
 JWT_TTL_S = 3600
 _CODES = "https://docs.bigmodel.cn/cn/faq/api-code"
@@ -70,6 +70,14 @@ VENDOR = Vendor(
     },
     # Historical docs: temperature (0, 1] with 0 excluded; one-api clamps into [0, 1].
     quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 0.99)),
+    # POST /paas/v4/files (purpose=batch) and /paas/v4/batches with endpoint "/v4/chat/completions"
+    # (https://docs.bigmodel.cn/api-reference/批处理-api/创建批处理任务); "价格降低 50%" in the Batch API guide
+    # (docs.bigmodel.cn/cn/guide/tools/batch, read in its mintlify mirror).
+    batch=BatchApi(
+        endpoint="/v4/chat/completions",
+        price_factor=0.5,
+        source="https://docs.bigmodel.cn/cn/guide/tools/batch",
+    ),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="1113", source=_CODES + " (1113 429 您的账户已欠费)"),
         ErrorRule(

@@ -14,7 +14,7 @@ takes out that model only.
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
+from balancer.vendors.base import BatchApi, ErrorRule, ModelInfo, Quirks, Vendor
 
 _ERRORS = "https://help.aliyun.com/zh/model-studio/error-code"
 _ERRORS_EN = "https://help.aliyun.com/en/model-studio/error-code-start"
@@ -42,6 +42,14 @@ VENDOR = Vendor(
     # temperature [0, 2) and top_p (0, 1] are the commonly cited ranges (unconfirmed; see research §20;
     # override per provider with extra temperature/top_p "lo,hi").
     quirks=Quirks(temperature=(0.0, 1.99), top_p=(0.01, 1.0)),
+    # OpenAI-compatible files + batches under compatible-mode (https://help.aliyun.com/zh/dashscope/developer-reference/openai-batch-interface:
+    # purpose=batch, completion_window 24h, ≤50,000 requests and 100 MB a file); "50% of the cost of real-time
+    # inference" (https://help.aliyun.com/en/model-studio/batch-inference).
+    batch=BatchApi(
+        endpoint="/v1/chat/completions",
+        price_factor=0.5,
+        source="https://help.aliyun.com/en/model-studio/batch-inference",
+    ),
     errors=(
         # Compatible mode answers the per-minute TOKEN limit with 429 insufficient_quota ("Allocated quota
         # exceeded" / "You exceeded your current quota"): a rate limit. Only the free quota used up is quota.
