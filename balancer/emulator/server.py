@@ -6,7 +6,7 @@ from ``DIALECTS`` (error bodies, stream framing, balance body, signature check).
 
 Control API (JSON): ``POST/DELETE /_emulator/faults`` (``custom`` replays a body or raw SSE lines as given),
 ``POST /_emulator/limits``, ``POST /_emulator/keys``, ``POST /_emulator/config``, ``GET /_emulator/stats``,
-``POST /_emulator/reset``.
+``POST /_emulator/reset``. Files, batches and fine-tuning jobs: :mod:`balancer.emulator.offline`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from multidict import CIMultiDict
 from balancer.emulator import replies, stream
 from balancer.emulator.dialects import DIALECTS
 from balancer.emulator.dialects.base import ERROR_FAULTS, ErrorReply
+from balancer.emulator.offline import Offline
 from balancer.emulator.targets import FaultSpec, Target
 from balancer.vendors import REGISTRY
 
@@ -57,6 +58,7 @@ class Emulator:
         self.reply_tokens = reply_tokens
         self.targets: dict[str, Target] = {}
         self.rng = random.Random(seed)
+        self.offline = Offline(lambda: self.reply_tokens)  # files, batches, fine-tuning jobs
 
     def target(self, name: str) -> Target:
         t = self.targets.get(name)
@@ -114,6 +116,7 @@ class Emulator:
 
     async def reset(self, request: web.Request) -> web.Response:
         self.targets.clear()
+        self.offline.reset()
         return web.json_response({"reset": True})
 
     # ---- the vendor side ----------------------------------------------------------------------
@@ -122,6 +125,10 @@ class Emulator:
         t = self.target(request.match_info["target"])
         tail = "/" + request.match_info["tail"]
         vendor = t.vendor
+        if Offline.claims(tail):
+            if not self._authorised(t, request):
+                return _err(t.dialect.auth)
+            return await self.offline.handle(t, tail, request)
         if request.method == "GET":
             if vendor.balance is not None and tail.rstrip("/") == vendor.balance.path.rstrip("/"):
                 return self._balance(t, request)
@@ -236,7 +243,7 @@ def _decode(data: bytes, type_: type[_T]) -> _T:
 
 def make_app(emu: Emulator | None = None) -> web.Application:
     emu = emu or Emulator()
-    app = web.Application()
+    app = web.Application(client_max_size=256 << 20)  # batch and fine-tuning uploads
     app.router.add_post("/_emulator/faults", emu.set_fault)
     app.router.add_delete("/_emulator/faults", emu.clear_faults)
     app.router.add_post("/_emulator/limits", emu.set_limits)

@@ -63,6 +63,7 @@ _STATS = (
     "limit_rejections",
     "peak_window_requests",
     "peak_window_tokens",
+    "batch_lines",  # lines answered by batches (their tokens are in the token counts too)
 )
 
 
