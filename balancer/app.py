@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from balancer import tasks
+from balancer import batches, tasks
 from balancer.api import Api
 from balancer.config import Config
 from balancer.credit.ledger import Ledger, MemoryLedger
 from balancer.credit.ledger_redis import RedisLedger
 from balancer.gateway import Gateway, StartupError, check_startable
+from balancer.idempotency import Replays
 from balancer.job import Clock
 from balancer.metrics import Metrics
 from balancer.server import Runner
@@ -92,7 +93,8 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     api = Api(gw, metrics)
-    app.router.add_post("/v1/chat/completions", api.endpoint(api.chat_completions))
+    app.router.add_post("/v1/chat/completions", Replays().wrap(api.endpoint(api.chat_completions)))
+    batches.register(app, gw, api.endpoint)  # /v1/files, /v1/batches: the vendors' batch APIs
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))
     app.router.add_get("/healthz", api.endpoint(api.healthz))
