@@ -18,7 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from finetune import __version__
+from balancer.config import ConfigError
+from finetune import __version__, distill
 from finetune.commands import SOURCES, UsageError, cmd_convert, cmd_stats, cmd_targets, cmd_validate
 from finetune.io import UnreadableInput
 from finetune.output import OutputClash
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _quiet_stderr(), _signals():
         try:
             result: int = args.func(args)
-        except (UsageError, OutputClash, UnreadableInput) as exc:
+        except (UsageError, OutputClash, UnreadableInput, ConfigError) as exc:
             print(f"finetune: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except StrictFailure as exc:
@@ -162,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stats)
     t = sub.add_parser("targets", help="list targets, their rules, limits and unconfirmed defaults")
     t.set_defaults(func=cmd_targets)
+    distill.add_parser(sub)
     return p
 
 

@@ -1,0 +1,117 @@
+"""``distill --batch``: the prompts as one batch through the gateway, at the vendor's batch price.
+
+With the ``openai`` SDK against the gateway (``pip install 'qiao[teacher]'``): the requests are written to a
+hidden temporary file beside the output (``custom_id`` = the prompt's checkpoint key), uploaded with
+``files.create(purpose="batch")``, the batch created with ``batches.create`` — and its id put in the checkpoint
+at once, so a rerun after a crash polls that batch instead of paying for a new one — then polled every
+``--poll-s`` until it ends. A completed batch's output file is joined back to the prompts by ``custom_id``;
+lines that failed in the batch are reported by input line and asked again (in a new batch) by a rerun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from balancer.vendors import REGISTRY
+from finetune.commands import UsageError
+from finetune.prompts import Prompt
+from finetune.teacher import Answer, Failed
+
+if TYPE_CHECKING:
+    from finetune.distill import Run
+
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+def _client(run: Run) -> Any:
+    try:
+        import openai
+    except ImportError:
+        raise UsageError("--batch needs the openai SDK: pip install 'qiao[teacher]'") from None
+    return openai.OpenAI(base_url=run.args.base_url, api_key=run.key, max_retries=run.args.retries)
+
+
+def run_batch(run: Run, todo: list[Prompt]) -> None:
+    """Answer ``todo`` with one batch (or finish the one a killed run left open)."""
+    client = _client(run)
+    by_key = {p.key: p for p in todo}
+    batch_id = run.checkpoint.open_batch or _submit(run, client, todo)
+    batch = _poll(run, client, batch_id)
+    if batch.status != "completed" or not batch.output_file_id:
+        run.checkpoint.add({"batch": batch_id, "state": "done"})
+        for p in todo:
+            run.fail(p.where, f"batch {batch_id} ended {batch.status}")
+        return
+    output = client.files.content(batch.output_file_id).content
+    answered = _join(run, output, by_key)
+    run.checkpoint.add({"batch": batch_id, "state": "done"})
+    for key, p in by_key.items():
+        if key not in answered and not run.checkpoint.has(key):
+            run.fail(p.where, f"no answer in batch {batch_id}; a rerun asks again")
+
+
+def _submit(run: Run, client: Any, todo: list[Prompt]) -> str:
+    lines = [{"custom_id": p.key, "method": "POST", "url": "/v1/chat/completions", "body": p.request} for p in todo]
+    fd, tmp = tempfile.mkstemp(dir=run.args.output.parent, prefix=f".{run.args.output.name}.", suffix=".batch.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+        with open(tmp, "rb") as f:
+            uploaded = client.files.create(file=(f"{run.args.output.stem}.batch.jsonl", f.read()), purpose="batch")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    run.checkpoint.add({"batch": batch.id, "state": "open"})  # before waiting: a rerun polls it, never re-pays
+    return str(batch.id)
+
+
+def _poll(run: Run, client: Any, batch_id: str) -> Any:
+    while True:
+        batch = client.batches.retrieve(batch_id)
+        counts = getattr(batch, "request_counts", None)
+        done = getattr(counts, "completed", None) if counts is not None else None
+        run.progress.stream.write(f"distill: batch {batch_id} {batch.status}" + (f", {done} done\n" if done else "\n"))
+        if batch.status in TERMINAL:
+            return batch
+        time.sleep(run.args.poll_s)
+
+
+def _join(run: Run, output: bytes, by_key: dict[str, Prompt]) -> set[str]:
+    """Put each answered line of the batch output in the checkpoint; the keys answered."""
+    answered: set[str] = set()
+    for raw in output.splitlines():
+        if not raw.strip():
+            continue
+        line = msgspec.json.decode(raw)
+        prompt = by_key.get(str(line.get("custom_id")))
+        response = line.get("response") or {}
+        if prompt is None or run.checkpoint.has(prompt.key):
+            continue
+        body = response.get("body") or {}
+        if response.get("status_code") != 200 or not body.get("choices"):
+            run.fail(prompt.where, f"failed in the batch: {line.get('error') or response.get('status_code')}")
+            continue
+        choice = body["choices"][0]
+        message = {k: v for k, v in choice["message"].items() if v is not None}
+        answer = Answer(message, body.get("usage") or {}, "", str(body.get("model") or ""))
+        if choice.get("finish_reason") in ("length", "content_filter"):
+            run.reject(prompt, Failed("rejected", f"finish_reason={choice['finish_reason']}", None, answer))
+            continue
+        run.keep(prompt, answer, _price_factor(answer.model))
+        answered.add(prompt.key)
+    return answered
+
+
+def _price_factor(model: str) -> float:
+    """The batch discount of the vendor whose catalogue has ``model`` (1.0 when none is known)."""
+    for vendor in REGISTRY.values():
+        if model in vendor.models and vendor.batch is not None:
+            return vendor.batch.price_factor
+    return 1.0
