@@ -1,4 +1,4 @@
-"""``finetune``: convert, validate, stats, targets.
+"""``finetune``: convert, validate, stats, targets, distill, push, jobs.
 
 Exit codes: 0 success; 1 a rejected line in --strict mode, more rejected lines than --max-reject
 allows, or validate found problems; 2 usage error (bad arguments, unknown target, a vendor without
@@ -19,7 +19,7 @@ from types import FrameType
 from typing import IO, Any
 
 from balancer.config import ConfigError
-from finetune import __version__, distill
+from finetune import __version__, distill, pushcmd
 from finetune.commands import SOURCES, UsageError, cmd_convert, cmd_stats, cmd_targets, cmd_validate
 from finetune.io import UnreadableInput
 from finetune.output import OutputClash
@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("targets", help="list targets, their rules, limits and unconfirmed defaults")
     t.set_defaults(func=cmd_targets)
     distill.add_parser(sub)
+    pushcmd.add_parsers(sub)
     return p
 
 

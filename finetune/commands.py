@@ -147,30 +147,44 @@ def _verdict(summary: Summary, report: Report, max_reject: float) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """``finetune validate``: the rules ``convert`` applies, on a file as it is (no transforms)."""
     target = resolve_target(args.target, args.set)
-    if args.source is None and target.validate_read is not None:
-        if not args.file.is_file():
-            raise UsageError(f"no such file: {args.file}")
-        reader = target.validate_read
-    else:
-        reader = reader_for(args.file, args.source or target.name, args.requests)
     report, jsonl = _report(args, _inputs(args, [args.file]))
-    judge, keys, name = Judge(target, args.max_tokens), KeyCheck(target), args.file.name
-    lines = 0
     try:
-        for number, conv in _read_all(args.file, reader, report, keys):
-            lines += 1
-            found = judge.sample(conv)
-            for rule, path, reason in found:
-                report.add(Issue(line=number, rule=rule, reason=reason, path=path, file=name))
-            if not found:
-                judge.accept(conv)
-        for number, (rule, reason, action) in [*findings(judge, keys), *((0, f) for f in judge.size(args.file))]:
-            report.add(Issue(line=number, rule=rule, reason=reason, action=action, file=name))
+        lines = validate_file(target, args.file, report, args.max_tokens, args.source, args.requests)
     finally:
         if jsonl is not None:
             jsonl.close()
     print(f"{target.name}: {lines} lines checked, {report.rejected} problems\n{report.summary()}", file=sys.stderr)
     return EXIT_REJECTS if report.rejected else EXIT_OK
+
+
+def validate_file(
+    target: Target,
+    path: Path,
+    report: Report,
+    max_tokens: int | None = None,
+    source: str | None = None,
+    requests: Path | None = None,
+) -> int:
+    """Judge a file already in ``target``'s format into ``report`` (``validate``, and ``push`` before an
+    upload); the number of lines read."""
+    if source is None and target.validate_read is not None:
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        reader = target.validate_read
+    else:
+        reader = reader_for(path, source or target.name, requests)
+    judge, keys, name = Judge(target, max_tokens), KeyCheck(target), path.name
+    lines = 0
+    for number, conv in _read_all(path, reader, report, keys):
+        lines += 1
+        found = judge.sample(conv)
+        for rule, where, reason in found:
+            report.add(Issue(line=number, rule=rule, reason=reason, path=where, file=name))
+        if not found:
+            judge.accept(conv)
+    for number, (rule, reason, action) in [*findings(judge, keys), *((0, f) for f in judge.size(path))]:
+        report.add(Issue(line=number, rule=rule, reason=reason, action=action, file=name))
+    return lines
 
 
 def _read_all(path: Path, reader: Reader, report: Report, keys: KeyCheck) -> Iterator[tuple[int, Conversation]]:
