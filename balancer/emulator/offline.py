@@ -35,12 +35,19 @@ class Offline:
         self.__init__(self.reply_tokens)  # type: ignore[misc]
 
     @staticmethod
-    def claims(tail: str) -> bool:
+    def _parts(tail: str) -> list[str]:
+        """The path from its files/batches/jobs segment on (a prefix such as DashScope's ``api/v1`` is skipped)."""
+        parts = tail.strip("/").split("/")
+        first = next((i for i, p in enumerate(parts) if p in _FIRST), None)
+        return [] if first is None else parts[first:]
+
+    @classmethod
+    def claims(cls, tail: str) -> bool:
         """True for a path this module answers (everything else is the chat side)."""
-        return tail.strip("/").split("/", 1)[0] in _FIRST
+        return bool(cls._parts(tail))
 
     async def handle(self, t: Target, tail: str, request: web.Request) -> web.StreamResponse:
-        parts = tail.strip("/").split("/")
+        parts = self._parts(tail)
         files = self.files.setdefault(t.name, {})
         if parts[0] == "files":
             return await self._files(t, parts[1:], request, files)

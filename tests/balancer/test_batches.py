@@ -1,0 +1,75 @@
+"""The gateway's batch API and Idempotency-Key: real gateway, real emulator, the openai SDK."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import openai
+import pytest
+
+from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
+
+
+def _file(route: str, n: int) -> bytes:
+    lines = [{"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": route, "messages": [{"role": "user", "content": f"问 {i}"}]}} for i in range(n)]  # fmt: skip
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def _with_qwen_batch(raw: dict[str, object]) -> None:
+    raw["routes"]["bq"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}  # type: ignore[index]
+
+
+async def test_a_batch_is_forwarded_rewritten_and_booked_once(
+    emulator: EmulatorHandle, make_gateway: GatewayFactory
+) -> None:
+    """A batch file naming a route reaches the candidate's vendor with its model, completes over polls, and its
+    usage is booked once however often it is polled, at half the list price."""
+    gw: GatewayHandle = await make_gateway(_with_qwen_batch)
+    seen = emulator.record_bodies()
+    client = gw.client()
+    f = await client.files.create(file=("in.jsonl", _file("bq", 3)), purpose="batch")
+    assert f.id.startswith("file-qiao-")
+    batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    while batch.status != "completed":
+        batch = await client.batches.retrieve(batch.id)
+    for _ in range(3):
+        await client.batches.retrieve(batch.id)
+    content = (await client.files.content(batch.output_file_id)).content
+    rows = [json.loads(line) for line in content.splitlines()]
+    assert [r["custom_id"] for r in rows] == ["c0", "c1", "c2"]
+    assert {r["response"]["body"]["model"] for r in rows} == {"qwen-plus"}
+    assert seen == []  # nothing went through the chat side
+    snap = await gw.gw.ledger.snapshot(gw.clock())
+    qwen_rows = [r for r in snap.rows if r.provider == "qwen"]
+    stats = (await emulator.stats())["qwen"]
+    assert sum(r.requests for r in qwen_rows) == 3
+    assert sum(r.tokens for r in qwen_rows) == stats["total_tokens"]
+    list_price = round(stats["prompt_tokens"] * 0.8 + stats["completion_tokens"] * 2.0)
+    assert abs(sum(r.micro for r in qwen_rows) - list_price / 2) <= 3
+
+
+async def test_a_route_without_a_batch_vendor_is_refused(gateway: GatewayHandle) -> None:
+    """A route whose candidates' vendors have no batch API answers a 400 naming the vendors that have one."""
+    client = gateway.client()
+    with pytest.raises(openai.BadRequestError, match="batch API"):
+        await client.files.create(file=("in.jsonl", _file("solo", 1)), purpose="batch")
+    with pytest.raises(openai.NotFoundError):
+        await client.batches.retrieve("batch_qiao_nope")
+
+
+async def test_idempotency_key_replays_the_first_answer(
+    emulator: EmulatorHandle, gateway: GatewayHandle, http: aiohttp.ClientSession
+) -> None:
+    """A request repeated with the same Idempotency-Key is answered from the first one's reply (no second vendor
+    call, marked as a replay); another key, or none, reaches the vendor."""
+    body = {"model": "solo", "messages": [{"role": "user", "content": "一次"}]}
+    url = gateway.url + "/v1/chat/completions"
+    answers = []
+    for key in ("k1", "k1", "k2"):
+        async with http.post(url, json=body, headers={**auth(CLIENT_KEY), "Idempotency-Key": key}) as r:
+            answers.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()))
+    assert await emulator.requests("deepseek.a") == 2
+    assert answers[1] == (200, "true", answers[0][2])
+    assert answers[0][1] is None and answers[2][1] is None
