@@ -14,17 +14,15 @@ import contextlib
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from balancer.vendors import REGISTRY
 from finetune.commands import UsageError
+from finetune.distill_run import Run
 from finetune.prompts import Prompt
 from finetune.teacher import Answer, Failed
-
-if TYPE_CHECKING:
-    from finetune.distill import Run
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 

@@ -19,7 +19,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +29,14 @@ from msgspec import UNSET
 from balancer import config as config_mod
 from finetune.checkpoint import Checkpoint, checkpoint_path
 from finetune.commands import UsageError, reader_for
+from finetune.distill_run import Run
 from finetune.model import Conversation, Message
 from finetune.output import Outputs
 from finetune.prompts import Prompt, read_prompts
 from finetune.report import EXIT_OK, EXIT_REJECTS
-from finetune.teacher import Answer, Failed, Progress, Spend, ask, backoff
+from finetune.teacher import Failed, Progress, Spend, ask, backoff
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080/v1"
-
-
-@dataclass(slots=True)
-class Run:
-    """One distill run: its settings, checkpoint, progress and failures."""
-
-    args: argparse.Namespace
-    key: str
-    checkpoint: Checkpoint
-    progress: Progress
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason)
-
-    def keep(self, prompt: Prompt, answer: Answer, price_factor: float = 1.0) -> None:
-        self.checkpoint.add(
-            {"key": prompt.key, "message": answer.message, "provider": answer.provider,
-             "model": answer.model, "usage": answer.usage, "where": prompt.where}
-        )  # fmt: skip
-        self.progress.spend.add(answer.provider, answer.model, answer.usage, price_factor)
-        self.progress.answered(answer.usage)
-
-    def reject(self, prompt: Prompt, failure: Failed) -> None:
-        """An answer that was paid for but cannot be training data: remembered, so it is not asked again."""
-        self.checkpoint.add({"key": prompt.key, "rejected": str(failure), "where": prompt.where})
-        if failure.answer is not None:
-            self.progress.spend.add(failure.answer.provider, failure.answer.model, failure.answer.usage)
-        self.fail(prompt.where, str(failure))
-
-    def fail(self, where: str, reason: str) -> None:
-        self.failures.append((where, reason))
-        self.progress.failed += 1
-        self.progress.show()
 
 
 def api_key(args: argparse.Namespace) -> str:
