@@ -22,6 +22,7 @@ from balancer.capture import reply_message
 from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
+from balancer.idempotency import REPLAYED
 from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, request_id
 from balancer.job import ClientGone, Job, Reply, Stream
 from balancer.metrics import CONTENT_TYPE, Metrics
@@ -182,7 +183,10 @@ class Api:
         under a flood; their metrics are not."""
         done = request.get(DONE)
         if done is None:
-            return
+            replayed = request.get(REPLAYED)
+            if replayed is None:
+                return
+            done = {"route": replayed, "client": None, "stream": False, "replay": True, "status": status}
         if status >= 400:
             done["status"] = status
         if cancelled:

@@ -93,7 +93,7 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     api = Api(gw, metrics)
-    app.router.add_post("/v1/chat/completions", Replays().wrap(api.endpoint(api.chat_completions)))
+    app.router.add_post("/v1/chat/completions", api.endpoint(Replays().wrap(api.chat_completions)))
     batches.register(app, gw, api.endpoint)  # /v1/files, /v1/batches: the vendors' batch APIs
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))

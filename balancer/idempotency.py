@@ -7,7 +7,8 @@ second request that arrives while the first is still in flight waits for it. Onl
 (a stream, a refusal or a failure is not: the retry is sent again), for ``TTL_S``, at most ``MAX_ENTRIES``
 (the oldest go first), replies over ``MAX_BODY`` bytes are not kept. The store is this process's memory: with
 ``serve --workers N`` a retry that lands on another worker is sent again. A replay carries
-``x-qiao-idempotent-replay: true``; no ``request_done`` is logged for it, and nothing is booked again.
+``x-qiao-idempotent-replay: true`` and is marked on the request (``REPLAYED``: its route), so it gets its own
+``request_done`` line (``"replay": true``, no attempts) and nothing is booked again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ TTL_S = 24 * 3600.0
 MAX_ENTRIES = 20_000
 MAX_BODY = 1 << 20
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REPLAYED = web.RequestKey("idempotent_replay", str)  # set on a request answered from a kept reply: its route
 _KEEP = ("Content-Type", "x-qiao-provider", "x-qiao-model", "x-qiao-route", "x-qiao-attempts")
 
 
@@ -47,6 +49,7 @@ class Replays:
                 await asyncio.shield(waiting)
             replay = self._replay(scope)
             if replay is not None:
+                request[REPLAYED] = replay.headers.get("x-qiao-route", "")
                 return replay
             fut = self.pending[scope] = asyncio.get_running_loop().create_future()
             try:

@@ -7,6 +7,7 @@ import json
 import aiohttp
 import openai
 import pytest
+import structlog
 
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
@@ -63,13 +64,18 @@ async def test_idempotency_key_replays_the_first_answer(
     emulator: EmulatorHandle, gateway: GatewayHandle, http: aiohttp.ClientSession
 ) -> None:
     """A request repeated with the same Idempotency-Key is answered from the first one's reply (no second vendor
-    call, marked as a replay); another key, or none, reaches the vendor."""
+    call, marked as a replay, with its own request_done line and nothing booked); another key reaches the
+    vendor."""
     body = {"model": "solo", "messages": [{"role": "user", "content": "一次"}]}
     url = gateway.url + "/v1/chat/completions"
     answers = []
-    for key in ("k1", "k1", "k2"):
-        async with http.post(url, json=body, headers={**auth(CLIENT_KEY), "Idempotency-Key": key}) as r:
-            answers.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()))
+    with structlog.testing.capture_logs() as logs:
+        for key in ("k1", "k1", "k2"):
+            async with http.post(url, json=body, headers={**auth(CLIENT_KEY), "Idempotency-Key": key}) as r:
+                answers.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()))
+    done = [e for e in logs if e["event"] == "request_done"]
+    assert [e.get("replay", False) for e in done] == [False, True, False] and done[1]["route"] == "solo"
+    assert "tokens" not in done[1] and "attempts" not in done[1]
     assert await emulator.requests("deepseek.a") == 2
     assert answers[1] == (200, "true", answers[0][2])
     assert answers[0][1] is None and answers[2][1] is None
