@@ -146,8 +146,7 @@ class Breaker(_Strict, frozen=True):
 class Failover(_Strict, frozen=True):
     max_attempts: int = 3
     deadline_s: float = 120.0
-    # A stream that dies after its first byte cost the client an answer: cool that candidate down
-    # at least this long, whatever the class says, so one request pays and not the next ones.
+    # A stream dying after its first byte cost the client an answer: its candidate cools down at least this long.
     mid_stream_cooldown_s: float = 30.0
     # The longest cooldown a vendor's Retry-After (or x-ratelimit-reset) may ask for; longer is capped and logged.
     max_retry_after_s: float = 300.0
@@ -162,11 +161,18 @@ class Route(_Strict, frozen=True):
     transcripts: bool = False  # capture this route's conversations (needs the top-level transcripts:)
 
 
-class ClientKey(_Strict, frozen=True):
+class AdminKey(_Strict, frozen=True):  # for the admin API and dashboard (/admin/); never a client key
     name: str
     key_sha256: str
+
+
+class ClientKey(AdminKey, frozen=True):  # limits and budgets hold across instances; CNY at list price
     routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
     transcripts: bool = False  # capture this key's conversations on every route
+    limits: Limits = Limits()  # this key's requests and tokens per minute, requests in flight (0 = unlimited)
+    daily_budget: float | None = None  # CNY per UTC day (None: none)
+    monthly_budget: float | None = None  # CNY per UTC calendar month
+    expires: dt.date | None = None  # usable up to the end of that UTC day
 
 
 class Server(_Strict, frozen=True):
@@ -176,8 +182,7 @@ class Server(_Strict, frozen=True):
     insecure_no_auth: bool = False
     drain_s: float = 30.0  # on SIGTERM, how long requests in flight may finish; then open streams are ended
     write_timeout_s: float = 30.0  # a client that accepts no byte of its stream for this long is gone
-    # A request's head must arrive within this (on a new connection, and between requests on a kept-alive
-    # one: idle keep-alive connections close after it too); its body within body_timeout_s.
+    # A request's head must arrive within this (new connection, or idle kept-alive one); a body within body_timeout_s.
     header_timeout_s: float = 30.0
     body_timeout_s: float = 30.0
 
@@ -200,8 +205,7 @@ class State(_Strict, frozen=True):
 
     backend: Literal["auto", "memory", "redis"] = "auto"
     redis_url: str | None = None
-    # Share of each limit an instance may use on its own while Redis is unreachable (e.g. 1/replicas).
-    degraded_share: float = 1.0
+    degraded_share: float = 1.0  # share of each limit an instance uses alone while Redis is away (1/replicas)
 
     def url(self) -> str | None:
         if self.backend == "memory":
@@ -237,6 +241,7 @@ class Config(_Strict, frozen=True):
     state: State = State()
     logging: Logging = Logging()
     client_keys: list[ClientKey] = []
+    admin_keys: list[AdminKey] = []
     failover: Failover = Failover()
     breaker: Breaker = Breaker()
     timeouts: Timeouts = Timeouts()
@@ -291,8 +296,7 @@ def parse_refs(data: Any, source: str = "config", *, offline: bool = False) -> P
     """The config, with its references; ``offline``: no environment variable or secret file is read."""
     try:
         data, refs = expand(data, offline=offline)
-        # Named sections first, one entry at a time, so an error names the entry (msgspec prints
-        # dict keys as "[...]").
+        # Named sections first, one entry at a time, so an error names the entry (msgspec: "[...]").
         for section, type_ in (("providers", Provider), ("routes", Route)):
             entries = data.get(section) if isinstance(data, dict) else None
             if isinstance(entries, dict):
@@ -303,16 +307,11 @@ def parse_refs(data: Any, source: str = "config", *, offline: bool = False) -> P
         raise ConfigError(f"{source}: {e}") from None
     pending = frozenset(r.where for r in refs) if offline else frozenset()
     _cross_check(cfg, source, pending)
-    _name_origins(cfg, refs)
-    return Parsed(cfg, tuple(refs), pending)
-
-
-def _name_origins(cfg: Config, refs: list[Reference]) -> None:
-    """Each provider key remembers the reference it came from, so a message can name it (never the value)."""
-    for name, prov in cfg.providers.items():
+    for name, prov in cfg.providers.items():  # a provider key names its reference in messages (never its value)
         origin = [str(r) for r in refs if r.where == f"providers.{name}.api_key"]
         if prov.api_key is not None and origin:
             prov.api_key.origin = " ".join(origin)
+    return Parsed(cfg, tuple(refs), pending)
 
 
 def load(path: str | Path) -> Config:
@@ -340,7 +339,6 @@ def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()
     (Strategy names are checked where routes are compiled: :func:`balancer.routes.compile_routes`.)"""
     for name, prov in cfg.providers.items():
         _check_provider(name, prov, source)
-    _check_accounts(cfg, source)
     for rname, route in cfg.routes.items():
         where = f"{source}: routes.{rname}"
         if not route.candidates:
@@ -350,13 +348,18 @@ def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()
                 raise ConfigError(f"{where}.candidates[{i}].provider: no provider named {cand.provider!r}")
             if cand.weight < 0:
                 raise ConfigError(f"{where}.candidates[{i}].weight: must be >= 0")
-    for i, key in enumerate(cfg.client_keys):
-        known = f"client_keys[{i}].key_sha256" not in pending  # offline, a ${VAR} hash is not read
-        if known and not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
-            raise ConfigError(f"{source}: client_keys[{i}].key_sha256: expected 64 lowercase hex chars")
-        unknown = [r for r in key.routes if r != "*" and r not in cfg.routes]
-        if unknown:
-            raise ConfigError(f"{source}: client_keys[{i}].routes: no route named {unknown[0]!r}")
+    for section, entries in (("client_keys", cfg.client_keys), ("admin_keys", cfg.admin_keys)):
+        names: set[str] = set()
+        for i, key in enumerate(entries):
+            known = f"{section}[{i}].key_sha256" not in pending  # offline, a ${VAR} hash is not read
+            if known and not re.fullmatch(r"[0-9a-f]{64}", key.key_sha256):
+                raise ConfigError(f"{source}: {section}[{i}].key_sha256: expected 64 lowercase hex chars")
+            if key.name in names:
+                raise ConfigError(f"{source}: {section}[{i}].name: duplicate name {key.name!r}")
+            names.add(key.name)
+            unknown = [r for r in getattr(key, "routes", ()) if r != "*" and r not in cfg.routes]
+            if unknown:
+                raise ConfigError(f"{source}: {section}[{i}].routes: no route named {unknown[0]!r}")
 
 
 def _check_provider(name: str, prov: Provider, source: str) -> None:
@@ -367,13 +370,9 @@ def _check_provider(name: str, prov: Provider, source: str) -> None:
         REGISTRY[prov.vendor].configured(prov.extra)
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{source}: providers.{name}.extra: malformed quirk override ({e})") from None
-
-
-def _check_accounts(cfg: Config, source: str) -> None:
-    for name, prov in cfg.providers.items():
-        problem = check_account(prov.account, f"providers.{name}.account")
-        if problem:
-            raise ConfigError(f"{source}: {problem}")
+    problem = check_account(prov.account, f"providers.{name}.account")
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
 
 
 def hash_key(key: str) -> str:
