@@ -94,3 +94,24 @@ def slot_tag(key: str) -> str:
 def applied(tag: str, origin: str) -> str:
     """The highest batch number of ``origin`` (one gateway process) applied in ``tag``'s slot (apply.lua)."""
     return f"{PREFIX}{{{tag}}}:applied:{origin}"
+
+
+# ---- client keys made through the admin API (state/clients.py) and what each key spent (credit/spend.py) -------
+
+CLIENT_KEYS = PREFIX + "{clients}:keys"  # hash: key name -> its record (JSON, the key's sha256, never the key)
+CLIENT_KEYS_VERSION = PREFIX + "{clients}:version"  # INCR on every change: instances reload when it moves
+CLIENTS = PREFIX + "clients"  # set: the client keys that have spend books (what the admin spend view reads)
+
+
+def _client(name: str) -> str:
+    return f"{PREFIX}{{client:{name}}}"
+
+
+def client_book(name: str, day: str) -> str:
+    """What one client key spent in a UTC day: HINCRBY "<route>|<provider>|<requests|tokens|micro|paid>"."""
+    return f"{_client(name)}:book:{day}"
+
+
+def client_spent(name: str, period: str) -> str:
+    """A client key's list-price spend (µ¥) in a UTC day (YYYYMMDD) or month (YYYYMM): its budgets. INCRBY."""
+    return f"{_client(name)}:spent:{period}"
