@@ -269,7 +269,7 @@ class Caller:
         if self.ledger is not None and u is not None:
             charge = Charge(
                 choice.provider_name, choice.model, job.route.name, u.prompt_tokens, u.completion_tokens,
-                u.cached_tokens, job.usage_estimated,
+                u.cached_tokens, job.usage_estimated, client=job.client,
             )  # fmt: skip
             job.cost = self.ledger.book(charge, self.clock())
 

@@ -70,6 +70,8 @@ class Job:
     assembler: StreamAssembler | None = None  # set when this request's transcript is captured
     adjustments: list[str] = field(default_factory=list)  # what a vendor quirk changed in the request
     cost: Cost | None = None  # what the served attempt cost at list price, by who paid (the ledger's booking)
+    client: str = ""  # the client key's name (booked with every charge)
+    key_admission: Admission | None = None  # the request reserved against its client key's limits
 
     def add(self, choice: Choice, result: str, status: int = 0, ms: float = 0.0, ttft_ms: float | None = None) -> None:
         """Record one attempt (or skipped candidate) for the request_done line; a debug line each."""

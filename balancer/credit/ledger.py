@@ -19,6 +19,7 @@ import structlog
 
 from balancer.config import Config
 from balancer.credit.pricing import MICRO, Grant, Tariff, account_tariffs, day_key, month_key, resolve_grants
+from balancer.credit.spend import ClientBooks, ClientRow
 from balancer.vendors import REGISTRY
 
 log = structlog.get_logger("balancer.credit.ledger")
@@ -39,6 +40,7 @@ class Charge:
     cached: int = 0
     estimated: bool = False
     price_factor: float = 1.0  # of the list price: 0.5 for a vendor's half-price batch API
+    client: str = ""  # the client key's name ("" when the gateway runs without keys)
 
 
 class Cost(NamedTuple):
@@ -90,6 +92,13 @@ class Snapshot(msgspec.Struct, kw_only=True):
     input_share: dict[str, float] = {}  # route -> prompt tokens' share of its traffic
 
 
+class History(msgspec.Struct, kw_only=True):
+    """The books of recent days, cluster-wide: per provider/model/bucket, and per client key/route/provider."""
+
+    rows: list[Row]
+    clients: list[ClientRow]
+
+
 class Reconciliation(msgspec.Struct, kw_only=True):
     provider: str
     granted_diff: int = 0  # µ¥, vendor minus ledger
@@ -120,6 +129,19 @@ class Ledger(Protocol):
 
     async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> Reconciliation:
         """A balance poll's figures (CNY; None: not reported) replace the ledger's; the difference is logged."""
+        ...
+
+    def client_spent(self, client: str, now: float) -> tuple[int, int]:
+        """What a client key spent today and this month (µ¥, list value). Hot path: a local read (the Redis
+        ledger refreshes the keys it watches from the cluster every 2 s)."""
+        ...
+
+    def watch(self, clients: Iterable[str]) -> None:
+        """The client keys whose spend must be known cluster-wide (those with budgets)."""
+        ...
+
+    async def history(self, now: float, days: int) -> History:
+        """The books of the last ``days`` UTC days (today included); off the request path."""
         ...
 
 
@@ -171,6 +193,7 @@ class MemoryLedger:
         self._rows: dict[tuple[str, str, str, str], Row] = {}
         self._traffic: dict[str, dict[int, int]] = {}
         self._mix: dict[str, list[int]] = {}  # route -> [prompt tokens, all tokens]
+        self.clients = ClientBooks()
         self.configure(books or {})
 
     def configure(self, books: Mapping[str, AccountBook]) -> None:
@@ -215,7 +238,26 @@ class MemoryLedger:
         if len(hours) > TRAFFIC_KEEP_H:
             for old in [h for h in hours if h <= hour - TRAFFIC_KEEP_H]:
                 del hours[old]
+        if charge.client:
+            self._book_client(charge, (tokens, cost, paid), day, month_key(now))
         return Cost(paid, cost - paid)
+
+    def _book_client(self, charge: Charge, value: tuple[int, int, int], day: str, month: str) -> None:
+        """Book a charge for its client key and route: ``value`` is (tokens, list value, paid) (a shared ledger
+        also queues the increments)."""
+        self.clients.add(charge.client, charge.route, charge.provider, value, day, month)
+
+    def client_spent(self, client: str, now: float) -> tuple[int, int]:
+        spent = self.clients.spent
+        return spent.get((client, day_key(now)), 0), spent.get((client, month_key(now)), 0)
+
+    def watch(self, clients: Iterable[str]) -> None:
+        return None
+
+    async def history(self, now: float, days: int) -> History:
+        first = day_key(now - (days - 1) * 86400)
+        rows = [msgspec.structs.replace(r) for r in self._rows.values() if r.day >= first]
+        return History(rows=rows, clients=self.clients.since(first))
 
     def _emitted(self, charge: Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
         """Hook: one part of a charge was booked locally (a shared ledger queues the increments)."""

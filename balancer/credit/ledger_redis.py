@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from balancer import tasks
 from balancer.credit import ledger as L
+from balancer.credit import spend
 from balancer.credit.pricing import day_key, month_key
 from balancer.state import keys
 from balancer.state.batch import Counters
@@ -46,6 +47,9 @@ class RedisLedger(L.MemoryLedger):
         self._new_routes: set[str] = set()  # ... and not yet added to keys.ROUTES
         self.flushes = 0
         self._closing = False
+        self._watched: frozenset[str] = frozenset()  # client keys with budgets: their totals are pulled
+        self._new_clients: set[str] = set()  # client keys booked here and not yet added to keys.CLIENTS
+        self._clients_named: set[str] = set()  # ... and those already added
 
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -90,19 +94,24 @@ class RedisLedger(L.MemoryLedger):
     async def flush(self) -> None:
         """Send the queued increments (exactly once: ``state.batch``) and new route names in one pipeline;
         if it fails they stay queued and go with the next flush that works."""
-        routes = set(self._new_routes)
-        if not (self.counters or routes):
+        routes, clients = set(self._new_routes), set(self._new_clients)
+        if not (self.counters or routes or clients):
             return
         self._new_routes.clear()
+        self._new_clients.clear()
 
-        def add_routes(pipe: Any) -> None:
-            pipe.sadd(keys.ROUTES, *sorted(routes))
+        def add_names(pipe: Any) -> None:
+            if routes:
+                pipe.sadd(keys.ROUTES, *sorted(routes))
+            if clients:
+                pipe.sadd(keys.CLIENTS, *sorted(clients))
 
         self.flushes += 1
         try:
-            await self.counters.send(self.client, add_routes if routes else None)
+            await self.counters.send(self.client, add_names if routes or clients else None)
         except (RedisError, OSError):
             self._new_routes |= routes
+            self._new_clients |= clients
 
     async def _init_paid(self) -> None:
         for provider, value in self._paid.items():
@@ -132,7 +141,44 @@ class RedisLedger(L.MemoryLedger):
                 await self.flush()
                 if time.monotonic() - last > PULL_S:
                     await self.pull()
+                    await self.pull_clients(time.time())
                     last = time.monotonic()
+
+    def _book_client(self, charge: L.Charge, value: tuple[int, int, int], day: str, month: str) -> None:
+        super()._book_client(charge, value, day, month)
+        spend.emit(self.counters.add, charge.client, charge.route, charge.provider, value, day, month)
+        if charge.client not in self._clients_named:
+            self._clients_named.add(charge.client)
+            self._new_clients.add(charge.client)
+
+    def watch(self, clients: Iterable[str]) -> None:
+        self._watched = frozenset(clients)
+
+    async def pull_clients(self, now: float) -> None:
+        """Adopt the cluster-wide spend today and this month of the client keys with budgets."""
+        periods = (day_key(now), month_key(now))
+        await spend.pull(self.client, self.clients, self._watched, periods, self.counters.unsent)
+
+    async def history(self, now: float, days: int) -> L.History:
+        """The cluster's books of the last ``days`` days: every provider's and every client key's."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+            stamps = [day_key(now - i * 86400) for i in range(days)]
+            providers = sorted(self._books)
+            pipe = self.client.pipeline(transaction=False)
+            for p in providers:
+                for d in stamps:
+                    pipe.hgetall(keys.book_day(p, d))
+            got = await pipe.execute()
+            rows: dict[tuple[str, str, str, str], L.Row] = {}
+            for i, fields in enumerate(got):
+                p, d = providers[i // days], stamps[i % days]
+                for f, v in (fields or {}).items():
+                    model, bucket, what = str(f).rsplit("|", 2)
+                    row = rows.setdefault((d, p, model, bucket), L.Row(day=d, provider=p, model=model, bucket=bucket))
+                    setattr(row, what, int(v))
+            return L.History(rows=list(rows.values()), clients=await spend.read_rows(self.client, stamps))
+        return await super().history(now, days)
 
     async def pull_planning(self, now: float) -> None:
         """Adopt what the planner reads from the whole cluster: traffic per route and hour, each route's
