@@ -18,7 +18,8 @@ import structlog
 from balancer import checks, http, router, upstream
 from balancer.attempt import Drain
 from balancer.capture import Capture
-from balancer.config import ClientKey, Config, hash_key
+from balancer.clients import Clients
+from balancer.config import Config
 from balancer.credit import planner, report
 from balancer.credit.balances import BalancePoller
 from balancer.credit.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
@@ -28,6 +29,7 @@ from balancer.failover import Engine
 from balancer.job import Clock
 from balancer.routes import CompiledRoute, compile_routes
 from balancer.state import StateStore, candidate_key
+from balancer.state.clients import MemoryKeyTable
 from balancer.vendors.base import Balance
 
 log = structlog.get_logger("balancer.gateway")
@@ -47,8 +49,7 @@ class Gateway:
     pool: http.Pool | None = None  # the hot path's upstream connections
     capture: Capture | None = None  # transcript capture, when configured
     routes: dict[str, CompiledRoute] = field(default_factory=dict)
-    keys: dict[str, ClientKey] = field(default_factory=dict)  # by sha256 of the key
-    key_cache: dict[str, ClientKey] = field(default_factory=dict)  # by the key itself (bounded)
+    clients: Clients = field(default_factory=lambda: Clients(MemoryKeyTable()))  # client and admin keys
     generation: int = 0
     balances: BalancePoller | None = None
     ledger: Ledger = field(default_factory=MemoryLedger)
@@ -73,8 +74,7 @@ class Gateway:
         check_startable(cfg)
         routes = compile_routes(cfg, router.STRATEGIES)
         self.cfg, self.routes = cfg, routes
-        self.keys = {k.key_sha256: k for k in cfg.client_keys}
-        self.key_cache = {}
+        self.clients.configure(cfg)
         self.generation += 1
         self.books = books_from_config(cfg)
         self.ledger.configure(self.books)
@@ -91,17 +91,6 @@ class Gateway:
     def _cut(self) -> None:
         if self.pool is not None:
             self.pool.abort()
-
-    def client_key(self, key: str) -> ClientKey | None:
-        """The client key entry for a presented key; hashes once per distinct key, not per request."""
-        found = self.key_cache.get(key)
-        if found is None:
-            found = self.keys.get(hash_key(key))
-            if found is not None:
-                if len(self.key_cache) >= 4096:
-                    self.key_cache.clear()
-                self.key_cache[key] = found
-        return found
 
     async def replan(self) -> dict[str, Any]:
         """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
@@ -146,6 +135,7 @@ class Gateway:
             await self.capture.start()
         self.apply(self.cfg)
         await self.ledger.start()
+        await self.clients.start()
         self.balances = BalancePoller(
             lambda: self.cfg, self.store, self.session, self.clock, on_balance=self._reconcile
         )
@@ -160,6 +150,7 @@ class Gateway:
         await self.ledger.reconcile(provider, granted, paid, self.clock())
 
     async def close(self) -> None:
+        await self.clients.close()
         if self.balances is not None:
             await self.balances.stop()
         await self.ledger.close()
