@@ -7,8 +7,8 @@ registers them, each wrapped by :meth:`Api.endpoint` (request id, OpenAI-shaped 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +17,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from balancer import logs, status, streams
+from balancer import keylimits, logs, status, streams
+from balancer.attempt import usage_total
 from balancer.capture import reply_message
 from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError
@@ -31,6 +32,7 @@ log = structlog.get_logger("balancer.api")
 
 CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention; never sent)
 DONE = web.RequestKey("request_done", dict)
+FAILURES_KEPT = 200
 
 
 def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
@@ -57,6 +59,8 @@ class Api:
         self.gw = gw
         self.metrics = metrics
         self.refusals = logs.Sampler(per_s=20)  # refused requests' lines, sampled under a flood
+        # This instance's last failed requests (an error answered, or an attempt failed over), for the admin API.
+        self.failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=FAILURES_KEPT)
 
     async def metrics_text(self, request: web.Request) -> web.Response:
         """Prometheus metrics (unauthenticated, like /healthz: keep the port off the internet)."""
@@ -73,7 +77,9 @@ class Api:
         gw, job, status = self.gw, None, 500
         ctx: dict[str, Any] = {}
         try:
-            job, ctx = await build_job(gw, request, kind)
+            job, ctx, key = await build_job(gw, request, kind)
+            if key is not None and (key.budgeted or key.limited):  # a reservation settled below
+                job.key_admission = await keylimits.enforce(key, job.view, gw.store, gw.ledger, gw.clock())
             result = await gw.engine.serve(job)
             if isinstance(result, Reply):
                 status = result.status
@@ -93,6 +99,8 @@ class Api:
                 e.headers.update(_served_headers(request, job))
             raise
         finally:
+            if job is not None and job.key_admission is not None:
+                await keylimits.settle(gw.store, job.key_admission, usage_total(job.usage), gw.clock())
             ctx.pop("_raw", None)  # one request_done for every request, refused ones too
             request[DONE] = {**ctx, **_summary(job), "status": status} if job is not None else {**ctx, "status": status}
 
@@ -120,16 +128,6 @@ class Api:
             if allowed(key, name)
         ]
         return web.json_response({"object": "list", "data": data})
-
-    async def refresh_balances(self, request: web.Request) -> web.Response:
-        """Poll vendor balances now (``?provider=a,b`` or all); answers each balance or its error."""
-        authenticate(self.gw, request)
-        if self.gw.balances is None:
-            raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
-        names = request.query.get("provider")
-        results = await self.gw.balances.refresh(names.split(",") if names else None)
-        body = {name: {"error": r} if isinstance(r, str) else dataclasses.asdict(r) for name, r in results.items()}
-        return web.json_response({"balances": body})
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -161,11 +159,6 @@ class Api:
             "pid": os.getpid(),  # which process answered (one of several with --workers)
         }
         return web.json_response(body, status=200)
-
-    async def admin_plan(self, request: web.Request) -> web.Response:
-        """The credit-burn plan (same JSON as ``balancer plan``), re-planned from the ledger now."""
-        authenticate(self.gw, request)
-        return web.json_response(await self.gw.replan())
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
         """Any path or method the API does not serve, answered in OpenAI's shape."""
@@ -220,6 +213,9 @@ class Api:
             if not resp.prepared:
                 resp.headers["x-request-id"] = rid
             self._done(request, rid, resp.status)
+            done = request.get(DONE)
+            if done is not None and _failed(done):
+                self.failures.append(dict(done, at=time.time()))
             return resp
 
         return wrapped
@@ -266,6 +262,14 @@ def _summary(job: Job) -> dict[str, Any]:
     if job.cost is not None:  # list value of what was served, by who paid it
         out["cost_cny"] = {"paid": job.cost.paid / MICRO, "grant": job.cost.granted / MICRO}
     return out
+
+
+def _failed(done: dict[str, Any]) -> bool:
+    """A request worth showing operators: answered with an error, or served after a failed attempt."""
+    return done["status"] >= 400 or any(a["result"] not in _FINE for a in done.get("attempts", ()))
+
+
+_FINE = frozenset({"ok", "client_disconnected"})
 
 
 def _error_response(e: GatewayError, rid: str) -> web.Response:

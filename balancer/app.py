@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from balancer import batches, tasks
+from balancer import admin, batches, tasks
 from balancer.api import Api
+from balancer.clients import Clients
 from balancer.config import Config
 from balancer.credit.ledger import Ledger, MemoryLedger
 from balancer.credit.ledger_redis import RedisLedger
@@ -25,6 +26,7 @@ from balancer.job import Clock
 from balancer.metrics import Metrics
 from balancer.server import Runner
 from balancer.state import StateStore
+from balancer.state.clients import KeyTable, MemoryKeyTable, RedisKeyTable
 from balancer.state.memory import MemoryStore
 from balancer.state.redis import RedisStore
 
@@ -43,6 +45,11 @@ def make_store(cfg: Config) -> StateStore:
 def make_ledger(store: StateStore) -> Ledger:
     """Shared state, shared books: the Redis ledger when the store shares a Redis client."""
     return MemoryLedger() if store.redis is None else RedisLedger(store.redis)
+
+
+def make_key_table(store: StateStore) -> KeyTable:
+    """Client keys made through the admin API live where the shared state lives."""
+    return MemoryKeyTable() if store.redis is None else RedisKeyTable(store.redis)
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
@@ -76,7 +83,9 @@ def make_app(
 ) -> web.Application:
     check_startable(cfg)
     store = store or make_store(cfg)
-    gw = Gateway(cfg, store, clock, rng or random.Random(), ledger=make_ledger(store))
+    ledger = make_ledger(store)
+    clients = Clients(make_key_table(store), watch=ledger.watch)
+    gw = Gateway(cfg, store, clock, rng or random.Random(), ledger=ledger, clients=clients)
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
     app[GATEWAY] = gw
 
@@ -100,7 +109,6 @@ def make_app(
     app.router.add_get("/healthz", api.endpoint(api.healthz))
     app.router.add_get("/readyz", api.endpoint(api.readyz))
     app.router.add_get("/metrics", api.endpoint(api.metrics_text))
-    app.router.add_post("/admin/balances/refresh", api.endpoint(api.refresh_balances))
-    app.router.add_get("/admin/plan", api.endpoint(api.admin_plan))
+    admin.register(app, gw, api)  # /admin/: the admin API, its OpenAPI document, the dashboard
     app.router.add_route("*", "/{tail:.*}", api.endpoint(api.not_found))  # last: OpenAI-shaped 404/405
     return app

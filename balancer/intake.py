@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from balancer import wire
+from balancer import keylimits, wire
 from balancer.capture import StreamAssembler
-from balancer.config import ClientKey
+from balancer.clients import KeyRecord, presented_key
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.job import Job
@@ -29,19 +29,12 @@ def request_id(request: web.Request) -> str:
     return rid if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable() else "req_" + secrets.token_hex(12)
 
 
-def authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
+def authenticate(gw: Gateway, request: web.Request) -> KeyRecord | None:
+    """The client key a request presents (hashed once per distinct key): 401 when missing, unknown or expired."""
     if gw.cfg.server.insecure_no_auth:
         return None
-    header = request.headers.get("Authorization", "")
-    key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
-    if not key:
-        raise GatewayError(
-            401,
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-            type="invalid_request_error",
-            code="missing_api_key",
-        )
-    found = gw.client_key(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
+    key = presented_key(request.headers)
+    found = gw.clients.lookup(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
     if found is None:
         raise GatewayError(
             401,
@@ -50,10 +43,12 @@ def authenticate(gw: Gateway, request: web.Request) -> ClientKey | None:
             type="invalid_request_error",
             code="invalid_api_key",
         )
+    if found.expires is not None:
+        keylimits.unexpired(found, gw.clock())
     return found
 
 
-def allowed(key: ClientKey | None, route: str) -> bool:
+def allowed(key: KeyRecord | None, route: str) -> bool:
     return key is None or "*" in key.routes or route in key.routes
 
 
@@ -112,7 +107,7 @@ def strategy_header(gw: Gateway, request: web.Request) -> str | None:
     return strategy
 
 
-async def build_job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any]]:
+async def build_job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, dict[str, Any], KeyRecord | None]:
     key = authenticate(gw, request)
     check_body_type(request)
     data = await read_body(request, gw.cfg.server.body_timeout_s)
@@ -141,10 +136,11 @@ async def build_job(gw: Gateway, request: web.Request, kind: str) -> tuple[Job, 
         strategy=strategy,
         deadline=request[T0] + route.failover.deadline_s,
         client_gone=lambda: transport is None or transport.is_closing(),
+        client=key.name if key else "",
     )
     ctx: dict[str, Any] = {"route": route.name, "client": key.name if key else None, "stream": view.stream}
     if gw.capture is not None and (route.transcripts or (key is not None and key.transcripts)):
         ctx["_raw"] = data
         if view.stream:
             job.assembler = StreamAssembler()
-    return job, ctx
+    return job, ctx, key

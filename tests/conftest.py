@@ -24,6 +24,7 @@ from balancer.state import StateStore
 from tests.redis_server import RedisServer
 
 CLIENT_KEY = "sk-test-client-0123456789"
+ADMIN_KEY = "sk-test-admin-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +139,7 @@ def base_config(emu_url: str) -> dict[str, Any]:
     """A small config: two DeepSeek-like accounts and a Qwen one, all on the emulator."""
     return {
         "client_keys": [{"name": "tests", "key_sha256": config_mod.hash_key(CLIENT_KEY)}],
+        "admin_keys": [{"name": "ops", "key_sha256": config_mod.hash_key(ADMIN_KEY)}],
         "providers": {
             "ds-a": {"vendor": "deepseek", "api_key": "sk-a", "base_url": f"{emu_url}/deepseek.a"},
             "ds-b": {"vendor": "deepseek", "api_key": "sk-b", "base_url": f"{emu_url}/deepseek.b"},
@@ -167,10 +169,11 @@ def base_config(emu_url: str) -> dict[str, Any]:
 
 
 class GatewayHandle:
-    def __init__(self, url: str, gw: Gateway, clock: Clock) -> None:
+    def __init__(self, url: str, gw: Gateway, clock: Clock, app: web.Application | None = None) -> None:
         self.url = url
         self.gw = gw
         self.clock = clock
+        self.app = app
         self.clients: list[openai.AsyncOpenAI | openai.OpenAI] = []
 
     def client(self, key: str = CLIENT_KEY, timeout: float = 15) -> openai.AsyncOpenAI:
@@ -212,7 +215,7 @@ async def make_gateway(emulator: EmulatorHandle) -> AsyncIterator[GatewayFactory
         app = make_app(cfg, store=store, clock=clock, rng=random.Random(7))
         runner, url = await start_runner(make_runner(app))
         runners.append(runner)
-        handles.append(GatewayHandle(url, app[GATEWAY], clock))
+        handles.append(GatewayHandle(url, app[GATEWAY], clock, app))
         return handles[-1]
 
     yield factory

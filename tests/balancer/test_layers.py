@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"state"},
     {"credit", "credit.pricing", "credit.ledger", "credit.ledger_redis", "credit.balances", "credit.plan"},
     {"credit.horizon", "credit.schedule", "credit.lp", "credit.planner", "credit.report"},
-    {"routes", "capture"},
+    {"routes", "capture", "clients", "keylimits"},
     {"router", "job", "checks"},
     {"attempt"},
     {"streams", "failover"},
@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"status"},
     {"metrics"},
     {"intake", "idempotency"},
-    {"api", "server", "batches"},
+    {"api", "server", "batches", "admin"},
     {"app"},
     {"emulator"},
     {"workers"},
@@ -40,6 +40,7 @@ WINGS = {
     "credit.planner": {"gateway", "cli"},
     "credit.report": {"gateway", "cli"},
     "emulator": {"cli"},
+    "admin": {"app", "cli"},  # the admin wing: beside the API, registered by the app; nothing below imports it
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from tests.conftest import EmulatorHandle, GatewayFactory, GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
 def _interval(seconds: float, enabled: bool = True) -> Any:
@@ -19,7 +19,7 @@ def _interval(seconds: float, enabled: bool = True) -> Any:
 
 
 async def _refresh(gw: GatewayHandle, query: str = "", key: bool = True) -> tuple[int, dict[str, Any]]:
-    headers = auth() if key else {}
+    headers = auth(ADMIN_KEY) if key else {}
     async with aiohttp.ClientSession() as s, s.post(f"{gw.url}/admin/balances/refresh{query}", headers=headers) as r:
         return r.status, await r.json()
 
@@ -57,10 +57,12 @@ async def test_periodic_poll_brings_a_topped_up_account_back(
 
 
 async def test_refresh_endpoint(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
-    """POST /admin/balances/refresh needs a client key, can name providers, and reports granted and paid."""
+    """POST /admin/balances/refresh needs an admin key, can name providers, and reports granted and paid."""
     gw = await make_gateway(_interval(3600))
     status, _ = await _refresh(gw, key=False)
     assert status == 401
+    async with aiohttp.ClientSession() as s, s.post(f"{gw.url}/admin/balances/refresh", headers=auth()) as r:
+        assert r.status == 403 and (await r.json())["error"]["code"] == "admin_key_required"  # a client key
     await emulator.limits("kimi", granted=1.5, paid=2.0)
     status, body = await _refresh(gw, "?provider=kimi,qwen")
     assert status == 200

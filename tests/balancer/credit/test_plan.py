@@ -17,7 +17,7 @@ from balancer.credit.planner import make_plan
 from balancer.credit.pricing import MICRO
 from balancer.credit.report import report
 from tests.balancer.credit.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
-from tests.conftest import GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, GatewayHandle, auth
 
 
 def grants_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,7 +81,7 @@ def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 async def test_admin_plan_endpoint(make_gateway: Any, emulator: Any, http: aiohttp.ClientSession) -> None:
-    """GET /admin/plan needs a client key and returns the same document as the CLI (the vendor's
+    """GET /admin/plan needs an admin key (a client key is refused) and returns the same document as the CLI (the vendor's
     balance API, polled at start, agrees with the configured figures here)."""
     await emulator.limits("deepseek.a", granted=5.0, paid=10.0)
 
@@ -95,6 +95,8 @@ async def test_admin_plan_endpoint(make_gateway: Any, emulator: Any, http: aioht
     async with http.get(gw.url + "/admin/plan") as r:
         assert r.status == 401
     async with http.get(gw.url + "/admin/plan", headers=auth()) as r:
+        assert r.status == 403
+    async with http.get(gw.url + "/admin/plan", headers=auth(ADMIN_KEY)) as r:
         assert r.status == 200
         doc = await r.json()
     assert grants_of(doc)["signup"]["remaining"] == {"cny": 5.0}

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from tests.conftest import EmulatorHandle, GatewayFactory, auth
+from tests.conftest import ADMIN_KEY, EmulatorHandle, GatewayFactory, auth
 
 
 async def test_balance_poll_reconciles_ledger(
@@ -22,7 +22,7 @@ async def test_balance_poll_reconciles_ledger(
     with structlog.testing.capture_logs() as logs:
         gw = await make_gateway(edit)  # polls once before serving
         await emulator.limits("deepseek.a", paid=75.0)  # spent elsewhere: the on-demand poll sees it
-        async with http.post(gw.url + "/admin/balances/refresh?provider=ds-a", headers=auth()) as r:
+        async with http.post(gw.url + "/admin/balances/refresh?provider=ds-a", headers=auth(ADMIN_KEY)) as r:
             assert r.status == 200
             body = await r.json()
     assert body["balances"]["ds-a"]["paid"] == 75.0

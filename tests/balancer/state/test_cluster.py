@@ -18,7 +18,7 @@ import yaml
 
 from balancer.credit.ledger_redis import book_tokens
 from balancer.state import keys
-from tests.conftest import CHAT, EmulatorHandle, auth, base_config, wait_ready
+from tests.conftest import ADMIN_KEY, CHAT, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
 
 
@@ -202,7 +202,7 @@ async def test_every_instance_plans_from_the_whole_cluster(
     async def plans() -> list[float]:
         planned = []
         for url in cluster.urls:
-            async with http.get(url + "/admin/plan", headers=auth()) as r:
+            async with http.get(url + "/admin/plan", headers=auth(ADMIN_KEY)) as r:
                 assert r.status == 200
                 doc = await r.json()
             planned.append(next(g for g in doc["grants"] if g["grant"] == "pack")["planned_tokens_per_hour"])

@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from balancer.vendors import REGISTRY
-from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 MESSAGES: list[Any] = [{"role": "user", "content": "你好，请介绍一下杭州。"}]
 TOOLS: list[Any] = [
@@ -158,7 +158,7 @@ async def wrong_key(gw: GatewayHandle, emulator: EmulatorHandle, case: Case) -> 
 async def refresh(gw: GatewayHandle) -> dict[str, Any]:
     async with (
         aiohttp.ClientSession() as s,
-        s.post(f"{gw.url}/admin/balances/refresh", headers=auth(CLIENT_KEY)) as r,
+        s.post(f"{gw.url}/admin/balances/refresh", headers=auth(ADMIN_KEY)) as r,
     ):
         assert r.status == 200, await r.text()
         data: dict[str, Any] = (await r.json())["balances"]

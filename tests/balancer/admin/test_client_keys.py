@@ -1,0 +1,142 @@
+"""Client keys as a product, against a real gateway and emulator: made and revoked through the admin API, with
+limits, budgets, an expiry and allowed routes, each refusal an OpenAI-style error that says which limit."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+import structlog
+
+from tests.balancer.admin.test_admin_api import call
+from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, GatewayHandle, auth
+
+
+async def make_key(http: aiohttp.ClientSession, gw: GatewayHandle, **spec: Any) -> str:
+    status, body = await call(http, gw, "POST", "/admin/keys", json=spec)
+    assert status == 201, body
+    secret: str = body["secret"]
+    return secret
+
+
+async def chat(http: aiohttp.ClientSession, gw: GatewayHandle, key: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+    async with http.post(gw.url + "/v1/chat/completions", json={**CHAT, **kw}, headers=auth(key)) as r:
+        body = await r.json()
+        return r.status, {**body, "_retry_after": r.headers.get("Retry-After")}
+
+
+async def test_a_key_made_used_changed_and_revoked(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """The secret is in the create answer only (never listed, never logged); the key serves its routes only;
+    a revoke refuses it at once; a config key cannot be revoked through the API."""
+    with structlog.testing.capture_logs() as logs:
+        secret = await make_key(http, gateway, name="app", routes=["chat"])
+        assert secret.startswith("sk-qiao-")
+        status, _ = await chat(http, gateway, secret)
+        assert status == 200
+        status, body = await chat(http, gateway, secret, model="kimi")
+        assert (status, body["error"]["code"]) == (404, "model_not_found")
+        _, listed = await call(http, gateway, "GET", "/admin/keys")
+        assert {k["name"]: k["source"] for k in listed["keys"]} == {"app": "api", "tests": "config"}
+        assert secret not in str(listed)
+        status, body = await call(http, gateway, "PATCH", "/admin/keys/app", json={"routes": ["*"]})
+        assert status == 200 and body["routes"] == ["*"]
+        assert (await chat(http, gateway, secret, model="kimi"))[0] == 200
+        status, body = await call(http, gateway, "POST", "/admin/keys", json={"name": "app"})
+        assert (status, body["error"]["code"]) == (409, "key_exists")
+        assert (await call(http, gateway, "DELETE", "/admin/keys/app"))[0] == 200
+        status, body = await chat(http, gateway, secret)
+        assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+        status, body = await call(http, gateway, "DELETE", "/admin/keys/tests")
+        assert status == 409 and "config file" in body["error"]["message"]
+    assert secret not in str(logs)
+    assert [e["what"] for e in logs if e["event"] == "admin_change"] == ["create_key", "update_key", "revoke_key"]
+
+
+async def test_rpm_and_tpm_limits_say_which_and_when(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A key over its RPM gets 429 rate_limit_exceeded naming RPM, its limit and the wait (and Retry-After); a
+    request bigger than its TPM gets one naming TPM. Another key is not affected."""
+    secret = await make_key(http, gateway, name="rpm2", limits={"rpm": 2})
+    assert [(await chat(http, gateway, secret))[0] for _ in range(2)] == [200, 200]
+    status, body = await chat(http, gateway, secret)
+    assert (status, body["error"]["code"], body["error"]["type"]) == (429, "rate_limit_exceeded", "requests")
+    assert "requests per minute (RPM): limit 2" in body["error"]["message"] and "'rpm2'" in body["error"]["message"]
+    assert 1 <= int(body["_retry_after"]) <= 60
+    tpm = await make_key(http, gateway, name="tpm", limits={"tpm": 100})
+    status, body = await chat(http, gateway, tpm, max_tokens=500)
+    assert (status, body["error"]["type"]) == (429, "tokens") and "(TPM): limit 100" in body["error"]["message"]
+    assert (await chat(http, gateway, tpm, max_tokens=20))[0] == 200
+    assert (await chat(http, gateway, await make_key(http, gateway, name="free")))[0] == 200
+
+
+async def test_concurrency_limit(gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """With concurrency 1, a second request while the first is in flight is refused; after it, one is served."""
+    secret = await make_key(http, gateway, name="one", limits={"concurrency": 1})
+    await emulator.fault("deepseek.a", "slow_first_byte", latency_ms=400, count=1)
+    first = asyncio.create_task(chat(http, gateway, secret))
+    await asyncio.sleep(0.15)
+    status, body = await chat(http, gateway, secret)
+    assert (status, body["error"]["code"]) == (429, "rate_limit_exceeded")
+    assert "requests in flight (concurrency): limit 1" in body["error"]["message"]
+    assert (await first)[0] == 200
+    assert (await chat(http, gateway, secret))[0] == 200
+
+
+async def test_budgets_refuse_with_insufficient_quota(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A key that has spent its daily budget gets 429 insufficient_quota naming the budget, what was spent and
+    when it resets; raising the budget lets it through again. Its spend is on the key's record."""
+    secret = await make_key(http, gateway, name="thrifty", daily_budget=0.00001)
+    assert (await chat(http, gateway, secret))[0] == 200  # nothing spent yet: served, and now over
+    status, body = await chat(http, gateway, secret)
+    assert (status, body["error"]["code"], body["error"]["type"]) == (429, "insufficient_quota", "insufficient_quota")
+    message = body["error"]["message"]
+    assert "daily budget" in message and "of ¥0.00" in message and "resets at" in message and body["_retry_after"]
+    _, key = await call(http, gateway, "GET", "/admin/keys/thrifty")
+    assert key["spent_today_cny"] > 0.00001 and key["spent_month_cny"] == key["spent_today_cny"]
+    await call(http, gateway, "PATCH", "/admin/keys/thrifty", json={"daily_budget": None, "monthly_budget": 100.0})
+    assert (await chat(http, gateway, secret))[0] == 200
+
+
+async def test_expired_keys_are_refused(make_gateway: GatewayFactory, http: aiohttp.ClientSession) -> None:
+    """A config key past its expiry date, and an API key past its expiry time, are 401 expired_api_key."""
+    from balancer.config import hash_key
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["client_keys"].append({"name": "old", "key_sha256": hash_key("sk-old-key-0001"), "expires": "2020-01-31"})
+
+    gw = await make_gateway(edit)
+    status, body = await chat(http, gw, "sk-old-key-0001")
+    assert (status, body["error"]["code"]) == (401, "expired_api_key")
+    assert "expired at 2020-02-01T00:00:00Z" in body["error"]["message"]
+    soon = (dt.datetime.fromtimestamp(gw.clock(), dt.UTC) + dt.timedelta(seconds=60)).isoformat()
+    secret = await make_key(http, gw, name="brief", expires=soon)
+    assert (await chat(http, gw, secret))[0] == 200
+    gw.clock.advance(61)
+    assert (await chat(http, gw, secret))[1]["error"]["code"] == "expired_api_key"
+
+
+async def test_bad_key_specs_are_400s_naming_the_field(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """Unknown fields, a negative budget, a name with spaces or an unknown route are refused before anything is
+    stored."""
+    for spec, where in (
+        ({"name": "x", "rpm": 5}, "rpm"),
+        ({"name": "x", "daily_budget": -1}, "daily_budget"),
+        ({"name": "a b"}, "name"),
+        ({"name": "x", "routes": ["nope"]}, "routes"),
+    ):
+        status, body = await call(http, gateway, "POST", "/admin/keys", json=spec)
+        assert status == 400 and where in (body["error"]["message"] + str(body["error"]["param"])), spec
+    _, listed = await call(http, gateway, "GET", "/admin/keys")
+    assert [k["name"] for k in listed["keys"]] == ["tests"]
+
+
+async def test_the_openai_sdk_sees_the_limits(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """The official SDK raises RateLimitError with the gateway's message for a key over its limit."""
+    secret = await make_key(http, gateway, name="sdk", limits={"rpm": 1})
+    client = gateway.client(secret)
+    await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    with pytest.raises(openai.RateLimitError, match="RPM"):
+        await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
