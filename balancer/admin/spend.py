@@ -87,10 +87,11 @@ async def grants(gw: Gateway) -> T.Grants:
         history = _history(rows, g.provider, g.name, g.unit, now, remaining, scale)
         projected: list[T.Point] = []
         waste = 0.0
-        if o is not None:
+        if o is not None and plan is not None:
             waste = o.waste * scale
+            horizon = plan.made_at + gw.cfg.planning.horizon_days * 86400
             end = o.exhausted_at if o.exhausted_at is not None else g.expires
-            if math.isfinite(end) and end > now:
+            if end > now and end <= horizon:  # beyond the horizon the plan does not say
                 last = 0.0 if o.exhausted_at is not None else waste
                 projected = [T.Point(t=now, remaining=remaining), T.Point(t=end, remaining=last)]
         out.append(

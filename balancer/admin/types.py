@@ -110,7 +110,8 @@ class Point(_Out):
 
 class GrantBurn(_Out):
     """A grant's burn-down: what was left at the start of each recent day and now (``history``), and the plan's
-    projection from now (``plan``: to its exhaustion, or to its expiry with what it would leave unspent)."""
+    projection from now (``plan``: to its exhaustion, or to its expiry with what it would leave unspent; empty
+    when neither falls within the planning horizon)."""
 
     provider: str
     grant: str

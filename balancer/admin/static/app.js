@@ -32,9 +32,9 @@ async function api(method, path, body) {
   return data;
 }
 
-const fmtTime = (t) => (t ? new Date(t * 1000).toISOString().replace(".000", "").replace("T", " ") : "—");
+const fmtTime = (t) => (t ? new Date(t * 1000).toISOString().replace(/\.\d+Z$/, "Z").replace("T", " ") : "—");
 const fmtNum = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en", { maximumFractionDigits: 2 }));
-const fmtCny = (n) => (n === null || n === undefined ? "—" : "¥" + Number(n).toFixed(2));
+const fmtCny = (n) => (n === null || n === undefined ? "—" : "¥" + (n && Math.abs(n) < 0.01 ? Number(n).toPrecision(2) : Number(n).toFixed(2)));
 
 function showLogin(message) {
   clearInterval(timer);
@@ -104,7 +104,8 @@ function burnChart(g) {
 function grantCard(g) {
   const unit = g.unit === "tokens" ? " tokens" : " ¥";
   const fate = g.projected_exhaustion ? "plan: used up " + fmtTime(g.projected_exhaustion)
-    : g.plan.length ? "plan: " + fmtNum(g.projected_waste) + unit + " left unspent at expiry" : "not in the plan";
+    : g.plan.length ? "plan: " + fmtNum(g.projected_waste) + unit + " left unspent at expiry"
+    : "plan: not used up within the planning horizon";
   return el("div", { class: "grant", "data-grant": `${g.provider}/${g.grant}` },
     el("h3", { text: `${g.provider} / ${g.grant}` }),
     el("div", { class: "muted", text: `${fmtNum(g.remaining)} of ${fmtNum(g.size)}${unit} left; expires ${fmtTime(g.expires)}` }),

@@ -13,6 +13,8 @@ import structlog
 from balancer.admin.routes import OPS
 from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
+SOON = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()  # a grant expiring within the horizon
+
 
 async def call(
     http: aiohttp.ClientSession, gw: GatewayHandle, method: str, path: str, key: str | None = ADMIN_KEY, **kw: Any
@@ -124,7 +126,7 @@ async def test_grant_burn_down_has_history_and_a_plan(
     plan in force projects it from now to its exhaustion or its expiry."""
 
     def edit(cfg: dict[str, Any]) -> None:
-        cfg["providers"]["qwen"]["account"] = {"grants": [{"name": "pack", "tokens": 100000, "expires": "2099-01-01"}]}
+        cfg["providers"]["qwen"]["account"] = {"grants": [{"name": "pack", "tokens": 100000, "expires": SOON}]}
         cfg["routes"]["qwen"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}
 
     gw = await make_gateway(edit)
