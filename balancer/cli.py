@@ -15,6 +15,7 @@ from aiohttp import web
 
 from balancer import checks, emulator, logs, router, workers
 from balancer import config as config_mod
+from balancer.admin import client as admin_client
 from balancer.app import GATEWAY, make_app, make_runner
 from balancer.credit import planner, report
 from balancer.credit.ledger import MemoryLedger, books_from_config
@@ -24,6 +25,7 @@ from balancer.routes import compile_routes
 log = structlog.get_logger("balancer.cli")
 
 DEMO_KEY = "sk-qiao-demo"
+DEMO_ADMIN_KEY = "sk-qiao-admin-demo"  # the demo's published admin key (demo.yaml holds its hash)
 
 
 def _loop_policy() -> None:
@@ -207,6 +209,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"""
 Qiao demo: gateway  http://127.0.0.1:{args.port}/v1   (OpenAI base_url)
            client key  {DEMO_KEY}
+           dashboard   http://127.0.0.1:{args.port}/admin/   (admin key {DEMO_ADMIN_KEY})
+           admin key   {DEMO_ADMIN_KEY}   (QIAO_ADMIN_KEY={DEMO_ADMIN_KEY} balancer admin providers)
            routes      {", ".join(sorted(cfg.routes))}
            emulator    {emu_url}/_emulator/  (faults: POST {emu_url}/_emulator/faults)
 
@@ -294,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--rate", action="append", metavar="ROUTE=TOKENS_PER_HOUR", help="assumed traffic (repeatable)")
     s.set_defaults(fn=cmd_plan)
     sub.add_parser("vendors", help="list vendors").set_defaults(fn=cmd_vendors)
-    s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys")
+    s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys (or admin_keys)")
     s.add_argument("key")
     s.set_defaults(fn=cmd_hash_key)
+    admin_client.add_parser(sub)  # balancer admin ...: the admin API from a terminal
     args = p.parse_args(argv)
     try:
         return int(args.fn(args))
