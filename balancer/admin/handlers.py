@@ -54,9 +54,10 @@ def authorise(gw: Gateway, request: web.Request) -> AdminKey:
             type="permission_error",
             code="admin_key_required",
         )
+    none = "" if gw.clients.admins else " This gateway has none: add admin_keys: to its config and reload."
     raise GatewayError(
         401,
-        "Incorrect admin key provided. Send one of the config's admin_keys as 'Authorization: Bearer <key>'.",
+        "Incorrect admin key provided. Send one of the config's admin_keys as 'Authorization: Bearer <key>'." + none,
         type="invalid_request_error",
         code="invalid_api_key",
     )

@@ -140,3 +140,22 @@ async def test_the_openai_sdk_sees_the_limits(gateway: GatewayHandle, http: aioh
     await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     with pytest.raises(openai.RateLimitError, match="RPM"):
         await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+
+
+async def test_a_key_is_hashed_once_per_distinct_key(
+    gateway: GatewayHandle, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five requests with one key hash it once (the cache); a change to the keys empties the cache, so the next
+    request hashes again, once."""
+    from balancer import clients
+
+    hashed: list[str] = []
+    real = clients.hash_key
+    monkeypatch.setattr(clients, "hash_key", lambda k: hashed.append(k) or real(k))
+    for _ in range(5):
+        assert (await chat(http, gateway, "sk-test-client-0123456789"))[0] == 200
+    assert len(hashed) == 1
+    await make_key(http, gateway, name="another")  # the keys changed
+    for _ in range(3):
+        await chat(http, gateway, "sk-test-client-0123456789")
+    assert hashed.count("sk-test-client-0123456789") == 2  # once more after the change, not three times
