@@ -215,6 +215,7 @@ Qiao demo: gateway  http://127.0.0.1:{args.port}/v1   (OpenAI base_url)
            emulator    {emu_url}/_emulator/  (faults: POST {emu_url}/_emulator/faults)
 
   curl http://127.0.0.1:{args.port}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \\
+       -H 'Content-Type: application/json' \\
        -d '{{"model": "gpt-4o", "messages": [{{"role": "user", "content": "你好"}}]}}'
   curl -X POST {emu_url}/_emulator/faults -d '{{"target": "deepseek", "fault": "rate_limit"}}'
 """,

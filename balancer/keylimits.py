@@ -32,6 +32,11 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _cny(value: float) -> str:
+    """¥ with two decimals, or four significant digits below a fen (a budget of ¥0.001 is not "¥0.00")."""
+    return f"¥{value:.2f}" if value == 0 or abs(value) >= 0.01 else f"¥{value:.4g}"
+
+
 def _wait(seconds: float) -> str:
     s = max(1, math.ceil(seconds))
     return f"{s}s" if s < 120 else f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -55,8 +60,8 @@ def within_budget(key: KeyRecord, ledger: Ledger, now: float) -> None:
             resets = _next_day(now) if period == "daily" else _next_month(now)
             raise GatewayError(
                 429,
-                f"Client key '{key.name}' has used its {period} budget: ¥{spent / MICRO:.2f} spent of "
-                f"¥{budget:.2f} ({'today' if period == 'daily' else 'this month'}, UTC, at list prices). It resets at "
+                f"Client key '{key.name}' has used its {period} budget: {_cny(spent / MICRO)} spent of "
+                f"{_cny(budget)} ({'today' if period == 'daily' else 'this month'}, UTC, at list prices). It resets at "
                 f"{_iso(resets)} (in {_wait(resets - now)}); the operator can raise it.",
                 type="insufficient_quota",
                 code="insufficient_quota",

@@ -211,5 +211,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json or text is None else text)
+    try:
+        print(json.dumps(data, ensure_ascii=False, indent=2) if args.json or text is None else text)
+    except BrokenPipeError:  # piped into head: fine
+        sys.stderr.close()
     return 0
