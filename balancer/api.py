@@ -266,7 +266,12 @@ def _summary(job: Job) -> dict[str, Any]:
 
 def _failed(done: dict[str, Any]) -> bool:
     """A request worth showing operators: answered with an error, or served after a failed attempt."""
-    return done["status"] >= 400 or any(a["result"] not in _FINE for a in done.get("attempts", ()))
+    if done["status"] >= 400:
+        return True
+    attempts: list[dict[str, Any]] = done.get("attempts") or []
+    if len(attempts) == 1 and attempts[0]["result"] == "ok":  # the common case, decided cheaply
+        return False
+    return any(a["result"] not in _FINE for a in attempts)
 
 
 _FINE = frozenset({"ok", "client_disconnected"})
