@@ -177,9 +177,12 @@ class Api:
         done = request.get(DONE)
         if done is None:
             replayed = request.get(REPLAYED)
-            if replayed is None:
+            if replayed is not None:
+                done = {"route": replayed, "client": None, "stream": False, "replay": True, "status": status}
+            elif status in REFUSED:  # another endpoint refused it (admin, models, batches): logged, sampled
+                done = {"path": request.path[:200], "error": request.get(ERROR), "status": status}
+            else:
                 return
-            done = {"route": replayed, "client": None, "stream": False, "replay": True, "status": status}
         if status >= 400:
             done["status"] = status
         if cancelled:
@@ -287,8 +290,12 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+ERROR = web.RequestKey("error_code", str)  # the code a refusal answered with (for the log)
+
+
 def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: int) -> web.Response:
     if isinstance(exc, GatewayError):
+        request[ERROR] = exc.code or ""
         return _error_response(exc, rid)
     if isinstance(exc, ClientGone):  # nobody to answer; the status is for the log (nginx's "client closed")
         error = GatewayError(CLIENT_CLOSED, str(exc), code="client_closed_request")

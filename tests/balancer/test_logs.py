@@ -103,3 +103,15 @@ async def test_refused_requests_are_logged_and_sampled(gateway: GatewayHandle, h
     assert 20 <= len(lines) <= min(20 * seconds, n - 1) and all(e["error"] == "invalid_api_key" for e in lines)
     async with http.get(gateway.url + "/metrics") as r:
         assert f'qiao_requests_total{{client="",route="",status="401"}} {n}.0' in await r.text()
+
+
+async def test_refusals_on_other_endpoints_are_logged(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A refusal outside the chat endpoints (a client key on the admin API, no key on /v1/models) logs one
+    request_done with the path, status and error code."""
+    with structlog.testing.capture_logs() as logs:
+        async with http.get(gateway.url + "/admin/providers", headers=auth()) as r:
+            assert r.status == 403
+        async with http.get(gateway.url + "/v1/models") as r:
+            assert r.status == 401
+    done = [(e["path"], e["status"], e["error"]) for e in logs if e["event"] == "request_done"]
+    assert done == [("/admin/providers", 403, "admin_key_required"), ("/v1/models", 401, "missing_api_key")]
