@@ -67,11 +67,11 @@ class Api:
         body = self.metrics.render(await status.snapshot(self.gw))
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
-    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "chat")
+    def chat_completions(self, request: web.Request) -> Awaitable[web.StreamResponse]:
+        return self._serve(request, "chat")  # no coroutine of its own: each level is paid at every resume
 
-    async def embeddings(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "embeddings")
+    def embeddings(self, request: web.Request) -> Awaitable[web.StreamResponse]:
+        return self._serve(request, "embeddings")
 
     async def _serve(self, request: web.Request, kind: str) -> web.StreamResponse:
         gw, job, status = self.gw, None, 500

@@ -94,14 +94,16 @@ class Caller:
             request = (shaped.body, self._signed(choice, shaped.body))
             if job.view.stream:
                 return await self._open_stream(job, choice, adm, request, t0, min(timeouts.ttft_s, remaining))
-            async with asyncio.timeout(min(timeouts.ttft_s, remaining)):  # the reply's head, as for a stream
+            async with asyncio.timeout(min(timeouts.ttft_s, remaining)) as limit:  # the reply's head, as for a stream
                 r = await self.pool.post(choice.endpoint, *request, connect_s=timeouts.connect_s)
-            try:
-                async with asyncio.timeout(max(0.001, min(timeouts.total_s, remaining) - (time.perf_counter() - t0))):
+                if not r.whole:  # the body is still coming: it gets what is left of total_s
+                    body_s = min(timeouts.total_s, remaining) - (time.perf_counter() - t0)
+                    limit.reschedule(asyncio.get_running_loop().time() + max(0.001, body_s))
+                try:
                     data = await r.read()
-            except BaseException:
-                r.close()
-                raise
+                except BaseException:
+                    r.close()
+                    raise
         except OSError as e:  # TimeoutError and connection errors
             return await self._failed(job, choice, adm, upstream.transport_failure(e), t0)
         finally:

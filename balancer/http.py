@@ -65,6 +65,11 @@ class Response:
         self.status = status
         self.headers = headers  # names lower-cased
 
+    @property
+    def whole(self) -> bool:
+        """The whole body has already arrived (reading it cannot wait)."""
+        return self._conn.gen == self._gen and self._conn.complete
+
     async def read(self, max_bytes: int = 64 << 20) -> bytes:
         """The whole body; ReplyTooLarge past ``max_bytes`` (the connection is then closed)."""
         parts, size = [], 0

@@ -54,7 +54,10 @@ def allowed(key: KeyRecord | None, route: str) -> bool:
 
 async def read_body(request: web.Request, timeout_s: float) -> bytes:
     """The request body, within ``timeout_s``: a body that trickles or never ends (a chunked body without its
-    last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes."""
+    last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes.
+    A body already received whole (the usual case) is read without a timer."""
+    if request.content.is_eof():
+        return await request.read()
     try:
         async with asyncio.timeout(timeout_s):
             return await request.read()

@@ -8,13 +8,12 @@ event is in hand.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
-from balancer import http, upstream, wire
+from balancer import http, logs, upstream, wire
 from balancer.capture import StreamAssembler
 from balancer.credit.ledger import Cost
 from balancer.routes import Choice, CompiledRoute
@@ -77,7 +76,7 @@ class Job:
         """Record one attempt (or skipped candidate) for the request_done line; a debug line each."""
         attempt = Attempt(choice.provider_name, choice.model, result, status, ms, ttft_ms)
         self.attempts.append(attempt)
-        if log.is_enabled_for(logging.DEBUG):
+        if logs.debug():
             log.debug("attempt", request_id=self.request_id, **attempt.as_log())
 
 

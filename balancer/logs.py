@@ -77,7 +77,12 @@ class _Lines:
 
 
 _SINK = _Sink()
-_FAST = {"on": False, "info": True}
+_FAST = {"on": False, "info": True, "debug": True}  # until configure(): structlog's default writes everything
+
+
+def debug() -> bool:
+    """Whether debug lines are written (cheap: the request path asks per attempt)."""
+    return _FAST["debug"]
 
 
 def flush() -> None:
@@ -165,6 +170,7 @@ def configure(level: str = "info", fmt: str = "auto", buffered: bool = False) ->
         redact,
     ]
     _FAST["on"], _FAST["info"] = not console, _LEVELS[level] <= logging.INFO
+    _FAST["debug"] = _LEVELS[level] <= logging.DEBUG
     if console:
         processors.append(structlog.dev.ConsoleRenderer(colors=True))
         factory: Any = structlog.PrintLoggerFactory(file=sys.stderr)
