@@ -159,6 +159,7 @@ class Route(_Strict, frozen=True):
     kind: Literal["chat", "embeddings"] = "chat"
     failover: Failover | None = None
     transcripts: bool = False  # capture this route's conversations (needs the top-level transcripts:)
+    unserved_price: float | None = None  # CNY/Mtok a token no candidate serves costs (None: the dearest's price)
 
 
 class AdminKey(_Strict, frozen=True):  # for the admin API and dashboard (/admin/); never a client key
