@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.config import Limits, Route
+from balancer.credit.forecast import Forecast
 from balancer.credit.ledger import AccountBook, Snapshot
 from balancer.credit.pricing import INPUT_SHARE, Grant
 
 H = 3600.0
-HISTORY_DAYS = 7
 WEEK = 7 * 24  # hours
+BLOCK = 4  # hours of day planned together (their spread in bands)
 INF = float("inf")
 
 
@@ -27,7 +28,8 @@ INF = float("inf")
 class Slot:
     seg: int
     hod: int  # hour of day (UTC)
-    weight: float  # how many such hours the segment holds
+    weight: float  # how many such hours the segment holds (a band of them: that many times the band's share)
+    band: int = 0  # which band of the demand's spread (forecast.BANDS), lowest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +59,54 @@ def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHA
     return t.blended(input_share) if t else 0.0
 
 
-def forecast(traffic: Mapping[int, int], now: float) -> list[float]:
-    """Tokens/hour for each UTC hour of day: a per-hour-of-day mean over the last days, or a flat rate (with
-    no past hour at all: the rate seen so far in this one, over at least a quarter of an hour)."""
-    hour = int(now // H)
-    past = {h: v for h, v in traffic.items() if hour - HISTORY_DAYS * 24 <= h < hour}
-    if not past:
-        return [traffic.get(hour, 0) / max(now / H % 1.0, 0.25)] * 24
-    first = min(past)
-    span = hour - first
-    if span < 24:
-        return [sum(past.values()) / span] * 24
-    sums, counts = [0.0] * 24, [0] * 24
-    for h in range(first, hour):
-        sums[h % 24] += past.get(h, 0)
-        counts[h % 24] += 1
-    return [s / c if c else 0.0 for s, c in zip(sums, counts, strict=True)]
+def banded(
+    slots: Sequence[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast]
+) -> tuple[list[Slot], dict[str, list[float]]]:
+    """The slots after the first regrouped into blocks of BLOCK hours of day per segment, each split into the
+    bands of the demand's spread: a band's demand is the mean, over that band's share of the block's hours,
+    of the route's expected rate (its weekday's and hour's) times the spread's multiplier — the block's
+    hours ranked by demand and cut into bands. Routes are banded alike (their peaks taken together: the
+    cautious reading when they share providers). Returns the slots and each route's demand (tokens/hour)."""
+    out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}
+    shares = max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))
+    blocks: dict[tuple[int, int], list[Slot]] = {}
+    for s in slots[1:]:
+        blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
+    for (seg, block), group in blocks.items():
+        hours = [h for s in group for h in _hours(s, bounds)]
+        weight = sum(s.weight for s in group)
+        per = {r: _band_means(f, hours, [b for b, _ in shares]) for r, f in fcs.items()}
+        for band, (share, _) in enumerate(shares):
+            out.append(Slot(seg, block * BLOCK, weight * share, band))
+            for r in fcs:
+                demand[r].append(per[r][band])
+    return out, demand
+
+
+def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
+    """The hours of a segment at a slot's hour of day (one per weekday is enough: the rate repeats weekly)."""
+    a, b = int(bounds[s.seg] // H), int(bounds[s.seg + 1] // H)
+    first = a + (s.hod - a) % 24
+    return list(range(first, min(b, first + WEEK), 24))
+
+
+def _band_means(f: Forecast, hours: Sequence[int], shares: Sequence[float]) -> list[float]:
+    """Mean demand in each band of shares: the atoms rate(hour) × multiplier, equally likely per hour, ranked."""
+    atoms = sorted((f.rate(h) * m, p / len(hours)) for h in hours for p, m in f.bands())
+    if len(shares) == 1:
+        return [sum(v * p for v, p in atoms)]
+    out, i, left = [], 0, atoms[0][1]
+    for share in shares:
+        need, total = share, 0.0
+        while need > 1e-12 and i < len(atoms):
+            take = min(need, left)
+            total += take * atoms[i][0]
+            need, left = need - take, left - take
+            if left <= 1e-12:
+                i += 1
+                left = atoms[i][1] if i < len(atoms) else 0.0
+        out.append(total / (share - need) if share > need else atoms[-1][0])
+    return out
 
 
 def nowcast(expected: float, seen: int, elapsed: float) -> float:
@@ -82,6 +116,12 @@ def nowcast(expected: float, seen: int, elapsed: float) -> float:
         return expected
     trust = min(1.0, elapsed / 0.25)
     return trust * seen / elapsed + (1.0 - trust) * expected
+
+
+def unserved_price(route: Route, prices: Iterable[float]) -> float:
+    """µ¥ a token of ``route`` that no candidate serves costs: the route's ``unserved_price`` (CNY/Mtok), and
+    never less than its dearest candidate's price (``prices``: the route's, µ¥/token)."""
+    return max([route.unserved_price or 0.0, *prices])
 
 
 def capacity(lim: Limits, avg_tokens: float) -> float:

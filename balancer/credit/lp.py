@@ -7,13 +7,13 @@ in Mtok per hour, per slot s, route r and candidate c:
 
     p[r,c,s] >= 0     paid at list price (free models: price 0)
     u[g,r,c,s] >= 0   paid for by grant g (g covers c; s inside g's window)
-    z[r,s] >= 0       unserved (priced far above any token)
+    z[r,s] >= 0       unserved (at the route's unserved price, a hair above it: serving wins a tie)
 
     demand     sum_c (p + sum_g u) + z = D[r,s]                      (the forecast)
     capacity   sum_{c on provider} (p + sum_g u) <= C[provider,s]    (rate limits; 0 while unhealthy)
     grant      sum_s weight_s * sum k * u[g,...] <= left_g           (k = 1 for tokens, the price for money)
 
-    minimise   sum_s weight_s * (sum price * p - bonus * u + PENALTY * z)
+    minimise   sum_s weight_s * (sum price * p - bonus * u + unserved_r * z)
 
 The bonus is a small reward (well under any price gap that matters) for spending a grant: larger the
 earlier the slot, smaller past the grant's planned end (inside the safety margin). Among equally cheap
@@ -43,7 +43,8 @@ from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
 
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers stay near 1
-PENALTY = 1000.0  # CNY per unserved Mtok
+PENALTY = 1000.0  # CNY per unserved Mtok, for a route the problem gives no price
+OVER = 1.001  # unserved demand is priced this much above its price, so serving it wins a tie
 BONUS = 1e-3  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
 
 
@@ -127,8 +128,9 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         shut = candidate_key(c.provider, c.model) in pb.down or not c.paid_ok
         cols.block(w * c.price, _upper(n, shut), at.serve(r, c.provider))
     z0 = cols.n
-    for ri in range(len(at.routes)):
-        cols.block(w * PENALTY, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
+    for ri, r in enumerate(at.routes):
+        unserved = pb.unserved.get(r, PENALTY) * OVER
+        cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
     index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
     for gi, g in enumerate(pb.grants):

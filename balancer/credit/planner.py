@@ -24,17 +24,19 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from balancer.config import Config, Provider
+from balancer.credit.forecast import Forecast, fit
 from balancer.credit.horizon import (
     INF,
     H,
     PlannedGrant,
     Slot,
+    banded,
     blended,
     capacity,
-    forecast,
     grants_to_plan,
     nowcast,
     segments,
+    unserved_price,
 )
 from balancer.credit.ledger import AccountBook, Ledger, Snapshot
 from balancer.credit.plan import GrantOutlook, Period, Plan, RoutePlan
@@ -69,8 +71,8 @@ def make_plan(
     ends = [b.grant.expires + 7 * 86400.0 for b in snap.grants if now < b.grant.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
-    rates = {name: forecast(snap.traffic.get(name, {}), now) for name in routes}
-    pb = _problem(cfg, list_price, snap, now, grants, horizon, rates, down)
+    fcs = {name: fit(snap.traffic.get(name, {}), now) for name in routes}
+    pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down)
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 
     sched = lp.solve(pb, warm)
@@ -84,7 +86,7 @@ def make_plan(
         routes={name: _route_plan(name, pb.routes[name], pb.demand[name][0], sched, paying, now) for name in routes},
         grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
         paid=_paid(pb.bounds, sched.paid),
-        demand={r: sum(v) for r, v in rates.items()},
+        demand={r: sum(f.rate(int(now // H) + k) for k in range(24)) for r, f in fcs.items()},
         unserved=sched.unserved,
         status=sched.status,
     )
@@ -120,18 +122,18 @@ def _problem(
     now: float,
     grants: list[PlannedGrant],
     horizon: float,
-    rates: Mapping[str, Sequence[float]],
+    fcs: Mapping[str, Forecast],
     down: frozenset[str],
 ) -> Problem:
     """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
-    per slot (the current hour's from the traffic seen in it), candidates, capacities and grants."""
+    per slot and band (the current hour's from the traffic seen in it), candidates, capacities and grants."""
     routes, providers = cfg.routes, cfg.providers
     slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
     slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
-    demand = {r: [rates[r][s.hod] for s in slots] for r in routes}
+    slots, demand = banded(slots, bounds, fcs)
     for r in routes:
-        demand[r][0] = nowcast(rates[r][slots[0].hod], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
+        demand[r][0] = nowcast(demand[r][0], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
     capped = {p for p, prov in providers.items() if _capped(prov, snap, p)}
     cands = {
         name: [
@@ -143,7 +145,8 @@ def _problem(
     avg = _avg_tokens(snap)
     used = {c.provider for r in routes.values() for c in r.candidates}
     caps = {p: capacity(providers[p].limits, avg.get(p, 0.0)) for p in used}
-    return Problem(slots, bounds, cands, demand, caps, grants, down)
+    unserved = {name: unserved_price(r, list_price[name].values()) for name, r in routes.items()}
+    return Problem(slots, bounds, cands, demand, caps, grants, down, unserved)
 
 
 def _paid(bounds: Sequence[float], spend: Sequence[Mapping[str, float]]) -> tuple[Period, ...]:

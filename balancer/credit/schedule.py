@@ -32,6 +32,7 @@ class Problem:
     cap: Mapping[str, float]  # provider -> tokens/hour (inf: unlimited)
     grants: Sequence[PlannedGrant]
     down: frozenset[str] = frozenset()  # candidates ("provider/model") unavailable in the current hour
+    unserved: Mapping[str, float] = field(default_factory=dict)  # route -> µ¥ an unserved token costs
 
 
 @dataclass(slots=True)

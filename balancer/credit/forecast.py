@@ -1,0 +1,139 @@
+"""A route's demand forecast from its hourly traffic: a level, a weekly season, a daily profile, and the spread.
+
+    expected tokens in hour h = level × weekly[day of week of h] × daily[hour of day of h]
+
+- ``daily``: each hour of day's mean over the history, as a share of the mean (flat under a day of history).
+- ``weekly``: each weekday's total over the total of the days around it (so a step in traffic is not taken
+  for a weekday), shrunk toward 1 by how few such weekdays the history holds; flat under 8 days.
+- ``level``: the deseasonalised mean of the last 3 days, unless the last 12 hours depart from it by more
+  than the history's own 12-hour swings allow (a step change): then the last 12 hours' mean. A step is
+  picked up within half a day; a swing the history has seen before is not.
+- ``spread``: how an hour's demand falls around its expectation — the deseasonalised hours over the mean of
+  the 3 days around each, summarised as the mean of each band of :data:`BANDS` (the last band is the peaks),
+  scaled to mean 1. The planner serves each band in proportion, so a reserve of grant tokens kept for the
+  peaks is valued by what those peaks would otherwise cost.
+
+Pure numpy-free arithmetic on at most :data:`~balancer.credit.ledger.TRAFFIC_KEEP_H` hours.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+H = 3600.0
+BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the spread's quantile bands
+LONG_H = 72  # the level's window
+RECENT_H = 12  # the step test's window
+MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
+PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward
+FLAT = (1.0,) * 24
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    level: float  # tokens/hour, deseasonalised
+    daily: tuple[float, ...] = FLAT  # per UTC hour of day, mean 1
+    weekly: tuple[float, ...] = (1.0,) * 7  # per day of week (epoch day + 3) % 7, Monday = 0; mean 1
+    spread: tuple[float, ...] = (1.0,)  # multipliers per band of BANDS (mean 1); (1.0,): no history
+    step: bool = False  # the level was reset by a step change
+
+    def rate(self, hour: int) -> float:
+        """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
+        return self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
+
+    def bands(self) -> tuple[tuple[float, float], ...]:
+        """(share of hours, multiplier) per band."""
+        if len(self.spread) == 1:
+            return ((1.0, 1.0),)
+        return tuple(zip(BANDS, self.spread, strict=True))
+
+
+def fit(traffic: Mapping[int, int], now: float) -> Forecast:
+    """The forecast from a route's tokens per hour (hour index -> tokens) before the current hour."""
+    hour = int(now // H)
+    past = [h for h in traffic if h < hour]
+    if not past:
+        return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25))
+    first = min(past)
+    x = [float(traffic.get(h, 0)) for h in range(first, hour)]
+    daily = _daily(x, first)
+    weekly = _weekly(x, first)
+    y = [v / (daily[h % 24] * weekly[(h // 24 + 3) % 7]) for h, v in zip(range(first, hour), x, strict=True)]
+    level, step = _level(y)
+    return Forecast(level, daily, weekly, _spread(y), step)
+
+
+def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
+    if len(x) < 24:
+        return FLAT
+    sums, counts = [0.0] * 24, [0] * 24
+    for i, v in enumerate(x):
+        sums[(first + i) % 24] += v
+        counts[(first + i) % 24] += 1
+    means = [s / c for s, c in zip(sums, counts, strict=True)]
+    avg = sum(means) / 24
+    return tuple(m / avg for m in means) if avg > 0 else FLAT
+
+
+def _weekly(x: Sequence[float], first: int) -> tuple[float, ...]:
+    """Each full day's total over the mean of the full days within 3 of it, averaged per weekday."""
+    day0 = -(-first // 24)  # the first full day
+    days = [(d, sum(x[d * 24 - first : d * 24 - first + 24])) for d in range(day0, (first + len(x)) // 24)]
+    if len(days) < 8:
+        return (1.0,) * 7
+    ratios: list[list[float]] = [[] for _ in range(7)]
+    for i, (d, total) in enumerate(days):
+        near = [t for _, t in days[max(0, i - 3) : i + 4]]
+        mean = sum(near) / len(near)
+        if mean > 0:
+            ratios[(d + 3) % 7].append(total / mean)
+    raw = [(sum(r) + PRIOR) / (len(r) + PRIOR) for r in ratios]  # a pseudo-day at 1: the few shrink toward flat
+    avg = sum(raw) / 7
+    return tuple(r / avg for r in raw)
+
+
+def _level(y: Sequence[float]) -> tuple[float, bool]:
+    """The mean of the last LONG_H hours, or of the last RECENT_H when they depart from it as a step would."""
+    long = sum(y[-LONG_H:]) / len(y[-LONG_H:])
+    if len(y) < 2 * RECENT_H or long <= 0:
+        return long, False
+    recent = sum(y[-RECENT_H:]) / RECENT_H
+    swings = [
+        math.log(a / b)
+        for i in range(len(y) - RECENT_H, LONG_H // 2, -RECENT_H)
+        if (a := sum(y[i - RECENT_H : i]) / RECENT_H) > 0 and (b := sum(y[max(0, i - LONG_H) : i]) / min(i, LONG_H)) > 0
+    ]
+    bar = max(MIN_STEP, 3 * statistics.pstdev(swings)) if len(swings) >= 3 else 2 * MIN_STEP
+    if recent > 0 and abs(math.log(recent / long)) > bar:
+        return recent, True
+    return long, False
+
+
+def _spread(y: Sequence[float]) -> tuple[float, ...]:
+    """Mean of each BANDS band of the hours' ratios to their 3-day neighbourhood's mean, scaled to mean 1."""
+    if len(y) < 24:
+        return (1.0,)
+    half = LONG_H // 2
+    pre = [0.0]
+    for v in y:
+        pre.append(pre[-1] + v)
+    ratios = []
+    for i, v in enumerate(y):
+        a, b = max(0, i - half), min(len(y), i + half)
+        mean = (pre[b] - pre[a]) / (b - a)
+        if mean > 0:
+            ratios.append(v / mean)
+    if len(ratios) < 24:
+        return (1.0,)
+    ratios.sort()
+    out, lo = [], 0.0
+    for share in BANDS:
+        a, b = round(lo * len(ratios)), max(round((lo + share) * len(ratios)), round(lo * len(ratios)) + 1)
+        part = ratios[a : min(b, len(ratios))] or ratios[-1:]
+        out.append(sum(part) / len(part))
+        lo += share
+    mean = sum(s * m for s, m in zip(BANDS, out, strict=True))
+    return tuple(m / mean for m in out) if mean > 0 else (1.0,)

@@ -1,0 +1,87 @@
+"""The demand forecast: daily profile, weekly season, level with step detection, and the spread in bands."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from balancer.credit.forecast import BANDS, fit
+
+DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
+WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
+
+
+def traffic(days: float, rate: object, seed: int = 1, noise: float = 0.0, ar: float = 0.0) -> dict[int, int]:
+    """Hourly tokens from DAY0 for ``days``: ``rate(hour)`` times lognormal AR(1) noise of sigma ``noise``."""
+    rng, e, out = random.Random(seed), 0.0, {}
+    for h in range(DAY0, DAY0 + round(days * 24)):
+        e = ar * e + rng.gauss(0.0, noise * math.sqrt(1 - ar * ar))
+        out[h] = round(rate(h) * math.exp(e - noise * noise / 2))  # type: ignore[operator]
+    return out
+
+
+def now_after(days: float) -> float:
+    return (DAY0 + days * 24) * 3600.0 + 60.0
+
+
+def test_no_history_forecasts_the_rate_seen_this_hour() -> None:
+    """With nothing before the current hour the forecast is flat at this hour's rate so far (over at least
+    a quarter of an hour)."""
+    f = fit({DAY0: 50_000}, DAY0 * 3600.0 + 1800.0)
+    assert f.rate(DAY0 + 5) == pytest.approx(100_000) and f.bands() == ((1.0, 1.0),)
+
+
+def test_daily_profile_is_learned() -> None:
+    """A route busy at 14:00 UTC and quiet at 02:00 is forecast so, with the level at its mean."""
+    f = fit(traffic(3, lambda h: 100_000 * (1 + 0.5 * math.cos(2 * math.pi * (h % 24 - 14) / 24))), now_after(3))
+    assert f.rate(DAY0 + 3 * 24 + 14) == pytest.approx(150_000, rel=0.02)
+    assert f.rate(DAY0 + 3 * 24 + 2) == pytest.approx(50_000, rel=0.02)
+
+
+def test_weekly_season_is_learned_from_two_weeks() -> None:
+    """Two weeks of weekdays at 1.2 and weekends at 0.5 (with hourly noise): next Saturday is forecast at
+    about half of next Tuesday, and the level is the weekly mean."""
+    f = fit(traffic(14, lambda h: 100_000 * WEEKDAYS[(h // 24 + 3) % 7], noise=0.2), now_after(14))
+    tuesday, saturday = DAY0 + 18 * 24 + 12, DAY0 + 15 * 24 + 12
+    assert (tuesday // 24 + 3) % 7 == 1 and (saturday // 24 + 3) % 7 == 5
+    assert f.rate(saturday) / f.rate(tuesday) == pytest.approx(0.5 / 1.2, rel=0.25)
+    assert f.rate(tuesday) == pytest.approx(120_000, rel=0.15)
+
+
+def test_weekly_season_is_flat_under_eight_days() -> None:
+    """A week of history is not enough to tell a weekday from noise: no weekly season."""
+    f = fit(traffic(7, lambda h: 100_000 * WEEKDAYS[(h // 24 + 3) % 7]), now_after(7))
+    assert f.weekly == (1.0,) * 7
+
+
+def test_step_change_is_picked_up_within_half_a_day() -> None:
+    """Traffic doubling (noisy, autocorrelated) is taken for a step 12 hours on: the level is the new rate,
+    not the 3-day mean that would still be ~1.2x the old."""
+    history = traffic(6.5, lambda h: 100_000 if h < DAY0 + 6 * 24 else 200_000, noise=0.15, ar=0.5)
+    f = fit(history, now_after(6.5))
+    assert f.step and f.level == pytest.approx(200_000, rel=0.15)
+
+
+def test_noise_the_history_has_seen_is_not_a_step() -> None:
+    """Autocorrelated noise of the same size all along moves the level by its 3-day mean only: no step."""
+    for seed in range(5):
+        f = fit(traffic(10, lambda h: 100_000, seed=seed, noise=0.3, ar=0.8), now_after(10))
+        assert not f.step and f.level == pytest.approx(100_000, rel=0.3)
+
+
+def test_spread_puts_the_peaks_in_the_top_band() -> None:
+    """Hours at 3x the rate, 5% of them, make the top band about 3x the middle; the bands' mean is 1."""
+    peaks = {DAY0 + h for h in random.Random(3).sample(range(600), 30)}
+    f = fit(traffic(25, lambda h: 300_000 if h in peaks else 100_000), now_after(25))
+    bands = f.bands()
+    assert [s for s, _ in bands] == list(BANDS)
+    assert sum(s * m for s, m in bands) == pytest.approx(1.0)
+    assert bands[-1][1] / bands[1][1] == pytest.approx(3.0, rel=0.15)
+
+
+def test_steady_traffic_has_no_spread() -> None:
+    """Traffic without noise has every band at 1."""
+    f = fit(traffic(4, lambda h: 80_000), now_after(4))
+    assert all(m == pytest.approx(1.0) for _, m in f.bands())
