@@ -1,174 +1,134 @@
-"""Credit-burn simulation: replay a 30-day hourly trace against provider accounts with grants, per strategy.
+"""Credit-burn simulation: replay a scenario's hourly trace against provider accounts with grants, per strategy.
 
     python -m bench.credit_sim --scenario bench/scenarios/default.yaml
 
-Drives the gateway's own code on a virtual clock: the routes compiled from a real config, the strategy
-functions in ``balancer.router.STRATEGIES``, the planner (``balancer.credit.planner.make_plan``, re-planned every
-``replan_minutes`` from the ledger and the providers' health, warm-started) and the in-memory ledger that
-prices and books every request. Each hour, every route sends ``requests_per_hour`` requests (its demand split
-evenly), interleaved across routes; a provider in an outage is unhealthy (left out before the strategy, as
-``router.order`` does, and named to the planner as the gateway's health would), and one
-at its hourly capacity (TPM × 60) refuses, so the request falls to the next candidate in the order.
-The bound is the offline LP optimum (``bench/optimum.py``). Prints a table and a final JSON line.
+The simulation and the bound live in the gateway's credit wing (``balancer.credit.sim``, ``balancer.credit.bound``);
+this is their CLI over a scenario: it builds the scenario's Config and Trace, solves the offline optimum, runs
+the strategies, and prints a table and a final JSON line (its shape: ``bench/README.md``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
-import random
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from balancer import router
-from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
-from balancer.credit.plan import RoutePlan
-from balancer.credit.planner import make_plan
-from balancer.credit.pricing import day_start
-from balancer.credit.schedule import Warm
-from balancer.routes import CompiledRoute, compile_routes
-from balancer.state import candidate_key
-from bench import optimum, scenario
-from bench.scenario import Scenario, Trace
+from balancer.config import Config
+from balancer.credit.bound import Optimum, solve
+from balancer.credit.ledger import books_from_config
+from balancer.credit.pricing import MICRO
+from balancer.credit.sim import STRATEGIES, SimResult, simulate
+from balancer.credit.trace import Trace
+from bench import scenario
 
-STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")
+PAID_TARGET, BURN_TARGET, UNSERVED_SLACK = 1.02, 0.99, 0.001
 
 
-@dataclass(slots=True)
-class Result:
-    strategy: str
-    paid_cny: float = 0.0
-    burned: dict[str, int] = field(default_factory=dict)
-    wasted_tokens: int = 0
-    unserved: float = 0.0
-    seconds: float = 0.0
+def _ratio(a: float, b: float) -> float | None:
+    """a / b; with b = 0: 1.0 when a is 0 too, else None (undefined)."""
+    if abs(b) > 1e-9:
+        return a / b
+    return 1.0 if abs(a) <= 1e-9 else None
 
 
-def _round_robin() -> router.Strategy:
-    turn = itertools.count()
-
-    def rr(choices: Sequence[router.Choice], ctx: router.StrategyContext) -> list[router.Choice]:
-        if not choices:
-            return []
-        k = next(turn) % len(choices)
-        return [*choices[k:], *choices[:k]]
-
-    return rr
+def _r(v: float | None, digits: int = 4) -> float | None:
+    return None if v is None else round(v, digits)
 
 
-async def simulate(s: Scenario, t: Trace, name: str) -> Result:
-    cfg = scenario.to_config(s)
-    routes = compile_routes(cfg, router.STRATEGIES)
-    books = books_from_config(cfg)
-    ledger = MemoryLedger(books)
-    fn = _round_robin() if name == "round-robin" else router.STRATEGIES[name.removesuffix("-list")]
-    listed = {n: RoutePlan(price=_list_prices(books, r)) for n, r in routes.items()}
-    plans: dict[str, RoutePlan] = listed
-    rng = random.Random(s.seed)
-    t0 = day_start(s.start)
-    k = s.requests_per_hour
-    first = next(iter(s.routes))
-    res, clock = Result(name), time.perf_counter()
-    warm = Warm()
-    every = max(1, round(k * s.replan_minutes / 60)) if name == "credit-burn" else k  # cheapest: prices, hourly
-    for h in range(t.hours):
-        now = t0 + h * 3600.0
-        cap = {p: (spec.tpm * s.tpm_scale * 60.0 or float("inf")) for p, spec in s.providers.items()}
-        down = frozenset(  # what health tells the gateway
-            candidate_key(c.provider_name, c.model)
-            for r in routes.values()
-            for c in r.choices
-            if t.down[c.provider_name][h]
-        )
-        for i, rname in itertools.product(range(k), s.routes):
-            at = now + i * 3600.0 / k
-            if name in ("cheapest", "credit-burn") and i % every == 0 and rname == first:
-                snap = await ledger.snapshot(at)
-                plans = dict(make_plan(cfg, books, snap, at, down=down, warm=warm).routes)
-            tokens = float(t.demand[rname][h]) / k
-            route = routes[rname]
-            healthy = [c for c in route.choices if not t.down[c.provider_name][h]]
-            ctx = router.StrategyContext(now=at, rng=rng, plan=plans.get(rname))
-            left = tokens  # one simulated request stands for many small ones: what does not fit falls over
-            for c in fn(healthy, ctx):
-                take = min(left, cap[c.provider_name])
-                if take <= 0:
-                    continue
-                cap[c.provider_name] -= take
-                left -= take
-                prompt = round(take * s.routes[rname].input_share)
-                ledger.book(Charge(c.provider_name, c.model, rname, prompt, round(take) - prompt), ctx.now)
-                if left <= 0:
-                    break
-            res.unserved += left
-    snap = await ledger.snapshot(t0 + t.hours * 3600.0)
-    res.paid_cny = sum(r.micro for r in snap.rows if r.bucket == "paid") / 1e6
-    res.burned = {g.grant.key: g.used for g in snap.grants}
-    res.wasted_tokens = sum(g.remaining for g in snap.grants if g.grant.unit == "tokens")
-    res.seconds = time.perf_counter() - clock
-    return res
+def _units(burned: Mapping[str, float], units: Mapping[str, str]) -> tuple[float, float]:
+    """(token-grant tokens, money-grant µ¥) of a per-grant tally."""
+    tok = sum(v for k, v in burned.items() if units.get(k) == "tokens")
+    return tok, sum(v for k, v in burned.items() if units.get(k) == "money")
 
 
-def _list_prices(books: dict, route: CompiledRoute) -> dict[int, float]:
-    from balancer.credit.horizon import blended
+def _strategy_row(r: SimResult, opt: Optimum, units: Mapping[str, str]) -> dict[str, object]:
+    tok, money = _units(r.burned, units)
+    opt_tok, opt_money = _units(opt.burned, units)
+    wasted_tok, _ = _units(r.wasted, units)
+    return {
+        "paid_cny": round(r.paid_cny, 2),
+        "paid_ratio": _r(_ratio(r.paid_cny, opt.paid_cny)),
+        "cost_ratio": _r(_ratio(r.paid_cny + r.unserved_cny, opt.paid_cny + opt.unserved_cny)),
+        "burn_tokens_vs_opt": _r(tok / opt_tok if opt_tok else 1.0),
+        "burn_money_vs_opt": _r(money / opt_money if opt_money else 1.0),
+        "wasted_mtok": round(wasted_tok / 1e6, 3),
+        "unserved_mtok": round(r.unserved_tokens / 1e6, 3),
+        "unserved_cny": round(r.unserved_cny, 2),
+        "seconds": round(r.seconds, 2),
+        "replans": r.replans,
+        "replan_cold_ms": _r(r.replan_cold_ms, 2),
+        "replan_warm_ms": _r(r.replan_warm_ms, 2),
+    }
 
-    return {c.index: blended(books.get(c.provider_name), c.model) for c in route.choices}
+
+def _targets(cb: Mapping[str, object] | None, opt_unserved_mtok: float, demand_mtok: float) -> dict[str, bool]:
+    def le(key: str, limit: float) -> bool:
+        v = cb.get(key) if cb else None
+        return isinstance(v, float | int) and v <= limit
+
+    def ge(key: str, limit: float) -> bool:
+        v = cb.get(key) if cb else None
+        return isinstance(v, float | int) and v >= limit
+
+    return {
+        "paid_ratio<=1.02": le("paid_ratio", PAID_TARGET),
+        "burn_tokens>=0.99": ge("burn_tokens_vs_opt", BURN_TARGET),
+        "burn_money>=0.99": ge("burn_money_vs_opt", BURN_TARGET),
+        "unserved<=opt+0.1%": le("unserved_mtok", opt_unserved_mtok + UNSERVED_SLACK * demand_mtok),
+    }
 
 
 def report(
-    s: Scenario, results: list[Result], opt: optimum.Optimum, lp_s: float, verbose: bool = False
+    name: str, seed: int, cfg: Config, trace: Trace, results: Sequence[SimResult], opt: Optimum, verbose: bool = False
 ) -> dict[str, object]:
-    token_grants = {f"{p}/{g.name}" for p, spec in s.providers.items() for g in spec.grants if g.tokens is not None}
-    size = sum(g.tokens or 0 for spec in s.providers.values() for g in spec.grants)
-    opt_burn = sum(v for k, v in opt.burned.items() if k in token_grants)
-    print(f"scenario {s.name}: {s.days} days, {len(s.providers)} providers, {len(s.routes)} routes")
+    """Print the table (and with ``verbose`` the burn per grant); return the JSON line's document."""
+    units = {g.key: g.unit for b in books_from_config(cfg).values() for g in b.grants}
+    demand_mtok = float(sum(d.sum() for d in trace.demand.values())) / 1e6
+    opt_tok, opt_money = _units(opt.burned, units)
+    print(f"scenario {name}: {trace.hours // 24} days, {len(cfg.providers)} providers, {len(trace.demand)} routes")
     print(
-        f"LP optimum: paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_burn / 1e6:,.2f}M of {size / 1e6:,.2f}M, "
-        f"unserved {opt.unserved / 1e6:.2f}M"
+        f"LP optimum: paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_tok / 1e6:,.2f}M, money grants "
+        f"¥{opt_money / MICRO:,.2f}, unserved {opt.unserved_tokens / 1e6:.2f}M (¥{opt.unserved_cny:,.2f})"
     )
-    print(f"{'strategy':14} {'paid ¥':>14} {'× optimum':>10} {'wasted M':>10} {'burn vs opt':>12} {'unserved M':>11}")
-    out: dict[str, object] = {}
-    for r in results:
-        burn = sum(v for k, v in r.burned.items() if k in token_grants)
-        ratio = r.paid_cny / opt.paid_cny if opt.paid_cny else float("inf")
-        rel = burn / opt_burn if opt_burn else 1.0
-        print(
-            f"{r.strategy:14} {r.paid_cny:>14,.2f} {ratio:>10.4f} {r.wasted_tokens / 1e6:>10.2f} "
-            f"{rel:>12.4f} {r.unserved / 1e6:>11.2f}"
-        )
-        out[r.strategy] = {
-            "paid_cny": round(r.paid_cny, 2),
-            "ratio": round(ratio, 4),
-            "wasted_mtok": round(r.wasted_tokens / 1e6, 3),
-            "burn_vs_opt": round(rel, 4),
-            "unserved_mtok": round(r.unserved / 1e6, 3),
-            "seconds": round(r.seconds, 2),
-        }
+    head = ["paid ¥", "× opt", "cost ×", "burn tok", "burn ¥", "wasted M", "unserved M"]
+    print(f"{'strategy':14}", " ".join(f"{h:>{w}}" for h, w in zip(head, (12, 8, 8, 8, 8, 9, 11), strict=True)))
+    rows = {r.strategy: _strategy_row(r, opt, units) for r in results}
+    for n, d in rows.items():
+        cells = [d[k] for k in ("paid_ratio", "cost_ratio", "burn_tokens_vs_opt", "burn_money_vs_opt")]
+        ratios = " ".join(f"{'-' if v is None else format(v, '.4f'):>8}" for v in cells)
+        print(f"{n:14} {d['paid_cny']:>12,.2f} {ratios} {d['wasted_mtok']:>9.2f} {d['unserved_mtok']:>11.2f}")
     if verbose:
-        names = sorted(opt.burned)
-        print("burned per grant (M units; money grants in ¥):", *names, sep="\n  ")
-        for r in [*results, None]:
-            src = opt.burned if r is None else r.burned
-            label = "optimum" if r is None else r.strategy
-            print(f"{label:14}", " ".join(f"{src.get(n, 0) / 1e6:8.2f}" for n in names))
-    cb = out.get("credit-burn")
+        _print_burn(results, opt)
+    opt_unserved = round(opt.unserved_tokens / 1e6, 3)
+    targets = _targets(rows.get("credit-burn"), opt_unserved, demand_mtok)
     return {
         "bench": "credit_sim",
-        "scenario": s.name,
-        "optimum_paid_cny": round(opt.paid_cny, 2),
-        "optimum_burned_mtok": round(opt_burn / 1e6, 3),
-        "lp_seconds": round(lp_s, 2),
-        "strategies": out,
-        "target_met": bool(
-            isinstance(cb, dict) and cb["ratio"] <= 1.02 and cb["burn_vs_opt"] >= 0.99  # type: ignore[operator]
-        ),
+        "scenario": name,
+        "seed": seed,
+        "demand_mtok": round(demand_mtok, 3),
+        "optimum": {
+            "paid_cny": round(opt.paid_cny, 2),
+            "unserved_mtok": opt_unserved,
+            "unserved_cny": round(opt.unserved_cny, 2),
+            "burned_tokens_m": round(opt_tok / 1e6, 3),
+            "burned_money_cny": round(opt_money / MICRO, 2),
+            "seconds": round(opt.seconds, 2),
+        },
+        "strategies": rows,
+        "target_met": "credit-burn" in rows and all(targets.values()),
+        "targets": targets,
     }
+
+
+def _print_burn(results: Sequence[SimResult], opt: Optimum) -> None:
+    names = sorted(opt.burned)
+    print("burned per grant (M units; money grants in ¥):", *names, sep="\n  ")
+    for label, src in [*((r.strategy, r.burned) for r in results), ("optimum", opt.burned)]:
+        print(f"{label:14}", " ".join(f"{src.get(n, 0) / 1e6:8.2f}" for n in names))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     s = scenario.load(args.scenario)
     if args.seed is not None:
         s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
-    t = scenario.trace(s)
-    t_lp = time.perf_counter()
-    opt = optimum.solve(s, t)
-    lp_s = time.perf_counter() - t_lp
-    run: Callable[[str], Result] = lambda n: asyncio.run(simulate(s, t, n))  # noqa: E731
-    results = [run(n) for n in args.strategies.split(",")]
-    print(json.dumps(report(s, results, opt, lp_s, args.verbose), ensure_ascii=False))
+    cfg, trace = scenario.to_config(s), scenario.trace(s)
+    opt = solve(cfg, trace)
+    results = [
+        asyncio.run(
+            simulate(cfg, trace, n, requests_per_hour=s.requests_per_hour, replan_minutes=s.replan_minutes, seed=s.seed)
+        )
+        for n in args.strategies.split(",")
+    ]
+    print(json.dumps(report(s.name, s.seed, cfg, trace, results, opt, args.verbose), ensure_ascii=False))
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ import numpy as np
 import yaml
 
 from balancer import config as config_mod
+from balancer.credit.pricing import day_start
+from balancer.credit.trace import Trace
 
 
 class GrantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -112,13 +113,6 @@ def to_config(s: Scenario) -> config_mod.Config:
     return config_mod.parse(data, f"scenario {s.name}")
 
 
-@dataclass(frozen=True, slots=True)
-class Trace:
-    hours: int
-    demand: dict[str, np.ndarray]  # route -> tokens per hour
-    down: dict[str, np.ndarray]  # provider -> bool per hour
-
-
 def trace(s: Scenario) -> Trace:
     """The hourly demand of every route (diurnal cycle × lognormal noise) and each provider's outage hours."""
     rng = np.random.default_rng(s.seed)
@@ -135,4 +129,10 @@ def trace(s: Scenario) -> Trace:
         for a, b in p.outages:
             mask[math.floor(a * 24) : math.ceil(b * 24)] = True
         down[name] = mask
-    return Trace(hours, demand, down)
+    return _trace(s, hours, demand, down)
+
+
+def _trace(s: Scenario, hours: int, demand: dict[str, np.ndarray], down: dict[str, np.ndarray]) -> Trace:
+    """The shared :class:`balancer.credit.trace.Trace` of a scenario's demand and outages."""
+    share = {name: r.input_share for name, r in s.routes.items()}
+    return Trace(day_start(s.start), hours, demand, share, down)

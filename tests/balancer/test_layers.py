@@ -19,9 +19,10 @@ LAYERS: list[set[str]] = [
     {"config"},
     {"state"},
     {"credit", "credit.pricing", "credit.ledger", "credit.ledger_redis", "credit.balances", "credit.plan"},
-    {"credit.horizon", "credit.schedule", "credit.lp", "credit.planner", "credit.report"},
+    {"credit.horizon", "credit.schedule", "credit.lp", "credit.planner", "credit.report", "credit.bound"},
     {"routes", "capture", "clients", "keylimits"},
     {"router", "job", "checks"},
+    {"credit.sim"},  # drives the router's strategies and the planner on a virtual clock
     {"attempt"},
     {"streams", "failover"},
     {"gateway"},
@@ -37,7 +38,9 @@ LAYERS: list[set[str]] = [
 # Wings: who may import them at all (the request path never loads the planner's solver or the emulator).
 WINGS = {
     "credit.lp": {"credit.planner"},
-    "credit.planner": {"gateway", "cli"},
+    "credit.planner": {"gateway", "cli", "credit.sim"},
+    "credit.bound": {"credit.sim", "cli"},  # the offline optimum and the simulation: tools, never the request path
+    "credit.sim": {"cli"},
     "credit.report": {"gateway", "cli"},
     "emulator": {"cli"},
     "admin": {"app", "cli"},  # the admin wing: beside the API, registered by the app; nothing below imports it
@@ -57,7 +60,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out |= {a.name.removeprefix("balancer.") for a in node.names if a.name.startswith("balancer.")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("balancer.") and not node.level:
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("balancer.") and not node.level
+        ):
             base = node.module.removeprefix("balancer.")
             subs = {f"{base}.{a.name}" for a in node.names}
             out |= subs & modules

@@ -1,0 +1,195 @@
+"""The credit simulation: a demand trace replayed against a config's accounts, hour by hour, per strategy.
+
+Not on the request path: the bench (``bench/credit_sim.py``) and a replay of a gateway's own logs (``cli``)
+load it. It drives the gateway's own code on a virtual clock: the routes compiled from the config, the
+strategy functions of ``balancer.router.STRATEGIES``, the planner (``make_plan``, re-planned every
+``replan_minutes`` from the ledger and the providers' health, warm-started) and the in-memory ledger that
+prices and books every request (grants in the vendor's debit order).
+
+Grants, prices and rate limits come from the config; demand, each route's prompt share, outages and price
+changes from the :class:`~balancer.credit.trace.Trace`. Each hour, every route sends ``requests_per_hour``
+requests (its demand split evenly), interleaved across routes. A provider in an outage is unhealthy (left
+out before the strategy, as ``router.order`` does, and named to the planner as the gateway's health would);
+one at its hourly capacity (TPM x 60) refuses, so the request falls to the next candidate in the order, and
+what no candidate takes is unserved, priced at the route's :func:`~balancer.credit.bound.unserved_price`.
+A price change takes effect at its hour: the ledger and the planner use the new books from then on (the
+planner learns of it at that hour's re-plan, not before).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from balancer import router
+from balancer.config import Config
+from balancer.credit.bound import hourly_books, unserved_price
+from balancer.credit.horizon import blended
+from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, books_from_config
+from balancer.credit.plan import RoutePlan
+from balancer.credit.planner import make_plan
+from balancer.credit.pricing import INPUT_SHARE, MICRO
+from balancer.credit.schedule import Warm
+from balancer.credit.trace import Trace
+from balancer.routes import Choice, CompiledRoute, compile_routes
+from balancer.state import candidate_key
+
+STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")
+PLANNED = ("cheapest", "credit-burn")  # the strategies that read the planner's plan
+H = 3600.0
+
+
+@dataclass(slots=True)
+class SimResult:
+    strategy: str
+    paid_cny: float = 0.0
+    unserved_tokens: float = 0.0
+    unserved_cny: float = 0.0
+    burned: dict[str, int] = field(default_factory=dict)  # grant key -> units used (tokens, or µ¥)
+    wasted: dict[str, int] = field(default_factory=dict)  # grant key -> units left at expiry (0: not expired)
+    seconds: float = 0.0
+    replans: int = 0
+    replan_ms: list[float] = field(default_factory=list)  # each make_plan's wall time, in order
+
+    @property
+    def replan_cold_ms(self) -> float | None:
+        return self.replan_ms[0] if self.replan_ms else None
+
+    @property
+    def replan_warm_ms(self) -> float | None:
+        return statistics.median(self.replan_ms[1:]) if len(self.replan_ms) > 1 else None
+
+
+def _round_robin() -> router.Strategy:
+    turn = itertools.count()
+
+    def rr(choices: Sequence[Choice], ctx: router.StrategyContext) -> list[Choice]:
+        if not choices:
+            return []
+        k = next(turn) % len(choices)
+        return [*choices[k:], *choices[:k]]
+
+    return rr
+
+
+def strategy_fn(name: str) -> router.Strategy:
+    """The strategy function for a simulation strategy name (see :data:`STRATEGIES`)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r} ({', '.join(STRATEGIES)})")
+    return _round_robin() if name == "round-robin" else router.STRATEGIES[name.removesuffix("-list")]
+
+
+class _Run:
+    """One strategy's pass over the trace: the ledger, the books in force, the plans and the tallies."""
+
+    def __init__(self, cfg: Config, trace: Trace, strategy: str, requests_per_hour: int, seed: int) -> None:
+        self.cfg, self.trace, self.strategy = cfg, trace, strategy
+        self.fn = strategy_fn(strategy)
+        self.compiled = compile_routes(cfg, router.STRATEGIES)
+        self.names = [r for r in trace.demand if r in self.compiled]
+        self.changes = dict(hourly_books(books_from_config(cfg), trace))  # hour -> books from that hour
+        self.books: Mapping[str, AccountBook] = self.changes[0]
+        self.ledger = MemoryLedger(self.books)
+        self.plans: dict[str, RoutePlan] = {}
+        self.unserved_at: dict[str, float] = {}
+        self.rng, self.warm, self.k = random.Random(seed), Warm(), requests_per_hour
+        self.res = SimResult(strategy)
+        self._reprice(0)
+
+    def _reprice(self, hour: int) -> None:
+        """The books of ``hour`` (when a price changes then): the ledger's, the list plans', the unserved price."""
+        if hour not in self.changes:
+            return
+        self.books = self.changes[hour]
+        self.ledger.configure(self.books)
+        share = self.trace.input_share
+        self.plans = {n: RoutePlan(price=self._list_prices(r, share.get(n, INPUT_SHARE))) for n, r in self._routes()}
+        self.unserved_at = {n: unserved_price(self.cfg, self.books, n, share.get(n, INPUT_SHARE)) for n in self.names}
+
+    def _routes(self) -> list[tuple[str, CompiledRoute]]:
+        return [(n, self.compiled[n]) for n in self.names]
+
+    def _list_prices(self, route: CompiledRoute, share: float) -> dict[int, float]:
+        return {c.index: blended(self.books.get(c.provider_name), c.model, share) for c in route.choices}
+
+    async def _replan(self, at: float, down: frozenset[str]) -> None:
+        snap = await self.ledger.snapshot(at)
+        clock = time.perf_counter()
+        plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm)
+        self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
+        self.res.replans += 1
+        self.plans = dict(plan.routes)
+
+    async def hour(self, h: int, every: int) -> None:
+        """Hour ``h`` of the trace: its requests, interleaved across routes, re-planning every ``every``."""
+        self._reprice(h)
+        now, trace = self.trace.start + h * H, self.trace
+        cap = {p: (prov.limits.tpm * 60.0 or float("inf")) for p, prov in self.cfg.providers.items()}
+        down = frozenset(  # what health tells the gateway
+            candidate_key(c.provider_name, c.model)
+            for _, r in self._routes()
+            for c in r.choices
+            if trace.is_down(c.provider_name, h)
+        )
+        for i, (name, route) in itertools.product(range(self.k), self._routes()):
+            at = now + i * H / self.k
+            if self.strategy in PLANNED and i % every == 0 and name == self.names[0]:
+                await self._replan(at, down)
+            healthy = [c for c in route.choices if not trace.is_down(c.provider_name, h)]
+            left = self._serve(route, healthy, float(trace.demand[name][h]) / self.k, cap, at)
+            self.res.unserved_tokens += left
+            self.res.unserved_cny += left * self.unserved_at[name] / MICRO
+
+    def _serve(
+        self, route: CompiledRoute, healthy: list[Choice], tokens: float, cap: dict[str, float], at: float
+    ) -> float:
+        """One simulated request (it stands for many small ones): what does not fit a provider's capacity falls
+        over to the next candidate in the strategy's order. Returns the tokens no candidate took."""
+        ctx = router.StrategyContext(now=at, rng=self.rng, plan=self.plans.get(route.name))
+        share = self.trace.input_share.get(route.name, INPUT_SHARE)
+        left = tokens
+        for c in self.fn(healthy, ctx):
+            take = min(left, cap[c.provider_name])
+            if take <= 0:
+                continue
+            cap[c.provider_name] -= take
+            left -= take
+            prompt = round(take * share)
+            self.ledger.book(Charge(c.provider_name, c.model, route.name, prompt, round(take) - prompt), at)
+            if left <= 0:
+                break
+        return max(left, 0.0)
+
+    async def finish(self) -> SimResult:
+        end = self.trace.start + self.trace.hours * H
+        snap = await self.ledger.snapshot(end)
+        self.res.paid_cny = sum(r.micro for r in snap.rows if r.bucket == "paid") / MICRO
+        self.res.burned = {g.grant.key: g.used for g in snap.grants}
+        self.res.wasted = {g.grant.key: g.remaining if g.grant.expires <= end else 0 for g in snap.grants}
+        return self.res
+
+
+async def simulate(
+    cfg: Config,
+    trace: Trace,
+    strategy: str,
+    *,
+    requests_per_hour: int = 40,
+    replan_minutes: float = 15.0,
+    seed: int = 1,
+) -> SimResult:
+    """Replay ``trace`` against ``cfg``'s accounts with ``strategy`` (module docstring). ``seed`` seeds the
+    strategies' random draws; ``credit-burn`` re-plans every ``replan_minutes``, ``cheapest`` every hour."""
+    clock = time.perf_counter()
+    run = _Run(cfg, trace, strategy, requests_per_hour, seed)
+    k = requests_per_hour
+    every = max(1, round(k * replan_minutes / 60)) if strategy == "credit-burn" else k
+    for h in range(trace.hours):
+        await run.hour(h, every)
+    res = await run.finish()
+    res.seconds = time.perf_counter() - clock
+    return res

@@ -1,0 +1,79 @@
+"""The offline optimum (``balancer.credit.bound``) on tiny hand-made configs and traces, checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from balancer.credit.bound import solve, unserved_price
+from balancer.credit.ledger import books_from_config
+from balancer.credit.trace import PriceChange
+from tests.balancer.credit.sim_cases import config, day, trace
+
+
+def test_serves_what_fits_and_prices_the_rest_at_the_dearest_candidate() -> None:
+    """With both providers at 60k tokens/hour and 200k asked for, the bound serves 120k an hour (60k at 1 µ¥,
+    60k at 4 µ¥) and leaves 80k unserved, priced by default at the dearest candidate's 4 µ¥ a token."""
+    opt = solve(config(cheap_tpm=1000, dear_tpm=1000), trace(200_000, days=1))
+    assert opt.status == "optimal"
+    assert opt.paid_cny == pytest.approx(24 * (60_000 * 1 + 60_000 * 4) / 1e6)
+    assert opt.unserved_tokens == pytest.approx(24 * 80_000)
+    assert opt.unserved_cny == pytest.approx(24 * 80_000 * 4 / 1e6)
+
+
+def test_a_configured_unserved_price_prices_the_rest_but_never_below_the_dearest() -> None:
+    """A route's ``unserved_price`` (CNY/M) prices what cannot be served; one below the dearest candidate's
+    list price is raised to it (dropping a token must never look cheaper than serving it)."""
+    cfg = config(cheap_tpm=1000, dear_tpm=1000, unserved=10.0)
+    opt = solve(cfg, trace(200_000, days=1))
+    assert opt.unserved_cny == pytest.approx(24 * 80_000 * 10 / 1e6)
+    assert unserved_price(cfg, books_from_config(cfg), "chat") == 10.0
+    low = config(unserved=2.0)
+    assert unserved_price(low, books_from_config(low), "chat") == 4.0
+
+
+def test_serving_wins_a_tie_with_the_unserved_price() -> None:
+    """When the unserved price equals the dearest candidate's, the bound still serves on it while it has room."""
+    opt = solve(config(cheap_tpm=1000), trace(200_000, days=1))
+    assert opt.unserved_tokens == pytest.approx(0.0, abs=1e-3)
+    assert opt.paid_cny == pytest.approx(24 * (60_000 * 1 + 140_000 * 4) / 1e6)
+
+
+def test_a_grant_is_used_only_inside_its_window() -> None:
+    """A 5M-token grant valid on day 1 only pays for day 1's 2.4M tokens on the cheap candidate, none of
+    day 0's; one that expired before the trace pays for nothing."""
+    inside = [{"name": "pack", "tokens": 5_000_000, "models": ["glm-4-air"], "starts": day(1), "expires": day(1)}]
+    opt = solve(config(grants=inside), trace(100_000, days=2))
+    assert opt.burned == {"cheap/pack": pytest.approx(2_400_000)}
+    assert opt.paid_cny == pytest.approx(2.4)  # day 0 at 1 µ¥ a token
+    before = [{"name": "old", "tokens": 5_000_000, "expires": day(-1)}]
+    opt = solve(config(grants=before), trace(100_000, days=2))
+    assert opt.burned == {"cheap/old": 0.0} and opt.paid_cny == pytest.approx(4.8)
+
+
+def test_a_money_grant_burns_at_the_price_of_what_it_pays_for() -> None:
+    """A ¥1 voucher pays for 1M tokens at 1 µ¥ each; it is counted in µ¥."""
+    voucher = [{"name": "v", "amount": 1.0}]
+    opt = solve(config(grants=voucher), trace(100_000, days=1))
+    assert opt.burned["cheap/v"] == pytest.approx(1_000_000)
+    assert opt.paid_cny == pytest.approx(2.4 - 1.0)
+
+
+def test_a_price_change_mid_trace_reprices_the_hours_after_it() -> None:
+    """At hour 24 the cheap model rises to 3 CNY/M and the dear one falls to 2: day 0 is served on the cheap
+    one at 1 µ¥ a token, day 1 on the formerly dear one at 2 µ¥. With the rise alone, day 1 stays on the
+    cheap one at 3 µ¥."""
+    changes = (PriceChange(24, "cheap", "glm-4-air", 3.0, 3.0), PriceChange(24, "dear", "deepseek-chat", 2.0, 2.0))
+    opt = solve(config(), trace(100_000, days=2, changes=changes))
+    assert opt.paid_cny == pytest.approx(2.4 * 1 + 2.4 * 2)
+    rise = (PriceChange(24, "cheap", "glm-4-air", 3.0, 3.0),)
+    assert solve(config(), trace(100_000, days=2, changes=rise)).paid_cny == pytest.approx(2.4 * 1 + 2.4 * 3)
+
+
+def test_an_outage_moves_the_hours_to_the_other_provider() -> None:
+    """While the cheap provider is down (hours 0-5) the dear one serves; an outage of both leaves those hours
+    unserved."""
+    opt = solve(config(), trace(100_000, days=1, down={"cheap": list(range(6))}))
+    assert opt.paid_cny == pytest.approx((6 * 100_000 * 4 + 18 * 100_000 * 1) / 1e6)
+    both = {"cheap": [0, 1], "dear": [0, 1]}
+    opt = solve(config(), trace(100_000, days=1, down=both))
+    assert opt.unserved_tokens == pytest.approx(200_000) and opt.unserved_cny == pytest.approx(0.8)

@@ -1,0 +1,78 @@
+"""The credit simulation (``balancer.credit.sim``) on tiny hand-made configs and traces, checked by hand."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from balancer.config import Config
+from balancer.credit.bound import solve
+from balancer.credit.sim import SimResult, simulate
+from balancer.credit.trace import PriceChange, Trace
+from tests.balancer.credit.sim_cases import config, day, trace
+
+
+def sim(cfg: Config, t: Trace, strategy: str) -> SimResult:
+    return asyncio.run(simulate(cfg, t, strategy, requests_per_hour=4, replan_minutes=15))
+
+
+def test_demand_beyond_every_providers_capacity_is_unserved_and_priced() -> None:
+    """Both providers at 60k tokens/hour, 200k asked for: whatever the order, 120k an hour is served and 80k
+    is unserved, priced at the dearest candidate's 4 µ¥; the spend equals the bound's."""
+    cfg, t = config(cheap_tpm=1000, dear_tpm=1000), trace(200_000, days=1)
+    for name in ("priority", "cheapest", "credit-burn"):
+        res = sim(cfg, t, name)
+        assert res.unserved_tokens == pytest.approx(24 * 80_000)
+        assert res.unserved_cny == pytest.approx(24 * 80_000 * 4 / 1e6)
+        assert res.paid_cny == pytest.approx(solve(cfg, t).paid_cny)
+
+
+def test_an_outage_leaves_the_provider_out() -> None:
+    """While the cheap provider is down, priority order falls to the dear one; with both down, demand is
+    unserved and priced at the configured unserved price."""
+    res = sim(config(), trace(100_000, days=1, down={"cheap": list(range(6))}), "priority")
+    assert res.paid_cny == pytest.approx((6 * 100_000 * 4 + 18 * 100_000) / 1e6) and res.unserved_tokens == 0
+    res = sim(config(unserved=10.0), trace(100_000, days=1, down={"cheap": [3], "dear": [3]}), "priority")
+    assert res.unserved_tokens == pytest.approx(100_000) and res.unserved_cny == pytest.approx(1.0)
+
+
+def test_a_price_change_takes_effect_at_its_hour() -> None:
+    """The cheap model rises to 5 CNY/M at hour 24: priority keeps paying it (day 1 at 5 µ¥); the cost
+    strategies learn of the change at that hour and move day 1 to the dear one at 4 µ¥, as the bound does."""
+    t = trace(100_000, days=2, changes=(PriceChange(24, "cheap", "glm-4-air", 5.0, 5.0),))
+    assert sim(config(), t, "priority").paid_cny == pytest.approx(2.4 * 1 + 2.4 * 5)
+    opt = solve(config(), t)
+    assert opt.paid_cny == pytest.approx(2.4 * 1 + 2.4 * 4)
+    for name in ("cheapest-list", "cheapest", "credit-burn"):
+        assert sim(config(), t, name).paid_cny == pytest.approx(opt.paid_cny), name
+
+
+def test_burn_and_waste_per_grant() -> None:
+    """Priority order on the cheap provider, 2.4M tokens a day: a 3M pack expiring on day 0 burns 2.4M and
+    wastes 0.6M; on day 1 a 1M pack (expiring with the trace) burns whole, then a ¥2 voucher pays 1.4M µ¥
+    and keeps the rest, which is not waste (it is still valid when the trace ends). Nothing is paid."""
+    grants = [
+        {"name": "early", "tokens": 3_000_000, "expires": day(0)},
+        {"name": "late", "tokens": 1_000_000, "expires": day(1)},
+        {"name": "voucher", "amount": 2.0, "expires": day(40)},
+    ]
+    res = sim(config(grants=grants), trace(100_000, days=2), "priority")
+    assert res.burned == {"cheap/early": 2_400_000, "cheap/late": 1_000_000, "cheap/voucher": 1_400_000}
+    assert res.wasted == {"cheap/early": 600_000, "cheap/late": 0, "cheap/voucher": 0}
+    assert res.paid_cny == 0.0
+
+
+def test_the_planner_is_timed_at_every_replan() -> None:
+    """credit-burn re-plans every 15 minutes (4 requests an hour: every request), cheapest every hour, the
+    others never; each re-plan's wall time is kept."""
+    t = trace(100_000, days=1)
+    burn, cheap, prio = (sim(config(), t, n) for n in ("credit-burn", "cheapest", "priority"))
+    assert burn.replans == 96 == len(burn.replan_ms) and cheap.replans == 24 and prio.replans == 0
+    assert burn.replan_cold_ms is not None and burn.replan_warm_ms is not None and prio.replan_cold_ms is None
+
+
+def test_an_unknown_strategy_is_refused() -> None:
+    """A strategy name the simulation does not know is an error, not a silent default."""
+    with pytest.raises(ValueError, match="unknown strategy"):
+        sim(config(), trace(1_000, days=1), "weighted")
