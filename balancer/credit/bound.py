@@ -37,6 +37,7 @@ from highspy import HighsLp, HighsModelStatus, MatrixFormat
 from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
 from balancer.config import Config
+from balancer.credit import horizon
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, books_from_config
 from balancer.credit.pricing import INPUT_SHARE, Grant, Tariff
@@ -63,8 +64,7 @@ def unserved_price(
     """µ¥ per token a token of ``route`` that no candidate serves costs: the route's configured
     ``unserved_price``, never below its dearest candidate's blended list price (at ``input_share``)."""
     r = cfg.routes[route]
-    dearest = max((blended(books.get(c.provider), c.model, input_share) for c in r.candidates), default=0.0)
-    return max(r.unserved_price or 0.0, dearest)
+    return horizon.unserved_price(r, (blended(books.get(c.provider), c.model, input_share) for c in r.candidates))
 
 
 def repriced(books: Mapping[str, AccountBook], trace: Trace, hour: int) -> dict[str, AccountBook]:
