@@ -49,7 +49,7 @@ def series(seed: int) -> np.ndarray:
     noise = np.exp(0.2 * e - 0.02)
     tokens = MEAN * profile[hod] / profile.mean() * weekday * shop * growth * noise
     tokens[19 * 24 + 6 : 19 * 24 + 8] = 0.0  # the client's incident: nothing sent
-    return np.round(tokens)
+    return np.asarray(np.round(tokens), dtype=float)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -288,7 +288,7 @@ def test_the_new_scenarios_have_their_shapes() -> None:
     assert any(g.expires - g.starts == 2 for g in lg.providers["zhipu"].grants)  # days 8-10 inclusive: 3 days
     assert len(scenario.trace(lg).price_changes) == 2
     drop = scenario.trace(sc["surplus_drop"]).demand["chat"]
-    assert drop[22 * 24 :].mean() < 0.45 * drop[: 22 * 24].mean()
+    assert drop[20 * 24 :].mean() < 0.35 * drop[: 20 * 24].mean()
     grow = scenario.trace(sc["growth_promo"]).demand["assist"]
     assert grow[-168:].mean() > 1.6 * grow[:168].mean()
     assert sum(g.amount is not None for p in sc["vouchers"].providers.values() for g in p.grants) >= 4
