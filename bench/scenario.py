@@ -1,15 +1,22 @@
 """Credit-simulation scenarios: the YAML schema (see bench/README.md), loading, and the gateway config they make.
 
 A scenario becomes a real :class:`balancer.config.Config` (providers with limits, prices and grants; routes
-with candidates), so the simulation drives the same routes, ledger and planner the gateway builds.
+with candidates), so the simulation drives the same routes, ledger and planner the gateway builds, and a
+:class:`balancer.credit.trace.Trace` (hourly demand per route, outage hours, price changes).
+
+Demand per route and hour is ``tokens_per_hour`` × daily cycle × weekday multiplier × steps × trend × bursts
+× log-normal noise (AR(1) from hour to hour when ``ar`` is set), or an explicit series read from a file.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -17,7 +24,15 @@ import yaml
 
 from balancer import config as config_mod
 from balancer.credit.pricing import day_start
-from balancer.credit.trace import Trace
+from balancer.credit.trace import PriceChange, Trace
+
+__all__ = ["Scenario", "ScenarioError", "Trace", "load", "load_series", "to_config", "trace"]
+
+Pair = Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]
+
+
+class ScenarioError(ValueError):
+    """A scenario (or the demand series it names) that cannot be used, with the file and line when known."""
 
 
 class GrantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -34,16 +49,36 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm: int = 0  # tokens per minute; 0 = unlimited
     prices: dict[str, list[float]]  # model -> [input, output] CNY per million tokens
     grants: list[GrantSpec] = []
-    outages: list[list[float]] = []  # [from_day, to_day] (fractional days) when every call fails
+    outages: list[Pair] = []  # [from_day, to_day) (fractional days) when every call fails
+
+
+class BurstSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    per_week: float  # Poisson rate of burst starts
+    hours: Pair  # [min, max] duration, uniform
+    factor: Pair  # [min, max] demand multiplier while it lasts, uniform
 
 
 class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    tokens_per_hour: float  # mean demand
+    tokens_per_hour: float | None = None  # mean demand (before weekly, steps, trend, bursts); not with series
     input_share: float = 0.75
     diurnal: float = 0.5  # amplitude of the daily cycle (0: flat)
     peak_hour: float = 14.0  # UTC hour of the daily peak
-    noise: float = 0.15  # sigma of the hourly lognormal noise
+    noise: float = 0.15  # sigma of the hourly log-normal noise
+    ar: float = 0.0  # AR(1) coefficient of the log-noise from hour to hour (0: independent); sigma stays noise
+    weekly: Annotated[list[float], msgspec.Meta(min_length=7, max_length=7)] | None = None  # Mon..Sun multipliers
+    steps: list[Pair] = []  # [day, factor]: demand × factor from that (fractional) day on; they compound
+    trend: float = 0.0  # growth per day, multiplicative: × (1 + trend) ** days
+    bursts: BurstSpec | None = None
+    series: str | None = None  # CSV/JSONL of this route's hourly demand (path relative to the YAML): replaces the rest
+    unserved_price: float | None = None  # CNY per Mtok a token no candidate serves costs (config's route field)
     candidates: list[list[str]]  # [provider, model] in priority order
+
+
+class PriceChangeSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    day: float  # from this (fractional) day on
+    provider: str
+    model: str
+    prices: Pair  # [input, output] CNY per million tokens
 
 
 class Scenario(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -58,6 +93,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm_scale: float = 1.0  # variants: multiply every provider's TPM (tighter rate limits)
     providers: dict[str, ProviderSpec]
     routes: dict[str, RouteSpec]
+    price_changes: list[PriceChangeSpec] = []
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -69,16 +105,43 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def load(path: str | Path) -> Scenario:
     """Read a scenario; ``extends: other.yaml`` merges this file's mappings over another scenario's (which
-    may extend another in turn)."""
-    return msgspec.convert(_raw(Path(path)), Scenario, strict=False)
+    may extend another in turn). A route's ``series`` is resolved against the file that names it, and read
+    here once so that a bad file fails at load, naming its line."""
+    p = Path(path)
+    try:
+        s = msgspec.convert(_raw(p), Scenario, strict=False)
+    except msgspec.ValidationError as e:
+        raise ScenarioError(f"{p}: {e}") from None
+    _check(s, p)
+    return s
 
 
 def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
     data = yaml.safe_load(p.read_text(encoding="utf-8"))
     parent = data.pop("extends", None)
+    for r in (data.get("routes") or {}).values():
+        if isinstance(r, dict) and isinstance(r.get("series"), str):
+            r["series"] = str(p.parent / r["series"])
     if parent and depth < 8:
         data = _merge(_raw(p.parent / parent, depth + 1), data)
     return data  # type: ignore[no-any-return]
+
+
+def _check(s: Scenario, p: Path) -> None:
+    for name, r in s.routes.items():
+        if r.series is None and r.tokens_per_hour is None:
+            raise ScenarioError(f"{p}: route {name}: tokens_per_hour or series is required")
+        if not -1.0 < r.ar < 1.0:
+            raise ScenarioError(f"{p}: route {name}: ar must be in (-1, 1), not {r.ar}")
+        for prov, model in r.candidates:
+            if model not in s.providers.get(prov, ProviderSpec(prices={})).prices:
+                raise ScenarioError(f"{p}: route {name}: candidate {prov}/{model} is not a provider's priced model")
+    for c in s.price_changes:
+        if c.model not in s.providers.get(c.provider, ProviderSpec(prices={})).prices:
+            raise ScenarioError(f"{p}: price change on day {c.day}: {c.provider}/{c.model} is not a priced model")
+        if not 0 <= c.day < s.days:
+            raise ScenarioError(f"{p}: price change day {c.day} is outside the scenario's {s.days} days")
+    _series(s)
 
 
 def expiry_day(s: Scenario, g: GrantSpec) -> int:
@@ -104,35 +167,204 @@ def to_config(s: Scenario) -> config_mod.Config:
             "prices": {m: {"input": io[0], "output": io[1]} for m, io in p.prices.items()},
             "account": {"grants": grants},
         }
-    routes = {
-        name: {"strategy": "credit-burn", "candidates": [{"provider": c[0], "model": c[1]} for c in r.candidates]}
-        for name, r in s.routes.items()
-    }
+    routes: dict[str, Any] = {}
+    for name, r in s.routes.items():
+        cands = [{"provider": c[0], "model": c[1]} for c in r.candidates]
+        routes[name] = {"strategy": "credit-burn", "candidates": cands}
+        if r.unserved_price is not None:
+            routes[name]["unserved_price"] = r.unserved_price
     data = {"server": {"insecure_no_auth": True}, "providers": providers, "routes": routes}
     data["planning"] = {"safety_margin": s.safety_margin}
     return config_mod.parse(data, f"scenario {s.name}")
 
 
+# --- demand series files -------------------------------------------------------------------------------------
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a CSV (header line 1) or JSONL file."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ScenarioError(f"{path} line {n}: not JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise ScenarioError(f"{path} line {n}: expected an object with hour|time, route, tokens")
+            yield n, row
+        return
+    reader = csv.DictReader(text.splitlines())
+    cols = set(reader.fieldnames or ())
+    if not ({"route", "tokens"} <= cols and ("hour" in cols) != ("time" in cols)):
+        raise ScenarioError(
+            f"{path} line 1: the header must be hour,route,tokens or time,route,tokens, not {reader.fieldnames}"
+        )
+    for n, row in enumerate(reader, 2):
+        yield n, row
+
+
+def _hour(path: Path, n: int, row: dict[str, Any], t0: float) -> int:
+    if "hour" in row and row["hour"] not in (None, ""):
+        try:
+            h = float(row["hour"])
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a number") from None
+        if h != int(h):
+            raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a whole hour index")
+        return int(h)
+    if "time" not in row or not isinstance(row["time"], str):
+        raise ScenarioError(f"{path} line {n}: no hour or time")
+    try:
+        t = dt.datetime.fromisoformat(row["time"])
+    except ValueError:
+        raise ScenarioError(f"{path} line {n}: time {row['time']!r} is not ISO-8601") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    secs = t.timestamp() - t0
+    if secs % 3600:
+        raise ScenarioError(f"{path} line {n}: time {row['time']} is not on an hour boundary (UTC)")
+    return int(secs // 3600)
+
+
+def load_series(path: str | Path, routes: dict[str, RouteSpec], start: dt.date, hours: int) -> dict[str, np.ndarray]:
+    """Tokens per hour of each route in ``routes`` from a CSV (``hour,route,tokens`` or ``time,route,tokens``
+    header) or JSONL (``{"hour"|"time", "route", "tokens"}`` per line) file, hour 0 at ``start`` UTC midnight.
+
+    Every route the file names must be in ``routes``; each must have every hour in ``[0, hours)`` exactly once
+    (hours after that are ignored; a series shorter than the scenario is an error). Raises :class:`ScenarioError`
+    naming the file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"{p}: demand series file not found")
+    t0 = day_start(start)
+    out = {r: np.full(hours, np.nan) for r in routes}
+    for n, row in _rows(p):
+        route = row.get("route")
+        if route not in routes:
+            raise ScenarioError(f"{p} line {n}: route {route!r} is not one of this file's routes {sorted(routes)}")
+        try:
+            tokens = float(row.get("tokens"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{p} line {n}: tokens {row.get('tokens')!r} is not a number") from None
+        if not math.isfinite(tokens) or tokens < 0:
+            raise ScenarioError(f"{p} line {n}: tokens {row.get('tokens')!r} must be a finite number ≥ 0")
+        h = _hour(p, n, row, t0)
+        if h < 0:
+            raise ScenarioError(f"{p} line {n}: hour {h} is before the scenario's start {start}")
+        if h >= hours:
+            continue
+        if not np.isnan(out[route][h]):
+            raise ScenarioError(f"{p} line {n}: route {route} hour {h} appears twice")
+        out[route][h] = tokens
+    for r, a in out.items():
+        missing = np.flatnonzero(np.isnan(a))
+        if missing.size:
+            have = hours - missing.size
+            raise ScenarioError(
+                f"{p}: route {r} has {have} of the scenario's {hours} hours ({hours // 24} days): "
+                f"the series is shorter than the scenario or has gaps (first missing hour {missing[0]})"
+            )
+    return out
+
+
+def _series(s: Scenario) -> dict[str, np.ndarray]:
+    files: dict[str, dict[str, RouteSpec]] = {}
+    for name, r in s.routes.items():
+        if r.series is not None:
+            files.setdefault(r.series, {})[name] = r
+    out: dict[str, np.ndarray] = {}
+    for path, routes in files.items():
+        out |= load_series(path, routes, s.start, s.days * 24)
+    return out
+
+
+# --- the trace -----------------------------------------------------------------------------------------------
+
+
+def _noise(rng: np.random.Generator, r: RouteSpec, hours: int) -> np.ndarray:
+    """Mean-one log-normal noise with log-sigma ``noise``; with ``ar`` the log-noise is AR(1), same sigma.
+    One draw of ``hours`` normals either way, so the other routes' noise does not move."""
+    x = rng.lognormal(-0.5 * r.noise**2, r.noise, hours)
+    if r.ar == 0.0 or r.noise == 0.0:
+        return x
+    z = (np.log(x) + 0.5 * r.noise**2) / r.noise  # the standard normals behind x
+    e = np.empty(hours)
+    e[0] = z[0]
+    c = math.sqrt(1.0 - r.ar**2)
+    for h in range(1, hours):
+        e[h] = r.ar * e[h - 1] + c * z[h]
+    return np.exp(r.noise * e - 0.5 * r.noise**2)
+
+
+def _bursts(rng: np.random.Generator, b: BurstSpec, hours: int) -> np.ndarray:
+    """Multipliers per hour: bursts arrive as a Poisson process, each lasting a uniform number of hours (weighted
+    by the part of an hour it covers) with demand × a uniform factor; overlapping bursts multiply."""
+    mult = np.ones(hours)
+    for _ in range(rng.poisson(b.per_week * hours / 168.0)):
+        a = rng.uniform(0.0, hours)
+        e = a + rng.uniform(b.hours[0], b.hours[1])
+        f = rng.uniform(b.factor[0], b.factor[1])
+        for h in range(math.floor(a), min(hours, math.ceil(e))):
+            cover = min(e, h + 1.0) - max(a, float(h))
+            mult[h] *= 1.0 + (f - 1.0) * cover
+    return mult
+
+
+def _shape(s: Scenario, r: RouteSpec, hours: int) -> np.ndarray:
+    """Weekday multipliers × steps × trend per hour (ones when none is set)."""
+    t = np.arange(hours, dtype=float)
+    m = np.ones(hours)
+    if r.weekly is not None:
+        m *= np.asarray(r.weekly)[(s.start.weekday() + t.astype(int) // 24) % 7]
+    for day, factor in r.steps:
+        m[t + 0.5 >= day * 24.0] *= factor  # the hour whose middle is past the step
+    if r.trend:
+        m *= (1.0 + r.trend) ** (t / 24.0)
+    return m
+
+
 def trace(s: Scenario) -> Trace:
-    """The hourly demand of every route (diurnal cycle × lognormal noise) and each provider's outage hours."""
+    """The hourly demand of every route (diurnal cycle × weekly × steps × trend × bursts × log-normal noise, or its
+    series), each provider's outage hours and the price changes.
+
+    The noise draws one lognormal array per route in route order from ``seed`` (drawn for a series route too), so
+    a scenario without the newer fields gets the same trace as before; bursts draw from a stream of their own."""
     rng = np.random.default_rng(s.seed)
     hours = s.days * 24
     hod = np.arange(hours) % 24
+    series = _series(s)
     demand = {}
-    for name, r in s.routes.items():
+    for i, (name, r) in enumerate(s.routes.items()):
+        noise = _noise(rng, r, hours)  # drawn even for a series, so the next routes' draws stay put
+        if name in series:
+            demand[name] = series[name]
+            continue
+        assert r.tokens_per_hour is not None
         cycle = 1.0 + r.diurnal * np.cos(2 * np.pi * (hod - r.peak_hour) / 24)
-        noise = rng.lognormal(-0.5 * r.noise**2, r.noise, hours)
-        demand[name] = r.tokens_per_hour * cycle * noise
+        d = r.tokens_per_hour * cycle * noise
+        if r.weekly is not None or r.steps or r.trend:
+            d = d * _shape(s, r, hours)
+        if r.bursts is not None:
+            d = d * _bursts(np.random.default_rng([s.seed, 0xB, i]), r.bursts, hours)
+        demand[name] = d
     down = {}
     for name, p in s.providers.items():
         mask = np.zeros(hours, dtype=bool)
         for a, b in p.outages:
             mask[math.floor(a * 24) : math.ceil(b * 24)] = True
         down[name] = mask
-    return _trace(s, hours, demand, down)
-
-
-def _trace(s: Scenario, hours: int, demand: dict[str, np.ndarray], down: dict[str, np.ndarray]) -> Trace:
-    """The shared :class:`balancer.credit.trace.Trace` of a scenario's demand and outages."""
-    share = {name: r.input_share for name, r in s.routes.items()}
-    return Trace(day_start(s.start), hours, demand, share, down)
+    changes = tuple(
+        PriceChange(round(c.day * 24), c.provider, c.model, c.prices[0], c.prices[1])
+        for c in sorted(s.price_changes, key=lambda c: c.day)
+    )
+    return Trace(
+        start=day_start(s.start),
+        hours=hours,
+        demand=demand,
+        input_share={name: r.input_share for name, r in s.routes.items()},
+        down=down,
+        price_changes=changes,
+    )

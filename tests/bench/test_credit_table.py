@@ -1,0 +1,97 @@
+"""bench/credit_table: parses the simulator's last JSON line, tabulates it, and fails on a missed target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from bench import credit_table
+
+FIXTURE: dict[str, Any] = {
+    "bench": "credit_sim",
+    "scenario": "bursty (seed 11)",
+    "seed": 11,
+    "demand_mtok": 1728.4,
+    "optimum": {
+        "paid_cny": 4100.5,
+        "unserved_mtok": 0.25,
+        "unserved_cny": 3.1,
+        "burned_tokens_m": 300.0,
+        "burned_money_cny": 0.0,
+        "seconds": 0.8,
+    },
+    "strategies": {
+        "cheapest": {
+            "paid_cny": 4500.0, "paid_ratio": 1.0974, "cost_ratio": 1.1, "burn_tokens_vs_opt": 0.91,
+            "burn_money_vs_opt": 1.0, "wasted_mtok": 27.0, "unserved_mtok": 0.3, "unserved_cny": 3.5, "seconds": 20.0,
+            "replans": 720, "replan_cold_ms": None, "replan_warm_ms": None,
+        },
+        "credit-burn": {
+            "paid_cny": 4150.0, "paid_ratio": 1.0121, "cost_ratio": 1.012, "burn_tokens_vs_opt": 0.9987,
+            "burn_money_vs_opt": 1.0, "wasted_mtok": 0.4, "unserved_mtok": 0.31, "unserved_cny": 3.6, "seconds": 61.2,
+            "replans": 2880, "replan_cold_ms": 180.4, "replan_warm_ms": 14.26,
+        },
+    },
+    "target_met": True,
+    "targets": {"paid_within_2pct": True, "burn_99pct": True},
+}
+
+
+def test_parse_line_reads_the_last_json_line() -> None:
+    """The table before the JSON line is skipped; the report comes back as a dict."""
+    out = "scenario bursty: ...\nstrategy paid\n" + json.dumps(FIXTURE) + "\n\n"
+    assert credit_table.parse_line(out) == FIXTURE
+
+
+@pytest.mark.parametrize(
+    ("stdout", "message"),
+    [("", "no output"), ("table\nnot json\n", "not JSON"), ('{"bench": "other"}', "not a credit_sim report"),
+     ('{"bench": "credit_sim", "strategies": {}}', "without 'optimum'")],
+)
+def test_parse_line_says_what_is_wrong(stdout: str, message: str) -> None:
+    """No output, a non-JSON last line, another bench's line, a report missing a key: ValueError saying so."""
+    with pytest.raises(ValueError, match=message):
+        credit_table.parse_line(stdout)
+
+
+def test_table_row_shows_credit_burn_against_the_optimum() -> None:
+    """A row: scenario (without the seed suffix), seed, credit-burn's paid ratio, token and ¥ burn vs optimum,
+    unserved (optimum's in brackets), cheapest's paid ratio, re-plan cold / warm ms, target met."""
+    run = credit_table.Run("bench/scenarios/bursty.yaml", 11, doc=FIXTURE)
+    text = credit_table.table([run], ["cheapest", "credit-burn"])
+    header, rule, row = text.splitlines()
+    assert "cheapest paid ÷ opt" in header and rule.count("|") == header.count("|")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["bursty", "11", "1.0121", "0.9987", "1.0000", "0.31 (0.25)", "1.0974", "180 / 14.3", "met"]
+
+
+def test_missed_targets_and_errors_fail_the_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """main runs every scenario × seed; a missed target (named in its row) or a failed run makes the exit status
+    1 and shows in the summary; --no-fail prints the same and exits 0."""
+    missed = json.loads(json.dumps(FIXTURE)) | {"target_met": False, "targets": {"paid_within_2pct": False, "burn_99pct": True}}
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        seed = int(cmd[cmd.index("--seed") + 1])
+        if seed == 23:
+            return subprocess.CompletedProcess(cmd, 1, "", "Traceback...\nKeyError: 'x'\n")
+        doc = FIXTURE if seed == 7 else missed
+        return subprocess.CompletedProcess(cmd, 0, "table\n" + json.dumps(doc | {"seed": seed}) + "\n", "")
+
+    monkeypatch.setattr(credit_table.subprocess, "run", fake_run)
+    assert credit_table.main(["--scenarios", "bench/scenarios/six.yaml", "--seeds", "7,11,23", "--jobs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert len(calls) == 3 and all(c[1:3] == ["-m", "bench.credit_sim"] and "cheapest,credit-burn" in c for c in calls)
+    assert "missed (paid_within_2pct)" in out and "error: exit 1: KeyError: 'x'" in out
+    assert "3 runs: targets met in 1, missed in 2" in out.splitlines()[-1]
+    assert credit_table.main(["--scenarios", "bench/scenarios/six.yaml", "--seeds", "7,11", "--no-fail"]) == 0
+
+
+def test_default_scenarios_include_heldout() -> None:
+    """By default every scenario in bench/scenarios and bench/scenarios/heldout runs."""
+    files = credit_table.scenario_files(credit_table.DEFAULT_SCENARIOS)
+    assert "bench/scenarios/default.yaml" in files and any("/heldout/" in f for f in files)
