@@ -1,0 +1,227 @@
+"""The demand a gateway actually served, read back from its own ``request_done`` log lines.
+
+``balancer plan --replay FILES`` replays it through each routing strategy (:mod:`balancer.credit.sim`)
+and the offline optimum (:mod:`balancer.credit.bound`), so an operator sees what credit-burn would have
+been worth on their own traffic before trusting it.
+
+What is read, and how:
+
+* Any number of files, plain or gzip (by the ``.gz`` suffix or the gzip magic bytes), in any order,
+  streamed line by line (never a whole file in memory). A line that is not a JSON object (a console
+  line, a traceback, a shell prefix with no ``{``) and every event other than ``request_done`` is
+  ignored; a line with a prefix before its ``{`` (``kubectl logs --timestamps``, journald) is read from
+  the ``{`` on.
+* Demand is what was **served**: a ``request_done`` line with status 200 and ``tokens`` (prompt and
+  completion, as the vendor reported them or as the gateway estimated them for a stream without usage).
+  Those tokens are counted in the UTC hour of the line's ``timestamp`` (ISO 8601, as the gateway writes
+  it, or epoch seconds). Hours between the first and the last line with no request are 0 demand.
+* Requests refused for capacity (503 ``no_capacity``) and failed ones carry no tokens on their line:
+  their size is unknown, so they are **not** demand here; they are counted (``refused``) so the report
+  can say the demand is understated. Batch replays (``replay: true``) carry no tokens either.
+* A route's input share is its prompt tokens over its prompt + completion tokens over the whole span.
+* Outages: none (``Trace.down`` is empty). A provider's failed attempts in the log say when it failed
+  for some requests, not for how long it could serve none; inventing that would bias the comparison.
+* A route in the logs that the config does not have is skipped (its tokens are counted apart and named
+  in :attr:`Traffic.unknown_routes`); a config route absent from the logs has 0 demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gzip
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import numpy as np
+import orjson
+
+from balancer.credit.pricing import INPUT_SHARE
+from balancer.credit.trace import Trace
+
+HOUR = 3600.0
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class ReplayError(Exception):
+    """The logs cannot be replayed (no such file, unreadable, no request_done line); the message says why."""
+
+
+@dataclass(slots=True)
+class RouteTotals:
+    requests: int = 0
+    prompt: int = 0
+    completion: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt + self.completion
+
+
+@dataclass(slots=True)
+class Traffic:
+    """What the logs held: the trace of served demand and the counts the report shows beside it."""
+
+    trace: Trace
+    routes: dict[str, RouteTotals]  # the config's routes found in the logs
+    unknown_routes: dict[str, RouteTotals] = field(default_factory=dict)  # in the logs, not in the config
+    refused: dict[str, int] = field(default_factory=dict)  # route -> request_done lines served no tokens
+    lines: int = 0  # lines read, all files
+    done_lines: int = 0  # request_done lines among them
+    undated: int = 0  # served lines with no readable timestamp (not counted)
+
+
+@dataclass(slots=True)
+class _Tally:
+    hourly: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))  # (route, hour) -> tokens
+    routes: dict[str, RouteTotals] = field(default_factory=lambda: defaultdict(RouteTotals))
+    refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lines: int = 0
+    done_lines: int = 0
+    undated: int = 0  # served lines with no readable timestamp (not counted)
+
+
+def read_traffic(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> Trace:
+    """The served demand in ``paths`` as a :class:`Trace` (see :func:`scan` for the counts beside it)."""
+    return scan(paths, routes).trace
+
+
+def scan(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> Traffic:
+    """Read every file's ``request_done`` lines; ``routes``: the config's (others are skipped and named).
+
+    Raises :class:`ReplayError` when a file is missing or unreadable, or when no file holds a request_done
+    line, or none of them served a token on a route of the config."""
+    files = [Path(p) for p in paths]
+    if not files:
+        raise ReplayError("no log file given")
+    tally = _Tally()
+    for path in files:
+        for record in _records(path, tally):
+            _count(record, tally)
+    if not tally.done_lines:
+        raise ReplayError(f"no request_done line in {_names(files)} ({tally.lines} line(s) read)")
+    known = {r: t for r, t in tally.routes.items() if routes is None or r in routes}
+    unknown = {r: t for r, t in tally.routes.items() if r not in known}
+    if not any(t.tokens for t in known.values()):
+        what = f" (only on routes not in the config: {', '.join(sorted(unknown))})" if unknown else ""
+        raise ReplayError(f"no served request with tokens in {_names(files)}{what}")
+    trace = _trace(tally, known, routes)
+    refused = {r: n for r, n in sorted(tally.refused.items()) if routes is None or r in routes}
+    return Traffic(
+        trace,
+        dict(sorted(known.items())),
+        dict(sorted(unknown.items())),
+        refused,
+        tally.lines,
+        tally.done_lines,
+        tally.undated,
+    )
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    """The file as bytes, decompressed when it is gzip (by suffix or by its first two bytes)."""
+    try:
+        raw = path.open("rb")
+    except FileNotFoundError:
+        raise ReplayError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ReplayError(f"{path}: cannot read: {e.strerror}") from None
+    with raw:
+        if path.suffix == ".gz" or raw.peek(2)[:2] == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield cast(IO[bytes], unzipped)
+        else:
+            yield raw
+
+
+def _records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
+    """The ``request_done`` objects in one file, streamed line by line."""
+    with _open(path) as f:
+        try:
+            for line in f:
+                tally.lines += 1
+                if b"request_done" not in line:  # cheap: most lines of a busy log are other events
+                    continue
+                record = _parse(line)
+                if record is not None and record.get("event") == "request_done":
+                    tally.done_lines += 1
+                    yield record
+        except (OSError, EOFError) as e:  # a truncated or corrupt gzip stream
+            raise ReplayError(f"{path}: cannot read past line {tally.lines}: {e}") from None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    start = line.find(b"{")
+    if start < 0:
+        return None
+    try:
+        value = orjson.loads(line[start:])
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _count(record: dict[str, Any], tally: _Tally) -> None:
+    route = record.get("route")
+    if not isinstance(route, str):  # another endpoint's refusal (admin, models): not a route's demand
+        return
+    tokens = _tokens(record)
+    if tokens is None or record.get("status") != 200:
+        tally.refused[route] += 1
+        return
+    hour = _hour(record.get("timestamp"))
+    if hour is None:
+        tally.undated += 1
+        return
+    prompt, completion = tokens
+    totals = tally.routes[route]
+    totals.requests += 1
+    totals.prompt += prompt
+    totals.completion += completion
+    tally.hourly[route, hour] += prompt + completion
+
+
+def _tokens(record: dict[str, Any]) -> tuple[int, int] | None:
+    tokens = record.get("tokens")
+    if not isinstance(tokens, dict):
+        return None
+    prompt, completion = tokens.get("prompt"), tokens.get("completion")
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt < 0 or completion < 0:
+        return None
+    return prompt, completion
+
+
+def _hour(stamp: object) -> int | None:
+    """The epoch hour of a line's timestamp (ISO 8601, naive taken as UTC, or epoch seconds); None if absent."""
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return int(stamp // HOUR)
+    if not isinstance(stamp, str):
+        return None
+    try:
+        t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return int(t.timestamp() // HOUR)
+
+
+def _trace(tally: _Tally, known: dict[str, RouteTotals], routes: Collection[str] | None) -> Trace:
+    first = min(h for (r, h) in tally.hourly if r in known)
+    last = max(h for (r, h) in tally.hourly if r in known)
+    hours = last - first + 1
+    names = sorted(set(routes) if routes is not None else set(known))
+    demand = {r: np.zeros(hours) for r in names}
+    for (route, hour), tokens in tally.hourly.items():
+        if route in known:
+            demand[route][hour - first] += tokens
+    share = {r: known[r].prompt / known[r].tokens if r in known and known[r].tokens else INPUT_SHARE for r in names}
+    return Trace(start=first * HOUR, hours=hours, demand=demand, input_share=share)

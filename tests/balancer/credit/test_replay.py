@@ -1,0 +1,177 @@
+"""Replaying the gateway's own request_done logs into a demand trace (``balancer plan --replay``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+import yaml
+
+from balancer import config as config_mod
+from balancer.credit import replay
+from tests.conftest import CLIENT_KEY, EmulatorHandle, base_config, wait_ready
+from tests.redis_server import free_port
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC).timestamp()  # a UTC hour boundary
+ROUTES = ("chat", "solo", "kimi", "embed")
+
+
+def done_line(route: str, prompt: int, completion: int, t: float, status: int = 200, **extra: Any) -> str:
+    """A request_done line as the gateway writes it in JSON mode (``logs.request_done``)."""
+    stamp = dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+    fields: dict[str, Any] = {"route": route, "client": "tests", "stream": False, "status": status}
+    if status == 200:
+        fields |= {"provider": "ds-a", "model": "deepseek-chat", "tokens": {"prompt": prompt, "completion": completion}}
+    fields |= {"request_id": "r", "ms": 1.0, "event": "request_done", "level": "info", "timestamp": stamp, **extra}
+    return json.dumps(fields)
+
+
+def write(path: Path, lines: list[str], gz: bool = False) -> Path:
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+async def _served_log(
+    tmp_path: Path, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> tuple[Path, Path, dict[str, list[int]]]:
+    """A real ``balancer serve`` (JSON logs to a file) sent 24 chat requests on two routes, some streamed:
+    the log file, the config file, and the usage the client saw per route (prompt, completion)."""
+    raw: dict[str, Any] = base_config(emulator.url)
+    port = free_port()
+    raw["server"], raw["logging"] = {"port": port}, {"format": "json"}
+    raw["providers"]["ds-a"]["account"] = {"grants": [{"name": "pack", "tokens": 50_000, "models": ["deepseek-chat"]}]}
+    raw["providers"]["qwen"]["account"] = {"grants": [{"name": "old", "amount": 5.0, "expires": "2020-01-31"}]}
+    cfg_file, log_file = tmp_path / "qiao.yaml", tmp_path / "gateway.log"
+    cfg_file.write_text(yaml.safe_dump(raw))
+    seen = {"chat": [0, 0], "solo": [0, 0]}
+    with log_file.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "balancer", "serve", "--config", str(cfg_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_ready(http, url, proc)
+            async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+                for i in range(24):
+                    route = "chat" if i % 3 else "solo"
+                    usage = await _ask(client, route, f"question {i} " * (i + 1), stream=i % 4 == 1)
+                    seen[route][0] += usage.prompt_tokens
+                    seen[route][1] += usage.completion_tokens
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    return log_file, cfg_file, seen
+
+
+async def _ask(client: openai.AsyncOpenAI, route: str, text: str, stream: bool) -> Any:
+    messages: Any = [{"role": "user", "content": text}]
+    if not stream:
+        reply = await client.chat.completions.create(model=route, messages=messages)
+        return reply.usage
+    usage = None
+    chunks = await client.chat.completions.create(
+        model=route, messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    async for chunk in chunks:
+        usage = chunk.usage or usage
+    assert usage is not None
+    return usage
+
+
+async def test_a_real_gateway_log_gives_the_tokens_its_clients_saw(
+    tmp_path: Path, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """The log a real gateway writes (JSON, other events mixed in) replays to exactly the prompt and completion
+    tokens the responses' usage reported, per route, within the hour(s) it ran; routes not used are 0."""
+    log_file, cfg_file, seen = await _served_log(tmp_path, emulator, http)
+    cfg = config_mod.load(str(cfg_file))
+    traffic = replay.scan([log_file], cfg.routes)
+    assert {r: [t.prompt, t.completion] for r, t in traffic.routes.items()} == seen
+    assert traffic.routes["chat"].requests == 16 and traffic.routes["solo"].requests == 8
+    trace = traffic.trace
+    assert trace.start % 3600 == 0 and trace.hours in (1, 2)
+    assert set(trace.demand) == set(cfg.routes) and trace.demand["kimi"].sum() == 0
+    assert trace.demand["chat"].sum() == sum(seen["chat"])
+    assert trace.input_share["solo"] == pytest.approx(seen["solo"][0] / sum(seen["solo"]))
+    assert traffic.lines > traffic.done_lines == 24  # the gateway's other lines (listening, stopped) were skipped
+
+
+def test_hours_files_order_and_gzip(tmp_path: Path) -> None:
+    """Lines in several files, in any order, plain and gzip (by suffix or by magic bytes alone), land in their UTC
+    hour; an hour with no line is 0 demand; the input share is prompt over all tokens over the span."""
+    a = write(tmp_path / "a.log", [done_line("chat", 300, 100, T0 + 3 * 3600 + 5), done_line("chat", 30, 10, T0 + 10)])
+    b = write(tmp_path / "b.log.gz", [done_line("solo", 50, 50, T0 + 3599)], gz=True)
+    c = write(tmp_path / "rotated.1", [done_line("chat", 60, 0, T0 + 1)], gz=True)  # gzip, no suffix
+    trace = replay.read_traffic([a, b, c], ROUTES)
+    assert trace.start == T0 and trace.hours == 4
+    assert list(trace.demand["chat"]) == [100, 0, 0, 400]
+    assert list(trace.demand["solo"]) == [100, 0, 0, 0]
+    assert trace.input_share["chat"] == pytest.approx(390 / 500) and trace.input_share["solo"] == 0.5
+    assert trace.down == {}
+
+
+def test_garbage_other_events_and_refusals_are_not_demand(tmp_path: Path) -> None:
+    """Console lines, broken JSON, JSON that is not an object, other events, a prefix before the JSON, and
+    request_done lines without tokens (refused for capacity, failed, another endpoint's refusal) add no demand;
+    the refused ones are counted per route."""
+    lines = [
+        "2026-03-01 10:00:01 [info] gateway_listening port=8080",
+        '{"event": "request_done", "route": "chat", "tokens": {"prompt": 5',
+        "[1, 2, 3]",
+        json.dumps({"event": "gateway_listening", "route": "chat", "tokens": {"prompt": 1, "completion": 1}}),
+        "2026-03-01T10:00:02Z stdout F " + done_line("chat", 7, 3, T0 + 2),
+        done_line("chat", 0, 0, T0 + 3, status=503, error="no_capacity"),
+        done_line("chat", 0, 0, T0 + 4, status=502, error="upstream_error"),
+        json.dumps({"event": "request_done", "path": "/admin/x", "status": 401, "timestamp": "2026-03-01T10:00:05Z"}),
+        "\x00\xff not text at all",
+    ]
+    traffic = replay.scan([write(tmp_path / "mixed.log", lines)], ROUTES)
+    assert traffic.routes["chat"].tokens == 10 and traffic.routes["chat"].requests == 1
+    assert traffic.refused == {"chat": 2}
+    assert traffic.done_lines == 4
+
+
+def test_a_route_not_in_the_config_is_skipped_and_named(tmp_path: Path) -> None:
+    """A route the config lacks is left out of the trace and reported with its requests and tokens."""
+    f = write(tmp_path / "x.log", [done_line("chat", 10, 10, T0), done_line("gone", 40, 60, T0 + 7200)])
+    traffic = replay.scan([f], ROUTES)
+    assert "gone" not in traffic.trace.demand and traffic.trace.hours == 1
+    assert traffic.unknown_routes["gone"].tokens == 100
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([], "no request_done line"),
+        (["not json", '{"event": "gateway_listening"}'], "no request_done line"),
+        ([done_line("chat", 0, 0, T0, status=503)], "no served request with tokens"),
+    ],
+)
+def test_logs_with_nothing_to_replay_are_refused(tmp_path: Path, lines: list[str], message: str) -> None:
+    """An empty file, one with no request_done line, or one with no served tokens: a ReplayError saying so."""
+    with pytest.raises(replay.ReplayError, match=message):
+        replay.scan([write(tmp_path / "empty.log", lines)], ROUTES)
+
+
+def test_missing_and_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
+    """A missing file and a truncated gzip file each raise a ReplayError naming the file."""
+    with pytest.raises(replay.ReplayError, match=r"nope\.log: no such file"):
+        replay.scan([tmp_path / "nope.log"], ROUTES)
+    bad = tmp_path / "cut.log.gz"
+    bad.write_bytes(gzip.compress(("\n".join(done_line("chat", 1, 1, T0) for _ in range(500))).encode())[:200])
+    with pytest.raises(replay.ReplayError, match=r"cut\.log\.gz: cannot read"):
+        replay.scan([bad], ROUTES)
+    with pytest.raises(replay.ReplayError, match="only on routes not in the config: gone"):
+        replay.scan([write(tmp_path / "g.log", [done_line("gone", 1, 1, T0)])], ROUTES)
