@@ -17,7 +17,7 @@ from balancer import checks, emulator, logs, router, workers
 from balancer import config as config_mod
 from balancer.admin import client as admin_client
 from balancer.app import GATEWAY, make_app, make_runner
-from balancer.credit import planner, report
+from balancer.credit import planner, replay, replay_report, report
 from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.gateway import StartupError
 from balancer.routes import compile_routes
@@ -248,6 +248,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import time
 
     cfg = _load(args.config)
+    if args.replay:
+        return _plan_replay(cfg, args)
     rates = {}
     for item in args.rate or []:
         route, _, value = item.partition("=")
@@ -260,6 +262,45 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan, snap = asyncio.run(planner.replan(cfg, books, MemoryLedger(books), time.time(), rates))
     print(json.dumps(report.report(plan, snap), ensure_ascii=False, indent=2))
     return 0
+
+
+def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
+    """``plan --replay``: each strategy and the offline optimum on the demand the gateway's logs show."""
+    import json
+
+    strategies = [s for item in args.strategies or [] for s in item.split(",") if s] or list(router.STRATEGIES)
+    unknown = [s for s in strategies if s not in router.STRATEGIES]
+    if unknown:
+        print(
+            f"error: --strategies: unknown {', '.join(unknown)} (known: {', '.join(router.STRATEGIES)})",
+            file=sys.stderr,
+        )
+        return 2
+    if args.requests_per_hour < 1:
+        print("error: --requests-per-hour must be at least 1", file=sys.stderr)
+        return 2
+    compile_routes(cfg, router.STRATEGIES)  # the routes must compile, as the gateway would
+    try:
+        traffic = replay.scan(args.replay, cfg.routes)
+    except replay.ReplayError as e:
+        print(f"error: --replay: {e}", file=sys.stderr)
+        return 2
+    for name in traffic.unknown_routes:
+        print(f"warning: route {name!r} is in the logs but not in {args.config}: skipped", file=sys.stderr)
+    simulate, solve = _simulator()
+    doc = asyncio.run(
+        replay_report.compare(cfg, traffic, strategies, simulate, solve, requests_per_hour=args.requests_per_hour)
+    )
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else replay_report.render(doc))
+    return 0
+
+
+def _simulator() -> tuple[replay_report.Simulate, replay_report.Solve]:
+    """The credit simulation and the offline bound (imported on use: they need the solver)."""
+    import importlib
+
+    sim, bound = importlib.import_module("balancer.credit.sim"), importlib.import_module("balancer.credit.bound")
+    return sim.simulate, bound.solve
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:
@@ -294,9 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("demo", help="emulator + gateway with a bundled config")
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(fn=cmd_demo)
-    s = sub.add_parser("plan", help="print the credit-burn plan (grants, projected waste, paid spend) as JSON")
+    s = sub.add_parser("plan", help="print the credit-burn plan as JSON, or (--replay) each strategy on logged traffic")
     s.add_argument("--config", required=True)
     s.add_argument("--rate", action="append", metavar="ROUTE=TOKENS_PER_HOUR", help="assumed traffic (repeatable)")
+    s.add_argument("--replay", nargs="+", metavar="FILE", help="replay the gateway's request_done logs (plain or .gz)")
+    s.add_argument("--strategies", nargs="+", metavar="NAME", help="with --replay: the strategies to compare (all)")
+    s.add_argument("--requests-per-hour", type=int, default=40, help="with --replay: simulated requests per hour")
+    s.add_argument("--json", action="store_true", help="with --replay: one JSON document instead of tables")
     s.set_defaults(fn=cmd_plan)
     sub.add_parser("vendors", help="list vendors").set_defaults(fn=cmd_vendors)
     s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys (or admin_keys)")

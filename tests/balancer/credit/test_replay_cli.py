@@ -1,0 +1,154 @@
+"""``balancer plan --replay``: every strategy and the offline optimum on the demand of the gateway's own logs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from balancer import cli, router
+from balancer.config import Config
+from balancer.credit.trace import Trace
+from tests.balancer.credit.test_replay import T0, done_line, write
+from tests.conftest import base_config
+
+
+@dataclass
+class FakeOptimum:
+    """bound.Optimum's fields."""
+
+    paid_cny: float
+    unserved_tokens: float = 0.0
+    unserved_cny: float = 0.0
+    burned: dict[str, float] = field(default_factory=dict)
+    status: str = "optimal"
+
+
+@dataclass
+class FakeResult:
+    """sim.SimResult's fields."""
+
+    strategy: str
+    paid_cny: float
+    unserved_tokens: float = 0.0
+    unserved_cny: float = 0.0
+    burned: dict[str, float] = field(default_factory=dict)
+    wasted: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.01
+    replans: int = 1
+    replan_ms: float = 1.0
+
+
+@pytest.fixture
+def fake_sim(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Trace, int]]:
+    """Replace the simulation and the bound by fakes with known numbers; the calls are recorded."""
+    calls: list[tuple[str, Trace, int]] = []
+
+    async def simulate(cfg: Config, trace: Trace, strategy: str, *, requests_per_hour: int = 40) -> FakeResult:
+        calls.append((strategy, trace, requests_per_hour))
+        paid = 2.0 + len(strategy) / 10
+        return FakeResult(strategy, paid, 100, 0.5, {"ds-a/pack": 30_000}, {"ds-a/pack": 20_000})
+
+    def solve(cfg: Config, trace: Trace) -> FakeOptimum:
+        return FakeOptimum(2.0, 0, 0.0, {"ds-a/pack": 50_000})
+
+    monkeypatch.setattr(cli, "_simulator", lambda: (simulate, solve))
+    return calls
+
+
+def config_file(tmp_path: Path) -> Path:
+    raw: dict[str, Any] = base_config("http://127.0.0.1:9")
+    raw["providers"]["ds-a"]["account"] = {"grants": [{"name": "pack", "tokens": 50_000, "models": ["deepseek-chat"]}]}
+    raw["providers"]["qwen"]["account"] = {"grants": [{"name": "old", "amount": 5.0, "expires": "2020-01-31"}]}
+    path = tmp_path / "qiao.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def logs(tmp_path: Path) -> list[Path]:
+    plain = write(tmp_path / "a.log", ["not json", done_line("chat", 900, 100, T0 + 10), done_line("gone", 5, 5, T0)])
+    gz = write(tmp_path / "b.log.gz", [done_line("solo", 300, 200, T0 + 3700)], gz=True)
+    return [gz, plain]
+
+
+def test_tables_name_every_strategy_and_the_optimum(
+    tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text output shows the span (hours, requests, tokens per route), the grants (one flagged as outside
+    the replayed hours), a row per strategy with cost over the optimum's, and the optimum's row."""
+    code = cli.main(["plan", "--config", str(config_file(tmp_path)), "--replay", *map(str, logs(tmp_path))])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "replayed 2026-03-01T10:00Z .. 2026-03-01T11:00Z (2 hour(s)): 2 served request(s), 1,500 tokens" in out
+    assert "chat: 1 request(s), 1,000 tokens (90% input)" in out
+    assert "skipped: route 'gone'" in out and "'gone'" in err
+    assert "qwen/old: ¥5.00, - .. 2020-01-31  (window does not overlap the replayed hours" in out
+    assert "ds-a/pack: 0.05M tokens" in out
+    assert [c[0] for c in fake_sim] == list(router.STRATEGIES)
+    for name in router.STRATEGIES:
+        row = next(line for line in out.splitlines() if line.startswith(f"{name} "))
+        paid = 2.0 + len(name) / 10
+        assert row.split()[1:] == [f"{paid:.2f}", "100", "0.50", f"{paid + 0.5:.2f}", f"{(paid + 0.5) / 2:.3f}"]
+    assert next(line for line in out.splitlines() if line.startswith("optimum ")).split()[1:] == [
+        "2.00",
+        "0",
+        "0.00",
+        "2.00",
+        "1.000",
+    ]
+    assert "credit-burn: burned: ds-a/pack 0.03M; wasted: ds-a/pack 0.02M" in out
+
+
+def test_json_is_one_document_whose_numbers_add_up(
+    tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json prints one JSON document: route tokens sum to the total, cost = paid + unserved, x_optimum is cost
+    over the optimum's cost; --strategies and --requests-per-hour reach the simulation."""
+    args = ["plan", "--config", str(config_file(tmp_path)), "--json", "--strategies", "cheapest,priority"]
+    code = cli.main([*args, "--requests-per-hour", "7", "--replay", *map(str, logs(tmp_path))])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(c[0], c[2]) for c in fake_sim] == [("cheapest", 7), ("priority", 7)]
+    span = doc["replay"]
+    assert sum(r["tokens"] for r in span["routes"].values()) == span["tokens"] == 1500
+    assert set(doc["strategies"]) == {"cheapest", "priority"}
+    for r in doc["strategies"].values():
+        assert r["cost_cny"] == pytest.approx(r["paid_cny"] + r["unserved_cny"])
+        assert r["x_optimum"] == pytest.approx(r["cost_cny"] / doc["optimum"]["cost_cny"], abs=1e-3)
+        assert r["burned"]["ds-a/pack"] + r["wasted"]["ds-a/pack"] == 50_000
+    assert doc["optimum"]["status"] == "optimal"
+    assert {g["grant"]: g["overlaps_replay"] for g in doc["grants"]} == {"ds-a/pack": True, "qwen/old": False}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--replay", "EMPTY"], "error: --replay: no request_done line in"),
+        (["--replay", "MISSING"], "MISSING: no such file"),
+        (["--replay", "GONE"], "only on routes not in the config: gone"),
+        (["--replay", "OK", "--strategies", "fastest"], "error: --strategies: unknown fastest"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    tmp_path: Path,
+    fake_sim: list[tuple[str, Trace, int]],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    """An empty log, a missing file, logs of unknown routes only, or an unknown strategy: exit 2, one message."""
+    files = {
+        "EMPTY": write(tmp_path / "empty.log", []),
+        "MISSING": tmp_path / "MISSING",
+        "GONE": write(tmp_path / "gone.log", [done_line("gone", 1, 1, T0)]),
+        "OK": write(tmp_path / "ok.log", [done_line("chat", 1, 1, T0)]),
+    }
+    argv = [str(files.get(a, a)) for a in extra]
+    assert cli.main(["plan", "--config", str(config_file(tmp_path)), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and "Traceback" not in err and not out
+    assert not fake_sim
