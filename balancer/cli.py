@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from importlib import resources
 
 import structlog
@@ -268,13 +269,11 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     """``plan --replay``: each strategy and the offline optimum on the demand the gateway's logs show."""
     import json
 
-    strategies = [s for item in args.strategies or [] for s in item.split(",") if s] or list(router.STRATEGIES)
-    unknown = [s for s in strategies if s not in router.STRATEGIES]
+    simulate, solve, known = _simulator()
+    strategies = [s for item in args.strategies or [] for s in item.split(",") if s] or list(known)
+    unknown = [s for s in strategies if s not in known]
     if unknown:
-        print(
-            f"error: --strategies: unknown {', '.join(unknown)} (known: {', '.join(router.STRATEGIES)})",
-            file=sys.stderr,
-        )
+        print(f"error: --strategies: unknown {', '.join(unknown)} (known: {', '.join(known)})", file=sys.stderr)
         return 2
     if args.requests_per_hour < 1:
         print("error: --requests-per-hour must be at least 1", file=sys.stderr)
@@ -287,7 +286,6 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         return 2
     for name in traffic.unknown_routes:
         print(f"warning: route {name!r} is in the logs but not in {args.config}: skipped", file=sys.stderr)
-    simulate, solve = _simulator()
     doc = asyncio.run(
         replay_report.compare(cfg, traffic, strategies, simulate, solve, requests_per_hour=args.requests_per_hour)
     )
@@ -295,12 +293,12 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator() -> tuple[replay_report.Simulate, replay_report.Solve]:
-    """The credit simulation and the offline bound (imported on use: they need the solver)."""
+def _simulator() -> tuple[replay_report.Simulate, replay_report.Solve, Sequence[str]]:
+    """The credit simulation, the offline bound and the simulation's strategies (imported on use)."""
     import importlib
 
     sim, bound = importlib.import_module("balancer.credit.sim"), importlib.import_module("balancer.credit.bound")
-    return sim.simulate, bound.solve
+    return sim.simulate, bound.solve, sim.STRATEGIES
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:

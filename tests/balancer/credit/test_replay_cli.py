@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from balancer import cli, router
+from balancer import cli
 from balancer.config import Config
 from balancer.credit.trace import Trace
 from tests.balancer.credit.test_replay import T0, done_line, write
 from tests.conftest import base_config
+
+STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")  # sim.STRATEGIES
 
 
 @dataclass
@@ -56,7 +58,7 @@ def fake_sim(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Trace, int]]:
     def solve(cfg: Config, trace: Trace) -> FakeOptimum:
         return FakeOptimum(2.0, 0, 0.0, {"ds-a/pack": 50_000})
 
-    monkeypatch.setattr(cli, "_simulator", lambda: (simulate, solve))
+    monkeypatch.setattr(cli, "_simulator", lambda: (simulate, solve, STRATEGIES))
     return calls
 
 
@@ -88,8 +90,8 @@ def test_tables_name_every_strategy_and_the_optimum(
     assert "skipped: route 'gone'" in out and "'gone'" in err
     assert "qwen/old: ¥5.00, - .. 2020-01-31  (window does not overlap the replayed hours" in out
     assert "ds-a/pack: 0.05M tokens" in out
-    assert [c[0] for c in fake_sim] == list(router.STRATEGIES)
-    for name in router.STRATEGIES:
+    assert [c[0] for c in fake_sim] == list(STRATEGIES)
+    for name in STRATEGIES:
         row = next(line for line in out.splitlines() if line.startswith(f"{name} "))
         paid = 2.0 + len(name) / 10
         assert row.split()[1:] == [f"{paid:.2f}", "100", "0.50", f"{paid + 0.5:.2f}", f"{(paid + 0.5) / 2:.3f}"]
