@@ -83,7 +83,7 @@ def _units(g: Grant, value: float) -> float:
     return round(value / MICRO, 2) if g.unit == "money" else round(value)
 
 
-def _outcome(o: Outcome, grants: Sequence[Grant], optimum_cost: float | None) -> dict[str, Any]:
+def _outcome(o: Outcome, grants: Sequence[Grant], trace: Trace, optimum_cost: float | None) -> dict[str, Any]:
     cost = o.paid_cny + o.unserved_cny
     out: dict[str, Any] = {
         "paid_cny": round(o.paid_cny, 4),
@@ -91,13 +91,21 @@ def _outcome(o: Outcome, grants: Sequence[Grant], optimum_cost: float | None) ->
         "unserved_cny": round(o.unserved_cny, 4),
         "cost_cny": round(cost, 4),
         "burned": {g.key: _units(g, o.burned.get(g.key, 0)) for g in grants},
+        "wasted": {g.key: _units(g, w) for g, w in zip(grants, _wasted(o, grants, trace), strict=True)},
     }
-    wasted = getattr(o, "wasted", None)
-    if wasted is not None:
-        out["wasted"] = {g.key: _units(g, wasted.get(g.key, 0)) for g in grants}
     if optimum_cost is not None:
         out["x_optimum"] = _ratio(cost, optimum_cost)
     return out
+
+
+def _wasted(o: Outcome, grants: Sequence[Grant], trace: Trace) -> list[float]:
+    """Units left at expiry, for grants that expire by the end of the replay (the simulation's own count; for
+    the optimum, which reports only its burn, the grant's size less that)."""
+    wasted: dict[str, float] | None = getattr(o, "wasted", None)
+    if wasted is not None:
+        return [wasted.get(g.key, 0) for g in grants]
+    end = trace.start + trace.hours * HOUR
+    return [max(0.0, g.size - o.burned.get(g.key, 0)) if g.expires <= end else 0.0 for g in grants]
 
 
 def _ratio(cost: float, best: float) -> float | None:
@@ -121,12 +129,12 @@ async def compare(
     results = {}
     for name in strategies:
         r = await simulate(cfg, trace, name, requests_per_hour=requests_per_hour)
-        results[name] = {**_outcome(r, grants, best_cost), "seconds": round(r.seconds, 3), "replans": r.replans}
+        results[name] = {**_outcome(r, grants, trace, best_cost), "seconds": round(r.seconds, 3), "replans": r.replans}
     return {
         "replay": span(traffic),
         "grants": [_grant(g, trace) for g in grants],
         "strategies": results,
-        "optimum": {**_outcome(best, grants, None), "status": best.status},
+        "optimum": {**_outcome(best, grants, trace, None), "status": best.status},
     }
 
 
@@ -162,14 +170,17 @@ def _grant_lines(grants: list[dict[str, Any]]) -> list[str]:
     for g in grants:
         size = f"{g['size'] / 1e6:.2f}M tokens" if g["unit"] == "tokens" else f"¥{g['size']:.2f}"
         window = f"{g['starts'] or '-'} .. {g['expires'] or 'never'}"
-        note = "" if g["overlaps_replay"] else "  (window does not overlap the replayed hours: unused here)"
+        note = "" if g["overlaps_replay"] else "  (window does not overlap the replayed hours: left out below)"
         lines.append(f"  {g['grant']}: {size}, {window}{note}")
     return lines
 
 
 def _amounts(values: dict[str, float], grants: list[dict[str, Any]]) -> str:
-    unit = {g["grant"]: g["unit"] for g in grants}
-    parts = [f"{k} {v / 1e6:.2f}M" if unit[k] == "tokens" else f"{k} ¥{v:.2f}" for k, v in values.items() if v]
+    """The amounts of the grants in play (one outside the replayed hours would show the same for all)."""
+    unit = {g["grant"]: g["unit"] for g in grants if g["overlaps_replay"]}
+    parts = [
+        f"{k} {v / 1e6:.2f}M" if unit[k] == "tokens" else f"{k} ¥{v:.2f}" for k, v in values.items() if v and k in unit
+    ]
     return ", ".join(parts) or "-"
 
 
@@ -186,8 +197,8 @@ def _table(doc: dict[str, Any]) -> list[str]:
         )
     lines.append("")
     for name, r in rows:
-        wasted = f"; wasted: {_amounts(r['wasted'], doc['grants'])}" if "wasted" in r else ""
-        lines.append(f"{name}: burned: {_amounts(r['burned'], doc['grants'])}{wasted}")
+        burned, wasted = _amounts(r["burned"], doc["grants"]), _amounts(r["wasted"], doc["grants"])
+        lines.append(f"{name}: burned: {burned}; wasted at expiry: {wasted}")
     if doc["optimum"].get("status"):
         lines.append(f"optimum: solver status {doc['optimum']['status']}")
     return lines

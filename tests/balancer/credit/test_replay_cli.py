@@ -102,7 +102,7 @@ def test_tables_name_every_strategy_and_the_optimum(
         "2.00",
         "1.000",
     ]
-    assert "credit-burn: burned: ds-a/pack 0.03M; wasted: ds-a/pack 0.02M" in out
+    assert "credit-burn: burned: ds-a/pack 0.03M; wasted at expiry: ds-a/pack 0.02M" in out
 
 
 def test_json_is_one_document_whose_numbers_add_up(
@@ -123,6 +123,10 @@ def test_json_is_one_document_whose_numbers_add_up(
         assert r["x_optimum"] == pytest.approx(r["cost_cny"] / doc["optimum"]["cost_cny"], abs=1e-3)
         assert r["burned"]["ds-a/pack"] + r["wasted"]["ds-a/pack"] == 50_000
     assert doc["optimum"]["status"] == "optimal"
+    assert doc["optimum"]["wasted"] == {
+        "ds-a/pack": 0,
+        "qwen/old": 5.0,
+    }  # size less burn, for grants expired by the end
     assert {g["grant"]: g["overlaps_replay"] for g in doc["grants"]} == {"ds-a/pack": True, "qwen/old": False}
 
 
