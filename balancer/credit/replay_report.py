@@ -168,32 +168,40 @@ def _grant_lines(grants: list[dict[str, Any]]) -> list[str]:
         return ["grants: none in the config (every strategy pays list price)"]
     lines = ["grants (as configured):"]
     for g in grants:
-        size = f"{g['size'] / 1e6:.2f}M tokens" if g["unit"] == "tokens" else f"¥{g['size']:.2f}"
+        size = f"{_tokens(g['size'])} tokens" if g["unit"] == "tokens" else f"¥{g['size']:.2f}"
         window = f"{g['starts'] or '-'} .. {g['expires'] or 'never'}"
         note = "" if g["overlaps_replay"] else "  (window does not overlap the replayed hours: left out below)"
         lines.append(f"  {g['grant']}: {size}, {window}{note}")
     return lines
 
 
+def _tokens(v: float) -> str:
+    return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v:,.0f}"
+
+
 def _amounts(values: dict[str, float], grants: list[dict[str, Any]]) -> str:
     """The amounts of the grants in play (one outside the replayed hours would show the same for all)."""
     unit = {g["grant"]: g["unit"] for g in grants if g["overlaps_replay"]}
     parts = [
-        f"{k} {v / 1e6:.2f}M" if unit[k] == "tokens" else f"{k} ¥{v:.2f}" for k, v in values.items() if v and k in unit
+        f"{k} {_tokens(v)} tokens" if unit[k] == "tokens" else f"{k} ¥{v:.2f}"
+        for k, v in values.items()
+        if v and k in unit
     ]
     return ", ".join(parts) or "-"
 
 
 def _table(doc: dict[str, Any]) -> list[str]:
-    head = f"{'strategy':14} {'paid ¥':>10} {'unserved tok':>13} {'unserved ¥':>11} {'cost ¥':>10} {'x optimum':>9}"
+    best = doc["optimum"]["cost_cny"]
+    head = f"{'strategy':14} {'paid ¥':>11} {'unserved tok':>13} {'unserved ¥':>11} {'cost ¥':>11} {'× optimum':>9}"
+    head += f" {'over ¥':>10}"
     lines = [head]
     rows = [*doc["strategies"].items(), ("optimum", doc["optimum"])]
     for name, r in rows:
         x = r.get("x_optimum", 1.0 if name == "optimum" else None)
         ratio = f"{x:.3f}" if x is not None else "inf"
         lines.append(
-            f"{name:14} {r['paid_cny']:>10.2f} {r['unserved_tokens']:>13,} {r['unserved_cny']:>11.2f} "
-            f"{r['cost_cny']:>10.2f} {ratio:>9}"
+            f"{name:14} {r['paid_cny']:>11.4f} {r['unserved_tokens']:>13,} {r['unserved_cny']:>11.4f} "
+            f"{r['cost_cny']:>11.4f} {ratio:>9} {r['cost_cny'] - best:>+10.4f}"
         )
     lines.append("")
     for name, r in rows:

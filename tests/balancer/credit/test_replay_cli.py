@@ -89,20 +89,16 @@ def test_tables_name_every_strategy_and_the_optimum(
     assert "chat: 1 request(s), 1,000 tokens (90% input)" in out
     assert "skipped: route 'gone'" in out and "'gone'" in err
     assert "qwen/old: ¥5.00, - .. 2020-01-31  (window does not overlap the replayed hours" in out
-    assert "ds-a/pack: 0.05M tokens" in out
+    assert "ds-a/pack: 50,000 tokens" in out
     assert [c[0] for c in fake_sim] == list(STRATEGIES)
     for name in STRATEGIES:
         row = next(line for line in out.splitlines() if line.startswith(f"{name} "))
         paid = 2.0 + len(name) / 10
-        assert row.split()[1:] == [f"{paid:.2f}", "100", "0.50", f"{paid + 0.5:.2f}", f"{(paid + 0.5) / 2:.3f}"]
-    assert next(line for line in out.splitlines() if line.startswith("optimum ")).split()[1:] == [
-        "2.00",
-        "0",
-        "0.00",
-        "2.00",
-        "1.000",
-    ]
-    assert "credit-burn: burned: ds-a/pack 0.03M; wasted at expiry: ds-a/pack 0.02M" in out
+        cost = paid + 0.5
+        assert row.split()[1:] == [f"{paid:.4f}", "100", "0.5000", f"{cost:.4f}", f"{cost / 2:.3f}", f"+{cost - 2:.4f}"]
+    optimum = next(line for line in out.splitlines() if line.startswith("optimum ")).split()[1:]
+    assert optimum == ["2.0000", "0", "0.0000", "2.0000", "1.000", "+0.0000"]
+    assert "credit-burn: burned: ds-a/pack 30,000 tokens; wasted at expiry: ds-a/pack 20,000 tokens" in out
 
 
 def test_json_is_one_document_whose_numbers_add_up(
