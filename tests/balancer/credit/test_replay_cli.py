@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
 from balancer import cli
 from balancer.config import Config
+from balancer.credit import sim
 from balancer.credit.trace import Trace
-from tests.balancer.credit.test_replay import T0, done_line, write
-from tests.conftest import base_config
+from tests.balancer.credit.test_replay import T0, _served_log, done_line, write
+from tests.conftest import EmulatorHandle, base_config
 
 STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")  # sim.STRATEGIES
 
@@ -154,3 +159,33 @@ def test_bad_input_exits_2_with_a_message(
     out, err = capsys.readouterr()
     assert message in err and "Traceback" not in err and not out
     assert not fake_sim
+
+
+async def test_a_real_gateway_log_replayed_through_every_strategy(
+    tmp_path: Path, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """`python -m balancer plan --replay` on a log a real gateway wrote (and the same log gzipped): every
+    simulation strategy and the optimum, with cost = paid + unserved, no strategy below the optimum, grant burn
+    within the grant, the grant that expired long ago flagged; the text names every strategy and the optimum."""
+    log_file, cfg_file, seen = await _served_log(tmp_path, emulator, http)
+    gz = tmp_path / "gateway.log.gz"
+    gz.write_bytes(gzip.compress(log_file.read_bytes()))
+    base = [sys.executable, "-m", "balancer", "plan", "--config", str(cfg_file), "--requests-per-hour", "4"]
+    run = subprocess.run([*base, "--json", "--replay", str(gz)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["replay"]["tokens"] == sum(map(sum, seen.values()))
+    assert {r: v["tokens"] for r, v in doc["replay"]["routes"].items()} == {r: sum(v) for r, v in seen.items()}
+    assert list(doc["strategies"]) == list(sim.STRATEGIES)
+    best = doc["optimum"]
+    assert best["cost_cny"] == pytest.approx(best["paid_cny"] + best["unserved_cny"], abs=1e-3)
+    for r in doc["strategies"].values():
+        assert r["cost_cny"] == pytest.approx(r["paid_cny"] + r["unserved_cny"], abs=1e-3)
+        assert r["cost_cny"] >= best["cost_cny"] - 1e-3
+        assert 0 <= r["burned"]["ds-a/pack"] <= 50_000
+    assert {g["grant"]: g["overlaps_replay"] for g in doc["grants"]} == {"ds-a/pack": True, "qwen/old": False}
+    text = subprocess.run([*base, "--replay", str(log_file)], capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0, text.stderr
+    rows = {line.split()[0] for line in text.stdout.splitlines() if line.strip()}
+    assert set(sim.STRATEGIES) | {"optimum"} <= rows
+    assert "qwen/old: ¥5.00, - .. 2020-01-31  (window does not overlap the replayed hours" in text.stdout
