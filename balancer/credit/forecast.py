@@ -18,6 +18,7 @@ Pure numpy-free arithmetic on at most :data:`~balancer.credit.ledger.TRAFFIC_KEE
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,9 @@ BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the 
 LONG_H = 72  # the level's window
 RECENT_H = 12  # the step test's window
 MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
+DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day))
+MAX_DRIFT = 0.3
+PATHS = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
 PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward
 FLAT = (1.0,) * 24
 
@@ -39,10 +43,15 @@ class Forecast:
     weekly: tuple[float, ...] = (1.0,) * 7  # per day of week (epoch day + 3) % 7, Monday = 0; mean 1
     spread: tuple[float, ...] = (1.0,)  # multipliers per band of BANDS (mean 1); (1.0,): no history
     step: bool = False  # the level was reset by a step change
+    drift: float = 0.0  # log sigma of the level's drift per sqrt(day); 0: none assumed (no history)
 
     def rate(self, hour: int) -> float:
         """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
         return self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
+
+    def drifted(self, z: float, days: float) -> float:
+        """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean."""
+        return math.exp(z * self.drift * math.sqrt(max(days, 0.0))) if self.drift else 1.0
 
     def bands(self) -> tuple[tuple[float, float], ...]:
         """(share of hours, multiplier) per band."""
@@ -63,7 +72,7 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     weekly = _weekly(x, first)
     y = [v / (daily[h % 24] * weekly[(h // 24 + 3) % 7]) for h, v in zip(range(first, hour), x, strict=True)]
     level, step = _level(y)
-    return Forecast(level, daily, weekly, _spread(y), step)
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y))
 
 
 def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
@@ -137,3 +146,11 @@ def _spread(y: Sequence[float]) -> tuple[float, ...]:
         lo += share
     mean = sum(s * m for s, m in zip(BANDS, out, strict=True))
     return tuple(m / mean for m in out) if mean > 0 else (1.0,)
+
+
+def _drift(y: Sequence[float]) -> float:
+    """The day-to-day drift of the deseasonalised daily mean: the sigma of its log changes, at least DRIFT."""
+    days = [sum(y[i : i + 24]) / 24 for i in range(len(y) % 24, len(y) - 23, 24)]
+    changes = [math.log(b / a) for a, b in itertools.pairwise(days) if a > 0 and b > 0]
+    sigma = statistics.pstdev(changes) if len(changes) >= 3 else 0.0
+    return min(MAX_DRIFT, max(DRIFT, sigma))

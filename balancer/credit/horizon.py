@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.config import Limits, Route
-from balancer.credit.forecast import Forecast
+from balancer.credit.forecast import PATHS, Forecast
 from balancer.credit.ledger import AccountBook, Snapshot
 from balancer.credit.pricing import INPUT_SHARE, Grant
 
@@ -30,6 +30,8 @@ class Slot:
     hod: int  # hour of day (UTC)
     weight: float  # how many such hours the segment holds (a band of them: that many times the band's share)
     band: int = 0  # which band of the demand's spread (forecast.BANDS), lowest first
+    prob: float = 1.0  # the probability of its demand path
+    path: int = -1  # which demand path (forecast.PATHS) it is on; -1: every path's (the current hour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +64,29 @@ def blended(book: AccountBook | None, model: str, input_share: float = INPUT_SHA
 def banded(
     slots: Sequence[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast]
 ) -> tuple[list[Slot], dict[str, list[float]]]:
-    """The slots after the first regrouped into blocks of BLOCK hours of day per segment, each split into the
+    """The slots after the first regrouped into blocks of BLOCK hours of day per segment, once per demand
+    path of :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high: what a
+    grant kept back is worth if traffic grows, and what it risks if traffic falls), and each split into the
     bands of the demand's spread: a band's demand is the mean, over that band's share of the block's hours,
     of the route's expected rate (its weekday's and hour's) times the spread's multiplier — the block's
-    hours ranked by demand and cut into bands. Routes are banded alike (their peaks taken together: the
-    cautious reading when they share providers). Returns the slots and each route's demand (tokens/hour)."""
+    hours ranked by demand and cut into bands. Routes are banded and drift alike (their peaks taken
+    together: the cautious reading when they share providers). Returns the slots and each route's demand."""
     out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}
     shares = max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))
     blocks: dict[tuple[int, int], list[Slot]] = {}
     for s in slots[1:]:
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
+    paths = PATHS if any(f.drift > 0 for f in fcs.values()) else ((1.0, 0.0),)
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
         per = {r: _band_means(f, hours, [b for b, _ in shares]) for r, f in fcs.items()}
-        for band, (share, _) in enumerate(shares):
-            out.append(Slot(seg, block * BLOCK, weight * share, band))
-            for r in fcs:
-                demand[r].append(per[r][band])
+        ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
+        for path, (prob, z) in enumerate(paths):
+            for band, (share, _) in enumerate(shares):
+                out.append(Slot(seg, block * BLOCK, weight * share, band, prob, path if len(paths) > 1 else -1))
+                for r, f in fcs.items():
+                    demand[r].append(per[r][band] * f.drifted(z, ahead))
     return out, demand
 
 

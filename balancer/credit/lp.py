@@ -75,11 +75,15 @@ class _Columns:
 @dataclass(frozen=True, slots=True)
 class _Layout:
     """Where things are in the LP: rows are demand per (route, slot), then capacity per (limited provider,
-    slot), then one per grant; slots carry their weight and segment."""
+    slot), then one per grant and demand path; slots carry their hours, expected hours (times their path's
+    probability), segment and path (-1: every path's, the current hour)."""
 
     n: int
-    w: np.ndarray
+    w: np.ndarray  # expected hours: what the objective and the outlook count
+    hours: np.ndarray  # hours: what a grant pays for in its path
     seg: np.ndarray
+    path: np.ndarray
+    paths: int
     routes: list[str]
     finite: list[str]  # providers with a limit (a capacity row each slot)
 
@@ -87,11 +91,22 @@ class _Layout:
     def of(cls, pb: Problem) -> _Layout:
         return cls(
             len(pb.slots),
+            np.array([s.weight * s.prob for s in pb.slots]),
             np.array([s.weight for s in pb.slots]),
             np.array([s.seg for s in pb.slots]),
+            np.array([s.path for s in pb.slots]),
+            pb.paths,
             list(pb.routes),
             [p for p, c in pb.cap.items() if c < INF],
         )
+
+    def grant_rows(self, gi: int, slots: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Grant ``gi``'s budget entries for ``slots`` (which all share a path, or are all the shared hour):
+        one per path row for a shared slot, the slot's own path's row otherwise."""
+        base = self.grant_base + gi * self.paths
+        if self.path[slots[0]] < 0:
+            return [(np.full(len(slots), base + k), self.hours[slots]) for k in range(self.paths)]
+        return [(base + self.path[slots], self.hours[slots])]
 
     @property
     def cap_base(self) -> int:
@@ -120,8 +135,8 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     t0, t1 = bounds[at.seg], bounds[at.seg + 1]
     demand = np.concatenate([np.asarray(pb.demand[r], dtype=float) for r in at.routes]) / M
     caps = np.repeat([pb.cap[p] / M for p in at.finite], n)
-    lo = np.concatenate([demand, np.full(len(caps) + len(pb.grants), -INF)])
-    hi = np.concatenate([demand, caps, [g.amount / M for g in pb.grants]])
+    lo = np.concatenate([demand, np.full(len(caps) + len(pb.grants) * pb.paths, -INF)])
+    hi = np.concatenate([demand, caps, [g.amount / M for g in pb.grants for _ in range(pb.paths)]])
     cols = _Columns()
     pairs = [(r, c) for r in at.routes for c in pb.routes[r]]
     for r, c in pairs:
@@ -144,10 +159,16 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
             k = index[r, idx]
             c = pairs[k][1]
             per = 1.0 if g.grant.unit == "tokens" else c.price
-            entries = [(rows[active], vals[active]) for rows, vals in at.serve(r, c.provider)]
-            entries.append((np.full(len(active), at.grant_base + gi), w[active] * per))
-            down = candidate_key(c.provider, c.model) in pb.down
-            uses.append((gi, k, active, cols.block(-w[active] * bonus, _upper(n, down)[active], entries)))
+            up = _upper(n, candidate_key(c.provider, c.model) in pb.down)
+            first = cols.n
+            for part in np.split(np.arange(len(active)), [1] if at.path[active[0]] < 0 else []):
+                if not len(part):
+                    continue
+                slots = active[part]
+                entries = [(rows[slots], vals[slots]) for rows, vals in at.serve(r, c.provider)]
+                entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
+                cols.block(-w[slots] * bonus[part], up[slots], entries)
+            uses.append((gi, k, active, first))
     x, dual, status = _run(cols, lo, hi, warm or Warm())
     return _read(pb, at, pairs, uses, z0, x, dual, status)
 
@@ -225,5 +246,8 @@ def _read(
             out.now[r, c.index] = (p, granted + float(u[0]))
             out.grant_now[g.key] = out.grant_now.get(g.key, 0.0) + float(u[0])
     out.mu = {p: max(0.0, -float(dual[at.cap_base + i * n])) / w[0] for i, p in enumerate(at.finite)}
-    out.lam = {g.key: max(0.0, -float(dual[at.grant_base + gi])) for gi, g in enumerate(pb.grants)}
+    out.lam = {
+        g.key: max(0.0, -float(sum(dual[at.grant_base + gi * at.paths : at.grant_base + (gi + 1) * at.paths])))
+        for gi, g in enumerate(pb.grants)
+    }
     return out

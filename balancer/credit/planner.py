@@ -146,7 +146,8 @@ def _problem(
     used = {c.provider for r in routes.values() for c in r.candidates}
     caps = {p: capacity(providers[p].limits, avg.get(p, 0.0)) for p in used}
     unserved = {name: unserved_price(r, list_price[name].values()) for name, r in routes.items()}
-    return Problem(slots, bounds, cands, demand, caps, grants, down, unserved)
+    paths = max(1, 1 + max(s.path for s in slots))
+    return Problem(slots, bounds, cands, demand, caps, grants, down, unserved, paths)
 
 
 def _paid(bounds: Sequence[float], spend: Sequence[Mapping[str, float]]) -> tuple[Period, ...]:

@@ -33,6 +33,7 @@ class Problem:
     grants: Sequence[PlannedGrant]
     down: frozenset[str] = frozenset()  # candidates ("provider/model") unavailable in the current hour
     unserved: Mapping[str, float] = field(default_factory=dict)  # route -> µ¥ an unserved token costs
+    paths: int = 1  # demand paths: the slots after the current hour come once per path (Slot.path)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from balancer import cli
+from balancer.credit.forecast import DRIFT, PATHS
 from balancer.credit.ledger import books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import MICRO
@@ -50,10 +52,15 @@ def test_grant_that_cannot_finish_is_reported_not_chased() -> None:
 
 
 def test_paid_projection_after_the_grants() -> None:
-    """After the last grant, demand is projected on the cheapest paid candidates within their limits, per day."""
+    """After the last grant, demand is projected on the cheapest paid candidates within their limits, per day:
+    glm-4-air up to its 2,000 TPM, then qwen-plus — averaged over the demand paths (the level drifting low,
+    staying, drifting high by the least drift a flat history is given, for as long as the period is ahead)."""
     plan, snap = plan_now()
     last = report(plan, snap)["paid_per_day"][-1]
-    glm, qwen = 120_000 * 0.5, 80_000 * (0.75 * 0.8 + 0.25 * 2.0)  # glm-4-air up to 2,000 TPM, then qwen-plus
+    mid = (dt.datetime.fromisoformat(last["from"]).timestamp() + dt.datetime.fromisoformat(last["to"]).timestamp()) / 2
+    levels = [(p, 200_000 * math.exp(z * DRIFT * math.sqrt((mid - T0) / 86400))) for p, z in PATHS]
+    glm = sum(p * min(d, 120_000) * 0.5 for p, d in levels)
+    qwen = sum(p * max(d - 120_000, 0) for p, d in levels) * (0.75 * 0.8 + 0.25 * 2.0)
     assert last["providers"] == pytest.approx({"glm": 24 * glm / MICRO, "qwen": 24 * qwen / MICRO}, abs=0.01)
 
 
