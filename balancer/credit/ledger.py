@@ -25,7 +25,7 @@ from balancer.vendors import REGISTRY
 log = structlog.get_logger("balancer.credit.ledger")
 
 PAID = "paid"
-TRAFFIC_KEEP_H = 8 * 24
+TRAFFIC_KEEP_H = 15 * 24  # hours of traffic per route the forecast reads: two of every weekday, and today
 
 
 @dataclass(frozen=True, slots=True)
