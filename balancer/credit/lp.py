@@ -2,28 +2,34 @@
 
 Loaded only by the planner's worker (``planner.make_plan``): the request path never imports numpy or HiGHS.
 
-Over the slots of :mod:`balancer.credit.horizon` (the current hour, then hour-of-day slots with a multiplicity),
-in Mtok per hour, per slot s, route r and candidate c:
+Over the slots of :mod:`balancer.credit.horizon` — the current hour, then per segment and block of hours of
+day one slot per demand path and band (:func:`~balancer.credit.horizon.banded`), each with its hours and its
+path's probability — in Mtok per hour, per slot s, route r and candidate c:
 
     p[r,c,s] >= 0     paid at list price (free models: price 0)
     u[g,r,c,s] >= 0   paid for by grant g (g covers c; s inside g's window)
     z[r,s] >= 0       unserved (at the route's unserved price, a hair above it: serving wins a tie)
 
-    demand     sum_c (p + sum_g u) + z = D[r,s]                      (the forecast)
+    demand     sum_c (p + sum_g u) + z = D[r,s]                      (the forecast of s's path and band)
     capacity   sum_{c on provider} (p + sum_g u) <= C[provider,s]    (rate limits; 0 while unhealthy)
-    grant      sum_s weight_s * sum k * u[g,...] <= left_g           (k = 1 for tokens, the price for money)
+    grant      per path k: sum_{s on k or shared} hours_s * sum k * u[g,...] <= left_g
+                                                                     (k = 1 for tokens, the price for money)
 
-    minimise   sum_s weight_s * (sum price * p - bonus * u + unserved_r * z)
+    minimise   sum_s hours_s * prob_s * (sum price * p - bonus * u + unserved_r * z)
+
+A two-stage program: the current hour is shared by every path (it is decided now), the rest is decided per
+path, so what a grant spends now is weighed against what it would save on each path later — kept for a
+high path's peaks, or spent before a low path leaves it unspent.
 
 The bonus is a small reward (well under any price gap that matters) for spending a grant: larger the
 earlier the slot, smaller past the grant's planned end (inside the safety margin). Among equally cheap
-schedules it picks the one that finishes grants early, which is what survives a forecast that runs high,
-and a grant that cannot finish before its planned end spills into the margin rather than being wasted.
-A grant that cannot be spent in time even at full capacity simply ends the horizon with something left:
-that is its projected waste, and no other grant pays for chasing it.
+schedules it picks the one that finishes grants early, and a grant that cannot finish before its planned
+end spills into the margin rather than being wasted. Measured on the bench's bursty scenario, dropping it
+(and the strategies' over-draw) cost 2 points of paid spend. A grant that cannot be spent in time even at
+full capacity simply ends the horizon with something left: that is its projected waste.
 
 Besides the flows of every slot, the solution's duals price the current hour: what one more token of a
-provider's capacity would save (``mu``) and what one more unit of a grant is worth (``lam``).
+provider's capacity would save (``mu``) and what one more unit of a grant is worth (``lam``, over the paths).
 """
 
 from __future__ import annotations

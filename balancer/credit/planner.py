@@ -2,11 +2,13 @@
 
 Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 
-1. Forecast each route's demand per UTC hour of day (the last 7 days' traffic; the rest of the current
-   hour from the rate seen in it) and its prompt share (:mod:`balancer.credit.horizon`), and cut the time to a
-   week past the last grant deadline into slots.
-2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way to serve the forecast within every
-   provider's capacity, grants spent only inside their windows and up to what is left of them.
+1. Forecast each route's demand from its hourly traffic (:mod:`balancer.credit.forecast`: level with a
+   step test, weekly season, daily profile, the spread of hours around them and the level's drift; the
+   rest of the current hour from the rate seen in it), cut the time to a week past the last grant deadline
+   into slots, and give each slot its demand per path and band (:mod:`balancer.credit.horizon`).
+2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way, on average over the
+   demand paths, to serve the forecast within every provider's capacity, grants spent only inside their
+   windows and up to what is left of them, unserved demand at its price.
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
    from the dearest), and for whatever the shares do not place (a pick at its limit, traffic above the
