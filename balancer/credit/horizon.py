@@ -1,9 +1,11 @@
-"""The planner's model of the coming days: time cut into slots, the demand forecast, capacity and grants.
+"""The planner's model of the coming days: time cut into slots, demand per slot, capacity and grants.
 
 Time from now to the horizon is cut into segments: the current hour alone, then at every grant's start,
-planned end (expiry less the safety margin) and expiry. Inside a segment every day looks the same (the
-demand forecast is per UTC hour of day, capacity is the rate limits), so a segment is 24 hour-of-day
-:class:`Slot` s, each with a multiplicity (how many such hours the segment holds).
+planned end (expiry less the safety margin) and expiry, and at least weekly. Inside a segment the order of
+the hours does not matter to the schedule (only the grants' windows link hours, and they are whole
+segments), only how much demand its hours hold: so a segment is :class:`Slot` s per block of hours of day,
+demand path and band of the spread (:func:`banded`), each with a multiplicity (how many such hours the
+segment holds) — the demand's distribution, not just its mean.
 """
 
 from __future__ import annotations
