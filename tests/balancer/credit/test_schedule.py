@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from balancer.credit.horizon import H, PlannedGrant, Slot, nowcast, segments
-from balancer.credit.lp import solve
+from balancer.credit.lp import BONUS, solve
 from balancer.credit.pricing import Grant
 from balancer.credit.schedule import Offer, Problem, Warm
 
@@ -167,3 +167,49 @@ def test_a_grant_debited_first_closes_when_a_later_one_on_its_models_expires() -
     assert out[0].until == later.grant.expires and out[0].end == later.end
     assert [g.until for g in out[1:]] == [T0 + 9 * DAY, T0 + 9 * DAY, T0 + 3 * DAY]
     assert _in_debit_order([later, first])[1].until == T0 + 9 * DAY  # earliest expiry first: nothing to do
+
+
+def two_routes(unserved: dict[str, float]) -> Problem:
+    """Routes r and q, each needing 80 tokens/hour, share provider a (100/hour); nothing else serves them."""
+    slots, bounds = segments(T0, [], T0 + DAY)
+    offers = {"r": [Offer(0, "a", "m", 1.0)], "q": [Offer(0, "a", "m", 1.0)]}
+    demand = {r: [80.0] * len(slots) for r in offers}
+    return Problem(slots, bounds, offers, demand, {"a": 100.0}, [], unserved=unserved)
+
+
+def test_capacity_goes_to_the_route_whose_unserved_demand_costs_more() -> None:
+    """When two routes cannot both be served, the one with the dearer unserved price gets its demand served
+    and the other's shortfall is reported; swap the prices and the shortfall moves."""
+    s = solve(two_routes({"r": 50.0, "q": 5.0}))
+    assert s.now[("r", 0)] == pytest.approx((80.0, 0.0)) and s.now[("q", 0)] == pytest.approx((20.0, 0.0))
+    assert s.unserved == pytest.approx(60.0 * 24, rel=1e-6)
+    s = solve(two_routes({"r": 5.0, "q": 50.0}))
+    assert s.now[("q", 0)] == pytest.approx((80.0, 0.0)) and s.now[("r", 0)] == pytest.approx((20.0, 0.0))
+
+
+def test_serving_at_the_unserved_price_beats_leaving_it() -> None:
+    """A candidate that costs exactly the route's unserved price still serves the demand (the tie goes to
+    serving): unserved demand is priced a hair above."""
+    s = solve(problem([DEAR], demand=30.0, cap={"b": float("inf")}, days=1))
+    assert s.unserved == pytest.approx(0.0)
+    pb = problem([DEAR], demand=30.0, cap={"b": float("inf")}, days=1)
+    s = solve(Problem(pb.slots, pb.bounds, pb.routes, pb.demand, pb.cap, pb.grants, unserved={"r": DEAR.price}))
+    assert s.unserved == pytest.approx(0.0) and s.now[("r", 1)] == pytest.approx((30.0, 0.0))
+
+
+def test_paths_keep_a_grant_for_the_high_path_peaks() -> None:
+    """Two demand paths after the current hour, equally likely: a low one (20/hour, the cheap provider
+    serves it all) and a high one (120/hour, 20 over the cheap provider's limit). A grant on the dear
+    provider that cannot cover both now and the high path's overflow is kept for the overflow: nothing of it
+    is spent now, where it would save only the cheap price. A unit of it is worth what it saves on each path,
+    weighed by the path's probability: the dear price on the high one, the cheap on the low one."""
+    g = grant("b", 20.0 * 24 * 3, days=4, pairs=[("r", 1)])
+    slots, bounds = segments(T0, [g], T0 + 4 * DAY)
+    later = [Slot(s.seg, s.hod, s.weight, 0, 0.5, k) for k in (0, 1) for s in slots[1:]]
+    demand = [20.0] + [20.0 if k == 0 else 120.0 for k in (0, 1) for _ in slots[1:]]
+    pb = Problem(
+        [slots[0], *later], bounds, {"r": [CHEAP, DEAR]}, {"r": demand}, {"a": 100.0, "b": 100.0}, [g], paths=2
+    )
+    s = solve(pb)
+    assert s.now[("r", 0)] == pytest.approx((20.0, 0.0)) and ("r", 1) not in s.now
+    assert s.lam[g.key] == pytest.approx(0.5 * DEAR.price + 0.5 * CHEAP.price, abs=3 * BONUS)
