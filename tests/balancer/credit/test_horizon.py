@@ -1,0 +1,51 @@
+"""The planner's slots: each block of a segment split into demand paths and bands of the spread."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from balancer.credit.forecast import BANDS, PATHS, Forecast
+from balancer.credit.horizon import BLOCK, H, banded, segments
+
+T0 = 20_000 * 86400.0  # a UTC midnight (a Friday)
+DAY = 86400.0
+
+
+def test_bands_keep_the_mean_and_paths_drift_it() -> None:
+    """Over a block's bands (weighted by their share of the hours) the demand is the forecast's mean rate of
+    the block's hours, times the path's drift for how far ahead the segment is; the paths' probabilities sum
+    to 1 in every block, and the current hour stays one shared slot."""
+    raw = (0.5, 0.9, 1.3, 2.2)
+    spread = tuple(m / sum(s * m for s, m in zip(BANDS, raw, strict=True)) for m in raw)  # mean 1
+    daily = tuple(1.0 + 0.5 * math.cos(2 * math.pi * h / 24) for h in range(24))
+    f = Forecast(100.0, daily=daily, spread=spread, drift=0.05)
+    slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
+    out, demand = banded(slots, bounds, {"r": f})
+    assert out[0].path == -1 and out[0].prob == 1.0
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, s in enumerate(out[1:], 1):
+        groups.setdefault((s.seg, s.hod, s.path), []).append(i)
+    for (seg, hod, path), idx in groups.items():
+        hours = [h for h in range(int(bounds[seg] // H), int(bounds[seg + 1] // H)) if h % 24 // BLOCK == hod // BLOCK]
+        mean = sum(f.rate(h) for h in hours) / len(hours)
+        ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / DAY
+        drift = math.exp(PATHS[path][1] * 0.05 * math.sqrt(ahead))
+        shares = [out[i].weight for i in idx]
+        got = sum(w * demand["r"][i] for w, i in zip(shares, idx, strict=True)) / sum(shares)
+        assert got == pytest.approx(mean * drift, rel=0.02)
+        assert [out[i].band for i in idx] == list(range(len(BANDS)))
+        assert all(out[i].prob == pytest.approx(PATHS[path][0]) for i in idx)
+
+
+def test_a_weekly_season_shows_as_spread_inside_a_segment() -> None:
+    """With busy weekdays and idle weekends (and no hourly spread), a week-long segment's lowest band holds
+    the weekend hours (0) and its top band the weekday ones."""
+    f = Forecast(100.0, weekly=(1.4,) * 5 + (0.0, 0.0), spread=(1.0,) * len(BANDS))
+    slots, bounds = segments(T0 + 0.5 * H, [], T0 + 14 * DAY)
+    out, demand = banded(slots, bounds, {"r": f})
+    week = [i for i, s in enumerate(out[1:], 1) if bounds[s.seg + 1] - bounds[s.seg] >= 7 * DAY]
+    assert week
+    assert min(demand["r"][i] for i in week) == pytest.approx(0.0)
+    assert max(demand["r"][i] for i in week) == pytest.approx(140.0)
