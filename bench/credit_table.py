@@ -85,7 +85,7 @@ def _f(x: Any, fmt: str = ".4f") -> str:
 
 HEADER = (
     "| scenario | seed | credit-burn paid ÷ opt | burn tokens vs opt | burn ¥ vs opt | unserved M (opt) "
-    "| {other} paid ÷ opt | replan cold / warm ms | target |"
+    "| {other} paid ÷ opt | replan median / max ms | target |"
 )
 
 
@@ -100,7 +100,7 @@ def row(run: Run, other: str | None) -> str:
     target = "met" if d.get("target_met") else "missed" + (f" ({', '.join(missed)})" if missed else "")
     name = str(d.get("scenario", run.file)).split(" (seed")[0]
     unserved = f"{_f(cb.get('unserved_mtok'), '.2f')} ({_f(opt.get('unserved_mtok'), '.2f')})"
-    replan = f"{_f(cb.get('replan_cold_ms'), '.0f')} / {_f(cb.get('replan_warm_ms'), '.1f')}"
+    replan = f"{_f(cb.get('replan_warm_ms'), '.1f')} / {_f(cb.get('replan_max_ms'), '.0f')}"
     return (
         f"| {name} | {d.get('seed', run.seed)} | {_f(cb.get('paid_ratio'))} | {_f(cb.get('burn_tokens_vs_opt'))} "
         f"| {_f(cb.get('burn_money_vs_opt'))} | {unserved} | {_f(oth.get('paid_ratio'))} | {replan} | {target} |"

@@ -90,7 +90,7 @@ def test_main_prints_a_json_line_with_the_targets(tmp_path: Path, capsys: pytest
         "unserved_cny",
         "seconds",
         "replans",
-        "replan_cold_ms",
+        "replan_max_ms",
         "replan_warm_ms",
     }
     assert set(doc["targets"]) == {"paid_ratio<=1.02", "burn_tokens>=0.99", "burn_money>=0.99", "unserved<=opt+0.1%"}

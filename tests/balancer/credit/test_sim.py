@@ -69,7 +69,7 @@ def test_the_planner_is_timed_at_every_replan() -> None:
     t = trace(100_000, days=1)
     burn, cheap, prio = (sim(config(), t, n) for n in ("credit-burn", "cheapest", "priority"))
     assert burn.replans == 96 == len(burn.replan_ms) and cheap.replans == 24 and prio.replans == 0
-    assert burn.replan_cold_ms is not None and burn.replan_warm_ms is not None and prio.replan_cold_ms is None
+    assert burn.replan_max_ms is not None and burn.replan_warm_ms is not None and prio.replan_max_ms is None
 
 
 def test_an_unknown_strategy_is_refused() -> None:
