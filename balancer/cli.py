@@ -295,7 +295,8 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
 
 def _simulator() -> tuple[replay_report.Simulate, replay_report.Solve, Sequence[str]]:
     """The credit simulation, the offline bound and the simulation's strategies (imported on use: the solver)."""
-    from balancer.credit import bound, sim
+    from balancer import sim
+    from balancer.credit import bound
 
     return sim.simulate, bound.solve, sim.STRATEGIES
 

@@ -2,7 +2,7 @@
 
     python -m bench.credit_sim --scenario bench/scenarios/default.yaml
 
-The simulation and the bound live in the gateway's credit wing (``balancer.credit.sim``, ``balancer.credit.bound``);
+The simulation and the bound live in the gateway's credit wing (``balancer.sim``, ``balancer.credit.bound``);
 this is their CLI over a scenario: it builds the scenario's Config and Trace, solves the offline optimum, runs
 the strategies, and prints a table and a final JSON line (its shape: ``bench/README.md``).
 """
@@ -21,8 +21,8 @@ from balancer.config import Config
 from balancer.credit.bound import Optimum, solve
 from balancer.credit.ledger import books_from_config
 from balancer.credit.pricing import MICRO
-from balancer.credit.sim import STRATEGIES, SimResult, simulate
 from balancer.credit.trace import Trace
+from balancer.sim import STRATEGIES, SimResult, simulate
 from bench import scenario
 
 PAID_TARGET, BURN_TARGET, UNSERVED_SLACK = 1.02, 0.99, 0.001

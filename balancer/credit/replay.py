@@ -1,6 +1,6 @@
 """The demand a gateway actually served, read back from its own ``request_done`` log lines.
 
-``balancer plan --replay FILES`` replays it through each routing strategy (:mod:`balancer.credit.sim`)
+``balancer plan --replay FILES`` replays it through each routing strategy (:mod:`balancer.sim`)
 and the offline optimum (:mod:`balancer.credit.bound`), so an operator sees what credit-burn would have
 been worth on their own traffic before trusting it.
 

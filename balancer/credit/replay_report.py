@@ -1,6 +1,6 @@
 """What each strategy would have paid on replayed traffic, beside the offline optimum: ``balancer plan --replay``.
 
-:func:`compare` runs the simulation (:func:`balancer.credit.sim.simulate`) once per strategy and the bound
+:func:`compare` runs the simulation (:func:`balancer.sim.simulate`) once per strategy and the bound
 (:func:`balancer.credit.bound.solve`) once, on the :class:`~balancer.credit.replay.Traffic` read from the
 gateway's logs, and returns one JSON document; :func:`render` prints it as tables. The grants are the
 config's, as configured: a grant whose window does not overlap the replayed hours is flagged (it can burn

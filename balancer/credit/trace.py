@@ -1,6 +1,6 @@
 """A demand trace: what a route asked for, hour by hour, and when each provider was down.
 
-The common input of the credit simulation (:mod:`balancer.credit.sim`), the offline optimum
+The common input of the credit simulation (:mod:`balancer.sim`), the offline optimum
 (:mod:`balancer.credit.bound`) and the replay of a gateway's own logs (:mod:`balancer.credit.replay`); the
 bench's scenarios (``bench/scenario.py``) generate one. Prices that change during the trace are listed,
 so the simulation re-prices from that hour on and the optimum knows them all along.

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"credit.horizon", "credit.schedule", "credit.lp", "credit.planner", "credit.report", "credit.bound"},
     {"routes", "capture", "clients", "keylimits"},
     {"router", "job", "checks"},
-    {"credit.sim"},  # drives the router's strategies and the planner on a virtual clock
+    {"sim"},  # drives the router's strategies and the planner on a virtual clock
     {"attempt"},
     {"streams", "failover"},
     {"gateway"},
@@ -38,9 +38,9 @@ LAYERS: list[set[str]] = [
 # Wings: who may import them at all (the request path never loads the planner's solver or the emulator).
 WINGS = {
     "credit.lp": {"credit.planner"},
-    "credit.planner": {"gateway", "cli", "credit.sim"},
-    "credit.bound": {"credit.sim", "cli"},  # the offline optimum and the simulation: tools, never the request path
-    "credit.sim": {"cli"},
+    "credit.planner": {"gateway", "cli", "sim"},
+    "credit.bound": {"sim", "cli"},  # the offline optimum and the simulation: tools, never the request path
+    "sim": {"cli"},
     "credit.report": {"gateway", "cli"},
     "emulator": {"cli"},
     "admin": {"app", "cli"},  # the admin wing: beside the API, registered by the app; nothing below imports it

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from balancer.credit.bound import Optimum, solve
-from balancer.credit.sim import STRATEGIES, SimResult, simulate
+from balancer.sim import STRATEGIES, SimResult, simulate
 from bench import credit_sim, scenario
 
 SMALL = """

@@ -14,9 +14,8 @@ import aiohttp
 import pytest
 import yaml
 
-from balancer import cli
+from balancer import cli, sim
 from balancer.config import Config
-from balancer.credit import sim
 from balancer.credit.trace import Trace
 from tests.balancer.credit.test_replay import T0, _served_log, done_line, write
 from tests.conftest import EmulatorHandle, base_config

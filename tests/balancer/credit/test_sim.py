@@ -1,4 +1,4 @@
-"""The credit simulation (``balancer.credit.sim``) on tiny hand-made configs and traces, checked by hand."""
+"""The credit simulation (``balancer.sim``) on tiny hand-made configs and traces, checked by hand."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from balancer.config import Config
 from balancer.credit.bound import solve
-from balancer.credit.sim import SimResult, simulate
 from balancer.credit.trace import PriceChange, Trace
+from balancer.sim import SimResult, simulate
 from tests.balancer.credit.sim_cases import config, day, trace
 
 
