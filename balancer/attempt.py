@@ -236,13 +236,9 @@ class Caller:
         if billed:
             self.book(job, choice)
         tokens = usage_total(job.usage) if billed else 0
-        if outcome is None:
-            job.add(choice, cut_by, status, ms, ttft_ms)
-            await self._settle(adm, tokens, "neutral", ms)
-            return
-        if outcome.ok:
-            job.add(choice, "ok", status, ms, ttft_ms)
-            await self._settle(adm, tokens, "ok", ms)
+        if outcome is None or outcome.ok:  # cut by our side (neutral), or served
+            job.add(choice, cut_by if outcome is None else "ok", status, ms, ttft_ms)
+            await self._settle(adm, tokens, "neutral" if outcome is None else "ok", ms)
             return
         failure = outcome.failure or Failure.UPSTREAM_ERROR
         job.add(choice, failure.value, status, ms, ttft_ms)
