@@ -25,19 +25,15 @@ lower bound, not always reachable.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from highspy import HighsLp, HighsModelStatus, MatrixFormat
-from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
 from balancer.config import Config
 from balancer.credit import horizon
+from balancer.credit.highs import Program
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, books_from_config
 from balancer.credit.pricing import INPUT_SHARE, Grant, Tariff
@@ -79,57 +75,6 @@ def repriced(books: Mapping[str, AccountBook], trace: Trace, hour: int) -> dict[
     return out
 
 
-@dataclass(slots=True)
-class _Lp:
-    """The program in blocks of columns; each column's entries as (row, value) arrays."""
-
-    rows_lo: list[float] = field(default_factory=list)
-    rows_hi: list[float] = field(default_factory=list)
-    cost: list[np.ndarray] = field(default_factory=list)
-    upper: list[np.ndarray] = field(default_factory=list)
-    ent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # rows, cols, vals
-    n: int = 0
-
-    def add_rows(self, lo: Iterable[float], hi: Iterable[float]) -> int:
-        first = len(self.rows_lo)
-        self.rows_lo.extend(lo)
-        self.rows_hi.extend(hi)
-        return first
-
-    def block(self, cost: np.ndarray, upper: np.ndarray, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> int:
-        first, ids = self.n, np.arange(self.n, self.n + len(cost))
-        self.cost.append(cost)
-        self.upper.append(upper)
-        for rows, vals in entries:
-            self.ent.append((rows, ids, np.broadcast_to(vals, ids.shape)))
-        self.n += len(cost)
-        return first
-
-    def run(self) -> tuple[np.ndarray, str]:
-        rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
-        order = np.lexsort((rows, cols))
-        lp = HighsLp()
-        lp.num_col_, lp.num_row_ = self.n, len(self.rows_lo)
-        lp.col_cost_ = np.concatenate(self.cost)
-        lp.col_lower_ = np.zeros(self.n)
-        lp.col_upper_ = np.concatenate(self.upper)
-        lp.row_lower_ = np.array(self.rows_lo, dtype=float)
-        lp.row_upper_ = np.array(self.rows_hi, dtype=float)
-        lp.a_matrix_.format_ = MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.searchsorted(cols[order], np.arange(self.n + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = rows[order].astype(np.int32)
-        lp.a_matrix_.value_ = vals[order].astype(np.float64)
-        h = Solver()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.passModel(lp)
-        h.run()
-        status = h.getModelStatus()
-        if status != HighsModelStatus.kOptimal:
-            return np.zeros(self.n), h.modelStatusToString(status)
-        return np.clip(np.asarray(h.getSolution().col_value), 0.0, None), "optimal"
-
-
 @dataclass(frozen=True, slots=True)
 class _Pair:
     route: str
@@ -145,8 +90,8 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
     clock = time.perf_counter()
     books, routes, n = books_from_config(cfg), [r for r in trace.demand if r in cfg.routes], trace.hours
     hours = np.arange(n)
-    lp = _Lp()
-    demand_row = {r: lp.add_rows(trace.demand[r] / M, trace.demand[r] / M) for r in routes}
+    lp = Program()
+    demand_row = {r: lp.rows(trace.demand[r] / M, trace.demand[r] / M) for r in routes}
     pairs = _pairs(cfg, trace, books, routes, lp, demand_row)
     for p in pairs:
         lp.block(p.price, p.up, p.rows)
@@ -154,7 +99,7 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
     for r in routes:
         lp.block(unserved[r] * (1 + TIE) + TIE, np.full(n, np.inf), [(demand_row[r] + hours, np.ones(n))])
     uses = _grant_columns(books, trace, pairs, lp)
-    x, status = lp.run()
+    x, _, status = lp.solve()
     paid = sum(float(p.price @ x[k * n : (k + 1) * n]) for k, p in enumerate(pairs))
     z = {r: x[z0 + i * n : z0 + (i + 1) * n] for i, r in enumerate(routes)}
     burned: dict[str, float] = {g.key: 0.0 for b in books.values() for g in b.grants}
@@ -201,7 +146,7 @@ def _pairs(
     trace: Trace,
     books: Mapping[str, AccountBook],
     routes: Sequence[str],
-    lp: _Lp,
+    lp: Program,
     demand_row: Mapping[str, int],
 ) -> list[_Pair]:
     """Every (route, candidate) with its hourly price, outage bounds and rows (capacity rows added here)."""
@@ -213,7 +158,7 @@ def _pairs(
         for c in cfg.routes[r].candidates:
             tpm = cfg.providers[c.provider].limits.tpm
             if tpm and c.provider not in cap_row:
-                cap_row[c.provider] = lp.add_rows([-np.inf] * n, [tpm * 60.0 / M] * n)
+                cap_row[c.provider] = lp.rows([-np.inf] * n, [tpm * 60.0 / M] * n)
             rows = [(demand_row[r] + hours, np.ones(n))]
             if tpm:
                 rows.append((cap_row[c.provider] + hours, np.ones(n)))
@@ -224,7 +169,7 @@ def _pairs(
 
 
 def _grant_columns(
-    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: _Lp
+    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: Program
 ) -> list[tuple[Grant, int, int]]:
     """One column per hour for each grant and pair it covers (zero outside the grant's window); returns
     (grant, pair index, first column) for each."""
@@ -233,7 +178,7 @@ def _grant_columns(
     uses = []
     for book in books.values():
         for g in book.grants:
-            row = lp.add_rows([-np.inf], [g.size / M])
+            row = lp.rows([-np.inf], [g.size / M])
             window = (t >= g.starts) & (t < g.expires)
             for k, p in enumerate(pairs):
                 if p.provider != g.provider or (g.models and p.model not in g.models) or not window.any():

@@ -34,16 +34,12 @@ provider's capacity would save (``mu``) and what one more unit of a grant is wor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
+from dataclasses import dataclass
 
 import numpy as np
-from highspy import HighsLp, HighsModelStatus, MatrixFormat
-from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
+from balancer.credit.highs import Program
 from balancer.credit.horizon import INF
 from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
@@ -52,30 +48,6 @@ M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers st
 PENALTY = 1000.0  # CNY per unserved Mtok, for a route the problem gives no price
 OVER = 1.001  # unserved demand is priced this much above its price, so serving it wins a tie
 BONUS = 1e-3  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
-
-
-@dataclass(slots=True)
-class _Columns:
-    """The LP's columns in blocks (paid per pair, unserved per route, grant per use), as numpy arrays."""
-
-    cost: list[np.ndarray] = field(default_factory=list)
-    upper: list[np.ndarray] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)  # one entry per nonzero: its row ...
-    cols: list[np.ndarray] = field(default_factory=list)  # ... its column ...
-    vals: list[np.ndarray] = field(default_factory=list)  # ... and its value
-    n: int = 0
-
-    def block(self, cost: np.ndarray, upper: np.ndarray, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> int:
-        """Add len(cost) columns; each (rows, values) pair gives every new column one entry. Returns the first."""
-        first, ids = self.n, np.arange(self.n, self.n + len(cost))
-        self.cost.append(cost)
-        self.upper.append(upper)
-        for rows, vals in entries:
-            self.rows.append(rows)
-            self.cols.append(ids)
-            self.vals.append(np.broadcast_to(vals, ids.shape))
-        self.n += len(cost)
-        return first
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +115,8 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     caps = np.repeat([pb.cap[p] / M for p in at.finite], n)
     lo = np.concatenate([demand, np.full(len(caps) + len(pb.grants) * pb.paths, -INF)])
     hi = np.concatenate([demand, caps, [g.amount / M for g in pb.grants for _ in range(pb.paths)]])
-    cols = _Columns()
+    cols = Program()
+    cols.rows(lo, hi)
     pairs = [(r, c) for r in at.routes for c in pb.routes[r]]
     for r, c in pairs:
         shut = candidate_key(c.provider, c.model) in pb.down or not c.paid_ok
@@ -175,7 +148,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
                 entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
                 cols.block(-w[slots] * bonus[part], up[slots], entries)
             uses.append((gi, k, active, first))
-    x, dual, status = _run(cols, lo, hi, warm or Warm())
+    x, dual, status = cols.solve(warm or Warm())
     return _read(pb, at, pairs, uses, z0, x, dual, status)
 
 
@@ -184,38 +157,6 @@ def _upper(n: int, shut_now: bool) -> np.ndarray:
     if shut_now:
         up[0] = 0.0
     return up
-
-
-def _run(cols: _Columns, lo: np.ndarray, hi: np.ndarray, warm: Warm) -> tuple[np.ndarray, np.ndarray, str]:
-    rows, col, vals = np.concatenate(cols.rows), np.concatenate(cols.cols), np.concatenate(cols.vals)
-    order = np.lexsort((rows, col))
-    lp = HighsLp()
-    lp.num_col_ = cols.n
-    lp.num_row_ = len(lo)
-    lp.col_cost_ = np.concatenate(cols.cost)
-    lp.col_lower_ = np.zeros(cols.n)
-    lp.col_upper_ = np.concatenate(cols.upper)
-    lp.row_lower_ = lo
-    lp.row_upper_ = hi
-    lp.a_matrix_.format_ = MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.searchsorted(col[order], np.arange(cols.n + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = rows[order].astype(np.int32)
-    lp.a_matrix_.value_ = vals[order].astype(np.float64)
-    h = Solver()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    shape = (lp.num_col_, lp.num_row_)
-    if warm.basis is not None and warm.shape == shape:
-        h.setBasis(warm.basis)
-    h.run()
-    status = h.getModelStatus()
-    if status != HighsModelStatus.kOptimal:  # always feasible (z absorbs any demand): a solver failure
-        warm.basis = None
-        return np.zeros(cols.n), np.zeros(len(lo)), h.modelStatusToString(status)
-    warm.shape, warm.basis = shape, h.getBasis()
-    sol = h.getSolution()
-    return np.asarray(sol.col_value), np.asarray(sol.row_dual), "optimal"
 
 
 def _read(

@@ -1,0 +1,84 @@
+"""A linear program in blocks of columns, solved with HiGHS: what the planner's LP and the offline bound share.
+
+Imported only by :mod:`balancer.credit.lp` (the planner's worker) and :mod:`balancer.credit.bound` (tools): the
+request path never loads numpy or HiGHS. Columns are >= 0; rows have lower and upper bounds (equal: an equation).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
+
+import numpy as np
+from highspy import HighsLp, HighsModelStatus, MatrixFormat
+from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
+
+from balancer.credit.schedule import Warm
+
+
+@dataclass(slots=True)
+class Program:
+    """Rows (bounds) and columns (cost, upper bound, entries) added in blocks, as numpy arrays."""
+
+    lo: list[np.ndarray] = field(default_factory=list)
+    hi: list[np.ndarray] = field(default_factory=list)
+    cost: list[np.ndarray] = field(default_factory=list)
+    upper: list[np.ndarray] = field(default_factory=list)
+    ent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # rows, cols, vals
+    n: int = 0  # columns
+    m: int = 0  # rows
+
+    def rows(self, lo: Iterable[float], hi: Iterable[float]) -> int:
+        """Add rows with these bounds. Returns the first one's index."""
+        first, lo_, hi_ = self.m, np.asarray(list(lo), dtype=float), np.asarray(list(hi), dtype=float)
+        self.lo.append(lo_)
+        self.hi.append(hi_)
+        self.m += len(lo_)
+        return first
+
+    def block(self, cost: np.ndarray, upper: np.ndarray, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> int:
+        """Add len(cost) columns; each (rows, values) pair gives every new column one entry. Returns the first."""
+        first, ids = self.n, np.arange(self.n, self.n + len(cost))
+        self.cost.append(cost)
+        self.upper.append(upper)
+        for rows, vals in entries:
+            self.ent.append((rows, ids, np.broadcast_to(vals, ids.shape)))
+        self.n += len(cost)
+        return first
+
+    def solve(self, warm: Warm | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """Minimise; returns the columns' values (clipped at 0), the rows' duals and "optimal" (or zeros and the
+        solver's status). ``warm``: start from its basis when the shape matches, and keep the new one."""
+        rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
+        order = np.lexsort((rows, cols))
+        lp = HighsLp()
+        lp.num_col_, lp.num_row_ = self.n, self.m
+        lp.col_cost_ = np.concatenate(self.cost)
+        lp.col_lower_ = np.zeros(self.n)
+        lp.col_upper_ = np.concatenate(self.upper)
+        lp.row_lower_ = np.concatenate(self.lo)
+        lp.row_upper_ = np.concatenate(self.hi)
+        lp.a_matrix_.format_ = MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.searchsorted(cols[order], np.arange(self.n + 1)).astype(np.int32)
+        lp.a_matrix_.index_ = rows[order].astype(np.int32)
+        lp.a_matrix_.value_ = vals[order].astype(np.float64)
+        h = Solver()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.passModel(lp)
+        shape = (self.n, self.m)
+        if warm is not None and warm.basis is not None and warm.shape == shape:
+            h.setBasis(warm.basis)
+        h.run()
+        status = h.getModelStatus()
+        if status != HighsModelStatus.kOptimal:
+            if warm is not None:
+                warm.basis = None
+            return np.zeros(self.n), np.zeros(self.m), h.modelStatusToString(status)
+        if warm is not None:
+            warm.shape, warm.basis = shape, h.getBasis()
+        sol = h.getSolution()
+        return np.clip(np.asarray(sol.col_value), 0.0, None), np.asarray(sol.row_dual), "optimal"
