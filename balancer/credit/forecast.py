@@ -8,6 +8,9 @@
 - ``level``: the deseasonalised mean of the last 3 days, unless the last 12 hours depart from it by more
   than the history's own 12-hour swings allow (a step change): then the last 12 hours' mean. A step is
   picked up within half a day; a swing the history has seen before is not.
+- ``carry``: the last hour's deviation from its expectation (log), fading into the coming hours by ``rho``,
+  the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
+  noise that does not persist is not carried.
 - ``spread``: how an hour's demand falls around its expectation — the deseasonalised hours over the mean of
   the 3 days around each, summarised as the mean of each band of :data:`BANDS` (the last band is the peaks),
   scaled to mean 1. The planner serves each band in proportion, so a reserve of grant tokens kept for the
@@ -32,6 +35,8 @@ MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
 DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day))
 MAX_DRIFT = 0.3
 PATHS = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
+CARRY_H = 168  # the window of the deviations' autocorrelation
+MAX_RHO = 0.95
 PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward
 FLAT = (1.0,) * 24
 
@@ -44,10 +49,16 @@ class Forecast:
     spread: tuple[float, ...] = (1.0,)  # multipliers per band of BANDS (mean 1); (1.0,): no history
     step: bool = False  # the level was reset by a step change
     drift: float = 0.0  # log sigma of the level's drift per sqrt(day); 0: none assumed (no history)
+    carry: float = 0.0  # log deviation of the hour before ``origin`` from its expectation
+    rho: float = 0.0  # how much of it each following hour keeps
+    origin: int = 0  # the hour the forecast was made in
 
     def rate(self, hour: int) -> float:
         """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
-        return self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
+        base = self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
+        if self.rho <= 0 or hour < self.origin:
+            return base
+        return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
 
     def drifted(self, z: float, days: float) -> float:
         """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean."""
@@ -72,7 +83,8 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     weekly = _weekly(x, first)
     y = [v / (daily[h % 24] * weekly[(h // 24 + 3) % 7]) for h, v in zip(range(first, hour), x, strict=True)]
     level, step = _level(y)
-    return Forecast(level, daily, weekly, _spread(y), step, _drift(y))
+    carry, rho = _carry(y, level)
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour)
 
 
 def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
@@ -154,3 +166,18 @@ def _drift(y: Sequence[float]) -> float:
     changes = [math.log(b / a) for a, b in itertools.pairwise(days) if a > 0 and b > 0]
     sigma = statistics.pstdev(changes) if len(changes) >= 3 else 0.0
     return min(MAX_DRIFT, max(DRIFT, sigma))
+
+
+def _carry(y: Sequence[float], level: float) -> tuple[float, float]:
+    """The last hour's log deviation from the level and the lag-1 autocorrelation of the last CARRY_H hours'
+    deviations (0 when they do not persist, or with under a day of history or an empty hour in it)."""
+    recent = y[-CARRY_H:]
+    if len(recent) < 24 or level <= 0 or min(recent) <= 0:
+        return 0.0, 0.0
+    d = [math.log(v / level) for v in recent]
+    mean = sum(d) / len(d)
+    var = sum((a - mean) ** 2 for a in d)
+    if var <= 0:
+        return 0.0, 0.0
+    rho = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(d)) / var
+    return d[-1], min(MAX_RHO, max(0.0, rho))

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from balancer.credit.forecast import BANDS, fit
+from balancer.credit.forecast import BANDS, Forecast, fit
 
 DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
@@ -85,3 +85,41 @@ def test_steady_traffic_has_no_spread() -> None:
     """Traffic without noise has every band at 1."""
     f = fit(traffic(4, lambda h: 80_000), now_after(4))
     assert all(m == pytest.approx(1.0) for _, m in f.bands())
+
+
+def burst_at_the_end(seed: int, ar: float) -> tuple[dict[int, int], float]:
+    """Ten days at 100k/h with lognormal noise (sigma 0.3, lag-1 correlation ``ar``); the last hour at 300k."""
+    history = traffic(10, lambda h: 100_000, seed=seed, noise=0.3, ar=ar)
+    history[DAY0 + 10 * 24 - 1] = 300_000
+    return history, now_after(10)
+
+
+def expected(f: Forecast, hour: int) -> float:
+    """The forecast's level × weekday × hour of day, without any carry."""
+    return f.level * f.weekly[(hour // 24 + 3) % 7] * f.daily[hour % 24]
+
+
+def test_a_burst_under_way_is_carried_and_fades() -> None:
+    """Where the history's deviations persist (AR 0.9), an hour at 3x the level is expected to go on: the
+    current hour is forecast well above its expectation, the excess fades hour by hour, and two days on (or in
+    any hour before the forecast was made) the forecast is the expectation."""
+    for seed in range(3):
+        history, now = burst_at_the_end(seed, ar=0.9)
+        f = fit(history, now)
+        origin = int(now // 3600)
+        assert 0.6 < f.rho <= 0.95 and f.origin == origin
+        excess = [f.rate(origin + k) / expected(f, origin + k) for k in (0, 3, 12, 48)]
+        assert excess[0] > 1.5 and excess[0] > excess[1] > excess[2] > 1.0
+        assert excess[3] == pytest.approx(1.0, abs=0.01)
+        assert f.rate(origin - 24) == pytest.approx(expected(f, origin - 24))
+
+
+def test_noise_that_does_not_persist_is_not_carried() -> None:
+    """Where hours are independent, an hour at 3x says nothing of the next: the carry's weight (rho) is near 0
+    and the current hour's forecast stays within 15% of the level's."""
+    for seed in range(3):
+        history, now = burst_at_the_end(seed, ar=0.0)
+        f = fit(history, now)
+        origin = int(now // 3600)
+        assert f.rho < 0.12
+        assert f.rate(origin) < 1.15 * expected(f, origin)
