@@ -55,12 +55,15 @@ def make_plan(
     now: float,
     down: frozenset[str] = frozenset(),
     warm: Warm | None = None,
+    forecasts: Mapping[str, Forecast] | None = None,
 ) -> Plan:
     """The plan for the current hour (and the outlook for the report) of the config's routes, from a ledger
     snapshot; candidates are known by their index in their route, as the router compiles them.
 
     ``down``: candidates ("provider/model") unavailable now; they get nothing this hour and their grants are
-    planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans."""
+    planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans.
+    ``forecasts``: route -> the demand forecast to plan on, instead of one fitted to the snapshot's traffic
+    (the simulator's foresight diagnostic)."""
     routes, horizon_days = cfg.routes, cfg.planning.horizon_days
     list_price = {
         name: {
@@ -73,7 +76,7 @@ def make_plan(
     ends = [b.grant.expires + 7 * 86400.0 for b in snap.grants if now < b.grant.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
-    fcs = {name: fit(snap.traffic.get(name, {}), now) for name in routes}
+    fcs = {name: (forecasts or {}).get(name) or fit(snap.traffic.get(name, {}), now) for name in routes}
     pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down)
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 

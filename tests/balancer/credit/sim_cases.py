@@ -55,7 +55,7 @@ def trace(
     for p, hs in (down or {}).items():
         masks[p] = np.zeros(hours, dtype=bool)
         masks[p][hs] = True
-    return Trace(T0, hours, {"chat": np.full(hours, per_hour)}, {"chat": 0.75}, masks, changes)
+    return Trace(T0, hours, {"chat": np.full(hours, float(per_hour))}, {"chat": 0.75}, masks, changes)
 
 
 def day(n: int) -> dt.date:

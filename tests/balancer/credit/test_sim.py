@@ -8,8 +8,10 @@ import pytest
 
 from balancer.config import Config
 from balancer.credit.bound import solve
+from balancer.credit.ledger import MemoryLedger, books_from_config
+from balancer.credit.planner import make_plan
 from balancer.credit.trace import PriceChange, Trace
-from balancer.sim import SimResult, simulate
+from balancer.sim import FORESIGHT, SimResult, foresight, simulate
 from tests.balancer.credit.sim_cases import config, day, trace
 
 
@@ -76,3 +78,40 @@ def test_an_unknown_strategy_is_refused() -> None:
     """A strategy name the simulation does not know is an error, not a silent default."""
     with pytest.raises(ValueError, match="unknown strategy"):
         sim(config(), trace(1_000, days=1), "weighted")
+
+
+def rush(days: int = 3, at: int = 2, factor: float = 3.0) -> Trace:
+    """60k tokens an hour, ``factor`` times that on day ``at`` (nothing before it says so)."""
+    t = trace(60_000, days=days)
+    t.demand["chat"][at * 24 : (at + 1) * 24] *= factor
+    return t
+
+
+def test_foresight_plans_on_the_traces_own_future() -> None:
+    """The foresight forecast of a trace is its demand hour by hour; a plan made with it on the eve of a rush
+    expects the rush (three times the day's tokens), a plan fitted to the past does not."""
+    cfg, t = config(), rush()
+    known = foresight(t)["chat"]
+    first = int(t.start // 3600)
+    assert [known.rate(first + h) for h in (0, 47, 48, 71, 72)] == [60_000, 60_000, 180_000, 180_000, 0.0]
+    ledger, eve = MemoryLedger(books_from_config(cfg)), t.start + 48 * 3600.0
+
+    async def plans() -> tuple[float, float]:
+        snap = await ledger.snapshot(eve)
+        snap.traffic["chat"] = {first + h: 60_000 for h in range(48)}
+        books = books_from_config(cfg)
+        seen = make_plan(cfg, books, snap, eve, forecasts=foresight(t)).demand["chat"]
+        return seen, make_plan(cfg, books, snap, eve).demand["chat"]
+
+    seen, fitted = asyncio.run(plans())
+    assert seen == pytest.approx(24 * 180_000) and fitted == pytest.approx(24 * 60_000)
+
+
+def test_foresight_runs_as_credit_burn_and_never_beats_the_bound() -> None:
+    """The diagnostic strategy re-plans like credit-burn (every 15 minutes) and, planning on the truth, pays no
+    less than the offline optimum and no more than it plus 2% on a rush with a grant (here: the same)."""
+    grants = [{"name": "pack", "tokens": 2_000_000, "expires": day(2)}]
+    cfg, t = config(cheap_tpm=1500, grants=grants), rush()
+    res, opt = sim(cfg, t, FORESIGHT), solve(cfg, t)
+    assert res.strategy == FORESIGHT and res.replans == 3 * 96
+    assert opt.paid_cny * (1 - 1e-6) <= res.paid_cny <= 1.02 * opt.paid_cny
