@@ -81,10 +81,23 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     x = [float(traffic.get(h, 0)) for h in range(first, hour)]
     daily = _daily(x, first)
     weekly = _weekly(x, first)
-    y = [v / (daily[h % 24] * weekly[(h // 24 + 3) % 7]) for h, v in zip(range(first, hour), x, strict=True)]
+    y = _deseasoned(x, first, daily, weekly)
     level, step = _level(y)
     carry, rho = _carry(y, level)
     return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour)
+
+
+def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float]:
+    """Each hour over its season; an hour of the day that never has traffic (its profile is 0: a route idle
+    every night) says nothing of the level and takes the last hour that does, so windows stay 24 hours long."""
+    y: list[float] = []
+    for h, v in enumerate(x, first):
+        season = daily[h % 24] * weekly[(h // 24 + 3) % 7]
+        y.append(v / season if season > 0 else y[-1] if y else 0.0)
+    if y and daily[first % 24] == 0:  # leading idle hours: the first hour with a profile
+        lead = next((i for i in range(len(x)) if daily[(first + i) % 24] > 0), 0)
+        y[:lead] = [y[lead]] * lead
+    return y
 
 
 def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
@@ -170,14 +183,17 @@ def _drift(y: Sequence[float]) -> float:
 
 def _carry(y: Sequence[float], level: float) -> tuple[float, float]:
     """The last hour's log deviation from the level and the lag-1 autocorrelation of the last CARRY_H hours'
-    deviations (0 when they do not persist, or with under a day of history or an empty hour in it)."""
+    deviations, over the hours with traffic (pairs of neighbours that both have it). No carry when the last
+    hour was empty, the deviations do not persist, or under a day of hours has traffic."""
     recent = y[-CARRY_H:]
-    if len(recent) < 24 or level <= 0 or min(recent) <= 0:
+    d = [math.log(v / level) if v > 0 else None for v in recent] if level > 0 else []
+    seen = [a for a in d if a is not None]
+    if len(seen) < 24 or d[-1] is None:
         return 0.0, 0.0
-    d = [math.log(v / level) for v in recent]
-    mean = sum(d) / len(d)
-    var = sum((a - mean) ** 2 for a in d)
-    if var <= 0:
+    mean = sum(seen) / len(seen)
+    var = sum((a - mean) ** 2 for a in seen)
+    pairs = [(a - mean) * (b - mean) for a, b in itertools.pairwise(d) if a is not None and b is not None]
+    if var <= 0 or not pairs:
         return 0.0, 0.0
-    rho = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(d)) / var
+    rho = sum(pairs) / len(pairs) * (len(seen) - 1) / var  # with no gap: the plain lag-1 autocorrelation
     return d[-1], min(MAX_RHO, max(0.0, rho))

@@ -114,6 +114,34 @@ def test_a_burst_under_way_is_carried_and_fades() -> None:
         assert f.rate(origin - 24) == pytest.approx(expected(f, origin - 24))
 
 
+def test_a_route_idle_every_night_is_forecast_at_its_daytime_rate() -> None:
+    """Hours of the day that never have traffic (none at 02:00-05:00) are forecast empty, and the other
+    hours at their own rate, not one lowered by the idle ones (nor a crash on an hour whose profile is 0)."""
+    history = traffic(10, lambda h: 0 if h % 24 in (2, 3, 4) else 100_000)
+    f = fit(history, now_after(10))
+    origin = int(now_after(10) // 3600)
+    assert f.rate(origin + 3) == 0.0
+    assert f.rate(origin + 12) == pytest.approx(100_000, rel=0.01)
+    del history[DAY0], history[DAY0 + 1]  # the history starts with idle hours
+    assert fit(history, now_after(10)).rate(origin + 12) == pytest.approx(100_000, rel=0.01)
+
+
+def test_empty_hours_do_not_switch_the_carry_off() -> None:
+    """A route idle three hours every night still has its burst carried (the correlation is read over the hours
+    with traffic); when the last hour itself was empty there is nothing to carry."""
+    for seed in range(3):
+        history, now = burst_at_the_end(seed, ar=0.9)
+        for h in list(history):
+            if h % 24 in (2, 3, 4):
+                del history[h]
+        f = fit(history, now)
+        origin = int(now // 3600)
+        assert 0.6 < f.rho <= 0.95
+        assert f.rate(origin) / expected(f, origin) > 1.5
+        del history[origin - 1]
+        assert fit(history, now).carry == 0.0
+
+
 def test_noise_that_does_not_persist_is_not_carried() -> None:
     """Where hours are independent, an hour at 3x says nothing of the next: the carry's weight (rho) is near 0
     and the current hour's forecast stays within 15% of the level's."""
