@@ -11,9 +11,10 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
    windows and up to what is left of them, unserved demand at its price.
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
-   from the dearest), and for whatever the shares do not place (a pick at its limit, traffic above the
-   forecast) the order of what the next token costs now: a candidate's price, or the value of the grant
-   it would spend, plus the value of its provider's capacity this hour (the LP's duals).
+   from the dearest, unless another route is planned on their provider), and for whatever the shares do
+   not place (a pick at its limit, traffic above the forecast) the order of what the next token costs now:
+   a candidate's price, or the value of the grant it would spend, plus the value of its provider's capacity
+   this hour (the LP's duals); among equals, a provider no other route is planned on first.
 
 The result is a :class:`~balancer.credit.plan.Plan`: what the ``credit-burn`` and ``cheapest`` strategies read
 per request, and the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from balancer.config import Config, Provider
 from balancer.credit.forecast import Forecast, fit
@@ -86,9 +87,13 @@ def make_plan(
         if g.grant.starts <= now:
             for pair in g.pairs:
                 paying.setdefault(pair, []).append(g)
+    carriers = _carriers(pb, sched)
     return Plan(
         made_at=now,
-        routes={name: _route_plan(name, pb.routes[name], pb.demand[name][0], sched, paying, now) for name in routes},
+        routes={
+            name: _route_plan(name, pb.routes[name], pb.demand[name][0], sched, paying, now, _others(carriers, name))
+            for name in routes
+        },
         grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
         paid=_paid(pb.bounds, sched.paid),
         demand={r: sum(f.rate(int(now // H) + k) for k in range(24)) for r, f in fcs.items()},
@@ -181,6 +186,21 @@ def _capped(prov: Provider, snap: Snapshot, provider: str) -> bool:
     )
 
 
+def _carriers(pb: Problem, sched: Schedule) -> dict[str, set[str]]:
+    """Provider -> the routes the schedule sends tokens to it in the current hour."""
+    out: dict[str, set[str]] = {}
+    for route, cands in pb.routes.items():
+        for c in cands:
+            if sum(sched.now.get((route, c.index), (0.0, 0.0))) > 0:
+                out.setdefault(c.provider, set()).add(route)
+    return out
+
+
+def _others(carriers: Mapping[str, set[str]], route: str) -> frozenset[str]:
+    """The providers another route is planned on this hour."""
+    return frozenset(p for p, routes in carriers.items() if routes - {route})
+
+
 def _route_plan(
     route: str,
     cands: Sequence[Offer],
@@ -188,14 +208,20 @@ def _route_plan(
     sched: Schedule,
     paying: Mapping[tuple[str, int], Sequence[PlannedGrant]],
     now: float,
+    shared: frozenset[str] = frozenset(),
 ) -> RoutePlan:
+    """``shared``: the providers another route is planned on this hour (their candidates are drawn at their
+    planned share, and come after an equally priced one in the order for the rest)."""
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
-    cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0})
+    cum, to = _shares(
+        planned, price, {i for i, p in price.items() if p == 0.0}, {c.index for c in cands if c.provider in shared}
+    )
     # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
     # converted to tokens) or its price, plus what its provider's capacity is worth this hour. Ties go to
-    # the candidate a grant pays for (it is spent now rather than later), then to the lower list price.
+    # the candidate a grant pays for (it is spent now rather than later), then to one whose provider no other
+    # route is planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
     marginal = {}
     for c in cands:
         spend = [
@@ -204,9 +230,10 @@ def _route_plan(
         ]
         marginal[c.index] = (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
+    prov = {c.index: c.provider for c in cands}
     order = sorted(
         (c.index for c in cands if c.index not in capped),
-        key=lambda i: (round(marginal[i], 6), price[i] > 0, list_price[i], i),
+        key=lambda i: (round(marginal[i], 6), price[i] > 0, prov[i] in shared, list_price[i], i),
     )
     return RoutePlan(
         shares=cum,
@@ -219,29 +246,32 @@ def _route_plan(
 
 
 def _shares(
-    planned: Mapping[int, float], price: Mapping[int, float], boost: set[int]
+    planned: Mapping[int, float], price: Mapping[int, float], boost: set[int], fixed: Container[int] = ()
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Cumulative pick shares from the planned shares of the route's forecast demand, cheapest first.
 
     In an hour that runs below the forecast the cheap candidates should still get their planned tokens and
     the dearest take the dip, so: the ``boost`` ones (what a grant pays for, free models) are drawn up to
     OVERSUBSCRIBE times their share, then the cheaper paid ones up to as much out of what is left, and the
-    dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order."""
+    dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order.
+    The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
+    there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates."""
     used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
     if not used:
         return (), ()
     last = used[-1] if used[-1] not in boost else None  # a paid dearest takes the dip; grants never do
-    up = sum(planned[i] for i in used if i in boost)
-    flat = sum(planned[i] for i in used if i not in boost and i != last)
-    over = min(OVERSUBSCRIBE, 1.0 / up) if up > 0 else 1.0
-    scale = min(OVERSUBSCRIBE, (1.0 - over * up) / flat) if flat > 0 else 1.0  # grants come first
+    fix = sum(planned[i] for i in used if i in fixed and i != last)
+    up = sum(planned[i] for i in used if i in boost and i not in fixed)
+    flat = sum(planned[i] for i in used if i not in boost and i not in fixed and i != last)
+    over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
+    scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
     cum: list[float] = []
     total = 0.0
     for i in used:
         if i == last:  # what is left of the plan
-            total = min(1.0, max(total, up + flat + planned[i]))
+            total = min(1.0, max(total, fix + up + flat + planned[i]))
         else:
-            total = min(1.0, total + planned[i] * (over if i in boost else scale))
+            total = min(1.0, total + planned[i] * (1.0 if i in fixed else over if i in boost else scale))
         cum.append(total)
     return tuple(cum), tuple(used)
 

@@ -15,6 +15,7 @@ import yaml
 from balancer import cli
 from balancer.credit.forecast import DRIFT, PATHS
 from balancer.credit.ledger import books_from_config
+from balancer.credit.plan import Plan
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import MICRO
 from balancer.credit.report import report
@@ -182,6 +183,43 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     assert to == (2, 3) and cum == pytest.approx((0.6, 1.0))
     cum, to = _shares({1: 0.6}, price, {2, 3})
     assert to == (1,) and cum == pytest.approx((0.6,))
+    cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3}, {2})  # another route is planned on 2's provider
+    assert to == (2, 1, 0) and cum == pytest.approx((0.4, 0.775, 1.0))  # 2 at its share; 1 takes 1.25x
+    cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3}, {1})
+    assert cum == pytest.approx((0.5, 0.8, 1.0))
+
+
+def two_routes(docs_per_hour: int) -> Plan:
+    """chat (glm's grant, qwen and qb at the same price, ds) and docs (glm's grant, qwen) at ``docs_per_hour``."""
+    raw = credit_config()
+    raw["providers"]["qb"] = {"vendor": "qwen"}
+    raw["routes"]["chat"]["candidates"].append({"provider": "qb", "model": "qwen-plus"})
+    raw["routes"]["docs"] = {
+        "candidates": [{"provider": "glm", "model": "glm-4-air"}, {"provider": "qwen", "model": "qwen-plus"}]
+    }
+    cfg, _, ledger = setup(raw)
+    with_traffic(ledger, "chat", 200_000, 48, T0)
+    if docs_per_hour:
+        with_traffic(ledger, "docs", docs_per_hour, 48, T0)
+    return make_plan(cfg, books_from_config(cfg), done(ledger.snapshot(T0)), T0)
+
+
+def test_a_provider_another_route_is_planned_on_is_drawn_at_its_share() -> None:
+    """Where a second route is planned on the grant's provider this hour, the first route's grant picks are
+    drawn at their planned share, not 1.25x (the excess would take the capacity the other route's plan
+    counts on); and of two paid candidates at the same price, the one on a provider no other route is
+    planned on comes first in the order for the rest."""
+    alone = two_routes(0).routes["chat"]
+    assert alone.share_to[0] == 2 and alone.shares[0] == pytest.approx(1.25 * 0.6, rel=0.01)  # glm: 120k of 200k
+    assert alone.rank[1] < alone.rank[3]  # qwen before qb: the same price, the lower index
+    both = two_routes(40_000)  # docs takes 40k of glm's 120k/hour
+    assert both.routes["docs"].share_to == (0,)
+    chat = both.routes["chat"]
+    assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
+    busy = two_routes(150_000)  # docs is planned on glm and qwen; chat on qwen only
+    assert 1 in busy.routes["docs"].share_to
+    chat = busy.routes["chat"]
+    assert chat.share_to == (1,) and chat.rank[3] < chat.rank[1]  # qb first in the order for the rest
 
 
 async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -> None:
