@@ -220,7 +220,7 @@ async def simulate(
     clock = time.perf_counter()
     run = _Run(cfg, trace, strategy, requests_per_hour, seed)
     k = requests_per_hour
-    every = k if strategy == "cheapest" else max(1, round(k * replan_minutes / 60))  # only PLANNED ones re-plan
+    every = k if strategy == "cheapest" else max(1, round(k * replan_minutes / 60))  # read for PLANNED ones only
     for h in range(trace.hours):
         await run.hour(h, every)
     res = await run.finish()

@@ -81,23 +81,33 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     x = [float(traffic.get(h, 0)) for h in range(first, hour)]
     daily = _daily(x, first)
     weekly = _weekly(x, first)
-    y = _deseasoned(x, first, daily, weekly)
+    seen = _deseasoned(x, first, daily, weekly)
+    y = _filled(seen)
     level, step = _level(y)
-    carry, rho = _carry(y, level)
+    carry, rho = _carry(seen, level)
     return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour)
 
 
-def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float]:
-    """Each hour over its season; an hour of the day that never has traffic (its profile is 0: a route idle
-    every night) says nothing of the level and takes the last hour that does, so windows stay 24 hours long."""
-    y: list[float] = []
+def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float | None]:
+    """Each hour over its season; None for an hour of the day that never has traffic (its profile is 0: a
+    route idle every night), which says nothing of the level."""
+    out: list[float | None] = []
     for h, v in enumerate(x, first):
         season = daily[h % 24] * weekly[(h // 24 + 3) % 7]
-        y.append(v / season if season > 0 else y[-1] if y else 0.0)
-    if y and daily[first % 24] == 0:  # leading idle hours: the first hour with a profile
-        lead = next((i for i in range(len(x)) if daily[(first + i) % 24] > 0), 0)
-        y[:lead] = [y[lead]] * lead
-    return y
+        out.append(v / season if season > 0 else None)
+    return out
+
+
+def _filled(y: Sequence[float | None]) -> list[float]:
+    """Idle hours take the nearest earlier hour's value (the first ones the first value), so windows stay 24
+    hours long without the zeros lowering the level."""
+    known = [v for v in y if v is not None]
+    last = known[0] if known else 0.0
+    out = []
+    for v in y:
+        last = last if v is None else v
+        out.append(last)
+    return out
 
 
 def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
@@ -181,12 +191,13 @@ def _drift(y: Sequence[float]) -> float:
     return min(MAX_DRIFT, max(DRIFT, sigma))
 
 
-def _carry(y: Sequence[float], level: float) -> tuple[float, float]:
+def _carry(y: Sequence[float | None], level: float) -> tuple[float, float]:
     """The last hour's log deviation from the level and the lag-1 autocorrelation of the last CARRY_H hours'
-    deviations, over the hours with traffic (pairs of neighbours that both have it). No carry when the last
-    hour was empty, the deviations do not persist, or under a day of hours has traffic."""
+    deviations, over the hours with traffic (pairs of neighbours that both have it; None: an idle hour of the
+    day). No carry when the last hour was empty, the deviations do not persist, or under a day of hours has
+    traffic."""
     recent = y[-CARRY_H:]
-    d = [math.log(v / level) if v > 0 else None for v in recent] if level > 0 else []
+    d = [math.log(v / level) if v is not None and v > 0 else None for v in recent] if level > 0 else []
     seen = [a for a in d if a is not None]
     if len(seen) < 24 or d[-1] is None:
         return 0.0, 0.0

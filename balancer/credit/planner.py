@@ -208,7 +208,7 @@ def _route_plan(
     sched: Schedule,
     paying: Mapping[tuple[str, int], Sequence[PlannedGrant]],
     now: float,
-    shared: frozenset[str] = frozenset(),
+    shared: frozenset[str],
 ) -> RoutePlan:
     """``shared``: the providers another route is planned on this hour (their candidates are drawn at their
     planned share, and come after an equally priced one in the order for the rest)."""
@@ -255,7 +255,8 @@ def _shares(
     OVERSUBSCRIBE times their share, then the cheaper paid ones up to as much out of what is left, and the
     dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order.
     The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
-    there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates."""
+    there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
+    The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse)."""
     used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
     if not used:
         return (), ()

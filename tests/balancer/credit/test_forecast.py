@@ -142,6 +142,17 @@ def test_empty_hours_do_not_switch_the_carry_off() -> None:
         assert fit(history, now).carry == 0.0
 
 
+def test_idle_hours_do_not_fake_persistence() -> None:
+    """Independent noise on a route idle six hours every night is not carried: the idle hours (filled for the
+    level's windows) are left out of the autocorrelation, not read as hours repeating their neighbour."""
+    for seed in range(5):
+        history, now = burst_at_the_end(seed, ar=0.0)
+        for h in history:
+            if h % 24 in (2, 3, 4, 5, 6, 7):
+                history[h] = 0
+        assert fit(history, now).rho < 0.12
+
+
 def test_noise_that_does_not_persist_is_not_carried() -> None:
     """Where hours are independent, an hour at 3x says nothing of the next: the carry's weight (rho) is near 0
     and the current hour's forecast stays within 15% of the level's."""
