@@ -25,6 +25,7 @@ lower bound, not always reachable.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,34 +86,119 @@ class _Pair:
     rows: list[tuple[np.ndarray, np.ndarray]]  # demand (and capacity) entries per hour
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """One trace's schedule in a program: its paid columns (n per pair, from ``first``), unserved columns (n per
+    route, from ``z0``) and grant columns ((grant, pair index, first column) each)."""
+
+    routes: list[str]
+    pairs: list[_Pair]
+    first: int
+    z0: int
+    unserved: dict[str, np.ndarray]
+    uses: list[tuple[Grant, int, int]]
+    n: int
+
+    def paid(self, x: np.ndarray) -> float:
+        return sum(
+            float(p.price @ x[self.first + k * self.n : self.first + (k + 1) * self.n])
+            for k, p in enumerate(self.pairs)
+        )
+
+    def unserved_tokens(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {r: x[self.z0 + i * self.n : self.z0 + (i + 1) * self.n] for i, r in enumerate(self.routes)}
+
+    def flows(self) -> list[int]:
+        """The first column of every block of n hourly columns (paid, unserved, grant)."""
+        return [
+            *(self.first + k * self.n for k in range(len(self.pairs))),
+            *(self.z0 + i * self.n for i in range(len(self.routes))),
+            *(first for _, _, first in self.uses),
+        ]
+
+
+def _columns(cfg: Config, trace: Trace, lp: Program, scale: float = 1.0) -> _Columns:
+    """Add ``trace``'s rows and columns to ``lp`` (costs times ``scale``)."""
+    books, routes, n = books_from_config(cfg), [r for r in trace.demand if r in cfg.routes], trace.hours
+    hours = np.arange(n)
+    demand_row = {r: lp.rows(trace.demand[r] / M, trace.demand[r] / M) for r in routes}
+    pairs = _pairs(cfg, trace, books, routes, lp, demand_row)
+    first = lp.n
+    for p in pairs:
+        lp.block(p.price * scale, p.up, p.rows)
+    z0, unserved = lp.n, {r: _unserved_prices(cfg, books, trace, r) for r in routes}
+    for r in routes:
+        cost = (unserved[r] * (1 + TIE) + TIE) * scale
+        lp.block(cost, np.full(n, np.inf), [(demand_row[r] + hours, np.ones(n))])
+    return _Columns(routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp), n)
+
+
 def solve(cfg: Config, trace: Trace) -> Optimum:
     """The cheapest way to serve ``trace`` with ``cfg``'s accounts (module docstring), and what it costs."""
     clock = time.perf_counter()
-    books, routes, n = books_from_config(cfg), [r for r in trace.demand if r in cfg.routes], trace.hours
-    hours = np.arange(n)
     lp = Program()
-    demand_row = {r: lp.rows(trace.demand[r] / M, trace.demand[r] / M) for r in routes}
-    pairs = _pairs(cfg, trace, books, routes, lp, demand_row)
-    for p in pairs:
-        lp.block(p.price, p.up, p.rows)
-    z0, unserved = lp.n, {r: _unserved_prices(cfg, books, trace, r) for r in routes}
-    for r in routes:
-        lp.block(unserved[r] * (1 + TIE) + TIE, np.full(n, np.inf), [(demand_row[r] + hours, np.ones(n))])
-    uses = _grant_columns(books, trace, pairs, lp)
+    cols = _columns(cfg, trace, lp)
     x, _, status = lp.solve()
-    paid = sum(float(p.price @ x[k * n : (k + 1) * n]) for k, p in enumerate(pairs))
-    z = {r: x[z0 + i * n : z0 + (i + 1) * n] for i, r in enumerate(routes)}
-    burned: dict[str, float] = {g.key: 0.0 for b in books.values() for g in b.grants}
-    for g, k, first in uses:
-        per = 1.0 if g.unit == "tokens" else pairs[k].price
-        burned[g.key] += float(np.sum(per * x[first : first + n])) * M
+    z = cols.unserved_tokens(x)
+    burned: dict[str, float] = {g.key: 0.0 for b in books_from_config(cfg).values() for g in b.grants}
+    for g, k, first in cols.uses:
+        per = 1.0 if g.unit == "tokens" else cols.pairs[k].price
+        burned[g.key] += float(np.sum(per * x[first : first + cols.n])) * M
     return Optimum(
-        paid_cny=paid,
+        paid_cny=cols.paid(x),
         unserved_tokens=float(sum(v.sum() for v in z.values())) * M,
-        unserved_cny=float(sum(unserved[r] @ z[r] for r in routes)),
+        unserved_cny=float(sum(cols.unserved[r] @ z[r] for r in cols.routes)),
         burned=burned,
         status=status,
         seconds=time.perf_counter() - clock,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Robust:
+    """:func:`robust`'s answer: the least paid ÷ optimum a schedule reaches on every trace at once."""
+
+    ratio: float
+    paid: tuple[float, ...]  # CNY per trace
+    unserved_tokens: tuple[float, ...]
+    status: str
+
+
+def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[Optimum], slack: float = 0.0) -> Robust:
+    """The best any planner that does not see the future could do on ``traces``, which are equal for their first
+    ``shared`` hours and differ after: the least t such that one schedule, the same in every trace up to that
+    hour and free after it, pays at most t × each trace's optimum (``optima``) and leaves no more than that
+    optimum unserved (plus ``slack`` × the trace's demand). It sees each trace's hours one by one (no planner
+    does), so t is a lower bound: what the worst of the traces costs a planner that cannot tell them apart
+    until hour ``shared``. Raises ValueError when the traces differ before it."""
+    for tr in traces[1:]:
+        for r, d in tr.demand.items():
+            if not np.array_equal(d[:shared], traces[0].demand[r][:shared]):
+                raise ValueError(f"the traces differ before hour {shared} on route {r!r}")
+    lp = Program()
+    copies = [_columns(cfg, tr, lp, scale=1e-6) for tr in traces]  # costs only break ties: t is the objective
+    t = lp.block(np.ones(1), np.full(1, np.inf), [])
+    for cols, tr, opt in zip(copies, traces, optima, strict=True):
+        n, hours = cols.n, np.arange(cols.n)
+        row = lp.rows([-np.inf], [0.0])  # paid - t * optimum <= 0
+        for k, p in enumerate(cols.pairs):
+            lp.entries(np.full(n, row), cols.first + k * n + hours, p.price)
+        lp.entries(np.array([row]), np.array([t]), np.array([-opt.paid_cny]))
+        demand = sum(float(d.sum()) for d in tr.demand.values())
+        row = lp.rows([-np.inf], [(opt.unserved_tokens + slack * demand) / M])
+        for i in range(len(cols.routes)):
+            lp.entries(np.full(n, row), cols.z0 + i * n + hours, np.ones(n))
+    for a, b in itertools.pairwise(copies):  # non-anticipative: the first hours' flows are one decision
+        for ca, cb in zip(a.flows(), b.flows(), strict=True):
+            row = lp.rows(np.zeros(shared), np.zeros(shared))
+            lp.entries(row + np.arange(shared), ca + np.arange(shared), np.ones(shared))
+            lp.entries(row + np.arange(shared), cb + np.arange(shared), -np.ones(shared))
+    x, _, status = lp.solve()
+    return Robust(
+        ratio=float(x[t]),
+        paid=tuple(c.paid(x) for c in copies),
+        unserved_tokens=tuple(float(sum(v.sum() for v in c.unserved_tokens(x).values())) * M for c in copies),
+        status=status,
     )
 
 

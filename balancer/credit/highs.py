@@ -49,6 +49,10 @@ class Program:
         self.n += len(cost)
         return first
 
+    def entries(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Add entries to existing columns (a row added after them that links them)."""
+        self.ent.append((np.asarray(rows), np.asarray(cols), np.broadcast_to(vals, np.shape(cols))))
+
     def solve(self, warm: Warm | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Minimise; returns the columns' values (clipped at 0), the rows' duals and "optimal" (or zeros and the
         solver's status). ``warm``: start from its basis when the shape matches, and keep the new one."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from balancer.credit.bound import solve, unserved_price
+from balancer import config as config_mod
+from balancer.credit.bound import robust, solve, unserved_price
 from balancer.credit.ledger import books_from_config
-from balancer.credit.trace import PriceChange
-from tests.balancer.credit.sim_cases import config, day, trace
+from balancer.credit.trace import PriceChange, Trace
+from tests.balancer.credit.sim_cases import T0, config, day, trace
 
 
 def test_serves_what_fits_and_prices_the_rest_at_the_dearest_candidate() -> None:
@@ -77,3 +79,60 @@ def test_an_outage_moves_the_hours_to_the_other_provider() -> None:
     both = {"cheap": [0, 1], "dear": [0, 1]}
     opt = solve(config(), trace(100_000, days=1, down=both))
     assert opt.unserved_tokens == pytest.approx(200_000) and opt.unserved_cny == pytest.approx(0.8)
+
+
+U = 60_000  # tokens: a provider at tpm 1000 serves one U an hour
+
+
+def _three(pack_grant: int = U) -> config_mod.Config:
+    """``pack`` (a 1-U grant, 1 U/h), ``cheap`` (1 CNY/M, 1 U/h), ``dear`` (4 CNY/M, unlimited)."""
+    prov = {
+        "pack": ("qwen", "qwen-plus", 10.0, 1000, [{"name": "g", "tokens": pack_grant}]),
+        "cheap": ("glm", "glm-4-air", 1.0, 1000, []),
+        "dear": ("deepseek", "deepseek-chat", 4.0, 0, []),
+    }
+    raw = {
+        "server": {"insecure_no_auth": True},
+        "providers": {
+            p: {"vendor": v, "limits": {"tpm": tpm}, "prices": {m: {"input": c, "output": c}}, "account": {"grants": g}}
+            for p, (v, m, c, tpm, g) in prov.items()
+        },
+        "routes": {"chat": {"candidates": [{"provider": p, "model": m} for p, (_, m, *_) in prov.items()]}},
+    }
+    return config_mod.parse(raw, "test")
+
+
+def _two_hours(first: float, second: float) -> Trace:
+    return Trace(T0, 2, {"chat": np.array([first * U, second * U])}, {"chat": 0.75})
+
+
+def test_robust_finds_the_best_shared_first_hour_against_twins_that_part() -> None:
+    """Hour 0 asks 1 U, hour 1 asks 2 U (the grant saves a dear token then) or 0.5 U (a grant kept is half wasted).
+    Spending a share a of the grant in hour 0 costs the first twin (2 + 3a)/2 of its optimum and the second
+    (1 - a)/0.5 when a < 1/2: the best shared hour is a = 2/7, where both are 10/7 of their optimum."""
+    cfg = _three()
+    high, low = _two_hours(1, 2), _two_hours(1, 0.5)
+    optima = [solve(cfg, high), solve(cfg, low)]
+    assert [o.paid_cny for o in optima] == pytest.approx([2 * U / 1e6, 0.5 * U / 1e6])
+    best = robust(cfg, [high, low], 1, optima)
+    assert best.status == "optimal"
+    assert best.ratio == pytest.approx(10 / 7, rel=1e-5)
+    assert best.paid == pytest.approx((10 / 7 * 2 * U / 1e6, 10 / 7 * 0.5 * U / 1e6), rel=1e-5)
+    assert best.unserved_tokens == pytest.approx((0.0, 0.0), abs=1e-3)
+
+
+def test_robust_is_one_when_a_schedule_suits_every_twin() -> None:
+    """When the second twin asks 1 U in hour 1, keeping the grant for hour 1 is optimal for both (ratio 1); with no
+    shared hours each twin is planned on its own (ratio 1 for the 0.5-U twin as well)."""
+    cfg = _three()
+    for hours, twins in ((1, (_two_hours(1, 2), _two_hours(1, 1))), (0, (_two_hours(1, 2), _two_hours(1, 0.5)))):
+        best = robust(cfg, list(twins), hours, [solve(cfg, t) for t in twins])
+        assert best.ratio == pytest.approx(1.0, rel=1e-6)
+
+
+def test_robust_refuses_traces_that_differ_before_they_part() -> None:
+    """Twins must ask the same in the shared hours: otherwise no schedule is one decision there."""
+    cfg = _three()
+    twins = [_two_hours(1, 2), _two_hours(0.5, 2)]
+    with pytest.raises(ValueError, match="differ before hour 1"):
+        robust(cfg, twins, 1, [solve(cfg, t) for t in twins])

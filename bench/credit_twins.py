@@ -1,0 +1,65 @@
+"""How much of a miss against the optimum the future explains: a scenario against twins that part from it.
+
+    python -m bench.credit_twins --scenario bench/scenarios/heldout/default_bursty.yaml --seed 23 --day 15
+
+The optimum (``balancer.credit.bound.solve``) knows the whole month. A planner knows the past only, so it
+cannot tell the scenario from a twin whose traffic is the same until day D and then different (here: every
+route's demand from day D on times a factor). ``balancer.credit.bound.robust`` finds the least t such that
+one schedule, shared by the scenario and a twin until day D, pays at most t × each one's optimum and serves
+as much: no planner that cannot see past day D does better on the worse of the two. t near 1 says the miss is
+the planner's; well above 1, the future's. Prints one row per factor and a final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import msgspec
+
+from balancer.credit.bound import robust, solve
+from balancer.credit.trace import Trace
+from bench import scenario
+
+
+def twin(trace: Trace, hour: int, factor: float) -> Trace:
+    """``trace`` with every route's demand from ``hour`` on times ``factor``."""
+    demand = {r: d.copy() for r, d in trace.demand.items()}
+    for d in demand.values():
+        d[hour:] *= factor
+    return dataclasses.replace(trace, demand=demand)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
+    p.add_argument("--seed", type=int, help="override the scenario's noise seed")
+    p.add_argument("--day", type=float, required=True, help="the day the twins part (hours before it are shared)")
+    p.add_argument("--factors", default="0.5,0.25,1.5", help="each twin's demand from --day on, times the scenario's")
+    args = p.parse_args(argv)
+    s = scenario.load(args.scenario)
+    if args.seed is not None:
+        s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
+    cfg, trace = scenario.to_config(s), scenario.trace(s)
+    hour = round(args.day * 24)
+    if not 0 < hour < trace.hours:
+        p.error(f"--day must fall inside the scenario's {trace.hours // 24} days")
+    opt = solve(cfg, trace)
+    print(f"scenario {s.name}: optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
+    print(f"{'twin factor':>12} {'twin optimum ¥':>15} {'best shared ×':>14}")
+    rows = []
+    for f in (float(v) for v in args.factors.split(",")):
+        other = twin(trace, hour, f)
+        opt_other = solve(cfg, other)
+        best = robust(cfg, [trace, other], hour, [opt, opt_other])
+        print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.ratio:>14.4f}")
+        rows.append({"factor": f, "twin_optimum_cny": round(opt_other.paid_cny, 2), "ratio": round(best.ratio, 4)})
+    doc = {"bench": "credit_twins", "scenario": s.name, "day": args.day, "optimum_cny": round(opt.paid_cny, 2)}
+    print(json.dumps({**doc, "twins": rows}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
