@@ -21,6 +21,9 @@ knows them all along). Unserved tokens cost the route's :func:`unserved_price`, 
 objective so serving wins a tie, and are reported at the price. The vendor's debit order is ignored (a
 grant-covered model may be paid while the grant has something left, which the ledger never does): a
 lower bound, not always reachable.
+
+:func:`robust` holds several traces' schedules in one program, equal in the hours before the traces part: what
+a planner that cannot tell them apart until then could reach at best (``bench/credit_twins.py``).
 """
 
 from __future__ import annotations
