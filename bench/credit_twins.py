@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 
 import msgspec
@@ -32,25 +33,38 @@ def twin(trace: Trace, hour: int, factor: float) -> Trace:
     return dataclasses.replace(trace, demand=demand)
 
 
+def _factors(text: str) -> list[float]:
+    """Comma-separated factors, each >= 0."""
+    try:
+        out = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not out or any(not f >= 0 for f in out):
+        raise argparse.ArgumentTypeError(f"factors must be numbers >= 0, got {text!r}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     p.add_argument("--day", type=float, required=True, help="the day the twins part (hours before it are shared)")
-    p.add_argument("--factors", default="0.5,0.25,1.5", help="each twin's demand from --day on, times the scenario's")
+    p.add_argument(
+        "--factors", type=_factors, default="0.5,0.25,1.5", help="each twin's demand from --day on, × the scenario's"
+    )
     args = p.parse_args(argv)
     s = scenario.load(args.scenario)
     if args.seed is not None:
         s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
     cfg, trace = scenario.to_config(s), scenario.trace(s)
-    hour = round(args.day * 24)
+    hour = round(args.day * 24) if math.isfinite(args.day) else 0
     if not 0 < hour < trace.hours:
         p.error(f"--day must fall inside the scenario's {trace.hours // 24} days")
     opt = solve(cfg, trace)
     print(f"scenario {s.name}: optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
     print(f"{'twin factor':>12} {'twin optimum ¥':>15} {'best shared ×':>14}")
     rows = []
-    for f in (float(v) for v in args.factors.split(",")):
+    for f in args.factors:
         other = twin(trace, hour, f)
         opt_other = solve(cfg, other)
         best = robust(cfg, [trace, other], hour, [opt, opt_other])

@@ -54,3 +54,23 @@ def test_the_cli_prints_each_twin_and_the_best_shared_schedule(tmp_path: Path, c
     flat, falls = doc["twins"]
     assert flat["ratio"] == pytest.approx(1.0, abs=1e-4)
     assert falls["ratio"] > 1.01
+
+
+@pytest.mark.parametrize("factors", ["a,1", "0.5,-1", "nan", ""])
+def test_bad_factors_are_refused_with_a_message(factors: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Factors that are not numbers >= 0 stop the CLI with argparse's usage error (exit 2) naming them, no traceback."""
+    with pytest.raises(SystemExit) as stop:
+        credit_twins.main(["--day", "2", "--factors", factors])
+    assert stop.value.code == 2
+    assert "--factors" in capsys.readouterr().err
+
+
+def test_a_day_outside_the_scenario_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--day must leave hours on both sides inside the scenario: day 0 and day 4 of a 4-day scenario are refused."""
+    path = tmp_path / "grows.yaml"
+    path.write_text(GROWS, encoding="utf-8")
+    for day in ("0", "4", "nan", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            credit_twins.main(["--scenario", str(path), "--day", day])
+        assert stop.value.code == 2
+        assert "--day must fall inside" in capsys.readouterr().err
