@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         other = twin(trace, hour, f)
         opt_other = solve(cfg, other)
         best = robust(cfg, [trace, other], hour, [opt, opt_other])
-        print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.ratio:>14.4f}")
-        rows.append({"factor": f, "twin_optimum_cny": round(opt_other.paid_cny, 2), "ratio": round(best.ratio, 4)})
+        ratio = round(best.ratio, 4) if best.status == "optimal" else None
+        print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.status if ratio is None else format(ratio, '.4f'):>14}")
+        rows.append({"factor": f, "twin_optimum_cny": round(opt_other.paid_cny, 2), "ratio": ratio})
     doc = {"bench": "credit_twins", "scenario": s.name, "day": args.day, "optimum_cny": round(opt.paid_cny, 2)}
     print(json.dumps({**doc, "twins": rows}, ensure_ascii=False))
     return 0

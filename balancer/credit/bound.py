@@ -171,13 +171,11 @@ def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[O
     """The best any planner that does not see the future could do on ``traces``, which are equal for their first
     ``shared`` hours and differ after: the least t such that one schedule, the same in every trace up to that
     hour and free after it, pays at most t × each trace's optimum (``optima``) and leaves no more than that
-    optimum unserved (plus ``slack`` × the trace's demand). It sees each trace's hours one by one (no planner
-    does), so t is a lower bound: what the worst of the traces costs a planner that cannot tell them apart
-    until hour ``shared``. Raises ValueError when the traces differ before it."""
-    for tr in traces[1:]:
-        for r, d in tr.demand.items():
-            if not np.array_equal(d[:shared], traces[0].demand[r][:shared]):
-                raise ValueError(f"the traces differ before hour {shared} on route {r!r}")
+    optimum unserved (plus ``slack`` × the trace's demand). It knows every hour of each trace in advance (no
+    planner does), so t is a lower bound: what the worst of the traces costs a planner that cannot tell them
+    apart until hour ``shared``. Raises ValueError when the traces differ before it (demand, outages, prices)
+    or in length; ``status`` other than "optimal": no answer (ratio 0)."""
+    _check_twins(traces, shared)
     lp = Program()
     copies = [_columns(cfg, tr, lp, scale=1e-6) for tr in traces]  # costs only break ties: t is the objective
     t = lp.block(np.ones(1), np.full(1, np.inf), [])
@@ -203,6 +201,22 @@ def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[O
         unserved_tokens=tuple(float(sum(v.sum() for v in c.unserved_tokens(x).values())) * M for c in copies),
         status=status,
     )
+
+
+def _check_twins(traces: Sequence[Trace], shared: int) -> None:
+    """Traces that :func:`robust` can hold: as long as each other, and the same in their first ``shared`` hours."""
+    first = traces[0]
+    for tr in traces[1:]:
+        if tr.hours != first.hours or tr.demand.keys() != first.demand.keys():
+            raise ValueError("the traces differ in length or routes")
+        for r, d in tr.demand.items():
+            if not np.array_equal(d[:shared], first.demand[r][:shared]):
+                raise ValueError(f"the traces differ before hour {shared} on route {r!r}")
+        for p in tr.down.keys() | first.down.keys():
+            if any(tr.is_down(p, h) != first.is_down(p, h) for h in range(shared)):
+                raise ValueError(f"the traces differ before hour {shared} in {p!r}'s outages")
+        if {c for c in tr.price_changes if c.hour < shared} != {c for c in first.price_changes if c.hour < shared}:
+            raise ValueError(f"the traces differ before hour {shared} in their prices")
 
 
 def hourly_books(books: Mapping[str, AccountBook], trace: Trace) -> list[tuple[int, dict[str, AccountBook]]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,16 @@ def test_robust_refuses_traces_that_differ_before_they_part() -> None:
     twins = [_two_hours(1, 2), _two_hours(0.5, 2)]
     with pytest.raises(ValueError, match="differ before hour 1"):
         robust(cfg, twins, 1, [solve(cfg, t) for t in twins])
+
+
+def test_robust_refuses_twins_whose_outages_or_prices_differ_before_they_part() -> None:
+    """An outage or a price change in the shared hours that only one twin has makes them two different pasts."""
+    cfg = _three()
+    base = _two_hours(1, 2)
+    down = dataclasses.replace(base, down={"cheap": np.array([True, False])})
+    price = dataclasses.replace(base, price_changes=(PriceChange(0, "cheap", "glm-4-air", 2.0, 2.0),))
+    for other, what in ((down, "outages"), (price, "prices")):
+        with pytest.raises(ValueError, match=what):
+            robust(cfg, [base, other], 1, [solve(cfg, base), solve(cfg, other)])
+    later = dataclasses.replace(base, down={"cheap": np.array([False, True])})  # after they part: allowed
+    assert robust(cfg, [base, later], 1, [solve(cfg, base), solve(cfg, later)]).status == "optimal"
