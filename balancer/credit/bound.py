@@ -91,9 +91,10 @@ class _Pair:
 
 @dataclass(frozen=True, slots=True)
 class _Columns:
-    """One trace's schedule in a program: its paid columns (n per pair, from ``first``), unserved columns (n per
-    route, from ``z0``) and grant columns ((grant, pair index, first column) each)."""
+    """One trace's schedule in a program: per pair n hourly paid columns from ``first``, per route n unserved
+    columns from ``z0``, and the grant columns ((grant, pair index, first column) each)."""
 
+    books: dict[str, AccountBook]
     routes: list[str]
     pairs: list[_Pair]
     first: int
@@ -102,20 +103,25 @@ class _Columns:
     uses: list[tuple[Grant, int, int]]
     n: int
 
+    def paid_cols(self, k: int) -> np.ndarray:
+        """Pair ``k``'s paid columns, one per hour."""
+        return self.first + k * self.n + np.arange(self.n)
+
+    def unserved_cols(self, i: int) -> np.ndarray:
+        """Route ``i``'s unserved columns, one per hour."""
+        return self.z0 + i * self.n + np.arange(self.n)
+
     def paid(self, x: np.ndarray) -> float:
-        return sum(
-            float(p.price @ x[self.first + k * self.n : self.first + (k + 1) * self.n])
-            for k, p in enumerate(self.pairs)
-        )
+        return sum(float(p.price @ x[self.paid_cols(k)]) for k, p in enumerate(self.pairs))
 
     def unserved_tokens(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {r: x[self.z0 + i * self.n : self.z0 + (i + 1) * self.n] for i, r in enumerate(self.routes)}
+        return {r: x[self.unserved_cols(i)] for i, r in enumerate(self.routes)}
 
     def flows(self) -> list[int]:
         """The first column of every block of n hourly columns (paid, unserved, grant)."""
         return [
-            *(self.first + k * self.n for k in range(len(self.pairs))),
-            *(self.z0 + i * self.n for i in range(len(self.routes))),
+            *(int(self.paid_cols(k)[0]) for k in range(len(self.pairs))),
+            *(int(self.unserved_cols(i)[0]) for i in range(len(self.routes))),
             *(first for _, _, first in self.uses),
         ]
 
@@ -133,7 +139,7 @@ def _columns(cfg: Config, trace: Trace, lp: Program, scale: float = 1.0) -> _Col
     for r in routes:
         cost = (unserved[r] * (1 + TIE) + TIE) * scale
         lp.block(cost, np.full(n, np.inf), [(demand_row[r] + hours, np.ones(n))])
-    return _Columns(routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp), n)
+    return _Columns(books, routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp), n)
 
 
 def solve(cfg: Config, trace: Trace) -> Optimum:
@@ -143,7 +149,7 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
     cols = _columns(cfg, trace, lp)
     x, _, status = lp.solve()
     z = cols.unserved_tokens(x)
-    burned: dict[str, float] = {g.key: 0.0 for b in books_from_config(cfg).values() for g in b.grants}
+    burned: dict[str, float] = {g.key: 0.0 for b in cols.books.values() for g in b.grants}
     for g, k, first in cols.uses:
         per = 1.0 if g.unit == "tokens" else cols.pairs[k].price
         burned[g.key] += float(np.sum(per * x[first : first + cols.n])) * M
@@ -167,28 +173,26 @@ class Robust:
     status: str
 
 
-def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[Optimum], slack: float = 0.0) -> Robust:
+def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[Optimum]) -> Robust:
     """The best any planner that does not see the future could do on ``traces``, which are equal for their first
     ``shared`` hours and differ after: the least t such that one schedule, the same in every trace up to that
     hour and free after it, pays at most t × each trace's optimum (``optima``) and leaves no more than that
-    optimum unserved (plus ``slack`` × the trace's demand). It knows every hour of each trace in advance (no
-    planner does), so t is a lower bound: what the worst of the traces costs a planner that cannot tell them
-    apart until hour ``shared``. Raises ValueError when the traces differ before it (demand, outages, prices)
-    or in length; ``status`` other than "optimal": no answer (ratio 0)."""
+    optimum unserved. It knows every hour of each trace in advance (no planner does), so t is a lower bound:
+    what the worst of the traces costs a planner that cannot tell them apart until hour ``shared``. Raises
+    ValueError when the traces differ before it (demand, outages, prices) or in length; ``status`` other than
+    "optimal": no answer (ratio 0)."""
     _check_twins(traces, shared)
     lp = Program()
     copies = [_columns(cfg, tr, lp, scale=1e-6) for tr in traces]  # costs only break ties: t is the objective
     t = lp.block(np.ones(1), np.full(1, np.inf), [])
-    for cols, tr, opt in zip(copies, traces, optima, strict=True):
-        n, hours = cols.n, np.arange(cols.n)
+    for cols, opt in zip(copies, optima, strict=True):
         row = lp.rows([-np.inf], [0.0])  # paid - t * optimum <= 0
         for k, p in enumerate(cols.pairs):
-            lp.entries(np.full(n, row), cols.first + k * n + hours, p.price)
+            lp.entries(np.full(cols.n, row), cols.paid_cols(k), p.price)
         lp.entries(np.array([row]), np.array([t]), np.array([-opt.paid_cny]))
-        demand = sum(float(d.sum()) for d in tr.demand.values())
-        row = lp.rows([-np.inf], [(opt.unserved_tokens + slack * demand) / M])
+        row = lp.rows([-np.inf], [opt.unserved_tokens / M])
         for i in range(len(cols.routes)):
-            lp.entries(np.full(n, row), cols.z0 + i * n + hours, np.ones(n))
+            lp.entries(np.full(cols.n, row), cols.unserved_cols(i), np.ones(cols.n))
     for a, b in itertools.pairwise(copies):  # non-anticipative: the first hours' flows are one decision
         for ca, cb in zip(a.flows(), b.flows(), strict=True):
             row = lp.rows(np.zeros(shared), np.zeros(shared))
