@@ -30,7 +30,7 @@ from balancer.config import Config
 from balancer.credit.bound import hourly_books, unserved_price
 from balancer.credit.forecast import BANDS, Forecast
 from balancer.credit.horizon import blended
-from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, books_from_config
+from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, books_from_config
 from balancer.credit.plan import RoutePlan
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
@@ -56,6 +56,7 @@ class SimResult:
     seconds: float = 0.0
     replans: int = 0
     replan_ms: list[float] = field(default_factory=list)  # each make_plan's wall time, in order
+    rows: list[Row] = field(default_factory=list)  # the ledger's at the end: per day, provider, model, bucket
 
     @property
     def replan_max_ms(self) -> float | None:
@@ -203,6 +204,7 @@ class _Run:
         self.res.paid_cny = sum(r.micro for r in snap.rows if r.bucket == "paid") / MICRO
         self.res.burned = {g.grant.key: g.used for g in snap.grants}
         self.res.wasted = {g.grant.key: g.remaining if g.grant.expires <= end else 0 for g in snap.grants}
+        self.res.rows = list(snap.rows)
         return self.res
 
 

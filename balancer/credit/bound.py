@@ -22,6 +22,7 @@ objective so serving wins a tie, and are reported at the price. The vendor's deb
 grant-covered model may be paid while the grant has something left, which the ledger never does): a
 lower bound, not always reachable.
 
+:func:`hourly` gives the optimum's schedule hour by hour per model and bucket (``bench/credit_where.py``);
 :func:`robust` holds several traces' schedules in one program, equal in the hours before the traces part: what
 a planner that cannot tell them apart until then could reach at best (``bench/credit_twins.py``).
 """
@@ -161,6 +162,27 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
         status=status,
         seconds=time.perf_counter() - clock,
     )
+
+
+def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+    """The optimum's schedule hour by hour: (provider, model, bucket) -> (tokens, CNY paid) in every hour, the
+    bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid")."""
+    lp = Program()
+    cols = _columns(cfg, trace, lp)
+    x, _, _ = lp.solve()
+    out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def add(key: tuple[str, str, str], tokens: np.ndarray, cny: np.ndarray) -> None:
+        a, b = out.get(key, (np.zeros(cols.n), np.zeros(cols.n)))
+        out[key] = (a + tokens, b + cny)
+
+    for k, p in enumerate(cols.pairs):
+        v = x[cols.paid_cols(k)]
+        add((p.provider, p.model, "paid"), v * M, v * p.price)
+    for g, k, first in cols.uses:
+        p = cols.pairs[k]
+        add((p.provider, p.model, g.name), x[first : first + cols.n] * M, np.zeros(cols.n))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
