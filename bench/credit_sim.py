@@ -15,8 +15,6 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 
-import msgspec
-
 from balancer.config import Config
 from balancer.credit.bound import Optimum, solve
 from balancer.credit.ledger import books_from_config
@@ -131,6 +129,15 @@ def _print_burn(results: Sequence[SimResult], opt: Optimum) -> None:
         print(f"{label:14}", " ".join(f"{src.get(n, 0) / 1e6:8.2f}" for n in names))
 
 
+def run(s: scenario.Scenario, cfg: Config, trace: Trace, strategy: str) -> SimResult:
+    """One strategy over the scenario's trace, at the scenario's pace (requests per hour, re-plan interval) and
+    with its seed for the strategies' draws."""
+    pace = simulate(
+        cfg, trace, strategy, requests_per_hour=s.requests_per_hour, replan_minutes=s.replan_minutes, seed=s.seed
+    )
+    return asyncio.run(pace)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/default.yaml")
@@ -138,17 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true", help="also print what each strategy burned per grant")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     args = p.parse_args(argv)
-    s = scenario.load(args.scenario)
-    if args.seed is not None:
-        s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
+    s = scenario.seeded(args.scenario, args.seed)
     cfg, trace = scenario.to_config(s), scenario.trace(s)
     opt = solve(cfg, trace)
-    results = [
-        asyncio.run(
-            simulate(cfg, trace, n, requests_per_hour=s.requests_per_hour, replan_minutes=s.replan_minutes, seed=s.seed)
-        )
-        for n in args.strategies.split(",")
-    ]
+    results = [run(s, cfg, trace, n) for n in args.strategies.split(",")]
     print(json.dumps(report(s.name, s.seed, cfg, trace, results, opt, args.verbose), ensure_ascii=False))
     return 0
 

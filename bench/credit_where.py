@@ -12,7 +12,6 @@ in CNY first; a final JSON line holds them all.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import math
@@ -20,13 +19,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-import msgspec
 import numpy as np
 
 from balancer.credit.bound import hourly
 from balancer.credit.ledger import Row
-from balancer.sim import simulate
 from bench import scenario
+from bench.credit_sim import run
 
 Key = tuple[int, str, str]  # (period: 0 before the split, 1 from it), provider/model, bucket
 M = 1e6
@@ -84,17 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     p.add_argument("--split", type=float, help="the day the second period starts (default: half the scenario)")
     args = p.parse_args(argv)
-    s = scenario.load(args.scenario)
-    if args.seed is not None:
-        s = msgspec.structs.replace(s, seed=args.seed, name=f"{s.name} (seed {args.seed})")
+    s = scenario.seeded(args.scenario, args.seed)
     cfg, trace = scenario.to_config(s), scenario.trace(s)
     days = trace.hours // 24
     split = days // 2 if args.split is None else args.split
     if not (math.isfinite(split) and split == int(split) and 0 < split < days):
         p.error(f"--split must be a whole day inside the scenario's {days} days")
-    per_hour, every = s.requests_per_hour, s.replan_minutes  # as credit_sim runs it
-    sim = simulate(cfg, trace, "credit-burn", requests_per_hour=per_hour, replan_minutes=every, seed=s.seed)
-    res = asyncio.run(sim)
+    res = run(s, cfg, trace, "credit-burn")
     start = dt.datetime.fromtimestamp(trace.start, dt.UTC).date()
     rows = table(sim_by_period(res.rows, start, int(split)), optimum_by_period(hourly(cfg, trace), int(split) * 24))
     totals = [

@@ -116,6 +116,13 @@ def load(path: str | Path) -> Scenario:
     return s
 
 
+def seeded(path: str | Path, seed: int | None) -> Scenario:
+    """:func:`load`, its noise seed replaced by ``seed`` (and named in its name) unless that is None: what the
+    bench CLIs' ``--seed`` does."""
+    s = load(path)
+    return s if seed is None else msgspec.structs.replace(s, seed=seed, name=f"{s.name} (seed {seed})")
+
+
 def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
     data = yaml.safe_load(p.read_text(encoding="utf-8"))
     parent = data.pop("extends", None)

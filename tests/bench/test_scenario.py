@@ -292,3 +292,14 @@ def test_the_new_scenarios_have_their_shapes() -> None:
     grow = scenario.trace(sc["growth_promo"]).demand["assist"]
     assert grow[-168:].mean() > 1.6 * grow[:168].mean()
     assert sum(g.amount is not None for p in sc["vouchers"].providers.values() for g in p.grants) >= 4
+
+
+def test_seeded_replaces_the_seed_and_names_it_or_keeps_the_file_as_it_is(tmp_path: Path) -> None:
+    """``seeded(path, 11)`` is the file's scenario with seed 11 and "(seed 11)" in its name, so its noise differs
+    from the file's seed 3; ``seeded(path, None)`` is the file's scenario unchanged."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base(noise=0.3)), encoding="utf-8")
+    as_is, other = scenario.seeded(path, None), scenario.seeded(path, 11)
+    assert as_is == scenario.load(path) and as_is.seed == 3
+    assert other.seed == 11 and other.name == "t (seed 11)"
+    assert not np.array_equal(scenario.trace(other).demand["r"], scenario.trace(as_is).demand["r"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from balancer import config as config_mod
-from balancer.credit.bound import robust, solve, unserved_price
+from balancer.credit.bound import hourly, robust, solve, unserved_price
 from balancer.credit.ledger import books_from_config
 from balancer.credit.trace import PriceChange, Trace
 from tests.balancer.credit.sim_cases import T0, config, day, trace
@@ -151,3 +151,18 @@ def test_robust_refuses_twins_whose_outages_or_prices_differ_before_they_part() 
             robust(cfg, [base, other], 1, [solve(cfg, base), solve(cfg, other)])
     later = dataclasses.replace(base, down={"cheap": np.array([False, True])})  # after they part: allowed
     assert robust(cfg, [base, later], 1, [solve(cfg, base), solve(cfg, later)]).status == "optimal"
+
+
+def test_hourly_gives_each_hour_of_the_optimum_per_model_and_bucket() -> None:
+    """Hour 0 asks 1 U and hour 1 asks 2 U: the optimum serves hour 0 on ``cheap`` (paid, 1 CNY/M) and hour 1 on
+    ``cheap`` and the grant on ``pack`` (spent there, where the only other room is ``dear`` at 4); ``dear`` serves
+    nothing. CNY only for the paid bucket, and its sum is solve's paid."""
+    cfg = _three()
+    flows = hourly(cfg, _two_hours(1, 2))
+    tokens, cny = flows["cheap", "glm-4-air", "paid"]
+    assert tokens == pytest.approx([U, U]) and cny == pytest.approx([U / 1e6, U / 1e6])
+    tokens, cny = flows["pack", "qwen-plus", "g"]
+    assert tokens == pytest.approx([0.0, U], abs=1e-3) and cny == pytest.approx([0.0, 0.0])
+    assert flows["dear", "deepseek-chat", "paid"][0] == pytest.approx([0.0, 0.0], abs=1e-3)
+    paid = sum(float(c.sum()) for (_, _, bucket), (_, c) in flows.items() if bucket == "paid")
+    assert paid == pytest.approx(solve(cfg, _two_hours(1, 2)).paid_cny)
