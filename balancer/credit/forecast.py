@@ -3,11 +3,17 @@
     expected tokens in hour h = level × weekly[day of week of h] × daily[hour of day of h]
 
 - ``daily``: each hour of day's mean over the history, as a share of the mean (flat under a day of history).
-- ``weekly``: each weekday's total over the total of the days around it (so a step in traffic is not taken
-  for a weekday), shrunk toward 1 by how few such weekdays the history holds; flat under 8 days.
-- ``level``: the deseasonalised mean of the last 3 days, unless the last 12 hours depart from it by more
-  than the history's own 12-hour swings allow (a step change): then the last 12 hours' mean. A step is
-  picked up within half a day; a swing the history has seen before is not.
+- ``weekly``: each full day's total over the mean of the 7 days around it (centred where the history allows),
+  averaged per weekday and shrunk toward 1 by how few such days the history holds; flat under 8 days. The last
+  two full days are left out, so a step there is left to the level's test, not half explained as a busy weekday.
+- ``level``: the deseasonalised mean of the last 3 days, unless the traffic has stepped: the median of the
+  last ``k`` hours' logs (``k`` in :data:`STEP_KS`) departs from the median of the 72 before them by more
+  than :data:`MIN_STEP` and by more than :data:`STEP_BAR` standard errors of the history's own noise (its
+  autocorrelation counted; medians, so a burst of a few hours does not pass for a step). Then the level is
+  the mean of those 72 hours times the ratio of the medians, ``k`` the most significant. Measured on generated
+  traffic (AR 0.8, sigma 0.25, bursts of hours, weekly season): a doubling or halving is taken within two days
+  in about 4 of 5 histories, within 12 hours in quieter traffic; 0.5-2% of fits without a step take one.
+  Steps are looked for from two days of history on.
 - ``carry``: the last hour's deviation from its expectation (log), fading into the coming hours by ``rho``,
   the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
   noise that does not persist is not carried.
@@ -30,13 +36,17 @@ from dataclasses import dataclass
 H = 3600.0
 BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the spread's quantile bands
 LONG_H = 72  # the level's window
-RECENT_H = 12  # the step test's window
+STEP_KS = (12, 18, 24, 30, 36, 42, 48)  # hours since a step the step test tries
+STEP_BASE = 72  # hours before them it compares them with
+STEP_BAR = 3.25  # standard errors a step must depart by
+MEDIAN_VAR = math.pi / 2  # a median's variance over a mean's (normal noise)
 MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
 DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day))
 MAX_DRIFT = 0.3
 PATHS = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
 CARRY_H = 168  # the window of the deviations' autocorrelation
 MAX_RHO = 0.95
+SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from
 PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward
 FLAT = (1.0,) * 24
 
@@ -123,15 +133,17 @@ def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
 
 
 def _weekly(x: Sequence[float], first: int) -> tuple[float, ...]:
-    """Each full day's total over the mean of the full days within 3 of it, averaged per weekday."""
+    """Each full day's total over the mean of the 7 days around it (centred where the history allows), averaged
+    per weekday and shrunk toward 1; the last SEASON_SKIP days are left out (the step test's)."""
     day0 = -(-first // 24)  # the first full day
     days = [(d, sum(x[d * 24 - first : d * 24 - first + 24])) for d in range(day0, (first + len(x)) // 24)]
     if len(days) < 8:
         return (1.0,) * 7
+    days = days[: len(days) - SEASON_SKIP]
     ratios: list[list[float]] = [[] for _ in range(7)]
     for i, (d, total) in enumerate(days):
-        near = [t for _, t in days[max(0, i - 3) : i + 4]]
-        mean = sum(near) / len(near)
+        a = max(0, min(i - 3, len(days) - 7))
+        mean = sum(t for _, t in days[a : a + 7]) / len(days[a : a + 7])
         if mean > 0:
             ratios[(d + 3) % 7].append(total / mean)
     raw = [(sum(r) + PRIOR) / (len(r) + PRIOR) for r in ratios]  # a pseudo-day at 1: the few shrink toward flat
@@ -140,20 +152,49 @@ def _weekly(x: Sequence[float], first: int) -> tuple[float, ...]:
 
 
 def _level(y: Sequence[float]) -> tuple[float, bool]:
-    """The mean of the last LONG_H hours, or of the last RECENT_H when they depart from it as a step would."""
+    """The mean of the last LONG_H hours; or, where the last ``k`` hours' median departs from the median of the
+    hours before them as a step would, the mean of those hours before times the ratio of the medians."""
     long = sum(y[-LONG_H:]) / len(y[-LONG_H:])
-    if len(y) < 2 * RECENT_H or long <= 0:
+    n = len(y)
+    if long <= 0:
         return long, False
-    recent = sum(y[-RECENT_H:]) / RECENT_H
-    swings = [
-        math.log(a / b)
-        for i in range(len(y) - RECENT_H, LONG_H // 2, -RECENT_H)
-        if (a := sum(y[i - RECENT_H : i]) / RECENT_H) > 0 and (b := sum(y[max(0, i - LONG_H) : i]) / min(i, LONG_H)) > 0
+    z = [math.log(max(v, 1.0)) for v in y]
+    pre = list(itertools.accumulate(z, initial=0.0))
+    end = n - max(STEP_KS)
+    var = _noise_var(z, pre, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
+    best, step, since, base = STEP_BAR, 0.0, 0, 0  # the most significant departure: t, log ratio, windows
+    for k in STEP_KS:
+        b = min(STEP_BASE, n - k)
+        if b < 24 or var <= 0:
+            break
+        diff = statistics.median(z[n - k :]) - statistics.median(z[n - k - b : n - k])
+        t = abs(diff) / math.sqrt(MEDIAN_VAR * var * (1 / k + 1 / b))
+        if abs(diff) > MIN_STEP and t > best:
+            best, step, since, base = t, diff, k, b
+    if not since:
+        return long, False
+    return sum(y[n - since - base : n - since]) / base * math.exp(step), True  # the hours before, times the step
+
+
+def _noise_var(z: Sequence[float], pre: Sequence[float], end: int) -> float:
+    """The long-run variance of the hours' log deviations from their centred 3-day mean, over the first
+    ``end`` hours: the variance times (1 + rho) / (1 - rho), rho their lag-1 autocorrelation (at most
+    MAX_RHO). 0 under two days of such hours."""
+    end = min(end, len(z))
+    if end < 48:
+        return 0.0
+    half = LONG_H // 2
+    d = [
+        z[i] - (pre[min(end, i + half)] - pre[max(0, i - half)]) / (min(end, i + half) - max(0, i - half))
+        for i in range(end)
     ]
-    bar = max(MIN_STEP, 3 * statistics.pstdev(swings)) if len(swings) >= 3 else 2 * MIN_STEP
-    if recent > 0 and abs(math.log(recent / long)) > bar:
-        return recent, True
-    return long, False
+    mean = sum(d) / end
+    g0 = sum((a - mean) ** 2 for a in d) / end
+    if g0 <= 0:
+        return 0.0
+    rho = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(d)) / (end - 1) / g0
+    rho = min(MAX_RHO, max(0.0, rho))
+    return g0 * (1 + rho) / (1 - rho)
 
 
 def _spread(y: Sequence[float]) -> tuple[float, ...]:
