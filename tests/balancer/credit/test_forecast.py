@@ -147,6 +147,17 @@ def test_sparse_traffic_keeps_a_level_near_its_mean(empty: float) -> None:
     assert worst < 4
 
 
+def test_traffic_that_stops_is_forecast_at_nothing() -> None:
+    """Bursty traffic that stops on day 10 (a retired route, a client gone) is forecast at a level near 0 from 12
+    hours on and through the next two days, not at a 3-day mean that takes three days to drain."""
+    for seed in range(3):
+        history = {h: 0 if h >= DAY0 + 10 * 24 else v for h, v in bursty(12, seed).items()}
+        for hours in range(12, 48, 6):
+            now = now_after(10 + hours / 24)
+            f = fit({h: v for h, v in history.items() if h < now // 3600}, now)
+            assert f.step and f.level < 10  # tokens an hour, from 600k
+
+
 def test_the_newest_days_do_not_move_the_weekly_season() -> None:
     """The weekly season is not learned from the last two full days: doubling them (a step the level's test is
     to find) leaves it as it was, rather than half explaining the step away as a busy weekday."""
