@@ -158,6 +158,18 @@ def test_traffic_that_stops_is_forecast_at_nothing() -> None:
             assert f.step and f.level < 10  # tokens an hour, from 600k
 
 
+def test_traffic_that_resumes_after_idle_days_is_forecast_at_its_rate_within_a_day() -> None:
+    """Bursty traffic idle from day 6 to day 10 (a holiday), then back: from 24 to 48 hours on, the level is at
+    least half the rate before the holiday (the idle days are not sparse traffic whose median says nothing)."""
+    for seed in range(3):
+        history = {h: 0 if DAY0 + 6 * 24 <= h < DAY0 + 10 * 24 else v for h, v in bursty(12, seed).items()}
+        rate = sum(history[DAY0 + i] for i in range(6 * 24)) / (6 * 24)
+        for hours in (24, 36, 48):
+            now = now_after(10 + hours / 24)
+            f = fit({h: v for h, v in history.items() if h < now // 3600}, now)
+            assert 0.5 * rate < f.level < 1.5 * rate
+
+
 def test_the_newest_days_do_not_move_the_weekly_season() -> None:
     """The weekly season is not learned from the last two full days: doubling them (a step the level's test is
     to find) leaves it as it was, rather than half explaining the step away as a busy weekday."""
