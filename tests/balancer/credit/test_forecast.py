@@ -170,6 +170,27 @@ def test_traffic_that_resumes_after_idle_days_is_forecast_at_its_rate_within_a_d
             assert 0.5 * rate < f.level < 1.5 * rate
 
 
+@pytest.mark.parametrize("kind", ["dense", "gaps", "spikes", "zeros", "tiny", "on-off"])
+def test_ragged_histories_never_break_the_fit(kind: str) -> None:
+    """Histories of 0-700 hours with missing hours, 10^12-token spikes, random empty hours, 0-3 tokens an hour,
+    or days-long idle and busy spells: the fit never raises, and the level and rates are finite, not negative."""
+    for seed in range(70):
+        rng = random.Random(seed)
+        hours, period, history = rng.randint(0, 700), rng.randint(20, 200), {}
+        for i in range(hours):
+            v = rng.randint(0, 10**6)
+            if kind == "gaps" and rng.random() < 0.5:
+                continue
+            v = 10**12 if kind == "spikes" and rng.random() < 0.01 else v
+            v = 0 if kind == "zeros" and rng.random() < 0.6 else v
+            v = rng.randint(0, 3) if kind == "tiny" else v
+            v = 0 if kind == "on-off" and (i // period) % 2 == 0 else v
+            history[DAY0 + i] = v
+        f = fit(history, (DAY0 + hours + rng.random() * 3) * 3600.0)
+        rates = [f.level] + [f.rate(DAY0 + hours + k) for k in (0, 5, 30)]
+        assert all(math.isfinite(r) and r >= 0 for r in rates), (seed, rates)
+
+
 def test_the_newest_days_do_not_move_the_weekly_season() -> None:
     """The weekly season is not learned from the last two full days: doubling them (a step the level's test is
     to find) leaves it as it was, rather than half explaining the step away as a busy weekday."""
