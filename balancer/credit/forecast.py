@@ -166,9 +166,8 @@ def _level(y: Sequence[float]) -> tuple[float, bool]:
     if long <= 0 or _mixed(held):
         return long, False
     z = [math.log(max(v, 1.0)) for v in y]
-    pre = list(itertools.accumulate(z, initial=0.0))
     end = n - max(STEP_KS)
-    var = _noise_var(z, pre, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
+    var = _noise_var(z, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
     best, step, since, base = STEP_BAR, 0.0, 0, 0  # the most significant departure: t, log ratio, windows
     for k in STEP_KS:
         b = min(STEP_BASE, n - k)
@@ -197,41 +196,48 @@ def _mixed(hours: Sequence[float]) -> bool:
     return MAX_EMPTY < empty < 1 - MAX_EMPTY
 
 
-def _noise_var(z: Sequence[float], pre: Sequence[float], end: int) -> float:
-    """The long-run variance of the hours' log deviations from their centred 3-day mean, over the first
-    ``end`` hours: the variance times (1 + rho) / (1 - rho), rho their lag-1 autocorrelation (at most
-    MAX_RHO). 0 under two days of such hours."""
+def _noise_var(z: Sequence[float], end: int) -> float:
+    """The long-run variance of the first ``end`` hours' log deviations from their centred 3-day mean: the
+    variance times (1 + rho) / (1 - rho), rho their lag-1 autocorrelation. 0 under two days of hours."""
     end = min(end, len(z))
     if end < 48:
         return 0.0
-    half = LONG_H // 2
-    d = [
-        z[i] - (pre[min(end, i + half)] - pre[max(0, i - half)]) / (min(end, i + half) - max(0, i - half))
-        for i in range(end)
-    ]
+    d = [v - m for v, m in zip(z, _centred_means(z, end), strict=False)]
     mean = sum(d) / end
-    g0 = sum((a - mean) ** 2 for a in d) / end
-    if g0 <= 0:
+    rho = _lag1(d)
+    return sum((a - mean) ** 2 for a in d) / end * (1 + rho) / (1 - rho)
+
+
+def _centred_means(v: Sequence[float], end: int) -> list[float]:
+    """The mean of the LONG_H hours centred on each of the first ``end`` hours (fewer at the edges; none from
+    ``end`` on)."""
+    half = LONG_H // 2
+    pre = list(itertools.accumulate(v[:end], initial=0.0))
+    return [
+        (pre[min(end, i + half)] - pre[max(0, i - half)]) / (min(end, i + half) - max(0, i - half)) for i in range(end)
+    ]
+
+
+def _lag1(d: Sequence[float | None]) -> float:
+    """The lag-1 autocorrelation of ``d`` over its known values (pairs of neighbours that are both known; None:
+    unknown), held in [0, MAX_RHO]; 0 where there is no variance or no such pair."""
+    seen = [a for a in d if a is not None]
+    if len(seen) < 2:
         return 0.0
-    rho = sum((a - mean) * (b - mean) for a, b in itertools.pairwise(d)) / (end - 1) / g0
-    rho = min(MAX_RHO, max(0.0, rho))
-    return g0 * (1 + rho) / (1 - rho)
+    mean = sum(seen) / len(seen)
+    var = sum((a - mean) ** 2 for a in seen)
+    pairs = [(a - mean) * (b - mean) for a, b in itertools.pairwise(d) if a is not None and b is not None]
+    if var <= 0 or not pairs:
+        return 0.0
+    rho = sum(pairs) / len(pairs) * (len(seen) - 1) / var  # with no gap: the plain lag-1 autocorrelation
+    return min(MAX_RHO, max(0.0, rho))
 
 
 def _spread(y: Sequence[float]) -> tuple[float, ...]:
     """Mean of each BANDS band of the hours' ratios to their 3-day neighbourhood's mean, scaled to mean 1."""
     if len(y) < 24:
         return (1.0,)
-    half = LONG_H // 2
-    pre = [0.0]
-    for v in y:
-        pre.append(pre[-1] + v)
-    ratios = []
-    for i, v in enumerate(y):
-        a, b = max(0, i - half), min(len(y), i + half)
-        mean = (pre[b] - pre[a]) / (b - a)
-        if mean > 0:
-            ratios.append(v / mean)
+    ratios = [v / mean for v, mean in zip(y, _centred_means(y, len(y)), strict=True) if mean > 0]
     if len(ratios) < 24:
         return (1.0,)
     ratios.sort()
@@ -260,13 +266,8 @@ def _carry(y: Sequence[float | None], level: float) -> tuple[float, float]:
     traffic."""
     recent = y[-CARRY_H:]
     d = [math.log(v / level) if v is not None and v > 0 else None for v in recent] if level > 0 else []
-    seen = [a for a in d if a is not None]
-    if len(seen) < 24 or d[-1] is None:
+    last = d[-1] if d else None
+    if last is None or sum(a is not None for a in d) < 24:
         return 0.0, 0.0
-    mean = sum(seen) / len(seen)
-    var = sum((a - mean) ** 2 for a in seen)
-    pairs = [(a - mean) * (b - mean) for a, b in itertools.pairwise(d) if a is not None and b is not None]
-    if var <= 0 or not pairs:
-        return 0.0, 0.0
-    rho = sum(pairs) / len(pairs) * (len(seen) - 1) / var  # with no gap: the plain lag-1 autocorrelation
-    return d[-1], min(MAX_RHO, max(0.0, rho))
+    rho = _lag1(d)
+    return (last, rho) if rho > 0 else (0.0, 0.0)
