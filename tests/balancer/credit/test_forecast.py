@@ -26,6 +26,11 @@ def now_after(days: float) -> float:
     return (DAY0 + days * 24) * 3600.0 + 60.0
 
 
+def as_of(history: dict[int, int], days: float) -> Forecast:
+    """The forecast made ``days`` after DAY0 (its later hours stay in the history: fit reads only earlier ones)."""
+    return fit(history, now_after(days))
+
+
 def test_no_history_forecasts_the_rate_seen_this_hour() -> None:
     """With nothing before the current hour the forecast is flat at this hour's rate so far (over at least
     a quarter of an hour)."""
@@ -72,8 +77,7 @@ def test_noise_the_history_has_seen_is_seldom_a_step() -> None:
     for seed in range(20):
         history = traffic(20, lambda h: 100_000, seed=seed, noise=0.3, ar=0.8)
         for half_day in range(16, 40):
-            now = now_after(half_day / 2)
-            f = fit({h: v for h, v in history.items() if h < now // 3600}, now)
+            f = as_of(history, half_day / 2)
             fits, steps, off = fits + 1, steps + f.step, off + abs(math.log(f.level / 100_000))
     assert steps < 0.04 * fits and off / fits < 0.12
 
@@ -125,10 +129,16 @@ def test_bursty_traffic_without_a_step_is_seldom_taken_for_one() -> None:
     for seed in range(10):
         history = bursty(30, 100 + seed)
         for half_day in range(16, 60):
-            now = now_after(half_day / 2)
-            steps += fit({h: v for h, v in history.items() if h < now // 3600}, now).step
+            steps += as_of(history, half_day / 2).step
             fits += 1
     assert steps < 0.04 * fits
+
+
+def test_hours_from_the_current_one_on_are_not_read() -> None:
+    """A forecast made on day 11 is the same whether the history holds the hours after it (a doubling from day 11
+    on) or stops before it: the fit never looks ahead."""
+    history = bursty(14, 5, (11.0, 2.0))
+    assert as_of(history, 11.5) == as_of({h: v for h, v in history.items() if h < DAY0 + 11.5 * 24}, 11.5)
 
 
 @pytest.mark.parametrize("empty", [0.3, 0.5, 0.7])
@@ -141,8 +151,7 @@ def test_sparse_traffic_keeps_a_level_near_its_mean(empty: float) -> None:
         rng = random.Random(seed)
         history = {DAY0 + i: 0 if rng.random() < empty else rng.randint(500, 3000) for i in range(20 * 24)}
         for quarter in range(32, 80, 3):
-            now = now_after(quarter / 4)
-            level = fit({h: v for h, v in history.items() if h < now // 3600}, now).level / (1750 * (1 - empty))
+            level = as_of(history, quarter / 4).level / (1750 * (1 - empty))
             worst = max(worst, level, 1 / level)
     assert worst < 4
 
@@ -153,8 +162,7 @@ def test_traffic_that_stops_is_forecast_at_nothing() -> None:
     for seed in range(3):
         history = {h: 0 if h >= DAY0 + 10 * 24 else v for h, v in bursty(12, seed).items()}
         for hours in range(12, 48, 6):
-            now = now_after(10 + hours / 24)
-            f = fit({h: v for h, v in history.items() if h < now // 3600}, now)
+            f = as_of(history, 10 + hours / 24)
             assert f.step and f.level < 10  # tokens an hour, from 600k
 
 
@@ -165,8 +173,7 @@ def test_traffic_that_resumes_after_idle_days_is_forecast_at_its_rate_within_a_d
         history = {h: 0 if DAY0 + 6 * 24 <= h < DAY0 + 10 * 24 else v for h, v in bursty(12, seed).items()}
         rate = sum(history[DAY0 + i] for i in range(6 * 24)) / (6 * 24)
         for hours in (24, 36, 48):
-            now = now_after(10 + hours / 24)
-            f = fit({h: v for h, v in history.items() if h < now // 3600}, now)
+            f = as_of(history, 10 + hours / 24)
             assert 0.5 * rate < f.level < 1.5 * rate
 
 
