@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import gc
 import os
 import signal
@@ -280,7 +281,8 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         return 2
     compile_routes(cfg, router.STRATEGIES)  # the routes must compile, as the gateway would
     try:
-        traffic = replay.scan(args.replay, cfg.routes)
+        since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
+        traffic = replay.scan(args.replay, cfg.routes, since, until)
     except replay.ReplayError as e:
         print(f"error: --replay: {e}", file=sys.stderr)
         return 2
@@ -291,6 +293,17 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     )
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else replay_report.render(doc))
     return 0
+
+
+def _instant(value: str | None, flag: str) -> float | None:
+    """Epoch seconds of an ISO 8601 date or time (UTC unless it says otherwise); None when not given."""
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise replay.ReplayError(f"{flag} {value!r}: expected an ISO 8601 date or time, e.g. 2026-03-01") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _simulator() -> tuple[replay_report.Simulate, replay_report.Solve, Sequence[str]]:
@@ -340,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--strategies", nargs="+", metavar="NAME", help="with --replay: the strategies to compare (all)")
     s.add_argument("--requests-per-hour", type=int, default=40, help="with --replay: simulated requests per hour")
     s.add_argument("--json", action="store_true", help="with --replay: one JSON document instead of tables")
+    s.add_argument("--since", metavar="WHEN", help="with --replay: from this UTC date or time on (ISO 8601)")
+    s.add_argument("--until", metavar="WHEN", help="with --replay: before this UTC date or time (ISO 8601)")
     s.set_defaults(fn=cmd_plan)
     sub.add_parser("vendors", help="list vendors").set_defaults(fn=cmd_vendors)
     s = sub.add_parser("hash-key", help="print the sha256 to put in client_keys (or admin_keys)")

@@ -15,6 +15,9 @@ What is read, and how:
   completion, as the vendor reported them or as the gateway estimated them for a stream without usage).
   Those tokens are counted in the UTC hour of the line's ``timestamp`` (ISO 8601, as the gateway writes
   it, or epoch seconds). Hours between the first and the last line with no request are 0 demand.
+* Bounded whatever the files hold: a timestamp outside the years 2000-2099 (epoch milliseconds, garbage)
+  counts the line as undated; a line over MAX_LINE bytes is skipped in pieces; served hours spanning more
+  than MAX_DAYS are refused with their dates, and ``since``/``until`` choose the hours to replay.
 * Requests refused for capacity (503 ``no_capacity``) and failed ones carry no tokens on their line:
   their size is unknown, so they are **not** demand here; they are counted (``refused``) so the report
   can say the demand is understated. Batch replays (``replay: true``) carry no tokens either.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gzip
+import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +48,10 @@ from balancer.credit.trace import Trace
 
 HOUR = 3600.0
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_LINE = 1 << 20  # bytes: a request_done line is under 2 KB; a longer one is skipped, never held whole
+MAX_DAYS = 92  # the longest span replayed (the simulation and the optimum grow with it)
+FIRST_HOUR = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp() // HOUR)  # a timestamp outside these
+LAST_HOUR = int(dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp() // HOUR)  # years is not a date (ms, garbage)
 
 
 class ReplayError(Exception):
@@ -72,6 +80,8 @@ class Traffic:
     lines: int = 0  # lines read, all files
     done_lines: int = 0  # request_done lines among them
     undated: int = 0  # served lines with no readable timestamp (not counted)
+    outside: int = 0  # served lines dated outside the window asked for (not counted)
+    overlong: int = 0  # lines over MAX_LINE bytes (skipped unread)
 
 
 @dataclass(slots=True)
@@ -81,7 +91,10 @@ class _Tally:
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lines: int = 0
     done_lines: int = 0
-    undated: int = 0  # served lines with no readable timestamp (not counted)
+    undated: int = 0
+    outside: int = 0
+    overlong: int = 0
+    window: tuple[int, int] = (FIRST_HOUR, LAST_HOUR)  # the epoch hours counted: [first, last)
 
 
 def read_traffic(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> Trace:
@@ -89,15 +102,25 @@ def read_traffic(paths: Iterable[str | Path], routes: Collection[str] | None = N
     return scan(paths, routes).trace
 
 
-def scan(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> Traffic:
-    """Read every file's ``request_done`` lines; ``routes``: the config's (others are skipped and named).
+def scan(
+    paths: Iterable[str | Path],
+    routes: Collection[str] | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> Traffic:
+    """Read every file's ``request_done`` lines; ``routes``: the config's (others are skipped and named);
+    ``since``/``until`` (epoch s): only the hours from the one holding ``since`` to the one before ``until``.
 
-    Raises :class:`ReplayError` when a file is missing or unreadable, or when no file holds a request_done
-    line, or none of them served a token on a route of the config."""
+    Raises :class:`ReplayError` when a file is missing or unreadable, when no file holds a request_done
+    line, when none of them served a token on a route of the config, or when the served hours span more
+    than MAX_DAYS (a window must be chosen)."""
     files = [Path(p) for p in paths]
     if not files:
         raise ReplayError("no log file given")
     tally = _Tally()
+    first = FIRST_HOUR if since is None else max(FIRST_HOUR, int(since // HOUR))
+    last = LAST_HOUR if until is None else min(LAST_HOUR, math.ceil(until / HOUR))
+    tally.window = (first, last)
     for path in files:
         for record in _records(path, tally):
             _count(record, tally)
@@ -107,7 +130,10 @@ def scan(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> 
     unknown = {r: t for r, t in tally.routes.items() if r not in known}
     if not any(t.tokens for t in known.values()):
         what = f" (only on routes not in the config: {', '.join(sorted(unknown))})" if unknown else ""
+        if tally.undated or tally.outside:
+            what += f" ({tally.undated} undated: no timestamp in 2000-2099; {tally.outside} outside --since/--until)"
         raise ReplayError(f"no served request with tokens in {_names(files)}{what}")
+    _check_span(tally, known)
     trace = _trace(tally, known, routes)
     refused = {r: n for r, n in sorted(tally.refused.items()) if routes is None or r in routes}
     return Traffic(
@@ -118,7 +144,24 @@ def scan(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> 
         tally.lines,
         tally.done_lines,
         tally.undated,
+        tally.outside,
+        tally.overlong,
     )
+
+
+def _check_span(tally: _Tally, known: Collection[str]) -> None:
+    hours = [h for (r, h) in tally.hourly if r in known]
+    first, last = min(hours), max(hours)
+    days = (last - first + 1) / 24
+    if days > MAX_DAYS:
+        raise ReplayError(
+            f"the served requests span {days:.0f} days ({_stamp(first)} .. {_stamp(last)}); at most {MAX_DAYS} "
+            "days are replayed at once: choose the days with --since/--until"
+        )
+
+
+def _stamp(hour: int) -> str:
+    return dt.datetime.fromtimestamp(hour * HOUR, dt.UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
 def _names(paths: list[Path]) -> str:
@@ -146,7 +189,7 @@ def _records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
     """The ``request_done`` objects in one file, streamed line by line."""
     with _open(path) as f:
         try:
-            for line in f:
+            for line in _lines(f, tally):
                 tally.lines += 1
                 if b"request_done" not in line:  # cheap: most lines of a busy log are other events
                     continue
@@ -156,6 +199,19 @@ def _records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
                     yield record
         except (OSError, EOFError) as e:  # a truncated or corrupt gzip stream
             raise ReplayError(f"{path}: cannot read past line {tally.lines}: {e}") from None
+
+
+def _lines(f: IO[bytes], tally: _Tally) -> Iterator[bytes]:
+    """The file's lines; one longer than MAX_LINE is counted and skipped in MAX_LINE pieces (an endless line
+    costs time, never memory)."""
+    while line := f.readline(MAX_LINE):
+        if len(line) < MAX_LINE or line.endswith(b"\n"):
+            yield line
+            continue
+        tally.overlong += 1
+        while (rest := f.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+            pass
+        yield b""  # counted as a line, read as nothing
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -181,6 +237,9 @@ def _count(record: dict[str, Any], tally: _Tally) -> None:
     if hour is None:
         tally.undated += 1
         return
+    if not tally.window[0] <= hour < tally.window[1]:
+        tally.outside += 1
+        return
     prompt, completion = tokens
     totals = tally.routes[route]
     totals.requests += 1
@@ -200,18 +259,19 @@ def _tokens(record: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def _hour(stamp: object) -> int | None:
-    """The epoch hour of a line's timestamp (ISO 8601, naive taken as UTC, or epoch seconds); None if absent."""
+    """The epoch hour of a line's timestamp (ISO 8601, naive taken as UTC, or epoch seconds); None if absent,
+    unreadable or outside the years 2000-2099 (epoch milliseconds read as seconds land far past them)."""
     if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        return int(stamp // HOUR)
-    if not isinstance(stamp, str):
+        hour = stamp / HOUR if math.isfinite(stamp) else -1.0
+    elif isinstance(stamp, str):
+        try:
+            t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        hour = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp() / HOUR
+    else:
         return None
-    try:
-        t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() // HOUR)
+    return int(hour // 1) if FIRST_HOUR <= hour < LAST_HOUR else None
 
 
 def _trace(tally: _Tally, known: dict[str, RouteTotals], routes: Collection[str] | None) -> Trace:

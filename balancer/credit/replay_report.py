@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from balancer.config import Config
 from balancer.credit.pricing import DAY, MICRO, Grant, resolve_grants
-from balancer.credit.replay import HOUR, Traffic
+from balancer.credit.replay import HOUR, MAX_LINE, Traffic
 from balancer.credit.trace import Trace
 
 
@@ -63,6 +63,8 @@ def span(traffic: Traffic) -> dict[str, Any]:
         },
         "refused_or_failed": traffic.refused,
         "undated": traffic.undated,
+        "outside_window": traffic.outside,
+        "overlong_lines": traffic.overlong,
     }
 
 
@@ -159,7 +161,11 @@ def _span_lines(s: dict[str, Any]) -> list[str]:
     if refused:
         lines.append(f"  not counted: {refused:,} refused or failed request(s) (their lines carry no tokens)")
     if s["undated"]:
-        lines.append(f"  not counted: {s['undated']:,} served line(s) with no readable timestamp")
+        lines.append(f"  not counted: {s['undated']:,} served line(s) with no readable timestamp (years 2000-2099)")
+    if s["outside_window"]:
+        lines.append(f"  not counted: {s['outside_window']:,} served line(s) outside --since/--until")
+    if s["overlong_lines"]:
+        lines.append(f"  skipped: {s['overlong_lines']:,} line(s) over {MAX_LINE >> 20} MiB (not a request_done line)")
     return lines
 
 

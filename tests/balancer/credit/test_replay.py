@@ -175,3 +175,63 @@ def test_missing_and_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
         replay.scan([bad], ROUTES)
     with pytest.raises(replay.ReplayError, match="only on routes not in the config: gone"):
         replay.scan([write(tmp_path / "g.log", [done_line("gone", 1, 1, T0)])], ROUTES)
+
+
+def stamped(stamp: object, prompt: int = 7, completion: int = 3) -> str:
+    """A served request_done line on route chat with ``stamp`` as its timestamp, whatever its type."""
+    fields = {"event": "request_done", "route": "chat", "status": 200, "timestamp": stamp}
+    return json.dumps(fields | {"tokens": {"prompt": prompt, "completion": completion}})
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        T0 * 1000,  # epoch milliseconds: read as seconds, the year 58,000
+        253402300799,  # 9999-12-31 in epoch seconds
+        -1e300,  # before any calendar
+        "9999-12-31T23:00:00Z",
+        "1970-01-01T00:00:00",
+        "0001-01-01T00:00:00+14:00",
+        "yesterday",
+        None,
+        True,
+    ],
+)
+def test_a_timestamp_outside_2000_2099_is_undated_not_a_span(tmp_path: Path, stamp: object) -> None:
+    """A served line whose timestamp is unreadable or outside the years 2000-2099 (epoch ms, garbage, the far past
+    or future) is counted as undated and adds no hour: the trace keeps the span of the dated lines (before: one
+    such line made the trace span millennia, and the replay ran out of memory or raised OverflowError)."""
+    f = write(tmp_path / "x.log", [done_line("chat", 90, 10, T0), stamped(stamp), done_line("chat", 9, 1, T0 + 7200)])
+    traffic = replay.scan([f], ROUTES)
+    assert (traffic.trace.start, traffic.trace.hours, traffic.undated) == (T0, 3, 1)
+    assert traffic.routes["chat"].tokens == 110
+    with pytest.raises(replay.ReplayError, match="1 undated"):
+        replay.scan([write(tmp_path / "only.log", [stamped(stamp)])], ROUTES)
+
+
+def test_a_span_past_max_days_is_refused_and_a_window_chooses_the_days(tmp_path: Path) -> None:
+    """Served lines more than MAX_DAYS apart: a ReplayError naming the span and --since/--until; with since/until
+    only the hours from since's to the one before until count, the others are counted as outside."""
+    far = T0 + (replay.MAX_DAYS + 1) * 86400.0
+    f = write(tmp_path / "x.log", [done_line("chat", 90, 10, T0), done_line("chat", 9, 1, far), stamped(far + 60)])
+    with pytest.raises(replay.ReplayError, match=rf"span {replay.MAX_DAYS + 1} days .*--since/--until"):
+        replay.scan([f], ROUTES)
+    late = replay.scan([f], ROUTES, since=far - 1800)  # within the hour before far's: that hour on
+    assert (late.trace.start, late.trace.hours, late.outside, late.routes["chat"].tokens) == (far, 1, 1, 20)
+    early = replay.scan([f], ROUTES, until=T0 + 1)  # before until: the hour holding T0 only
+    assert (early.trace.start, early.trace.hours, early.outside, early.routes["chat"].tokens) == (T0, 1, 2, 100)
+    with pytest.raises(replay.ReplayError, match="3 outside --since/--until"):
+        replay.scan([f], ROUTES, since=T0 + 3600, until=far - 3600)
+
+
+def test_an_endless_line_is_skipped_in_bounded_pieces(tmp_path: Path) -> None:
+    """A line longer than MAX_LINE (a pasted blob, a binary file with no newline) is counted and skipped, and the
+    lines after it still count; reading it never holds it whole (it is read in MAX_LINE pieces)."""
+    blob = b"{" + b"\x00request_done" * (3 * replay.MAX_LINE // 13)
+    path = tmp_path / "x.log"
+    path.write_bytes(b"\n".join([done_line("chat", 1, 1, T0).encode(), blob, done_line("chat", 5, 5, T0 + 10).encode()]))
+    traffic = replay.scan([path], ROUTES)
+    assert (traffic.overlong, traffic.lines, traffic.routes["chat"].tokens) == (1, 3, 12)
+    path.write_bytes(blob)  # nothing but the blob: no request_done line was read
+    with pytest.raises(replay.ReplayError, match=r"no request_done line .*\(1 line"):
+        replay.scan([path], ROUTES)

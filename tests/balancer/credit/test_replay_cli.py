@@ -130,6 +130,22 @@ def test_json_is_one_document_whose_numbers_add_up(
     assert {g["grant"]: g["overlaps_replay"] for g in doc["grants"]} == {"ds-a/pack": True, "qwen/old": False}
 
 
+def test_since_and_until_choose_the_hours_replayed(
+    tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since/--until (ISO 8601, UTC unless they say otherwise) pass only the hours between them to the simulation;
+    the lines outside (of any route) are counted in the document and named in the text."""
+    base = ["plan", "--config", str(config_file(tmp_path)), "--replay", *map(str, logs(tmp_path))]
+    assert cli.main([*base, "--json", "--until", "2026-03-01T12:00+01:00"]) == 0  # 11:00Z: the 10:00Z hour only
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["replay"]["first_hour"], doc["replay"]["hours"]) == ("2026-03-01T10:00Z", 1)
+    assert (doc["replay"]["tokens"], doc["replay"]["outside_window"]) == (1000, 1)
+    assert {trace.hours for _, trace, _ in fake_sim} == {1}
+    assert cli.main([*base, "--since", "2026-03-01T11:00"]) == 0
+    out = capsys.readouterr().out
+    assert "not counted: 2 served line(s) outside --since/--until" in out and "2026-03-01T11:00Z" in out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -137,6 +153,9 @@ def test_json_is_one_document_whose_numbers_add_up(
         (["--replay", "MISSING"], "MISSING: no such file"),
         (["--replay", "GONE"], "only on routes not in the config: gone"),
         (["--replay", "OK", "--strategies", "fastest"], "error: --strategies: unknown fastest"),
+        (["--replay", "OK", "--since", "last week"], "error: --replay: --since 'last week': expected an ISO 8601"),
+        (["--replay", "OK", "--until", "2026-02-30"], "--until '2026-02-30': expected an ISO 8601"),
+        (["--replay", "OK", "--since", "2026-03-02"], "(0 undated: no timestamp in 2000-2099; 1 outside --since/--until)"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -146,7 +165,8 @@ def test_bad_input_exits_2_with_a_message(
     extra: list[str],
     message: str,
 ) -> None:
-    """An empty log, a missing file, logs of unknown routes only, or an unknown strategy: exit 2, one message."""
+    """An empty log, a missing file, logs of unknown routes only, an unknown strategy, a --since/--until that is not
+    ISO 8601, or a window that holds no served line: exit 2, one message."""
     files = {
         "EMPTY": write(tmp_path / "empty.log", []),
         "MISSING": tmp_path / "MISSING",
