@@ -51,6 +51,7 @@ class SimResult:
     paid_cny: float = 0.0
     unserved_tokens: float = 0.0
     unserved_cny: float = 0.0
+    unserved_by_route: dict[str, float] = field(default_factory=dict)  # route -> tokens no candidate took
     burned: dict[str, int] = field(default_factory=dict)  # grant key -> units used (tokens, or µ¥)
     wasted: dict[str, int] = field(default_factory=dict)  # grant key -> units left at expiry (0: not expired)
     seconds: float = 0.0
@@ -177,6 +178,7 @@ class _Run:
             left = self._serve(route, healthy, float(trace.demand[name][h]) / self.k, cap, at)
             self.res.unserved_tokens += left
             self.res.unserved_cny += left * self.unserved_at[name] / MICRO
+            self.res.unserved_by_route[name] = self.res.unserved_by_route.get(name, 0.0) + left
 
     def _serve(
         self, route: CompiledRoute, healthy: list[Choice], tokens: float, cap: dict[str, float], at: float

@@ -33,6 +33,11 @@ def _ratio(a: float, b: float) -> float | None:
     return 1.0 if abs(a) <= 1e-9 else None
 
 
+def _by_route(tokens: Mapping[str, float]) -> dict[str, float]:
+    """Route -> unserved Mtok, the routes that left some (where it falls decides its price)."""
+    return {r: round(v / 1e6, 3) for r, v in sorted(tokens.items()) if round(v / 1e6, 3) > 0}
+
+
 def _r(v: float | None, digits: int = 4) -> float | None:
     return None if v is None else round(v, digits)
 
@@ -56,6 +61,7 @@ def _strategy_row(r: SimResult, opt: Optimum, units: Mapping[str, str]) -> dict[
         "wasted_mtok": round(wasted_tok / 1e6, 3),
         "unserved_mtok": round(r.unserved_tokens / 1e6, 3),
         "unserved_cny": round(r.unserved_cny, 2),
+        "unserved_by_route_mtok": _by_route(r.unserved_by_route),
         "seconds": round(r.seconds, 2),
         "replans": r.replans,
         "replan_max_ms": _r(r.replan_max_ms, 2),
@@ -112,6 +118,7 @@ def report(
             "paid_cny": round(opt.paid_cny, 2),
             "unserved_mtok": opt_unserved,
             "unserved_cny": round(opt.unserved_cny, 2),
+            "unserved_by_route_mtok": _by_route(opt.unserved_by_route),
             "burned_tokens_m": round(opt_tok / 1e6, 3),
             "burned_money_cny": round(opt_money / MICRO, 2),
             "seconds": round(opt.seconds, 2),

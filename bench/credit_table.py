@@ -85,14 +85,14 @@ def _f(x: Any, fmt: str = ".4f") -> str:
 
 HEADER = (
     "| scenario | seed | credit-burn paid ÷ opt | burn tokens vs opt | burn ¥ vs opt | unserved M (opt) "
-    "| {other} paid ÷ opt | replan median / max ms | target |"
+    "| paid + unserved ¥ ÷ opt | {other} paid ÷ opt | replan median / max ms | target |"
 )
 
 
 def row(run: Run, other: str | None) -> str:
     """One markdown row: credit-burn against the optimum, the other strategy's paid ratio, the targets."""
     if run.doc is None:
-        return f"| {run.file} | {run.seed} | error: {run.error} | | | | | | missed |"
+        return f"| {run.file} | {run.seed} | error: {run.error} | | | | | | | missed |"
     d, opt = run.doc, run.doc.get("optimum", {})
     cb = d.get("strategies", {}).get(MAIN, {})
     oth = d.get("strategies", {}).get(other, {}) if other else {}
@@ -103,13 +103,14 @@ def row(run: Run, other: str | None) -> str:
     replan = f"{_f(cb.get('replan_warm_ms'), '.1f')} / {_f(cb.get('replan_max_ms'), '.0f')}"
     return (
         f"| {name} | {d.get('seed', run.seed)} | {_f(cb.get('paid_ratio'))} | {_f(cb.get('burn_tokens_vs_opt'))} "
-        f"| {_f(cb.get('burn_money_vs_opt'))} | {unserved} | {_f(oth.get('paid_ratio'))} | {replan} | {target} |"
+        f"| {_f(cb.get('burn_money_vs_opt'))} | {unserved} | {_f(cb.get('cost_ratio'))} | {_f(oth.get('paid_ratio'))} "
+        f"| {replan} | {target} |"
     )
 
 
 def table(runs: Sequence[Run], strategies: Sequence[str]) -> str:
     other = next((s for s in strategies if s != MAIN), None)
-    lines = [HEADER.format(other=other or "other"), "|---|---|---|---|---|---|---|---|---|"]
+    lines = [HEADER.format(other=other or "other"), "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row(r, other) for r in runs]
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,7 @@ class Optimum:
     burned: dict[str, float]  # grant key -> units burned (tokens, or µ¥ for money grants)
     status: str
     seconds: float = 0.0
+    unserved_by_route: dict[str, float] = field(default_factory=dict)  # route -> tokens
 
 
 def unserved_price(
@@ -158,6 +159,7 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
         paid_cny=cols.paid(x),
         unserved_tokens=float(sum(v.sum() for v in z.values())) * M,
         unserved_cny=float(sum(cols.unserved[r] @ z[r] for r in cols.routes)),
+        unserved_by_route={r: float(z[r].sum()) * M for r in cols.routes},
         burned=burned,
         status=status,
         seconds=time.perf_counter() - clock,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
+from balancer import config as config_mod
 from balancer.config import Config
 from balancer.credit.bound import solve
 from balancer.credit.ledger import MemoryLedger, books_from_config
@@ -115,3 +117,37 @@ def test_foresight_runs_as_credit_burn_and_never_beats_the_bound() -> None:
     res, opt = sim(cfg, t, FORESIGHT), solve(cfg, t)
     assert res.strategy == FORESIGHT and res.replans == 3 * 96
     assert opt.paid_cny * (1 - 1e-6) <= res.paid_cny <= 1.02 * opt.paid_cny
+
+
+def two_routes() -> Config:
+    """Routes ``low`` (unserved at its candidate's 1 CNY/M) and ``high`` (unserved at 50 CNY/M) on one provider."""
+    only = [{"provider": "cheap", "model": "glm-4-air"}]
+    return config_mod.parse(
+        {
+            "server": {"insecure_no_auth": True},
+            "providers": {
+                "cheap": {
+                    "vendor": "glm",
+                    "limits": {"tpm": 1000},
+                    "prices": {"glm-4-air": {"input": 1.0, "output": 1.0}},
+                }
+            },
+            "routes": {"low": {"candidates": only}, "high": {"candidates": only, "unserved_price": 50.0}},
+        },
+        "test",
+    )
+
+
+def test_unserved_is_reported_per_route_and_the_optimum_leaves_the_cheapest() -> None:
+    """Two routes on one provider of 60k tokens/hour, each asking 60k: the bound leaves all of the unserved on
+    the route whose unserved token costs least (1 against 50 CNY/M); the simulation reports where its
+    unserved fell, per route, and the parts add up to its total tokens and (at each route's price) its ¥."""
+    cfg = two_routes()
+    t = Trace(trace(0, 1).start, 24, {"low": np.full(24, 60_000.0), "high": np.full(24, 60_000.0)}, {})
+    opt = solve(cfg, t)
+    assert opt.unserved_by_route == pytest.approx({"low": 24 * 60_000, "high": 0.0}, abs=1.0)
+    for name in ("priority", "credit-burn"):
+        res = sim(cfg, t, name)
+        assert sum(res.unserved_by_route.values()) == pytest.approx(res.unserved_tokens) == pytest.approx(24 * 60_000)
+        by_price = res.unserved_by_route.get("low", 0.0) * 1.0 + res.unserved_by_route.get("high", 0.0) * 50.0
+        assert res.unserved_cny == pytest.approx(by_price / 1e6)
