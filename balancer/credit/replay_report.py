@@ -5,7 +5,8 @@
 gateway's logs, and returns one JSON document; :func:`render` prints it as tables. The grants are the
 config's, as configured: a grant whose window does not overlap the replayed hours is flagged (it can burn
 nothing there, so every strategy and the optimum agree on it). A strategy's cost is what it paid plus its
-unserved tokens at the route's ``unserved_price``; ``x_optimum`` is that cost over the optimum's.
+unserved tokens at the route's ``unserved_price`` (and where they fell: ``unserved_by_route``); ``x_optimum`` is
+that cost over the optimum's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Outcome(Protocol):
     paid_cny: float
     unserved_tokens: float
     unserved_cny: float
+    unserved_by_route: dict[str, float]
     burned: dict[str, float]
 
 
@@ -91,6 +93,7 @@ def _outcome(o: Outcome, grants: Sequence[Grant], trace: Trace, optimum_cost: fl
         "paid_cny": round(o.paid_cny, 4),
         "unserved_tokens": round(o.unserved_tokens),
         "unserved_cny": round(o.unserved_cny, 4),
+        "unserved_by_route": {r: round(v) for r, v in sorted(o.unserved_by_route.items()) if round(v) > 0},
         "cost_cny": round(cost, 4),
         "burned": {g.key: _units(g, o.burned.get(g.key, 0)) for g in grants},
         "wasted": {g.key: _units(g, w) for g, w in zip(grants, _wasted(o, grants, trace), strict=True)},
@@ -213,6 +216,9 @@ def _table(doc: dict[str, Any]) -> list[str]:
     for name, r in rows:
         burned, wasted = _amounts(r["burned"], doc["grants"]), _amounts(r["wasted"], doc["grants"])
         lines.append(f"{name}: burned: {burned}; wasted at expiry: {wasted}")
+        if r["unserved_by_route"]:
+            where = ", ".join(f"{route} {_tokens(v)}" for route, v in r["unserved_by_route"].items())
+            lines.append(f"{name}: unserved tokens by route: {where}")
     if doc["optimum"].get("status"):
         lines.append(f"optimum: solver status {doc['optimum']['status']}")
     return lines

@@ -32,6 +32,7 @@ class FakeOptimum:
     unserved_cny: float = 0.0
     burned: dict[str, float] = field(default_factory=dict)
     status: str = "optimal"
+    unserved_by_route: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class FakeResult:
     seconds: float = 0.01
     replans: int = 1
     replan_ms: float = 1.0
+    unserved_by_route: dict[str, float] = field(default_factory=lambda: {"chat": 60.0, "solo": 40.0})
 
 
 @pytest.fixture
@@ -85,7 +87,8 @@ def test_tables_name_every_strategy_and_the_optimum(
     tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The text output shows the span (hours, requests, tokens per route), the grants (one flagged as outside
-    the replayed hours), a row per strategy with cost over the optimum's, and the optimum's row."""
+    the replayed hours), a row per strategy with cost over the optimum's, and the optimum's row; the unserved tokens
+    by route for a strategy that left some (none for the optimum, which left none)."""
     code = cli.main(["plan", "--config", str(config_file(tmp_path)), "--replay", *map(str, logs(tmp_path))])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -103,13 +106,16 @@ def test_tables_name_every_strategy_and_the_optimum(
     optimum = next(line for line in out.splitlines() if line.startswith("optimum ")).split()[1:]
     assert optimum == ["2.0000", "0", "0.0000", "2.0000", "1.000", "+0.0000"]
     assert "credit-burn: burned: ds-a/pack 30,000 tokens; wasted at expiry: ds-a/pack 20,000 tokens" in out
+    assert "credit-burn: unserved tokens by route: chat 60, solo 40" in out
+    assert "optimum: unserved" not in out  # nothing unserved: no line
 
 
 def test_json_is_one_document_whose_numbers_add_up(
     tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--json prints one JSON document: route tokens sum to the total, cost = paid + unserved, x_optimum is cost
-    over the optimum's cost; --strategies and --requests-per-hour reach the simulation."""
+    """--json prints one JSON document: route tokens sum to the total, cost = paid + unserved, the unserved by
+    route as the simulation reported it, x_optimum is cost over the optimum's cost; --strategies and
+    --requests-per-hour reach the simulation."""
     args = ["plan", "--config", str(config_file(tmp_path)), "--json", "--strategies", "cheapest,priority"]
     code = cli.main([*args, "--requests-per-hour", "7", "--replay", *map(str, logs(tmp_path))])
     doc = json.loads(capsys.readouterr().out)
@@ -120,6 +126,7 @@ def test_json_is_one_document_whose_numbers_add_up(
     assert set(doc["strategies"]) == {"cheapest", "priority"}
     for r in doc["strategies"].values():
         assert r["cost_cny"] == pytest.approx(r["paid_cny"] + r["unserved_cny"])
+        assert r["unserved_by_route"] == {"chat": 60, "solo": 40} and r["unserved_tokens"] == 100
         assert r["x_optimum"] == pytest.approx(r["cost_cny"] / doc["optimum"]["cost_cny"], abs=1e-3)
         assert r["burned"]["ds-a/pack"] + r["wasted"]["ds-a/pack"] == 50_000
     assert doc["optimum"]["status"] == "optimal"
@@ -200,6 +207,7 @@ async def test_a_real_gateway_log_replayed_through_every_strategy(
     assert best["cost_cny"] == pytest.approx(best["paid_cny"] + best["unserved_cny"], abs=1e-3)
     for r in doc["strategies"].values():
         assert r["cost_cny"] == pytest.approx(r["paid_cny"] + r["unserved_cny"], abs=1e-3)
+        assert sum(r["unserved_by_route"].values()) == pytest.approx(r["unserved_tokens"], abs=len(seen))
         assert r["cost_cny"] >= best["cost_cny"] - 1e-3
         assert 0 <= r["burned"]["ds-a/pack"] <= 50_000
     assert {g["grant"]: g["overlaps_replay"] for g in doc["grants"]} == {"ds-a/pack": True, "qwen/old": False}
