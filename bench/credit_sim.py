@@ -20,7 +20,7 @@ from balancer.credit.bound import Optimum, solve
 from balancer.credit.ledger import books_from_config
 from balancer.credit.pricing import MICRO
 from balancer.credit.trace import Trace
-from balancer.sim import STRATEGIES, SimResult, simulate
+from balancer.sim import FORESIGHT, STRATEGIES, SimResult, simulate
 from bench import scenario
 
 PAID_TARGET, BURN_TARGET, UNSERVED_SLACK = 1.02, 0.99, 0.001
@@ -152,8 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true", help="also print what each strategy burned per grant")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     args = p.parse_args(argv)
-    s = scenario.seeded(args.scenario, args.seed)
-    cfg, trace = scenario.to_config(s), scenario.trace(s)
+    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, FORESIGHT)]
+    try:
+        if unknown:
+            raise scenario.ScenarioError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGIES)})")
+        s = scenario.seeded(args.scenario, args.seed)
+        cfg, trace = scenario.to_config(s), scenario.trace(s)
+    except scenario.ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     opt = solve(cfg, trace)
     results = [run(s, cfg, trace, n) for n in args.strategies.split(",")]
     print(json.dumps(report(s.name, s.seed, cfg, trace, results, opt, args.verbose), ensure_ascii=False))

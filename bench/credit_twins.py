@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "--factors", type=_factors, default="0.5,0.25,1.5", help="each twin's demand from --day on, × the scenario's"
     )
     args = p.parse_args(argv)
-    s = scenario.seeded(args.scenario, args.seed)
+    s = scenario.for_cli(args.scenario, args.seed)
     cfg, trace = scenario.to_config(s), scenario.trace(s)
     hour = round(args.day * 24) if math.isfinite(args.day) else 0
     if not 0 < hour < trace.hours:

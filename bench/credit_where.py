@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     p.add_argument("--split", type=float, help="the day the second period starts (default: half the scenario)")
     args = p.parse_args(argv)
-    s = scenario.seeded(args.scenario, args.seed)
+    s = scenario.for_cli(args.scenario, args.seed)
     cfg, trace = scenario.to_config(s), scenario.trace(s)
     days = trace.hours // 24
     split = days // 2 if args.split is None else args.split

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="bench/scenarios/default.yaml")
     p.add_argument("--days", type=int, default=8)
     args = p.parse_args(argv)
-    s = scenario.load(args.scenario)
+    s = scenario.for_cli(args.scenario)
     t = scenario.trace(s)
     cfg = scenario.to_config(s)
     routes = compile_routes(cfg, router.STRATEGIES)

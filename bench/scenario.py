@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,8 +124,24 @@ def seeded(path: str | Path, seed: int | None) -> Scenario:
     return s if seed is None else msgspec.structs.replace(s, seed=seed, name=f"{s.name} (seed {seed})")
 
 
+def for_cli(path: str | Path, seed: int | None = None) -> Scenario:
+    """:func:`seeded` for a command line: a bad scenario prints ``error: ...`` and exits 2, never a traceback."""
+    try:
+        return seeded(path, seed)
+    except ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ScenarioError(f"{p}: cannot read: {e.strerror}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ScenarioError(f"{p}: not a YAML scenario: {e}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{p}: not a YAML mapping (a scenario has name, providers, routes...)")
     parent = data.pop("extends", None)
     for r in (data.get("routes") or {}).values():
         if isinstance(r, dict) and isinstance(r.get("series"), str):
@@ -190,7 +207,10 @@ def to_config(s: Scenario) -> config_mod.Config:
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) of a CSV (header line 1) or JSONL file."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})") from None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -219,11 +239,13 @@ def _hour(path: Path, n: int, row: dict[str, Any], t0: float) -> int:
             h = float(row["hour"])
         except (TypeError, ValueError):
             raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a number") from None
-        if h != int(h):
+        if not math.isfinite(h) or h != int(h):
             raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a whole hour index")
         return int(h)
-    if "time" not in row or not isinstance(row["time"], str):
+    if row.get("time") in (None, ""):
         raise ScenarioError(f"{path} line {n}: no hour or time")
+    if not isinstance(row["time"], str):
+        raise ScenarioError(f"{path} line {n}: time {row['time']!r} is not an ISO-8601 string")
     try:
         t = dt.datetime.fromisoformat(row["time"])
     except ValueError:
@@ -250,7 +272,7 @@ def load_series(path: str | Path, routes: dict[str, RouteSpec], start: dt.date, 
     out = {r: np.full(hours, np.nan) for r in routes}
     for n, row in _rows(p):
         route = row.get("route")
-        if route not in routes:
+        if not isinstance(route, str) or route not in routes:
             raise ScenarioError(f"{p} line {n}: route {route!r} is not one of this file's routes {sorted(routes)}")
         try:
             tokens = float(row.get("tokens"))  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from balancer.credit.trace import PriceChange, Trace
-from bench import scenario
+from bench import credit_sim, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "bench/scenarios").glob("*.yaml")) + sorted((ROOT / "bench/scenarios/heldout").glob("*.yaml"))
@@ -226,12 +226,17 @@ def test_a_series_route_keeps_the_other_routes_draws(tmp_path: Path) -> None:
         ("d.jsonl", '{"time": "2026-11-02T00:30:00Z", "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: .*not on an hour boundary"),
         ("d.jsonl", '{"time": "2026-11-01T23:00:00Z", "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: hour -1 is before"),
         ("missing.csv", None, r"missing\.csv: demand series file not found"),
+        ("d.csv", "hour,route,tokens\ninf,r,5\n", r"d\.csv line 2: hour 'inf' is not a whole hour index"),
+        ("d.csv", "hour,route,tokens\nnan,r,5\n", r"d\.csv line 2: hour 'nan' is not a whole hour index"),
+        ("d.csv", "hour,route,tokens\n0,r,5\n1,r,1e999\n", r"d\.csv line 3: tokens '1e999' must be a finite"),
+        ("d.jsonl", '{"hour": 0, "route": ["r"], "tokens": 1}\n', r"d\.jsonl line 1: route \['r'\] is not one of"),
+        ("d.jsonl", '{"time": 1793577600, "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: time 1793577600 is not an ISO"),
     ],
 )
 def test_bad_series_files_name_file_and_line(tmp_path: Path, name: str, text: str | None, message: str) -> None:
-    """An unknown route, negative or non-numeric tokens, a duplicate hour, a bad header, a series shorter than the
-    scenario, bad JSON, an off-the-hour or pre-start time, a missing file: a ScenarioError at load naming the
-    file (and line)."""
+    """An unknown route (or one that is not a string), negative, infinite or non-numeric tokens, an infinite or NaN
+    hour, a duplicate hour, a bad header, a series shorter than the scenario, bad JSON, an off-the-hour, pre-start or
+    non-string time, a missing file: a ScenarioError at load naming the file (and line), never another exception."""
     if text is not None:
         (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(scenario.ScenarioError, match=message):
@@ -303,3 +308,43 @@ def test_seeded_replaces_the_seed_and_names_it_or_keeps_the_file_as_it_is(tmp_pa
     assert as_is == scenario.load(path) and as_is.seed == 3
     assert other.seed == 11 and other.name == "t (seed 11)"
     assert not np.array_equal(scenario.trace(other).demand["r"], scenario.trace(as_is).demand["r"])
+
+
+def test_a_series_with_a_byte_order_mark_loads_and_one_not_utf8_is_refused(tmp_path: Path) -> None:
+    """A CSV saved by a spreadsheet (UTF-8 with a byte-order mark) loads as if it had none; bytes that are not UTF-8
+    are a ScenarioError naming the file and the byte."""
+    rows = "".join(f"{h},r,{h + 1}\n" for h in range(48))
+    (tmp_path / "d.csv").write_bytes(b"\xef\xbb\xbf" + f"hour,route,tokens\n{rows}".encode())
+    assert scenario.trace(make(tmp_path, series_doc("d.csv"))).demand["r"].tolist() == [float(h + 1) for h in range(48)]
+    (tmp_path / "d.csv").write_bytes(b"hour,route,tokens\n0,r,5\xff\n")
+    with pytest.raises(scenario.ScenarioError, match=r"d\.csv: not UTF-8 text \(byte 23"):
+        make(tmp_path, series_doc("d.csv"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, r"cannot read: No such file"),
+        ("name: [\n", r"not a YAML scenario"),
+        ("- 1\n", r"not a YAML mapping"),
+        ("extends: gone.yaml\nname: x\n", r"gone\.yaml: cannot read"),
+    ],
+)
+def test_a_bad_scenario_file_is_one_line_on_stderr_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, message: str
+) -> None:
+    """A missing scenario, broken YAML, a YAML list, an ``extends`` of a missing file: load raises ScenarioError;
+    the bench CLIs print ``error: ...`` and exit 2 (credit_sim also for an unknown strategy), with no traceback."""
+    path = tmp_path / "s.yaml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(scenario.ScenarioError, match=message):
+        scenario.load(path)
+    assert credit_sim.main(["--scenario", str(path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        scenario.for_cli(path, 7)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 2 and "Traceback" not in err
+    assert credit_sim.main(["--strategies", "credit-burn,best"]) == 2
+    assert "error: --strategies: unknown best" in capsys.readouterr().err
