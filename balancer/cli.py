@@ -244,6 +244,9 @@ def cmd_vendors(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_RATE = 1e12  # tokens/hour --rate accepts: past it a typo, not traffic (and 1e400 is inf)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the credit-burn plan for a config: from the ledger (memory: empty) and an assumed traffic rate."""
     import json
@@ -255,10 +258,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rates = {}
     for item in args.rate or []:
         route, _, value = item.partition("=")
-        if route not in cfg.routes or not value.replace(".", "", 1).isdigit():
-            print(f"error: --rate {item!r}: expected ROUTE=TOKENS_PER_HOUR with a route of the config", file=sys.stderr)
+        rate = float(value) if value.replace(".", "", 1).isdigit() else -1.0
+        if route not in cfg.routes or not 0 <= rate <= MAX_RATE:
+            print(
+                f"error: --rate {item!r}: expected ROUTE=TOKENS_PER_HOUR with a route of the config and a rate "
+                f"from 0 to {MAX_RATE:.0e}",
+                file=sys.stderr,
+            )
             return 2
-        rates[route] = float(value)
+        rates[route] = rate
     books = books_from_config(cfg)
     compile_routes(cfg, router.STRATEGIES)  # the routes must compile, as the gateway would
     plan, snap = asyncio.run(planner.replan(cfg, books, MemoryLedger(books), time.time(), rates))

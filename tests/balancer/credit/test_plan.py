@@ -77,7 +77,8 @@ def test_spend_cap_leaves_the_provider_out() -> None:
 
 
 def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``balancer plan --config F --rate ROUTE=N`` prints the plan JSON."""
+    """``balancer plan --config F --rate ROUTE=N`` prints the plan JSON; an unknown route, a rate that is not a
+    number, negative, or past 10^12 tokens/hour (400 nines parse as infinity) exits 2 with one line, no traceback."""
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(credit_config()), encoding="utf-8")
     assert cli.main(["plan", "--config", str(path), "--rate", "chat=200000"]) == 0
@@ -85,7 +86,11 @@ def test_cli_plan_prints_the_document(tmp_path: Path, capsys: pytest.CaptureFixt
     assert {"grants", "paid_per_day", "paid_balance_cny", "traffic_forecast_tokens_per_day"} <= set(doc)
     assert doc["projected_unserved_tokens"] == 0  # 200k tokens/hour fit the three accounts
     assert doc["traffic_forecast_tokens_per_day"] == {"chat": 4_800_000} and doc["planner"] == "optimal"
-    assert cli.main(["plan", "--config", str(path), "--rate", "nope=1"]) == 2
+    capsys.readouterr()
+    for bad in ("nope=1", "chat=", "chat=-5", "chat=1e3", "chat=" + "9" * 400, "chat=1000000000001"):
+        assert cli.main(["plan", "--config", str(path), "--rate", bad]) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith("error: --rate") and err.count("\n") == 1 and not out
 
 
 async def test_admin_plan_endpoint(make_gateway: Any, emulator: Any, http: aiohttp.ClientSession) -> None:
