@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 import yaml
 
+from balancer.config_numbers import check_numbers
 from balancer.errors import Failure
 from balancer.secrets import Reference, Secret, SecretError, expand
 from balancer.vendors import REGISTRY
@@ -306,6 +307,8 @@ def parse_refs(data: Any, source: str = "config", *, offline: bool = False) -> P
         cfg = _convert(data, Config, "")
     except (ConfigError, SecretError) as e:
         raise ConfigError(f"{source}: {e}") from None
+    if problem := check_numbers(cfg):
+        raise ConfigError(f"{source}: {problem}")
     pending = frozenset(r.where for r in refs) if offline else frozenset()
     _cross_check(cfg, source, pending)
     for name, prov in cfg.providers.items():  # a provider key names its reference in messages (never its value)
@@ -347,8 +350,6 @@ def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()
         for i, cand in enumerate(route.candidates):
             if cand.provider not in cfg.providers:
                 raise ConfigError(f"{where}.candidates[{i}].provider: no provider named {cand.provider!r}")
-            if cand.weight < 0:
-                raise ConfigError(f"{where}.candidates[{i}].weight: must be >= 0")
     for section, entries in (("client_keys", cfg.client_keys), ("admin_keys", cfg.admin_keys)):
         names: set[str] = set()
         for i, key in enumerate(entries):
@@ -387,8 +388,6 @@ def check_account(account: Account, where: str) -> str | None:
         at = f"{where}.grants[{i}]"
         if (g.tokens is None) == (g.amount is None):
             return f"{at}: give exactly one of tokens or amount"
-        if (g.tokens or 0) < 0 or (g.amount or 0.0) < 0:
-            return f"{at}: must be >= 0"
         if g.name in names:
             return f"{at}.name: duplicate grant name {g.name!r}"
         if g.starts and g.expires and g.expires < g.starts:

@@ -66,6 +66,47 @@ def test_errors_name_the_path(edit: Any, path: str, why: str) -> None:
     assert path in msg and why in msg, msg
 
 
+@pytest.mark.parametrize(
+    ("edit", "path", "why"),
+    [
+        (lambda c: c["providers"]["ds"].update(limits={"tpm": -5}), "providers.ds.limits.tpm", "finite number >= 0"),
+        (
+            lambda c: c["providers"]["ds"].update(timeouts={"ttft_s": float("nan")}),
+            "providers.ds.timeouts.ttft_s",
+            "not nan",
+        ),
+        (
+            lambda c: c["providers"]["ds"].update(prices={"deepseek-chat": {"input": float("inf"), "output": 1.0}}),
+            "providers.ds.prices.deepseek-chat.input",
+            "not inf",
+        ),
+        (
+            lambda c: c["providers"]["ds"].update(account={"grants": [{"name": "g", "tokens": -1}]}),
+            "providers.ds.account.grants[0].tokens",
+            ">= 0",
+        ),
+        (lambda c: c["routes"]["chat"]["candidates"][0].update(weight=-1), "routes.chat.candidates[0].weight", ">= 0"),
+        (lambda c: c["routes"]["chat"].update(unserved_price=float("nan")), "routes.chat.unserved_price", "not nan"),
+        (lambda c: c.update(planning={"replan_s": 0}), "planning.replan_s", "more than 0"),
+        (lambda c: c.update(planning={"horizon_days": -30}), "planning.horizon_days", ">= 0"),
+        (lambda c: c.update(planning={"safety_margin": 1.0}), "planning.safety_margin", "below 1"),
+        (lambda c: c.update(state={"degraded_share": 2}), "state.degraded_share", "at most 1"),
+        (lambda c: c.update(failover={"deadline_s": -1}), "failover.deadline_s", ">= 0"),
+        (lambda c: c.update(money={"usd_cny": float("inf")}), "money.usd_cny", "not inf"),
+    ],
+)
+def test_every_number_is_finite_and_in_range(edit: Any, path: str, why: str) -> None:
+    """A negative, NaN or infinite number anywhere in the config (limits, timeouts, prices, grants, weights, prices of
+    unserved demand, failover, money), a share above 1, a planner period of 0 or a safety margin of 1: a
+    ConfigError naming the exact path (before: accepted, and the planner re-planned without pause or priced NaN)."""
+    raw = minimal()
+    edit(raw)
+    with pytest.raises(ConfigError) as exc:
+        config_mod.parse(raw, "f.yaml")
+    msg = str(exc.value)
+    assert msg.startswith("f.yaml: ") and path + ":" in msg and why in msg, msg
+
+
 def test_env_and_file_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """${VAR} and file:/path resolve at load time; the value is held as a Secret that never prints."""
     monkeypatch.setenv("DS_KEY", "sk-from-env-12345")

@@ -1,0 +1,45 @@
+"""The config's numbers, checked in one walk: what a schema's types cannot say (a timeout of -5 or NaN is a float).
+
+Used by :mod:`balancer.config` after the schema; generic over msgspec Structs, so a new numeric field is checked
+without being listed here (only shares, periods and the safety margin, which have bounds beyond >= 0, are named).
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+_SHARES = frozenset({"error_rate", "sample_rate", "degraded_share"})  # fractions: at most 1
+_PERIODS = frozenset({"replan_s", "horizon_days"})  # 0 would re-plan without pause / plan no time: more than 0
+
+
+def check_numbers(value: object, where: str = "") -> str | None:
+    """Every number in the config is finite and >= 0 (limits, prices, timeouts, budgets, rates: none has a
+    meaning below 0, and NaN or infinity none at all); shares are at most 1, the planner's periods above 0 and its
+    safety margin below 1. The first problem, with its path, or None."""
+    if isinstance(value, msgspec.Struct):
+        for f in msgspec.structs.fields(value):
+            problem = check_numbers(getattr(value, f.name), f"{where}.{f.name}" if where else f.name)
+            if problem:
+                return problem
+    elif isinstance(value, dict):
+        return next(filter(None, (check_numbers(v, f"{where}.{k}") for k, v in value.items())), None)
+    elif isinstance(value, list | tuple):
+        return next(filter(None, (check_numbers(v, f"{where}[{i}]") for i, v in enumerate(value))), None)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return _number_problem(value, where)
+    return None
+
+
+def _number_problem(value: float, where: str) -> str | None:
+    field = where.rsplit(".", 1)[-1]
+    if not math.isfinite(value) or value < 0:
+        return f"{where}: must be a finite number >= 0, not {value}"
+    if field in _SHARES and value > 1:
+        return f"{where}: a share, at most 1, not {value}"
+    if field in _PERIODS and value <= 0:
+        return f"{where}: must be more than 0"
+    if field == "safety_margin" and value >= 1:
+        return f"{where}: a share of each grant's window, below 1, not {value}"
+    return None
