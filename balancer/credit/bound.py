@@ -168,10 +168,13 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
 
 def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
     """The optimum's schedule hour by hour: (provider, model, bucket) -> (tokens, CNY paid) in every hour, the
-    bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid")."""
+    bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid"). Raises ValueError
+    when the LP ends other than optimal (its flows would be no schedule)."""
     lp = Program()
     cols = _columns(cfg, trace, lp)
-    x, _, _ = lp.solve()
+    x, _, status = lp.solve()
+    if status != "optimal":
+        raise ValueError(f"the optimum's LP ended {status!r}: no hourly schedule")
     out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def add(key: tuple[str, str, str], tokens: np.ndarray, cny: np.ndarray) -> None:

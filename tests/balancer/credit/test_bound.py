@@ -166,3 +166,10 @@ def test_hourly_gives_each_hour_of_the_optimum_per_model_and_bucket() -> None:
     assert flows["dear", "deepseek-chat", "paid"][0] == pytest.approx([0.0, 0.0], abs=1e-3)
     paid = sum(float(c.sum()) for (_, _, bucket), (_, c) in flows.items() if bucket == "paid")
     assert paid == pytest.approx(solve(cfg, _two_hours(1, 2)).paid_cny)
+
+
+def test_hourly_refuses_a_schedule_the_solver_did_not_find() -> None:
+    """An LP that ends other than optimal (here infeasible: an hour of negative demand) raises ValueError naming
+    the solver's status, instead of returning its zeros as the optimum's hours."""
+    with pytest.raises(ValueError, match="the optimum's LP ended 'Infeasible'"):
+        hourly(_three(), _two_hours(1, -2))
