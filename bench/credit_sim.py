@@ -122,9 +122,10 @@ def report(
             "burned_tokens_m": round(opt_tok / 1e6, 3),
             "burned_money_cny": round(opt_money / MICRO, 2),
             "seconds": round(opt.seconds, 2),
+            "status": opt.status,
         },
         "strategies": rows,
-        "target_met": "credit-burn" in rows and all(targets.values()),
+        "target_met": "credit-burn" in rows and all(targets.values()) and opt.status == "optimal",
         "targets": targets,
     }
 
