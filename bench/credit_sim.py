@@ -133,7 +133,8 @@ def report(
 def _print_burn(results: Sequence[SimResult], opt: Optimum) -> None:
     names = sorted(opt.burned)
     print("burned per grant (M units; money grants in ¥):", *names, sep="\n  ")
-    for label, src in [*((r.strategy, r.burned) for r in results), ("optimum", opt.burned)]:
+    burned: list[tuple[str, Mapping[str, float]]] = [(r.strategy, r.burned) for r in results]
+    for label, src in [*burned, ("optimum", opt.burned)]:
         print(f"{label:14}", " ".join(f"{src.get(n, 0) / 1e6:8.2f}" for n in names))
 
 
