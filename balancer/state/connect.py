@@ -25,7 +25,7 @@ def client_for(url: str) -> tuple[Any, list[Any]]:
         hosts, _, rest = url.removeprefix("redis+sentinel://").partition("/")
         service, _, db = rest.partition("/")
         nodes = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
-        sentinel = Sentinel(nodes, **opts)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(nodes, **opts)  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
         return sentinel.master_for(service, db=int(db or 0), **opts), list(sentinel.sentinels)
     if url.startswith("redis+cluster://"):
         from redis.asyncio.cluster import RedisCluster
