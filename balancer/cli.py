@@ -290,6 +290,10 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     compile_routes(cfg, router.STRATEGIES)  # the routes must compile, as the gateway would
     try:
         since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         traffic = replay.scan(args.replay, cfg.routes, since, until)
     except replay.ReplayError as e:
         print(f"error: --replay: {e}", file=sys.stderr)
@@ -310,7 +314,7 @@ def _instant(value: str | None, flag: str) -> float | None:
     try:
         t = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise replay.ReplayError(f"{flag} {value!r}: expected an ISO 8601 date or time, e.g. 2026-03-01") from None
+        raise ValueError(f"{flag} {value!r}: expected an ISO 8601 date or time, e.g. 2026-03-01") from None
     return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 

@@ -155,14 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     args = p.parse_args(argv)
     unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, FORESIGHT)]
-    try:
-        if unknown:
-            raise scenario.ScenarioError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGIES)})")
-        s = scenario.seeded(args.scenario, args.seed)
-        cfg, trace = scenario.to_config(s), scenario.trace(s)
-    except scenario.ScenarioError as e:
-        print(f"error: {e}", file=sys.stderr)
+    if unknown:
+        print(f"error: --strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGIES)})", file=sys.stderr)
         return 2
+    s = scenario.for_cli(args.scenario, args.seed)
+    cfg, trace = scenario.to_config(s), scenario.trace(s)
     opt = solve(cfg, trace)
     results = [run(s, cfg, trace, n) for n in args.strategies.split(",")]
     print(json.dumps(report(s.name, s.seed, cfg, trace, results, opt, args.verbose), ensure_ascii=False))

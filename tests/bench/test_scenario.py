@@ -340,10 +340,10 @@ def test_a_bad_scenario_file_is_one_line_on_stderr_and_exit_2(
         path.write_text(text, encoding="utf-8")
     with pytest.raises(scenario.ScenarioError, match=message):
         scenario.load(path)
-    assert credit_sim.main(["--scenario", str(path)]) == 2
-    with pytest.raises(SystemExit) as exit_:
-        scenario.for_cli(path, 7)
-    assert exit_.value.code == 2
+    for call in (lambda: credit_sim.main(["--scenario", str(path)]), lambda: scenario.for_cli(path, 7)):
+        with pytest.raises(SystemExit) as exit_:
+            call()
+        assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("error: ") == 2 and "Traceback" not in err
     assert credit_sim.main(["--strategies", "credit-burn,best"]) == 2
