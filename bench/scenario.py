@@ -26,6 +26,7 @@ import yaml
 from balancer import config as config_mod
 from balancer.credit.pricing import day_start
 from balancer.credit.trace import PriceChange, Trace
+from bench import scenario_rules
 
 __all__ = ["Scenario", "ScenarioError", "Trace", "load", "load_series", "to_config", "trace"]
 
@@ -72,7 +73,7 @@ class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     bursts: BurstSpec | None = None
     series: str | None = None  # CSV/JSONL of this route's hourly demand (path relative to the YAML): replaces the rest
     unserved_price: float | None = None  # CNY per Mtok a token no candidate serves costs (config's route field)
-    candidates: list[list[str]]  # [provider, model] in priority order
+    candidates: list[Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]]  # [provider, model], in order
 
 
 class PriceChangeSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -152,20 +153,14 @@ def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
 
 
 def _check(s: Scenario, p: Path) -> None:
-    for name, r in s.routes.items():
-        if r.series is None and r.tokens_per_hour is None:
-            raise ScenarioError(f"{p}: route {name}: tokens_per_hour or series is required")
-        if not -1.0 < r.ar < 1.0:
-            raise ScenarioError(f"{p}: route {name}: ar must be in (-1, 1), not {r.ar}")
-        for prov, model in r.candidates:
-            if model not in s.providers.get(prov, ProviderSpec(prices={})).prices:
-                raise ScenarioError(f"{p}: route {name}: candidate {prov}/{model} is not a provider's priced model")
-    for c in s.price_changes:
-        if c.model not in s.providers.get(c.provider, ProviderSpec(prices={})).prices:
-            raise ScenarioError(f"{p}: price change on day {c.day}: {c.provider}/{c.model} is not a priced model")
-        if not 0 <= c.day < s.days:
-            raise ScenarioError(f"{p}: price change day {c.day} is outside the scenario's {s.days} days")
+    found = scenario_rules.problem(s)
+    if found:
+        raise ScenarioError(f"{p}: {found}")
     _series(s)
+    try:
+        to_config(s)
+    except config_mod.ConfigError as e:
+        raise ScenarioError(f"{p}: {e}") from None
 
 
 def expiry_day(s: Scenario, g: GrantSpec) -> int:

@@ -16,7 +16,9 @@ from balancer.credit.trace import PriceChange, Trace
 from bench import credit_sim, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "bench/scenarios").glob("*.yaml")) + sorted((ROOT / "bench/scenarios/heldout").glob("*.yaml"))
+SCENARIOS = sorted((ROOT / "bench/scenarios").glob("*.yaml")) + sorted(
+    (ROOT / "bench/scenarios/heldout").glob("*.yaml")
+)
 OLD = ["default", "expiring_sooner", "outage", "tight_limits"]
 
 
@@ -133,7 +135,12 @@ def test_new_fields_on_one_route_leave_the_others_alone(tmp_path: Path) -> None:
     doc = base(noise=0.2)
     doc["routes"]["q"] = {"tokens_per_hour": 5e5, "noise": 0.2, "candidates": [["ds", "chat"]]}
     before = scenario.trace(make(tmp_path, doc)).demand["q"]
-    doc["routes"]["r"] |= {"ar": 0.8, "weekly": [1] * 7, "steps": [[3, 2]], "bursts": {"per_week": 2, "hours": [1, 2], "factor": [2, 3]}}
+    doc["routes"]["r"] |= {
+        "ar": 0.8,
+        "weekly": [1] * 7,
+        "steps": [[3, 2]],
+        "bursts": {"per_week": 2, "hours": [1, 2], "factor": [2, 3]},
+    }
     assert np.array_equal(scenario.trace(make(tmp_path, doc)).demand["q"], before)
 
 
@@ -210,7 +217,9 @@ def test_a_series_route_keeps_the_other_routes_draws(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("hour,route,tokens\n" + "".join(f"{i},r,5\n" for i in range(48)), encoding="utf-8")
     gen = series_doc("d.csv")
     gen["routes"]["r"] = {"tokens_per_hour": 10, "candidates": [["ds", "chat"]]}
-    assert np.array_equal(scenario.trace(make(tmp_path, series_doc("d.csv"))).demand["q"], scenario.trace(make(tmp_path, gen)).demand["q"])
+    assert np.array_equal(
+        scenario.trace(make(tmp_path, series_doc("d.csv"))).demand["q"], scenario.trace(make(tmp_path, gen)).demand["q"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,16 +230,32 @@ def test_a_series_route_keeps_the_other_routes_draws(tmp_path: Path) -> None:
         ("d.csv", "hour,route,tokens\n0,r,5\n1,r,lots\n", r"d\.csv line 3: tokens 'lots' is not a number"),
         ("d.csv", "hour,route,tokens\n0,r,5\n0,r,5\n", r"d\.csv line 3: route r hour 0 appears twice"),
         ("d.csv", "when,route,tokens\n0,r,5\n", r"d\.csv line 1: the header must be"),
-        ("d.csv", "hour,route,tokens\n" + "".join(f"{i},r,1\n" for i in range(30)), r"has 30 of the scenario's 48 hours.*shorter"),
+        (
+            "d.csv",
+            "hour,route,tokens\n" + "".join(f"{i},r,1\n" for i in range(30)),
+            r"has 30 of the scenario's 48 hours.*shorter",
+        ),
         ("d.jsonl", '{"hour": 0, "route": "r", "tokens": 1}\n{"hour": 1, "route": "r"\n', r"d\.jsonl line 2: not JSON"),
-        ("d.jsonl", '{"time": "2026-11-02T00:30:00Z", "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: .*not on an hour boundary"),
-        ("d.jsonl", '{"time": "2026-11-01T23:00:00Z", "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: hour -1 is before"),
+        (
+            "d.jsonl",
+            '{"time": "2026-11-02T00:30:00Z", "route": "r", "tokens": 1}\n',
+            r"d\.jsonl line 1: .*not on an hour boundary",
+        ),
+        (
+            "d.jsonl",
+            '{"time": "2026-11-01T23:00:00Z", "route": "r", "tokens": 1}\n',
+            r"d\.jsonl line 1: hour -1 is before",
+        ),
         ("missing.csv", None, r"missing\.csv: demand series file not found"),
         ("d.csv", "hour,route,tokens\ninf,r,5\n", r"d\.csv line 2: hour 'inf' is not a whole hour index"),
         ("d.csv", "hour,route,tokens\nnan,r,5\n", r"d\.csv line 2: hour 'nan' is not a whole hour index"),
         ("d.csv", "hour,route,tokens\n0,r,5\n1,r,1e999\n", r"d\.csv line 3: tokens '1e999' must be a finite"),
         ("d.jsonl", '{"hour": 0, "route": ["r"], "tokens": 1}\n', r"d\.jsonl line 1: route \['r'\] is not one of"),
-        ("d.jsonl", '{"time": 1793577600, "route": "r", "tokens": 1}\n', r"d\.jsonl line 1: time 1793577600 is not an ISO"),
+        (
+            "d.jsonl",
+            '{"time": 1793577600, "route": "r", "tokens": 1}\n',
+            r"d\.jsonl line 1: time 1793577600 is not an ISO",
+        ),
     ],
 )
 def test_bad_series_files_name_file_and_line(tmp_path: Path, name: str, text: str | None, message: str) -> None:
@@ -348,3 +373,68 @@ def test_a_bad_scenario_file_is_one_line_on_stderr_and_exit_2(
     assert err.count("error: ") == 2 and "Traceback" not in err
     assert credit_sim.main(["--strategies", "credit-burn,best"]) == 2
     assert "error: --strategies: unknown best" in capsys.readouterr().err
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    """``base()`` with the dotted ``path`` set to ``value`` (list indices as numbers)."""
+    doc = base()
+    doc["providers"]["ds"]["grants"] = [{"name": "g", "tokens": 5_000_000, "models": ["chat"]}]
+    *head, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+    node: Any = doc
+    for k in head:
+        node = node[k]
+    node[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("days", 0, r"days: must be a finite number in \[1, 366\], not 0"),
+        ("days", 100_000_000, r"days: .* not 100000000"),  # hours for centuries: it would run out of memory
+        ("requests_per_hour", 0, r"requests_per_hour: .*\[1, 3600\]"),
+        ("replan_minutes", -1, r"replan_minutes: .* not -1"),
+        ("routes.r.tokens_per_hour", -5, r"routes\.r\.tokens_per_hour: .* not -5"),
+        ("routes.r.tokens_per_hour", float("nan"), r"tokens_per_hour: .* not nan"),
+        ("routes.r.steps", [[1, float("inf")]], r"routes\.r\.steps\[0\]\[1\]: .* not inf"),
+        ("routes.r.diurnal", 1.5, r"diurnal: .*\[0, 1\]"),
+        ("routes.r.noise", -0.1, r"noise: "),
+        ("routes.r.ar", 1.0, r"ar: .* not 1\.0"),
+        ("routes.r.input_share", 2, r"input_share: .*\[0, 1\]"),
+        ("routes.r.weekly", [1, 1, 1, 1, 1, 1, -1], r"weekly\[6\]: "),
+        ("routes.r.bursts", {"per_week": 1e9, "hours": [1, 2], "factor": [2, 3]}, r"per_week: .*\[0, 168\]"),
+        ("routes.r.bursts", {"per_week": 1, "hours": [5, 2], "factor": [2, 3]}, r"bursts\.hours: \[from, to\]"),
+        ("routes.r.candidates", [["ds"]], r"candidates\[0\]"),
+        ("routes.r.candidates", [], r"a route needs at least one candidate"),
+        ("providers.ds.tpm", -5, r"providers\.ds\.tpm: "),
+        ("providers.ds.prices.chat", [float("nan"), 8.0], r"prices\.chat\[0\]: .* not nan"),
+        ("providers.ds.outages", [[-5, 1]], r"outages\[0\]\[0\]: "),
+        ("providers.ds.outages", [[3, 1]], r"outages\[0\]: \[from, to\]"),
+        ("providers.ds.grants.0", {"name": "g", "tokens": 5, "amount": 3.0}, r"exactly one of tokens .* or amount"),
+        ("providers.ds.grants.0", {"name": "g", "models": ["chat"]}, r"exactly one of tokens"),
+        ("providers.ds.grants.0", {"name": "g", "tokens": 5, "starts": 4, "expires": 2}, r"expires on day 2, before"),
+        ("providers.ds.grants.0.tokens", -1, r"grants\[0\]\.tokens: "),
+        ("expiry_scale", 0, r"expiry_scale: "),
+    ],
+)
+def test_a_scenario_with_numbers_out_of_range_is_refused_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str, value: Any, message: str
+) -> None:
+    """Numbers a YAML float allows but a scenario cannot mean (infinite, NaN, negative, a burst a second, a
+    century of days), pairs out of order, grants that are both or neither pack and voucher or end before they
+    start, a malformed candidate: load raises ScenarioError naming the field, and credit_sim exits 2 with one
+    ``error:`` line — no traceback, no hang, no trace generated from them."""
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(_with(path, value)), encoding="utf-8")
+    with pytest.raises(scenario.ScenarioError, match=message):
+        scenario.load(p)
+    with pytest.raises(SystemExit) as exit_:
+        credit_sim.main(["--scenario", str(p), "--strategies", "credit-burn"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "Traceback" not in err
+
+
+def test_the_base_of_the_out_of_range_cases_loads(tmp_path: Path) -> None:
+    """The document the out-of-range cases change loads as it is (each case fails for its own field)."""
+    assert make(tmp_path, _with("routes.r.noise", 0.1)).routes["r"].noise == 0.1
