@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from balancer.sim import FORESIGHT, STRATEGIES
+
 DEFAULT_SCENARIOS = ("bench/scenarios/*.yaml", "bench/scenarios/heldout/*.yaml")
 MAIN = "credit-burn"
 
@@ -132,19 +134,35 @@ def scenario_files(patterns: Iterable[str]) -> list[str]:
     return out
 
 
+def _seeds(text: str) -> list[int]:
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts or not all(x.isdigit() and len(x) <= 18 for x in parts):
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 0 separated by commas, got {text!r}")
+    return [int(x) for x in parts]
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), metavar="GLOB")
-    p.add_argument("--seeds", default="7,11,23")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--seeds", type=_seeds, default="7,11,23", help="comma-separated whole numbers >= 0")
+    p.add_argument("--jobs", type=_jobs, default=2)
     p.add_argument("--strategies", default="cheapest,credit-burn")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
     args = p.parse_args(argv)
+    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, FORESIGHT)]
+    if unknown:
+        p.error(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join((*STRATEGIES, FORESIGHT))})")
     files = scenario_files(args.scenarios)
-    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    seeds: list[int] = args.seeds
     jobs = [(f, n) for f in files for n in seeds]
     print(f"credit_table: {len(files)} scenarios × {len(seeds)} seeds, {args.jobs} at a time", file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_one, f, n, args.strategies) for f, n in jobs]
         runs = []
         for fut in futures:

@@ -122,6 +122,8 @@ def seeded(path: str | Path, seed: int | None) -> Scenario:
     """:func:`load`, its noise seed replaced by ``seed`` (and named in its name) unless that is None: what the
     bench CLIs' ``--seed`` does."""
     s = load(path)
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ScenarioError(f"seed {seed}: a whole number from 0 to 2^63 - 1")
     return s if seed is None else msgspec.structs.replace(s, seed=seed, name=f"{s.name} (seed {seed})")
 
 

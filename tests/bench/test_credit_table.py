@@ -25,14 +25,32 @@ FIXTURE: dict[str, Any] = {
     },
     "strategies": {
         "cheapest": {
-            "paid_cny": 4500.0, "paid_ratio": 1.0974, "cost_ratio": 1.1, "burn_tokens_vs_opt": 0.91,
-            "burn_money_vs_opt": 1.0, "wasted_mtok": 27.0, "unserved_mtok": 0.3, "unserved_cny": 3.5, "seconds": 20.0,
-            "replans": 720, "replan_max_ms": None, "replan_warm_ms": None,
+            "paid_cny": 4500.0,
+            "paid_ratio": 1.0974,
+            "cost_ratio": 1.1,
+            "burn_tokens_vs_opt": 0.91,
+            "burn_money_vs_opt": 1.0,
+            "wasted_mtok": 27.0,
+            "unserved_mtok": 0.3,
+            "unserved_cny": 3.5,
+            "seconds": 20.0,
+            "replans": 720,
+            "replan_max_ms": None,
+            "replan_warm_ms": None,
         },
         "credit-burn": {
-            "paid_cny": 4150.0, "paid_ratio": 1.0121, "cost_ratio": 1.012, "burn_tokens_vs_opt": 0.9987,
-            "burn_money_vs_opt": 1.0, "wasted_mtok": 0.4, "unserved_mtok": 0.31, "unserved_cny": 3.6, "seconds": 61.2,
-            "replans": 2880, "replan_max_ms": 180.4, "replan_warm_ms": 14.26,
+            "paid_cny": 4150.0,
+            "paid_ratio": 1.0121,
+            "cost_ratio": 1.012,
+            "burn_tokens_vs_opt": 0.9987,
+            "burn_money_vs_opt": 1.0,
+            "wasted_mtok": 0.4,
+            "unserved_mtok": 0.31,
+            "unserved_cny": 3.6,
+            "seconds": 61.2,
+            "replans": 2880,
+            "replan_max_ms": 180.4,
+            "replan_warm_ms": 14.26,
         },
     },
     "target_met": True,
@@ -48,8 +66,12 @@ def test_parse_line_reads_the_last_json_line() -> None:
 
 @pytest.mark.parametrize(
     ("stdout", "message"),
-    [("", "no output"), ("table\nnot json\n", "not JSON"), ('{"bench": "other"}', "not a credit_sim report"),
-     ('{"bench": "credit_sim", "strategies": {}}', "without 'optimum'")],
+    [
+        ("", "no output"),
+        ("table\nnot json\n", "not JSON"),
+        ('{"bench": "other"}', "not a credit_sim report"),
+        ('{"bench": "credit_sim", "strategies": {}}', "without 'optimum'"),
+    ],
 )
 def test_parse_line_says_what_is_wrong(stdout: str, message: str) -> None:
     """No output, a non-JSON last line, another bench's line, a report missing a key: ValueError saying so."""
@@ -66,13 +88,29 @@ def test_table_row_shows_credit_burn_against_the_optimum() -> None:
     header, rule, row = text.splitlines()
     assert "cheapest paid ÷ opt" in header and rule.count("|") == header.count("|")
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells == ["bursty", "11", "1.0121", "0.9987", "1.0000", "0.31 (0.25)", "1.0120", "1.0974", "14.3 / 180", "met"]
+    assert cells == [
+        "bursty",
+        "11",
+        "1.0121",
+        "0.9987",
+        "1.0000",
+        "0.31 (0.25)",
+        "1.0120",
+        "1.0974",
+        "14.3 / 180",
+        "met",
+    ]
 
 
-def test_missed_targets_and_errors_fail_the_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missed_targets_and_errors_fail_the_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """main runs every scenario × seed; a missed target (named in its row) or a failed run makes the exit status
     1 and shows in the summary; --no-fail prints the same and exits 0."""
-    missed = json.loads(json.dumps(FIXTURE)) | {"target_met": False, "targets": {"paid_within_2pct": False, "burn_99pct": True}}
+    missed = json.loads(json.dumps(FIXTURE)) | {
+        "target_met": False,
+        "targets": {"paid_within_2pct": False, "burn_99pct": True},
+    }
     calls: list[list[str]] = []
 
     def fake_run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -96,3 +134,25 @@ def test_default_scenarios_include_heldout() -> None:
     """By default every scenario in bench/scenarios and bench/scenarios/heldout runs."""
     files = credit_table.scenario_files(credit_table.DEFAULT_SCENARIOS)
     assert "bench/scenarios/default.yaml" in files and any("/heldout/" in f for f in files)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "x,1"], "--seeds: expected whole numbers >= 0"),
+        (["--seeds", ","], "--seeds: expected whole numbers >= 0"),
+        (["--seeds", "-1"], "--seeds: expected whole numbers >= 0"),
+        (["--seeds", "9" * 30], "--seeds: expected whole numbers >= 0"),
+        (["--jobs", "0"], "--jobs: expected a whole number from 1 to 64"),
+        (["--jobs", "-3"], "--jobs: expected a whole number from 1 to 64"),
+        (["--strategies", "credit-burn,best"], "--strategies: unknown best"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_run(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A seed that is not a whole number >= 0 (or none at all), a job count outside 1-64 (0 would wait
+    forever), an unknown strategy: one usage error and exit 2, before a single scenario is simulated."""
+    with pytest.raises(SystemExit) as exit_:
+        credit_table.main([*args, "--scenarios", "bench/scenarios/default.yaml"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "credit_table:" not in err

@@ -435,6 +435,19 @@ def test_a_scenario_with_numbers_out_of_range_is_refused_naming_the_field(
     assert err.count("error: ") == 1 and "Traceback" not in err
 
 
+def test_a_negative_or_huge_seed_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--seed`` must be a whole number from 0 to 2^63 - 1 (numpy refuses a negative one with a traceback)."""
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(base()), encoding="utf-8")
+    for seed in (-1, 2**63):
+        with pytest.raises(scenario.ScenarioError, match=f"seed {seed}: a whole number"):
+            scenario.seeded(p, seed)
+    assert scenario.seeded(p, 2**63 - 1).seed == 2**63 - 1
+    with pytest.raises(SystemExit) as exit_:
+        credit_sim.main(["--scenario", str(p), "--seed", "-1"])
+    assert exit_.value.code == 2 and "Traceback" not in capsys.readouterr().err
+
+
 def test_the_base_of_the_out_of_range_cases_loads(tmp_path: Path) -> None:
     """The document the out-of-range cases change loads as it is (each case fails for its own field)."""
     assert make(tmp_path, _with("routes.r.noise", 0.1)).routes["r"].noise == 0.1
