@@ -35,9 +35,9 @@ routes:
 """
 
 
-
-
-def test_the_cli_prints_each_twin_and_the_best_shared_schedule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_prints_each_twin_and_the_best_shared_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A route that grows 2.4x on day 2 with a grant that a planner could spend on days 0-1 (saving qwen's 0.9)
     or keep for the peak (saving DeepSeek's 2.2): against a twin that stays flat (factor 1/2.4) keeping the
     grant costs nothing, so the shared best is the optimum (1.0); against one that falls to a tenth after

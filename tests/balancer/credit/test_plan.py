@@ -281,7 +281,9 @@ async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulat
     client = gw.client()
     firsts: dict[str, int] = {}
     for _ in range(40):
-        r = await client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": "你好！"}])
+        r = await client.chat.completions.with_raw_response.create(
+            model="chat", messages=[{"role": "user", "content": "你好！"}]
+        )
         firsts[r.headers["x-qiao-provider"]] = firsts.get(r.headers["x-qiao-provider"], 0) + 1
     assert abs(firsts.get("ds-b", 0) - 30) <= 2 and set(firsts) == {"ds-b", "qwen"}  # qwen-plus: cheapest paid
     stats = await emulator.stats()

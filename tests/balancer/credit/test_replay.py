@@ -229,7 +229,9 @@ def test_an_endless_line_is_skipped_in_bounded_pieces(tmp_path: Path) -> None:
     lines after it still count; reading it never holds it whole (it is read in MAX_LINE pieces)."""
     blob = b"{" + b"\x00request_done" * (3 * replay.MAX_LINE // 13)
     path = tmp_path / "x.log"
-    path.write_bytes(b"\n".join([done_line("chat", 1, 1, T0).encode(), blob, done_line("chat", 5, 5, T0 + 10).encode()]))
+    path.write_bytes(
+        b"\n".join([done_line("chat", 1, 1, T0).encode(), blob, done_line("chat", 5, 5, T0 + 10).encode()])
+    )
     traffic = replay.scan([path], ROUTES)
     assert (traffic.overlong, traffic.lines, traffic.routes["chat"].tokens) == (1, 3, 12)
     path.write_bytes(blob)  # nothing but the blob: no request_done line was read

@@ -162,7 +162,10 @@ def test_since_and_until_choose_the_hours_replayed(
         (["--replay", "OK", "--strategies", "fastest"], "error: --strategies: unknown fastest"),
         (["--replay", "OK", "--since", "last week"], "error: --since 'last week': expected an ISO 8601"),
         (["--replay", "OK", "--until", "2026-02-30"], "--until '2026-02-30': expected an ISO 8601"),
-        (["--replay", "OK", "--since", "2026-03-02"], "(0 undated: no timestamp in 2000-2099; 1 outside --since/--until)"),
+        (
+            ["--replay", "OK", "--since", "2026-03-02"],
+            "(0 undated: no timestamp in 2000-2099; 1 outside --since/--until)",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
