@@ -14,13 +14,15 @@ Over every hour h of a :class:`~balancer.credit.trace.Trace`, in Mtok, per route
     outage     p = u = 0 while the trace has the provider down
     grant      sum k * u[g,...] <= size_g   (k = 1 for a token grant, the hour's price for a money grant)
 
-    minimise   sum price[h] * p + sum unserved_price * (1 + TIE) * z
+    minimise   sum price[h] * p + sum unserved_price * (1 + TIE) * z - BURN * sum k * u
 
 Prices come from the config's books, changed from their hour on by ``trace.price_changes`` (the bound
 knows them all along). Unserved tokens cost the route's :func:`unserved_price`, a hair more in the
-objective so serving wins a tie, and are reported at the price. The vendor's debit order is ignored (a
-grant-covered model may be paid while the grant has something left, which the ledger never does): a
-lower bound, not always reachable.
+objective so serving wins a tie, and are reported at the price. A grant unit spent earns a hair
+(``BURN``): among the cheapest schedules the bound is the one that burns the most, so "the optimum's
+burn" is a number, not whichever vertex the solver lands on (a voucher beside a free model with room).
+The vendor's debit order is ignored (a grant-covered model may be paid while the grant has something
+left, which the ledger never does): a lower bound, not always reachable.
 
 :func:`hourly` gives the optimum's schedule hour by hour per model and bucket (``bench/credit_where.py``);
 :func:`robust` holds several traces' schedules in one program, equal in the hours before the traces part: what
@@ -46,6 +48,7 @@ from balancer.credit.trace import Trace
 
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6): its numbers stay near 1
 TIE = 1e-4  # unserved costs this much more (relative, plus as much absolute) in the objective than reported
+BURN = 1e-5  # CNY per grant unit (Mtok, or CNY for money) spent: a tie-break, never worth a paid token
 H = 3600.0
 
 
@@ -141,7 +144,7 @@ def _columns(cfg: Config, trace: Trace, lp: Program, scale: float = 1.0) -> _Col
     for r in routes:
         cost = (unserved[r] * (1 + TIE) + TIE) * scale
         lp.block(cost, np.full(n, np.inf), [(demand_row[r] + hours, np.ones(n))])
-    return _Columns(books, routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp), n)
+    return _Columns(books, routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp, scale), n)
 
 
 def solve(cfg: Config, trace: Trace) -> Optimum:
@@ -303,10 +306,10 @@ def _pairs(
 
 
 def _grant_columns(
-    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: Program
+    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: Program, scale: float = 1.0
 ) -> list[tuple[Grant, int, int]]:
-    """One column per hour for each grant and pair it covers (zero outside the grant's window); returns
-    (grant, pair index, first column) for each."""
+    """One column per hour for each grant and pair it covers (zero outside the grant's window), each unit
+    spent earning BURN; returns (grant, pair index, first column) for each."""
     n = trace.hours
     t = trace.start + np.arange(n) * H
     uses = []
@@ -320,5 +323,5 @@ def _grant_columns(
                 per = np.ones(n) if g.unit == "tokens" else p.price
                 up = np.where(window, p.up, 0.0)
                 entries = [*p.rows, (np.full(n, row), per)]
-                uses.append((g, k, lp.block(np.zeros(n), up, entries)))
+                uses.append((g, k, lp.block(-BURN * scale * per, up, entries)))
     return uses

@@ -1,6 +1,6 @@
 """Tiny hand-made configs and traces for the simulation and bound tests: two providers, one route.
 
-``cheap`` (glm, glm-4-air) costs 1 CNY/M and ``dear`` (deepseek, deepseek-chat) 4 CNY/M, input and output
+``cheap`` (glm, glm-4-air) costs 1 CNY/M (or ``cheap_price``) and ``dear`` (deepseek, deepseek-chat) 4 CNY/M, input and output
 alike, so a token costs 1 µ¥ or 4 µ¥ whatever the prompt share."""
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ T0 = day_start(DAY0)
 
 
 def config(
-    cheap_tpm: int = 0, dear_tpm: int = 0, grants: list[dict[str, Any]] | None = None, unserved: float | None = None
+    cheap_tpm: int = 0,
+    dear_tpm: int = 0,
+    grants: list[dict[str, Any]] | None = None,
+    unserved: float | None = None,
+    cheap_price: float = 1.0,
 ) -> config_mod.Config:
     route: dict[str, Any] = {
         "candidates": [{"provider": "cheap", "model": "glm-4-air"}, {"provider": "dear", "model": "deepseek-chat"}]
@@ -32,7 +36,7 @@ def config(
             "cheap": {
                 "vendor": "glm",
                 "limits": {"tpm": cheap_tpm},
-                "prices": {"glm-4-air": {"input": 1.0, "output": 1.0}},
+                "prices": {"glm-4-air": {"input": cheap_price, "output": cheap_price}},
                 "account": {"grants": grants or []},
             },
             "dear": {

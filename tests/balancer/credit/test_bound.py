@@ -62,6 +62,18 @@ def test_a_money_grant_burns_at_the_price_of_what_it_pays_for() -> None:
     assert opt.paid_cny == pytest.approx(2.4 - 1.0)
 
 
+@pytest.mark.parametrize("cheap_tpm", [0, 2000])
+def test_among_the_cheapest_schedules_the_bound_burns_the_most(cheap_tpm: int) -> None:
+    """A pack on a free model saves nothing, so serving the day on the pack or on the free model costs the
+    same: the bound is the schedule that burns the pack (what a user would pick), as far as the model's
+    capacity allows, and "the optimum's burn" is that number, not the solver's choice of vertex."""
+    pack = [{"name": "pack", "tokens": 5_000_000, "models": ["glm-4-air"]}]
+    opt = solve(config(cheap_tpm=cheap_tpm, grants=pack, cheap_price=0.0), trace(100_000, days=1))
+    served = 24 * min(100_000, cheap_tpm * 60 or 100_000)
+    assert opt.burned == {"cheap/pack": pytest.approx(served)}
+    assert opt.paid_cny == pytest.approx(24 * (100_000 - served / 24) * 4 / 1e6)
+
+
 def test_a_price_change_mid_trace_reprices_the_hours_after_it() -> None:
     """At hour 24 the cheap model rises to 3 CNY/M and the dear one falls to 2: day 0 is served on the cheap
     one at 1 µ¥ a token, day 1 on the formerly dear one at 2 µ¥. With the rise alone, day 1 stays on the
