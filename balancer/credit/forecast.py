@@ -18,9 +18,6 @@
 - ``carry``: the last hour's deviation from its expectation (log), fading into the coming hours by ``rho``,
   the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
   noise that does not persist is not carried.
-- ``unknown``: how far the level itself may be off now, as a log sigma the demand paths spread by on top of the
-  drift: :data:`COLD` before a day of history, when the hours seen may sit anywhere in a daily cycle not yet
-  learned (a deployment's first hours at night say little of its afternoons), else 0.
 - ``spread``: how an hour's demand falls around its expectation — the deseasonalised hours over the mean of
   the 3 days around each, summarised as the mean of each band of :data:`BANDS` (the last band is the peaks),
   scaled to mean 1. The planner serves each band in proportion, so a reserve of grant tokens kept for the
@@ -48,7 +45,6 @@ MAX_EMPTY = 0.25  # share of empty hours past which there is no step test
 MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
 DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day))
 MAX_DRIFT = 0.3
-COLD = 0.5  # log sigma of an hour around its day's mean: a daily swing of ±50-60% plus hourly noise
 PATHS = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
 CARRY_H = 168  # the window of the deviations' autocorrelation
 MAX_RHO = 0.95
@@ -68,7 +64,6 @@ class Forecast:
     carry: float = 0.0  # log deviation of the hour before ``origin`` from its expectation
     rho: float = 0.0  # how much of it each following hour keeps
     origin: int = 0  # the hour the forecast was made in
-    unknown: float = 0.0  # log sigma of the level now, before any drift (COLD under a day of history)
 
     def rate(self, hour: int) -> float:
         """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
@@ -78,11 +73,8 @@ class Forecast:
         return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
 
     def drifted(self, z: float, days: float) -> float:
-        """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean: the level's own uncertainty
-        and the drift since, independent."""
-        if not self.drift:
-            return 1.0
-        return math.exp(z * math.sqrt(self.unknown**2 + self.drift**2 * max(days, 0.0)))
+        """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean."""
+        return math.exp(z * self.drift * math.sqrt(max(days, 0.0))) if self.drift else 1.0
 
     def bands(self) -> tuple[tuple[float, float], ...]:
         """(share of hours, multiplier) per band."""
@@ -95,8 +87,8 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     """The forecast from a route's tokens per hour (hour index -> tokens) before the current hour."""
     hour = int(now // H)
     past = [h for h in traffic if h < hour]
-    if not past:  # the first hour: its rate so far, as uncertain as a level gets
-        return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25), drift=DRIFT, unknown=COLD, origin=hour)
+    if not past:
+        return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25))
     first = min(past)
     x = [float(traffic.get(h, 0)) for h in range(first, hour)]
     daily = _daily(x, first)
@@ -105,8 +97,7 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     y = _filled(seen)
     level, step = _level(y)
     carry, rho = _carry(seen, level)
-    unknown = COLD if len(x) < 24 else 0.0
-    return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour, unknown)
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour)
 
 
 def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float | None]:

@@ -28,9 +28,7 @@ end spills into the margin rather than being wasted. Measured on the bench's bur
 (and the strategies' over-draw) cost 2 points of paid spend. A grant that cannot be spent in time even at
 full capacity simply ends the horizon with something left: that is its projected waste.
 
-What each grant burns per segment (the report's outlook: exhaustion, projected waste) is read off the central
-path, the forecast itself: a grant is reported at risk when the forecast leaves it unspent, not when a low
-path would. Besides the flows of every slot, the solution's duals price the current hour: what one more token of a
+Besides the flows of every slot, the solution's duals price the current hour: what one more token of a
 provider's capacity would save (``mu``) and what one more unit of a grant is worth (``lam``, over the paths).
 """
 
@@ -184,12 +182,11 @@ def _read(
         if paid[k, 0] > 1e-6:
             out.now[r, c.index] = (float(paid[k, 0]), 0.0)
     out.burn = {g.key: [0.0] * segs for g in pb.grants}
-    central = at.hours * ((at.path < 0) | (at.path == at.paths // 2))  # the forecast's own path: the outlook
     for gi, k, active, first in uses:
         g, (r, c) = pb.grants[gi], pairs[k]
         u = tok[first : first + len(active)]
         per = 1.0 if g.grant.unit == "tokens" else c.price
-        burn = np.bincount(seg[active], weights=u * central[active] * per, minlength=segs)
+        burn = np.bincount(seg[active], weights=u * w[active] * per, minlength=segs)
         out.burn[g.key] = [a + float(b) for a, b in zip(out.burn[g.key], burn, strict=True)]
         if active[0] == 0 and u[0] > 1e-6:
             p, granted = out.now.get((r, c.index), (0.0, 0.0))

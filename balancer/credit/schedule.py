@@ -40,7 +40,7 @@ class Problem:
 class Schedule:
     now: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (route, idx) -> paid, grant tok/h
     grant_now: dict[str, float] = field(default_factory=dict)  # grant key -> tokens/hour it pays for now
-    burn: dict[str, list[float]] = field(default_factory=dict)  # grant key -> units per segment, central path
+    burn: dict[str, list[float]] = field(default_factory=dict)  # grant key -> units spent per segment
     paid: list[dict[str, float]] = field(default_factory=list)  # per segment: provider -> µ¥ spent
     mu: dict[str, float] = field(default_factory=dict)  # provider -> µ¥/token its capacity is worth now
     lam: dict[str, float] = field(default_factory=dict)  # grant key -> µ¥ one more unit of it would save

@@ -62,21 +62,6 @@ def test_optimum_is_a_lower_bound_and_credit_burn_comes_close(run: tuple[dict[st
     assert results["credit-burn"].replans > 0 and results["priority"].replans == 0
 
 
-@pytest.mark.parametrize("seed", [7, 3])
-def test_a_cold_start_keeps_its_voucher_for_the_afternoons(seed: int) -> None:
-    """``cold_start.yaml``: a gateway with no traffic history, a two-day voucher and a free model that carries
-    the nights. Credit-burn does not read the first night's hours as the day's level (it spent the voucher
-    there, in place of free tokens, and paid 13% over the optimum): it burns the voucher whole and pays
-    within 2% of the optimum."""
-    s = scenario.seeded(Path(__file__).parents[2] / "bench" / "scenarios" / "cold_start.yaml", seed)
-    cfg, t = scenario.to_config(s), scenario.trace(s)
-    kw = {"requests_per_hour": s.requests_per_hour, "replan_minutes": s.replan_minutes, "seed": s.seed}
-    res, opt = asyncio.run(simulate(cfg, t, "credit-burn", **kw)), solve(cfg, t)  # type: ignore[arg-type]
-    assert opt.status == "optimal" and opt.paid_cny > 0
-    assert res.burned["zhipu/voucher"] == 5_000_000 and res.unserved_tokens == 0
-    assert opt.paid_cny * (1 - 1e-6) <= res.paid_cny <= 1.02 * opt.paid_cny
-
-
 def test_main_prints_a_json_line_with_the_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI prints the table and a final JSON line naming the scenario, the bound (with its solver status) and each
     strategy."""

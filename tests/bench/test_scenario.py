@@ -279,17 +279,17 @@ def test_series_needs_no_tokens_per_hour_but_a_generated_route_does(tmp_path: Pa
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_shipped_scenario_loads_traces_and_converts(path: Path) -> None:
-    """Every scenario in bench/scenarios (and heldout) starts with a comment, loads, makes a trace of its days
-    (30; 3 for the cold start) with finite non-negative demand and a gateway Config; within the bench's budget (≤ 8 providers, ≤ 3 routes,
+    """Every scenario in bench/scenarios (and heldout) starts with a comment, loads, makes a 30-day trace with
+    finite non-negative demand and a gateway Config; within the bench's budget (≤ 8 providers, ≤ 3 routes,
     ≤ 40 requests per hour) for the new ones."""
     assert path.read_text(encoding="utf-8").startswith("#")
     s = scenario.load(path)
     t = scenario.trace(s)
     cfg = scenario.to_config(s)
     assert set(cfg.routes) == set(s.routes) and set(cfg.providers) == set(s.providers)
-    assert t.hours == s.days * 24 == (72 if s.name == "cold-start" else 720)
+    assert t.hours == s.days * 24 == 720
     for d in t.demand.values():
-        assert d.shape == (t.hours,) and np.isfinite(d).all() and (d >= 0).all()
+        assert d.shape == (720,) and np.isfinite(d).all() and (d >= 0).all()
     assert len(s.providers) <= 8 and len(s.routes) <= 3 and s.requests_per_hour <= 40
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from balancer.credit.forecast import BANDS, COLD, DRIFT, Forecast, fit
+from balancer.credit.forecast import BANDS, Forecast, fit
 
 DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
@@ -36,25 +36,6 @@ def test_no_history_forecasts_the_rate_seen_this_hour() -> None:
     a quarter of an hour)."""
     f = fit({DAY0: 50_000}, DAY0 * 3600.0 + 1800.0)
     assert f.rate(DAY0 + 5) == pytest.approx(100_000) and f.bands() == ((1.0, 1.0),)
-
-
-@pytest.mark.parametrize("hours", [0, 1, 6, 23])
-def test_under_a_day_of_history_the_level_itself_is_uncertain(hours: int) -> None:
-    """Before a day of history (the first hour included) the hours seen may sit anywhere in a daily cycle not
-    yet learned: the demand paths spread by COLD now, and by the drift on top of it later."""
-    history = traffic(hours / 24 + 0.5 / 24, lambda h: 100_000)
-    f = fit(history, now_after(hours / 24))
-    assert f.unknown == COLD and f.drift >= DRIFT
-    assert f.drifted(math.sqrt(3), 0.0) == pytest.approx(math.exp(math.sqrt(3) * COLD))
-    assert f.drifted(-1.0, 4.0) == pytest.approx(math.exp(-math.sqrt(COLD**2 + 4 * f.drift**2)))
-
-
-def test_from_a_day_of_history_only_the_drift_spreads_the_paths() -> None:
-    """With a day of hours the daily profile is learned and the level read over it: nothing spreads the paths
-    now, the drift does later."""
-    f = fit(traffic(1, lambda h: 100_000 * (1 + 0.5 * math.cos(2 * math.pi * h / 24))), now_after(1))
-    assert f.unknown == 0.0 and f.drifted(math.sqrt(3), 0.0) == 1.0
-    assert f.drifted(1.0, 4.0) == pytest.approx(math.exp(2 * f.drift))
 
 
 def test_daily_profile_is_learned() -> None:
