@@ -47,6 +47,7 @@ from balancer.credit.pricing import INPUT_SHARE, MICRO
 from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
+LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
 
 
 def make_plan(
@@ -219,16 +220,20 @@ def _route_plan(
         planned, price, {i for i, p in price.items() if p == 0.0}, {c.index for c in cands if c.provider in shared}
     )
     # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
-    # converted to tokens) or its price, plus what its provider's capacity is worth this hour. Ties go to
-    # the candidate a grant pays for (it is spent now rather than later), then to one whose provider no other
-    # route is planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
+    # converted to tokens) or its price, plus what its provider's capacity is worth this hour — except a token
+    # grant the schedule values at nothing (it is left over whatever is done: capacity- or demand-bound),
+    # which costs nothing: its provider's capacity is worth something only to the plan's shares, and a token
+    # past them that the grant does not take is lost to it for good. (A money grant burns faster on a dearer
+    # model, so which route takes its provider's capacity still matters: it keeps the capacity's value.)
+    # Ties go to the candidate a grant pays for (it is spent now rather than later), then to one whose
+    # provider no other route is planned on (a rush here must not take capacity a rush there needs), then
+    # to the lower list price.
     marginal = {}
     for c in cands:
-        spend = [
-            sched.lam.get(g.key, 0.0) * (1.0 if g.grant.unit == "tokens" else c.price)
-            for g in paying.get((route, c.index), ())
-        ]
-        marginal[c.index] = (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
+        grants = paying.get((route, c.index), ())
+        spend = [sched.lam.get(g.key, 0.0) * (1.0 if g.grant.unit == "tokens" else c.price) for g in grants]
+        left_over = any(g.grant.unit == "tokens" and sched.lam.get(g.key, 0.0) < LEFT_OVER for g in grants)
+        marginal[c.index] = 0.0 if left_over else (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
     prov = {c.index: c.provider for c in cands}
     order = sorted(

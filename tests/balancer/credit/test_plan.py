@@ -14,10 +14,11 @@ import yaml
 
 from balancer import cli
 from balancer.credit.forecast import DRIFT, PATHS
+from balancer.credit.horizon import PlannedGrant
 from balancer.credit.ledger import books_from_config
 from balancer.credit.plan import Plan
 from balancer.credit.planner import make_plan
-from balancer.credit.pricing import MICRO
+from balancer.credit.pricing import MICRO, Grant
 from balancer.credit.report import report
 from tests.balancer.credit.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
 from tests.conftest import ADMIN_KEY, GatewayHandle, auth
@@ -192,6 +193,23 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     assert to == (2, 1, 0) and cum == pytest.approx((0.4, 0.775, 1.0))  # 2 at its share; 1 takes 1.25x
     cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3}, {1})
     assert cum == pytest.approx((0.5, 0.8, 1.0))
+
+
+@pytest.mark.parametrize(("unit", "lam", "first"), [("tokens", 0.0, 0), ("tokens", 0.5, 1), ("money", 0.0, 1)])
+def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(unit: str, lam: float, first: int) -> None:
+    """Past the shares, a candidate whose token grant the schedule values at nothing (one more unit would be
+    left over: lam 0) is tried before a cheaper paid one, though its provider's capacity is worth 2 this hour:
+    a token it does not take is lost to it for good. A grant the schedule still values (lam 0.5) is ranked
+    by its value plus the capacity's (2.5), after the paid one (1); so is a left-over money grant (0 + 2),
+    which burns faster on a dearer model: which route takes the capacity still matters."""
+    from balancer.credit.planner import _route_plan
+    from balancer.credit.schedule import Offer, Schedule
+
+    g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())  # type: ignore[arg-type]
+    cands = [Offer(0, "a", "m", 3.0), Offer(1, "b", "m", 1.0)]
+    sched = Schedule(now={("r", 1): (100.0, 0.0)}, mu={"a": 2.0}, lam={g.key: lam})
+    plan = _route_plan("r", cands, 100.0, sched, {("r", 0): [g]}, T0, frozenset())
+    assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
 def two_routes(docs_per_hour: int) -> Plan:
