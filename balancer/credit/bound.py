@@ -306,10 +306,10 @@ def _pairs(
 
 
 def _grant_columns(
-    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: Program, scale: float = 1.0
+    books: Mapping[str, AccountBook], trace: Trace, pairs: Sequence[_Pair], lp: Program, scale: float
 ) -> list[tuple[Grant, int, int]]:
     """One column per hour for each grant and pair it covers (zero outside the grant's window), each unit
-    spent earning BURN; returns (grant, pair index, first column) for each."""
+    spent earning BURN (times ``scale``, as every cost); returns (grant, pair index, first column) for each."""
     n = trace.hours
     t = trace.start + np.arange(n) * H
     uses = []

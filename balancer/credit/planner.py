@@ -230,9 +230,9 @@ def _route_plan(
     # to the lower list price.
     marginal = {}
     for c in cands:
-        grants = paying.get((route, c.index), ())
-        spend = [sched.lam.get(g.key, 0.0) * (1.0 if g.grant.unit == "tokens" else c.price) for g in grants]
-        left_over = any(g.grant.unit == "tokens" and sched.lam.get(g.key, 0.0) < LEFT_OVER for g in grants)
+        lams = [(g.grant.unit == "tokens", sched.lam.get(g.key, 0.0)) for g in paying.get((route, c.index), ())]
+        spend = [lam * (1.0 if tokens else c.price) for tokens, lam in lams]
+        left_over = any(tokens and lam < LEFT_OVER for tokens, lam in lams)
         marginal[c.index] = 0.0 if left_over else (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
     prov = {c.index: c.provider for c in cands}

@@ -1,7 +1,7 @@
 """Tiny hand-made configs and traces for the simulation and bound tests: two providers, one route.
 
-``cheap`` (glm, glm-4-air) costs 1 CNY/M (or ``cheap_price``) and ``dear`` (deepseek, deepseek-chat) 4 CNY/M, input and output
-alike, so a token costs 1 µ¥ or 4 µ¥ whatever the prompt share."""
+``cheap`` (glm, glm-4-air) costs 1 CNY/M (or ``cheap_price``) and ``dear`` (deepseek, deepseek-chat) 4 CNY/M,
+input and output alike, so a token costs 1 µ¥ or 4 µ¥ whatever the prompt share."""
 
 from __future__ import annotations
 

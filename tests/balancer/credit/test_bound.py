@@ -62,11 +62,12 @@ def test_a_money_grant_burns_at_the_price_of_what_it_pays_for() -> None:
     assert opt.paid_cny == pytest.approx(2.4 - 1.0)
 
 
-@pytest.mark.parametrize("cheap_tpm", [0, 2000])
+@pytest.mark.parametrize("cheap_tpm", [0, 1000])
 def test_among_the_cheapest_schedules_the_bound_burns_the_most(cheap_tpm: int) -> None:
     """A pack on a free model saves nothing, so serving the day on the pack or on the free model costs the
     same: the bound is the schedule that burns the pack (what a user would pick), as far as the model's
-    capacity allows, and "the optimum's burn" is that number, not the solver's choice of vertex."""
+    capacity allows (unlimited; 60k of the 100k tokens an hour, the rest paid on the dear one), and "the
+    optimum's burn" is that number, not the solver's choice of vertex."""
     pack = [{"name": "pack", "tokens": 5_000_000, "models": ["glm-4-air"]}]
     opt = solve(config(cheap_tpm=cheap_tpm, grants=pack, cheap_price=0.0), trace(100_000, days=1))
     served = 24 * min(100_000, cheap_tpm * 60 or 100_000)

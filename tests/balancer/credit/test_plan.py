@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -196,7 +196,9 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
 
 
 @pytest.mark.parametrize(("unit", "lam", "first"), [("tokens", 0.0, 0), ("tokens", 0.5, 1), ("money", 0.0, 1)])
-def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(unit: str, lam: float, first: int) -> None:
+def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
+    unit: Literal["tokens", "money"], lam: float, first: int
+) -> None:
     """Past the shares, a candidate whose token grant the schedule values at nothing (one more unit would be
     left over: lam 0) is tried before a cheaper paid one, though its provider's capacity is worth 2 this hour:
     a token it does not take is lost to it for good. A grant the schedule still values (lam 0.5) is ranked
@@ -205,7 +207,7 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(unit: str
     from balancer.credit.planner import _route_plan
     from balancer.credit.schedule import Offer, Schedule
 
-    g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())  # type: ignore[arg-type]
+    g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "a", "m", 3.0), Offer(1, "b", "m", 1.0)]
     sched = Schedule(now={("r", 1): (100.0, 0.0)}, mu={"a": 2.0}, lam={g.key: lam})
     plan = _route_plan("r", cands, 100.0, sched, {("r", 0): [g]}, T0, frozenset())
