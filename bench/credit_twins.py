@@ -8,6 +8,13 @@ route's demand from day D on times a factor). ``balancer.credit.bound.robust`` f
 one schedule, shared by the scenario and a twin until day D, pays at most t × each one's optimum and serves
 as much: no planner that cannot see past day D does better on the worse of the two. t near 1 says the miss is
 the planner's; well above 1, the future's. Prints one row per factor and a final JSON line.
+
+    python -m bench.credit_twins --seed 23 --base 15:0.5 --family 10:2,12.5:2,15:2,17.5:2,20:2
+
+A family asks the same of every twin at once: the month (after ``--base DAY:FACTOR``, here the doubling
+undone) and twins that part from it on different days (each DAY:FACTOR: its demand from that day on times
+the factor), one schedule for all, shared with each twin until it parts. When the day of a change is not
+known either, no planner does better on the worst of them than the family's t.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import math
 import sys
 
+from balancer.config import Config
 from balancer.credit.bound import robust, solve
 from balancer.credit.trace import Trace
 from bench import scenario
@@ -31,6 +39,22 @@ def twin(trace: Trace, hour: int, factor: float) -> Trace:
     return dataclasses.replace(trace, demand=demand)
 
 
+def _step(text: str) -> tuple[float, float]:
+    """DAY:FACTOR, the factor >= 0."""
+    day, sep, factor = text.partition(":")
+    try:
+        out = float(day), float(factor)
+    except ValueError:
+        out = (math.nan, math.nan)
+    if not sep or not math.isfinite(out[0]) or not out[1] >= 0:
+        raise argparse.ArgumentTypeError(f"expected DAY:FACTOR with a factor >= 0, got {text!r}")
+    return out
+
+
+def _steps(text: str) -> list[tuple[float, float]]:
+    return [_step(v) for v in text.split(",")]
+
+
 def _factors(text: str) -> list[float]:
     """Comma-separated factors, each >= 0."""
     try:
@@ -42,22 +66,18 @@ def _factors(text: str) -> list[float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
-    p.add_argument("--seed", type=int, help="override the scenario's noise seed")
-    p.add_argument("--day", type=float, required=True, help="the day the twins part (hours before it are shared)")
-    p.add_argument(
-        "--factors", type=_factors, default="0.5,0.25,1.5", help="each twin's demand from --day on, × the scenario's"
-    )
-    args = p.parse_args(argv)
-    s = scenario.for_cli(args.scenario, args.seed)
-    cfg, trace = scenario.to_config(s), scenario.trace(s)
-    hour = round(args.day * 24) if math.isfinite(args.day) else 0
+def _hour(p: argparse.ArgumentParser, trace: Trace, day: float, what: str) -> int:
+    hour = round(day * 24) if math.isfinite(day) else 0
     if not 0 < hour < trace.hours:
-        p.error(f"--day must fall inside the scenario's {trace.hours // 24} days")
+        p.error(f"{what} must fall inside the scenario's {trace.hours // 24} days")
+    return hour
+
+
+def _pairs(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
+    """One twin at a time against the month (--day, --factors)."""
+    hour = _hour(args.parser, trace, args.day, "--day")
     opt = solve(cfg, trace)
-    print(f"scenario {s.name}: optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
+    print(f"optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
     print(f"{'twin factor':>12} {'twin optimum ¥':>15} {'best shared ×':>14}")
     rows = []
     for f in args.factors:
@@ -67,8 +87,46 @@ def main(argv: list[str] | None = None) -> int:
         ratio = round(best.ratio, 4) if best.status == "optimal" else None
         print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.status if ratio is None else format(ratio, '.4f'):>14}")
         rows.append({"factor": f, "twin_optimum_cny": round(opt_other.paid_cny, 2), "ratio": ratio})
-    doc = {"bench": "credit_twins", "scenario": s.name, "day": args.day, "optimum_cny": round(opt.paid_cny, 2)}
-    print(json.dumps({**doc, "twins": rows}, ensure_ascii=False))
+    args.doc.update(day=args.day, optimum_cny=round(opt.paid_cny, 2), twins=rows)
+
+
+def _family(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
+    """Every twin at once, each parting from the month on its own day (--family)."""
+    hours = [_hour(args.parser, trace, day, "--family's days") for day, _ in args.family]
+    traces = [trace, *(twin(trace, h, f) for h, (_, f) in zip(hours, args.family, strict=True))]
+    optima = [solve(cfg, t) for t in traces]
+    best = robust(cfg, traces, hours, optima)
+    print(f"{'parts on day':>12} {'factor':>7} {'optimum ¥':>10} {'shared ×':>9}")
+    rows = []
+    for (day, f), opt, paid in zip([(math.nan, 1.0), *args.family], optima, best.paid, strict=True):
+        ratio = round(paid / opt.paid_cny, 4) if best.status == "optimal" and opt.paid_cny > 0 else None
+        print(f"{'-' if math.isnan(day) else format(day, 'g'):>12} {f:>7g} {opt.paid_cny:>10,.2f} {ratio!s:>9}")
+        rows.append({"day": None if math.isnan(day) else day, "factor": f, "optimum_cny": round(opt.paid_cny, 2)})
+        rows[-1]["ratio"] = ratio
+    print(f"worst of the family: {best.status if best.status != 'optimal' else format(best.ratio, '.4f')}")
+    args.doc.update(family=rows, ratio=round(best.ratio, 4) if best.status == "optimal" else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
+    p.add_argument("--seed", type=int, help="override the scenario's noise seed")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--day", type=float, help="the day the twins part (hours before it are shared)")
+    mode.add_argument("--family", type=_steps, help="DAY:FACTOR,...: twins of the month, all in one schedule")
+    p.add_argument(
+        "--factors", type=_factors, default="0.5,0.25,1.5", help="each twin's demand from --day on, × the scenario's"
+    )
+    p.add_argument("--base", type=_step, help="DAY:FACTOR: the month is the scenario's with this step applied")
+    args = p.parse_args(argv)
+    s = scenario.for_cli(args.scenario, args.seed)
+    cfg, trace = scenario.to_config(s), scenario.trace(s)
+    if args.base is not None:
+        trace = twin(trace, _hour(p, trace, args.base[0], "--base's day"), args.base[1])
+    args.parser, args.doc = p, {"bench": "credit_twins", "scenario": s.name}
+    print(f"scenario {s.name}" + (f", demand from day {args.base[0]:g} × {args.base[1]:g}" if args.base else ""))
+    (_pairs if args.family is None else _family)(trace, cfg, args)
+    print(json.dumps(args.doc, ensure_ascii=False))
     return 0
 
 

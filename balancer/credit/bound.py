@@ -31,7 +31,6 @@ a planner that cannot tell them apart until then could reach at best (``bench/cr
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,15 +202,21 @@ class Robust:
     status: str
 
 
-def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[Optimum]) -> Robust:
+def robust(cfg: Config, traces: Sequence[Trace], shared: int | Sequence[int], optima: Sequence[Optimum]) -> Robust:
     """The best any planner that does not see the future could do on ``traces``, which are equal for their first
     ``shared`` hours and differ after: the least t such that one schedule, the same in every trace up to that
     hour and free after it, pays at most t × each trace's optimum (``optima``) and leaves no more than that
     optimum unserved. It knows every hour of each trace in advance (no planner does), so t is a lower bound:
-    what the worst of the traces costs a planner that cannot tell them apart until hour ``shared``. Raises
-    ValueError when the traces differ before it (demand, outages, prices) or in length; ``status`` other than
-    "optimal": no answer (ratio 0)."""
-    _check_twins(traces, shared)
+    what the worst of the traces costs a planner that cannot tell them apart until hour ``shared``. A sequence
+    ``shared`` makes a tree: trace i + 1 is the first's for its first ``shared[i]`` hours (twins that part
+    from one month on different days; two that part from it later are one decision until the sooner).
+    Raises ValueError when a trace differs from the first before it parts (demand, outages, prices) or in
+    length; ``status`` other than "optimal": no answer (ratio 0)."""
+    parts = [shared] * (len(traces) - 1) if isinstance(shared, int) else list(shared)
+    if len(parts) != len(traces) - 1:
+        raise ValueError(f"{len(traces)} traces need {len(traces) - 1} parting hours, got {len(parts)}")
+    for tr, hours in zip(traces[1:], parts, strict=True):
+        _check_twins([traces[0], tr], hours)
     lp = Program()
     copies = [_columns(cfg, tr, lp, scale=1e-6) for tr in traces]  # costs only break ties: t is the objective
     t = lp.block(np.ones(1), np.full(1, np.inf), [])
@@ -223,11 +228,11 @@ def robust(cfg: Config, traces: Sequence[Trace], shared: int, optima: Sequence[O
         row = lp.rows([-np.inf], [opt.unserved_tokens / M])
         for i in range(len(cols.routes)):
             lp.entries(np.full(cols.n, row), cols.unserved_cols(i), np.ones(cols.n))
-    for a, b in itertools.pairwise(copies):  # non-anticipative: the first hours' flows are one decision
-        for ca, cb in zip(a.flows(), b.flows(), strict=True):
-            row = lp.rows(np.zeros(shared), np.zeros(shared))
-            lp.entries(row + np.arange(shared), ca + np.arange(shared), np.ones(shared))
-            lp.entries(row + np.arange(shared), cb + np.arange(shared), -np.ones(shared))
+    for b, hours in zip(copies[1:], parts, strict=True):  # non-anticipative: hours before parting are one decision
+        for ca, cb in zip(copies[0].flows(), b.flows(), strict=True):
+            row = lp.rows(np.zeros(hours), np.zeros(hours))
+            lp.entries(row + np.arange(hours), ca + np.arange(hours), np.ones(hours))
+            lp.entries(row + np.arange(hours), cb + np.arange(hours), -np.ones(hours))
     x, _, status = lp.solve()
     return Robust(
         ratio=float(x[t]),

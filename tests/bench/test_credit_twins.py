@@ -74,3 +74,48 @@ def test_a_day_outside_the_scenario_is_refused(tmp_path: Path, capsys: pytest.Ca
             credit_twins.main(["--scenario", str(path), "--day", day])
         assert stop.value.code == 2
         assert "--day must fall inside" in capsys.readouterr().err
+
+
+def test_a_family_shares_one_schedule_with_twins_that_part_on_different_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--base undoes the growth (the month stays flat) and --family adds twins that grow 2.4x from day 1 or day 2:
+    the grant is worth keeping for either peak and costs the flat month nothing kept, so the family reaches its
+    optima (1.0); a twin that falls to a tenth from day 1 joins it, and the best shared schedule pays more than the
+    optimum on the worst of them (> 1.01), the same t the CLI prints last."""
+    path = tmp_path / "grows.yaml"
+    path.write_text(GROWS, encoding="utf-8")
+    base = ["--scenario", str(path), "--base", f"2:{1 / 2.4}"]
+    assert credit_twins.main([*base, "--family", "1:2.4,2:2.4"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["day"], r["factor"]) for r in doc["family"]] == [(None, 1.0), (1.0, 2.4), (2.0, 2.4)]
+    assert doc["ratio"] == pytest.approx(1.0, abs=1e-4)
+    assert credit_twins.main([*base, "--family", "1:2.4,2:2.4,1:0.1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    doc = json.loads(out[-1])
+    assert doc["ratio"] > 1.01 and max(r["ratio"] for r in doc["family"]) == pytest.approx(doc["ratio"], abs=2e-4)
+    assert out[-2] == f"worst of the family: {doc['ratio']:.4f}"
+
+
+@pytest.mark.parametrize("family", ["2", "a:1", "2:-1", "1:2,x", "nan:2"])
+def test_bad_family_steps_are_refused_with_a_message(family: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --family that is not DAY:FACTOR pairs (a finite day, a factor >= 0) stops the CLI with a usage error."""
+    with pytest.raises(SystemExit) as stop:
+        credit_twins.main(["--family", family])
+    assert stop.value.code == 2
+    assert "DAY:FACTOR" in capsys.readouterr().err
+
+
+def test_a_family_day_outside_the_scenario_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every family member and the base must part inside the scenario; --day and --family are one or the other."""
+    path = tmp_path / "grows.yaml"
+    path.write_text(GROWS, encoding="utf-8")
+    for args, msg in (
+        (["--family", "1:2,4:2"], "--family's days must fall inside"),
+        (["--family", "1:2", "--base", "9:1"], "--base's day must fall inside"),
+        (["--family", "1:2", "--day", "1"], "not allowed with"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            credit_twins.main(["--scenario", str(path), *args])
+        assert stop.value.code == 2
+        assert msg in capsys.readouterr().err

@@ -145,6 +145,35 @@ def test_robust_is_one_when_a_schedule_suits_every_twin() -> None:
         assert best.ratio == pytest.approx(1.0, rel=1e-6)
 
 
+def _hours(*demand: float) -> Trace:
+    return Trace(T0, len(demand), {"chat": np.array(demand) * U}, {"chat": 0.75})
+
+
+def test_robust_holds_a_tree_of_twins_that_part_on_different_hours() -> None:
+    """A flat month (1, 1, 1 U) and three twins: A asks 2 U in hour 1 (parts after hour 0), B 2 U in hour 2
+    (parts after hour 1), C 0.5 U then nothing (parts after hour 0). Hour 0's grant spending a is one decision
+    for all four, hour 1's for the month and B: A and B pay 1 + a of their optimum (3 U at 1 CNY/M, the grant
+    kept for their peak), C 2 - 2a (its optimum spends the grant in hour 0, as a grant kept is wasted), so the
+    best tree spends a = 1/3 and reaches 4/3; the month itself stays at its optimum. A twin is tied for its own
+    hours: a month (1, 1, 0 U) that must spend the grant by hour 1 and a twin (1, 1, 2 U) that keeps it for hour 2
+    meet at 3/2 when they part after hour 1, and at 1 when they part after hour 0."""
+    cfg = _three()
+    traces = [_hours(1, 1, 1), _hours(1, 2, 1), _hours(1, 1, 2), _hours(1, 0.5, 0)]
+    optima = [solve(cfg, t) for t in traces]
+    assert [o.paid_cny * 1e6 / U for o in optima] == pytest.approx([2, 3, 3, 0.5])
+    best = robust(cfg, traces, [1, 2, 1], optima)
+    assert best.status == "optimal" and best.ratio == pytest.approx(4 / 3, rel=1e-5)
+    assert [p * 1e6 / U for p in best.paid] == pytest.approx([2, 4, 4, 2 / 3], rel=1e-5)
+    with pytest.raises(ValueError, match="differ before hour 2"):  # A differs from the month in hour 1
+        robust(cfg, traces, [2, 2, 1], optima)
+    with pytest.raises(ValueError, match="4 traces need 3 parting hours"):
+        robust(cfg, traces, [1, 2], optima)
+    pair = [_hours(1, 1, 0), _hours(1, 1, 2)]
+    optima = [solve(cfg, t) for t in pair]
+    assert robust(cfg, pair, [2], optima).ratio == pytest.approx(3 / 2, rel=1e-5)
+    assert robust(cfg, pair, [1], optima).ratio == pytest.approx(1.0, rel=1e-5)
+
+
 def test_robust_refuses_traces_that_differ_before_they_part() -> None:
     """Twins must ask the same in the shared hours: otherwise no schedule is one decision there."""
     cfg = _three()
