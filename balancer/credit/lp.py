@@ -14,6 +14,9 @@ path's probability — in Mtok per hour, per slot s, route r and candidate c:
     capacity   sum_{c on provider} (p + sum_g u) <= C[provider,s]    (rate limits; 0 while unhealthy)
     grant      per path k: sum_{s on k or shared} hours_s * sum k * u[g,...] <= left_g
                                                                      (k = 1 for tokens, the price for money)
+    debit      in the current hour u[g,r,c] = 0 unless g is the first open grant covering c in the vendor's
+               debit order (``Problem.grants`` keeps it): the vendor debits that one whatever the plan says
+               (later hours are left free: the first may be gone by then, and the next re-plan will know)
 
     minimise   sum_s hours_s * prob_s * (sum price * p - bonus * u + unserved_r * z)
 
@@ -127,10 +130,14 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
     index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
+    debited: dict[tuple[str, int], int] = {}  # pair -> the grant the vendor debits for it now
     for gi, g in enumerate(pb.grants):
         active = np.flatnonzero((t0 >= g.start) & (t1 <= g.until))
         if not len(active):
             continue
+        if active[0] == 0:
+            for pair in g.pairs:
+                debited.setdefault(pair, gi)
         end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[active] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[active] / 2) / span))
@@ -138,7 +145,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
             k = index[r, idx]
             c = pairs[k][1]
             per = 1.0 if g.grant.unit == "tokens" else c.price
-            up = _upper(n, candidate_key(c.provider, c.model) in pb.down)
+            up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get((r, idx), gi) != gi)
             first = cols.n
             for part in np.split(np.arange(len(active)), [1] if at.path[active[0]] < 0 else []):
                 if not len(part):

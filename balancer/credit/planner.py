@@ -83,11 +83,11 @@ def make_plan(
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 
     sched = lp.solve(pb, warm)
-    paying: dict[tuple[str, int], list[PlannedGrant]] = {}  # (route, choice index) -> the grants that pay for it now
-    for g in grants:
+    paying: dict[tuple[str, int], list[PlannedGrant]] = {}  # (route, choice index) -> the grant that pays for it now
+    for g in grants:  # in the vendor's debit order: the first open grant covering a model is the one it debits
         if g.grant.starts <= now:
             for pair in g.pairs:
-                paying.setdefault(pair, []).append(g)
+                paying.setdefault(pair, [g])
     carriers = _carriers(pb, sched)
     return Plan(
         made_at=now,

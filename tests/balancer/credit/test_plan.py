@@ -214,6 +214,43 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
+def spark_voucher_and_pack(voucher: float, pack: int, pack_expires: str) -> dict[str, Any]:
+    """Spark (3,000 TPM): a ``voucher`` (CNY) on every model until 11-12 and a ``pack``-token pack on spark-max until
+    ``pack_expires``; route ``chat`` on spark-max, ``lite`` on spark-lite, DeepSeek behind both."""
+    raw = credit_config()
+    grants = [
+        {"name": "voucher", "amount": voucher, "expires": "2026-11-12"},
+        {"name": "max", "tokens": pack, "models": ["spark-max"], "expires": pack_expires},
+    ]
+    ds = {"provider": "ds", "model": "deepseek-chat"}
+    raw["providers"] = {
+        "spark": {
+            "vendor": "spark",
+            "limits": {"tpm": 3000},
+            "prices": {"spark-max": {"input": 21.0, "output": 21.0}, "spark-lite": {"input": 1.0, "output": 1.0}},
+            "account": {"grants": grants},
+        },
+        "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
+    }
+    raw["routes"] = {
+        "chat": {"candidates": [{"provider": "spark", "model": "spark-max"}, ds]},
+        "lite": {"candidates": [{"provider": "spark", "model": "spark-lite"}, ds]},
+    }
+    return raw
+
+
+def test_a_grant_behind_another_in_the_debit_order_is_planned_nothing_now() -> None:
+    """The vendor debits the voucher (it expires first) for every Spark model while it lasts: a spark-max token
+    now spends the voucher, not the pack, so the plan gives the pack nothing this hour (the pack's tokens go
+    later). When a 2M pack expires first (beside a ¥2 voucher) it is the one debited for spark-max: planned now."""
+    plan, snap = plan_now(spark_voucher_and_pack(20.0, 40_000_000, "2026-11-17"))
+    doc = grants_of(report(plan, snap))
+    assert doc["max"]["planned_tokens_per_hour"] == 0
+    assert doc["voucher"]["planned_tokens_per_hour"] > 0
+    plan, snap = plan_now(spark_voucher_and_pack(2.0, 2_000_000, "2026-11-11"))
+    assert grants_of(report(plan, snap))["max"]["planned_tokens_per_hour"] > 0
+
+
 def two_routes(docs_per_hour: int) -> Plan:
     """chat (glm's grant, qwen and qb at the same price, ds) and docs (glm's grant, qwen) at ``docs_per_hour``."""
     raw = credit_config()

@@ -151,3 +151,44 @@ def test_unserved_is_reported_per_route_and_the_optimum_leaves_the_cheapest() ->
         assert sum(res.unserved_by_route.values()) == pytest.approx(res.unserved_tokens) == pytest.approx(24 * 60_000)
         by_price = res.unserved_by_route.get("low", 0.0) * 1.0 + res.unserved_by_route.get("high", 0.0) * 50.0
         assert res.unserved_cny == pytest.approx(by_price / 1e6)
+
+
+def test_a_voucher_debited_before_a_pack_is_not_spent_on_the_packs_model() -> None:
+    """Spark's ¥6 voucher (every model, expires first) is debited before its 6M-token spark-max pack: while it
+    lasts a spark-max token spends ¥21/M of it. Spent on spark-lite (¥1/M) it serves 6M tokens instead of DeepSeek,
+    then the pack takes Spark's capacity for spark-max; credit-burn pays within 5% of the optimum (the first hour
+    plans with no history). Planning the pack for spark-max while the voucher lives cost 1.12x: the vendor debited
+    the voucher for those tokens and it was gone on a few hundred thousand of them."""
+    ds = {"provider": "ds", "model": "deepseek-chat"}
+    grants = [
+        {"name": "voucher", "amount": 6.0, "expires": day(1)},
+        {"name": "max", "tokens": 6_000_000, "models": ["spark-max"], "expires": day(2)},
+    ]
+    cfg = config_mod.parse(
+        {
+            "server": {"insecure_no_auth": True},
+            "providers": {
+                "spark": {
+                    "vendor": "spark",
+                    "limits": {"tpm": 3000},
+                    "prices": {
+                        "spark-max": {"input": 21.0, "output": 21.0},
+                        "spark-lite": {"input": 1.0, "output": 1.0},
+                    },
+                    "account": {"grants": grants},
+                },
+                "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
+            },
+            "routes": {
+                "max": {"candidates": [{"provider": "spark", "model": "spark-max"}, ds]},
+                "lite": {"candidates": [{"provider": "spark", "model": "spark-lite"}, ds]},
+            },
+        },
+        "test",
+    )
+    demand = {"max": np.full(72, 200_000.0), "lite": np.full(72, 200_000.0)}
+    t = Trace(trace(0, 3).start, 72, demand, {"max": 0.75, "lite": 0.75})
+    res = asyncio.run(simulate(cfg, t, "credit-burn", requests_per_hour=40, replan_minutes=15))
+    opt = solve(cfg, t)
+    assert res.burned == pytest.approx({"spark/voucher": 6_000_000, "spark/max": 6_000_000})
+    assert opt.paid_cny <= res.paid_cny <= 1.05 * opt.paid_cny
