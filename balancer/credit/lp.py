@@ -129,34 +129,46 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         unserved = pb.unserved.get(r, PENALTY) * OVER
         cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
-    index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
-    debited: dict[tuple[str, int], int] = {}  # pair -> the grant the vendor debits for it now
-    for gi, g in enumerate(pb.grants):
-        active = np.flatnonzero((t0 >= g.start) & (t1 <= g.until))
-        if not len(active):
+    active = [np.flatnonzero((t0 >= g.start) & (t1 <= g.until)) for g in pb.grants]
+    pays = _pays(pb, pairs)
+    debited: dict[int, int] = {}  # pair index -> the grant the vendor debits for it now
+    for gi, k, _ in pays:
+        if len(active[gi]) and active[gi][0] == 0:
+            debited.setdefault(k, gi)
+    for gi, k, per in pays:
+        g, (r, c), act = pb.grants[gi], pairs[k], active[gi]
+        if not len(act):
             continue
-        if active[0] == 0:
-            for pair in g.pairs:
-                debited.setdefault(pair, gi)
         end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon
         span = max(end - pb.bounds[0], 1.0)
-        bonus = np.where(t1[active] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[active] / 2) / span))
-        for r, idx in g.pairs:
-            k = index[r, idx]
-            c = pairs[k][1]
-            per = 1.0 if g.grant.unit == "tokens" else c.price
-            up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get((r, idx), gi) != gi)
-            first = cols.n
-            for part in np.split(np.arange(len(active)), [1] if at.path[active[0]] < 0 else []):
-                if not len(part):
-                    continue
-                slots = active[part]
-                entries = [(rows[slots], vals[slots]) for rows, vals in at.serve(r, c.provider)]
-                entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
-                cols.block(-w[slots] * bonus[part], up[slots], entries)
-            uses.append((gi, k, active, first))
+        bonus = np.where(t1[act] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[act] / 2) / span))
+        up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get(k, gi) != gi)
+        first = cols.n
+        for part in np.split(np.arange(len(act)), [1] if at.path[act[0]] < 0 else []):
+            if not len(part):
+                continue
+            slots = act[part]
+            entries = [(rows[slots], vals[slots]) for rows, vals in at.serve(r, c.provider)]
+            entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
+            cols.block(-w[slots] * bonus[part], up[slots], entries)
+        uses.append((gi, k, act, first))
     x, dual, status = cols.solve(warm or Warm())
     return _read(pb, at, pairs, uses, z0, x, dual, status)
+
+
+def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, int, float]]:
+    """(grant index, pair index, grant units per token) for each grant and candidate it pays for, grants in the
+    vendor's debit order. A money grant pays nothing for a free model (the vendor debits it nothing there), so
+    it has no columns there: spending it would earn the bonus and burn nothing."""
+    index = {(r, c.index): k for k, (r, c) in enumerate(pairs)}
+    out = []
+    for gi, g in enumerate(pb.grants):
+        for pair in g.pairs:
+            k = index[pair]
+            per = 1.0 if g.grant.unit == "tokens" else pairs[k][1].price
+            if per > 0:
+                out.append((gi, k, per))
+    return out
 
 
 def _upper(n: int, shut_now: bool) -> np.ndarray:

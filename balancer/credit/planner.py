@@ -86,8 +86,9 @@ def make_plan(
     paying: dict[tuple[str, int], list[PlannedGrant]] = {}  # (route, choice index) -> the grant that pays for it now
     for g in grants:  # in the vendor's debit order: the first open grant covering a model is the one it debits
         if g.grant.starts <= now:
-            for pair in g.pairs:
-                paying.setdefault(pair, [g])
+            for route, i in g.pairs:
+                if g.grant.unit == "tokens" or list_price[route][i] > 0:  # money is not debited for a free model
+                    paying.setdefault((route, i), [g])
     carriers = _carriers(pb, sched)
     return Plan(
         made_at=now,
@@ -225,9 +226,9 @@ def _route_plan(
     # which costs nothing: its provider's capacity is worth something only to the plan's shares, and a token
     # past them that the grant does not take is lost to it for good. (A money grant burns faster on a dearer
     # model, so which route takes its provider's capacity still matters: it keeps the capacity's value.)
-    # Ties go to the candidate a grant pays for (it is spent now rather than later), then to one whose
-    # provider no other route is planned on (a rush here must not take capacity a rush there needs), then
-    # to the lower list price.
+    # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
+    # a token the grant does not take now may be lost to it), then to one whose provider no other route is
+    # planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
     marginal = {}
     for c in cands:
         lams = [(g.grant.unit == "tokens", sched.lam.get(g.key, 0.0)) for g in paying.get((route, c.index), ())]
@@ -238,7 +239,14 @@ def _route_plan(
     prov = {c.index: c.provider for c in cands}
     order = sorted(
         (c.index for c in cands if c.index not in capped),
-        key=lambda i: (round(marginal[i], 6), price[i] > 0, prov[i] in shared, list_price[i], i),
+        key=lambda i: (
+            round(marginal[i], 6),
+            price[i] > 0,
+            (route, i) not in paying,
+            prov[i] in shared,
+            list_price[i],
+            i,
+        ),
     )
     return RoutePlan(
         shares=cum,

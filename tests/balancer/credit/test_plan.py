@@ -214,6 +214,50 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
+def test_a_left_over_grant_goes_before_a_free_model_past_the_shares() -> None:
+    """Past the shares, a candidate whose token grant is left over (worth nothing to the plan) and a free model
+    cost the same now; the grant goes first: a token it does not take now may be lost to it, and the free
+    model is there later."""
+    from balancer.credit.planner import _route_plan
+    from balancer.credit.schedule import Offer, Schedule
+
+    g = PlannedGrant(Grant("a", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
+    cands = [Offer(0, "free", "lite", 0.0), Offer(1, "a", "m", 3.0)]
+    sched = Schedule(now={("r", 0): (100.0, 0.0)}, lam={g.key: 0.0})
+    plan = _route_plan("r", cands, 100.0, sched, {("r", 1): [g]}, T0, frozenset())
+    assert sorted(plan.rank, key=plan.rank.__getitem__) == [1, 0]
+
+
+def test_a_money_grant_is_not_planned_on_a_free_model() -> None:
+    """Baichuan's voucher covers a free model: spending it there burns nothing, so the plan gives the hour to
+    Tiangong's 5M pack (which expires tomorrow) and plans the voucher nothing; counting the voucher as spent on
+    the free model planned it 120k tokens an hour and left 1.1M of the pack to waste."""
+    raw = credit_config()
+    tiangong = [{"name": "pack", "tokens": 5_000_000, "models": ["tiangong-3"], "expires": "2026-11-11"}]
+    raw["providers"] = {
+        "bc": {
+            "vendor": "baichuan",
+            "limits": {"tpm": 2000},
+            "prices": {"baichuan4": {"input": 0.0, "output": 0.0}},
+            "account": {"grants": [{"name": "voucher", "amount": 50.0, "expires": "2026-11-20"}]},
+        },
+        "tg": {
+            "vendor": "tiangong",
+            "limits": {"tpm": 8000},
+            "prices": {"tiangong-3": {"input": 10.0, "output": 10.0}},
+            "account": {"grants": tiangong},
+        },
+        "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
+    }
+    models = (("bc", "baichuan4"), ("tg", "tiangong-3"), ("ds", "deepseek-chat"))
+    raw["routes"] = {"chat": {"candidates": [{"provider": p, "model": m} for p, m in models]}}
+    plan, snap = plan_now(raw)
+    doc = grants_of(report(plan, snap))
+    assert doc["pack"]["planned_tokens_per_hour"] == 200_000 and doc["pack"]["projected_waste"] == {"tokens": 0}
+    assert doc["voucher"]["planned_tokens_per_hour"] == 0
+    assert plan.routes["chat"].share_to == (1,)
+
+
 def spark_voucher_and_pack(voucher: float, pack: int, pack_expires: str) -> dict[str, Any]:
     """Spark (3,000 TPM): a ``voucher`` (CNY) on every model until 11-12 and a ``pack``-token pack on spark-max until
     ``pack_expires``; route ``chat`` on spark-max, ``lite`` on spark-lite, DeepSeek behind both."""
