@@ -258,36 +258,6 @@ def test_a_money_grant_is_not_planned_on_a_free_model() -> None:
     assert plan.routes["chat"].share_to == (1,)
 
 
-def test_a_voucher_left_over_beside_a_pack_is_spent_now_not_put_off() -> None:
-    """Baichuan's ¥2 voucher (expires tomorrow) and MiniMax's 40M pack (more than the route can use) save the
-    same now: the plan spends the voucher this hour, since burn counts its yuan as the optimum does. With the
-    bonus per token instead, the voucher (0.13M tokens) was planned for later at every re-plan and never spent."""
-    raw = credit_config()
-    raw["providers"] = {
-        "bc": {
-            "vendor": "baichuan",
-            "limits": {"tpm": 5000},
-            "prices": {"baichuan4": {"input": 15.0, "output": 15.0}},
-            "account": {"grants": [{"name": "voucher", "amount": 2.0, "expires": "2026-11-11"}]},
-        },
-        "mm": {
-            "vendor": "minimax",
-            "limits": {"tpm": 8000},
-            "prices": {"abab6.5s": {"input": 14.0, "output": 14.0}},
-            "account": {
-                "grants": [{"name": "pack", "tokens": 40_000_000, "models": ["abab6.5s"], "expires": "2026-11-12"}]
-            },
-        },
-        "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
-    }
-    models = (("bc", "baichuan4"), ("mm", "abab6.5s"), ("ds", "deepseek-chat"))
-    raw["routes"] = {"chat": {"candidates": [{"provider": p, "model": m} for p, m in models]}}
-    plan, snap = plan_now(raw)
-    doc = grants_of(report(plan, snap))
-    assert doc["voucher"]["planned_tokens_per_hour"] > 100_000
-    assert doc["pack"]["projected_waste"]["tokens"] > 20_000_000
-
-
 def spark_voucher_and_pack(voucher: float, pack: int, pack_expires: str) -> dict[str, Any]:
     """Spark (3,000 TPM): a ``voucher`` (CNY) on every model until 11-12 and a ``pack``-token pack on spark-max until
     ``pack_expires``; route ``chat`` on spark-max, ``lite`` on spark-lite, DeepSeek behind both."""
