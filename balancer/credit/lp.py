@@ -44,7 +44,7 @@ import numpy as np
 
 from balancer.credit.highs import Program
 from balancer.credit.horizon import INF
-from balancer.credit.schedule import Offer, Problem, Schedule, Warm
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm, per_token
 from balancer.state import candidate_key
 
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers stay near 1
@@ -130,19 +130,15 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
     active = [np.flatnonzero((t0 >= g.start) & (t1 <= g.until)) for g in pb.grants]
-    pays = _pays(pb, pairs)
-    debited: dict[int, int] = {}  # pair index -> the grant the vendor debits for it now
-    for gi, k, _ in pays:
-        if len(active[gi]) and active[gi][0] == 0:
-            debited.setdefault(k, gi)
-    for gi, k, per in pays:
+    debited = pb.debited()
+    for gi, k, per in _pays(pb, pairs):
         g, (r, c), act = pb.grants[gi], pairs[k], active[gi]
         if not len(act):
             continue
         end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[act] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[act] / 2) / span))
-        up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get(k, gi) != gi)
+        up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get((r, c.index), gi) != gi)
         first = cols.n
         for part in np.split(np.arange(len(act)), [1] if at.path[act[0]] < 0 else []):
             if not len(part):
@@ -165,7 +161,7 @@ def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, in
     for gi, g in enumerate(pb.grants):
         for pair in g.pairs:
             k = index[pair]
-            per = 1.0 if g.grant.unit == "tokens" else pairs[k][1].price
+            per = per_token(g, pairs[k][1].price)
             if per > 0:
                 out.append((gi, k, per))
     return out
@@ -204,7 +200,7 @@ def _read(
     for gi, k, active, first in uses:
         g, (r, c) = pb.grants[gi], pairs[k]
         u = tok[first : first + len(active)]
-        per = 1.0 if g.grant.unit == "tokens" else c.price
+        per = per_token(g, c.price)
         burn = np.bincount(seg[active], weights=u * w[active] * per, minlength=segs)
         out.burn[g.key] = [a + float(b) for a, b in zip(out.burn[g.key], burn, strict=True)]
         if active[0] == 0 and u[0] > 1e-6:

@@ -44,7 +44,7 @@ from balancer.credit.horizon import (
 from balancer.credit.ledger import AccountBook, Ledger, Snapshot
 from balancer.credit.plan import GrantOutlook, Period, Plan, RoutePlan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
-from balancer.credit.schedule import Offer, Problem, Schedule, Warm
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm, per_token
 
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
 LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
@@ -83,12 +83,7 @@ def make_plan(
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 
     sched = lp.solve(pb, warm)
-    paying: dict[tuple[str, int], list[PlannedGrant]] = {}  # (route, choice index) -> the grant that pays for it now
-    for g in grants:  # in the vendor's debit order: the first open grant covering a model is the one it debits
-        if g.grant.starts <= now:
-            for route, i in g.pairs:
-                if g.grant.unit == "tokens" or list_price[route][i] > 0:  # money is not debited for a free model
-                    paying.setdefault((route, i), [g])
+    paying = {pair: pb.grants[gi] for pair, gi in pb.debited().items()}  # what the vendor debits for it now
     carriers = _carriers(pb, sched)
     return Plan(
         made_at=now,
@@ -208,7 +203,7 @@ def _route_plan(
     cands: Sequence[Offer],
     demand: float,
     sched: Schedule,
-    paying: Mapping[tuple[str, int], Sequence[PlannedGrant]],
+    paying: Mapping[tuple[str, int], PlannedGrant],
     now: float,
     shared: frozenset[str],
 ) -> RoutePlan:
@@ -231,10 +226,12 @@ def _route_plan(
     # planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
     marginal = {}
     for c in cands:
-        lams = [(g.grant.unit == "tokens", sched.lam.get(g.key, 0.0)) for g in paying.get((route, c.index), ())]
-        spend = [lam * (1.0 if tokens else c.price) for tokens, lam in lams]
-        left_over = any(tokens and lam < LEFT_OVER for tokens, lam in lams)
-        marginal[c.index] = 0.0 if left_over else (min(spend) if spend else c.price) + sched.mu.get(c.provider, 0.0)
+        g = paying.get((route, c.index))
+        lam = sched.lam.get(g.key, 0.0) if g else 0.0
+        if g and g.grant.unit == "tokens" and lam < LEFT_OVER:
+            marginal[c.index] = 0.0
+        else:
+            marginal[c.index] = (lam * per_token(g, c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
     prov = {c.index: c.provider for c in cands}
     order = sorted(

@@ -35,6 +35,24 @@ class Problem:
     unserved: Mapping[str, float] = field(default_factory=dict)  # route -> µ¥ an unserved token costs
     paths: int = 1  # demand paths: the slots after the current hour come once per path (Slot.path)
 
+    def debited(self) -> dict[tuple[str, int], int]:
+        """(route, choice index) -> index in ``grants`` of the grant the vendor debits for it in the current
+        hour: the first (``grants`` keep the vendor's debit order) open for the whole hour that covers it and
+        pays something there (a money grant is debited nothing for a free model)."""
+        out: dict[tuple[str, int], int] = {}
+        price = {(r, o.index): o.price for r, offers in self.routes.items() for o in offers}
+        for gi, g in enumerate(self.grants):
+            if g.start <= self.bounds[0] and g.until >= self.bounds[1]:
+                for pair in g.pairs:
+                    if per_token(g, price[pair]) > 0:
+                        out.setdefault(pair, gi)
+        return out
+
+
+def per_token(g: PlannedGrant, price: float) -> float:
+    """Units of ``g`` one token spends at ``price`` (µ¥/token): 1 for tokens, the price for money."""
+    return 1.0 if g.grant.unit == "tokens" else price
+
 
 @dataclass(slots=True)
 class Schedule:
