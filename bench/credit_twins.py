@@ -73,9 +73,9 @@ def _hour(p: argparse.ArgumentParser, trace: Trace, day: float, what: str) -> in
     return hour
 
 
-def _pairs(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
-    """One twin at a time against the month (--day, --factors)."""
-    hour = _hour(args.parser, trace, args.day, "--day")
+def _pairs(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse.Namespace) -> dict[str, object]:
+    """One twin at a time against the month (--day, --factors); the JSON fields."""
+    hour = _hour(p, trace, args.day, "--day")
     opt = solve(cfg, trace)
     print(f"optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
     print(f"{'twin factor':>12} {'twin optimum ¥':>15} {'best shared ×':>14}")
@@ -87,12 +87,12 @@ def _pairs(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
         ratio = round(best.ratio, 4) if best.status == "optimal" else None
         print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.status if ratio is None else format(ratio, '.4f'):>14}")
         rows.append({"factor": f, "twin_optimum_cny": round(opt_other.paid_cny, 2), "ratio": ratio})
-    args.doc.update(day=args.day, optimum_cny=round(opt.paid_cny, 2), twins=rows)
+    return {"day": args.day, "optimum_cny": round(opt.paid_cny, 2), "twins": rows}
 
 
-def _family(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
-    """Every twin at once, each parting from the month on its own day (--family)."""
-    hours = [_hour(args.parser, trace, day, "--family's days") for day, _ in args.family]
+def _family(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse.Namespace) -> dict[str, object]:
+    """Every twin at once, each parting from the month on its own day (--family); the JSON fields."""
+    hours = [_hour(p, trace, day, "--family's days") for day, _ in args.family]
     traces = [trace, *(twin(trace, h, f) for h, (_, f) in zip(hours, args.family, strict=True))]
     optima = [solve(cfg, t) for t in traces]
     best = robust(cfg, traces, hours, optima)
@@ -104,7 +104,7 @@ def _family(trace: Trace, cfg: Config, args: argparse.Namespace) -> None:
         rows.append({"day": None if math.isnan(day) else day, "factor": f, "optimum_cny": round(opt.paid_cny, 2)})
         rows[-1]["ratio"] = ratio
     print(f"worst of the family: {best.status if best.status != 'optimal' else format(best.ratio, '.4f')}")
-    args.doc.update(family=rows, ratio=round(best.ratio, 4) if best.status == "optimal" else None)
+    return {"family": rows, "ratio": round(best.ratio, 4) if best.status == "optimal" else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,10 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg, trace = scenario.to_config(s), scenario.trace(s)
     if args.base is not None:
         trace = twin(trace, _hour(p, trace, args.base[0], "--base's day"), args.base[1])
-    args.parser, args.doc = p, {"bench": "credit_twins", "scenario": s.name}
     print(f"scenario {s.name}" + (f", demand from day {args.base[0]:g} × {args.base[1]:g}" if args.base else ""))
-    (_pairs if args.family is None else _family)(trace, cfg, args)
-    print(json.dumps(args.doc, ensure_ascii=False))
+    fields = (_pairs if args.family is None else _family)(p, trace, cfg, args)
+    print(json.dumps({"bench": "credit_twins", "scenario": s.name, **fields}, ensure_ascii=False))
     return 0
 
 
