@@ -18,18 +18,22 @@ path's probability — in Mtok per hour, per slot s, route r and candidate c:
                debit order (``Problem.grants`` keeps it): the vendor debits that one whatever the plan says
                (later hours are left free: the first may be gone by then, and the next re-plan will know)
 
-    minimise   sum_s hours_s * prob_s * (sum price * p - bonus * u + unserved_r * z)
+    minimise   sum_s hours_s * prob_s * (sum price * p - (BURN * k + bonus) * u + unserved_r * z)
 
 A two-stage program: the current hour is shared by every path (it is decided now), the rest is decided per
 path, so what a grant spends now is weighed against what it would save on each path later — kept for a
 high path's peaks, or spent before a low path leaves it unspent.
 
-The bonus is a small reward (well under any price gap that matters) for spending a grant: larger the
-earlier the slot, smaller past the grant's planned end (inside the safety margin). Among equally cheap
-schedules it picks the one that finishes grants early, and a grant that cannot finish before its planned
-end spills into the margin rather than being wasted. Measured on the bench's bursty scenario, dropping it
-(and the strategies' over-draw) cost 2 points of paid spend. A grant that cannot be spent in time even at
-full capacity simply ends the horizon with something left: that is its projected waste.
+Two small rewards (well under any price gap that matters) break the ties among equally cheap schedules.
+``BURN`` per grant unit spent (an Mtok, or a CNY of a money grant, as the offline optimum counts burn) picks the
+one that burns the most: capacity goes where it spends a grant that would otherwise be left, or a voucher on
+the dearer model that finishes it. The bonus per grant token, ten times smaller so it never outweighs a unit
+burned, picks among those the one that spends grants early: larger the earlier the slot, smaller past the
+grant's planned end (inside the safety margin), so a grant that cannot finish before its planned end spills
+into the margin rather than being wasted. Measured on the bench's bursty scenario, dropping the bonus (and
+the strategies' over-draw) cost 2 points of paid spend; with the bonus alone (no ``BURN``) a short-lived pack
+beside a voucher on its provider was left to waste (its early bonus shrinks faster). A grant that cannot be
+spent in time even at full capacity simply ends the horizon with something left: that is its projected waste.
 
 Besides the flows of every slot, the solution's duals price the current hour: what one more token of a
 provider's capacity would save (``mu``) and what one more unit of a grant is worth (``lam``, over the paths).
@@ -50,7 +54,8 @@ from balancer.state import candidate_key
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers stay near 1
 PENALTY = 1000.0  # CNY per unserved Mtok, for a route the problem gives no price
 OVER = 1.001  # unserved demand is priced this much above its price, so serving it wins a tie
-BONUS = 1e-3  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
+BURN = 1e-3  # CNY per grant unit spent (an Mtok, or a CNY of a money grant), whenever it is spent
+BONUS = 1e-4  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +151,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
             slots = act[part]
             entries = [(rows[slots], vals[slots]) for rows, vals in at.serve(r, c.provider)]
             entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
-            cols.block(-w[slots] * bonus[part], up[slots], entries)
+            cols.block(-w[slots] * (bonus[part] + BURN * per), up[slots], entries)
         uses.append((gi, k, act, first))
     x, dual, status = cols.solve(warm or Warm())
     return _read(pb, at, pairs, uses, z0, x, dual, status)

@@ -295,6 +295,25 @@ def test_a_grant_behind_another_in_the_debit_order_is_planned_nothing_now() -> N
     assert grants_of(report(plan, snap))["max"]["planned_tokens_per_hour"] > 0
 
 
+def test_capacity_goes_where_it_burns_the_most_grant_units() -> None:
+    """Spark (180k tokens an hour) with a 3M pack on spark-max for two days and a ¥110 voucher on both models for
+    five: each Spark token saves the same DeepSeek token, so paid spend is equal whichever route takes the
+    capacity. Both finish only if the pack goes first and the voucher then burns on spark-max (¥8/M), not on
+    spark-lite (¥3/M); the plan leaves neither to waste. Counting only tokens spent early, it left the pack
+    (shorter-lived, so a smaller early bonus) to waste."""
+    raw = spark_voucher_and_pack(110.0, 3_000_000, "2026-11-11")
+    raw["providers"]["spark"]["prices"] = {
+        "spark-max": {"input": 8.0, "output": 8.0},
+        "spark-lite": {"input": 3.0, "output": 3.0},
+    }
+    raw["providers"]["spark"]["account"]["grants"][0]["expires"] = "2026-11-14"
+    plan, snap = plan_now(raw)
+    doc = grants_of(report(plan, snap))
+    assert doc["max"]["projected_waste"] == {"tokens": 0}
+    assert doc["voucher"]["projected_waste"] == {"cny": 0.0}, doc["voucher"]
+    assert doc["max"]["planned_tokens_per_hour"] > 0
+
+
 def two_routes(docs_per_hour: int) -> Plan:
     """chat (glm's grant, qwen and qb at the same price, ds) and docs (glm's grant, qwen) at ``docs_per_hour``."""
     raw = credit_config()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from balancer.credit.horizon import H, PlannedGrant, Slot, nowcast, segments
-from balancer.credit.lp import BONUS, solve
+from balancer.credit.lp import BONUS, BURN, solve
 from balancer.credit.pricing import Grant
 from balancer.credit.schedule import Offer, Problem, Warm
 
@@ -201,8 +201,9 @@ def test_paths_keep_a_grant_for_the_high_path_peaks() -> None:
     """Two demand paths after the current hour, equally likely: a low one (20/hour, the cheap provider
     serves it all) and a high one (120/hour, 20 over the cheap provider's limit). A grant on the dear
     provider that cannot cover both now and the high path's overflow is kept for the overflow: nothing of it
-    is spent now, where it would save only the cheap price. A unit of it is worth what it saves on each path,
-    weighed by the path's probability: the dear price on the high one, the cheap on the low one."""
+    is spent now, where it would save only the cheap price. A unit of it is worth what it saves on each path
+    weighed by the path's probability (the dear price on the high one, the cheap on the low one), plus the
+    reward for a unit burned."""
     g = grant("b", 20.0 * 24 * 3, days=4, pairs=[("r", 1)])
     slots, bounds = segments(T0, [g], T0 + 4 * DAY)
     later = [Slot(s.seg, s.hod, s.weight, 0, 0.5, k) for k in (0, 1) for s in slots[1:]]
@@ -212,4 +213,4 @@ def test_paths_keep_a_grant_for_the_high_path_peaks() -> None:
     )
     s = solve(pb)
     assert s.now[("r", 0)] == pytest.approx((20.0, 0.0)) and ("r", 1) not in s.now
-    assert s.lam[g.key] == pytest.approx(0.5 * DEAR.price + 0.5 * CHEAP.price, abs=3 * BONUS)
+    assert s.lam[g.key] == pytest.approx(0.5 * DEAR.price + 0.5 * CHEAP.price, abs=BURN + 3 * BONUS)
