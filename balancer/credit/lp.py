@@ -27,8 +27,8 @@ high path's peaks, or spent before a low path leaves it unspent.
 Two small rewards (well under any price gap that matters) break the ties among equally cheap schedules.
 ``BURN`` per grant unit spent (an Mtok, or a CNY of a money grant, as the offline optimum counts burn) picks the
 one that burns the most: capacity goes where it spends a grant that would otherwise be left, or a voucher on
-the dearer model that finishes it. The bonus per grant token, ten times smaller so it never outweighs a unit
-burned, picks among those the one that spends grants early: larger the earlier the slot, smaller past the
+the dearer model that finishes it. The bonus per grant token (at most a fifth of what a token of a token grant
+earns from ``BURN``) picks among those the one that spends grants early: larger the earlier the slot, smaller past the
 grant's planned end (inside the safety margin), so a grant that cannot finish before its planned end spills
 into the margin rather than being wasted. Measured on the bench's bursty scenario, dropping the bonus (and
 the strategies' over-draw) cost 2 points of paid spend; with the bonus alone (no ``BURN``) a short-lived pack
