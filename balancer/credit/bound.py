@@ -71,6 +71,12 @@ def unserved_price(
     return horizon.unserved_price(r, (blended(books.get(c.provider), c.model, input_share) for c in r.candidates))
 
 
+def units(g: Grant, price: np.ndarray) -> np.ndarray:
+    """Units of ``g`` one token spends in each hour at ``price`` (µ¥/token per hour): 1 for a token grant, the
+    hour's price for a money grant (µ¥, so the CNY the LP counts per Mtok)."""
+    return np.ones_like(price) if g.unit == "tokens" else price
+
+
 def repriced(books: Mapping[str, AccountBook], trace: Trace, hour: int) -> dict[str, AccountBook]:
     """The books as they stand in ``hour``: every price change of the trace up to it applied, in order."""
     out = dict(books)
@@ -155,8 +161,7 @@ def solve(cfg: Config, trace: Trace) -> Optimum:
     z = cols.unserved_tokens(x)
     burned: dict[str, float] = {g.key: 0.0 for b in cols.books.values() for g in b.grants}
     for g, k, first in cols.uses:
-        per = 1.0 if g.unit == "tokens" else cols.pairs[k].price
-        burned[g.key] += float(np.sum(per * x[first : first + cols.n])) * M
+        burned[g.key] += float(units(g, cols.pairs[k].price) @ x[first : first + cols.n]) * M
     return Optimum(
         paid_cny=cols.paid(x),
         unserved_tokens=float(sum(v.sum() for v in z.values())) * M,
@@ -325,7 +330,7 @@ def _grant_columns(
             for k, p in enumerate(pairs):
                 if p.provider != g.provider or (g.models and p.model not in g.models) or not window.any():
                     continue
-                per = np.ones(n) if g.unit == "tokens" else p.price
+                per = units(g, p.price)
                 up = np.where(window, p.up, 0.0)
                 entries = [*p.rows, (np.full(n, row), per)]
                 uses.append((g, k, lp.block(-BURN * scale * per, up, entries)))
