@@ -72,9 +72,9 @@ def unserved_price(
 
 
 def units(g: Grant, price: np.ndarray) -> np.ndarray:
-    """Units of ``g`` one token spends in each hour at ``price`` (µ¥/token per hour): 1 for a token grant, the
-    hour's price for a money grant (µ¥, so the CNY the LP counts per Mtok)."""
-    return np.ones_like(price) if g.unit == "tokens" else price
+    """Units of ``g`` one token spends in each hour at ``price`` (µ¥/token per hour, so the CNY the LP counts
+    per Mtok): :meth:`Grant.per_token` as one value per hour."""
+    return np.broadcast_to(g.per_token(price), price.shape)
 
 
 def repriced(books: Mapping[str, AccountBook], trace: Trace, hour: int) -> dict[str, AccountBook]:

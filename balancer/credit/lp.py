@@ -48,7 +48,7 @@ import numpy as np
 
 from balancer.credit.highs import Program
 from balancer.credit.horizon import INF
-from balancer.credit.schedule import Offer, Problem, Schedule, Warm, per_token
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
 
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6), so its numbers stay near 1
@@ -166,7 +166,7 @@ def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, in
     for gi, g in enumerate(pb.grants):
         for pair in g.pairs:
             k = index[pair]
-            per = per_token(g, pairs[k][1].price)
+            per = g.grant.per_token(pairs[k][1].price)
             if per > 0:
                 out.append((gi, k, per))
     return out
@@ -205,7 +205,7 @@ def _read(
     for gi, k, active, first in uses:
         g, (r, c) = pb.grants[gi], pairs[k]
         u = tok[first : first + len(active)]
-        per = per_token(g, c.price)
+        per = g.grant.per_token(c.price)
         burn = np.bincount(seg[active], weights=u * w[active] * per, minlength=segs)
         out.burn[g.key] = [a + float(b) for a, b in zip(out.burn[g.key], burn, strict=True)]
         if active[0] == 0 and u[0] > 1e-6:

@@ -44,7 +44,7 @@ from balancer.credit.horizon import (
 from balancer.credit.ledger import AccountBook, Ledger, Snapshot
 from balancer.credit.plan import GrantOutlook, Period, Plan, RoutePlan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
-from balancer.credit.schedule import Offer, Problem, Schedule, Warm, per_token
+from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
 LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
@@ -231,7 +231,7 @@ def _route_plan(
         if g and g.grant.unit == "tokens" and lam < LEFT_OVER:
             marginal[c.index] = 0.0
         else:
-            marginal[c.index] = (lam * per_token(g, c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
+            marginal[c.index] = (lam * g.grant.per_token(c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
     prov = {c.index: c.provider for c in cands}
     order = sorted(

@@ -33,10 +33,12 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from balancer.config import Account, Money, Price
 from balancer.vendors.base import ModelInfo
+
+P = TypeVar("P")  # a price: one number, or an array of them
 
 MICRO = 1_000_000  # µ¥ per CNY
 DAY = 86_400.0
@@ -120,6 +122,11 @@ class Grant:
     @property
     def key(self) -> str:
         return f"{self.provider}/{self.name}"
+
+    def per_token(self, price: P) -> P | float:
+        """Units of this grant one token spends at ``price`` (µ¥/token; a number, or one per hour): 1 for a token
+        grant, the price for a money grant."""
+        return 1.0 if self.unit == "tokens" else price
 
 
 def resolve_grants(provider: str, account: Account, money: Money) -> list[Grant]:

@@ -44,14 +44,9 @@ class Problem:
         for gi, g in enumerate(self.grants):
             if g.start <= self.bounds[0] and g.until >= self.bounds[1]:
                 for pair in g.pairs:
-                    if per_token(g, price[pair]) > 0:
+                    if g.grant.per_token(price[pair]) > 0:
                         out.setdefault(pair, gi)
         return out
-
-
-def per_token(g: PlannedGrant, price: float) -> float:
-    """Units of ``g`` one token spends at ``price`` (µ¥/token): 1 for tokens, the price for money."""
-    return 1.0 if g.grant.unit == "tokens" else price
 
 
 @dataclass(slots=True)
