@@ -47,6 +47,38 @@ def credit_config(**over: Any) -> dict[str, Any]:
     return raw
 
 
+def spark_voucher_and_pack(
+    voucher: float,
+    pack: int,
+    pack_expires: str | dt.date,
+    voucher_expires: str | dt.date = "2026-11-12",
+    prices: tuple[float, float] = (21.0, 1.0),
+) -> dict[str, Any]:
+    """Spark (3,000 TPM): a ``voucher`` (CNY) on every model until ``voucher_expires`` and a ``pack``-token pack on
+    spark-max until ``pack_expires``, spark-max and spark-lite at ``prices`` (CNY/Mtok, input and output alike);
+    route ``chat`` on spark-max, ``lite`` on spark-lite, DeepSeek (¥2/M) behind both."""
+    raw = credit_config()
+    grants = [
+        {"name": "voucher", "amount": voucher, "expires": voucher_expires},
+        {"name": "max", "tokens": pack, "models": ["spark-max"], "expires": pack_expires},
+    ]
+    ds = {"provider": "ds", "model": "deepseek-chat"}
+    raw["providers"] = {
+        "spark": {
+            "vendor": "spark",
+            "limits": {"tpm": 3000},
+            "prices": {m: {"input": p, "output": p} for m, p in zip(("spark-max", "spark-lite"), prices, strict=True)},
+            "account": {"grants": grants},
+        },
+        "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
+    }
+    raw["routes"] = {
+        "chat": {"candidates": [{"provider": "spark", "model": "spark-max"}, ds]},
+        "lite": {"candidates": [{"provider": "spark", "model": "spark-lite"}, ds]},
+    }
+    return raw
+
+
 def setup(raw: dict[str, Any] | None = None) -> tuple[config_mod.Config, dict[str, CompiledRoute], MemoryLedger]:
     cfg = config_mod.parse(raw or credit_config(), "test")
     return cfg, compile_routes(cfg, router.STRATEGIES), MemoryLedger(books_from_config(cfg))

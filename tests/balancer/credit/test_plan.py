@@ -20,7 +20,16 @@ from balancer.credit.plan import Plan
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import MICRO, Grant
 from balancer.credit.report import report
-from tests.balancer.credit.planning import T0, charge, credit_config, done, plan_now, setup, with_traffic
+from tests.balancer.credit.planning import (
+    T0,
+    charge,
+    credit_config,
+    done,
+    plan_now,
+    setup,
+    spark_voucher_and_pack,
+    with_traffic,
+)
 from tests.conftest import ADMIN_KEY, GatewayHandle, auth
 
 
@@ -258,31 +267,6 @@ def test_a_money_grant_is_not_planned_on_a_free_model() -> None:
     assert plan.routes["chat"].share_to == (1,)
 
 
-def spark_voucher_and_pack(voucher: float, pack: int, pack_expires: str) -> dict[str, Any]:
-    """Spark (3,000 TPM): a ``voucher`` (CNY) on every model until 11-12 and a ``pack``-token pack on spark-max until
-    ``pack_expires``; route ``chat`` on spark-max, ``lite`` on spark-lite, DeepSeek behind both."""
-    raw = credit_config()
-    grants = [
-        {"name": "voucher", "amount": voucher, "expires": "2026-11-12"},
-        {"name": "max", "tokens": pack, "models": ["spark-max"], "expires": pack_expires},
-    ]
-    ds = {"provider": "ds", "model": "deepseek-chat"}
-    raw["providers"] = {
-        "spark": {
-            "vendor": "spark",
-            "limits": {"tpm": 3000},
-            "prices": {"spark-max": {"input": 21.0, "output": 21.0}, "spark-lite": {"input": 1.0, "output": 1.0}},
-            "account": {"grants": grants},
-        },
-        "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
-    }
-    raw["routes"] = {
-        "chat": {"candidates": [{"provider": "spark", "model": "spark-max"}, ds]},
-        "lite": {"candidates": [{"provider": "spark", "model": "spark-lite"}, ds]},
-    }
-    return raw
-
-
 def test_a_grant_behind_another_in_the_debit_order_is_planned_nothing_now() -> None:
     """The vendor debits the voucher (it expires first) for every Spark model while it lasts: a spark-max token
     now spends the voucher, not the pack, so the plan gives the pack nothing this hour (the pack's tokens go
@@ -301,13 +285,7 @@ def test_capacity_goes_where_it_burns_the_most_grant_units() -> None:
     capacity. Both finish only if the pack goes first and the voucher then burns on spark-max (¥8/M), not on
     spark-lite (¥3/M); the plan leaves neither to waste. Counting only tokens spent early, it left the pack
     (shorter-lived, so a smaller early bonus) to waste."""
-    raw = spark_voucher_and_pack(110.0, 3_000_000, "2026-11-11")
-    raw["providers"]["spark"]["prices"] = {
-        "spark-max": {"input": 8.0, "output": 8.0},
-        "spark-lite": {"input": 3.0, "output": 3.0},
-    }
-    raw["providers"]["spark"]["account"]["grants"][0]["expires"] = "2026-11-14"
-    plan, snap = plan_now(raw)
+    plan, snap = plan_now(spark_voucher_and_pack(110.0, 3_000_000, "2026-11-11", "2026-11-14", prices=(8.0, 3.0)))
     doc = grants_of(report(plan, snap))
     assert doc["max"]["projected_waste"] == {"tokens": 0}
     assert doc["voucher"]["projected_waste"] == {"cny": 0.0}, doc["voucher"]

@@ -14,6 +14,7 @@ from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.trace import PriceChange, Trace
 from balancer.sim import FORESIGHT, SimResult, foresight, simulate
+from tests.balancer.credit.planning import spark_voucher_and_pack
 from tests.balancer.credit.sim_cases import config, day, trace
 
 
@@ -159,35 +160,9 @@ def test_a_voucher_debited_before_a_pack_is_not_spent_on_the_packs_model() -> No
     then the pack takes Spark's capacity for spark-max; credit-burn pays within 5% of the optimum (the first hour
     plans with no history). Planning the pack for spark-max while the voucher lives cost 1.12x: the vendor debited
     the voucher for those tokens and it was gone on a few hundred thousand of them."""
-    ds = {"provider": "ds", "model": "deepseek-chat"}
-    grants = [
-        {"name": "voucher", "amount": 6.0, "expires": day(1)},
-        {"name": "max", "tokens": 6_000_000, "models": ["spark-max"], "expires": day(2)},
-    ]
-    cfg = config_mod.parse(
-        {
-            "server": {"insecure_no_auth": True},
-            "providers": {
-                "spark": {
-                    "vendor": "spark",
-                    "limits": {"tpm": 3000},
-                    "prices": {
-                        "spark-max": {"input": 21.0, "output": 21.0},
-                        "spark-lite": {"input": 1.0, "output": 1.0},
-                    },
-                    "account": {"grants": grants},
-                },
-                "ds": {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}},
-            },
-            "routes": {
-                "max": {"candidates": [{"provider": "spark", "model": "spark-max"}, ds]},
-                "lite": {"candidates": [{"provider": "spark", "model": "spark-lite"}, ds]},
-            },
-        },
-        "test",
-    )
-    demand = {"max": np.full(72, 200_000.0), "lite": np.full(72, 200_000.0)}
-    t = Trace(trace(0, 3).start, 72, demand, {"max": 0.75, "lite": 0.75})
+    cfg = config_mod.parse(spark_voucher_and_pack(6.0, 6_000_000, day(2), day(1)), "test")
+    demand = {"chat": np.full(72, 200_000.0), "lite": np.full(72, 200_000.0)}
+    t = Trace(trace(0, 3).start, 72, demand, {"chat": 0.75, "lite": 0.75})
     res = asyncio.run(simulate(cfg, t, "credit-burn", requests_per_hour=40, replan_minutes=15))
     opt = solve(cfg, t)
     assert res.burned == pytest.approx({"spark/voucher": 6_000_000, "spark/max": 6_000_000})
