@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from balancer.config import Config
-from balancer.credit import horizon
+from balancer.credit import debits, horizon
 from balancer.credit.highs import Program
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, books_from_config
@@ -152,12 +152,27 @@ def _columns(cfg: Config, trace: Trace, lp: Program, scale: float = 1.0) -> _Col
     return _Columns(books, routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp, scale), n)
 
 
-def solve(cfg: Config, trace: Trace) -> Optimum:
-    """The cheapest way to serve ``trace`` with ``cfg``'s accounts (module docstring), and what it costs."""
-    clock = time.perf_counter()
+def _schedule(cfg: Config, trace: Trace, debit_order: bool) -> tuple[_Columns, np.ndarray, str]:
+    """The optimum's columns, values and status. With ``debit_order``: the LP's schedule when it keeps the
+    vendor's debit order already, else the mixed-integer program with :mod:`~balancer.credit.debits` rows."""
     lp = Program()
     cols = _columns(cfg, trace, lp)
     x, _, status = lp.solve()
+    if not debit_order or status != "optimal":
+        return cols, x, status
+    rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, M)
+    if debits.kept(rules, x, cols.n):
+        return cols, x, status
+    debits.add(lp, rules, cols.n)
+    x, _, status = lp.solve()
+    return cols, x, status
+
+
+def solve(cfg: Config, trace: Trace, debit_order: bool = True) -> Optimum:
+    """The cheapest way to serve ``trace`` with ``cfg``'s accounts (module docstring), and what it costs;
+    ``debit_order=False``: the LP without the vendor's debit order (a lower, looser bound)."""
+    clock = time.perf_counter()
+    cols, x, status = _schedule(cfg, trace, debit_order)
     z = cols.unserved_tokens(x)
     burned: dict[str, float] = {g.key: 0.0 for b in cols.books.values() for g in b.grants}
     for g, k, first in cols.uses:
@@ -177,9 +192,7 @@ def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.nda
     """The optimum's schedule hour by hour: (provider, model, bucket) -> (tokens, CNY paid) in every hour, the
     bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid"). Raises ValueError
     when the LP ends other than optimal (its flows would be no schedule)."""
-    lp = Program()
-    cols = _columns(cfg, trace, lp)
-    x, _, status = lp.solve()
+    cols, x, status = _schedule(cfg, trace, debit_order=True)
     if status != "optimal":
         raise ValueError(f"the optimum's LP ended {status!r}: no hourly schedule")
     out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
 
 import numpy as np
-from highspy import HighsLp, HighsModelStatus, MatrixFormat
+from highspy import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
 from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
 from balancer.credit.schedule import Warm
+
+MIP_GAP = 1e-7  # CNY, absolute: BURN breaks ties at 1e-5 per unit, so a relative gap would leave them
 
 
 @dataclass(slots=True)
@@ -28,6 +30,7 @@ class Program:
     cost: list[np.ndarray] = field(default_factory=list)
     upper: list[np.ndarray] = field(default_factory=list)
     ent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # rows, cols, vals
+    integer: list[int] = field(default_factory=list)  # first column of each block of integer columns
     n: int = 0  # columns
     m: int = 0  # rows
 
@@ -39,9 +42,18 @@ class Program:
         self.m += len(lo_)
         return first
 
-    def block(self, cost: np.ndarray, upper: np.ndarray, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> int:
-        """Add len(cost) columns; each (rows, values) pair gives every new column one entry. Returns the first."""
+    def block(
+        self,
+        cost: np.ndarray,
+        upper: np.ndarray,
+        entries: Sequence[tuple[np.ndarray, np.ndarray]],
+        integer: bool = False,
+    ) -> int:
+        """Add len(cost) columns; each (rows, values) pair gives every new column one entry. Returns the first.
+        ``integer``: the columns take whole values (the program becomes a MIP: no duals)."""
         first, ids = self.n, np.arange(self.n, self.n + len(cost))
+        if integer:
+            self.integer.extend(range(first, first + len(cost)))
         self.cost.append(cost)
         self.upper.append(upper)
         for rows, vals in entries:
@@ -54,8 +66,9 @@ class Program:
         self.ent.append((np.asarray(rows), np.asarray(cols), np.broadcast_to(vals, np.shape(cols))))
 
     def solve(self, warm: Warm | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-        """Minimise; returns the columns' values (clipped at 0), the rows' duals and "optimal" (or zeros and the
-        solver's status). ``warm``: start from its basis when the shape matches, and keep the new one."""
+        """Minimise; returns the columns' values (clipped at 0), the rows' duals (zeros for a MIP) and "optimal"
+        (or zeros and the solver's status). ``warm``: start from its basis when the shape matches, and keep the
+        new one (an LP only). A MIP is solved to a relative gap of ``MIP_GAP``."""
         rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
         order = np.lexsort((rows, cols))
         lp = HighsLp()
@@ -69,9 +82,16 @@ class Program:
         lp.a_matrix_.start_ = np.searchsorted(cols[order], np.arange(self.n + 1)).astype(np.int32)
         lp.a_matrix_.index_ = rows[order].astype(np.int32)
         lp.a_matrix_.value_ = vals[order].astype(np.float64)
+        if self.integer:
+            kinds = np.full(self.n, HighsVarType.kContinuous)
+            kinds[self.integer] = HighsVarType.kInteger
+            lp.integrality_ = list(kinds)
         h = Solver()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
+        if self.integer:
+            h.setOptionValue("mip_rel_gap", 0.0)
+            h.setOptionValue("mip_abs_gap", MIP_GAP)
         h.passModel(lp)
         shape = (self.n, self.m)
         if warm is not None and warm.basis is not None and warm.shape == shape:
@@ -82,7 +102,10 @@ class Program:
             if warm is not None:
                 warm.basis = None
             return np.zeros(self.n), np.zeros(self.m), h.modelStatusToString(status)
+        sol = h.getSolution()
+        x = np.clip(np.asarray(sol.col_value), 0.0, None)
+        if self.integer:
+            return x, np.zeros(self.m), "optimal"
         if warm is not None:
             warm.shape, warm.basis = shape, h.getBasis()
-        sol = h.getSolution()
-        return np.clip(np.asarray(sol.col_value), 0.0, None), np.asarray(sol.row_dual), "optimal"
+        return x, np.asarray(sol.row_dual), "optimal"

@@ -19,7 +19,16 @@ LAYERS: list[set[str]] = [
     {"config"},
     {"state"},
     {"credit", "credit.pricing", "credit.ledger", "credit.ledger_redis", "credit.balances", "credit.plan"},
-    {"credit.horizon", "credit.schedule", "credit.highs", "credit.lp", "credit.planner", "credit.report", "credit.bound"},
+    {
+        "credit.horizon",
+        "credit.schedule",
+        "credit.highs",
+        "credit.lp",
+        "credit.planner",
+        "credit.report",
+        "credit.bound",
+        "credit.debits",
+    },
     {"routes", "capture", "clients", "keylimits"},
     {"router", "job", "checks"},
     {"sim"},  # drives the router's strategies and the planner on a virtual clock
@@ -38,7 +47,8 @@ LAYERS: list[set[str]] = [
 # Wings: who may import them at all (the request path never loads the planner's solver or the emulator).
 WINGS = {
     "credit.lp": {"credit.planner"},
-    "credit.highs": {"credit.lp", "credit.bound"},  # numpy and HiGHS: the planner's worker and the tools only
+    "credit.highs": {"credit.lp", "credit.bound", "credit.debits"},  # numpy and HiGHS: the planner's worker, tools
+    "credit.debits": {"credit.bound"},
     "credit.planner": {"gateway", "cli", "sim"},
     "credit.bound": {"sim", "cli"},  # the offline optimum and the simulation: tools, never the request path
     "sim": {"cli"},

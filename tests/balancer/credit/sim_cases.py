@@ -24,6 +24,7 @@ def config(
     grants: list[dict[str, Any]] | None = None,
     unserved: float | None = None,
     cheap_price: float = 1.0,
+    debit_order: str = "earliest_expiry",
 ) -> config_mod.Config:
     route: dict[str, Any] = {
         "candidates": [{"provider": "cheap", "model": "glm-4-air"}, {"provider": "dear", "model": "deepseek-chat"}]
@@ -37,7 +38,7 @@ def config(
                 "vendor": "glm",
                 "limits": {"tpm": cheap_tpm},
                 "prices": {"glm-4-air": {"input": cheap_price, "output": cheap_price}},
-                "account": {"grants": grants or []},
+                "account": {"grants": grants or [], "debit_order": debit_order},
             },
             "dear": {
                 "vendor": "deepseek",

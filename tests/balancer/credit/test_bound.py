@@ -86,6 +86,38 @@ def test_a_price_change_mid_trace_reprices_the_hours_after_it() -> None:
     assert solve(config(), trace(100_000, days=2, changes=rise)).paid_cny == pytest.approx(2.4 * 1 + 2.4 * 3)
 
 
+def test_a_grant_is_debited_while_it_lasts_even_where_paying_then_is_cheaper() -> None:
+    """A 2.4M pack valid for both days, the cheap model rising from 1 to 3 CNY/M on day 1: the vendor debits the
+    pack for day 0's tokens (nothing on glm-4-air is paid while it lasts), so the optimum pays day 1 at 3
+    (¥7.2), not day 0 at 1 with the pack kept for day 1 (¥2.4, what the bound without the debit order finds)."""
+    pack = [{"name": "pack", "tokens": 2_400_000, "models": ["glm-4-air"], "expires": day(1)}]
+    rise = (PriceChange(24, "cheap", "glm-4-air", 3.0, 3.0),)
+    opt = solve(config(grants=pack), trace(100_000, days=2, changes=rise))
+    assert opt.paid_cny == pytest.approx(2.4 * 3)
+    assert opt.burned == {"cheap/pack": pytest.approx(2_400_000)}
+    assert solve(config(grants=pack), trace(100_000, days=2, changes=rise), debit_order=False).paid_cny == (
+        pytest.approx(2.4 * 1)
+    )
+
+
+def test_a_grant_listed_first_is_used_up_before_the_next_one_to_the_hour() -> None:
+    """``debit_order: listed``, a 1M pack to day 1 listed before a 3M pack to day 0, 100k tokens an hour: the
+    vendor debits the first for hours 0-9, the second for hours 10-23 (1.4M; the rest expires), and day 1 is
+    paid (¥2.4). Without the debit order the second would take day 0 and the first day 1 (¥1.4)."""
+    packs = [
+        {"name": "long", "tokens": 1_000_000, "models": ["glm-4-air"], "expires": day(1)},
+        {"name": "short", "tokens": 3_000_000, "models": ["glm-4-air"], "expires": day(0)},
+    ]
+    cfg, tr = config(grants=packs, debit_order="listed"), trace(100_000, days=2)
+    opt = solve(cfg, tr)
+    assert opt.paid_cny == pytest.approx(2.4)
+    assert opt.burned == {"cheap/long": pytest.approx(1_000_000), "cheap/short": pytest.approx(1_400_000)}
+    sched = hourly(cfg, tr)
+    assert np.allclose(sched[("cheap", "glm-4-air", "long")][0], [100_000] * 10 + [0] * 38, atol=1)
+    assert np.allclose(sched[("cheap", "glm-4-air", "short")][0], [0] * 10 + [100_000] * 14 + [0] * 24, atol=1)
+    assert solve(cfg, tr, debit_order=False).paid_cny == pytest.approx(1.4)
+
+
 def test_an_outage_moves_the_hours_to_the_other_provider() -> None:
     """While the cheap provider is down (hours 0-5) the dear one serves; an outage of both leaves those hours
     unserved."""
