@@ -76,13 +76,13 @@ def _hour(p: argparse.ArgumentParser, trace: Trace, day: float, what: str) -> in
 def _pairs(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse.Namespace) -> dict[str, object]:
     """One twin at a time against the month (--day, --factors); the JSON fields."""
     hour = _hour(p, trace, args.day, "--day")
-    opt = solve(cfg, trace)
+    opt = solve(cfg, trace, debit_order=False)  # robust() is the LP alone: the same program
     print(f"optimum paid ¥{opt.paid_cny:,.2f}; twins part on day {args.day:g}")
     print(f"{'twin factor':>12} {'twin optimum ¥':>15} {'best shared ×':>14}")
     rows = []
     for f in args.factors:
         other = twin(trace, hour, f)
-        opt_other = solve(cfg, other)
+        opt_other = solve(cfg, other, debit_order=False)
         best = robust(cfg, [trace, other], hour, [opt, opt_other])
         ratio = round(best.ratio, 4) if best.status == "optimal" else None
         print(f"{f:>12g} {opt_other.paid_cny:>15,.2f} {best.status if ratio is None else format(ratio, '.4f'):>14}")
@@ -94,7 +94,7 @@ def _family(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argpars
     """Every twin at once, each parting from the month on its own day (--family); the JSON fields."""
     hours = [_hour(p, trace, day, "--family's days") for day, _ in args.family]
     traces = [trace, *(twin(trace, h, f) for h, (_, f) in zip(hours, args.family, strict=True))]
-    optima = [solve(cfg, t) for t in traces]
+    optima = [solve(cfg, t, debit_order=False) for t in traces]
     best = robust(cfg, traces, hours, optima)
     print(f"{'parts on day':>12} {'factor':>7} {'optimum ¥':>10} {'shared ×':>9}")
     rows = []

@@ -1,4 +1,5 @@
-"""The offline optimum: with the whole trace known, the cheapest way to serve it, as one linear program.
+"""The offline optimum: with the whole trace known, the cheapest way to serve it, as one linear program
+(mixed-integer where the vendor's debit order needs it).
 
 Not on the request path (nor in the planner): the credit simulation and a replay of a gateway's own logs
 (``cli``) load it to price what a strategy did against the best it could have done.
@@ -21,8 +22,10 @@ knows them all along). Unserved tokens cost the route's :func:`unserved_price`, 
 objective so serving wins a tie, and are reported at the price. A grant unit spent earns a hair
 (``BURN``): among the cheapest schedules the bound is the one that burns the most, so "the optimum's
 burn" is a number, not whichever vertex the solver lands on (a voucher beside a free model with room).
-The vendor's debit order is ignored (a grant-covered model may be paid while the grant has something
-left, which the ledger never does): a lower bound, not always reachable.
+The vendor's debit order holds too: while a grant has something left, a model it covers is neither paid
+nor debited to a grant after it (:mod:`~balancer.credit.debits`, a mixed-integer program, solved only when
+the LP's schedule breaks the order). ``solve(..., debit_order=False)`` is the LP alone: a looser bound, which
+may pay for a model while its grant waits for a dearer hour, something the ledger never books.
 
 :func:`hourly` gives the optimum's schedule hour by hour per model and bucket (``bench/credit_where.py``);
 :func:`robust` holds several traces' schedules in one program, equal in the hours before the traces part: what
@@ -229,7 +232,8 @@ def robust(cfg: Config, traces: Sequence[Trace], shared: int | Sequence[int], op
     ``shared`` makes a tree: trace i + 1 is the first's for its first ``shared[i]`` hours (twins that part
     from one month on different days; two that part from it later are one decision until the sooner).
     Raises ValueError when a trace differs from the first before it parts (demand, outages, prices) or in
-    length; ``status`` other than "optimal": no answer (ratio 0)."""
+    length; ``status`` other than "optimal": no answer (ratio 0). The program is the LP alone, without the
+    debit order: pass optima solved the same way (``solve(..., debit_order=False)``)."""
     parts = [shared] * (len(traces) - 1) if isinstance(shared, int) else list(shared)
     if len(parts) != len(traces) - 1:
         raise ValueError(f"{len(traces)} traces need {len(traces) - 1} parting hours, got {len(parts)}")
