@@ -95,8 +95,8 @@ def report(
     opt_tok, opt_money = _units(opt.burned, units)
     print(f"scenario {name}: {trace.hours // 24} days, {len(cfg.providers)} providers, {len(trace.demand)} routes")
     print(
-        f"LP optimum: paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_tok / 1e6:,.2f}M, money grants "
-        f"¥{opt_money / MICRO:,.2f}, unserved {opt.unserved_tokens / 1e6:.2f}M (¥{opt.unserved_cny:,.2f})"
+        f"optimum (debit order kept): paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_tok / 1e6:,.2f}M, "
+        f"money grants ¥{opt_money / MICRO:,.2f}, unserved {opt.unserved_tokens / 1e6:.2f}M (¥{opt.unserved_cny:,.2f})"
     )
     head = ["paid ¥", "× opt", "cost ×", "burn tok", "burn ¥", "wasted M", "unserved M"]
     print(f"{'strategy':14}", " ".join(f"{h:>{w}}" for h, w in zip(head, (12, 8, 8, 8, 8, 9, 11), strict=True)))
