@@ -150,10 +150,8 @@ def segments(now: float, grants: Sequence[PlannedGrant], horizon: float) -> tupl
     # Weekly at least, so a grant's exhaustion shows within a week; on fixed weeks, so that the LP's shape
     # (and the warm start) survives from one re-plan to the next.
     marks = {h0, h0 + 1, *range((h0 // WEEK + 1) * WEEK, hn, WEEK), hn}
-    for i, g in enumerate(grants):
+    for g in grants:
         marks.update(min(max(math.ceil(t / H), h0 + 1), hn) for t in (g.start, g.end, g.until) if t < INF)
-        if any(h.grant.provider == g.grant.provider and set(h.pairs) & set(g.pairs) for h in grants[i + 1 :]):
-            marks.update(range((h0 // 24 + 1) * 24, min(hn, math.ceil(g.until / H)), 24))
     bounds = sorted(marks)
     slots: list[Slot] = []
     for seg, (a, b) in enumerate(itertools.pairwise(bounds)):

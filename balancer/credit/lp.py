@@ -153,55 +153,8 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
             entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
             cols.block(-w[slots] * (bonus[part] + BURN * per), up[slots], entries)
         uses.append((gi, k, act, first))
-    _in_turn(cols, pb, at, pairs, uses)
     x, dual, status = cols.solve(warm or Warm())
     return _read(pb, at, pairs, uses, z0, x, dual, status)
-
-
-def _in_turn(
-    cols: Program,
-    pb: Problem,
-    at: _Layout,
-    pairs: Sequence[tuple[str, Offer]],
-    uses: Sequence[tuple[int, int, np.ndarray, int]],
-) -> None:
-    """The debit order after the current hour, relaxed to rows an LP can hold: a grant b after a on shared
-    candidates spends there, by the end of each segment before a closes and on each path, at most
-    ``K × (the share of a spent by then)``, K the most those candidates can serve by then. Any schedule the
-    vendor allows meets it (b gets nothing there until a is gone, and then a's share is 1); it makes the plan
-    finish a before counting on b (a voucher spent early on a dear model so that a pack can follow)."""
-    bounds = np.array(pb.bounds)
-    for ga, a in enumerate(pb.grants):
-        if a.amount <= 0:
-            continue
-        mine = [u for u in uses if u[0] == ga]
-        for gb in range(ga + 1, len(pb.grants)):
-            shared = {u[1] for u in mine} & {u[1] for u in uses if u[0] == gb}
-            if pb.grants[gb].grant.provider != a.grant.provider or not shared:
-                continue
-            after = [u for u in uses if u[0] == gb and u[1] in shared]
-            most = _most(pb, at, [pairs[k] for k in shared])
-            for k in range(at.paths):
-                for j in np.flatnonzero(bounds[1:] <= a.until):
-                    row = cols.rows([-INF], [0.0])
-                    on = (at.path < 0) | ((at.path == k) & (at.seg <= j))
-                    room = float(at.hours[on] @ most[on])
-                    for _, _, act, first in after:
-                        live = np.flatnonzero(on[act])
-                        cols.entries(np.full(len(live), row), first + live, at.hours[act[live]])
-                    for _, kk, act, first in mine:
-                        live = np.flatnonzero(on[act])
-                        per = a.grant.per_token(pairs[kk][1].price)
-                        vals = -at.hours[act[live]] * per * room * M / a.amount
-                        cols.entries(np.full(len(live), row), first + live, vals)
-
-
-def _most(pb: Problem, at: _Layout, shared: Sequence[tuple[str, Offer]]) -> np.ndarray:
-    """Mtok per hour in each slot that ``shared`` (one provider's candidates) can serve at most: the
-    provider's capacity, or its routes' demand when that is less."""
-    routes = {r for r, _ in shared}
-    demand = sum(np.asarray(pb.demand[r], dtype=float) for r in routes) / M
-    return np.minimum(demand, pb.cap.get(shared[0][1].provider, INF) / M)
 
 
 def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, int, float]]:
