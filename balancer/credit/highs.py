@@ -1,7 +1,9 @@
 """A linear program in blocks of columns, solved with HiGHS: what the planner's LP and the offline bound share.
 
-Imported only by :mod:`balancer.credit.lp` (the planner's worker) and :mod:`balancer.credit.bound` (tools): the
-request path never loads numpy or HiGHS. Columns are >= 0; rows have lower and upper bounds (equal: an equation).
+Imported only by :mod:`balancer.credit.lp` (the planner's worker), :mod:`balancer.credit.bound` and
+:mod:`balancer.credit.debits` (tools): the request path never loads numpy or HiGHS. Columns are >= 0, integer
+where a block says so (the bound's debit order: then a mixed-integer program); rows have lower and upper bounds
+(equal: an equation).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare s
 
 from balancer.credit.schedule import Warm
 
-MIP_GAP = 1e-7  # CNY, absolute: BURN breaks ties at 1e-5 per unit, so a relative gap would leave them
+MIP_GAP = 1e-7  # CNY, absolute: the bound's BURN breaks ties at 1e-5 per unit, below any relative gap
 
 
 @dataclass(slots=True)
@@ -30,7 +32,7 @@ class Program:
     cost: list[np.ndarray] = field(default_factory=list)
     upper: list[np.ndarray] = field(default_factory=list)
     ent: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # rows, cols, vals
-    integer: list[int] = field(default_factory=list)  # first column of each block of integer columns
+    integer: list[int] = field(default_factory=list)  # every integer column
     n: int = 0  # columns
     m: int = 0  # rows
 
@@ -68,7 +70,7 @@ class Program:
     def solve(self, warm: Warm | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Minimise; returns the columns' values (clipped at 0), the rows' duals (zeros for a MIP) and "optimal"
         (or zeros and the solver's status). ``warm``: start from its basis when the shape matches, and keep the
-        new one (an LP only). A MIP is solved to a relative gap of ``MIP_GAP``."""
+        new one (an LP only). A MIP is solved to within ``MIP_GAP`` (absolute) of its optimum."""
         rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
         order = np.lexsort((rows, cols))
         lp = HighsLp()
