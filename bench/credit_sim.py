@@ -95,7 +95,8 @@ def report(
     opt_tok, opt_money = _units(opt.burned, units)
     print(f"scenario {name}: {trace.hours // 24} days, {len(cfg.providers)} providers, {len(trace.demand)} routes")
     print(
-        f"optimum (debit order kept): paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_tok / 1e6:,.2f}M, "
+        f"optimum ({'debit order kept' if opt.debit_order else 'LP alone: debit order not kept'}): "
+        f"paid ¥{opt.paid_cny:,.2f}, grant tokens burned {opt_tok / 1e6:,.2f}M, "
         f"money grants ¥{opt_money / MICRO:,.2f}, unserved {opt.unserved_tokens / 1e6:.2f}M (¥{opt.unserved_cny:,.2f})"
     )
     head = ["paid ¥", "× opt", "cost ×", "burn tok", "burn ¥", "wasted M", "unserved M"]
@@ -123,6 +124,7 @@ def report(
             "burned_money_cny": round(opt_money / MICRO, 2),
             "seconds": round(opt.seconds, 2),
             "status": opt.status,
+            "debit_order": opt.debit_order,
         },
         "strategies": rows,
         "target_met": "credit-burn" in rows and all(targets.values()) and opt.status == "optimal",

@@ -24,8 +24,9 @@ objective so serving wins a tie, and are reported at the price. A grant unit spe
 burn" is a number, not whichever vertex the solver lands on (a voucher beside a free model with room).
 The vendor's debit order holds too: while a grant has something left, a model it covers is neither paid
 nor debited to a grant after it (:mod:`~balancer.credit.debits`, a mixed-integer program, solved only when
-the LP's schedule breaks the order). ``solve(..., debit_order=False)`` is the LP alone: a looser bound, which
-may pay for a model while its grant waits for a dearer hour, something the ledger never books.
+the LP's schedule breaks the order; past ``MIP_SECONDS`` it gives way to the LP, and ``Optimum.debit_order``
+says so). ``solve(..., debit_order=False)`` is the LP alone: a looser bound, which may pay for a model while its
+grant waits for a dearer hour, something the ledger never books.
 
 :func:`hourly` gives the optimum's schedule hour by hour per model and bucket (``bench/credit_where.py``);
 :func:`robust` holds several traces' schedules in one program, equal in the hours before the traces part: what
@@ -51,6 +52,7 @@ from balancer.credit.trace import Trace
 M = 1e6  # the LP counts Mtok and CNY (tokens and µ¥ / 1e6): its numbers stay near 1
 TIE = 1e-4  # unserved costs this much more (relative, plus as much absolute) in the objective than reported
 BURN = 1e-5  # CNY per grant unit (Mtok, or CNY for money) spent: a tie-break, never worth a paid token
+MIP_SECONDS = 300.0  # past this the debit order's MIP gives way to the LP alone (``Optimum.debit_order`` False)
 H = 3600.0
 
 
@@ -63,6 +65,7 @@ class Optimum:
     status: str
     seconds: float = 0.0
     unserved_by_route: dict[str, float] = field(default_factory=dict)  # route -> tokens
+    debit_order: bool = True  # False: the LP alone (asked for, or the MIP ran out of time): a looser bound
 
 
 def unserved_price(
@@ -155,27 +158,31 @@ def _columns(cfg: Config, trace: Trace, lp: Program, scale: float = 1.0) -> _Col
     return _Columns(books, routes, pairs, first, z0, unserved, _grant_columns(books, trace, pairs, lp, scale), n)
 
 
-def _schedule(cfg: Config, trace: Trace, debit_order: bool) -> tuple[_Columns, np.ndarray, str]:
-    """The optimum's columns, values and status. With ``debit_order``: the LP's schedule when it keeps the
-    vendor's debit order already, else the mixed-integer program with :mod:`~balancer.credit.debits` rows."""
+def _schedule(
+    cfg: Config, trace: Trace, debit_order: bool, seconds: float = MIP_SECONDS
+) -> tuple[_Columns, np.ndarray, str, bool]:
+    """The optimum's columns, values, status and whether it keeps the vendor's debit order. With
+    ``debit_order``: the LP's schedule when it keeps the order already, else the mixed-integer program with
+    :mod:`~balancer.credit.debits` rows; when that takes longer than ``seconds``, the LP's schedule."""
     lp = Program()
     cols = _columns(cfg, trace, lp)
     x, _, status = lp.solve()
     if not debit_order or status != "optimal":
-        return cols, x, status
+        return cols, x, status, False
     rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, M)
     if debits.kept(rules, x, cols.n):
-        return cols, x, status
+        return cols, x, status, True
     debits.add(lp, rules, cols.n)
-    x, _, status = lp.solve()
-    return cols, x, status
+    y, _, mip = lp.solve(seconds=seconds)
+    return (cols, y, mip, True) if mip == "optimal" else (cols, x, status, False)
 
 
-def solve(cfg: Config, trace: Trace, debit_order: bool = True) -> Optimum:
+def solve(cfg: Config, trace: Trace, debit_order: bool = True, seconds: float = MIP_SECONDS) -> Optimum:
     """The cheapest way to serve ``trace`` with ``cfg``'s accounts (module docstring), and what it costs;
-    ``debit_order=False``: the LP without the vendor's debit order (a lower, looser bound)."""
+    ``debit_order=False``, or a debit order that takes the MIP more than ``seconds``: the LP without the
+    vendor's debit order (a lower, looser bound; ``Optimum.debit_order`` says which)."""
     clock = time.perf_counter()
-    cols, x, status = _schedule(cfg, trace, debit_order)
+    cols, x, status, kept = _schedule(cfg, trace, debit_order, seconds)
     z = cols.unserved_tokens(x)
     burned: dict[str, float] = {g.key: 0.0 for b in cols.books.values() for g in b.grants}
     for g, k, first in cols.uses:
@@ -188,14 +195,16 @@ def solve(cfg: Config, trace: Trace, debit_order: bool = True) -> Optimum:
         burned=burned,
         status=status,
         seconds=time.perf_counter() - clock,
+        debit_order=kept,
     )
 
 
 def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
     """The optimum's schedule hour by hour: (provider, model, bucket) -> (tokens, CNY paid) in every hour, the
-    bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid"). Raises ValueError
-    when the LP ends other than optimal (its flows would be no schedule)."""
-    cols, x, status = _schedule(cfg, trace, debit_order=True)
+    bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid"); the schedule
+    :func:`solve` reports. Raises ValueError when the LP ends other than optimal (its flows would be no
+    schedule)."""
+    cols, x, status, _ = _schedule(cfg, trace, debit_order=True)
     if status != "optimal":
         raise ValueError(f"the optimum's LP ended {status!r}: no hourly schedule")
     out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}

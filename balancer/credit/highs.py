@@ -67,10 +67,11 @@ class Program:
         """Add entries to existing columns (a row added after them that links them)."""
         self.ent.append((np.asarray(rows), np.asarray(cols), np.broadcast_to(vals, np.shape(cols))))
 
-    def solve(self, warm: Warm | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    def solve(self, warm: Warm | None = None, seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Minimise; returns the columns' values (clipped at 0), the rows' duals (zeros for a MIP) and "optimal"
-        (or zeros and the solver's status). ``warm``: start from its basis when the shape matches, and keep the
-        new one (an LP only). A MIP is solved to within ``MIP_GAP`` (absolute) of its optimum."""
+        (or zeros and the solver's status, "Time limit reached" past ``seconds``). ``warm``: start from its
+        basis when the shape matches, and keep the new one (an LP only). A MIP is solved to within ``MIP_GAP``
+        (absolute) of its optimum."""
         rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
         order = np.lexsort((rows, cols))
         lp = HighsLp()
@@ -91,6 +92,8 @@ class Program:
         h = Solver()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
+        if seconds is not None:
+            h.setOptionValue("time_limit", float(seconds))
         if self.integer:
             h.setOptionValue("mip_rel_gap", 0.0)
             h.setOptionValue("mip_abs_gap", MIP_GAP)

@@ -100,6 +100,18 @@ def test_a_grant_is_debited_while_it_lasts_even_where_paying_then_is_cheaper() -
     )
 
 
+def test_a_debit_order_the_mip_cannot_settle_in_time_gives_the_lp_alone_and_says_so() -> None:
+    """Past its time limit the debit order's MIP gives way to the LP: the optimum is the looser bound (¥2.4 for
+    the price-rise case above, not ¥7.2) and ``debit_order`` is False, so no report passes it off as kept."""
+    pack = [{"name": "pack", "tokens": 2_400_000, "models": ["glm-4-air"], "expires": day(1)}]
+    tr = trace(100_000, days=2, changes=(PriceChange(24, "cheap", "glm-4-air", 3.0, 3.0),))
+    loose = solve(config(grants=pack), tr, seconds=0.0)
+    assert loose.status == "optimal" and not loose.debit_order
+    assert loose.paid_cny == pytest.approx(2.4)
+    kept = solve(config(grants=pack), tr)
+    assert kept.debit_order and kept.paid_cny == pytest.approx(7.2)
+
+
 def test_a_grant_listed_first_is_used_up_before_the_next_one_to_the_hour() -> None:
     """``debit_order: listed``, a 1M pack to day 1 listed before a 3M pack to day 0, 100k tokens an hour: the
     vendor debits the first for hours 0-9, the second for hours 10-23 (1.4M; the rest expires), and day 1 is

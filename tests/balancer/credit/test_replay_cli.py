@@ -33,6 +33,7 @@ class FakeOptimum:
     burned: dict[str, float] = field(default_factory=dict)
     status: str = "optimal"
     unserved_by_route: dict[str, float] = field(default_factory=dict)
+    debit_order: bool = True
 
 
 @dataclass
@@ -108,6 +109,29 @@ def test_tables_name_every_strategy_and_the_optimum(
     assert "credit-burn: burned: ds-a/pack 30,000 tokens; wasted at expiry: ds-a/pack 20,000 tokens" in out
     assert "credit-burn: unserved tokens by route: chat 60, solo 40" in out
     assert "optimum: unserved" not in out  # nothing unserved: no line
+    assert "debit order" not in out  # the optimum kept it: nothing to say
+
+
+def test_an_optimum_without_the_debit_order_is_called_a_looser_bound(
+    tmp_path: Path,
+    fake_sim: list[tuple[str, Trace, int]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the bound's MIP ran out of time the optimum is the LP alone: the text says the vendor's debit order
+    was not kept, and the JSON document carries ``debit_order: false``."""
+    simulate, _, names = cli._simulator()
+    monkeypatch.setattr(
+        cli, "_simulator", lambda: (simulate, lambda cfg, trace: FakeOptimum(2.0, debit_order=False), names)
+    )
+    args = ["plan", "--config", str(config_file(tmp_path)), "--replay", *map(str, logs(tmp_path))]
+    assert cli.main(args) == 0
+    assert (
+        "optimum: the vendor's debit order not kept (its MIP ran out of time): a looser bound"
+        in capsys.readouterr().out
+    )
+    assert cli.main([*args[:3], "--json", *args[3:]]) == 0
+    assert json.loads(capsys.readouterr().out)["optimum"]["debit_order"] is False
 
 
 def test_json_is_one_document_whose_numbers_add_up(
