@@ -120,6 +120,28 @@ def test_foresight_runs_as_credit_burn_and_never_beats_the_bound() -> None:
     assert opt.paid_cny * (1 - 1e-6) <= res.paid_cny <= 1.02 * opt.paid_cny
 
 
+@pytest.mark.parametrize("case", ["price-rise", "listed-order"])
+def test_the_ledger_reaches_the_debit_order_optimum_and_no_strategy_beats_it(case: str) -> None:
+    """On the bound tests' two debit-order cases the ledger itself books the optimum: no strategy pays less
+    (it is a lower bound on what the ledger can book) and one reaches it (no looser than the ledger). The
+    price-rise pack: ¥7.2 (the LP alone said ¥2.4). The listed packs: ¥2.4 (the LP alone said ¥1.4)."""
+    if case == "price-rise":
+        pack = [{"name": "pack", "tokens": 2_400_000, "models": ["glm-4-air"], "expires": day(1)}]
+        cfg = config(grants=pack)
+        t = trace(100_000, days=2, changes=(PriceChange(24, "cheap", "glm-4-air", 3.0, 3.0),))
+    else:
+        packs = [
+            {"name": "long", "tokens": 1_000_000, "models": ["glm-4-air"], "expires": day(1)},
+            {"name": "short", "tokens": 3_000_000, "models": ["glm-4-air"], "expires": day(0)},
+        ]
+        cfg, t = config(grants=packs, debit_order="listed"), trace(100_000, days=2)
+    opt = solve(cfg, t)
+    assert opt.debit_order and opt.paid_cny > solve(cfg, t, debit_order=False).paid_cny
+    paid = {name: sim(cfg, t, name).paid_cny for name in ("priority", "cheapest", "credit-burn", FORESIGHT)}
+    assert min(paid.values()) >= opt.paid_cny * (1 - 1e-6), paid
+    assert min(paid.values()) == pytest.approx(opt.paid_cny), paid
+
+
 def two_routes() -> Config:
     """Routes ``low`` (unserved at its candidate's 1 CNY/M) and ``high`` (unserved at 50 CNY/M) on one provider."""
     only = [{"provider": "cheap", "model": "glm-4-air"}]
