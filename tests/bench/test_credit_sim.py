@@ -63,8 +63,8 @@ def test_optimum_is_a_lower_bound_and_credit_burn_comes_close(run: tuple[dict[st
 
 
 def test_main_prints_a_json_line_with_the_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI prints the table and a final JSON line naming the scenario, the bound (with its solver status) and each
-    strategy."""
+    """The CLI prints the table and a final JSON line naming the scenario, the bound (with its solver status and
+    whether it kept the vendor's debit order) and each strategy."""
     path = tmp_path / "small.yaml"
     path.write_text(SMALL, encoding="utf-8")
     assert credit_sim.main(["--scenario", str(path), "--strategies", "cheapest,credit-burn", "--seed", "5"]) == 0
@@ -80,8 +80,9 @@ def test_main_prints_a_json_line_with_the_targets(tmp_path: Path, capsys: pytest
         "burned_money_cny",
         "seconds",
         "status",
+        "debit_order",
     }
-    assert doc["optimum"]["status"] == "optimal"
+    assert doc["optimum"]["status"] == "optimal" and doc["optimum"]["debit_order"] is True
     cb = doc["strategies"]["credit-burn"]
     assert set(cb) == {
         "paid_cny",
