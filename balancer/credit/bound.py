@@ -23,8 +23,9 @@ objective so serving wins a tie, and are reported at the price. A grant unit spe
 (``BURN``): among the cheapest schedules the bound is the one that burns the most, so "the optimum's
 burn" is a number, not whichever vertex the solver lands on (a voucher beside a free model with room).
 The vendor's debit order holds too: while a grant has something left, a model it covers is neither paid
-nor debited to a grant after it (:mod:`~balancer.credit.debits`, a mixed-integer program, solved only when
-the LP's schedule breaks the order; past ``MIP_SECONDS`` it gives way to the LP, and ``Optimum.debit_order``
+nor debited to a grant after it (:mod:`~balancer.credit.debits`). Where the LP's schedule breaks the order
+it is relabelled as the vendor would debit it (the tokens per model and hour kept); where that costs more,
+a mixed-integer program is solved, and past ``MIP_SECONDS`` it gives way to the LP (``Optimum.debit_order``
 says so). ``solve(..., debit_order=False)`` is the LP alone: a looser bound, which may pay for a model while its
 grant waits for a dearer hour, something the ledger never books.
 
@@ -43,7 +44,7 @@ import numpy as np
 
 from balancer.config import Config
 from balancer.credit import debits, horizon
-from balancer.credit.highs import Program
+from balancer.credit.highs import MIP_GAP, Program
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, books_from_config
 from balancer.credit.pricing import INPUT_SHARE, Grant, Tariff
@@ -162,7 +163,8 @@ def _schedule(
     cfg: Config, trace: Trace, debit_order: bool, seconds: float = MIP_SECONDS
 ) -> tuple[_Columns, np.ndarray, str, bool]:
     """The optimum's columns, values, status and whether it keeps the vendor's debit order. With
-    ``debit_order``: the LP's schedule when it keeps the order already, else the mixed-integer program with
+    ``debit_order``: the LP's schedule when it keeps the order already, or relabelled in debit order when that
+    costs no more (the LP is a lower bound, so either is the optimum), else the mixed-integer program with
     :mod:`~balancer.credit.debits` rows; when that takes longer than ``seconds``, the LP's schedule."""
     lp = Program()
     cols = _columns(cfg, trace, lp)
@@ -172,6 +174,9 @@ def _schedule(
     rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, M)
     if debits.kept(rules, x, cols.n):
         return cols, x, status, True
+    y = debits.in_order(x, cols.books, cols.pairs, cols.paid_cols, cols.uses, lp.uppers(), M)
+    if lp.costs() @ y <= lp.costs() @ x + MIP_GAP:  # as cheap as the LP, which no order-keeping schedule beats
+        return cols, y, status, True
     debits.add(lp, rules, cols.n)
     y, _, mip = lp.solve(seconds=seconds)
     return (cols, y, mip, True) if mip == "optimal" else (cols, x, status, False)

@@ -12,6 +12,10 @@ of step s inside a's window, for each (route, candidate) pair on a model a cover
 1 the rows let later grants and paid tokens run from its first hour, before a is gone: a relaxation of the
 vendor's rule (any schedule the vendor allows meets them), so the optimum stays a lower bound on every
 schedule the ledger can book; exact with ``STEP = 1`` up to the order of tokens inside an hour.
+
+Most LP schedules that break the order only label tokens wrongly (a pack's model paid in one hour and the pack
+spent in another at the same price): :func:`in_order` relabels them as the vendor debits, and where that costs
+no more than the LP the mixed-integer program is not needed (on the bench's scenarios: 1 s instead of 30–60 s).
 """
 
 from __future__ import annotations
@@ -102,6 +106,39 @@ def kept(rules: Sequence[Rule], x: np.ndarray, n: int, tol: float = 1e-7) -> boo
             if np.any(after[hours & ~gone] > tol):
                 return False
     return True
+
+
+def in_order(
+    x: np.ndarray,
+    books: Mapping[str, AccountBook],
+    pairs: Sequence[Pair],
+    paid_cols: Callable[[int], np.ndarray],
+    uses: Sequence[tuple[Grant, int, int]],
+    upper: np.ndarray,
+    scale: float,
+) -> np.ndarray:
+    """The schedule ``x`` relabelled as the vendor would debit it: hour by hour, each pair's tokens (paid and
+    granted alike) go to its grants in debit order while they are open (``upper`` > 0) and have something
+    left, the rest paid (``ledger.split``). The tokens per pair and hour stay, so it keeps every row but the
+    grants' costs; where it costs no more than ``x`` it is the best schedule that keeps the order."""
+    order = {id(g): i for b in books.values() for i, g in enumerate(b.grants)}
+    left = {id(g): g.size / scale for b in books.values() for g in b.grants}
+    mine: dict[int, list[tuple[Grant, int]]] = {}
+    for g, k, first in uses:
+        mine.setdefault(k, []).append((g, first))
+    y = x.copy()
+    n = len(paid_cols(0)) if pairs else 0
+    for h in range(n):
+        for k, p in enumerate(pairs):
+            blocks = sorted(mine.get(k, []), key=lambda u: order[id(u[0])])
+            paid = int(paid_cols(k)[h])
+            total = y[paid] + sum(y[first + h] for _, first in blocks)
+            for g, first in blocks:
+                per = float(g.per_token(p.price[h]))
+                take = min(total, left[id(g)] / per) if upper[first + h] > 0 and per > 0 else 0.0
+                y[first + h], left[id(g)], total = take, left[id(g)] - take * per, total - take
+            y[paid] = total
+    return y
 
 
 def add(lp: Program, rules: Sequence[Rule], n: int) -> int:

@@ -67,6 +67,14 @@ class Program:
         """Add entries to existing columns (a row added after them that links them)."""
         self.ent.append((np.asarray(rows), np.asarray(cols), np.broadcast_to(vals, np.shape(cols))))
 
+    def costs(self) -> np.ndarray:
+        """Every column's cost, in order."""
+        return np.concatenate(self.cost)
+
+    def uppers(self) -> np.ndarray:
+        """Every column's upper bound, in order."""
+        return np.concatenate(self.upper)
+
     def solve(self, warm: Warm | None = None, seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Minimise; returns the columns' values (clipped at 0), the rows' duals (zeros for a MIP) and "optimal"
         (or zeros and the solver's status, "Time limit reached" past ``seconds``). ``warm``: start from its
@@ -76,9 +84,9 @@ class Program:
         order = np.lexsort((rows, cols))
         lp = HighsLp()
         lp.num_col_, lp.num_row_ = self.n, self.m
-        lp.col_cost_ = np.concatenate(self.cost)
+        lp.col_cost_ = self.costs()
         lp.col_lower_ = np.zeros(self.n)
-        lp.col_upper_ = np.concatenate(self.upper)
+        lp.col_upper_ = self.uppers()
         lp.row_lower_ = np.concatenate(self.lo)
         lp.row_upper_ = np.concatenate(self.hi)
         lp.a_matrix_.format_ = MatrixFormat.kColwise
