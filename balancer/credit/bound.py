@@ -44,6 +44,7 @@ import numpy as np
 
 from balancer.config import Config
 from balancer.credit import debits, horizon
+from balancer.credit.debits import units
 from balancer.credit.highs import MIP_GAP, Program
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, books_from_config
@@ -76,12 +77,6 @@ def unserved_price(
     ``unserved_price``, never below its dearest candidate's blended list price (at ``input_share``)."""
     r = cfg.routes[route]
     return horizon.unserved_price(r, (blended(books.get(c.provider), c.model, input_share) for c in r.candidates))
-
-
-def units(g: Grant, price: np.ndarray) -> np.ndarray:
-    """Units of ``g`` one token spends in each hour at ``price`` (µ¥/token per hour, so the CNY the LP counts
-    per Mtok): :meth:`Grant.per_token` as one value per hour."""
-    return np.broadcast_to(g.per_token(price), price.shape)
 
 
 def repriced(books: Mapping[str, AccountBook], trace: Trace, hour: int) -> dict[str, AccountBook]:
@@ -171,11 +166,12 @@ def _schedule(
     x, _, status = lp.solve()
     if not debit_order or status != "optimal":
         return cols, x, status, False
-    rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, M)
+    upper, cost = lp.uppers(), lp.costs()
+    rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, upper, M)
     if debits.kept(rules, x, cols.n):
         return cols, x, status, True
-    y = debits.in_order(x, cols.books, cols.pairs, cols.paid_cols, cols.uses, lp.uppers(), M)
-    if lp.costs() @ y <= lp.costs() @ x + MIP_GAP:  # as cheap as the LP, which no order-keeping schedule beats
+    y = debits.in_order(x, cols.books, cols.pairs, cols.paid_cols, cols.uses, upper, cols.n, M)
+    if cost @ y <= cost @ x + MIP_GAP:  # as cheap as the LP, which no order-keeping schedule beats
         return cols, y, status, True
     debits.add(lp, rules, cols.n)
     y, _, mip = lp.solve(seconds=seconds)

@@ -3,7 +3,8 @@
 The vendor debits a token on model m from the first of the account's grants (its debit order) that covers m,
 is open and has something left; only when none has does it pay (``ledger.split``). So for each grant a and
 step s (``STEP`` hours of the trace) a binary e[a,s], "a is used up by the end of step s", and in every hour h
-of step s inside a's window, for each (route, candidate) pair on a model a covers:
+of step s that a is open (its column's upper bound above 0: inside its window, the provider up), for each
+(route, candidate) pair on a model a covers:
 
     paid[h] + sum over the grants after a that cover it of u[b,h]  <=  D[route,h] * e[a,s]
     c[a,s] = c[a,s-1] + a's units spent in step s;   c[a,s] >= size_a * e[a,s];   e[a,s] <= e[a,s+1]
@@ -32,7 +33,12 @@ from balancer.credit.pricing import Grant
 from balancer.credit.trace import Trace
 
 STEP = 1  # hours per binary (any number is a valid relaxation; 1 is exact to the hour)
-H = 3600.0
+
+
+def units(g: Grant, price: np.ndarray) -> np.ndarray:
+    """Units of ``g`` one token spends in each hour at ``price`` (µ¥/token per hour, so the CNY the bound counts
+    per Mtok): :meth:`Grant.per_token` as one value per hour."""
+    return np.broadcast_to(g.per_token(price), price.shape)
 
 
 class Pair(Protocol):
@@ -70,28 +76,26 @@ def rules(
     pairs: Sequence[Pair],
     paid_cols: Callable[[int], np.ndarray],
     uses: Sequence[tuple[Grant, int, int]],
+    upper: np.ndarray,
     scale: float,
 ) -> list[Rule]:
     """Every grant's :class:`Rule` over the bound's columns: the pairs' paid columns (``paid_cols(k)``, one per
-    hour) and the grant columns ``uses`` ((grant, pair index, first column) each); the program counts tokens
-    in units of ``scale``."""
+    hour) and the grant columns ``uses`` ((grant, pair index, first column) each), a grant open in an hour where
+    its column's ``upper`` bound is above 0 (inside its window, the provider up); the program counts tokens in
+    units of ``scale``."""
     n = trace.hours
-    t = trace.start + np.arange(n) * H
     out = []
     for book in books.values():
         for i, a in enumerate(book.grants):
-            window = (t >= a.starts) & (t < a.expires)
             mine = [(k, first) for g, k, first in uses if g is a]
-            if not window.any() or not mine:
-                continue
             later = {id(g) for g in book.grants[i + 1 :]}
             holds = []
-            for k, _ in mine:
-                follow = [first for g, kk, first in uses if kk == k and id(g) in later]
-                hours = window & (a.per_token(pairs[k].price) > 0)
+            for k, first in mine:
+                follow = [f for g, kk, f in uses if kk == k and id(g) in later]
+                hours = (upper[first : first + n] > 0) & (units(a, pairs[k].price) > 0)
                 holds.append((hours, [int(paid_cols(k)[0]), *follow], trace.demand[pairs[k].route] / scale))
-            spends = [(first, np.broadcast_to(a.per_token(pairs[k].price), (n,))) for k, first in mine]
-            out.append(Rule(a, a.size / scale, spends, holds))
+            if any(hours.any() for hours, _, _ in holds):
+                out.append(Rule(a, a.size / scale, [(f, units(a, pairs[k].price)) for k, f in mine], holds))
     return out
 
 
@@ -115,22 +119,22 @@ def in_order(
     paid_cols: Callable[[int], np.ndarray],
     uses: Sequence[tuple[Grant, int, int]],
     upper: np.ndarray,
+    n: int,
     scale: float,
 ) -> np.ndarray:
-    """The schedule ``x`` relabelled as the vendor would debit it: hour by hour, each pair's tokens (paid and
-    granted alike) go to its grants in debit order while they are open (``upper`` > 0) and have something
-    left, the rest paid (``ledger.split``). The tokens per pair and hour stay, so it keeps every row but the
-    grants' costs; where it costs no more than ``x`` it is the best schedule that keeps the order."""
+    """The schedule ``x`` (``n`` hours) relabelled as the vendor would debit it: hour by hour, each pair's tokens
+    (paid and granted alike) go to its grants in debit order while they are open (``upper`` > 0) and have
+    something left, the rest paid (``ledger.split``, in floats). The tokens per pair and hour stay, so it
+    keeps every row but the grants' costs; where it costs no more than ``x`` it is the best schedule that keeps
+    the order."""
     order = {id(g): i for b in books.values() for i, g in enumerate(b.grants)}
     left = {id(g): g.size / scale for b in books.values() for g in b.grants}
-    mine: dict[int, list[tuple[Grant, int]]] = {}
-    for g, k, first in uses:
-        mine.setdefault(k, []).append((g, first))
+    blocks_of: list[list[tuple[Grant, int]]] = [[] for _ in pairs]
+    for g, k, first in sorted(uses, key=lambda u: order[id(u[0])]):
+        blocks_of[k].append((g, first))
     y = x.copy()
-    n = len(paid_cols(0)) if pairs else 0
     for h in range(n):
-        for k, p in enumerate(pairs):
-            blocks = sorted(mine.get(k, []), key=lambda u: order[id(u[0])])
+        for k, (p, blocks) in enumerate(zip(pairs, blocks_of, strict=True)):
             paid = int(paid_cols(k)[h])
             total = y[paid] + sum(y[first + h] for _, first in blocks)
             for g, first in blocks:
