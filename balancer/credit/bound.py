@@ -200,15 +200,26 @@ def solve(cfg: Config, trace: Trace, debit_order: bool = True, seconds: float = 
     )
 
 
-def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]:
+Flows = dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hourly:
+    """:func:`hourly`'s answer: the optimum's flows, and whether they keep the vendor's debit order."""
+
+    flows: Flows  # (provider, model, bucket) -> (tokens, CNY paid) in every hour
+    debit_order: bool  # False: the MIP ran out of time and these are the LP's (as Optimum.debit_order)
+
+
+def hourly(cfg: Config, trace: Trace, seconds: float = MIP_SECONDS) -> Hourly:
     """The optimum's schedule hour by hour: (provider, model, bucket) -> (tokens, CNY paid) in every hour, the
     bucket a grant's name or "paid" (as the ledger's rows name them; CNY only for "paid"); the schedule
-    :func:`solve` reports. Raises ValueError when the LP ends other than optimal (its flows would be no
-    schedule)."""
-    cols, x, status, _ = _schedule(cfg, trace, debit_order=True)
+    :func:`solve` reports, with its ``debit_order`` (the same time limit, ``seconds``, on the MIP). Raises
+    ValueError when the LP ends other than optimal (its flows would be no schedule)."""
+    cols, x, status, kept = _schedule(cfg, trace, debit_order=True, seconds=seconds)
     if status != "optimal":
         raise ValueError(f"the optimum's LP ended {status!r}: no hourly schedule")
-    out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    out: Flows = {}
 
     def add(key: tuple[str, str, str], tokens: np.ndarray, cny: np.ndarray) -> None:
         a, b = out.get(key, (np.zeros(cols.n), np.zeros(cols.n)))
@@ -220,7 +231,7 @@ def hourly(cfg: Config, trace: Trace) -> dict[tuple[str, str, str], tuple[np.nda
     for g, k, first in cols.uses:
         p = cols.pairs[k]
         add((p.provider, p.model, g.name), x[first : first + cols.n] * M, np.zeros(cols.n))
-    return out
+    return Hourly(out, kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,50 @@ def test_a_split_outside_the_scenario_is_refused(
         credit_where.main(["--scenario", str(_grows(tmp_path)), "--split", split])
     assert stop.value.code == 2
     assert "--split must be a whole day" in capsys.readouterr().err
+
+
+def test_the_optimum_says_whether_it_kept_the_debit_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The JSON line carries the optimum's ``debit_order`` (True here: one grant, nothing to order), as
+    credit_sim's does, so a reader knows which bound the rows compare with; no "LP alone" line is printed."""
+    assert credit_where.main(["--scenario", str(_grows(tmp_path)), "--split", "2"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1])["debit_order"] is True
+    assert "LP alone" not in out
+
+
+RISE = """
+name: rise
+start: 2026-11-01
+days: 2
+providers:
+  zhipu:
+    prices: {glm-4-air: [1.0, 1.0]}
+    grants:
+      - {name: pack, tokens: 2400000, models: [glm-4-air], expires: 1}
+  deepseek:
+    prices: {deepseek-chat: [5.0, 5.0]}
+price_changes:
+  - {day: 1, provider: zhipu, model: glm-4-air, prices: [3.0, 3.0]}
+routes:
+  chat:
+    tokens_per_hour: 100000
+    noise: 0.0
+    diurnal: 0.0
+    candidates: [[zhipu, glm-4-air], [deepseek, deepseek-chat]]
+"""
+
+
+def test_an_optimum_past_the_mip_time_limit_is_named_the_lp_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 2.4M pack over a price rise (¥1 then ¥3 per M; DeepSeek at ¥5): the vendor debits the pack on day 0, so
+    the optimum pays day 1 at ¥3 (¥7.2); the LP alone pays day 0 and keeps the pack for day 1 (¥2.4), which
+    takes the MIP to undo. With no time for it (``--mip-seconds 0``) the rows are the LP's, and the output says so."""
+    path = tmp_path / "rise.yaml"
+    path.write_text(RISE, encoding="utf-8")
+    for seconds, kept, paid in (("300", True, 7.2), ("0", False, 2.4)):
+        assert credit_where.main(["--scenario", str(path), "--split", "1", "--mip-seconds", seconds]) == 0
+        out = capsys.readouterr().out
+        doc = json.loads(out.strip().splitlines()[-1])
+        assert doc["debit_order"] is kept and ("LP alone" in out) is not kept
+        assert sum(t["opt_cny"] for t in doc["totals"]) == pytest.approx(paid, abs=0.01)

@@ -115,7 +115,8 @@ def test_a_debit_order_the_mip_cannot_settle_in_time_gives_the_lp_alone_and_says
 def test_a_grant_listed_first_is_used_up_before_the_next_one_to_the_hour() -> None:
     """``debit_order: listed``, a 1M pack to day 1 listed before a 3M pack to day 0, 100k tokens an hour: the
     vendor debits the first for hours 0-9, the second for hours 10-23 (1.4M; the rest expires), and day 1 is
-    paid (¥2.4). Without the debit order the second would take day 0 and the first day 1 (¥1.4)."""
+    paid (¥2.4). Without the debit order the second would take day 0 and the first day 1 (¥1.4). ``hourly`` gives
+    the same hours, and with no time for the MIP the LP's, saying so (``debit_order`` False)."""
     packs = [
         {"name": "long", "tokens": 1_000_000, "models": ["glm-4-air"], "expires": day(1)},
         {"name": "short", "tokens": 3_000_000, "models": ["glm-4-air"], "expires": day(0)},
@@ -125,9 +126,14 @@ def test_a_grant_listed_first_is_used_up_before_the_next_one_to_the_hour() -> No
     assert opt.paid_cny == pytest.approx(2.4)
     assert opt.burned == {"cheap/long": pytest.approx(1_000_000), "cheap/short": pytest.approx(1_400_000)}
     sched = hourly(cfg, tr)
-    assert np.allclose(sched[("cheap", "glm-4-air", "long")][0], [100_000] * 10 + [0] * 38, atol=1)
-    assert np.allclose(sched[("cheap", "glm-4-air", "short")][0], [0] * 10 + [100_000] * 14 + [0] * 24, atol=1)
+    assert sched.debit_order
+    assert np.allclose(sched.flows[("cheap", "glm-4-air", "long")][0], [100_000] * 10 + [0] * 38, atol=1)
+    assert np.allclose(sched.flows[("cheap", "glm-4-air", "short")][0], [0] * 10 + [100_000] * 14 + [0] * 24, atol=1)
     assert solve(cfg, tr, debit_order=False).paid_cny == pytest.approx(1.4)
+    lp_alone = hourly(cfg, tr, seconds=0)  # the MIP out of time: the LP's hours, and the answer says so
+    assert not lp_alone.debit_order
+    paid = sum(float(c.sum()) for (_, _, bucket), (_, c) in lp_alone.flows.items() if bucket == "paid")
+    assert paid == pytest.approx(1.4)
 
 
 def test_an_outage_moves_the_hours_to_the_other_provider() -> None:
@@ -244,7 +250,9 @@ def test_hourly_gives_each_hour_of_the_optimum_per_model_and_bucket() -> None:
     ``cheap`` and the grant on ``pack`` (spent there, where the only other room is ``dear`` at 4); ``dear`` serves
     nothing. CNY only for the paid bucket, and its sum is solve's paid."""
     cfg = _three()
-    flows = hourly(cfg, _two_hours(1, 2))
+    answer = hourly(cfg, _two_hours(1, 2))
+    flows = answer.flows
+    assert answer.debit_order
     tokens, cny = flows["cheap", "glm-4-air", "paid"]
     assert tokens == pytest.approx([U, U]) and cny == pytest.approx([U / 1e6, U / 1e6])
     tokens, cny = flows["pack", "qwen-plus", "g"]
