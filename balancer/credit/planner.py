@@ -11,7 +11,8 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
    windows and up to what is left of them, unserved demand at its price.
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
-   from the dearest, unless another route is planned on their provider), and for whatever the shares do
+   from the dearest, unless another route is planned on their provider for something other than the same
+   left-over pack), and for whatever the shares do
    not place (a pick at its limit, traffic above the forecast) the order of what the next token costs now:
    a candidate's price, or the value of the grant it would spend, plus the value of its provider's capacity
    this hour (the LP's duals); among equals, a provider no other route is planned on first.
@@ -84,7 +85,7 @@ def make_plan(
 
     sched = lp.solve(pb, warm)
     paying = {pair: pb.grants[gi] for pair, gi in pb.debited().items()}  # what the vendor debits for it now
-    carriers = _carriers(pb, sched)
+    carriers = _carriers(pb, sched, paying)
     return Plan(
         made_at=now,
         routes={
@@ -183,19 +184,37 @@ def _capped(prov: Provider, snap: Snapshot, provider: str) -> bool:
     )
 
 
-def _carriers(pb: Problem, sched: Schedule) -> dict[str, set[str]]:
-    """Provider -> the routes the schedule sends tokens to it in the current hour."""
-    out: dict[str, set[str]] = {}
+def _carriers(
+    pb: Problem, sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
+) -> dict[str, dict[str, set[str]]]:
+    """Provider -> route -> what the schedule spends on it there in the current hour: "paid", or the key of the
+    grant the vendor debits for it (the only one that pays now)."""
+    out: dict[str, dict[str, set[str]]] = {}
     for route, cands in pb.routes.items():
         for c in cands:
-            if sum(sched.now.get((route, c.index), (0.0, 0.0))) > 0:
-                out.setdefault(c.provider, set()).add(route)
+            paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
+            spends = {"paid"} if paid > 0 else set()
+            if granted > 0:
+                spends.add(paying[route, c.index].key)
+            if spends:
+                out.setdefault(c.provider, {}).setdefault(route, set()).update(spends)
     return out
 
 
-def _others(carriers: Mapping[str, set[str]], route: str) -> frozenset[str]:
-    """The providers another route is planned on this hour."""
-    return frozenset(p for p, routes in carriers.items() if routes - {route})
+def _others(carriers: Mapping[str, Mapping[str, set[str]]], route: str) -> dict[str, frozenset[str]]:
+    """Provider -> what the other routes are planned to spend on it this hour, for the providers another route is
+    planned on."""
+    return {
+        p: frozenset(itertools.chain.from_iterable(s for r, s in by.items() if r != route))
+        for p, by in carriers.items()
+        if by.keys() - {route}
+    }
+
+
+def _left_over(g: PlannedGrant | None, sched: Schedule) -> bool:
+    """A token grant the schedule values at nothing: one more unit of it would be left over whatever is done
+    (its provider's capacity or the demand bounds it), so any token it takes now is a token saved."""
+    return g is not None and g.grant.unit == "tokens" and sched.lam.get(g.key, 0.0) < LEFT_OVER
 
 
 def _route_plan(
@@ -205,33 +224,23 @@ def _route_plan(
     sched: Schedule,
     paying: Mapping[tuple[str, int], PlannedGrant],
     now: float,
-    shared: frozenset[str],
+    shared: Mapping[str, frozenset[str]],
 ) -> RoutePlan:
-    """``shared``: the providers another route is planned on this hour (their candidates are drawn at their
-    planned share, and come after an equally priced one in the order for the rest)."""
+    """``shared``: the providers another route is planned on this hour, and what it spends there. Their candidates
+    are drawn at their planned share (an excess would take capacity the other route's plan counts on), except a
+    left-over token grant where the others spend only that grant: which route takes it does not matter, and in
+    an hour below the forecast the capacity its share leaves idle is lost to it. They come after an equally
+    priced one in the order for the rest."""
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
     cum, to = _shares(
-        planned, price, {i for i, p in price.items() if p == 0.0}, {c.index for c in cands if c.provider in shared}
+        planned, price, {i for i, p in price.items() if p == 0.0}, _fixed(route, cands, sched, paying, shared)
     )
-    # What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
-    # converted to tokens) or its price, plus what its provider's capacity is worth this hour — except a token
-    # grant the schedule values at nothing (it is left over whatever is done: capacity- or demand-bound),
-    # which costs nothing: its provider's capacity is worth something only to the plan's shares, and a token
-    # past them that the grant does not take is lost to it for good. (A money grant burns faster on a dearer
-    # model, so which route takes its provider's capacity still matters: it keeps the capacity's value.)
+    marginal = _marginal(route, cands, sched, paying)
     # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
     # a token the grant does not take now may be lost to it), then to one whose provider no other route is
     # planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
-    marginal = {}
-    for c in cands:
-        g = paying.get((route, c.index))
-        lam = sched.lam.get(g.key, 0.0) if g else 0.0
-        if g and g.grant.unit == "tokens" and lam < LEFT_OVER:
-            marginal[c.index] = 0.0
-        else:
-            marginal[c.index] = (lam * g.grant.per_token(c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
     list_price = {c.index: c.price for c in cands}
     prov = {c.index: c.provider for c in cands}
     order = sorted(
@@ -253,6 +262,42 @@ def _route_plan(
         rank={idx: n for n, idx in enumerate(order)},
         turn=itertools.count(int(now // 60)),  # where the sequence starts: a new place at every re-plan
     )
+
+
+def _fixed(
+    route: str,
+    cands: Sequence[Offer],
+    sched: Schedule,
+    paying: Mapping[tuple[str, int], PlannedGrant],
+    shared: Mapping[str, frozenset[str]],
+) -> set[int]:
+    """The candidates drawn at their planned share only: those on a provider another route is planned on, but
+    for a left-over token grant (:func:`_left_over`) where the others spend nothing but that grant."""
+    out = set()
+    for c in cands:
+        g = paying.get((route, c.index))
+        if c.provider in shared and not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
+            out.add(c.index)
+    return out
+
+
+def _marginal(
+    route: str, cands: Sequence[Offer], sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
+) -> dict[int, float]:
+    """What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
+    converted to tokens) or its price, plus what its provider's capacity is worth this hour; except a left-over
+    token grant, which costs nothing: its provider's capacity is worth something only to the plan's shares,
+    and a token past them that the grant does not take is lost to it for good. (A money grant burns faster on
+    a dearer model, so which route takes its provider's capacity still matters: it keeps the capacity's value.)"""
+    out = {}
+    for c in cands:
+        g = paying.get((route, c.index))
+        if _left_over(g, sched):
+            out[c.index] = 0.0
+        else:
+            lam = sched.lam.get(g.key, 0.0) if g else 0.0
+            out[c.index] = (lam * g.grant.per_token(c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
+    return out
 
 
 def _shares(
