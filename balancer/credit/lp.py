@@ -15,8 +15,9 @@ path's probability — in Mtok per hour, per slot s, route r and candidate c:
     grant      per path k: sum_{s on k or shared} hours_s * sum k * u[g,...] <= left_g
                                                                      (k = 1 for tokens, the price for money)
     debit      in the current hour u[g,r,c] = 0 unless g is the first open grant covering c in the vendor's
-               debit order (``Problem.grants`` keeps it): the vendor debits that one whatever the plan says
-               (later hours are left free: the first may be gone by then, and the next re-plan will know)
+               debit order (``Problem.grants`` keeps it), or comes next after grants the rest of the hour
+               could use up (``Problem.payers``): the vendor debits the first whatever the plan says (later
+               hours are left free: the first may be gone by then, and the next re-plan will know)
 
     minimise   sum_s hours_s * prob_s * (sum price * p - (BURN * k + bonus) * u + unserved_r * z)
 
@@ -135,7 +136,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
     uses = []  # (grant index, pair index, slots it may spend in, first column)
     active = [np.flatnonzero((t0 >= g.start) & (t1 <= g.until)) for g in pb.grants]
-    debited = pb.debited()
+    payers = pb.payers()
     for gi, k, per in _pays(pb, pairs):
         g, (r, c), act = pb.grants[gi], pairs[k], active[gi]
         if not len(act):
@@ -143,7 +144,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         end = min(g.end, pb.bounds[-1])  # one that never expires: early is better up to the horizon
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[act] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[act] / 2) / span))
-        up = _upper(n, candidate_key(c.provider, c.model) in pb.down or debited.get((r, c.index), gi) != gi)
+        up = _upper(n, candidate_key(c.provider, c.model) in pb.down or gi not in payers.get((r, c.index), {gi}))
         first = cols.n
         for part in np.split(np.arange(len(act)), [1] if at.path[act[0]] < 0 else []):
             if not len(part):

@@ -194,8 +194,9 @@ def _carriers(
         for c in cands:
             paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
             spends = {"paid"} if paid > 0 else set()
-            if granted > 0:
-                spends.add(paying[route, c.index].key)
+            if granted > 0:  # only the grant the vendor debits pays in the current hour (lp's debit rule)
+                g = paying.get((route, c.index))
+                spends.add(g.key if g else "grant")
             if spends:
                 out.setdefault(c.provider, {}).setdefault(route, set()).update(spends)
     return out

@@ -48,6 +48,31 @@ class Problem:
                         out.setdefault(pair, gi)
         return out
 
+    def payers(self) -> dict[tuple[str, int], frozenset[int]]:
+        """(route, choice index) -> the grants that may pay for it in the current hour: the one :meth:`debited`
+        names and, while every grant before it on the pair would be used up within the rest of the hour even
+        on its cheapest model (all of its provider's capacity, or of its routes' demand now, there), the next in
+        the debit order: the vendor moves on to it the moment the one before runs out, so the hour a grant ends
+        is not planned as an hour its successor cannot have. (Judged on the grant's dearest model, a voucher
+        with hours left on its cheap model let a pack behind it be planned on the dear one, where the vendor
+        then spent the voucher.)"""
+        out: dict[tuple[str, int], list[int]] = {}
+        through: dict[tuple[str, int], bool] = {}  # every grant so far on the pair is used up now
+        price = {(r, o.index): o.price for r, offers in self.routes.items() for o in offers}
+        for gi, g in enumerate(self.grants):
+            if not (g.start <= self.bounds[0] and g.until >= self.bounds[1]):
+                continue
+            per = {pair: g.grant.per_token(price[pair]) for pair in g.pairs}
+            per = {pair: k for pair, k in per.items() if k > 0}
+            demand = sum(self.demand[r][0] for r in {r for r, _ in per})
+            room = min(self.cap.get(g.grant.provider, 0.0), demand) * self.slots[0].weight  # tokens
+            ends = bool(per) and g.amount <= room * min(per.values())
+            for pair in per:
+                if through.get(pair, True):
+                    out.setdefault(pair, []).append(gi)
+                    through[pair] = ends
+        return {pair: frozenset(gis) for pair, gis in out.items()}
+
 
 @dataclass(slots=True)
 class Schedule:

@@ -169,6 +169,24 @@ def test_a_grant_debited_first_closes_when_a_later_one_on_its_models_expires() -
     assert _in_debit_order([later, first])[1].until == T0 + 9 * DAY  # earliest expiry first: nothing to do
 
 
+def test_the_hour_a_grant_runs_out_its_successor_pays_too() -> None:
+    """Provider a (100 tokens/hour) debits grant ``first`` (expires on day 2) before ``then`` (day 6) on the same
+    model. With 30 tokens of ``first`` left, the rest of the hour can use it up, so ``then`` may pay now as well
+    and the hour is planned full (30 + 70, nothing to the dear paid candidate); with 300 left it cannot, so
+    ``then`` waits and ``first`` alone pays now (the vendor debits it for every token this hour)."""
+    for left, now_first, now_then in ((30.0, 30.0, 70.0), (300.0, 100.0, 0.0)):
+        first = grant("a", left, days=2, pairs=[("r", 0)])
+        then = PlannedGrant(
+            Grant("a", "then", "tokens", 10_000, frozenset(), 0.0, T0 + 6 * DAY), 10_000, T0, T0 + 6 * DAY, (("r", 0),)
+        )
+        pb = problem([Offer(0, "a", "m", 1.0), DEAR], demand=100.0, cap={"a": 100.0, "b": 1e9}, grants=[first, then])
+        assert pb.payers()[("r", 0)] == ({0, 1} if left < 100 else {0})
+        s = solve(pb)
+        assert s.grant_now.get(first.key, 0.0) == pytest.approx(now_first)
+        assert s.grant_now.get(then.key, 0.0) == pytest.approx(now_then, abs=1e-6)
+        assert ("r", 1) not in s.now
+
+
 def two_routes(unserved: dict[str, float]) -> Problem:
     """Routes r and q, each needing 80 tokens/hour, share provider a (100/hour); nothing else serves them."""
     slots, bounds = segments(T0, [], T0 + DAY)
