@@ -12,10 +12,10 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
    from the dearest, unless another route is planned on their provider for something other than the same
-   left-over pack), and for whatever the shares do
-   not place (a pick at its limit, traffic above the forecast) the order of what the next token costs now:
-   a candidate's price, or the value of the grant it would spend, plus the value of its provider's capacity
-   this hour (the LP's duals); among equals, a provider no other route is planned on first.
+   left-over pack), and for whatever the shares do not place (a pick at its limit, traffic above the
+   forecast) the order of what the next token costs now: a candidate's price, or the value of the grant it
+   would spend, plus the value of its provider's capacity this hour (the LP's duals); among equals, a
+   provider no other route is planned on first.
 
 The result is a :class:`~balancer.credit.plan.Plan`: what the ``credit-burn`` and ``cheapest`` strategies read
 per request, and the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
