@@ -187,6 +187,21 @@ def test_the_hour_a_grant_runs_out_its_successor_pays_too() -> None:
         assert ("r", 1) not in s.now
 
 
+def test_a_voucher_is_judged_used_up_on_its_cheapest_model() -> None:
+    """A voucher on both of provider a's models (max at 21 µ¥/token, lite at 1) before a pack on max: 500 µ¥ left
+    would go in the hour on max (100 tokens = 2,100 µ¥) but not on lite (100 µ¥), so the pack may not pay for max
+    now: the vendor would debit the voucher for every max token while lite keeps it alive. With 50 µ¥ left the
+    hour uses it up on either model, and the pack may pay too."""
+    cands = [Offer(0, "a", "max", 21.0), Offer(1, "a", "lite", 1.0)]
+    pack = PlannedGrant(
+        Grant("a", "pack", "tokens", 10_000, frozenset(), 0.0, T0 + 6 * DAY), 10_000, T0, T0 + 6 * DAY, (("r", 0),)
+    )
+    for left, payers in ((500.0, {0}), (50.0, {0, 1})):
+        voucher = grant("a", left, days=2, pairs=[("r", 0), ("r", 1)], unit="money")
+        pb = problem(cands, demand=100.0, cap={"a": 100.0}, grants=[voucher, pack])
+        assert pb.payers()[("r", 0)] == payers and pb.payers()[("r", 1)] == {0}
+
+
 def two_routes(unserved: dict[str, float]) -> Problem:
     """Routes r and q, each needing 80 tokens/hour, share provider a (100/hour); nothing else serves them."""
     slots, bounds = segments(T0, [], T0 + DAY)
