@@ -167,10 +167,10 @@ def _schedule(
     if not debit_order or status != "optimal":
         return cols, x, status, False
     upper, cost = lp.uppers(), lp.costs()
-    rules = debits.rules(trace, cols.books, cols.pairs, cols.paid_cols, cols.uses, upper, M)
+    rules = debits.rules(trace, cols, upper, M)
     if debits.kept(rules, x, cols.n):
         return cols, x, status, True
-    y = debits.in_order(x, cols.books, cols.pairs, cols.paid_cols, cols.uses, upper, cols.n, M)
+    y = debits.in_order(x, cols, upper, M)
     if cost @ y <= cost @ x + MIP_GAP:  # as cheap as the LP, which no order-keeping schedule beats
         return cols, y, status, True
     debits.add(lp, rules, cols.n)

@@ -21,7 +21,7 @@ no more than the LP the mixed-integer program is not needed (on the bench's scen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +51,25 @@ class Pair(Protocol):
     def price(self) -> np.ndarray: ...
 
 
+class Columns(Protocol):
+    """The bound's columns for one trace (``bound._Columns``): its books, pairs, each pair's ``n`` hourly paid
+    columns (``paid_cols(k)``) and the grant columns ``uses`` ((grant, pair index, first column) each)."""
+
+    @property
+    def books(self) -> Mapping[str, AccountBook]: ...
+
+    @property
+    def pairs(self) -> Sequence[Pair]: ...
+
+    @property
+    def uses(self) -> Sequence[tuple[Grant, int, int]]: ...
+
+    @property
+    def n(self) -> int: ...
+
+    def paid_cols(self, k: int) -> np.ndarray: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One grant's part of the debit order: its units per hour in each block of its columns (``spends``: first
@@ -70,30 +89,20 @@ class Rule:
         return np.cumsum(spent) >= self.size - tol
 
 
-def rules(
-    trace: Trace,
-    books: Mapping[str, AccountBook],
-    pairs: Sequence[Pair],
-    paid_cols: Callable[[int], np.ndarray],
-    uses: Sequence[tuple[Grant, int, int]],
-    upper: np.ndarray,
-    scale: float,
-) -> list[Rule]:
-    """Every grant's :class:`Rule` over the bound's columns: the pairs' paid columns (``paid_cols(k)``, one per
-    hour) and the grant columns ``uses`` ((grant, pair index, first column) each), a grant open in an hour where
-    its column's ``upper`` bound is above 0 (inside its window, the provider up); the program counts tokens in
-    units of ``scale``."""
-    n = trace.hours
-    out = []
-    for book in books.values():
+def rules(trace: Trace, cols: Columns, upper: np.ndarray, scale: float) -> list[Rule]:
+    """Every grant's :class:`Rule` over the bound's columns ``cols``, a grant open in an hour where its column's
+    ``upper`` bound is above 0 (inside its window, the provider up); the program counts tokens in units of
+    ``scale``."""
+    n, pairs, out = cols.n, cols.pairs, []
+    for book in cols.books.values():
         for i, a in enumerate(book.grants):
-            mine = [(k, first) for g, k, first in uses if g is a]
+            mine = [(k, first) for g, k, first in cols.uses if g is a]
             later = {id(g) for g in book.grants[i + 1 :]}
             holds = []
             for k, first in mine:
-                follow = [f for g, kk, f in uses if kk == k and id(g) in later]
+                follow = [f for g, kk, f in cols.uses if kk == k and id(g) in later]
                 hours = (upper[first : first + n] > 0) & (units(a, pairs[k].price) > 0)
-                holds.append((hours, [int(paid_cols(k)[0]), *follow], trace.demand[pairs[k].route] / scale))
+                holds.append((hours, [int(cols.paid_cols(k)[0]), *follow], trace.demand[pairs[k].route] / scale))
             if any(hours.any() for hours, _, _ in holds):
                 out.append(Rule(a, a.size / scale, [(f, units(a, pairs[k].price)) for k, f in mine], holds))
     return out
@@ -112,30 +121,21 @@ def kept(rules: Sequence[Rule], x: np.ndarray, n: int, tol: float = 1e-7) -> boo
     return True
 
 
-def in_order(
-    x: np.ndarray,
-    books: Mapping[str, AccountBook],
-    pairs: Sequence[Pair],
-    paid_cols: Callable[[int], np.ndarray],
-    uses: Sequence[tuple[Grant, int, int]],
-    upper: np.ndarray,
-    n: int,
-    scale: float,
-) -> np.ndarray:
-    """The schedule ``x`` (``n`` hours) relabelled as the vendor would debit it: hour by hour, each pair's tokens
-    (paid and granted alike) go to its grants in debit order while they are open (``upper`` > 0) and have
-    something left, the rest paid (``ledger.split``, in floats). The tokens per pair and hour stay, so it
-    keeps every row but the grants' costs; where it costs no more than ``x`` it is the best schedule that keeps
-    the order."""
-    order = {id(g): i for b in books.values() for i, g in enumerate(b.grants)}
-    left = {id(g): g.size / scale for b in books.values() for g in b.grants}
-    blocks_of: list[list[tuple[Grant, int]]] = [[] for _ in pairs]
-    for g, k, first in sorted(uses, key=lambda u: order[id(u[0])]):
+def in_order(x: np.ndarray, cols: Columns, upper: np.ndarray, scale: float) -> np.ndarray:
+    """The schedule ``x`` (over ``cols``, ``cols.n`` hours) relabelled as the vendor would debit it: hour by
+    hour, each pair's tokens (paid and granted alike) go to its grants in debit order while they are open
+    (``upper`` > 0) and have something left, the rest paid (``ledger.split``, in floats). The tokens per pair
+    and hour stay, so it keeps every row but the grants' costs; where it costs no more than ``x`` it is the
+    best schedule that keeps the order."""
+    order = {id(g): i for b in cols.books.values() for i, g in enumerate(b.grants)}
+    left = {id(g): g.size / scale for b in cols.books.values() for g in b.grants}
+    blocks_of: list[list[tuple[Grant, int]]] = [[] for _ in cols.pairs]
+    for g, k, first in sorted(cols.uses, key=lambda u: order[id(u[0])]):
         blocks_of[k].append((g, first))
     y = x.copy()
-    for h in range(n):
-        for k, (p, blocks) in enumerate(zip(pairs, blocks_of, strict=True)):
-            paid = int(paid_cols(k)[h])
+    for h in range(cols.n):
+        for k, (p, blocks) in enumerate(zip(cols.pairs, blocks_of, strict=True)):
+            paid = int(cols.paid_cols(k)[h])
             total = y[paid] + sum(y[first + h] for _, first in blocks)
             for g, first in blocks:
                 per = float(g.per_token(p.price[h]))

@@ -25,9 +25,9 @@ def test_a_schedule_that_pays_before_its_pack_is_relabelled_as_the_vendor_debits
     x = np.zeros(lp.n)
     x[paid[:14]] = 0.1  # Mtok an hour, paid in hours 0-13
     x[first + np.arange(14, 24)] = 0.1  # the pack in hours 14-23
-    rules = debits.rules(tr, cols.books, cols.pairs, cols.paid_cols, cols.uses, lp.uppers(), bound.M)
+    rules = debits.rules(tr, cols, lp.uppers(), bound.M)
     assert not debits.kept(rules, x, cols.n)
-    y = debits.in_order(x, cols.books, cols.pairs, cols.paid_cols, cols.uses, lp.uppers(), cols.n, bound.M)
+    y = debits.in_order(x, cols, lp.uppers(), bound.M)
     assert debits.kept(rules, y, cols.n)
     assert np.allclose(y[first : first + 24], [0.1] * 10 + [0.0] * 14)
     assert np.allclose(y[paid], [0.0] * 10 + [0.1] * 14)
