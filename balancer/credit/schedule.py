@@ -38,24 +38,17 @@ class Problem:
     def debited(self) -> dict[tuple[str, int], int]:
         """(route, choice index) -> index in ``grants`` of the grant the vendor debits for it in the current
         hour: the first (``grants`` keep the vendor's debit order) open for the whole hour that covers it and
-        pays something there (a money grant is debited nothing for a free model)."""
-        out: dict[tuple[str, int], int] = {}
-        price = {(r, o.index): o.price for r, offers in self.routes.items() for o in offers}
-        for gi, g in enumerate(self.grants):
-            if g.start <= self.bounds[0] and g.until >= self.bounds[1]:
-                for pair in g.pairs:
-                    if g.grant.per_token(price[pair]) > 0:
-                        out.setdefault(pair, gi)
-        return out
+        pays something there (a money grant is debited nothing for a free model): the first of :meth:`payers`."""
+        return {pair: min(gis) for pair, gis in self.payers().items()}
 
     def payers(self) -> dict[tuple[str, int], frozenset[int]]:
-        """(route, choice index) -> the grants that may pay for it in the current hour: the one :meth:`debited`
-        names and, while every grant before it on the pair would be used up within the rest of the hour even
-        on its cheapest model (all of its provider's capacity, or of its routes' demand now, there), the next in
-        the debit order: the vendor moves on to it the moment the one before runs out, so the hour a grant ends
-        is not planned as an hour its successor cannot have. (Judged on the grant's dearest model, a voucher
-        with hours left on its cheap model let a pack behind it be planned on the dear one, where the vendor
-        then spent the voucher.)"""
+        """(route, choice index) -> the grants that may pay for it in the current hour: the first in the debit
+        order open for the whole hour that covers it and pays something there (:meth:`debited`) and, while
+        every grant before it on the pair would be used up within the rest of the hour even on its cheapest model
+        (all of its provider's capacity, or of its routes' demand now, there), the next in the debit order: the
+        vendor moves on to it the moment the one before runs out, so the hour a grant ends is not planned as an
+        hour its successor cannot have. (Judged on the grant's dearest model, a voucher with hours left on its
+        cheap model let a pack behind it be planned on the dear one, where the vendor then spent the voucher.)"""
         out: dict[tuple[str, int], list[int]] = {}
         through: dict[tuple[str, int], bool] = {}  # every grant so far on the pair is used up now
         price = {(r, o.index): o.price for r, offers in self.routes.items() for o in offers}
