@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mip-seconds",
         type=float,
         default=MIP_SECONDS,
-        help="the most the optimum's debit-order program may take; past it the LP alone (and a line says so)",
+        help="the most the optimum's debit-order program may take; past it the LP alone, and a line says so",
     )
     args = p.parse_args(argv)
     s = scenario.for_cli(args.scenario, args.seed)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"scenario {s.name}: days < {split:g} (period 0) and from day {split:g} (period 1)")
     if not opt.debit_order:
-        print("optimum: the LP alone, debit order not kept (the MIP ran out of time): a looser bound")
+        print("optimum: the vendor's debit order not kept (its MIP ran out of time): a looser bound")
     for t in totals:
         print(f"period {t['period']}: credit-burn paid ¥{t['sim_cny']:,.2f}, optimum ¥{t['opt_cny']:,.2f}")
     print(f"{'period':>6} {'model':<28} {'bucket':<14} {'sim Mtok':>9} {'opt Mtok':>9} {'sim ¥':>9} {'opt ¥':>9}")

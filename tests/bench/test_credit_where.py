@@ -53,11 +53,11 @@ def test_a_split_outside_the_scenario_is_refused(
 
 def test_the_optimum_says_whether_it_kept_the_debit_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The JSON line carries the optimum's ``debit_order`` (True here: one grant, nothing to order), as
-    credit_sim's does, so a reader knows which bound the rows compare with; no "LP alone" line is printed."""
+    credit_sim's does, so a reader knows which bound the rows compare with; no "not kept" line is printed (the wording of ``balancer plan --replay``'s)."""
     assert credit_where.main(["--scenario", str(_grows(tmp_path)), "--split", "2"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out.strip().splitlines()[-1])["debit_order"] is True
-    assert "LP alone" not in out
+    assert "debit order not kept" not in out
 
 
 RISE = """
@@ -94,5 +94,5 @@ def test_an_optimum_past_the_mip_time_limit_is_named_the_lp_alone(
         assert credit_where.main(["--scenario", str(path), "--split", "1", "--mip-seconds", seconds]) == 0
         out = capsys.readouterr().out
         doc = json.loads(out.strip().splitlines()[-1])
-        assert doc["debit_order"] is kept and ("LP alone" in out) is not kept
+        assert doc["debit_order"] is kept and ("debit order not kept" in out) is not kept
         assert sum(t["opt_cny"] for t in doc["totals"]) == pytest.approx(paid, abs=0.01)
