@@ -188,15 +188,14 @@ def _carriers(
     pb: Problem, sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
 ) -> dict[str, dict[str, set[str]]]:
     """Provider -> route -> what the schedule spends on it there in the current hour: "paid", or the key of the
-    grant the vendor debits for it (the only one that pays now)."""
+    grant the vendor debits for it first (in the hour it runs out the next may pay too: ``Problem.payers``)."""
     out: dict[str, dict[str, set[str]]] = {}
     for route, cands in pb.routes.items():
         for c in cands:
             paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
             spends = {"paid"} if paid > 0 else set()
-            if granted > 0:  # only the grant the vendor debits pays in the current hour (lp's debit rule)
-                g = paying.get((route, c.index))
-                spends.add(g.key if g else "grant")
+            if granted > 0:  # by the grant the vendor debits first (lp lets grants pay now only where there is one)
+                spends.add(paying[route, c.index].key)
             if spends:
                 out.setdefault(c.provider, {}).setdefault(route, set()).update(spends)
     return out
