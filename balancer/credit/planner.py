@@ -12,7 +12,8 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
    from the dearest, unless another route is planned on their provider for something other than the same
-   left-over pack), and for whatever the shares do not place (a pick at its limit, traffic above the
+   left-over pack; a free model or left-over pack on a provider nothing else counts on takes the paid
+   ones' draw too), and for whatever the shares do not place (a pick at its limit, traffic above the
    forecast) the order of what the next token costs now: a candidate's price, or the value of the grant it
    would spend, plus the value of its provider's capacity this hour (the LP's duals); among equals, a
    provider no other route is planned on first.
@@ -234,8 +235,13 @@ def _route_plan(
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
+    fixed = _fixed(route, cands, sched, paying, shared)
     cum, to = _shares(
-        planned, price, {i for i, p in price.items() if p == 0.0}, _fixed(route, cands, sched, paying, shared)
+        planned,
+        price,
+        {i for i, p in price.items() if p == 0.0},
+        fixed,
+        _perishable(route, cands, sched, paying, planned, shared),
     )
     marginal = _marginal(route, cands, sched, paying)
     # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
@@ -281,6 +287,23 @@ def _fixed(
     return out
 
 
+def _perishable(
+    route: str,
+    cands: Sequence[Offer],
+    sched: Schedule,
+    paying: Mapping[tuple[str, int], PlannedGrant],
+    planned: Mapping[int, float],
+    shared: Container[str],
+) -> set[int]:
+    """The picks whose capacity this hour is lost if they do not use it: a free model or a left-over token grant
+    (:func:`_left_over`) on a provider no other route is planned on, where every pick the route plans is such a
+    one (more drawn there takes nothing another route or a grant of this one counts on)."""
+    ok = {c.index for c in cands if (route, c.index) not in paying and c.price == 0.0}
+    ok |= {c.index for c in cands if _left_over(paying.get((route, c.index)), sched)}
+    bad = {c.provider for c in cands if c.provider in shared or (planned[c.index] > 0 and c.index not in ok)}
+    return {c.index for c in cands if c.index in ok and c.provider not in bad}
+
+
 def _marginal(
     route: str, cands: Sequence[Offer], sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
 ) -> dict[int, float]:
@@ -301,7 +324,11 @@ def _marginal(
 
 
 def _shares(
-    planned: Mapping[int, float], price: Mapping[int, float], boost: set[int], fixed: Container[int] = ()
+    planned: Mapping[int, float],
+    price: Mapping[int, float],
+    boost: set[int],
+    fixed: Container[int] = (),
+    perishable: Container[int] = (),
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Cumulative pick shares from the planned shares of the route's forecast demand, cheapest first.
 
@@ -311,7 +338,10 @@ def _shares(
     dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order.
     The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
     there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
-    The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse)."""
+    The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse).
+    The ``perishable`` ones (free capacity this hour loses if unused: :func:`_perishable`) take the unfixed paid
+    ones' draw besides, and those get only what falls over to them: in an hour below the forecast nothing is
+    paid for while such capacity is idle."""
     used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
     if not used:
         return (), ()
@@ -321,13 +351,20 @@ def _shares(
     flat = sum(planned[i] for i in used if i not in boost and i not in fixed and i != last)
     over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
     scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
+    per = sum(planned[i] for i in used if i in perishable and i in boost and i not in fixed)
+    if per > 0:  # the perishable ones take the paid ones' draw: those get only what falls over to them
+        extra = max(0.0, 1.0 - fix - over * up) / per
+        used = [i for i in used if i in boost or i in fixed]
     cum: list[float] = []
     total = 0.0
     for i in used:
-        if i == last:  # what is left of the plan
-            total = min(1.0, max(total, fix + up + flat + planned[i]))
+        if per > 0:
+            total += planned[i] * (1.0 if i in fixed else over + (extra if i in perishable else 0.0))
+        elif i == last:  # what is left of the plan
+            total = max(total, fix + up + flat + planned[i])
         else:
-            total = min(1.0, total + planned[i] * (1.0 if i in fixed else over if i in boost else scale))
+            total += planned[i] * (1.0 if i in fixed else over if i in boost else scale)
+        total = min(1.0, total)
         cum.append(total)
     return tuple(cum), tuple(used)
 

@@ -204,6 +204,46 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     assert cum == pytest.approx((0.5, 0.8, 1.0))
 
 
+def test_a_perishable_pick_takes_the_paid_picks_draw() -> None:
+    """A free model (or a left-over pack) whose capacity the hour loses if it is not used takes the draw of the
+    paid picks, which then get only what falls over to them (its limit cuts any excess): in an hour below the
+    forecast it is filled before anything is paid for. Grant picks keep 1.25x, fixed picks their share."""
+    from balancer.credit.planner import _shares
+
+    price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
+    cum, to = _shares({3: 0.4, 2: 0.2, 1: 0.2, 0: 0.2}, price, {2, 3}, (), {3})
+    assert to == (2, 3) and cum == pytest.approx((0.25, 1.0))
+    cum, to = _shares({3: 0.4, 2: 0.2, 1: 0.2, 0: 0.2}, price, {2, 3}, {1}, {3})  # 1's provider is shared
+    assert to == (2, 3, 1) and cum == pytest.approx((0.25, 0.8, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("pack_lam", "shared", "drawn"),
+    [(None, frozenset(), 1.0), (0.0, frozenset(), 1.0), (0.5, frozenset(), 1.25 * 60 / 110), (None, {"f"}, 0.6)],
+)
+def test_a_free_model_is_perishable_only_where_nothing_else_counts_on_its_provider(
+    pack_lam: float | None, shared: set[str], drawn: float
+) -> None:
+    """Free lite on provider f planned 60 tokens, paid m elsewhere 40: lite takes every pick (1.0), also beside
+    a pack on f the plan cannot finish (lam 0, planned nothing now). Beside a pack on f the plan values and
+    spends now (lam 0.5, 10 tokens) more lite would take the pack's capacity: 1.25x its share. Where another
+    route is planned on f, lite is drawn at its share (0.6)."""
+    from balancer.credit.planner import _route_plan
+    from balancer.credit.schedule import Offer, Schedule
+
+    g = PlannedGrant(Grant("f", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
+    cands = [Offer(0, "f", "lite", 0.0), Offer(1, "a", "m", 3.0), Offer(2, "f", "pro", 5.0)]
+    now = {("r", 0): (60.0, 0.0), ("r", 1): (40.0, 0.0)}
+    paying = {}
+    if pack_lam is not None:
+        paying = {("r", 2): g}
+        now["r", 2] = (0.0, 10.0 if pack_lam > 0 else 0.0)
+    sched = Schedule(now=now, lam={g.key: pack_lam or 0.0})
+    demand = sum(sum(v) for v in now.values())
+    plan = _route_plan("r", cands, demand, sched, paying, T0, {p: frozenset({"paid"}) for p in shared})
+    assert plan.share_to[0] == 0 and plan.shares[0] == pytest.approx(drawn)
+
+
 @pytest.mark.parametrize(("unit", "lam", "first"), [("tokens", 0.0, 0), ("tokens", 0.5, 1), ("money", 0.0, 1)])
 def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     unit: Literal["tokens", "money"], lam: float, first: int
@@ -386,16 +426,22 @@ def test_grant_without_expiry_is_planned() -> None:
     assert air["projected_exhaustion"] is not None  # 20M at up to 120k/h: gone within the horizon
 
 
-async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulator: Any) -> None:
-    """Through the gateway with the real SDK: a grant whose provider can take 60% of the route's forecast
-    gets its first picks at 1.25x that share (75% of requests, within a pick or two), the rest go to the
-    cheapest paid candidate, and the ledger books exactly what the emulator served."""
+@pytest.mark.parametrize(("tokens", "share", "on_pack"), [(10**8, 0.75, 30), (10**10, 1.0, 40)])
+async def test_credit_burn_end_to_end_follows_the_plan(
+    make_gateway: Any, emulator: Any, tokens: int, share: float, on_pack: int
+) -> None:
+    """Through the gateway with the real SDK: a 100M pack whose provider can take 60% of the route's forecast
+    (it finishes in a day) gets its first picks at 1.25x that share (75% of requests, within a pick or two)
+    and the rest go to the cheapest paid candidate; a 10,000M pack it can never finish (left over: a token it
+    does not take is lost to it) gets every pick, the paid ones only what its limit leaves. The ledger books
+    exactly what the emulator served."""
+    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
 
     def edit(c: dict[str, Any]) -> None:
         c["routes"]["chat"]["strategy"] = "credit-burn"
         c["providers"]["ds-b"]["limits"] = {"tpm": 100_000}  # 6M tokens/hour
         c["providers"]["ds-b"]["account"] = {
-            "grants": [{"name": "pack", "tokens": 10**10, "models": ["deepseek-chat"], "expires": "2099-01-01"}]
+            "grants": [{"name": "pack", "tokens": tokens, "models": ["deepseek-chat"], "expires": expires}]
         }
 
     gw: GatewayHandle = await make_gateway(edit)
@@ -406,7 +452,7 @@ async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulat
     await gw.gw.replan()
     assert gw.gw.plan is not None
     route = gw.gw.plan.routes["chat"]
-    assert route.share_to[0] == 1 and route.shares[0] == pytest.approx(0.75, abs=0.01)
+    assert route.share_to[0] == 1 and route.shares[0] == pytest.approx(share, abs=0.01)
     before = await emulator.stats()
     client = gw.client()
     firsts: dict[str, int] = {}
@@ -415,7 +461,7 @@ async def test_credit_burn_end_to_end_follows_the_plan(make_gateway: Any, emulat
             model="chat", messages=[{"role": "user", "content": "你好！"}]
         )
         firsts[r.headers["x-qiao-provider"]] = firsts.get(r.headers["x-qiao-provider"], 0) + 1
-    assert abs(firsts.get("ds-b", 0) - 30) <= 2 and set(firsts) == {"ds-b", "qwen"}  # qwen-plus: cheapest paid
+    assert abs(firsts.get("ds-b", 0) - on_pack) <= 2 and firsts.get("ds-b", 0) + firsts.get("qwen", 0) == 40
     stats = await emulator.stats()
     snap = await gw.gw.ledger.snapshot(gw.clock())
     served = stats["deepseek.b"]["total_tokens"] - before.get("deepseek.b", {}).get("total_tokens", 0)
