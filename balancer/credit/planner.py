@@ -236,13 +236,8 @@ def _route_plan(
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
     fixed = _fixed(route, cands, sched, paying, shared)
-    cum, to = _shares(
-        planned,
-        price,
-        {i for i, p in price.items() if p == 0.0},
-        fixed,
-        _perishable(route, cands, sched, paying, planned, shared),
-    )
+    perishable = _perishable(route, cands, sched, paying, planned, shared)
+    cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0}, fixed, perishable)
     marginal = _marginal(route, cands, sched, paying)
     # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
     # a token the grant does not take now may be lost to it), then to one whose provider no other route is
