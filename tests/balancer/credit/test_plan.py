@@ -259,7 +259,7 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "a", "m", 3.0), Offer(1, "b", "m", 1.0)]
     sched = Schedule(now={("r", 1): (100.0, 0.0)}, mu={"a": 2.0}, lam={g.key: lam})
-    plan = _route_plan("r", cands, 100.0, sched, {("r", 0): g}, T0, frozenset())
+    plan = _route_plan("r", cands, 100.0, sched, {("r", 0): g}, T0, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
@@ -273,7 +273,7 @@ def test_a_left_over_grant_goes_before_a_free_model_past_the_shares() -> None:
     g = PlannedGrant(Grant("a", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "free", "lite", 0.0), Offer(1, "a", "m", 3.0)]
     sched = Schedule(now={("r", 0): (100.0, 0.0)}, lam={g.key: 0.0})
-    plan = _route_plan("r", cands, 100.0, sched, {("r", 1): g}, T0, frozenset())
+    plan = _route_plan("r", cands, 100.0, sched, {("r", 1): g}, T0, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [1, 0]
 
 
