@@ -15,9 +15,10 @@ What is read, and how:
   completion, as the vendor reported them or as the gateway estimated them for a stream without usage).
   Those tokens are counted in the UTC hour of the line's ``timestamp`` (ISO 8601, as the gateway writes
   it, or epoch seconds). Hours between the first and the last line with no request are 0 demand.
-* Bounded whatever the files hold: a timestamp outside the years 2000-2099 (epoch milliseconds, garbage)
-  counts the line as undated; a line over MAX_LINE bytes is skipped in pieces; served hours spanning more
-  than MAX_DAYS are refused with their dates, and ``since``/``until`` choose the hours to replay.
+* Bounded whatever the files hold (a character device such as ``/dev/zero`` is refused: it never ends):
+  a timestamp outside the years 2000-2099 (epoch milliseconds, garbage) counts the line as undated; a
+  line over MAX_LINE bytes is skipped in pieces; served hours spanning more than MAX_DAYS are refused
+  with their dates, and ``since``/``until`` choose the hours to replay.
 * Requests refused for capacity (503 ``no_capacity``) and failed ones carry no tokens on their line:
   their size is unknown, so they are **not** demand here; they are counted (``refused``) so the report
   can say the demand is understated. Batch replays (``replay: true``) carry no tokens either.
@@ -34,6 +35,8 @@ import contextlib
 import datetime as dt
 import gzip
 import math
+import os
+import stat
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -178,6 +181,8 @@ def _open(path: Path) -> Iterator[IO[bytes]]:
     except OSError as e:
         raise ReplayError(f"{path}: cannot read: {e.strerror}") from None
     with raw:
+        if stat.S_ISCHR(os.fstat(raw.fileno()).st_mode):  # /dev/zero, /dev/urandom: endless, never a log
+            raise ReplayError(f"{path}: a character device, not a log file")
         if path.suffix == ".gz" or raw.peek(2)[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield cast(IO[bytes], unzipped)

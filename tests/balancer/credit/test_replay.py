@@ -224,6 +224,14 @@ def test_a_span_past_max_days_is_refused_and_a_window_chooses_the_days(tmp_path:
         replay.scan([f], ROUTES, since=T0 + 3600, until=far - 3600)
 
 
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_character_device_is_refused_at_once(device: str) -> None:
+    """/dev/zero and /dev/urandom never end: reading them would skip endless pieces forever. They are refused by
+    name before a byte is read (the CLI's exit 2 is in test_replay_cli)."""
+    with pytest.raises(replay.ReplayError, match=f"{device}: a character device, not a log file"):
+        replay.scan([Path(device)], ROUTES)
+
+
 def test_an_endless_line_is_skipped_in_bounded_pieces(tmp_path: Path) -> None:
     """A line longer than MAX_LINE (a pasted blob, a binary file with no newline) is counted and skipped, and the
     lines after it still count; reading it never holds it whole (it is read in MAX_LINE pieces)."""

@@ -182,6 +182,7 @@ def test_since_and_until_choose_the_hours_replayed(
     [
         (["--replay", "EMPTY"], "error: --replay: no request_done line in"),
         (["--replay", "MISSING"], "MISSING: no such file"),
+        (["--replay", "OK", "/dev/zero"], "/dev/zero: a character device, not a log file"),
         (["--replay", "GONE"], "only on routes not in the config: gone"),
         (["--replay", "OK", "--strategies", "fastest"], "error: --strategies: unknown fastest"),
         (["--replay", "OK", "--since", "last week"], "error: --since 'last week': expected an ISO 8601"),
@@ -199,8 +200,9 @@ def test_bad_input_exits_2_with_a_message(
     extra: list[str],
     message: str,
 ) -> None:
-    """An empty log, a missing file, logs of unknown routes only, an unknown strategy, a --since/--until that is not
-    ISO 8601, or a window that holds no served line: exit 2, one message."""
+    """An empty log, a missing file, a character device (/dev/zero never ends), logs of unknown routes only, an
+    unknown strategy, a --since/--until that is not ISO 8601, or a window that holds no served line: exit 2, one
+    message."""
     files = {
         "EMPTY": write(tmp_path / "empty.log", []),
         "MISSING": tmp_path / "MISSING",
