@@ -12,8 +12,8 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
    free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
    from the dearest, unless another route is planned on their provider for something other than the same
-   left-over pack; a free model or left-over pack on a provider nothing else counts on takes the paid
-   ones' draw too), and for whatever the shares do not place (a pick at its limit, traffic above the
+   left-over pack; a free model or left-over pack on a provider nothing else counts on takes the dearest
+   paid one's draw too), and for whatever the shares do not place (a pick at its limit, traffic above the
    forecast) the order of what the next token costs now: a candidate's price, or the value of the grant it
    would spend, plus the value of its provider's capacity this hour (the LP's duals); among equals, a
    provider no other route is planned on first.
@@ -334,9 +334,10 @@ def _shares(
     The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
     there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
     The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse).
-    The ``perishable`` ones (free capacity this hour loses if unused: :func:`_perishable`) take the unfixed paid
-    ones' draw besides, and those get only what falls over to them: in an hour below the forecast nothing is
-    paid for while such capacity is idle."""
+    The ``perishable`` ones (free capacity this hour loses if unused: :func:`_perishable`) take the dearest paid
+    one's draw besides, and it gets only what falls over to it: in an hour below the forecast the dearest is
+    not paid for while such capacity is idle. Cheaper paid ones keep theirs: their shares are the plan's split
+    of capacity other routes use too, which the order for the rest does not keep."""
     used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
     if not used:
         return (), ()
@@ -347,18 +348,19 @@ def _shares(
     over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
     scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
     per = sum(planned[i] for i in used if i in perishable and i in boost and i not in fixed)
-    if per > 0:  # the perishable ones take the paid ones' draw: those get only what falls over to them
-        extra = max(0.0, 1.0 - fix - over * up) / per
-        used = [i for i in used if i in boost or i in fixed]
+    extra = 0.0
+    if per > 0 and last is not None and last not in fixed:  # a dearest no other route counts on gives its draw
+        extra = max(0.0, 1.0 - fix - over * up - scale * flat) / per
+        used = [i for i in used if i != last]
     cum: list[float] = []
     total = 0.0
     for i in used:
-        if per > 0:
-            total += planned[i] * (1.0 if i in fixed else over + (extra if i in perishable else 0.0))
-        elif i == last:  # what is left of the plan
+        if i == last:  # what is left of the plan
             total = max(total, fix + up + flat + planned[i])
         else:
-            total += planned[i] * (1.0 if i in fixed else over if i in boost else scale)
+            total += planned[i] * (
+                1.0 if i in fixed else over + (extra if i in perishable else 0.0) if i in boost else scale
+            )
         total = min(1.0, total)
         cum.append(total)
     return tuple(cum), tuple(used)

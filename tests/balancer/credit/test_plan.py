@@ -206,15 +206,19 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
 
 def test_a_perishable_pick_takes_the_paid_picks_draw() -> None:
     """A free model (or a left-over pack) whose capacity the hour loses if it is not used takes the draw of the
-    paid picks, which then get only what falls over to them (its limit cuts any excess): in an hour below the
-    forecast it is filled before anything is paid for. Grant picks keep 1.25x, fixed picks their share."""
+    dearest paid pick, which then gets only what falls over to it (the free one's limit cuts any excess): in an
+    hour below the forecast it is filled before the dearest is paid for. Grant picks keep 1.25x, cheaper paid
+    ones theirs (their shares are the plan's split of capacity the fallback order would not keep), fixed picks
+    their share."""
     from balancer.credit.planner import _shares
 
     price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
-    cum, to = _shares({3: 0.4, 2: 0.2, 1: 0.2, 0: 0.2}, price, {2, 3}, (), {3})
-    assert to == (2, 3) and cum == pytest.approx((0.25, 1.0))
-    cum, to = _shares({3: 0.4, 2: 0.2, 1: 0.2, 0: 0.2}, price, {2, 3}, {1}, {3})  # 1's provider is shared
-    assert to == (2, 3, 1) and cum == pytest.approx((0.25, 0.8, 1.0))
+    planned = {3: 0.4, 2: 0.1, 1: 0.1, 0: 0.4}
+    assert _shares(planned, price, {2, 3}) == ((0.125, 0.625, 0.75, 1.0), (2, 3, 1, 0))
+    cum, to = _shares(planned, price, {2, 3}, (), {3})
+    assert to == (2, 3, 1) and cum == pytest.approx((0.125, 0.875, 1.0))  # 3: 0.4 x (1.25 + 0.625)
+    cum, to = _shares(planned, price, {2, 3}, {1}, {3})  # 1's provider is shared
+    assert to == (2, 3, 1) and cum == pytest.approx((0.125, 0.9, 1.0))
 
 
 @pytest.mark.parametrize(
