@@ -29,6 +29,7 @@ from balancer.state import StateStore
 from balancer.state.clients import KeyTable, MemoryKeyTable, RedisKeyTable
 from balancer.state.memory import MemoryStore
 from balancer.state.redis import RedisStore
+from balancer.state.replies import MemoryReplies, RedisReplies, ReplyStore
 
 GATEWAY = web.AppKey("gateway", Gateway)  # the app's gateway, for the CLI (reload) and tests
 
@@ -50,6 +51,11 @@ def make_ledger(store: StateStore) -> Ledger:
 def make_key_table(store: StateStore) -> KeyTable:
     """Client keys made through the admin API live where the shared state lives."""
     return MemoryKeyTable() if store.redis is None else RedisKeyTable(store.redis)
+
+
+def make_replies(store: StateStore) -> ReplyStore:
+    """Idempotency-Key replies live where the shared state lives: a retry on another instance is answered too."""
+    return MemoryReplies() if store.redis is None else RedisReplies(store.redis)
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
@@ -102,7 +108,7 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     api = Api(gw, metrics)
-    app.router.add_post("/v1/chat/completions", api.endpoint(Replays().wrap(api.chat_completions)))
+    app.router.add_post("/v1/chat/completions", api.endpoint(Replays(make_replies(store)).wrap(api.chat_completions)))
     batches.register(app, gw, api.endpoint)  # /v1/files, /v1/batches: the vendors' batch APIs
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))

@@ -2,13 +2,16 @@
 client key) gets the first one's answer again instead of reaching a vendor, so a client that crashed, or
 lost its connection, after the gateway sent its request pays once when it retries.
 
-A key is scoped to the ``Authorization`` it came with (another client's key cannot read the answer). A
-second request that arrives while the first is still in flight waits for it. Only whole 200 replies are kept
-(a stream, a refusal or a failure is not: the retry is sent again), for ``TTL_S``, at most ``MAX_ENTRIES``
-(the oldest go first), replies over ``MAX_BODY`` bytes are not kept. The store is this process's memory: with
-``serve --workers N`` a retry that lands on another worker is sent again. A replay carries
-``x-qiao-idempotent-replay: true`` and is marked on the request (``REPLAYED``: its route), so it gets its own
-``request_done`` line (``"replay": true``, no attempts) and nothing is booked again.
+A key is scoped to the ``Authorization`` it came with (another client's key cannot read the answer). The
+replies live where the shared state lives (:mod:`balancer.state.replies`: Redis when configured), so a retry
+that lands on another worker or instance is answered too. One request at a time answers a key: a second one
+that arrives while the first is in flight waits for it (in this process, on the first's future; elsewhere,
+asking the store every 20-500 ms), at most ``HOLD_S``, when the first's claim lapses. Only whole 200 replies
+are kept (a stream, a refusal or a failure is not: the retry is sent again), for ``TTL_S``; replies over
+``MAX_BODY`` bytes are not kept. A replay carries ``x-qiao-idempotent-replay: true`` and is marked on the
+request (``REPLAYED``: its route), so it gets its own ``request_done`` line (``"replay": true``, no attempts)
+and nothing is booked again. With Redis a request with the header costs two more round trips (the claim, then
+the reply kept or the claim given up); one without, none.
 """
 
 from __future__ import annotations
@@ -16,26 +19,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import OrderedDict
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from balancer.state.replies import Kept, MemoryReplies, ReplyStore
+
 HEADER = "Idempotency-Key"
 TTL_S = 24 * 3600.0
-MAX_ENTRIES = 20_000
+HOLD_S = 900.0  # a claim outlives any request the gateway answers whole (attempts of total_s, failover)
 MAX_BODY = 1 << 20
+POLL_S = (0.02, 0.5)  # asking the store again while another instance answers the key: from, doubling up to
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REPLAYED = web.RequestKey("idempotent_replay", str)  # set on a request answered from a kept reply: its route
 _KEEP = ("Content-Type", "x-qiao-provider", "x-qiao-model", "x-qiao-route", "x-qiao-attempts")
 
 
 class Replays:
-    """The answers kept by idempotency key, and the requests in flight under one."""
+    """The answers kept by idempotency key (in ``replies``), and this process's requests in flight under one."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, replies: ReplyStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.replies: ReplyStore = replies or MemoryReplies()
         self.clock = clock
-        self.done: OrderedDict[str, tuple[float, int, dict[str, str], bytes]] = OrderedDict()
         self.pending: dict[str, asyncio.Future[None]] = {}
 
     def wrap(self, handler: Handler) -> Handler:
@@ -44,41 +50,50 @@ class Replays:
             if not key or len(key) > 256:
                 return await handler(request)
             scope = hashlib.sha256(f"{request.headers.get('Authorization', '')}\0{key}".encode()).hexdigest()
-            waiting = self.pending.get(scope)
-            if waiting is not None:
-                await asyncio.shield(waiting)
-            replay = self._replay(scope)
-            if replay is not None:
-                request[REPLAYED] = replay.headers.get("x-qiao-route", "")
-                return replay
+            token = f"P:{uuid.uuid4().hex}"
+            kept = await self._claim(scope, token)
+            if kept is not None:
+                request[REPLAYED] = kept.headers.get("x-qiao-route", "")
+                return web.Response(
+                    body=kept.body, status=kept.status, headers={**kept.headers, "x-qiao-idempotent-replay": "true"}
+                )
             fut = self.pending[scope] = asyncio.get_running_loop().create_future()
+            reply: Kept | None = None
             try:
                 resp = await handler(request)
-                self._keep(scope, resp)
+                reply = _keepable(resp)
                 return resp
             finally:
-                del self.pending[scope]
+                await self.replies.keep(scope, token, reply, self.clock(), TTL_S)
+                if self.pending.get(scope) is fut:  # not when the store was out of reach and another went too
+                    del self.pending[scope]
                 fut.set_result(None)
 
         return wrapped
 
-    def _replay(self, scope: str) -> web.Response | None:
-        kept = self.done.get(scope)
-        if kept is None:
-            return None
-        at, status, headers, body = kept
-        if self.clock() - at > TTL_S:
-            del self.done[scope]
-            return None
-        return web.Response(body=body, status=status, headers={**headers, "x-qiao-idempotent-replay": "true"})
+    async def _claim(self, scope: str, token: str) -> Kept | None:
+        """The kept reply, or None once this request holds the key's claim: waiting meanwhile for a request in
+        flight under it, here on its future, elsewhere by asking the store again, never past ``HOLD_S``."""
+        deadline, pause = self.clock() + HOLD_S, POLL_S[0]
+        while True:
+            waiting = self.pending.get(scope)
+            if waiting is not None:
+                await asyncio.shield(waiting)
+                continue
+            got = await self.replies.claim(scope, token, self.clock(), HOLD_S)
+            if got is True or (got is False and self.clock() >= deadline):
+                return None  # past the deadline the holder's claim has lapsed too: answer afresh
+            if isinstance(got, Kept):
+                return got
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, POLL_S[1])
 
-    def _keep(self, scope: str, resp: web.StreamResponse) -> None:
-        if not isinstance(resp, web.Response) or resp.prepared or resp.status != 200:
-            return
-        body = resp.body
-        if not isinstance(body, bytes) or len(body) > MAX_BODY:
-            return
-        headers = {h: resp.headers[h] for h in _KEEP if h in resp.headers}
-        self.done[scope] = (self.clock(), resp.status, headers, body)
-        while len(self.done) > MAX_ENTRIES:
-            self.done.popitem(last=False)
+
+def _keepable(resp: web.StreamResponse) -> Kept | None:
+    """A whole 200 reply under MAX_BODY bytes, as kept; anything else (a stream, a refusal, a failure) is not."""
+    if not isinstance(resp, web.Response) or resp.prepared or resp.status != 200:
+        return None
+    body = resp.body
+    if not isinstance(body, bytes) or len(body) > MAX_BODY:
+        return None
+    return Kept(resp.status, {h: resp.headers[h] for h in _KEEP if h in resp.headers}, body)

@@ -115,3 +115,12 @@ def client_book(name: str, day: str) -> str:
 def client_spent(name: str, period: str) -> str:
     """A client key's list-price spend (µ¥) in a UTC day (YYYYMMDD) or month (YYYYMM): its budgets. INCRBY."""
     return f"{_client(name)}:spent:{period}"
+
+
+# ---- Idempotency-Key replies (state/replies.py) -------------------------------------------------------
+
+
+def reply(scope: str) -> str:
+    """An Idempotency-Key's kept reply, or the claim of the request answering it (``scope``: a sha256 of the
+    client's Authorization and the key, never the key itself)."""
+    return f"{PREFIX}reply:{scope}"

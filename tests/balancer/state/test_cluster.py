@@ -18,7 +18,7 @@ import yaml
 
 from balancer.credit.ledger_redis import book_tokens
 from balancer.state import keys
-from tests.conftest import ADMIN_KEY, CHAT, EmulatorHandle, auth, base_config, wait_ready
+from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
 
 
@@ -396,3 +396,28 @@ def test_redis_url_env_selects_redis(monkeypatch: pytest.MonkeyPatch, redis_serv
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     assert isinstance(make_store(config_mod.parse(raw)), RedisStore)
     assert type(make_store(config_mod.parse({**raw, "state": {"backend": "memory"}}))) is MemoryStore
+
+
+async def test_an_idempotency_key_is_answered_once_across_instances(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A retry with the same Idempotency-Key that lands on another instance gets the first answer again (marked a
+    replay, the same bytes) and reaches no vendor; two sent at once to two instances reach the vendor once, the
+    second waiting for the first's reply."""
+    cluster = await start_cluster(2)
+
+    async def send(url: str, key: str) -> tuple[int, str | None, bytes]:
+        headers = {**auth(CLIENT_KEY), "Idempotency-Key": key}
+        async with http.post(url + "/v1/chat/completions", json=CHAT, headers=headers) as r:
+            return r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()
+
+    first = await send(cluster.urls[0], "retry-1")
+    again = await send(cluster.urls[1], "retry-1")
+    assert first[:2] == (200, None) and again == (200, "true", first[2])
+    assert (await emulator.stats())["deepseek.a"]["requests"] == 1
+
+    await emulator.fault("deepseek.a", "ok", latency_ms=800)
+    both = await asyncio.gather(send(cluster.urls[0], "race-1"), send(cluster.urls[1], "race-1"))
+    assert [b[0] for b in both] == [200, 200] and both[0][2] == both[1][2]
+    assert sorted(str(b[1]) for b in both) == ["None", "true"]
+    assert (await emulator.stats())["deepseek.a"]["requests"] == 2

@@ -1,0 +1,113 @@
+"""Idempotency-Key replies, kept where the shared state lives: one request answers a key, cluster-wide.
+
+``claim`` answers with the key's kept reply, or ``True`` when this request now holds the key's claim (it
+must then ``keep`` its reply or give the claim up), or ``False`` while another request holds it (ask again).
+A claim whose holder vanished lapses after ``hold_s``; a kept reply after ``ttl_s``. ``MemoryReplies`` serves
+one process; ``RedisReplies`` every instance on one Redis (two Lua scripts, ``lua/reply_*.lua``). When Redis
+cannot be reached, a claim is granted (the request is sent, as it would be without the header) and nothing
+is kept: idempotency degrades, serving does not.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from importlib import resources
+from typing import Any, Protocol
+
+import msgspec
+import structlog
+from redis.exceptions import RedisError
+
+from balancer.state import keys
+
+log = structlog.get_logger()
+
+MAX_ENTRIES = 20_000  # memory: the oldest go first
+
+
+class Kept(msgspec.Struct, frozen=True):
+    """A whole reply: what a repeat of its request is answered with."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class ReplyStore(Protocol):
+    async def claim(self, scope: str, token: str, now: float, hold_s: float) -> Kept | bool:
+        """The kept reply for ``scope``; else True (claimed by ``token`` for ``hold_s``) or False (held)."""
+        ...
+
+    async def keep(self, scope: str, token: str, reply: Kept | None, now: float, ttl_s: float) -> None:
+        """End ``token``'s claim: keep ``reply`` for ``ttl_s``, or (None) free the key; a lapsed claim is a no-op."""
+        ...
+
+
+class MemoryReplies:
+    """One process's replies and claims, by scope (bounded: the oldest go first)."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[float, Kept | str]] = OrderedDict()  # scope -> (until, reply|token)
+
+    async def claim(self, scope: str, token: str, now: float, hold_s: float) -> Kept | bool:
+        entry = self._entries.get(scope)
+        if entry is not None and entry[0] > now:
+            return entry[1] if isinstance(entry[1], Kept) else False
+        self._put(scope, now + hold_s, token)
+        return True
+
+    async def keep(self, scope: str, token: str, reply: Kept | None, now: float, ttl_s: float) -> None:
+        entry = self._entries.get(scope)
+        if entry is None or entry[1] != token:
+            return
+        if reply is None:
+            del self._entries[scope]
+        else:
+            self._put(scope, now + ttl_s, reply)
+
+    def _put(self, scope: str, until: float, value: Kept | str) -> None:
+        self._entries[scope] = (until, value)
+        self._entries.move_to_end(scope)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+class RedisReplies:
+    """Replies and claims in Redis, shared by every instance (Redis expires both; ``now`` is not read)."""
+
+    def __init__(self, client: Any) -> None:
+        self._claim = client.register_script(_lua("reply_claim"))
+        self._keep = client.register_script(_lua("reply_keep"))
+        self._encode = msgspec.json.Encoder().encode  # text (the body in base64): clients may decode responses
+        self._decode = msgspec.json.Decoder(Kept).decode
+
+    async def claim(self, scope: str, token: str, now: float, hold_s: float) -> Kept | bool:
+        try:
+            got = await self._claim(keys=[keys.reply(scope)], args=[token, _ms(hold_s)])
+        except (RedisError, OSError) as e:
+            log.warning("idempotency_store_unavailable", error=type(e).__name__)
+            return True
+        if got is None:
+            return True
+        if got[:2] in ("P:", b"P:"):  # another request's claim token
+            return False
+        try:
+            return self._decode(got)
+        except msgspec.DecodeError:  # not a reply this version wrote: answer afresh
+            return True
+
+    async def keep(self, scope: str, token: str, reply: Kept | None, now: float, ttl_s: float) -> None:
+        value = b"" if reply is None else self._encode(reply)
+        try:
+            await self._keep(keys=[keys.reply(scope)], args=[token, value, _ms(ttl_s)])
+        except (RedisError, OSError) as e:
+            log.warning("idempotency_store_unavailable", error=type(e).__name__)
+
+
+def _lua(name: str) -> str:
+    return resources.files("balancer.state").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

@@ -1,0 +1,106 @@
+"""Idempotency-Key replies: one contract for the memory and the Redis store, and Redis out of reach."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from balancer.state import keys
+from balancer.state.connect import client_for
+from balancer.state.replies import Kept, MemoryReplies, RedisReplies, ReplyStore
+from tests.redis_server import free_port
+
+T0 = 1_800_000_000.0
+REPLY = Kept(200, {"Content-Type": "application/json", "x-qiao-route": "chat"}, '{"答": "一次"}'.encode())
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def replies(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[ReplyStore]:
+    if request.param == "memory":
+        yield MemoryReplies()
+        return
+    client, _ = client_for(redis_url)  # as the gateway connects (responses decoded to text)
+    yield RedisReplies(client)
+    await client.aclose()
+
+
+async def test_one_claim_at_a_time_then_the_kept_reply(replies: ReplyStore) -> None:
+    """The first claim on a key holds it; another token's claim is refused while it holds; the holder keeps its
+    reply, and every later claim gets that reply, byte for byte (Chinese text included)."""
+    assert await replies.claim("s", "P:a", T0, 60) is True
+    assert await replies.claim("s", "P:b", T0 + 1, 60) is False
+    await replies.keep("s", "P:a", REPLY, T0 + 2, 3600)
+    assert await replies.claim("s", "P:b", T0 + 3, 60) == REPLY
+    assert await replies.claim("other", "P:b", T0 + 3, 60) is True  # keys are apart
+
+
+async def test_a_claim_given_up_frees_the_key_and_a_stranger_cannot_end_it(replies: ReplyStore) -> None:
+    """Keeping nothing (a stream, a failure) frees the key for the next request; a token that does not hold the
+    claim changes nothing, neither keeping a reply nor giving the claim up."""
+    assert await replies.claim("s", "P:a", T0, 60) is True
+    await replies.keep("s", "P:x", REPLY, T0, 3600)
+    await replies.keep("s", "P:x", None, T0, 3600)
+    assert await replies.claim("s", "P:b", T0, 60) is False
+    await replies.keep("s", "P:a", None, T0, 3600)
+    assert await replies.claim("s", "P:b", T0, 60) is True
+
+
+async def test_a_claim_whose_holder_vanished_lapses(replies: ReplyStore) -> None:
+    """A claim holds for hold_s and no longer (its holder crashed): the next request then claims the key, and the
+    late holder's reply is not kept over the new claim. (Redis expires by its own clock: polled, bounded.)"""
+    assert await replies.claim("s", "P:a", T0, 0.05) is True
+    deadline = time.monotonic() + 5.0
+    now = T0 + 0.06
+    while (got := await replies.claim("s", "P:b", now, 60)) is False and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert got is True
+    await replies.keep("s", "P:a", REPLY, now, 3600)
+    assert await replies.claim("s", "P:c", now, 60) is False  # still P:b's
+
+
+async def test_a_kept_reply_expires() -> None:
+    """A reply is kept for ttl_s; after it the key is free again (memory store, virtual time)."""
+    replies = MemoryReplies()
+    assert await replies.claim("s", "P:a", T0, 60) is True
+    await replies.keep("s", "P:a", REPLY, T0, 10)
+    assert await replies.claim("s", "P:b", T0 + 9, 60) == REPLY
+    assert await replies.claim("s", "P:b", T0 + 11, 60) is True
+
+
+async def test_the_memory_store_is_bounded() -> None:
+    """At most max_entries keys are held; the oldest go first."""
+    replies = MemoryReplies(max_entries=3)
+    for i in range(5):
+        assert await replies.claim(f"s{i}", "P:a", T0, 60) is True
+    assert await replies.claim("s0", "P:b", T0, 60) is True  # s0 and s1 were dropped
+    assert await replies.claim("s4", "P:b", T0, 60) is False
+
+
+async def test_redis_keys_carry_no_idempotency_key(redis_url: str) -> None:
+    """The reply's Redis key is built by keys.reply from the scope (a sha256), and expires."""
+    client, _ = client_for(redis_url)
+    try:
+        replies = RedisReplies(client)
+        assert await replies.claim("abc123", "P:a", T0, 60) is True
+        await replies.keep("abc123", "P:a", REPLY, T0, 3600)
+        assert await client.exists(keys.reply("abc123")) == 1
+        assert 3500 < await client.ttl(keys.reply("abc123")) <= 3600
+    finally:
+        await client.aclose()
+
+
+async def test_redis_out_of_reach_degrades_to_sending_the_request() -> None:
+    """With no Redis listening, a claim is granted (the request is sent, as without the header) and keeping the
+    reply raises nothing: idempotency degrades, serving does not."""
+    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    try:
+        replies = RedisReplies(client)
+        assert await replies.claim("s", "P:a", T0, 60) is True
+        assert await replies.claim("s", "P:b", T0, 60) is True
+        await replies.keep("s", "P:a", REPLY, T0, 3600)
+    finally:
+        await client.aclose()

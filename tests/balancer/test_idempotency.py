@@ -1,0 +1,79 @@
+"""Idempotency-Key around a handler, on a real aiohttp server: one answer per key, and Redis out of reach."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from balancer.idempotency import Replays
+from balancer.state.replies import MemoryReplies, RedisReplies, ReplyStore
+from tests.redis_server import free_port
+
+Serve = Callable[[ReplyStore], Awaitable[tuple[str, list[int]]]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    runners: list[web.AppRunner] = []
+
+    async def start(replies: ReplyStore) -> tuple[str, list[int]]:
+        calls: list[int] = []
+
+        async def handler(request: web.Request) -> web.Response:
+            calls.append(1)
+            await asyncio.sleep(0.2)  # in flight while the repeat arrives
+            return web.json_response({"n": len(calls), "答": "好"})
+
+        app = web.Application()
+        app.router.add_post("/", Replays(replies).wrap(handler))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/", calls
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+async def _twice(url: str) -> list[tuple[int, str | None, bytes]]:
+    async with aiohttp.ClientSession() as http:
+
+        async def one() -> tuple[int, str | None, bytes]:
+            async with http.post(url, json={}, headers={"Idempotency-Key": "k", "Authorization": "Bearer x"}) as r:
+                return r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()
+
+        return list(await asyncio.gather(one(), one()))
+
+
+async def test_a_repeat_in_flight_waits_for_the_first_answer(
+    serve: Serve,
+) -> None:
+    """Two requests with one key at once: the handler runs once, the second gets its reply, marked a replay."""
+    url, calls = await serve(MemoryReplies())
+    answers = await _twice(url)
+    assert len(calls) == 1 and answers[0][2] == answers[1][2]
+    assert sorted(str(a[1]) for a in answers) == ["None", "true"]
+
+
+async def test_redis_out_of_reach_sends_both_and_fails_neither(
+    serve: Serve,
+) -> None:
+    """With the replies' Redis out of reach, two requests with one key at once are both answered (200, each its
+    own reply): idempotency degrades to sending the request, never to an error."""
+    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    try:
+        url, calls = await serve(RedisReplies(client))
+        answers = await _twice(url)
+    finally:
+        await client.aclose()
+    assert [a[0] for a in answers] == [200, 200] and len(calls) == 2
+    assert [a[1] for a in answers] == [None, None]
