@@ -11,7 +11,8 @@ are kept (a stream, a refusal or a failure is not: the retry is sent again), for
 ``MAX_BODY`` bytes are not kept. A replay carries ``x-qiao-idempotent-replay: true`` and is marked on the
 request (``REPLAYED``: its route), so it gets its own ``request_done`` line (``"replay": true``, no attempts)
 and nothing is booked again. With Redis a request with the header costs two more round trips (the claim, then
-the reply kept or the claim given up); one without, none.
+the reply kept or the claim given up), one without none; and Redis holds every kept reply for ``TTL_S`` with
+no count bound (100k answers of 2 KB: ~200 MB), where the memory store keeps at most 20,000.
 """
 
 from __future__ import annotations
