@@ -335,9 +335,10 @@ def _shares(
     there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
     The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse).
     The ``perishable`` ones (free capacity this hour loses if unused: :func:`_perishable`) take the dearest paid
-    one's draw besides, and it gets only what falls over to it: in an hour below the forecast the dearest is
-    not paid for while such capacity is idle. Cheaper paid ones keep theirs: their shares are the plan's split
-    of capacity other routes use too, which the order for the rest does not keep."""
+    one's draw besides (unless another route is planned on its provider), and it gets only what falls over to
+    it: in an hour below the forecast the dearest is not paid for while such capacity is idle. Cheaper paid ones
+    keep theirs: their shares are the plan's split of capacity other routes use too, which the order for the
+    rest does not keep."""
     used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
     if not used:
         return (), ()

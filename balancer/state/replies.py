@@ -81,13 +81,15 @@ class RedisReplies:
         self._keep = client.register_script(_lua("reply_keep"))
         self._encode = msgspec.json.Encoder().encode  # text (the body in base64): clients may decode responses
         self._decode = msgspec.json.Decoder(Kept).decode
+        self.unreachable = False  # since the last call failed (logged once per outage, and once at its end)
 
     async def claim(self, scope: str, token: str, now: float, hold_s: float) -> Kept | bool:
         try:
             got = await self._claim(keys=[keys.reply(scope)], args=[token, _ms(hold_s)])
         except (RedisError, OSError) as e:
-            log.warning("idempotency_store_unavailable", error=type(e).__name__)
+            self._failed(e)
             return True
+        self._reached()
         if got is None:
             return True
         if got[:2] in ("P:", b"P:"):  # another request's claim token
@@ -102,7 +104,19 @@ class RedisReplies:
         try:
             await self._keep(keys=[keys.reply(scope)], args=[token, value, _ms(ttl_s)])
         except (RedisError, OSError) as e:
-            log.warning("idempotency_store_unavailable", error=type(e).__name__)
+            self._failed(e)
+            return
+        self._reached()
+
+    def _failed(self, e: Exception) -> None:
+        if not self.unreachable:
+            log.warning("idempotency_store_unavailable", error=type(e).__name__, effect="requests sent again")
+        self.unreachable = True
+
+    def _reached(self) -> None:
+        if self.unreachable:
+            log.info("idempotency_store_reachable")
+        self.unreachable = False
 
 
 def _lua(name: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+import structlog
 
 from balancer.state import keys
 from balancer.state.connect import client_for
@@ -95,12 +96,14 @@ async def test_redis_keys_carry_no_idempotency_key(redis_url: str) -> None:
 
 async def test_redis_out_of_reach_degrades_to_sending_the_request() -> None:
     """With no Redis listening, a claim is granted (the request is sent, as without the header) and keeping the
-    reply raises nothing: idempotency degrades, serving does not."""
+    reply raises nothing: idempotency degrades, serving does not. The outage is logged once, not per request."""
     client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
     try:
         replies = RedisReplies(client)
-        assert await replies.claim("s", "P:a", T0, 60) is True
-        assert await replies.claim("s", "P:b", T0, 60) is True
-        await replies.keep("s", "P:a", REPLY, T0, 3600)
+        with structlog.testing.capture_logs() as logs:
+            assert await replies.claim("s", "P:a", T0, 60) is True
+            assert await replies.claim("s", "P:b", T0, 60) is True
+            await replies.keep("s", "P:a", REPLY, T0, 3600)
+        assert [e["event"] for e in logs] == ["idempotency_store_unavailable"] and replies.unreachable
     finally:
         await client.aclose()
