@@ -29,7 +29,7 @@ from balancer.state.replies import Kept, MemoryReplies, ReplyStore
 
 HEADER = "Idempotency-Key"
 TTL_S = 24 * 3600.0
-HOLD_S = 900.0  # a claim outlives any request the gateway answers whole (attempts of total_s, failover)
+HOLD_S = 900.0  # a claim outlives a request at the default limits (attempts start within 120 s, last 300 s)
 MAX_BODY = 1 << 20
 POLL_S = (0.02, 0.5)  # asking the store again while another instance answers the key: from, doubling up to
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
