@@ -204,7 +204,7 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     assert cum == pytest.approx((0.5, 0.8, 1.0))
 
 
-def test_a_perishable_pick_takes_the_paid_picks_draw() -> None:
+def test_a_perishable_pick_takes_the_dearest_paid_picks_draw() -> None:
     """A free model (or a left-over pack) whose capacity the hour loses if it is not used takes the draw of the
     dearest paid pick, which then gets only what falls over to it (the free one's limit cuts any excess): in an
     hour below the forecast it is filled before the dearest is paid for. Grant picks keep 1.25x, cheaper paid
