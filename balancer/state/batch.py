@@ -14,16 +14,16 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from balancer.state import keys
+from balancer.state.scripts import lua
 
 MARK_TTL_S = 7 * 86400  # a mark outlives any resend of its batches by days
-APPLY = resources.files("balancer.state").joinpath("lua/apply.lua").read_text(encoding="utf-8")
+APPLY = lua("apply")
 
 Part = tuple[list[str], list[Any]]  # apply.lua's KEYS and ARGV for one slot
 

@@ -8,10 +8,10 @@ two. :class:`MemoryKeyTable` serves one instance; :class:`RedisKeyTable` shares 
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any, Literal, Protocol
 
 from balancer.state import keys
+from balancer.state.scripts import lua
 
 Op = Literal["create", "update", "delete"]
 
@@ -57,8 +57,7 @@ class RedisKeyTable:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        text = resources.files("balancer.state").joinpath("lua/clientkeys.lua").read_text(encoding="utf-8")
-        self._change = client.register_script(text)
+        self._change = client.register_script(lua("clientkeys"))
 
     async def version(self) -> int:
         return int(await self.client.get(keys.CLIENT_KEYS_VERSION) or 0)

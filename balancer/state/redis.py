@@ -22,7 +22,6 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import structlog
@@ -34,6 +33,7 @@ from balancer.state import Admission, Quota, Verdict, candidate_key, keys
 from balancer.state.batch import Counters
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
+from balancer.state.scripts import lua
 
 log = structlog.get_logger("balancer.state.redis")
 
@@ -41,10 +41,6 @@ LEASE_FRACTION = 0.02
 FLUSH_S = 0.05
 RESYNC_S = 2.0
 RESERVATION_S = 600.0  # a crashed instance's concurrency slots come back after this
-
-
-def _script(name: str) -> str:
-    return resources.files("balancer.state").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass(slots=True)
@@ -78,10 +74,10 @@ class RedisStore(MemoryStore):
         self._recovering: asyncio.Task[None] | None = None
         self._closing = False
         self._also_close: list[Any] = []
-        self._lease = client.register_script(_script("lease"))
-        self._inflight = client.register_script(_script("inflight"))
-        self._health = client.register_script(_script("health"))
-        self._clear = client.register_script(_script("clear"))
+        self._lease = client.register_script(lua("lease"))
+        self._inflight = client.register_script(lua("inflight"))
+        self._health = client.register_script(lua("health"))
+        self._clear = client.register_script(lua("clear"))
 
     @property
     def redis(self) -> Any:

@@ -11,7 +11,6 @@ is kept: idempotency degrades, serving does not.
 from __future__ import annotations
 
 from collections import OrderedDict
-from importlib import resources
 from typing import Any, Protocol
 
 import msgspec
@@ -19,6 +18,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from balancer.state import keys
+from balancer.state.scripts import lua
 
 log = structlog.get_logger()
 
@@ -77,8 +77,8 @@ class RedisReplies:
     """Replies and claims in Redis, shared by every instance (Redis expires both; ``now`` is not read)."""
 
     def __init__(self, client: Any) -> None:
-        self._claim = client.register_script(_lua("reply_claim"))
-        self._keep = client.register_script(_lua("reply_keep"))
+        self._claim = client.register_script(lua("reply_claim"))
+        self._keep = client.register_script(lua("reply_keep"))
         self._encode = msgspec.json.Encoder().encode  # text (the body in base64): clients may decode responses
         self._decode = msgspec.json.Decoder(Kept).decode
         self.unreachable = False  # since the last call failed (logged once per outage, and once at its end)
@@ -117,10 +117,6 @@ class RedisReplies:
         if self.unreachable:
             log.info("idempotency_store_reachable")
         self.unreachable = False
-
-
-def _lua(name: str) -> str:
-    return resources.files("balancer.state").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 def _ms(seconds: float) -> int:
