@@ -348,7 +348,7 @@ def _shares(
     flat = sum(planned[i] for i in used if i not in boost and i not in fixed and i != last)
     over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
     scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
-    per = sum(planned[i] for i in used if i in perishable and i in boost and i not in fixed)
+    per = sum(planned[i] for i in used if i in perishable)  # a subset of boost, never fixed (_perishable)
     extra = 0.0
     if per > 0 and last is not None and last not in fixed:  # a dearest no other route counts on gives its draw
         extra = max(0.0, 1.0 - fix - over * up - scale * flat) / per
