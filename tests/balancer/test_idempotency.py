@@ -27,6 +27,8 @@ async def serve() -> AsyncIterator[Serve]:
         async def handler(request: web.Request) -> web.Response:
             calls.append(1)
             await asyncio.sleep(0.2)  # in flight while the repeat arrives
+            if request.query.get("fail") == str(len(calls)):  # ?fail=N: the Nth call is a vendor failure
+                return web.json_response({"error": {"type": "upstream_error"}}, status=502)
             return web.json_response({"n": len(calls), "答": "好"})
 
         app = web.Application()
@@ -77,3 +79,16 @@ async def test_redis_out_of_reach_sends_both_and_fails_neither(
         await client.aclose()
     assert [a[0] for a in answers] == [200, 200] and len(calls) == 2
     assert [a[1] for a in answers] == [None, None]
+
+
+async def test_a_failure_is_not_kept_and_the_retry_is_answered_afresh(serve: Serve) -> None:
+    """A first answer that is not a whole 200 (here a 502) frees the key: the retry reaches the handler and its 200
+    is kept, so the third is a replay of the second, not of the failure."""
+    url, calls = await serve(MemoryReplies())
+    seen = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):
+            async with http.post(url + "?fail=1", json={}, headers={"Idempotency-Key": "k"}) as r:
+                seen.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.read()))
+    assert [x[:2] for x in seen] == [(502, None), (200, None), (200, "true")] and seen[1][2] == seen[2][2]
+    assert len(calls) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openai
 import pytest
 import redis.asyncio as aioredis
 import yaml
@@ -414,6 +416,16 @@ async def test_an_idempotency_key_is_answered_once_across_instances(
     first = await send(cluster.urls[0], "retry-1")
     again = await send(cluster.urls[1], "retry-1")
     assert first[:2] == (200, None) and again == (200, "true", first[2])
+
+    def sync_retry() -> tuple[str | None, str]:  # the sync openai SDK, as a client script retries
+        client = openai.OpenAI(base_url=cluster.urls[1] + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="chat", messages=CHAT["messages"], extra_headers={"Idempotency-Key": "retry-1"}
+        )
+        return raw.headers.get("x-qiao-idempotent-replay"), raw.parse().choices[0].message.content or ""
+
+    replayed, content = await asyncio.to_thread(sync_retry)
+    assert replayed == "true" and content == json.loads(first[2])["choices"][0]["message"]["content"]
     assert (await emulator.stats())["deepseek.a"]["requests"] == 1
 
     await emulator.fault("deepseek.a", "ok", latency_ms=800)
