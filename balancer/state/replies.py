@@ -5,7 +5,7 @@ must then ``keep`` its reply or give the claim up), or ``False`` while another r
 A claim whose holder vanished lapses after ``hold_s``; a kept reply after ``ttl_s``. ``MemoryReplies`` serves
 one process; ``RedisReplies`` every instance on one Redis (two Lua scripts, ``lua/reply_*.lua``). When Redis
 cannot be reached, a claim is granted (the request is sent, as it would be without the header) and nothing
-is kept: idempotency degrades, serving does not.
+is kept, Redis left alone for a short pause after each failure: idempotency degrades, serving does not.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from balancer.state.scripts import lua
 log = structlog.get_logger()
 
 MAX_ENTRIES = 20_000  # memory: the oldest go first
+PAUSE_S = (0.1, 5.0)  # Redis not asked after a failure: first pause, doubling up to
 
 
 class Kept(msgspec.Struct, frozen=True):
@@ -74,7 +75,9 @@ class MemoryReplies:
 
 
 class RedisReplies:
-    """Replies and claims in Redis, shared by every instance (Redis expires both; ``now`` is not read)."""
+    """Replies and claims in Redis, shared by every instance (Redis expires both). After a failed call Redis is
+    not asked again for a pause (``now`` + 0.1 s, doubling up to 5 s while it stays out of reach), so a request
+    with the header does not wait out a connect timeout per call during an outage."""
 
     def __init__(self, client: Any) -> None:
         self._claim = client.register_script(lua("reply_claim"))
@@ -82,12 +85,15 @@ class RedisReplies:
         self._encode = msgspec.json.Encoder().encode  # text (the body in base64): clients may decode responses
         self._decode = msgspec.json.Decoder(Kept).decode
         self.unreachable = False  # since the last call failed (logged once per outage, and once at its end)
+        self._pause, self._until = 0.0, 0.0  # not asked before _until
 
     async def claim(self, scope: str, token: str, now: float, hold_s: float) -> Kept | bool:
+        if now < self._until:
+            return True
         try:
             got = await self._claim(keys=[keys.reply(scope)], args=[token, _ms(hold_s)])
         except (RedisError, OSError) as e:
-            self._failed(e)
+            self._failed(e, now)
             return True
         self._reached()
         if got is None:
@@ -100,23 +106,27 @@ class RedisReplies:
             return True
 
     async def keep(self, scope: str, token: str, reply: Kept | None, now: float, ttl_s: float) -> None:
+        if now < self._until:
+            return
         value = b"" if reply is None else self._encode(reply)
         try:
             await self._keep(keys=[keys.reply(scope)], args=[token, value, _ms(ttl_s)])
         except (RedisError, OSError) as e:
-            self._failed(e)
+            self._failed(e, now)
             return
         self._reached()
 
-    def _failed(self, e: Exception) -> None:
+    def _failed(self, e: Exception, now: float) -> None:
         if not self.unreachable:
             log.warning("idempotency_store_unavailable", error=type(e).__name__, effect="requests sent again")
         self.unreachable = True
+        self._pause = min(2 * self._pause, PAUSE_S[1]) if self._pause else PAUSE_S[0]
+        self._until = now + self._pause
 
     def _reached(self) -> None:
         if self.unreachable:
             log.info("idempotency_store_reachable")
-        self.unreachable = False
+        self.unreachable, self._pause = False, 0.0
 
 
 def _ms(seconds: float) -> int:

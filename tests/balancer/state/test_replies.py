@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,7 +14,7 @@ import structlog
 from balancer.state import keys
 from balancer.state.connect import client_for
 from balancer.state.replies import Kept, MemoryReplies, RedisReplies, ReplyStore
-from tests.redis_server import free_port
+from tests.redis_server import RedisServer, free_port
 
 T0 = 1_800_000_000.0
 REPLY = Kept(200, {"Content-Type": "application/json", "x-qiao-route": "chat"}, '{"答": "一次"}'.encode())
@@ -107,3 +108,25 @@ async def test_redis_out_of_reach_degrades_to_sending_the_request() -> None:
         assert [e["event"] for e in logs] == ["idempotency_store_unavailable"] and replies.unreachable
     finally:
         await client.aclose()
+
+
+async def test_after_a_failure_redis_is_left_alone_for_a_pause(tmp_path: Path) -> None:
+    """Once a call fails, claims are granted without asking Redis for 0.1 s (doubling while it stays away), so a
+    request does not wait out a connect timeout per call in an outage: with the server back within the pause, a
+    claim sets no key there; after it, claims reach Redis again (and the return is logged)."""
+    server = RedisServer(tmp_path / "r").start()
+    client, _ = client_for(server.url)
+    try:
+        replies = RedisReplies(client)
+        server.stop()
+        with structlog.testing.capture_logs() as logs:
+            assert await replies.claim("s", "P:a", T0, 60) is True  # fails: the pause starts
+            server.start()
+            assert await replies.claim("s", "P:b", T0 + 0.05, 60) is True  # within it: Redis not asked
+            assert await client.exists(keys.reply("s")) == 0
+            assert await replies.claim("s", "P:c", T0 + 0.2, 60) is True  # after it: the claim is set
+            assert await client.get(keys.reply("s")) == "P:c"
+        assert [e["event"] for e in logs] == ["idempotency_store_unavailable", "idempotency_store_reachable"]
+    finally:
+        await client.aclose()
+        server.stop()
