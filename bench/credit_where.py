@@ -19,6 +19,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,21 @@ def table(sim: Mapping[Key, list[float]], opt: Mapping[Key, list[float]]) -> lis
     return rows
 
 
+def _print(name: str, split: float, debit_order: bool, totals: list[dict[str, Any]], rows: list[Diff]) -> None:
+    """The human-readable table: each period's totals, then the rows."""
+    print(f"scenario {name}: days < {split:g} (period 0) and from day {split:g} (period 1)")
+    if not debit_order:
+        print("optimum: the vendor's debit order not kept (its MIP ran out of time): a looser bound")
+    for t in totals:
+        print(f"period {t['period']}: credit-burn paid ¥{t['sim_cny']:,.2f}, optimum ¥{t['opt_cny']:,.2f}")
+    print(f"{'period':>6} {'model':<28} {'bucket':<14} {'sim Mtok':>9} {'opt Mtok':>9} {'sim ¥':>9} {'opt ¥':>9}")
+    for r in rows:
+        print(
+            f"{r.period:>6} {r.model:<28} {r.bucket:<14} {r.sim_mtok:>9.2f} {r.opt_mtok:>9.2f}"
+            f" {r.sim_cny:>9.2f} {r.opt_cny:>9.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
@@ -107,17 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for k in (0, 1)
     ]
-    print(f"scenario {s.name}: days < {split:g} (period 0) and from day {split:g} (period 1)")
-    if not opt.debit_order:
-        print("optimum: the vendor's debit order not kept (its MIP ran out of time): a looser bound")
-    for t in totals:
-        print(f"period {t['period']}: credit-burn paid ¥{t['sim_cny']:,.2f}, optimum ¥{t['opt_cny']:,.2f}")
-    print(f"{'period':>6} {'model':<28} {'bucket':<14} {'sim Mtok':>9} {'opt Mtok':>9} {'sim ¥':>9} {'opt ¥':>9}")
-    for r in rows:
-        print(
-            f"{r.period:>6} {r.model:<28} {r.bucket:<14} {r.sim_mtok:>9.2f} {r.opt_mtok:>9.2f}"
-            f" {r.sim_cny:>9.2f} {r.opt_cny:>9.2f}"
-        )
+    _print(s.name, split, opt.debit_order, totals, rows)
     doc = {
         "bench": "credit_where",
         "scenario": s.name,

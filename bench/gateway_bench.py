@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk-bench-master-key-0123456789abcdef"
@@ -191,7 +192,7 @@ def passthrough(up_url: str, args: argparse.Namespace) -> dict[str, float]:
         proc.wait(timeout=10)
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=15)
     ap.add_argument("--connections", type=int, default=32)
@@ -200,23 +201,21 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also measure bench/passthrough.py the same way")
     ap.add_argument("--stream", action="store_true", help="measure streams (100 events each) instead of plain calls")
     ap.add_argument("--workers", type=int, default=1, help="gateway processes (> 1 needs --redis)")
-    args = ap.parse_args()
-    ensure_tools()
+    return ap.parse_args()
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The gateway under load behind nginx's mock upstream (and the passthrough, with --compare): the result row."""
     tmp = Path(tempfile.mkdtemp(prefix="qiao-bench-"))
     up_port, gw_port = free_port(), free_port()
     nginx_conf = start_nginx(tmp, up_port)
     gw = start_gateway(gateway_config(tmp, up_port, args.redis), gw_port, tmp / "gateway.log", args.workers)
-    gw_url, up_url = (
-        f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-        f"http://127.0.0.1:{up_port}/v1/chat/completions",
-    )
+    gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+    up_url = f"http://127.0.0.1:{up_port}/{'stream/' if args.stream else ''}v1/chat/completions"
     script = "stream.lua" if args.stream else "chat.lua"
-    if args.stream:
-        up_url = f"http://127.0.0.1:{up_port}/stream/v1/chat/completions"
     try:
         wrk(gw_url, args.connections, 3, script)  # warm-up
-        rss0 = rss_mb(gw.pid)
-        cpu0 = cpu_s(gw.pid)
+        rss0, cpu0 = rss_mb(gw.pid), cpu_s(gw.pid)
         load = wrk(gw_url, args.connections, args.duration, script)
         cpu_us = (cpu_s(gw.pid) - cpu0) * 1e6 / (load["rps"] * args.duration)
         one = wrk(gw_url, 1, 10, script)
@@ -230,7 +229,7 @@ def main() -> None:
         ref = passthrough(up_url, args) if args.compare else None
     finally:
         stop_nginx(nginx_conf)
-    result = {
+    result: dict[str, Any] = {
         "bench": "gateway",
         "state": "redis" if args.redis else "memory",
         "workers": args.workers,
@@ -251,6 +250,13 @@ def main() -> None:
     if ref is not None:
         result["passthrough_rps"] = round(ref["rps"])
         result["ratio_to_passthrough"] = round(load["rps"] / ref["rps"], 3)
+    return result
+
+
+def main() -> None:
+    args = _args()
+    ensure_tools()
+    result = _measure(args)
     print(f"{'state':>8} {'req/s@' + str(args.connections):>10} {'p50':>8} {'p99':>8} {'p50@1':>8} {'added':>8}")
     print(
         f"{result['state']:>8} {result['rps']:>10} {result['p50_ms']:>8} {result['p99_ms']:>8} "
