@@ -11,7 +11,7 @@ from typing import IO
 
 import msgspec
 
-from finetune.io import incomplete_tail, numbered_lines, open_input
+from finetune.io import incomplete_tail, numbered_lines, open_input, starts_with_bom
 from finetune.judge import Judge, KeyCheck, findings
 from finetune.model import Conversation
 from finetune.output import Outputs
@@ -187,7 +187,16 @@ def validate_file(
     return lines
 
 
+#: Why ``validate`` rejects a file that starts with a UTF-8 byte order mark.
+BOM_REASON = (
+    "the file starts with a UTF-8 byte order mark (BOM); loaders that read text as plain UTF-8 fail "
+    "on its first line. Save it without a BOM, or `finetune convert` it (outputs never have one)"
+)
+
+
 def _read_all(path: Path, reader: Reader, report: Report, keys: KeyCheck) -> Iterator[tuple[int, Conversation]]:
+    if starts_with_bom(path):
+        report.add(Issue(line=1, rule="file.bom", reason=BOM_REASON, file=path.name))
     with open_input(path) as stream:
         for number, line in numbered_lines(stream):
             keys.line(number, line)

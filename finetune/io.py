@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark
 _CHUNK = 1 << 14  # compressed bytes per read: small enough that the inflated chunk stays small
 
 
@@ -103,7 +104,24 @@ class GzipTail(io.RawIOBase):
 
 
 def open_input(path: Path) -> IO[bytes]:
-    """Open a file for binary line reading, decompressing it if it starts with the gzip magic bytes."""
+    """Open a file for binary line reading, decompressing it if it starts with the gzip magic bytes.
+
+    A UTF-8 byte order mark at the start (Windows Notepad writes one) is skipped, so the first line
+    decodes and the format is detected; ``validate`` reports it (:func:`starts_with_bom`).
+    """
+    stream = _open_raw(path)
+    if stream.peek(len(BOM))[: len(BOM)] == BOM:
+        stream.read(len(BOM))
+    return stream
+
+
+def starts_with_bom(path: Path) -> bool:
+    """True when the (decompressed) file starts with a UTF-8 byte order mark."""
+    with _open_raw(path) as stream:
+        return stream.peek(len(BOM))[: len(BOM)] == BOM
+
+
+def _open_raw(path: Path) -> io.BufferedReader:
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == GZIP_MAGIC:

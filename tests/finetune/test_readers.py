@@ -18,7 +18,7 @@ from finetune.readers import (
     read_pair,
     read_transcript,
 )
-from tests.finetune.conftest import jsonl
+from tests.finetune.conftest import finetune, jsonl, no_traceback, read_jsonl
 
 REQ = {"model": "m", "messages": [{"role": "user", "content": "你好？"}], "tools": [{"type": "function"}]}
 COMPLETION = {"choices": [{"message": {"role": "assistant", "content": "您好！"}, "finish_reason": "stop"}]}
@@ -146,3 +146,21 @@ def test_legacy_function_calling_becomes_tools() -> None:
     call = conv.messages[1].tool_calls
     assert call is not msgspec.UNSET and call[0].function.name == "f"
     assert conv.messages[2] == Message(role="tool", content="结果", tool_call_id=call[0].id)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_byte_order_mark_is_read_past_and_validate_names_it(tmp_path: Path, compress: bool) -> None:
+    """A file starting with a UTF-8 BOM (as Windows Notepad saves it) is detected by its real format
+    and every line converts, the Chinese text byte for byte; ``validate`` rejects the BOM by name."""
+    rows = [
+        {"conversations": [{"from": "human", "value": f"问题{i}"}, {"from": "gpt", "value": "答。"}]} for i in range(3)
+    ]
+    data = b"\xef\xbb\xbf" + b"".join(enc(r) + b"\n" for r in rows)
+    src = tmp_path / ("bom.jsonl.gz" if compress else "bom.jsonl")
+    src.write_bytes(gzip.compress(data) if compress else data)
+    done = finetune("convert", src, "--to", "openai", "-o", tmp_path / "out.jsonl")
+    assert done.returncode == 0 and no_traceback(done.stderr), done.stderr
+    assert [m["messages"][0]["content"] for m in read_jsonl(tmp_path / "out.jsonl")] == ["问题0", "问题1", "问题2"]
+    checked = finetune("validate", "--for", "sharegpt", src)
+    assert checked.returncode == 1 and no_traceback(checked.stderr)
+    assert f"{src.name}:1: rejected [file.bom]" in checked.stderr and "input.json" not in checked.stderr
