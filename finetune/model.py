@@ -21,6 +21,10 @@ from msgspec import UNSET, Struct, UnsetType
 #: Message content: text, a list of OpenAI content parts, or absent (tool-call-only turns).
 Content = str | list[dict[str, Any]] | None
 
+#: Roles whose messages must carry content: OpenAI's schema requires ``content`` on system, user and
+#: tool messages (only assistant turns with tool calls and legacy ``function`` results may omit it).
+NEEDS_CONTENT = frozenset({"system", "user", "tool"})
+
 
 class FunctionCall(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True):
     """A function call; ``arguments`` is a JSON *string*, as OpenAI sends it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from msgspec import UNSET, Struct
 
-from finetune.model import Conversation, Message, arguments_problem
+from finetune.model import NEEDS_CONTENT, Conversation, Message, arguments_problem
 from finetune.targets.caps import Caps
 
 
@@ -26,6 +26,8 @@ class Scan(Struct, gc=False):
     has_assistant: bool = False
     #: Deprecated function calling (``function_call`` or ``role: function``) is present.
     legacy: bool = False
+    #: A system, user or tool message without content (missing or null).
+    no_content: bool = False
     non_str: bool = False
     non_text_parts: bool = False
     same_role: bool = False
@@ -49,7 +51,9 @@ def scan(conv: Conversation) -> Scan:
     same = late = first_not_user = has_assistant = tool_use = False
     for m in conv.messages:
         role = m.role
-        if m.content is not None and m.content.__class__ is not str:
+        if m.content is None:
+            s.no_content = s.no_content or role in NEEDS_CONTENT
+        elif m.content.__class__ is not str:
             _content(s, m.content)
         if m.weight is not UNSET and role != "assistant":
             s.bad_weight = True
@@ -113,6 +117,8 @@ def _content(s: Scan, content: object) -> None:
 def clean(s: Scan, conv: Conversation, caps: Caps) -> bool:
     """True when no shared rule of a target with these caps can fire for this conversation."""
     if not conv.messages or conv.is_preference or s.legacy or s.bad_role or s.bad_weight or s.empty_answer:
+        return False
+    if s.no_content:
         return False
     if not s.has_assistant or (s.weight_fraction and caps.weights == "binary"):
         return False

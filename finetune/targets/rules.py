@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from msgspec import UNSET
 
-from finetune.model import Conversation, Message, arguments_problem
+from finetune.model import NEEDS_CONTENT, Conversation, Message, arguments_problem
 from finetune.targets.caps import Caps, Rule
 
 Found = Iterator[tuple[str, str]]
@@ -37,6 +37,12 @@ def _text(conv: Conversation, caps: Caps) -> Found:
     for i, m in enumerate(conv.messages):
         if m.content is not None and not isinstance(m.content, str):
             yield f"$.messages[{i}].content", "content must be a string for this target"
+
+
+def _missing_content(conv: Conversation, caps: Caps) -> Found:
+    for i, m in enumerate(conv.messages):
+        if m.content is None and m.role in NEEDS_CONTENT:
+            yield f"$.messages[{i}].content", f"a {m.role} message needs content (it is missing or null)"
 
 
 def _has_assistant(conv: Conversation, caps: Caps) -> Found:
@@ -177,6 +183,7 @@ def rules_for(caps: Caps) -> tuple[Rule, ...]:
     rules = [
         Rule("messages.nonempty", "each line needs a non-empty messages list", _nonempty),
         Rule("role.known", "roles are system, user, assistant, tool, function", _roles),
+        Rule("content.missing", "system, user and tool messages need content", _missing_content),
         Rule("turns.has_assistant", "an SFT sample needs an assistant answer", _has_assistant),
         Rule("content.empty", "assistant messages need content or tool calls", _empty_answer),
         Rule("weights.values", "weights only on assistant messages, within range", _weights),

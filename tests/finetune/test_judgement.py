@@ -49,13 +49,17 @@ def test_validate_and_convert_report_the_same_findings(tmp_path: Path) -> None:
     v = finetune("validate", "--for", "openai", src, "--report", tmp_path / "v.jsonl")
     c = finetune("convert", "--to", "openai", src, "-o", tmp_path / "o.jsonl", "--report", tmp_path / "c.jsonl")
     assert v.returncode == 1 and c.returncode == 1, (v.stderr, c.stderr)
-    assert judged(tmp_path / "v.jsonl") == judged(tmp_path / "c.jsonl") == {
-        (2, "turns.has_assistant", "rejected"),
-        (2, "turns.last", "rejected"),
-        (3, "weights.values", "rejected"),
-        (4, "tools.arguments", "rejected"),
-        (0, "limits.min_samples", "warning"),
-    }
+    assert (
+        judged(tmp_path / "v.jsonl")
+        == judged(tmp_path / "c.jsonl")
+        == {
+            (2, "turns.has_assistant", "rejected"),
+            (2, "turns.last", "rejected"),
+            (3, "weights.values", "rejected"),
+            (4, "tools.arguments", "rejected"),
+            (0, "limits.min_samples", "warning"),
+        }
+    )
 
 
 def test_one_sample_file_draws_the_minimum_warning_from_validate(tmp_path: Path) -> None:
@@ -95,3 +99,32 @@ def test_validate_checks_tool_arguments_too(tmp_path: Path) -> None:
     done = finetune("validate", "--for", "openai", src)
     assert done.returncode == 1 and no_traceback(done.stderr)
     assert "rejected [tools.arguments] $.messages[1].tool_calls[0].function.arguments" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("role", "target"),
+    [(role, t) for role in ("system", "user") for t in ("openai", "bailian", "zhipu")]
+    + [("tool", "openai"), ("tool", "bailian")],
+)
+def test_message_without_content_is_rejected(tmp_path: Path, role: str, target: str) -> None:
+    """A system, user or tool message whose content is missing or null (OpenAI's schema requires it) is
+    rejected by validate and by convert, which would otherwise write ``{"role": "user"}`` to the file."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    tool_turns = [{"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "tool", "tool_call_id": "c1"}]
+    messages = {
+        "system": [{"role": "system", "content": None}, U, A],
+        "user": [{"role": "user"}, A],
+        "tool": [U, *tool_turns, A],
+    }[role]
+    line: dict[str, Any] = {"messages": messages}
+    if role == "tool":
+        line["tools"] = [{"type": "function", "function": {"name": "f"}}]
+    src = jsonl(tmp_path / "in.jsonl", [line])
+    checked = finetune("validate", "--for", target, src, "--from", "openai")
+    assert checked.returncode == 1 and no_traceback(checked.stderr), checked.stderr
+    assert "in.jsonl:1: rejected [content.missing]" in checked.stderr
+    out = tmp_path / "out.jsonl"
+    done = finetune("convert", src, "--to", target, "-o", out)
+    assert done.returncode == 1 and no_traceback(done.stderr), done.stderr
+    assert "in.jsonl:1: rejected [content.missing]" in done.stderr
+    assert read_jsonl(out) == []
