@@ -34,7 +34,11 @@ _SECRET_KEY = re.compile(
     r"|password|access[_-]token|refresh[_-]token|x[_-]api[_-]key)$",
     re.IGNORECASE,
 )
-_SECRET_HINT = re.compile(rb"key|authorization|secret|password|access.token|refresh.token", re.IGNORECASE)
+#: Raw request bytes that may hold a secret-named key: the names themselves, or any ASCII character
+#: written as a JSON escape (``"\u0070assword"`` is the key ``password`` to every reader).
+_SECRET_HINT = re.compile(
+    rb"key|authorization|secret|password|access.token|refresh.token|\\u00[2-7][0-9a-f]", re.IGNORECASE
+)
 
 
 class TranscriptRecord(msgspec.Struct, kw_only=True):

@@ -159,3 +159,19 @@ async def test_close_without_start_still_writes(tmp_path: Path) -> None:
     writer.submit(record(0))
     await writer.close()
     assert [r["request_id"] for r in read_all(tmp_path)] == ["req-0"]
+
+
+async def test_secret_keys_spelled_with_json_escapes_are_removed(tmp_path: Path) -> None:
+    """A raw request whose secret-named keys are written with JSON escapes (``"\\u0070assword"`` is
+    ``password`` to any reader) loses them too; Chinese text escaped as ``\\uXXXX`` is kept."""
+    raw = msgspec.Raw(
+        b'{"messages":[{"role":"user","content":"\\u4f60\\u597d"}],'
+        b'"\\u0070assword":"hunter2","\\u0061uthorization":"Bearer sk-live"}'
+    )
+    writer = TranscriptWriter(tmp_path)
+    await writer.start()
+    writer.submit(record(0, request=raw))
+    await writer.close()
+    text = b"".join(gzip.decompress(p.read_bytes()) for p in writer.files)
+    assert b"hunter2" not in text and b"sk-live" not in text
+    assert read_all(tmp_path)[0]["request"]["messages"][0]["content"] == "你好"
