@@ -14,7 +14,7 @@ import msgspec
 from finetune.io import incomplete_tail, numbered_lines, open_input, starts_with_bom
 from finetune.judge import Judge, KeyCheck, findings
 from finetune.model import Conversation
-from finetune.output import Outputs
+from finetune.output import Outputs, sibling
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, Summary
 from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
 from finetune.report import EXIT_OK, EXIT_REJECTS, Issue, Report
@@ -73,10 +73,14 @@ def _inputs(args: argparse.Namespace, files: Sequence[Path]) -> list[Path]:
     return [*files, *([args.requests] if args.requests else [])]
 
 
-def _report(args: argparse.Namespace, inputs: Sequence[Path]) -> tuple[Report, IO[bytes] | None]:
+def _report(
+    args: argparse.Namespace, inputs: Sequence[Path], outputs: Sequence[Path] = ()
+) -> tuple[Report, IO[bytes] | None]:
     jsonl = None
     if args.report:
         Outputs(inputs).check(args.report)
+        if args.report.resolve() in {p.resolve() for p in outputs}:  # not there yet: no inode to compare
+            raise UsageError(f"--report {args.report} is also an output of this run; give it another name")
         args.report.parent.mkdir(parents=True, exist_ok=True)
         jsonl = args.report.open("wb")
     return Report(strict=args.strict, jsonl=jsonl, max_printed=0 if args.quiet else 200), jsonl
@@ -111,7 +115,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     outputs = Outputs(inputs)
     outputs.check(args.output)
     sources = [Source(p, reader_for(p, args.source, args.requests)) for p in args.inputs]
-    report, jsonl = _report(args, [*inputs, args.output])
+    report, jsonl = _report(args, inputs, [args.output, sibling(args.output, "val")])
     bar = ProgressBar(sum(p.stat().st_size for p in args.inputs))
     try:
         summary = Converter(target, options, report).run(sources, args.output, bar.update if bar.on else None, outputs)

@@ -72,7 +72,9 @@ def test_strict_failure_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def big_gzip_input(path: Path, lines: int) -> Path:
     """A gzip input that is small on disk but takes the converter a while (repetitive lines)."""
-    row = b'{"messages":[{"role":"user","content":"\xe4\xbd\xa0\xe5\xa5\xbd %d"},{"role":"assistant","content":"ok"}]}\n'
+    row = (
+        b'{"messages":[{"role":"user","content":"\xe4\xbd\xa0\xe5\xa5\xbd %d"},{"role":"assistant","content":"ok"}]}\n'
+    )
     path.write_bytes(gzip.compress(b"".join(row % i for i in range(lines)), compresslevel=1))
     return path
 
@@ -166,3 +168,25 @@ def test_output_through_a_symlink_updates_its_target(tmp_path: Path) -> None:
     link.symlink_to(target)
     assert finetune("convert", src, "--to", "zhipu", "-o", link).returncode == 0
     assert link.is_symlink() and read_jsonl(target) == [conversation(2)]
+
+
+@pytest.mark.parametrize("name", ["o.jsonl", "o.val.jsonl"])
+def test_report_that_is_an_output_is_refused(tmp_path: Path, name: str) -> None:
+    """--report naming the (not yet existing) output or its validation file exits 2 before anything is
+    written, instead of the output silently replacing the report at the end of the run."""
+    src = jsonl(tmp_path / "in.jsonl", [conversation(i) for i in range(20)])
+    out_dir = tmp_path / "out"
+    done = finetune(
+        "convert",
+        src,
+        "--to",
+        "bailian",
+        "-o",
+        out_dir / "o.jsonl",
+        "--val-fraction",
+        "0.2",
+        "--report",
+        out_dir / name,
+    )
+    assert done.returncode == 2 and "is also an output of this run" in done.stderr and no_traceback(done.stderr)
+    assert not out_dir.exists() or list(out_dir.iterdir()) == []
