@@ -23,6 +23,7 @@ BREAKERS: dict[str, tuple[str, dict[str, Any]]] = {
     "role.known": ("openai", {"messages": [U, {"role": "robot", "content": "x"}, A]}),
     "turns.has_assistant": ("openai", {"messages": [U]}),
     "content.empty": ("openai", {"messages": [U, {"role": "assistant", "content": ""}]}),
+    "content.missing": ("openai", {"messages": [{"role": "user"}, A]}),
     "weights.values": ("openai", {"messages": [U, {**A, "weight": 0.5}]}),
     "preference.shape": (
         "tencent",
