@@ -114,9 +114,10 @@ class Caller:
         self, job: Job, choice: Choice, adm: Admission, reply: tuple[int, Mapping[str, str], bytes], t0: float
     ) -> Reply | Outcome:
         status, headers, data = reply
-        if choice.vendor.map_reply is not None and status < 300:
-            data = choice.vendor.map_reply(data)
-        outcome, view = self.classify_reply(choice.vendor, status, headers, data)
+        mapped = mapped_chunk(choice.vendor.map_reply if status < 300 else None, data)
+        if isinstance(mapped, Outcome):
+            return await self._failed(job, choice, adm, mapped, t0)
+        outcome, view = self.classify_reply(choice.vendor, status, headers, mapped)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         job.usage = view.usage if view is not None else None
@@ -126,7 +127,7 @@ class Caller:
             now = self.clock()
             rest = _capped(rest, job.route.failover.max_retry_after_s, choice, "x-ratelimit-reset")
             await self.store.cool_down(choice.provider_name, now + rest, "rate_limited", now)
-        return Reply(status, data)
+        return Reply(status, mapped)
 
     def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
         body = dict(job.body)
@@ -183,8 +184,7 @@ class Caller:
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         view: wire.ReplyView | None = None
         if first is not None and first != upstream.DONE:
-            first = mapped_chunk(choice.vendor.map_chunk, first)
-            outcome, view = self.classify_chunk(choice.vendor, first)
+            first, outcome, view = self.classify_mapped(choice.vendor, first)
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
@@ -200,6 +200,13 @@ class Caller:
         if not outcome.ok and self.scrub.hits(data):
             outcome, view = compat.classify_reply(vendor, status, headers, self.scrub(data), self.clock())
         return outcome, view
+
+    def classify_mapped(self, vendor: Vendor, payload: bytes) -> tuple[bytes, Outcome, wire.ReplyView | None]:
+        """One stream chunk mapped to OpenAI's shape (:func:`mapped_chunk`) and classified."""
+        mapped = mapped_chunk(vendor.map_chunk, payload)
+        if isinstance(mapped, Outcome):
+            return payload, mapped, None
+        return (mapped, *self.classify_chunk(vendor, mapped))
 
     def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
         """The vendor's rules on one stream chunk; a failure's text is scrubbed like a reply's."""
@@ -301,8 +308,16 @@ def _capped(wait_s: float, cap_s: float, choice: Choice, header: str) -> float:
     return cap_s
 
 
-def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes:
-    return payload if hook is None else hook(payload)
+def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
+    """A vendor's reply or chunk mapped to OpenAI's shape by its hook; a malformed-response outcome when the hook
+    fails on it (JSON of a shape the vendor's mapping does not expect is a malformed reply, not our crash)."""
+    if hook is None:
+        return payload
+    try:
+        return hook(payload)
+    except Exception as e:  # whatever the upstream sent: the hook's failure is the reply's fault
+        message = f"the reply has a shape the vendor's mapping does not expect ({type(e).__name__})"
+        return Outcome(failure=Failure.MALFORMED_RESPONSE, code="malformed", message=message)
 
 
 def usage_total(usage: wire.Usage | None) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from balancer import upstream, wire
-from balancer.attempt import Caller, mapped_chunk
+from balancer.attempt import Caller
 from balancer.errors import CLIENT_FACING, Failure, Outcome, error_event
 from balancer.job import Job, Stream
 from balancer.vendors import openai_compat as compat
@@ -47,8 +47,7 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
                 break
             payload = got
             if payload != upstream.DONE:
-                payload = mapped_chunk(s.choice.vendor.map_chunk, payload)
-                result, view = caller.classify_chunk(s.choice.vendor, payload)
+                payload, result, view = caller.classify_mapped(s.choice.vendor, payload)
                 if not result.ok:
                     outcome = result
                     break

@@ -110,7 +110,9 @@ def _replay(vendor: Vendor, events: list[str]) -> tuple[Failure | None, int | No
         data = line.removeprefix("data:").lstrip().encode()
         if data == b"[DONE]":
             return None, usage, True
-        outcome, view = compat.classify_chunk(vendor, mapped_chunk(vendor.map_chunk, data))
+        mapped = mapped_chunk(vendor.map_chunk, data)
+        assert isinstance(mapped, bytes), mapped  # every recorded chunk maps
+        outcome, view = compat.classify_chunk(vendor, mapped)
         if not outcome.ok:
             return outcome.failure, usage, False
         found = compat.chunk_usage(vendor, view) if view is not None else None
