@@ -111,13 +111,11 @@ class Api:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_served_headers(request, job)},
         )
         client = _ClientStream(request, resp, gw.cfg.server.write_timeout_s)
-        outcome = await streams.pump(gw.engine.caller, job, s, client.write)
+        outcome = await streams.pump(gw.engine.caller, job, s, client)
         if outcome is not None and outcome.ok and job.assembler is not None and gw.capture is not None:
             gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
         ctx["stream_end"] = "done" if outcome is not None and outcome.ok else job.attempts[-1].result
-        if resp.prepared:
-            with contextlib.suppress(OSError):
-                await resp.write_eof()
+        await client.finish()  # at once after [DONE] already (the upstream is drained after), idempotent
         return resp
 
     async def models(self, request: web.Request) -> web.Response:
@@ -248,6 +246,12 @@ class _ClientStream:
             return
         async with asyncio.timeout(self.timeout_s):
             await self.resp.write(data)
+
+    async def finish(self) -> None:
+        """End the response (its last chunk), if it was started; a client already gone is no error here."""
+        if self.resp.prepared:
+            with contextlib.suppress(OSError):
+                await self.resp.write_eof()
 
 
 def _summary(job: Job) -> dict[str, Any]:

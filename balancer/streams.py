@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from balancer import upstream, wire
 from balancer.attempt import Caller
@@ -22,9 +23,19 @@ from balancer.vendors import openai_compat as compat
 DRAIN_S = 1.0  # how long a finished stream's leftovers are read before its connection is dropped
 
 
-async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awaitable[None]]) -> Outcome | None:
+class Client(Protocol):
+    """The client's side of a stream (:class:`balancer.api._ClientStream`)."""
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes; OSError when the client has gone or stopped reading."""
+
+    async def finish(self) -> None:
+        """End the response (never raises)."""
+
+
+async def pump(caller: Caller, job: Job, s: Stream, client: Client) -> Outcome | None:
     """Forward the stream as it comes; end it with ``[DONE]`` or an error event. Returns how the upstream ended,
-    or None when our side cut it (``write`` raised OSError: the client left or stopped reading; or the gateway
+    or None when our side cut it (a write raised OSError: the client left or stopped reading; or the gateway
     shut down); whatever happens, the attempt is settled, booked and logged once. Events that arrived together
     go out in one write (what was received is sent before the next wait), not one write per event."""
     timeouts = caller.cfg.provider_timeouts(s.choice.provider)
@@ -40,7 +51,7 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
             relay.take(payload, view)
             got: bytes | Outcome | None = s.reader.ready()
             if got is None:
-                await relay.flush(write)
+                await relay.flush(client.write)
                 got = await _next(s, timeouts.idle_s, end, relay.finished)
             if isinstance(got, Outcome):
                 outcome = got
@@ -54,7 +65,7 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
         outcome = outcome or Outcome()  # no outcome: the loop ended on [DONE]
         cut_by = "gateway_shutdown" if not outcome.ok and caller.drain.expired else ""  # the drain cut it
         relay.frames.append(b"data: [DONE]\n\n" if outcome.ok else _error_event(s, outcome, cut_by))
-        await relay.flush(write)
+        await relay.flush(client.write)
     except OSError:  # the client went away, or stopped reading for longer than the write timeout
         cut_by = "client_disconnected"
     finally:
@@ -67,7 +78,7 @@ async def pump(caller: Caller, job: Job, s: Stream, write: Callable[[bytes], Awa
             cut_by=cut_by or "client_disconnected",
         )  # fmt: skip
         if ended is not None and ended.ok:
-            await _drain(s)
+            await _drain(s, client)
         s.resp.release()
     return None if cut_by else outcome
 
@@ -156,9 +167,11 @@ def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:
     return bool(view.choices) and any(c.finish_reason for c in view.choices or ())
 
 
-async def _drain(s: Stream) -> None:
-    """Read a finished stream to its end (within a second) so the connection goes back to the pool; an
-    upstream that keeps sending after its end loses the connection instead."""
+async def _drain(s: Stream, client: Client) -> None:
+    """End the client's response (it has its [DONE]: it must not wait on the upstream), then read the finished
+    stream to its end (within a second) so the connection goes back to the pool; an upstream that keeps
+    sending after its end loses the connection instead."""
+    await client.finish()
     try:
         async with asyncio.timeout(DRAIN_S):
             while await s.reader.next(DRAIN_S) is not None:

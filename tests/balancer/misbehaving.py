@@ -1,5 +1,5 @@
 """A small aiohttp upstream that misbehaves the ways a network can: answers that never come, bytes without
-progress (SSE comments only), a stream that never ends, a body that trickles forever, a line without an end.
+progress (SSE comments only), a stream that never ends, a body that trickles forever, a line without an end, a body held open after its [DONE].
 
 Every path is ``/<behaviour>/chat/completions`` so a provider's ``base_url`` selects a behaviour.
 """
@@ -63,6 +63,14 @@ async def trickle(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0.1)
 
 
+async def done_then_hold(request: web.Request) -> web.StreamResponse:
+    """A whole stream with its [DONE], then the body is held open (its last chunk never comes)."""
+    resp = await _sse(request)
+    await resp.write(b"data: " + json.dumps(CHUNK).encode() + b"\n\ndata: [DONE]\n\n")
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
+
+
 async def unending_line(request: web.Request) -> web.StreamResponse:
     """A ``data:`` line that never ends, as fast as the gateway reads it."""
     resp = await _sse(request)
@@ -81,6 +89,7 @@ def make_app() -> web.Application:
         "endless": endless,
         "trickle": trickle,
         "unending-line": unending_line,
+        "done-then-hold": done_then_hold,
     }.items():
         app.router.add_post(f"/{name}/chat/completions", handler)
     return app

@@ -101,6 +101,19 @@ async def test_a_line_without_end_is_malformed(make_gateway: GatewayFactory, bad
     assert failed and failed[0]["failure"] == "malformed_response"
 
 
+async def test_a_finished_stream_ends_at_once_when_its_upstream_lingers(
+    make_gateway: GatewayFactory, bad_upstream: str, http: aiohttp.ClientSession
+) -> None:
+    """A stream that ended with [DONE] ends for the client at once (curl, fetch and httpx read to the end of
+    the body), even when the upstream holds its body open after [DONE]; the gateway drains it afterwards."""
+    gw = await make_gateway(_first_then("done-then-hold", bad_upstream))
+    t0 = time.monotonic()
+    async with http.post(gw.url + "/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()) as r:
+        assert r.headers["x-qiao-provider"] == "ds-a"
+        body = await r.read()
+    assert body.endswith(b"data: [DONE]\n\n") and time.monotonic() - t0 < 0.5
+
+
 async def test_retry_after_is_capped(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """A 429 asking to be left alone for a year cools the candidate down for failover.max_retry_after_s, and
     the cap is logged."""
