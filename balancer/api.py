@@ -217,6 +217,7 @@ class Api:
             done = request.get(DONE)
             if done is not None and _failed(done):
                 self.failures.append(dict(done, at=time.time()))
+            await _send_large(request, resp, self.gw.cfg.server.write_timeout_s)
             return resp
 
         return wrapped
@@ -244,14 +245,36 @@ class _ClientStream:
         if transport.get_write_buffer_size() + len(data) < _NEVER_BLOCKS:
             await self.resp.write(data)
             return
-        async with asyncio.timeout(self.timeout_s):
-            await self.resp.write(data)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self.resp.write(data)
+        except TimeoutError:
+            transport.abort()  # a broken stream, not one ended cleanly without its answer when the client reads on
+            raise
 
     async def finish(self) -> None:
         """End the response (its last chunk), if it was started; a client already gone is no error here."""
         if self.resp.prepared:
             with contextlib.suppress(OSError):
                 await self.resp.write_eof()
+
+
+async def _send_large(request: web.Request, resp: web.StreamResponse, timeout_s: float) -> None:
+    """Send a whole reply too large to leave in the socket buffers at once, within ``timeout_s``: a client that
+    does not read it is let go (its connection closed), as a stream's is, instead of holding the connection and
+    the reply for ever. A smaller one is left to aiohttp (its write cannot wait)."""
+    body = resp.body if isinstance(resp, web.Response) and not resp.prepared else None
+    if not isinstance(body, bytes) or len(body) < _NEVER_BLOCKS:
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await resp.prepare(request)
+            await resp.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()  # a reply cut short: never a clean end (nor the rest sent after)
+    except ConnectionError:  # the client left: aiohttp finds the response sent, or the connection closed
+        pass
 
 
 def _summary(job: Job) -> dict[str, Any]:

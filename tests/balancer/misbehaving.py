@@ -1,5 +1,5 @@
 """A small aiohttp upstream that misbehaves the ways a network can: answers that never come, bytes without
-progress (SSE comments only), a stream that never ends, a body that trickles forever, a line without an end, a body held open after its [DONE].
+progress (SSE comments only), a stream that never ends, a body that trickles forever, a line without an end, a body held open after its [DONE], a reply larger than a client may read.
 
 Every path is ``/<behaviour>/chat/completions`` so a provider's ``base_url`` selects a behaviour.
 """
@@ -71,6 +71,32 @@ async def done_then_hold(request: web.Request) -> web.StreamResponse:
     raise AssertionError("unreachable")
 
 
+async def flood(request: web.Request) -> web.StreamResponse:
+    """A whole stream as fast as it can be written: 400 chunks of 64 KiB of content, then finish and [DONE]."""
+    resp = await _sse(request)
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a" * 65536}}]}
+    for _ in range(400):
+        await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+    end = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+    await resp.write(b"data: " + json.dumps(end).encode() + b"\n\ndata: [DONE]\n\n")
+    return resp
+
+
+BIG_TEXT = 16 << 20  # characters of content in the "big" reply (a large, valid answer)
+
+
+async def big(request: web.Request) -> web.Response:
+    """A valid non-stream reply whose content is BIG_TEXT characters (far more than socket buffers hold)."""
+    message = {"role": "assistant", "content": "a" * BIG_TEXT}
+    usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+    return web.json_response({"id": "c", "object": "chat.completion", "choices": choices, "usage": usage})
+
+
 async def unending_line(request: web.Request) -> web.StreamResponse:
     """A ``data:`` line that never ends, as fast as the gateway reads it."""
     resp = await _sse(request)
@@ -90,6 +116,8 @@ def make_app() -> web.Application:
         "trickle": trickle,
         "unending-line": unending_line,
         "done-then-hold": done_then_hold,
+        "big": big,
+        "flood": flood,
     }.items():
         app.router.add_post(f"/{name}/chat/completions", handler)
     return app

@@ -156,6 +156,49 @@ async def test_slowloris_head_is_cut(make_gateway: GatewayFactory) -> None:
     assert closed and time.monotonic() - t0 < 5
 
 
+async def test_a_stream_client_let_go_for_not_reading_sees_an_error(
+    make_gateway: GatewayFactory, bad_upstream: str
+) -> None:
+    """A stream's client that reads nothing for longer than server.write_timeout_s is let go, and when it reads
+    again its stream fails (the SDK raises): the connection is broken, never ended cleanly without its answer."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        _first_then("flood", bad_upstream)(cfg)
+        cfg["server"] = {"write_timeout_s": 1.0}
+
+    gw = await make_gateway(edit)
+    stream = await gw.client().chat.completions.create(**CHAT, stream=True)  # type: ignore[call-overload]
+    await asyncio.sleep(3)  # reads nothing for three write timeouts
+    with pytest.raises(openai.APIError):
+        async for _ in stream:
+            pass
+
+
+async def test_a_client_that_does_not_read_its_reply_is_let_go(make_gateway: GatewayFactory, bad_upstream: str) -> None:
+    """A plain (non-stream) reply larger than the socket buffers, to a client that never reads it, is given up
+    after server.write_timeout_s: the connection is closed, not held (with the reply in memory) for ever."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        _first_then("big", bad_upstream)(cfg)
+        cfg["server"] = {"write_timeout_s": 1.0}
+
+    gw = await make_gateway(edit)
+    host, port = gw.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps(CHAT).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n"
+    writer.write(head.encode() + b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    await asyncio.sleep(4)  # the reply is sent; the client reads nothing for four write timeouts
+    received = 0
+    try:
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    writer.close()
+    assert 0 < received < misbehaving.BIG_TEXT  # the connection was closed before the whole reply went out
+
+
 @pytest.mark.parametrize(
     "body",
     [
