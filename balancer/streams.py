@@ -130,18 +130,22 @@ def _error_event(s: Stream, o: Outcome, cut_by: str) -> bytes:
 
 
 async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> bytes | Outcome:
-    """The next payload, waiting within the idle and total time; or how the stream ended."""
+    """The next payload, waiting within the idle and total time; or how the stream ended. A vendor that ends with a
+    finish_reason, not [DONE], has finished once it sent one: silence after it (a body held open) is its end."""
     now = time.perf_counter()
+    over = finished and not s.choice.vendor.quirks.sends_done
     try:
-        payload = await s.reader.next(max(0.001, min(idle_s, end - now)))
+        payload = await s.reader.next(max(0.001, min(idle_s, end - now, DRAIN_S if over else idle_s)))
     except TimeoutError:
+        if over:
+            return Outcome()
         msg = "the stream stalled" if time.perf_counter() < end else "the stream exceeded its total time"
         return Outcome(failure=Failure.TIMEOUT, code="stream_timeout", message=msg)
     except OSError as e:
         return upstream.transport_failure(e)
     if payload is not None:
         return payload
-    if finished and not s.choice.vendor.quirks.sends_done:
+    if over:
         return Outcome()  # this vendor ends with a finish_reason, not [DONE]
     return Outcome(
         failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"

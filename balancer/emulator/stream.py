@@ -120,6 +120,8 @@ async def send(
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
     book()
+    if fault == "linger":  # the whole answer, then the body is held open: its end never comes
+        await asyncio.sleep(3600)
     await resp.write_eof()
     return resp
 

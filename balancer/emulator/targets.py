@@ -25,6 +25,7 @@ Fault = Literal[
     "truncate_stream",
     "malformed",
     "stall_stream",
+    "linger",
     "content_filter",
     "context_length",
     "auth",

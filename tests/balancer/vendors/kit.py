@@ -87,12 +87,13 @@ async def stream(gw: GatewayHandle) -> None:
 
 
 async def request_done(logs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The request's request_done log line (logged just after the last byte: give it a moment)."""
-    for _ in range(200):
+    """The request's request_done log line (logged after the last byte, once the upstream is drained: within
+    streams.DRAIN_S of it; polled for up to 10 s)."""
+    for _ in range(2000):
         done = next((e for e in logs if e["event"] == "request_done"), None)
         if done is not None:
             return done
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.005)
     raise AssertionError("no request_done line")
 
 

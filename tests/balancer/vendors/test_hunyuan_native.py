@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import structlog
 
@@ -74,3 +76,21 @@ def test_dropped_fields_are_logged() -> None:
     with structlog.testing.capture_logs() as logs:
         hunyuan_native.map_request(b'{"model":"m","messages":[],"tools":[],"n":1}')
     assert logs[0]["dropped"] == ["n", "tools"]
+
+
+async def test_a_stream_held_open_after_its_finish_reason_is_complete(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """Hunyuan's native stream ends with a FinishReason, not [DONE]: when the body is then held open, the answer is
+    still whole and ended cleanly (the silence after the finish is its end), not cut by the idle timer as a stalled
+    stream with the account cooled down."""
+    edit = kit.edit_for(CASE)
+
+    def idle(raw: dict[str, Any]) -> None:
+        edit(raw)
+        raw["providers"]["v"]["timeouts"] = {"idle_s": 3.0}
+
+    gw = await make_gateway(idle)
+    await emulator.fault(CASE.target, "linger")
+    await kit.stream(gw)
+    assert gw.gw.store.health("v", CASE.model, gw.clock()).available
