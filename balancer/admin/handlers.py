@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from balancer.admin import types as T
 from balancer.admin.routes import Op
 from balancer.api import Api
 from balancer.clients import KeyConflict, KeyRecord, presented_key
-from balancer.config import AdminKey
+from balancer.config import AdminKey, Limits
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 
@@ -183,8 +184,8 @@ class Admin:
         spec: T.KeySpec = call.body
         record = KeyRecord(
             name=spec.name, key_sha256="", routes=self._routes(spec.routes), transcripts=spec.transcripts,
-            limits=spec.limits, daily_budget=spec.daily_budget, monthly_budget=spec.monthly_budget,
-            expires=spec.expires.timestamp() if spec.expires else None,
+            limits=_config_limits(spec.limits), daily_budget=spec.daily_budget, monthly_budget=spec.monthly_budget,
+            expires=_epoch(spec.expires) if spec.expires else None,
         )  # fmt: skip
         try:
             made, secret = await self.gw.clients.create(record)
@@ -199,8 +200,10 @@ class Admin:
         changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not msgspec.UNSET}
         if "routes" in changes:
             changes["routes"] = self._routes(changes["routes"])
+        if "limits" in changes:
+            changes["limits"] = _config_limits(changes["limits"])
         if changes.get("expires") is not None:
-            changes["expires"] = changes["expires"].timestamp()
+            changes["expires"] = _epoch(changes["expires"])
         record = msgspec.structs.replace(self._key(call.name()), **changes)
         try:
             await self.gw.clients.update(record)
@@ -217,6 +220,21 @@ class Admin:
             raise GatewayError(409, str(e), code="key_not_changeable") from None
         self._changed(call, "revoke_key", name)
         return T.Change(by=call.who.name, what="revoke_key", target=name)
+
+
+def _config_limits(limits: T.KeyLimits) -> Limits:
+    return Limits(rpm=limits.rpm, tpm=limits.tpm, concurrency=limits.concurrency)
+
+
+def _epoch(when: dt.datetime) -> float:
+    """An expiry as epoch seconds; a 400 when it is no UTC date-time (year 1 at +14:00 is year 0 in UTC)."""
+    try:
+        return when.astimezone(dt.UTC).timestamp()
+    except OverflowError:
+        raise GatewayError(
+            400, "Invalid body: 'expires' is outside the years 1-9999 in UTC - at `$.expires`",
+            code="invalid_body", param="expires",
+        ) from None  # fmt: skip
 
 
 def _limits(r: KeyRecord) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from balancer.status import ProviderState, Status
 Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="letters, digits, . _ -")]
 Budget = Annotated[float, Meta(ge=0, description="CNY at list prices")]
 When = Annotated[dt.datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
+# A limit as the config allows it (>= 0, 0 = unlimited), within what the state store and the logs count exactly.
+Count = Annotated[int, Meta(ge=0, le=1 << 53, description="0 = unlimited")]
 
 
 class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -53,6 +55,14 @@ class FailuresQuery(_In):
 # ---- bodies --------------------------------------------------------------------------------------------
 
 
+class KeyLimits(_In):
+    """A client key's limits: requests and tokens per minute, requests in flight (0 = unlimited)."""
+
+    rpm: Count = 0
+    tpm: Count = 0
+    concurrency: Count = 0
+
+
 class ResetBody(_In):
     """What to reset on a provider: its models' breakers, its cooldowns (a drain is not a cooldown: undrain it)."""
 
@@ -65,7 +75,7 @@ class KeySpec(_In):
 
     name: Name
     routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
-    limits: Limits = Limits()
+    limits: KeyLimits = msgspec.field(default_factory=KeyLimits)
     daily_budget: Budget | None = None
     monthly_budget: Budget | None = None
     expires: When | None = None
@@ -76,7 +86,7 @@ class KeyPatch(_In):
     """Changes to a client key made through the API (a field left out is kept; null removes a budget or expiry)."""
 
     routes: list[str] | UnsetType = UNSET
-    limits: Limits | UnsetType = UNSET
+    limits: KeyLimits | UnsetType = UNSET
     daily_budget: Budget | UnsetType | None = UNSET
     monthly_budget: Budget | UnsetType | None = UNSET
     expires: When | UnsetType | None = UNSET

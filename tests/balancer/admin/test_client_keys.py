@@ -160,3 +160,36 @@ async def test_a_key_is_hashed_once_per_distinct_key(
     for _ in range(3):
         await chat(http, gateway, "sk-test-client-0123456789")
     assert hashed.count("sk-test-client-0123456789") == 2  # once more after the change, not three times
+
+
+BAD_SPECS: list[tuple[dict[str, Any], str]] = [
+    ({"limits": {"rpm": -1}}, "limits.rpm"),
+    ({"limits": {"tpm": -5}}, "limits.tpm"),
+    ({"limits": {"concurrency": -1}}, "limits.concurrency"),
+    ({"limits": {"rpm": 2**70}}, "limits.rpm"),
+    ({"limits": {"tpm": 2**63}}, "limits.tpm"),
+    ({"expires": "0001-01-01T00:00:00+14:00"}, "expires"),
+    ({"expires": "9999-12-31T23:59:59-14:00"}, "expires"),
+]
+
+
+@pytest.mark.parametrize(("spec", "where"), BAD_SPECS, ids=[w + ":" + str(s) for s, w in BAD_SPECS])
+async def test_out_of_range_limits_and_expiry_are_400s(
+    gateway: GatewayHandle, http: aiohttp.ClientSession, spec: dict[str, Any], where: str
+) -> None:
+    """A negative or beyond-64-bit limit, or an expiry that is no UTC date-time, is a 400 naming the field, on
+    create and on change, and nothing is stored: no key that refuses every request with 'limit -1', no 500 that
+    leaves a key behind which then breaks GET /admin/keys."""
+    await make_key(http, gateway, name="fine")
+    with structlog.testing.capture_logs() as logs:
+        status, body = await call(http, gateway, "POST", "/admin/keys", json={"name": "odd", **spec})
+        assert status == 400 and body["error"]["code"] == "invalid_body", body
+        assert where in body["error"]["message"] + str(body["error"]["param"])
+        status, body = await call(http, gateway, "PATCH", "/admin/keys/fine", json=spec)
+        assert status == 400 and body["error"]["code"] == "invalid_body", body
+    assert not [e for e in logs if e["event"] in ("unhandled_error", "admin_change")]
+    status, listed = await call(http, gateway, "GET", "/admin/keys")
+    assert status == 200 and [(k["name"], k["limits"]) for k in listed["keys"]] == [
+        ("fine", {"rpm": 0, "tpm": 0, "concurrency": 0}),
+        ("tests", {"rpm": 0, "tpm": 0, "concurrency": 0}),
+    ]
