@@ -50,7 +50,9 @@ class Replays:
             key = request.headers.get(HEADER, "")
             if not key or len(key) > 256:
                 return await handler(request)
-            scope = hashlib.sha256(f"{request.headers.get('Authorization', '')}\0{key}".encode()).hexdigest()
+            # Header bytes that are not UTF-8 arrive as surrogate escapes: hashed as the bytes they stand for.
+            scoped = f"{request.headers.get('Authorization', '')}\0{key}".encode("utf-8", "surrogateescape")
+            scope = hashlib.sha256(scoped).hexdigest()
             token = f"P:{uuid.uuid4().hex}"
             kept = await self._claim(scope, token)
             if kept is not None:

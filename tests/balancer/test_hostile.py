@@ -111,3 +111,17 @@ async def test_a_wrong_key_is_never_echoed(gateway: GatewayHandle, key: str) -> 
     assert status == 401 and err["code"] == "invalid_api_key"
     for part in (key[:4], key[-2:], "***"):
         assert part not in err["message"]
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_honoured(gateway: GatewayHandle) -> None:
+    """An Idempotency-Key made of bytes that are not UTF-8 (or UTF-8 text) is a key like any: the request is
+    served, and its repeat is replayed; never a 500. With a key that is not valid either, the answer is the 401."""
+    for idem in (b"\xff\xfe\xe4\xbd\xa0-1", "重试-1".encode()):
+        extra = b"Idempotency-Key: " + idem + b"\r\n"
+        status, _, body = await raw_http(gateway.url, post(CHAT, extra=extra))
+        assert status == 200 and json.loads(body)["choices"], body
+        status, again, _ = await raw_http(gateway.url, post(CHAT, extra=extra))
+        assert status == 200 and again.get("x-qiao-idempotent-replay") == "true"
+    extra = b"Idempotency-Key: \xff\xfe\r\n"
+    status, _, body = await raw_http(gateway.url, post(CHAT, key=b"\xff\xfe\x80sk-abc", extra=extra))
+    assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
