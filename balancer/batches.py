@@ -112,7 +112,8 @@ class Batches:
         key = authenticate(self.gw, request)
         purpose, name, data = await _read_upload(request)
         if purpose != "batch":
-            raise GatewayError(400, f"purpose must be 'batch', not {purpose[:40]!r}.", param="purpose")
+            raise GatewayError(400, f"purpose must be 'batch', not {purpose[:40]!r}.", code="invalid_value",
+                               param="purpose")  # fmt: skip
         lines = _lines(data)
         route = _one_route(lines)
         if route not in self.gw.routes or not allowed(key, route):
@@ -135,9 +136,11 @@ class Batches:
             spec = orjson.loads(await request.read())
             file_id, endpoint = str(spec["input_file_id"]), str(spec.get("endpoint", "/v1/chat/completions"))
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise GatewayError(400, "Send {input_file_id, endpoint, completion_window} as JSON.") from None
+            raise GatewayError(400, "Send {input_file_id, endpoint, completion_window} as a JSON object.",
+                               code="invalid_json") from None  # fmt: skip
         if endpoint != "/v1/chat/completions":
-            raise GatewayError(400, "Only /v1/chat/completions batches are served.", param="endpoint")
+            raise GatewayError(400, "Only /v1/chat/completions batches are served.", code="invalid_value",
+                               param="endpoint")  # fmt: skip
         record = await self.registry.get(file_id, "file")
         acct = self._account_of(record)
         ask = {"input_file_id": record.vendor_id, "endpoint": acct.api.endpoint, "completion_window": "24h"}
@@ -202,7 +205,7 @@ class Batches:
         headers = c.vendor.headers(key, b"", c.provider.extra, self.gw.clock())
         session = self.gw.session
         if session is None:
-            raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
+            raise GatewayError(503, "The gateway is not started.", type="service_unavailable", code="not_started")
         timeout = aiohttp.ClientTimeout(total=self.gw.cfg.provider_timeouts(c.provider).total_s)
         try:
             async with session.request(method, acct.url(path), headers=headers, timeout=timeout, **kw) as r:
@@ -249,7 +252,8 @@ async def _read_upload(request: web.Request) -> tuple[str, str, bytes]:
     """(purpose, file name, file bytes) of a multipart upload."""
     purpose, name, data = "", "batch.jsonl", b""
     if (request.content_length or 0) > MAX_FILE_BYTES + (1 << 20):
-        raise GatewayError(413, f"A batch file may hold at most {MAX_FILE_BYTES >> 20} MiB.", param="file")
+        raise GatewayError(413, f"A batch file may hold at most {MAX_FILE_BYTES >> 20} MiB.",
+                           code="request_too_large", param="file")  # fmt: skip
     try:
         reader = await request.multipart()
         async for part in reader:
@@ -261,11 +265,14 @@ async def _read_upload(request: web.Request) -> tuple[str, str, bytes]:
             elif part.name == "file":
                 name, data = part.filename or name, value
     except (AssertionError, ValueError, KeyError):
-        raise GatewayError(400, "Send the file as multipart/form-data with fields 'file' and 'purpose'.") from None
+        raise GatewayError(400, "Send the file as multipart/form-data with fields 'file' and 'purpose'.",
+                           code="invalid_multipart") from None  # fmt: skip
     if not data:
-        raise GatewayError(400, "The upload has no 'file' part, or it is empty.", param="file")
+        raise GatewayError(400, "The upload has no 'file' part, or it is empty.", code="missing_required_parameter",
+                           param="file")  # fmt: skip
     if len(data) > MAX_FILE_BYTES:
-        raise GatewayError(413, f"A batch file may hold at most {MAX_FILE_BYTES >> 20} MiB.", param="file")
+        raise GatewayError(413, f"A batch file may hold at most {MAX_FILE_BYTES >> 20} MiB.",
+                           code="request_too_large", param="file")  # fmt: skip
     return purpose, name, data
 
 
@@ -280,10 +287,11 @@ def _lines(data: bytes) -> list[dict[str, Any]]:
                 raise ValueError
         except (orjson.JSONDecodeError, ValueError):
             raise GatewayError(400, f"Line {number} of the batch file is not a request "
-                               '({"custom_id", "method", "url", "body"}).', param="file") from None  # fmt: skip
+                               '({"custom_id", "method", "url", "body"}).', code="invalid_file",
+                               param="file") from None  # fmt: skip
         out.append(line)
     if not out:
-        raise GatewayError(400, "The batch file has no requests.", param="file")
+        raise GatewayError(400, "The batch file has no requests.", code="invalid_file", param="file")
     return out
 
 
@@ -291,7 +299,8 @@ def _one_route(lines: list[dict[str, Any]]) -> str:
     routes = {str(line["body"].get("model", "")) for line in lines}
     if len(routes) != 1:
         shown = ", ".join(sorted(r[:40] for r in routes)[:5])
-        raise GatewayError(400, f"A batch file names one route in body.model; this one names: {shown}.", param="file")
+        raise GatewayError(400, f"A batch file names one route in body.model; this one names: {shown}.",
+                           code="invalid_file", param="file")  # fmt: skip
     return routes.pop()
 
 

@@ -79,3 +79,40 @@ async def test_idempotency_key_replays_the_first_answer(
     assert await emulator.requests("deepseek.a") == 2
     assert answers[1] == (200, "true", answers[0][2])
     assert answers[0][1] is None and answers[2][1] is None
+
+
+BAD_BATCH_CALLS: list[tuple[str, str, bytes, str | None, int]] = [
+    ("create_not_json", "/v1/batches", b"{", "application/json", 400),
+    ("create_not_object", "/v1/batches", b"[1]", "application/json", 400),
+    ("create_other_endpoint", "/v1/batches", b'{"input_file_id": "f", "endpoint": "/v1/embeddings"}', None, 400),
+    ("upload_not_multipart", "/v1/files", b'{"purpose": "batch"}', "application/json", 400),
+    ("upload_no_file", "/v1/files", b'--zz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--zz--\r\n',
+     "multipart/form-data; boundary=zz", 400),
+    ("upload_wrong_purpose", "/v1/files",
+     b'--zz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n--zz--\r\n',
+     "multipart/form-data; boundary=zz", 400),
+    ("upload_not_requests", "/v1/files",
+     b'--zz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--zz\r\nContent-Disposition: form-data; '
+     b'name="file"; filename="a.jsonl"\r\n\r\nnot json\r\n--zz--\r\n', "multipart/form-data; boundary=zz", 400),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "body", "ctype", "status"), BAD_BATCH_CALLS, ids=[c[0] for c in BAD_BATCH_CALLS]
+)
+async def test_bad_batch_calls_get_an_error_code(
+    gateway: GatewayHandle,
+    http: aiohttp.ClientSession,
+    name: str,
+    path: str,
+    body: bytes,
+    ctype: str | None,
+    status: int,
+) -> None:
+    """Every refusal of the batch endpoints is OpenAI's error shape with a code (and the message), as on
+    /v1/chat/completions: a client can branch on error.code, not only on a message meant for people."""
+    headers = auth() if ctype is None else {**auth(), "Content-Type": ctype}
+    async with http.post(gateway.url + path, data=body, headers=headers) as r:
+        assert r.status == status, await r.text()
+        err = (await r.json())["error"]
+    assert err["type"] == "invalid_request_error" and err["code"] and len(err["message"]) > 20, err
