@@ -19,6 +19,7 @@ after the output is in hand, so a download that fails leaves the booking to the 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from aiohttp import web
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
-from balancer.intake import allowed, authenticate
+from balancer.intake import allowed, authenticate, read_body
 from balancer.routes import Choice
 from balancer.vendors.base import BatchApi
 
@@ -110,7 +111,7 @@ class Batches:
 
     async def upload(self, request: web.Request) -> web.Response:
         key = authenticate(self.gw, request)
-        purpose, name, data = await _read_upload(request)
+        purpose, name, data = await _read_upload(request, self.gw.cfg.server.body_timeout_s)
         if purpose != "batch":
             raise GatewayError(400, f"purpose must be 'batch', not {purpose[:40]!r}.", code="invalid_value",
                                param="purpose")  # fmt: skip
@@ -133,7 +134,7 @@ class Batches:
     async def create(self, request: web.Request) -> web.Response:
         authenticate(self.gw, request)
         try:
-            spec = orjson.loads(await request.read())
+            spec = orjson.loads(await read_body(request, self.gw.cfg.server.body_timeout_s))
             file_id, endpoint = str(spec["input_file_id"]), str(spec.get("endpoint", "/v1/chat/completions"))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise GatewayError(400, "Send {input_file_id, endpoint, completion_window} as a JSON object.",
@@ -248,12 +249,24 @@ class Batches:
         log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=booked)
 
 
-async def _read_upload(request: web.Request) -> tuple[str, str, bytes]:
-    """(purpose, file name, file bytes) of a multipart upload."""
-    purpose, name, data = "", "batch.jsonl", b""
-    if (request.content_length or 0) > MAX_FILE_BYTES + (1 << 20):
+async def _read_upload(request: web.Request, timeout_s: float) -> tuple[str, str, bytes]:
+    """(purpose, file name, file bytes) of a multipart upload, within ``timeout_s`` plus a second per MiB
+    (of its Content-Length, or of the largest file when it has none): a 408 when it stops arriving."""
+    size = request.content_length
+    if (size or 0) > MAX_FILE_BYTES + (1 << 20):
         raise GatewayError(413, f"A batch file may hold at most {MAX_FILE_BYTES >> 20} MiB.",
                            code="request_too_large", param="file")  # fmt: skip
+    limit_s = timeout_s + (MAX_FILE_BYTES if size is None else size) / (1 << 20)
+    try:
+        async with asyncio.timeout(limit_s):
+            return await _parts(request)
+    except TimeoutError:
+        raise GatewayError(408, f"The upload did not arrive within {limit_s:g}s; send the whole body at once.",
+                           code="request_timeout") from None  # fmt: skip
+
+
+async def _parts(request: web.Request) -> tuple[str, str, bytes]:
+    purpose, name, data = "", "batch.jsonl", b""
     try:
         reader = await request.multipart()
         async for part in reader:

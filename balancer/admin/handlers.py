@@ -25,6 +25,7 @@ from balancer.clients import KeyConflict, KeyRecord, presented_key
 from balancer.config import AdminKey, Limits
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
+from balancer.intake import read_body
 
 log = structlog.get_logger("balancer.admin")
 JSON = "application/json"
@@ -79,7 +80,8 @@ def wrap(admin: Admin, op: Op) -> Callable[[web.Request], Awaitable[web.StreamRe
     async def served(request: web.Request) -> web.StreamResponse:
         who = authorise(admin.gw, request)
         query = _decode(dict(request.query), op.query, "query")
-        body = _decode(await request.read(), op.body, "body") if op.body is not None else None
+        data = await read_body(request, admin.gw.cfg.server.body_timeout_s) if op.body is not None else b""
+        body = _decode(data, op.body, "body") if op.body is not None else None
         answer = await handler(Call(request, who, query, body))
         return web.Response(body=msgspec.json.encode(answer), status=op.status, content_type=JSON)
 

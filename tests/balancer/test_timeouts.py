@@ -16,7 +16,7 @@ import pytest
 import structlog
 
 from tests.balancer import misbehaving
-from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
+from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
 
 
 @pytest.fixture
@@ -214,6 +214,35 @@ async def test_a_body_that_never_ends_gets_408(make_gateway: GatewayFactory, bod
     reader, writer = await asyncio.open_connection(host, int(port))
     head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n"
     writer.write(head.encode() + b"Content-Type: application/json\r\n" + body)
+    t0 = time.monotonic()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    rest = await asyncio.wait_for(reader.read(65536), 5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 5
+    payload = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert payload["error"]["code"] == "request_timeout"
+
+
+ENDLESS_ELSEWHERE = [
+    ("/v1/batches", CLIENT_KEY, "application/json", b'{"input_file_id": '),
+    ("/admin/keys", ADMIN_KEY, "application/json", b'{"name": '),
+    ("/v1/files", CLIENT_KEY, "multipart/form-data; boundary=zz",
+     b'--zz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "key", "ctype", "start"), ENDLESS_ELSEWHERE, ids=[c[0] for c in ENDLESS_ELSEWHERE])
+async def test_a_body_that_never_ends_gets_408_on_every_endpoint(
+    make_gateway: GatewayFactory, path: str, key: str, ctype: str, start: bytes
+) -> None:
+    """The batch endpoints and the admin API read their bodies within body_timeout_s too (an upload, also within
+    a second per MiB announced): a body shorter than its Content-Length is a 408 request_timeout, not a
+    connection held open for good."""
+    gw = await make_gateway(_server_opts)
+    host, port = gw.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: {ctype}\r\n"
+    writer.write(head.encode() + b"Content-Length: 5000\r\n\r\n" + start)
     t0 = time.monotonic()
     status_line = await asyncio.wait_for(reader.readline(), 10)
     rest = await asyncio.wait_for(reader.read(65536), 5)
