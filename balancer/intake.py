@@ -55,7 +55,11 @@ def allowed(key: KeyRecord | None, route: str) -> bool:
 async def read_body(request: web.Request, timeout_s: float) -> bytes:
     """The request body, within ``timeout_s``: a body that trickles or never ends (a chunked body without its
     last chunk, a Content-Length larger than what is sent) gets a 408, not a connection held for minutes.
-    A body already received whole (the usual case) is read without a timer."""
+    A body already received whole (the usual case) is read without a timer. A Content-Length over the server's
+    limit is its 413 at once, before any of the body is waited for."""
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     if request.content.is_eof():
         return await request.read()
     try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import aiohttp
 import openai
 import pytest
 
-from tests.conftest import CHAT, EmulatorHandle, GatewayHandle, auth
+from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayHandle, auth
 
 
 async def test_chat_completion_through_sdk(gateway: GatewayHandle, emulator: EmulatorHandle) -> None:
@@ -239,6 +241,28 @@ async def test_oversized_body_is_413(make_gateway, http: aiohttp.ClientSession) 
         assert r.status == 413
         err = (await r.json())["error"]
         assert err["code"] == "request_too_large" and "1024" in err["message"]
+
+
+async def test_a_content_length_over_the_limit_is_413_at_once(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    """A Content-Length over server.max_body_bytes is refused with the 413 before any of the body is waited for
+    (not a 408 after body_timeout_s saying the body did not arrive)."""
+
+    def edit(cfg: dict) -> None:  # type: ignore[type-arg]
+        cfg["server"] = {"max_body_bytes": 1024, "body_timeout_s": 20}
+
+    gw = await make_gateway(edit)
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\n"
+    host, port = gw.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    t0 = time.monotonic()
+    writer.write(head.encode() + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{")
+    try:  # the answer comes at once (the connection then lingers a while, as aiohttp drains a refused body)
+        reply = await asyncio.wait_for(reader.readuntil(b"}}"), 10)
+    finally:
+        writer.close()
+    assert reply.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 5
+    err = json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]
+    assert err["code"] == "request_too_large" and "1024" in err["message"]
 
 
 async def test_unknown_path_is_openai_404(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
