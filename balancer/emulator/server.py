@@ -137,7 +137,13 @@ class Emulator:
         if not self._authorised(t, request, raw):
             return _err(t.dialect.auth)
         t.stats["requests"] += 1
-        body = orjson.loads(raw or b"{}")
+        try:
+            body = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:  # invalid UTF-8, 1e400, ...: the vendor's parser refuses it with its 400
+            body = None
+        if not isinstance(body, dict):
+            t.stats["errors"] += 1
+            return _err(t.dialect.bad_request)
         if t.dialect.parse_request is not None:
             body = t.dialect.parse_request(body)
         return await self._answer(t, tail, body, request)

@@ -130,3 +130,19 @@ async def test_error_fault_with_a_raw_body(emulator: EmulatorHandle, http: aioht
     await emulator.fault("kimi", "rate_limit", body="<html>429</html>", status=429, count=1)
     async with http.post(emulator.url + "/kimi/chat/completions", json=MSG, headers=KEY) as r:
         assert r.status == 429 and await r.text() == "<html>429</html>"
+
+
+async def test_a_body_the_vendor_cannot_parse_is_its_400(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """A body a vendor's JSON parser refuses (invalid UTF-8 in a message, a number past float range, not an
+    object) gets the dialect's 400 for a bad request, as a real vendor answers, never a 500 with a traceback."""
+    bodies = [
+        b'{"model": "deepseek-chat", "messages": [{"role": "user", "content": "\\xed\\xa0\\x80"}]}'.replace(
+            b"\\xed\\xa0\\x80", b"\xed\xa0\x80"
+        ),
+        b'{"model": "deepseek-chat", "seed": 1e400, "messages": [{"role": "user", "content": "hi"}]}',
+        b"[1, 2]",
+    ]
+    for raw in bodies:
+        async with http.post(emulator.url + "/qwen/chat/completions", data=raw, headers=KEY) as r:
+            assert r.status == 400, raw
+            assert (await r.json())["error"]["type"] == "invalid_request_error"
