@@ -24,7 +24,7 @@ from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.idempotency import REPLAYED
-from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, request_id
+from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, read_body, request_id
 from balancer.job import ClientGone, Job, Reply, Stream
 from balancer.metrics import CONTENT_TYPE, Metrics
 
@@ -117,6 +117,12 @@ class Api:
         ctx["stream_end"] = "done" if outcome is not None and outcome.ok else job.attempts[-1].result
         await client.finish()  # at once after [DONE] already (the upstream is drained after), idempotent
         return resp
+
+    async def admit(self, request: web.Request) -> bytes:
+        """The client key checked and the body read within its timer: what a request with an Idempotency-Key
+        passes before a kept reply answers it (a key revoked since gets its 401)."""
+        authenticate(self.gw, request)
+        return await read_body(request, self.gw.cfg.server.body_timeout_s)
 
     async def models(self, request: web.Request) -> web.Response:
         key = authenticate(self.gw, request)

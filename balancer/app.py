@@ -108,7 +108,8 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     api = Api(gw, metrics)
-    app.router.add_post("/v1/chat/completions", api.endpoint(Replays(make_replies(store)).wrap(api.chat_completions)))
+    replays = Replays(api.admit, make_replies(store))
+    app.router.add_post("/v1/chat/completions", api.endpoint(replays.wrap(api.chat_completions)))
     batches.register(app, gw, api.endpoint)  # /v1/files, /v1/batches: the vendors' batch APIs
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))

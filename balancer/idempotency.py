@@ -2,7 +2,10 @@
 client key) gets the first one's answer again instead of reaching a vendor, so a client that crashed, or
 lost its connection, after the gateway sent its request pays once when it retries.
 
-A key is scoped to the ``Authorization`` it came with (another client's key cannot read the answer). The
+A key is scoped to the ``Authorization`` it came with (another client's key cannot read the answer), and a
+repeat is answered only after ``admit`` (the client key checked, the body read within its timer): a key revoked
+since gets its 401, not the kept answer. A repeat whose body differs from the first's is refused (422
+``idempotency_key_reused``): it is another request, and answering it with the first's reply would be wrong. The
 replies live where the shared state lives (:mod:`balancer.state.replies`: Redis when configured), so a retry
 that lands on another worker or instance is answered too. One request at a time answers a key: a second one
 that arrives while the first is in flight waits for it (in this process, on the first's future; elsewhere,
@@ -25,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from balancer.errors import GatewayError
 from balancer.state.replies import Kept, MemoryReplies, ReplyStore
 
 HEADER = "Idempotency-Key"
@@ -33,6 +37,7 @@ HOLD_S = 900.0  # a claim outlives a request at the default limits (attempts sta
 MAX_BODY = 1 << 20
 POLL_S = (0.02, 0.5)  # asking the store again while another instance answers the key: from, doubling up to
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Admit = Callable[[web.Request], Awaitable[bytes]]  # checks the client key, returns the body (GatewayError if not)
 REPLAYED = web.RequestKey("idempotent_replay", str)  # set on a request answered from a kept reply: its route
 _KEEP = ("Content-Type", "x-qiao-provider", "x-qiao-model", "x-qiao-route", "x-qiao-attempts")
 
@@ -40,7 +45,10 @@ _KEEP = ("Content-Type", "x-qiao-provider", "x-qiao-model", "x-qiao-route", "x-q
 class Replays:
     """The answers kept by idempotency key (in ``replies``), and this process's requests in flight under one."""
 
-    def __init__(self, replies: ReplyStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, admit: Admit, replies: ReplyStore | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.admit = admit
         self.replies: ReplyStore = replies or MemoryReplies()
         self.clock = clock
         self.pending: dict[str, asyncio.Future[None]] = {}
@@ -53,9 +61,11 @@ class Replays:
             # Header bytes that are not UTF-8 arrive as surrogate escapes: hashed as the bytes they stand for.
             scoped = f"{request.headers.get('Authorization', '')}\0{key}".encode("utf-8", "surrogateescape")
             scope = hashlib.sha256(scoped).hexdigest()
+            digest = hashlib.sha256(await self.admit(request)).hexdigest()
             token = f"P:{uuid.uuid4().hex}"
             kept = await self._claim(scope, token)
             if kept is not None:
+                _same_request(kept, digest)
                 request[REPLAYED] = kept.headers.get("x-qiao-route", "")
                 return web.Response(
                     body=kept.body, status=kept.status, headers={**kept.headers, "x-qiao-idempotent-replay": "true"}
@@ -64,7 +74,7 @@ class Replays:
             reply: Kept | None = None
             try:
                 resp = await handler(request)
-                reply = _keepable(resp)
+                reply = _keepable(resp, digest)
                 return resp
             finally:
                 await self.replies.keep(scope, token, reply, self.clock(), TTL_S)
@@ -92,11 +102,23 @@ class Replays:
             pause = min(2 * pause, POLL_S[1])
 
 
-def _keepable(resp: web.StreamResponse) -> Kept | None:
+def _same_request(kept: Kept, digest: str) -> None:
+    """Refuse a repeat whose body is not the first's (a reply kept before digests were kept has none)."""
+    if kept.request and kept.request != digest:
+        raise GatewayError(
+            422,
+            "This Idempotency-Key was first used with a different request body. A retry must send the same "
+            "body; use a new key for a new request.",
+            code="idempotency_key_reused",
+            param=HEADER,
+        )
+
+
+def _keepable(resp: web.StreamResponse, digest: str) -> Kept | None:
     """A whole 200 reply under MAX_BODY bytes, as kept; anything else (a stream, a refusal, a failure) is not."""
     if not isinstance(resp, web.Response) or resp.prepared or resp.status != 200:
         return None
     body = resp.body
     if not isinstance(body, bytes) or len(body) > MAX_BODY:
         return None
-    return Kept(resp.status, {h: resp.headers[h] for h in _KEEP if h in resp.headers}, body)
+    return Kept(resp.status, {h: resp.headers[h] for h in _KEEP if h in resp.headers}, body, digest)

@@ -32,6 +32,7 @@ class Kept(msgspec.Struct, frozen=True):
     status: int
     headers: dict[str, str]
     body: bytes
+    request: str = ""  # a digest of the request it answers: a repeat with another body is refused, not answered
 
 
 class ReplyStore(Protocol):

@@ -9,6 +9,7 @@ import openai
 import pytest
 import structlog
 
+from tests.balancer.admin.test_admin_api import call
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
@@ -79,6 +80,32 @@ async def test_idempotency_key_replays_the_first_answer(
     assert await emulator.requests("deepseek.a") == 2
     assert answers[1] == (200, "true", answers[0][2])
     assert answers[0][1] is None and answers[2][1] is None
+
+
+async def test_a_repeat_is_replayed_only_to_a_valid_key_and_the_same_body(
+    emulator: EmulatorHandle, gateway: GatewayHandle, http: aiohttp.ClientSession
+) -> None:
+    """A kept reply answers only its own request: a repeat with another body under the same Idempotency-Key is
+    refused (422 idempotency_key_reused, no vendor call), one with the same body is replayed, and once the
+    client key is revoked the repeat gets the key's 401, never the kept answer."""
+    status, made = await call(http, gateway, "POST", "/admin/keys", json={"name": "idem"})
+    assert status == 201, made
+    url, key = gateway.url + "/v1/chat/completions", made["secret"]
+    first = {"model": "solo", "messages": [{"role": "user", "content": "一次"}]}
+    other = {"model": "solo", "messages": [{"role": "user", "content": "另一次"}]}
+    answers = []
+    for body in (first, other, first):
+        async with http.post(url, json=body, headers={**auth(key), "Idempotency-Key": "same"}) as r:
+            answers.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.json()))
+    assert answers[0][0] == 200 and answers[1][0] == 422, answers
+    error = answers[1][2]["error"]
+    assert (error["code"], error["param"]) == ("idempotency_key_reused", "Idempotency-Key") and error["message"]
+    assert answers[2] == (200, "true", answers[0][2])
+    assert await emulator.requests("deepseek.a") == 1
+    assert (await call(http, gateway, "DELETE", "/admin/keys/idem"))[0] == 200
+    async with http.post(url, json=first, headers={**auth(key), "Idempotency-Key": "same"}) as r:
+        assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_api_key"
+        assert r.headers.get("x-qiao-idempotent-replay") is None
 
 
 BAD_BATCH_CALLS: list[tuple[str, str, bytes, str | None, int]] = [

@@ -17,6 +17,11 @@ from tests.redis_server import free_port
 Serve = Callable[[ReplyStore], Awaitable[tuple[str, list[int]]]]
 
 
+async def _read(request: web.Request) -> bytes:
+    """The admission check of a bare handler: its body."""
+    return await request.read()
+
+
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
     runners: list[web.AppRunner] = []
@@ -32,7 +37,7 @@ async def serve() -> AsyncIterator[Serve]:
             return web.json_response({"n": len(calls), "答": "好"})
 
         app = web.Application()
-        app.router.add_post("/", Replays(replies).wrap(handler))
+        app.router.add_post("/", Replays(_read, replies).wrap(handler))
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
