@@ -11,7 +11,7 @@ from typing import IO
 
 import msgspec
 
-from finetune.io import incomplete_tail, numbered_lines, open_input, starts_with_bom
+from finetune.io import check_input, incomplete_tail, numbered_lines, open_input, starts_with_bom
 from finetune.judge import Judge, KeyCheck, findings
 from finetune.model import Conversation
 from finetune.output import Outputs, sibling
@@ -53,8 +53,9 @@ def resolve_target(name: str, settings: Sequence[str] = ()) -> Target:
 
 def reader_for(path: Path, source: str | None, requests: Path | None) -> Reader:
     """The reader for a file: named by ``--from`` or detected from its first line."""
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}")
+    check_input(path)
+    if requests is not None:
+        check_input(requests, "--requests")
     name = (source or detect(path)).lower()
     readers: dict[str, Callable[[], Reader]] = {
         "openai": lambda: read_openai,
@@ -172,8 +173,7 @@ def validate_file(
     """Judge a file already in ``target``'s format into ``report`` (``validate``, and ``push`` before an
     upload); the number of lines read."""
     if source is None and target.validate_read is not None:
-        if not path.is_file():
-            raise UsageError(f"no such file: {path}")
+        check_input(path)
         reader = target.validate_read
     else:
         reader = reader_for(path, source or target.name, requests)

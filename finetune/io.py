@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,46 @@ _CHUNK = 1 << 14  # compressed bytes per read: small enough that the inflated ch
 
 class UnreadableInput(Exception):
     """An input file that cannot be read (damaged gzip data); the message names file and offset."""
+
+
+#: What a path that is not a regular file is, by ``stat.S_IFMT`` of its mode.
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+#: Why each kind of path cannot be an input.
+_ADVICE = {
+    stat.S_IFDIR: "not a file; give the files in it (e.g. DIR/*.jsonl)",
+    stat.S_IFIFO: "not a regular file; finetune reads each input more than once (to detect its format, "
+    "then to convert it), so save the stream to a file first",
+}
+
+
+def kind_of(mode: int) -> str:
+    """``"a directory"``, ``"a FIFO (named pipe)"``, … for a ``st_mode`` that is not a regular file."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_input(path: Path, flag: str = "") -> None:
+    """Raise :class:`UnreadableInput` unless ``path`` is a regular file (symlinks followed).
+
+    The message says what the path is: missing, a directory, a FIFO, a device. ``flag`` (e.g.
+    ``"--requests"``) names the option the path was given with.
+    """
+    name = f"{flag} {path}" if flag else str(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnreadableInput(f"no such file: {name}") from None
+    except OSError as exc:
+        raise UnreadableInput(f"cannot read {name}: {(exc.strerror or str(exc)).lower()}") from None
+    if not stat.S_ISREG(mode):
+        advice = _ADVICE.get(stat.S_IFMT(mode), "not a regular file")
+        raise UnreadableInput(f"{name} is {kind_of(mode)}, {advice}")
 
 
 class GzipTail(io.RawIOBase):

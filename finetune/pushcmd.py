@@ -25,6 +25,7 @@ import aiohttp
 from balancer import config as config_mod
 from balancer.vendors import REGISTRY
 from finetune.commands import UsageError, resolve_target, validate_file
+from finetune.io import check_input
 from finetune.push import BY_VENDOR
 from finetune.push.base import TERMINAL, FineTuneApi, OverrideError, with_overrides
 from finetune.push.client import JobView, Session, VendorError
@@ -69,8 +70,7 @@ def _show(job: JobView) -> str:
 def cmd_push(args: argparse.Namespace) -> int:
     """``finetune push``."""
     api, base, headers, key = account(args)
-    if not args.file.is_file():
-        raise UsageError(f"no such file: {args.file}")
+    check_input(args.file)
     target = resolve_target(api.name)
     report = Report(max_printed=20)
     lines = validate_file(target, args.file, report)
