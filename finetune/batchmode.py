@@ -14,6 +14,7 @@ import contextlib
 import os
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ import msgspec
 from balancer.vendors import REGISTRY
 from finetune.commands import UsageError
 from finetune.distill_run import Run
+from finetune.output import WriteFailed
 from finetune.prompts import Prompt
 from finetune.teacher import Answer, Failed
 
@@ -54,12 +56,21 @@ def run_batch(run: Run, todo: list[Prompt]) -> None:
             run.fail(p.where, f"no answer in batch {batch_id}; a rerun asks again")
 
 
+_NOT_SENT = "no batch was sent (nothing paid); the answers so far are kept in the checkpoint"
+
+
 def _submit(run: Run, client: Any, todo: list[Prompt]) -> str:
     lines = [{"custom_id": p.key, "method": "POST", "url": "/v1/chat/completions", "body": p.request} for p in todo]
-    fd, tmp = tempfile.mkstemp(dir=run.args.output.parent, prefix=f".{run.args.output.name}.", suffix=".batch.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+        fd, tmp = tempfile.mkstemp(dir=run.args.output.parent, prefix=f".{run.args.output.name}.", suffix=".batch.tmp")
+    except OSError as exc:
+        raise WriteFailed(run.args.output.parent, exc, _NOT_SENT) from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+        except OSError as exc:
+            raise WriteFailed(Path(tmp), exc, f"it was removed; {_NOT_SENT}") from None
         with open(tmp, "rb") as f:
             uploaded = client.files.create(file=(f"{run.args.output.stem}.batch.jsonl", f.read()), purpose="batch")
     finally:

@@ -20,7 +20,10 @@ from typing import IO, Any
 
 import msgspec
 
+from finetune.output import WriteFailed
+
 _encode = msgspec.json.Encoder(order="sorted")
+_KEPT = "the answers already in it are kept; run the same command again to resume from them"
 
 
 def prompt_key(request: dict[str, Any]) -> str:
@@ -78,12 +81,15 @@ class Checkpoint:
 
     def add(self, entry: dict[str, Any]) -> None:
         """Append one entry and make it durable (flush + fsync) before returning."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
-        self._file.write(msgspec.json.encode(entry) + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
+            self._file.write(msgspec.json.encode(entry) + b"\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:  # a torn last line is cut off when the checkpoint is next opened
+            raise WriteFailed(self.path, exc, _KEPT) from None
         self._note(entry)
 
     def close(self) -> None:

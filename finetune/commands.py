@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,7 @@ import msgspec
 from finetune.io import check_input, incomplete_tail, numbered_lines, open_input, starts_with_bom
 from finetune.judge import Judge, KeyCheck, findings
 from finetune.model import Conversation
-from finetune.output import Outputs, sibling
+from finetune.output import Outputs, WriteFailed, sibling
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, Summary
 from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
 from finetune.report import EXIT_OK, EXIT_REJECTS, Issue, Report
@@ -74,17 +75,41 @@ def _inputs(args: argparse.Namespace, files: Sequence[Path]) -> list[Path]:
     return [*files, *([args.requests] if args.requests else [])]
 
 
-def _report(
-    args: argparse.Namespace, inputs: Sequence[Path], outputs: Sequence[Path] = ()
-) -> tuple[Report, IO[bytes] | None]:
-    jsonl = None
-    if args.report:
-        Outputs(inputs).check(args.report)
-        if args.report.resolve() in {p.resolve() for p in outputs}:  # not there yet: no inode to compare
-            raise UsageError(f"--report {args.report} is also an output of this run; give it another name")
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        jsonl = args.report.open("wb")
-    return Report(strict=args.strict, jsonl=jsonl, max_printed=0 if args.quiet else 200), jsonl
+@contextlib.contextmanager
+def _reporting(
+    args: argparse.Namespace, inputs: Sequence[Path], outputs: Sequence[Path] = (), run: Outputs | None = None
+) -> Iterator[Report]:
+    """The run's :class:`Report`; with ``--report FILE`` its lines go to a temporary file renamed into place
+    when the command ends, also when it fails (the report explains the failure) — unless writing the report
+    itself failed: then the previous report is left as it was. ``run``'s commit syncs the report first, so a
+    full disk stops the run before its outputs are renamed into place."""
+    printed = 0 if args.quiet else 200
+    if not args.report:
+        yield Report(strict=args.strict, max_printed=printed)
+        return
+    files = Outputs(inputs)
+    files.check(args.report)
+    if args.report.resolve() in {p.resolve() for p in outputs}:  # not there yet: no inode to compare
+        raise UsageError(f"--report {args.report} is also an output of this run; give it another name")
+    report = Report(strict=args.strict, jsonl=files.create(args.report), max_printed=printed)
+    if run is not None:
+        run.before_commit.append(files.sync)
+    try:
+        yield report
+    except BaseException as exc:
+        if isinstance(exc, WriteFailed) and files.owns(exc.path):
+            files.abort()
+        else:
+            _keep(files)
+        raise
+    files.commit()
+
+
+def _keep(files: Outputs) -> None:
+    """Rename the report of a failed run into place; if that fails too, it is dropped (the first error is
+    the one to report)."""
+    with contextlib.suppress(OSError):
+        files.commit()
 
 
 def _options(args: argparse.Namespace) -> ConvertOptions:
@@ -116,14 +141,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     outputs = Outputs(inputs)
     outputs.check(args.output)
     sources = [Source(p, reader_for(p, args.source, args.requests)) for p in args.inputs]
-    report, jsonl = _report(args, inputs, [args.output, sibling(args.output, "val")])
-    bar = ProgressBar(sum(p.stat().st_size for p in args.inputs))
-    try:
-        summary = Converter(target, options, report).run(sources, args.output, bar.update if bar.on else None, outputs)
-    finally:
-        bar.close()
-        if jsonl is not None:
-            jsonl.close()
+    with _reporting(args, inputs, [args.output, sibling(args.output, "val")], outputs) as report:
+        bar = ProgressBar(sum(p.stat().st_size for p in args.inputs))
+        try:
+            progress = bar.update if bar.on else None
+            summary = Converter(target, options, report).run(sources, args.output, progress, outputs)
+        finally:
+            bar.close()
     tok = f", tokens {summary.tokens} ({summary.tokenizer})" if summary.tokenizer else ""
     print(
         f"{target.name}: {summary.lines} lines read, {summary.samples} samples written "
@@ -152,12 +176,8 @@ def _verdict(summary: Summary, report: Report, max_reject: float) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """``finetune validate``: the rules ``convert`` applies, on a file as it is (no transforms)."""
     target = resolve_target(args.target, args.set)
-    report, jsonl = _report(args, _inputs(args, [args.file]))
-    try:
+    with _reporting(args, _inputs(args, [args.file])) as report:
         lines = validate_file(target, args.file, report, args.max_tokens, args.source, args.requests)
-    finally:
-        if jsonl is not None:
-            jsonl.close()
     print(f"{target.name}: {lines} lines checked, {report.rejected} problems\n{report.summary()}", file=sys.stderr)
     return EXIT_REJECTS if report.rejected else EXIT_OK
 

@@ -8,16 +8,23 @@ is atomic, so a reader sees the old file or the complete new one, never a partia
 ``kill -9`` or a power cut can leave a temporary ``.NAME.*.tmp`` behind — never a partial ``NAME``.
 
 An output path that is an input — the same file by name, symlink or hard link (same device and
-inode) — is refused before anything is written (:class:`OutputClash`).
+inode) — is refused before anything is written (:class:`OutputClash`), and so is one that is a
+device, FIFO or socket (the rename would replace the device node with a regular file).
+
+A write that fails (disk full, quota, read-only file system, no permission) raises
+:class:`WriteFailed`, whose message names the file being written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
+import io
 import os
 import re
 import signal
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -25,9 +32,46 @@ from typing import IO, Any
 
 import msgspec
 
+from finetune.io import kind_of
+
 
 class OutputClash(Exception):
-    """An output path that would overwrite an input, or that is a directory."""
+    """An output path that would overwrite an input, or that is a directory or a device."""
+
+
+#: What :meth:`Outputs.abort` guarantees, said after a failed write.
+UNTOUCHED = "any previous output is untouched and no partial file was left"
+
+
+class WriteFailed(OSError):
+    """Writing ``path`` failed (disk full, quota, read-only file system, no permission)."""
+
+    def __init__(self, path: Path, exc: OSError, after: str = UNTOUCHED) -> None:
+        super().__init__(exc.errno, exc.strerror)
+        self.path = path
+        code = errno.errorcode.get(exc.errno or 0, "")
+        reason = (exc.strerror or str(exc)).lower() + (f" ({code})" if code else "")
+        self.message = f"cannot write {path}: {reason}; {after}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _RawFile(io.FileIO):
+    """A file whose failed writes name it: the buffered writer on top writes through this."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        super().__init__(fd, "wb")
+        self.path = path
+
+    def write(self, data: Any, /) -> int:
+        """Write ``data``; an OSError becomes :class:`WriteFailed` naming the file."""
+        try:
+            return super().write(data)
+        except WriteFailed:
+            raise
+        except OSError as exc:
+            raise WriteFailed(self.path, exc) from None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -49,14 +93,22 @@ class Outputs:
 
     def __init__(self, inputs: Iterable[Path] = ()) -> None:
         self._inputs = {ident: p for p in inputs if (ident := _identity(p)) is not None}
-        self._pending: list[tuple[Path, Path, IO[bytes]]] = []
+        self._pending: list[tuple[Path, Path, IO[bytes], Path]] = []  # (temporary, final, handle, as given)
         self._mode = 0o666 & ~_umask()
         self.committed: list[Path] = []
+        #: Called before anything is renamed, e.g. another set's :meth:`sync`: its write errors stop the commit.
+        self.before_commit: list[Callable[[], None]] = []
 
     def check(self, path: Path) -> None:
         """Raise :class:`OutputClash` if writing ``path`` would overwrite an input or a directory."""
         if path.is_dir():
             raise OutputClash(f"{path} is a directory; give a file name for the output")
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(mode := path.stat().st_mode):
+                raise OutputClash(
+                    f"{path} is {kind_of(mode)}, not a regular file: the output is written beside it and "
+                    "renamed over it, which would replace it; give a file name for the output"
+                )
         source = self._inputs.get(_identity(path) or (-1, -1))
         if source is not None:
             same = "" if source == path else f" (the input {source})"
@@ -72,12 +124,19 @@ class Outputs:
         """
         self.check(path)
         real = path.resolve() if path.is_symlink() else path
-        real.parent.mkdir(parents=True, exist_ok=True)
         with _signals_held():  # a signal between creating and recording it would orphan the file
-            fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
-            handle = os.fdopen(fd, "wb", buffering=1 << 20)
-            self._pending.append((Path(tmp), real, handle))
+            try:
+                real.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+            except OSError as exc:
+                raise WriteFailed(path, exc) from None
+            handle = io.BufferedWriter(_RawFile(fd, path), buffer_size=1 << 20)
+            self._pending.append((Path(tmp), real, handle, path))
         return handle
+
+    def owns(self, path: Path) -> bool:
+        """True when ``path`` is one of the files this run is writing (as given to :meth:`create`)."""
+        return any(given == path for *_, given in self._pending)
 
     def write_bytes(self, path: Path, data: bytes) -> None:
         """Write a whole small file (e.g. ``dataset_info.json``) the same way."""
@@ -88,24 +147,43 @@ class Outputs:
         """Flush every file to disk and rename them all into place; return the final paths.
 
         Ctrl-C and SIGTERM wait until the renames are done, so they cannot leave a run's files half
-        renamed (the train file new, its validation file old).
+        renamed (the train file new, its validation file old). A failure (a full disk shows up here at
+        the latest, when the buffers are flushed) deletes the temporary files (:meth:`abort`).
         """
         with _signals_held():
-            return self._commit()
+            try:
+                return self._commit()
+            except BaseException:
+                self.abort()
+                raise
+
+    def sync(self) -> None:
+        """Flush every open file and make it durable, renaming nothing; a full disk shows up here."""
+        for _, _, handle, given in self._pending:
+            if not handle.closed:
+                try:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError as exc:
+                    raise exc if isinstance(exc, WriteFailed) else WriteFailed(given, exc) from None
 
     def _commit(self) -> list[Path]:
-        for tmp, final, handle in self._pending:
-            if not handle.closed:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
-            else:
-                with tmp.open("rb") as f:
-                    os.fsync(f.fileno())
-            os.chmod(tmp, _mode_of(final, self._mode))
-            os.replace(tmp, final)
+        for hook in self.before_commit:
+            hook()
+        for tmp, _, handle, given in self._pending:  # every file on disk before any is renamed
+            try:
+                _sync(tmp, handle)
+            except OSError as exc:
+                raise exc if isinstance(exc, WriteFailed) else WriteFailed(given, exc) from None
+        for tmp, final, _, given in self._pending:
+            try:
+                os.chmod(tmp, _mode_of(final, self._mode))
+                os.replace(tmp, final)
+            except OSError as exc:
+                done = ", ".join(map(str, self.committed)) or "none"
+                raise WriteFailed(given, exc, f"files already renamed into place: {done}") from None
             self.committed.append(final)
-        for directory in {final.parent for _, final, _ in self._pending}:
+        for directory in {final.parent for _, final, _, _ in self._pending}:
             _fsync_dir(directory)
         self._pending = []
         return self.committed
@@ -115,12 +193,23 @@ class Outputs:
 
         A second Ctrl-C waits until this is done."""
         with _signals_held():
-            for tmp, _, handle in self._pending:
+            for tmp, _, handle, _ in self._pending:
                 with contextlib.suppress(OSError):
                     handle.close()
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
             self._pending = []
+
+
+def _sync(tmp: Path, handle: IO[bytes]) -> None:
+    """Flush a temporary file's buffer and make it durable (a full disk shows up here at the latest)."""
+    if not handle.closed:
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+    else:
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
 
 
 def _mode_of(path: Path, default: int) -> int:

@@ -113,12 +113,12 @@ class Converter:
         outputs = outputs if outputs is not None else Outputs(s.path for s in sources)
         try:
             paths = self._run(sources, out, progress, outputs)
+            for stale in stale_parts(out, paths):  # noted before the commit, which syncs the --report too
+                self.note("output.stale_part", f"{stale} is not from this run; delete it before uploading", "warning")
             outputs.commit()
         except BaseException:
             outputs.abort()
             raise
-        for stale in stale_parts(out, paths):
-            self.note("output.stale_part", f"{stale} is not from this run; delete it before uploading", "warning")
         self.summary.files = [str(p) for p in paths]
         return self.summary
 
@@ -254,9 +254,7 @@ class Converter:
         provider = conv.provider if conv.provider is not UNSET else ""
         vendor = conv.vendor if conv.vendor is not UNSET else ""
         model = conv.model if conv.model is not UNSET else ""
-        if o.providers and not any(
-            fnmatch.fnmatchcase(x, g) for g in o.providers for x in (provider, vendor)
-        ):
+        if o.providers and not any(fnmatch.fnmatchcase(x, g) for g in o.providers for x in (provider, vendor)):
             self.note("filter.provider", f"provider {provider!r} not selected by --provider", "skipped")
             return False
         if o.models and not any(fnmatch.fnmatchcase(model, p) for p in o.models):
