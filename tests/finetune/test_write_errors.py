@@ -1,16 +1,20 @@
 """Writing fails: a full disk, a read-only file system, an output that is a device.
 
 Every test runs ``python -m finetune`` as a child process, as a user would. A full disk is a real
-200 KB tmpfs mounted for the test (root only; the test is skipped when mounting is not permitted).
+200 KB tmpfs mounted for the test; where mounting is not permitted, the child runs with a 200 KB file size
+limit instead (RLIMIT_FSIZE: the write fails with EFBIG, "file too large", through the same code).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import stat
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,12 +31,30 @@ def conversation(i: int) -> dict[str, object]:
     }
 
 
-def mount_tmpfs(where: Path, options: str) -> Iterator[Path]:
-    """Mount a tmpfs at ``where`` for one test; skip the test when mounting is not permitted."""
+@dataclass
+class Disk:
+    """A directory where writes fail past 200 KB, how a child must run for that, and the reason it then gives."""
+
+    path: Path
+    run: dict[str, Any] = field(default_factory=dict)
+    full: str = "no space left on device"
+
+
+def _mount(where: Path, options: str) -> bool:
+    """Mount a tmpfs at ``where``; False when mounting is not permitted here."""
     where.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"mount not permitted here, so no small file system to fill: {done.stderr.strip()}")
+    return done.returncode == 0
+
+
+def _small_files() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+def mount_tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """Mount a tmpfs at ``where`` for one test; skip the test when mounting is not permitted."""
+    if not _mount(where, options):
+        pytest.skip("mount not permitted here, so no read-only file system to write to")
     try:
         yield where
     finally:
@@ -40,9 +62,16 @@ def mount_tmpfs(where: Path, options: str) -> Iterator[Path]:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A directory on a 200 KB tmpfs."""
-    yield from mount_tmpfs(tmp_path / "small", "size=200k")
+def small_disk(tmp_path: Path) -> Iterator[Disk]:
+    """A directory on a 200 KB tmpfs, or (no mount permitted) one a child writes under a 200 KB file limit."""
+    where = tmp_path / "small"
+    if not _mount(where, "size=200k"):
+        yield Disk(where, {"preexec_fn": _small_files}, "file too large")
+        return
+    try:
+        yield Disk(where)
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
 
 
 @pytest.fixture
@@ -65,34 +94,34 @@ def one_message(stderr: str) -> str:
     return lines[0]
 
 
-def test_full_disk_names_the_output_and_keeps_the_old_one(small_disk: Path, big_input: Path) -> None:
+def test_full_disk_names_the_output_and_keeps_the_old_one(small_disk: Disk, big_input: Path) -> None:
     """Filling the disk while writing -o exits 2 with one line naming the output and the cause; the
     previous output is byte-identical and no temporary file is left next to it."""
-    out = small_disk / "out.jsonl"
+    out = small_disk.path / "out.jsonl"
     out.write_bytes(b'{"older":"run"}\n')
-    done = finetune("convert", big_input, "--to", "bailian", "-o", out)
+    done = finetune("convert", big_input, "--to", "bailian", "-o", out, **small_disk.run)
     assert done.returncode == 2, done.stderr
     line = one_message(done.stderr)
-    assert f"cannot write {out}: no space left on device" in line
+    assert f"cannot write {out}: {small_disk.full}" in line
     assert "untouched" in line and "no partial file" in line
     assert out.read_bytes() == b'{"older":"run"}\n'
-    assert sorted(p.name for p in small_disk.iterdir()) == ["out.jsonl"]
+    assert sorted(p.name for p in small_disk.path.iterdir()) == ["out.jsonl"]
 
 
 @pytest.mark.parametrize("command", ["convert", "validate"])
-def test_full_disk_names_the_report(tmp_path: Path, small_disk: Path, big_input: Path, command: str) -> None:
+def test_full_disk_names_the_report(tmp_path: Path, small_disk: Disk, big_input: Path, command: str) -> None:
     """A --report that fills the disk exits 2 naming the report; the previous report is kept as it was,
     no partial report or temporary file is left, and convert's own output is not written either."""
-    report = small_disk / "issues.jsonl"
+    report = small_disk.path / "issues.jsonl"
     report.write_bytes(b'{"older":"report"}\n')
     out = tmp_path / "out.jsonl"
     where = ["--to", "bailian", "-o", out] if command == "convert" else ["--for", "bailian"]
-    done = finetune(command, big_input, *where, "--report", report, "--max-tokens", "1", "-q")
+    done = finetune(command, big_input, *where, "--report", report, "--max-tokens", "1", "-q", **small_disk.run)
     assert done.returncode == 2, done.stderr
     line = one_message(done.stderr)
-    assert f"cannot write {report}: no space left on device" in line
+    assert f"cannot write {report}: {small_disk.full}" in line
     assert report.read_bytes() == b'{"older":"report"}\n'
-    assert sorted(p.name for p in small_disk.iterdir()) == ["issues.jsonl"]
+    assert sorted(p.name for p in small_disk.path.iterdir()) == ["issues.jsonl"]
     assert not out.exists()
 
 
