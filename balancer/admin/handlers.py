@@ -145,6 +145,9 @@ class Admin:
         if self.gw.balances is None:
             raise GatewayError(503, "The gateway is not started.", type="service_unavailable")
         names = call.query.provider.split(",") if call.query.provider else None
+        for name in names or ():
+            if name not in self.gw.cfg.providers:
+                raise _not_found("provider", name, "GET /admin/providers lists them")
         self._changed(call, "refresh_balances", ",".join(names or ["*"]))
         results = await self.gw.balances.refresh(names)
         out = {n: {"error": r} if isinstance(r, str) else dataclasses.asdict(r) for n, r in results.items()}

@@ -46,7 +46,7 @@ OPS: tuple[Op, ...] = (
        "instance; a drain stays.", T.Change, body=T.ResetBody, changes=True, errors=(404,)),
     Op("POST", "/admin/balances/refresh", "refresh_balances",
        "Poll vendor balances now (all providers, or those named); each balance or its error.", T.Balances,
-       query=T.RefreshQuery, changes=True),
+       query=T.RefreshQuery, changes=True, errors=(404,)),
     Op("GET", "/admin/plan", "plan", "Re-plan credit burn from the ledger now; the plan document (as balancer plan).",
        T.Plan),
     Op("GET", "/admin/grants", "grants",

@@ -57,7 +57,8 @@ async def test_periodic_poll_brings_a_topped_up_account_back(
 
 
 async def test_refresh_endpoint(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
-    """POST /admin/balances/refresh needs an admin key, can name providers, and reports granted and paid."""
+    """POST /admin/balances/refresh needs an admin key, can name providers (a name the config does not hold is a
+    404 saying where they are listed, and nothing is polled), and reports granted and paid."""
     gw = await make_gateway(_interval(3600))
     status, _ = await _refresh(gw, key=False)
     assert status == 401
@@ -67,6 +68,8 @@ async def test_refresh_endpoint(make_gateway: GatewayFactory, emulator: Emulator
     status, body = await _refresh(gw, "?provider=kimi,qwen")
     assert status == 200
     assert body["balances"] == {"kimi": {"total": 3.5, "granted": 1.5, "paid": 2.0, "currency": "CNY"}}
+    status, body = await _refresh(gw, "?provider=kimi,nope")
+    assert status == 404 and "'nope'" in body["error"]["message"] and "/admin/providers" in body["error"]["message"]
 
 
 async def test_failed_poll_changes_nothing(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
