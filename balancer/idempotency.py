@@ -5,7 +5,9 @@ lost its connection, after the gateway sent its request pays once when it retrie
 A key is scoped to the ``Authorization`` it came with (another client's key cannot read the answer), and a
 repeat is answered only after ``admit`` (the client key checked, the body read within its timer): a key revoked
 since gets its 401, not the kept answer. A repeat whose body differs from the first's is refused (422
-``idempotency_key_reused``): it is another request, and answering it with the first's reply would be wrong. The
+``idempotency_key_reused``): it is another request, and answering it with the first's reply would be wrong
+(the same JSON content in other bytes, as another client encodes it, is the same request; the digest parses the
+body once more, only for a request with the header whose reply is kept or replayed). The
 replies live where the shared state lives (:mod:`balancer.state.replies`: Redis when configured), so a retry
 that lands on another worker or instance is answered too. One request at a time answers a key: a second one
 that arrives while the first is in flight waits for it (in this process, on the first's future; elsewhere,
@@ -26,6 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import orjson
 from aiohttp import web
 
 from balancer.errors import GatewayError
@@ -61,11 +64,11 @@ class Replays:
             # Header bytes that are not UTF-8 arrive as surrogate escapes: hashed as the bytes they stand for.
             scoped = f"{request.headers.get('Authorization', '')}\0{key}".encode("utf-8", "surrogateescape")
             scope = hashlib.sha256(scoped).hexdigest()
-            digest = hashlib.sha256(await self.admit(request)).hexdigest()
+            body = await self.admit(request)
             token = f"P:{uuid.uuid4().hex}"
             kept = await self._claim(scope, token)
             if kept is not None:
-                _same_request(kept, digest)
+                _same_request(kept, body)
                 request[REPLAYED] = kept.headers.get("x-qiao-route", "")
                 return web.Response(
                     body=kept.body, status=kept.status, headers={**kept.headers, "x-qiao-idempotent-replay": "true"}
@@ -74,7 +77,7 @@ class Replays:
             reply: Kept | None = None
             try:
                 resp = await handler(request)
-                reply = _keepable(resp, digest)
+                reply = _keepable(resp, body)
                 return resp
             finally:
                 await self.replies.keep(scope, token, reply, self.clock(), TTL_S)
@@ -102,9 +105,19 @@ class Replays:
             pause = min(2 * pause, POLL_S[1])
 
 
-def _same_request(kept: Kept, digest: str) -> None:
+def digest(body: bytes) -> str:
+    """What makes two requests the same: their JSON's content (keys sorted, escapes and spacing as one encoder
+    writes them: the openai SDK and another client send one request in different bytes), else the bytes."""
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _same_request(kept: Kept, body: bytes) -> None:
     """Refuse a repeat whose body is not the first's (a reply kept before digests were kept has none)."""
-    if kept.request and kept.request != digest:
+    if kept.request and kept.request != digest(body):
         raise GatewayError(
             422,
             "This Idempotency-Key was first used with a different request body. A retry must send the same "
@@ -114,11 +127,12 @@ def _same_request(kept: Kept, digest: str) -> None:
         )
 
 
-def _keepable(resp: web.StreamResponse, digest: str) -> Kept | None:
-    """A whole 200 reply under MAX_BODY bytes, as kept; anything else (a stream, a refusal, a failure) is not."""
+def _keepable(resp: web.StreamResponse, body: bytes) -> Kept | None:
+    """A whole 200 reply under MAX_BODY bytes, as kept (with its request's :func:`digest`); anything else (a stream,
+    a refusal, a failure) is not."""
     if not isinstance(resp, web.Response) or resp.prepared or resp.status != 200:
         return None
-    body = resp.body
-    if not isinstance(body, bytes) or len(body) > MAX_BODY:
+    reply = resp.body
+    if not isinstance(reply, bytes) or len(reply) > MAX_BODY:
         return None
-    return Kept(resp.status, {h: resp.headers[h] for h in _KEEP if h in resp.headers}, body, digest)
+    return Kept(resp.status, {h: resp.headers[h] for h in _KEEP if h in resp.headers}, reply, digest(body))

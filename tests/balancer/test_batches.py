@@ -86,16 +86,19 @@ async def test_a_repeat_is_replayed_only_to_a_valid_key_and_the_same_body(
     emulator: EmulatorHandle, gateway: GatewayHandle, http: aiohttp.ClientSession
 ) -> None:
     """A kept reply answers only its own request: a repeat with another body under the same Idempotency-Key is
-    refused (422 idempotency_key_reused, no vendor call), one with the same body is replayed, and once the
-    client key is revoked the repeat gets the key's 401, never the kept answer."""
+    refused (422 idempotency_key_reused, no vendor call), one with the same JSON (even in other bytes: keys in
+    another order, \\u escapes, spacing) is replayed, and once the client key is revoked the repeat gets the
+    key's 401, never the kept answer."""
     status, made = await call(http, gateway, "POST", "/admin/keys", json={"name": "idem"})
     assert status == 201, made
     url, key = gateway.url + "/v1/chat/completions", made["secret"]
     first = {"model": "solo", "messages": [{"role": "user", "content": "一次"}]}
     other = {"model": "solo", "messages": [{"role": "user", "content": "另一次"}]}
     answers = []
-    for body in (first, other, first):
-        async with http.post(url, json=body, headers={**auth(key), "Idempotency-Key": "same"}) as r:
+    again = json.dumps({"messages": first["messages"], "model": "solo"}, ensure_ascii=True, indent=1).encode()
+    for body in (json.dumps(first, ensure_ascii=False).encode(), json.dumps(other).encode(), again):
+        head = {**auth(key), "Idempotency-Key": "same", "Content-Type": "application/json"}
+        async with http.post(url, data=body, headers=head) as r:
             answers.append((r.status, r.headers.get("x-qiao-idempotent-replay"), await r.json()))
     assert answers[0][0] == 200 and answers[1][0] == 422, answers
     error = answers[1][2]["error"]
