@@ -126,12 +126,20 @@ class Api:
 
     async def models(self, request: web.Request) -> web.Response:
         key = authenticate(self.gw, request)
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": route.kind}
-            for name, route in self.gw.routes.items()
-            if allowed(key, name)
-        ]
+        data = [_model(name, route.kind) for name, route in self.gw.routes.items() if allowed(key, name)]
         return web.json_response({"object": "list", "data": data})
+
+    async def model(self, request: web.Request) -> web.Response:
+        """One route as OpenAI's model object (``client.models.retrieve``); 404 model_not_found as for a request."""
+        key = authenticate(self.gw, request)
+        name = request.match_info["model"]
+        route = self.gw.routes.get(name)
+        if route is None or not allowed(key, name):
+            raise GatewayError(
+                404, f"The model '{name[:100]}' does not exist or you do not have access to it.",
+                code="model_not_found", param="model",
+            )  # fmt: skip
+        return web.json_response(_model(name, route.kind))
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -281,6 +289,10 @@ async def _send_large(request: web.Request, resp: web.StreamResponse, timeout_s:
             request.transport.abort()  # a reply cut short: never a clean end (nor the rest sent after)
     except ConnectionError:  # the client left: aiohttp finds the response sent, or the connection closed
         pass
+
+
+def _model(name: str, kind: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "qiao", "kind": kind}
 
 
 def _summary(job: Job) -> dict[str, Any]:

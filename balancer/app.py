@@ -113,6 +113,7 @@ def make_app(
     batches.register(app, gw, api.endpoint)  # /v1/files, /v1/batches: the vendors' batch APIs
     app.router.add_post("/v1/embeddings", api.endpoint(api.embeddings))
     app.router.add_get("/v1/models", api.endpoint(api.models))
+    app.router.add_get("/v1/models/{model:.+}", api.endpoint(api.model))
     app.router.add_get("/healthz", api.endpoint(api.healthz))
     app.router.add_get("/readyz", api.endpoint(api.readyz))
     app.router.add_get("/metrics", api.endpoint(api.metrics_text))
