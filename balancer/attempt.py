@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 
-from balancer import http, upstream, wire
+from balancer import http, shapes, upstream, wire
 from balancer.config import ClassPolicy, Config
 from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
@@ -121,6 +121,8 @@ class Caller:
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         job.usage = view.usage if view is not None else None
+        if job.view.base64:  # embeddings the client asked as base64 (the vendor was asked for floats)
+            mapped = shapes.embeddings_base64(mapped)
         await self.end(job, choice, adm, outcome, status, t0, billed=True)
         rest = compat.exhausted_for(headers)
         if rest is not None:  # a limit the vendor reported: rest the account until its window resets

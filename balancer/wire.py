@@ -56,6 +56,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     temperature: float | None = None
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
+    base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
 
@@ -207,6 +208,15 @@ def embeddings_view(body: Body, size: int) -> RequestView:
         raise GatewayError(
             400, "'input' must be a string or an array (of strings or token ids).", code="invalid_type", param="input"
         )
+    encoding = _field(body, "encoding_format", _str, "a string")
+    if encoding not in (None, "float", "base64"):
+        raise GatewayError(
+            400,
+            f"Invalid value for 'encoding_format': '{str(encoding)[:40]}'. Supported values are: 'float' and 'base64'.",
+            code="invalid_value",
+            param="encoding_format",
+        )
+    view.base64 = encoding == "base64"
     return view
 
 

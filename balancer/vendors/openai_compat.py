@@ -80,7 +80,10 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
 
 
 def shape_embeddings(body: wire.Body, model: str) -> Shaped:
+    """The vendor is asked for floats (its default; not every vendor knows base64): the gateway encodes the
+    reply as the client asked (:func:`balancer.shapes.embeddings_base64`)."""
     body["model"] = wire.raw(model)
+    body.pop("encoding_format", None)
     return Shaped(wire.encode_body(body), [])
 
 

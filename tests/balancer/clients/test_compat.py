@@ -4,12 +4,67 @@ rather than dropped, and a model retrieved by id. Real clients against a real ga
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import struct
+import subprocess
+
+import httpx
 import openai
 import pytest
 
-from tests.conftest import EmulatorHandle, GatewayFactory
+from tests.balancer.clients.drivers import NODE_DIR
+from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
 
 INPUT = ["你好", "世界"]
+
+
+async def _floats(url: str) -> list[list[float]]:
+    """The vectors the gateway serves as floats (OpenAI's default encoding), read without an SDK."""
+    async with httpx.AsyncClient(timeout=10) as c:
+        r = await c.post(url + "/v1/embeddings", json={"model": "embed", "input": INPUT}, headers=auth())
+    assert r.status_code == 200, r.text
+    return [d["embedding"] for d in r.json()["data"]]
+
+
+def _float32(vectors: list[list[float]]) -> list[list[float]]:
+    return [list(struct.unpack(f"<{len(v)}f", struct.pack(f"<{len(v)}f", *v))) for v in vectors]
+
+
+async def test_node_sdk_default_embeddings_are_the_vectors_served(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """The Node SDK asks for base64 by default and decodes the string it expects: it must get the vendor's vectors
+    (as float32), not zeros decoded from a JSON array of floats."""
+    gw = await make_gateway()
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(NODE_DIR / "embeddings.mjs"), gw.url + "/v1", CLIENT_KEY, "embed",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out) == _float32(await _floats(gw.url))
+
+
+async def test_python_sdk_base64_embeddings_decode_to_the_floats(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """encoding_format "base64" gives each vector as a base64 string of little-endian float32 (what clients decode
+    with numpy); the SDK's default (base64 asked, decoded by the SDK) gives the floats; another value is a 400."""
+    gw = await make_gateway()
+    floats = _float32(await _floats(gw.url))
+    c = gw.client()
+    r = await c.embeddings.create(model="embed", input=INPUT, encoding_format="base64")
+    raw = [d.embedding for d in r.data]
+    assert all(isinstance(v, str) for v in raw)
+    decoded = [list(struct.unpack(f"<{len(base64.b64decode(v)) // 4}f", base64.b64decode(v))) for v in raw]
+    assert decoded == floats
+    default = await c.embeddings.create(model="embed", input=INPUT)
+    assert [d.embedding for d in default.data] == floats
+    with pytest.raises(openai.BadRequestError) as e:
+        await c.embeddings.create(model="embed", input=INPUT, encoding_format="hex")  # type: ignore[arg-type]
+    assert e.value.code == "invalid_value" and e.value.param == "encoding_format"
 
 
 async def test_models_retrieve(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
