@@ -1,10 +1,12 @@
 """Replies reshaped where a vendor's differs from what OpenAI's SDKs read: embeddings in the encoding the client
-asked for. Each runs on one reply only, never on the hot path of every chunk."""
+asked for, and a stream's usage on its own final chunk (``choices: []``) where a vendor puts it inside a choice.
+Each runs on one reply or one chunk only, never on the hot path of every chunk."""
 
 from __future__ import annotations
 
 import base64
 import struct
+from typing import Any
 
 import orjson
 
@@ -25,3 +27,24 @@ def embeddings_base64(body: bytes) -> bytes:
         if isinstance(vector, list):
             item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
     return orjson.dumps(reply)
+
+
+def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
+    """For a chunk carrying usage inside a choice (Moonshot): the chunk without it, and OpenAI's usage chunk
+    (same id, created and model, ``choices: []``, top-level ``usage``) to send after it. None when the chunk
+    holds no usage in a choice."""
+    try:
+        chunk: Any = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not isinstance(choices, list):
+        return None
+    usage = None
+    for c in choices:
+        if isinstance(c, dict) and isinstance(c.get("usage"), dict):
+            usage = c.pop("usage")
+    if usage is None:
+        return None
+    head = {k: chunk[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in chunk}
+    return orjson.dumps(chunk), orjson.dumps({**head, "choices": [], "usage": usage})

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from balancer import upstream, wire
+from balancer import shapes, upstream, wire
 from balancer.attempt import Caller
 from balancer.errors import CLIENT_FACING, Failure, Outcome, error_event
 from balancer.job import Job, Stream
@@ -100,6 +100,15 @@ class _Relay:
             self.finished = _account(self.job, self.s, view) or self.finished
             if self.s.hide_usage_chunk and not view.choices and view.usage is not None:
                 return  # the usage chunk the gateway asked for, not the client
+            if self.job.view.include_usage and any(c.usage is not None for c in view.choices or ()):
+                lifted = shapes.usage_chunk(payload)  # usage inside a choice (Moonshot): OpenAI's own chunk
+                if lifted is not None:
+                    self._queue(lifted[0])
+                    self.frames.append(b"data: " + lifted[1] + b"\n\n")
+                    return
+        self._queue(payload)
+
+    def _queue(self, payload: bytes) -> None:
         if self.job.assembler is not None:
             self.job.assembler.feed(payload)
         self.streamed += len(payload)

@@ -9,10 +9,12 @@ import base64
 import json
 import struct
 import subprocess
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from langchain_openai import ChatOpenAI
 
 from tests.balancer.clients.drivers import NODE_DIR
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
@@ -65,6 +67,31 @@ async def test_python_sdk_base64_embeddings_decode_to_the_floats(
     with pytest.raises(openai.BadRequestError) as e:
         await c.embeddings.create(model="embed", input=INPUT, encoding_format="hex")  # type: ignore[arg-type]
     assert e.value.code == "invalid_value" and e.value.param == "encoding_format"
+
+
+async def test_kimi_stream_usage_reaches_the_sdk(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """Moonshot puts a stream's usage inside choices[0]; a client that asked stream_options.include_usage gets it as
+    OpenAI sends it: a last chunk with ``choices: []`` and top-level usage, equal to what the emulator served (the
+    SDK's chunk.usage and LangChain's usage_metadata read it there). The content is relayed whole."""
+    gw = await make_gateway()
+    c = gw.client()
+    msgs: Any = [{"role": "user", "content": "流式用量"}]
+    stream = await c.chat.completions.create(
+        model="kimi", messages=msgs, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = [ch async for ch in stream]
+    whole = await c.chat.completions.create(model="kimi", messages=msgs)
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == whole.choices[0].message.content
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert [ch for ch in chunks[:-1] if ch.usage is not None] == []
+    served = (await emulator.stats())["kimi"]
+    assert chunks[-1].usage.total_tokens * 2 == served["total_tokens"]  # the stream and the whole reply
+    assert whole.usage is not None and whole.usage.total_tokens == chunks[-1].usage.total_tokens
+    llm = ChatOpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, model="kimi", max_retries=0, stream_usage=True)
+    agg: Any = None
+    async for piece in llm.astream("流式用量"):
+        agg = piece if agg is None else agg + piece
+    assert agg.usage_metadata is not None and agg.usage_metadata["total_tokens"] == whole.usage.total_tokens
 
 
 async def test_models_retrieve(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
