@@ -41,7 +41,12 @@ class _Message(msgspec.Struct):
     role: Literal["system", "user", "assistant", "tool", "developer", "function"]
 
 
+class _ResponseFormat(msgspec.Struct):
+    type: str
+
+
 _stream_options = msgspec.json.Decoder(StreamOptions | None)
+_response_format = msgspec.json.Decoder(_ResponseFormat | None)
 _messages = msgspec.json.Decoder(list[_Message] | None)
 
 
@@ -56,6 +61,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     temperature: float | None = None
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
+    json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -195,6 +201,8 @@ def chat_view(body: Body, size: int) -> RequestView:
         view.include_usage = opts.include_usage is True
     tools = _field(body, "tools", _list, "an array of tools")
     view.tools = bool(tools)
+    fmt = _field(body, "response_format", _response_format, "an object")
+    view.json_mode = fmt is not None and fmt.type in ("json_object", "json_schema")
     return view
 
 

@@ -89,8 +89,11 @@ VENDOR = Vendor(
     chat_path="/",
     auth_scheme="TC3-HMAC-SHA256 signed (X-TC-Action/Version/Timestamp); key '<SecretId>:<SecretKey>'",
     docs="https://cloud.tencent.com/document/api/1729/112207",
-    # Native Tools are not mapped (dropped with a debug log): tool calling needs the compatible endpoint.
-    models={m: dataclasses.replace(i, tools=False) for m, i in _base.models.items() if i.kind == "chat"},
+    # Native Tools and response_format are not mapped: tool calling and JSON output need the compatible
+    # endpoint, so a request asking for either skips this vendor (a 400 naming the field when none can).
+    models={
+        m: dataclasses.replace(i, tools=False, json_mode=False) for m, i in _base.models.items() if i.kind == "chat"
+    },
     # ChatCompletions (2023-09-01) has no n and map_request drops it: one choice only, so n > 1 skips it.
     quirks=Quirks(temperature=(0.0, 2.0), top_p=(0.0, 1.0), stream_usage_option=False, sends_done=False, max_n=1),
     errors=_base.errors,

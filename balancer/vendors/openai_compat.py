@@ -34,6 +34,8 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
         )
     if view.tools and info is not None and not info.tools:
         return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
+    if view.json_mode and info is not None and not info.json_mode:
+        return Unsupported(f"{vendor.name} model '{model}' does not support JSON output", "response_format")
     return None
 
 

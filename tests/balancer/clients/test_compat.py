@@ -94,6 +94,36 @@ async def test_kimi_stream_usage_reaches_the_sdk(make_gateway: GatewayFactory, e
     assert agg.usage_metadata is not None and agg.usage_metadata["total_tokens"] == whole.usage.total_tokens
 
 
+def _native(raw: dict[str, Any], emu: str) -> None:
+    raw["providers"]["tg"] = {"vendor": "tiangong", "api_key": "app-key:app-secret", "base_url": f"{emu}/tiangong"}
+    raw["providers"]["hn"] = {"vendor": "hunyuan-native", "api_key": "sid:skey", "base_url": f"{emu}/hunyuan-native"}
+    raw["routes"]["tg"] = {"candidates": [{"provider": "tg", "model": "SkyChat-MegaVerse"}]}
+    raw["routes"]["hn"] = {"candidates": [{"provider": "hn", "model": "hunyuan-turbo"}]}
+
+
+@pytest.mark.parametrize("fmt", [{"type": "json_object"}, {"type": "json_schema", "json_schema": {"name": "a"}}])
+async def test_json_output_no_candidate_can_give_is_refused(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, fmt: dict[str, Any]
+) -> None:
+    """response_format asking for JSON, on a route whose models cannot give it (Tiangong; Hunyuan's native API,
+    whose mapping carries no response_format), is a 400 naming 'response_format' and no vendor call: never plain
+    text where the client (``.parse()``, ``with_structured_output``) waits for JSON."""
+    gw = await make_gateway(lambda raw: _native(raw, emulator.url))
+    c = gw.client()
+    for route in ("tg", "hn"):
+        with pytest.raises(openai.BadRequestError) as e:
+            await c.chat.completions.create(
+                model=route,
+                messages=[{"role": "user", "content": "JSON"}],
+                response_format=fmt,  # type: ignore[arg-type]
+            )
+        assert e.value.param == "response_format", e.value
+        plain = await c.chat.completions.create(model=route, messages=[{"role": "user", "content": "text"}])
+        assert plain.choices[0].message.content
+    stats = await emulator.stats()
+    assert stats["tiangong"]["requests"] == stats["hunyuan-native"]["requests"] == 1
+
+
 async def test_models_retrieve(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """``client.models.retrieve(route)`` answers the route as OpenAI's model object (as GET /v1/models lists it);
     an unknown id is a 404 model_not_found."""
