@@ -102,7 +102,18 @@ class Engine:
             f"{failure.value} ({last.message or last.code or 'no detail'}).",
             type=type_,
             code=failure.value,
+            headers=self._retry_after(job) if status in (429, 503) else None,
         )
+
+    def _retry_after(self, job: Job) -> dict[str, str]:
+        """When a retry may find a candidate again: the soonest end of the route's cooldowns (the failures just
+        set them), at least 1 s; 1 s when none is cooling down (SDKs honour it for 429 and 503)."""
+        now = self.clock()
+        ends = [
+            h.until for c in job.route.choices if not (h := self.store.health(c.provider_name, c.model, now)).available
+        ]
+        wait = max(1, round(min(ends) - now)) if ends else 1
+        return {"Retry-After": str(wait)}
 
 
 def _refused(job: Job) -> GatewayError | None:

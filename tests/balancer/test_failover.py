@@ -187,11 +187,14 @@ async def test_attempt_budget(
 async def test_all_rate_limited_is_429(
     gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """When every candidate is rate limited the client sees a 429, then a 503 no_capacity with Retry-After."""
+    """When every candidate is rate limited the client sees a 429 whose Retry-After is when the first of them may be
+    tried again (the vendors asked for 20 s: an SDK's max_retries then waits that long, not its own 0.5 s), then a
+    503 no_capacity with Retry-After."""
     for t in ("deepseek.a", "deepseek.b", "qwen"):
         await emulator.fault(t, "rate_limit", retry_after=20)
-    status, _, body = await post(gateway, http)
+    status, headers, body = await post(gateway, http)
     assert status == 429 and body["error"]["type"] == "rate_limit_error"
+    assert 19 <= int(headers["Retry-After"]) <= 20, headers
     status, headers, body = await post(gateway, http)
     assert status == 503 and body["error"]["code"] == "no_capacity" and int(headers["Retry-After"]) >= 1
 
