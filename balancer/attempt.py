@@ -135,9 +135,12 @@ class Caller:
         body = dict(job.body)
         if job.route.kind == "embeddings":
             return compat.shape_embeddings(body, choice.model)
-        shaped = compat.shape_chat(choice.vendor, body, job.view, choice.model, choice.info)
-        if choice.vendor.map_request is not None:
-            shaped.body = choice.vendor.map_request(shaped.body)
+        vendor = choice.vendor
+        shaped = compat.shape_chat(vendor, body, job.view, choice.model, choice.info)
+        if vendor.map_request is not None:
+            shaped.body = vendor.map_request(shaped.body)
+            if vendor.native_fields:
+                shaped.adjustments += [f"dropped {k}" for k in body if k not in vendor.native_fields]
         return shaped
 
     def _signed(self, choice: Choice, body: bytes) -> Mapping[str, str] | None:

@@ -147,6 +147,9 @@ class Vendor:
     sign: SignHook | None = None
     # map an OpenAI request body / the vendor's reply / one stream chunk for non-OpenAI shapes.
     map_request: BytesMap | None = None
+    # the request fields ``map_request`` carries to the vendor; any other is dropped, and the drop is listed in
+    # the request's adjustments (request_done's "adjusted") like a quirk's ("dropped max_tokens")
+    native_fields: tuple[str, ...] = ()
     map_reply: BytesMap | None = None
     map_chunk: BytesMap | None = None
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -16,12 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-import structlog
 
 from balancer.vendors import hunyuan, tc3
 from balancer.vendors.base import Quirks, Vendor
 
-log = structlog.get_logger("balancer.vendors.hunyuan_native")
 HOST, SERVICE, ACTION, VERSION = "hunyuan.tencentcloudapi.com", "hunyuan", "ChatCompletions", "2023-09-01"
 CONTENT_TYPE = "application/json"
 _FIELDS = {"model": "Model", "stream": "Stream", "temperature": "Temperature", "top_p": "TopP"}
@@ -40,9 +38,6 @@ def map_request(body: bytes) -> bytes:
     data: dict[str, Any] = orjson.loads(body)
     out: dict[str, Any] = {new: data[old] for old, new in _FIELDS.items() if old in data}
     out["Messages"] = [{"Role": m.get("role"), "Content": m.get("content")} for m in data.get("messages", [])]
-    dropped = sorted(k for k in data if k not in _FIELDS and k != "messages")
-    if dropped:
-        log.debug("request_mapped", vendor="hunyuan-native", dropped=dropped)
     return orjson.dumps(out)
 
 
@@ -99,6 +94,7 @@ VENDOR = Vendor(
     errors=_base.errors,
     sign=sign,
     map_request=map_request,
+    native_fields=(*_FIELDS, "messages"),
     map_reply=map_reply,
     map_chunk=map_chunk,
 )

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-import structlog
 
 from balancer.errors import Failure
 from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
@@ -25,7 +24,6 @@ _ASSUMED = (
     "unconfirmed: no Tiangong error table found anywhere; code and status assumed (edit or override per provider)"
 )
 
-log = structlog.get_logger("balancer.vendors.tiangong")
 _KEPT = ("model", "messages", "stream")
 
 
@@ -41,9 +39,6 @@ def sign(api_key: str, body: bytes, extra: Mapping[str, str], now: float) -> dic
 
 def map_request(body: bytes) -> bytes:
     data: dict[str, Any] = orjson.loads(body)
-    dropped = sorted(k for k in data if k not in _KEPT)
-    if dropped:
-        log.debug("request_mapped", vendor="tiangong", dropped=dropped)
     out = {k: data[k] for k in _KEPT if k in data}
     out["intent"] = "chat"  # plain chat; "" lets the service add search augmentation
     return orjson.dumps(out)
@@ -99,6 +94,7 @@ VENDOR = Vendor(
     quirks=Quirks(stream_usage_option=False, max_n=1),
     sign=sign,
     map_request=map_request,
+    native_fields=_KEPT,
     map_reply=map_reply,
     map_chunk=map_chunk,
     errors=(

@@ -186,3 +186,11 @@ async def no_balance(gw: GatewayHandle, case: Case) -> None:
     """A vendor without a balance API is never polled (documented as none)."""
     assert REGISTRY[case.vendor].balance is None
     assert "v" not in await refresh(gw)
+
+
+async def dropped(gw: GatewayHandle, fields: dict[str, Any]) -> list[str]:
+    """What request_done says was adjusted when ``fields`` are sent to the vendor-only route."""
+    with structlog.testing.capture_logs() as logs:
+        await gw.client().chat.completions.create(model="v-only", messages=MESSAGES, **fields)
+        done = await request_done(logs)
+    return list(done.get("adjusted", []))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import structlog
 
 from balancer.vendors import hunyuan_native, tc3
 from tests.balancer.vendors import kit
@@ -71,11 +70,13 @@ def test_sign_headers_and_request_mapping() -> None:
     assert h["X-TC-Timestamp"] == "1700000000" and h["X-TC-Region"] == "ap-guangzhou"
 
 
-def test_dropped_fields_are_logged() -> None:
-    """Fields the native API has no place for are dropped with a debug log, never silently."""
-    with structlog.testing.capture_logs() as logs:
-        hunyuan_native.map_request(b'{"model":"m","messages":[],"tools":[],"n":1}')
-    assert logs[0]["dropped"] == ["n", "tools"]
+def test_the_mapping_carries_exactly_the_native_fields() -> None:
+    """map_request carries the fields the vendor declares as native_fields (renamed) and nothing else: what the
+    gateway lists as dropped is what the mapping drops."""
+    body = b'{"model":"m","messages":[],"stream":true,"temperature":0.5,"top_p":0.9,"tools":[],"n":1}'
+    out = orjson.loads(hunyuan_native.map_request(body))
+    assert set(out) == {"Model", "Messages", "Stream", "Temperature", "TopP"}
+    assert len(hunyuan_native.VENDOR.native_fields) == len(out)
 
 
 async def test_a_stream_held_open_after_its_finish_reason_is_complete(
@@ -94,3 +95,12 @@ async def test_a_stream_held_open_after_its_finish_reason_is_complete(
     await emulator.fault(CASE.target, "linger")
     await kit.stream(gw)
     assert gw.gw.store.health("v", CASE.model, gw.clock()).available
+
+
+async def test_fields_the_native_api_lacks_are_dropped_in_the_open(make_gateway: GatewayFactory) -> None:
+    """OpenAI fields the native mapping does not carry (max_tokens, seed, stop, user) are dropped, and
+    request_done's "adjusted" lists each one; the fields it carries (temperature, top_p) are not listed."""
+    gw = await kit.gateway(make_gateway, CASE)
+    fields = {"max_tokens": 50, "seed": 7, "stop": ["。"], "user": "u1", "temperature": 0.5, "top_p": 0.9}
+    got = await kit.dropped(gw, fields)
+    assert sorted(got) == ["dropped max_tokens", "dropped seed", "dropped stop", "dropped user"]

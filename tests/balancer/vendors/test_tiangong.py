@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import structlog
-
 from balancer.vendors import tiangong
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
@@ -46,12 +44,12 @@ def test_sign_vector() -> None:
 
 
 def test_request_mapping_drops_only_what_tiangong_cannot_take() -> None:
-    """The OpenAI body becomes {model, messages, stream, intent}; dropped fields are logged at debug."""
+    """The OpenAI body becomes {model, messages, stream, intent}: the vendor's native_fields and its intent (what
+    else is dropped is listed in request_done, test_fields_the_native_api_lacks_are_dropped_in_the_open)."""
     body = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"tools":[],"temperature":0.3}'
-    with structlog.testing.capture_logs() as logs:
-        out = json.loads(tiangong.map_request(body))
+    out = json.loads(tiangong.map_request(body))
     assert out == {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, "intent": "chat"}
-    assert logs and logs[0]["dropped"] == ["temperature", "tools"] and logs[0]["log_level"] == "debug"
+    assert set(out) - {"intent"} == set(tiangong.VENDOR.native_fields)
 
 
 def test_frames_map_to_openai_chunks() -> None:
@@ -61,3 +59,11 @@ def test_frames_map_to_openai_chunks() -> None:
     end = json.loads(tiangong.map_chunk(b'{"type":2,"usage":{"total_tokens":3}}'))
     assert end["choices"][0]["finish_reason"] == "stop" and end["usage"] == {"total_tokens": 3}
     assert tiangong.map_chunk(b'{"code":42900,"message":"x"}') == b'{"code":42900,"message":"x"}'
+
+
+async def test_fields_the_native_api_lacks_are_dropped_in_the_open(make_gateway: GatewayFactory) -> None:
+    """Tiangong's native body carries model, messages and stream only: every other field the client sends
+    (temperature, top_p, max_tokens) is dropped, and request_done's "adjusted" lists each one."""
+    gw = await kit.gateway(make_gateway, CASE)
+    got = await kit.dropped(gw, {"temperature": 0.5, "top_p": 0.9, "max_tokens": 50})
+    assert sorted(got) == ["dropped max_tokens", "dropped temperature", "dropped top_p"]
