@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import gc
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -15,7 +14,7 @@ from importlib import resources
 import structlog
 from aiohttp import web
 
-from balancer import checks, emulator, logs, router, workers
+from balancer import checks, emulator, lifecycle, logs, router, workers
 from balancer import config as config_mod
 from balancer.admin import client as admin_client
 from balancer.app import GATEWAY, make_app, make_runner
@@ -61,32 +60,15 @@ async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | No
         raise StartupError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     _tune_gc()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        if config_path is None:
-            return
-        try:
-            new = config_mod.load(config_path)
-        except config_mod.ConfigError as e:
-            log.error("config_reload_failed", error=str(e))
-            return
-        task = loop.create_task(app[GATEWAY].reload(new))
-        task.add_done_callback(lambda t: t.exception() and log.error("config_reload_failed", error=str(t.exception())))
-
-    def flush_logs() -> None:
-        logs.flush()
-        loop.call_later(0.2, flush_logs)
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    lifecycle.handle_signals(app, config_path, stop)
     # Listening is announced once the signals are handled: a SIGTERM sent on seeing it drains, not kills.
     log.info("gateway_listening", host=host, port=port, routes=sorted(cfg.routes), worker=worker)
-    flush_logs()
+    logs.flush()
+    lifecycle.notify("READY=1")
     await stop.wait()
     drain_s = app[GATEWAY].cfg.server.drain_s
     log.info("gateway_draining", grace_s=drain_s)
+    lifecycle.notify("STOPPING=1")
     app[GATEWAY].begin_drain()
     try:  # bounded: a stuck cleanup must never keep a terminated gateway alive
         async with asyncio.timeout(drain_s + 15):
@@ -120,6 +102,7 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    lifecycle.catch_early_hup()
     cfg = _load(args.config)
     if args.workers > 1:  # the supervisor: its workers check and serve the config themselves
         logs.configure(cfg.logging.level, cfg.logging.format)

@@ -22,6 +22,7 @@ from types import FrameType
 
 import structlog
 
+from balancer import lifecycle
 from balancer.config import Config
 
 log = structlog.get_logger("balancer.workers")
@@ -53,6 +54,7 @@ class Supervisor:
         if self.port is not None:
             cmd += ["--port", str(self.port)]
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir, "QIAO_WORKER": str(i)}
+        env.pop("NOTIFY_SOCKET", None)  # systemd hears from the supervisor (its main process) alone
         proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and arguments
         log.info("worker_started", worker=i, pid=proc.pid)
         return proc
@@ -65,6 +67,7 @@ class Supervisor:
     def _on_stop(self, signum: int, _: FrameType | None) -> None:
         self.stopping = True
         log.info("workers_draining", signal=signal.Signals(signum).name)
+        lifecycle.notify("STOPPING=1")
         self._signal_all(signal.SIGTERM)
 
     def _on_hup(self, signum: int, _: FrameType | None) -> None:
@@ -79,6 +82,7 @@ class Supervisor:
         pause = [RESTART_MIN_S] * self.n
         try:
             self.procs = [self._spawn(i) for i in range(self.n)]
+            lifecycle.notify("READY=1")  # a worker still starting keeps a SIGHUP for when it serves
             while not self.stopping:
                 time.sleep(0.2)
                 for i, p in enumerate(self.procs):
