@@ -4,9 +4,14 @@ configs match what the gateway really does."""
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +129,41 @@ def test_no_real_secret_in_deploy() -> None:
         if f.is_file():
             assert not re.search(r"sk-[A-Za-z0-9]{20,}", f.read_text()), f
     assert os.environ.get("QIAO_SURELY_UNSET") is None
+
+
+def _health_argv(service: dict[str, Any]) -> list[str]:
+    """The health check a compose service really runs: its own, else the image's HEALTHCHECK (the Dockerfile)."""
+    test = (service.get("healthcheck") or {}).get("test")
+    if test is None:
+        found = re.search(r"^HEALTHCHECK[^\n]*\\\n\s*CMD (\[[^\n]*\])$", (DEPLOY / "Dockerfile").read_text(), re.M)
+        assert found
+        test = ["CMD", *json.loads(found.group(1))]
+    assert test[0] == "CMD", test
+    return [sys.executable if a == "python" else a for a in test[1:]]
+
+
+def test_compose_emulator_health_check_checks_the_emulator(tmp_path: Path) -> None:
+    """The emulator service is built from the gateway's image: the health check it runs (its own, or else the
+    image's, which asks :8080/healthz) must ask the port its `emulate` command listens on, and pass against a
+    real emulator there, or the container is reported unhealthy for as long as it runs."""
+    emu = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["emulator"]
+    port = emu["command"][emu["command"].index("--port") + 1]
+    argv = _health_argv(emu)
+    assert any(f"127.0.0.1:{port}/" in a for a in argv), argv
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "balancer", "emulate", "--host", "127.0.0.1", "--port", str(free)]
+    with (tmp_path / "emu.log").open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=DEPLOY.parent, stdout=out, stderr=out)
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", free)) == 0:
+                    break
+            time.sleep(0.05)
+        argv = [a.replace(f"127.0.0.1:{port}/", f"127.0.0.1:{free}/") for a in argv]
+        assert subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
