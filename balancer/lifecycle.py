@@ -24,6 +24,7 @@ from balancer.app import GATEWAY
 log = structlog.get_logger("balancer.lifecycle")
 
 _early_hup: list[int] = []  # SIGHUPs that came before the event loop handled them
+_early_term: list[int] = []  # SIGTERMs likewise (as process 1 in a container, an unhandled one is ignored)
 
 
 def notify(state: str) -> None:
@@ -41,8 +42,11 @@ def notify(state: str) -> None:
 
 
 def catch_early_hup() -> None:
-    """From the first moment of ``serve``: keep a SIGHUP for :func:`handle_signals` rather than die of it."""
+    """From the first moment of ``serve``: keep a SIGHUP for :func:`handle_signals` rather than die of it, and a
+    SIGTERM too (process 1 in a container ignores one it does not handle, so `docker stop` would wait for its
+    SIGKILL): the gateway then drains as soon as it serves, which with nothing in flight is at once."""
     signal.signal(signal.SIGHUP, lambda *_: _early_hup.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: _early_term.append(1))
 
 
 def handle_signals(app: web.Application, config_path: str | None, stop: asyncio.Event) -> None:
@@ -72,4 +76,8 @@ def handle_signals(app: web.Application, config_path: str | None, stop: asyncio.
         _early_hup.clear()
         log.info("config_reload_deferred", why="SIGHUP received while starting")
         reload()
+    if _early_term:
+        _early_term.clear()
+        log.info("stop_deferred", why="SIGTERM received while starting")
+        stop.set()
     flush_logs()

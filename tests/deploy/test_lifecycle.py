@@ -118,6 +118,28 @@ async def test_sighup_while_starting_neither_kills_nor_is_lost(tmp_path: Path, h
     assert code == 0, log.read_text()
 
 
+async def test_sigterm_while_starting_stops_cleanly(tmp_path: Path, hanging: Hanging) -> None:
+    """A SIGTERM that arrives while the gateway starts (its balance poll waiting on a vendor that never answers)
+    is kept, not ignored (as process 1 in a container would) nor fatal: the gateway drains as soon as it
+    serves and exits 0, with the deferred stop logged."""
+    port = _free_port()
+    config = _config(tmp_path, await hanging.start(), port)
+    log = tmp_path / "gateway.log"
+    proc = _serve(config, log)
+    try:
+        await asyncio.wait_for(hanging.connected.wait(), 30)
+        proc.send_signal(signal.SIGTERM)
+        for _ in range(600):
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, log.read_text()
+    assert "stop_deferred" in log.read_text()
+
+
 async def _datagram(sock: socket.socket, timeout: float) -> str:
     loop = asyncio.get_running_loop()
     return (await asyncio.wait_for(loop.sock_recv(sock, 4096), timeout)).decode()
