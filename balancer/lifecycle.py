@@ -49,6 +49,15 @@ def catch_early_hup() -> None:
     signal.signal(signal.SIGTERM, lambda *_: _early_term.append(1))
 
 
+def stop_pending() -> bool:
+    """Whether a SIGTERM came while starting (logged, and forgotten once asked): the caller stops now."""
+    if not _early_term:
+        return False
+    _early_term.clear()
+    log.info("stop_deferred", why="SIGTERM received while starting")
+    return True
+
+
 def handle_signals(app: web.Application, config_path: str | None, stop: asyncio.Event) -> None:
     """SIGHUP reloads the config file (one that came while starting is acted on now); SIGTERM/SIGINT set
     ``stop`` (the drain). Also starts the periodic log flush."""
@@ -76,8 +85,6 @@ def handle_signals(app: web.Application, config_path: str | None, stop: asyncio.
         _early_hup.clear()
         log.info("config_reload_deferred", why="SIGHUP received while starting")
         reload()
-    if _early_term:
-        _early_term.clear()
-        log.info("stop_deferred", why="SIGTERM received while starting")
+    if stop_pending():
         stop.set()
     flush_logs()

@@ -79,6 +79,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        if lifecycle.stop_pending():  # a SIGTERM while the supervisor started: no worker is started
+            return 0
         pause = [RESTART_MIN_S] * self.n
         try:
             self.procs = [self._spawn(i) for i in range(self.n)]
