@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from balancer import tasks
 from balancer.config import AdminKey, Config, Limits, hash_key
 from balancer.errors import GatewayError
-from balancer.state.clients import KeyTable
+from balancer.state.clients import KeyTable, Op
 
 log = structlog.get_logger("balancer.clients")
 
@@ -86,6 +86,10 @@ def from_config(cfg: Config) -> dict[str, KeyRecord]:
 
 class KeyConflict(Exception):
     """A change the keys cannot take (the message says why)."""
+
+
+class KeyTableUnavailable(Exception):
+    """The shared key table (Redis) could not be reached: the change was not made, or its answer was lost."""
 
 
 class Clients:
@@ -179,23 +183,34 @@ class Clients:
             raise KeyConflict(f"A client key named '{record.name}' is defined in the config file.")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         record = msgspec.structs.replace(record, key_sha256=hash_key(secret), created=time.time(), source="api")
-        if not await self.table.change("create", record.name, msgspec.json.encode(record).decode()):
+        if not await self._change("create", record.name, msgspec.json.encode(record).decode()):
             raise KeyConflict(f"A client key named '{record.name}' exists; revoke it first or pick another name.")
-        await self.refresh()
+        await self._refreshed()
         return record, secret
 
     async def update(self, record: KeyRecord) -> KeyRecord:
         self._made_here(record.name)
-        if not await self.table.change("update", record.name, msgspec.json.encode(record).decode()):
+        if not await self._change("update", record.name, msgspec.json.encode(record).decode()):
             raise KeyConflict(f"There is no client key named '{record.name}' (it was revoked).")
-        await self.refresh()
+        await self._refreshed()
         return record
 
     async def revoke(self, name: str) -> None:
         self._made_here(name)
-        if not await self.table.change("delete", name):
+        if not await self._change("delete", name):
             raise KeyConflict(f"There is no client key named '{name}' (it was revoked).")
-        await self.refresh()
+        await self._refreshed()
+
+    async def _change(self, op: Op, name: str, record: str = "") -> bool:
+        try:
+            return await self.table.change(op, name, record)
+        except (RedisError, OSError) as e:
+            raise KeyTableUnavailable(f"{type(e).__name__}: {str(e)[:200]}") from None
+
+    async def _refreshed(self) -> None:
+        """Reload after a change that was made; if Redis went away just now, the poll reloads it later."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.refresh()
 
     def _made_here(self, name: str) -> None:
         if name in self.config:

@@ -21,7 +21,7 @@ from balancer.admin import spend as spend_view
 from balancer.admin import types as T
 from balancer.admin.routes import Op
 from balancer.api import Api
-from balancer.clients import KeyConflict, KeyRecord, presented_key
+from balancer.clients import KeyConflict, KeyRecord, KeyTableUnavailable, presented_key
 from balancer.config import AdminKey, Limits
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
@@ -82,7 +82,18 @@ def wrap(admin: Admin, op: Op) -> Callable[[web.Request], Awaitable[web.StreamRe
         query = _decode(dict(request.query), op.query, "query")
         data = await read_body(request, admin.gw.cfg.server.body_timeout_s) if op.body is not None else b""
         body = _decode(data, op.body, "body") if op.body is not None else None
-        answer = await handler(Call(request, who, query, body))
+        try:
+            answer = await handler(Call(request, who, query, body))
+        except KeyTableUnavailable as e:
+            log.warning("admin_change_failed", who=who.name, op=op.handler, error=str(e))
+            raise GatewayError(
+                503,
+                "The shared state store (Redis) cannot be reached, so the client key table cannot be changed now; "
+                "the change was not made (or its answer was lost). Retry when GET /readyz no longer says degraded.",
+                type="server_error",
+                code="state_store_unavailable",
+                headers={"Retry-After": "5"},
+            ) from None
         return web.Response(body=msgspec.json.encode(answer), status=op.status, content_type=JSON)
 
     return served

@@ -61,14 +61,14 @@ OPS: tuple[Op, ...] = (
        T.Keys),
     Op("POST", "/admin/keys", "create_key",
        "Make a client key; its secret is in this answer only (stored as its sha256).", T.CreatedKey,
-       body=T.KeySpec, status=201, changes=True, errors=(409,)),
+       body=T.KeySpec, status=201, changes=True, errors=(409, 503)),
     Op("GET", "/admin/keys/{name}", "key", "One client key.", T.KeyView, errors=(404,)),
     Op("PATCH", "/admin/keys/{name}", "update_key",
        "Change an API-made key's routes, limits, budgets or expiry (config keys change in the config).",
-       T.KeyView, body=T.KeyPatch, changes=True, errors=(404, 409)),
+       T.KeyView, body=T.KeyPatch, changes=True, errors=(404, 409, 503)),
     Op("DELETE", "/admin/keys/{name}", "revoke_key",
        "Revoke an API-made key; every instance refuses it within about two seconds.", T.Change, changes=True,
-       errors=(404, 409)),
+       errors=(404, 409, 503)),
 )  # fmt: skip
 
 # Not JSON operations, listed in the document too: the dashboard (no key needed: it holds no data, and asks for
