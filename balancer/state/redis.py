@@ -124,22 +124,25 @@ class RedisStore(MemoryStore):
         if denied is not None:
             return denied
         window = math.floor(now / 60.0)
-        denied = await self._shared_quota(provider, limits, tokens, now)
+        denied, booked = await self._shared_quota(provider, limits, tokens, now)
         if denied is not None:
             return denied
-        ticket = ""
+        ticket: str | None = ""
         if limits.concurrency and not self.degraded:
             ticket = await self._slot(provider, limits.concurrency, now)
-            if not ticket:
-                self._give_back(provider, window, limits, tokens)
-                return Admission(ok=False, reason="concurrency", retry_at=now + 0.05)
-        self.local_quota(provider, Limits(), tokens, now)  # local in-flight bookkeeping only
+            denied = Admission(ok=False, reason="concurrency", retry_at=now + 0.05) if ticket == "" else None
+        if denied is None and not booked:  # local in-flight bookkeeping (if Redis just failed: the local limit too)
+            local = Limits(concurrency=self._scaled(limits).concurrency) if ticket is None else Limits()
+            denied = self.local_quota(provider, local, tokens, now)
+        if denied is not None:
+            self._give_back(provider, window, limits, tokens)
+            return denied
         adm = self.admitted(provider, key, probe, tokens, window)
-        adm.ticket = ticket
+        adm.ticket = ticket or ""
         return adm
 
-    async def _slot(self, provider: str, limit: int, now: float) -> str:
-        """A concurrency slot: one this instance released moments ago (no round trip), or a new one."""
+    async def _slot(self, provider: str, limit: int, now: float) -> str | None:
+        """A slot released here moments ago (no round trip) or a new one; "" at the limit, None if Redis failed."""
         free = self._free.get(provider)
         while free:
             ticket, taken_at = free.pop()
@@ -148,11 +151,16 @@ class RedisStore(MemoryStore):
             self._releases.append((keys.inflight(provider), ticket))
         ticket = f"{self._instance}:{uuid.uuid4().hex[:10]}"
         ok = await self._call(self._inflight, [keys.inflight(provider)], [now, limit, ticket, now + RESERVATION_S])
+        if ok is None:  # Redis failed: it may still take the slot when it wakes up; give it back with the next flush
+            self._releases.append((keys.inflight(provider), ticket))
+            return None
         if ok:
             self._taken[ticket] = now
         return ticket if ok else ""
 
-    async def _shared_quota(self, provider: str, limits: Limits, tokens: int, now: float) -> Admission | None:
+    async def _shared_quota(
+        self, provider: str, limits: Limits, tokens: int, now: float
+    ) -> tuple[Admission | None, bool]:  # (a denial or None, booked on local state as Redis just failed)
         window = math.floor(now / 60.0)
         lease = self._leases.get(provider)
         if lease is None or lease.window != window:
@@ -165,16 +173,16 @@ class RedisStore(MemoryStore):
                     lease = self._leases.setdefault(provider, _Lease(window))
                 continue
             fetched = await self._fetch(provider, lease, limits, tokens)
-            if fetched is None:  # Redis just failed: this request goes on local state
-                return self.local_quota(provider, self._scaled(limits), tokens, now)
+            if fetched is None:  # Redis just failed: this request goes on local state (booked there)
+                return self.local_quota(provider, self._scaled(limits), tokens, now), True
             if not fetched and self._short(lease, limits, tokens):
                 reason = "rpm" if limits.rpm and lease.requests < 1 else "tpm"
-                return Admission(ok=False, reason=reason, retry_at=(window + 1) * 60.0)
+                return Admission(ok=False, reason=reason, retry_at=(window + 1) * 60.0), False
         if limits.rpm:
             lease.requests -= 1
         if limits.tpm:
             lease.tokens -= tokens
-        return None
+        return None, False
 
     @staticmethod
     def _short(lease: _Lease, limits: Limits, tokens: int) -> bool:

@@ -4,13 +4,17 @@ clients against gateways on real redis-server processes."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import aiohttp
+import redis.asyncio as aioredis
 
+from balancer.state import keys
 from balancer.state.redis import RedisStore
 from tests.balancer.admin.test_admin_api import call
-from tests.conftest import GatewayFactory
+from tests.conftest import CHAT, GatewayFactory, auth
 from tests.redis_server import RedisServer
 
 
@@ -40,3 +44,71 @@ async def test_admin_key_changes_while_redis_is_away_are_a_clear_503(
         assert status == 201, body
     finally:
         server.stop()
+
+
+async def _post(http: aiohttp.ClientSession, url: str, secret: str) -> int:
+    async with http.post(url + "/v1/chat/completions", json=CHAT, headers=auth(secret)) as r:
+        await r.read()
+        return r.status
+
+
+def _pause(server: RedisServer, sig: signal.Signals) -> None:
+    assert server.proc is not None
+    os.kill(server.proc.pid, sig)
+
+
+async def test_requests_caught_by_a_redis_stall_do_not_leak_local_concurrency(
+    tmp_path: Path, make_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """Requests waiting on a lease when Redis stalls (SIGSTOP: bytes accepted, no answer) go on local state, and
+    each holds one local concurrency slot while it runs, not two: afterwards, still degraded, a key with
+    concurrency 2 serves request after request (it is not locked out by slots nobody holds)."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        gw = await make_gateway(store=RedisStore.from_url(server.url))
+        _, body = await call(http, gw, "POST", "/admin/keys", json={"name": "k", "limits": LIMITS_SMALL})
+        secret = body["secret"]
+        assert await _post(http, gw.url, secret) == 200  # a lease of one request, spent
+        _pause(server, signal.SIGSTOP)
+        assert await asyncio.gather(*(_post(http, gw.url, secret) for _ in range(2))) == [200, 200]
+        assert await gw.gw.store.status() == "degraded"
+        assert [await _post(http, gw.url, secret) for _ in range(3)] == [200, 200, 200]
+    finally:
+        _pause(server, signal.SIGCONT)
+        server.stop()
+
+
+async def test_a_concurrency_slot_asked_for_as_redis_stalls_is_neither_refused_nor_leaked(
+    tmp_path: Path, make_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """A request whose concurrency slot is being taken when Redis stalls is served on local state (not refused
+    as over a limit it is under), and the slot Redis takes when it wakes up is given back: once Redis answers
+    again the key's in-flight set empties (nothing is held for the reservation's 10 minutes)."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        store = RedisStore.from_url(server.url)
+        gw = await make_gateway(store=store)
+        _, body = await call(http, gw, "POST", "/admin/keys", json={"name": "k", "limits": LIMITS_WIDE})
+        secret = body["secret"]
+        assert await _post(http, gw.url, secret) == 200  # a lease of 20 requests: the next ones ask only for a slot
+        await asyncio.sleep(0.2)  # its slot goes back to Redis with the next flush
+        _pause(server, signal.SIGSTOP)
+        assert await asyncio.gather(*(_post(http, gw.url, secret) for _ in range(3))) == [200] * 3
+        _pause(server, signal.SIGCONT)
+        admin = aioredis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            for _ in range(100):  # reconnect, then a flush gives back what Redis took while it stalled
+                held = await admin.zcard(keys.inflight("key:k"))
+                if held == 0 and await store.status() == "ok":
+                    break
+                await asyncio.sleep(0.1)
+            assert held == 0
+        finally:
+            await admin.aclose()
+    finally:
+        _pause(server, signal.SIGCONT)
+        server.stop()
+
+
+LIMITS_SMALL = {"rpm": 40, "concurrency": 2}  # leases of one request
+LIMITS_WIDE = {"rpm": 1000, "concurrency": 8}  # leases of 20 requests
