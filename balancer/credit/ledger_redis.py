@@ -108,10 +108,19 @@ class RedisLedger(L.MemoryLedger):
 
         self.flushes += 1
         try:
-            await self.counters.send(self.client, add_names if routes or clients else None)
+            await self.counters.send(self.client, add_names if routes or clients else None, self._seed_paid)
         except (RedisError, OSError):
             self._new_routes |= routes
             self._new_clients |= clients
+
+    def _seed_paid(self, pipe: Any) -> None:
+        """Before debits land on a paid balance, SET NX it to what Redis should hold before them (this instance's
+        figure less its debits not yet applied): a Redis that was down when this instance started, or came back
+        empty, gets the balance again instead of a debit counted from zero."""
+        for provider, value in self._paid.items():
+            key = keys.paid_remaining(provider)
+            if pending := self.counters.unsent(key):
+                pipe.set(key, value - pending, nx=True)
 
     async def _init_paid(self) -> None:
         for provider, value in self._paid.items():

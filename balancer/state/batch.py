@@ -26,6 +26,7 @@ MARK_TTL_S = 7 * 86400  # a mark outlives any resend of its batches by days
 APPLY = lua("apply")
 
 Part = tuple[list[str], list[Any]]  # apply.lua's KEYS and ARGV for one slot
+Hook = Callable[[Any], None] | None  # adds idempotent commands to a pipeline
 
 
 class Counters:
@@ -88,10 +89,13 @@ class Counters:
         self._ttl.clear()
         return False
 
-    async def send(self, client: Any, also: Callable[[Any], None] | None = None) -> None:
+    async def send(
+        self, client: Any, also: Callable[[Any], None] | None = None, first: Callable[[Any], None] | None = None
+    ) -> None:
         """Apply the waiting batches and the open increments (sealed as the next), oldest first, and
-        ``also``'s own idempotent commands. Raises RedisError/OSError if it fails; a batch not known to
-        be applied stays, unchanged, for the next send."""
+        ``also``'s own idempotent commands (``first``'s before the increments, e.g. SET NX of a base they
+        add to). Raises RedisError/OSError if it fails; a batch not known to be applied stays, unchanged,
+        for the next send."""
         async with self._sending:
             held_back = True
             while held_back:  # twice at most: when two batches waited, what stayed open goes right after
@@ -100,17 +104,19 @@ class Counters:
                     self._sha = await client.script_load(APPLY)
                 try:
                     if isinstance(client, RedisCluster):
-                        await self._send_by_slot(client, also)
+                        await self._send_by_slot(client, also, first)
                     elif self._sealed or also is not None:
-                        await self._send_pipelined(client, also)
+                        await self._send_pipelined(client, also, first)
                 except NoScriptError:  # Redis restarted or flushed its scripts: load again next time
                     self._sha = None
                     raise
                 also = None
 
-    async def _send_pipelined(self, client: Any, also: Callable[[Any], None] | None) -> None:
+    async def _send_pipelined(self, client: Any, also: Hook, first: Hook) -> None:
         batches = len(self._sealed)
         pipe = client.pipeline(transaction=False)
+        if first is not None and batches:
+            first(pipe)
         parts = [part for batch, _ in self._sealed[:batches] for part in batch]
         for ks, args in parts:
             pipe.evalsha(self._sha, len(ks), *ks, *args)
@@ -120,9 +126,13 @@ class Counters:
         await pipe.execute()
         del self._sealed[:batches]
 
-    async def _send_by_slot(self, client: Any, also: Callable[[Any], None] | None) -> None:
+    async def _send_by_slot(self, client: Any, also: Hook, first: Hook) -> None:
         """Redis Cluster: its pipelines refuse scripts, so each slot's part is its own call (a batch's
         parts at once, batches in order, as apply.lua's marks need)."""
+        if first is not None and self._sealed:
+            pipe = client.pipeline()
+            first(pipe)
+            await pipe.execute()
         while self._sealed:
             parts, _ = self._sealed[0]
             self.parts_sent += len(parts)

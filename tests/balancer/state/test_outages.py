@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -14,7 +15,7 @@ import redis.asyncio as aioredis
 from balancer.state import keys
 from balancer.state.redis import RedisStore
 from tests.balancer.admin.test_admin_api import call
-from tests.conftest import CHAT, GatewayFactory, auth
+from tests.conftest import CHAT, CLIENT_KEY, GatewayFactory, auth
 from tests.redis_server import RedisServer
 
 
@@ -46,8 +47,8 @@ async def test_admin_key_changes_while_redis_is_away_are_a_clear_503(
         server.stop()
 
 
-async def _post(http: aiohttp.ClientSession, url: str, secret: str) -> int:
-    async with http.post(url + "/v1/chat/completions", json=CHAT, headers=auth(secret)) as r:
+async def _post(http: aiohttp.ClientSession, url: str, secret: str, model: str = "chat") -> int:
+    async with http.post(url + "/v1/chat/completions", json={**CHAT, "model": model}, headers=auth(secret)) as r:
         await r.read()
         return r.status
 
@@ -112,3 +113,38 @@ async def test_a_concurrency_slot_asked_for_as_redis_stalls_is_neither_refused_n
 
 LIMITS_SMALL = {"rpm": 40, "concurrency": 2}  # leases of one request
 LIMITS_WIDE = {"rpm": 1000, "concurrency": 8}  # leases of 20 requests
+
+
+async def test_a_paid_balance_survives_redis_starting_after_the_gateway(
+    tmp_path: Path, make_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """A configured paid balance (an account without a balance API) is put in Redis once Redis is reachable, even
+    when the gateway started first, and again after Redis restarted empty: the cluster-wide figure the plan
+    shows is the configured balance less what was spent, never a small negative number."""
+    server = RedisServer(tmp_path / "redis")  # not started yet
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["providers"]["qwen"]["account"] = {"paid_balance": 100.0}
+        raw["routes"]["q"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}
+
+    try:
+        store = RedisStore.from_url(server.url)
+        gw = await make_gateway(edit, store=store)
+        server.start()
+        for restart in (False, True):
+            if restart:
+                server.stop()
+                server.start()
+            for _ in range(100):  # the store reconnects with backoff
+                if await store.status() == "ok" and await _post(http, gw.url, CLIENT_KEY, "q") == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert [await _post(http, gw.url, CLIENT_KEY, "q") for _ in range(3)] == [200] * 3
+            _, plan = await call(http, gw, "GET", "/admin/plan")  # flushes the books, reads the cluster's
+            assert 99.0 < plan["paid_balance_cny"]["qwen"] <= 100.0, (restart, plan["paid_balance_cny"])
+            admin = aioredis.Redis.from_url(server.url, decode_responses=True)
+            left = int(await admin.get(keys.paid_remaining("qwen")) or 0)
+            await admin.aclose()
+            assert 99_000_000 < left < 100_000_000  # µ¥: the balance less what the requests cost
+    finally:
+        server.stop()
