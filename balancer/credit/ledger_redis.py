@@ -58,9 +58,13 @@ class RedisLedger(L.MemoryLedger):
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
+        """Stop the flusher and send what is queued; what Redis cannot take now is lost, and logged as such."""
         self._closing = True
         await tasks.stop(self._task)
         await self.flush()
+        if self.counters:
+            tokens = self.counters.unsent_fields("|tokens")
+            log.error("ledger_unsent_at_close", tokens=tokens, why="Redis out of reach: these bookings are lost")
 
     def _emitted(self, charge: L.Charge, bucket: str, units: int, value: tuple[int, int], day: str, month: str) -> None:
         p = charge.provider

@@ -52,6 +52,11 @@ class Counters:
         """What this process added to ``key`` (``field``) that Redis may not show yet."""
         return self._open.get((key, field), 0) + sum(sums.get((key, field), 0) for _, sums in self._sealed)
 
+    def unsent_fields(self, suffix: str) -> int:
+        """The sum of what was added to hash fields ending in ``suffix`` (every key) that Redis may not have."""
+        sums = [self._open, *(s for _, s in self._sealed)]
+        return sum(v for d in sums for (_, f), v in d.items() if f.endswith(suffix))
+
     def discard(self, key: str) -> None:
         """Forget increments to ``key`` (it was just SET to an authoritative figure). Safe for a sealed
         batch too: a part already applied is ignored when resent, whatever it holds."""

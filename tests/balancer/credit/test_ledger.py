@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -244,3 +245,28 @@ async def test_redis_ledger_spend_caps_see_every_instance(redis_server: RedisSer
             assert snap.paid_today["p"] == snap.paid_month["p"] == sum(own)
     finally:
         await client.aclose()
+
+
+async def test_bookings_redis_cannot_take_at_close_are_logged_as_lost(tmp_path: Path) -> None:
+    """A ledger closed while its Redis is out of reach cannot send what it booked: it says so, once, with how
+    many tokens' bookings are lost (an operator reconciles them from the request_done lines), instead of
+    dropping them without a word."""
+    import redis.asyncio as aioredis
+
+    from balancer.credit.ledger_redis import RedisLedger
+
+    server = RedisServer(tmp_path / "redis").start()
+    client = aioredis.Redis.from_url(server.url, decode_responses=True, socket_connect_timeout=0.5)
+    try:
+        ledger = RedisLedger(client, books())
+        await ledger.start()
+        server.stop()
+        ledger.book(charge(400), T0)
+        ledger.book(charge(300), T0)
+        with capture_logs() as logs:
+            await ledger.close()
+        lost = [e for e in logs if e["event"] == "ledger_unsent_at_close"]
+        assert len(lost) == 1 and lost[0]["tokens"] == 700 and lost[0]["log_level"] == "error"
+    finally:
+        await client.aclose()
+        server.stop()
