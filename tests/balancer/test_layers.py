@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2] / "balancer"
 
 # Bottom to top: a module may import modules of its own layer or below, never above.
 LAYERS: list[set[str]] = [
-    {"errors", "logs", "tasks", "http", "secrets", "config_numbers"},
+    {"errors", "logs", "tasks", "http", "secrets", "config_numbers", "shapes"},
     {"wire", "upstream", "transcripts"},
     {"vendors"},
     {"config"},
@@ -41,6 +41,7 @@ LAYERS: list[set[str]] = [
     {"api", "server", "batches", "admin"},
     {"app"},
     {"emulator"},
+    {"lifecycle"},  # serve's signals and systemd notifications
     {"workers"},
     {"cli", "__main__"},
 ]
