@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import msgspec
-import yaml
 
+from balancer import config_yaml
 from balancer.config_numbers import check_numbers
 from balancer.errors import Failure
 from balancer.secrets import Reference, Secret, SecretError, expand
@@ -326,12 +326,10 @@ def read(path: str | Path, *, offline: bool = False) -> Parsed:
     """The config file at ``path`` with its references (``offline``: none read)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = config_yaml.load(p.read_bytes())
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+    except config_yaml.YamlError as e:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping with providers: and routes:")
