@@ -38,11 +38,39 @@ def _client(run: Run) -> Any:
 
 
 def run_batch(run: Run, todo: list[Prompt]) -> None:
-    """Answer ``todo`` with one batch (or finish the one a killed run left open)."""
+    """Answer ``todo`` with one batch (or finish the one a killed run left open). A call the gateway refuses or
+    does not answer (a wrong key or route, the gateway down) is a :class:`UsageError` saying whether a batch
+    was sent and how to go on."""
+    import openai
+
     client = _client(run)
+    try:
+        _answer(run, client, todo)
+    except openai.APIError as exc:
+        status = getattr(exc, "status_code", None)
+        hint = " (check --api-key and --model)" if status in (401, 403, 404) else ""
+        batch = run.checkpoint.open_batch
+        then = (
+            f"batch {batch} is kept in {run.checkpoint.path}: run the same command again to go on polling it "
+            "(it is not paid again)"
+            if batch
+            else "no batch was sent (nothing paid)"
+        )
+        raise UsageError(f"{run.args.base_url}: {exc.message.rstrip('.')}{hint}; {then}") from None
+
+
+def _answer(run: Run, client: Any, todo: list[Prompt]) -> None:
     by_key = {p.key: p for p in todo}
+    import openai
+
     batch_id = run.checkpoint.open_batch or _submit(run, client, todo)
-    batch = _poll(run, client, batch_id)
+    try:
+        batch = _poll(run, client, batch_id)
+    except openai.NotFoundError:  # the gateway restarted without shared state: it cannot be polled, ever
+        run.checkpoint.add({"batch": batch_id, "state": "lost"})
+        for p in todo:
+            run.fail(p.where, f"batch {batch_id} is unknown to {run.args.base_url}: a rerun sends a new batch")
+        return
     if batch.status != "completed" or not batch.output_file_id:
         run.checkpoint.add({"batch": batch_id, "state": "done"})
         for p in todo:
