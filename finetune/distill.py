@@ -179,7 +179,7 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--api-key", help="a client key (default: env QIAO_API_KEY or OPENAI_API_KEY); never printed")
     d.add_argument("--from", dest="source", metavar="FORMAT", help="input format (default: detected)")
     d.add_argument("--concurrency", type=_positive, default=8, help="requests in flight (default 8)")
-    d.add_argument("--retries", type=int, default=3, help="retries per prompt after a failure (default 3)")
+    d.add_argument("--retries", type=_not_negative, default=3, help="retries per prompt after a failure (default 3)")
     d.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default 300)")
     d.add_argument("--max-tokens", type=int, help="max_tokens of each request")
     d.add_argument("--temperature", type=float, help="temperature of each request")
@@ -188,6 +188,13 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--batch", action="store_true", help="one batch through the gateway (the vendor's batch price)")
     d.add_argument("--poll-s", type=float, default=30.0, help="--batch: seconds between polls (default 30)")
     d.set_defaults(func=cmd_distill)
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more")
+    return value
 
 
 def _positive(text: str) -> int:

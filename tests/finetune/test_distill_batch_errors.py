@@ -58,3 +58,14 @@ async def test_a_batch_the_gateway_forgot_is_given_up(
     code, _, err = await _run(*args)
     assert code == 0, err
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+async def test_negative_retries_are_refused(tmp_path: Path, gateway: GatewayHandle) -> None:
+    """--retries -1 is a usage error (exit 2) before anything is sent — it used to make no attempt at all and
+    report every prompt as unanswered, telling the user to rerun a command that could never ask."""
+    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    _prompts(prompts, 1, "负数")
+    code, _, err = await _run("distill", str(prompts), "-o", str(out), "--model", "chat", "--retries", "-1",
+                              "--base-url", gateway.url + "/v1")  # fmt: skip
+    assert code == 2 and "--retries: -1 is not 0 or more" in err, err
+    assert not out.exists()
