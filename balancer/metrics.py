@@ -167,7 +167,12 @@ def _providers(st: Status) -> Iterator[Metric]:
     cooldown = _gauge(
         "qiao_provider_cooldown_seconds", "Seconds left of a provider-wide cooldown", ["provider", "reason"]
     )
-    used = _gauge("qiao_quota_used", "Taken this minute against the account's limit", ["provider", "kind"])
+    used = _gauge(
+        "qiao_quota_used",
+        "Taken this minute against the account's limit (with Redis: reserved from the shared quota in leases, "
+        "not all used yet)",
+        ["provider", "kind"],
+    )
     limit = _gauge("qiao_quota_limit", "The account's per-minute limit (0: none)", ["provider", "kind"])
     flight = _gauge("qiao_in_flight", "Requests in flight on the account", ["provider"])
     for p in st.providers:
