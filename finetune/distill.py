@@ -140,7 +140,11 @@ def _finish(run: Run, prompts: Sequence[Prompt], output: Path, outputs: Outputs)
             conv = _answered(p.conversation, entry["message"])
             handle.write(msgspec.json.encode(conv) + b"\n")
             written.add(p.key)
-        outputs.commit()
+        if written or not output.exists():
+            outputs.commit()
+        else:  # no answer at all: an earlier run's answers are not replaced by nothing
+            outputs.abort()
+            print(f"finetune: no answer in this run: {output} left as it was", file=sys.stderr)
     except BaseException:
         outputs.abort()
         raise

@@ -8,6 +8,7 @@ from pathlib import Path
 from finetune.teacher import backoff
 from tests.conftest import EmulatorHandle, GatewayHandle
 from tests.finetune.test_teacher_loop import _prompts, _run
+from tests.redis_server import free_port
 
 REPLY = {
     "id": "chatcmpl-r1",
@@ -88,3 +89,20 @@ async def test_an_output_that_is_an_input_is_refused(tmp_path: Path, gateway: Ga
     code, _, err = await _run("distill", str(prompts), "-o", str(prompts), "--model", "solo", "--base-url", gateway.url)
     assert code == 2 and "same file as an input" in err
     assert prompts.read_bytes() == before
+
+
+async def test_a_run_that_answers_nothing_leaves_the_output_as_it_was(tmp_path: Path, gateway: GatewayHandle) -> None:
+    """A rerun after a complete run (its checkpoint gone) that gets no answer at all (no gateway listening at the
+    URL any more) does not replace the answers the first run wrote with an empty file: the output is left byte
+    for byte, and the run says so and exits 1."""
+    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    _prompts(prompts, 2, "保留")
+    args = ("distill", str(prompts), "-o", str(out), "--model", "solo", "--retries", "0")
+    code, _, err = await _run(*args, "--base-url", gateway.url + "/v1")
+    assert code == 0, err
+    before = out.read_bytes()
+    assert before.count(b"\n") == 2
+    code, _, err = await _run(*args, "--base-url", f"http://127.0.0.1:{free_port()}/v1")
+    assert code == 1, err
+    assert out.read_bytes() == before
+    assert f"{out} left as it was" in err
