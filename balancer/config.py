@@ -9,6 +9,7 @@ cannot reach a log line. What else the gateway would trip on is in :mod:`balance
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import os
 import re
@@ -364,8 +365,10 @@ def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()
 
 def _check_provider(name: str, prov: Provider, source: str) -> None:
     if prov.vendor not in REGISTRY:
+        close = difflib.get_close_matches(prov.vendor, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? known: " if close else ""
         known = ", ".join(sorted(REGISTRY))
-        raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({known})")
+        raise ConfigError(f"{source}: providers.{name}.vendor: unknown vendor {prov.vendor!r} ({hint}{known})")
     try:
         REGISTRY[prov.vendor].configured(prov.extra)
     except (ValueError, KeyError) as e:

@@ -40,6 +40,7 @@ def minimal() -> dict[str, Any]:
             "unknown field `wieght`",
         ),
         (lambda c: c["providers"]["ds"].update(vendor="openia"), "providers.ds.vendor", "unknown vendor"),
+        (lambda c: c["providers"]["ds"].update(vendor="deepseak"), "providers.ds.vendor", "did you mean 'deepseek'?"),
         (lambda c: c["providers"]["ds"].update(limits={"rpm": "many"}), "providers.ds.limits.rpm", "Expected `int`"),
         (lambda c: c["routes"]["chat"].update(strategy="random"), "routes.chat.strategy", "unknown strategy"),
         (lambda c: c["routes"]["chat"].update(candidates=[]), "routes.chat.candidates", "at least one"),
