@@ -331,7 +331,7 @@ def read(path: str | Path, *, offline: bool = False) -> Parsed:
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
     except config_yaml.YamlError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        raise ConfigError(f"{p}: not a usable YAML config: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping with providers: and routes:")
     return parse_refs(data, str(p), offline=offline)
