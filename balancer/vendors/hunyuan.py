@@ -96,6 +96,20 @@ VENDOR = Vendor(
         ),
         ErrorRule(Failure.BAD_REQUEST, code="InvalidParameter", source=_SDK + " (参数错误)"),
         ErrorRule(Failure.BAD_REQUEST, code="InvalidParameterValue", source=_SDK + " (参数取值错误)"),
+        # The sub-codes are exact codes of their own: without them a bad parameter fell to upstream_error and was
+        # retried on every other account.
+        ErrorRule(Failure.BAD_REQUEST, code="InvalidParameter.InvalidParameter", source=_SDK + " (参数不合法)"),
+        ErrorRule(
+            Failure.BAD_REQUEST,
+            code="InvalidParameterValue.ParameterValueError",
+            source=_SDK + " (参数字段或者值有误)",
+        ),
+        ErrorRule(
+            Failure.BAD_REQUEST,
+            code="InvalidParameter.ImageCountLimitExceededError",
+            source=_SDK + " (图片数量超限错误)",
+        ),
+        ErrorRule(Failure.BAD_REQUEST, code="InvalidParameterValue.ImageRequestError", source=_SDK + " (图片请求错误)"),
         ErrorRule(
             Failure.AUTH_FAILED, code="AuthFailure.SecretIdNotFound", source=_COMMON + " (AuthFailure.SecretIdNotFound)"
         ),
