@@ -23,6 +23,7 @@ _V2_NEW = "https://cloud.baidu.com/doc/qianfan-api/s/rmwbl43x7"
 _V2_OLD = "https://ai.baidu.com/ai-doc/WENXINWORKSHOP/Cm2y4d5ha"
 _V1 = "https://ai.baidu.com/ai-doc/WENXINWORKSHOP/tlmyncueh"
 _V1_RATE = "https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlzic283e"
+_SDK_CODES = "github:baidubce/bce-qianfan-sdk python/qianfan/consts.py APIErrorCode"
 
 VENDOR = Vendor(
     name="ernie",
@@ -96,6 +97,16 @@ VENDOR = Vendor(
             source=_V1 + " (17 daily limit, or paid API not enabled / arrears)",
         ),
         ErrorRule(Failure.RATE_LIMITED, code="18", source=_V1 + " (18 Open api qps request limit reached)"),
+        ErrorRule(
+            Failure.QUOTA_EXHAUSTED,
+            code="19",
+            source=_SDK_CODES + " (TotalRequestLimitReached = 19); https://ai.baidu.com/ai-doc/EASYDL/8k3tn1gtw"
+            " (19 Open api total request limit reached: 请求总量超限额, open billing in the console)",
+        ),
+        # v1 parameter errors are the client's: without these they fell to upstream_error and were retried elsewhere.
+        ErrorRule(Failure.BAD_REQUEST, code="336001", source=_SDK_CODES + " (InvalidArgument = 336001)"),
+        ErrorRule(Failure.BAD_REQUEST, code="336002", source=_SDK_CODES + " (InvalidJSON = 336002)"),
+        ErrorRule(Failure.BAD_REQUEST, code="336003", source=_SDK_CODES + " (InvalidParam = 336003)"),
         ErrorRule(Failure.RATE_LIMITED, code="336501", source=_V1_RATE + " (336501 Rate limit reached for RPM)"),
         ErrorRule(Failure.RATE_LIMITED, code="336502", source=_V1_RATE + " (336502 Rate limit reached for TPM)"),
         ErrorRule(
