@@ -116,6 +116,12 @@ VENDOR = Vendor(
         ),
         ErrorRule(Failure.CONTEXT_LENGTH, code="1261", source=_CODES + " (1261 Prompt 超长)"),
         ErrorRule(Failure.CONTENT_FILTERED, code="1301", source=_CODES + " (1301 不安全或敏感内容)"),
+        # API call errors 1210-1215 are the request's: by code too, so they stay bad_request when they do not come with 400.
+        ErrorRule(Failure.BAD_REQUEST, code="1210", source=_CODES + " (1210 API 调用参数有误)"),
+        ErrorRule(Failure.BAD_REQUEST, code="1212", source=_CODES + " (1212 当前模型不支持 ${method} 调用方式)"),
+        ErrorRule(Failure.BAD_REQUEST, code="1213", source=_CODES + " (1213 未正常接收到 ${field} 参数)"),
+        ErrorRule(Failure.BAD_REQUEST, code="1214", source=_CODES + " (1214 ${field} 参数非法)"),
+        ErrorRule(Failure.BAD_REQUEST, code="1215", source=_CODES + " (1215 ${field1} 与 ${field2} 不能同时设置)"),
         ErrorRule(Failure.AUTH_FAILED, code="1000", source=_CODES + " (1000 401 身份验证失败)"),
         ErrorRule(Failure.AUTH_FAILED, code="1001", source=_CODES + " (1001 401 Header 中未收到 Authentication 参数)"),
         ErrorRule(Failure.AUTH_FAILED, code="1002", source=_CODES + " (1002 Authentication Token 非法)"),
