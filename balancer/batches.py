@@ -7,7 +7,8 @@ candidate — in the route's order, available ones first — whose vendor has a 
 (:class:`~balancer.vendors.base.BatchApi`: Qwen/DashScope, Zhipu, OpenAI), rewrites each line's ``model`` to
 that candidate's model and its ``url`` to the vendor's batch endpoint, and uploads the file to that account;
 the batch is then created on the same account. The client sees the gateway's own ids (``file-qiao-…``,
-``batch_qiao_…``); what each stands for — provider, the vendor's id, route, model — is remembered in Redis
+``batch_qiao_…``), each seen only by the client key that made it (another key gets a 404); what each stands
+for — provider, the vendor's id, route, model, client key — is remembered in Redis
 when the state store has it (so any instance or worker can answer; kept 30 days), else in this process's
 memory.
 
@@ -30,6 +31,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from balancer.clients import KeyRecord
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
@@ -52,6 +54,7 @@ class Record(msgspec.Struct, kw_only=True):
     vendor_id: str
     route: str
     model: str
+    client: str = ""  # the client key that made it ("" without keys): no other key sees it
 
 
 _records = msgspec.json.Decoder(Record)
@@ -73,11 +76,12 @@ class Registry:
         else:
             await redis.set(_PREFIX + gid, data, ex=KEEP_S)
 
-    async def get(self, gid: str, kind: str) -> Record:
+    async def get(self, gid: str, kind: str, client: str) -> Record:
+        """The record of ``gid``, if it is a ``kind`` the client key ``client`` made: else 404, as for no id."""
         redis = self.gw.store.redis
         data = self._memory.get(gid) if redis is None else await redis.get(_PREFIX + gid)
         record = _records.decode(data) if data else None
-        if record is None or record.kind != kind:
+        if record is None or record.kind != kind or record.client != client:
             raise GatewayError(404, f"No {kind} with id {gid[:80]!r}.", code="not_found")
         return record
 
@@ -127,12 +131,12 @@ class Batches:
         form.add_field("file", body, filename=name, content_type="application/jsonl")
         vendor_file = await self._call(acct, "POST", acct.api.files_path, data=form)
         gid = "file-qiao-" + secrets.token_hex(12)
-        await self.registry.put(gid, _record("file", acct, str(vendor_file["id"]), route))
+        await self.registry.put(gid, _record("file", acct, str(vendor_file["id"]), route, _name(key)))
         out = {"id": gid, "object": "file", "bytes": len(body), "filename": name, "purpose": "batch"}
         return web.json_response({**out, "created_at": vendor_file.get("created_at", 0), "status": "processed"})
 
     async def create(self, request: web.Request) -> web.Response:
-        authenticate(self.gw, request)
+        key = authenticate(self.gw, request)
         try:
             spec = orjson.loads(await read_body(request, self.gw.cfg.server.body_timeout_s))
             file_id, endpoint = str(spec["input_file_id"]), str(spec.get("endpoint", "/v1/chat/completions"))
@@ -142,18 +146,18 @@ class Batches:
         if endpoint != "/v1/chat/completions":
             raise GatewayError(400, "Only /v1/chat/completions batches are served.", code="invalid_value",
                                param="endpoint")  # fmt: skip
-        record = await self.registry.get(file_id, "file")
+        record = await self.registry.get(file_id, "file", _name(key))
         acct = self._account_of(record)
         ask = {"input_file_id": record.vendor_id, "endpoint": acct.api.endpoint, "completion_window": "24h"}
         batch = await self._call(acct, "POST", acct.api.batches_path, json=ask)
         gid = "batch_qiao_" + secrets.token_hex(12)
-        await self.registry.put(gid, _record("batch", acct, str(batch["id"]), record.route))
+        await self.registry.put(gid, _record("batch", acct, str(batch["id"]), record.route, record.client))
         return web.json_response(await self._translate(batch, gid, file_id, record))
 
     async def retrieve(self, request: web.Request) -> web.Response:
-        authenticate(self.gw, request)
+        key = authenticate(self.gw, request)
         gid = request.match_info["batch_id"]
-        record = await self.registry.get(gid, "batch")
+        record = await self.registry.get(gid, "batch", _name(key))
         acct = self._account_of(record)
         batch = await self._call(acct, "GET", f"{acct.api.batches_path}/{record.vendor_id}")
         if batch.get("status") == "completed" and batch.get("output_file_id"):
@@ -161,8 +165,8 @@ class Batches:
         return web.json_response(await self._translate(batch, gid, None, record))
 
     async def content(self, request: web.Request) -> web.Response:
-        authenticate(self.gw, request)
-        record = await self.registry.get(request.match_info["file_id"], "file")
+        key = authenticate(self.gw, request)
+        record = await self.registry.get(request.match_info["file_id"], "file", _name(key))
         acct = self._account_of(record)
         data = await self._download(acct, record.vendor_id)
         return web.Response(body=data, content_type="application/octet-stream")
@@ -231,7 +235,8 @@ class Batches:
             if vendor_file:
                 fid = f"file-qiao-{gid.removeprefix('batch_qiao_')}-{field.split('_')[0]}"
                 await self.registry.put(fid, Record(kind="file", provider=record.provider, vendor_id=str(vendor_file),
-                                                    route=record.route, model=record.model))  # fmt: skip
+                                                    route=record.route, model=record.model,
+                                                    client=record.client))  # fmt: skip
                 out[field] = fid
         return out
 
@@ -323,9 +328,13 @@ def _rewrite(line: dict[str, Any], acct: Account) -> dict[str, Any]:
     return {**line, "method": "POST", "url": acct.api.endpoint, "body": body}
 
 
-def _record(kind: str, acct: Account, vendor_id: str, route: str) -> Record:
+def _record(kind: str, acct: Account, vendor_id: str, route: str, client: str) -> Record:
     return Record(kind=kind, provider=acct.choice.provider_name, vendor_id=vendor_id, route=route,
-                  model=acct.choice.model)  # fmt: skip
+                  model=acct.choice.model, client=client)  # fmt: skip
+
+
+def _name(key: KeyRecord | None) -> str:
+    return key.name if key is not None else ""
 
 
 def _usages(data: bytes) -> list[tuple[int, int, int]]:

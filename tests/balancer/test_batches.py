@@ -146,3 +146,26 @@ async def test_bad_batch_calls_get_an_error_code(
         assert r.status == status, await r.text()
         err = (await r.json())["error"]
     assert err["type"] == "invalid_request_error" and err["code"] and len(err["message"]) > 20, err
+
+
+async def test_another_client_keys_batch_and_files_are_404(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A batch and its files belong to the client key that made them: another key (allowed the same route) gets
+    404 not_found for the batch, its input and output files, and cannot start a batch on the other's file — never
+    the other client's status, prompts or answers. The owner still reaches all of them."""
+    status, made = await call(http, gateway, "POST", "/admin/keys", json={"name": "other"})
+    assert status == 201, made
+    owner, intruder = gateway.client(), gateway.client(made["secret"])
+    f = await owner.files.create(file=("in.jsonl", _file("chat", 2)), purpose="batch")
+    batch = await owner.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    while batch.status != "completed":
+        batch = await owner.batches.retrieve(batch.id)
+    assert batch.output_file_id
+    with pytest.raises(openai.NotFoundError) as e:
+        await intruder.batches.retrieve(batch.id)
+    assert e.value.code == "not_found"
+    for fid in (f.id, batch.output_file_id):
+        with pytest.raises(openai.NotFoundError):
+            await intruder.files.content(fid)
+    with pytest.raises(openai.NotFoundError):
+        await intruder.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert b"custom_id" in (await owner.files.content(batch.output_file_id)).content
