@@ -14,7 +14,8 @@ memory.
 
 A batch's usage is booked in the ledger exactly once, when a poll first sees it ``completed``: its output
 file is read, and each answered line becomes a charge on the provider at the vendor's batch price
-(``price_factor``, e.g. half the list price). The claim is a Redis ``SET NX`` (or a set in memory), taken
+(``price_factor``, e.g. half the list price), to the client key that made the batch (its spend and
+budgets, as for its chat requests). The claim is a Redis ``SET NX`` (or a set in memory), taken
 after the output is in hand, so a download that fails leaves the booking to the next poll.
 """
 
@@ -248,7 +249,7 @@ class Batches:
         now, booked = self.gw.clock(), 0
         for usage in _usages(data):
             charge = Charge(record.provider, record.model, record.route, usage[0], usage[1], usage[2],
-                            price_factor=acct.api.price_factor)  # fmt: skip
+                            price_factor=acct.api.price_factor, client=record.client)  # fmt: skip
             self.gw.ledger.book(charge, now)
             booked += 1
         log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=booked)

@@ -169,3 +169,25 @@ async def test_another_client_keys_batch_and_files_are_404(gateway: GatewayHandl
     with pytest.raises(openai.NotFoundError):
         await intruder.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
     assert b"custom_id" in (await owner.files.content(batch.output_file_id)).content
+
+
+async def test_a_batch_is_booked_to_its_client_key_and_counts_against_its_budget(
+    gateway: GatewayHandle, http: aiohttp.ClientSession
+) -> None:
+    """A completed batch's cost is the client key's spend, like its chat requests: /admin/spend by key names the
+    key (not a keyless row), the key's record shows it spent today, and a daily budget it used up refuses its next
+    request with 429 insufficient_quota."""
+    status, made = await call(http, gateway, "POST", "/admin/keys", json={"name": "batcher", "daily_budget": 1e-5})
+    assert status == 201, made
+    client = gateway.client(made["secret"])
+    f = await client.files.create(file=("in.jsonl", _file("chat", 2)), purpose="batch")
+    batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    while batch.status != "completed":
+        batch = await client.batches.retrieve(batch.id)
+    _, spend = await call(http, gateway, "GET", "/admin/spend?by=key")
+    assert [(r["key"], r["requests"]) for r in spend["rows"]] == [("batcher", 2)], spend
+    _, key = await call(http, gateway, "GET", "/admin/keys/batcher")
+    assert key["spent_today_cny"] == pytest.approx(spend["total"]["cost_cny"]) and key["spent_today_cny"] > 1e-5
+    with pytest.raises(openai.RateLimitError, match="daily budget") as e:
+        await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "再来"}])
+    assert e.value.code == "insufficient_quota"
