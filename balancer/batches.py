@@ -32,6 +32,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from balancer import keylimits
 from balancer.clients import KeyRecord
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
@@ -115,7 +116,7 @@ class Batches:
         self.registry = Registry(gw)
 
     async def upload(self, request: web.Request) -> web.Response:
-        key = authenticate(self.gw, request)
+        key = self._admit(request)
         purpose, name, data = await _read_upload(request, self.gw.cfg.server.body_timeout_s)
         if purpose != "batch":
             raise GatewayError(400, f"purpose must be 'batch', not {purpose[:40]!r}.", code="invalid_value",
@@ -137,7 +138,7 @@ class Batches:
         return web.json_response({**out, "created_at": vendor_file.get("created_at", 0), "status": "processed"})
 
     async def create(self, request: web.Request) -> web.Response:
-        key = authenticate(self.gw, request)
+        key = self._admit(request)
         try:
             spec = orjson.loads(await read_body(request, self.gw.cfg.server.body_timeout_s))
             file_id, endpoint = str(spec["input_file_id"]), str(spec.get("endpoint", "/v1/chat/completions"))
@@ -171,6 +172,13 @@ class Batches:
         acct = self._account_of(record)
         data = await self._download(acct, record.vendor_id)
         return web.Response(body=data, content_type="application/octet-stream")
+
+    def _admit(self, request: web.Request) -> KeyRecord | None:
+        """The client key, refused (429 insufficient_quota) a new file or batch once over a budget."""
+        key = authenticate(self.gw, request)
+        if key is not None and key.budgeted:
+            keylimits.within_budget(key, self.gw.ledger, self.gw.clock())
+        return key
 
     # ---- the vendor side -------------------------------------------------------------------------------
 

@@ -191,3 +191,19 @@ async def test_a_batch_is_booked_to_its_client_key_and_counts_against_its_budget
     with pytest.raises(openai.RateLimitError, match="daily budget") as e:
         await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "再来"}])
     assert e.value.code == "insufficient_quota"
+
+
+async def test_a_key_over_its_budget_cannot_start_a_batch(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A client key that has used its daily budget is refused a new batch file and a new batch (429
+    insufficient_quota with Retry-After, as for its chat requests), so batches are no way around the budget;
+    its batch already made can still be read."""
+    status, made = await call(http, gateway, "POST", "/admin/keys", json={"name": "spent", "daily_budget": 1e-5})
+    assert status == 201, made
+    client = gateway.client(made["secret"])
+    f = await client.files.create(file=("in.jsonl", _file("chat", 1)), purpose="batch")
+    await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "花钱"}])
+    with pytest.raises(openai.RateLimitError, match="daily budget") as e:
+        await client.files.create(file=("in.jsonl", _file("chat", 1)), purpose="batch")
+    assert e.value.code == "insufficient_quota" and e.value.response.headers["Retry-After"]
+    with pytest.raises(openai.RateLimitError, match="daily budget"):
+        await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
