@@ -216,6 +216,14 @@ def embeddings_view(body: Body, size: int) -> RequestView:
         raise GatewayError(
             400, "'input' must be a string or an array (of strings or token ids).", code="invalid_type", param="input"
         )
+    if raw_input is None or not _embeddable(msgspec.json.decode(raw_input)):
+        raise GatewayError(
+            400,
+            "'input' must be a non-empty string, a non-empty array of at most 2048 non-empty strings, or of token "
+            "ids (non-negative integers), or of non-empty arrays of token ids; not empty, null or mixed.",
+            code="invalid_value",
+            param="input",
+        )
     encoding = _field(body, "encoding_format", _str, "a string")
     if encoding not in (None, "float", "base64"):
         raise GatewayError(
@@ -226,6 +234,25 @@ def embeddings_view(body: Body, size: int) -> RequestView:
         )
     view.base64 = encoding == "base64"
     return view
+
+
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on the items of one embeddings request
+
+
+def _token(x: Any) -> bool:
+    return type(x) is int and x >= 0
+
+
+def _embeddable(value: Any) -> bool:
+    """An embeddings input OpenAI accepts: a non-empty string, or a non-empty array (at most 2048 items) of
+    non-empty strings, of token ids, or of non-empty arrays of token ids."""
+    if isinstance(value, str):
+        return value != ""
+    if not value or len(value) > MAX_EMBEDDING_INPUTS:
+        return False
+    if all(isinstance(v, str) and v for v in value) or all(_token(v) for v in value):
+        return True
+    return all(isinstance(v, list) and v and all(_token(t) for t in v) for v in value)
 
 
 def encode_body(body: Body) -> bytes:

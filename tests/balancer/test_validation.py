@@ -130,3 +130,29 @@ async def test_embeddings_input_is_checked(
         assert r.status == 400
         err = (await r.json())["error"]
     assert (err["code"], err["param"]) == (code, "input")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", [], [""], [[]], ["a", 1], [None], [["a"]], [[1, "2"]], [1.5], [-1], [True], ["x"] * 2049],
+    ids=["empty", "empty_list", "empty_item", "empty_tokens", "mixed", "null_item", "nested_strings",
+         "mixed_tokens", "float_token", "negative_token", "bool_token", "2049_items"],
+)  # fmt: skip
+async def test_empty_or_mixed_embeddings_input_is_a_400(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, value: Any
+) -> None:
+    """An embeddings 'input' OpenAI refuses — an empty string or array, an empty item, items mixing strings and
+    token ids, a null, a nested array of strings, a token id that is no non-negative integer, more than 2048
+    items — is a 400 invalid_value naming 'input' and saying what is allowed, before any vendor is called (and
+    nothing is booked); a string, a list of strings, token ids and lists of token ids are served."""
+    async with http.post(gateway.url + "/v1/embeddings", json={"model": "embed", "input": value}, headers=auth()) as r:
+        assert r.status == 400, await r.text()
+        err = (await r.json())["error"]
+    assert (err["type"], err["code"], err["param"]) == ("invalid_request_error", "invalid_value", "input"), err
+    assert "non-empty" in err["message"] and "2048" in err["message"]
+    for good in ("a", ["a", "b"], [1, 2], [[1, 2], [3]], ["x"] * 2048):
+        async with http.post(
+            gateway.url + "/v1/embeddings", json={"model": "embed", "input": good}, headers=auth()
+        ) as r:
+            assert r.status == 200, await r.text()
+    assert await vendor_requests(emulator) == 5
