@@ -126,6 +126,9 @@ class Batches:
         if route not in self.gw.routes or not allowed(key, route):
             raise GatewayError(404, f"The model '{route[:100]}' does not exist or you do not have access to it.",
                                code="model_not_found", param="model")  # fmt: skip
+        if self.gw.routes[route].kind != "chat":
+            raise GatewayError(400, f"Route '{route[:100]}' serves {self.gw.routes[route].kind}; only chat "
+                               "completions are batched.", code="wrong_endpoint", param="model")  # fmt: skip
         acct = self._account(route)
         body = b"".join(orjson.dumps(_rewrite(line, acct)) + b"\n" for line in lines)
         form = aiohttp.FormData()
@@ -319,6 +322,13 @@ def _lines(data: bytes) -> list[dict[str, Any]]:
         out.append(line)
     if not out:
         raise GatewayError(400, "The batch file has no requests.", code="invalid_file", param="file")
+    seen: set[str] = set()
+    for line in out:
+        cid = str(line["custom_id"])
+        if cid in seen:
+            raise GatewayError(400, f"The batch file repeats custom_id {cid[:40]!r}; each line needs its own.",
+                               code="invalid_file", param="file")  # fmt: skip
+        seen.add(cid)
     return out
 
 

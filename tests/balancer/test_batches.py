@@ -207,3 +207,16 @@ async def test_a_key_over_its_budget_cannot_start_a_batch(gateway: GatewayHandle
     assert e.value.code == "insufficient_quota" and e.value.response.headers["Retry-After"]
     with pytest.raises(openai.RateLimitError, match="daily budget"):
         await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+async def test_duplicate_custom_ids_and_embeddings_routes_are_400s(gateway: GatewayHandle) -> None:
+    """A batch file whose lines repeat a custom_id (answers could not be told apart), or that names an embeddings
+    route (the batch is sent to the chat endpoint), is a 400 invalid_file naming the problem, before any upload."""
+    client = gateway.client()
+    twice = _file("chat", 2).replace(b'"c1"', b'"c0"')
+    with pytest.raises(openai.BadRequestError, match="custom_id 'c0'") as e:
+        await client.files.create(file=("in.jsonl", twice), purpose="batch")
+    assert e.value.code == "invalid_file"
+    with pytest.raises(openai.BadRequestError, match="embeddings") as e:
+        await client.files.create(file=("in.jsonl", _file("embed", 1)), purpose="batch")
+    assert e.value.code == "wrong_endpoint"
