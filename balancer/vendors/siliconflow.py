@@ -4,10 +4,11 @@ granted (``balance``) and topped-up (``chargeBalance``) money apart, as strings.
 Sources: https://docs.siliconflow.cn/en/faqs/error-codecopy (status table),
 https://docs.siliconflow.cn/cn/api-reference/userinfo/get-user-info (balance; success iff ``code == 20000``),
 https://docs.siliconflow.cn/cn/userguide/rate-limits/rate-limit-and-upgradation.md . 403 is documented as
-"insufficient permission" (most often a model that needs real-name verification); mirrors of the page add
-"or insufficient balance", so a 403 whose message mentions balance is quota, any other 403 takes out that
+"insufficient permission" (most often a model that needs real-name verification); the Chinese error-handling
+page https://docs.siliconflow.cn/cn/faqs/error-code adds "账户余额不足" (insufficient balance), so a 403 whose message mentions balance is quota, any other 403 takes out that
 model only. Bodies are
-``{"code":…,"message":…,"data":…}``; the exact codes inside are from third-party fixtures [3p].
+``{"code":…,"message":…,"data":…}`` (20012 = unknown model, https://docs.siliconflow.cn/en/faqs/error-code);
+the other codes inside are from third-party fixtures [3p].
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
 _ERRORS = "https://docs.siliconflow.cn/en/faqs/error-codecopy"
+_HANDLING = "https://docs.siliconflow.cn/en/faqs/error-code"
+_HANDLING_CN = "https://docs.siliconflow.cn/cn/faqs/error-code"
 
 
 class _Data(msgspec.Struct, rename="camel"):
@@ -61,9 +64,10 @@ VENDOR = Vendor(
             Failure.QUOTA_EXHAUSTED,
             status=403,
             contains="balance",
-            source="unconfirmed: mirrors of "
-            + _ERRORS
-            + ' add "or insufficient balance" to 403; body 30001 "Sorry, your account balance is insufficient" from third-party fixtures',
+            source="unconfirmed: the message wording; "
+            + _HANDLING_CN
+            + ' (403 账户余额不足或者权限不够) confirms a 403 can be the balance; body 30001 "Sorry, your account balance'
+            ' is insufficient" from third-party fixtures',
         ),
         # 403 is "insufficient permission", most often a model that needs real-name verification: that model only.
         ErrorRule(
@@ -74,7 +78,8 @@ VENDOR = Vendor(
         ErrorRule(
             Failure.MODEL_UNAVAILABLE,
             code="20012",
-            source='unconfirmed: 400 {"code":20012,"message":"Model does not exist. Please check it carefully."} seen in many third-party logs',
+            source=_HANDLING
+            + ' (HTTP 400 {"code":20012,"message":"Model does not exist. Please check it carefully."})',
         ),
         ErrorRule(Failure.RATE_LIMITED, status=429, source=_ERRORS + " (429 rate limit)"),
         ErrorRule(Failure.UPSTREAM_ERROR, status=503, source=_ERRORS + " (503 overloaded)"),

@@ -2,8 +2,9 @@
 granted, ``chargeBalance`` = paid, as strings; success is ``code == 20000``; the example of
 https://docs.siliconflow.cn/cn/api-reference/userinfo/get-user-info).
 
-Statuses per https://docs.siliconflow.cn/en/faqs/error-codecopy ; the 20012 (unknown model) and 20015 bodies as
-many third-party logs quote them; the rest hand-written."""
+Statuses per https://docs.siliconflow.cn/en/faqs/error-codecopy ; the 20012 (unknown model) body as
+https://docs.siliconflow.cn/en/faqs/error-code shows it; the 20015 bodies as third-party logs quote them; the rest
+hand-written."""
 
 from __future__ import annotations
 
