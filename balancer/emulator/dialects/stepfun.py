@@ -1,5 +1,6 @@
 """StepFun's error bodies: ``{"error":{"message","type"}}``; 402 balance, 451 moderation, 503 overload. Statuses
-and the 401 body from a third-party summary of https://platform.stepfun.com/docs/zh/api-reference/error-codes ;
+per https://platform.stepfun.com/docs/zh/guide/exception ; the 401 body from a third-party summary of
+https://platform.stepfun.com/docs/zh/api-reference/error-codes ;
 the other bodies are hand-written."""
 
 from __future__ import annotations
