@@ -46,7 +46,8 @@ class SSEReader:
     """Yields the ``data:`` payloads of an SSE body, one per line, as they arrive.
 
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
-    comments and blank lines (DeepSeek while queued), CRLF line ends. Other fields are ignored — and they are
+    comments and blank lines (DeepSeek while queued), CRLF line ends, ``data: [DONE]`` with anything after
+    it (spaces). Other fields are ignored — and they are
     not progress: the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
     The buffer is read by position, not sliced per line: a burst of events costs one copy, not one per event.
     """
@@ -69,7 +70,10 @@ class SSEReader:
                 chunk = await self._resp.readany()
                 if not chunk:
                     rest, self._buf, self._pos = self._buf[self._pos :].rstrip(b"\r"), b"", 0
-                    return rest[5:].lstrip(b" ") if rest.startswith(b"data:") else None
+                    if not rest.startswith(b"data:"):
+                        return None
+                    rest = rest[5:].lstrip(b" ")
+                    return DONE if rest.startswith(DONE) else rest
                 self._buf = self._buf[self._pos :] + chunk if self._pos else self._buf + chunk
                 self._pos = 0
                 line = self._payload()
@@ -93,6 +97,8 @@ class SSEReader:
                 start += 5
                 while start < end and buf[start] == 32:  # spaces after the colon
                     start += 1
+                if start < end and buf[start] == 91 and buf.startswith(DONE, start):  # 91: "["
+                    return DONE  # "[DONE]  " too: what follows [DONE] is not read (as the openai SDK does)
                 return buf[start:end]
         self._pos = pos
         return None

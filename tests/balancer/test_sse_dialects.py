@@ -1,0 +1,160 @@
+"""Upstream SSE as real vendors and proxies write it: every dialect reaches the client complete, in OpenAI's shape."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import structlog
+from aiohttp import web
+
+from tests.conftest import CHAT, GatewayFactory, GatewayHandle, auth, start_site
+
+TEXT = ["你好", "，世界", "！🙂 ", "done"]
+USAGE = {"prompt_tokens": 7, "completion_tokens": 11, "total_tokens": 18}
+
+
+def chunk(content: str | None = None, finish: str | None = None, usage: bool = False) -> bytes:
+    delta = {} if content is None else {"content": content}
+    body: dict[str, Any] = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "deepseek-chat",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage:
+        body["usage"] = USAGE
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def events(prefix: bytes = b"data: ", eol: bytes = b"\n") -> list[bytes]:
+    """The stream's payloads, each as one event (the whole text, a finish chunk with usage, [DONE])."""
+    payloads = [chunk(t) for t in TEXT] + [chunk(finish="stop", usage=True), b"[DONE]"]
+    return [prefix + p + eol + eol for p in payloads]
+
+
+@pytest.fixture
+async def sse_upstream() -> AsyncIterator[tuple[str, dict[str, list[bytes]]]]:
+    """A real upstream answering POST /<id>/chat/completions with the byte pieces registered under that id, each
+    written (and flushed) on its own, a moment apart, then the body's end."""
+    pieces: dict[str, list[bytes]] = {}
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for piece in pieces.pop(request.match_info["id"]):
+            await resp.write(piece)
+            await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{id}/chat/completions", serve)
+    runner, url = await start_site(app)
+    yield url, pieces
+    await runner.cleanup()
+
+
+_ids = itertools.count()
+
+
+async def relay(
+    make_gateway: GatewayFactory, upstream: tuple[str, dict[str, list[bytes]]], body: list[bytes]
+) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """``body``'s pieces sent by the only candidate of a route; the client's raw events and the request_done lines."""
+    url, pieces = upstream
+    key = f"s{next(_ids)}"
+    pieces[key] = body
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{key}"
+        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
+
+    gw: GatewayHandle = await make_gateway(edit)
+    req = {**CHAT, "model": "solo", "stream": True, "stream_options": {"include_usage": True}}
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(gw.url + "/v1/chat/completions", json=req, headers=auth()) as r,
+        ):
+            assert r.status == 200
+            data = await asyncio.wait_for(r.read(), 30)
+        for _ in range(100):
+            if any(e["event"] == "request_done" for e in logs):
+                break
+            await asyncio.sleep(0.01)
+    return [e for e in data.split(b"\n\n") if e], [e for e in logs if e["event"] == "request_done"]
+
+
+def content(evs: list[bytes]) -> str:
+    out = ""
+    for e in evs:
+        assert e.startswith(b"data: "), e
+        if e == b"data: [DONE]":
+            continue
+        obj = json.loads(e[6:])
+        for c in obj.get("choices") or ():
+            out += c["delta"].get("content") or ""
+    return out
+
+
+def split_everywhere(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+WHOLE = b"".join(events())
+CASES = {
+    "lf": events(),
+    "crlf_no_space": events(b"data:", b"\r\n"),
+    "one_write": [WHOLE],
+    "byte_by_byte_crlf": split_everywhere(b"".join(events(eol=b"\r\n")), 1),
+    "heartbeats": [b": ping\n\n" + e for e in events()] + [b": ping\n\n"],
+    "done_trailing_spaces": [*events()[:-1], b"data: [DONE]   \n\n"],
+    "done_crlf_spaces": [*events(eol=b"\r\n")[:-1], b"data: [DONE]  \r\n\r\n"],
+    "done_no_blank_line": [*events()[:-1], b"data: [DONE]"],
+    "event_fields": [b"event: message\nid: %d\nretry: 3000\n" % i + e for i, e in enumerate(events())],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_dialects(make_gateway: GatewayFactory, sse_upstream: Any, name: str) -> None:
+    """Each dialect of the same stream reaches the client whole: the same text, usage accounted once, [DONE]."""
+    evs, done = await relay(make_gateway, sse_upstream, CASES[name])
+    assert evs[-1] == b"data: [DONE]", evs[-1]
+    assert content(evs) == "".join(TEXT)
+    assert len(done) == 1 and done[0]["tokens"] == {"prompt": 7, "completion": 11}, done
+
+
+BIG = "长" * (1 << 19)  # 1.5 MB of UTF-8
+
+
+async def test_big_event(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """One 1.5 MB event, written in 1000-byte pieces (splitting characters), arrives whole."""
+    data = b"data: " + chunk(BIG) + b"\n\n" + b"".join(events())
+    evs, done = await relay(make_gateway, sse_upstream, split_everywhere(data, 1000))
+    assert evs[-1] == b"data: [DONE]" and len(done) == 1 and done[0]["tokens"] == {"prompt": 7, "completion": 11}
+    assert content(evs) == BIG + "".join(TEXT)
+
+
+ERRORS = {
+    "ark": b'data: {"error":{"code":"InternalServiceError","message":"boom","type":"server_error"}}\n\n',
+    "event_error": b'event: error\ndata: {"error":{"code":"x","message":"boom","type":"server_error"}}\n\n',
+    "dashscope": b'event:error\n:HTTP_STATUS/500\ndata:{"code":"InternalError","message":"boom","request_id":"r"}\n\n',
+}
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+async def test_error_events(make_gateway: GatewayFactory, sse_upstream: Any, name: str) -> None:
+    """An error event after content ends the client's stream with the gateway's error event, vendor text kept."""
+    evs, done = await relay(make_gateway, sse_upstream, [*events()[:2], ERRORS[name]])
+    assert content(evs[:-1]) == "".join(TEXT[:2])
+    last = json.loads(evs[-1][6:])
+    assert "error" in last and "boom" in last["error"]["message"], last
+    assert len(done) == 1, done
