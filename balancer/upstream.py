@@ -15,6 +15,8 @@ from balancer.errors import Failure, Outcome
 from balancer.http import ReplyTooLarge, Response, UpstreamConnectionError
 
 DONE = b"[DONE]"
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a stream may start with it (SSE drops it)
+_START, _LF, _CR = 1, 0, 2  # SSEReader._mode: the line ends are not known yet, LF or CRLF, lone CR
 MAX_EVENT_BYTES = 8 << 20  # one SSE line longer than this is not a vendor's chunk: the stream is malformed
 
 
@@ -46,18 +48,20 @@ class SSEReader:
     """Yields the ``data:`` payloads of an SSE body, one per line, as they arrive.
 
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
-    comments and blank lines (DeepSeek while queued), CRLF line ends, ``data: [DONE]`` with anything after
-    it (spaces). Other fields are ignored — and they are
-    not progress: the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
+    comments and blank lines (DeepSeek while queued), CRLF line ends, and what the SSE spec allows besides: a
+    byte-order mark before the first line, lone-CR line ends; ``data: [DONE]`` with anything after it (spaces).
+    Other fields are ignored — and they are not progress: the time a caller gives :meth:`next` runs until a
+    data payload, whatever else arrives.
     The buffer is read by position, not sliced per line: a burst of events costs one copy, not one per event.
     """
 
-    __slots__ = ("_buf", "_pos", "_resp")
+    __slots__ = ("_buf", "_mode", "_pos", "_resp")
 
     def __init__(self, resp: Response) -> None:
         self._resp = resp
         self._buf = b""
         self._pos = 0  # where the unread part of _buf starts
+        self._mode = _START  # _START until the first line end says how lines end; then _LF or _CR
 
     async def next(self, timeout_s: float) -> bytes | None:
         """The next payload, or None at the end of the body; TimeoutError when no payload arrived within
@@ -68,15 +72,14 @@ class SSEReader:
         async with asyncio.timeout(timeout_s):
             while True:
                 chunk = await self._resp.readany()
-                if not chunk:
-                    rest, self._buf, self._pos = self._buf[self._pos :].rstrip(b"\r"), b"", 0
-                    if not rest.startswith(b"data:"):
-                        return None
-                    rest = rest[5:].lstrip(b" ")
-                    return DONE if rest.startswith(DONE) else rest
+                if not chunk:  # the body's end ends its last line
+                    self._buf, self._pos = self._buf[self._pos :] + b"\n", 0
+                    return self._payload() if self._mode != _START or self._sniff() else None
+                if self._mode == _CR:
+                    chunk = chunk.replace(b"\r", b"\n")
                 self._buf = self._buf[self._pos :] + chunk if self._pos else self._buf + chunk
                 self._pos = 0
-                line = self._payload()
+                line = None if self._mode == _START and not self._sniff() else self._payload()
                 if line is not None:
                     return line
                 if len(self._buf) - self._pos > MAX_EVENT_BYTES:
@@ -85,6 +88,26 @@ class SSEReader:
     def ready(self) -> bytes | None:
         """The next payload if it has already arrived, else None (without waiting: then call :meth:`next`)."""
         return self._payload()
+
+    def _sniff(self) -> bool:
+        """On the stream's first bytes (until decided; True then): drop a byte-order mark, and learn whether lines
+        end in a lone CR (from then on each CR is read as LF: blank lines between events are skipped anyway)."""
+        buf = self._buf
+        if len(buf) < 3 and BOM.startswith(buf):
+            return False
+        if buf.startswith(BOM):
+            buf = buf[3:]
+        cr = buf.find(b"\r")
+        if cr < 0 or buf.find(b"\n", 0, cr) >= 0:
+            mode = _LF if b"\n" in buf else _START
+        elif cr + 1 < len(buf):
+            mode = _LF if buf[cr + 1] == 10 else _CR  # 10: LF
+        else:
+            mode = _START  # a CR at the end of what came: its LF may be in the next read
+        if mode == _START:
+            return False
+        self._buf, self._mode = buf.replace(b"\r", b"\n") if mode == _CR else buf, mode
+        return True
 
     def _payload(self) -> bytes | None:
         """The first complete data line after the read position (skipping other lines), or None."""

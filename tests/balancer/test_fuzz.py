@@ -159,10 +159,11 @@ _ids = itertools.count()
 @FUZZ
 @given(
     evs=events,
-    eol=st.sampled_from(["\n", "\r\n"]),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
     blank_lines=st.integers(0, 2),
     tail_newline=st.booleans(),
     cuts=st.lists(st.integers(0, 10_000), max_size=8),
+    bom=st.booleans(),
 )
 async def test_sse_reader_yields_every_payload_however_the_bytes_are_split(
     sse_server: tuple[str, dict[str, list[bytes]]],
@@ -171,12 +172,14 @@ async def test_sse_reader_yields_every_payload_however_the_bytes_are_split(
     blank_lines: int,
     tail_newline: bool,
     cuts: list[int],
+    bom: bool,
 ) -> None:
-    """Over a real socket, SSEReader yields exactly the data payloads of well-formed events (LF or CRLF line
-    ends, with or without the space after 'data:', comments and other fields in between, the last line with
-    or without its newline), whatever the points at which the body is cut into network writes."""
+    """Over a real socket, SSEReader yields exactly the data payloads of well-formed events (LF, CRLF or CR line
+    ends, with or without a byte-order mark first, with or without the space after 'data:', comments and other
+    fields in between, the last line with or without its newline), whatever the points at which the body is
+    cut into network writes."""
     url, pieces = sse_server
-    body = _stream(evs, eol, blank_lines, tail_newline)
+    body = b"\xef\xbb\xbf" * bom + _stream(evs, eol, blank_lines, tail_newline)
     points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
     key = str(next(_ids))
     pieces[key] = [body[a:b] for a, b in itertools.pairwise(points) if b > a]

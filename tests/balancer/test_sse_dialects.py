@@ -115,11 +115,14 @@ CASES = {
     "crlf_no_space": events(b"data:", b"\r\n"),
     "one_write": [WHOLE],
     "byte_by_byte_crlf": split_everywhere(b"".join(events(eol=b"\r\n")), 1),
+    "bom": [b"\xef\xbb\xbf" + WHOLE],
+    "bom_split": [b"\xef\xbb", b"\xbf" + WHOLE],
     "heartbeats": [b": ping\n\n" + e for e in events()] + [b": ping\n\n"],
     "done_trailing_spaces": [*events()[:-1], b"data: [DONE]   \n\n"],
     "done_crlf_spaces": [*events(eol=b"\r\n")[:-1], b"data: [DONE]  \r\n\r\n"],
     "done_no_blank_line": [*events()[:-1], b"data: [DONE]"],
     "event_fields": [b"event: message\nid: %d\nretry: 3000\n" % i + e for i, e in enumerate(events())],
+    "cr_only": [b"".join(events(eol=b"\r"))],
 }
 
 
