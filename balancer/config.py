@@ -393,5 +393,7 @@ def check_account(account: Account, where: str) -> str | None:
             return f"{at}.name: duplicate grant name {g.name!r}"
         if g.starts and g.expires and g.expires < g.starts:
             return f"{at}.expires: before starts"
+        if g.expires == dt.date.max:  # it ends at the midnight after: a date no calendar holds
+            return f"{at}.expires: {g.expires} is past the last date the gateway can plan; leave it out: no expiry"
         names.add(g.name)
     return None

@@ -1,7 +1,8 @@
 """The config's numbers, checked in one walk: what a schema's types cannot say (a timeout of -5 or NaN is a float).
 
 Used by :mod:`balancer.config` after the schema; generic over msgspec Structs, so a new numeric field is checked
-without being listed here (only shares, periods and the safety margin, which have bounds beyond >= 0, are named).
+without being listed here (only shares, the planner's periods, the USD rate and the safety margin, which have
+bounds beyond >= 0, are named).
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ import math
 import msgspec
 
 _SHARES = frozenset({"error_rate", "sample_rate", "degraded_share"})  # fractions: at most 1
-_PERIODS = frozenset({"replan_s", "horizon_days"})  # 0 would re-plan without pause / plan no time: more than 0
+# 0 would re-plan without pause / plan no time / make every USD price and voucher worth nothing: more than 0
+_POSITIVE = frozenset({"replan_s", "horizon_days", "usd_cny"})
+# Under a second the planner re-plans back to back (a core spent solving); past a year the solve grows with every
+# day planned (10,000 days: 15 s and 600 MB a re-plan, 10^7 never ends) and a grant past it is not waste anyway.
+_LEAST = {"replan_s": 1.0}
+_MOST = {"horizon_days": 366.0}
 
 
 def check_numbers(value: object, where: str = "") -> str | None:
     """Every number in the config is finite and >= 0 (limits, prices, timeouts, budgets, rates: none has a
-    meaning below 0, and NaN or infinity none at all); shares are at most 1, the planner's periods above 0 and its
-    safety margin below 1. The first problem, with its path, or None."""
+    meaning below 0, and NaN or infinity none at all); shares are at most 1, the USD rate above 0, the planner's
+    re-plan period from 1 s, its horizon up to 366 days and its safety margin below 1. The first problem, with its
+    path, or None."""
     if isinstance(value, msgspec.Struct):
         for f in msgspec.structs.fields(value):
             problem = check_numbers(getattr(value, f.name), f"{where}.{f.name}" if where else f.name)
@@ -38,8 +45,12 @@ def _number_problem(value: float, where: str) -> str | None:
         return f"{where}: must be a finite number >= 0, not {value}"
     if field in _SHARES and value > 1:
         return f"{where}: a share, at most 1, not {value}"
-    if field in _PERIODS and value <= 0:
+    if field in _POSITIVE and value <= 0:
         return f"{where}: must be more than 0"
+    if value < _LEAST.get(field, 0.0):
+        return f"{where}: at least {_LEAST[field]:g}, not {value}"
+    if value > _MOST.get(field, math.inf):
+        return f"{where}: at most {_MOST[field]:g}, not {value}"
     if field == "safety_margin" and value >= 1:
         return f"{where}: a share of each grant's window, below 1, not {value}"
     return None
