@@ -12,6 +12,7 @@ Offline (``check --offline``) nothing outside the file is read: values taken fro
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Collection, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from balancer import router
-from balancer.config import Config, Provider
+from balancer.config import Config, GrantConfig, Provider
 from balancer.secrets import Reference
 from balancer.vendors import REGISTRY
 from balancer.vendors.base import Vendor
@@ -247,6 +248,7 @@ def _grants(cfg: Config) -> Iterator[Finding]:
         models = used.get(pname, set())
         for i, grant in enumerate(prov.account.grants):
             at = f"providers.{pname}.account.grants[{i}]"
+            yield from _spent(grant, at)
             if not grant.models and not models:
                 yield _warning(
                     at,
@@ -261,6 +263,15 @@ def _grants(cfg: Config) -> Iterator[Finding]:
                         f"{_did_you_mean(model, models)}, so that credit cannot be spent through the gateway "
                         f"(add {{provider: {pname}, model: {model}}} to a route's candidates)",
                     )
+
+
+def _spent(grant: GrantConfig, at: str) -> Iterator[Finding]:
+    """A grant that can pay for nothing: expired (before today, UTC) or of size 0 — the planner skips it."""
+    if grant.expires and grant.expires < dt.datetime.now(dt.UTC).date():
+        yield _warning(f"{at}.expires", f"grant {grant.name!r} expired on {grant.expires}: it pays for nothing now")
+    if grant.tokens == 0 or grant.amount == 0:
+        key = "tokens" if grant.tokens == 0 else "amount"
+        yield _warning(f"{at}.{key}", f"grant {grant.name!r} is of size 0: it pays for nothing")
 
 
 def embedding_space(model: str) -> str:

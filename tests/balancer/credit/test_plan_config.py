@@ -57,3 +57,23 @@ def test_plan_refuses_settings_it_cannot_plan_with(tmp_path: Path, edit: Any, pa
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert f"{path}: " in r.stderr and why in r.stderr and "Traceback" not in r.stderr, r.stderr
 
+
+def test_check_warns_of_a_grant_that_pays_for_nothing(tmp_path: Path) -> None:
+    """A grant that expired (2020) or of size 0 (tokens or amount) is planned nothing: ``check`` names each
+    (before: silence) and still exits 0 — the gateway serves; ``--strict`` exits 2."""
+
+    def edit(c: dict[str, Any]) -> None:
+        c["providers"]["glm"]["account"]["grants"] = [
+            {"name": "old", "tokens": 1_000_000, "expires": "2020-01-01"},
+            {"name": "empty", "tokens": 0},
+            {"name": "nothing", "amount": 0},
+        ]
+
+    path = str(_config(tmp_path, edit))
+    r = _run("check", "--config", path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    at = "providers.glm.account.grants"
+    assert f"{at}[0].expires: grant 'old' expired on 2020-01-01" in r.stderr, r.stderr
+    assert f"{at}[1].tokens: grant 'empty' is of size 0" in r.stderr, r.stderr
+    assert f"{at}[2].amount: grant 'nothing' is of size 0" in r.stderr, r.stderr
+    assert _run("check", "--strict", "--config", path).returncode == 2
