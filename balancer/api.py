@@ -49,7 +49,7 @@ def _served_headers(request: web.Request, job: Job) -> dict[str, str]:
     return h
 
 
-REFUSED = frozenset({400, 401, 403, 404, 405, 408, 413, 415, 429, 431})
+REFUSED = frozenset({400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 431})
 
 
 class Api:
@@ -184,14 +184,15 @@ class Api:
 
     def _done(self, request: web.Request, rid: str, status: int, cancelled: bool = False) -> None:
         """The one request_done line, and the request counted in the metrics (every chat and embeddings request
-        has a DONE record, refused ones too; the other endpoints have none). Refused requests' lines are sampled
-        under a flood; their metrics are not."""
+        that reached its handler has a DONE record; the other endpoints, and a request failed before its handler,
+        have none: they log a line when answered with an error, and nothing on success). Refused requests' lines
+        are sampled under a flood; their metrics are not."""
         done = request.get(DONE)
         if done is None:
             replayed = request.get(REPLAYED)
             if replayed is not None:
                 done = {"route": replayed, "client": None, "stream": False, "replay": True, "status": status}
-            elif status in REFUSED:  # another endpoint refused it (admin, models, batches): logged, sampled
+            elif status >= 400:  # refused or failed elsewhere (admin, models, batches, Idempotency-Key): logged
                 done = {"path": request.path[:200], "error": request.get(ERROR), "status": status}
             else:
                 return

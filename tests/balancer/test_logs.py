@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import structlog
 
 from balancer.logs import redact
-from tests.conftest import CHAT, EmulatorHandle, GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayHandle, auth
 
 
 async def test_one_request_done_line_with_attempts(
@@ -115,3 +117,60 @@ async def test_refusals_on_other_endpoints_are_logged(gateway: GatewayHandle, ht
             assert r.status == 401
     done = [(e["path"], e["status"], e["error"]) for e in logs if e["event"] == "request_done"]
     assert done == [("/admin/providers", 403, "admin_key_required"), ("/v1/models", 401, "missing_api_key")]
+
+
+async def _done_lines(logs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The request_done lines captured, once there are ``n`` of them or after 2 s (bounded poll)."""
+    for _ in range(40):
+        lines = [e for e in logs if e["event"] == "request_done"]
+        if len(lines) >= n:
+            break
+        await asyncio.sleep(0.05)
+    return [e for e in logs if e["event"] == "request_done"]
+
+
+async def test_idempotency_key_reused_logs_one_line(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A chat request refused because its Idempotency-Key was first used with another body (422) logs one
+    request_done with that status and code, as every other refused chat request does."""
+    h = {**auth(), "Idempotency-Key": "reused-1"}
+    async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=h) as r:
+        assert r.status == 200
+    with structlog.testing.capture_logs() as logs:
+        async with http.post(gateway.url + "/v1/chat/completions", json={**CHAT, "temperature": 0.5}, headers=h) as r:
+            assert r.status == 422
+            rid = r.headers["x-request-id"]
+        done = await _done_lines(logs, 1)
+    assert [(e["status"], e["error"], e["request_id"]) for e in done] == [(422, "idempotency_key_reused", rid)]
+
+
+async def test_admin_conflict_logs_one_line(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """An admin call refused with 409 (a key name already taken) logs one request_done with its status and
+    code, like the admin API's 401/403/404; the admin key is not in it."""
+    spec = {"name": "tests"}  # the config's client key
+    with structlog.testing.capture_logs() as logs:
+        async with http.post(gateway.url + "/admin/keys", json=spec, headers=auth(ADMIN_KEY)) as r:
+            assert r.status == 409
+            code = (await r.json())["error"]["code"]
+        done = await _done_lines(logs, 1)
+    assert [(e["path"], e["status"], e["error"]) for e in done] == [("/admin/keys", 409, code)]
+    assert ADMIN_KEY not in repr(logs)
+
+
+async def test_idempotent_request_cut_mid_body_logs_one_line(gateway: GatewayHandle) -> None:
+    """A chat request with an Idempotency-Key whose client closes the connection before the whole body
+    arrived logs one request_done (nobody is answered; the line says how it ended), as one without the
+    header does."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {CLIENT_KEY}\r\nIdempotency-Key: cut-1\r\nContent-Length: 400\r\n\r\n"
+    )
+    with structlog.testing.capture_logs() as logs:
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head.encode() + b'{"model": "chat"')
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        done = await _done_lines(logs, 1)
+        await asyncio.sleep(0.2)  # a second line, if any, would come now
+    assert len([e for e in logs if e["event"] == "request_done"]) == 1 and done[0]["status"] >= 400
