@@ -32,6 +32,7 @@ log = structlog.get_logger("balancer.api")
 
 CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention; never sent)
 DONE = web.RequestKey("request_done", dict)
+CLIENT = web.RequestKey("client_name", str)  # the client key's name, once an Idempotency-Key request is admitted
 FAILURES_KEPT = 200
 
 
@@ -121,7 +122,8 @@ class Api:
     async def admit(self, request: web.Request) -> bytes:
         """The client key checked and the body read within its timer: what a request with an Idempotency-Key
         passes before a kept reply answers it (a key revoked since gets its 401)."""
-        authenticate(self.gw, request)
+        key = authenticate(self.gw, request)
+        request[CLIENT] = key.name if key else ""  # for a replay's request_done
         return await read_body(request, self.gw.cfg.server.body_timeout_s)
 
     async def models(self, request: web.Request) -> web.Response:
@@ -191,7 +193,8 @@ class Api:
         if done is None:
             replayed = request.get(REPLAYED)
             if replayed is not None:
-                done = {"route": replayed, "client": None, "stream": False, "replay": True, "status": status}
+                done = {"route": replayed, "client": request.get(CLIENT) or None, "stream": False, "replay": True}
+                done["status"] = status
             elif status >= 400:  # refused or failed elsewhere (admin, models, batches, Idempotency-Key): logged
                 done = {"path": request.path[:200], "error": request.get(ERROR), "status": status}
             else:

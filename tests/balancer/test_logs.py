@@ -174,3 +174,18 @@ async def test_idempotent_request_cut_mid_body_logs_one_line(gateway: GatewayHan
         done = await _done_lines(logs, 1)
         await asyncio.sleep(0.2)  # a second line, if any, would come now
     assert len([e for e in logs if e["event"] == "request_done"]) == 1 and done[0]["status"] >= 400
+
+
+async def test_replay_line_names_its_client(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A request answered from a kept Idempotency-Key reply logs one request_done naming the client key
+    (as the first request's line does), with no attempts: nothing is served or booked again."""
+    h = {**auth(), "Idempotency-Key": "replay-client-1"}
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(2):
+            async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=h) as r:
+                assert r.status == 200
+        done = await _done_lines(logs, 2)
+    assert [(e["client"], e.get("replay"), len(e.get("attempts", []))) for e in done] == [
+        ("tests", None, 1),
+        ("tests", True, 0),
+    ]
