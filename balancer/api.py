@@ -231,7 +231,7 @@ class Api:
                 resp = _failure_response(request, e, rid, max_body)
             if not resp.prepared:
                 resp.headers["x-request-id"] = rid
-            self._done(request, rid, resp.status)
+            self._done(request, rid, _seen_status(request, resp))
             done = request.get(DONE)
             if done is not None and _failed(done):
                 self.failures.append(dict(done, at=time.time()))
@@ -293,6 +293,14 @@ async def _send_large(request: web.Request, resp: web.StreamResponse, timeout_s:
             request.transport.abort()  # a reply cut short: never a clean end (nor the rest sent after)
     except ConnectionError:  # the client left: aiohttp finds the response sent, or the connection closed
         pass
+
+
+def _seen_status(request: web.Request, resp: web.StreamResponse) -> int:
+    """The status the client gets: none (499, for the log) when it left before a whole reply was started."""
+    transport = request.transport
+    if not resp.prepared and (transport is None or transport.is_closing()):
+        return CLIENT_CLOSED
+    return resp.status
 
 
 def _model(name: str, kind: str) -> dict[str, Any]:

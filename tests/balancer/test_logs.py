@@ -189,3 +189,22 @@ async def test_replay_line_names_its_client(gateway: GatewayHandle, http: aiohtt
         ("tests", None, 1),
         ("tests", True, 0),
     ]
+
+
+async def test_client_gone_before_a_plain_reply_logs_499(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A client that leaves before a plain reply is ready gets nothing: its one request_done says 499 (as when it
+    leaves during a failover), not the 200 nobody received; the attempt served is still in it, booked once."""
+    await emulator.fault("deepseek.a", "slow_first_byte", latency_ms=600, count=1)
+    with structlog.testing.capture_logs() as logs:
+        try:
+            timeout = aiohttp.ClientTimeout(total=0.2)
+            async with http.post(gateway.url + "/v1/chat/completions", json=CHAT, headers=auth(), timeout=timeout):
+                pass
+        except TimeoutError:
+            pass
+        done = await _done_lines(logs, 1)
+        await asyncio.sleep(0.2)  # a second line, if any, would come now
+    assert [(e["status"], [a["result"] for a in e["attempts"]]) for e in done] == [(499, ["ok"])]
+    assert done[0]["tokens"]["completion"] == 8
