@@ -201,6 +201,8 @@ class Api:
                 return
         if status >= 400:
             done["status"] = status
+            if done.get("error") is None and request.get(ERROR):  # an aiohttp refusal (413) in a DONE record
+                done["error"] = request[ERROR]
         if cancelled:
             done["cancelled"] = True
         done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)
@@ -363,6 +365,7 @@ def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: 
             if exc.status == 413
             else f"{exc.reason}: {request.method} {request.path}"
         )
+        request[ERROR] = _HTTP_CODES.get(exc.status) or ""
         return _error_response(GatewayError(exc.status, msg, code=_HTTP_CODES.get(exc.status)), rid)
     if isinstance(exc, web.HTTPException):
         raise exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from typing import Any
 
@@ -208,3 +209,15 @@ async def test_client_gone_before_a_plain_reply_logs_499(
         await asyncio.sleep(0.2)  # a second line, if any, would come now
     assert [(e["status"], [a["result"] for a in e["attempts"]]) for e in done] == [(499, ["ok"])]
     assert done[0]["tokens"]["completion"] == 8
+
+
+async def test_body_too_large_line_has_its_code(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
+    """A chat request over the body limit logs one request_done with 413 and the code the client was given."""
+    big = io.BytesIO(b"x" * (gateway.gw.cfg.server.max_body_bytes + 1))
+    headers = {**auth(), "Content-Type": "application/json"}
+    with structlog.testing.capture_logs() as logs:
+        async with http.post(gateway.url + "/v1/chat/completions", data=big, headers=headers) as r:
+            assert r.status == 413
+            code = (await r.json())["error"]["code"]
+        done = await _done_lines(logs, 1)
+    assert code == "request_too_large" and [(e["status"], e["error"]) for e in done] == [(413, code)]
