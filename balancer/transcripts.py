@@ -40,6 +40,8 @@ _SECRET_HINT = re.compile(
     rb"key|authorization|secret|password|access.token|refresh.token|\\u00[2-7][0-9a-f]", re.IGNORECASE
 )
 
+_LINE_END = re.compile(rb"[\r\n]")
+
 
 class TranscriptRecord(msgspec.Struct, kw_only=True):
     """One logged chat completion (schema version ``v``; see finetune/TRANSCRIPTS.md)."""
@@ -157,6 +159,9 @@ class TranscriptWriter:
         response: Any = record.response
         if isinstance(request, msgspec.Raw) and (_SECRET_HINT.search(request) or self._scrubber):
             request = msgspec.json.decode(request)
+        elif isinstance(request, msgspec.Raw) and _LINE_END.search(request):
+            # line ends in valid JSON are whitespace between tokens (strings hold them escaped): keep one line
+            request = msgspec.Raw(_LINE_END.sub(b" ", request))
         if not isinstance(request, msgspec.Raw):
             request = strip_secrets(request)
         response = strip_secrets(response)

@@ -69,3 +69,31 @@ async def test_capture_end_to_end(
     assert finetune_main(["convert", "--to", "bailian", *map(str, sorted(directory.glob("*.gz"))), "-o", str(out)]) == 0
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert any(m["content"] == "你好，请回答！" for line in lines for m in line["messages"])
+
+
+async def test_pretty_printed_body_stays_one_line(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A client body sent pretty-printed with a trailing newline (``json.dumps(indent=2)``, ``curl
+    --data-binary @file``) is still one JSONL line per record: every line of the file is a whole record."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    body = json.dumps({**CHAT, "model": "chat", "messages": [{"role": "user", "content": "你好，\n换行！"}]}, indent=2)
+    for _ in range(2):
+        async with http.post(
+            gw.url + "/v1/chat/completions",
+            data=(body + "\n").encode(),
+            headers={**auth(), "Content-Type": "application/json"},
+        ) as r:
+            assert r.status == 200
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    lines = [line for f in sorted(directory.glob("*.gz")) for line in gzip.decompress(f.read_bytes()).splitlines()]
+    assert len(lines) == 2
+    recs = [json.loads(line) for line in lines]
+    assert [r["request"]["messages"][0]["content"] for r in recs] == ["你好，\n换行！"] * 2
