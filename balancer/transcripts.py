@@ -29,16 +29,17 @@ import msgspec
 from finetune.pii import Scrubber
 
 SCHEMA_VERSION = 1
+#: Matched against a key name with ``_``/``-`` removed, so ``api_key``, ``apiKey``, ``X-Api-Key``,
+#: ``clientSecret``, ``accessToken`` and ``aws_secret_access_key`` are all secret names.
 _SECRET_KEY = re.compile(
-    r"(?:^|[_-])(?:api[_-]?key|apikey|authorization|proxy[_-]authorization|secret(?:[_-]key)?"
-    r"|password|access[_-]token|refresh[_-]token|x[_-]api[_-]key)$",
+    r"(?:apikey|authorization|secret(?:key)?|passw(?:or)?d|(?:access|refresh|auth|session|id)token"
+    r"|(?:access|private)key)$",
     re.IGNORECASE,
 )
+_SEPARATOR = re.compile(r"[_-]")
 #: Raw request bytes that may hold a secret-named key: the names themselves, or any ASCII character
 #: written as a JSON escape (``"\u0070assword"`` is the key ``password`` to every reader).
-_SECRET_HINT = re.compile(
-    rb"key|authorization|secret|password|access.token|refresh.token|\\u00[2-7][0-9a-f]", re.IGNORECASE
-)
+_SECRET_HINT = re.compile(rb'key|authorization|secret|passw|token"|\\u00[2-7][0-9a-f]', re.IGNORECASE)
 
 _LINE_END = re.compile(rb"[\r\n]")
 
@@ -68,7 +69,7 @@ def utc_now() -> str:
 def strip_secrets(obj: Any) -> Any:
     """A copy of ``obj`` without secret-named keys, at any depth."""
     if isinstance(obj, dict):
-        return {k: strip_secrets(v) for k, v in obj.items() if not _SECRET_KEY.search(str(k))}
+        return {k: strip_secrets(v) for k, v in obj.items() if not _SECRET_KEY.search(_SEPARATOR.sub("", str(k)))}
     if isinstance(obj, list):
         return [strip_secrets(v) for v in obj]
     return obj

@@ -175,3 +175,28 @@ async def test_secret_keys_spelled_with_json_escapes_are_removed(tmp_path: Path)
     text = b"".join(gzip.decompress(p.read_bytes()) for p in writer.files)
     assert b"hunter2" not in text and b"sk-live" not in text
     assert read_all(tmp_path)[0]["request"]["messages"][0]["content"] == "你好"
+
+
+async def test_camel_case_and_compound_secret_names_are_removed(tmp_path: Path) -> None:
+    """Secret names spelled camelCase or compound (``clientSecret``, ``accessToken``, ``userPassword``,
+    ``aws_secret_access_key``, ``X-Auth-Token``) are removed like their snake_case forms, from dict
+    and raw requests; ordinary keys (``max_tokens``, ``keywords``) stay."""
+    secrets = {
+        "clientSecret": "s1-leak",
+        "accessToken": "s2-leak",
+        "userPassword": "s3-leak",
+        "aws_secret_access_key": "s4-leak",
+        "X-Auth-Token": "s5-leak",
+        "refreshToken": "s6-leak",
+    }
+    kept = {"max_tokens": 5, "keywords": ["天气"], "messages": []}
+    raw = msgspec.Raw(msgspec.json.encode({**kept, "metadata": secrets}))
+    writer = TranscriptWriter(tmp_path)
+    await writer.start()
+    writer.submit(record(0, request={**kept, "tools": [{"extra": secrets}]}))
+    writer.submit(record(1, request=raw, response={"content": "ok", "meta": secrets}))
+    await writer.close()
+    text = b"".join(gzip.decompress(p.read_bytes()) for p in writer.files)
+    assert b"-leak" not in text
+    rows = read_all(tmp_path)
+    assert all(r["request"]["max_tokens"] == 5 and r["request"]["keywords"] == ["天气"] for r in rows)
