@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import random
 import re
 import time
@@ -127,7 +128,7 @@ class TranscriptWriter:
 
     async def start(self) -> None:
         """Create the directory and start the background drain task."""
-        await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.directory.mkdir, 0o700, parents=True, exist_ok=True)  # users' data
         self._task = asyncio.create_task(self._drain(), name="transcript-writer")
 
     async def close(self) -> None:
@@ -193,7 +194,7 @@ class TranscriptWriter:
         while path.exists():
             n += 1
             path = self.directory / f"transcripts-{stamp}-{n}.jsonl.gz"
-        self._raw = path.open("xb")
+        self._raw = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
         self.files.append(path)
 

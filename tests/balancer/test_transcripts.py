@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import random
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +202,18 @@ async def test_camel_case_and_compound_secret_names_are_removed(tmp_path: Path) 
     assert b"-leak" not in text
     rows = read_all(tmp_path)
     assert all(r["request"]["max_tokens"] == 5 and r["request"]["keywords"] == ["天气"] for r in rows)
+
+
+async def test_files_are_private_to_the_owner(tmp_path: Path) -> None:
+    """Transcripts hold users' conversations: the directory the writer creates is 0700 and each file
+    0600, whatever the process umask."""
+    old = os.umask(0o022)
+    try:
+        writer = TranscriptWriter(tmp_path / "t")
+        await writer.start()
+        writer.submit(record(0))
+        await writer.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t").stat().st_mode) == 0o700
+    assert [stat.S_IMODE(p.stat().st_mode) for p in writer.files] == [0o600]
