@@ -14,7 +14,7 @@ at any depth); PII scrubbing (``finetune.pii``) is optional.
 from __future__ import annotations
 
 import asyncio
-import gzip
+import contextlib
 import os
 import random
 import re
@@ -23,11 +23,14 @@ import zlib
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
+import structlog
 
 from finetune.pii import Scrubber
+
+log = structlog.get_logger("balancer.transcripts")
 
 SCHEMA_VERSION = 1
 #: Matched against a key name with ``_``/``-`` removed, so ``api_key``, ``apiKey``, ``X-Api-Key``,
@@ -106,8 +109,10 @@ class TranscriptWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._encoder = msgspec.json.Encoder()
-        self._raw: IO[bytes] | None = None
-        self._gz: gzip.GzipFile | None = None
+        self._fd: int | None = None
+        self._comp: Any = None  # the open file's zlib compressor (gzip framing)
+        self._size = 0  # bytes of the open file up to its last whole batch
+        self._failing = False  # a write failed and the log said so; cleared by the next good write
 
     def submit(self, record: TranscriptRecord) -> bool:
         """Queue a record without blocking; False (and ``dropped`` + 1) if closed, full or not sampled."""
@@ -151,8 +156,15 @@ class TranscriptWriter:
                 batch = [self._queue.popleft() for _ in range(n)]
                 try:
                     await asyncio.to_thread(self._write_batch, batch)
-                except Exception:  # disk full, permissions: count and keep serving
+                except Exception as e:  # disk full, permissions: count, say so once, keep serving
                     self.errors += 1
+                    if not self._failing:
+                        log.warning("transcripts_write_failed", directory=str(self.directory), error=repr(e))
+                    self._failing = True
+                else:
+                    if self._failing:
+                        log.info("transcripts_write_resumed", directory=str(self.directory))
+                    self._failing = False
             if self._closed and not self._queue:
                 return
 
@@ -177,30 +189,71 @@ class TranscriptWriter:
     def _write_batch(self, batch: list[TranscriptRecord]) -> None:
         buf = bytearray()
         for record in batch:
-            self._encode(record, buf)
-        if self._gz is None or self._raw is None:
+            end = len(buf)
+            try:
+                self._encode(record, buf)
+            except Exception:  # one record that cannot be encoded costs that record, not its batch
+                del buf[end:]
+                self.errors += 1
+                batch = [r for r in batch if r is not record]
+        if not buf:
+            return
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:  # the file (or directory) was deleted
+            self._close_file()
+        if self._fd is None:
             self._open()
-        assert self._gz is not None and self._raw is not None
-        self._gz.write(buf)
-        self._gz.flush(zlib.Z_SYNC_FLUSH)
+        assert self._fd is not None and self._comp is not None
+        before = self._comp.copy()
+        try:
+            _write_all(self._fd, self._comp.compress(buf) + self._comp.flush(zlib.Z_SYNC_FLUSH))
+        except OSError:  # disk full: cut the file back to its last whole batch, which stays readable
+            self._comp = before
+            self._truncate()
+            raise
+        self._size = os.fstat(self._fd).st_size
         self.written += len(batch)
-        if self._raw.tell() >= self.max_bytes:
+        if self._size >= self.max_bytes:
             self._close_file()
 
     def _open(self) -> None:
+        self.directory.mkdir(0o700, parents=True, exist_ok=True)  # again, should it have been deleted
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         n = len(self.files) + 1
         path = self.directory / f"transcripts-{stamp}-{n}.jsonl.gz"
         while path.exists():
             n += 1
             path = self.directory / f"transcripts-{stamp}-{n}.jsonl.gz"
-        self._raw = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-        self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self._comp = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing, mtime 0
+        self._size = 0
         self.files.append(path)
 
+    def _truncate(self) -> None:
+        """Back to the last whole batch; a file with none is removed."""
+        assert self._fd is not None
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._size)
+            if self._size == 0:
+                os.unlink(self.files.pop())
+                os.close(self._fd)
+                self._fd = self._comp = None
+
     def _close_file(self) -> None:
-        if self._gz is not None:
-            self._gz.close()
-        if self._raw is not None:
-            self._raw.close()
-        self._gz = self._raw = None
+        """Write the gzip trailer and close; on a full disk the file ends at its last whole batch."""
+        if self._fd is None or self._comp is None:
+            return
+        try:
+            _write_all(self._fd, self._comp.flush(zlib.Z_FINISH))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+        finally:
+            os.close(self._fd)
+            self._fd = self._comp = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write can be short), or its OSError."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

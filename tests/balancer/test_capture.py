@@ -3,12 +3,19 @@ and the files convert end to end with `finetune convert`."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import gzip
 import json
+import random
+import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+import structlog
 
 from balancer.config import hash_key
 from finetune.cli import main as finetune_main
@@ -97,3 +104,54 @@ async def test_pretty_printed_body_stays_one_line(
     assert len(lines) == 2
     recs = [json.loads(line) for line in lines]
     assert [r["request"]["messages"][0]["content"] for r in recs] == ["你好，\n换行！"] * 2
+
+
+def _lines_on_disk(directory: Path) -> list[bytes]:
+    """Every byte of every file as far as it decompresses (a file cut mid-stream included), split at line ends."""
+    data = b""
+    for f in sorted(directory.glob("transcripts-*.jsonl.gz")):
+        d = zlib.decompressobj(31)
+        try:
+            data += d.decompress(f.read_bytes())
+        except zlib.error:
+            data += b"<corrupt gzip>"
+    return data.split(b"\n")
+
+
+async def test_full_disk_keeps_serving_logs_once_and_writes_no_partial_line(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """When the transcript directory's disk fills up, every request is still answered, the log says so
+    once (``transcripts_write_failed``), and what is on disk is whole records only: each file decompresses,
+    every line is a JSON record, none is cut."""
+    directory = tmp_path / "small"
+    directory.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(directory)], check=False).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+
+        def edit(cfg: dict[str, Any]) -> None:
+            cfg["transcripts"] = {"directory": str(directory)}
+            cfg["routes"]["chat"]["transcripts"] = True
+
+        gw = await make_gateway(edit)
+        assert gw.gw.capture is not None
+        writer = gw.gw.capture.writer
+        with structlog.testing.capture_logs() as logs:
+            for i in range(40):
+                text = f"第{i}条：" + base64.b64encode(random.Random(i).randbytes(3000)).decode()
+                body = {**CHAT, "model": "chat", "messages": [{"role": "user", "content": text}]}
+                async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+                    assert r.status == 200
+                for _ in range(200):  # bounded: the record's batch is written or failed
+                    if writer.written + writer.errors > i:
+                        break
+                    await asyncio.sleep(0.01)
+            await gw.gw.capture.close()
+        assert writer.errors > 0
+        assert [e["event"] for e in logs].count("transcripts_write_failed") == 1
+        *whole, tail = _lines_on_disk(directory)
+        assert tail == b""  # no record cut in the middle
+        assert len(whole) == writer.written and all(json.loads(line)["route"] == "chat" for line in whole)
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import random
 import re
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,33 @@ async def test_files_are_private_to_the_owner(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "t").stat().st_mode) == 0o700
     assert [stat.S_IMODE(p.stat().st_mode) for p in writer.files] == [0o600]
+
+
+async def test_deleted_directory_is_recreated_and_records_are_not_lost(tmp_path: Path) -> None:
+    """If the transcript directory is deleted while a file is open, the next batch goes to a new file in
+    a re-created directory instead of into the deleted file, where it could never be read."""
+    directory = tmp_path / "t"
+    writer = TranscriptWriter(directory)
+    await writer.start()
+    writer.submit(record(0))
+    for _ in range(500):  # bounded wait for the first batch
+        if writer.written:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.written == 1
+    shutil.rmtree(directory)
+    writer.submit(record(1))
+    await writer.close()
+    assert [r["request_id"] for r in read_all(directory)] == ["req-1"] and writer.errors == 0
+
+
+async def test_a_record_that_cannot_be_encoded_costs_only_itself(tmp_path: Path) -> None:
+    """One unencodable record in a batch is counted as an error; the other records of its batch are written."""
+    writer = TranscriptWriter(tmp_path)
+    writer.submit(record(0))
+    writer.submit(record(1, response={"bad": object()}))
+    writer.submit(record(2))
+    await writer.start()
+    await writer.close()
+    assert writer.errors == 1 and writer.written == 2
+    assert [r["request_id"] for r in read_all(tmp_path)] == ["req-0", "req-2"]
