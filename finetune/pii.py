@@ -13,10 +13,14 @@ from typing import Any
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
-_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
-_CARD = re.compile(r"(?<![0-9])(?:[0-9]{4}[ -]?){3}[0-9]{4}(?:[0-9]{1,3})?(?![0-9])")
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}(?![0-9])")
-_ANY = re.compile(r"[0-9@]")
+_D = "[0-9０-９]"  # ASCII or full-width digits (IME input); checksums read both (int() does)
+#: 18 characters, or spaced 6-8-4 as printed on forms.
+_ID = re.compile(rf"(?<![0-9０-９A-Za-z])[1-9１-９]{_D}{{5}} ?{_D}{{8}} ?{_D}{{3}}[0-9０-９Xx](?![0-9０-９A-Za-z])")
+#: 16 to 19 digits, grouped by 4 or not; a 19-digit UnionPay card prints as 4-4-4-4-3.
+_CARD = re.compile(rf"(?<!{_D})((?:{_D}{{4}}[ -]?){{3}}{_D}{{4}})([ -]?{_D}{{1,3}})?(?!{_D})")
+_MOBILE = re.compile(rf"(?<!{_D})(?:[+＋]?86[ -]?)?[1１][3-9３-９]{_D}(?:[ -]?{_D}{{4}}){{2}}(?!{_D})")
+_ANY = re.compile(r"[0-9０-９@]")
+_SEP = re.compile(r"[ -]")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
@@ -40,9 +44,7 @@ def luhn_ok(digits: str) -> bool:
 class Scrubber:
     """Replaces PII with placeholders; :meth:`scrub` returns the text and how many items it replaced."""
 
-    def __init__(
-        self, placeholders: tuple[str, str, str, str] = ("[ID]", "[CARD]", "[PHONE]", "[EMAIL]")
-    ) -> None:
+    def __init__(self, placeholders: tuple[str, str, str, str] = ("[ID]", "[CARD]", "[PHONE]", "[EMAIL]")) -> None:
         self._tokens = placeholders
 
     def scrub(self, text: str) -> tuple[str, int]:
@@ -63,9 +65,20 @@ class Scrubber:
 
             text = pattern.sub(repl, text)
 
+        def card(m: re.Match[str]) -> str:  # the whole run, else its first 16 digits with what follows
+            nonlocal count
+            head, tail = m.group(1), m.group(2) or ""
+            if luhn_ok(_SEP.sub("", m.group(0))):
+                count += 1
+                return card_token
+            if tail[:1] in (" ", "-") and luhn_ok(_SEP.sub("", head)):
+                count += 1
+                return card_token + tail
+            return m.group(0)
+
         id_token, card_token, mobile_token, email_token = self._tokens
-        sub(_ID, id_token, id_checksum_ok)
-        sub(_CARD, card_token, lambda s: luhn_ok(re.sub(r"[ -]", "", s)))
+        sub(_ID, id_token, lambda s: id_checksum_ok(_SEP.sub("", s)))
+        text = _CARD.sub(card, text)
         sub(_MOBILE, mobile_token, lambda s: True)
         sub(_EMAIL, email_token, lambda s: True)
         return text, count

@@ -249,3 +249,19 @@ async def test_a_record_that_cannot_be_encoded_costs_only_itself(tmp_path: Path)
     await writer.close()
     assert writer.errors == 1 and writer.written == 2
     assert [r["request_id"] for r in read_all(tmp_path)] == ["req-0", "req-2"]
+
+
+async def test_pii_scrubbing_catches_common_chinese_spellings(tmp_path: Path) -> None:
+    """With scrub_pii, the ways Chinese users actually write PII are caught: a 19-digit UnionPay card
+    printed 4-4-4-4-3, a 身份证 number spaced 6-8-4, a mobile number in full-width digits (IME input);
+    every other byte of the text is kept as is."""
+    card = "6222021234567890128"  # Luhn-valid, 19 digits
+    spaced_card = " ".join(card[i : i + 4] for i in range(0, 19, 4))
+    text = f"卡号：{spaced_card}，身份证 110105 19491231 002X；手机１３８１２３４５６７８。订单号 2024 0101 0001。"
+    req = {"messages": [{"role": "user", "content": text}]}
+    writer = TranscriptWriter(tmp_path, scrub_pii=True)
+    await writer.start()
+    writer.submit(record(0, request=req))
+    await writer.close()
+    content = read_all(tmp_path)[0]["request"]["messages"][0]["content"]
+    assert content == "卡号：[CARD]，身份证 [ID]；手机[PHONE]。订单号 2024 0101 0001。"
