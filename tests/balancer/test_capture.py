@@ -155,3 +155,42 @@ async def test_full_disk_keeps_serving_logs_once_and_writes_no_partial_line(
         assert len(whole) == writer.written and all(json.loads(line)["route"] == "chat" for line in whole)
     finally:
         subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+async def test_cut_streams_are_not_captured(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Only finished answers are transcripts: a stream the upstream cuts, or the client leaves, writes no
+    record (and no part of one); a complete stream after them is written whole."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    assert gw.gw.capture is not None
+    body = {**CHAT, "model": "chat", "stream": True}
+    with structlog.testing.capture_logs() as logs:
+        for target in ("deepseek.a", "deepseek.b"):
+            await emulator.fault(target, "truncate_stream")
+        async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+            await r.read()
+        await emulator.clear()
+        for target in ("deepseek.a", "deepseek.b"):
+            await emulator.fault(target, "stall_stream")
+        async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+            await r.content.readany()  # the first bytes, then the client goes away
+            r.close()
+        for _ in range(1000):  # bounded: until the gateway has finished both requests
+            if [e["event"] for e in logs].count("request_done") >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [e["event"] for e in logs].count("request_done") >= 2
+    await emulator.clear()
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        await r.read()
+    await gw.gw.capture.close()
+    *whole, tail = _lines_on_disk(directory)
+    assert tail == b"" and len(whole) == 1
+    assert json.loads(whole[0])["response"]["finish_reason"] == "stop"
