@@ -87,7 +87,13 @@ class Api:
                 if "_raw" in ctx and gw.capture is not None:
                     message = reply_message(result.body)
                     if message is not None:
-                        gw.capture.submit(job=job, raw_body=ctx["_raw"], message=message, t0=request[T0])
+                        gw.capture.submit(
+                            job=job,
+                            raw_body=ctx["_raw"],
+                            message=message,
+                            t0=request[T0],
+                            secrets=_known_keys(gw, request),
+                        )
                 return web.Response(
                     body=result.body, status=status, content_type=JSON, headers=_served_headers(request, job)
                 )
@@ -114,7 +120,10 @@ class Api:
         client = _ClientStream(request, resp, gw.cfg.server.write_timeout_s)
         outcome = await streams.pump(gw.engine.caller, job, s, client)
         if outcome is not None and outcome.ok and job.assembler is not None and gw.capture is not None:
-            gw.capture.submit(job=job, raw_body=ctx["_raw"], message=job.assembler.message(), t0=request[T0])
+            message = job.assembler.message()
+            gw.capture.submit(
+                job=job, raw_body=ctx["_raw"], message=message, t0=request[T0], secrets=_known_keys(gw, request)
+            )
         ctx["stream_end"] = "done" if outcome is not None and outcome.ok else job.attempts[-1].result
         await client.finish()  # at once after [DONE] already (the upstream is drained after), idempotent
         return resp
@@ -374,3 +383,11 @@ def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: 
         500, "The gateway hit an internal error; it has been logged.", type="server_error", code="internal_error"
     )
     return _error_response(error, rid)
+
+
+def _known_keys(gw: Gateway, request: web.Request) -> tuple[str, ...]:
+    """The keys a captured transcript must not hold: the one this request presented, and every provider's."""
+    header = request.headers.get("Authorization", "")
+    presented = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("api-key", "")
+    vendor = (p.api_key.reveal() for p in gw.cfg.providers.values() if p.api_key is not None)
+    return (presented, *vendor)

@@ -94,8 +94,15 @@ class Capture:
     async def close(self) -> None:
         await self.writer.close()
 
-    def submit(self, *, job: Any, raw_body: bytes, message: dict[str, Any], t0: float) -> bool:
-        """Queue one record (never blocks, never raises); ``job`` is the served failover.Job."""
+    def submit(
+        self, *, job: Any, raw_body: bytes, message: dict[str, Any], t0: float, secrets: tuple[str, ...] = ()
+    ) -> bool:
+        """Queue one record (never blocks, never raises); ``job`` is the served failover.Job. Every
+        occurrence of a string in ``secrets`` (keys the gateway knows) becomes ``[REDACTED]``."""
+        try:
+            request, message = _redacted(raw_body, message, secrets)
+        except Exception:  # never let capture break a request
+            return False
         c = job.served_by
         u = job.usage
         usage = (
@@ -115,10 +122,35 @@ class Capture:
             provider=c.provider_name,
             vendor=c.vendor.name,
             model=c.model,
-            request=msgspec.Raw(raw_body),
+            request=request,
             response=message,
             usage=usage,
             latency_ms=round((time.perf_counter() - t0) * 1000, 3),
             stream=job.view.stream,
         )
         return self.writer.submit(record)
+
+
+def _redacted(
+    raw_body: bytes, message: dict[str, Any], secrets: tuple[str, ...]
+) -> tuple[msgspec.Raw | dict[str, Any], dict[str, Any]]:
+    """The request (raw unless it holds a secret) and the message, with every known key replaced."""
+    hidden = tuple(s for s in secrets if len(s) >= 8)  # too short to be a key: not worth rewriting text for
+    if not hidden:
+        return msgspec.Raw(raw_body), message
+    request: msgspec.Raw | dict[str, Any] = msgspec.Raw(raw_body)
+    if any(s.encode() in raw_body for s in hidden):
+        request = _redact(_reply.decode(raw_body), hidden)
+    return request, _redact(message, hidden)
+
+
+def _redact(obj: Any, hidden: tuple[str, ...]) -> Any:
+    if isinstance(obj, str):
+        for s in hidden:
+            obj = obj.replace(s, "[REDACTED]")
+        return obj
+    if isinstance(obj, dict):
+        return {k: _redact(v, hidden) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact(v, hidden) for v in obj]
+    return obj

@@ -19,7 +19,7 @@ import structlog
 
 from balancer.config import hash_key
 from finetune.cli import main as finetune_main
-from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, auth
+from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
 
 
 def records(directory: Path) -> list[dict[str, Any]]:
@@ -194,3 +194,46 @@ async def test_cut_streams_are_not_captured(
     *whole, tail = _lines_on_disk(directory)
     assert tail == b"" and len(whole) == 1
     assert json.loads(whole[0])["response"]["finish_reason"] == "stop"
+
+
+async def test_keys_pasted_into_messages_are_not_written(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A key the gateway knows (the client's own key, a provider's key) pasted into a message, a tool
+    call's arguments or ``metadata`` is replaced by ``[REDACTED]``; the rest of the text is kept byte for byte."""
+    directory = tmp_path / "transcripts"
+    vendor_key = "sk-vendor-ds-a-0123456789abcdef"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+        cfg["providers"]["ds-a"]["api_key"] = vendor_key
+
+    gw = await make_gateway(edit)
+    messages = [
+        {"role": "user", "content": f"我的密钥是{CLIENT_KEY}，供应商的是「{vendor_key}」。"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "login", "arguments": json.dumps({"token": vendor_key})},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "好的"},
+    ]
+    body = {**CHAT, "model": "chat", "messages": messages, "metadata": {"note": CLIENT_KEY}}
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        assert r.status == 200
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    (rec,) = records(directory)
+    text = json.dumps(rec, ensure_ascii=False)
+    assert CLIENT_KEY not in text and vendor_key not in text
+    assert rec["request"]["messages"][0]["content"] == "我的密钥是[REDACTED]，供应商的是「[REDACTED]」。"
+    assert json.loads(rec["request"]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {
+        "token": "[REDACTED]"
+    }
