@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from balancer.idempotency import Replays
+from balancer.state.connect import client_for
 from balancer.state.replies import MemoryReplies, RedisReplies, ReplyStore
 from tests.redis_server import free_port
 
@@ -76,7 +76,7 @@ async def test_redis_out_of_reach_sends_both_and_fails_neither(
 ) -> None:
     """With the replies' Redis out of reach, two requests with one key at once are both answered (200, each its
     own reply): idempotency degrades to sending the request, never to an error."""
-    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    client, _ = client_for(f"redis://127.0.0.1:{free_port()}")  # as the gateway connects: no retries
     try:
         url, calls = await serve(RedisReplies(client))
         answers = await _twice(url)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 import structlog
 
 from balancer.state import keys
@@ -98,7 +97,7 @@ async def test_redis_keys_carry_no_idempotency_key(redis_url: str) -> None:
 async def test_redis_out_of_reach_degrades_to_sending_the_request() -> None:
     """With no Redis listening, a claim is granted (the request is sent, as without the header) and keeping the
     reply raises nothing: idempotency degrades, serving does not. The outage is logged once, not per request."""
-    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    client, _ = client_for(f"redis://127.0.0.1:{free_port()}")  # as the gateway connects: no retries
     try:
         replies = RedisReplies(client)
         with structlog.testing.capture_logs() as logs:
