@@ -221,7 +221,12 @@ async def test_every_instance_plans_from_the_whole_cluster(
 async def test_sigkill_of_one_instance_does_not_stop_the_others(
     start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """A SIGKILLed instance loses only its own in-flight requests; the others keep serving within limits."""
+    """A SIGKILLed instance loses only its own in-flight requests; the others keep serving within limits.
+    (The 90 requests run inside one minute: the gateway's window and the vendor's are both the clock minute, and a
+    request admitted in one minute's last instant reaches the vendor in the next, so a burst that straddles the
+    turn can overshoot the vendor's new window by what is in flight. Not what this test is about.)"""
+    if time.time() % 60 > 40:
+        await asyncio.sleep(60.5 - time.time() % 60)  # bounded: at most 20.5 s, to the next minute's start
     await emulator.limits("deepseek.a", rpm=60)
 
     def edit(cfg: dict[str, Any]) -> None:
