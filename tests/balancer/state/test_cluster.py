@@ -225,14 +225,14 @@ async def test_sigkill_of_one_instance_does_not_stop_the_others(
     (The 90 requests run inside one minute: the gateway's window and the vendor's are both the clock minute, and a
     request admitted in one minute's last instant reaches the vendor in the next, so a burst that straddles the
     turn can overshoot the vendor's new window by what is in flight. Not what this test is about.)"""
-    if time.time() % 60 > 40:
-        await asyncio.sleep(60.5 - time.time() % 60)  # bounded: at most 20.5 s, to the next minute's start
     await emulator.limits("deepseek.a", rpm=60)
 
     def edit(cfg: dict[str, Any]) -> None:
         cfg["providers"]["ds-a"]["limits"] = {"rpm": 60}
 
     cluster = await start_cluster(3, edit)
+    if time.time() % 60 > 40:
+        await asyncio.sleep(60.5 - time.time() % 60)  # bounded: at most 20.5 s, to the next minute's start
     await asyncio.gather(*(post(http, cluster.urls[i % 3]) for i in range(30)))
     cluster.procs[0].kill()
     results = await asyncio.gather(*(post(http, cluster.urls[1 + i % 2]) for i in range(60)))
