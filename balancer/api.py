@@ -24,7 +24,8 @@ from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.idempotency import REPLAYED
-from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, read_body, request_id
+from balancer.intake import JSON, REQUEST_ID, T0, allowed, authenticate, build_job, identify, read_body, request_id
+from balancer.intake import completed as done_for
 from balancer.job import ClientGone, Job, Reply, Stream
 from balancer.metrics import CONTENT_TYPE, Metrics
 
@@ -32,7 +33,6 @@ log = structlog.get_logger("balancer.api")
 
 CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention; never sent)
 DONE = web.RequestKey("request_done", dict)
-CLIENT = web.RequestKey("client_name", str)  # the client key's name, once an Idempotency-Key request is admitted
 FAILURES_KEPT = 200
 
 
@@ -131,8 +131,7 @@ class Api:
     async def admit(self, request: web.Request) -> bytes:
         """The client key checked and the body read within its timer: what a request with an Idempotency-Key
         passes before a kept reply answers it (a key revoked since gets its 401)."""
-        key = authenticate(self.gw, request)
-        request[CLIENT] = key.name if key else ""  # for a replay's request_done
+        authenticate(self.gw, request)  # names the client for a replay's request_done
         return await read_body(request, self.gw.cfg.server.body_timeout_s)
 
     async def models(self, request: web.Request) -> web.Response:
@@ -184,7 +183,8 @@ class Api:
         return web.json_response(body, status=200)
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
-        """Any path or method the API does not serve, answered in OpenAI's shape."""
+        """Any path or method the API does not serve, answered in OpenAI's shape; a valid key's client is named."""
+        identify(self.gw, request)
         known = {r.canonical for r in request.app.router.resources() if r.canonical != "/{tail}"}
         status = 405 if request.path in known else 404
         raise GatewayError(
@@ -202,16 +202,14 @@ class Api:
         if done is None:
             replayed = request.get(REPLAYED)
             if replayed is not None:
-                done = {"route": replayed, "client": request.get(CLIENT) or None, "stream": False, "replay": True}
-                done["status"] = status
+                done = {"route": replayed, "stream": False, "replay": True, "status": status}
             elif status >= 400:  # refused or failed elsewhere (admin, models, batches, Idempotency-Key): logged
-                done = {"path": request.path[:200], "error": request.get(ERROR), "status": status}
+                done = {"error": request.get(ERROR), "status": status}
             else:
                 return
-        if status >= 400:
-            done["status"] = status
-            if done.get("error") is None and request.get(ERROR):  # an aiohttp refusal (413) in a DONE record
-                done["error"] = request[ERROR]
+        done_for(done, request, status)
+        if status >= 400 and done.get("error") is None and request.get(ERROR):  # aiohttp's refusal (413) in DONE
+            done["error"] = request[ERROR]
         if cancelled:
             done["cancelled"] = True
         done["request_id"], done["ms"] = rid, round((time.perf_counter() - request[T0]) * 1000, 3)

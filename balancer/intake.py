@@ -22,6 +22,7 @@ from balancer.job import Job
 JSON = "application/json"
 REQUEST_ID = web.RequestKey("request_id", str)
 T0 = web.RequestKey("t0", float)
+CLIENT = web.RequestKey("client_name", str)  # the name of the client key presented, once known (never the key)
 
 
 def request_id(request: web.Request) -> str:
@@ -29,12 +30,23 @@ def request_id(request: web.Request) -> str:
     return rid if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable() else "req_" + secrets.token_hex(12)
 
 
-def authenticate(gw: Gateway, request: web.Request) -> KeyRecord | None:
-    """The client key a request presents (hashed once per distinct key): 401 when missing, unknown or expired."""
+def identify(gw: Gateway, request: web.Request) -> KeyRecord | None:
+    """The client key a request presents, or None (none, unknown, or no auth configured); its name is kept as
+    ``request[CLIENT]`` for the request's request_done line, refused or not."""
     if gw.cfg.server.insecure_no_auth:
         return None
     key = presented_key(request.headers)
     found = gw.clients.lookup(key) if key.isascii() else None  # header bytes that are not ASCII are no key of ours
+    if found is not None:
+        request[CLIENT] = found.name
+    return found
+
+
+def authenticate(gw: Gateway, request: web.Request) -> KeyRecord | None:
+    """The client key a request presents (hashed once per distinct key): 401 when missing, unknown or expired."""
+    if gw.cfg.server.insecure_no_auth:
+        return None
+    found = identify(gw, request)
     if found is None:
         raise GatewayError(
             401,
@@ -46,6 +58,17 @@ def authenticate(gw: Gateway, request: web.Request) -> KeyRecord | None:
     if found.expires is not None:
         keylimits.unexpired(found, gw.clock())
     return found
+
+
+def completed(done: dict[str, Any], request: web.Request, status: int) -> None:
+    """Complete a request_done record: the client's name when its key is known (refused or not; never the key);
+    for a refusal, the status, and the path when no route was reached."""
+    if done.get("client") is None and request.get(CLIENT):
+        done["client"] = request[CLIENT]
+    if status >= 400:
+        done["status"] = status
+        if "route" not in done:
+            done.setdefault("path", request.path[:200])
 
 
 def allowed(key: KeyRecord | None, route: str) -> bool:

@@ -25,7 +25,7 @@ from balancer.clients import KeyConflict, KeyRecord, KeyTableUnavailable, presen
 from balancer.config import AdminKey, Limits
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
-from balancer.intake import read_body
+from balancer.intake import CLIENT, read_body
 
 log = structlog.get_logger("balancer.admin")
 JSON = "application/json"
@@ -48,7 +48,9 @@ def authorise(gw: Gateway, request: web.Request) -> AdminKey:
     found = gw.clients.admin(key) if key.isascii() else None
     if found is not None:
         return found
-    if key.isascii() and gw.clients.lookup(key) is not None:
+    client = gw.clients.lookup(key) if key.isascii() else None
+    if client is not None:
+        request[CLIENT] = client.name  # the request_done line names it
         raise GatewayError(
             403,
             "This is a client key; /admin/ needs an admin key (admin_keys: in the config, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import aiohttp
 import structlog
 
 from balancer.logs import redact
-from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
 async def test_one_request_done_line_with_attempts(
@@ -221,3 +222,58 @@ async def test_body_too_large_line_has_its_code(gateway: GatewayHandle, http: ai
             code = (await r.json())["error"]["code"]
         done = await _done_lines(logs, 1)
     assert code == "request_too_large" and [(e["status"], e["error"]) for e in done] == [(413, code)]
+
+
+MSG = b'{"model": "MODEL", "messages": [{"role": "user", "content": "x"}]}'
+EARLY_REFUSALS: list[tuple[str, str, dict[str, str], bytes, int, str]] = [
+    ("POST", "/v1/chat/completions", {"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz--", 415,
+     "unsupported_media_type"),
+    ("POST", "/v1/chat/completions", {"Content-Encoding": "gzip"}, b"{}", 415, "unsupported_content_encoding"),
+    ("POST", "/v1/chat/completions", {"Content-Length": str(2 << 20)}, b"", 413, "request_too_large"),
+    ("POST", "/v1/chat/completions", {}, b"{not json", 400, "invalid_json"),
+    ("POST", "/v1/chat/completions", {"x-qiao-strategy": "nope"}, MSG.replace(b"MODEL", b"chat"), 400,
+     "invalid_strategy"),
+    ("POST", "/v1/chat/completions", {}, MSG.replace(b"MODEL", b"no-such-route"), 404, "model_not_found"),
+    ("POST", "/v1/embeddings", {}, b'{"model": "chat", "input": "x"}', 400, "wrong_endpoint"),
+    ("GET", "/v1/models/no-such-route", {}, b"", 404, "model_not_found"),
+    ("GET", "/v1/nowhere", {}, b"", 404, "not_found"),
+    ("GET", "/v1/chat/completions", {}, b"", 405, "method_not_allowed"),
+    ("GET", "/admin/providers", {}, b"", 403, "admin_key_required"),
+]  # fmt: skip
+
+
+async def _raw_refusal(url: str, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+    """Send one request as raw bytes (a Content-Length larger than the body is sent as it is) and read the
+    answer's status and error code."""
+    head = {"Host": "x", "Authorization": f"Bearer {CLIENT_KEY}", "Connection": "close", **headers}
+    head.setdefault("Content-Type", "application/json")
+    head.setdefault("Content-Length", str(len(body)))
+    text = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n"
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(text.encode() + body)
+    head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = next(int(h.split(b":")[1]) for h in head_bytes.split(b"\r\n") if h.lower().startswith(b"content-length:"))
+    payload = await asyncio.wait_for(reader.readexactly(length), 5)
+    writer.close()
+    return int(head_bytes.split(b" ", 2)[1]), json.loads(payload)["error"]["code"]
+
+
+async def test_every_early_refusal_names_its_client(make_gateway: GatewayFactory) -> None:
+    """Every refusal before a request is routed — 408 (a body that stops arriving), 413, 415, 400 (bad JSON, a
+    bad strategy, the wrong endpoint), 404 (an unknown model, route or path), 405, 403 (a client key on the admin
+    API) — logs a request_done line naming the client key by its name (as served requests do) with the path,
+    status and code; the key itself is in no line. A wrong key's 401 names no client."""
+    gw = await make_gateway(lambda c: c.update(server={"body_timeout_s": 1.0, "max_body_bytes": 1 << 20}))
+    cases = [*EARLY_REFUSALS, ("POST", "/v1/chat/completions", {"Content-Length": "5000"}, b'{"model"', 408, "")]
+    with structlog.testing.capture_logs() as logs:
+        for method, path, headers, body, status, code in cases:
+            got = await _raw_refusal(gw.url, method, path, headers, body)
+            assert got == (status, code or "request_timeout"), (path, headers)
+        async with aiohttp.ClientSession() as http, http.get(gw.url + "/v1/models", headers=auth("sk-nope")) as r:
+            assert r.status == 401
+        done = await _done_lines(logs, len(cases) + 1)
+    seen = [(e.get("client"), e["path"], e["status"], e["error"]) for e in done]
+    expected = [("tests", path, status, code or "request_timeout") for _, path, _, _, status, code in cases]
+    assert seen == [*expected, (None, "/v1/models", 401, "invalid_api_key")]
+    assert CLIENT_KEY not in repr(logs)
