@@ -7,6 +7,7 @@ and routes in one assignment; requests in flight keep the objects they started w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from balancer.credit.plan import Plan
 from balancer.credit.schedule import Warm
 from balancer.failover import Engine
 from balancer.job import Clock
+from balancer.replans import Replans
 from balancer.routes import CompiledRoute, compile_routes
 from balancer.state import StateStore, candidate_key
 from balancer.state.clients import MemoryKeyTable
@@ -59,6 +61,7 @@ class Gateway:
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
     solve_s: float | None = None  # how long the last re-plan took
+    replans: Replans = field(default_factory=Replans)  # failed re-plans: logged once, shown in the status
     _engine: Engine | None = None
 
     @property
@@ -94,7 +97,17 @@ class Gateway:
 
     async def replan(self) -> dict[str, Any]:
         """Re-plan from the ledger now (off the hot path: a periodic task, after start and reload, and
-        GET /admin/plan); returns the plan document."""
+        GET /admin/plan); returns the plan document. A failure leaves the plan in force, is recorded in
+        ``replans`` (logged once per distinct failure) and raised."""
+        try:
+            doc = await self._replan()
+        except Exception as e:
+            self.replans.failed(e, self.clock())
+            raise
+        self.replans.succeeded(self.clock())
+        return doc
+
+    async def _replan(self) -> dict[str, Any]:
         async with self.solving:
             now = self.clock()
             down = frozenset(
@@ -104,9 +117,9 @@ class Gateway:
                 if not self.store.health(c.provider_name, c.model, now).available
             )
             t0 = time.perf_counter()
-            self.plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
-            self.solve_s = time.perf_counter() - t0
-            doc = report.report(self.plan, snap)
+            plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
+            doc = report.report(plan, snap)
+            self.plan, self.solve_s = plan, time.perf_counter() - t0
         if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
             log.warning("plan_not_optimal", status=doc["planner"])
         for g in doc["grants"]:
@@ -115,11 +128,10 @@ class Gateway:
         return doc
 
     async def replan_quietly(self) -> None:
-        """Re-plan; a failure is logged and the plan in force stays (with none, the price order routes)."""
-        try:
+        """Re-plan; on a failure the plan in force stays (with none, the price order routes): ``replan`` has
+        recorded and logged it."""
+        with contextlib.suppress(Exception):
             await self.replan()
-        except Exception:
-            log.exception("replan_failed")
 
     async def replan_forever(self) -> None:
         while True:

@@ -8,7 +8,8 @@ to a list; both reach the prometheus_client metrics once a second and at every s
 
 Read at scrape time from :func:`balancer.status.snapshot` (so they agree with the admin API): each provider's
 state, models available, cooldown left, quota used and limits, in flight, balance, grants left with their
-expiry and projected waste, paid spend against caps, the state store's health, the planner's last solve.
+expiry and projected waste, paid spend against caps, the state store's health, the planner's last solve, and
+the re-plans that failed (by error class, and how many in a row now).
 
 With ``balancer serve --workers N`` each worker writes its values under ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus_client's multiprocess mode, set by the supervisor before a worker starts) and a scrape of any
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -233,3 +234,16 @@ def _planner(plan: dict[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "qiao_planner_last_run_timestamp_seconds", "When the plan was made", value=plan["made_at"]
         )
+    failed = CounterMetricFamily(
+        "qiao_planner_replan_failures",
+        "Re-plans that failed (the plan in force stayed), by error class",
+        labels=["error"],
+    )
+    for error, n in sorted(plan.get("failures_total", {}).items()):
+        failed.add_metric([error], n)
+    yield failed
+    yield GaugeMetricFamily(
+        "qiao_planner_consecutive_failures",
+        "Re-plans failed in a row up to now (0: the last one worked)",
+        value=plan.get("consecutive_failures", 0),
+    )

@@ -49,7 +49,8 @@ class Status:
     at: float
     providers: tuple[ProviderState, ...]
     store: dict[str, Any]  # backend, status, degraded_events
-    plan: dict[str, Any] = field(default_factory=dict)  # planner verdict, made_at, grants at risk
+    # The plan in force (verdict, made_at, grants at risk) and the re-plans failing since (error, counts).
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def out(self) -> list[ProviderState]:
@@ -97,7 +98,12 @@ async def snapshot(gw: Gateway) -> Status:
             )
         )
     store = {"backend": gw.store.name, "status": await gw.store.status(), "degraded_events": gw.store.degraded_events}
-    return Status(at=now, providers=tuple(providers), store=store, plan={**_plan(gw.plan), "solve_s": gw.solve_s})
+    return Status(
+        at=now,
+        providers=tuple(providers),
+        store=store,
+        plan={**_plan(gw.plan), "solve_s": gw.solve_s, **gw.replans.view()},
+    )
 
 
 def _model(gw: Gateway, provider: str, model: str, now: float) -> ModelState:

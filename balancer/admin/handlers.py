@@ -16,7 +16,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from balancer import status
+from balancer import replans, status
 from balancer.admin import spend as spend_view
 from balancer.admin import types as T
 from balancer.admin.routes import Op
@@ -167,7 +167,16 @@ class Admin:
         return T.Balances(balances=out)
 
     async def plan(self, call: Call) -> T.Plan:
-        return await self.gw.replan()
+        try:
+            return await self.gw.replan()
+        except Exception as e:  # recorded and logged by replan
+            raise GatewayError(
+                503,
+                f"The re-plan failed ({replans.reason(e)}); the plan in force stays. GET /admin/status shows since "
+                "when (plan.error).",
+                type="server_error",
+                code="replan_failed",
+            ) from None
 
     async def grants(self, call: Call) -> T.Grants:
         return await spend_view.grants(self.gw)

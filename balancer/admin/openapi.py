@@ -18,7 +18,7 @@ _REASONS = {
     403: "A client key, not an admin key",
     404: "No such provider or key",
     409: "Conflicts with the keys as they are",
-    503: "Not started",
+    503: "Not possible now (not started, the state store out of reach, the re-plan failed)",
 }
 
 

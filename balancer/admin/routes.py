@@ -48,7 +48,7 @@ OPS: tuple[Op, ...] = (
        "Poll vendor balances now (all providers, or those named); each balance or its error.", T.Balances,
        query=T.RefreshQuery, changes=True, errors=(404,)),
     Op("GET", "/admin/plan", "plan", "Re-plan credit burn from the ledger now; the plan document (as balancer plan).",
-       T.Plan),
+       T.Plan, errors=(503,)),
     Op("GET", "/admin/grants", "grants",
        "Each grant's burn-down: what was left each recent day, and the plan in force's projection.", T.Grants),
     Op("GET", "/admin/spend", "spend",

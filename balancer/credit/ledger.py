@@ -90,6 +90,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     rows: list[Row]
     traffic: dict[str, dict[int, int]]  # route -> hour index (epoch // 3600) -> tokens
     input_share: dict[str, float] = {}  # route -> prompt tokens' share of its traffic
+    unread: str = ""  # why a cluster counter could not be read ("": all were); this instance's figures stand in
 
 
 class History(msgspec.Struct, kw_only=True):

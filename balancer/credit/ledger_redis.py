@@ -6,7 +6,8 @@ it in its local books at once, and queues the increments; a flusher sends them i
 read-modify-write. Every 2 s an instance pulls the cluster-wide grant usage and paid balances, so the
 grant a charge is debited from is decided on state at most a couple of seconds old (near a grant's
 end the overlap is bounded by what the instances booked in that window). ``snapshot`` reads the
-cluster-wide figures, which is what the planner and ``/admin/plan`` see.
+cluster-wide figures, which is what the planner and ``/admin/plan`` see. A counter that holds no integer
+(a hand edit) is not adopted: it is logged once, the pulls go on, and a snapshot says so in ``unread``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from balancer.credit import ledger as L
 from balancer.credit import spend
 from balancer.credit.pricing import day_key, month_key
 from balancer.state import keys
-from balancer.state.batch import Counters
+from balancer.state.batch import Counters, Unreadable, count
 
 log = structlog.get_logger("balancer.credit.ledger_redis")
 
@@ -50,11 +51,30 @@ class RedisLedger(L.MemoryLedger):
         self._watched: frozenset[str] = frozenset()  # client keys with budgets: their totals are pulled
         self._new_clients: set[str] = set()  # client keys booked here and not yet added to keys.CLIENTS
         self._clients_named: set[str] = set()  # ... and those already added
+        self.unread = ""  # why the last pull could not read a counter ("": it could)
+
+    async def _pull_all(self, now: float | None = None) -> None:
+        """Pull the cluster's figures (with ``now``, the planner's too); a counter holding no integer stops the
+        pull and is noted in ``unread``, logged once per distinct reason (and its end too)."""
+        try:
+            await self.pull()
+            if now is None:
+                await self.pull_clients(time.time())
+            else:
+                await self.pull_planning(now)
+        except Unreadable as e:
+            if str(e) != self.unread:
+                log.error("ledger_counter_unreadable", reason=str(e), kept="this instance's figures")
+            self.unread = str(e)
+            return
+        if self.unread:
+            log.info("ledger_counter_readable_again", was=self.unread)
+        self.unread = ""
 
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._init_paid()
-            await self.pull()
+            await self._pull_all()
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
@@ -141,10 +161,10 @@ class RedisLedger(L.MemoryLedger):
         values = await self.client.mget(names)
         for (key, _, _), name, value in zip(grants, names, values, strict=False):
             if value is not None:
-                self._used[key] = int(value) + self.counters.unsent(name)
+                self._used[key] = count(name, value) + self.counters.unsent(name)
         for p, name, value in zip(paid, names[len(grants) :], values[len(grants) :], strict=True):
             if value is not None:
-                self._paid[p] = int(value) + self.counters.unsent(name)
+                self._paid[p] = count(name, value) + self.counters.unsent(name)
 
     async def _loop(self) -> None:
         last = time.monotonic()
@@ -153,8 +173,7 @@ class RedisLedger(L.MemoryLedger):
             with contextlib.suppress(RedisError, OSError):
                 await self.flush()
                 if time.monotonic() - last > PULL_S:
-                    await self.pull()
-                    await self.pull_clients(time.time())
+                    await self._pull_all()
                     last = time.monotonic()
 
     def _book_client(self, charge: L.Charge, value: tuple[int, int, int], day: str, month: str) -> None:
@@ -215,21 +234,24 @@ class RedisLedger(L.MemoryLedger):
         values = await pipe.execute()
         for i, r in enumerate(routes):
             got, mix = values[2 * i], values[2 * i + 1] or {}
-            traffic = {h: int(v or 0) + self.counters.unsent(k) for h, v, k in zip(hours, got, hourly[r], strict=True)}
+            traffic = {
+                h: count(k, v or 0) + self.counters.unsent(k) for h, v, k in zip(hours, got, hourly[r], strict=True)
+            }
             self._traffic[r] = {h: v for h, v in traffic.items() if v}
-            if int(mix.get("all", 0)):
-                self._mix[r] = [int(mix.get("prompt", 0)), int(mix["all"])]
+            if all_ := count(keys.mix(r), mix.get("all", 0)):
+                self._mix[r] = [count(keys.mix(r), mix.get("prompt", 0)), all_]
         for ((p, period), key), v in zip(spend, values[2 * len(routes) :], strict=True):
             if v is not None:
                 into = self._paid_day if period == day else self._paid_month
-                into[p, period] = int(v) + self.counters.unsent(key)
+                into[p, period] = count(key, v) + self.counters.unsent(key)
 
     async def snapshot(self, now: float) -> L.Snapshot:
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
-            await self.pull()
-            await self.pull_planning(now)
-        return await super().snapshot(now)
+            await self._pull_all(now)
+        snap = await super().snapshot(now)
+        snap.unread = self.unread
+        return snap
 
     async def reconcile(self, provider: str, granted: float | None, paid: float | None, now: float) -> L.Reconciliation:
         out = await super().reconcile(provider, granted, paid, now)

@@ -52,6 +52,10 @@ OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (se
 LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
 
 
+class PlanError(Exception):
+    """No plan now (the message says why); the caller keeps the plan in force."""
+
+
 def make_plan(
     cfg: Config,
     books: Mapping[str, AccountBook],
@@ -113,8 +117,11 @@ async def replan(
     """Plan from the ledger now; ``rates`` (route -> tokens/hour) stands in for traffic history, ``down`` names
     the candidates (provider/model) unavailable now. The solve runs in a worker thread (HiGHS releases the GIL):
     milliseconds from a warm basis, ~0.1 s cold, never on the event loop. Returns the plan and the snapshot
-    it was made from (what the report renders beside it)."""
+    it was made from (what the report renders beside it); :class:`PlanError` when a counter of the shared
+    ledger could not be read (``Snapshot.unread``)."""
     snap = await ledger.snapshot(now)
+    if snap.unread:  # a plan on figures the cluster could not give would hide that for good
+        raise PlanError(f"the shared ledger could not be read: {snap.unread}")
     if rates:
         hour = int(now // H)
         for route, rate in rates.items():

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from balancer.state import keys
+from balancer.state.batch import count
 
 DAY_TTL = 40 * 86400
 MONTH_TTL = 400 * 86400
@@ -81,7 +82,7 @@ async def pull(client: Any, books: ClientBooks, names: Iterable[str], periods: t
     values = await client.mget([keys.client_spent(n, p) for n, p in wanted])
     for (n, p), value in zip(wanted, values, strict=True):
         if value is not None:
-            books.spent[n, p] = int(value) + unsent(keys.client_spent(n, p))
+            books.spent[n, p] = count(keys.client_spent(n, p), value) + unsent(keys.client_spent(n, p))
 
 
 async def read_rows(client: Any, days: list[str]) -> list[ClientRow]:

@@ -29,6 +29,18 @@ Part = tuple[list[str], list[Any]]  # apply.lua's KEYS and ARGV for one slot
 Hook = Callable[[Any], None] | None  # adds idempotent commands to a pipeline
 
 
+class Unreadable(ValueError):
+    """A counter in Redis holds something other than an integer (a hand edit, a foreign writer)."""
+
+
+def count(key: str, value: Any) -> int:
+    """A counter's value as read from Redis; :class:`Unreadable`, naming the key, when it is no integer."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Unreadable(f"Redis key {key} holds {str(value)[:40]!r}, not an integer") from None
+
+
 class Counters:
     """Increments not yet applied: an open batch that grows, and up to two numbered batches being sent
     (the one that failed last time, if any, and the next)."""

@@ -156,7 +156,9 @@ async function refresh() {
     api("GET", "/admin/keys"), api("GET", "/admin/failures?limit=20"),
   ]);
   document.getElementById("meta").textContent =
-    `state store: ${status.store.backend} (${status.store.status}) · plan: ${status.plan.status} · updated ${fmtTime(status.at)}`;
+    `state store: ${status.store.backend} (${status.store.status}) · plan: ${status.plan.status}` +
+    (status.plan.error ? ` (re-plan failing since ${fmtTime(status.plan.error.since)}: ${status.plan.error.reason})` : "") +
+    ` · updated ${fmtTime(status.at)}`;
   fill("providers", status.providers.map(providerRow));
   document.getElementById("grants").replaceChildren(...(grants.grants.length ? grants.grants.map(grantCard) : [el("p", { class: "muted", text: "No grants configured." })]));
   document.getElementById("spend").replaceChildren(spendChart(spend.rows));

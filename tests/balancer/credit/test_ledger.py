@@ -270,3 +270,59 @@ async def test_bookings_redis_cannot_take_at_close_are_logged_as_lost(tmp_path: 
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_a_counter_holding_no_integer_stops_neither_start_nor_bookings(redis_server: RedisServer) -> None:
+    """A grant counter hand-edited in Redis to "1.5e3": the ledger still starts, logs the key once, its snapshot
+    says what it could not read (the planner refuses to plan on it), and its loop lives on: pulls adopt the
+    counter once it is an integer again (logged), and bookings made after another bad pull still reach Redis."""
+    import asyncio
+    import time
+
+    import redis.asyncio as aioredis
+
+    from balancer.credit.ledger_redis import RedisLedger
+    from balancer.state import keys
+
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    counter = keys.grant_used("p", "early")
+    await client.set(counter, "1.5e3")
+    ledger = RedisLedger(client, books())
+
+    async def until(check: Callable[[], Awaitable[bool]]) -> None:
+        for _ in range(200):  # the loop pulls every 2 s
+            if await check():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("not within 10 s")
+
+    async def readable() -> bool:
+        return ledger.unread == ""
+
+    async def unreadable() -> bool:
+        return ledger.unread != ""
+
+    try:
+        with capture_logs() as logs:
+            await ledger.start()
+            snap = await ledger.snapshot(time.time())
+            assert counter in snap.unread and "'1.5e3'" in snap.unread
+            await client.set(counter, "200")
+            await until(readable)
+            assert used(await ledger.snapshot(time.time()))["early"] == 200
+            await client.set(counter, "x")
+            await until(unreadable)
+            now = time.time()
+            ledger.book(charge(70), now)
+            traffic = keys.traffic("chat", int(now // 3600))
+
+            async def booked() -> bool:
+                return await client.get(traffic) == "70"
+
+            await until(booked)
+        events = [e["event"] for e in logs]
+        assert events.count("ledger_counter_unreadable") == 2 and events.count("ledger_counter_readable_again") == 1
+    finally:
+        await ledger.close()
+        await client.aclose()
