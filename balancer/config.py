@@ -195,7 +195,7 @@ class TranscriptsConfig(_Strict, frozen=True):
     route or client key with ``transcripts: true``."""
 
     directory: str = "var/transcripts"
-    sample_rate: float = 1.0
+    sample_rate: float = 1.0  # share captured; 0 pauses capture (every record dropped, the opt-ins kept)
     scrub_pii: bool = False
     max_bytes: int = 64 << 20
     queue_size: int = 10_000
