@@ -8,7 +8,8 @@ loop never waits on zlib or the disk. Every batch ends with a gzip sync flush: a
 the batch being written, and files are readable while they grow.
 
 Secrets are always removed (any key named like ``api_key``/``authorization``/``secret``/``password``,
-at any depth); PII scrubbing (``finetune.pii``) is optional.
+at any depth, inside a tool call's JSON arguments too: :mod:`balancer.redact`); PII scrubbing
+(``finetune.pii``) is optional. Either way JSON held in a string stays JSON.
 """
 
 from __future__ import annotations
@@ -28,22 +29,12 @@ from typing import Any
 import msgspec
 import structlog
 
+from balancer.redact import may_name_secret, strip_secrets
 from finetune.pii import Scrubber
 
 log = structlog.get_logger("balancer.transcripts")
 
 SCHEMA_VERSION = 1
-#: Matched against a key name with ``_``/``-`` removed, so ``api_key``, ``apiKey``, ``X-Api-Key``,
-#: ``clientSecret``, ``accessToken`` and ``aws_secret_access_key`` are all secret names.
-_SECRET_KEY = re.compile(
-    r"(?:apikey|authorization|secret(?:key)?|passw(?:or)?d|(?:access|refresh|auth|session|id)token"
-    r"|(?:access|private)key)$",
-    re.IGNORECASE,
-)
-_SEPARATOR = re.compile(r"[_-]")
-#: Raw request bytes that may hold a secret-named key: the names themselves, or any ASCII character
-#: written as a JSON escape (``"\u0070assword"`` is the key ``password`` to every reader).
-_SECRET_HINT = re.compile(rb'key|authorization|secret|passw|token"|\\u00[2-7][0-9a-f]', re.IGNORECASE)
 
 _LINE_END = re.compile(rb"[\r\n]")
 
@@ -68,15 +59,6 @@ class TranscriptRecord(msgspec.Struct, kw_only=True):
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with milliseconds, e.g. ``2026-11-24T18:00:00.123Z``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def strip_secrets(obj: Any) -> Any:
-    """A copy of ``obj`` without secret-named keys, at any depth."""
-    if isinstance(obj, dict):
-        return {k: strip_secrets(v) for k, v in obj.items() if not _SECRET_KEY.search(_SEPARATOR.sub("", str(k)))}
-    if isinstance(obj, list):
-        return [strip_secrets(v) for v in obj]
-    return obj
 
 
 class TranscriptWriter:
@@ -171,7 +153,7 @@ class TranscriptWriter:
     def _encode(self, record: TranscriptRecord, buf: bytearray) -> None:
         request: Any = record.request
         response: Any = record.response
-        if isinstance(request, msgspec.Raw) and (_SECRET_HINT.search(request) or self._scrubber):
+        if isinstance(request, msgspec.Raw) and (may_name_secret(request) or self._scrubber):
             request = msgspec.json.decode(request)
         elif isinstance(request, msgspec.Raw) and _LINE_END.search(request):
             # line ends in valid JSON are whitespace between tokens (strings hold them escaped): keep one line

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -84,9 +86,17 @@ class Scrubber:
         return text, count
 
     def scrub_obj(self, obj: Any) -> tuple[Any, int]:
-        """Scrub every string inside nested dicts and lists (for transcript records)."""
+        """Scrub every string inside nested dicts and lists (for transcript records). A string holding a JSON
+        object or array (a tool call's arguments) is scrubbed as JSON and stays JSON; an integer that is PII
+        (``13800138000``) becomes its placeholder string."""
         if isinstance(obj, str):
+            if (inner := embedded_json(obj)) is not None:
+                clean, n = self.scrub_obj(inner)
+                return (json_text(clean), n) if n else (obj, 0)
             return self.scrub(obj)
+        if isinstance(obj, int) and not isinstance(obj, bool) and obj >= 10**10:  # 11+ digits: a phone at least
+            text, n = self.scrub(str(obj))
+            return (text, n) if n else (obj, 0)
         if isinstance(obj, list):
             pairs = [self.scrub_obj(v) for v in obj]
             return [v for v, _ in pairs], sum(n for _, n in pairs)
@@ -94,3 +104,19 @@ class Scrubber:
             items = {k: self.scrub_obj(v) for k, v in obj.items()}
             return {k: v for k, (v, _) in items.items()}, sum(n for _, n in items.values())
         return obj, 0
+
+
+def embedded_json(text: str) -> dict[str, Any] | list[Any] | None:
+    """The JSON object or array a string holds (a tool call's ``arguments``, a tool's JSON result), else None."""
+    if text[:1] not in ("{", "[") and text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text (UTF-8 kept, not escaped)."""
+    return msgspec.json.encode(value).decode()

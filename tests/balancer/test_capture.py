@@ -223,7 +223,7 @@ async def test_keys_pasted_into_messages_are_not_written(
                 {
                     "id": "c1",
                     "type": "function",
-                    "function": {"name": "login", "arguments": json.dumps({"token": vendor_key})},
+                    "function": {"name": "login", "arguments": json.dumps({"text": vendor_key})},
                 }
             ],
         },
@@ -238,6 +238,54 @@ async def test_keys_pasted_into_messages_are_not_written(
     text = json.dumps(rec, ensure_ascii=False)
     assert CLIENT_KEY not in text and vendor_key not in text
     assert rec["request"]["messages"][0]["content"] == "我的密钥是[REDACTED]，供应商的是「[REDACTED]」。"
-    assert json.loads(rec["request"]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {
-        "token": "[REDACTED]"
+    assert json.loads(rec["request"]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {"text": "[REDACTED]"}
+
+
+async def test_scrubbed_tool_call_arguments_stay_json(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A tool call's arguments (and a tool's JSON result) are JSON in a string: with scrub_pii on, their
+    secret-named keys are removed and their PII (a phone as a string or as a number) replaced, and what the
+    gateway writes is still JSON of the same shape — it parses, and ``finetune convert`` takes the line
+    (before: ``"password"`` inside the string was kept and a numeric phone became ``[PHONE]``, not JSON)."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory), "scrub_pii": True}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    args = {"password": "hunter2-pw", "phone": 13800138000, "mobile": "13800138000", "city": "北京"}
+    call = {"id": "c1", "type": "function", "function": {"name": "book", "arguments": json.dumps(args)}}
+    result = json.dumps({"api_key": "sk-tool-result-leak", "booked": True, "tel": 13900139000})
+    tools = [{"type": "function", "function": {"name": "book", "parameters": {"type": "object"}}}]
+    messages = [
+        {"role": "user", "content": "订票"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": result},
+        {"role": "user", "content": "再订一张"},
+    ]
+    body = {**CHAT, "model": "chat", "messages": messages, "tools": tools}
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        assert r.status == 200
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    (rec,) = records(directory)
+    text = json.dumps(rec, ensure_ascii=False)
+    assert "hunter2-pw" not in text and "sk-tool-result-leak" not in text and "1380013" not in text
+    sent = rec["request"]["messages"]
+    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "phone": "[PHONE]",
+        "mobile": "[PHONE]",
+        "city": "北京",
     }
+    assert json.loads(sent[2]["content"]) == {"booked": True, "tel": "[PHONE]"}
+    assert json.loads(rec["response"]["tool_calls"][0]["function"]["arguments"]) == {"query": "再订一张"}
+
+    out = tmp_path / "train.jsonl"
+    files = [str(f) for f in sorted(directory.glob("*.gz"))]
+    assert finetune_main(["convert", "--to", "bailian", *files, "-o", str(out)]) == 0
+    (line,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    calls = [c for m in line["messages"] for c in m.get("tool_calls") or ()]
+    parsed = [json.loads(c["function"]["arguments"]) for c in calls]
+    assert len(parsed) == 2 and parsed[0]["city"] == "北京" and parsed[1] == {"query": "再订一张"}
