@@ -110,17 +110,45 @@ def flatten_parts(conv: Conversation, s: Scan, note: Note) -> Conversation | Non
 
 
 def scrub(conv: Conversation, scrubber: Scrubber, note: Note) -> Conversation:
-    """Replace PII in every text content; note how many items were replaced."""
-    total = 0
-    msgs = []
-    for m in conv.messages:
-        text, n = scrubber.scrub(m.content) if isinstance(m.content, str) else ("", 0)
-        total += n
-        msgs.append(replace(m, content=text) if n else m)
-    if not total:
+    """Replace PII in every text a sample trains on — content (text parts too), reasoning, tool call arguments
+    (as JSON: they stay JSON), the preference answers — and note how many items were replaced."""
+    counts = [0]
+
+    def text(value: str) -> str:
+        clean, n = scrubber.scrub_obj(value)
+        counts[0] += n
+        return clean if n else value
+
+    def message(m: Message) -> Message:
+        changes: dict[str, object] = {}
+        if isinstance(m.content, str):
+            changes["content"] = text(m.content)
+        elif isinstance(m.content, list):
+            changes["content"] = [
+                {**p, "text": text(p["text"])} if p.get("type") == "text" and isinstance(p.get("text"), str) else p
+                for p in m.content
+            ]
+        if isinstance(m.reasoning_content, str):
+            changes["reasoning_content"] = text(m.reasoning_content)
+        if m.tool_calls is not UNSET:
+            changes["tool_calls"] = [
+                replace(c, function=replace(c.function, arguments=text(c.function.arguments))) for c in m.tool_calls
+            ]
+        return replace(m, **changes) if changes else m
+
+    def messages(ms: list[Message]) -> list[Message]:
+        return [message(m) for m in ms]
+
+    out = replace(conv, messages=messages(conv.messages))
+    for field in ("preferred_output", "non_preferred_output"):
+        if getattr(conv, field) is not UNSET:
+            out = replace(out, **{field: messages(getattr(conv, field))})
+    if conv.ranked_outputs is not UNSET:
+        out = replace(out, ranked_outputs=[replace(r, content=text(r.content)) for r in conv.ranked_outputs])
+    if not counts[0]:
         return conv
-    note("transform.pii", f"{total} PII item(s) replaced", "altered")
-    return replace(conv, messages=msgs)
+    note("transform.pii", f"{counts[0]} PII item(s) replaced", "altered")
+    return out
 
 
 def strip_reasoning(conv: Conversation, caps: Caps, note: Note) -> Conversation:
@@ -134,9 +162,7 @@ def strip_reasoning(conv: Conversation, caps: Caps, note: Note) -> Conversation:
     dropped = sum(1 for a, b in zip(msgs, conv.messages, strict=True) if a is not b)
     if dropped:
         where = "this target" if not keep else "answers before the last"
-        note(
-            "transform.reasoning", f"reasoning_content dropped from {dropped} message(s) ({where})", "altered"
-        )
+        note("transform.reasoning", f"reasoning_content dropped from {dropped} message(s) ({where})", "altered")
     return replace(conv, messages=msgs)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -155,3 +157,39 @@ def test_legacy_function_calling_is_modernised_and_reported() -> None:
     assert notes == [("transform.legacy_functions", "altered")]
     assert out[0].messages[2].role == "tool"
     assert out[0].tools == [{"type": "function", "function": {"name": "f"}}]
+
+
+def test_pii_scrub_reaches_tool_arguments_reasoning_and_parts(tmp_path: Path) -> None:
+    """``finetune convert --scrub-pii`` over a gateway transcript replaces PII in every text the sample trains
+    on: a tool call's arguments (a phone as a string or a number; the arguments stay JSON a reader parses),
+    reasoning, text content parts; before, only string contents were scrubbed and the rest kept the phone."""
+    from finetune.cli import main
+
+    args = json.dumps({"phone": 13800138000, "note": "邮箱 a@b.cn", "city": "北京"})
+    call = {"id": "c1", "type": "function", "function": {"name": "book", "arguments": args}}
+    record = {
+        "v": 1,
+        "request": {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "我的手机13900139000"}]},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "好"},
+                {"role": "user", "content": "谢谢"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "book", "parameters": {"type": "object"}}}],
+        },
+        "response": {"role": "assistant", "content": "好的", "reasoning_content": "他的号码是13700137000"},
+    }
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", "--to", "openai", "--scrub-pii", str(src), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert not any(p in text for p in ("13800138000", "13900139000", "a@b.cn")), text
+    (line,) = [json.loads(x) for x in text.splitlines()]
+    arguments = line["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"phone": "[PHONE]", "note": "邮箱 [EMAIL]", "city": "北京"}
+    kept = tmp_path / "reasoning.jsonl"  # a target that keeps reasoning
+    assert main(["convert", "--to", "volcengine", "--drop-tools", "--scrub-pii", str(src), "-o", str(kept)]) == 0
+    (line,) = [json.loads(x) for x in kept.read_text(encoding="utf-8").splitlines()]
+    assert line["messages"][-1]["reasoning_content"] == "他的号码是[PHONE]"
