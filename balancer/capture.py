@@ -15,6 +15,7 @@ import msgspec
 
 from balancer.config import TranscriptsConfig
 from balancer.transcripts import TranscriptRecord, TranscriptWriter, utc_now
+from finetune.pii import embedded_json, json_text
 
 _reply = msgspec.json.Decoder(dict[str, Any])
 
@@ -139,15 +140,25 @@ def _redacted(
     if not hidden:
         return msgspec.Raw(raw_body), message
     request: msgspec.Raw | dict[str, Any] = msgspec.Raw(raw_body)
-    if any(s.encode() in raw_body for s in hidden):
+    if any(_may_hold(raw_body, s) for s in hidden):
         request = _redact(_reply.decode(raw_body), hidden)
     return request, _redact(message, hidden)
+
+
+def _may_hold(raw: bytes, secret: str) -> bool:
+    """Whether JSON bytes may hold ``secret``: verbatim, or with its ``/`` written ``\\/`` (PHP's json_encode),
+    at any depth of JSON held in a string."""
+    key = secret.encode()
+    return key in raw or (b"/" in key and b"\\/" in raw and key in raw.replace(b"\\", b""))
 
 
 def _redact(obj: Any, hidden: tuple[str, ...]) -> Any:
     if isinstance(obj, str):
         for s in hidden:
             obj = obj.replace(s, "[REDACTED]")
+        if "\\/" in obj and (inner := embedded_json(obj)) is not None:  # JSON text that may escape a key's /
+            clean = _redact(inner, hidden)
+            obj = obj if clean == inner else json_text(clean)
         return obj
     if isinstance(obj, dict):
         return {k: _redact(v, hidden) for k, v in obj.items()}

@@ -289,3 +289,40 @@ async def test_scrubbed_tool_call_arguments_stay_json(
     calls = [c for m in line["messages"] for c in m.get("tool_calls") or ()]
     parsed = [json.loads(c["function"]["arguments"]) for c in calls]
     assert len(parsed) == 2 and parsed[0]["city"] == "北京" and parsed[1] == {"query": "再订一张"}
+
+
+async def test_known_key_with_escaped_slashes_is_not_written(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A provider key with slashes (Baidu's ``bce-v3/ALTAK-…/…``) pasted into a message by a client whose JSON
+    encoder writes ``/`` as ``\\/`` (PHP's json_encode does by default) — in the text and inside a tool call's
+    arguments — is still replaced by ``[REDACTED]`` (before: the bytes did not hold it verbatim, so the body
+    was written as sent, and every reader decodes the key back)."""
+    directory = tmp_path / "transcripts"
+    vendor_key = "bce-v3/ALTAK-abcdef123456/0123456789abcdef"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+        cfg["providers"]["ds-a"]["api_key"] = vendor_key
+
+    gw = await make_gateway(edit)
+    args = json.dumps({"text": vendor_key}).replace("/", "\\/")
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}
+    messages = [
+        {"role": "user", "content": f"key: {vendor_key}"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "好"},
+        {"role": "user", "content": "好"},
+    ]
+    body = json.dumps({**CHAT, "model": "chat", "messages": messages}).replace("/", "\\/")
+    headers = {**auth(), "Content-Type": "application/json"}
+    async with http.post(gw.url + "/v1/chat/completions", data=body.encode(), headers=headers) as r:
+        assert r.status == 200
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    (rec,) = records(directory)
+    sent = rec["request"]["messages"]
+    assert sent[0]["content"] == "key: [REDACTED]"
+    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"text": "[REDACTED]"}
+    assert "ALTAK-abcdef123456" not in json.dumps(rec)
