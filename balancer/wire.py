@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from balancer import bodytext
 from balancer.errors import GatewayError
 
 Body = dict[str, msgspec.Raw]
@@ -120,16 +121,33 @@ def _too_deep() -> GatewayError:
 
 
 def decode_body(data: bytes) -> Body:
+    """The body's one decode: a JSON object whose text is all valid Unicode, else a 400 saying what and where.
+    msgspec checks every escape (a lone surrogate is refused) but not the UTF-8 of the strings it skips: a body
+    that is not ASCII is checked as UTF-8 once (a valid ASCII body pays only the byte test)."""
     if not data:
         raise GatewayError(400, "The request body is empty; send a JSON object.", code="invalid_json")
     try:
-        return _body_decoder.decode(data)
+        body = _body_decoder.decode(data)
     except msgspec.ValidationError:
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json") from None
     except msgspec.DecodeError as e:
-        raise GatewayError(400, f"The request body is not valid JSON: {e}.", code="invalid_json") from None
+        text = bodytext.refusal(data, not _utf8(data))
+        raise text or GatewayError(400, f"The request body is not valid JSON: {e}.", code="invalid_json") from None
     except RecursionError:
         raise _too_deep() from None
+    if not _utf8(data):
+        raise bodytext.refusal(data, True) or bodytext.not_utf8(data)
+    return body
+
+
+def _utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # The optional numbers OpenAI bounds: (integer, lowest, highest). Only those present in a body are decoded.
