@@ -234,7 +234,7 @@ def embeddings_view(body: Body, size: int) -> RequestView:
         raise GatewayError(
             400, "'input' must be a string or an array (of strings or token ids).", code="invalid_type", param="input"
         )
-    if raw_input is None or not _embeddable(msgspec.json.decode(raw_input)):
+    if not _embeddable(_field(body, "input", _any, "a string or an array")):  # 1e400 in it: a 400 too
         raise GatewayError(
             400,
             "'input' must be a non-empty string, a non-empty array of at most 2048 non-empty strings, or of token "

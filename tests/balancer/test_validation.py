@@ -156,3 +156,17 @@ async def test_empty_or_mixed_embeddings_input_is_a_400(
         ) as r:
             assert r.status == 200, await r.text()
     assert await vendor_requests(emulator) == 5
+
+
+@pytest.mark.parametrize("value", [b"[1e400]", b'["a", [1e400]]', b"[1, -1e999]"], ids=["token", "nested", "negative"])
+async def test_an_out_of_range_number_in_embeddings_input_is_a_400(
+    gateway: GatewayHandle, emulator: EmulatorHandle, http: aiohttp.ClientSession, value: bytes
+) -> None:
+    """A number no float holds (1e400) inside an embeddings 'input' is a 400 naming 'input', not a 500, and no
+    vendor is asked."""
+    body = b'{"model": "embed", "input": ' + value + b"}"
+    async with http.post(gateway.url + "/v1/embeddings", data=body, headers=auth()) as r:
+        assert r.status == 400, await r.text()
+        err = (await r.json())["error"]
+    assert (err["type"], err["param"]) == ("invalid_request_error", "input"), err
+    assert await vendor_requests(emulator) == 0
