@@ -277,7 +277,7 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        traffic = replay.scan(args.replay, cfg.routes, since, until)
+        traffic = replay.scan(args.replay, cfg.routes, since, until, warn=_replay_warning)
     except replay.ReplayError as e:
         print(f"error: --replay: {e}", file=sys.stderr)
         return 2
@@ -288,6 +288,10 @@ def _plan_replay(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     )
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else replay_report.render(doc))
     return 0
+
+
+def _replay_warning(message: str) -> None:
+    print(f"warning: --replay: {message}", file=sys.stderr)
 
 
 def _instant(value: str | None, flag: str) -> float | None:

@@ -6,11 +6,16 @@ been worth on their own traffic before trusting it.
 
 What is read, and how:
 
-* Any number of files, plain or gzip (by the ``.gz`` suffix or the gzip magic bytes), in any order,
-  streamed line by line (never a whole file in memory). A line that is not a JSON object (a console
-  line, a traceback, a shell prefix with no ``{``) and every event other than ``request_done`` is
-  ignored; a line with a prefix before its ``{`` (``kubectl logs --timestamps``, journald) is read from
-  the ``{`` on.
+* Any number of files, plain or gzip (by the gzip magic bytes; a file named ``.gz`` without them is an
+  error), in any order, streamed line by line (never a whole file in memory). A gzip file cut short (still
+  being written, or by a crash) gives every whole line before the cut, with a warning naming it and the
+  lines read; corrupt gzip data (a bad CRC, deflate data that is not) is an error, since its lines cannot
+  be trusted. An empty file is a warning.
+* A line that is not a JSON object (a console line, a traceback, a shell prefix with no ``{``) and every
+  event other than ``request_done`` is ignored; a line with a prefix before its ``{`` (``kubectl logs
+  --timestamps``, journald) is read from the ``{`` on. Lines that name ``request_done`` but are not JSON
+  objects are counted (``unreadable``), and ``request_done`` lines whose route, status or tokens have the
+  wrong type (``malformed``): neither is demand.
 * Demand is what was **served**: a ``request_done`` line with status 200 and ``tokens`` (prompt and
   completion, as the vendor reported them or as the gateway estimated them for a stream without usage).
   Those tokens are counted in the UTC hour of the line's ``timestamp`` (ISO 8601, as the gateway writes
@@ -37,8 +42,9 @@ import gzip
 import math
 import os
 import stat
+import zlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -85,6 +91,9 @@ class Traffic:
     undated: int = 0  # served lines with no readable timestamp (not counted)
     outside: int = 0  # served lines dated outside the window asked for (not counted)
     overlong: int = 0  # lines over MAX_LINE bytes (skipped unread)
+    unreadable: int = 0  # lines naming request_done that are not JSON objects (not counted)
+    malformed: int = 0  # request_done lines whose route, status or tokens has the wrong type (not counted)
+    warnings: list[str] = field(default_factory=list)  # files read only in part, or empty
 
 
 @dataclass(slots=True)
@@ -97,7 +106,16 @@ class _Tally:
     undated: int = 0
     outside: int = 0
     overlong: int = 0
+    unreadable: int = 0
+    malformed: int = 0
     window: tuple[int, int] = (FIRST_HOUR, LAST_HOUR)  # the epoch hours counted: [first, last)
+    warnings: list[str] = field(default_factory=list)
+    warn: Callable[[str], None] | None = None
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.warn is not None:
+            self.warn(message)
 
 
 def read_traffic(paths: Iterable[str | Path], routes: Collection[str] | None = None) -> Trace:
@@ -110,17 +128,20 @@ def scan(
     routes: Collection[str] | None = None,
     since: float | None = None,
     until: float | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Traffic:
     """Read every file's ``request_done`` lines; ``routes``: the config's (others are skipped and named);
-    ``since``/``until`` (epoch s): only the hours from the one holding ``since`` to the one before ``until``.
+    ``since``/``until`` (epoch s): only the hours from the one holding ``since`` to the one before ``until``;
+    ``warn`` is told, as each file is read, of one read only in part (a gzip file cut short) or empty (the
+    warnings are in :attr:`Traffic.warnings` too).
 
-    Raises :class:`ReplayError` when a file is missing or unreadable, when no file holds a request_done
-    line, when none of them served a token on a route of the config, or when the served hours span more
-    than MAX_DAYS (a window must be chosen)."""
+    Raises :class:`ReplayError` when a file is missing, unreadable, not gzip though named ``.gz``, or corrupt
+    gzip; when no file holds a request_done line, when none of them served a token on a route of the config,
+    or when the served hours span more than MAX_DAYS (a window must be chosen)."""
     files = [Path(p) for p in paths]
     if not files:
         raise ReplayError("no log file given")
-    tally = _Tally()
+    tally = _Tally(warn=warn)
     first = FIRST_HOUR if since is None else max(FIRST_HOUR, int(since // HOUR))
     last = LAST_HOUR if until is None else min(LAST_HOUR, math.ceil(until / HOUR))
     tally.window = (first, last)
@@ -128,13 +149,21 @@ def scan(
         for record in _records(path, tally):
             _count(record, tally)
     if not tally.done_lines:
-        raise ReplayError(f"no request_done line in {_names(files)} ({tally.lines} line(s) read)")
+        hint = (
+            f"; {tally.unreadable} line(s) name request_done but are not JSON objects: does the gateway log JSON "
+            "(logging.format: json)?"
+            if tally.unreadable
+            else ""
+        )
+        raise ReplayError(f"no request_done line in {_names(files)} ({tally.lines} line(s) read{hint})")
     known = {r: t for r, t in tally.routes.items() if routes is None or r in routes}
     unknown = {r: t for r, t in tally.routes.items() if r not in known}
     if not any(t.tokens for t in known.values()):
         what = f" (only on routes not in the config: {', '.join(sorted(unknown))})" if unknown else ""
         if tally.undated or tally.outside:
             what += f" ({tally.undated} undated: no timestamp in 2000-2099; {tally.outside} outside --since/--until)"
+        if tally.malformed:
+            what += f" ({tally.malformed} request_done line(s) with a route, status or tokens of the wrong type)"
         raise ReplayError(f"no served request with tokens in {_names(files)}{what}")
     _check_span(tally, known)
     trace = _trace(tally, known, routes)
@@ -149,6 +178,9 @@ def scan(
         tally.undated,
         tally.outside,
         tally.overlong,
+        tally.unreadable,
+        tally.malformed,
+        tally.warnings,
     )
 
 
@@ -172,38 +204,58 @@ def _names(paths: list[Path]) -> str:
 
 
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[IO[bytes]]:
+def _open(path: Path, tally: _Tally) -> Iterator[IO[bytes]]:
     """The file as bytes, decompressed when it is gzip (by suffix or by its first two bytes)."""
     try:
         raw = path.open("rb")
     except FileNotFoundError:
         raise ReplayError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ReplayError(f"{path}: a directory; name the log files in it (e.g. {path}/*.log*)") from None
     except OSError as e:
         raise ReplayError(f"{path}: cannot read: {e.strerror}") from None
     with raw:
         if stat.S_ISCHR(os.fstat(raw.fileno()).st_mode):  # /dev/zero, /dev/urandom: endless, never a log
             raise ReplayError(f"{path}: a character device, not a log file")
-        if path.suffix == ".gz" or raw.peek(2)[:2] == _GZIP_MAGIC:
+        head = raw.peek(2)[:2]
+        if not head:
+            tally.warning(f"{path}: empty file (nothing read from it)")
+        elif head == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield cast(IO[bytes], unzipped)
-        else:
-            yield raw
+            return
+        elif path.suffix == ".gz":
+            raise ReplayError(f"{path}: named .gz but not gzip (it does not start with gzip's magic bytes 1f 8b)")
+        yield raw
 
 
 def _records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
-    """The ``request_done`` objects in one file, streamed line by line."""
-    with _open(path) as f:
+    """The ``request_done`` objects in one file, streamed line by line. A gzip file cut short (being written, or
+    by a crash) gives its whole lines before the cut, with a warning; corrupt gzip data is a ReplayError."""
+    before = tally.lines
+    with _open(path, tally) as f:
         try:
             for line in _lines(f, tally):
                 tally.lines += 1
                 if b"request_done" not in line:  # cheap: most lines of a busy log are other events
                     continue
                 record = _parse(line)
-                if record is not None and record.get("event") == "request_done":
+                if record is None:
+                    tally.unreadable += 1
+                elif record.get("event") == "request_done":
                     tally.done_lines += 1
                     yield record
-        except (OSError, EOFError) as e:  # a truncated or corrupt gzip stream
-            raise ReplayError(f"{path}: cannot read past line {tally.lines}: {e}") from None
+        except EOFError:  # the gzip stream ends before its end marker
+            read = tally.lines - before
+            tally.warning(
+                f"{path}: truncated gzip file (it ends before gzip's end-of-stream marker: still being written, "
+                f"or cut short); read its {read:,} whole line(s) before the cut, the rest is lost"
+            )
+        except (OSError, zlib.error) as e:  # a bad CRC or length, deflate data that is not, a read error
+            raise ReplayError(
+                f"{path}: corrupt or unreadable after line {tally.lines - before:,} ({e}); its lines cannot be "
+                "trusted: leave the file out"
+            ) from None
 
 
 def _lines(f: IO[bytes], tally: _Tally) -> Iterator[bytes]:
@@ -231,11 +283,14 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 
 def _count(record: dict[str, Any], tally: _Tally) -> None:
-    route = record.get("route")
-    if not isinstance(route, str):  # another endpoint's refusal (admin, models): not a route's demand
+    route, status = record.get("route"), record.get("status")
+    if route is None:  # refused before routing, or another endpoint (admin, models): not a route's demand
+        return
+    if not isinstance(route, str) or type(status) is not int or ("tokens" in record and _tokens(record) is None):
+        tally.malformed += 1  # not a line the gateway wrote: counted apart, never guessed at
         return
     tokens = _tokens(record)
-    if tokens is None or record.get("status") != 200:
+    if tokens is None or status != 200:
         tally.refused[route] += 1
         return
     hour = _hour(record.get("timestamp"))
@@ -258,8 +313,8 @@ def _tokens(record: dict[str, Any]) -> tuple[int, int] | None:
     if not isinstance(tokens, dict):
         return None
     prompt, completion = tokens.get("prompt"), tokens.get("completion")
-    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt < 0 or completion < 0:
-        return None
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+        return None  # (a bool is no count)
     return prompt, completion
 
 

@@ -67,6 +67,9 @@ def span(traffic: Traffic) -> dict[str, Any]:
         "undated": traffic.undated,
         "outside_window": traffic.outside,
         "overlong_lines": traffic.overlong,
+        "unreadable_lines": traffic.unreadable,
+        "malformed_lines": traffic.malformed,
+        "warnings": traffic.warnings,
     }
 
 
@@ -169,6 +172,12 @@ def _span_lines(s: dict[str, Any]) -> list[str]:
         lines.append(f"  not counted: {s['outside_window']:,} served line(s) outside --since/--until")
     if s["overlong_lines"]:
         lines.append(f"  skipped: {s['overlong_lines']:,} line(s) over {MAX_LINE >> 20} MiB (not a request_done line)")
+    if s["unreadable_lines"]:
+        lines.append(f"  not counted: {s['unreadable_lines']:,} line(s) naming request_done that are not JSON objects")
+    if s["malformed_lines"]:
+        bad = s["malformed_lines"]
+        lines.append(f"  not counted: {bad:,} request_done line(s) with a route, status or tokens of the wrong type")
+    lines.extend(f"  warning: {w}" for w in s["warnings"])
     return lines
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -165,16 +167,107 @@ def test_logs_with_nothing_to_replay_are_refused(tmp_path: Path, lines: list[str
         replay.scan([write(tmp_path / "empty.log", lines)], ROUTES)
 
 
-def test_missing_and_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
-    """A missing file and a truncated gzip file each raise a ReplayError naming the file."""
-    with pytest.raises(replay.ReplayError, match=r"nope\.log: no such file"):
-        replay.scan([tmp_path / "nope.log"], ROUTES)
-    bad = tmp_path / "cut.log.gz"
-    bad.write_bytes(gzip.compress(("\n".join(done_line("chat", 1, 1, T0) for _ in range(500))).encode())[:200])
-    with pytest.raises(replay.ReplayError, match=r"cut\.log\.gz: cannot read"):
-        replay.scan([bad], ROUTES)
+def _whole_lines(gz: bytes) -> list[bytes]:
+    """The whole lines a gzip stream cut anywhere holds, as zlib decompresses them (the partial last one left out)."""
+    text = zlib.decompressobj(31).decompress(gz)
+    return text.split(b"\n")[:-1]
+
+
+async def test_a_truncated_gzip_log_gives_every_whole_line_before_the_cut(
+    tmp_path: Path, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A real gateway log, gzipped and cut short (mid-stream, just before gzip's trailer, inside its header):
+    every whole line before the cut is read, and its served tokens counted, with one warning naming the file,
+    saying it is truncated and how many lines were read; the file's other lines are lost, not guessed."""
+    log_file, cfg_file, _ = await _served_log(tmp_path, emulator, http)
+    routes = config_mod.load(str(cfg_file)).routes
+    full = gzip.compress(log_file.read_bytes())
+    for cut in (len(full) * 2 // 3, len(full) - 4, 6):
+        part = tmp_path / "cut.log.gz"
+        part.write_bytes(full[:cut])
+        whole = _whole_lines(full[:cut])
+        served = [json.loads(line) for line in whole if b'"request_done"' in line]
+        warned: list[str] = []
+        if not served:
+            with pytest.raises(replay.ReplayError, match="no request_done line"):
+                replay.scan([part], routes, warn=warned.append)
+        else:
+            traffic = replay.scan([part], routes, warn=warned.append)
+            assert traffic.lines == len(whole) and traffic.done_lines == len(served)
+            assert sum(r.tokens for r in traffic.routes.values()) == sum(
+                d["tokens"]["prompt"] + d["tokens"]["completion"] for d in served if d["status"] == 200
+            )
+            assert traffic.warnings == warned
+        assert len(warned) == 1 and str(part) in warned[0] and "truncated" in warned[0]
+        assert f"read its {len(whole):,} whole line(s)" in warned[0]
+
+
+def test_missing_corrupt_and_hostile_files_are_clear_errors(tmp_path: Path) -> None:
+    """A missing file, a directory, a file named .gz that is not gzip, and gzip data that is corrupt (deflate
+    data that is not, a bad CRC) each raise a ReplayError naming the file and what is wrong, never another
+    exception; an empty file is a warning beside the files that count."""
+    data = ("\n".join(done_line("chat", 1, 1, T0) for _ in range(500)) + "\n").encode()
+    full = gzip.compress(data)
+    files = {
+        "nope.log": (None, "no such file"),
+        "dir": (b"", "a directory; name the log files in it"),
+        "plain.log.gz": (data, "named .gz but not gzip"),
+        "deflate.log.gz": (full[:10] + b"\xff" + full[11:], "corrupt or unreadable after line 0 .*invalid block type"),
+        "crc.log.gz": (full[:-8] + bytes([full[-8] ^ 1]) + full[-7:], "corrupt .*after line 500 .*CRC check failed"),
+    }
+    for name, (content, message) in files.items():
+        path = tmp_path / name
+        if name == "dir":
+            path.mkdir()
+        elif content is not None:
+            path.write_bytes(content)
+        with pytest.raises(replay.ReplayError, match=re.escape(str(path)) + ": " + message):
+            replay.scan([path], ROUTES)
+    warned: list[str] = []
+    empty, good = write(tmp_path / "empty.log.gz", []), write(tmp_path / "ok.log", [done_line("chat", 1, 2, T0)])
+    empty.write_bytes(b"")
+    assert replay.scan([empty, good], ROUTES, warn=warned.append).routes["chat"].tokens == 3
+    assert warned == [f"{empty}: empty file (nothing read from it)"]
     with pytest.raises(replay.ReplayError, match="only on routes not in the config: gone"):
         replay.scan([write(tmp_path / "g.log", [done_line("gone", 1, 1, T0)])], ROUTES)
+
+
+def test_hostile_request_done_lines_are_counted_never_demand(tmp_path: Path) -> None:
+    """request_done lines that are not JSON objects (console format, NaN, a number past a double, bytes that
+    are not UTF-8, nesting past the parser's depth) are counted as unreadable; ones whose route, status or
+    tokens have the wrong type (a bool or a float for a count, an integer past 64 bits, a list, a string status)
+    as malformed; none is demand, the good line beside them is, and a log of only such lines says so."""
+    good = done_line("chat", 7, 3, T0)
+    unreadable = [
+        b"2026-03-01 10:00:01 [info     ] request_done   route=chat status=200",
+        b'{"event": "request_done", "route": "chat", "status": 200, "tokens": {"prompt": NaN, "completion": 1}}',
+        b'{"event": "request_done", "route": "chat", "status": 200, "tokens": {"prompt": 1' + b"0" * 400 + b"}}",
+        b'{"event": "request_done", "route": "ch\xffat"}',
+        b'{"event": "request_done", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ]
+    fields = json.loads(good)
+    malformed = [
+        json.dumps(fields | change)
+        for change in (
+            {"tokens": {"prompt": True, "completion": 1}},
+            {"tokens": {"prompt": 1.5, "completion": 1}},
+            {"tokens": {"prompt": 10**30, "completion": 1}},  # past 64 bits: read as a float
+            {"tokens": [1, 1]},
+            {"route": ["chat"]},
+            {"status": "200"},
+        )
+    ]
+    path = tmp_path / "x.log"
+    path.write_bytes(b"\n".join([*unreadable, *(m.encode() for m in malformed), good.encode()]) + b"\n")
+    traffic = replay.scan([path], ROUTES)
+    assert (traffic.unreadable, traffic.malformed, traffic.routes["chat"].tokens) == (5, 6, 10)
+    assert traffic.refused == {}
+    path.write_bytes(b"\n".join(m.encode() for m in malformed))
+    with pytest.raises(replay.ReplayError, match=r"6 request_done line.* of the wrong type"):
+        replay.scan([path], ROUTES)
+    path.write_bytes(unreadable[0])
+    with pytest.raises(replay.ReplayError, match=r"not JSON objects: does the gateway log JSON"):
+        replay.scan([path], ROUTES)
 
 
 def stamped(stamp: object, prompt: int = 7, completion: int = 3) -> str:

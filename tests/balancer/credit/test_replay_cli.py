@@ -184,6 +184,13 @@ def test_since_and_until_choose_the_hours_replayed(
         (["--replay", "MISSING"], "MISSING: no such file"),
         (["--replay", "OK", "/dev/zero"], "/dev/zero: a character device, not a log file"),
         (["--replay", "GONE"], "only on routes not in the config: gone"),
+        (["--replay", "OK", "DIR"], "DIR: a directory; name the log files in it"),
+        (["--replay", "OK", "PLAIN.gz"], "PLAIN.gz: named .gz but not gzip"),
+        (
+            ["--replay", "OK", "BROKEN.gz"],
+            "BROKEN.gz: corrupt or unreadable after line 0 (Error -3 while decompressing data: invalid block type)",
+        ),
+        (["--replay", "CUT.gz"], "warning: --replay: "),
         (["--replay", "OK", "--strategies", "fastest"], "error: --strategies: unknown fastest"),
         (["--replay", "OK", "--since", "last week"], "error: --since 'last week': expected an ISO 8601"),
         (["--replay", "OK", "--until", "2026-02-30"], "--until '2026-02-30': expected an ISO 8601"),
@@ -200,15 +207,24 @@ def test_bad_input_exits_2_with_a_message(
     extra: list[str],
     message: str,
 ) -> None:
-    """An empty log, a missing file, a character device (/dev/zero never ends), logs of unknown routes only, an
-    unknown strategy, a --since/--until that is not ISO 8601, or a window that holds no served line: exit 2, one
-    message."""
+    """An empty log, a missing file, a character device (/dev/zero never ends), logs of unknown routes only, a
+    directory, a file named .gz that is not gzip, corrupt gzip data, a gzip file cut before its first line, an
+    unknown strategy, a --since/--until that is not ISO 8601, or a window that holds no served line: exit 2, a
+    message (never a traceback)."""
+    gz = gzip.compress((done_line("chat", 1, 1, T0) + "\n").encode())
+    (tmp_path / "DIR").mkdir()
     files = {
         "EMPTY": write(tmp_path / "empty.log", []),
         "MISSING": tmp_path / "MISSING",
         "GONE": write(tmp_path / "gone.log", [done_line("gone", 1, 1, T0)]),
         "OK": write(tmp_path / "ok.log", [done_line("chat", 1, 1, T0)]),
+        "DIR": tmp_path / "DIR",
+        "PLAIN.gz": write(tmp_path / "PLAIN.gz", [done_line("chat", 1, 1, T0)]),
+        "BROKEN.gz": tmp_path / "BROKEN.gz",
+        "CUT.gz": tmp_path / "CUT.gz",
     }
+    files["BROKEN.gz"].write_bytes(gz[:10] + b"\xff" + gz[11:])
+    files["CUT.gz"].write_bytes(gz[:12])
     argv = [str(files.get(a, a)) for a in extra]
     assert cli.main(["plan", "--config", str(config_file(tmp_path)), *argv]) == 2
     out, err = capsys.readouterr()
@@ -245,3 +261,28 @@ async def test_a_real_gateway_log_replayed_through_every_strategy(
     rows = {line.split()[0] for line in text.stdout.splitlines() if line.strip()}
     assert set(sim.STRATEGIES) | {"optimum"} <= rows
     assert "qwen/old: ¥5.00, - .. 2020-01-31  (window does not overlap the replayed hours" in text.stdout
+
+
+def test_a_truncated_gzip_log_is_replayed_with_a_warning(
+    tmp_path: Path, fake_sim: list[tuple[str, Trace, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gzip log cut short (a log being written, or cut by a crash) is replayed from its whole lines: exit 0, a
+    warning on stderr naming the file, that it is truncated and the lines read, the same warning in the report
+    and the JSON document; lines naming request_done that are not JSON are counted in the report."""
+    lines = [done_line("chat", 90, 10, T0 + i) for i in range(400)] + ["2026-03-01 [info] request_done route=chat"]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    cut = tmp_path / "live.log.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    plain = write(tmp_path / "a.log", [lines[-1], done_line("solo", 5, 5, T0)])
+    base = ["plan", "--config", str(config_file(tmp_path)), "--replay", str(cut), str(plain)]
+    assert cli.main(base) == 0
+    out, err = capsys.readouterr()
+    warning = next(line for line in err.splitlines() if line.startswith("warning: --replay:"))
+    assert str(cut) in warning and "truncated gzip file" in warning and "whole line(s) before the cut" in warning
+    assert warning.removeprefix("warning: --replay: ") in out
+    assert "not counted: 1 line(s) naming request_done that are not JSON objects" in out
+    assert cli.main([*base, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["replay"]["warnings"]) == 1 and doc["replay"]["unreadable_lines"] == 1
+    read = int(doc["replay"]["warnings"][0].split("read its ")[1].split(" whole")[0].replace(",", ""))
+    assert 0 < read < 400 and doc["replay"]["routes"]["chat"]["requests"] == read
