@@ -148,23 +148,9 @@ def scan(
     for path in files:
         for record in _records(path, tally):
             _count(record, tally)
-    if not tally.done_lines:
-        hint = (
-            f"; {tally.unreadable} line(s) name request_done but are not JSON objects: does the gateway log JSON "
-            "(logging.format: json)?"
-            if tally.unreadable
-            else ""
-        )
-        raise ReplayError(f"no request_done line in {_names(files)} ({tally.lines} line(s) read{hint})")
     known = {r: t for r, t in tally.routes.items() if routes is None or r in routes}
     unknown = {r: t for r, t in tally.routes.items() if r not in known}
-    if not any(t.tokens for t in known.values()):
-        what = f" (only on routes not in the config: {', '.join(sorted(unknown))})" if unknown else ""
-        if tally.undated or tally.outside:
-            what += f" ({tally.undated} undated: no timestamp in 2000-2099; {tally.outside} outside --since/--until)"
-        if tally.malformed:
-            what += f" ({tally.malformed} request_done line(s) with a route, status or tokens of the wrong type)"
-        raise ReplayError(f"no served request with tokens in {_names(files)}{what}")
+    _check_served(tally, files, known, unknown)
     _check_span(tally, known)
     trace = _trace(tally, known, routes)
     refused = {r: n for r, n in sorted(tally.refused.items()) if routes is None or r in routes}
@@ -182,6 +168,27 @@ def scan(
         tally.malformed,
         tally.warnings,
     )
+
+
+def _check_served(
+    tally: _Tally, files: list[Path], known: dict[str, RouteTotals], unknown: dict[str, RouteTotals]
+) -> None:
+    """A ReplayError saying why, when the files hold no request_done line or no served token on a known route."""
+    if not tally.done_lines:
+        hint = (
+            f"; {tally.unreadable} line(s) name request_done but are not JSON objects: does the gateway log JSON "
+            "(logging.format: json)?"
+            if tally.unreadable
+            else ""
+        )
+        raise ReplayError(f"no request_done line in {_names(files)} ({tally.lines} line(s) read{hint})")
+    if not any(t.tokens for t in known.values()):
+        what = f" (only on routes not in the config: {', '.join(sorted(unknown))})" if unknown else ""
+        if tally.undated or tally.outside:
+            what += f" ({tally.undated} undated: no timestamp in 2000-2099; {tally.outside} outside --since/--until)"
+        if tally.malformed:
+            what += f" ({tally.malformed} request_done line(s) with a route, status or tokens of the wrong type)"
+        raise ReplayError(f"no served request with tokens in {_names(files)}{what}")
 
 
 def _check_span(tally: _Tally, known: Collection[str]) -> None:
