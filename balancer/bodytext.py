@@ -5,7 +5,8 @@ refuses. A body may also hold bytes that are not UTF-8. The body's one decode
 (:func:`balancer.wire.decode_body`) refuses the first (msgspec checks every escape, even in the values it
 skips), and a UTF-8 check of a body that is not ASCII refuses the second; only then is the body parsed again,
 here, to name the string at fault the way OpenAI names a parameter (``messages[2].content``, ``input[1]``,
-``tools[0].function.name``).
+``tools[0].function.name``). A body refused as not JSON gets a hint when the cause is a common one
+(:func:`not_json_hint`: a byte order mark, UTF-16, NaN or Infinity).
 """
 
 from __future__ import annotations
@@ -99,3 +100,18 @@ def not_utf8(data: bytes) -> GatewayError:
         f"The request body is not UTF-8 (byte {at}); send JSON encoded as UTF-8.",
         code="invalid_json",
     )
+
+
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_NOT_JSON = (b"NaN", b"Infinity", b"-Infinity", b"nan", b"inf", b"-inf")
+
+
+def not_json_hint(data: bytes, reason: str) -> str:
+    """What a client can do about a body msgspec found malformed at ``(byte N)``, beyond its reason: a byte
+    order mark or UTF-16 (JSON is UTF-8, no BOM), or NaN/Infinity (no JSON number); else nothing."""
+    if data.startswith(_BOMS) or data[:1] == b"\x00" or data[1:2] == b"\x00":
+        return " (the body starts with a byte order mark or is UTF-16: send JSON encoded as UTF-8, without a BOM)"
+    at = reason.rpartition("(byte ")[2].rstrip(")")
+    if at.isdigit() and data[int(at) : int(at) + 9].startswith(_NOT_JSON):
+        return " (NaN and Infinity are not JSON numbers: send a finite number, or null)"
+    return ""

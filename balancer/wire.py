@@ -132,7 +132,10 @@ def decode_body(data: bytes) -> Body:
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json") from None
     except msgspec.DecodeError as e:
         text = bodytext.refusal(data, not _utf8(data))
-        raise text or GatewayError(400, f"The request body is not valid JSON: {e}.", code="invalid_json") from None
+        hint = bodytext.not_json_hint(data, str(e))
+        raise text or GatewayError(
+            400, f"The request body is not valid JSON: {e}{hint}.", code="invalid_json"
+        ) from None
     except RecursionError:
         raise _too_deep() from None
     if not _utf8(data):

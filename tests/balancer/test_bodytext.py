@@ -12,6 +12,7 @@ from tests.balancer.test_hostile import post
 from tests.conftest import EmulatorHandle, GatewayHandle, raw_http
 
 CHAT = "/v1/chat/completions"
+CHAT_BODY = b'{"model":"chat","messages":[{"role":"user","content":"hi"}]}'
 # Where the bad text goes ({} is a JSON string), the endpoint, and the param the 400 must name.
 FIELDS = [
     (
@@ -118,13 +119,25 @@ async def test_valid_text_of_every_plane_reaches_the_vendor_unchanged(
     assert seen[0]["messages"][0]["content"] == "\U0001f600 \U0001f600 你好 \x00 é"
 
 
-async def test_a_body_that_is_not_utf8_outside_any_string_is_refused(gateway: GatewayHandle) -> None:
-    """Bytes that are not UTF-8 where no string holds them, or a body in UTF-16, get a 400 invalid_json that
-    says the body is not UTF-8 / not JSON: never a 5xx, never a vendor's answer."""
-    for body in (
-        b'{"model":"chat","messages":[{"role":"user","content":"hi"}]}\xff',
-        '{"model":"chat","messages":[{"role":"user","content":"hi"}]}'.encode("utf-16"),
-    ):
-        status, _, reply = await raw_http(gateway.url, post(body))
-        err = json.loads(reply)["error"]
-        assert status == 400 and err["code"] == "invalid_json", reply
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (CHAT_BODY[:-1] + b',"user":"\xff","user":"x"}', "The request body is not UTF-8 (byte 68)"),
+        (b"\xef\xbb\xbf" + CHAT_BODY, "byte order mark"),
+        (CHAT_BODY.decode().encode("utf-16"), "UTF-16"),
+        (CHAT_BODY.decode().encode("utf-16-le"), "UTF-16"),
+        (CHAT_BODY[:-1] + b',"temperature":NaN}', "NaN and Infinity are not JSON numbers"),
+        (CHAT_BODY[:-1] + b',"top_p":-Infinity}', "NaN and Infinity are not JSON numbers"),
+    ],
+    ids=["in_a_duplicate_key", "utf8_bom", "utf16_bom", "utf16_no_bom", "nan", "minus_infinity"],
+)
+async def test_a_body_that_is_not_json_says_what_to_send(
+    gateway: GatewayHandle, emulator: EmulatorHandle, body: bytes, hint: str
+) -> None:
+    """A body that is not UTF-8 JSON where no string can be named (in a value a later duplicate key replaces, a
+    byte order mark, UTF-16) or that spells NaN or Infinity: a 400 invalid_json whose message says what to send
+    instead; no vendor is asked, never a 5xx."""
+    status, _, reply = await raw_http(gateway.url, post(body))
+    err = json.loads(reply)["error"]
+    assert status == 400 and err["code"] == "invalid_json" and hint in err["message"], reply
+    assert await vendor_requests(emulator) == 0
