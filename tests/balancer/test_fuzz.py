@@ -8,9 +8,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from balancer import http, upstream, wire
@@ -177,12 +178,34 @@ async def test_sse_reader_yields_every_payload_however_the_bytes_are_split(
     """Over a real socket, SSEReader yields exactly the data payloads of well-formed events (LF, CRLF or CR line
     ends, with or without a byte-order mark first, with or without the space after 'data:', comments and other
     fields in between, the last line with or without its newline), whatever the points at which the body is
-    cut into network writes."""
-    url, pieces = sse_server
+    cut into network writes. Without blank lines between events each data line is an event of its own, unless
+    it starts a JSON object or array it does not finish (then, as the SSE spec says, the next line goes on
+    with it: that case is the next test's)."""
+    assume(blank_lines or not any(_cut_short(p) for p, _, _ in evs[:-1]))
     body = b"\xef\xbb\xbf" * bom + _stream(evs, eol, blank_lines, tail_newline)
+    got = await _read_all(sse_server, _cut(body, cuts))
+    assert got == [payload for payload, _, _ in evs]
+
+
+def _cut_short(payload: str) -> bool:
+    """The start of a JSON object or array, cut short."""
+    try:
+        msgspec.json.decode(payload)
+    except msgspec.DecodeError as e:
+        return payload[:1] in "{[" and "truncated" in str(e)
+    return False
+
+
+def _cut(body: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    return [body[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+
+async def _read_all(server: tuple[str, dict[str, list[bytes]]], pieces: list[bytes]) -> list[str]:
+    """Every payload an SSEReader yields for a body sent in these pieces by the real server."""
+    url, bodies = server
     key = str(next(_ids))
-    pieces[key] = [body[a:b] for a, b in itertools.pairwise(points) if b > a]
+    bodies[key] = pieces
     pool = http.Pool()
     try:
         resp = await pool.post(http.Endpoint.post(f"{url}/{key}", {}), b"{}", connect_s=2)
@@ -191,4 +214,39 @@ async def test_sse_reader_yields_every_payload_however_the_bytes_are_split(
             got.append(payload.decode())
     finally:
         await pool.close()
-    assert got == [payload for payload, _, _ in evs]
+    return got
+
+
+@FUZZ
+@given(
+    objs=st.lists(st.dictionaries(st.text(max_size=8), json_values, max_size=4), max_size=5),
+    indent=st.sampled_from([None, 0, 2]),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    blank_lines=st.integers(0, 2),
+    prefix=st.sampled_from(["data: ", "data:"]),
+    others=st.sampled_from([[], [": keep-alive"], ["id: 7", "event: message"]]),
+    cuts=st.lists(st.integers(0, 10_000), max_size=8),
+)
+async def test_sse_reader_joins_an_events_data_lines(
+    sse_server: tuple[str, dict[str, list[bytes]]],
+    objs: list[dict[str, Any]],
+    indent: int | None,
+    eol: str,
+    blank_lines: int,
+    prefix: str,
+    others: list[str],
+    cuts: list[int],
+) -> None:
+    """Over a real socket, each JSON object written over several data lines (pretty-printed, comments and
+    other fields among its lines), its event ended by a blank line, is yielded as one payload: the same JSON,
+    on one line; and written on one line each without blank lines between (a vendor dialect), one per line."""
+    assume(blank_lines or indent is None)
+    lines: list[str] = []
+    for obj in objs:
+        for i, line in enumerate(json.dumps(obj, indent=indent, ensure_ascii=False).split("\n")):
+            lines += [*others, prefix + line] if i % 2 else [prefix + line]
+        lines += [""] * blank_lines
+    body = "".join(line + eol for line in lines).encode()
+    got = await _read_all(sse_server, _cut(body, cuts))
+    assert [json.loads(g) for g in got] == objs
+    assert not any("\n" in g or "\r" in g for g in got), got

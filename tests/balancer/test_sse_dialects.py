@@ -161,3 +161,51 @@ async def test_error_events(make_gateway: GatewayFactory, sse_upstream: Any, nam
     last = json.loads(evs[-1][6:])
     assert "error" in last and "boom" in last["error"]["message"], last
     assert len(done) == 1, done
+
+
+# ---- events as the SSE spec allows them: data over several lines, error events of any shape -------------------
+
+
+def pretty(prefix: bytes = b"data: ", eol: bytes = b"\n") -> list[bytes]:
+    """The stream's payloads as pretty-printed JSON: each line of one event its own ``data:`` line."""
+    out = []
+    for p in [chunk(t) for t in TEXT] + [chunk(finish="stop", usage=True)]:
+        text = json.dumps(json.loads(p), indent=2, ensure_ascii=False).encode()
+        out.append(b"".join(prefix + line + eol for line in text.split(b"\n")) + eol)
+    return [*out, prefix + b"[DONE]" + eol + eol]
+
+
+SPEC_CASES = {
+    "multiline": pretty(),
+    "multiline_one_write": [b"".join(pretty())],
+    "multiline_no_space_crlf_bytewise": split_everywhere(b"".join(pretty(b"data:", b"\r\n")), 1),
+    "multiline_cr_only": [b"".join(pretty(eol=b"\r"))],
+    "multiline_comments_inside": [
+        e.replace(b'\ndata:   "created"', b'\n: ping\nid: 3\ndata:   "created"') for e in pretty()
+    ],
+    "empty_data_keepalive": [b"data:\n\n" + e for e in events()] + [b"data: \r\n"],
+}
+
+
+@pytest.mark.parametrize("name", list(SPEC_CASES))
+async def test_spec_events(make_gateway: GatewayFactory, sse_upstream: Any, name: str) -> None:
+    """Events written as the SSE spec allows (one JSON value over several data lines joined at the blank line,
+    comments and ids among them, an empty data event as a keep-alive) reach the client whole, each event on one
+    line of JSON: the same text, usage accounted once, [DONE]."""
+    evs, done = await relay(make_gateway, sse_upstream, SPEC_CASES[name])
+    assert evs[-1] == b"data: [DONE]", evs[-1]
+    assert all(b"\n" not in e for e in evs), evs
+    assert content(evs) == "".join(TEXT)
+    assert len(done) == 1 and done[0]["tokens"] == {"prompt": 7, "completion": 11}, done
+
+
+async def test_event_without_end_is_bounded(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """An event whose data lines go on without a blank line, never making a whole JSON value, is not held without
+    limit: past 8 MiB the stream ends with an error event saying so (malformed), what came before relayed."""
+    line = b'data:   "k": "' + b"x" * 60 + b'",\n'
+    endless = [b"data: {\n", *[line * 1024] * ((8 << 20) // (len(line) * 1024) + 2)]
+    evs, done = await relay(make_gateway, sse_upstream, [*events()[:2], *endless])
+    assert content(evs[:-1]) == "".join(TEXT[:2])
+    message = json.loads(evs[-1][6:])["error"]["message"]
+    assert "malformed_response" in message and "longer than 8388608 bytes" in message, message
+    assert done[0]["attempts"][0]["result"] == "malformed_response", done
