@@ -189,7 +189,7 @@ class Caller:
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         view: wire.ReplyView | None = None
         if first is not None and first != upstream.DONE:
-            first, outcome, view = self.classify_mapped(choice.vendor, first)
+            first, outcome, view = self.classify_mapped(choice.vendor, first, reader.error)
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
@@ -206,12 +206,23 @@ class Caller:
             outcome, view = compat.classify_reply(vendor, status, headers, self.scrub(data), self.clock())
         return outcome, view
 
-    def classify_mapped(self, vendor: Vendor, payload: bytes) -> tuple[bytes, Outcome, wire.ReplyView | None]:
-        """One stream chunk mapped to OpenAI's shape (:func:`mapped_chunk`) and classified."""
+    def classify_mapped(
+        self, vendor: Vendor, payload: bytes, error: bool = False
+    ) -> tuple[bytes, Outcome, wire.ReplyView | None]:
+        """One stream chunk mapped to OpenAI's shape (:func:`mapped_chunk`) and classified. ``error``: it came in
+        an SSE ``event: error``, a failure whatever its data's shape. A failure keeps the vendor's words
+        (:func:`~balancer.vendors.openai_compat.classify_error_event`), scrubbed of every configured secret."""
         mapped = mapped_chunk(vendor.map_chunk, payload)
         if isinstance(mapped, Outcome):
-            return payload, mapped, None
-        return (mapped, *self.classify_chunk(vendor, mapped))
+            outcome, view = mapped, None
+        else:
+            outcome, view = self.classify_chunk(vendor, mapped)
+            if outcome.ok and not error:
+                return mapped, outcome, view
+        if error or not outcome.message:  # an error event, or a failure without the vendor's words
+            data = self.scrub(payload) if self.scrub.hits(payload) else payload
+            outcome = compat.classify_error_event(vendor, outcome, data, self.clock())
+        return payload, outcome, view
 
     def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
         """The vendor's rules on one stream chunk; a failure's text is scrubbed like a reply's."""

@@ -56,17 +56,18 @@ class SSEReader:
     (each ``data:`` line a whole chunk) are read too: an event also ends at the end of a data line when its data
     is not a JSON object or array cut short, so such a line is never held for the next. A joined JSON value is
     yielded on one line (its line feeds are whitespace): the relay writes each payload as one ``data:`` line.
-    An event with empty data (``data:`` alone) is a keep-alive, not a payload.
+    :attr:`error` says whether the payload just returned came in an ``event: error``; an event with empty data
+    (``data:`` alone) is a keep-alive, not a payload.
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
     comments and blank lines (DeepSeek while queued), CRLF line ends, and what the SSE spec allows besides: a
     byte-order mark before the first line, lone-CR line ends; ``data: [DONE]`` with anything after it (spaces).
-    Other fields are ignored — and they are not progress: the time a caller gives :meth:`next` runs until a data
-    payload, whatever else arrives.
+    Other fields (``id:``, ``retry:``, ``event:`` names but ``error``) are ignored — and they are not progress:
+    the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
     The buffer is read by position, not sliced per line: a burst of events costs one copy, not one per event;
     and an event whose blank line has arrived with it is never parsed here.
     """
 
-    __slots__ = ("_buf", "_checks", "_held", "_mode", "_parts", "_pos", "_resp")
+    __slots__ = ("_buf", "_checks", "_error", "_held", "_mode", "_parts", "_pos", "_resp", "error")
 
     def __init__(self, resp: Response) -> None:
         self._resp = resp
@@ -76,6 +77,8 @@ class SSEReader:
         self._parts: list[bytes] = []  # the data lines of an event not ended yet (one cut short)
         self._held = 0  # their bytes as sent (bounded with the unread buffer by MAX_EVENT_BYTES)
         self._checks = _CHECKS
+        self._error = False  # the event being read was named ``error``
+        self.error = False  # the payload last returned came in an ``event: error``
 
     async def next(self, timeout_s: float) -> bytes | None:
         """The next payload, or None at the end of the body; TimeoutError when no payload arrived within
@@ -135,22 +138,25 @@ class SSEReader:
                     start += 1
                 if self._parts:
                     got = self._more(buf, start, end, pos, pos - line)
-                elif (pos < size and buf[pos] == 10) or buf.startswith(b"\r\n", pos) or _state(buf[start:end]) != _OPEN:
-                    # the usual event: one line (the blank line after it, or its data is no object cut short)
-                    if start == end:
-                        continue  # an empty event: a keep-alive
+                elif start < end and (
+                    (pos < size and buf[pos] == 10) or buf.startswith(b"\r\n", pos) or _state(buf[start:end]) != _OPEN
+                ):  # the usual event: one line (the blank line after it, or its data is no object cut short)
                     self._pos = pos
+                    self.error, self._error = self._error, False
                     if buf[start] == 91 and buf.startswith(DONE, start, end):  # 91: "["
                         return DONE  # "[DONE]  " too: what follows [DONE] is not read (as the openai SDK does)
                     return buf[start:end]
-                else:  # an object cut short, or nothing yet: the next data line may go on with it
+                else:  # an object cut short, or nothing yet (empty): the next data line may go on with it
                     self._parts, self._held = [buf[start:end]], pos - line
                     continue
             elif start == end:  # a blank line ends the event
                 if not self._parts:
+                    self._error = False
                     continue
                 got = self._dispatch()
             else:
+                if buf.startswith(b"event:", start, end):  # other fields (id:, retry:) and comments are ignored
+                    self._error = buf[start + 6 : end].strip() == b"error"
                 continue
             if got is not None:
                 self._pos = pos
@@ -173,13 +179,14 @@ class SSEReader:
     def _dispatch(self, data: bytes | None = None, state: int | None = None) -> bytes | None:
         """End the event: its data lines joined (``data`` when already joined, ``state`` its :func:`_state` if
         known); one line when they make one JSON value; None for an event without data."""
-        parts = self._parts
+        parts, error, self._error = self._parts, self._error, False
         if not parts:
             return None
         self._parts, self._held, self._checks = [], 0, _CHECKS
         data = b"\n".join(parts) if data is None else data
         if not data:
             return None  # an empty event: a keep-alive
+        self.error = error
         if len(parts) > 1 and (_state(data) if state is None else state) == _WHOLE:
             return data.replace(b"\n", b" ")  # line feeds between JSON tokens are whitespace
         return data

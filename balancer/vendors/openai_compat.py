@@ -281,6 +281,36 @@ def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tup
     return OK, view
 
 
+_MESSAGE_KEYS = ("message", "msg", "error_msg", "errorMessage", "errmsg", "detail")
+
+
+def error_text(data: bytes) -> str:
+    """The vendor's words in an error no rule reads whole: the message of its JSON (``message``, ``msg``...,
+    at the top or under ``error``), else its whole text; one line, at most 500 characters."""
+    try:
+        obj = wire.loads_any(data)
+    except (msgspec.DecodeError, RecursionError):
+        obj = None
+    for where in (obj, obj.get("error") if isinstance(obj, dict) else None):
+        if isinstance(where, dict):
+            text = next((v for k in _MESSAGE_KEYS if isinstance(v := where.get(k), str) and v.strip()), None)
+            if text is not None:
+                return " ".join(text.split())[:500]
+    return " ".join(data.decode("utf-8", "replace").split())[:500]
+
+
+def classify_error_event(vendor: Vendor, outcome: Outcome, data: bytes, now: float | None = None) -> Outcome:
+    """The failure of an SSE ``event: error``, or of a chunk whose error has no message (``outcome``: how its data
+    classified), carrying the vendor's words. Data no rule reads as an error (a shape no dialect has, plain text)
+    is the vendor's error all the same: its text, classified as an error chunk's is (at 200, by the vendor's
+    rules); a failure without a message gets the data's text."""
+    if outcome.ok or outcome.failure is Failure.MALFORMED_RESPONSE:
+        return classify_error(vendor, 200, ("", "", error_text(data)), {}, now)
+    if not outcome.message:
+        return msgspec.structs.replace(outcome, message=error_text(data))
+    return outcome
+
+
 def chunk_usage(vendor: Vendor, view: wire.ReplyView) -> wire.Usage | None:
     if view.usage is not None:
         return view.usage

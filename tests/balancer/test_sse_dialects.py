@@ -66,9 +66,13 @@ _ids = itertools.count()
 
 
 async def relay(
-    make_gateway: GatewayFactory, upstream: tuple[str, dict[str, list[bytes]]], body: list[bytes]
+    make_gateway: GatewayFactory,
+    upstream: tuple[str, dict[str, list[bytes]]],
+    body: list[bytes],
+    kept: tuple[str, ...] = ("request_done",),
 ) -> tuple[list[bytes], list[dict[str, Any]]]:
-    """``body``'s pieces sent by the only candidate of a route; the client's raw events and the request_done lines."""
+    """``body``'s pieces sent by the only candidate of a route; the client's raw events and the log lines named in
+    ``kept`` (the request_done line)."""
     url, pieces = upstream
     key = f"s{next(_ids)}"
     pieces[key] = body
@@ -90,7 +94,7 @@ async def relay(
             if any(e["event"] == "request_done" for e in logs):
                 break
             await asyncio.sleep(0.01)
-    return [e for e in data.split(b"\n\n") if e], [e for e in logs if e["event"] == "request_done"]
+    return [e for e in data.split(b"\n\n") if e], [e for e in logs if e["event"] in kept]
 
 
 def content(evs: list[bytes]) -> str:
@@ -197,6 +201,73 @@ async def test_spec_events(make_gateway: GatewayFactory, sse_upstream: Any, name
     assert all(b"\n" not in e for e in evs), evs
     assert content(evs) == "".join(TEXT)
     assert len(done) == 1 and done[0]["tokens"] == {"prompt": 7, "completion": 11}, done
+
+
+VENDOR_ERRORS = {
+    "event_error_msg": b'event: error\ndata: {"msg":"boom: engine overloaded","status":500}\n\n',
+    "event_error_text": b"event: error\ndata: boom: engine overloaded\n\n",
+    "event_error_nested_msg": b'event:error\ndata:{"error":{"msg":"boom: engine overloaded","code":1301}}\n\n',
+    "event_error_multiline": b'event: error\ndata: {\ndata:   "message": "boom: engine overloaded"\ndata: }\n\n',
+    "event_error_crlf": b"event: error\r\ndata: boom: engine overloaded\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", list(VENDOR_ERRORS))
+async def test_vendor_error_event_keeps_its_message(make_gateway: GatewayFactory, sse_upstream: Any, name: str) -> None:
+    """An ``event: error`` after content, whatever the shape of its data (JSON of a dialect no rule knows, plain
+    text, over several lines), ends the client's stream with an OpenAI-shaped error event that carries the
+    vendor's own words; the attempt is logged as an upstream error."""
+    body = [*events()[:2], VENDOR_ERRORS[name]]
+    evs, logs = await relay(make_gateway, sse_upstream, body, ("request_done", "stream_failed"))
+    done = [e for e in logs if e["event"] == "request_done"]
+    assert evs[:-1] == [e.rstrip(b"\n") for e in events()[:2]]  # nothing of the error relayed as a chunk
+    last = json.loads(evs[-1][6:])
+    assert set(last) == {"error"} and last["error"]["type"] == "upstream_error", last
+    assert "boom: engine overloaded" in last["error"]["message"], last
+    assert done[0]["attempts"][0]["result"] == "upstream_error", done
+    failed = [e for e in logs if e["event"] == "stream_failed"]
+    assert len(failed) == 1 and "boom: engine overloaded" in failed[0]["message"], failed
+
+
+async def test_vendor_error_event_is_redacted(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """The vendor's words in an error event reach the client without the provider's key or a bearer token."""
+    body = b'event: error\ndata: {"msg":"boom: key sk-a rejected (Authorization: Bearer tok12345678901)"}\n\n'
+    evs, _ = await relay(make_gateway, sse_upstream, [*events()[:2], body])
+    message = json.loads(evs[-1][6:])["error"]["message"]
+    assert "boom: key [redacted] rejected" in message and "sk-a" not in message and "tok1234" not in message, message
+
+
+async def test_vendor_error_event_is_classified(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """An ``event: error`` in plain text is classified by the vendor's rules like any error: an over-long prompt
+    is the client's request at fault (context_length, an invalid_request_error), not the vendor's."""
+    body = b"event: error\ndata: This model's maximum context length is 8192 tokens\n\n"
+    evs, done = await relay(make_gateway, sse_upstream, [*events()[:2], body])
+    error = json.loads(evs[-1][6:])["error"]
+    assert error["type"] == "invalid_request_error" and "maximum context length is 8192" in error["message"], error
+    assert done[0]["attempts"][0]["result"] == "context_length", done
+
+
+async def test_vendor_error_event_first_fails_over(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """An ``event: error`` of a shape no rule knows, as a stream's first event, fails over to the next candidate
+    (it is not relayed as the answer's first chunk): an openai SDK client streams the next candidate's answer."""
+    url, pieces = sse_upstream
+    bad, good = f"s{next(_ids)}", f"s{next(_ids)}"
+    pieces[bad] = [b": queued\n\n", b'event: error\ndata: {"msg":"boom: engine overloaded"}\n\n']
+    pieces[good] = events()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{bad}"
+        cfg["providers"]["ds-b"]["base_url"] = f"{url}/{good}"
+        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
+
+    gw: GatewayHandle = await make_gateway(edit)
+    with structlog.testing.capture_logs() as logs:
+        stream = await gw.client().chat.completions.create(**{**CHAT, "stream": True})
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "".join(TEXT)
+    failed = [e for e in logs if e["event"] == "upstream_failed"]
+    assert [(e["provider"], e["failure"]) for e in failed] == [("ds-a", "upstream_error")], failed
+    assert "boom: engine overloaded" in failed[0]["message"]
 
 
 async def test_event_without_end_is_bounded(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
