@@ -7,6 +7,19 @@ A name is secret when, lower-cased and without ``_``, ``-``, ``.`` and spaces, i
 Not secret: ``tokens``, ``max_tokens``, ``token_count``, ``keyword``, ``monkey``, ``passage``, ``task``,
 ``sort_key``, ``session_id``, ``signature``/``sign`` (a request signature is no key), a bare ``key``.
 
+What a secret-named key keeps: nothing when its value is a string, number, boolean or null (the key goes); its
+type when the value is an object or array, which is written empty (``{"password": {"value": "x"}}`` becomes
+``{"password": {}}``, ``{"credentials": ["sk-…"]}`` ``{"credentials": []}``): under a secret name every value
+is a secret, and so is every key (a map may be keyed by tokens).
+
+A JSON Schema names properties, it holds no values: in a request's ``tools[].function.parameters``,
+``functions[].parameters`` and ``response_format.json_schema.schema`` a property named ``password`` keeps its
+name and its schema. Under a secret-named property (at any depth below it) a schema keeps only what describes
+the value — ``type`` (a JSON type), ``title``, ``description``, ``format``, bounds, and its subschemas, property
+names and ``required`` names — never a keyword that may hold one (``default``, ``const``, ``enum``,
+``examples``, ``pattern``, any other keyword). Elsewhere in a schema the instance keywords are stripped like
+any value, and a secret-named keyword like any secret-named key.
+
 A string holding a JSON object or array (a tool call's ``arguments``, a tool's JSON result) is read as JSON:
 its secret-named keys are removed too and it is written back as JSON, so it still parses.
 """
@@ -14,6 +27,7 @@ its secret-named keys are removed too and it is written back as JSON, so it stil
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -91,13 +105,103 @@ def may_name_secret(raw: bytes | msgspec.Raw) -> bool:
 
 
 def strip_secrets(obj: Any) -> Any:
-    """A copy of ``obj`` without secret-named keys, at any depth; a string holding a JSON object or array
-    loses them too and stays JSON (re-encoded only when something was removed)."""
+    """A copy of ``obj`` without secret values, at any depth (see the module's rule); a string holding a JSON
+    object or array loses them too and stays JSON (re-encoded only when something was removed)."""
     if isinstance(obj, dict):
-        return {k: strip_secrets(v) for k, v in obj.items() if not is_secret_name(str(k))}
+        return _kept((k, _value(str(k), v)) for k, v in obj.items())
     if isinstance(obj, list):
         return [strip_secrets(v) for v in obj]
     if isinstance(obj, str) and (inner := embedded_json(obj)) is not None:
         clean = strip_secrets(inner)
         return obj if clean == inner else json_text(clean)
     return obj
+
+
+def strip_request(body: Any) -> Any:
+    """A chat-completion request body without secret values: :func:`strip_secrets`, but its tools' parameters and
+    its response format's JSON Schema keep their property names and schemas (see the module's rule)."""
+    return _with(body, {"tools": _each(_tool), "functions": _each(_function), "response_format": _response_format})
+
+
+_DROP: Any = object()  # a value that is left out, key and all
+_Strip = Callable[[Any], Any]
+
+
+def _value(name: str, value: Any) -> Any:
+    """What a key of this name keeps of its value."""
+    if not is_secret_name(name):
+        return strip_secrets(value)
+    if isinstance(value, dict | list):
+        return type(value)()
+    return _DROP
+
+
+def _kept(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    return {k: v for k, v in pairs if v is not _DROP}
+
+
+def _with(obj: Any, special: dict[str, _Strip]) -> Any:
+    """``obj`` stripped, the values of the ``special`` keys by their own function."""
+    if not isinstance(obj, dict):
+        return strip_secrets(obj)
+    return _kept((k, special[k](v) if k in special else _value(str(k), v)) for k, v in obj.items())
+
+
+def _each(strip: _Strip) -> _Strip:
+    return lambda v: [strip(x) for x in v] if isinstance(v, list) else strip_secrets(v)
+
+
+def _function(fn: Any) -> Any:
+    return _with(fn, {"parameters": _schema})
+
+
+def _tool(tool: Any) -> Any:
+    return _with(tool, {"function": _function})
+
+
+def _response_format(fmt: Any) -> Any:
+    return _with(fmt, {"json_schema": lambda js: _with(js, {"schema": _schema})})
+
+
+#: Keywords whose value maps names (of properties, definitions) to subschemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+#: Keywords whose value is a subschema or a list of them.
+_SUBSCHEMAS = frozenset(
+    {"items", "prefixItems", "additionalItems", "additionalProperties", "unevaluatedItems", "unevaluatedProperties"}
+    | {"contains", "propertyNames", "not", "if", "then", "else", "anyOf", "allOf", "oneOf"}
+)
+#: Keywords that describe a value without holding one: what a secret property's schema keeps.
+_DESCRIBING = frozenset(
+    {"title", "description", "format", "$ref", "$id", "$schema", "$comment", "$anchor", "nullable", "strict"}
+    | {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength"}
+    | {"minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "readOnly", "writeOnly"}
+    | {"deprecated", "contentMediaType", "contentEncoding"}
+)
+_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+
+
+def _schema(obj: Any, secret: bool = False) -> Any:
+    """A JSON Schema without secret values; ``secret``: it describes a secret-named property's value."""
+    if isinstance(obj, bool):
+        return obj
+    if not isinstance(obj, dict):
+        return {} if secret else strip_secrets(obj)
+    names = obj.get("properties")
+    return _kept((k, _keyword(str(k), v, secret, names)) for k, v in obj.items())
+
+
+def _keyword(word: str, value: Any, secret: bool, names: Any) -> Any:
+    if word in _NAMED_SCHEMAS and isinstance(value, dict):
+        return {name: _schema(sub, secret or is_secret_name(str(name))) for name, sub in value.items()}
+    if word in _SUBSCHEMAS:
+        return [_schema(s, secret) for s in value] if isinstance(value, list) else _schema(value, secret)
+    if word == "required" and isinstance(value, list) and all(isinstance(n, str) for n in value):
+        return [n for n in value if isinstance(names, dict) and n in names] if secret else value
+    if not secret:
+        return _value(word, value)
+    if word == "type":
+        listed = value if isinstance(value, list) else [value]
+        return value if all(isinstance(t, str) and t in _TYPES for t in listed) else _DROP
+    if word in _DESCRIBING and isinstance(value, str | int | float | bool):
+        return value
+    return _DROP

@@ -7,8 +7,9 @@ scrubbed, encoded, compressed and written in a worker thread (``asyncio.to_threa
 loop never waits on zlib or the disk. Every batch ends with a gzip sync flush: a crash loses at most
 the batch being written, and files are readable while they grow.
 
-Secrets are always removed (any key named like ``api_key``/``authorization``/``secret``/``password``,
-at any depth, inside a tool call's JSON arguments too: :mod:`balancer.redact`); PII scrubbing
+Secrets are always removed (the value of any key named like ``api_key``/``authorization``/``secret``/
+``password``, at any depth, inside a tool call's JSON arguments too; a tool's JSON Schema keeps its property
+names: :mod:`balancer.redact`); PII scrubbing
 (``finetune.pii``) is optional. Either way JSON held in a string stays JSON.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from balancer.redact import may_name_secret, strip_secrets
+from balancer.redact import may_name_secret, strip_request, strip_secrets
 from finetune.pii import Scrubber
 
 log = structlog.get_logger("balancer.transcripts")
@@ -159,7 +160,7 @@ class TranscriptWriter:
             # line ends in valid JSON are whitespace between tokens (strings hold them escaped): keep one line
             request = msgspec.Raw(_LINE_END.sub(b" ", request))
         if not isinstance(request, msgspec.Raw):
-            request = strip_secrets(request)
+            request = strip_request(request)
         response = strip_secrets(response)
         if self._scrubber is not None:
             request = self._scrubber.scrub_obj(request)[0]

@@ -326,3 +326,56 @@ async def test_known_key_with_escaped_slashes_is_not_written(
     assert sent[0]["content"] == "key: [REDACTED]"
     assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"text": "[REDACTED]"}
     assert "ALTAK-abcdef123456" not in json.dumps(rec)
+
+
+async def test_tool_schemas_with_secret_named_properties_stay_valid_and_convert(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A tool whose parameters have a ``password`` property (a value hidden in its ``default`` and ``enum``) and
+    a tool call whose arguments hold a ``credentials`` object: the transcript the gateway writes keeps the
+    property with its type and description, so every ``required`` name is a property (before: ``password`` was
+    removed and ``required`` named a property that was not there), writes ``credentials`` as ``{}``, holds no
+    secret value, and ``finetune convert`` takes the line with the tools as written."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    password = {"type": "string", "description": "登录密码", "default": "hunter2-default", "enum": ["sk-live-enum"]}
+    parameters = {
+        "type": "object",
+        "properties": {"user": {"type": "string"}, "password": password, "credentials": {"type": "object"}},
+        "required": ["user", "password"],
+    }
+    tools = [{"type": "function", "function": {"name": "login", "parameters": parameters}}]
+    args = json.dumps({"user": "bob", "credentials": {"otp": "hunter2-otp"}})
+    messages = [
+        {"role": "user", "content": "帮我登录"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "login", "arguments": args}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "好的"},
+        {"role": "user", "content": "再登录一次"},
+    ]
+    body = {**CHAT, "model": "chat", "messages": messages, "tools": tools}
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        assert r.status == 200, await r.text()
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    (rec,) = records(directory)
+    written = rec["request"]["tools"][0]["function"]["parameters"]
+    assert written["properties"]["password"] == {"type": "string", "description": "登录密码"}
+    assert set(written["required"]) <= set(written["properties"])
+    sent_args = json.loads(rec["request"]["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert sent_args == {"user": "bob", "credentials": {}}
+    assert "hunter2" not in json.dumps(rec) and "sk-live" not in json.dumps(rec)
+
+    out = tmp_path / "train.jsonl"
+    files = [str(f) for f in sorted(directory.glob("*.gz"))]
+    assert finetune_main(["convert", "--to", "openai", *files, "-o", str(out)]) == 0
+    (line,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert line["tools"][0]["function"]["parameters"] == written

@@ -177,3 +177,106 @@ async def test_each_secret_name_alone_in_raw_bytes_is_found(tmp_path: Path) -> N
     assert len(rows) == 2 * len(secrets)
     leaked = sorted({r["request_id"] for r in rows if "leak" in json.dumps(r, ensure_ascii=False)})
     assert leaked == [], [secrets[int(x.removeprefix("req-"))] for x in leaked]
+
+
+def _leaks(row: dict[str, Any], values: tuple[str, ...]) -> list[str]:
+    text = json.dumps(row, ensure_ascii=False)
+    return [v for v in values if v in text]
+
+
+async def test_secret_named_objects_and_arrays_keep_their_type_and_no_value(tmp_path: Path) -> None:
+    """A secret-named key holding an object or array is written as an empty one of its type (before: the key was
+    dropped, whatever it held); nothing under it survives, keys included (a map may be keyed by tokens) — in a
+    dict request, in raw request bytes, in a tool call's JSON arguments and in the reply."""
+    values = {
+        "password": {"value": "hunter2-a"},
+        "credentials": ["sk-abc-b", {"user": "bob-c"}],
+        "token": {"type": "hunter2-d"},
+        "auth": {"sk-live-map-key-e": {"scope": "read-f"}},
+        "api_key": "sk-scalar-g",
+        "city": "北京",
+    }
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": json.dumps(values)}}
+    request = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}], "metadata": values}
+    writer = TranscriptWriter(tmp_path)
+    await writer.start()
+    writer.submit(record(0, request=request, response={"role": "assistant", "content": "ok", "meta": values}))
+    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
+    await writer.close()
+    rows = _written(tmp_path)
+    assert len(rows) == 2
+    expected = {"password": {}, "credentials": [], "token": {}, "auth": {}, "city": "北京"}
+    for r in rows:
+        assert r["request"]["metadata"] == expected
+        assert json.loads(r["request"]["messages"][0]["tool_calls"][0]["function"]["arguments"]) == expected
+        assert _leaks(r, ("hunter2", "sk-", "bob-c", "read-f")) == []
+    assert rows[0]["response"]["meta"] == expected
+
+
+#: A tool's parameters: secret-named properties with values hidden in every keyword that may hold one.
+PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "default": "guest"},
+        "password": {
+            "type": "string",
+            "description": "the account's password",
+            "minLength": 8,
+            "default": "hunter2-default",
+            "enum": ["sk-live-enum"],
+            "const": "hunter2-const",
+            "examples": ["hunter2-example"],
+            "pattern": "^hunter2-pattern$",
+            "x-value": "hunter2-extension",
+        },
+        "api_key": {"type": ["string", "null"], "anyOf": [{"const": "sk-live-anyof"}]},
+        "token": {"type": "hunter2-type"},
+        "credentials": {
+            "type": "object",
+            "properties": {"user": {"type": "string", "default": "hunter2-user"}},
+            "required": ["user", "hunter2-required"],
+        },
+        "options": {"type": "object", "default": {"verbose": True, "secret": "hunter2-nested-default"}},
+    },
+    "required": ["username", "password", "api_key", "credentials"],
+    "x-api-key": "sk-live-keyword",
+}
+#: What a transcript keeps of it: every property, its type and description; no value.
+KEPT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "default": "guest"},
+        "password": {"type": "string", "description": "the account's password", "minLength": 8},
+        "api_key": {"type": ["string", "null"], "anyOf": [{}]},
+        "token": {},
+        "credentials": {"type": "object", "properties": {"user": {"type": "string"}}, "required": ["user"]},
+        "options": {"type": "object", "default": {"verbose": True}},
+    },
+    "required": ["username", "password", "api_key", "credentials"],
+}
+
+
+async def test_tool_and_response_schemas_keep_secret_named_properties_not_their_values(tmp_path: Path) -> None:
+    """``tools[].function.parameters``, ``functions[].parameters`` and ``response_format.json_schema.schema`` keep a
+    property named ``password``/``api_key``/``token`` with its type and description, so ``required`` still names
+    properties that exist (before: the property was removed and the schema no longer valid); no value hidden in
+    ``default``, ``enum``, ``const``, ``examples``, ``pattern``, an extension keyword or a bogus ``type`` survives."""
+    request = {
+        "messages": [{"role": "user", "content": "登录"}],
+        "tools": [{"type": "function", "function": {"name": "login", "parameters": PARAMETERS}}],
+        "functions": [{"name": "login", "parameters": PARAMETERS}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "login", "schema": PARAMETERS}},
+    }
+    writer = TranscriptWriter(tmp_path)
+    await writer.start()
+    writer.submit(record(0, request=request))
+    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
+    await writer.close()
+    rows = _written(tmp_path)
+    assert len(rows) == 2
+    for r in rows:
+        sent = r["request"]
+        assert sent["tools"][0]["function"]["parameters"] == KEPT
+        assert sent["functions"][0]["parameters"] == KEPT
+        assert sent["response_format"]["json_schema"]["schema"] == KEPT
+        assert _leaks(r, ("hunter2", "sk-live")) == []
