@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from balancer import router
@@ -58,6 +60,7 @@ def errors(cfg: Config, *, offline: bool = False, pending: Collection[str] = ())
         *_state(cfg, offline, pending),
         *_api_keys(cfg, pending),
         *_url_placeholders(cfg),
+        *_transcripts_directory(cfg, offline, pending),
     ]
 
 
@@ -186,6 +189,44 @@ def _url_placeholders(cfg: Config) -> Iterator[Finding]:
 
 def _vendor(prov: Provider) -> Vendor:
     return REGISTRY[prov.vendor].configured(prov.extra)
+
+
+def _transcripts_directory(cfg: Config, offline: bool, pending: Collection[str]) -> Iterator[Finding]:
+    """A transcripts directory that is named, and (online) one the gateway can write in or create."""
+    where = "transcripts.directory"
+    if cfg.transcripts is None or where in pending:
+        return
+    if not cfg.transcripts.directory.strip():
+        yield _error(
+            where,
+            "is empty, which would write transcripts into the gateway's working directory: name a directory "
+            "(e.g. var/transcripts)",
+        )
+    elif cfg.transcripts.directory.startswith("~"):
+        yield _error(
+            where, "starts with ~, which is not expanded (a directory named ~ would be created): write the full path"
+        )
+    elif not offline and (problem := directory_problem(Path(cfg.transcripts.directory))):
+        yield _error(where, problem)
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why the gateway could not write files in ``path`` (creating it if need be), or None."""
+    missing = path  # the nearest that exists: the directory, or the one it is to be created in
+    try:
+        while not missing.exists() and missing.parent != missing:
+            missing = missing.parent
+        if missing != path and not missing.is_dir():
+            return f"{path} cannot be created: {missing} is a file, not a directory"
+        if not missing.is_dir():
+            return f"{path} is a file, not a directory: name a directory the transcript files can be written in"
+    except OSError as e:
+        return f"{path} cannot be reached: {e.strerror}"
+    if not os.access(missing, os.W_OK | os.X_OK):
+        if missing == path:
+            return f"{path} is not writable by this user: transcript files cannot be written in it"
+        return f"{path} cannot be created: {missing} is not writable by this user"
+    return None
 
 
 # ---- warnings ------------------------------------------------------------------------------------

@@ -115,8 +115,13 @@ class TranscriptWriter:
             return False
 
     async def start(self) -> None:
-        """Create the directory and start the background drain task."""
-        await asyncio.to_thread(self.directory.mkdir, 0o700, parents=True, exist_ok=True)  # users' data
+        """Create the directory and start the background drain task. A directory that cannot be created is
+        logged (``transcripts_write_failed``), not raised: the writes try again, and count their errors."""
+        try:
+            await asyncio.to_thread(self.directory.mkdir, 0o700, parents=True, exist_ok=True)  # users' data
+        except OSError as e:
+            log.warning("transcripts_write_failed", directory=str(self.directory), error=repr(e))
+            self._failing = True
         self._task = asyncio.create_task(self._drain(), name="transcript-writer")
 
     async def close(self) -> None:

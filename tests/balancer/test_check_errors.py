@@ -3,6 +3,7 @@ reports, with the same words; and `--offline`, which validates a config with no 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -198,3 +199,61 @@ def test_offline_still_finds_errors(tmp_path: Path) -> None:
     raw["routes"]["chat"]["strategy"] = "fastest"
     out = check(tmp_path, raw, "--offline")
     assert out.returncode == 2 and lines(out.stderr, "error")[0].startswith("routes.chat.strategy: unknown strategy")
+
+
+# ---- transcripts.directory -------------------------------------------------------------------------
+
+
+def _read_only_dir(tmp_path: Path) -> Path:
+    """A directory this process cannot write in: mode 0555, or (as root, whom modes do not stop) a read-only tmpfs."""
+    d = tmp_path / "read-only"
+    d.mkdir(mode=0o555)
+    if not os.access(d, os.W_OK):
+        return d
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=4k", "tmpfs", str(d)]).returncode:
+        pytest.skip("no directory this user cannot write in (root without mount permission)")
+    return d
+
+
+DIRECTORIES: list[tuple[str, Callable[[Path], str], str]] = [
+    ("empty", lambda _: "", "is empty, which would write transcripts into the gateway's working directory"),
+    ("blank", lambda _: "  ", "is empty, which would write transcripts into the gateway's working directory"),
+    ("home", lambda _: "~/transcripts", "starts with ~, which is not expanded"),
+    ("a file", lambda t: str(t / "a-file"), "a-file is a file, not a directory"),
+    ("under a file", lambda t: str(t / "a-file" / "transcripts"), "cannot be created: "),
+    ("not writable", lambda t: str(_read_only_dir(t)), "read-only is not writable by this user"),
+    ("not creatable", lambda t: str(_read_only_dir(t) / "sub"), "cannot be created: "),
+]
+
+
+@pytest.mark.parametrize(("directory", "why"), [c[1:] for c in DIRECTORIES], ids=[c[0] for c in DIRECTORIES])
+def test_unusable_transcripts_directory_is_refused(tmp_path: Path, directory: Callable[[Path], str], why: str) -> None:
+    """``transcripts.directory`` empty (before: transcripts went silently into the working directory), starting with
+    ``~``, a file, under a file, or a directory this user cannot write in or create: `check` exits 2 naming the
+    key and why, and `serve` refuses with the same words (before, for a file: a traceback), never a traceback."""
+    (tmp_path / "a-file").write_text("not a directory")
+    raw = base()
+    try:
+        raw["transcripts"] = {"directory": directory(tmp_path)}
+        raw["routes"]["chat"]["transcripts"] = True
+        out = check(tmp_path, raw)
+        served = balancer("serve", "--config", str(tmp_path / "qiao.yaml"))
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "read-only")], capture_output=True, check=False)
+    assert (out.returncode, served.returncode) == (2, 2), (out.stderr, served.stderr)
+    (error,) = lines(out.stderr, "error")
+    assert error.startswith("transcripts.directory: ") and why in error, error
+    assert error in served.stderr and "Traceback" not in out.stderr + served.stderr
+
+
+def test_a_creatable_transcripts_directory_passes(tmp_path: Path) -> None:
+    """A transcripts directory that does not exist yet, in a directory the gateway can write in, is no error;
+    offline the file system is not judged (the gateway may run elsewhere), an empty name still is."""
+    raw = base()
+    raw["transcripts"] = {"directory": str(tmp_path / "var" / "transcripts")}
+    assert check(tmp_path, raw).returncode == 0
+    raw["transcripts"] = {"directory": str(tmp_path / "qiao.yaml")}
+    assert check(tmp_path, raw, "--offline").returncode == 0
+    raw["transcripts"] = {"directory": ""}
+    offline = check(tmp_path, raw, "--offline")
+    assert offline.returncode == 2 and "transcripts.directory: is empty" in offline.stderr

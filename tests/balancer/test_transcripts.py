@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import structlog
 
 from balancer.transcripts import TranscriptRecord, TranscriptWriter, utc_now
 from finetune.cli import main
@@ -265,3 +266,25 @@ async def test_pii_scrubbing_catches_common_chinese_spellings(tmp_path: Path) ->
     await writer.close()
     content = read_all(tmp_path)[0]["request"]["messages"][0]["content"]
     assert content == "卡号：[CARD]，身份证 [ID]；手机[PHONE]。订单号 2024 0101 0001。"
+
+
+async def test_a_directory_that_cannot_be_created_is_logged_not_raised(tmp_path: Path) -> None:
+    """A transcripts directory that turns out to be a file when the writer starts (created after `balancer check`
+    passed) does not raise out of start (before: FileExistsError, a traceback at serve): the log says
+    ``transcripts_write_failed`` once, records are counted as errors, and once the file is gone they are written."""
+    blocked = tmp_path / "transcripts"
+    blocked.write_text("a file")
+    writer = TranscriptWriter(blocked, batch_size=1)
+    with structlog.testing.capture_logs() as logs:
+        await writer.start()
+        assert writer.submit(record(0))
+        for _ in range(500):  # bounded: until the batch has failed
+            if writer.errors:
+                break
+            await asyncio.sleep(0.01)
+        blocked.unlink()
+        writer.submit(record(1))
+        await writer.close()
+    assert writer.errors == 1 and writer.written == 1
+    assert [e["event"] for e in logs] == ["transcripts_write_failed", "transcripts_write_resumed"]
+    assert [r["request_id"] for r in read_all(blocked)] == ["req-1"]
