@@ -16,7 +16,7 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
 from finetune.io import numbered_lines, open_input, open_seekable
-from finetune.model import Content, Conversation, Message, ToolCall, normalise_preference
+from finetune.model import Content, Conversation, FunctionCall, Message, ToolCall, normalise_preference
 
 Reader = Callable[[bytes], Conversation]
 
@@ -39,6 +39,7 @@ class Request(Struct, frozen=True, kw_only=True):
     messages: list[Message] = []
     tools: list[dict[str, Any]] | UnsetType = UNSET
     parallel_tool_calls: bool | UnsetType = UNSET
+    functions: list[dict[str, Any]] | UnsetType = UNSET  # deprecated: read as tools by the legacy transform
 
 
 class Reply(Struct, frozen=True, kw_only=True):
@@ -47,6 +48,7 @@ class Reply(Struct, frozen=True, kw_only=True):
     role: str = "assistant"
     content: Content = None
     tool_calls: list[ToolCall] | UnsetType = UNSET
+    function_call: FunctionCall | UnsetType = UNSET  # deprecated: a tool call once the legacy transform ran
     reasoning_content: str | UnsetType = UNSET
     refusal: str | UnsetType | None = UNSET
     finish_reason: str | None = None
@@ -165,6 +167,7 @@ def joined(request: Request, reply: Reply, finish: str | None) -> Conversation:
         role="assistant",
         content=reply.content,
         tool_calls=reply.tool_calls,
+        function_call=reply.function_call,
         reasoning_content=reply.reasoning_content,
         refusal=reply.refusal,
     )
@@ -172,6 +175,7 @@ def joined(request: Request, reply: Reply, finish: str | None) -> Conversation:
         messages=[*request.messages, answer],
         tools=request.tools,
         parallel_tool_calls=request.parallel_tool_calls,
+        functions=request.functions,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -146,6 +147,38 @@ def test_legacy_function_calling_becomes_tools() -> None:
     call = conv.messages[1].tool_calls
     assert call is not msgspec.UNSET and call[0].function.name == "f"
     assert conv.messages[2] == Message(role="tool", content="结果", tool_call_id=call[0].id)
+
+
+def test_legacy_function_calling_transcript_keeps_its_functions_and_answer(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    """A transcript of a client using deprecated ``functions`` whose reply is a ``function_call`` converts to a
+    sample with the functions as tools and the call as the last turn's tool call (before: both were dropped and
+    the line rejected, ``content.empty``: an assistant turn with neither content nor tool calls)."""
+    request = {
+        "model": "chat",
+        "functions": [
+            {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+        ],
+        "messages": [
+            {"role": "user", "content": "北京天气？"},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "weather", "arguments": '{"city":"北京"}'},
+            },
+            {"role": "function", "name": "weather", "content": "晴"},
+            {"role": "user", "content": "上海呢？"},
+        ],
+    }
+    reply = {"role": "assistant", "content": None, "finish_reason": "function_call"}
+    reply["function_call"] = {"name": "weather", "arguments": '{"city":"上海"}'}
+    src = jsonl(tmp_path / "t.jsonl", [{"v": 1, "request": request, "response": reply, "vendor": "deepseek"}])
+    code, _, err = cli("convert", "--to", "openai", src, "-o", tmp_path / "o.jsonl")
+    assert code == 0, err
+    (line,) = read_jsonl(tmp_path / "o.jsonl")
+    assert line["tools"] == [{"type": "function", "function": request["functions"][0]}]
+    assert [c["function"]["arguments"] for c in line["messages"][-1]["tool_calls"]] == ['{"city":"上海"}']
 
 
 @pytest.mark.parametrize("compress", [False, True])
