@@ -21,9 +21,11 @@ _reply = msgspec.json.Decoder(dict[str, Any])
 
 
 class StreamAssembler:
-    """Rebuilds the assistant message from stream chunks: content, reasoning and tool-call pieces."""
+    """Rebuilds the first choice's assistant message from stream chunks: content, reasoning and tool-call pieces.
+    Only choice 0 is assembled (``n`` > 1 streams interleave the choices, told apart by ``index``); a chunk not of
+    OpenAI's shape marks the assembly ``broken`` (never raises: the stream goes on, no record is written)."""
 
-    __slots__ = ("content", "finish_reason", "reasoning", "role", "tool_calls")
+    __slots__ = ("broken", "content", "finish_reason", "reasoning", "role", "tool_calls")
 
     def __init__(self) -> None:
         self.role = "assistant"
@@ -31,32 +33,45 @@ class StreamAssembler:
         self.reasoning: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
+        self.broken = False
 
     def feed(self, payload: bytes) -> None:
+        if self.broken:
+            return
         try:
             chunk = _reply.decode(payload)
         except msgspec.DecodeError:
             return
-        for choice in chunk.get("choices") or ()[:1]:
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.content.append(delta["content"])
-            if delta.get("reasoning_content"):
-                self.reasoning.append(delta["reasoning_content"])
-            for tc in delta.get("tool_calls") or ():
-                self._tool_piece(tc)
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
-            break
+        try:
+            for choice in chunk.get("choices") or ():
+                if choice.get("index") in (0, None):
+                    self._choice(choice)
+        except (AttributeError, TypeError, ValueError):  # a chunk of another shape: no faithful record
+            self.broken = True
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            self.content.append(_text(delta["content"]))
+        if delta.get("reasoning_content"):
+            self.reasoning.append(_text(delta["reasoning_content"]))
+        for tc in delta.get("tool_calls") or ():
+            self._tool_piece(tc)
+        if choice.get("finish_reason"):
+            self.finish_reason = _text(choice["finish_reason"])
 
     def _tool_piece(self, tc: dict[str, Any]) -> None:
-        slot = self.tool_calls.setdefault(int(tc.get("index", 0)), {"type": "function", "function": {}})
+        index = 0 if tc.get("index") is None else tc["index"]  # some vendors leave it out
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError("a tool call's index is no integer")
+        slot = self.tool_calls.setdefault(index, {"type": "function", "function": {}})
         if tc.get("id"):
-            slot["id"] = tc["id"]
+            slot["id"] = _text(tc["id"])
         fn = tc.get("function") or {}
         if fn.get("name"):
-            slot["function"]["name"] = fn["name"]
+            slot["function"]["name"] = _text(fn["name"])
         if fn.get("arguments"):
-            slot["function"]["arguments"] = slot["function"].get("arguments", "") + fn["arguments"]
+            slot["function"]["arguments"] = slot["function"].get("arguments", "") + _text(fn["arguments"])
 
     def message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"role": self.role, "content": "".join(self.content) or None}
@@ -66,6 +81,12 @@ class StreamAssembler:
             msg["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         msg["finish_reason"] = self.finish_reason
         return msg
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
 
 
 def reply_message(body: bytes) -> dict[str, Any] | None:
@@ -99,7 +120,10 @@ class Capture:
         self, *, job: Any, raw_body: bytes, message: dict[str, Any], t0: float, secrets: tuple[str, ...] = ()
     ) -> bool:
         """Queue one record (never blocks, never raises); ``job`` is the served failover.Job. Every
-        occurrence of a string in ``secrets`` (keys the gateway knows) becomes ``[REDACTED]``."""
+        occurrence of a string in ``secrets`` (keys the gateway knows) becomes ``[REDACTED]``. A stream whose
+        assembly broke (:class:`StreamAssembler`) writes none."""
+        if job.assembler is not None and job.assembler.broken:
+            return False
         try:
             request, message = _redacted(raw_body, message, secrets)
         except Exception:  # never let capture break a request

@@ -379,3 +379,70 @@ async def test_tool_schemas_with_secret_named_properties_stay_valid_and_convert(
     assert finetune_main(["convert", "--to", "openai", *files, "-o", str(out)]) == 0
     (line,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert line["tools"][0]["function"]["parameters"] == written
+
+
+async def test_a_stream_of_several_choices_is_recorded_as_its_first(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """With ``n: 2`` the streamed record holds choice 0's answer, as the non-stream record does (before: the
+    deltas of both choices were joined into one answer, twice as long and never said by the model)."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    for stream in (False, True):
+        body = {**CHAT, "model": "chat", "n": 2, "stream": stream}
+        async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+            assert r.status == 200
+            await r.read()
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    plain, streamed = records(directory)
+    assert streamed["stream"] and plain["response"]["content"]
+    assert streamed["response"] == plain["response"]
+
+
+#: Stream chunks of a shape no OpenAI client reads, from a vendor: the request is served, no record is written.
+MISSHAPEN = [
+    {"index": 0, "delta": "好"},
+    {"index": 0, "delta": {"content": ["好"]}},
+    {"index": 0, "delta": {"tool_calls": ["f"]}},
+    {"index": 0, "delta": {"tool_calls": [{"index": "first", "function": {"name": "f"}}]}},
+    {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": {"a": 1}}}]}},
+]
+
+
+async def test_misshapen_stream_chunks_neither_fail_the_request_nor_write_a_record(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """A vendor's stream chunk of the wrong shape (a delta that is a string, content that is a list, a tool call's
+    index that is no integer, arguments that are an object) is relayed as it was before capture was on, and
+    no record is written for it (before: the assembler raised — a 500 internal_error to the client, or a
+    traceback after the stream); the next good stream is recorded."""
+    directory = tmp_path / "transcripts"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory)}
+        cfg["routes"]["chat"]["transcripts"] = True
+
+    gw = await make_gateway(edit)
+    body = {**CHAT, "model": "chat", "stream": True}
+    done = 'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+    for choice in MISSHAPEN:
+        bad = "data: " + json.dumps({"id": "x", "object": "chat.completion.chunk", "choices": [choice]})
+        for target in ("deepseek.a", "deepseek.b"):
+            headers = {"Content-Type": "text/event-stream"}
+            await emulator.fault(target, "custom", status=200, headers=headers, events=[bad, done, "data: [DONE]"])
+        async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+            text = await r.text()
+        assert r.status == 200 and json.dumps(choice["delta"])[:8] in text and "[DONE]" in text, (choice, text)
+    await emulator.clear()
+    async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        await r.read()
+    assert gw.gw.capture is not None
+    await gw.gw.capture.close()
+    (rec,) = records(directory)
+    assert rec["response"]["finish_reason"] == "stop" and rec["response"]["content"]
