@@ -20,8 +20,9 @@ names and ``required`` names — never a keyword that may hold one (``default``,
 ``examples``, ``pattern``, any other keyword). Elsewhere in a schema the instance keywords are stripped like
 any value, and a secret-named keyword like any secret-named key.
 
-A string holding a JSON object or array (a tool call's ``arguments``, a tool's JSON result) is read as JSON:
-its secret-named keys are removed too and it is written back as JSON, so it still parses.
+A string holding a JSON object or array (a tool call's ``arguments``, a tool's JSON result), or holding one
+encoded twice (a JSON string of it), is read as JSON: its secret values are removed too and it is written back
+as JSON of the same nesting, so it still parses.
 """
 
 from __future__ import annotations
@@ -111,10 +112,21 @@ def strip_secrets(obj: Any) -> Any:
         return _kept((k, _value(str(k), v)) for k, v in obj.items())
     if isinstance(obj, list):
         return [strip_secrets(v) for v in obj]
-    if isinstance(obj, str) and (inner := embedded_json(obj)) is not None:
+    if isinstance(obj, str) and (inner := embedded_json(obj) or _quoted(obj)) is not None:
         clean = strip_secrets(inner)
         return obj if clean == inner else json_text(clean)
     return obj
+
+
+def _quoted(text: str) -> str | None:
+    """The JSON text a string holds encoded once more (``"{\\"password\\": …}"``: arguments encoded twice)."""
+    if text.lstrip()[:1] != '"':
+        return None
+    try:
+        inner = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return None
+    return inner if isinstance(inner, str) and embedded_json(inner) is not None else None
 
 
 def strip_request(body: Any) -> Any:

@@ -280,3 +280,23 @@ async def test_tool_and_response_schemas_keep_secret_named_properties_not_their_
         assert sent["functions"][0]["parameters"] == KEPT
         assert sent["response_format"]["json_schema"]["schema"] == KEPT
         assert _leaks(r, ("hunter2", "sk-live")) == []
+
+
+async def test_arguments_encoded_twice_lose_their_secrets_and_stay_encoded_twice(tmp_path: Path) -> None:
+    """A tool call's arguments encoded twice (a JSON string holding the JSON text, as some clients send them)
+    lose their secret values like arguments encoded once (before: the password was written as sent), and decode
+    back, twice, to the rest of the object."""
+    twice = json.dumps(json.dumps({"user": "bob", "password": "hunter2-twice"}))
+    call = {"id": "c1", "type": "function", "function": {"name": "login", "arguments": twice}}
+    request = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
+    writer = TranscriptWriter(tmp_path)
+    await writer.start()
+    writer.submit(record(0, request=request))
+    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
+    await writer.close()
+    rows = _written(tmp_path)
+    assert len(rows) == 2
+    for r in rows:
+        assert _leaks(r, ("hunter2",)) == []
+        args = r["request"]["messages"][0]["tool_calls"][0]["function"]["arguments"]
+        assert json.loads(json.loads(args)) == {"user": "bob"}
