@@ -23,12 +23,14 @@ import random
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from balancer import router
 from balancer.config import Config
 from balancer.credit.bound import hourly_books, unserved_price
-from balancer.credit.forecast import BANDS, Forecast
+from balancer.credit.forecast import BANDS, Forecast, fit
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, books_from_config
 from balancer.credit.plan import RoutePlan
@@ -41,7 +43,9 @@ from balancer.state import candidate_key
 
 STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")
 FORESIGHT = "credit-burn+foresight"  # a diagnostic, not a strategy: credit-burn planning on the trace's own future
-PLANNED = ("cheapest", "credit-burn", FORESIGHT)  # the strategies that read the planner's plan
+LEVEL = "credit-burn+level"  # a diagnostic: credit-burn whose fitted forecasts are told the rest of the trace's mean
+DIAGNOSTICS = (FORESIGHT, LEVEL)
+PLANNED = ("cheapest", "credit-burn", *DIAGNOSTICS)  # the strategies that read the planner's plan
 H = 3600.0
 
 
@@ -83,10 +87,10 @@ def _round_robin() -> router.Strategy:
 
 
 def strategy_fn(name: str) -> router.Strategy:
-    """The strategy function for a simulation strategy name (see :data:`STRATEGIES`, and :data:`FORESIGHT`)."""
-    if name not in (*STRATEGIES, FORESIGHT):
-        raise ValueError(f"unknown strategy {name!r} ({', '.join(STRATEGIES)}, {FORESIGHT})")
-    if name == FORESIGHT:
+    """The strategy function for a simulation strategy name (see :data:`STRATEGIES`, and :data:`DIAGNOSTICS`)."""
+    if name not in (*STRATEGIES, *DIAGNOSTICS):
+        raise ValueError(f"unknown strategy {name!r} ({', '.join((*STRATEGIES, *DIAGNOSTICS))})")
+    if name in DIAGNOSTICS:
         return router.STRATEGIES["credit-burn"]
     return _round_robin() if name == "round-robin" else router.STRATEGIES[name.removesuffix("-list")]
 
@@ -115,6 +119,18 @@ def foresight(trace: Trace) -> dict[str, Forecast]:
         )
         for r, d in trace.demand.items()
     }
+
+
+def known_level(f: Forecast, demand: np.ndarray, start: float, now: float) -> Forecast:
+    """``f`` (fitted to the past at ``now``) with its level scaled so that its mean over the rest of the trace is
+    the trace's own: the future's level told, its hours (bursts, weekdays, noise) not. With it the planner's
+    miss is what the hours cost; the rest of credit-burn's is what the level's error costs."""
+    first, t = int(start // H), int((now - start) // H)
+    if not 0 <= t < len(demand):
+        return f
+    ahead = statistics.fmean(f.rate(first + h) for h in range(t, len(demand)))
+    truth = float(demand[t:].mean())
+    return replace(f, level=f.level * truth / ahead) if ahead > 0 else f
 
 
 class _Run:
@@ -154,7 +170,11 @@ class _Run:
     async def _replan(self, at: float, down: frozenset[str]) -> None:
         snap = await self.ledger.snapshot(at)
         clock = time.perf_counter()
-        plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=self.known)
+        known = self.known
+        if self.strategy == LEVEL:
+            start, demand = self.trace.start, self.trace.demand
+            known = {r: known_level(fit(snap.traffic.get(r, {}), at), demand[r], start, at) for r in self.names}
+        plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=known)
         self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
         self.res.replans += 1
         self.plans = dict(plan.routes)

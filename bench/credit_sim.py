@@ -20,7 +20,7 @@ from balancer.credit.bound import Optimum, solve
 from balancer.credit.ledger import books_from_config
 from balancer.credit.pricing import MICRO
 from balancer.credit.trace import Trace
-from balancer.sim import FORESIGHT, STRATEGIES, SimResult, simulate
+from balancer.sim import DIAGNOSTICS, STRATEGIES, SimResult, simulate
 from bench import scenario
 
 PAID_TARGET, BURN_TARGET, UNSERVED_SLACK = 1.02, 0.99, 0.001
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true", help="also print what each strategy burned per grant")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
     args = p.parse_args(argv)
-    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, FORESIGHT)]
+    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, *DIAGNOSTICS)]
     if unknown:
         print(f"error: --strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGIES)})", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from balancer.sim import FORESIGHT, STRATEGIES
+from balancer.sim import DIAGNOSTICS, STRATEGIES
 
 DEFAULT_SCENARIOS = ("bench/scenarios/*.yaml", "bench/scenarios/heldout/*.yaml")
 MAIN = "credit-burn"
@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategies", default="cheapest,credit-burn")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
     args = p.parse_args(argv)
-    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, FORESIGHT)]
+    unknown = [n for n in args.strategies.split(",") if n not in (*STRATEGIES, *DIAGNOSTICS)]
     if unknown:
-        p.error(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join((*STRATEGIES, FORESIGHT))})")
+        p.error(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join((*STRATEGIES, *DIAGNOSTICS))})")
     files = scenario_files(args.scenarios)
     seeds: list[int] = args.seeds
     jobs = [(f, n) for f in files for n in seeds]

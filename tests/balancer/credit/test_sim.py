@@ -10,10 +10,11 @@ import pytest
 from balancer import config as config_mod
 from balancer.config import Config
 from balancer.credit.bound import solve
+from balancer.credit.forecast import fit
 from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.trace import PriceChange, Trace
-from balancer.sim import FORESIGHT, SimResult, foresight, simulate
+from balancer.sim import FORESIGHT, LEVEL, SimResult, foresight, known_level, simulate
 from tests.balancer.credit.planning import spark_voucher_and_pack
 from tests.balancer.credit.sim_cases import config, day, trace
 
@@ -189,3 +190,26 @@ def test_a_voucher_debited_before_a_pack_is_not_spent_on_the_packs_model() -> No
     opt = solve(cfg, t)
     assert res.burned == pytest.approx({"spark/voucher": 6_000_000, "spark/max": 6_000_000})
     assert opt.paid_cny <= res.paid_cny <= 1.05 * opt.paid_cny
+
+
+def test_known_level_tells_the_rest_of_the_traces_mean_and_nothing_else() -> None:
+    """``credit-burn+level``'s forecast is the fitted one with its level scaled so that its mean over the rest of
+    the trace is the trace's own: the daily profile, weekly season and spread stay the fitted ones. It re-plans
+    like credit-burn."""
+    t = rush()
+    first, now = int(t.start // 3600), t.start + 30 * 3600.0
+    fitted = fit({first + h: int(v) for h, v in enumerate(t.demand["chat"][:30])}, now)
+    told = known_level(fitted, t.demand["chat"], t.start, now)
+    ahead = [told.rate(first + h) for h in range(30, t.hours)]
+    assert sum(ahead) / len(ahead) == pytest.approx(float(t.demand["chat"][30:].mean()))
+    assert told.level != pytest.approx(fitted.level)
+    assert (told.daily, told.weekly, told.spread, told.drift) == (
+        fitted.daily,
+        fitted.weekly,
+        fitted.spread,
+        fitted.drift,
+    )
+    assert known_level(fitted, t.demand["chat"], t.start, t.start + t.hours * 3600.0) is fitted  # past the end
+    cfg = config(cheap_tpm=1500, grants=[{"name": "pack", "tokens": 2_000_000, "expires": day(2)}])
+    res = sim(cfg, t, LEVEL)
+    assert res.strategy == LEVEL and res.replans == 3 * 96 and res.paid_cny >= solve(cfg, t).paid_cny * (1 - 1e-6)
