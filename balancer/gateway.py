@@ -24,7 +24,7 @@ from balancer.config import Config
 from balancer.credit import planner, report
 from balancer.credit.balances import BalancePoller
 from balancer.credit.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
-from balancer.credit.plan import Plan
+from balancer.credit.plan import Lineup, Plan
 from balancer.credit.schedule import Warm
 from balancer.failover import Engine
 from balancer.job import Clock
@@ -56,7 +56,7 @@ class Gateway:
     balances: BalancePoller | None = None
     ledger: Ledger = field(default_factory=MemoryLedger)
     books: dict[str, AccountBook] = field(default_factory=dict)
-    plan: Plan | None = None  # the credit-burn plan in force, refreshed every planning.replan_s
+    plan: Plan | None = None  # the credit-burn plan in force (routes it fits), refreshed every planning.replan_s
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
@@ -77,6 +77,8 @@ class Gateway:
         check_startable(cfg)
         routes = compile_routes(cfg, router.STRATEGIES)
         self.cfg, self.routes = cfg, routes
+        if self.plan is not None:  # a route whose candidates moved is not steered by indices made for others
+            self.plan = self.plan.fitted(lineups(routes))
         self.clients.configure(cfg)
         self.generation += 1
         self.books = books_from_config(cfg)
@@ -119,7 +121,8 @@ class Gateway:
             t0 = time.perf_counter()
             plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
             doc = report.report(plan, snap)
-            self.plan, self.solve_s = plan, time.perf_counter() - t0
+            # A reload during the solve may have moved candidates: only the routes the plan still fits take it.
+            self.plan, self.solve_s = plan.fitted(lineups(self.routes)), time.perf_counter() - t0
         if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
             log.warning("plan_not_optimal", status=doc["planner"])
         for g in doc["grants"]:
@@ -187,6 +190,11 @@ class Gateway:
         for key in {candidate_key(c.provider_name, c.model) for r in self.routes.values() for c in r.choices}:
             await self.store.clear(key, "model_unavailable")
         log.info("config_reloaded", generation=self.generation, routes=sorted(self.routes))
+
+
+def lineups(routes: dict[str, CompiledRoute]) -> dict[str, Lineup]:
+    """Each route's candidates as (provider, model) in their order: what a plan's indices must have been made for."""
+    return {name: tuple((c.provider_name, c.model) for c in r.choices) for name, r in routes.items()}
 
 
 def check_startable(cfg: Config) -> None:

@@ -5,6 +5,7 @@ outlook the plan report shows. No solver here: the request path imports this mod
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from balancer.credit.pricing import Grant
 GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
 
 Period = tuple[float, float, Mapping[str, float]]
+Lineup = tuple[tuple[str, str], ...]  # a route's candidates as (provider, model), in their order: what indices name
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +60,11 @@ class Plan:
     demand: Mapping[str, float] = field(default_factory=dict)  # route -> forecast tokens/day
     unserved: float = 0.0  # forecast tokens no candidate has room for, over the horizon
     status: str = ""  # the solver's
+    lineups: Mapping[str, Lineup] = field(default_factory=dict)  # route -> the candidates its indices were made for
+
+    def fitted(self, lineups: Mapping[str, Lineup]) -> Plan:
+        """This plan without the routes whose candidates are not ``lineups``' now (a reload reordered, added or
+        removed them, or dropped the route): their indices would name other candidates, so those routes go by
+        the price order (as with no plan) until a re-plan for the config in force. Itself when all still fit."""
+        keep = {r: p for r, p in self.routes.items() if r in lineups and self.lineups.get(r) == lineups[r]}
+        return self if len(keep) == len(self.routes) else dataclasses.replace(self, routes=keep)

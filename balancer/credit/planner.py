@@ -66,7 +66,7 @@ def make_plan(
     forecasts: Mapping[str, Forecast] | None = None,
 ) -> Plan:
     """The plan for the current hour (and the outlook for the report) of the config's routes, from a ledger
-    snapshot; candidates are known by their index in their route, as the router compiles them.
+    snapshot; candidates are known by their index in their route, as the router compiles them (``lineups``: which).
 
     ``down``: candidates ("provider/model") unavailable now; they get nothing this hour and their grants are
     planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans.
@@ -102,6 +102,7 @@ def make_plan(
         demand={r: sum(f.rate(int(now // H) + k) for k in range(24)) for r, f in fcs.items()},
         unserved=sched.unserved,
         status=sched.status,
+        lineups={name: tuple((c.provider, c.model) for c in r.candidates) for name, r in routes.items()},
     )
 
 

@@ -12,10 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 import yaml
 
 from balancer import config as config_mod
-from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth, base_config, wait_ready
+from balancer.state import keys
+from balancer.state.redis import RedisStore
+from tests.conftest import (
+    CHAT,
+    CLIENT_KEY,
+    EmulatorHandle,
+    GatewayFactory,
+    GatewayHandle,
+    auth,
+    base_config,
+    wait_ready,
+)
 from tests.redis_server import free_port
 
 
@@ -112,3 +124,68 @@ async def test_reload_brings_back_a_model_taken_out_as_unavailable(
     assert not gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
     await gw.gw.reload(config_mod.parse(base_config(emulator.url)))
     assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
+
+
+def _packed(raw: dict[str, Any]) -> None:
+    """chat on credit-burn, ds-b (its second candidate) holding a pack it can never finish: the plan puts it first."""
+    raw["providers"]["ds-b"]["account"] = {"grants": [{"name": "pack", "tokens": 10**10, "expires": "2099-01-01"}]}
+    raw["routes"]["chat"]["strategy"] = "credit-burn"
+
+
+async def _served_by(gw: GatewayHandle, n: int = 6) -> set[str]:
+    """The providers that served ``n`` chat requests (their x-qiao-provider headers)."""
+    client = gw.client()
+    got = set()
+    for _ in range(n):
+        r = await client.chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+        got.add(r.headers["x-qiao-provider"])
+    return got
+
+
+async def test_reload_that_reorders_candidates_never_routes_by_the_old_plan(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, redis_url: str
+) -> None:
+    """The credit plan names candidates by their index in the route. A reload that reorders chat's candidates
+    (ds-b's pack now first, ds-a second) routes by the new order: with the re-plan after it working, the pack
+    (ds-b) serves; with it failing (a hand-edited grant counter in Redis), the route has no plan and goes by the
+    price order (qwen-plus, the cheapest) -- never to ds-a, which sits at the pack's old index."""
+    gw = await make_gateway(_packed, store=RedisStore.from_url(redis_url))
+    assert await _served_by(gw) == {"ds-b"}
+    raw = base_config(emulator.url)
+    _packed(raw)
+    chat = raw["routes"]["chat"]["candidates"]
+    raw["routes"]["chat"]["candidates"] = [chat[1], chat[0], chat[2]]  # ds-b, ds-a, qwen
+    await gw.gw.reload(config_mod.parse(raw))
+    assert await _served_by(gw) == {"ds-b"}
+    raw["routes"]["chat"]["candidates"] = [chat[0], chat[1], chat[2]]  # back: ds-a, ds-b, qwen
+    await gw.gw.reload(config_mod.parse(raw))
+    assert await _served_by(gw) == {"ds-b"} and gw.gw.replans.view()["error"] is None
+    r = aioredis.Redis.from_url(redis_url)
+    await r.set(keys.grant_used("ds-b", "pack"), "1.5e3")  # every re-plan fails from here on
+    await r.aclose()
+    raw["routes"]["chat"]["candidates"] = [chat[1], chat[0], chat[2]]  # ds-b, ds-a, qwen again
+    await gw.gw.reload(config_mod.parse(raw))
+    assert gw.gw.replans.view()["error"] is not None
+    assert await _served_by(gw) == {"qwen"}
+    r = aioredis.Redis.from_url(redis_url)
+    await r.set(keys.grant_used("ds-b", "pack"), "0")  # readable again: bookings at close are not lost
+    await r.aclose()
+
+
+async def test_a_plan_solved_for_the_config_before_a_reload_does_not_steer_the_new_one(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """A re-plan already solving when a reload reorders chat's candidates finishes with a plan for the old order:
+    it is installed for the routes it still fits only, so chat goes by the price order (qwen-plus) until the next
+    re-plan, not to ds-a at the pack's old index."""
+    gw = await make_gateway(_packed)
+    raw = base_config(emulator.url)
+    _packed(raw)
+    chat = raw["routes"]["chat"]["candidates"]
+    raw["routes"]["chat"]["candidates"] = [chat[1], chat[0], chat[2]]  # ds-b, ds-a, qwen
+    solving = asyncio.create_task(gw.gw.replan())
+    await asyncio.sleep(0)  # the re-plan has read the config in force and is solving
+    gw.gw.apply(config_mod.parse(raw))  # the swap of a reload, before its own re-plan
+    await solving
+    assert gw.gw.plan is not None and "chat" not in gw.gw.plan.routes and "solo" in gw.gw.plan.routes
+    assert await _served_by(gw) == {"qwen"}
