@@ -2,7 +2,9 @@
 periodically and on demand, and act on it.
 
 Funds > 0 end a ``quota_exhausted`` disable (a top-up brings the account back by itself); funds <= 0
-disable the account until the next poll. Granted and paid money stay apart as the vendor reports them.
+disable the account until the next poll. A reply that cannot be read, or holds a figure no vendor would report
+(:func:`believable`), is a failed poll: the known balance stays, and it is logged once until the error changes.
+Granted and paid money stay apart as the vendor reports them.
 The latest :class:`Balance` per provider is kept here in memory; :meth:`BalancePoller.snapshot` is the
 seam for persisting it in a shared state store.
 """
@@ -10,6 +12,7 @@ seam for persisting it in a shared state store.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +28,20 @@ from balancer.vendors.base import Balance, BalanceProbe, Vendor
 log = structlog.get_logger("balancer.credit.balances")
 
 QUOTA = "quota_exhausted"
+BELIEVABLE = 1e10  # CNY/USD: no prepaid account holds (or owes) more; its µ¥ still fit Redis' 64-bit integers
+
+
+def believable(balance: Balance) -> Balance:
+    """The balance, or ValueError naming the figure no vendor would report: not finite (NaN, Infinity, a number
+    past a float), beyond ``BELIEVABLE`` either way, or a negative grant (paid money and the total may be
+    negative: a debt)."""
+    figures = {"total": balance.total, "granted": balance.granted, "paid": balance.paid}
+    for name, value in figures.items():
+        if value is not None and not (math.isfinite(value) and abs(value) <= BELIEVABLE):
+            raise ValueError(f"unbelievable balance reply: {name}={value!r}")
+    if balance.granted is not None and balance.granted < 0:
+        raise ValueError(f"unbelievable balance reply: granted={balance.granted!r} (a grant is never negative)")
+    return balance
 
 
 def probe_url(vendor: Vendor, provider: Provider, probe: BalanceProbe) -> str:
@@ -69,17 +86,23 @@ class BalancePoller:
                     body = await resp.read()
                     if resp.status >= 300:
                         raise ValueError(f"HTTP {resp.status}")
-            balance = probe.parse(body)
+            balance = believable(probe.parse(body))
         except (TimeoutError, aiohttp.ClientError, ValueError) as e:
-            self.errors[name] = str(e)[:200] or type(e).__name__
-            log.warning("balance_poll_failed", provider=name, error=self.errors[name])
-            return self.errors[name]
+            return self._failed(name, str(e)[:200] or type(e).__name__)
         await self._apply(name, balance, cfg.interval_s)
         return balance
 
+    def _failed(self, name: str, error: str) -> str:
+        """A failed poll: the known balance stays; logged when the provider's error is new, not at every poll."""
+        if self.errors.get(name) != error:
+            log.warning("balance_poll_failed", provider=name, error=error)
+        self.errors[name] = error
+        return error
+
     async def _apply(self, name: str, balance: Balance, interval_s: float) -> None:
+        if name in self.errors:
+            log.info("balance_poll_recovered", provider=name, error=self.errors.pop(name))
         self.latest[name] = balance
-        self.errors.pop(name, None)
         if self.on_balance is not None:
             await self.on_balance(name, balance)
         now = self.clock()

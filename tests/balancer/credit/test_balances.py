@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
 import aiohttp
+import pytest
 import structlog
+from aiohttp import web
 
-from tests.conftest import ADMIN_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
+from tests.conftest import ADMIN_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth, start_site
 
 
 def _interval(seconds: float, enabled: bool = True) -> Any:
@@ -90,3 +94,75 @@ async def test_disabled_polling(make_gateway: GatewayFactory, emulator: Emulator
     gw = await make_gateway(_interval(3600, enabled=False))
     assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
     assert gw.gw.balances is not None and gw.gw.balances.snapshot() == {}
+
+
+def _deepseek_balance(total: str, granted: str, paid: str) -> bytes:
+    info = {"currency": "CNY", "total_balance": total, "granted_balance": granted, "topped_up_balance": paid}
+    return json.dumps({"is_available": True, "balance_infos": [info]}).encode()
+
+
+async def _balance_server(reply: list[bytes], hits: list[int]) -> tuple[web.AppRunner, str]:
+    """A DeepSeek-style balance endpoint answering ``reply[0]`` (changed by the test) and counting its hits."""
+
+    async def balance(request: web.Request) -> web.Response:
+        hits[0] += 1
+        return web.Response(body=reply[0], content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/user/balance", balance)
+    return await start_site(app)
+
+
+async def _until(what: Any, within_s: float = 10.0) -> None:
+    """Wait for ``what()`` to hold (polled every 10 ms, failing past ``within_s``)."""
+    t0 = time.monotonic()
+    while not what():
+        assert time.monotonic() - t0 < within_s, "never happened"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("total", "granted", "paid", "named"),
+    [
+        ("NaN", "0", "NaN", "nan"),
+        ("Infinity", "0", "Infinity", "inf"),
+        ("1e400", "0", "1e400", "inf"),
+        ("5", "-5", "10", "-5"),
+        ("1e30", "0", "1e30", "1e+30"),
+    ],
+)
+async def test_a_hostile_balance_reply_is_one_logged_failure_and_polling_goes_on(
+    make_gateway: GatewayFactory, total: str, granted: str, paid: str, named: str
+) -> None:
+    """A balance reply holding NaN, Infinity, a number past a float, a negative grant or an absurd sum is a failed
+    poll: logged once (however often it repeats, no traceback), reported by POST /admin/balances/refresh as an
+    error naming the value, the known balance (the poller's and the ledger's) and the account's health untouched,
+    and the background poll goes on: a sane reply after it is taken."""
+    reply, hits = [_deepseek_balance("80", "0", "80")], [0]
+    runner, url = await _balance_server(reply, hits)
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["providers"]["ds-a"]["base_url"] = url
+        raw["providers"]["ds-a"]["account"] = {"paid_balance": 100.0}
+        raw["balances"] = {"interval_s": 0.01, "timeout_s": 2}
+
+    try:
+        gw = await make_gateway(edit)
+        poller = gw.gw.balances
+        assert poller is not None and poller.latest["ds-a"].paid == 80.0
+        with structlog.testing.capture_logs() as logs:
+            reply[0] = _deepseek_balance(total, granted, paid)
+            seen = hits[0]
+            await _until(lambda: hits[0] >= seen + 10)  # the background poll keeps asking
+            status, body = await _refresh(gw, "?provider=ds-a")
+            assert status == 200 and named in body["balances"]["ds-a"]["error"], body
+            assert poller.latest["ds-a"].paid == 80.0
+            assert (await gw.gw.ledger.snapshot(gw.clock())).paid_remaining["ds-a"] == 80_000_000
+            assert gw.gw.store.health("ds-a", "deepseek-chat", gw.clock()).available
+            reply[0] = _deepseek_balance("70", "0", "70")
+            await _until(lambda: poller.latest["ds-a"].paid == 70.0)
+        failed = [e for e in logs if e["event"] == "balance_poll_failed"]
+        assert len(failed) == 1 and failed[0]["provider"] == "ds-a" and named in failed[0]["error"]
+        assert not [e for e in logs if "exc_info" in e or "exception" in e or e["log_level"] == "error"]
+    finally:
+        await runner.cleanup()
