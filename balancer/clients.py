@@ -11,7 +11,6 @@ come from the config only and open ``/admin/`` alone; a client key never does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import secrets
 import time
@@ -24,6 +23,7 @@ from redis.exceptions import RedisError
 from balancer import tasks
 from balancer.config import AdminKey, Config, Limits, hash_key
 from balancer.errors import GatewayError
+from balancer.state.batch import Unreadable
 from balancer.state.clients import KeyTable, Op
 
 log = structlog.get_logger("balancer.clients")
@@ -105,6 +105,7 @@ class Clients:
         self._cache: dict[str, KeyRecord] = {}
         self._admin_cache: dict[str, AdminKey] = {}
         self.version = -1
+        self._unread = ""  # why the table's version could not be read ("": it could)
         self._task: asyncio.Task[None] | None = None
 
     def configure(self, cfg: Config) -> None:
@@ -150,8 +151,7 @@ class Clients:
     # ---- the shared table --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self.refresh()
+        await self._refresh_quietly()
         self._task = asyncio.create_task(self._poll())
 
     async def close(self) -> None:
@@ -174,8 +174,23 @@ class Clients:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
-            with contextlib.suppress(RedisError, OSError):
-                await self.refresh()
+            await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        """Refresh; with Redis out of reach, or the table's version no integer (logged once), the table in use
+        stays and the next poll tries again."""
+        try:
+            await self.refresh()
+        except (RedisError, OSError):
+            return
+        except Unreadable as e:
+            if str(e) != self._unread:
+                log.error("client_keys_unreadable", reason=str(e), kept="the table in use")
+            self._unread = str(e)
+            return
+        if self._unread:
+            log.info("client_keys_readable_again", was=self._unread)
+        self._unread = ""
 
     async def create(self, record: KeyRecord) -> tuple[KeyRecord, str]:
         """Store a new key under ``record.name``; returns it with its secret (shown this once, stored hashed)."""
@@ -209,8 +224,7 @@ class Clients:
 
     async def _refreshed(self) -> None:
         """Reload after a change that was made; if Redis went away just now, the poll reloads it later."""
-        with contextlib.suppress(RedisError, OSError):
-            await self.refresh()
+        await self._refresh_quietly()
 
     def _made_here(self, name: str) -> None:
         if name in self.config:

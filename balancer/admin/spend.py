@@ -10,10 +10,11 @@ import math
 
 from balancer.admin import types as T
 from balancer.clients import KeyRecord
-from balancer.credit.ledger import Row
+from balancer.credit.ledger import History, Row
 from balancer.credit.pricing import MICRO, day_key
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
+from balancer.state.batch import Unreadable
 
 DIMENSIONS = ("day", "key", "route", "provider")
 HISTORY_DAYS = 30
@@ -46,7 +47,7 @@ async def spend(gw: Gateway, q: T.SpendQuery) -> T.Spend:
             code="invalid_query", param="by",
         )  # fmt: skip
     now = gw.clock()
-    history = await gw.ledger.history(now, q.days)
+    history = await _books(gw, now, q.days)
     groups: dict[tuple[str | None, ...], T.SpendRow] = {}
     total = T.SpendRow()
     for r in history.clients:
@@ -67,6 +68,17 @@ async def spend(gw: Gateway, q: T.SpendQuery) -> T.Spend:
     return T.Spend(by=by, since=_day(day_key(now - (q.days - 1) * 86400)), rows=rows, total=total)
 
 
+async def _books(gw: Gateway, now: float, days: int) -> History:
+    """The ledger's books; a counter in Redis that holds no integer is a 503 naming it (the view would be wrong)."""
+    try:
+        return await gw.ledger.history(now, days)
+    except Unreadable as e:
+        raise GatewayError(
+            503, f"The ledger's books cannot be read: {e}. Fix or delete that key in Redis, then ask again.",
+            type="server_error", code="ledger_unreadable",
+        ) from None  # fmt: skip
+
+
 def _selected(q: T.SpendQuery, key: str, route: str, provider: str) -> bool:
     return (q.key in (None, key)) and (q.route in (None, route)) and (q.provider in (None, provider))
 
@@ -76,7 +88,7 @@ async def grants(gw: Gateway) -> T.Grants:
     from now through the books) and the plan in force's projection (to exhaustion, or to expiry and waste)."""
     now = gw.clock()
     snap = await gw.ledger.snapshot(now)
-    rows = (await gw.ledger.history(now, HISTORY_DAYS)).rows
+    rows = (await _books(gw, now, HISTORY_DAYS)).rows
     plan = gw.plan
     outlooks = {o.grant.key: o for o in (plan.grants if plan is not None else ())}
     out = []

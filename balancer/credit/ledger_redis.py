@@ -192,7 +192,8 @@ class RedisLedger(L.MemoryLedger):
         await spend.pull(self.client, self.clients, self._watched, periods, self.counters.unsent)
 
     async def history(self, now: float, days: int) -> L.History:
-        """The cluster's books of the last ``days`` days: every provider's and every client key's."""
+        """The cluster's books of the last ``days`` days: every provider's and every client key's (this instance's
+        when Redis is out of reach); :class:`Unreadable`, naming the key, when a field holds no integer."""
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
             stamps = [day_key(now - i * 86400) for i in range(days)]
@@ -208,7 +209,7 @@ class RedisLedger(L.MemoryLedger):
                 for f, v in (fields or {}).items():
                     model, bucket, what = str(f).rsplit("|", 2)
                     row = rows.setdefault((d, p, model, bucket), L.Row(day=d, provider=p, model=model, bucket=bucket))
-                    setattr(row, what, int(v))
+                    setattr(row, what, count(keys.book_day(p, d), v))
             return L.History(rows=list(rows.values()), clients=await spend.read_rows(self.client, stamps))
         return await super().history(now, days)
 
@@ -270,4 +271,4 @@ async def book_tokens(client: Any, provider: str, day: str | None = None) -> int
     """Tokens booked cluster-wide for an account on a day (tests, tools)."""
     day = day or day_key(time.time())
     fields = await client.hgetall(keys.book_day(provider, day))
-    return sum(int(v) for f, v in fields.items() if str(f).endswith("|tokens"))
+    return sum(count(keys.book_day(provider, day), v) for f, v in fields.items() if str(f).endswith("|tokens"))

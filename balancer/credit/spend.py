@@ -86,7 +86,8 @@ async def pull(client: Any, books: ClientBooks, names: Iterable[str], periods: t
 
 
 async def read_rows(client: Any, days: list[str]) -> list[ClientRow]:
-    """Every client key's rows on ``days``, cluster-wide (the admin spend view; off the request path)."""
+    """Every client key's rows on ``days``, cluster-wide (the admin spend view; off the request path);
+    :class:`~balancer.state.batch.Unreadable`, naming the key, when a field holds no integer."""
     names = sorted(str(n) for n in await client.smembers(keys.CLIENTS))
     pipe = client.pipeline(transaction=False)
     for n in names:
@@ -99,5 +100,5 @@ async def read_rows(client: Any, days: list[str]) -> list[ClientRow]:
         for f, v in (fields or {}).items():
             route, provider, what = str(f).rsplit("|", 2)
             row = rows.setdefault((d, n, route, provider), ClientRow(day=d, client=n, route=route, provider=provider))
-            setattr(row, what, int(v))
+            setattr(row, what, count(keys.client_book(n, d), v))
     return list(rows.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 from balancer.state import keys
+from balancer.state.batch import count
 from balancer.state.scripts import lua
 
 Op = Literal["create", "update", "delete"]
@@ -60,14 +61,14 @@ class RedisKeyTable:
         self._change = client.register_script(lua("clientkeys"))
 
     async def version(self) -> int:
-        return int(await self.client.get(keys.CLIENT_KEYS_VERSION) or 0)
+        return count(keys.CLIENT_KEYS_VERSION, await self.client.get(keys.CLIENT_KEYS_VERSION) or 0)
 
     async def load(self) -> tuple[int, dict[str, str]]:
         pipe = self.client.pipeline(transaction=True)
         pipe.get(keys.CLIENT_KEYS_VERSION)
         pipe.hgetall(keys.CLIENT_KEYS)
         version, records = await pipe.execute()
-        return int(version or 0), {str(k): str(v) for k, v in (records or {}).items()}
+        return count(keys.CLIENT_KEYS_VERSION, version or 0), {str(k): str(v) for k, v in (records or {}).items()}
 
     async def change(self, op: Op, name: str, record: str = "") -> bool:
         got = await self._change(keys=[keys.CLIENT_KEYS, keys.CLIENT_KEYS_VERSION], args=[op, name, record])

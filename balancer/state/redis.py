@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from balancer import tasks
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Quota, Verdict, candidate_key, keys
-from balancer.state.batch import Counters
+from balancer.state.batch import Counters, Unreadable, count
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
 from balancer.state.scripts import lua
@@ -259,13 +259,13 @@ class RedisStore(MemoryStore):
     async def quota(self, provider: str, now: float) -> Quota:
         if self.degraded:
             return await super().quota(provider, now)
-        try:
-            r, t = await self.client.hmget(keys.window(provider, math.floor(now / 60.0)), ["r", "t"])
+        try:  # a window hand-edited to a non-integer (it lasts a minute): this instance's figures, as with no Redis
+            r, t = await self.client.hmget(win := keys.window(provider, math.floor(now / 60.0)), ["r", "t"])
             in_flight = await self.client.zcount(keys.inflight(provider), now, "+inf")
-        except (RedisError, OSError):
+            kept = len(self._free.get(provider, ()))  # slots this instance holds for its next request: not in flight
+            return Quota(requests=count(win, r or 0), tokens=count(win, t or 0), in_flight=max(0, in_flight - kept))
+        except (RedisError, OSError, Unreadable):
             return await super().quota(provider, now)
-        kept = len(self._free.get(provider, ()))  # slots this instance holds for its next request: not in flight
-        return Quota(requests=int(r or 0), tokens=int(t or 0), in_flight=max(0, int(in_flight) - kept))
 
     async def reset_breaker(self, key: str) -> None:
         await self._call(self._clear, [keys.HEALTH], [keys.breaker_field(key), "", keys.EVENTS])

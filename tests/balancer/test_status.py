@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 import structlog
 
 from balancer import status
-from tests.conftest import CHAT, EmulatorHandle, GatewayFactory
+from balancer.state import keys
+from balancer.state.redis import RedisStore
+from tests.conftest import ADMIN_KEY, CHAT, EmulatorHandle, GatewayFactory, auth
 
 
 def _by_name(st: status.Status) -> dict[str, status.ProviderState]:
@@ -82,3 +86,29 @@ async def test_accounts_out_are_visible_in_readyz_and_warned_once(
         ("qwen", "drained"),
     ]
     assert body["routes_down"] == ["embed", "solo"]  # embed's only candidate is drained, solo's has a bad key
+
+
+async def test_a_hand_edited_quota_window_in_redis_leaves_the_status_readable(
+    make_gateway: GatewayFactory, redis_url: str, http: aiohttp.ClientSession
+) -> None:
+    """This minute's request counter of an account in Redis hand-edited to a non-integer: /admin/status, /readyz
+    and /metrics still answer 200 (no 500, no traceback), the account's quota read from this instance's own
+    figures."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"rpm": 100}  # a limit: leases count in this minute's window
+
+    gw = await make_gateway(edit, store=RedisStore.from_url(redis_url))
+    await gw.client().chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    window = keys.window("ds-a", math.floor(gw.clock() / 60.0))
+    r = aioredis.Redis.from_url(redis_url)
+    assert await r.hget(window, "r") is not None
+    await r.hset(window, "r", "many")
+    await r.aclose()
+    with structlog.testing.capture_logs() as logs:
+        for path in ("/admin/status", "/readyz", "/metrics"):
+            async with http.get(gw.url + path, headers=auth(ADMIN_KEY)) as resp:
+                assert resp.status == 200, (path, await resp.text())
+        ds_a = _by_name(await status.snapshot(gw.gw))["ds-a"]
+    assert ds_a.quota.requests == 1
+    assert not [e for e in logs if "exc_info" in e or "exception" in e]

@@ -8,9 +8,12 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+import redis.asyncio as aioredis
 import structlog
 
 from balancer.admin.routes import OPS
+from balancer.state import keys
+from balancer.state.redis import RedisStore
 from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 SOON = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()  # a grant expiring within the horizon
@@ -24,9 +27,7 @@ async def call(
         return r.status, await r.json()
 
 
-async def test_every_admin_operation_needs_an_admin_key(
-    gateway: GatewayHandle, http: aiohttp.ClientSession
-) -> None:
+async def test_every_admin_operation_needs_an_admin_key(gateway: GatewayHandle, http: aiohttp.ClientSession) -> None:
     """Every operation in the route table (and the OpenAPI document) answers 401 without a key or with a wrong one,
     and 403 admin_key_required to a client key, in OpenAI's error shape; the client key still serves /v1."""
     paths = [(op.method, op.path.replace("{name}", "ds-a")) for op in OPS] + [("GET", "/admin/openapi.json")]
@@ -97,9 +98,7 @@ async def test_failures_keep_failovers_and_errors(
     assert (status, body["error"]["code"]) == (400, "invalid_query")
 
 
-async def test_spend_by_key_route_provider_and_day(
-    make_gateway: GatewayFactory, http: aiohttp.ClientSession
-) -> None:
+async def test_spend_by_key_route_provider_and_day(make_gateway: GatewayFactory, http: aiohttp.ClientSession) -> None:
     """Spend is booked per client key, route and provider: grouped as asked, filtered, with totals; unknown
     dimensions are a 400 naming the parameter."""
     gw = await make_gateway()
@@ -137,3 +136,38 @@ async def test_grant_burn_down_has_history_and_a_plan(
     assert (g["provider"], g["grant"], g["unit"], g["size"]) == ("qwen", "pack", "tokens", 100000)
     assert g["history"][0]["remaining"] == 100000 and g["history"][-1]["remaining"] == g["remaining"] < 100000
     assert g["plan"] and g["plan"][0]["remaining"] == g["remaining"] and g["plan"][-1]["t"] > g["plan"][0]["t"]
+
+
+@pytest.mark.parametrize(
+    ("which", "paths"),
+    [("client_book", ("/admin/spend",)), ("book_day", ("/admin/spend", "/admin/grants"))],
+)
+async def test_a_hand_edited_book_in_redis_is_an_error_naming_its_key(
+    make_gateway: GatewayFactory, redis_url: str, http: aiohttp.ClientSession, which: str, paths: tuple[str, ...]
+) -> None:
+    """A day's books in Redis (a client key's or a provider's) with a field hand-edited to a non-integer: the
+    admin spend and grants views answer 503 ledger_unreadable naming the key (no 500, no traceback in the logs);
+    the field fixed, they answer 200 again."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["account"] = {"grants": [{"name": "pack", "tokens": 100000, "expires": SOON}]}
+
+    gw = await make_gateway(edit, store=RedisStore.from_url(redis_url))
+    await gw.client().chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    day = dt.datetime.fromtimestamp(gw.clock(), dt.UTC).strftime("%Y%m%d")
+    key = keys.client_book("tests", day) if which == "client_book" else keys.book_day("ds-a", day)
+    await gw.gw.ledger.history(gw.clock(), 1)  # flushed: the books are in Redis
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    field = next(iter(await r.hkeys(key)))
+    good = await r.hget(key, field)
+    await r.hset(key, field, "1.5e3")
+    with structlog.testing.capture_logs() as logs:
+        for path in paths:
+            status, body = await call(http, gw, "GET", path)
+            assert status == 503 and body["error"]["code"] == "ledger_unreadable", (path, body)
+            assert key in body["error"]["message"] and "1.5e3" in body["error"]["message"]
+    assert not [e for e in logs if "exc_info" in e or "exception" in e]
+    await r.hset(key, field, good)
+    await r.aclose()
+    for path in paths:
+        assert (await call(http, gw, "GET", path))[0] == 200

@@ -7,11 +7,15 @@ import asyncio
 import time
 
 import aiohttp
+import redis.asyncio as aioredis
+import structlog
 
+from balancer.clients import POLL_S
+from balancer.state import keys
 from balancer.state.redis import RedisStore
 from tests.balancer.admin.test_admin_api import call
 from tests.balancer.admin.test_client_keys import chat, make_key
-from tests.conftest import Clock, GatewayFactory, GatewayHandle
+from tests.conftest import CLIENT_KEY, Clock, GatewayFactory, GatewayHandle
 
 
 async def _until(http: aiohttp.ClientSession, gw: GatewayHandle, key: str, status: int, within_s: float) -> float:
@@ -44,3 +48,27 @@ async def test_keys_limits_and_budgets_hold_across_instances(
         await _until(http, a, budget, 429, within_s=3.0)
     _, key = await call(http, a, "GET", "/admin/keys/budget")
     assert key["spent_today_cny"] > 0.00001
+
+
+async def test_a_hand_edited_key_table_version_keeps_the_table_and_its_poll(
+    make_gateway: GatewayFactory, redis_url: str, http: aiohttp.ClientSession
+) -> None:
+    """The shared client key table's version hand-edited to a non-integer: a gateway still starts and serves the
+    config's keys, logs it once (no traceback, however many polls), and keeps polling: the version fixed, a key
+    made on another instance is honoured within two seconds."""
+    r = aioredis.Redis.from_url(redis_url)
+    await r.set(keys.CLIENT_KEYS_VERSION, "v2")
+    with structlog.testing.capture_logs() as logs:
+        a = await make_gateway(store=RedisStore.from_url(redis_url))
+        assert (await chat(http, a, CLIENT_KEY))[0] == 200
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 * POLL_S:  # a few polls of the unreadable version
+            await asyncio.sleep(0.05)
+    unread = [e for e in logs if e["event"] == "client_keys_unreadable"]
+    assert len(unread) == 1 and keys.CLIENT_KEYS_VERSION in unread[0]["reason"] and "'v2'" in unread[0]["reason"]
+    assert not [e for e in logs if "exc_info" in e or "exception" in e]
+    await r.set(keys.CLIENT_KEYS_VERSION, "7")
+    await r.aclose()
+    b = await make_gateway(store=RedisStore.from_url(redis_url))
+    secret = await make_key(http, b, name="late")
+    assert await _until(http, a, secret, 200, within_s=2.5) < 2.5
