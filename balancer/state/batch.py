@@ -11,11 +11,13 @@ that Redis ignores, never a double count; and nothing is dropped, only sent late
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
@@ -39,6 +41,27 @@ def count(key: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise Unreadable(f"Redis key {key} holds {str(value)[:40]!r}, not an integer") from None
+
+
+log = structlog.get_logger("balancer.state.batch")
+_UNREADABLE_SEEN: set[str] = set()  # health entries already logged as unreadable (bounded: see instant)
+
+
+def instant(key: str, value: Any) -> float:
+    """A time read from Redis (a health entry's end); one that is no finite number (a hand edit) is 0.0, long
+    past, so the entry is ignored rather than stopping the store's start or its health sync (logged once)."""
+    try:
+        got = float(value)
+    except (TypeError, ValueError):
+        got = math.nan
+    if math.isfinite(got):
+        return got
+    if str(value) not in _UNREADABLE_SEEN:
+        if len(_UNREADABLE_SEEN) > 100:
+            _UNREADABLE_SEEN.clear()
+        _UNREADABLE_SEEN.add(str(value))
+        log.error("health_entry_unreadable", key=key, value=str(value)[:40], kept="ignored as expired")
+    return 0.0
 
 
 class Counters:

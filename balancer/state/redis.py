@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from balancer import tasks
 from balancer.config import Breaker, Limits
 from balancer.state import Admission, Quota, Verdict, candidate_key, keys
-from balancer.state.batch import Counters, Unreadable, count
+from balancer.state.batch import Counters, Unreadable, count, instant
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
 from balancer.state.scripts import lua
@@ -356,7 +356,7 @@ class RedisStore(MemoryStore):
         now = time.time()
         for field, value in entries.items():
             until_s, _, reason = value.partition("|")
-            self._apply(field, float(until_s), reason, now)
+            self._apply(field, instant(keys.HEALTH, until_s), reason, now)
 
     def _apply(self, field: str, until: float, reason: str, now: float) -> None:
         kind, _, key = field.partition(":")
@@ -392,7 +392,7 @@ class RedisStore(MemoryStore):
         op, field, until, reason = [*data.split("|", 3), "", "", ""][:4]
         kind, _, key = field.partition(":")
         if op == "set":
-            self._apply(field, float(until), reason, time.time())
+            self._apply(field, instant(keys.EVENTS, until), reason, time.time())
         elif op == "clear" and kind == "cd":
             self._cool.pop(key, None)
         elif op == "clear" and kind == "br":

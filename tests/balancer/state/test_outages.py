@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
+import structlog
 
 from balancer.state import keys
 from balancer.state.redis import RedisStore
@@ -148,3 +150,31 @@ async def test_a_paid_balance_survives_redis_starting_after_the_gateway(
             assert 99_000_000 < left < 100_000_000  # µ¥: the balance less what the requests cost
     finally:
         server.stop()
+
+
+async def test_a_hand_edited_health_entry_neither_stops_the_start_nor_the_health_sync(
+    make_gateway: GatewayFactory, redis_url: str
+) -> None:
+    """A cooldown in Redis whose end was hand-edited to no number: the gateway starts (it took the entry as long
+    expired, logged once) and serves from that account; an event carrying such an end is skipped the same way, and
+    a real cooldown (of ds-b) another instance publishes after it still reaches this one."""
+    r = aioredis.Redis.from_url(redis_url)
+    await r.hset(keys.HEALTH, keys.cooldown_field("ds-a"), "soon|cooldown:overloaded")
+    with structlog.testing.capture_logs() as logs:
+        gw = await make_gateway(store=RedisStore.from_url(redis_url))
+        served = await gw.client().chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+        assert served.headers["x-qiao-provider"] == "ds-a"
+        await r.publish(keys.EVENTS, f"set|{keys.cooldown_field('ds-a')}|later|overloaded")
+        other = RedisStore.from_url(redis_url)
+        await other.start()
+        now = time.time()
+        await other.cool_down("ds-b", now + 600, "overloaded", now)
+        t0 = time.monotonic()
+        while gw.gw.store.health("ds-b", "deepseek-chat", time.time()).available:
+            assert time.monotonic() - t0 < 5.0, "the cooldown never reached the gateway"
+            await asyncio.sleep(0.05)
+        await other.close()
+    await r.aclose()
+    unread = [e for e in logs if e["event"] == "health_entry_unreadable"]
+    assert [e["value"] for e in unread] == ["soon", "later"]
+    assert not [e for e in logs if "exc_info" in e or "exception" in e]
