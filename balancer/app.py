@@ -99,8 +99,8 @@ def make_app(
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await gw.start()
-        planner = asyncio.create_task(gw.replan_forever())
-        publisher = asyncio.create_task(_publish(metrics))
+        planner = tasks.spawn(gw.replan_forever, "replan")
+        publisher = tasks.spawn(lambda: _publish(metrics), "metrics-publisher")
         yield
         await tasks.stop(planner, publisher)
         metrics.publish()

@@ -152,7 +152,7 @@ class Clients:
 
     async def start(self) -> None:
         await self._refresh_quietly()
-        self._task = asyncio.create_task(self._poll())
+        self._task = tasks.spawn(self._poll, "key-sync")
 
     async def close(self) -> None:
         await tasks.stop(self._task)

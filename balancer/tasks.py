@@ -3,12 +3,14 @@
 ``task.cancel()`` then ``await task`` under ``suppress(CancelledError)`` has two faults: it swallows a
 cancellation aimed at the caller (the shutdown deadline), and it waits forever for a task whose cancel
 was swallowed inside a client library. ``stop`` waits with ``asyncio.wait`` instead, for at most a
-bound; loops that must end also check a closing flag of their owner at every turn.
+bound; loops that must end also check a closing flag of their owner at every turn. ``survive`` keeps a
+background loop alive past an exception it did not expect.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -28,3 +30,25 @@ async def stop(*tasks: asyncio.Task[Any] | None, within_s: float = STOP_S) -> No
     _, pending = await asyncio.wait(live, timeout=within_s)
     if pending:
         log.warning("task_did_not_stop", tasks=sorted(t.get_name() for t in pending), waited_s=within_s)
+
+
+async def survive(loop: Callable[[], Awaitable[None]], name: str, pause_s: float = 1.0) -> None:
+    """Run the background ``loop`` until it returns. An exception it did not expect does not end it: it is
+    logged (``background_task_failed``, once per distinct error, with its traceback) and ``loop`` starts
+    again after ``pause_s``. Cancellation stops it."""
+    last = ""
+    while True:
+        try:
+            await loop()
+            return
+        except Exception as e:
+            error = f"{type(e).__name__}: {str(e)[:200]}"
+            if error != last:
+                log.error("background_task_failed", task=name, error=error, restart_in_s=pause_s, exc_info=e)
+            last = error
+        await asyncio.sleep(pause_s)
+
+
+def spawn(loop: Callable[[], Awaitable[None]], name: str, pause_s: float = 1.0) -> asyncio.Task[None]:
+    """A task running ``loop`` under :func:`survive`."""
+    return asyncio.create_task(survive(loop, name, pause_s), name=name)

@@ -74,34 +74,48 @@ class BalancePoller:
         return dict(zip(wanted, results, strict=True))
 
     async def _poll(self, name: str, provider: Provider) -> Balance | str:
+        """One provider's poll. It never raises (but for cancellation): a reply that cannot be read and any
+        surprise (a vendor hook's KeyError, a state store or ledger error) are this provider's failed poll, so
+        the other providers and the later polls go on."""
+        cfg = self.config().balances
+        try:
+            balance = await self._fetch(provider, cfg.timeout_s)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
+            return self._failed(name, str(e)[:200] or type(e).__name__)
+        except Exception as e:  # a vendor hook's bug: this provider's failed poll, not the poller's end
+            return self._failed(name, f"{type(e).__name__}: {str(e)[:200]}", e)
+        try:
+            await self._apply(name, balance, cfg.interval_s)
+        except Exception as e:  # the state store or the ledger: the next poll tries again
+            return self._failed(name, f"{type(e).__name__} applying the balance: {str(e)[:200]}", e)
+        if name in self.errors:
+            log.info("balance_poll_recovered", provider=name, error=self.errors.pop(name))
+        return balance
+
+    async def _fetch(self, provider: Provider, timeout_s: float) -> Balance:
         vendor = REGISTRY[provider.vendor]
         probe = vendor.balance
         assert probe is not None
-        cfg = self.config().balances
         key = provider.api_key.reveal() if provider.api_key else ""
         headers = vendor.headers(key, b"", provider.extra, self.clock())
-        try:
-            async with asyncio.timeout(cfg.timeout_s):
-                async with self.session.get(probe_url(vendor, provider, probe), headers=headers) as resp:
-                    body = await resp.read()
-                    if resp.status >= 300:
-                        raise ValueError(f"HTTP {resp.status}")
-            balance = believable(probe.parse(body))
-        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
-            return self._failed(name, str(e)[:200] or type(e).__name__)
-        await self._apply(name, balance, cfg.interval_s)
-        return balance
+        async with asyncio.timeout(timeout_s):
+            async with self.session.get(probe_url(vendor, provider, probe), headers=headers) as resp:
+                body = await resp.read()
+                if resp.status >= 300:
+                    raise ValueError(f"HTTP {resp.status}")
+        return believable(probe.parse(body))
 
-    def _failed(self, name: str, error: str) -> str:
-        """A failed poll: the known balance stays; logged when the provider's error is new, not at every poll."""
-        if self.errors.get(name) != error:
+    def _failed(self, name: str, error: str, unexpected: Exception | None = None) -> str:
+        """A failed poll: the known balance stays; logged when the provider's error is new, not at every poll
+        (an unexpected exception at error level, with its traceback)."""
+        if self.errors.get(name) != error and unexpected is None:
             log.warning("balance_poll_failed", provider=name, error=error)
+        elif self.errors.get(name) != error:
+            log.error("balance_poll_failed", provider=name, error=error, exc_info=unexpected)
         self.errors[name] = error
         return error
 
     async def _apply(self, name: str, balance: Balance, interval_s: float) -> None:
-        if name in self.errors:
-            log.info("balance_poll_recovered", provider=name, error=self.errors.pop(name))
         self.latest[name] = balance
         if self.on_balance is not None:
             await self.on_balance(name, balance)
@@ -132,7 +146,7 @@ class BalancePoller:
         if not cfg.enabled or not self.providers():
             return
         await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="balance-poller")
+        self._task = tasks.spawn(self._run, "balance-poller")
 
     async def _run(self) -> None:
         while True:

@@ -75,7 +75,7 @@ class RedisLedger(L.MemoryLedger):
         with contextlib.suppress(RedisError, OSError):
             await self._init_paid()
             await self._pull_all()
-        self._task = asyncio.create_task(self._loop())
+        self._task = tasks.spawn(self._loop, "ledger-flusher")
 
     async def close(self) -> None:
         """Stop the flusher and send what is queued; what Redis cannot take now is lost, and logged as such."""

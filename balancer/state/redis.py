@@ -99,7 +99,7 @@ class RedisStore(MemoryStore):
             await self._resync()
         except (RedisError, OSError) as e:
             self._degrade(e)
-        self._tasks = [asyncio.create_task(self._flusher()), asyncio.create_task(self._listener())]
+        self._tasks = [tasks.spawn(self._flusher, "state-flusher"), tasks.spawn(self._listener, "health-listener")]
 
     async def close(self) -> None:
         self._closing = True
@@ -295,7 +295,7 @@ class RedisStore(MemoryStore):
             self._leases.clear()
             log.warning("state_store_degraded", error=str(exc)[:200], events=self.degraded_events)
         if not self._closing and (self._recovering is None or self._recovering.done()):
-            self._recovering = asyncio.create_task(self._recover())
+            self._recovering = tasks.spawn(self._recover, "state-recover")
 
     async def _recover(self) -> None:
         delay = 0.1

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import pytest
+import structlog
 
 from balancer import tasks
 
@@ -46,3 +47,36 @@ async def test_a_deadline_on_the_caller_is_not_swallowed() -> None:
             await tasks.stop(t, within_s=3600)
     release.set()
     await t
+
+
+async def test_survive_restarts_a_loop_after_an_unexpected_exception_and_logs_it_once() -> None:
+    """A background loop that raises what its owner did not expect (a RuntimeError, a KeyError) is started
+    again after the pause, each distinct error logged once with the task's name; a loop that returns ends it."""
+    runs: list[int] = []
+
+    async def loop() -> None:
+        runs.append(1)
+        if len(runs) <= 3:
+            raise RuntimeError("boom")
+        if len(runs) == 4:
+            raise KeyError("hook")
+
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.wait_for(tasks.survive(loop, "test-loop", pause_s=0.001), timeout=10)
+    assert len(runs) == 5
+    failed = [(e["task"], e["error"]) for e in logs if e["event"] == "background_task_failed"]
+    assert failed == [("test-loop", "RuntimeError: boom"), ("test-loop", "KeyError: 'hook'")]
+
+
+async def test_a_survived_loop_still_stops_on_cancel() -> None:
+    """Cancellation is no exception to survive: ``stop`` ends a spawned loop, also while it pauses."""
+
+    async def failing() -> None:
+        raise RuntimeError("again")
+
+    for loop in (failing, lambda: asyncio.sleep(3600)):
+        t = tasks.spawn(loop, "test-loop", pause_s=3600)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await tasks.stop(t)
+        assert t.cancelled()

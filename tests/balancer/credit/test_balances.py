@@ -166,3 +166,41 @@ async def test_a_hostile_balance_reply_is_one_logged_failure_and_polling_goes_on
         assert not [e for e in logs if "exc_info" in e or "exception" in e or e["log_level"] == "error"]
     finally:
         await runner.cleanup()
+
+
+async def test_a_vendor_hook_that_raises_is_one_providers_failed_poll_and_polling_goes_on(
+    make_gateway: GatewayFactory,
+) -> None:
+    """A balance reply that makes the vendor's parser raise something unexpected (DeepSeek's with no
+    ``balance_infos``: an IndexError) is that provider's failed poll, logged once with the provider and never
+    the poller's end: the other provider's polls go on, the failing one is asked again, and a sane reply later
+    is taken. (Before, the IndexError escaped the background task and balances were never polled again.)"""
+    broken, broken_hits = [_deepseek_balance("80", "0", "80")], [0]
+    good, good_hits = [_deepseek_balance("50", "0", "50")], [0]
+    runner_a, url_a = await _balance_server(broken, broken_hits)
+    runner_b, url_b = await _balance_server(good, good_hits)
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["providers"]["ds-a"]["base_url"] = url_a
+        raw["providers"]["ds-b"]["base_url"] = url_b
+        raw["balances"] = {"interval_s": 0.01, "timeout_s": 2}
+
+    try:
+        gw = await make_gateway(edit)
+        poller = gw.gw.balances
+        assert poller is not None and poller.latest["ds-a"].paid == 80.0
+        with structlog.testing.capture_logs() as logs:
+            broken[0] = json.dumps({"is_available": True, "balance_infos": []}).encode()
+            a, b = broken_hits[0], good_hits[0]
+            await _until(lambda: broken_hits[0] >= a + 10 and good_hits[0] >= b + 10)
+            good[0] = _deepseek_balance("40", "0", "40")
+            await _until(lambda: poller.latest["ds-b"].paid == 40.0)
+            assert poller.latest["ds-a"].paid == 80.0 and "IndexError" in poller.errors["ds-a"]
+            broken[0] = _deepseek_balance("70", "0", "70")
+            await _until(lambda: poller.latest["ds-a"].paid == 70.0)
+        failed = [e for e in logs if e["event"] == "balance_poll_failed"]
+        assert len(failed) == 1 and failed[0]["provider"] == "ds-a" and "IndexError" in failed[0]["error"]
+        assert [e["provider"] for e in logs if e["event"] == "balance_poll_recovered"] == ["ds-a"]
+    finally:
+        await runner_a.cleanup()
+        await runner_b.cleanup()
