@@ -102,6 +102,7 @@ def reply_message(body: bytes) -> dict[str, Any] | None:
 
 class Capture:
     def __init__(self, cfg: TranscriptsConfig) -> None:
+        self.cfg = cfg  # the settings it was made with (a reload with others makes a new one)
         self.writer = TranscriptWriter(
             Path(cfg.directory),
             max_bytes=cfg.max_bytes,

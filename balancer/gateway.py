@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import msgspec
 import structlog
 
 from balancer import checks, http, router, upstream
@@ -62,6 +63,7 @@ class Gateway:
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
     solve_s: float | None = None  # how long the last re-plan took
     replans: Replans = field(default_factory=Replans)  # failed re-plans: logged once, shown in the status
+    capturing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one transcript writer swap at a time
     _engine: Engine | None = None
 
     @property
@@ -180,6 +182,7 @@ class Gateway:
     async def reload(self, cfg: Config) -> None:
         old = self.cfg
         self.apply(cfg)
+        await self.recapture()
         await self.replan_quietly()
         # A provider whose credentials changed gets a fresh start ("out until config reload").
         for name, prov in cfg.providers.items():
@@ -190,6 +193,25 @@ class Gateway:
         for key in {candidate_key(c.provider_name, c.model) for r in self.routes.values() for c in r.choices}:
             await self.store.clear(key, "model_unavailable")
         log.info("config_reloaded", generation=self.generation, routes=sorted(self.routes))
+
+    async def recapture(self) -> None:
+        """After a reload whose ``transcripts`` settings changed, capture follows them: the old writer writes what
+        it queued and closes its file, then a new one (new directory, sample rate, ...) takes the records from
+        then on; records submitted meanwhile wait in its queue. None when the section was removed."""
+        async with self.capturing:
+            want = self.cfg.transcripts
+            if want == (None if self.capture is None else self.capture.cfg):
+                return
+            old, self.capture = self.capture, None if want is None else Capture(want)
+            if old is not None:
+                await old.close()
+            if self.capture is not None:
+                await self.capture.start()
+            log.info(
+                "transcripts_reconfigured",
+                was=None if old is None else msgspec.to_builtins(old.cfg),
+                now=None if want is None else msgspec.to_builtins(want),
+            )
 
 
 def lineups(routes: dict[str, CompiledRoute]) -> dict[str, Lineup]:

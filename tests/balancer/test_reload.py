@@ -8,11 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
+import structlog
 import yaml
 
 from balancer import config as config_mod
@@ -189,3 +191,46 @@ async def test_a_plan_solved_for_the_config_before_a_reload_does_not_steer_the_n
     await solving
     assert gw.gw.plan is not None and "chat" not in gw.gw.plan.routes and "solo" in gw.gw.plan.routes
     assert await _served_by(gw) == {"qwen"}
+
+
+async def test_a_reload_that_changes_the_transcripts_settings_applies_them(
+    tmp_path: Path, make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """A reload with another transcripts directory writes the conversations from then on to the new one (the old
+    file closed whole, its records kept, and logged as ``transcripts_reconfigured``); one with sample_rate 0 then
+    captures nothing. (Before, capture was built once at start: the reload was silently not applied.)"""
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def capture(directory: Path, sample_rate: float = 1.0) -> dict[str, Any]:
+        raw = base_config(emulator.url)
+        raw["transcripts"] = {"directory": str(directory), "sample_rate": sample_rate}
+        raw["routes"]["chat"]["transcripts"] = True
+        return raw
+
+    def records(directory: Path) -> list[bytes]:
+        """The records written so far (a file still open has no gzip trailer yet: read what it holds)."""
+        found = b"".join(zlib.decompressobj(31).decompress(f.read_bytes()) for f in directory.glob("*.jsonl.gz"))
+        return found.splitlines()
+
+    async def until(what: Any) -> None:
+        for _ in range(1000):
+            if what():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("never happened")
+
+    gw = await make_gateway(lambda raw: raw.update(capture(first)))
+    client = gw.client()
+    await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    await until(lambda: len(records(first)) == 1)
+    with structlog.testing.capture_logs() as logs:
+        await gw.gw.reload(config_mod.parse(capture(second)))
+    assert [e["now"]["directory"] for e in logs if e["event"] == "transcripts_reconfigured"] == [str(second)]
+    await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    await until(lambda: len(records(second)) == 1)
+    assert len(records(first)) == 1
+    await gw.gw.reload(config_mod.parse(capture(second, sample_rate=0.0)))
+    capture_now = gw.gw.capture
+    assert capture_now is not None
+    await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    assert capture_now.writer.dropped == 1 and capture_now.writer.written == 0
