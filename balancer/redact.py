@@ -1,9 +1,10 @@
 """What a transcript must not hold: values under a secret-named key, at any depth, JSON held in a string included.
 
-A name is secret when, lower-cased and without ``_``, ``-``, ``.`` and spaces, it ends in one of
+A name is secret when, lower-cased and without ``_``, ``-``, ``.``, ``/`` and spaces, it ends in one of
 :data:`SECRET_SUFFIXES` (``api_key``, ``X-Api-Key``, ``clientSecret``, ``AccessKeySecret``, ``SecretId``,
 ``refresh_token``, ``passwd``, ``Set-Cookie``...) and is not a word of the model's vocabulary
-(``eos_token``, ``max_token``), or when its last word is ``pass``, ``ak`` or ``sk`` (``user_pass``, ``baidu_sk``).
+(``eos_token``, ``max_token``), or when its last word is ``pass``, ``ak`` or ``sk`` (``user_pass``, ``baidu_sk``);
+words are split at those separators and at a lower-to-upper case change (``api/key`` is ``api`` ``key``).
 Not secret: ``tokens``, ``max_tokens``, ``token_count``, ``keyword``, ``monkey``, ``passage``, ``task``,
 ``sort_key``, ``session_id``, ``signature``/``sign`` (a request signature is no key), a bare ``key``.
 
@@ -78,9 +79,9 @@ _VOCABULARY = frozenset(
 ) | {"nexttoken", "lasttoken", "firsttoken"}
 _LAST_WORDS = frozenset({"pass", "ak", "sk"})
 _SUFFIX = re.compile("(?:" + "|".join(sorted(SECRET_SUFFIXES, key=len, reverse=True)) + ")$")
-_SEPARATORS = re.compile(r"[_\-. ]")
-_WORDS = re.compile(r"[_\-. ]+|(?<=[a-z0-9])(?=[A-Z])")
-#: Raw request bytes (``_-. `` deleted) that may hold a secret name: a stem of every rule (the Chinese names in
+_SEPARATORS = re.compile(r"[_\-./ ]")
+_WORDS = re.compile(r"[_\-./ ]+|(?<=[a-z0-9])(?=[A-Z])")
+#: Raw request bytes (``_-./ `` deleted) that may hold a secret name: a stem of every rule (the Chinese names in
 #: UTF-8 or as ``\uXXXX``), or an ASCII character written as a JSON escape (``"\u0070assword"`` is ``password``).
 _ZH = SECRET_SUFFIXES[-5:]
 _HINT = re.compile(
@@ -102,7 +103,7 @@ def is_secret_name(name: str) -> bool:
 
 def may_name_secret(raw: bytes | msgspec.Raw) -> bool:
     """False only when raw JSON bytes cannot hold a secret-named key (checked without decoding them)."""
-    return _HINT.search(bytes(raw).translate(None, b"_-. ")) is not None
+    return _HINT.search(bytes(raw).translate(None, b"_-./ ")) is not None
 
 
 def strip_secrets(obj: Any) -> Any:
@@ -132,7 +133,13 @@ def _quoted(text: str) -> str | None:
 def strip_request(body: Any) -> Any:
     """A chat-completion request body without secret values: :func:`strip_secrets`, but its tools' parameters and
     its response format's JSON Schema keep their property names and schemas (see the module's rule)."""
-    return _with(body, {"tools": _each(_tool), "functions": _each(_function), "response_format": _response_format})
+    return _request(body, _schema, _value)
+
+
+def scrub_request(body: Any, scrub: Callable[[Any, bool], Any]) -> Any:
+    """A request body with ``scrub(value, numbers)`` applied to every value: ``numbers`` False in its JSON
+    Schemas (tools' parameters, the response format's schema), whose numbers are bounds, never PII."""
+    return _request(body, lambda s: scrub(s, False), lambda _name, v: scrub(v, True))
 
 
 _DROP: Any = object()  # a value that is left out, key and all
@@ -152,27 +159,32 @@ def _kept(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
     return {k: v for k, v in pairs if v is not _DROP}
 
 
-def _with(obj: Any, special: dict[str, _Strip]) -> Any:
-    """``obj`` stripped, the values of the ``special`` keys by their own function."""
+_Rest = Callable[[str, Any], Any]
+
+
+def _with(obj: Any, special: dict[str, _Strip], rest: _Rest) -> Any:
+    """``obj`` with each key's value by ``rest(key, value)``, the values of the ``special`` keys by their own."""
     if not isinstance(obj, dict):
-        return strip_secrets(obj)
-    return _kept((k, special[k](v) if k in special else _value(str(k), v)) for k, v in obj.items())
+        return rest("", obj)
+    return _kept((k, special[k](v) if k in special else rest(str(k), v)) for k, v in obj.items())
 
 
-def _each(strip: _Strip) -> _Strip:
-    return lambda v: [strip(x) for x in v] if isinstance(v, list) else strip_secrets(v)
+def _request(body: Any, schema: _Strip, rest: _Rest) -> Any:
+    """``body`` with its JSON Schemas (see the module's rule) by ``schema``, every other value by ``rest``."""
 
+    def each(f: _Strip) -> _Strip:
+        return lambda v: [f(x) for x in v] if isinstance(v, list) else rest("", v)
 
-def _function(fn: Any) -> Any:
-    return _with(fn, {"parameters": _schema})
+    def function(fn: Any) -> Any:
+        return _with(fn, {"parameters": schema}, rest)
 
+    def tool(t: Any) -> Any:
+        return _with(t, {"function": function}, rest)
 
-def _tool(tool: Any) -> Any:
-    return _with(tool, {"function": _function})
+    def response_format(fmt: Any) -> Any:
+        return _with(fmt, {"json_schema": lambda js: _with(js, {"schema": schema}, rest)}, rest)
 
-
-def _response_format(fmt: Any) -> Any:
-    return _with(fmt, {"json_schema": lambda js: _with(js, {"schema": _schema})})
+    return _with(body, {"tools": each(tool), "functions": each(function), "response_format": response_format}, rest)
 
 
 #: Keywords whose value maps names (of properties, definitions) to subschemas.

@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from balancer.redact import may_name_secret, strip_request, strip_secrets
+from balancer.redact import may_name_secret, scrub_request, strip_request, strip_secrets
 from finetune.pii import Scrubber
 
 log = structlog.get_logger("balancer.transcripts")
@@ -167,9 +167,9 @@ class TranscriptWriter:
         if not isinstance(request, msgspec.Raw):
             request = strip_request(request)
         response = strip_secrets(response)
-        if self._scrubber is not None:
-            request = self._scrubber.scrub_obj(request)[0]
-            response = self._scrubber.scrub_obj(response)[0]
+        if (scrubber := self._scrubber) is not None:
+            request = scrub_request(request, lambda v, numbers: scrubber.scrub_obj(v, numbers)[0])
+            response = scrubber.scrub_obj(response)[0]
         clean = msgspec.structs.replace(record, request=request, response=response)
         self._encoder.encode_into(clean, buf, len(buf))
         buf.extend(b"\n")

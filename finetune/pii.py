@@ -85,23 +85,24 @@ class Scrubber:
         sub(_EMAIL, email_token, lambda s: True)
         return text, count
 
-    def scrub_obj(self, obj: Any) -> tuple[Any, int]:
+    def scrub_obj(self, obj: Any, numbers: bool = True) -> tuple[Any, int]:
         """Scrub every string inside nested dicts and lists (for transcript records). A string holding a JSON
         object or array (a tool call's arguments) is scrubbed as JSON and stays JSON; an integer that is PII
-        (``13800138000``) becomes its placeholder string."""
+        (``13800138000``) becomes its placeholder string, unless ``numbers`` is False (a JSON Schema: its
+        numbers are bounds and defaults, and a string there would make it invalid)."""
         if isinstance(obj, str):
             if (inner := embedded_json(obj)) is not None:
                 clean, n = self.scrub_obj(inner)
                 return (json_text(clean), n) if n else (obj, 0)
             return self.scrub(obj)
-        if isinstance(obj, int) and not isinstance(obj, bool) and obj >= 10**10:  # 11+ digits: a phone at least
+        if numbers and isinstance(obj, int) and not isinstance(obj, bool) and obj >= 10**10:  # 11+ digits
             text, n = self.scrub(str(obj))
             return (text, n) if n else (obj, 0)
         if isinstance(obj, list):
-            pairs = [self.scrub_obj(v) for v in obj]
+            pairs = [self.scrub_obj(v, numbers) for v in obj]
             return [v for v, _ in pairs], sum(n for _, n in pairs)
         if isinstance(obj, dict):
-            items = {k: self.scrub_obj(v) for k, v in obj.items()}
+            items = {k: self.scrub_obj(v, numbers) for k, v in obj.items()}
             return {k: v for k, (v, _) in items.items()}, sum(n for _, n in items.values())
         return obj, 0
 

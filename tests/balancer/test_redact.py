@@ -86,6 +86,12 @@ NAMES: list[tuple[str, bool]] = [
     ("密钥", True),
     ("秘钥", True),
     ("访问令牌", True),
+    # words joined by "/" (a path-like name) are words too
+    ("api/key", True),
+    ("x/api/token", True),
+    ("x/api/key", True),
+    ("user/pass", True),
+    ("baidu/sk", True),
     # ordinary names of LLM requests, tools and replies: kept
     ("tokens", False),
     ("max_tokens", False),
@@ -123,6 +129,8 @@ NAMES: list[tuple[str, bool]] = [
     ("sign", False),
     ("session_id", False),
     ("secretary", False),
+    ("v1/sort_key", False),
+    ("disk/ask", False),
     ("密码学", False),
     ("密码强度", False),
 ]
@@ -300,3 +308,60 @@ async def test_arguments_encoded_twice_lose_their_secrets_and_stay_encoded_twice
         assert _leaks(r, ("hunter2",)) == []
         args = r["request"]["messages"][0]["tool_calls"][0]["function"]["arguments"]
         assert json.loads(json.loads(args)) == {"user": "bob"}
+
+
+PHONE = 13800138000
+#: A tool's parameters whose numbers look like a phone: bounds and numeric defaults of a schema, no PII.
+NUMERIC = {
+    "type": "object",
+    "properties": {
+        "phone": {
+            "type": "integer",
+            "minimum": PHONE,
+            "maximum": PHONE + 99,
+            "multipleOf": PHONE,
+            "default": PHONE,
+            "description": "回拨号码，例如 13800138000",
+            "examples": ["13800138000"],
+        },
+    },
+}
+
+
+async def test_pii_scrubbing_keeps_a_schemas_numbers_and_scrubs_its_strings(tmp_path: Path) -> None:
+    """With scrub_pii on, a number in a tool's or response format's JSON Schema that looks like a phone
+    (``minimum``, ``maximum``, ``multipleOf``, a numeric ``default``) stays that number, so the recorded schema
+    is still valid (before: it became the string "[PHONE]"); the schema's strings (a description, examples) are
+    still scrubbed, and the same number outside a schema (``metadata``) still becomes "[PHONE]"."""
+    request = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"phone": PHONE},
+        "tools": [{"type": "function", "function": {"name": "call", "parameters": NUMERIC}}],
+        "functions": [{"name": "call", "parameters": NUMERIC}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "call", "schema": NUMERIC}},
+    }
+    writer = TranscriptWriter(tmp_path, scrub_pii=True)
+    await writer.start()
+    writer.submit(record(0, request=request))
+    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
+    await writer.close()
+    rows = _written(tmp_path)
+    assert len(rows) == 2
+    phone = {
+        "type": "integer",
+        "minimum": PHONE,
+        "maximum": PHONE + 99,
+        "multipleOf": PHONE,
+        "default": PHONE,
+        "description": "回拨号码，例如 [PHONE]",
+        "examples": ["[PHONE]"],
+    }
+    for r in rows:
+        sent = r["request"]
+        assert sent["metadata"] == {"phone": "[PHONE]"}
+        for schema in (
+            sent["tools"][0]["function"]["parameters"],
+            sent["functions"][0]["parameters"],
+            sent["response_format"]["json_schema"]["schema"],
+        ):
+            assert schema == {"type": "object", "properties": {"phone": phone}}
