@@ -22,6 +22,8 @@ MAX_EVENT_BYTES = 8 << 20  # one SSE event longer than this is not a vendor's ch
 _CHECKS = 16  # parses one event over several data lines may cost before only its blank line ends it
 _OPEN, _WHOLE, _OTHER = 0, 1, 2  # what an event's data is so far (_state)
 _RAW = msgspec.json.Decoder(msgspec.Raw)  # validates JSON without building it
+#: Event names whose data is no chunk (a vendor's or proxy's keep-alive); any other name's data is (``result``).
+KEEPALIVE_EVENTS = frozenset({b"ping", b"heartbeat", b"keepalive", b"keep-alive"})
 
 
 def new_session(limit: int = 1000) -> aiohttp.ClientSession:
@@ -57,17 +59,18 @@ class SSEReader:
     is not a JSON object or array cut short, so such a line is never held for the next. A joined JSON value is
     yielded on one line (its line feeds are whitespace): the relay writes each payload as one ``data:`` line.
     :attr:`error` says whether the payload just returned came in an ``event: error``; an event with empty data
-    (``data:`` alone) is a keep-alive, not a payload.
+    (``data:`` alone), or named in :data:`KEEPALIVE_EVENTS` (``event: ping`` / ``data: ping``) whatever its
+    data, is a keep-alive, not a payload.
     Tolerant of the dialects seen in the wild: ``data:{...}`` without a space (Spark), ``: keep-alive``
     comments and blank lines (DeepSeek while queued), CRLF line ends, and what the SSE spec allows besides: a
     byte-order mark before the first line, lone-CR line ends; ``data: [DONE]`` with anything after it (spaces).
-    Other fields (``id:``, ``retry:``, ``event:`` names but ``error``) are ignored — and they are not progress:
-    the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
+    Other fields (``id:``, ``retry:``, ``event:`` names but ``error`` and the keep-alives) are ignored — and they
+    are not progress: the time a caller gives :meth:`next` runs until a data payload, whatever else arrives.
     The buffer is read by position, not sliced per line: a burst of events costs one copy, not one per event;
     and an event whose blank line has arrived with it is never parsed here.
     """
 
-    __slots__ = ("_buf", "_checks", "_error", "_held", "_mode", "_parts", "_pos", "_resp", "error")
+    __slots__ = ("_buf", "_checks", "_error", "_held", "_mode", "_parts", "_ping", "_pos", "_resp", "error")
 
     def __init__(self, resp: Response) -> None:
         self._resp = resp
@@ -78,6 +81,7 @@ class SSEReader:
         self._held = 0  # their bytes as sent (bounded with the unread buffer by MAX_EVENT_BYTES)
         self._checks = _CHECKS
         self._error = False  # the event being read was named ``error``
+        self._ping = False  # the event being read is named as a keep-alive: its data is dropped
         self.error = False  # the payload last returned came in an ``event: error``
 
     async def next(self, timeout_s: float) -> bytes | None:
@@ -141,6 +145,9 @@ class SSEReader:
                 elif start < end and (
                     (pos < size and buf[pos] == 10) or buf.startswith(b"\r\n", pos) or _state(buf[start:end]) != _OPEN
                 ):  # the usual event: one line (the blank line after it, or its data is no object cut short)
+                    if self._ping:
+                        self._error = self._ping = False
+                        continue
                     self._pos = pos
                     self.error, self._error = self._error, False
                     if buf[start] == 91 and buf.startswith(DONE, start, end):  # 91: "["
@@ -151,18 +158,23 @@ class SSEReader:
                     continue
             elif start == end:  # a blank line ends the event
                 if not self._parts:
-                    self._error = False
+                    self._error = self._ping = False
                     continue
                 got = self._dispatch()
             else:
-                if buf.startswith(b"event:", start, end):  # other fields (id:, retry:) and comments are ignored
-                    self._error = buf[start + 6 : end].strip() == b"error"
+                self._field(buf, start, end)
                 continue
             if got is not None:
                 self._pos = pos
                 return got
         self._pos = pos
         return None
+
+    def _field(self, buf: bytes, start: int, end: int) -> None:
+        """A line other than data or blank: an ``event:`` name is noted; other fields and comments are ignored."""
+        if buf.startswith(b"event:", start, end):
+            name = buf[start + 6 : end].strip()
+            self._error, self._ping = name == b"error", name.lower() in KEEPALIVE_EVENTS
 
     def _more(self, buf: bytes, start: int, end: int, pos: int, size: int) -> bytes | None:
         """A further data line of the held event: the event, when this line ends it (as a whole JSON value not
@@ -179,13 +191,13 @@ class SSEReader:
     def _dispatch(self, data: bytes | None = None, state: int | None = None) -> bytes | None:
         """End the event: its data lines joined (``data`` when already joined, ``state`` its :func:`_state` if
         known); one line when they make one JSON value; None for an event without data."""
-        parts, error, self._error = self._parts, self._error, False
+        parts, error, ping, self._error, self._ping = self._parts, self._error, self._ping, False, False
         if not parts:
             return None
         self._parts, self._held, self._checks = [], 0, _CHECKS
         data = b"\n".join(parts) if data is None else data
-        if not data:
-            return None  # an empty event: a keep-alive
+        if not data or ping:
+            return None  # an empty event, or a named keep-alive
         self.error = error
         if len(parts) > 1 and (_state(data) if state is None else state) == _WHOLE:
             return data.replace(b"\n", b" ")  # line feeds between JSON tokens are whitespace

@@ -280,3 +280,56 @@ async def test_event_without_end_is_bounded(make_gateway: GatewayFactory, sse_up
     message = json.loads(evs[-1][6:])["error"]["message"]
     assert "malformed_response" in message and "longer than 8388608 bytes" in message, message
     assert done[0]["attempts"][0]["result"] == "malformed_response", done
+
+
+# ---- keep-alive events: a named ping whose data is no chunk ------------------------------------------------------
+
+KEEPALIVES = {
+    "ping_text": b"event: ping\ndata: ping\n\n",
+    "ping_empty_object": b"event: ping\ndata: {}\n\n",
+    "heartbeat_json": b'event: heartbeat\ndata: {"ts": 1733380000}\n\n',
+    "keepalive_crlf_no_space": b"event:keepalive\r\ndata:{}\r\n\r\n",
+    "keep_alive_multiline": b'event: keep-alive\ndata: {\ndata:   "ts": 1\ndata: }\n\n',
+    "ping_no_blank_line": b"event: ping\ndata: ping\n",
+    "result_is_data": b"",  # no keep-alive: every chunk named ``event:result`` (DashScope) stays data
+}
+
+
+def with_keepalives(name: str) -> list[bytes]:
+    if name == "result_is_data":
+        return [b"event:result\n" + e for e in events()]
+    return [KEEPALIVES[name] + e for e in events()] + [KEEPALIVES[name]]
+
+
+@pytest.mark.parametrize("name", list(KEEPALIVES))
+async def test_keepalive_events_are_not_chunks(make_gateway: GatewayFactory, sse_upstream: Any, name: str) -> None:
+    """An event named ``ping``, ``heartbeat``, ``keepalive`` or ``keep-alive`` before every chunk (the first
+    included) and after [DONE]'s place, whatever its data (text, ``{}``, JSON over several lines), is a
+    keep-alive: the client gets byte for byte the events of the same stream without them, usage accounted once
+    (before: its data was read as a chunk and the stream failed as malformed). Chunks under another name
+    (DashScope's ``event:result``) are still data."""
+    plain, _ = await relay(make_gateway, sse_upstream, events())
+    evs, done = await relay(make_gateway, sse_upstream, with_keepalives(name))
+    assert evs == plain
+    assert content(evs) == "".join(TEXT)
+    assert len(done) == 1 and done[0]["tokens"] == {"prompt": 7, "completion": 11}, done
+
+
+async def test_keepalive_first_reaches_an_openai_client_whole(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
+    """A stream that opens with ``event: ping`` / ``data: ping`` (and pings between chunks) streams its whole
+    answer to an openai SDK client, with no failover: the ping is not the stream's (malformed) first event."""
+    url, pieces = sse_upstream
+    key = f"s{next(_ids)}"
+    pieces[key] = with_keepalives("ping_text")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{key}"
+        cfg["providers"]["ds-b"]["base_url"] = f"{url}/nowhere"
+        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
+
+    gw: GatewayHandle = await make_gateway(edit)
+    with structlog.testing.capture_logs() as logs:
+        stream = await gw.client().chat.completions.create(**{**CHAT, "stream": True})
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "".join(TEXT)
+    assert [e for e in logs if e["event"] == "upstream_failed"] == []
