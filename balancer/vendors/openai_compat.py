@@ -4,6 +4,8 @@ classify a reply by the vendor's error rules. Pure functions; vendor differences
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -252,7 +254,8 @@ def classify_error(
 def classify_reply(
     vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes, now: float | None = None
 ) -> tuple[Outcome, wire.ReplyView | None]:
-    """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too."""
+    """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too; an error status
+    whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body."""
     try:
         view = wire.reply_decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -260,7 +263,8 @@ def classify_reply(
             return Outcome(
                 failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"
             ), None
-        return classify_error(vendor, status, None, headers, now), None
+        outcome = classify_error(vendor, status, None, headers, now)
+        return msgspec.structs.replace(outcome, message=page_excerpt(body, headers.get("content-type", ""))), None
     fields = error_fields(view)
     if status < 300 and fields is None:
         if view.choices is None and view.data is None:
@@ -279,6 +283,28 @@ def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tup
     if fields is not None:
         return classify_error(vendor, 200, fields, {}, now), view
     return OK, view
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_EXCERPT_CHARS = 200
+
+
+def page_excerpt(body: bytes, content_type: str) -> str:
+    """What a client may learn of an error reply that is no JSON (a proxy's page): an HTML page's ``<title>``, a
+    plain text's first line, on one line and at most 200 characters; "" for anything else. Never the body: it
+    may hold a proxy's internals (callers scrub configured secrets from ``body`` first)."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    head = body[:65536]
+    if ctype in ("text/html", "application/xhtml+xml") or head.lstrip()[:14].lower().startswith(
+        (b"<!doctype", b"<html")
+    ):
+        m = _TITLE.search(head)
+        text = html.unescape(m.group(1).decode("utf-8", "replace")) if m else ""
+    elif ctype == "text/plain":
+        text = next((line for line in head.decode("utf-8", "replace").splitlines() if line.strip()), "")
+    else:
+        return ""
+    return "".join(c for c in " ".join(text.split()) if c.isprintable())[:_EXCERPT_CHARS]
 
 
 _MESSAGE_KEYS = ("message", "msg", "error_msg", "errorMessage", "errmsg", "detail")

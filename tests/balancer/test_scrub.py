@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import openai
 import pytest
 import structlog
 from aiohttp import web
@@ -98,3 +99,54 @@ async def test_mid_stream_error_event_is_scrubbed(
     assert_clean(text)
     assert_clean(repr(logs))
     assert any(e["event"] == "stream_failed" for e in logs)
+
+
+HTML_502 = (
+    "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>\n<TITLE>502 Bad Gateway &amp; more: upstream "
+    f"{KEY} unreachable</TITLE></head>\n<body><h1>502</h1><p>nginx internal: 10.0.0.7 {SIGNING}</p></body></html>"
+)
+TEXT_503 = f"upstream overloaded, try later (key {KEY})\nstack: at Worker.run 10.0.0.7 {SIGNING}\n"
+NOT_JSON = {
+    "html_502": (502, "text/html; charset=utf-8", HTML_502, "502 Bad Gateway & more: upstream [redacted] unreachable"),
+    "text_503": (503, "text/plain", TEXT_503, "upstream overloaded, try later (key [redacted])"),
+    "long_text_503": (503, "text/plain", "x" * 5000, "x" * 200),
+}
+
+
+@pytest.fixture
+async def proxy_upstream() -> AsyncIterator[str]:
+    """A proxy in front of a vendor answering ``/<case>/chat/completions`` with the case's non-JSON error page."""
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        status, ctype, body, _ = NOT_JSON[request.match_info["case"]]
+        return web.Response(status=status, body=body.encode(), headers={"Content-Type": ctype})
+
+    app = web.Application()
+    app.router.add_post("/{case}/chat/completions", chat)
+    runner, url = await start_site(app)
+    yield url
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("case", list(NOT_JSON))
+@pytest.mark.parametrize("stream", [False, True], ids=["reply", "stream"])
+async def test_non_json_error_page_gives_the_client_a_short_scrubbed_excerpt(
+    make_gateway: GatewayFactory, proxy_upstream: str, case: str, stream: bool
+) -> None:
+    """An error reply that is no JSON (a proxy's HTML 502 page, a plain-text 503) tells an openai SDK client what
+    the upstream said — the HTML page's <title>, the text's first line (at most 200 characters) — with configured
+    secrets scrubbed and nothing else of the body (before: the message said only the failure class)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        with_secrets(cfg)
+        cfg["providers"]["ds-a"]["base_url"] = f"{proxy_upstream}/{case}"
+
+    gw = await make_gateway(edit)
+    with structlog.testing.capture_logs() as logs, pytest.raises(openai.APIStatusError) as err:
+        await gw.client().chat.completions.create(**{**CHAT, "model": "solo", "stream": stream})
+    message = err.value.message
+    assert NOT_JSON[case][3] in message, message
+    assert "10.0.0.7" not in message and "<" not in message and "x" * 201 not in message, message
+    assert_clean(message)
+    assert_clean(repr(logs))
