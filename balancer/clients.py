@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from balancer import tasks
 from balancer.config import AdminKey, Config, Limits, hash_key
 from balancer.errors import GatewayError
+from balancer.logs import Lasting
 from balancer.state.batch import Unreadable
 from balancer.state.clients import KeyTable, Op
 
@@ -105,7 +106,7 @@ class Clients:
         self._cache: dict[str, KeyRecord] = {}
         self._admin_cache: dict[str, AdminKey] = {}
         self.version = -1
-        self._unread = ""  # why the table's version could not be read ("": it could)
+        self._unread = Lasting(log, "client_keys_unreadable", "client_keys_readable_again")  # the version is no integer
         self._task: asyncio.Task[None] | None = None
 
     def configure(self, cfg: Config) -> None:
@@ -184,13 +185,9 @@ class Clients:
         except (RedisError, OSError):
             return
         except Unreadable as e:
-            if str(e) != self._unread:
-                log.error("client_keys_unreadable", reason=str(e), kept="the table in use")
-            self._unread = str(e)
+            self._unread.fault(str(e), kept="the table in use")
             return
-        if self._unread:
-            log.info("client_keys_readable_again", was=self._unread)
-        self._unread = ""
+        self._unread.ok()
 
     async def create(self, record: KeyRecord) -> tuple[KeyRecord, str]:
         """Store a new key under ``record.name``; returns it with its secret (shown this once, stored hashed)."""

@@ -186,3 +186,30 @@ def configure(level: str = "info", fmt: str = "auto", buffered: bool = False) ->
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+def describe(e: BaseException, limit: int = 300) -> str:
+    """An exception in one line: its class and message (whitespace folded, at most ``limit`` characters)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}"[:limit] if text else type(e).__name__
+
+
+class Lasting:
+    """A fault that lasts across the turns of a loop (a hand-edited Redis value, a task that keeps failing): logged
+    as ``event`` when it begins or its reason changes, not at every turn, and as ``ended`` once when it is gone."""
+
+    __slots__ = ("ended", "event", "log", "reason")
+
+    def __init__(self, log: Any, event: str, ended: str = "") -> None:
+        self.log, self.event, self.ended = log, event, ended
+        self.reason = ""  # the fault's reason ("": none now)
+
+    def fault(self, reason: str, **fields: Any) -> None:
+        if reason != self.reason:
+            self.log.error(self.event, reason=reason, **fields)
+        self.reason = reason
+
+    def ok(self) -> None:
+        if self.reason and self.ended:
+            self.log.info(self.ended, was=self.reason)
+        self.reason = ""

@@ -13,15 +13,11 @@ from typing import Any
 
 import structlog
 
+from balancer.logs import describe
+
 log = structlog.get_logger("balancer.gateway")
 
 REMIND_S = 3600.0  # while the same failure lasts, it is logged again this often (with the count)
-
-
-def reason(e: BaseException) -> str:
-    """The failure in one line: the error's class and message (newlines folded, at most 300 characters)."""
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}"[:300] if text else type(e).__name__
 
 
 def where(e: BaseException) -> str:
@@ -48,7 +44,7 @@ class Replans:
     def failed(self, e: BaseException, now: float) -> None:
         """Count a failure; log it if it is new (another class or place than the last), else once an hour."""
         kind, at = type(e).__name__, where(e)
-        self.reason, self.last_failed_at = reason(e), now
+        self.reason, self.last_failed_at = describe(e), now
         self.failures += 1
         self.since = now if self.since is None else self.since
         self.total[kind] = self.total.get(kind, 0) + 1

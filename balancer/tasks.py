@@ -15,6 +15,8 @@ from typing import Any
 
 import structlog
 
+from balancer.logs import Lasting, describe
+
 log = structlog.get_logger("balancer.tasks")
 
 STOP_S = 2.0
@@ -36,16 +38,13 @@ async def survive(loop: Callable[[], Awaitable[None]], name: str, pause_s: float
     """Run the background ``loop`` until it returns. An exception it did not expect does not end it: it is
     logged (``background_task_failed``, once per distinct error, with its traceback) and ``loop`` starts
     again after ``pause_s``. Cancellation stops it."""
-    last = ""
+    failing = Lasting(log, "background_task_failed")
     while True:
         try:
             await loop()
             return
         except Exception as e:
-            error = f"{type(e).__name__}: {str(e)[:200]}"
-            if error != last:
-                log.error("background_task_failed", task=name, error=error, restart_in_s=pause_s, exc_info=e)
-            last = error
+            failing.fault(describe(e), task=name, restart_in_s=pause_s, exc_info=e)
         await asyncio.sleep(pause_s)
 
 

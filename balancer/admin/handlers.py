@@ -16,7 +16,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from balancer import replans, status
+from balancer import status
 from balancer.admin import spend as spend_view
 from balancer.admin import types as T
 from balancer.admin.routes import Op
@@ -26,6 +26,7 @@ from balancer.config import AdminKey, Limits
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.intake import CLIENT, read_body
+from balancer.logs import describe
 
 log = structlog.get_logger("balancer.admin")
 JSON = "application/json"
@@ -172,7 +173,7 @@ class Admin:
         except Exception as e:  # recorded and logged by replan
             raise GatewayError(
                 503,
-                f"The re-plan failed ({replans.reason(e)}); the plan in force stays. GET /admin/status shows since "
+                f"The re-plan failed ({describe(e)}); the plan in force stays. GET /admin/status shows since "
                 "when (plan.error).",
                 type="server_error",
                 code="replan_failed",

@@ -25,6 +25,7 @@ from balancer import tasks
 from balancer.credit import ledger as L
 from balancer.credit import spend
 from balancer.credit.pricing import day_key, month_key
+from balancer.logs import Lasting
 from balancer.state import keys
 from balancer.state.batch import Counters, Unreadable, count
 
@@ -51,7 +52,7 @@ class RedisLedger(L.MemoryLedger):
         self._watched: frozenset[str] = frozenset()  # client keys with budgets: their totals are pulled
         self._new_clients: set[str] = set()  # client keys booked here and not yet added to keys.CLIENTS
         self._clients_named: set[str] = set()  # ... and those already added
-        self.unread = ""  # why the last pull could not read a counter ("": it could)
+        self._unread = Lasting(log, "ledger_counter_unreadable", "ledger_counter_readable_again")
 
     async def _pull_all(self, now: float | None = None) -> None:
         """Pull the cluster's figures (with ``now``, the planner's too); a counter holding no integer stops the
@@ -63,13 +64,14 @@ class RedisLedger(L.MemoryLedger):
             else:
                 await self.pull_planning(now)
         except Unreadable as e:
-            if str(e) != self.unread:
-                log.error("ledger_counter_unreadable", reason=str(e), kept="this instance's figures")
-            self.unread = str(e)
+            self._unread.fault(str(e), kept="this instance's figures")
             return
-        if self.unread:
-            log.info("ledger_counter_readable_again", was=self.unread)
-        self.unread = ""
+        self._unread.ok()
+
+    @property
+    def unread(self) -> str:
+        """Why the last pull could not read a counter ("": it could)."""
+        return self._unread.reason
 
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError):

@@ -64,7 +64,7 @@ async def test_survive_restarts_a_loop_after_an_unexpected_exception_and_logs_it
     with structlog.testing.capture_logs() as logs:
         await asyncio.wait_for(tasks.survive(loop, "test-loop", pause_s=0.001), timeout=10)
     assert len(runs) == 5
-    failed = [(e["task"], e["error"]) for e in logs if e["event"] == "background_task_failed"]
+    failed = [(e["task"], e["reason"]) for e in logs if e["event"] == "background_task_failed"]
     assert failed == [("test-loop", "RuntimeError: boom"), ("test-loop", "KeyError: 'hook'")]
 
 
