@@ -143,6 +143,20 @@ def _written(tmp_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+async def _both_ways(
+    tmp_path: Path, request: dict[str, Any], response: dict[str, Any] | None = None, scrub_pii: bool = False
+) -> list[dict[str, Any]]:
+    """The rows a writer makes of ``request`` sent as a dict (with ``response``) and as its raw JSON bytes."""
+    writer = TranscriptWriter(tmp_path, scrub_pii=scrub_pii)
+    await writer.start()
+    writer.submit(record(0, request=request) if response is None else record(0, request=request, response=response))
+    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
+    await writer.close()
+    rows = _written(tmp_path)
+    assert len(rows) == 2
+    return rows
+
+
 async def test_secret_names_table(tmp_path: Path) -> None:
     """Every name of the table marked secret is removed — from a dict request, from raw request bytes, from a
     tool call's JSON arguments and from the reply — and every other name is kept in all four places."""
@@ -150,13 +164,7 @@ async def test_secret_names_table(tmp_path: Path) -> None:
     args = json.dumps(values, ensure_ascii=False)
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}
     request = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}], "metadata": values}
-    writer = TranscriptWriter(tmp_path)
-    await writer.start()
-    writer.submit(record(0, request=request, response={"role": "assistant", "content": "ok", "meta": values}))
-    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
-    await writer.close()
-    rows = _written(tmp_path)
-    assert len(rows) == 2
+    rows = await _both_ways(tmp_path, request, {"role": "assistant", "content": "ok", "meta": values})
     places = [
         *(r["request"]["metadata"] for r in rows),
         *(json.loads(r["request"]["messages"][0]["tool_calls"][0]["function"]["arguments"]) for r in rows),
@@ -206,13 +214,7 @@ async def test_secret_named_objects_and_arrays_keep_their_type_and_no_value(tmp_
     }
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": json.dumps(values)}}
     request = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}], "metadata": values}
-    writer = TranscriptWriter(tmp_path)
-    await writer.start()
-    writer.submit(record(0, request=request, response={"role": "assistant", "content": "ok", "meta": values}))
-    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
-    await writer.close()
-    rows = _written(tmp_path)
-    assert len(rows) == 2
+    rows = await _both_ways(tmp_path, request, {"role": "assistant", "content": "ok", "meta": values})
     expected = {"password": {}, "credentials": [], "token": {}, "auth": {}, "city": "北京"}
     for r in rows:
         assert r["request"]["metadata"] == expected
@@ -275,13 +277,7 @@ async def test_tool_and_response_schemas_keep_secret_named_properties_not_their_
         "functions": [{"name": "login", "parameters": PARAMETERS}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "login", "schema": PARAMETERS}},
     }
-    writer = TranscriptWriter(tmp_path)
-    await writer.start()
-    writer.submit(record(0, request=request))
-    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
-    await writer.close()
-    rows = _written(tmp_path)
-    assert len(rows) == 2
+    rows = await _both_ways(tmp_path, request)
     for r in rows:
         sent = r["request"]
         assert sent["tools"][0]["function"]["parameters"] == KEPT
@@ -297,13 +293,7 @@ async def test_arguments_encoded_twice_lose_their_secrets_and_stay_encoded_twice
     twice = json.dumps(json.dumps({"user": "bob", "password": "hunter2-twice"}))
     call = {"id": "c1", "type": "function", "function": {"name": "login", "arguments": twice}}
     request = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
-    writer = TranscriptWriter(tmp_path)
-    await writer.start()
-    writer.submit(record(0, request=request))
-    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
-    await writer.close()
-    rows = _written(tmp_path)
-    assert len(rows) == 2
+    rows = await _both_ways(tmp_path, request)
     for r in rows:
         assert _leaks(r, ("hunter2",)) == []
         args = r["request"]["messages"][0]["tool_calls"][0]["function"]["arguments"]
@@ -340,13 +330,7 @@ async def test_pii_scrubbing_keeps_a_schemas_numbers_and_scrubs_its_strings(tmp_
         "functions": [{"name": "call", "parameters": NUMERIC}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "call", "schema": NUMERIC}},
     }
-    writer = TranscriptWriter(tmp_path, scrub_pii=True)
-    await writer.start()
-    writer.submit(record(0, request=request))
-    writer.submit(record(1, request=msgspec.Raw(json.dumps(request).encode())))
-    await writer.close()
-    rows = _written(tmp_path)
-    assert len(rows) == 2
+    rows = await _both_ways(tmp_path, request, scrub_pii=True)
     phone = {
         "type": "integer",
         "minimum": PHONE,
