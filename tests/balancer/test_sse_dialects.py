@@ -97,6 +97,29 @@ async def relay(
     return [e for e in data.split(b"\n\n") if e], [e for e in logs if e["event"] in kept]
 
 
+async def sdk_stream(
+    make_gateway: GatewayFactory, upstream: Any, first: list[bytes], second: list[bytes] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """What an openai SDK client streams when ds-a sends ``first`` and ds-b ``second`` (None: a path that does
+    not answer a stream), and the log lines meanwhile."""
+    url, pieces = upstream
+    a, b = f"s{next(_ids)}", f"s{next(_ids)}"
+    pieces[a] = first
+    if second is not None:
+        pieces[b] = second
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{a}"
+        cfg["providers"]["ds-b"]["base_url"] = f"{url}/{b if second is not None else 'nowhere'}"
+        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
+
+    gw: GatewayHandle = await make_gateway(edit)
+    with structlog.testing.capture_logs() as logs:
+        stream = await gw.client().chat.completions.create(**{**CHAT, "stream": True})
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    return text, logs
+
+
 def content(evs: list[bytes]) -> str:
     out = ""
     for e in evs:
@@ -250,20 +273,8 @@ async def test_vendor_error_event_is_classified(make_gateway: GatewayFactory, ss
 async def test_vendor_error_event_first_fails_over(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
     """An ``event: error`` of a shape no rule knows, as a stream's first event, fails over to the next candidate
     (it is not relayed as the answer's first chunk): an openai SDK client streams the next candidate's answer."""
-    url, pieces = sse_upstream
-    bad, good = f"s{next(_ids)}", f"s{next(_ids)}"
-    pieces[bad] = [b": queued\n\n", b'event: error\ndata: {"msg":"boom: engine overloaded"}\n\n']
-    pieces[good] = events()
-
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{bad}"
-        cfg["providers"]["ds-b"]["base_url"] = f"{url}/{good}"
-        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
-
-    gw: GatewayHandle = await make_gateway(edit)
-    with structlog.testing.capture_logs() as logs:
-        stream = await gw.client().chat.completions.create(**{**CHAT, "stream": True})
-        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    bad = [b": queued\n\n", b'event: error\ndata: {"msg":"boom: engine overloaded"}\n\n']
+    text, logs = await sdk_stream(make_gateway, sse_upstream, bad, events())
     assert text == "".join(TEXT)
     failed = [e for e in logs if e["event"] == "upstream_failed"]
     assert [(e["provider"], e["failure"]) for e in failed] == [("ds-a", "upstream_error")], failed
@@ -318,18 +329,6 @@ async def test_keepalive_events_are_not_chunks(make_gateway: GatewayFactory, sse
 async def test_keepalive_first_reaches_an_openai_client_whole(make_gateway: GatewayFactory, sse_upstream: Any) -> None:
     """A stream that opens with ``event: ping`` / ``data: ping`` (and pings between chunks) streams its whole
     answer to an openai SDK client, with no failover: the ping is not the stream's (malformed) first event."""
-    url, pieces = sse_upstream
-    key = f"s{next(_ids)}"
-    pieces[key] = with_keepalives("ping_text")
-
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["providers"]["ds-a"]["base_url"] = f"{url}/{key}"
-        cfg["providers"]["ds-b"]["base_url"] = f"{url}/nowhere"
-        cfg["timeouts"] = {"connect_s": 2, "ttft_s": 5, "idle_s": 5, "total_s": 20}
-
-    gw: GatewayHandle = await make_gateway(edit)
-    with structlog.testing.capture_logs() as logs:
-        stream = await gw.client().chat.completions.create(**{**CHAT, "stream": True})
-        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    text, logs = await sdk_stream(make_gateway, sse_upstream, with_keepalives("ping_text"))
     assert text == "".join(TEXT)
     assert [e for e in logs if e["event"] == "upstream_failed"] == []
