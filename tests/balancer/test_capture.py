@@ -19,7 +19,7 @@ import structlog
 
 from balancer.config import hash_key
 from finetune.cli import main as finetune_main
-from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
+from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
 def records(directory: Path) -> list[dict[str, Any]]:
@@ -28,6 +28,21 @@ def records(directory: Path) -> list[dict[str, Any]]:
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             out += [json.loads(line) for line in fh if line.strip()]
     return out
+
+
+async def capturing(
+    make_gateway: GatewayFactory, directory: Path, ds_a_key: str = "", **settings: Any
+) -> GatewayHandle:
+    """A gateway writing route ``chat``'s conversations to ``directory`` (``settings``: more of the transcripts
+    section; ``ds_a_key``: ds-a's provider key, when the test pastes it)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["transcripts"] = {"directory": str(directory), **settings}
+        cfg["routes"]["chat"]["transcripts"] = True
+        if ds_a_key:
+            cfg["providers"]["ds-a"]["api_key"] = ds_a_key
+
+    return await make_gateway(edit)
 
 
 async def test_capture_end_to_end(
@@ -85,11 +100,7 @@ async def test_pretty_printed_body_stays_one_line(
     --data-binary @file``) is still one JSONL line per record: every line of the file is a whole record."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory)
     body = json.dumps({**CHAT, "model": "chat", "messages": [{"role": "user", "content": "你好，\n换行！"}]}, indent=2)
     for _ in range(2):
         async with http.post(
@@ -168,11 +179,7 @@ async def test_cut_streams_are_not_captured(
     record (and no part of one); a complete stream after them is written whole."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory)
     assert gw.gw.capture is not None
     body = {**CHAT, "model": "chat", "stream": True}
     with structlog.testing.capture_logs() as logs:
@@ -208,12 +215,7 @@ async def test_keys_pasted_into_messages_are_not_written(
     directory = tmp_path / "transcripts"
     vendor_key = "sk-vendor-ds-a-0123456789abcdef"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-        cfg["providers"]["ds-a"]["api_key"] = vendor_key
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory, ds_a_key=vendor_key)
     messages = [
         {"role": "user", "content": f"我的密钥是{CLIENT_KEY}，供应商的是「{vendor_key}」。"},
         {
@@ -250,11 +252,7 @@ async def test_scrubbed_tool_call_arguments_stay_json(
     (before: ``"password"`` inside the string was kept and a numeric phone became ``[PHONE]``, not JSON)."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory), "scrub_pii": True}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory, scrub_pii=True)
     args = {"password": "hunter2-pw", "phone": 13800138000, "mobile": "13800138000", "city": "北京"}
     call = {"id": "c1", "type": "function", "function": {"name": "book", "arguments": json.dumps(args)}}
     result = json.dumps({"api_key": "sk-tool-result-leak", "booked": True, "tel": 13900139000})
@@ -301,12 +299,7 @@ async def test_known_key_with_escaped_slashes_is_not_written(
     directory = tmp_path / "transcripts"
     vendor_key = "bce-v3/ALTAK-abcdef123456/0123456789abcdef"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-        cfg["providers"]["ds-a"]["api_key"] = vendor_key
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory, ds_a_key=vendor_key)
     args = json.dumps({"text": vendor_key}).replace("/", "\\/")
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}
     messages = [
@@ -338,11 +331,7 @@ async def test_tool_schemas_with_secret_named_properties_stay_valid_and_convert(
     secret value, and ``finetune convert`` takes the line with the tools as written."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory)
     password = {"type": "string", "description": "登录密码", "default": "hunter2-default", "enum": ["sk-live-enum"]}
     parameters = {
         "type": "object",
@@ -388,11 +377,7 @@ async def test_a_stream_of_several_choices_is_recorded_as_its_first(
     deltas of both choices were joined into one answer, twice as long and never said by the model)."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory)
     for stream in (False, True):
         body = {**CHAT, "model": "chat", "n": 2, "stream": stream}
         async with http.post(gw.url + "/v1/chat/completions", json=body, headers=auth()) as r:
@@ -424,11 +409,7 @@ async def test_misshapen_stream_chunks_neither_fail_the_request_nor_write_a_reco
     traceback after the stream); the next good stream is recorded."""
     directory = tmp_path / "transcripts"
 
-    def edit(cfg: dict[str, Any]) -> None:
-        cfg["transcripts"] = {"directory": str(directory)}
-        cfg["routes"]["chat"]["transcripts"] = True
-
-    gw = await make_gateway(edit)
+    gw = await capturing(make_gateway, directory)
     body = {**CHAT, "model": "chat", "stream": True}
     done = 'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
     for choice in MISSHAPEN:
