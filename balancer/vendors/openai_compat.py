@@ -304,9 +304,16 @@ def page_excerpt(body: bytes, content_type: str) -> str:
         text = next((line for line in head.decode("utf-8", "replace").splitlines() if line.strip()), "")
     else:
         return ""
-    return "".join(c for c in " ".join(text.split()) if c.isprintable())[:_EXCERPT_CHARS]
+    return one_line(text, _EXCERPT_CHARS)
 
 
+def one_line(text: str, limit: int) -> str:
+    """A vendor's words as a client's error message may carry them: whitespace folded to single spaces, characters
+    that do not print dropped, at most ``limit`` characters."""
+    return "".join(c for c in " ".join(text.split()) if c.isprintable())[:limit]
+
+
+_ERROR_CHARS = 500
 _MESSAGE_KEYS = ("message", "msg", "error_msg", "errorMessage", "errmsg", "detail")
 
 
@@ -321,8 +328,8 @@ def error_text(data: bytes) -> str:
         if isinstance(where, dict):
             text = next((v for k in _MESSAGE_KEYS if isinstance(v := where.get(k), str) and v.strip()), None)
             if text is not None:
-                return " ".join(text.split())[:500]
-    return " ".join(data.decode("utf-8", "replace").split())[:500]
+                return one_line(text, _ERROR_CHARS)
+    return one_line(data.decode("utf-8", "replace"), _ERROR_CHARS)
 
 
 def classify_error_event(vendor: Vendor, outcome: Outcome, data: bytes, now: float | None = None) -> Outcome:
