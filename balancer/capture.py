@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from balancer.config import TranscriptsConfig
+from balancer.pii import embedded_json, json_text
 from balancer.transcripts import TranscriptRecord, TranscriptWriter, utc_now
-from finetune.pii import embedded_json, json_text
 
 _reply = msgspec.json.Decoder(dict[str, Any])
 

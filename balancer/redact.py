@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from finetune.pii import embedded_json, json_text
+from balancer.pii import embedded_json, json_text
 
 SECRET_SUFFIXES = (
     "apikey",

@@ -10,7 +10,7 @@ the batch being written, and files are readable while they grow.
 Secrets are always removed (the value of any key named like ``api_key``/``authorization``/``secret``/
 ``password``, at any depth, inside a tool call's JSON arguments too; a tool's JSON Schema keeps its property
 names: :mod:`balancer.redact`); PII scrubbing
-(``finetune.pii``) is optional. Either way JSON held in a string stays JSON.
+(``balancer.pii``) is optional. Either way JSON held in a string stays JSON.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from balancer.pii import Scrubber
 from balancer.redact import may_name_secret, scrub_request, strip_request, strip_secrets
-from finetune.pii import Scrubber
 
 log = structlog.get_logger("balancer.transcripts")
 

@@ -15,12 +15,12 @@ from typing import IO
 import msgspec
 from msgspec import UNSET, Struct
 
+from balancer.pii import Scrubber
 from finetune.dedup import DedupMode, HashSet, digest, fast_digest, normalised_key
 from finetune.io import incomplete_tail, input_position, open_input
 from finetune.judge import Judge
 from finetune.model import Conversation
 from finetune.output import JsonlSink, Outputs, sibling, stale_parts
-from finetune.pii import Scrubber
 from finetune.readers import InputError, Reader, close_reader
 from finetune.report import Action, Issue, Report
 from finetune.scan import scan

@@ -15,8 +15,8 @@ from typing import Literal
 from msgspec import UNSET, Struct
 from msgspec.structs import replace
 
+from balancer.pii import Scrubber
 from finetune.model import Conversation, Message, text_of
-from finetune.pii import Scrubber
 from finetune.readers import legacy_functions_to_tools
 from finetune.report import Action
 from finetune.scan import Scan, scan

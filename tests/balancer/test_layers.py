@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2] / "balancer"
 
 # Bottom to top: a module may import modules of its own layer or below, never above.
 LAYERS: list[set[str]] = [
-    {"errors", "logs", "tasks", "http", "secrets", "config_numbers", "config_yaml", "shapes", "replans"},
+    {"errors", "logs", "tasks", "http", "secrets", "pii", "config_numbers", "config_yaml", "shapes", "replans"},
     {"wire", "bodytext", "upstream", "redact", "transcripts"},
     {"vendors"},
     {"config"},

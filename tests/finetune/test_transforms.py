@@ -128,7 +128,7 @@ def test_split_turns_with_and_without_history() -> None:
 
 def test_pii_scrub_reports_count() -> None:
     """--scrub-pii replaces PII in message text and notes the sample as altered."""
-    from finetune.pii import Scrubber
+    from balancer.pii import Scrubber
 
     conv = read_openai(msgspec.json.encode({"messages": [{**U, "content": "电话13812345678。"}, A]}))
     notes = Notes()

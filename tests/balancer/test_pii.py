@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finetune.pii import Scrubber, id_checksum_ok, luhn_ok
+from balancer.pii import Scrubber, id_checksum_ok, luhn_ok
 
 VALID_ID = "11010519491231002X"  # GB 11643 example number with a valid check digit
 
