@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -113,6 +115,32 @@ async def _balance_server(reply: list[bytes], hits: list[int]) -> tuple[web.AppR
     return await start_site(app)
 
 
+@contextlib.asynccontextmanager
+async def _polled(
+    make_gateway: GatewayFactory, servers: dict[str, tuple[list[bytes], list[int]]], **account: float
+) -> AsyncIterator[GatewayHandle]:
+    """A gateway whose providers named in ``servers`` ask a :func:`_balance_server` of their own (its reply and
+    hit count), every 10 ms; ``account`` (e.g. ``paid_balance``) configures the first of them. The servers stop
+    after."""
+    runners, urls = [], {}
+    for provider, (reply, hits) in servers.items():
+        runner, urls[provider] = await _balance_server(reply, hits)
+        runners.append(runner)
+
+    def edit(raw: dict[str, Any]) -> None:
+        for provider, url in urls.items():
+            raw["providers"][provider]["base_url"] = url
+        if account:
+            raw["providers"][next(iter(servers))]["account"] = account
+        raw["balances"] = {"interval_s": 0.01, "timeout_s": 2}
+
+    try:
+        yield await make_gateway(edit)
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
 async def _until(what: Any, within_s: float = 10.0) -> None:
     """Wait for ``what()`` to hold (polled every 10 ms, failing past ``within_s``)."""
     t0 = time.monotonic()
@@ -139,15 +167,7 @@ async def test_a_hostile_balance_reply_is_one_logged_failure_and_polling_goes_on
     error naming the value, the known balance (the poller's and the ledger's) and the account's health untouched,
     and the background poll goes on: a sane reply after it is taken."""
     reply, hits = [_deepseek_balance("80", "0", "80")], [0]
-    runner, url = await _balance_server(reply, hits)
-
-    def edit(raw: dict[str, Any]) -> None:
-        raw["providers"]["ds-a"]["base_url"] = url
-        raw["providers"]["ds-a"]["account"] = {"paid_balance": 100.0}
-        raw["balances"] = {"interval_s": 0.01, "timeout_s": 2}
-
-    try:
-        gw = await make_gateway(edit)
+    async with _polled(make_gateway, {"ds-a": (reply, hits)}, paid_balance=100.0) as gw:
         poller = gw.gw.balances
         assert poller is not None and poller.latest["ds-a"].paid == 80.0
         with structlog.testing.capture_logs() as logs:
@@ -164,8 +184,6 @@ async def test_a_hostile_balance_reply_is_one_logged_failure_and_polling_goes_on
         failed = [e for e in logs if e["event"] == "balance_poll_failed"]
         assert len(failed) == 1 and failed[0]["provider"] == "ds-a" and named in failed[0]["error"]
         assert not [e for e in logs if "exc_info" in e or "exception" in e or e["log_level"] == "error"]
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_vendor_hook_that_raises_is_one_providers_failed_poll_and_polling_goes_on(
@@ -177,16 +195,7 @@ async def test_a_vendor_hook_that_raises_is_one_providers_failed_poll_and_pollin
     is taken. (Before, the IndexError escaped the background task and balances were never polled again.)"""
     broken, broken_hits = [_deepseek_balance("80", "0", "80")], [0]
     good, good_hits = [_deepseek_balance("50", "0", "50")], [0]
-    runner_a, url_a = await _balance_server(broken, broken_hits)
-    runner_b, url_b = await _balance_server(good, good_hits)
-
-    def edit(raw: dict[str, Any]) -> None:
-        raw["providers"]["ds-a"]["base_url"] = url_a
-        raw["providers"]["ds-b"]["base_url"] = url_b
-        raw["balances"] = {"interval_s": 0.01, "timeout_s": 2}
-
-    try:
-        gw = await make_gateway(edit)
+    async with _polled(make_gateway, {"ds-a": (broken, broken_hits), "ds-b": (good, good_hits)}) as gw:
         poller = gw.gw.balances
         assert poller is not None and poller.latest["ds-a"].paid == 80.0
         with structlog.testing.capture_logs() as logs:
@@ -201,6 +210,3 @@ async def test_a_vendor_hook_that_raises_is_one_providers_failed_poll_and_pollin
         failed = [e for e in logs if e["event"] == "balance_poll_failed"]
         assert len(failed) == 1 and failed[0]["provider"] == "ds-a" and "IndexError" in failed[0]["error"]
         assert [e["provider"] for e in logs if e["event"] == "balance_poll_recovered"] == ["ds-a"]
-    finally:
-        await runner_a.cleanup()
-        await runner_b.cleanup()
