@@ -32,7 +32,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from balancer import keylimits
+from balancer import keylimits, nesting
 from balancer.clients import KeyRecord
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
@@ -319,6 +319,9 @@ def _lines(data: bytes) -> list[dict[str, Any]]:
             raise GatewayError(400, f"Line {number} of the batch file is not a request "
                                '({"custom_id", "method", "url", "body"}).', code="invalid_file",
                                param="file") from None  # fmt: skip
+        if nesting.too_deep(raw):  # as the API's bodies are (orjson writes the lines again: 254 levels at most)
+            raise nesting.refusal(f"Line {number} of the batch file nests JSON arrays and objects "
+                                  f"{nesting.depth(raw)} levels deep", "file")  # fmt: skip
         out.append(line)
     if not out:
         raise GatewayError(400, "The batch file has no requests.", code="invalid_file", param="file")

@@ -110,7 +110,7 @@ def digest(body: bytes) -> str:
     writes them: the openai SDK and another client send one request in different bytes), else the bytes."""
     try:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # not JSON, or deeper than orjson writes (254 levels)
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
 

@@ -1,5 +1,8 @@
 """What the gateway accepts before it routes: the request id, the client's key, a JSON body within its
 timeout, the strategy header, and the :class:`~balancer.job.Job` built from one decode of the body.
+That decode (:func:`balancer.wire.decode_body`) is where a body's limits are enforced, once: valid JSON, an object,
+valid Unicode, and at most :data:`balancer.nesting.MAX_DEPTH` (100) levels of arrays and objects (what the
+gateway's own encoders and the vendors' parsers all take; :mod:`balancer.nesting` says why).
 Every refusal is a :class:`~balancer.errors.GatewayError` in OpenAI's shape, never an echo of the client's
 bytes (only short printable ASCII is ever quoted back).
 """

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from balancer import bodytext
+from balancer import bodytext, nesting
 from balancer.errors import GatewayError
 
 Body = dict[str, msgspec.Raw]
@@ -91,8 +91,8 @@ def _field(
         raise GatewayError(400, f"'{name}' must be {kind}.", code="invalid_type", param=name) from None
     except msgspec.DecodeError as e:  # the body's decode skips values: e.g. invalid UTF-8 inside a string
         raise GatewayError(400, f"'{name}' is not valid JSON: {e}.", code="invalid_value", param=name) from None
-    except RecursionError:
-        raise _too_deep() from None
+    except RecursionError:  # unreachable past decode_body's check of the body's depth; kept for other callers
+        raise nesting.refusal() from None
 
 
 def _bounded(body: Body, name: str, integer: bool, lo: float, hi: float = math.inf) -> Any:
@@ -111,19 +111,11 @@ def _bounded(body: Body, name: str, integer: bool, lo: float, hi: float = math.i
     )
 
 
-def _too_deep() -> GatewayError:
-    return GatewayError(
-        400,
-        "The request body nests JSON arrays or objects too deeply (more levels than the gateway decodes, "
-        "about 900); flatten the deepest value.",
-        code="invalid_json",
-    )
-
-
 def decode_body(data: bytes) -> Body:
-    """The body's one decode: a JSON object whose text is all valid Unicode, else a 400 saying what and where.
-    msgspec checks every escape (a lone surrogate is refused) but not the UTF-8 of the strings it skips: a body
-    that is not ASCII is checked as UTF-8 once (a valid ASCII body pays only the byte test)."""
+    """The body's one decode: a JSON object whose text is all valid Unicode and nests at most
+    :data:`balancer.nesting.MAX_DEPTH` levels, else a 400 saying what and where. msgspec checks every escape (a lone
+    surrogate is refused) but not the UTF-8 of the strings it skips: a body that is not ASCII is checked as UTF-8
+    once (a valid ASCII body pays only the byte test). Its depth is checked here, once, for everything after."""
     if not data:
         raise GatewayError(400, "The request body is empty; send a JSON object.", code="invalid_json")
     try:
@@ -136,10 +128,11 @@ def decode_body(data: bytes) -> Body:
         raise text or GatewayError(
             400, f"The request body is not valid JSON: {e}{hint}.", code="invalid_json"
         ) from None
-    except RecursionError:
-        raise _too_deep() from None
+    except RecursionError:  # deeper than msgspec goes (about 950 levels): far deeper than the limit
+        raise nesting.refusal() from None
     if not _utf8(data):
         raise bodytext.refusal(data, True) or bodytext.not_utf8(data)
+    nesting.check(data, body)
     return body
 
 
