@@ -207,7 +207,7 @@ class Api:
                 done = {"error": request.get(ERROR), "status": status}
             else:
                 return
-        done_for(done, request, status)
+        done_for(done, request, status, self.gw.engine.caller.scrub.text)
         if status >= 400 and done.get("error") is None and request.get(ERROR):  # aiohttp's refusal (413) in DONE
             done["error"] = request[ERROR]
         if cancelled:
@@ -236,8 +236,8 @@ class Api:
             except asyncio.CancelledError:  # the server is forcing its shutdown: still one request_done
                 self._done(request, rid, CLIENT_CLOSED, cancelled=True)
                 raise
-            except Exception as e:
-                resp = _failure_response(request, e, rid, max_body)
+            except Exception as e:  # every error answered is scrubbed of the config's keys (a client pasted one)
+                resp = _failure_response(request, e, rid, max_body, self.gw.engine.caller.scrub.text)
             if not resp.prepared:
                 resp.headers["x-request-id"] = rid
             self._done(request, rid, _seen_status(request, resp))
@@ -359,10 +359,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ERROR = web.RequestKey("error_code", str)  # the code a refusal answered with (for the log)
 
 
-def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: int) -> web.Response:
+def _failure_response(
+    request: web.Request, exc: Exception, rid: str, max_body: int, scrub: Callable[[str], str]
+) -> web.Response:
     if isinstance(exc, GatewayError):
         request[ERROR] = exc.code or ""
-        return _error_response(exc, rid)
+        return _error_response(exc.redact(scrub), rid)
     if isinstance(exc, ClientGone):  # nobody to answer; the status is for the log (nginx's "client closed")
         error = GatewayError(CLIENT_CLOSED, str(exc), code="client_closed_request")
         return _error_response(error, rid)
@@ -373,10 +375,10 @@ def _failure_response(request: web.Request, exc: Exception, rid: str, max_body: 
             else f"{exc.reason}: {request.method} {request.path}"
         )
         request[ERROR] = _HTTP_CODES.get(exc.status) or ""
-        return _error_response(GatewayError(exc.status, msg, code=_HTTP_CODES.get(exc.status)), rid)
+        return _error_response(GatewayError(exc.status, msg, code=_HTTP_CODES.get(exc.status)).redact(scrub), rid)
     if isinstance(exc, web.HTTPException):
         raise exc
-    log.error("unhandled_error", request_id=rid, path=request.path, exc_info=exc)
+    log.error("unhandled_error", request_id=rid, path=scrub(request.path), exc_info=exc)
     error = GatewayError(
         500, "The gateway hit an internal error; it has been logged.", type="server_error", code="internal_error"
     )

@@ -13,8 +13,11 @@ the client sent it, or every candidate failed (the last failure's class decides 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 import msgspec
+
+from balancer.secrets import masked
 
 
 class Failure(enum.StrEnum):
@@ -82,11 +85,18 @@ class GatewayError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
+        self.message = masked(message)  # a client's text quoted back may hold a key it pasted in the wrong place
         self.type = type
         self.code = code
-        self.param = param
+        self.param = None if param is None else masked(param)
         self.headers = headers or {}
+
+    def redact(self, scrub: Callable[[str], str]) -> GatewayError:
+        """This error with ``scrub`` (the config's :class:`~balancer.secrets.Scrubber`: its providers' keys too)
+        applied to its message and param: what the API does to every error before it answers or logs it."""
+        self.message = scrub(self.message)
+        self.param = None if self.param is None else scrub(self.param)
+        return self
 
     def body(self) -> bytes:
         detail = ErrorDetail(message=self.message, type=self.type, code=self.code, param=self.param)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from balancer.clients import KeyRecord, presented_key
 from balancer.errors import GatewayError
 from balancer.gateway import Gateway
 from balancer.job import Job
+from balancer.secrets import masked
 
 JSON = "application/json"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -63,15 +65,16 @@ def authenticate(gw: Gateway, request: web.Request) -> KeyRecord | None:
     return found
 
 
-def completed(done: dict[str, Any], request: web.Request, status: int) -> None:
+def completed(done: dict[str, Any], request: web.Request, status: int, scrub: Callable[[str], str] = masked) -> None:
     """Complete a request_done record: the client's name when its key is known (refused or not; never the key);
-    for a refusal, the status, and the path when no route was reached."""
+    for a refusal, the status, and the path when no route was reached, by ``scrub`` (the config's
+    :class:`~balancer.secrets.Scrubber`): a key pasted into a URL is no path to log."""
     if done.get("client") is None and request.get(CLIENT):
         done["client"] = request[CLIENT]
     if status >= 400:
         done["status"] = status
         if "route" not in done:
-            done.setdefault("path", request.path[:200])
+            done.setdefault("path", scrub(request.path[:200]))
 
 
 def allowed(key: KeyRecord | None, route: str) -> bool:

@@ -137,6 +137,10 @@ _SECRET_NAME = re.compile(r"secret|key|token|password|passwd|sign|credential", r
 # A bearer token echoed back (a signed JWT, a key): 12+ characters with a digit, scrubbed whatever it is.
 _BEARER = rb"(?i:bearer)\s+(?=[^\s\"',;\\]*\d)[^\s\"',;\\]{12,}"
 _PART_MIN = 8  # parts of a composite key ("id.secret", "SecretId:SecretKey") scrubbed when this long
+# A key in text where none belongs (a model name, a header, a URL path, an object's key a client sent; a vendor's
+# error quoting one): OpenAI-style ``sk-``/``sk_``/``rk-`` keys (OpenAI, DeepSeek, Qwen, Kimi, Anthropic...), 8+
+# characters with a digit, or masked as vendors quote them (``sk-proj-****abcd``, ``****abcd``).
+_KEYLIKE = rb"(?<![A-Za-z0-9])(?:sk|rk)[-_](?=[\w\-*]*[\d*])[\w\-*]{8,}|\*{4,}[A-Za-z0-9]{2,8}"
 
 
 def secret_values(api_key: Secret | None, extra: dict[str, str]) -> set[str]:
@@ -152,17 +156,32 @@ def secret_values(api_key: Secret | None, extra: dict[str, str]) -> set[str]:
 
 
 class Scrubber:
-    """Replaces every configured secret (and any ``Bearer <token>``) in upstream bytes with ``[redacted]``.
-    Built once per config; used only on error replies, so a regex pass costs nothing on the hot path."""
+    """Replaces every configured secret, any ``Bearer <token>`` and any key-shaped token (``sk-…``) in upstream
+    bytes, or in an error message or log field holding a client's text, with ``[redacted]``. Built once per
+    config; used only on errors, so a regex pass costs nothing on the hot path."""
 
     __slots__ = ("_pattern",)
 
     def __init__(self, values: set[str]) -> None:
         alternatives = [re.escape(v.encode()) for v in sorted(values, key=len, reverse=True)]
-        self._pattern = re.compile(b"|".join([*alternatives, _BEARER]))
+        self._pattern = re.compile(b"|".join([*alternatives, _BEARER, _KEYLIKE]))
 
     def hits(self, data: bytes) -> bool:
         return self._pattern.search(data) is not None
 
     def __call__(self, data: bytes) -> bytes:
         return self._pattern.sub(b"[redacted]", data)
+
+    def text(self, text: str) -> str:
+        """``text`` with its secrets replaced (as is when it holds none)."""
+        data = text.encode("utf-8", "surrogatepass")
+        return self(data).decode("utf-8", "replace") if self.hits(data) else text
+
+
+_KEYS_ONLY = Scrubber(set())  # what no configuration is needed to find: bearer tokens and key-shaped ones
+
+
+def masked(text: str) -> str:
+    """``text`` without bearer tokens or key-shaped tokens (``sk-…``); configured keys need the config's
+    :class:`Scrubber`."""
+    return _KEYS_ONLY.text(text)
