@@ -52,6 +52,14 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     def ok(self) -> bool:
         return self.failure is None
 
+    def detail(self) -> str:
+        """What a client may read of this failure: the vendor's words (scrubbed of keys), or its code. A connection
+        that failed on the gateway's side is only named: the OS's text names the upstream's address (``Connect
+        call failed ('10.0.0.5', 8443)``), which is for the log (``upstream_failed``), not for clients."""
+        if self.failure is Failure.CONNECTION_ERROR and self.status == 0:
+            return "the vendor could not be reached, or it dropped the connection"
+        return self.message or self.code or "no detail"
+
 
 OK = Outcome()
 

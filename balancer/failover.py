@@ -99,7 +99,7 @@ class Engine:
         return GatewayError(
             status,
             f"All {job.tries} attempt(s) for route '{job.route.name}' failed; the last one: "
-            f"{failure.value} ({last.message or last.code or 'no detail'}).",
+            f"{failure.value} ({last.detail()}).",
             type=type_,
             code=failure.value,
             headers=self._retry_after(job) if status in (429, 503) else None,

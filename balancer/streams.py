@@ -131,8 +131,7 @@ def _error_event(s: Stream, o: Outcome, cut_by: str) -> bytes:
     failure = o.failure or Failure.UPSTREAM_ERROR
     _, type_ = CLIENT_FACING[failure]
     return error_event(
-        f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: "
-        f"{failure.value} ({o.message or o.code}).",
+        f"The upstream stream from '{s.choice.provider_name}' failed mid-answer: {failure.value} ({o.detail()}).",
         type_,
         o.code or None,
     )

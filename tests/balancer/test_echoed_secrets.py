@@ -5,6 +5,7 @@ its log events captured."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import structlog
 
 from tests.balancer.test_capture import records
-from tests.conftest import GatewayFactory, GatewayHandle, auth
+from tests.conftest import EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 KEY = "sk-live-0123456789abcdefABCDEF"  # an OpenAI-style key, not one of the gateway's
 PROVIDER_KEY = "cfgKEY.0123456789abcdef0123"  # ds-a's key: no sk- shape, known only from the config
@@ -90,3 +91,42 @@ async def test_a_served_request_quoting_no_secret_is_unchanged(gateway: GatewayH
             async with http.post(gateway.url + CHAT, data=body, headers=auth()) as r:
                 err = (await r.json())["error"]
             assert r.status == 404 and f"'{model}'" in err["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unreachable_upstream_is_not_named_to_the_client(make_gateway: GatewayFactory, stream: bool) -> None:
+    """When the only candidate's server refuses the connection (a real closed port), the client's 502 says the
+    vendor could not be reached without the OS's text, which names the upstream's address (host, port); the
+    operators' upstream_failed line keeps that text."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the gateway dials it: refused
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"http://127.0.0.1:{port}/internal-path"
+
+    gw: GatewayHandle = await make_gateway(edit)
+    body = {"model": "solo", "stream": stream, "messages": [{"role": "user", "content": "x"}]}
+    async with aiohttp.ClientSession() as http:
+        with structlog.testing.capture_logs() as logs:
+            async with http.post(gw.url + CHAT, json=body, headers=auth()) as r:
+                reply = await r.text()
+    assert r.status == 502 and json.loads(reply)["error"]["code"] == "connection_error", reply
+    assert "could not be reached" in reply
+    assert not [s for s in ("127.0.0.1", str(port), "internal-path", "Errno") if s in reply], reply
+    assert any(e["event"] == "upstream_failed" and str(port) in e["message"] for e in logs)
+
+
+async def test_a_vendors_masked_key_hint_is_not_forwarded(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """A vendor's 401 quoting a masked hint of the provider's key (DeepSeek's 'Your api key: ****abcd', OpenAI's
+    'sk-proj-****abcd') reaches the client, after failover, with the hint '[redacted]' and the rest kept."""
+    gw: GatewayHandle = await make_gateway()
+    message = "Authentication Fails, Your api key: ****3750 is invalid (sk-proj-********7a2f)"
+    await emulator.fault("deepseek.a", "auth", status=401, body={"error": {"message": message, "type": "auth"}})
+    body = {"model": "solo", "messages": [{"role": "user", "content": "x"}]}
+    async with aiohttp.ClientSession() as http, http.post(gw.url + CHAT, json=body, headers=auth()) as r:
+        err = (await r.json())["error"]
+    assert r.status == 502 and "Authentication Fails" in err["message"] and "[redacted]" in err["message"]
+    assert "3750" not in err["message"] and "7a2f" not in err["message"]
