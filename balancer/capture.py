@@ -7,6 +7,7 @@ captured pay one boolean check; a captured stream assembles its deltas as they p
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 
 from balancer.config import TranscriptsConfig
+from balancer.jsonwalk import rebuild
 from balancer.pii import embedded_json, json_text
 from balancer.transcripts import TranscriptRecord, TranscriptWriter, utc_now
 
@@ -127,7 +129,8 @@ class Capture:
             return False
         try:
             request, message = _redacted(raw_body, message, secrets)
-        except Exception:  # never let capture break a request
+        except Exception as e:  # never let capture break a request (but say the record is lost)
+            self.writer.failed(job.request_id, e)
             return False
         c = job.served_by
         u = job.usage
@@ -178,15 +181,20 @@ def _may_hold(raw: bytes, secret: str) -> bool:
 
 
 def _redact(obj: Any, hidden: tuple[str, ...]) -> Any:
-    if isinstance(obj, str):
+    """``obj`` with every occurrence of a key in ``hidden`` replaced, at any depth (no recursion)."""
+
+    def leaf(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
         for s in hidden:
-            obj = obj.replace(s, "[REDACTED]")
-        if "\\/" in obj and (inner := embedded_json(obj)) is not None:  # JSON text that may escape a key's /
+            value = value.replace(s, "[REDACTED]")
+        if "\\/" not in value:
+            return value
+        if (inner := embedded_json(value)) is not None:  # JSON text that may escape a key's /
             clean = _redact(inner, hidden)
-            obj = obj if clean == inner else json_text(clean)
-        return obj
-    if isinstance(obj, dict):
-        return {k: _redact(v, hidden) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redact(v, hidden) for v in obj]
-    return obj
+            return value if clean == inner else json_text(clean)
+        for s in hidden:  # text, or JSON nested too deeply to be read: the key with its / escaped, at any depth
+            value = re.sub(r"\\*/".join(map(re.escape, s.split("/"))), "[REDACTED]", value)
+        return value
+
+    return rebuild(obj, leaf)

@@ -7,8 +7,9 @@ after intake ever sees one. The limit is set by what every parser on a request's
 
 - the gateway's own: msgspec and Python's ``json`` recurse on the C stack under the interpreter's recursion limit
   (1000 frames, less the handler's own: about 950 levels, fewer the deeper the caller); ``orjson.dumps`` (the
-  Idempotency-Key digest, the Tiangong and Hunyuan request mappings, batch files) writes at most 254 levels; the
-  transcripts' redaction and PII scrubbing recurse in Python, a few frames a level.
+  Idempotency-Key digest, the Tiangong and Hunyuan request mappings, batch files) writes at most 254 levels. (The
+  transcripts' redaction and PII scrubbing walk without recursion, and read JSON held in a string only up to this
+  limit: deeper, it is text.)
 - the vendors': Rust's serde_json refuses 128 levels by default (Jackson takes 1000, Go 10000); a vendor that
   wraps the body in an envelope of its own, or re-encodes its messages, adds levels of its own.
 

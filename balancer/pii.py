@@ -12,6 +12,9 @@ from typing import Any
 
 import msgspec
 
+from balancer.jsonwalk import rebuild
+from balancer.nesting import too_deep
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -86,34 +89,48 @@ class Scrubber:
         return text, count
 
     def scrub_obj(self, obj: Any, numbers: bool = True) -> tuple[Any, int]:
-        """Scrub every string inside nested dicts and lists (for transcript records). A string holding a JSON
-        object or array (a tool call's arguments) is scrubbed as JSON and stays JSON; an integer that is PII
-        (``13800138000``) becomes its placeholder string, unless ``numbers`` is False (a JSON Schema: its
-        numbers are bounds and defaults, and a string there would make it invalid)."""
-        if isinstance(obj, str):
-            if (inner := embedded_json(obj)) is not None:
-                clean, n = self.scrub_obj(inner)
-                return (json_text(clean), n) if n else (obj, 0)
-            return self.scrub(obj)
-        if numbers and isinstance(obj, int) and not isinstance(obj, bool) and obj >= 10**10:  # 11+ digits
-            text, n = self.scrub(str(obj))
-            return (text, n) if n else (obj, 0)
-        if isinstance(obj, list):
-            pairs = [self.scrub_obj(v, numbers) for v in obj]
-            return [v for v, _ in pairs], sum(n for _, n in pairs)
-        if isinstance(obj, dict):
-            items = {k: self.scrub_obj(v, numbers) for k, v in obj.items()}
-            return {k: v for k, (v, _) in items.items()}, sum(n for _, n in items.values())
-        return obj, 0
+        """Scrub every string inside nested dicts and lists (for transcript records), at any depth (the walk keeps
+        its own stack: :func:`balancer.jsonwalk.rebuild`). A string holding a JSON object or array (a tool call's
+        arguments) is scrubbed as JSON and stays JSON (nested deeper than :func:`embedded_json` reads, as text); an
+        integer that is PII (``13800138000``) becomes its placeholder string, unless ``numbers`` is False (a JSON
+        Schema: its numbers are bounds and defaults, and a string there would make it invalid)."""
+        count = 0
+
+        def leaf(value: Any) -> Any:
+            nonlocal count
+            if isinstance(value, str):
+                if (inner := embedded_json(value)) is not None:
+                    clean, n = self.scrub_obj(inner)
+                    count += n
+                    return json_text(clean) if n else value
+                text, n = self.scrub(value)
+                count += n
+                return text
+            if numbers and isinstance(value, int) and not isinstance(value, bool) and value >= 10**10:  # 11+ digits
+                text, n = self.scrub(str(value))
+                count += n
+                return text if n else value
+            return value
+
+        return rebuild(obj, leaf), count
+
+
+def looks_like_json(text: str) -> bool:
+    """Whether a string starts like a JSON object or array (blanks before it allowed)."""
+    return text[:1] in ("{", "[") or text.lstrip()[:1] in ("{", "[")
 
 
 def embedded_json(text: str) -> dict[str, Any] | list[Any] | None:
-    """The JSON object or array a string holds (a tool call's ``arguments``, a tool's JSON result), else None."""
-    if text[:1] not in ("{", "[") and text.lstrip()[:1] not in ("{", "["):
+    """The JSON object or array a string holds (a tool call's ``arguments``, a tool's JSON result), else None: None
+    too for JSON nested deeper than a body may be (:data:`balancer.nesting.MAX_DEPTH`), which is read as text, so
+    that no string can make a walk over what it holds, or its encoding, deeper than that."""
+    if not looks_like_json(text):
+        return None
+    if too_deep(text.encode("utf-8", "surrogatepass")):
         return None
     try:
         value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # text that is no JSON (deeper than it was counted, too)
         return None
     return value if isinstance(value, dict | list) else None
 

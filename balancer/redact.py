@@ -23,7 +23,10 @@ any value, and a secret-named keyword like any secret-named key.
 
 A string holding a JSON object or array (a tool call's ``arguments``, a tool's JSON result), or holding one
 encoded twice (a JSON string of it), is read as JSON: its secret values are removed too and it is written back
-as JSON of the same nesting, so it still parses.
+as JSON of the same nesting, so it still parses. One nested deeper than a body may be (100 levels:
+:mod:`balancer.nesting`) is read as text, token by token (:func:`strip_text`), by the same rule: it still parses
+too. The walks keep their own stack (:mod:`balancer.jsonwalk`): no depth of a request, of an upstream's reply or
+of a string's JSON can exhaust Python's (a transcript record was lost from about 250 levels).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from typing import Any
 
 import msgspec
 
-from balancer.pii import embedded_json, json_text
+from balancer.jsonwalk import DROP, rebuild
+from balancer.pii import embedded_json, json_text, looks_like_json
 
 SECRET_SUFFIXES = (
     "apikey",
@@ -109,14 +113,31 @@ def may_name_secret(raw: bytes | msgspec.Raw) -> bool:
 def strip_secrets(obj: Any) -> Any:
     """A copy of ``obj`` without secret values, at any depth (see the module's rule); a string holding a JSON
     object or array loses them too and stays JSON (re-encoded only when something was removed)."""
-    if isinstance(obj, dict):
-        return _kept((k, _value(str(k), v)) for k, v in obj.items())
-    if isinstance(obj, list):
-        return [strip_secrets(v) for v in obj]
-    if isinstance(obj, str) and (inner := embedded_json(obj) or _quoted(obj)) is not None:
+    return rebuild(obj, _leaf, _entry)
+
+
+def _entry(name: str, value: Any) -> Any:
+    """What a key of this name keeps of its value, to be walked."""
+    if not is_secret_name(name):
+        return value
+    return type(value)() if isinstance(value, dict | list) else _DROP
+
+
+def _leaf(value: Any) -> Any:
+    return _text(value) if isinstance(value, str) else value
+
+
+def _text(text: str) -> str:
+    """A string without the secrets of the JSON it holds (as JSON, or as text when nested too deeply)."""
+    if (inner := embedded_json(text)) is not None:
         clean = strip_secrets(inner)
-        return obj if clean == inner else json_text(clean)
-    return obj
+        return text if clean == inner else json_text(clean)
+    if looks_like_json(text):  # nested deeper than embedded_json reads (or no JSON): read as text
+        return strip_text(text) if may_name_secret(text.encode("utf-8", "surrogatepass")) else text
+    if (quoted := _quoted(text)) is not None:
+        clean = _text(quoted)
+        return text if clean == quoted else json_text(clean)
+    return text
 
 
 def _quoted(text: str) -> str | None:
@@ -127,7 +148,90 @@ def _quoted(text: str) -> str | None:
         inner = msgspec.json.decode(text)
     except msgspec.DecodeError:
         return None
-    return inner if isinstance(inner, str) and embedded_json(inner) is not None else None
+    return inner if isinstance(inner, str) and looks_like_json(inner) else None
+
+
+#: JSON text's tokens: a string, a structural character, a run of blanks, a scalar, any other character.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|\s+|[^\s{}\[\]:,"]+|.', re.DOTALL)
+
+
+def strip_text(text: str) -> str:
+    """JSON text without its secret values, read token by token (any depth, no recursion): what a string holding
+    JSON nested deeper than :func:`balancer.pii.embedded_json` reads becomes. A secret-named key goes with its
+    value, or keeps its value's type written empty (the module's rule); the text is kept as written otherwise,
+    and a string in it that holds JSON loses its secrets too."""
+    tokens = _TOKEN.findall(text)
+    out: list[str] = []
+    opened: list[str] = []  # the containers the scan is in
+    key = False  # the next string is an object's key
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        i += 1
+        if tok in ("{", "["):
+            opened.append(tok)
+            key = tok == "{"
+        elif tok in ("}", "]"):
+            if opened:
+                opened.pop()
+            _trailing_comma(out)  # left by an entry that was removed
+            key = False
+        elif tok == ",":
+            key = opened[-1:] == ["{"]
+        elif tok[:1] == '"' and key:
+            key = False
+            name = _string(tok)
+            if name is not None and is_secret_name(name):
+                i = _skip_entry(tokens, i, out, tok)
+                key = tokens[i - 1] == ","  # the entry went with its comma: a key follows
+                continue
+        elif tok[:1] == '"' and may_name_secret(tok.encode("utf-8", "surrogatepass")):
+            value = _string(tok)
+            tok = tok if value is None or (clean := _text(value)) == value else json_text(clean)
+        out.append(tok)
+    return "".join(out)
+
+
+def _string(token: str) -> str | None:
+    try:
+        value = msgspec.json.decode(token)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _skip_entry(tokens: list[str], i: int, out: list[str], name: str) -> int:
+    """Past a secret-named entry's value (``tokens[i]`` follows its key); an object or array is written empty, any
+    other value goes with its key and the comma after it. Where the key is not followed by a colon, it is kept."""
+    j = _blank(tokens, i)
+    if j >= len(tokens) or tokens[j] != ":":
+        out.append(name)
+        return i
+    j = _blank(tokens, j + 1)
+    if j < len(tokens) and tokens[j] in ("{", "["):
+        out.extend((name, *tokens[i:j], tokens[j] + ("}" if tokens[j] == "{" else "]")))
+        depth = 0
+        for end in range(j, len(tokens)):
+            depth += 1 if tokens[end] in ("{", "[") else -1 if tokens[end] in ("}", "]") else 0
+            if depth == 0:
+                return end + 1
+        return len(tokens)
+    if j < len(tokens) and tokens[j] not in ("}", "]"):
+        j = _blank(tokens, j + 1)
+    return j + 1 if j < len(tokens) and tokens[j] == "," else j
+
+
+def _blank(tokens: list[str], i: int) -> int:
+    while i < len(tokens) and tokens[i].isspace():
+        i += 1
+    return i
+
+
+def _trailing_comma(out: list[str]) -> None:
+    while out and out[-1].isspace():
+        out.pop()
+    if out and out[-1] == ",":
+        out.pop()
 
 
 def strip_request(body: Any) -> Any:
@@ -142,17 +246,14 @@ def scrub_request(body: Any, scrub: Callable[[Any, bool], Any]) -> Any:
     return _request(body, lambda s: scrub(s, False), lambda _name, v: scrub(v, True))
 
 
-_DROP: Any = object()  # a value that is left out, key and all
+_DROP: Any = DROP  # a value that is left out, key and all
 _Strip = Callable[[Any], Any]
 
 
 def _value(name: str, value: Any) -> Any:
     """What a key of this name keeps of its value."""
-    if not is_secret_name(name):
-        return strip_secrets(value)
-    if isinstance(value, dict | list):
-        return type(value)()
-    return _DROP
+    kept = _entry(name, value)
+    return kept if kept is _DROP else strip_secrets(kept)
 
 
 def _kept(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:

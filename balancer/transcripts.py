@@ -10,7 +10,8 @@ the batch being written, and files are readable while they grow.
 Secrets are always removed (the value of any key named like ``api_key``/``authorization``/``secret``/
 ``password``, at any depth, inside a tool call's JSON arguments too; a tool's JSON Schema keeps its property
 names: :mod:`balancer.redact`); PII scrubbing
-(``balancer.pii``) is optional. Either way JSON held in a string stays JSON.
+(``balancer.pii``) is optional. Either way JSON held in a string stays JSON. A record that cannot be made or
+written is counted (``errors``) and logged (``transcript_record_failed``, naming its request id, never its content).
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ class TranscriptWriter:
             self.dropped += 1
             return False
 
+    def failed(self, request_id: str, error: BaseException) -> None:
+        """One record that could not be made or encoded: ``errors`` + 1 and a ``transcript_record_failed`` log line
+        naming the request and the error's type (never its text, which may quote the conversation)."""
+        self.errors += 1
+        log.error("transcript_record_failed", request_id=request_id, error=type(error).__name__)
+
     async def start(self) -> None:
         """Create the directory and start the background drain task. A directory that cannot be created is
         logged (``transcripts_write_failed``), not raised: the writes try again, and count their errors."""
@@ -180,9 +187,9 @@ class TranscriptWriter:
             end = len(buf)
             try:
                 self._encode(record, buf)
-            except Exception:  # one record that cannot be encoded costs that record, not its batch
+            except Exception as e:  # one record that cannot be encoded costs that record, not its batch
                 del buf[end:]
-                self.errors += 1
+                self.failed(record.request_id, e)
                 batch = [r for r in batch if r is not record]
         if not buf:
             return
