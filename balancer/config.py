@@ -1,9 +1,9 @@
 """The gateway's one YAML config file, validated with msgspec.
 
-Every validation error names the exact path of the bad key (``routes.chat.candidates[1].provider``)
-and why. Secrets are written as ``${ENV_VAR}`` or ``file:/path`` and resolved at load time (offline: only
-listed); they are held in :class:`~balancer.secrets.Secret`, whose ``repr`` never shows the value, so they
-cannot reach a log line. What else the gateway would trip on is in :mod:`balancer.checks`.
+Every validation error names the exact path of the bad key (``routes.chat.candidates[1].provider``) and why.
+Secrets (``${ENV_VAR}``, ``file:/path``) are resolved at load time (offline: only listed) and held in
+:class:`~balancer.secrets.Secret`, whose ``repr`` never shows them; relative paths are the config file's directory's
+(:mod:`balancer.config_paths`). What else the gateway would trip on is in :mod:`balancer.checks`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import msgspec
 
 from balancer import config_yaml
 from balancer.config_numbers import check_numbers
+from balancer.config_paths import anchored
 from balancer.errors import Failure
 from balancer.secrets import Reference, Secret, SecretError, expand
 from balancer.vendors import REGISTRY
@@ -295,17 +296,17 @@ def parse(data: Any, source: str = "config") -> Config:
     return parse_refs(data, source).cfg
 
 
-def parse_refs(data: Any, source: str = "config", *, offline: bool = False) -> Parsed:
-    """The config, with its references; ``offline``: no environment variable or secret file is read."""
+def parse_refs(data: Any, source: str = "config", *, offline: bool = False, base: Path | None = None) -> Parsed:
+    """The config, with its references (``offline``: none read; ``base``: what relative paths are relative to)."""
     try:
-        data, refs = expand(data, offline=offline)
+        data, refs = expand(data, offline=offline, base=base)
         # Named sections first, one entry at a time, so an error names the entry (msgspec: "[...]").
         for section, type_ in (("providers", Provider), ("routes", Route)):
             entries = data.get(section) if isinstance(data, dict) else None
             if isinstance(entries, dict):
                 for name, entry in entries.items():
                     _convert(entry, type_, f"{section}.{name}")
-        cfg = _convert(data, Config, "")
+        cfg = anchored(_convert(data, Config, ""), base)
     except (ConfigError, SecretError) as e:
         raise ConfigError(f"{source}: {e}") from None
     if problem := check_numbers(cfg):
@@ -334,7 +335,7 @@ def read(path: str | Path, *, offline: bool = False) -> Parsed:
         raise ConfigError(f"{p}: not a usable YAML config: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping with providers: and routes:")
-    return parse_refs(data, str(p), offline=offline)
+    return parse_refs(data, str(p), offline=offline, base=p.absolute().parent)
 
 
 def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()) -> None:
@@ -358,8 +359,7 @@ def _cross_check(cfg: Config, source: str, pending: frozenset[str] = frozenset()
             if key.name in names:
                 raise ConfigError(f"{source}: {section}[{i}].name: duplicate name {key.name!r}")
             names.add(key.name)
-            unknown = [r for r in getattr(key, "routes", ()) if r != "*" and r not in cfg.routes]
-            if unknown:
+            if unknown := [r for r in getattr(key, "routes", ()) if r != "*" and r not in cfg.routes]:
                 raise ConfigError(f"{source}: {section}[{i}].routes: no route named {unknown[0]!r}")
 
 
@@ -373,8 +373,7 @@ def _check_provider(name: str, prov: Provider, source: str) -> None:
         REGISTRY[prov.vendor].configured(prov.extra)
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{source}: providers.{name}.extra: malformed quirk override ({e})") from None
-    problem = check_account(prov.account, f"providers.{name}.account")
-    if problem:
+    if problem := check_account(prov.account, f"providers.{name}.account"):
         raise ConfigError(f"{source}: {problem}")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from balancer.config_paths import anchor
+
 
 class SecretError(Exception):
     """A secret could not be resolved (the message names where)."""
@@ -80,9 +82,10 @@ def references(value: str, where: str) -> list[Reference]:
     return [Reference(where, "env", m.group(1), m.group(2) is not None) for m in found]
 
 
-def resolve(value: str, where: str, *, offline: bool = False) -> str:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files). Offline, read nothing:
-    ``file:`` and ``${VAR}`` stay as written, ``${VAR:-default}`` takes its default."""
+def resolve(value: str, where: str, *, offline: bool = False, base: Path | None = None) -> str:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` and ``file:/path`` (secret files; a relative path is ``base``'s, the
+    config file's directory: :mod:`balancer.config_paths`). Offline, read nothing: ``file:`` and ``${VAR}`` stay as
+    written, ``${VAR:-default}`` takes its default."""
     references(value, where)  # the syntax, checked online and offline alike
 
     def sub(m: re.Match[str]) -> str:
@@ -98,7 +101,7 @@ def resolve(value: str, where: str, *, offline: bool = False) -> str:
     if value.startswith("file:"):
         if offline:
             return value
-        path = Path(value[5:])
+        path = Path(anchor(value[5:], base))
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as e:
@@ -106,8 +109,9 @@ def resolve(value: str, where: str, *, offline: bool = False) -> str:
     return _ENV.sub(sub, value)
 
 
-def expand(node: Any, *, offline: bool = False) -> tuple[Any, list[Reference]]:
-    """A parsed YAML tree with every string resolved (:func:`resolve`), and the references it used.
+def expand(node: Any, *, offline: bool = False, base: Path | None = None) -> tuple[Any, list[Reference]]:
+    """A parsed YAML tree with every string resolved (:func:`resolve`, ``file:`` paths against ``base``), and the
+    references it used.
     SecretError names every reference that could not be resolved, not only the first."""
     refs: list[Reference] = []
     problems: list[str] = []
@@ -116,7 +120,7 @@ def expand(node: Any, *, offline: bool = False) -> tuple[Any, list[Reference]]:
         if isinstance(node, str):
             try:
                 refs.extend(references(node, where))
-                return resolve(node, where, offline=offline)
+                return resolve(node, where, offline=offline, base=base)
             except SecretError as e:
                 problems.append(str(e))
                 return node
