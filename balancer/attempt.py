@@ -120,9 +120,11 @@ class Caller:
         outcome, view = self.classify_reply(choice.vendor, status, headers, mapped)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
-        job.usage = view.usage if view is not None else None
         if job.view.base64:  # embeddings the client asked as base64 (the vendor was asked for floats)
-            mapped = shapes.embeddings_base64(mapped)
+            mapped = mapped_chunk(shapes.embeddings_base64, mapped)
+            if isinstance(mapped, Outcome):  # a vector of strings, or of numbers no float32 holds
+                return await self._failed(job, choice, adm, mapped, t0)
+        job.usage = view.usage if view is not None else None
         await self.end(job, choice, adm, outcome, status, t0, billed=True)
         rest = compat.exhausted_for(headers)
         if rest is not None:  # a limit the vendor reported: rest the account until its window resets
@@ -325,14 +327,15 @@ def _capped(wait_s: float, cap_s: float, choice: Choice, header: str) -> float:
 
 
 def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
-    """A vendor's reply or chunk mapped to OpenAI's shape by its hook; a malformed-response outcome when the hook
-    fails on it (JSON of a shape the vendor's mapping does not expect is a malformed reply, not our crash)."""
+    """A vendor's reply or chunk mapped by ``hook`` (a vendor's to OpenAI's shape, or the gateway's reshaping for the
+    client: :func:`balancer.shapes.embeddings_base64`); a malformed-response outcome when the hook fails on it
+    (JSON of a shape or depth the mapping does not expect is a malformed reply, not our crash)."""
     if hook is None:
         return payload
     try:
         return hook(payload)
     except Exception as e:  # whatever the upstream sent: the hook's failure is the reply's fault
-        message = f"the reply has a shape the vendor's mapping does not expect ({type(e).__name__})"
+        message = f"the reply has a shape the mapping does not expect ({type(e).__name__})"
         return Outcome(failure=Failure.MALFORMED_RESPONSE, code="malformed", message=message)
 
 

@@ -32,7 +32,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from balancer import keylimits, nesting
+from balancer import keylimits, nesting, wire
 from balancer.clients import KeyRecord
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
@@ -206,7 +206,10 @@ class Batches:
 
     async def _call(self, acct: Account, method: str, path: str, **kw: Any) -> dict[str, Any]:
         data = await self._send(acct, method, path, **kw)
-        reply = orjson.loads(data)
+        try:
+            reply = wire.upstream_json(orjson.loads, data)
+        except msgspec.DecodeError:  # no JSON, or JSON no decoder reads (nested too deeply, a huge number)
+            reply = None
         if not isinstance(reply, dict):
             raise GatewayError(
                 502, f"{acct.choice.provider_name}: not a JSON object from {path}", code="upstream_error"
@@ -360,18 +363,20 @@ def _name(key: KeyRecord | None) -> str:
 
 
 def _usages(data: bytes) -> list[tuple[int, int, int]]:
-    """(prompt, completion, cached) of every answered line of a batch output file."""
+    """(prompt, completion, cached) of every answered line of a batch output file (the vendor's: a line no decoder
+    reads, or of another shape, is skipped)."""
     out = []
     for raw in data.splitlines():
         try:
-            line = orjson.loads(raw)
+            line = wire.upstream_json(orjson.loads, raw)
             response = line.get("response") or {}
             usage = (response.get("body") or {}).get("usage") or {}
-        except (orjson.JSONDecodeError, AttributeError):
+            if response.get("status_code") == 200 and usage:
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+                out.append((int(prompt), int(completion), int(cached)))
+        except (msgspec.DecodeError, AttributeError, TypeError, ValueError, OverflowError):
             continue
-        if response.get("status_code") == 200 and usage:
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-            out.append((int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(cached)))
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from balancer import wire
 from balancer.config import TranscriptsConfig
 from balancer.jsonwalk import rebuild
 from balancer.pii import embedded_json, json_text
@@ -41,8 +42,9 @@ class StreamAssembler:
         if self.broken:
             return
         try:
-            chunk = _reply.decode(payload)
-        except msgspec.DecodeError:
+            chunk = wire.upstream_json(_reply.decode, payload)
+        except msgspec.DecodeError:  # classified already, so read at another stack depth: no faithful record
+            self.broken = True
             return
         try:
             for choice in chunk.get("choices") or ():
@@ -94,7 +96,7 @@ def _text(value: Any) -> str:
 def reply_message(body: bytes) -> dict[str, Any] | None:
     """The first choice's message (with its finish_reason) from a non-stream reply."""
     try:
-        choice = (_reply.decode(body).get("choices") or [None])[0]
+        choice = (wire.upstream_json(_reply.decode, body).get("choices") or [None])[0]
     except msgspec.DecodeError:
         return None
     if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):

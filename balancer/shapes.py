@@ -8,16 +8,20 @@ import base64
 import struct
 from typing import Any
 
+import msgspec
 import orjson
+
+from balancer import wire
 
 
 def embeddings_base64(body: bytes) -> bytes:
     """An embeddings reply with every float vector as OpenAI's base64 (little-endian float32), as a client that
     sent ``encoding_format: "base64"`` decodes it (the Node SDK asks for it by default); a vector already a string
-    is left alone, and a body that is not an embeddings list is returned as it is."""
+    is left alone, and a body that is not an embeddings list is returned as it is. Raises when a vector cannot be
+    written so (an item no float, a number no float32 holds) or the reply not again (orjson writes 254 levels)."""
     try:
-        reply = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        reply = wire.upstream_json(orjson.loads, body)
+    except msgspec.DecodeError:
         return body
     items = reply.get("data") if isinstance(reply, dict) else None
     if not isinstance(items, list):
@@ -32,10 +36,11 @@ def embeddings_base64(body: bytes) -> bytes:
 def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
     """For a chunk carrying usage inside a choice (Moonshot): the chunk without it, and OpenAI's usage chunk
     (same id, created and model, ``choices: []``, top-level ``usage``) to send after it. None when the chunk
-    holds no usage in a choice."""
+    holds no usage in a choice, or when the chunk cannot be written again (deeper than orjson writes: it goes as the
+    vendor sent it)."""
     try:
-        chunk: Any = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+        chunk: Any = wire.upstream_json(orjson.loads, payload)
+    except msgspec.DecodeError:
         return None
     choices = chunk.get("choices") if isinstance(chunk, dict) else None
     if not isinstance(choices, list):
@@ -47,4 +52,7 @@ def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
     if usage is None:
         return None
     head = {k: chunk[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in chunk}
-    return orjson.dumps(chunk), orjson.dumps({**head, "choices": [], "usage": usage})
+    try:
+        return orjson.dumps(chunk), orjson.dumps({**head, "choices": [], "usage": usage})
+    except orjson.JSONEncodeError:
+        return None

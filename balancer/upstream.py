@@ -12,6 +12,7 @@ import asyncio
 import aiohttp
 import msgspec
 
+from balancer import wire
 from balancer.errors import Failure, Outcome
 from balancer.http import ReplyTooLarge, Response, UpstreamConnectionError
 
@@ -218,9 +219,7 @@ def _state(data: bytes) -> int:
     if head not in (b"{", b"["):
         return _OTHER
     try:
-        _RAW.decode(data)
-    except msgspec.DecodeError as e:
+        wire.upstream_json(_RAW.decode, data)
+    except msgspec.DecodeError as e:  # nested deeper than msgspec reads too: no chunk
         return _OPEN if "truncated" in str(e) else _OTHER
-    except RecursionError:  # nested deeper than any chunk
-        return _OTHER
     return _WHOLE

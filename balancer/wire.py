@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -340,6 +340,32 @@ class ReplyView(msgspec.Struct, kw_only=True):
 
 reply_decoder = msgspec.json.Decoder(ReplyView)
 
+_T = TypeVar("_T")
+# What a JSON decoder raises on hostile bytes, besides msgspec's DecodeError (and ValidationError, a DecodeError):
+# RecursionError for nesting deeper than the stack allows (msgspec: about 950 levels, fewer the deeper the caller),
+# and ValueError (orjson's JSONDecodeError, UnicodeError, int's digit limit) or OverflowError for what no type holds.
+_HOSTILE = (RecursionError, ValueError, OverflowError)
+
+
+def upstream_json(decode: Callable[[bytes], _T], data: bytes) -> _T:
+    """``decode(data)`` for bytes an upstream sent (a reply, a stream chunk, a batch file): whatever a decoder
+    raises on hostile bytes is one :class:`msgspec.DecodeError`, saying why, so every caller handles one exception
+    (a reply nested 5000 levels deep is a malformed reply, not the gateway's crash)."""
+    try:
+        return decode(data)
+    except msgspec.DecodeError:
+        raise
+    except RecursionError:
+        raise msgspec.DecodeError("JSON nested deeper than the gateway decodes") from None
+    except _HOSTILE as e:
+        raise msgspec.DecodeError(f"JSON the gateway cannot decode ({type(e).__name__})") from None
+
+
+def decode_reply(data: bytes) -> ReplyView:
+    """A vendor's reply or stream chunk, as far as accounting needs; msgspec.DecodeError when it is none."""
+    return upstream_json(reply_decoder.decode, data)
+
 
 def loads_any(data: bytes) -> Any:
-    return _any.decode(data)
+    """Any JSON an upstream sent; msgspec.DecodeError when it is none (:func:`upstream_json`)."""
+    return upstream_json(_any.decode, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from balancer import wire
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
@@ -31,7 +32,7 @@ _decoder = msgspec.json.Decoder(_BalanceReply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    reply = _decoder.decode(body)
+    reply = wire.upstream_json(_decoder.decode, body)
     # One entry per currency; CNY is the account's home currency on api.deepseek.com.
     info = next((i for i in reply.balance_infos if i.currency == "CNY"), reply.balance_infos[0])
     return Balance(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from balancer import wire
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Quirks, Vendor
 
@@ -30,7 +31,7 @@ _decoder = msgspec.json.Decoder(_Reply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    d = _decoder.decode(body).data
+    d = wire.upstream_json(_decoder.decode, body).data
     # cash_balance can be negative (debt); available = cash + voucher.
     return Balance(total=d.available_balance, granted=d.voucher_balance, paid=d.cash_balance)
 

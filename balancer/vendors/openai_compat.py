@@ -257,12 +257,10 @@ def classify_reply(
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too; an error status
     whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body."""
     try:
-        view = wire.reply_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        view = wire.decode_reply(body)
+    except msgspec.DecodeError as e:
         if status < 300:
-            return Outcome(
-                failure=Failure.MALFORMED_RESPONSE, status=status, message="reply is not a JSON object"
-            ), None
+            return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message=unreadable("reply", e)), None
         outcome = classify_error(vendor, status, None, headers, now)
         return msgspec.structs.replace(outcome, message=page_excerpt(body, headers.get("content-type", ""))), None
     fields = error_fields(view)
@@ -273,12 +271,18 @@ def classify_reply(
     return classify_error(vendor, status, fields, headers, now), view
 
 
+def unreadable(what: str, e: msgspec.DecodeError) -> str:
+    """Why a reply or chunk could not be read (every decoder's failure on hostile bytes is a DecodeError:
+    :func:`balancer.wire.upstream_json`); msgspec's reason names no value of the reply, only where it failed."""
+    return f"{what} is not a JSON object the gateway can read: {str(e)[:200]}"
+
+
 def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tuple[Outcome, wire.ReplyView | None]:
     """Classify one stream chunk's JSON. A chunk that carries an error ends the stream with it."""
     try:
-        view = wire.reply_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream chunk is not a JSON object"), None
+        view = wire.decode_reply(data)
+    except msgspec.DecodeError as e:
+        return Outcome(failure=Failure.MALFORMED_RESPONSE, message=unreadable("stream chunk", e)), None
     fields = error_fields(view)
     if fields is not None:
         return classify_error(vendor, 200, fields, {}, now), view
@@ -322,7 +326,7 @@ def error_text(data: bytes) -> str:
     at the top or under ``error``), else its whole text; one line, at most 500 characters."""
     try:
         obj = wire.loads_any(data)
-    except (msgspec.DecodeError, RecursionError):
+    except msgspec.DecodeError:
         obj = None
     for where in (obj, obj.get("error") if isinstance(obj, dict) else None):
         if isinstance(where, dict):

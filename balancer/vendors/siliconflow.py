@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import msgspec
 
+from balancer import wire
 from balancer.errors import Failure
 from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
 
@@ -39,7 +40,7 @@ _decoder = msgspec.json.Decoder(_Reply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    reply = _decoder.decode(body)
+    reply = wire.upstream_json(_decoder.decode, body)
     if reply.code != 20000 or reply.data is None:
         raise ValueError(f"siliconflow user/info: code {reply.code} {reply.message}")
     d = reply.data

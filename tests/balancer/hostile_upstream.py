@@ -1,0 +1,84 @@
+"""A small aiohttp upstream whose replies are JSON no decoder should be trusted with: nested thousands of levels
+deep, numbers no integer type holds, embedding vectors no float32 holds. Every path is
+``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``), so a provider's ``base_url`` picks both; a chat
+request with ``"stream": true`` is answered as SSE.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+CHUNK = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "好"}}]}
+REPLY = {
+    "id": "r",
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "好"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+def nested(levels: int) -> str:
+    """JSON text nesting ``levels`` arrays (half of them objects) one in another."""
+    half = levels // 2
+    return '{"a":[' * half + "[" * (levels - 2 * half) + "]" * (levels - 2 * half) + "]}" * half
+
+
+def with_field(obj: dict[str, object], levels: int) -> bytes:
+    """``obj`` as JSON with one more field, ``extra``, nesting ``levels`` deep (a field no decoder asks for)."""
+    return (json.dumps(obj)[:-1] + ', "extra": ' + nested(levels) + "}").encode()
+
+
+async def _events(request: web.Request, *events: bytes) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for event in events:
+        await resp.write(event + b"\n\n")
+    return resp
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    behaviour, levels = request.match_info["behaviour"], int(request.match_info["levels"])
+    stream = (await request.json()).get("stream")
+    if behaviour == "huge-number":  # usage no 64-bit integer holds
+        usage = b'{"prompt_tokens": ' + b"9" * levels + b', "completion_tokens": 1, "total_tokens": 2}'
+        body = json.dumps({**REPLY, "usage": None}).encode().replace(b'"usage": null', b'"usage": ' + usage)
+        return web.Response(body=body, content_type="application/json")
+    if behaviour == "deep-status":  # an error status whose JSON body is nested deep
+        return web.Response(body=with_field({"error": {"message": "x"}}, levels), status=500)
+    if not stream:
+        return web.Response(body=with_field(REPLY, levels), content_type="application/json")
+    deep_chunk = b"data: " + with_field(CHUNK, levels)
+    good = b"data: " + json.dumps(CHUNK).encode()
+    if behaviour == "deep-first":
+        return await _events(request, deep_chunk, b"data: [DONE]")
+    if behaviour == "deep-later":
+        return await _events(request, good, deep_chunk, b"data: [DONE]")
+    if behaviour == "deep-error-event":
+        return await _events(request, b"event: error\ndata: " + nested(levels).encode())
+    if behaviour == "deep-usage-in-choice":  # Moonshot's shape: usage inside the final choice
+        last = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": REPLY["usage"]}]}
+        return await _events(request, good, b"data: " + with_field(last, levels), b"data: [DONE]")
+    raise web.HTTPNotFound()
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    vector = {"overflow": "[1e300, 0.5]", "text": '["x", 0.5]'}[request.match_info["behaviour"]]
+    body = '{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": ' + vector + "}], "
+    body += '"usage": {"prompt_tokens": 1, "total_tokens": 1}}'
+    return web.Response(body=body.encode(), content_type="application/json")
+
+
+async def serve() -> AsyncIterator[str]:
+    """Run the upstream on a free port; yields its base URL."""
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/{behaviour}/{levels}/chat/completions", chat)
+    app.router.add_post("/{behaviour}/{levels}/embeddings", embeddings)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()

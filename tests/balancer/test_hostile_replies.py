@@ -1,0 +1,175 @@
+"""An upstream that answers JSON no decoder should be trusted with (nested 1000 to 100000 levels deep, a number no
+integer type holds, an embedding no float32 holds) gave a bad reply, not the gateway a crash: it is a malformed
+response, failed over to the next candidate; when none is left the client gets the usual OpenAI-style error, never
+a 500; a stream under way ends with the gateway's error event; every request logs exactly one ``request_done``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+import pytest
+import structlog
+
+from tests.balancer import hostile_upstream
+from tests.conftest import CHAT, EmulatorHandle, GatewayFactory
+
+DEPTHS = [1000, 5000, 100000]
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[str]:
+    async for url in hostile_upstream.serve():
+        yield url
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+def _first(upstream: str, behaviour: str, levels: int) -> Any:
+    """A config edit: ``ds-a`` (the first candidate of route ``chat``, the only one of ``solo``) is the hostile
+    upstream; ``ds-b`` and ``qwen`` (the emulator) stay healthy."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["base_url"] = f"{upstream}/{behaviour}/{levels}"
+
+    return edit
+
+
+def _failures(logs: list[dict[str, Any]], event: str = "upstream_failed") -> list[str]:
+    return [e["failure"] for e in logs if e["event"] == event]
+
+
+def _one_done(logs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request's one request_done line (and no unhandled error anywhere)."""
+    assert not [e for e in logs if e["event"] == "unhandled_error"]
+    done = [e for e in logs if e["event"] == "request_done"]
+    assert len(done) == 1, done
+    return done[0]
+
+
+@pytest.mark.parametrize("levels", DEPTHS)
+async def test_a_deep_reply_fails_over(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
+) -> None:
+    """A non-stream reply nested ``levels`` deep is a malformed response: the next candidate answers."""
+    gw = await make_gateway(_first(hostile, "deep", levels))
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+    assert r.status_code == 200 and r.headers["x-qiao-provider"] == "ds-b"
+    assert r.parse().choices[0].message.content
+    assert _failures(logs) == ["malformed_response"]
+    assert _one_done(logs)["status"] == 200
+
+
+@pytest.mark.parametrize("levels", DEPTHS)
+async def test_a_deep_reply_with_no_candidate_left_is_a_502(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
+) -> None:
+    """With no candidate left, a reply nested ``levels`` deep gives the client an OpenAI-style 502 naming the
+    malformed response, not a 500."""
+    gw = await make_gateway(_first(hostile, "deep", levels))
+    with pytest.raises(openai.APIStatusError) as e:
+        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"])
+    assert e.value.status_code == 502 and "malformed_response" in e.value.message
+    assert isinstance(e.value.body, dict) and e.value.body.get("type") == "upstream_error"
+    assert _failures(logs) == ["malformed_response"]
+    assert _one_done(logs)["status"] == 502
+
+
+@pytest.mark.parametrize("levels", DEPTHS)
+@pytest.mark.parametrize("behaviour", ["deep-first", "deep-error-event"])
+async def test_a_deep_first_chunk_fails_over(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], behaviour: str, levels: int
+) -> None:
+    """A stream whose first chunk (or ``event: error``'s data) nests ``levels`` deep fails over before anything
+    reached the client: the next candidate streams the answer."""
+    gw = await make_gateway(_first(hostile, behaviour, levels))
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT, stream=True)  # type: ignore[call-overload]
+    chunks = [c async for c in r.parse()]
+    assert r.headers["x-qiao-provider"] == "ds-b" and chunks
+    assert len(_failures(logs)) == 1
+    assert _one_done(logs)["status"] == 200
+
+
+@pytest.mark.parametrize("levels", DEPTHS)
+async def test_a_deep_first_chunk_with_no_candidate_left_is_a_502(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
+) -> None:
+    """With no candidate left, a stream whose first chunk nests ``levels`` deep is an OpenAI-style 502."""
+    gw = await make_gateway(_first(hostile, "deep-first", levels))
+    with pytest.raises(openai.APIStatusError) as e:
+        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"], stream=True)
+    assert e.value.status_code == 502 and "malformed_response" in e.value.message
+    assert _failures(logs) == ["malformed_response"]
+    assert _one_done(logs)["status"] == 502
+
+
+@pytest.mark.parametrize("levels", DEPTHS)
+async def test_a_deep_chunk_mid_stream_ends_it_with_an_error_event(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
+) -> None:
+    """A chunk nested ``levels`` deep after the first ends the client's stream with the gateway's error event
+    (the SDK raises), recorded as a malformed response of that stream."""
+    gw = await make_gateway(_first(hostile, "deep-later", levels))
+    stream = await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"], stream=True)
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="malformed_response"):
+        async for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert got == ["好"]
+    assert _failures(logs, "stream_failed") == ["malformed_response"]
+    _one_done(logs)
+
+
+async def test_an_error_status_with_a_deep_body_is_classified_by_its_status(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]]
+) -> None:
+    """A 500 whose JSON body nests 5000 levels deep is the vendor's error by its status, failed over."""
+    gw = await make_gateway(_first(hostile, "deep-status", 5000))
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+    assert r.headers["x-qiao-provider"] == "ds-b"
+    assert _failures(logs) == ["upstream_error"]
+    _one_done(logs)
+
+
+async def test_a_deep_usage_chunk_is_relayed_unreshaped(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]]
+) -> None:
+    """Moonshot's final chunk (usage inside the choice) with a field nested 300 levels deep, deeper than the
+    gateway writes JSON again, is relayed as the vendor sent it: the stream ends with [DONE], not a crash."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["kimi"]["base_url"] = f"{hostile}/deep-usage-in-choice/300"
+
+    gw = await make_gateway(edit)
+    stream = await gw.client().chat.completions.create(
+        model="kimi", messages=CHAT["messages"], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = [c async for c in stream]
+    assert next(c.choices[0].delta.content for c in chunks if c.choices) == "好"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert not _failures(logs, "stream_failed")
+    assert _one_done(logs)["status"] == 200
+
+
+@pytest.mark.parametrize("vector", ["overflow", "text"])
+async def test_an_embedding_no_float32_holds_fails_over(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, hostile: str, logs: list[dict[str, Any]], vector: str
+) -> None:
+    """Asked for base64, an embedding the vendor sent as ``[1e300]`` or ``["x"]`` cannot be written as float32:
+    a malformed response, failed over to the next candidate (the gateway does not crash packing it)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["qwen"]["base_url"] = f"{hostile}/{vector}/0"
+        cfg["providers"]["qwen-b"] = {"vendor": "qwen", "api_key": "sk-q2", "base_url": f"{emulator.url}/qwen"}
+        cfg["routes"]["embed"]["candidates"].append({"provider": "qwen-b", "model": "text-embedding-v3"})
+
+    gw = await make_gateway(edit)
+    r = await gw.client().embeddings.with_raw_response.create(model="embed", input="你好", encoding_format="base64")
+    assert r.headers["x-qiao-provider"] == "qwen-b" and r.parse().data[0].embedding
+    assert _failures(logs) == ["malformed_response"]
+    _one_done(logs)
