@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -280,16 +280,21 @@ def raw(value: Any) -> msgspec.Raw:
 # ---- responses -----------------------------------------------------------------------------------
 
 
+# A count of tokens a vendor reports: one beyond 2**32 (a 30-digit number, or 5000 digits) is no count but a broken
+# reply; read as it is, it was booked at an absurd price, or crashed the ledger and the metrics (no float holds it).
+Tokens = Annotated[int, msgspec.Meta(le=2**32)]
+
+
 class PromptTokensDetails(msgspec.Struct, kw_only=True):
-    cached_tokens: int = 0
+    cached_tokens: Tokens = 0
 
 
 class Usage(msgspec.Struct, kw_only=True):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: Tokens = 0
+    completion_tokens: Tokens = 0
+    total_tokens: Tokens = 0
     prompt_tokens_details: PromptTokensDetails | None = None  # OpenAI, Qwen, Kimi: cache hits
-    prompt_cache_hit_tokens: int = 0  # DeepSeek's name for the same
+    prompt_cache_hit_tokens: Tokens = 0  # DeepSeek's name for the same
 
     @property
     def cached_tokens(self) -> int:

@@ -136,6 +136,18 @@ async def test_an_error_status_with_a_deep_body_is_classified_by_its_status(
     _one_done(logs)
 
 
+@pytest.mark.parametrize("digits", [30, 400, 5000])
+async def test_a_number_no_integer_holds_fails_over(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], digits: int
+) -> None:
+    """A reply whose usage holds a ``digits``-digit number is a malformed response, failed over."""
+    gw = await make_gateway(_first(hostile, "huge-number", digits))
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT)  # type: ignore[call-overload]
+    assert r.headers["x-qiao-provider"] == "ds-b"
+    assert _failures(logs) == ["malformed_response"]
+    _one_done(logs)
+
+
 async def test_a_deep_usage_chunk_is_relayed_unreshaped(
     make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]]
 ) -> None:
