@@ -17,7 +17,7 @@ from finetune.judge import Judge, KeyCheck, findings
 from finetune.model import Conversation
 from finetune.output import Outputs, WriteFailed, sibling
 from finetune.pipeline import LINE_ERRORS, Converter, ConvertOptions, Source, Summary
-from finetune.readers import BatchReader, Reader, detect, read_openai, read_pair, read_transcript
+from finetune.readers import BatchReader, Reader, detect, guarded, read_openai, read_pair, read_transcript
 from finetune.report import EXIT_OK, EXIT_REJECTS, Issue, Report
 from finetune.stats import collect, render
 from finetune.targets import NO_FINETUNE, TARGETS, Target, unsupported_message
@@ -53,7 +53,8 @@ def resolve_target(name: str, settings: Sequence[str] = ()) -> Target:
 
 
 def reader_for(path: Path, source: str | None, requests: Path | None) -> Reader:
-    """The reader for a file: named by ``--from`` or detected from its first line."""
+    """The reader for a file: named by ``--from`` or detected from its first line; a line too deep or otherwise
+    hostile to decoders is an invalid line (:class:`~finetune.readers.Guarded`)."""
     check_input(path)
     if requests is not None:
         check_input(requests, "--requests")
@@ -65,9 +66,9 @@ def reader_for(path: Path, source: str | None, requests: Path | None) -> Reader:
         "batch": lambda: BatchReader(requests),
     }
     if name in readers:
-        return readers[name]()
+        return guarded(readers[name]())
     if name in TARGETS:
-        return TARGETS[name].read
+        return guarded(TARGETS[name].read)
     raise UsageError(f"unknown input format {name!r}; known: {', '.join([*SOURCES, *TARGETS])}")
 
 
@@ -194,7 +195,7 @@ def validate_file(
     upload); the number of lines read."""
     if source is None and target.validate_read is not None:
         check_input(path)
-        reader = target.validate_read
+        reader: Reader = guarded(target.validate_read)
     else:
         reader = reader_for(path, source or target.name, requests)
     judge, keys, name = Judge(target, max_tokens), KeyCheck(target), path.name

@@ -107,7 +107,7 @@ def line_keys(line: bytes) -> tuple[str, ...] | None:
                 seen.update(dict.fromkeys(element))
             return tuple(seen)
         return tuple(_keys_of_object.decode(line))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # not JSON, or too deep to read (the reader reports it)
         return None
 
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from balancer import nesting
+
 #: Message content: text, a list of OpenAI content parts, or absent (tool-call-only turns).
 Content = str | list[dict[str, Any]] | None
 
@@ -116,6 +118,25 @@ class Conversation(Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
 
 
 _any_json = msgspec.json.Decoder()
+
+#: How deeply a line, or JSON held in one of its strings (a tool call's arguments), may nest arrays and objects:
+#: the gateway's limit. Vendors' parsers refuse deeper (Rust's serde_json: 128 levels), and msgspec recurses on the
+#: C stack (about 950 levels: a RecursionError, no reason a user can act on).
+MAX_DEPTH = nesting.MAX_DEPTH
+
+
+def depth_problem(data: bytes | str, what: str) -> str | None:
+    """Why JSON text ``data`` nests too deeply to be read (``what`` names it), or None. Counting brackets, not
+    decoding: any depth is measured in one pass."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if not nesting.too_deep(raw):
+        return None
+    return (
+        f"{what} nests JSON arrays and objects {nesting.depth(raw)} levels deep; at most {MAX_DEPTH} are read "
+        "(vendors' JSON parsers refuse deeper ones)"
+    )
+
+
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
@@ -126,6 +147,9 @@ def arguments_problem(arguments: str) -> str | None:
         return None
     if not arguments.strip():
         return 'arguments is empty; a call without arguments takes "{}"'
+    deep = depth_problem(arguments, "the arguments string")
+    if deep is not None:
+        return deep
     try:
         value = _any_json.decode(arguments)
     except msgspec.DecodeError:

@@ -16,7 +16,15 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
 from finetune.io import numbered_lines, open_input, open_seekable
-from finetune.model import Content, Conversation, FunctionCall, Message, ToolCall, normalise_preference
+from finetune.model import (
+    Content,
+    Conversation,
+    FunctionCall,
+    Message,
+    ToolCall,
+    depth_problem,
+    normalise_preference,
+)
 
 Reader = Callable[[bytes], Conversation]
 
@@ -219,6 +227,37 @@ class BatchReader:
         return joined(request, reply, finish)
 
 
+class Guarded:
+    """A reader that reads hostile lines as invalid ones: a line nesting deeper than
+    :data:`~finetune.model.MAX_DEPTH` is refused before any decoder sees it (``input.depth``, naming its depth), and
+    what a decoder raises on JSON held in a string (a target's reader decodes tool calls and results) or on a
+    number no type holds is an :class:`InputError` too. Every command reads through one (:func:`guarded`), so such
+    a line is reported by number and the rest converted, never a traceback."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def __call__(self, line: bytes) -> Conversation:
+        deep = depth_problem(line, "the line")
+        if deep is not None:
+            raise InputError("input.depth", deep)
+        try:
+            return self.reader(line)
+        except RecursionError:
+            reason = "the line holds JSON text (in a string) nested too deeply to read"
+            raise InputError("input.depth", reason) from None
+        except OverflowError as exc:
+            raise InputError("input.json", f"the line holds a number no type holds ({exc})") from None
+
+    def close(self) -> None:
+        close_reader(self.reader)
+
+
+def guarded(reader: Reader) -> Guarded:
+    """``reader`` behind the checks of :class:`Guarded` (once: a guarded reader is returned as it is)."""
+    return reader if isinstance(reader, Guarded) else Guarded(reader)
+
+
 def close_reader(reader: Reader) -> None:
     """Release what a reader holds open (the batch reader's request file)."""
     close = getattr(reader, "close", None)
@@ -232,7 +271,7 @@ def detect(path: Path) -> str:
         first = next((line for _, line in numbered_lines(stream)), b"")
     try:
         obj = msgspec.json.decode(first)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # the line is reported when read
         return "openai"
     if isinstance(obj, list):
         return "qianfan-pr"

@@ -60,7 +60,7 @@ def _reason(status: int, data: bytes) -> str:
     try:
         err = msgspec.json.decode(data).get("error") or {}
         text = f"{err.get('code') or err.get('type') or ''}: {err.get('message') or ''}".strip(": ")
-    except (msgspec.DecodeError, AttributeError):
+    except (msgspec.DecodeError, RecursionError, AttributeError):
         text = data[:200].decode("utf-8", "replace")
     return f"HTTP {status} {text}".strip()
 
@@ -84,7 +84,7 @@ async def ask(session: aiohttp.ClientSession, url: str, key: str, request: dict[
         reply = msgspec.json.decode(data)
         choice = reply["choices"][0]
         message = {k: v for k, v in choice["message"].items() if v is not None}
-    except (msgspec.DecodeError, KeyError, IndexError, TypeError, AttributeError):
+    except (msgspec.DecodeError, RecursionError, KeyError, IndexError, TypeError, AttributeError):
         raise Failed("retry", "a reply without choices[0].message") from None
     usage = reply.get("usage") or {}
     provider = r.headers.get("x-qiao-provider", "")
