@@ -1,6 +1,6 @@
 """A small aiohttp upstream whose replies are JSON no decoder should be trusted with: nested thousands of levels
 deep, numbers no integer type holds, embedding vectors no float32 holds. Every path is
-``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``), so a provider's ``base_url`` picks both; a chat
+``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``), so a provider's ``base_url`` picks both; a chat
 request with ``"stream": true`` is answered as SSE.
 """
 
@@ -71,11 +71,20 @@ async def embeddings(request: web.Request) -> web.Response:
     return web.Response(body=body.encode(), content_type="application/json")
 
 
+async def files(request: web.Request) -> web.Response:
+    """A batch API's file upload answered with JSON nested ``levels`` deep, or (``text``) with no JSON at all."""
+    await request.read()
+    if request.match_info["behaviour"] == "text":
+        return web.Response(text="upload accepted", content_type="application/json")
+    return web.Response(body=with_field({"id": "file-x", "object": "file"}, int(request.match_info["levels"])))
+
+
 async def serve() -> AsyncIterator[str]:
     """Run the upstream on a free port; yields its base URL."""
     app = web.Application(client_max_size=1 << 20)
     app.router.add_post("/{behaviour}/{levels}/chat/completions", chat)
     app.router.add_post("/{behaviour}/{levels}/embeddings", embeddings)
+    app.router.add_post("/{behaviour}/{levels}/files", files)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

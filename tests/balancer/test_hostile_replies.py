@@ -5,6 +5,7 @@ a 500; a stream under way ends with the gateway's error event; every request log
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -184,4 +185,23 @@ async def test_an_embedding_no_float32_holds_fails_over(
     r = await gw.client().embeddings.with_raw_response.create(model="embed", input="你好", encoding_format="base64")
     assert r.headers["x-qiao-provider"] == "qwen-b" and r.parse().data[0].embedding
     assert _failures(logs) == ["malformed_response"]
+    _one_done(logs)
+
+
+@pytest.mark.parametrize(("behaviour", "levels"), [("deep", 5000), ("deep", 100000), ("text", 0)])
+async def test_a_batch_api_reply_no_decoder_reads_is_a_502(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], behaviour: str, levels: int
+) -> None:
+    """A vendor's batch API answering an upload with JSON nested ``levels`` deep (or with no JSON) gives the client
+    an OpenAI-style 502 naming the provider, not a 500."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["qwen"]["base_url"] = f"{hostile}/{behaviour}/{levels}"
+        cfg["routes"]["bq"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}
+
+    gw = await make_gateway(edit)
+    line = {"custom_id": "c0", "method": "POST", "url": "/v1/chat/completions", "body": {**CHAT, "model": "bq"}}
+    with pytest.raises(openai.APIStatusError) as e:
+        await gw.client().files.create(file=("in.jsonl", (json.dumps(line) + "\n").encode()), purpose="batch")
+    assert e.value.status_code == 502 and "qwen: not a JSON object" in e.value.message
     _one_done(logs)
