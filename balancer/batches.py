@@ -261,9 +261,9 @@ class Batches:
         if not await self.registry.claim(gid):
             return
         now, booked = self.gw.clock(), 0
-        for usage in _usages(data):
-            charge = Charge(record.provider, record.model, record.route, usage[0], usage[1], usage[2],
-                            price_factor=acct.api.price_factor, client=record.client)  # fmt: skip
+        for u in _usages(data):
+            charge = Charge(record.provider, record.model, record.route, u.prompt_tokens, u.completion_tokens,
+                            u.cached_tokens, price_factor=acct.api.price_factor, client=record.client)  # fmt: skip
             self.gw.ledger.book(charge, now)
             booked += 1
         log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=booked)
@@ -362,21 +362,18 @@ def _name(key: KeyRecord | None) -> str:
     return key.name if key is not None else ""
 
 
-def _usages(data: bytes) -> list[tuple[int, int, int]]:
-    """(prompt, completion, cached) of every answered line of a batch output file (the vendor's: a line no decoder
-    reads, or of another shape, is skipped)."""
+def _usages(data: bytes) -> list[wire.Usage]:
+    """The usage of every answered line of a batch output file (the vendor's: a line no decoder reads, of another
+    shape, or whose counts are no token counts — below 0, beyond 2**32 — is skipped, never booked)."""
     out = []
     for raw in data.splitlines():
         try:
-            line = wire.upstream_json(orjson.loads, raw)
-            response = line.get("response") or {}
-            usage = (response.get("body") or {}).get("usage") or {}
-            if response.get("status_code") == 200 and usage:
-                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-                prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-                out.append((int(prompt), int(completion), int(cached)))
-        except (msgspec.DecodeError, AttributeError, TypeError, ValueError, OverflowError):
+            response = wire.upstream_json(wire.batch_line_decoder.decode, raw).response
+        except msgspec.DecodeError:
             continue
+        body = response.body if response is not None and response.status_code == 200 else None
+        if body is not None and body.usage is not None:
+            out.append(body.usage)
     return out
 
 

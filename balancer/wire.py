@@ -280,9 +280,10 @@ def raw(value: Any) -> msgspec.Raw:
 # ---- responses -----------------------------------------------------------------------------------
 
 
-# A count of tokens a vendor reports: one beyond 2**32 (a 30-digit number, or 5000 digits) is no count but a broken
-# reply; read as it is, it was booked at an absurd price, or crashed the ledger and the metrics (no float holds it).
-Tokens = Annotated[int, msgspec.Meta(le=2**32)]
+# A count of tokens a vendor reports: one below 0 or beyond 2**32 (a 30-digit number, or 5000 digits) is no count but
+# a broken reply; read as it is, it was booked at an absurd price (or a refund: -5 prompt tokens), or crashed the
+# ledger and the metrics (no float holds it).
+Tokens = Annotated[int, msgspec.Meta(ge=0, le=2**32)]
 
 
 class PromptTokensDetails(msgspec.Struct, kw_only=True):
@@ -344,6 +345,24 @@ class ReplyView(msgspec.Struct, kw_only=True):
 
 
 reply_decoder = msgspec.json.Decoder(ReplyView)
+
+
+class BatchBody(msgspec.Struct, kw_only=True):
+    usage: Usage | None = None
+
+
+class BatchResponse(msgspec.Struct, kw_only=True):
+    status_code: int = 0
+    body: BatchBody | None = None
+
+
+class BatchLineView(msgspec.Struct, kw_only=True):
+    """A line of a vendor's batch output file, as far as accounting needs (usage counts as in a reply)."""
+
+    response: BatchResponse | None = None
+
+
+batch_line_decoder = msgspec.json.Decoder(BatchLineView)
 
 _T = TypeVar("_T")
 # What a JSON decoder raises on hostile bytes, besides msgspec's DecodeError (and ValidationError, a DecodeError):

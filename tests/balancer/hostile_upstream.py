@@ -1,5 +1,5 @@
 """A small aiohttp upstream whose replies are JSON no decoder should be trusted with: nested thousands of levels
-deep, numbers no integer type holds, embedding vectors no float32 holds. Every path is
+deep, numbers no integer type holds, token counts below 0, embedding vectors no float32 holds. Every path is
 ``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``), so a provider's ``base_url`` picks both; a chat
 request with ``"stream": true`` is answered as SSE.
 """
@@ -46,6 +46,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         usage = b'{"prompt_tokens": ' + b"9" * levels + b', "completion_tokens": 1, "total_tokens": 2}'
         body = json.dumps({**REPLY, "usage": None}).encode().replace(b'"usage": null', b'"usage": ' + usage)
         return web.Response(body=body, content_type="application/json")
+    if behaviour.startswith("negative"):  # a count below 0 (``levels`` is how far below)
+        return await _negative(request, behaviour, -levels, stream)
     if behaviour == "deep-status":  # an error status whose JSON body is nested deep
         return web.Response(body=with_field({"error": {"message": "x"}}, levels), status=500)
     if not stream:
@@ -62,6 +64,31 @@ async def chat(request: web.Request) -> web.StreamResponse:
         last = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": REPLY["usage"]}]}
         return await _events(request, good, b"data: " + with_field(last, levels), b"data: [DONE]")
     raise web.HTTPNotFound()
+
+
+def negative_usage(count: int, where: str) -> dict[str, object]:
+    """Usage whose ``where`` (``prompt_tokens``, ``completion_tokens`` or ``cached_tokens``) is ``count``."""
+    usage: dict[str, object] = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    if where == "cached_tokens":
+        usage["prompt_tokens_details"] = {"cached_tokens": count}
+    else:
+        usage[where] = count
+    return usage
+
+
+async def _negative(request: web.Request, behaviour: str, count: int, stream: bool) -> web.StreamResponse:
+    """``negative-<field>`` (a reply, or a stream whose only chunk carries the usage) or ``negative-last-<field>``
+    (a stream: a good chunk, then a usage chunk) with the usage count ``<field>`` at ``count``."""
+    where = behaviour.removeprefix("negative-").removeprefix("last-")
+    usage = negative_usage(count, where)
+    if not stream:
+        return web.json_response({**REPLY, "usage": usage})
+    if behaviour.startswith("negative-last-"):
+        last = {"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+        good = json.dumps(CHUNK).encode()
+        return await _events(request, b"data: " + good, b"data: " + json.dumps(last).encode(), b"data: [DONE]")
+    first = {**CHUNK, "usage": usage}
+    return await _events(request, b"data: " + json.dumps(first).encode(), b"data: [DONE]")
 
 
 async def embeddings(request: web.Request) -> web.Response:

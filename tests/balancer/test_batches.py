@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import openai
@@ -10,6 +12,7 @@ import pytest
 import structlog
 
 from tests.balancer.admin.test_admin_api import call
+from tests.balancer.batch_upstream import BatchVendor, completion, output_line
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
 
 
@@ -220,3 +223,53 @@ async def test_duplicate_custom_ids_and_embeddings_routes_are_400s(gateway: Gate
     with pytest.raises(openai.BadRequestError, match="embeddings") as e:
         await client.files.create(file=("in.jsonl", _file("embed", 1)), purpose="batch")
     assert e.value.code == "wrong_endpoint"
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[tuple[BatchVendor, str]]:
+    v = BatchVendor()
+    async for url in v.serve():
+        yield v, url
+
+
+def _hostile_usage(i: int, line: dict[str, Any]) -> bytes:
+    """Line 0 a good answer; then usage counting -5 prompt, -5 completion or -5 cached tokens, 10**30 prompt
+    tokens, usage nested 5000 levels deep, and no JSON."""
+    bad: list[Any] = [None, {"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4},
+                      {"prompt_tokens": 3, "completion_tokens": -5, "total_tokens": -2},
+                      {"prompt_tokens": 3, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": -5}},
+                      {"prompt_tokens": 10**30, "completion_tokens": 1}]  # fmt: skip
+    if i < len(bad):
+        return output_line(line, completion(line, usage=bad[i]))
+    if i == len(bad):
+        return output_line(line, completion(line)).replace(
+            b'"usage": {', b'"usage": {"x": ' + b"[" * 5000 + b"]" * 5000 + b", ", 1
+        )
+    return b'{"custom_id": "' + line["custom_id"].encode() + b'", "response": {\n'
+
+
+async def test_counts_below_0_or_beyond_2_32_in_a_batch_output_are_not_booked(
+    vendor: tuple[BatchVendor, str], make_gateway: GatewayFactory
+) -> None:
+    """A vendor's batch output whose lines count -5 prompt, completion or cached tokens, or 10**30 prompt tokens, or
+    nest usage 5000 levels deep, or are no JSON, books only its good line (3 + 1 tokens): the ledger never sees a
+    negative count, and the client still gets the output file as the vendor wrote it."""
+    v, url = vendor
+    v.answer = _hostile_usage
+
+    def edit(raw: dict[str, Any]) -> None:
+        _with_qwen_batch(raw)
+        raw["providers"]["qwen"]["base_url"] = url
+
+    gw: GatewayHandle = await make_gateway(edit)
+    client = gw.client()
+    f = await client.files.create(file=("in.jsonl", _file("bq", 7)), purpose="batch")
+    batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = await client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.output_file_id
+    content = (await client.files.content(batch.output_file_id)).content
+    assert content.count(b"\n") == 7
+    snap = await gw.gw.ledger.snapshot(gw.clock())
+    rows = [r for r in snap.rows if r.provider == "qwen"]
+    assert (sum(r.requests for r in rows), sum(r.tokens for r in rows)) == (1, 4), rows
+    assert all(r.tokens >= 0 and r.micro >= 0 for r in snap.rows)

@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from tests.balancer import hostile_upstream
-from tests.conftest import CHAT, EmulatorHandle, GatewayFactory
+from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, GatewayHandle
 
 DEPTHS = [1000, 5000, 100000]
 
@@ -205,3 +205,74 @@ async def test_a_batch_api_reply_no_decoder_reads_is_a_502(
         await gw.client().files.create(file=("in.jsonl", (json.dumps(line) + "\n").encode()), purpose="batch")
     assert e.value.status_code == 502 and "qwen: not a JSON object" in e.value.message
     _one_done(logs)
+
+
+NEGATIVE = ["prompt_tokens", "completion_tokens", "cached_tokens"]
+
+
+async def _no_negative_booking(gw: GatewayHandle, done: dict[str, Any], hostile: str = "ds-a") -> None:
+    """Nothing booked on the ``hostile`` provider, nothing negative anywhere: not in the ledger, not in the
+    request's ``request_done`` tokens (what the metrics count)."""
+    snap = await gw.gw.ledger.snapshot(gw.clock())
+    assert not [r for r in snap.rows if r.provider == hostile and (r.tokens or r.micro)], snap.rows
+    assert all(r.tokens >= 0 and r.micro >= 0 for r in snap.rows), snap.rows
+    assert all(count >= 0 for count in (done.get("tokens") or {}).values()), done
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("where", NEGATIVE)
+async def test_a_negative_token_count_fails_over(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], where: str, stream: bool
+) -> None:
+    """A reply (or a stream's first chunk) whose usage says ``where: -5`` is a malformed response like a count
+    beyond 2**32: failed over before the client saw anything, the next candidate answers, nothing booked on the
+    broken upstream and no negative count reaches the ledger or the metrics; one ``request_done``."""
+    gw = await make_gateway(_first(hostile, f"negative-{where}", 5))
+    r = await gw.client().chat.completions.with_raw_response.create(**CHAT, stream=stream)  # type: ignore[call-overload]
+    content = "".join([c.choices[0].delta.content or "" async for c in r.parse() if c.choices] if stream else
+                      [r.parse().choices[0].message.content])  # fmt: skip
+    assert r.headers["x-qiao-provider"] == "ds-b" and content
+    assert _failures(logs) == ["malformed_response"]
+    done = _one_done(logs)
+    assert done["status"] == 200
+    await _no_negative_booking(gw, done)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("where", NEGATIVE)
+async def test_a_negative_token_count_with_no_candidate_left_is_a_502(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], where: str, stream: bool
+) -> None:
+    """With no candidate left, a reply (or first chunk) counting ``where: -5`` is an OpenAI-style 502 naming the
+    malformed response; nothing is booked, one ``request_done``."""
+    gw = await make_gateway(_first(hostile, f"negative-{where}", 5))
+    with pytest.raises(openai.APIStatusError) as e:
+        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"], stream=stream)
+    assert e.value.status_code == 502 and "malformed_response" in e.value.message
+    assert _failures(logs) == ["malformed_response"]
+    done = _one_done(logs)
+    assert done["status"] == 502
+    await _no_negative_booking(gw, done)
+
+
+@pytest.mark.parametrize("where", NEGATIVE)
+async def test_a_negative_count_in_a_streams_usage_chunk_ends_it_with_an_error_event(
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], where: str
+) -> None:
+    """A stream whose usage chunk (after the answer began) counts ``where: -5`` ends with the gateway's error event
+    (the SDK raises), recorded as a malformed response of that stream; whatever is booked for it is not negative,
+    with or without another candidate (a stream under way is not failed over); one ``request_done``."""
+    gw = await make_gateway(_first(hostile, f"negative-last-{where}", 5))
+    stream = await gw.client().chat.completions.create(
+        model="chat", messages=CHAT["messages"], stream=True, stream_options={"include_usage": True}
+    )
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="malformed_response"):
+        async for chunk in stream:
+            got.extend(c.delta.content or "" for c in chunk.choices)
+    assert got == ["好"]
+    assert _failures(logs, "stream_failed") == ["malformed_response"]
+    done = _one_done(logs)
+    snap = await gw.gw.ledger.snapshot(gw.clock())
+    assert all(r.tokens >= 0 and r.micro >= 0 for r in snap.rows), snap.rows
+    assert all(count >= 0 for count in (done.get("tokens") or {}).values()), done
