@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from finetune.io import numbered_lines, open_input, open_seekable
+from finetune.io import BOM, UnreadableInput, numbered_lines, open_input, open_seekable
 from finetune.model import (
     Content,
     Conversation,
@@ -191,21 +191,37 @@ class BatchReader:
     """OpenAI batch output lines, joined by ``custom_id`` with the batch input file's requests.
 
     The request file is indexed once (custom_id -> byte offset, a few dozen bytes per request); each
-    request is read back with a seek when its output line arrives.
+    request is read back with a seek when its output line arrives. A request line that cannot be joined (no
+    JSON, nested too deeply, not a batch request, no ``custom_id`` or one an earlier line has) stops the command
+    before anything is written: :class:`~finetune.io.UnreadableInput` naming the file, the line and what is wrong.
     """
 
     def __init__(self, requests: Path | None) -> None:
         self._offsets: dict[str, int] = {}
         self._file = open_seekable(requests) if requests is not None else None
-        if self._file is not None:
-            self._index(self._file)
+        if self._file is not None and requests is not None:
+            try:
+                self._index(self._file, requests)
+            except BaseException:
+                self._file.close()
+                raise
 
-    def _index(self, stream: Any) -> None:
-        offset = 0
-        for line in stream:
-            if line.strip():
-                self._offsets[_batch_in.decode(line).custom_id] = offset
-            offset += len(line)
+    def _index(self, stream: Any, path: Path) -> None:
+        offset, lines = 0, dict[str, int]()
+        for number, raw in enumerate(stream, 1):
+            start, offset = offset, offset + len(raw)
+            line = raw
+            if number == 1 and raw.startswith(BOM):  # Windows Notepad's byte order mark
+                line, start = raw[len(BOM) :], start + len(BOM)
+            if not line.strip():
+                continue
+            custom_id, why = _request_id(line)
+            if custom_id in lines:
+                why = f"custom_id {custom_id!r} is also on line {lines[custom_id]}; each request needs its own"
+            if why:
+                raise UnreadableInput(f"--requests {path}:{number}: {why}")
+            self._offsets[custom_id] = start
+            lines[custom_id] = number
 
     def close(self) -> None:
         """Close the request file."""
@@ -225,6 +241,20 @@ class BatchReader:
         request = _batch_in.decode(self._file.readline()).body
         reply, finish = reply_of(out.response.body)
         return joined(request, reply, finish)
+
+
+def _request_id(line: bytes) -> tuple[str, str]:
+    """The ``custom_id`` of a batch request line, and why the line cannot be joined ("" when it can)."""
+    deep = depth_problem(line, "the line")
+    if deep is not None:
+        return "", deep
+    try:
+        custom_id = _batch_in.decode(line).custom_id
+    except msgspec.ValidationError as exc:
+        return "", f"not a batch request line ({exc})"
+    except (msgspec.DecodeError, RecursionError, OverflowError, ValueError) as exc:
+        return "", f"not JSON ({exc})"
+    return custom_id, "" if custom_id else "the request has no custom_id, so no output line can name it"
 
 
 class Guarded:
