@@ -5,7 +5,8 @@ hidden temporary file beside the output (``custom_id`` = the prompt's checkpoint
 ``files.create(purpose="batch")``, the batch created with ``batches.create`` — and its id put in the checkpoint
 at once, so a rerun after a crash polls that batch instead of paying for a new one — then polled every
 ``--poll-s`` until it ends. A completed batch's output file is joined back to the prompts by ``custom_id``;
-lines that failed in the batch are reported by input line and asked again (in a new batch) by a rerun.
+lines that failed in the batch, or are broken (:mod:`finetune.batchlines` says what each kind of broken line
+means), are reported by input line and asked again (in a new batch) by a rerun.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any
 import msgspec
 
 from balancer.vendors import REGISTRY
+from finetune.batchlines import Outcome, read_output
 from finetune.commands import UsageError
 from finetune.distill_run import Run
 from finetune.output import WriteFailed
 from finetune.prompts import Prompt
-from finetune.teacher import Answer, Failed
+from finetune.teacher import Failed
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -77,10 +79,10 @@ def _answer(run: Run, client: Any, todo: list[Prompt]) -> None:
             run.fail(p.where, f"batch {batch_id} ended {batch.status}")
         return
     output = client.files.content(batch.output_file_id).content
-    answered = _join(run, output, by_key)
+    settled = _join(run, batch_id, output, by_key)
     run.checkpoint.add({"batch": batch_id, "state": "done"})
     for key, p in by_key.items():
-        if key not in answered and not run.checkpoint.has(key):
+        if key not in settled and not run.checkpoint.has(key):
             run.fail(p.where, f"no answer in batch {batch_id}; a rerun asks again")
 
 
@@ -120,30 +122,27 @@ def _poll(run: Run, client: Any, batch_id: str) -> Any:
         time.sleep(run.args.poll_s)
 
 
-def _join(run: Run, output: bytes, by_key: dict[str, Prompt]) -> set[str]:
-    """Put each answered line of the batch output in the checkpoint; the keys answered."""
-    answered: set[str] = set()
-    for raw in output.splitlines():
-        if not raw.strip():
+def _join(run: Run, batch_id: str, output: bytes, by_key: dict[str, Prompt]) -> set[str]:
+    """Settle each prompt the batch output answers (see :mod:`finetune.batchlines` for what a broken line means):
+    its answer kept or rejected in the checkpoint, or its failure reported; the keys settled."""
+    best: dict[str, Outcome] = {}
+    for outcome in read_output(output):
+        where = f"batch {batch_id} output line {outcome.line}"
+        if outcome.key is None:
+            run.note(where, f"{outcome.reason}; it names no request, so it is skipped")
+        elif outcome.key in by_key and (outcome.key not in best or outcome.rank > best[outcome.key].rank):
+            best[outcome.key] = outcome
+    for key, outcome in best.items():
+        prompt = by_key[key]
+        if run.checkpoint.has(key):
             continue
-        line = msgspec.json.decode(raw)
-        prompt = by_key.get(str(line.get("custom_id")))
-        response = line.get("response") or {}
-        if prompt is None or run.checkpoint.has(prompt.key):
-            continue
-        body = response.get("body") or {}
-        if response.get("status_code") != 200 or not body.get("choices"):
-            run.fail(prompt.where, f"failed in the batch: {line.get('error') or response.get('status_code')}")
-            continue
-        choice = body["choices"][0]
-        message = {k: v for k, v in choice["message"].items() if v is not None}
-        answer = Answer(message, body.get("usage") or {}, "", str(body.get("model") or ""))
-        if choice.get("finish_reason") in ("length", "content_filter"):
-            run.reject(prompt, Failed("rejected", f"finish_reason={choice['finish_reason']}", None, answer))
-            continue
-        run.keep(prompt, answer, _price_factor(answer.model))
-        answered.add(prompt.key)
-    return answered
+        if outcome.answer is None:
+            run.fail(prompt.where, f"batch {batch_id} output line {outcome.line}: {outcome.reason}; a rerun asks again")
+        elif outcome.reason:
+            run.reject(prompt, Failed("rejected", outcome.reason, None, outcome.answer))
+        else:
+            run.keep(prompt, outcome.answer, _price_factor(outcome.answer.model))
+    return set(best)
 
 
 def _price_factor(model: str) -> float:

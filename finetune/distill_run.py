@@ -36,6 +36,10 @@ class Run:
             self.progress.spend.add(failure.answer.provider, failure.answer.model, failure.answer.usage)
         self.fail(prompt.where, str(failure))
 
+    def note(self, where: str, reason: str) -> None:
+        """A problem that is no prompt's failure (a batch output line naming no request), reported with them."""
+        self.failures.append((where, reason))
+
     def fail(self, where: str, reason: str) -> None:
         self.failures.append((where, reason))
         self.progress.failed += 1

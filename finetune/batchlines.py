@@ -1,0 +1,170 @@
+"""Reading the output file of a ``distill --batch`` batch: each line, what it answers and how.
+
+An output line is a vendor's words, relayed by the gateway as they came; any may be broken. What each kind means:
+
+* a good line (``status_code`` 200, a chat completion whose first choice holds a chat message, usage counts
+  between 0 and 2**32) is the answer to the prompt its ``custom_id`` names — kept, or rejected as training data
+  when it was cut off (``finish_reason`` length or content_filter);
+* a line that names its request (``custom_id`` readable) but is no answer — the batch's own error, another
+  status, no JSON object where the completion, the message or the usage should be, a count below 0 — is that
+  prompt's failure, reported with its output line number and the reason. Like every failure it stays out of
+  the checkpoint, so a rerun asks it again (in a new batch; this one is marked done);
+* a line that names no request (no JSON, nested deeper than :data:`~finetune.model.MAX_DEPTH`, no
+  ``custom_id``) is reported by its line number; the prompt it answered is then one the batch has no answer
+  for, reported as such and asked again by a rerun;
+* a ``custom_id`` on several lines is answered once: by its first good line, else its first rejected one, else
+  its first failure.
+
+Reading never raises: a broken line is an :class:`Outcome` with a reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from balancer import wire
+from finetune.model import Message, depth_problem
+from finetune.teacher import Answer
+
+CUT_OFF = frozenset({"length", "content_filter"})
+
+
+_NULL = msgspec.Raw(b"null")  # msgspec.Raw takes no union: a missing field reads as JSON null
+
+
+class _Response(Struct, kw_only=True):
+    status_code: int = 0
+    body: msgspec.Raw = _NULL
+
+
+class _Line(Struct, kw_only=True):
+    custom_id: str
+    response: _Response | None = None
+    error: msgspec.Raw = _NULL
+
+
+class _Id(Struct):
+    custom_id: str
+
+
+class _Choice(Struct, kw_only=True):
+    message: dict[str, Any]
+    finish_reason: str | None = None
+
+
+class _Body(Struct, kw_only=True):
+    choices: list[_Choice] = []
+    usage: msgspec.Raw = _NULL
+    model: str | None = None
+
+
+class _Error(Struct, kw_only=True):
+    code: str | int | None = None
+    message: str | None = None
+
+
+_line, _id, _body = msgspec.json.Decoder(_Line), msgspec.json.Decoder(_Id), msgspec.json.Decoder(_Body)
+_usage, _usage_dict = msgspec.json.Decoder(wire.Usage), msgspec.json.Decoder(dict[str, Any])
+_message, _error = msgspec.json.Decoder(Message), msgspec.json.Decoder(_Error | str)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One output line: its number, the ``custom_id`` it names (None when unreadable), and the answer — or the
+    reason it is none. An answer with a reason is one to reject (cut off)."""
+
+    line: int
+    key: str | None
+    answer: Answer | None = None
+    reason: str = ""
+
+    @property
+    def rank(self) -> int:
+        """2 an answer to keep, 1 one to reject, 0 a failure: the best of a custom_id's lines settles it."""
+        return 0 if self.answer is None else 1 if self.reason else 2
+
+
+class _NoAnswer(Exception):
+    """Why a line that names its request is no answer."""
+
+
+def read_output(output: bytes) -> Iterator[Outcome]:
+    """Every non-blank line of a batch output file, as an :class:`Outcome` (see the module docstring)."""
+    for number, raw in enumerate(output.splitlines(), 1):
+        if raw.strip():
+            yield _outcome(number, raw)
+
+
+def _outcome(number: int, raw: bytes) -> Outcome:
+    deep = depth_problem(raw, "the line")
+    if deep is not None:
+        return Outcome(number, None, reason=deep)
+    try:
+        line = wire.upstream_json(_line.decode, raw)
+    except msgspec.ValidationError as exc:
+        key = _readable_id(raw)
+        return Outcome(number, key, reason=f"not a batch output line ({exc})")
+    except msgspec.DecodeError as exc:
+        return Outcome(number, None, reason=f"not JSON ({exc})")
+    try:
+        answer, cut = _answer(line)
+    except _NoAnswer as exc:
+        return Outcome(number, line.custom_id, reason=str(exc))
+    return Outcome(number, line.custom_id, answer, f"finish_reason={cut}" if cut else "")
+
+
+def _readable_id(raw: bytes) -> str | None:
+    try:
+        return wire.upstream_json(_id.decode, raw).custom_id
+    except msgspec.DecodeError:
+        return None
+
+
+def _answer(line: _Line) -> tuple[Answer, str | None]:
+    """The answer a line holds and its finish reason when cut off; :class:`_NoAnswer` when it holds none."""
+    response = line.response
+    if _given(line.error) or response is None or response.status_code != 200 or not _given(response.body):
+        raise _NoAnswer(f"failed in the batch: {_error_text(line)}")
+    body = _decoded(_body, bytes(response.body), "the answer is not a chat completion")
+    if not body.choices:
+        raise _NoAnswer("the answer has no choices")
+    choice = body.choices[0]
+    message = {k: v for k, v in choice.message.items() if v is not None}
+    _decoded(_message, msgspec.json.encode({**message, "role": "assistant"}), "the answer's message is no chat message")
+    usage: dict[str, Any] = {}
+    if _given(body.usage):
+        _decoded(_usage, bytes(body.usage), "the answer's usage is no token counts")
+        usage = _decoded(_usage_dict, bytes(body.usage), "the answer's usage is no token counts")
+    answer = Answer(message, usage, "", body.model or "")
+    return answer, choice.finish_reason if choice.finish_reason in CUT_OFF else None
+
+
+def _given(raw: msgspec.Raw) -> bool:
+    """Whether a field holds a value (not missing, not null)."""
+    return bytes(raw).strip() != b"null"
+
+
+def _decoded(decoder: msgspec.json.Decoder[Any], data: bytes, what: str) -> Any:
+    try:
+        return wire.upstream_json(decoder.decode, data)
+    except msgspec.DecodeError as exc:
+        raise _NoAnswer(f"{what} ({exc})") from None
+
+
+def _error_text(line: _Line) -> str:
+    """The batch's error for a line (its code and message), else the line's status."""
+    if _given(line.error):
+        try:
+            err = wire.upstream_json(_error.decode, line.error)
+        except msgspec.DecodeError:
+            return bytes(line.error)[:200].decode("utf-8", "replace")
+        if isinstance(err, str):
+            return err[:200]
+        return f"{err.code or ''}: {err.message or ''}".strip(": ")[:200] or "an error without a message"
+    response = line.response
+    return "no response" if response is None else f"status {response.status_code}"
