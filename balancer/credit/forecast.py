@@ -6,15 +6,30 @@
 - ``weekly``: each full day's total over the mean of the 7 days around it (centred where the history allows),
   averaged per weekday and shrunk toward 1 by how few such days the history holds; flat under 8 days. The last
   two full days are left out, so a step there is left to the level's test, not half explained as a busy weekday.
-- ``level``: the deseasonalised mean of the last 3 days, unless the traffic has stepped: the median of the
-  last ``k`` hours' logs (``k`` in :data:`STEP_KS`) departs from the median of the 72 before them by more
-  than :data:`MIN_STEP` and by more than :data:`STEP_BAR` standard errors of the history's own noise (its
-  autocorrelation counted; medians, so a burst of a few hours does not pass for a step). Then the level is
-  the mean of those 72 hours times the ratio of the medians (``k`` the most significant), held within what
-  the windows' means allow; sparse traffic (a quarter to three quarters empty) has no step test. Measured
-  on generated traffic (AR 0.8, sigma 0.25, bursts of hours, weekly season): a doubling or halving is taken
-  within two days in about 4 of 5 histories, within 12 hours in quieter traffic; 0.5-2% of fits without a
-  step take one. Steps are looked for from two days of history on.
+- ``level``: the deseasonalised mean of the last two weeks (:data:`LONG_H`), unless the traffic has stepped:
+  the median of the last ``k`` hours' logs (``k`` from 12 hours to two weeks, every 6) departs from the
+  median of the week before them by more than :data:`MIN_STEP` and by more than :data:`STEP_BAR` standard
+  errors of the history's own noise (its autocorrelation counted; medians, so a burst of a few hours does
+  not pass for a step). Then the level is the mean since the step (``k`` the most significant) when it is
+  :data:`SINCE_MEAN` hours old or more; a younger step's is the mean of the hours before it times the ratio
+  of the medians, held within what the windows' means allow. Sparse traffic (a quarter to three quarters
+  empty) has no step test. Two weeks, not three days: a three-day mean of bursty traffic (AR 0.8, sigma
+  0.25, bursts of hours) misses the rest of a flat month's mean by 0.60-1.44x, and each miss moves grants
+  (``bench/README.md``, stop 33). Measured on generated traffic: a doubling or halving is taken within two
+  days in about 4 of 5 histories, within 12 hours in quieter traffic. Steps are looked for from two days of
+  history on.
+- ``drift``: how far the level may wander, as log sigma per square root of a day: the sigma of the daily
+  means' day-to-day log changes, in [:data:`DRIFT`, :data:`MAX_DRIFT`]. Under :data:`COLD_H` hours (too few
+  changes) it is read from the level's own noise instead (:func:`_drift`): wide for bursty traffic, the least
+  for steady traffic and under two days. The widest drift in the first days held grants back for bursty months
+  that start low (a Sunday), but on the first day, with no noise to read, it also held back over-subscribed
+  packs that need every hour from the first (``bench/README.md``, stop 34).
+  It spreads the planner's demand paths (:data:`PATHS`, ``horizon.banded``) one-sidedly: the paths above the
+  level drift by it, the path below by :data:`DRIFT` only. A day-to-day sigma read from bursty traffic is
+  mostly its noise: as a fall to come (``0.2x`` in two weeks at 0.3) it had the plan spend grants early in a
+  flat month and pay for the late peaks. A fall is a path of its own instead: with probability
+  :data:`FALL_P` the level halves from :data:`FALL_AFTER` days ahead on (a customer leaving), so grants sized
+  to the current rate are not all kept for a month that may not come.
 - ``carry``: the last hour's deviation from its expectation (log), fading into the coming hours by ``rho``,
   the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
   noise that does not persist is not carried.
@@ -36,16 +51,26 @@ from dataclasses import dataclass
 
 H = 3600.0
 BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the spread's quantile bands
-LONG_H = 72  # the level's window
-STEP_KS = (12, 18, 24, 30, 36, 42, 48)  # hours since a step the step test tries
-STEP_BASE = 72  # hours before them it compares them with
+LONG_H = 336  # the level's window, back to a step
+STEP_KS = tuple(range(12, LONG_H + 1, 6))  # hours since a step the step test tries
+STEP_BASE = 168  # hours before them it compares them with (fewer where the history is shorter)
+NEAR_BASE = 72  # the same for a window of NEAR hours or fewer
+NEAR = 48  # the level's noise and the check for sparse traffic read the hours before the last NEAR
+HELD = 72  # hours (before the last NEAR) that must not be sparse for a step test
+SINCE_MEAN = 72  # hours after a step from which the level is their mean
 STEP_BAR = 3.25  # standard errors a step must depart by
+LONG_BAR = 3.5  # the same for a window longer than NEAR (more windows: a higher bar)
 MEDIAN_VAR = math.pi / 2  # a median's variance over a mean's (normal noise)
 MAX_EMPTY = 0.25  # share of empty hours past which there is no step test
 MIN_STEP = 0.15  # log ratio below which a departure is never taken for a step
-DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day))
-MAX_DRIFT = 0.3
-PATHS = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
+DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per sqrt(day)); the downward paths'
+MAX_DRIFT = 0.3  # the most
+COLD_H = 120  # hours of history under which the drift is read from the level's noise, not from daily changes
+COLD_K = 2.0  # that drift: this many times the level's standard error
+FALL_P, FALL_BY, FALL_AFTER = 0.2, 0.5, 3.0  # the fall path: its probability, the level's factor, from days ahead
+NORMAL3 = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
+# (probability, z, fall): the drift's three paths, and the level halving from FALL_AFTER days ahead on
+PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_BY))
 CARRY_H = 168  # the window of the deviations' autocorrelation
 MAX_RHO = 0.95
 SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from
@@ -72,9 +97,14 @@ class Forecast:
             return base
         return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
 
-    def drifted(self, z: float, days: float) -> float:
-        """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean."""
-        return math.exp(z * self.drift * math.sqrt(max(days, 0.0))) if self.drift else 1.0
+    def drifted(self, z: float, days: float, fall: float = 1.0) -> float:
+        """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean that falls by ``fall`` from
+        FALL_AFTER days on: a path above the mean drifts by the measured drift, one below by the least
+        (:data:`DRIFT`). 1 with no drift (no history: a single path)."""
+        if not self.drift:
+            return 1.0
+        d = self.drift if z > 0 else min(self.drift, DRIFT)
+        return math.exp(z * d * math.sqrt(max(days, 0.0))) * (fall if days > FALL_AFTER else 1.0)
 
     def bands(self) -> tuple[tuple[float, float], ...]:
         """(share of hours, multiplier) per band."""
@@ -95,9 +125,9 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     weekly = _weekly(x, first)
     seen = _deseasoned(x, first, daily, weekly)
     y = _filled(seen)
-    level, step = _level(y)
+    level, step, window = _level(y)
     carry, rho = _carry(seen, level)
-    return Forecast(level, daily, weekly, _spread(y), step, _drift(y), carry, rho, hour)
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, hour)
 
 
 def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float | None]:
@@ -153,40 +183,61 @@ def _weekly(x: Sequence[float], first: int) -> tuple[float, ...]:
     return tuple(r / avg for r in raw)
 
 
-def _level(y: Sequence[float]) -> tuple[float, bool]:
+def _level(y: Sequence[float]) -> tuple[float, bool, int]:
     """The mean of the last LONG_H hours; or, where the median of the last ``k`` hours departs from the median of
-    the hours before them as a step would, the mean of those hours before times the medians' ratio, held between
-    the two windows' ratio of means ``m`` and ``2m - 1`` (where the step lies if up to half of the ``k`` hours,
-    which a median tolerates, came before it). No step test where the 72 hours before the tested windows are
-    :func:`_mixed` (sparse traffic), and no tested window that is: traffic that stops is a step to 0, traffic
-    that resumes after idle days a step to its new rate."""
+    the hours before them as a step would (:func:`_step`), the level after that step. No step test where the
+    HELD hours before the last NEAR are :func:`_mixed` (sparse traffic), and no tested window that is: traffic
+    that stops is a step to 0, traffic that resumes after idle days a step to its new rate."""
     long = sum(y[-LONG_H:]) / len(y[-LONG_H:])
     n = len(y)
-    held = y[max(0, n - max(STEP_KS) - STEP_BASE) : max(0, n - max(STEP_KS))]  # before any window tested
-    if long <= 0 or _mixed(held):
-        return long, False
+    if long <= 0 or _mixed(y[max(0, n - NEAR - HELD) : max(0, n - NEAR)]):
+        return long, False, min(LONG_H, n)
+    found = _step(y)
+    if found is None:
+        return long, False, min(LONG_H, n)
+    step, since, base = found
+    before, after = sum(y[n - since - base : n - since]) / base, sum(y[n - since :]) / since
+    if before <= 0 or since >= SINCE_MEAN:  # traffic resuming after idle days; a step old enough to average
+        return after, True, since
+    mean = after / before  # the windows' ratio of means: a young step lies between it and 2 x - 1
+    lo, hi = sorted((mean, 2 * mean - 1))
+    return before * min(max(math.exp(step), lo), hi), True, since
+
+
+def _step(y: Sequence[float]) -> tuple[float, int, int] | None:
+    """The step: (log ratio of the medians, hours since it, hours before it compared). The most significant of
+    the windows of STEP_KS hours up to NEAR whose median departs from the median of the NEAR_BASE hours before
+    them by more than MIN_STEP and STEP_BAR standard errors; where none does, the same over the longer windows
+    against up to STEP_BASE hours before them, at LONG_BAR (a young step first: a longer window that spans it
+    would read as more significant, its base being longer). None where no window departs."""
+    n = len(y)
     z = [math.log(max(v, 1.0)) for v in y]
-    end = n - max(STEP_KS)
+    end = n - NEAR
     var = _noise_var(z, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
-    best, step, since, base = STEP_BAR, 0.0, 0, 0  # the most significant departure: t, log ratio, windows
-    for k in STEP_KS:
-        b = min(STEP_BASE, n - k)
-        if b < 24 or var <= 0:
+    if var <= 0:
+        return None
+    near = [k for k in STEP_KS if k <= NEAR]
+    return _departure(y, z, var, near, NEAR_BASE, STEP_BAR) or _departure(
+        y, z, var, [k for k in STEP_KS if k > NEAR], STEP_BASE, LONG_BAR
+    )
+
+
+def _departure(
+    y: Sequence[float], z: Sequence[float], var: float, ks: Sequence[int], base: int, bar: float
+) -> tuple[float, int, int] | None:
+    """The most significant window of ``ks`` (see :func:`_step`), or None."""
+    n, best, found = len(y), bar, None
+    for k in ks:
+        b = min(base, n - k)
+        if b < 24:
             break
         if _mixed(y[n - k :]):
             continue
         diff = statistics.median(z[n - k :]) - statistics.median(z[n - k - b : n - k])
         t = abs(diff) / math.sqrt(MEDIAN_VAR * var * (1 / k + 1 / b))
         if abs(diff) > MIN_STEP and t > best:
-            best, step, since, base = t, diff, k, b
-    if not since:
-        return long, False
-    before, after = sum(y[n - since - base : n - since]) / base, sum(y[n - since :]) / since
-    if before <= 0:  # traffic resuming after idle days
-        return after, True
-    mean = after / before  # the windows' ratio of means: a step lies between it and 2 x - 1
-    lo, hi = sorted((mean, 2 * mean - 1))
-    return before * min(max(math.exp(step), lo), hi), True
+            best, found = t, (diff, k, b)
+    return found
 
 
 def _mixed(hours: Sequence[float]) -> bool:
@@ -251,12 +302,20 @@ def _spread(y: Sequence[float]) -> tuple[float, ...]:
     return tuple(m / mean for m in out) if mean > 0 else (1.0,)
 
 
-def _drift(y: Sequence[float]) -> float:
-    """The day-to-day drift of the deseasonalised daily mean: the sigma of its log changes, at least DRIFT."""
+def _drift(y: Sequence[float], window: int) -> float:
+    """The day-to-day drift of the deseasonalised daily mean: the sigma of its log changes, between DRIFT and
+    MAX_DRIFT. Under COLD_H hours of history (four changes or fewer) it is COLD_K times the level's own
+    standard error instead (the hours' long-run variance over the level's ``window`` hours): wide for bursty
+    traffic, narrow for steady; DRIFT under two days of hours, where there is no noise to read — no hedge
+    on no evidence, since over-subscribed packs need every hour from the first (``bench/README.md``, stop 34)."""
+    if len(y) < COLD_H:
+        var = _noise_var([math.log(max(v, 1.0)) for v in y], len(y))
+        return min(MAX_DRIFT, max(DRIFT, COLD_K * math.sqrt(var / window))) if var > 0 else DRIFT
     days = [sum(y[i : i + 24]) / 24 for i in range(len(y) % 24, len(y) - 23, 24)]
     changes = [math.log(b / a) for a, b in itertools.pairwise(days) if a > 0 and b > 0]
-    sigma = statistics.pstdev(changes) if len(changes) >= 3 else 0.0
-    return min(MAX_DRIFT, max(DRIFT, sigma))
+    if len(changes) < 3:  # idle days: too few changes to read
+        return DRIFT
+    return min(MAX_DRIFT, max(DRIFT, statistics.pstdev(changes)))
 
 
 def _carry(y: Sequence[float | None], level: float) -> tuple[float, float]:

@@ -67,8 +67,9 @@ def banded(
     slots: Sequence[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast]
 ) -> tuple[list[Slot], dict[str, list[float]]]:
     """The slots after the first regrouped into blocks of BLOCK hours of day per segment, once per demand
-    path of :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high: what a
-    grant kept back is worth if traffic grows, and what it risks if traffic falls), and each split into the
+    path of :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high, or
+    halving: what a grant kept back is worth if traffic grows, and what it risks if traffic falls), and each
+    split into the
     bands of the demand's spread: a band's demand is the mean, over that band's share of the block's hours,
     of the route's expected rate (its weekday's and hour's) times the spread's multiplier — the block's
     hours ranked by demand and cut into bands. Routes are banded and drift alike (their peaks taken
@@ -78,17 +79,17 @@ def banded(
     blocks: dict[tuple[int, int], list[Slot]] = {}
     for s in slots[1:]:
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
-    paths = PATHS if any(f.drift > 0 for f in fcs.values()) else ((1.0, 0.0),)
+    paths = PATHS if any(f.drift > 0 for f in fcs.values()) else ((1.0, 0.0, 1.0),)
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
         per = {r: _band_means(f, hours, [b for b, _ in shares]) for r, f in fcs.items()}
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
-        for path, (prob, z) in enumerate(paths):
+        for path, (prob, z, fall) in enumerate(paths):
             for band, (share, _) in enumerate(shares):
                 out.append(Slot(seg, block * BLOCK, weight * share, band, prob, path if len(paths) > 1 else -1))
                 for r, f in fcs.items():
-                    demand[r].append(per[r][band] * f.drifted(z, ahead))
+                    demand[r].append(per[r][band] * f.drifted(z, ahead, fall))
     return out, demand
 
 

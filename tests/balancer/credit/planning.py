@@ -90,10 +90,13 @@ def with_traffic(ledger: MemoryLedger, route: str, per_hour: int, hours: int, no
         ledger._traffic.setdefault(route, {})[int((now - h * 3600) // 3600)] = per_hour
 
 
-def plan_now(raw: dict[str, Any] | None = None, per_hour: int = 200_000, now: float = T0) -> tuple[Plan, Snapshot]:
+def plan_now(
+    raw: dict[str, Any] | None = None, per_hour: int = 200_000, now: float = T0, hours: int = 48
+) -> tuple[Plan, Snapshot]:
+    """The plan at ``now`` after ``hours`` of flat traffic on every route (flat: the least drift)."""
     cfg, routes, ledger = setup(raw)
     for name in routes:
-        with_traffic(ledger, name, per_hour, 48, now)
+        with_traffic(ledger, name, per_hour, hours, now)
     snap = done(ledger.snapshot(now))
     return make_plan(cfg, books_from_config(cfg), snap, now), snap
 

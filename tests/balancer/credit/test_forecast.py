@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from balancer.credit.forecast import BANDS, Forecast, fit
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, MAX_DRIFT, Forecast, fit
 
 DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
@@ -132,6 +132,41 @@ def test_bursty_traffic_without_a_step_is_seldom_taken_for_one() -> None:
             steps += as_of(history, half_day / 2).step
             fits += 1
     assert steps < 0.04 * fits
+
+
+def test_a_flat_bursty_months_level_is_read_from_two_weeks() -> None:
+    """Bursty traffic without a step, forecast every 12 hours from day 10 to day 30 of 10 histories: the month's
+    mean the forecast implies (level x weekday x hour) is off the month's true mean by under 5% on average (in
+    logs). The three-day level it replaces was off by 7.6%, and each such miss moved grants."""
+    errors = []
+    for seed in range(10):
+        history = bursty(30, 200 + seed)
+        month = range(DAY0, DAY0 + 30 * 24)
+        truth = sum(history[h] for h in month) / len(month)
+        for half_day in range(20, 60):
+            f = as_of(history, half_day / 2)
+            implied = sum(f.level * f.weekly[(h // 24 + 3) % 7] * f.daily[h % 24] for h in month) / len(month)
+            errors.append(abs(math.log(implied / truth)))
+    assert sum(errors) / len(errors) < 0.05
+
+
+def test_the_drift_of_the_first_days_is_read_from_the_levels_noise() -> None:
+    """Under five days of history the day-to-day drift is not measured from too few daily changes but read from
+    the level's own noise (COLD_K standard errors): wide for bursty traffic (every one of five histories at 0.1
+    or more from two days to five), the least for steady traffic, and the least under two days, where there is
+    no noise to read. A path above the mean drifts by the forecast's drift, one below by the least, whatever the
+    forecast's; the fall path's level is cut from FALL_AFTER days ahead on."""
+    steady = traffic(21, lambda h: 100_000, noise=0.05)
+    assert [as_of(steady, d).drift for d in (1, 1.9, 2, 3, 4.9, 21)] == [DRIFT] * 6
+    for seed in range(5):
+        history = bursty(10, 300 + seed)
+        assert [as_of(history, d).drift for d in (1, 1.9)] == [DRIFT, DRIFT]
+        assert all(0.1 <= as_of(history, d).drift <= MAX_DRIFT for d in (2, 3, 4, 4.9))
+    f = Forecast(100.0, drift=0.2)
+    assert f.drifted(1.0, 4.0) == pytest.approx(math.exp(0.2 * 2))
+    assert f.drifted(-1.0, 4.0) == pytest.approx(math.exp(-DRIFT * 2))
+    assert f.drifted(0.0, 4.0, fall=0.5) == 0.5 and f.drifted(0.0, FALL_AFTER, fall=0.5) == 1.0
+    assert Forecast(100.0).drifted(1.0, 4.0) == 1.0
 
 
 def test_hours_from_the_current_one_on_are_not_read() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from balancer.credit.forecast import BANDS, PATHS, Forecast
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, PATHS, Forecast
 from balancer.credit.horizon import BLOCK, H, banded, segments
 
 T0 = 20_000 * 86400.0  # a UTC midnight (a Friday)
@@ -15,12 +15,13 @@ DAY = 86400.0
 
 def test_bands_keep_the_mean_and_paths_drift_it() -> None:
     """Over a block's bands (weighted by their share of the hours) the demand is the forecast's mean rate of
-    the block's hours, times the path's drift for how far ahead the segment is; the paths' probabilities sum
-    to 1 in every block, and the current hour stays one shared slot."""
+    the block's hours, times the path's drift for how far ahead the segment is (the forecast's drift above the
+    mean, the least drift below it, halved on the fall path from FALL_AFTER days); the paths' probabilities sum to 1 in every block, and the current hour
+    stays one shared slot."""
     raw = (0.5, 0.9, 1.3, 2.2)
     spread = tuple(m / sum(s * m for s, m in zip(BANDS, raw, strict=True)) for m in raw)  # mean 1
     daily = tuple(1.0 + 0.5 * math.cos(2 * math.pi * h / 24) for h in range(24))
-    f = Forecast(100.0, daily=daily, spread=spread, drift=0.05)
+    f = Forecast(100.0, daily=daily, spread=spread, drift=0.2)
     slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
     out, demand = banded(slots, bounds, {"r": f})
     assert out[0].path == -1 and out[0].prob == 1.0
@@ -31,7 +32,8 @@ def test_bands_keep_the_mean_and_paths_drift_it() -> None:
         hours = [h for h in range(int(bounds[seg] // H), int(bounds[seg + 1] // H)) if h % 24 // BLOCK == hod // BLOCK]
         mean = sum(f.rate(h) for h in hours) / len(hours)
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / DAY
-        drift = math.exp(PATHS[path][1] * 0.05 * math.sqrt(ahead))
+        _, z, fall = PATHS[path]
+        drift = math.exp(z * (0.2 if z > 0 else DRIFT) * math.sqrt(ahead)) * (fall if ahead > FALL_AFTER else 1)
         shares = [out[i].weight for i in idx]
         got = sum(w * demand["r"][i] for w, i in zip(shares, idx, strict=True)) / sum(shares)
         assert got == pytest.approx(mean * drift, rel=0.02)

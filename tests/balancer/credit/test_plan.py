@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from balancer import cli
-from balancer.credit.forecast import DRIFT, PATHS
+from balancer.credit.forecast import DRIFT, FALL_AFTER, PATHS
 from balancer.credit.horizon import PlannedGrant
 from balancer.credit.ledger import books_from_config
 from balancer.credit.plan import Plan
@@ -65,11 +65,15 @@ def test_grant_that_cannot_finish_is_reported_not_chased() -> None:
 def test_paid_projection_after_the_grants() -> None:
     """After the last grant, demand is projected on the cheapest paid candidates within their limits, per day:
     glm-4-air up to its 2,000 TPM, then qwen-plus — averaged over the demand paths (the level drifting low,
-    staying, drifting high by the least drift a flat history is given, for as long as the period is ahead)."""
+    staying, drifting high by the least drift, as two days of noiseless history give, for as long as the period
+    is ahead; or halved from FALL_AFTER days on)."""
     plan, snap = plan_now()
     last = report(plan, snap)["paid_per_day"][-1]
     mid = (dt.datetime.fromisoformat(last["from"]).timestamp() + dt.datetime.fromisoformat(last["to"]).timestamp()) / 2
-    levels = [(p, 200_000 * math.exp(z * DRIFT * math.sqrt((mid - T0) / 86400))) for p, z in PATHS]
+    days = (mid - T0) / 86400
+    levels = [
+        (p, 200_000 * (fall if days > FALL_AFTER else 1.0) * math.exp(z * DRIFT * days**0.5)) for p, z, fall in PATHS
+    ]
     glm = sum(p * min(d, 120_000) * 0.5 for p, d in levels)
     qwen = sum(p * max(d - 120_000, 0) for p, d in levels) * (0.75 * 0.8 + 0.25 * 2.0)
     assert last["providers"] == pytest.approx({"glm": 24 * glm / MICRO, "qwen": 24 * qwen / MICRO}, abs=0.01)
@@ -282,9 +286,10 @@ def test_a_left_over_grant_goes_before_a_free_model_past_the_shares() -> None:
 
 
 def test_a_money_grant_is_not_planned_on_a_free_model() -> None:
-    """Baichuan's voucher covers a free model: spending it there burns nothing, so the plan gives the hour to
-    Tiangong's 5M pack (which expires tomorrow) and plans the voucher nothing; counting the voucher as spent on
-    the free model planned it 120k tokens an hour and left 1.1M of the pack to waste."""
+    """Baichuan's voucher covers a free model: spending it there burns nothing, so after a week of flat traffic
+    the plan gives the hour to Tiangong's 5M pack (which expires tomorrow) and plans the voucher nothing;
+    counting the voucher as spent on the free model planned it 120k tokens an hour and left 1.1M of the pack
+    to waste."""
     raw = credit_config()
     tiangong = [{"name": "pack", "tokens": 5_000_000, "models": ["tiangong-3"], "expires": "2026-11-11"}]
     raw["providers"] = {
@@ -304,7 +309,7 @@ def test_a_money_grant_is_not_planned_on_a_free_model() -> None:
     }
     models = (("bc", "baichuan4"), ("tg", "tiangong-3"), ("ds", "deepseek-chat"))
     raw["routes"] = {"chat": {"candidates": [{"provider": p, "model": m} for p, m in models]}}
-    plan, snap = plan_now(raw)
+    plan, snap = plan_now(raw, hours=168)
     doc = grants_of(report(plan, snap))
     assert doc["pack"]["planned_tokens_per_hour"] == 200_000 and doc["pack"]["projected_waste"] == {"tokens": 0}
     assert doc["voucher"]["planned_tokens_per_hour"] == 0
