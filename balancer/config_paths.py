@@ -11,12 +11,11 @@ with ``~`` (both refused by :mod:`balancer.checks`) are kept as written. A confi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import msgspec
 
-if TYPE_CHECKING:
-    from balancer.config import Config
+C = TypeVar("C", bound=msgspec.Struct)  # the Config: a lower module does not import it, not even for its type
 
 
 def anchor(path: str, base: Path | None) -> str:
@@ -26,9 +25,10 @@ def anchor(path: str, base: Path | None) -> str:
     return str(base / path)
 
 
-def anchored(cfg: Config, base: Path | None) -> Config:
-    """``cfg`` with its relative paths resolved against ``base`` (see the module's rule)."""
-    t = cfg.transcripts
+def anchored(cfg: C, base: Path | None) -> C:
+    """``cfg`` (a :class:`~balancer.config.Config`) with its relative paths resolved against ``base`` (see the
+    module's rule)."""
+    t = getattr(cfg, "transcripts", None)
     if t is None or (directory := anchor(t.directory, base)) == t.directory:
         return cfg
     return msgspec.structs.replace(cfg, transcripts=msgspec.structs.replace(t, directory=directory))

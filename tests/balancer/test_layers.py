@@ -13,7 +13,20 @@ ROOT = Path(__file__).resolve().parents[2] / "balancer"
 
 # Bottom to top: a module may import modules of its own layer or below, never above.
 LAYERS: list[set[str]] = [
-    {"errors", "logs", "tasks", "http", "secrets", "pii", "config_numbers", "config_yaml", "shapes", "replans"},
+    {"config_paths", "jsonwalk"},  # paths and tree walks, for secrets, pii and redact
+    {
+        "errors",
+        "logs",
+        "tasks",
+        "http",
+        "secrets",
+        "pii",
+        "nesting",
+        "config_numbers",
+        "config_yaml",
+        "shapes",
+        "replans",
+    },
     {"wire", "bodytext", "upstream", "redact", "transcripts"},
     {"vendors"},
     {"config"},
