@@ -2,11 +2,13 @@
 
 An output line is a vendor's words, relayed by the gateway as they came; any may be broken. What each kind means:
 
-* a good line (``status_code`` 200, a chat completion whose first choice holds a chat message, usage counts
-  between 0 and 2**32) is the answer to the prompt its ``custom_id`` names — kept, or rejected as training data
-  when it was cut off (``finish_reason`` length or content_filter);
+* a good line (``status_code`` 200, a chat completion holding a usable answer: :mod:`finetune.answer`) is the
+  answer to the prompt its ``custom_id`` names — kept, or rejected as training data when it was cut off
+  (``finish_reason`` length or content_filter);
 * a line that names its request (``custom_id`` readable) but is no answer — the batch's own error, another
-  status, no JSON object where the completion, the message or the usage should be, a count below 0 — is that
+  status, or a completion that is no usable answer
+  (:mod:`finetune.answer`, the one definition both ``distill`` paths apply: no JSON object where the completion,
+  the message or the usage should be, an empty message, a role other than assistant, a count below 0) — is that
   prompt's failure, reported with its output line number and the reason. Like every failure it stays out of
   the checkpoint, so a rerun asks it again (in a new batch; this one is marked done);
 * a line that names no request (no JSON, nested deeper than :data:`~finetune.model.MAX_DEPTH`, no
@@ -22,17 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 from msgspec import Struct
 
 from balancer import wire
-from finetune.model import Message, depth_problem
-from finetune.teacher import Answer
-
-CUT_OFF = frozenset({"length", "content_filter"})
-
+from finetune.answer import Answer, Unusable, from_completion
+from finetune.model import depth_problem
 
 _NULL = msgspec.Raw(b"null")  # msgspec.Raw takes no union: a missing field reads as JSON null
 
@@ -52,25 +50,12 @@ class _Id(Struct):
     custom_id: str
 
 
-class _Choice(Struct, kw_only=True):
-    message: dict[str, Any]
-    finish_reason: str | None = None
-
-
-class _Body(Struct, kw_only=True):
-    choices: list[_Choice] = []
-    usage: msgspec.Raw = _NULL
-    model: str | None = None
-
-
 class _Error(Struct, kw_only=True):
     code: str | int | None = None
     message: str | None = None
 
 
-_line, _id, _body = msgspec.json.Decoder(_Line), msgspec.json.Decoder(_Id), msgspec.json.Decoder(_Body)
-_usage, _usage_dict = msgspec.json.Decoder(wire.Usage), msgspec.json.Decoder(dict[str, Any])
-_message, _error = msgspec.json.Decoder(Message), msgspec.json.Decoder(_Error | str)
+_line, _id, _error = msgspec.json.Decoder(_Line), msgspec.json.Decoder(_Id), msgspec.json.Decoder(_Error | str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +72,6 @@ class Outcome:
     def rank(self) -> int:
         """2 an answer to keep, 1 one to reject, 0 a failure: the best of a custom_id's lines settles it."""
         return 0 if self.answer is None else 1 if self.reason else 2
-
-
-class _NoAnswer(Exception):
-    """Why a line that names its request is no answer."""
 
 
 def read_output(output: bytes) -> Iterator[Outcome]:
@@ -113,7 +94,7 @@ def _outcome(number: int, raw: bytes) -> Outcome:
         return Outcome(number, None, reason=f"not JSON ({exc})")
     try:
         answer, cut = _answer(line)
-    except _NoAnswer as exc:
+    except Unusable as exc:
         return Outcome(number, line.custom_id, reason=str(exc))
     return Outcome(number, line.custom_id, answer, f"finish_reason={cut}" if cut else "")
 
@@ -126,34 +107,16 @@ def _readable_id(raw: bytes) -> str | None:
 
 
 def _answer(line: _Line) -> tuple[Answer, str | None]:
-    """The answer a line holds and its finish reason when cut off; :class:`_NoAnswer` when it holds none."""
+    """The answer a line holds and its finish reason when cut off; :class:`Unusable` when it holds none."""
     response = line.response
     if _given(line.error) or response is None or response.status_code != 200 or not _given(response.body):
-        raise _NoAnswer(f"failed in the batch: {_error_text(line)}")
-    body = _decoded(_body, bytes(response.body), "the answer is not a chat completion")
-    if not body.choices:
-        raise _NoAnswer("the answer has no choices")
-    choice = body.choices[0]
-    message = {k: v for k, v in choice.message.items() if v is not None}
-    _decoded(_message, msgspec.json.encode({**message, "role": "assistant"}), "the answer's message is no chat message")
-    usage: dict[str, Any] = {}
-    if _given(body.usage):
-        _decoded(_usage, bytes(body.usage), "the answer's usage is no token counts")
-        usage = _decoded(_usage_dict, bytes(body.usage), "the answer's usage is no token counts")
-    answer = Answer(message, usage, "", body.model or "")
-    return answer, choice.finish_reason if choice.finish_reason in CUT_OFF else None
+        raise Unusable(f"failed in the batch: {_error_text(line)}")
+    return from_completion(bytes(response.body))
 
 
 def _given(raw: msgspec.Raw) -> bool:
     """Whether a field holds a value (not missing, not null)."""
     return bytes(raw).strip() != b"null"
-
-
-def _decoded(decoder: msgspec.json.Decoder[Any], data: bytes, what: str) -> Any:
-    try:
-        return wire.upstream_json(decoder.decode, data)
-    except msgspec.DecodeError as exc:
-        raise _NoAnswer(f"{what} ({exc})") from None
 
 
 def _error_text(line: _Line) -> str:

@@ -72,6 +72,10 @@ class Checkpoint:
         elif "key" in entry and isinstance(entry.get("message"), dict):
             self.answers[str(entry["key"])] = entry
 
+    def forget(self, key: str) -> None:
+        """Treat ``key``'s answer as never given (its line stays; a later answer for the key supersedes it)."""
+        self.answers.pop(key, None)
+
     def has(self, key: str) -> bool:
         return key in self.answers or key in self.rejected
 

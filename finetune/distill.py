@@ -24,13 +24,13 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from msgspec import UNSET
 
 from balancer import config as config_mod
+from finetune.answer import Unusable, assistant_message
 from finetune.checkpoint import Checkpoint, checkpoint_path
 from finetune.commands import UsageError, reader_for
 from finetune.distill_run import Run
-from finetune.model import Conversation, Message
+from finetune.model import Conversation
 from finetune.output import Outputs
 from finetune.prompts import Prompt, read_prompts
 from finetune.report import EXIT_OK, EXIT_REJECTS
@@ -73,6 +73,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(f"finetune: {where}: skipped: {why}", file=sys.stderr)
     checkpoint = Checkpoint(ckpt_path)
     unique = {p.key: p for p in prompts}
+    _forget_unusable(checkpoint, unique)
     todo = [p for p in unique.values() if not checkpoint.has(p.key)]
     progress = Progress(len(unique), Spend(cfg), args.progress_every)
     progress.done = sum(1 for k in unique if k in checkpoint.answers)
@@ -90,6 +91,20 @@ def cmd_distill(args: argparse.Namespace) -> int:
         progress.close()
         checkpoint.close()
     return _finish(run, prompts, output, outputs)
+
+
+def _forget_unusable(checkpoint: Checkpoint, prompts: dict[str, Prompt]) -> None:
+    """Answers in the checkpoint that are no usable answer (kept by an older version): reported and asked again."""
+    for key, prompt in prompts.items():
+        entry = checkpoint.answers.get(key)
+        if entry is None:
+            continue
+        try:
+            assistant_message(entry["message"])
+        except Unusable as exc:
+            checkpoint.forget(key)
+            print(f"finetune: {prompt.where}: the answer in {checkpoint.path} is no usable answer ({exc}); "
+                  "asking again", file=sys.stderr)  # fmt: skip
 
 
 async def _answer_all(run: Run, todo: list[Prompt]) -> None:
@@ -137,7 +152,11 @@ def _finish(run: Run, prompts: Sequence[Prompt], output: Path, outputs: Outputs)
             entry = answers.get(p.key)
             if entry is None:
                 continue
-            conv = _answered(p.conversation, entry["message"])
+            try:
+                conv = _answered(p.conversation, entry["message"])
+            except Unusable as exc:  # _forget_unusable let none through; never the output's crash
+                run.fail(p.where, f"the answer in {run.checkpoint.path} is no usable answer ({exc})")
+                continue
             handle.write(msgspec.json.encode(conv) + b"\n")
             written.add(p.key)
         if written or not output.exists():
@@ -162,14 +181,10 @@ def _finish(run: Run, prompts: Sequence[Prompt], output: Path, outputs: Outputs)
     return EXIT_REJECTS if run.checkpoint.rejected else EXIT_OK
 
 
-_message = msgspec.json.Decoder(Message)
-
-
-def _answered(prompt: Conversation, message: dict[str, Any]) -> Conversation:
-    """The prompt followed by the teacher's answer (content, reasoning_content, tool_calls)."""
-    answer = _message.decode(msgspec.json.encode({**message, "role": "assistant"}))
-    answer = msgspec.structs.replace(answer, refusal=UNSET if answer.refusal is None else answer.refusal)
-    return msgspec.structs.replace(prompt, messages=[*prompt.messages, answer])
+def _answered(prompt: Conversation, message: Any) -> Conversation:
+    """The prompt followed by the teacher's answer (content, reasoning_content, tool_calls); :class:`Unusable` when
+    the checkpointed message is no usable answer."""
+    return msgspec.structs.replace(prompt, messages=[*prompt.messages, assistant_message(message)])
 
 
 def add_parser(sub: Any) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from finetune.answer import Answer
 from finetune.checkpoint import Checkpoint
 from finetune.prompts import Prompt
-from finetune.teacher import Answer, Failed, Progress
+from finetune.teacher import Failed, Progress
 
 
 @dataclass(slots=True)

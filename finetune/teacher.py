@@ -2,9 +2,10 @@
 
 :func:`ask` sends one chat request (with ``Idempotency-Key: <prompt key>``: Qiao answers a repeat of a request
 it already sent upstream from its memory, so a prompt in flight when ``distill`` died is not paid twice; other
-servers ignore the header) and returns the answer, or raises :class:`Failed` — ``retry`` for what may pass
-(connection errors, timeouts, 408, 409, 429, 5xx; ``wait`` is the server's ``Retry-After``), ``fatal`` for
-what no prompt can get past (401, 403, 404: a wrong key or route). :class:`Spend` prices usage with the
+servers ignore the header) and returns the answer when the reply holds a usable one (:mod:`finetune.answer`: the
+definition ``--batch`` applies too), else raises :class:`Failed` — ``retry`` for what may pass (connection errors,
+timeouts, 408, 409, 429, 5xx, a reply that holds no usable answer; ``wait`` is the server's ``Retry-After``),
+``fatal`` for what no prompt can get past (401, 403, 404: a wrong key or route). :class:`Spend` prices usage with the
 vendor catalogue (:mod:`balancer.credit.pricing`), by the ``x-qiao-provider``/``x-qiao-model`` the gateway
 names (with ``--config``, the provider's own prices), else by the model alone — list prices, so the figure is
 what the answers are worth, grants included, and says so. :class:`Progress` is one line on stderr.
@@ -14,27 +15,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from typing import IO, Any
 
 import aiohttp
-import msgspec
 
 from balancer.config import Config, Money
 from balancer.credit.pricing import MICRO, Tariff, account_tariffs, tariff
 from balancer.vendors import REGISTRY
+from finetune.answer import ERROR_CHARS, Answer, Unusable, from_completion, short, vendor_error
 from finetune.checkpoint import prompt_key
 
 RETRY_STATUS = frozenset({408, 409, 429})
 FATAL_STATUS = frozenset({401, 403, 404})
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    message: dict[str, Any]
-    usage: dict[str, Any]
-    provider: str
-    model: str
 
 
 class Failed(Exception):
@@ -57,11 +49,9 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _reason(status: int, data: bytes) -> str:
-    try:
-        err = msgspec.json.decode(data).get("error") or {}
-        text = f"{err.get('code') or err.get('type') or ''}: {err.get('message') or ''}".strip(": ")
-    except (msgspec.DecodeError, RecursionError, AttributeError):
-        text = data[:200].decode("utf-8", "replace")
+    text = vendor_error(data)
+    if text is None:
+        text = short(data[:ERROR_CHARS].decode("utf-8", "replace"))
     return f"HTTP {status} {text}".strip()
 
 
@@ -81,17 +71,11 @@ async def ask(session: aiohttp.ClientSession, url: str, key: str, request: dict[
         )
         raise Failed(kind, _reason(r.status, data), _retry_after(r.headers))
     try:
-        reply = msgspec.json.decode(data)
-        choice = reply["choices"][0]
-        message = {k: v for k, v in choice["message"].items() if v is not None}
-    except (msgspec.DecodeError, RecursionError, KeyError, IndexError, TypeError, AttributeError):
-        raise Failed("retry", "a reply without choices[0].message") from None
-    usage = reply.get("usage") or {}
-    provider = r.headers.get("x-qiao-provider", "")
-    model = r.headers.get("x-qiao-model", "") or str(reply.get("model") or "")
-    answer = Answer(message, usage, provider, model)
-    if choice.get("finish_reason") in ("length", "content_filter"):
-        raise Failed("rejected", f"finish_reason={choice['finish_reason']}: not kept as training data", None, answer)
+        answer, cut = from_completion(data, r.headers.get("x-qiao-provider", ""), r.headers.get("x-qiao-model", ""))
+    except Unusable as exc:
+        raise Failed("retry", str(exc)) from None
+    if cut is not None:
+        raise Failed("rejected", f"finish_reason={cut}: not kept as training data", None, answer)
     return answer
 
 

@@ -1,0 +1,163 @@
+"""``finetune distill`` (not ``--batch``) when the teacher answers with something that is no usable answer: content
+``5``, content a list of numbers, null content without tool_calls, the role ``user``, a message that is null, usage
+counting a string, 10**30 or -3 tokens. Each is its prompt's failure — reported by input line with the reason, kept
+out of the checkpoint, asked again by a rerun — never a traceback, never a crash of the output write; and an answer
+like these already in a checkpoint (written by an older version) is reported and asked again. (Before, any such
+message was checkpointed and crashed the output write on every rerun; a bad usage count was a traceback.)
+
+A small teacher endpoint (aiohttp, port 0) that answers each prompt as the test says; ``distill`` as a child
+process, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import start_site
+from tests.finetune.test_teacher_loop import _prompts, _run
+
+USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+
+
+def reply(i: int, message: Any = None, usage: Any = USAGE) -> dict[str, Any]:
+    """A chat completion; by default the good answer ``答 <i>``."""
+    message = {"role": "assistant", "content": f"答 {i}"} if message is None else message
+    return {"id": f"r{i}", "object": "chat.completion", "model": "teacher-1",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage}  # fmt: skip
+
+
+class Teacher:
+    """The endpoint: which prompts (by number) it was asked, and how it answers prompt ``i``."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+        self.answer: Callable[[int], dict[str, Any]] = reply
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        i = int(body["messages"][-1]["content"].rsplit(" ", 1)[1])
+        self.asked.append(i)
+        return web.json_response(self.answer(i))
+
+    async def serve(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner, url = await start_site(app, shutdown_timeout=0.1)
+        yield url + "/v1"
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def teacher() -> AsyncIterator[tuple[Teacher, str]]:
+    t = Teacher()
+    async for url in t.serve():
+        yield t, url
+
+
+#: Prompt i -> (its reply, what stderr says about it). Prompts 0 and 9 are answered well.
+BAD: dict[int, tuple[dict[str, Any], str]] = {
+    1: (reply(1, {"role": "assistant", "content": 5}), "the answer's message is no chat message (Expected `str"),
+    2: (reply(2, {"role": "assistant", "content": [1, 2]}), "the answer's message is no chat message (Expected"),
+    3: (reply(3, {"role": "assistant", "content": None}), "the answer's message is empty: no content and no tool_c"),
+    4: (reply(4, {"role": "user", "content": "答"}), 'the answer\'s message has the role "user", not assistant'),
+    5: (reply(5, usage={**USAGE, "prompt_tokens": "9"}), "the answer's usage is no token counts (Expected `int`"),
+    6: (reply(6, usage={**USAGE, "completion_tokens": 10**30}), "the answer's usage is no token counts"),
+    7: (reply(7, usage={**USAGE, "prompt_tokens": -3}), "the answer's usage is no token counts (Expected `int` >= 0"),
+    8: ({**reply(8), "choices": [{"index": 0, "message": None}]}, "the answer is not a chat completion"),
+}
+
+
+def _bad(i: int) -> dict[str, Any]:
+    return BAD[i][0] if i in BAD else reply(i)
+
+
+def _answers(out: Path) -> list[tuple[str, str]]:
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    return [(r["messages"][1]["content"], r["messages"][-1]["content"]) for r in rows]
+
+
+def _said(err: str, n: int) -> list[str]:
+    return [x for x in err.splitlines() if x.startswith(f"finetune: p.jsonl:{n}: ")]
+
+
+async def test_bad_answers_fail_their_prompts_and_a_rerun_asks_only_them(
+    tmp_path: Path, teacher: tuple[Teacher, str]
+) -> None:
+    """Ten prompts, eight answered with no usable answer: exit 1 without a traceback; each of the eight reported once,
+    by input line, with the reason, after its retry (asked twice); only the two good answers checkpointed and
+    written; no temporary file left. The rerun against a fixed endpoint asks exactly the eight, exits 0 and ends
+    with all ten answers in input order and the checkpoint removed."""
+    t, url = teacher
+    t.answer = _bad
+    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    _prompts(prompts, 10, "坏答")
+    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "1")
+    code, _, err = await _run(*args)
+    assert code == 1, err
+    assert "Traceback" not in err
+    for i, (_, reason) in BAD.items():
+        said = _said(err, i + 1)
+        assert len(said) == 1 and "failed after 2 tries: " + reason in said[0], (i, said, err)
+    assert not _said(err, 1) and not _said(err, 10)
+    assert sorted(t.asked) == sorted([0, 9, *BAD, *BAD])
+    assert _answers(out) == [("坏答 问题 0", "答 0"), ("坏答 问题 9", "答 9")]
+    checkpoint = tmp_path / "out.checkpoint.jsonl"
+    assert [json.loads(x)["where"] for x in checkpoint.read_text(encoding="utf-8").splitlines()] in (
+        ["p.jsonl:1", "p.jsonl:10"],
+        ["p.jsonl:10", "p.jsonl:1"],
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.checkpoint.jsonl", "out.jsonl", "p.jsonl"]
+
+    t.answer, t.asked = reply, []
+    code, _, err = await _run(*args)
+    assert code == 0, err
+    assert sorted(t.asked) == sorted(BAD)
+    assert _answers(out) == [(f"坏答 问题 {i}", f"答 {i}") for i in range(10)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "p.jsonl"]
+
+
+#: What an older version checkpointed for prompt i (by input line i + 1), and what stderr then says.
+STALE: dict[int, tuple[dict[str, Any], str]] = {
+    1: ({"role": "assistant", "content": 5}, "no usable answer (the answer's message is no chat message"),
+    2: ({"role": "assistant"}, "no usable answer (the answer's message is empty"),
+    3: ({"role": "system", "content": "答"}, 'no usable answer (the answer\'s message has the role "system"'),
+}
+
+
+async def test_a_bad_answer_already_in_the_checkpoint_is_reported_and_asked_again(
+    tmp_path: Path, teacher: tuple[Teacher, str]
+) -> None:
+    """A checkpoint (left by a run with a failure) whose answers for three prompts are no usable answer, as an older
+    version kept them: the rerun reports each by input line, asks exactly those and the failed prompt again, exits 0
+    and writes all five answers in input order — the output write never crashes on the stale lines."""
+    t, url = teacher
+    t.answer = lambda i: {"error": {"message": "down"}} if i == 4 else reply(i)
+    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    checkpoint = tmp_path / "out.checkpoint.jsonl"
+    _prompts(prompts, 5, "旧")
+    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "0")
+    code, _, err = await _run(*args)
+    assert code == 1 and "p.jsonl:5: failed after 1 tries: " in err, err
+    entries = [json.loads(x) for x in checkpoint.read_text(encoding="utf-8").splitlines()]
+    for e in entries:
+        i = int(e["where"].rsplit(":", 1)[1]) - 1
+        if i in STALE:
+            e["message"] = STALE[i][0]
+    checkpoint.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries), encoding="utf-8")
+
+    t.answer, t.asked = reply, []
+    code, _, err = await _run(*args)
+    assert code == 0, err
+    assert "Traceback" not in err
+    for i, (_, reason) in STALE.items():
+        said = _said(err, i + 1)
+        assert len(said) == 1 and f"the answer in {checkpoint} is {reason}" in said[0] and "asking again" in said[0]
+    assert sorted(t.asked) == [1, 2, 3, 4]
+    assert _answers(out) == [(f"旧 问题 {i}", f"答 {i}") for i in range(5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "p.jsonl"]
