@@ -6,7 +6,7 @@ An output line is a vendor's words, relayed by the gateway as they came; any may
   answer to the prompt its ``custom_id`` names — kept, or rejected as training data when it was cut off
   (``finish_reason`` length or content_filter);
 * a line that names its request (``custom_id`` readable) but is no answer — the batch's own error, another
-  status, or a completion that is no usable answer
+  status (with the error message its body states), or a completion that is no usable answer
   (:mod:`finetune.answer`, the one definition both ``distill`` paths apply: no JSON object where the completion,
   the message or the usage should be, an empty message, a role other than assistant, a count below 0) — is that
   prompt's failure, reported with its output line number and the reason. Like every failure it stays out of
@@ -29,7 +29,7 @@ import msgspec
 from msgspec import Struct
 
 from balancer import wire
-from finetune.answer import Answer, Unusable, from_completion
+from finetune.answer import Answer, Unusable, from_completion, short, vendor_error
 from finetune.model import depth_problem
 
 _NULL = msgspec.Raw(b"null")  # msgspec.Raw takes no union: a missing field reads as JSON null
@@ -120,14 +120,19 @@ def _given(raw: msgspec.Raw) -> bool:
 
 
 def _error_text(line: _Line) -> str:
-    """The batch's error for a line (its code and message), else the line's status."""
+    """The batch's error for a line (its code and message), else the line's status and the error its response
+    body states (:func:`~finetune.answer.vendor_error`): short, key-shaped tokens masked."""
     if _given(line.error):
         try:
             err = wire.upstream_json(_error.decode, line.error)
         except msgspec.DecodeError:
-            return bytes(line.error)[:200].decode("utf-8", "replace")
+            return short(bytes(line.error).decode("utf-8", "replace"))
         if isinstance(err, str):
-            return err[:200]
-        return f"{err.code or ''}: {err.message or ''}".strip(": ")[:200] or "an error without a message"
+            return short(err)
+        code = "" if err.code is None else err.code
+        return short(f"{code}: {err.message or ''}".strip(": ")) or "an error without a message"
     response = line.response
-    return "no response" if response is None else f"status {response.status_code}"
+    if response is None:
+        return "no response"
+    said = vendor_error(bytes(response.body)) if _given(response.body) else None
+    return f"status {response.status_code}" + (f": {said}" if said else "")

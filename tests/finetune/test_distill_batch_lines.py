@@ -1,9 +1,9 @@
 """``finetune distill --batch`` when the vendor's batch output file holds broken lines: no JSON, nested 100000 levels
 deep, the wrong shape, a chat message that is none, usage counting -5 tokens, a line twice. Each prompt is settled
-once — its answer kept, or its failure reported by input line with the output line and the reason — lines naming
-no request are reported by output line, the good answers are written, and a rerun asks (in a new batch) exactly
-the prompts left, never a traceback, a lost or a duplicated record. (Before, any such line stopped the run with a
-traceback.)
+once — its answer kept, or its failure reported by input line with the output line and the reason (for a line that
+failed with a status, the error its body states, key-shaped tokens masked) — lines naming no request are reported
+by output line, the good answers are written, and a rerun asks (in a new batch) exactly the prompts left, never a
+traceback, a lost or a duplicated record. (Before, any such line stopped the run with a traceback.)
 
 A small vendor batch API (:mod:`tests.balancer.batch_upstream`) behind a real gateway; ``distill`` as a child
 process, as a user runs it.
@@ -57,7 +57,7 @@ def _broken(i: int, line: dict[str, Any]) -> bytes:
         5: _with_body(line, usage={"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4}),
         6: _with_body(line, choices="x"),
         7: good(i, line) + output_line(line, completion(line, "另一个答案")),
-        8: output_line(line, {"error": {"message": "boom"}}, 500),
+        8: output_line(line, {"error": {"code": "internal", "message": "boom for sk-abcdef1234567890"}}, 500),
         9: b"[1, 2]\n",
     }
     return broken.get(i) or good(i, line)
@@ -71,7 +71,7 @@ REASONS = {
     5: "the answer's message is no chat message",
     6: "the answer's usage is no token counts (Expected `int` >= 0",
     7: "the answer is not a chat completion",
-    9: "failed in the batch: status 500",
+    9: "failed in the batch: status 500: internal: boom for [redacted]",  # the body's error, key-shaped token masked
     10: "no answer in batch",
 }
 
