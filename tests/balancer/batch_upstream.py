@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.conftest import start_site
+
 #: (index of the request line in the upload, the request line) -> the output file's bytes for it.
 Answer = Callable[[int, dict[str, Any]], bytes]
 
@@ -65,9 +67,6 @@ class BatchVendor:
         app.router.add_post("/batches", self._batch)
         app.router.add_get("/batches/{batch_id}", self._batch)
         app.router.add_get("/files/{file_id}/content", self._content)
-        runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        runner, url = await start_site(app, shutdown_timeout=0.1)
+        yield url
         await runner.cleanup()

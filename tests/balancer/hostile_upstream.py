@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from tests.conftest import start_site
+
 CHUNK = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "好"}}]}
 REPLY = {
     "id": "r",
@@ -112,9 +114,6 @@ async def serve() -> AsyncIterator[str]:
     app.router.add_post("/{behaviour}/{levels}/chat/completions", chat)
     app.router.add_post("/{behaviour}/{levels}/embeddings", embeddings)
     app.router.add_post("/{behaviour}/{levels}/files", files)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, url = await start_site(app, shutdown_timeout=0.1)
+    yield url
     await runner.cleanup()

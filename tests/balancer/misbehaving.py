@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from tests.conftest import start_site
+
 CHUNK = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "好"}}]}
 
 
@@ -125,9 +127,6 @@ def make_app() -> web.Application:
 
 async def serve() -> AsyncIterator[str]:
     """Run the upstream on a free port; yields its base URL."""
-    runner = web.AppRunner(make_app(), shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, url = await start_site(make_app(), shutdown_timeout=0.1)
+    yield url
     await runner.cleanup()
