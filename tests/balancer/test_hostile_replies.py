@@ -67,14 +67,15 @@ async def test_a_deep_reply_fails_over(
 
 
 @pytest.mark.parametrize("levels", DEPTHS)
+@pytest.mark.parametrize(("behaviour", "stream"), [("deep", False), ("deep-first", True)])
 async def test_a_deep_reply_with_no_candidate_left_is_a_502(
-    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
+    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int, behaviour: str, stream: bool
 ) -> None:
-    """With no candidate left, a reply nested ``levels`` deep gives the client an OpenAI-style 502 naming the
-    malformed response, not a 500."""
-    gw = await make_gateway(_first(hostile, "deep", levels))
+    """With no candidate left, a reply (or a stream's first chunk) nested ``levels`` deep gives the client an
+    OpenAI-style 502 naming the malformed response, not a 500."""
+    gw = await make_gateway(_first(hostile, behaviour, levels))
     with pytest.raises(openai.APIStatusError) as e:
-        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"])
+        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"], stream=stream)
     assert e.value.status_code == 502 and "malformed_response" in e.value.message
     assert isinstance(e.value.body, dict) and e.value.body.get("type") == "upstream_error"
     assert _failures(logs) == ["malformed_response"]
@@ -94,19 +95,6 @@ async def test_a_deep_first_chunk_fails_over(
     assert r.headers["x-qiao-provider"] == "ds-b" and chunks
     assert len(_failures(logs)) == 1
     assert _one_done(logs)["status"] == 200
-
-
-@pytest.mark.parametrize("levels", DEPTHS)
-async def test_a_deep_first_chunk_with_no_candidate_left_is_a_502(
-    make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]], levels: int
-) -> None:
-    """With no candidate left, a stream whose first chunk nests ``levels`` deep is an OpenAI-style 502."""
-    gw = await make_gateway(_first(hostile, "deep-first", levels))
-    with pytest.raises(openai.APIStatusError) as e:
-        await gw.client().chat.completions.create(model="solo", messages=CHAT["messages"], stream=True)
-    assert e.value.status_code == 502 and "malformed_response" in e.value.message
-    assert _failures(logs) == ["malformed_response"]
-    assert _one_done(logs)["status"] == 502
 
 
 @pytest.mark.parametrize("levels", DEPTHS)
