@@ -187,7 +187,8 @@ def _level(y: Sequence[float]) -> tuple[float, bool, int]:
     """The mean of the last LONG_H hours; or, where the median of the last ``k`` hours departs from the median of
     the hours before them as a step would (:func:`_step`), the level after that step. No step test where the
     HELD hours before the last NEAR are :func:`_mixed` (sparse traffic), and no tested window that is: traffic
-    that stops is a step to 0, traffic that resumes after idle days a step to its new rate."""
+    that stops is a step to 0, traffic that resumes after idle days a step to its new rate. Returns the level,
+    whether a step set it, and the hours it was read from (since the step, or the last LONG_H)."""
     long = sum(y[-LONG_H:]) / len(y[-LONG_H:])
     n = len(y)
     if long <= 0 or _mixed(y[max(0, n - NEAR - HELD) : max(0, n - NEAR)]):
@@ -304,7 +305,8 @@ def _spread(y: Sequence[float]) -> tuple[float, ...]:
 
 def _drift(y: Sequence[float], window: int) -> float:
     """The day-to-day drift of the deseasonalised daily mean: the sigma of its log changes, between DRIFT and
-    MAX_DRIFT. Under COLD_H hours of history (four changes or fewer) it is COLD_K times the level's own
+    MAX_DRIFT (DRIFT where idle days leave fewer than three). Under COLD_H hours of history (three changes or
+    fewer) it is COLD_K times the level's own
     standard error instead (the hours' long-run variance over the level's ``window`` hours): wide for bursty
     traffic, narrow for steady; DRIFT under two days of hours, where there is no noise to read — no hedge
     on no evidence, since over-subscribed packs need every hour from the first (``bench/README.md``, stop 34)."""
