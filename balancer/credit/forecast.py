@@ -306,10 +306,10 @@ def _spread(y: Sequence[float]) -> tuple[float, ...]:
 def _drift(y: Sequence[float], window: int) -> float:
     """The day-to-day drift of the deseasonalised daily mean: the sigma of its log changes, between DRIFT and
     MAX_DRIFT (DRIFT where idle days leave fewer than three). Under COLD_H hours of history (three changes or
-    fewer) it is COLD_K times the level's own
-    standard error instead (the hours' long-run variance over the level's ``window`` hours): wide for bursty
-    traffic, narrow for steady; DRIFT under two days of hours, where there is no noise to read — no hedge
-    on no evidence, since over-subscribed packs need every hour from the first (``bench/README.md``, stop 34)."""
+    fewer) it is COLD_K times the level's own standard error instead (the hours' long-run variance over the
+    level's ``window`` hours): wide for bursty traffic, narrow for steady; DRIFT under two days of hours, where
+    there is no noise to read — no hedge on no evidence, since over-subscribed packs need every hour from the
+    first (``bench/README.md``, stop 34)."""
     if len(y) < COLD_H:
         var = _noise_var([math.log(max(v, 1.0)) for v in y], len(y))
         return min(MAX_DRIFT, max(DRIFT, COLD_K * math.sqrt(var / window))) if var > 0 else DRIFT
