@@ -207,7 +207,7 @@ class Batches:
     async def _call(self, acct: Account, method: str, path: str, **kw: Any) -> dict[str, Any]:
         data = await self._send(acct, method, path, **kw)
         try:
-            reply = wire.upstream_json(orjson.loads, data)
+            reply = wire.untrusted_json(orjson.loads, data)
         except msgspec.DecodeError:  # no JSON, or JSON no decoder reads (nested too deeply, a huge number)
             reply = None
         if not isinstance(reply, dict):
@@ -368,7 +368,7 @@ def _usages(data: bytes) -> list[wire.Usage]:
     out = []
     for raw in data.splitlines():
         try:
-            response = wire.upstream_json(wire.batch_line_decoder.decode, raw).response
+            response = wire.untrusted_json(wire.batch_line_decoder.decode, raw).response
         except msgspec.DecodeError:
             continue
         body = response.body if response is not None and response.status_code == 200 else None

@@ -42,7 +42,7 @@ class StreamAssembler:
         if self.broken:
             return
         try:
-            chunk = wire.upstream_json(_reply.decode, payload)
+            chunk = wire.untrusted_json(_reply.decode, payload)
         except msgspec.DecodeError:  # classified already, so read at another stack depth: no faithful record
             self.broken = True
             return
@@ -96,7 +96,7 @@ def _text(value: Any) -> str:
 def reply_message(body: bytes) -> dict[str, Any] | None:
     """The first choice's message (with its finish_reason) from a non-stream reply."""
     try:
-        choice = (wire.upstream_json(_reply.decode, body).get("choices") or [None])[0]
+        choice = (wire.untrusted_json(_reply.decode, body).get("choices") or [None])[0]
     except msgspec.DecodeError:
         return None
     if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):

@@ -20,7 +20,7 @@ def embeddings_base64(body: bytes) -> bytes:
     is left alone, and a body that is not an embeddings list is returned as it is. Raises when a vector cannot be
     written so (an item no float, a number no float32 holds) or the reply not again (orjson writes 254 levels)."""
     try:
-        reply = wire.upstream_json(orjson.loads, body)
+        reply = wire.untrusted_json(orjson.loads, body)
     except msgspec.DecodeError:
         return body
     items = reply.get("data") if isinstance(reply, dict) else None
@@ -39,7 +39,7 @@ def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
     holds no usage in a choice, or when the chunk cannot be written again (deeper than orjson writes: it goes as the
     vendor sent it)."""
     try:
-        chunk: Any = wire.upstream_json(orjson.loads, payload)
+        chunk: Any = wire.untrusted_json(orjson.loads, payload)
     except msgspec.DecodeError:
         return None
     choices = chunk.get("choices") if isinstance(chunk, dict) else None

@@ -219,7 +219,7 @@ def _state(data: bytes) -> int:
     if head not in (b"{", b"["):
         return _OTHER
     try:
-        wire.upstream_json(_RAW.decode, data)
+        wire.untrusted_json(_RAW.decode, data)
     except msgspec.DecodeError as e:  # nested deeper than msgspec reads too: no chunk
         return _OPEN if "truncated" in str(e) else _OTHER
     return _WHOLE

@@ -371,10 +371,10 @@ _T = TypeVar("_T")
 _HOSTILE = (RecursionError, ValueError, OverflowError)
 
 
-def upstream_json(decode: Callable[[bytes], _T], data: bytes) -> _T:
-    """``decode(data)`` for bytes an upstream sent (a reply, a stream chunk, a batch file): whatever a decoder
-    raises on hostile bytes is one :class:`msgspec.DecodeError`, saying why, so every caller handles one exception
-    (a reply nested 5000 levels deep is a malformed reply, not the gateway's crash)."""
+def untrusted_json(decode: Callable[[bytes], _T], data: bytes) -> _T:
+    """``decode(data)`` for bytes from outside (an upstream's reply, stream chunk or batch file; a user's file):
+    whatever a decoder raises on hostile bytes is one :class:`msgspec.DecodeError`, saying why, so every caller
+    handles one exception (a reply nested 5000 levels deep is a malformed reply, not the gateway's crash)."""
     try:
         return decode(data)
     except msgspec.DecodeError:
@@ -387,9 +387,9 @@ def upstream_json(decode: Callable[[bytes], _T], data: bytes) -> _T:
 
 def decode_reply(data: bytes) -> ReplyView:
     """A vendor's reply or stream chunk, as far as accounting needs; msgspec.DecodeError when it is none."""
-    return upstream_json(reply_decoder.decode, data)
+    return untrusted_json(reply_decoder.decode, data)
 
 
 def loads_any(data: bytes) -> Any:
-    """Any JSON an upstream sent; msgspec.DecodeError when it is none (:func:`upstream_json`)."""
-    return upstream_json(_any.decode, data)
+    """Any JSON an upstream sent; msgspec.DecodeError when it is none (:func:`untrusted_json`)."""
+    return untrusted_json(_any.decode, data)

@@ -120,7 +120,7 @@ def assistant_message(message: Any) -> Message:
 
 def _decoded(decoder: msgspec.json.Decoder[Any], data: bytes, what: str) -> Any:
     try:
-        return wire.upstream_json(decoder.decode, data)
+        return wire.untrusted_json(decoder.decode, data)
     except msgspec.DecodeError as exc:
         raise Unusable(f"{what} ({exc})") from None
 
@@ -131,7 +131,7 @@ def vendor_error(body: bytes) -> str | None:
     if depth_problem(body, "the body") is not None:
         return None
     try:
-        failed = wire.upstream_json(_failed.decode, body)
+        failed = wire.untrusted_json(_failed.decode, body)
     except msgspec.DecodeError:
         return None
     err = failed.error

@@ -86,7 +86,7 @@ def _outcome(number: int, raw: bytes) -> Outcome:
     if deep is not None:
         return Outcome(number, None, reason=deep)
     try:
-        line = wire.upstream_json(_line.decode, raw)
+        line = wire.untrusted_json(_line.decode, raw)
     except msgspec.ValidationError as exc:
         key = _readable_id(raw)
         return Outcome(number, key, reason=f"not a batch output line ({exc})")
@@ -101,7 +101,7 @@ def _outcome(number: int, raw: bytes) -> Outcome:
 
 def _readable_id(raw: bytes) -> str | None:
     try:
-        return wire.upstream_json(_id.decode, raw).custom_id
+        return wire.untrusted_json(_id.decode, raw).custom_id
     except msgspec.DecodeError:
         return None
 
@@ -124,7 +124,7 @@ def _error_text(line: _Line) -> str:
     body states (:func:`~finetune.answer.vendor_error`): short, key-shaped tokens masked."""
     if _given(line.error):
         try:
-            err = wire.upstream_json(_error.decode, line.error)
+            err = wire.untrusted_json(_error.decode, line.error)
         except msgspec.DecodeError:
             return short(bytes(line.error).decode("utf-8", "replace"))
         if isinstance(err, str):

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 from msgspec import UNSET
 
+from balancer.wire import untrusted_json
 from finetune.model import Conversation
 from finetune.report import Action
 from finetune.scan import Scan, clean, scan
@@ -103,11 +104,11 @@ def line_keys(line: bytes) -> tuple[str, ...] | None:
     try:
         if line.lstrip()[:1] == b"[":
             seen: dict[str, None] = {}
-            for element in _keys_of_array.decode(line):
+            for element in untrusted_json(_keys_of_array.decode, line):
                 seen.update(dict.fromkeys(element))
             return tuple(seen)
-        return tuple(_keys_of_object.decode(line))
-    except (msgspec.DecodeError, RecursionError):  # not JSON, or too deep to read (the reader reports it)
+        return tuple(untrusted_json(_keys_of_object.decode, line))
+    except msgspec.DecodeError:  # not JSON, or no decoder reads it (the reader reports it)
         return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from balancer.wire import untrusted_json
 from finetune.io import BOM, UnreadableInput, numbered_lines, open_input, open_seekable
 from finetune.model import (
     Content,
@@ -249,10 +250,10 @@ def _request_id(line: bytes) -> tuple[str, str]:
     if deep is not None:
         return "", deep
     try:
-        custom_id = _batch_in.decode(line).custom_id
+        custom_id = untrusted_json(_batch_in.decode, line).custom_id
     except msgspec.ValidationError as exc:
         return "", f"not a batch request line ({exc})"
-    except (msgspec.DecodeError, RecursionError, OverflowError, ValueError) as exc:
+    except msgspec.DecodeError as exc:
         return "", f"not JSON ({exc})"
     return custom_id, "" if custom_id else "the request has no custom_id, so no output line can name it"
 
@@ -300,8 +301,8 @@ def detect(path: Path) -> str:
     with open_input(path) as stream:
         first = next((line for _, line in numbered_lines(stream)), b"")
     try:
-        obj = msgspec.json.decode(first)
-    except (msgspec.DecodeError, RecursionError):  # the line is reported when read
+        obj = untrusted_json(msgspec.json.decode, first)
+    except msgspec.DecodeError:  # the line is reported when read
         return "openai"
     if isinstance(obj, list):
         return "qianfan-pr"

@@ -32,7 +32,7 @@ _decoder = msgspec.json.Decoder(_BalanceReply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    reply = wire.upstream_json(_decoder.decode, body)
+    reply = wire.untrusted_json(_decoder.decode, body)
     # One entry per currency; CNY is the account's home currency on api.deepseek.com.
     info = next((i for i in reply.balance_infos if i.currency == "CNY"), reply.balance_infos[0])
     return Balance(

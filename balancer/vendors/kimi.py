@@ -31,7 +31,7 @@ _decoder = msgspec.json.Decoder(_Reply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    d = wire.upstream_json(_decoder.decode, body).data
+    d = wire.untrusted_json(_decoder.decode, body).data
     # cash_balance can be negative (debt); available = cash + voucher.
     return Balance(total=d.available_balance, granted=d.voucher_balance, paid=d.cash_balance)
 

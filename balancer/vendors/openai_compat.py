@@ -273,7 +273,7 @@ def classify_reply(
 
 def unreadable(what: str, e: msgspec.DecodeError) -> str:
     """Why a reply or chunk could not be read (every decoder's failure on hostile bytes is a DecodeError:
-    :func:`balancer.wire.upstream_json`); msgspec's reason names no value of the reply, only where it failed."""
+    :func:`balancer.wire.untrusted_json`); msgspec's reason names no value of the reply, only where it failed."""
     return f"{what} is not a JSON object the gateway can read: {str(e)[:200]}"
 
 

@@ -40,7 +40,7 @@ _decoder = msgspec.json.Decoder(_Reply)
 
 
 def parse_balance(body: bytes) -> Balance:
-    reply = wire.upstream_json(_decoder.decode, body)
+    reply = wire.untrusted_json(_decoder.decode, body)
     if reply.code != 20000 or reply.data is None:
         raise ValueError(f"siliconflow user/info: code {reply.code} {reply.message}")
     d = reply.data
