@@ -219,7 +219,7 @@ def _state(data: bytes) -> int:
     if head not in (b"{", b"["):
         return _OTHER
     try:
-        wire.untrusted_json(_RAW.decode, data)
-    except msgspec.DecodeError as e:  # nested deeper than msgspec reads too: no chunk
-        return _OPEN if "truncated" in str(e) else _OTHER
+        _RAW.decode(data)
+    except wire.HOSTILE_JSON as e:  # nested deeper than msgspec reads too: no chunk (caught inline, per chunk)
+        return _OPEN if isinstance(e, msgspec.DecodeError) and "truncated" in str(e) else _OTHER
     return _WHOLE

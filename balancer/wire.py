@@ -365,29 +365,32 @@ class BatchLineView(msgspec.Struct, kw_only=True):
 batch_line_decoder = msgspec.json.Decoder(BatchLineView)
 
 _T = TypeVar("_T")
-# What a JSON decoder raises on hostile bytes, besides msgspec's DecodeError (and ValidationError, a DecodeError):
-# RecursionError for nesting deeper than the stack allows (msgspec: about 950 levels, fewer the deeper the caller),
-# and ValueError (orjson's JSONDecodeError, UnicodeError, int's digit limit) or OverflowError for what no type holds.
-_HOSTILE = (RecursionError, ValueError, OverflowError)
+#: What a JSON decoder raises on hostile bytes: msgspec's DecodeError (a ValueError, as orjson's errors, UnicodeError
+#: and int's digit limit are), RecursionError for nesting deeper than the stack allows (msgspec: about 950 levels,
+#: fewer the deeper the caller), OverflowError for what no type holds. Per-chunk code catches these inline.
+HOSTILE_JSON = (ValueError, RecursionError, OverflowError)
+
+
+def hostile_reason(e: BaseException) -> str:
+    """Why a decoder refused bytes (one of :data:`HOSTILE_JSON`): msgspec's reason, which names no value, only where."""
+    if isinstance(e, msgspec.DecodeError):
+        return str(e)
+    if isinstance(e, RecursionError):
+        return "JSON nested deeper than the gateway decodes"
+    return f"JSON the gateway cannot decode ({type(e).__name__})"
 
 
 def untrusted_json(decode: Callable[[bytes], _T], data: bytes) -> _T:
     """``decode(data)`` for bytes from outside (an upstream's reply, stream chunk or batch file; a user's file):
-    whatever a decoder raises on hostile bytes is one :class:`msgspec.DecodeError`, saying why, so every caller
-    handles one exception (a reply nested 5000 levels deep is a malformed reply, not the gateway's crash)."""
+    whatever a decoder raises on hostile bytes (:data:`HOSTILE_JSON`) is one :class:`msgspec.DecodeError`, saying
+    why, so every caller handles one exception (a reply nested 5000 levels deep is a malformed reply, not the
+    gateway's crash)."""
     try:
         return decode(data)
     except msgspec.DecodeError:
         raise
-    except RecursionError:
-        raise msgspec.DecodeError("JSON nested deeper than the gateway decodes") from None
-    except _HOSTILE as e:
-        raise msgspec.DecodeError(f"JSON the gateway cannot decode ({type(e).__name__})") from None
-
-
-def decode_reply(data: bytes) -> ReplyView:
-    """A vendor's reply or stream chunk, as far as accounting needs; msgspec.DecodeError when it is none."""
-    return untrusted_json(reply_decoder.decode, data)
+    except HOSTILE_JSON as e:
+        raise msgspec.DecodeError(hostile_reason(e)) from None
 
 
 def loads_any(data: bytes) -> Any:

@@ -257,8 +257,8 @@ def classify_reply(
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too; an error status
     whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body."""
     try:
-        view = wire.decode_reply(body)
-    except msgspec.DecodeError as e:
+        view = wire.reply_decoder.decode(body)
+    except wire.HOSTILE_JSON as e:
         if status < 300:
             return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message=unreadable("reply", e)), None
         outcome = classify_error(vendor, status, None, headers, now)
@@ -271,17 +271,17 @@ def classify_reply(
     return classify_error(vendor, status, fields, headers, now), view
 
 
-def unreadable(what: str, e: msgspec.DecodeError) -> str:
-    """Why a reply or chunk could not be read (every decoder's failure on hostile bytes is a DecodeError:
-    :func:`balancer.wire.untrusted_json`); msgspec's reason names no value of the reply, only where it failed."""
-    return f"{what} is not a JSON object the gateway can read: {str(e)[:200]}"
+def unreadable(what: str, e: BaseException) -> str:
+    """Why a reply or chunk could not be read (``e``: one of :data:`balancer.wire.HOSTILE_JSON`); the decoder's reason
+    names no value of the reply, only where it failed."""
+    return f"{what} is not a JSON object the gateway can read: {wire.hostile_reason(e)[:200]}"
 
 
 def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tuple[Outcome, wire.ReplyView | None]:
     """Classify one stream chunk's JSON. A chunk that carries an error ends the stream with it."""
     try:
-        view = wire.decode_reply(data)
-    except msgspec.DecodeError as e:
+        view = wire.reply_decoder.decode(data)
+    except wire.HOSTILE_JSON as e:  # caught inline: no wrapper call per chunk
         return Outcome(failure=Failure.MALFORMED_RESPONSE, message=unreadable("stream chunk", e)), None
     fields = error_fields(view)
     if fields is not None:
