@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 
-from balancer import http, shapes, upstream, wire
+from balancer import http, replies, shapes, upstream, wire
 from balancer.config import ClassPolicy, Config
 from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
@@ -189,7 +189,7 @@ class Caller:
             resp.close()
             raise
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
-        view: wire.ReplyView | None = None
+        view: replies.ReplyView | None = None
         if first is not None and first != upstream.DONE:
             first, outcome, view = self.classify_mapped(choice.vendor, first, reader.error)
         if not outcome.ok:
@@ -200,7 +200,7 @@ class Caller:
 
     def classify_reply(
         self, vendor: Vendor, status: int, headers: Mapping[str, str], data: bytes
-    ) -> tuple[Outcome, wire.ReplyView | None]:
+    ) -> tuple[Outcome, replies.ReplyView | None]:
         """The vendor's rules on a whole reply. A failure is classified again from the body with every configured
         secret scrubbed, when it holds one: its message reaches the client and the log."""
         outcome, view = compat.classify_reply(vendor, status, headers, data, self.clock())
@@ -210,7 +210,7 @@ class Caller:
 
     def classify_mapped(
         self, vendor: Vendor, payload: bytes, error: bool = False
-    ) -> tuple[bytes, Outcome, wire.ReplyView | None]:
+    ) -> tuple[bytes, Outcome, replies.ReplyView | None]:
         """One stream chunk mapped to OpenAI's shape (:func:`mapped_chunk`) and classified. ``error``: it came in
         an SSE ``event: error``, a failure whatever its data's shape. A failure keeps the vendor's words
         (:func:`~balancer.vendors.openai_compat.classify_error_event`), scrubbed of every configured secret."""
@@ -226,7 +226,7 @@ class Caller:
             outcome = compat.classify_error_event(vendor, outcome, data, self.clock())
         return payload, outcome, view
 
-    def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, wire.ReplyView | None]:
+    def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, replies.ReplyView | None]:
         """The vendor's rules on one stream chunk; a failure's text is scrubbed like a reply's."""
         outcome, view = compat.classify_chunk(vendor, data, self.clock())
         if not outcome.ok and self.scrub.hits(data):
@@ -339,7 +339,7 @@ def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
         return Outcome(failure=Failure.MALFORMED_RESPONSE, code="malformed", message=message)
 
 
-def usage_total(usage: wire.Usage | None) -> int:
+def usage_total(usage: replies.Usage | None) -> int:
     if usage is None:
         return 0
     return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens

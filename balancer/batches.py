@@ -32,7 +32,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from balancer import keylimits, nesting, wire
+from balancer import keylimits, nesting, replies, wire
 from balancer.clients import KeyRecord
 from balancer.credit.ledger import Charge
 from balancer.errors import GatewayError
@@ -362,13 +362,13 @@ def _name(key: KeyRecord | None) -> str:
     return key.name if key is not None else ""
 
 
-def _usages(data: bytes) -> list[wire.Usage]:
+def _usages(data: bytes) -> list[replies.Usage]:
     """The usage of every answered line of a batch output file (the vendor's: a line no decoder reads, of another
     shape, or whose counts are no token counts — below 0, beyond 2**32 — is skipped, never booked)."""
     out = []
     for raw in data.splitlines():
         try:
-            response = wire.untrusted_json(wire.batch_line_decoder.decode, raw).response
+            response = wire.untrusted_json(replies.batch_line_decoder.decode, raw).response
         except msgspec.DecodeError:
             continue
         body = response.body if response is not None and response.status_code == 200 else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from balancer import http, logs, upstream, wire
+from balancer import http, logs, replies, upstream, wire
 from balancer.capture import StreamAssembler
 from balancer.credit.ledger import Cost
 from balancer.routes import Choice, CompiledRoute
@@ -62,7 +62,7 @@ class Job:
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0  # time spent waiting on upstreams (the rest is gateway overhead)
     min_context: int = 0
-    usage: wire.Usage | None = None
+    usage: replies.Usage | None = None
     usage_estimated: bool = False
     served_by: Choice | None = None
     tries: int = 0  # upstream calls made (skipped candidates are not tries)
@@ -98,6 +98,6 @@ class Stream:
     resp: http.Response
     reader: upstream.SSEReader
     first: bytes  # the first payload, already mapped to OpenAI's shape; b"" when it was [DONE]
-    first_view: wire.ReplyView | None
+    first_view: replies.ReplyView | None
     started: float  # perf_counter time the attempt started
     hide_usage_chunk: bool  # the usage chunk was asked for by the gateway, not the client

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from balancer import shapes, upstream, wire
+from balancer import replies, shapes, upstream
 from balancer.attempt import Caller
 from balancer.errors import CLIENT_FACING, Failure, Outcome, error_event
 from balancer.job import Job, Stream
@@ -94,7 +94,7 @@ class _Relay:
         self.finished = False  # a finish_reason was seen
         self.streamed = 0  # payload bytes relayed (the estimate of a stream that reports no usage)
 
-    def take(self, payload: bytes, view: wire.ReplyView | None) -> None:
+    def take(self, payload: bytes, view: replies.ReplyView | None) -> None:
         """Account one classified event and queue it for the client (unless it is the gateway's usage chunk)."""
         if view is not None:
             self.finished = _account(self.job, self.s, view) or self.finished
@@ -164,14 +164,14 @@ def _estimate_usage(job: Job, streamed: int) -> None:
     """A stream that never reported usage is billed on an estimate (and marked so)."""
     if job.usage is None:
         job.usage_estimated = True
-        job.usage = wire.Usage(
+        job.usage = replies.Usage(
             prompt_tokens=job.view.size_bytes // 3,
             completion_tokens=streamed // 12,
             total_tokens=job.view.size_bytes // 3 + streamed // 12,
         )
 
 
-def _account(job: Job, s: Stream, view: wire.ReplyView) -> bool:
+def _account(job: Job, s: Stream, view: replies.ReplyView) -> bool:
     """Take usage from a chunk; True when the chunk carries a finish_reason."""
     usage = compat.chunk_usage(s.choice.vendor, view)
     if usage is not None:

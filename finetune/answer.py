@@ -7,7 +7,7 @@ A chat completion — the reply to one request (:mod:`finetune.teacher`), or the
 * its first choice's ``message`` is a chat message as the output writer reads it (:class:`finetune.model.Message`:
   ``content`` a string, a list of content parts (objects) or null, ``tool_calls`` shaped as OpenAI's), its ``role``
   ``assistant`` (or absent), and it says something: content that is not empty, or ``tool_calls``;
-* its ``usage``, when given, is token counts from 0 to 2**32 (:class:`balancer.wire.Usage`), as the price estimate
+* its ``usage``, when given, is token counts from 0 to 2**32 (:class:`balancer.replies.Usage`), as the price estimate
   and the progress line read them.
 
 Anything else raises :class:`Unusable`, saying why: the prompt's failure — reported, never checkpointed, asked
@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct
 
-from balancer import wire
+from balancer import replies, wire
 from balancer.secrets import masked
 from finetune.model import Message, depth_problem
 
@@ -74,7 +74,7 @@ class _Failed(Struct, kw_only=True):
 
 
 _completion, _message = msgspec.json.Decoder(_Completion), msgspec.json.Decoder(Message)
-_usage, _usage_dict = msgspec.json.Decoder(wire.Usage), msgspec.json.Decoder(dict[str, Any])
+_usage, _usage_dict = msgspec.json.Decoder(replies.Usage), msgspec.json.Decoder(dict[str, Any])
 _failed = msgspec.json.Decoder(_Failed)
 
 

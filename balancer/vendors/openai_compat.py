@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from balancer import wire
+from balancer import replies, wire
 from balancer.errors import OK, Failure, Outcome
 from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
 
@@ -94,9 +94,9 @@ def shape_embeddings(body: wire.Body, model: str) -> Shaped:
 # ---- classification ------------------------------------------------------------------------------
 
 
-def error_fields(v: wire.ReplyView) -> tuple[str, str, str] | None:
+def error_fields(v: replies.ReplyView) -> tuple[str, str, str] | None:
     """(code, type, message) when the body carries an error in any of the dialects we know."""
-    if isinstance(v.error, wire.ErrorObject):
+    if isinstance(v.error, replies.ErrorObject):
         e = v.error
         return str(e.code or ""), e.type or "", e.message or ""
     if isinstance(v.error, str):
@@ -253,11 +253,11 @@ def classify_error(
 
 def classify_reply(
     vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> tuple[Outcome, wire.ReplyView | None]:
+) -> tuple[Outcome, replies.ReplyView | None]:
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too; an error status
     whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body."""
     try:
-        view = wire.reply_decoder.decode(body)
+        view = replies.reply_decoder.decode(body)
     except wire.HOSTILE_JSON as e:
         if status < 300:
             return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message=unreadable("reply", e)), None
@@ -277,10 +277,10 @@ def unreadable(what: str, e: BaseException) -> str:
     return f"{what} is not a JSON object the gateway can read: {wire.hostile_reason(e)[:200]}"
 
 
-def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tuple[Outcome, wire.ReplyView | None]:
+def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tuple[Outcome, replies.ReplyView | None]:
     """Classify one stream chunk's JSON. A chunk that carries an error ends the stream with it."""
     try:
-        view = wire.reply_decoder.decode(data)
+        view = replies.reply_decoder.decode(data)
     except wire.HOSTILE_JSON as e:  # caught inline: no wrapper call per chunk
         return Outcome(failure=Failure.MALFORMED_RESPONSE, message=unreadable("stream chunk", e)), None
     fields = error_fields(view)
@@ -348,7 +348,7 @@ def classify_error_event(vendor: Vendor, outcome: Outcome, data: bytes, now: flo
     return outcome
 
 
-def chunk_usage(vendor: Vendor, view: wire.ReplyView) -> wire.Usage | None:
+def chunk_usage(vendor: Vendor, view: replies.ReplyView) -> replies.Usage | None:
     if view.usage is not None:
         return view.usage
     if vendor.quirks.usage_in_choice and view.choices:

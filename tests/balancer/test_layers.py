@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
         "shapes",
         "replans",
     },
-    {"wire", "bodytext", "upstream", "redact", "transcripts"},
+    {"wire", "replies", "bodytext", "upstream", "redact", "transcripts"},
     {"vendors"},
     {"config"},
     {"state"},
