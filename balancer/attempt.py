@@ -125,7 +125,7 @@ class Caller:
             if isinstance(mapped, Outcome):  # a vector of strings, or of numbers no float32 holds
                 return await self._failed(job, choice, adm, mapped, t0)
         job.usage = view.usage if view is not None else None
-        await self.end(job, choice, adm, outcome, status, t0, billed=True)
+        await self.end(job, choice, adm, outcome, status, t0, billed=True, answered=len(mapped))
         rest = compat.exhausted_for(headers)
         if rest is not None:  # a limit the vendor reported: rest the account until its window resets
             now = self.clock()
@@ -247,18 +247,21 @@ class Caller:
         t0: float,
         *,
         billed: bool = False,
+        answered: int = 0,
         ttft_ms: float | None = None,
         mid_stream: bool = False,
         cut_by: str = "client_disconnected",
     ) -> None:
         """Close an attempt: settle its reservation, apply its failure class's consequence, book what the vendor
-        bills (``billed``: ``job.usage``), record it on the job and log a failure. ``outcome`` None: the attempt
-        was cut by our side, not the candidate (``cut_by`` says how: the client went away, the gateway shut
-        down). ``mid_stream``: a stream that failed after its first event cools its candidate down at least
-        ``failover.mid_stream_cooldown_s``."""
+        bills (``billed``: ``job.usage``, else an estimate from the ``answered`` bytes: :func:`estimated_usage`),
+        record it on the job and log a failure. ``outcome`` None: the attempt was cut by our side, not the
+        candidate (``cut_by`` says how: the client went away, the gateway shut down). ``mid_stream``: a stream
+        that failed after its first event cools its candidate down at least ``failover.mid_stream_cooldown_s``."""
         # What must never be lost happens first, without awaiting: the booking and the attempt's record.
         ms = (time.perf_counter() - t0) * 1000
         if billed:
+            if job.usage is None:  # the vendor reported none (a cut stream, a reply without usage)
+                job.usage, job.usage_estimated = estimated_usage(job, answered), True
             self.book(job, choice)
         tokens = usage_total(job.usage) if billed else 0
         if outcome is None or outcome.ok:  # cut by our side (neutral), or served
@@ -337,6 +340,15 @@ def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
     except Exception as e:  # whatever the upstream sent: the hook's failure is the reply's fault
         message = f"the reply has a shape the mapping does not expect ({type(e).__name__})"
         return Outcome(failure=Failure.MALFORMED_RESPONSE, code="malformed", message=message)
+
+
+def estimated_usage(job: Job, answered: int) -> replies.Usage:
+    """What a served attempt that reported no usage is billed (marked as an estimate): the prompt ≈ the request's
+    bytes / 3, the completion ≈ the ``answered`` bytes (the reply, or the stream's payloads) / 12; none for
+    embeddings."""
+    prompt = job.view.size_bytes // 3
+    completion = answered // 12 if job.route.kind == "chat" else 0
+    return replies.Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
 def usage_total(usage: replies.Usage | None) -> int:

@@ -70,12 +70,11 @@ async def pump(caller: Caller, job: Job, s: Stream, client: Client) -> Outcome |
         cut_by = "client_disconnected"
     finally:
         job.upstream_s += time.perf_counter() - s.started
-        _estimate_usage(job, relay.streamed)
         ended = None if cut_by or outcome is None else outcome
-        # The vendor bills what it streamed, however the stream ended.
+        # The vendor bills what it streamed, however the stream ended (an estimate when it reported no usage).
         await caller.end(
-            job, s.choice, s.adm, ended, 200, s.started, billed=True, ttft_ms=ttft, mid_stream=True,
-            cut_by=cut_by or "client_disconnected",
+            job, s.choice, s.adm, ended, 200, s.started, billed=True, answered=relay.streamed, ttft_ms=ttft,
+            mid_stream=True, cut_by=cut_by or "client_disconnected",
         )  # fmt: skip
         if ended is not None and ended.ok:
             await _drain(s, client)
@@ -158,17 +157,6 @@ async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> bytes |
     return Outcome(
         failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"
     )
-
-
-def _estimate_usage(job: Job, streamed: int) -> None:
-    """A stream that never reported usage is billed on an estimate (and marked so)."""
-    if job.usage is None:
-        job.usage_estimated = True
-        job.usage = replies.Usage(
-            prompt_tokens=job.view.size_bytes // 3,
-            completion_tokens=streamed // 12,
-            total_tokens=job.view.size_bytes // 3 + streamed // 12,
-        )
 
 
 def _account(job: Job, s: Stream, view: replies.ReplyView) -> bool:

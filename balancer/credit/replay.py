@@ -17,7 +17,7 @@ What is read, and how:
   objects are counted (``unreadable``), and ``request_done`` lines whose route, status or tokens have the
   wrong type (``malformed``): neither is demand.
 * Demand is what was **served**: a ``request_done`` line with status 200 and ``tokens`` (prompt and
-  completion, as the vendor reported them or as the gateway estimated them for a stream without usage).
+  completion, as the vendor reported them or as the gateway estimated them for a reply or stream without usage).
   Those tokens are counted in the UTC hour of the line's ``timestamp`` (ISO 8601, as the gateway writes
   it, or epoch seconds). Hours between the first and the last line with no request are 0 demand.
 * Bounded whatever the files hold (a character device such as ``/dev/zero`` is refused: it never ends):

@@ -1,12 +1,14 @@
 """A small aiohttp upstream whose replies are JSON no decoder should be trusted with: nested thousands of levels
-deep, numbers no integer type holds, token counts below 0, embedding vectors no float32 holds. Every path is
-``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``), so a provider's ``base_url`` picks both; a chat
-request with ``"stream": true`` is answered as SSE.
+deep, numbers no integer type holds, token counts below 0, no usage at all, embedding vectors no float32 holds. Every
+path is ``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``), so a provider's
+``base_url`` picks both; a chat request with ``"stream": true`` is answered as SSE. ``GET /_calls`` counts the chat
+requests each ``<behaviour>/<levels>`` received.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -41,9 +43,19 @@ async def _events(request: web.Request, *events: bytes) -> web.StreamResponse:
     return resp
 
 
+CALLS = web.AppKey("calls", Counter[str])
+
+
 async def chat(request: web.Request) -> web.StreamResponse:
     behaviour, levels = request.match_info["behaviour"], int(request.match_info["levels"])
+    request.app[CALLS][f"{behaviour}/{levels}"] += 1
     stream = (await request.json()).get("stream")
+    if behaviour == "no-usage":  # an answer that reports no usage (nor a usage chunk, streamed)
+        if not stream:
+            return web.json_response({k: v for k, v in REPLY.items() if k != "usage"})
+        last = {**CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        return await _events(request, b"data: " + json.dumps(CHUNK).encode(), b"data: " + json.dumps(last).encode(),
+                             b"data: [DONE]")  # fmt: skip
     if behaviour == "huge-number":  # usage no 64-bit integer holds
         usage = b'{"prompt_tokens": ' + b"9" * levels + b', "completion_tokens": 1, "total_tokens": 2}'
         body = json.dumps({**REPLY, "usage": None}).encode().replace(b'"usage": null', b'"usage": ' + usage)
@@ -108,9 +120,15 @@ async def files(request: web.Request) -> web.Response:
     return web.Response(body=with_field({"id": "file-x", "object": "file"}, int(request.match_info["levels"])))
 
 
+async def _calls(request: web.Request) -> web.Response:
+    return web.json_response(dict(request.app[CALLS]))
+
+
 async def serve() -> AsyncIterator[str]:
     """Run the upstream on a free port; yields its base URL."""
     app = web.Application(client_max_size=1 << 20)
+    app[CALLS] = Counter()
+    app.router.add_get("/_calls", _calls)
     app.router.add_post("/{behaviour}/{levels}/chat/completions", chat)
     app.router.add_post("/{behaviour}/{levels}/embeddings", embeddings)
     app.router.add_post("/{behaviour}/{levels}/files", files)
