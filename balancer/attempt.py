@@ -253,15 +253,14 @@ class Caller:
         cut_by: str = "client_disconnected",
     ) -> None:
         """Close an attempt: settle its reservation, apply its failure class's consequence, book what the vendor
-        bills (``billed``: ``job.usage``, else an estimate from the ``answered`` bytes: :func:`estimated_usage`),
-        record it on the job and log a failure. ``outcome`` None: the attempt was cut by our side, not the
+        bills (``billed``: ``job.usage``, else an estimate from the ``answered`` bytes: :meth:`meter`), record it
+        on the job and log a failure. ``outcome`` None: the attempt was cut by our side, not the
         candidate (``cut_by`` says how: the client went away, the gateway shut down). ``mid_stream``: a stream
         that failed after its first event cools its candidate down at least ``failover.mid_stream_cooldown_s``."""
         # What must never be lost happens first, without awaiting: the booking and the attempt's record.
         ms = (time.perf_counter() - t0) * 1000
         if billed:
-            if job.usage is None:  # the vendor reported none (a cut stream, a reply without usage)
-                job.usage, job.usage_estimated = estimated_usage(job, answered), True
+            self.meter(job, choice, answered)
             self.book(job, choice)
         tokens = usage_total(job.usage) if billed else 0
         if outcome is None or outcome.ok:  # cut by our side (neutral), or served
@@ -289,6 +288,19 @@ class Caller:
 
     async def _settle(self, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
+
+    def meter(self, job: Job, choice: Choice, answered: int) -> None:
+        """Make ``job.usage`` what is booked: the vendor's counts, or an estimate (marked) when it reported none (a
+        cut stream, a reply without usage) or a count that is no token count (below 0, beyond 2**32, unreadable:
+        :func:`balancer.replies.unreadable`), which is logged as a warning naming it (never a huge value)."""
+        bad = None if job.usage is None else replies.unreadable(job.usage)
+        if bad is not None:
+            log.warning(
+                "usage_unreadable", request_id=job.request_id, provider=choice.provider_name, model=choice.model,
+                count=bad[0], reason=bad[1],
+            )  # fmt: skip
+        if job.usage is None or bad is not None:
+            job.usage, job.usage_estimated = estimated_usage(job, answered), True
 
     def book(self, job: Job, choice: Choice) -> None:
         u = job.usage
@@ -343,9 +355,9 @@ def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
 
 
 def estimated_usage(job: Job, answered: int) -> replies.Usage:
-    """What a served attempt that reported no usage is billed (marked as an estimate): the prompt ≈ the request's
-    bytes / 3, the completion ≈ the ``answered`` bytes (the reply, or the stream's payloads) / 12; none for
-    embeddings."""
+    """What a served attempt that reported no usable usage is billed (marked as an estimate): the prompt ≈ the
+    request's bytes / 3, the completion ≈ the ``answered`` bytes (the reply, or the stream's payloads) / 12; none
+    for embeddings."""
     prompt = job.view.size_bytes // 3
     completion = answered // 12 if job.route.kind == "chat" else 0
     return replies.Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)

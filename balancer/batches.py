@@ -364,7 +364,8 @@ def _name(key: KeyRecord | None) -> str:
 
 def _usages(data: bytes) -> list[replies.Usage]:
     """The usage of every answered line of a batch output file (the vendor's: a line no decoder reads, of another
-    shape, or whose counts are no token counts — below 0, beyond 2**32 — is skipped, never booked)."""
+    shape, or whose counts are no token counts — below 0, beyond 2**32: :func:`balancer.replies.unreadable` — is
+    skipped, never booked, like a line without usage: a batch has no request size at hand to estimate from)."""
     out = []
     for raw in data.splitlines():
         try:
@@ -372,7 +373,7 @@ def _usages(data: bytes) -> list[replies.Usage]:
         except msgspec.DecodeError:
             continue
         body = response.body if response is not None and response.status_code == 200 else None
-        if body is not None and body.usage is not None:
+        if body is not None and body.usage is not None and replies.unreadable(body.usage) is None:
             out.append(body.usage)
     return out
 

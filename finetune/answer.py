@@ -7,8 +7,9 @@ A chat completion — the reply to one request (:mod:`finetune.teacher`), or the
 * its first choice's ``message`` is a chat message as the output writer reads it (:class:`finetune.model.Message`:
   ``content`` a string, a list of content parts (objects) or null, ``tool_calls`` shaped as OpenAI's), its ``role``
   ``assistant`` (or absent), and it says something: content that is not empty, or ``tool_calls``;
-* its ``usage``, when given, is token counts from 0 to 2**32 (:class:`balancer.replies.Usage`), as the price estimate
-  and the progress line read them.
+* its ``usage``, when given, is token counts from 0 to 2**32 (:data:`balancer.replies.MAX_TOKENS`), as the price
+  estimate and the progress line read them (the gateway serves an answer whose counts are none, booked on an
+  estimate; ``distill`` takes no such answer).
 
 Anything else raises :class:`Unusable`, saying why: the prompt's failure — reported, never checkpointed, asked
 again. An answer cut off (``finish_reason`` length or content_filter) is usable but is no training data: the
@@ -22,7 +23,7 @@ masked (:func:`balancer.secrets.masked`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Struct
@@ -68,13 +69,30 @@ class _Error(Struct, kw_only=True):
     message: str | None = None
 
 
+_Count = Annotated[int, msgspec.Meta(ge=0, le=replies.MAX_TOKENS)]
+
+
+class _Details(Struct, kw_only=True):
+    cached_tokens: _Count = 0
+
+
+class _Usage(Struct, kw_only=True):
+    """The counts of :class:`balancer.replies.Usage`, each refused when it is no token count."""
+
+    prompt_tokens: _Count = 0
+    completion_tokens: _Count = 0
+    total_tokens: _Count = 0
+    prompt_tokens_details: _Details | None = None
+    prompt_cache_hit_tokens: _Count = 0
+
+
 class _Failed(Struct, kw_only=True):
     error: _Error | str | None = None
     message: str | None = None  # DashScope's native shape
 
 
 _completion, _message = msgspec.json.Decoder(_Completion), msgspec.json.Decoder(Message)
-_usage, _usage_dict = msgspec.json.Decoder(replies.Usage), msgspec.json.Decoder(dict[str, Any])
+_usage, _usage_dict = msgspec.json.Decoder(_Usage), msgspec.json.Decoder(dict[str, Any])
 _failed = msgspec.json.Decoder(_Failed)
 
 

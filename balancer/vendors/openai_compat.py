@@ -255,14 +255,18 @@ def classify_reply(
     vendor: Vendor, status: int, headers: Mapping[str, str], body: bytes, now: float | None = None
 ) -> tuple[Outcome, replies.ReplyView | None]:
     """Classify a complete (non-stream) reply. Errors hidden in HTTP 200 bodies are found too; an error status
-    whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body."""
+    whose body is no JSON is classified by its status, its message the :func:`page_excerpt` of the body. A reply
+    whose only fault is its usage is read without it (:func:`balancer.replies.without_usage`)."""
+    view: replies.ReplyView | None
     try:
         view = replies.reply_decoder.decode(body)
     except wire.HOSTILE_JSON as e:
-        if status < 300:
+        view = replies.without_usage(body, e)
+        if view is None and status < 300:
             return Outcome(failure=Failure.MALFORMED_RESPONSE, status=status, message=unreadable("reply", e)), None
-        outcome = classify_error(vendor, status, None, headers, now)
-        return msgspec.structs.replace(outcome, message=page_excerpt(body, headers.get("content-type", ""))), None
+        if view is None:
+            outcome = classify_error(vendor, status, None, headers, now)
+            return msgspec.structs.replace(outcome, message=page_excerpt(body, headers.get("content-type", ""))), None
     fields = error_fields(view)
     if status < 300 and fields is None:
         if view.choices is None and view.data is None:
@@ -282,7 +286,10 @@ def classify_chunk(vendor: Vendor, data: bytes, now: float | None = None) -> tup
     try:
         view = replies.reply_decoder.decode(data)
     except wire.HOSTILE_JSON as e:  # caught inline: no wrapper call per chunk
-        return Outcome(failure=Failure.MALFORMED_RESPONSE, message=unreadable("stream chunk", e)), None
+        read = replies.without_usage(data, e)  # read again (only a chunk that failed): was its usage its only fault?
+        if read is None:
+            return Outcome(failure=Failure.MALFORMED_RESPONSE, message=unreadable("stream chunk", e)), None
+        view = read
     fields = error_fields(view)
     if fields is not None:
         return classify_error(vendor, 200, fields, {}, now), view

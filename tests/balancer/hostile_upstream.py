@@ -1,8 +1,8 @@
 """A small aiohttp upstream whose replies are JSON no decoder should be trusted with: nested thousands of levels
-deep, numbers no integer type holds, token counts below 0, no usage at all, embedding vectors no float32 holds. Every
-path is ``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``), so a provider's
-``base_url`` picks both; a chat request with ``"stream": true`` is answered as SSE. ``GET /_calls`` counts the chat
-requests each ``<behaviour>/<levels>`` received.
+deep, token counts below 0 or of more digits than an int64 holds, no usage at all, embedding vectors no float32
+holds. Every path is ``/<behaviour>/<levels>/chat/completions`` (or ``/embeddings``, or a batch API's ``/files``),
+so a provider's ``base_url`` picks both; a chat request with ``"stream": true`` is answered as SSE. ``GET /_calls``
+counts the chat requests each ``<behaviour>/<levels>`` received.
 """
 
 from __future__ import annotations
@@ -56,12 +56,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         last = {**CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         return await _events(request, b"data: " + json.dumps(CHUNK).encode(), b"data: " + json.dumps(last).encode(),
                              b"data: [DONE]")  # fmt: skip
-    if behaviour == "huge-number":  # usage no 64-bit integer holds
-        usage = b'{"prompt_tokens": ' + b"9" * levels + b', "completion_tokens": 1, "total_tokens": 2}'
-        body = json.dumps({**REPLY, "usage": None}).encode().replace(b'"usage": null', b'"usage": ' + usage)
-        return web.Response(body=body, content_type="application/json")
-    if behaviour.startswith("negative"):  # a count below 0 (``levels`` is how far below)
-        return await _negative(request, behaviour, -levels, stream)
+    if behaviour.startswith(("negative-", "digits-")):  # a usage count below 0, or of more digits than int64 holds
+        return await _counted(request, behaviour, levels, stream)
     if behaviour == "deep-status":  # an error status whose JSON body is nested deep
         return web.Response(body=with_field({"error": {"message": "x"}}, levels), status=500)
     if not stream:
@@ -80,29 +76,50 @@ async def chat(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-def negative_usage(count: int, where: str) -> dict[str, object]:
-    """Usage whose ``where`` (``prompt_tokens``, ``completion_tokens`` or ``cached_tokens``) is ``count``."""
+def usage_with(where: str, count: bytes) -> bytes:
+    """Usage (3 prompt, 1 completion, 4 total tokens) whose ``where`` (``prompt_tokens``, ``completion_tokens`` or
+    ``cached_tokens``) is the JSON number ``count``, written as it is (json.dumps writes no 5000-digit number)."""
     usage: dict[str, object] = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
     if where == "cached_tokens":
-        usage["prompt_tokens_details"] = {"cached_tokens": count}
+        usage["prompt_tokens_details"] = {"cached_tokens": "COUNT"}
     else:
-        usage[where] = count
-    return usage
+        usage[where] = "COUNT"
+    return json.dumps(usage).encode().replace(b'"COUNT"', count)
 
 
-async def _negative(request: web.Request, behaviour: str, count: int, stream: bool) -> web.StreamResponse:
-    """``negative-<field>`` (a reply, or a stream whose only chunk carries the usage) or ``negative-last-<field>``
-    (a stream: a good chunk, then a usage chunk) with the usage count ``<field>`` at ``count``."""
-    where = behaviour.removeprefix("negative-").removeprefix("last-")
-    usage = negative_usage(count, where)
+def _with(obj: dict[str, object], usage: bytes) -> bytes:
+    """``obj`` as JSON, the string ``"USAGE"`` in it replaced by ``usage``."""
+    return json.dumps(obj).encode().replace(b'"USAGE"', usage)
+
+
+def counted_reply(where: str, count: bytes) -> bytes:
+    """The reply (not streamed) whose usage count ``where`` is ``count``, as this upstream sends it."""
+    return _with({**REPLY, "usage": "USAGE"}, usage_with(where, count))
+
+
+async def _counted(request: web.Request, behaviour: str, levels: int, stream: bool) -> web.StreamResponse:
+    """``<kind>-<field>``: a reply, or a stream whose one chunk carries the usage; ``<kind>-last-<field>``: a stream
+    whose usage comes in its own chunk after the answer (OpenAI's); ``<kind>-choice-<field>``: a stream whose usage
+    is inside its last chunk's choice (Moonshot's); ``<kind>-broken-<field>``: a reply whose ``error`` (after the
+    usage) is 5, of no type any dialect's error has. The usage count ``<field>`` is -``levels`` (kind ``negative``)
+    or ``levels`` nines (kind ``digits``)."""
+    kind, _, rest = behaviour.partition("-")
+    place, _, where = rest.rpartition("-")
+    count = str(-levels).encode() if kind == "negative" else b"9" * levels
+    usage = usage_with(where, count)
+    good = b"data: " + json.dumps(CHUNK).encode()
+    if place == "broken":
+        return web.Response(body=_with({**REPLY, "usage": "USAGE", "error": 5}, usage), content_type="application/json")
     if not stream:
-        return web.json_response({**REPLY, "usage": usage})
-    if behaviour.startswith("negative-last-"):
-        last = {"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": usage}
-        good = json.dumps(CHUNK).encode()
-        return await _events(request, b"data: " + good, b"data: " + json.dumps(last).encode(), b"data: [DONE]")
-    first = {**CHUNK, "usage": usage}
-    return await _events(request, b"data: " + json.dumps(first).encode(), b"data: [DONE]")
+        return web.Response(body=counted_reply(where, count), content_type="application/json")
+    if place == "last":
+        last = {"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": "USAGE"}
+        return await _events(request, good, b"data: " + _with(last, usage), b"data: [DONE]")
+    if place == "choice":
+        choice = {"index": 0, "delta": {}, "finish_reason": "stop", "usage": "USAGE"}
+        last = {"id": "c", "object": "chat.completion.chunk", "choices": [choice]}
+        return await _events(request, good, b"data: " + _with(last, usage), b"data: [DONE]")
+    return await _events(request, b"data: " + _with({**CHUNK, "usage": "USAGE"}, usage), b"data: [DONE]")
 
 
 async def embeddings(request: web.Request) -> web.Response:
