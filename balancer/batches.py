@@ -260,13 +260,16 @@ class Batches:
         data = await self._download(acct, output_file)
         if not await self.registry.claim(gid):
             return
-        now, booked = self.gw.clock(), 0
-        for u in _usages(data):
+        now = self.gw.clock()
+        usages, bad = _usages(data)
+        if bad:  # answered lines left unbooked: how many, and the count that is none in the first
+            log.warning("batch_usage_unreadable", batch=gid, provider=record.provider, model=record.model,
+                        lines=len(bad), count=bad[0])  # fmt: skip
+        for u in usages:
             charge = Charge(record.provider, record.model, record.route, u.prompt_tokens, u.completion_tokens,
                             u.cached_tokens, price_factor=acct.api.price_factor, client=record.client)  # fmt: skip
             self.gw.ledger.book(charge, now)
-            booked += 1
-        log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=booked)
+        log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=len(usages))
 
 
 async def _read_upload(request: web.Request, timeout_s: float) -> tuple[str, str, bytes]:
@@ -362,20 +365,28 @@ def _name(key: KeyRecord | None) -> str:
     return key.name if key is not None else ""
 
 
-def _usages(data: bytes) -> list[replies.Usage]:
-    """The usage of every answered line of a batch output file (the vendor's: a line no decoder reads, of another
-    shape, or whose counts are no token counts — below 0, beyond 2**32: :func:`balancer.replies.unreadable` — is
-    skipped, never booked, like a line without usage: a batch has no request size at hand to estimate from)."""
-    out = []
+def _usages(data: bytes) -> tuple[list[replies.Usage], list[str]]:
+    """The usage of every answered line of a batch output file (the vendor's: a line no decoder reads, or of another
+    shape, is skipped), and which count of each line whose usage is no token counts (below 0, beyond 2**32,
+    unreadable): that line is skipped too, never booked, like a line without usage (no request size to estimate)."""
+    out: list[replies.Usage] = []
+    bad: list[str] = []
     for raw in data.splitlines():
         try:
             response = wire.untrusted_json(replies.batch_line_decoder.decode, raw).response
-        except msgspec.DecodeError:
+        except msgspec.DecodeError as e:
+            where = str(e).partition(" - at `$.")[2].rstrip("`")
+            if where.startswith("response.body.usage"):  # a count no decoder reads (5000 digits, a string)
+                bad.append(where.removeprefix("response.body.")[:100])
             continue
         body = response.body if response is not None and response.status_code == 200 else None
-        if body is not None and body.usage is not None and replies.unreadable(body.usage) is None:
-            out.append(body.usage)
-    return out
+        if body is not None and body.usage is not None:
+            unread = replies.unreadable(body.usage)
+            if unread is None:
+                out.append(body.usage)
+            else:
+                bad.append(unread[0])
+    return out, bad
 
 
 def register(app: web.Application, gw: Gateway, wrap: Any) -> None:

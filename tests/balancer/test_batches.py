@@ -234,13 +234,14 @@ async def vendor() -> AsyncIterator[tuple[BatchVendor, str]]:
 
 def _hostile_usage(i: int, line: dict[str, Any]) -> bytes:
     """Line 0 a good answer; then usage counting -5 prompt, -5 completion or -5 cached tokens, 10**30 prompt
-    tokens, usage nested 5000 levels deep, and no JSON."""
+    tokens, a 5000-digit completion count, usage nested 5000 levels deep, and no JSON."""
     bad: list[Any] = [None, {"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4},
                       {"prompt_tokens": 3, "completion_tokens": -5, "total_tokens": -2},
                       {"prompt_tokens": 3, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": -5}},
-                      {"prompt_tokens": 10**30, "completion_tokens": 1}]  # fmt: skip
+                      {"prompt_tokens": 10**30, "completion_tokens": 1},
+                      {"prompt_tokens": 3, "completion_tokens": "BIG"}]  # fmt: skip
     if i < len(bad):
-        return output_line(line, completion(line, usage=bad[i]))
+        return output_line(line, completion(line, usage=bad[i])).replace(b'"BIG"', b"9" * 5000)
     if i == len(bad):
         return output_line(line, completion(line)).replace(
             b'"usage": {', b'"usage": {"x": ' + b"[" * 5000 + b"]" * 5000 + b", ", 1
@@ -251,9 +252,10 @@ def _hostile_usage(i: int, line: dict[str, Any]) -> bytes:
 async def test_counts_below_0_or_beyond_2_32_in_a_batch_output_are_not_booked(
     vendor: tuple[BatchVendor, str], make_gateway: GatewayFactory
 ) -> None:
-    """A vendor's batch output whose lines count -5 prompt, completion or cached tokens, or 10**30 prompt tokens, or
-    nest usage 5000 levels deep, or are no JSON, books only its good line (3 + 1 tokens): the ledger never sees a
-    negative count, and the client still gets the output file as the vendor wrote it."""
+    """A vendor's batch output whose lines count -5 prompt, completion or cached tokens, 10**30 prompt tokens or 5000
+    digits of completion tokens, or nest usage 5000 levels deep, or are no JSON, books only its good line (3 + 1
+    tokens): the ledger never sees a negative count, and the client still gets the output file as the vendor wrote
+    it. One warning says how many answered lines went unbooked for a count that is none, and the first's count."""
     v, url = vendor
     v.answer = _hostile_usage
 
@@ -263,12 +265,15 @@ async def test_counts_below_0_or_beyond_2_32_in_a_batch_output_are_not_booked(
 
     gw: GatewayHandle = await make_gateway(edit)
     client = gw.client()
-    f = await client.files.create(file=("in.jsonl", _file("bq", 7)), purpose="batch")
+    f = await client.files.create(file=("in.jsonl", _file("bq", 8)), purpose="batch")
     batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
-    batch = await client.batches.retrieve(batch.id)
+    with structlog.testing.capture_logs() as logs:
+        batch = await client.batches.retrieve(batch.id)
     assert batch.status == "completed" and batch.output_file_id
+    warned = [e for e in logs if e["event"] == "batch_usage_unreadable"]
+    assert [(e["log_level"], e["lines"], e["count"]) for e in warned] == [("warning", 5, "prompt_tokens")], warned
     content = (await client.files.content(batch.output_file_id)).content
-    assert content.count(b"\n") == 7
+    assert content.count(b"\n") == 8
     snap = await gw.gw.ledger.snapshot(gw.clock())
     rows = [r for r in snap.rows if r.provider == "qwen"]
     assert (sum(r.requests for r in rows), sum(r.tokens for r in rows)) == (1, 4), rows
