@@ -18,11 +18,12 @@ def embeddings_base64(body: bytes) -> bytes:
     """An embeddings reply with every float vector as OpenAI's base64 (little-endian float32), as a client that
     sent ``encoding_format: "base64"`` decodes it (the Node SDK asks for it by default); a vector already a string
     is left alone, and a body that is not an embeddings list is returned as it is. Raises when a vector cannot be
-    written so (an item no float, a number no float32 holds) or the reply not again (orjson writes 254 levels)."""
+    written so (an item no float, a number no float32 holds) or the reply not again (orjson writes 254 levels), or
+    when it cannot be read (5000 digits): never float vectors to a client that asked for base64."""
     try:
-        reply = wire.untrusted_json(orjson.loads, body)
-    except msgspec.DecodeError:
-        return body
+        reply, by_orjson = orjson.loads(body), True
+    except orjson.JSONDecodeError:  # a number orjson does not read (a usage count of 400 digits): msgspec does
+        reply, by_orjson = wire.loads_any(body), False  # or raises msgspec.DecodeError
     items = reply.get("data") if isinstance(reply, dict) else None
     if not isinstance(items, list):
         return body
@@ -30,7 +31,7 @@ def embeddings_base64(body: bytes) -> bytes:
         vector = item.get("embedding") if isinstance(item, dict) else None
         if isinstance(vector, list):
             item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
-    return orjson.dumps(reply)
+    return orjson.dumps(reply) if by_orjson else wire.encoder.encode(reply)
 
 
 def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:

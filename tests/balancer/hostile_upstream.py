@@ -123,9 +123,13 @@ async def _counted(request: web.Request, behaviour: str, levels: int, stream: bo
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    vector = {"overflow": "[1e300, 0.5]", "text": '["x", 0.5]'}[request.match_info["behaviour"]]
+    """``overflow``/``text``: a vector no float32 holds; ``digits``: the vector [0.5, 0.25] and a prompt_tokens count
+    of ``levels`` digits."""
+    behaviour, levels = request.match_info["behaviour"], int(request.match_info["levels"])
+    vector = {"overflow": "[1e300, 0.5]", "text": '["x", 0.5]', "digits": "[0.5, 0.25]"}[behaviour]
+    count = "9" * levels if behaviour == "digits" else "1"
     body = '{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": ' + vector + "}], "
-    body += '"usage": {"prompt_tokens": 1, "total_tokens": 1}}'
+    body += '"usage": {"prompt_tokens": ' + count + ', "total_tokens": 1}}'
     return web.Response(body=body.encode(), content_type="application/json")
 
 

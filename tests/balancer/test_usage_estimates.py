@@ -7,6 +7,9 @@ Asked with the official ``openai`` SDK, async and sync (in a thread), streamed a
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import struct
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -84,10 +87,12 @@ async def called_once(hostile: str, path: str, emulator: EmulatorHandle) -> None
 async def booked_once_on_an_estimate(
     gw: GatewayHandle, done: dict[str, Any], provider: str = "ds-a", route: str = "chat"
 ) -> None:
-    """One request booked, on ``provider`` only, marked estimated, its tokens those of ``request_done``; /metrics
-    counts the same tokens for ``route`` (and can be read: no count it cannot hold)."""
+    """One request booked, on ``provider`` only, marked estimated, its tokens those of ``request_done`` (a
+    completion too, for a chat); /metrics counts the same tokens for ``route`` (and can be read: no count it cannot
+    hold)."""
     tokens = done["tokens"]
-    assert tokens["estimated"] is True and tokens["prompt"] > 0 and tokens["completion"] > 0, tokens
+    assert tokens["estimated"] is True and tokens["prompt"] > 0, tokens
+    assert (tokens["completion"] > 0) is (route != "embed"), tokens
     snap = await gw.gw.ledger.snapshot(gw.clock())
     rows = [r for r in snap.rows if r.requests or r.tokens or r.micro]
     assert {r.provider for r in rows} == {provider}, rows
@@ -191,6 +196,43 @@ async def test_an_unreadable_count_inside_a_choice_is_served_and_booked_once_on_
     assert done["stream_end"] == "done"
     await booked_once_on_an_estimate(gw, done, "kimi", "kimi")
     warned(logs, done, count, "kimi")
+
+
+@pytest.mark.parametrize("digits", [30, 400, 5000])
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+async def test_an_unreadable_count_in_an_embeddings_reply_is_served_as_the_client_asked(
+    make_gateway: GatewayFactory,
+    emulator: EmulatorHandle,
+    hostile: str,
+    logs: list[dict[str, Any]],
+    sync: bool,
+    digits: int,
+) -> None:
+    """The SDK asks embeddings as base64 (and decodes them): a reply whose prompt_tokens has 30 or 400 digits is
+    served from the first candidate as base64 of the vendor's vectors (400 digits: no float holds it, and the
+    reshaping reads it all the same), booked once on an estimate, warned. One of 5000 digits, which no decoder
+    reshapes, fails over to the next candidate, as it did: never float vectors to a client that asked base64."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["qwen"]["base_url"] = f"{hostile}/digits/{digits}"
+        cfg["providers"]["qwen-b"] = {"vendor": "qwen", "api_key": "sk-q2", "base_url": f"{emulator.url}/qwen"}
+        cfg["routes"]["embed"]["candidates"].append({"provider": "qwen-b", "model": "text-embedding-v3"})
+
+    gw = await make_gateway(edit)
+    if sync:
+        r = await asyncio.to_thread(gw.sync_client().embeddings.with_raw_response.create, model="embed", input="你好")
+    else:
+        r = await gw.client().embeddings.with_raw_response.create(model="embed", input="你好")
+    if digits == 5000:
+        assert r.headers["x-qiao-provider"] == "qwen-b" and r.parse().data[0].embedding
+        assert [e["failure"] for e in logs if e["event"] == "upstream_failed"] == ["malformed_response"]
+        return
+    assert r.headers["x-qiao-provider"] == "qwen" and r.parse().data[0].embedding == [0.5, 0.25]
+    sent = json.loads(r.http_response.content)["data"][0]["embedding"]  # as the gateway wrote it
+    assert isinstance(sent, str) and struct.unpack("<2f", base64.b64decode(sent)) == (0.5, 0.25)
+    done = one_done(logs)
+    await booked_once_on_an_estimate(gw, done, "qwen", "embed")
+    warned(logs, done, "prompt_tokens", "qwen")
 
 
 async def test_a_reply_broken_beyond_its_usage_still_fails_over(
