@@ -123,8 +123,11 @@ class Gateway:
             t0 = time.perf_counter()
             plan, snap = await planner.replan(self.cfg, self.books, self.ledger, now, down=down, warm=self.warm)
             doc = report.report(plan, snap)
-            # A reload during the solve may have moved candidates: only the routes the plan still fits take it.
-            self.plan, self.solve_s = plan.fitted(lineups(self.routes)), time.perf_counter() - t0
+            # A reload during the solve may have moved candidates: only the routes the plan still fits take it;
+            # their picks go on where the plan in force left off.
+            before = self.plan.routes if self.plan is not None else {}
+            self.plan = plan.fitted(lineups(self.routes)).continuing(before)
+            self.solve_s = time.perf_counter() - t0
         if doc["planner"] != "optimal":  # routing falls back to the price order until the next re-plan
             log.warning("plan_not_optimal", status=doc["planner"])
         for g in doc["grants"]:

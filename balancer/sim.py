@@ -177,7 +177,7 @@ class _Run:
         plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=known)
         self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
         self.res.replans += 1
-        self.plans = dict(plan.routes)
+        self.plans = dict(plan.continuing(self.plans).routes)
 
     async def hour(self, h: int, every: int) -> None:
         """Hour ``h`` of the trace: its requests, interleaved across routes, re-planning every ``every``."""

@@ -27,7 +27,7 @@ class RoutePlan:
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
     rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
-    turn: Iterator[int] = field(default_factory=itertools.count)
+    turn: Iterator[int] = field(default_factory=itertools.count)  # the picks' place in the sequence (continued)
 
     def pick(self, u: float) -> int | None:
         """The candidate a ``u`` in [0, 1) lands on, or None (past the planned shares)."""
@@ -68,3 +68,10 @@ class Plan:
         the price order (as with no plan) until a re-plan for the config in force. Itself when all still fit."""
         keep = {r: p for r, p in self.routes.items() if r in lineups and self.lineups.get(r) == lineups[r]}
         return self if len(keep) == len(self.routes) else dataclasses.replace(self, routes=keep)
+
+    def continuing(self, before: Mapping[str, RoutePlan]) -> Plan:
+        """This plan with each route's picks continuing the sequence of the plan ``before`` it (its routes) where
+        that had the route. A sequence started afresh at every re-plan makes each plan's first pick land on the
+        first share: a route with one request per re-plan sent them all there, whatever the shares."""
+        routes = {r: dataclasses.replace(p, turn=before[r].turn) if r in before else p for r, p in self.routes.items()}
+        return dataclasses.replace(self, routes=routes)

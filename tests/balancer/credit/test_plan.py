@@ -435,15 +435,19 @@ def test_grant_without_expiry_is_planned() -> None:
     assert air["projected_exhaustion"] is not None  # 20M at up to 120k/h: gone within the horizon
 
 
-@pytest.mark.parametrize(("tokens", "share", "on_pack"), [(10**8, 0.75, 30), (10**10, 1.0, 40)])
+@pytest.mark.parametrize(
+    ("tokens", "share", "on_pack", "replan_each"),
+    [(10**8, 0.75, 30, False), (10**8, 0.75, 30, True), (10**10, 1.0, 40, False)],
+)
 async def test_credit_burn_end_to_end_follows_the_plan(
-    make_gateway: Any, emulator: Any, tokens: int, share: float, on_pack: int
+    make_gateway: Any, emulator: Any, tokens: int, share: float, on_pack: int, replan_each: bool
 ) -> None:
     """Through the gateway with the real SDK: a 100M pack whose provider can take 60% of the route's forecast
     (it finishes in a day) gets its first picks at 1.25x that share (75% of requests, within a pick or two)
-    and the rest go to the cheapest paid candidate; a 10,000M pack it can never finish (left over: a token it
-    does not take is lost to it) gets every pick, the paid ones only what its limit leaves. The ledger books
-    exactly what the emulator served."""
+    and the rest go to the cheapest paid candidate — also when the gateway re-plans before every request (a
+    quiet route: one request per re-plan), each plan's picks going on where the last one's left off; a 10,000M
+    pack it can never finish (left over: a token it does not take is lost to it) gets every pick, the paid ones
+    only what its limit leaves. The ledger books exactly what the emulator served."""
     expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
 
     def edit(c: dict[str, Any]) -> None:
@@ -466,6 +470,8 @@ async def test_credit_burn_end_to_end_follows_the_plan(
     client = gw.client()
     firsts: dict[str, int] = {}
     for _ in range(40):
+        if replan_each:
+            await gw.gw.replan()
         r = await client.chat.completions.with_raw_response.create(
             model="chat", messages=[{"role": "user", "content": "你好！"}]
         )
