@@ -120,11 +120,13 @@ class Caller:
         outcome, view = self.classify_reply(choice.vendor, status, headers, mapped)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
+        estimate = self.take_usage(job, choice, view.usage if view is not None else None, len(mapped))
+        if estimate is not None:  # the client reads what is booked, not a usage no client reads
+            mapped = shapes.with_usage(mapped, estimate)
         if job.view.base64:  # embeddings the client asked as base64 (the vendor was asked for floats)
             mapped = mapped_chunk(shapes.embeddings_base64, mapped)
             if isinstance(mapped, Outcome):  # a vector of strings, or of numbers no float32 holds
                 return await self._failed(job, choice, adm, mapped, t0)
-        job.usage = view.usage if view is not None else None
         await self.end(job, choice, adm, outcome, status, t0, billed=True, answered=len(mapped))
         rest = compat.exhausted_for(headers)
         if rest is not None:  # a limit the vendor reported: rest the account until its window resets
@@ -253,14 +255,15 @@ class Caller:
         cut_by: str = "client_disconnected",
     ) -> None:
         """Close an attempt: settle its reservation, apply its failure class's consequence, book what the vendor
-        bills (``billed``: ``job.usage``, else an estimate from the ``answered`` bytes: :meth:`meter`), record it
+        bills (``billed``: ``job.usage`` (:meth:`take_usage`), else an estimate from the ``answered`` bytes), record it
         on the job and log a failure. ``outcome`` None: the attempt was cut by our side, not the
         candidate (``cut_by`` says how: the client went away, the gateway shut down). ``mid_stream``: a stream
         that failed after its first event cools its candidate down at least ``failover.mid_stream_cooldown_s``."""
         # What must never be lost happens first, without awaiting: the booking and the attempt's record.
         ms = (time.perf_counter() - t0) * 1000
         if billed:
-            self.meter(job, choice, answered)
+            if job.usage is None:  # none reported (a cut stream, a reply without usage): booked on an estimate
+                job.usage, job.usage_estimated = estimated_usage(job, answered), True
             self.book(job, choice)
         tokens = usage_total(job.usage) if billed else 0
         if outcome is None or outcome.ok:  # cut by our side (neutral), or served
@@ -289,18 +292,23 @@ class Caller:
     async def _settle(self, adm: Admission, tokens: int, verdict: Verdict, ms: float) -> None:
         await self.store.settle(adm, tokens, verdict, ms, self.cfg.breaker, self.clock())
 
-    def meter(self, job: Job, choice: Choice, answered: int) -> None:
-        """Make ``job.usage`` what is booked: the vendor's counts, or an estimate (marked) when it reported none (a
-        cut stream, a reply without usage) or a count that is no token count (below 0, beyond 2**32, unreadable:
-        :func:`balancer.replies.unreadable`), which is logged as a warning naming it (never a huge value)."""
-        bad = None if job.usage is None else replies.unreadable(job.usage)
-        if bad is not None:
+    def take_usage(self, job: Job, choice: Choice, usage: replies.Usage | None, answered: int) -> replies.Usage | None:
+        """Take the usage a served reply (or a stream chunk) reports as what is booked: ``job.usage``. One with a count
+        that is no token count (below 0, beyond 2**32, unreadable: :func:`balancer.replies.unreadable`) is booked as
+        an estimate from the ``answered`` bytes instead (marked), and logged as a warning naming the count (never a
+        huge value) when the request's usage turns unreadable. Returns that estimate, which the reply or chunk must
+        carry to the client in place of its usage; None for usage that is token counts, or none."""
+        bad = None if usage is None else replies.unreadable(usage)
+        if bad is None:
+            job.usage, job.usage_estimated = usage, False
+            return None
+        if not job.usage_estimated:
             log.warning(
                 "usage_unreadable", request_id=job.request_id, provider=choice.provider_name, model=choice.model,
                 count=bad[0], reason=bad[1],
             )  # fmt: skip
-        if job.usage is None or bad is not None:
-            job.usage, job.usage_estimated = estimated_usage(job, answered), True
+        job.usage, job.usage_estimated = estimated_usage(job, answered), True
+        return job.usage
 
     def book(self, job: Job, choice: Choice) -> None:
         u = job.usage

@@ -50,9 +50,18 @@ _SHOWN = 10**12  # a count this large (or below minus it) is logged as its numbe
 def unreadable(usage: Usage) -> tuple[str, str] | None:
     """Which count of ``usage`` is no token count (below 0, beyond :data:`MAX_TOKENS`, or unreadable), and what it
     says (a huge number only as its number of digits); None when every count is one."""
+    details = usage.prompt_tokens_details
+    if (  # every count a token count (the usual usage, checked without building the list below)
+        type(usage) is Usage
+        and 0 <= usage.prompt_tokens <= MAX_TOKENS
+        and 0 <= usage.completion_tokens <= MAX_TOKENS
+        and 0 <= usage.total_tokens <= MAX_TOKENS
+        and 0 <= usage.prompt_cache_hit_tokens <= MAX_TOKENS
+        and (details is None or 0 <= details.cached_tokens <= MAX_TOKENS)
+    ):
+        return None
     if isinstance(usage, UnreadableUsage):
         return usage.count, usage.reason
-    details = usage.prompt_tokens_details
     counts = [(name, getattr(usage, name)) for name in _COUNTS]
     if details is not None:
         counts.append(("prompt_tokens_details.cached_tokens", details.cached_tokens))

@@ -1,6 +1,7 @@
 """Replies reshaped where a vendor's differs from what OpenAI's SDKs read: embeddings in the encoding the client
-asked for, and a stream's usage on its own final chunk (``choices: []``) where a vendor puts it inside a choice.
-Each runs on one reply or one chunk only, never on the hot path of every chunk."""
+asked for, a stream's usage on its own final chunk (``choices: []``) where a vendor puts it inside a choice, and
+usage the gateway could not read replaced by what it booked. Each runs on one reply or one chunk only, never on the
+hot path of every chunk."""
 
 from __future__ import annotations
 
@@ -11,7 +12,20 @@ from typing import Any
 import msgspec
 import orjson
 
-from balancer import wire
+from balancer import replies, wire
+
+Fields = dict[str, msgspec.Raw]  # an object's fields, each as the vendor wrote it
+_fields = msgspec.json.Decoder(Fields)
+_choices = msgspec.json.Decoder(list[Fields] | None)
+_NULL = msgspec.Raw(b"null")
+
+
+class _Counts(msgspec.Struct):
+    """The usage a client reads in place of one the gateway could not (OpenAI's three counts)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
 
 
 def embeddings_base64(body: bytes) -> bytes:
@@ -32,6 +46,25 @@ def embeddings_base64(body: bytes) -> bytes:
         if isinstance(vector, list):
             item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
     return orjson.dumps(reply) if by_orjson else wire.encoder.encode(reply)
+
+
+def with_usage(payload: bytes, usage: replies.Usage) -> bytes:
+    """The reply or chunk ``payload``, whose usage the gateway could not read (a count below 0, beyond 2**32, of 5000
+    digits, a string), with ``usage``'s three counts in place of every usage it holds: at the top, and in any choice
+    (Moonshot's place). Every other field goes as the vendor wrote it (raw bytes, never decoded). Bytes that are
+    no JSON object (never those a reply view was read from) are returned as they are."""
+    try:
+        reply = _fields.decode(payload)
+        choices = _choices.decode(reply.get("choices", _NULL))
+    except wire.HOSTILE_JSON:
+        return payload
+    counts = msgspec.Raw(wire.encoder.encode(_Counts(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)))
+    if "usage" in reply:
+        reply["usage"] = counts
+    if choices and any(map(_holds_usage, choices)):
+        choices = [c | {"usage": counts} if _holds_usage(c) else c for c in choices]
+        reply["choices"] = msgspec.Raw(wire.encoder.encode(choices))
+    return wire.encoder.encode(reply)
 
 
 def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
@@ -57,3 +90,7 @@ def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
         return orjson.dumps(chunk), orjson.dumps({**head, "choices": [], "usage": usage})
     except orjson.JSONEncodeError:
         return None
+
+
+def _holds_usage(choice: Fields) -> bool:
+    return bytes(choice.get("usage", _NULL)).strip() != b"null"

@@ -40,7 +40,7 @@ async def pump(caller: Caller, job: Job, s: Stream, client: Client) -> Outcome |
     go out in one write (what was received is sent before the next wait), not one write per event."""
     timeouts = caller.cfg.provider_timeouts(s.choice.provider)
     end = min(job.deadline, s.started + timeouts.total_s)
-    relay = _Relay(job, s)
+    relay = _Relay(caller, job, s)
     payload: bytes = s.first or upstream.DONE
     view = s.first_view  # the first chunk was classified when the stream opened
     outcome: Outcome | None = None
@@ -85,21 +85,31 @@ async def pump(caller: Caller, job: Job, s: Stream, client: Client) -> Outcome |
 class _Relay:
     """What a stream has relayed so far, and the frames waiting for the next write."""
 
-    __slots__ = ("finished", "frames", "job", "s", "streamed")
+    __slots__ = ("caller", "finished", "frames", "job", "s", "streamed")
 
-    def __init__(self, job: Job, s: Stream) -> None:
-        self.job, self.s = job, s
+    def __init__(self, caller: Caller, job: Job, s: Stream) -> None:
+        self.caller, self.job, self.s = caller, job, s
         self.frames: list[bytes] = []
         self.finished = False  # a finish_reason was seen
         self.streamed = 0  # payload bytes relayed (the estimate of a stream that reports no usage)
 
     def take(self, payload: bytes, view: replies.ReplyView | None) -> None:
-        """Account one classified event and queue it for the client (unless it is the gateway's usage chunk)."""
+        """Account one classified event and queue it for the client (unless it is the gateway's usage chunk). A
+        chunk whose usage is no token counts goes out with the estimate booked in its place (:func:`shapes.with_usage`):
+        made from what is known as it passes, so the last usage the client reads is the one booked."""
         if view is not None:
-            self.finished = _account(self.job, self.s, view) or self.finished
+            self.finished = self.finished or (bool(view.choices) and any(c.finish_reason for c in view.choices or ()))
+            usage = compat.chunk_usage(self.s.choice.vendor, view)
+            estimate = None  # for usage no client reads: what is booked on the payloads so far, this one included
+            if usage is not None:
+                estimate = self.caller.take_usage(self.job, self.s.choice, usage, self.streamed + len(payload))
             if self.s.hide_usage_chunk and not view.choices and view.usage is not None:
                 return  # the usage chunk the gateway asked for, not the client
-            if self.job.view.include_usage and any(c.usage is not None for c in view.choices or ()):
+            if estimate is not None:  # the chunk carries that estimate instead
+                payload = shapes.with_usage(payload, estimate)
+            if self.job.view.include_usage and (
+                estimate is not None or any(c.usage is not None for c in view.choices or ())
+            ):
                 lifted = shapes.usage_chunk(payload)  # usage inside a choice (Moonshot): OpenAI's own chunk
                 if lifted is not None:
                     self._queue(lifted[0])
@@ -157,14 +167,6 @@ async def _next(s: Stream, idle_s: float, end: float, finished: bool) -> bytes |
     return Outcome(
         failure=Failure.CONNECTION_ERROR, code="stream_truncated", message="the stream ended before completion"
     )
-
-
-def _account(job: Job, s: Stream, view: replies.ReplyView) -> bool:
-    """Take usage from a chunk; True when the chunk carries a finish_reason."""
-    usage = compat.chunk_usage(s.choice.vendor, view)
-    if usage is not None:
-        job.usage = usage
-    return bool(view.choices) and any(c.finish_reason for c in view.choices or ())
 
 
 async def _drain(s: Stream, client: Client) -> None:

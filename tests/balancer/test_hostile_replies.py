@@ -134,8 +134,9 @@ async def test_a_count_of_many_digits_is_served_and_booked_on_an_estimate(
     make_gateway: GatewayFactory, emulator: EmulatorHandle, hostile: str, logs: list[dict[str, Any]], digits: int
 ) -> None:
     """A reply whose prompt_tokens has ``digits`` digits (beyond 2**32; 5000 beyond what msgspec decodes) is served
-    as the upstream asked sent it, asked once; it is booked once on an estimate, never the count (no float holds
-    it). (Read raw: Python's json, the SDK's, refuses more than 4300 digits.)"""
+    from the upstream asked, asked once, booked once on an estimate, never the count (no float holds it); the client
+    gets the vendor's reply with the booked estimate as its usage, nothing else changed (read raw: it was the
+    vendor's bytes, which Python's json, the SDK's, refuses at more than 4300 digits)."""
     gw = await make_gateway(_first(hostile, "digits-prompt_tokens", digits))
     async with (
         aiohttp.ClientSession() as http,
@@ -143,10 +144,13 @@ async def test_a_count_of_many_digits_is_served_and_booked_on_an_estimate(
     ):
         body = await r.read()
     assert r.status == 200 and r.headers["x-qiao-provider"] == "ds-a"
-    assert body == hostile_upstream.counted_reply("prompt_tokens", b"9" * digits)
+    done = _one_done(logs)
+    tokens = done["tokens"]
+    usage = {"prompt_tokens": tokens["prompt"], "completion_tokens": tokens["completion"]}
+    assert json.loads(body) == {**hostile_upstream.REPLY, "usage": {**usage, "total_tokens": sum(usage.values())}}
     assert not _failures(logs)
     await called_once(hostile, f"digits-prompt_tokens/{digits}", emulator)
-    await booked_once_on_an_estimate(gw, _one_done(logs))
+    await booked_once_on_an_estimate(gw, done)
 
 
 async def test_a_deep_usage_chunk_is_relayed_unreshaped(
@@ -255,14 +259,15 @@ async def test_a_negative_count_in_a_streams_usage_chunk_ends_it_as_the_vendor_d
 ) -> None:
     """A stream whose usage chunk (after the answer) counts ``where: -5`` ends as the vendor ended it, with
     ``[DONE]`` (it was the gateway's error event after the whole answer): the client has the answer and the usage
-    chunk it asked for; booked once on an estimate, never the negative count; one ``request_done``."""
+    chunk it asked for; booked once on an estimate, never the negative count; one ``request_done``. (What that
+    chunk's usage says: :mod:`tests.balancer.test_usage_relayed`.)"""
     gw = await make_gateway(_first(hostile, f"negative-last-{where}", 5))
     stream = await gw.client().chat.completions.create(
         model="chat", messages=CHAT["messages"], stream=True, stream_options={"include_usage": True}
     )
     chunks = [chunk async for chunk in stream]
     assert [d.delta.content for c in chunks for d in c.choices] == ["好"]
-    assert chunks[-1].usage is not None and not chunks[-1].choices  # the vendor's, relayed as it came
+    assert chunks[-1].usage is not None and not chunks[-1].choices  # the estimate booked, in the vendor's chunk
     assert not _failures(logs) and not _failures(logs, "stream_failed")
     done = _one_done(logs)
     assert done["stream_end"] == "done"
