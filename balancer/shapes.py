@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any
 
 import msgspec
 import orjson
@@ -17,7 +16,7 @@ from balancer import replies, wire
 Fields = dict[str, msgspec.Raw]  # an object's fields, each as the vendor wrote it
 _fields = msgspec.json.Decoder(Fields)
 _choices = msgspec.json.Decoder(list[Fields] | None)
-_NULL = msgspec.Raw(b"null")
+_NULL, _EMPTY = msgspec.Raw(b"null"), msgspec.Raw(b"[]")
 
 
 class _Counts(msgspec.Struct):
@@ -69,27 +68,23 @@ def with_usage(payload: bytes, usage: replies.Usage) -> bytes:
 
 def usage_chunk(payload: bytes) -> tuple[bytes, bytes] | None:
     """For a chunk carrying usage inside a choice (Moonshot): the chunk without it, and OpenAI's usage chunk
-    (same id, created and model, ``choices: []``, top-level ``usage``) to send after it. None when the chunk
-    holds no usage in a choice, or when the chunk cannot be written again (deeper than orjson writes: it goes as the
-    vendor sent it)."""
+    (same id, object, created, model and system_fingerprint, ``choices: []``, top-level ``usage``) to send after it.
+    Every field goes as the vendor wrote it (raw bytes: no number is read, so none is rewritten). None when no choice
+    holds a usage, or when the chunk is no JSON object."""
     try:
-        chunk: Any = wire.untrusted_json(orjson.loads, payload)
-    except msgspec.DecodeError:
-        return None
-    choices = chunk.get("choices") if isinstance(chunk, dict) else None
-    if not isinstance(choices, list):
+        chunk = _fields.decode(payload)
+        choices = _choices.decode(chunk.get("choices", _NULL))
+    except wire.HOSTILE_JSON:
         return None
     usage = None
-    for c in choices:
-        if isinstance(c, dict) and isinstance(c.get("usage"), dict):
+    for c in choices or ():
+        if _holds_usage(c):
             usage = c.pop("usage")
     if usage is None:
         return None
+    chunk["choices"] = msgspec.Raw(wire.encoder.encode(choices))
     head = {k: chunk[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in chunk}
-    try:
-        return orjson.dumps(chunk), orjson.dumps({**head, "choices": [], "usage": usage})
-    except orjson.JSONEncodeError:
-        return None
+    return wire.encoder.encode(chunk), wire.encoder.encode({**head, "choices": _EMPTY, "usage": usage})
 
 
 def _holds_usage(choice: Fields) -> bool:

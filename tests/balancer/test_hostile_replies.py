@@ -153,11 +153,12 @@ async def test_a_count_of_many_digits_is_served_and_booked_on_an_estimate(
     await booked_once_on_an_estimate(gw, done)
 
 
-async def test_a_deep_usage_chunk_is_relayed_unreshaped(
+async def test_a_deep_usage_chunk_is_lifted_as_the_vendor_wrote_it(
     make_gateway: GatewayFactory, hostile: str, logs: list[dict[str, Any]]
 ) -> None:
-    """Moonshot's final chunk (usage inside the choice) with a field nested 300 levels deep, deeper than the
-    gateway writes JSON again, is relayed as the vendor sent it: the stream ends with [DONE], not a crash."""
+    """Moonshot's final chunk (usage inside the choice) with a field nested 300 levels deep, deeper than orjson
+    writes JSON again, has its usage lifted to OpenAI's usage chunk all the same (each field goes as the vendor wrote
+    it; it was relayed unlifted): the client reads the vendor's usage and the stream ends with [DONE]."""
 
     def edit(cfg: dict[str, Any]) -> None:
         cfg["providers"]["kimi"]["base_url"] = f"{hostile}/deep-usage-in-choice/300"
@@ -168,7 +169,10 @@ async def test_a_deep_usage_chunk_is_relayed_unreshaped(
     )
     chunks = [c async for c in stream]
     assert next(c.choices[0].delta.content for c in chunks if c.choices) == "好"
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    usage = chunks[-1].usage
+    assert not chunks[-1].choices and usage is not None
+    assert usage.model_dump(exclude_none=True) == hostile_upstream.REPLY["usage"]
     assert not _failures(logs, "stream_failed")
     assert _one_done(logs)["status"] == 200
 

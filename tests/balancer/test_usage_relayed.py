@@ -202,3 +202,15 @@ def test_only_the_usage_is_replaced() -> None:
         b'"delta":{"content": "\\ud83d\\ude00"},"usage":' + COUNTED + b'},{"index":1,"usage":null}],'
         b'"usage":' + COUNTED + b',"extra":[1.0e400, {}]}'
     )
+
+
+def test_a_lifted_usage_chunk_keeps_the_vendors_numbers() -> None:
+    """Moonshot's usage lifted to OpenAI's usage chunk: the head fields and the usage as the vendor wrote them (a
+    30-digit ``created`` stays 30 digits: orjson, which lifted it before, read it as 1e+30)."""
+    chunk = b'{"id": "c", "created": 123456789012345678901234567890, "model": "m", "choices": [{"index": 0, '
+    chunk += b'"finish_reason": "stop", "usage": {"prompt_tokens": 1, "total_tokens": 1}}]}'
+    assert shapes.usage_chunk(chunk) == (
+        b'{"id":"c","created":123456789012345678901234567890,"model":"m","choices":[{"index":0,"finish_reason":"stop"}]}',
+        b'{"id":"c","created":123456789012345678901234567890,"model":"m","choices":[],'
+        b'"usage":{"prompt_tokens": 1, "total_tokens": 1}}',
+    )
