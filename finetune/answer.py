@@ -6,12 +6,14 @@ A chat completion — the reply to one request (:mod:`finetune.teacher`), or the
 * its JSON nests at most :data:`~finetune.model.MAX_DEPTH` levels deep and it has ``choices``;
 * its first choice's ``message`` is a chat message as the output writer reads it (:class:`finetune.model.Message`:
   ``content`` a string, a list of content parts (objects) or null, ``tool_calls`` shaped as OpenAI's), its ``role``
-  ``assistant`` (or absent), and it says something: content that is not empty, or ``tool_calls``;
-* its ``usage``, when given, is token counts from 0 to 2**32 (:data:`balancer.replies.MAX_TOKENS`), as the price
-  estimate and the progress line read them (the gateway serves an answer whose counts are none, booked on an
-  estimate; ``distill`` takes no such answer).
+  ``assistant`` (or absent), and it says something: content that is not empty, or ``tool_calls``.
 
-Anything else raises :class:`Unusable`, saying why: the prompt's failure — reported, never checkpointed, asked
+Its ``usage`` is read as token counts from 0 to 2**32 (:data:`balancer.replies.MAX_TOKENS`), as the price estimate
+and the progress line read them. Usage that is none (a count below 0, beyond 2**32, of 5000 digits, a string) costs
+the answer its usage, never the answer: kept, with no usage and ``Answer.usage_unreadable`` saying why (asked again,
+it would be paid again); the run counts it as of unknown cost and says so.
+
+One that is not raises :class:`Unusable`, saying why: the prompt's failure — reported, never checkpointed, asked
 again. An answer cut off (``finish_reason`` length or content_filter) is usable but is no training data: the
 callers reject it. A checkpoint line written by an older version is read through :func:`assistant_message` too, so
 a bad answer already in it is reported and asked again rather than crashing the output.
@@ -43,9 +45,10 @@ class Answer:
     """A usable answer: the teacher's message (null fields left out), its usage, who answered."""
 
     message: dict[str, Any]
-    usage: dict[str, Any]
+    usage: dict[str, Any]  # empty when none was given, or none readable
     provider: str
     model: str
+    usage_unreadable: str | None = None  # why the usage given is no token counts
 
 
 class Unusable(Exception):
@@ -109,10 +112,14 @@ def from_completion(data: bytes, provider: str = "", model: str = "") -> tuple[A
     assistant_message(choice.message)
     message = {k: v for k, v in choice.message.items() if v is not None}
     usage: dict[str, Any] = {}
+    unreadable = None
     if bytes(body.usage).strip() != b"null":
-        _decoded(_usage, bytes(body.usage), "the answer's usage is no token counts")
-        usage = _decoded(_usage_dict, bytes(body.usage), "the answer's usage is no token counts")
-    answer = Answer(message, usage, provider, model or body.model or "")
+        try:
+            _decoded(_usage, bytes(body.usage), "the answer's usage is no token counts")
+            usage = _decoded(_usage_dict, bytes(body.usage), "the answer's usage is no token counts")
+        except Unusable as exc:  # the answer is good: kept, its usage unknown
+            unreadable = str(exc)
+    answer = Answer(message, usage, provider, model or body.model or "", unreadable)
     return answer, choice.finish_reason if choice.finish_reason in CUT_OFF else None
 
 

@@ -27,18 +27,27 @@ class Run:
             {"key": prompt.key, "message": answer.message, "provider": answer.provider,
              "model": answer.model, "usage": answer.usage, "where": prompt.where}
         )  # fmt: skip
-        self.progress.spend.add(answer.provider, answer.model, answer.usage, price_factor)
+        self._spent(prompt, answer, price_factor)
         self.progress.answered(answer.usage)
 
     def reject(self, prompt: Prompt, failure: Failed) -> None:
         """An answer that was paid for but cannot be training data: remembered, so it is not asked again."""
         self.checkpoint.add({"key": prompt.key, "rejected": str(failure), "where": prompt.where})
         if failure.answer is not None:
-            self.progress.spend.add(failure.answer.provider, failure.answer.model, failure.answer.usage)
+            self._spent(prompt, failure.answer)
         self.fail(prompt.where, str(failure))
 
+    def _spent(self, prompt: Prompt, answer: Answer, price_factor: float = 1.0) -> None:
+        """Price a paid answer; one whose usage is no token counts is counted as of unknown cost, and reported."""
+        if answer.usage_unreadable is None:
+            self.progress.spend.add(answer.provider, answer.model, answer.usage, price_factor)
+            return
+        self.progress.spend.unknown += 1
+        self.note(prompt.where, f"{answer.usage_unreadable}: its cost is unknown, not in the spend")
+
     def note(self, where: str, reason: str) -> None:
-        """A problem that is no prompt's failure (a batch output line naming no request), reported with them."""
+        """What is reported with the failures but is no prompt's failure (a batch output line naming no request, an
+        answer kept whose cost is unknown)."""
         self.failures.append((where, reason))
 
     def fail(self, where: str, reason: str) -> None:

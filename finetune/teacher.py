@@ -90,6 +90,7 @@ class Spend:
     def __init__(self, cfg: Config | None = None) -> None:
         self.micro = 0
         self.unpriced = 0  # answers whose model no catalogue knows
+        self.unknown = 0  # answers whose usage is no token counts (their cost unknown)
         self._money = cfg.money if cfg else Money()
         self._accounts: dict[str, dict[str, Tariff]] = {}
         if cfg is not None:
@@ -115,8 +116,9 @@ class Spend:
         self.micro += round(cost * factor)
 
     def __str__(self) -> str:
-        unknown = f", {self.unpriced} unpriced" if self.unpriced else ""
-        return f"¥{self.micro / MICRO:.4f} at list price (estimate{unknown})"
+        unpriced = f", {self.unpriced} unpriced" if self.unpriced else ""
+        unknown = f", {self.unknown} of unknown usage not counted" if self.unknown else ""
+        return f"¥{self.micro / MICRO:.4f} at list price (estimate{unpriced}{unknown})"
 
 
 class Progress:

@@ -1,9 +1,10 @@
 """``finetune distill`` (not ``--batch``) when the teacher answers with something that is no usable answer: content
-``5``, content a list of numbers, null content without tool_calls, the role ``user``, a message that is null, usage
-counting a string, 10**30 or -3 tokens. Each is its prompt's failure — reported by input line with the reason, kept
-out of the checkpoint, asked again by a rerun — never a traceback, never a crash of the output write; and an answer
-like these already in a checkpoint (written by an older version) is reported and asked again. (Before, any such
-message was checkpointed and crashed the output write on every rerun; a bad usage count was a traceback.)
+``5``, content a list of numbers, null content without tool_calls, the role ``user``, a message that is null. Each is
+its prompt's failure — reported by input line with the reason, kept out of the checkpoint, asked again by a rerun —
+never a traceback, never a crash of the output write; and an answer like these already in a checkpoint (written by
+an older version) is reported and asked again. (Before, any such message was checkpointed and crashed the output
+write on every rerun.) A good answer whose usage counts a string, 10**30, -3 or 5000 digits of tokens is kept, asked
+once, its cost reported as unknown.
 
 A small teacher endpoint (aiohttp, port 0) that answers each prompt as the test says; ``distill`` as a child
 process, as a user runs it.
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from finetune.teacher import Spend
 from tests.conftest import start_site
 from tests.finetune.test_teacher_loop import _prompts, _run
 
@@ -37,13 +39,16 @@ class Teacher:
 
     def __init__(self) -> None:
         self.asked: list[int] = []
-        self.answer: Callable[[int], dict[str, Any]] = reply
+        self.answer: Callable[[int], dict[str, Any] | bytes] = reply
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         i = int(body["messages"][-1]["content"].rsplit(" ", 1)[1])
         self.asked.append(i)
-        return web.json_response(self.answer(i))
+        answer = self.answer(i)
+        if isinstance(answer, bytes):  # JSON as it is (json.dumps writes no 5000-digit number)
+            return web.Response(body=answer, content_type="application/json")
+        return web.json_response(answer)
 
     async def serve(self) -> AsyncIterator[str]:
         app = web.Application()
@@ -66,9 +71,6 @@ BAD: dict[int, tuple[dict[str, Any], str]] = {
     2: (reply(2, {"role": "assistant", "content": [1, 2]}), "the answer's message is no chat message (Expected"),
     3: (reply(3, {"role": "assistant", "content": None}), "the answer's message is empty: no content and no tool_c"),
     4: (reply(4, {"role": "user", "content": "答"}), 'the answer\'s message has the role "user", not assistant'),
-    5: (reply(5, usage={**USAGE, "prompt_tokens": "9"}), "the answer's usage is no token counts (Expected `int`"),
-    6: (reply(6, usage={**USAGE, "completion_tokens": 10**30}), "the answer's usage is no token counts"),
-    7: (reply(7, usage={**USAGE, "prompt_tokens": -3}), "the answer's usage is no token counts (Expected `int` >= 0"),
     8: ({**reply(8), "choices": [{"index": 0, "message": None}]}, "the answer is not a chat completion"),
 }
 
@@ -89,9 +91,9 @@ def _said(err: str, n: int) -> list[str]:
 async def test_bad_answers_fail_their_prompts_and_a_rerun_asks_only_them(
     tmp_path: Path, teacher: tuple[Teacher, str]
 ) -> None:
-    """Ten prompts, eight answered with no usable answer: exit 1 without a traceback; each of the eight reported once,
-    by input line, with the reason, after its retry (asked twice); only the two good answers checkpointed and
-    written; no temporary file left. The rerun against a fixed endpoint asks exactly the eight, exits 0 and ends
+    """Ten prompts, five answered with no usable answer: exit 1 without a traceback; each of the five reported once,
+    by input line, with the reason, after its retry (asked twice); only the five good answers checkpointed and
+    written; no temporary file left. The rerun against a fixed endpoint asks exactly the five, exits 0 and ends
     with all ten answers in input order and the checkpoint removed."""
     t, url = teacher
     t.answer = _bad
@@ -105,13 +107,11 @@ async def test_bad_answers_fail_their_prompts_and_a_rerun_asks_only_them(
         said = _said(err, i + 1)
         assert len(said) == 1 and "failed after 2 tries: " + reason in said[0], (i, said, err)
     assert not _said(err, 1) and not _said(err, 10)
-    assert sorted(t.asked) == sorted([0, 9, *BAD, *BAD])
-    assert _answers(out) == [("坏答 问题 0", "答 0"), ("坏答 问题 9", "答 9")]
+    assert sorted(t.asked) == sorted([0, 5, 6, 7, 9, *BAD, *BAD])
+    assert _answers(out) == [(f"坏答 问题 {i}", f"答 {i}") for i in (0, 5, 6, 7, 9)]
     checkpoint = tmp_path / "out.checkpoint.jsonl"
-    assert [json.loads(x)["where"] for x in checkpoint.read_text(encoding="utf-8").splitlines()] in (
-        ["p.jsonl:1", "p.jsonl:10"],
-        ["p.jsonl:10", "p.jsonl:1"],
-    )
+    where = sorted(json.loads(x)["where"] for x in checkpoint.read_text(encoding="utf-8").splitlines())
+    assert where == sorted(f"p.jsonl:{i + 1}" for i in (0, 5, 6, 7, 9))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.checkpoint.jsonl", "out.jsonl", "p.jsonl"]
 
     t.answer, t.asked = reply, []
@@ -119,6 +119,52 @@ async def test_bad_answers_fail_their_prompts_and_a_rerun_asks_only_them(
     assert code == 0, err
     assert sorted(t.asked) == sorted(BAD)
     assert _answers(out) == [(f"坏答 问题 {i}", f"答 {i}") for i in range(10)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "p.jsonl"]
+
+
+def _counting(i: int, where: str, count: bytes) -> bytes:
+    """The good answer ``答 <i>`` (priced: a catalogue model) whose usage count ``where`` is the JSON ``count``."""
+    usage = {**USAGE, where: "COUNT"}
+    return json.dumps({**reply(i, usage=usage), "model": "deepseek-chat"}).encode().replace(b'"COUNT"', count)
+
+
+#: Prompt i -> its answer, good but for its usage. Prompts 0 and 5 are answered well.
+UNREADABLE = {
+    1: _counting(1, "prompt_tokens", b'"9"'),
+    2: _counting(2, "completion_tokens", b"1" + b"0" * 30),
+    3: _counting(3, "prompt_tokens", b"-3"),
+    4: _counting(4, "total_tokens", b"9" * 5000),
+}
+
+
+async def test_an_answer_whose_usage_is_no_token_counts_is_kept_and_its_cost_unknown(
+    tmp_path: Path, teacher: tuple[Teacher, str]
+) -> None:
+    """Six prompts, four answered well but for usage counting a string, 10**30, -3 or 5000 digits of tokens: every
+    answer is kept and written, each prompt asked once (before, those four were refused and asked again: paid twice,
+    then reported as failed); each of the four is reported once by input line as of unknown cost, and the spend
+    prices only the two others, saying it leaves four out. Exit 0, the checkpoint removed."""
+    t, url = teacher
+    t.answer = lambda i: UNREADABLE.get(i) or {**reply(i), "model": "deepseek-chat"}
+    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    _prompts(prompts, 6, "用量")
+    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "1")
+    code, _, err = await _run(*args)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert sorted(t.asked) == list(range(6))
+    assert _answers(out) == [(f"用量 问题 {i}", f"答 {i}") for i in range(6)]
+    for i in UNREADABLE:
+        said = _said(err, i + 1)
+        assert len(said) == 1 and "the answer's usage is no token counts (" in said[0], (i, said, err)
+        assert said[0].endswith("): its cost is unknown, not in the spend") and "9" * 13 not in said[0], said
+    assert not _said(err, 1) and not _said(err, 6)
+    spend = Spend()
+    for _ in range(2):
+        spend.add("", "deepseek-chat", USAGE)
+    spend.unknown = 4
+    assert spend.micro > 0 and f"6 answers written to {out}; 0 failed, 24 tokens, {spend}\n" in err, err
+    assert str(spend).endswith("(estimate, 4 of unknown usage not counted)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "p.jsonl"]
 
 

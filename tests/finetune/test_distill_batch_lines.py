@@ -1,9 +1,10 @@
 """``finetune distill --batch`` when the vendor's batch output file holds broken lines: no JSON, nested 100000 levels
-deep, the wrong shape, a chat message that is none, usage counting -5 tokens, a line twice. Each prompt is settled
-once — its answer kept, or its failure reported by input line with the output line and the reason (for a line that
-failed with a status, the error its body states, key-shaped tokens masked) — lines naming no request are reported
-by output line, the good answers are written, and a rerun asks (in a new batch) exactly the prompts left, never a
-traceback, a lost or a duplicated record. (Before, any such line stopped the run with a traceback.)
+deep, the wrong shape, a chat message that is none, a line twice. Each prompt is settled once — its answer kept, or
+its failure reported by input line with the output line and the reason (for a line that failed with a status, the
+error its body states, key-shaped tokens masked) — lines naming no request are reported by output line, the good
+answers are written, and a rerun asks (in a new batch) exactly the prompts left, never a traceback, a lost or a
+duplicated record. (Before, any such line stopped the run with a traceback.) A good answer whose usage counts -5
+tokens is kept, its cost reported as unknown (it was refused, and asked again in the next batch).
 
 A small vendor batch API (:mod:`tests.balancer.batch_upstream`) behind a real gateway; ``distill`` as a child
 process, as a user runs it.
@@ -46,7 +47,8 @@ def _with_body(line: dict[str, Any], **changes: Any) -> bytes:
 
 
 def _broken(i: int, line: dict[str, Any]) -> bytes:
-    """Prompt ``i``'s output: 0 and 7 good (7 twice, the second another answer), the others broken."""
+    """Prompt ``i``'s output: 0 and 7 good (7 twice, the second another answer), 5 good but for its usage, the others
+    broken."""
     cid = line["custom_id"].encode()
     message = {"role": "assistant", "content": 5}
     broken = {
@@ -54,7 +56,9 @@ def _broken(i: int, line: dict[str, Any]) -> bytes:
         2: good(i, line).replace(b'"error": null', b'"x": ' + b"[" * 100000 + b"]" * 100000, 1),  # too deep
         3: json.dumps({"custom_id": line["custom_id"], "response": "ok"}).encode() + b"\n",  # wrong shape
         4: _with_body(line, choices=[{"index": 0, "message": message, "finish_reason": "stop"}]),
-        5: _with_body(line, usage={"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4}),
+        5: output_line(
+            line, completion(line, f"答 {i}", {"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4})
+        ),
         6: _with_body(line, choices="x"),
         7: good(i, line) + output_line(line, completion(line, "另一个答案")),
         8: output_line(line, {"error": {"code": "internal", "message": "boom for sk-abcdef1234567890"}}, 500),
@@ -69,7 +73,7 @@ REASONS = {
     3: "no answer in batch",
     4: "not a batch output line (Expected `object | null`, got `str` - at `$.response`)",
     5: "the answer's message is no chat message",
-    6: "the answer's usage is no token counts (Expected `int` >= 0",
+    6: "the answer's usage is no token counts (Expected `int` >= 0 - at `$.prompt_tokens`): its cost is unknown, not",
     7: "the answer is not a chat completion",
     9: "failed in the batch: status 500: internal: boom for [redacted]",  # the body's error, key-shaped token masked
     10: "no answer in batch",
@@ -79,10 +83,11 @@ REASONS = {
 async def test_broken_output_lines_fail_their_prompts_and_a_rerun_asks_them_again(
     tmp_path: Path, vendor: tuple[BatchVendor, str], make_gateway: GatewayFactory
 ) -> None:
-    """Ten prompts, eight answered by broken output lines: exit 1 without a traceback; each broken prompt reported
-    once, by its input line, with the reason (by output line for lines naming no request); the two good answers
-    written once each (the first of a repeated custom_id's lines); nothing half-written; the rerun sends a batch of
-    exactly the eight left and ends with all ten answers in input order."""
+    """Ten prompts, seven answered by broken output lines: exit 1 without a traceback; each broken prompt reported
+    once, by its input line, with the reason (by output line for lines naming no request); the three good answers
+    written once each (the first of a repeated custom_id's lines; the one whose usage is -5 tokens reported as of
+    unknown cost); nothing half-written; the rerun sends a batch of exactly the seven left and ends with all ten
+    answers in input order."""
     v, url = vendor
     v.answer = _broken
     gw = await _gateway(make_gateway, url)
@@ -101,16 +106,16 @@ async def test_broken_output_lines_fail_their_prompts_and_a_rerun_asks_them_agai
         assert f"output line {line}: " in err and "it names no request, so it is skipped" in err
     assert "levels deep; at most 100 are read" in err and "not JSON" in err
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["messages"][-1]["content"] for r in rows] == ["答 0", "答 7"]
+    assert [r["messages"][-1]["content"] for r in rows] == ["答 0", "答 5", "答 7"]
+    assert "(estimate, 1 of unknown usage not counted)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.checkpoint.jsonl", "out.jsonl", "p.jsonl"]
 
     v.answer = good
     code, _, err = await _run(*args)
     assert code == 0, err
-    assert [line["custom_id"] for line in v.uploads[1]] == [line["custom_id"] for line in v.uploads[0]][1:7] + [
-        line["custom_id"] for line in v.uploads[0]
-    ][8:]
+    first = [line["custom_id"] for line in v.uploads[0]]
+    assert [line["custom_id"] for line in v.uploads[1]] == first[1:5] + first[6:7] + first[8:]
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert [r["messages"][1]["content"] for r in rows] == [f"坏行 问题 {i}" for i in range(10)]
-    assert [r["messages"][-1]["content"] for r in rows] == ["答 0", *(f"答 {i}" for i in range(6)), "答 7",
-                                                            "答 6", "答 7"]  # fmt: skip
+    assert [r["messages"][-1]["content"] for r in rows] == ["答 0", *(f"答 {i}" for i in range(4)), "答 5", "答 4",
+                                                            "答 7", "答 5", "答 6"]  # fmt: skip
