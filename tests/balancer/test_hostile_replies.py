@@ -8,31 +8,17 @@ the gateway's error event; every request logs exactly one ``request_done``. A re
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-import structlog
 
 from tests.balancer import hostile_upstream
 from tests.balancer.test_usage_estimates import booked_once_on_an_estimate, called_once
 from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, auth
 
 DEPTHS = [1000, 5000, 100000]
-
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[str]:
-    async for url in hostile_upstream.serve():
-        yield url
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    with structlog.testing.capture_logs() as captured:
-        yield captured
 
 
 def _first(upstream: str, behaviour: str, levels: int) -> Any:

@@ -10,30 +10,15 @@ import asyncio
 import base64
 import json
 import struct
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-import structlog
 
 from balancer import replies, wire
-from tests.balancer import hostile_upstream
 from tests.balancer.test_metrics import scrape, value
 from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, GatewayHandle
-
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[str]:
-    async for url in hostile_upstream.serve():
-        yield url
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    with structlog.testing.capture_logs() as captured:
-        yield captured
 
 
 async def _gateway(make_gateway: GatewayFactory, hostile: str, path: str) -> GatewayHandle:

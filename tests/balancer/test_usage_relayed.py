@@ -11,31 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-import structlog
 
 from balancer import replies, shapes
 from tests.balancer import hostile_upstream
 from tests.balancer.clients.drivers import NODE_DIR
 from tests.balancer.test_usage_estimates import COUNTS, _gateway, booked_once_on_an_estimate, called_once, one_done
 from tests.conftest import CHAT, CLIENT_KEY, EmulatorHandle, GatewayFactory, GatewayHandle, auth
-
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[str]:
-    async for url in hostile_upstream.serve():
-        yield url
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    with structlog.testing.capture_logs() as captured:
-        yield captured
 
 
 def booked(done: dict[str, Any]) -> dict[str, int]:
