@@ -8,10 +8,10 @@ A chat completion — the reply to one request (:mod:`finetune.teacher`), or the
   ``content`` a string, a list of content parts (objects) or null, ``tool_calls`` shaped as OpenAI's), its ``role``
   ``assistant`` (or absent), and it says something: content that is not empty, or ``tool_calls``.
 
-Its ``usage`` is read as token counts from 0 to 2**32 (:data:`balancer.replies.MAX_TOKENS`), as the price estimate
-and the progress line read them. Usage that is none (a count below 0, beyond 2**32, of 5000 digits, a string) costs
-the answer its usage, never the answer: kept, with no usage and ``Answer.usage_unreadable`` saying why (asked again,
-it would be paid again); the run counts it as of unknown cost and says so.
+Its ``usage`` is read as token counts from 0 to 2**32 (the gateway's rule: :func:`balancer.replies.unreadable`), as
+the price estimate and the progress line read them. Usage that is none (a count below 0, beyond 2**32, of 5000
+digits, a string) costs the answer its usage, never the answer: kept, with no usage and ``Answer.usage_unreadable``
+saying why (asked again, it would be paid again); the run counts it as of unknown cost and says so.
 
 One that is not raises :class:`Unusable`, saying why: the prompt's failure — reported, never checkpointed, asked
 again. An answer cut off (``finish_reason`` length or content_filter) is usable but is no training data: the
@@ -25,7 +25,7 @@ masked (:func:`balancer.secrets.masked`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, Struct
@@ -72,31 +72,15 @@ class _Error(Struct, kw_only=True):
     message: str | None = None
 
 
-_Count = Annotated[int, msgspec.Meta(ge=0, le=replies.MAX_TOKENS)]
-
-
-class _Details(Struct, kw_only=True):
-    cached_tokens: _Count = 0
-
-
-class _Usage(Struct, kw_only=True):
-    """The counts of :class:`balancer.replies.Usage`, each refused when it is no token count."""
-
-    prompt_tokens: _Count = 0
-    completion_tokens: _Count = 0
-    total_tokens: _Count = 0
-    prompt_tokens_details: _Details | None = None
-    prompt_cache_hit_tokens: _Count = 0
-
-
 class _Failed(Struct, kw_only=True):
     error: _Error | str | None = None
     message: str | None = None  # DashScope's native shape
 
 
 _completion, _message = msgspec.json.Decoder(_Completion), msgspec.json.Decoder(Message)
-_usage, _usage_dict = msgspec.json.Decoder(_Usage), msgspec.json.Decoder(dict[str, Any])
+_usage, _usage_dict = msgspec.json.Decoder(replies.Usage), msgspec.json.Decoder(dict[str, Any])
 _failed = msgspec.json.Decoder(_Failed)
+_NO_COUNTS = "the answer's usage is no token counts"
 
 
 def from_completion(data: bytes, provider: str = "", model: str = "") -> tuple[Answer, str | None]:
@@ -114,9 +98,11 @@ def from_completion(data: bytes, provider: str = "", model: str = "") -> tuple[A
     usage: dict[str, Any] = {}
     unreadable = None
     if bytes(body.usage).strip() != b"null":
-        try:
-            _decoded(_usage, bytes(body.usage), "the answer's usage is no token counts")
-            usage = _decoded(_usage_dict, bytes(body.usage), "the answer's usage is no token counts")
+        try:  # the gateway's own rule (replies.unreadable): counts from 0 to 2**32
+            bad = replies.unreadable(_decoded(_usage, bytes(body.usage), _NO_COUNTS))
+            if bad is not None:
+                raise Unusable(f"{_NO_COUNTS} ({bad[0]} {bad[1]})")
+            usage = _decoded(_usage_dict, bytes(body.usage), _NO_COUNTS)
         except Unusable as exc:  # the answer is good: kept, its usage unknown
             unreadable = str(exc)
     answer = Answer(message, usage, provider, model or body.model or "", unreadable)

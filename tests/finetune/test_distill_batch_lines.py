@@ -73,7 +73,7 @@ REASONS = {
     3: "no answer in batch",
     4: "not a batch output line (Expected `object | null`, got `str` - at `$.response`)",
     5: "the answer's message is no chat message",
-    6: "the answer's usage is no token counts (Expected `int` >= 0 - at `$.prompt_tokens`): its cost is unknown, not",
+    6: "the answer's usage is no token counts (prompt_tokens below 0: -5): its cost is unknown, not",
     7: "the answer is not a chat completion",
     9: "failed in the batch: status 500: internal: boom for [redacted]",  # the body's error, key-shaped token masked
     10: "no answer in batch",
