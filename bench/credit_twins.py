@@ -15,6 +15,12 @@ A family asks the same of every twin at once: the month (after ``--base DAY:FACT
 undone) and twins that part from it on different days (each DAY:FACTOR: its demand from that day on times
 the factor), one schedule for all, shared with each twin until it parts. When the day of a change is not
 known either, no planner does better on the worst of them than the family's t.
+
+    python -m bench.credit_twins --seed 7 --noise 2:101,5:102,10:103 [--family ...]
+
+Noise twins ask whether the month's randomness, not a change of level, is what a planner cannot see: each
+DAY:SEED twin is the month until DAY and the same scenario drawn with SEED from then on (its own noise and
+bursts, the same shape). With ``--family`` they join its twins in one schedule.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ def twin(trace: Trace, hour: int, factor: float) -> Trace:
     return dataclasses.replace(trace, demand=demand)
 
 
+def noise_twin(trace: Trace, other: Trace, hour: int) -> Trace:
+    """``trace`` until ``hour``, ``other`` (the same scenario with another seed) from it on."""
+    demand = {r: d.copy() for r, d in trace.demand.items()}
+    for r, d in demand.items():
+        d[hour:] = other.demand[r][hour:]
+    return dataclasses.replace(trace, demand=demand)
+
+
 def _step(text: str) -> tuple[float, float]:
     """DAY:FACTOR, the factor >= 0."""
     day, sep, factor = text.partition(":")
@@ -53,6 +67,20 @@ def _step(text: str) -> tuple[float, float]:
 
 def _steps(text: str) -> list[tuple[float, float]]:
     return [_step(v) for v in text.split(",")]
+
+
+def _seeds(text: str) -> list[tuple[float, int]]:
+    """DAY:SEED,... (a finite day, an integer seed)."""
+    out = []
+    for v in text.split(","):
+        day, sep, seed = v.partition(":")
+        try:
+            out.append((float(day), int(seed)))
+        except ValueError:
+            sep = ""
+        if not sep or not math.isfinite(out[-1][0]):
+            raise argparse.ArgumentTypeError(f"expected DAY:SEED pairs (an integer seed), got {v!r}")
+    return out
 
 
 def _factors(text: str) -> list[float]:
@@ -73,6 +101,14 @@ def _hour(p: argparse.ArgumentParser, trace: Trace, day: float, what: str) -> in
     return hour
 
 
+def _month(p: argparse.ArgumentParser, args: argparse.Namespace, seed: int | None) -> Trace:
+    """The scenario's trace drawn with ``seed`` (None: its own), ``--base``'s step applied."""
+    trace = scenario.trace(scenario.for_cli(args.scenario, seed))
+    if args.base is not None:
+        trace = twin(trace, _hour(p, trace, args.base[0], "--base's day"), args.base[1])
+    return trace
+
+
 def _pairs(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse.Namespace) -> dict[str, object]:
     """One twin at a time against the month (--day, --factors); the JSON fields."""
     hour = _hour(p, trace, args.day, "--day")
@@ -91,17 +127,24 @@ def _pairs(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse
 
 
 def _family(p: argparse.ArgumentParser, trace: Trace, cfg: Config, args: argparse.Namespace) -> dict[str, object]:
-    """Every twin at once, each parting from the month on its own day (--family); the JSON fields."""
-    hours = [_hour(p, trace, day, "--family's days") for day, _ in args.family]
-    traces = [trace, *(twin(trace, h, f) for h, (_, f) in zip(hours, args.family, strict=True))]
+    """Every twin at once, each parting from the month on its own day (--family, --noise); the JSON fields."""
+    family, noise = args.family or [], args.noise or []
+    hours = [_hour(p, trace, day, "--family's days") for day, _ in family]
+    traces = [trace, *(twin(trace, h, f) for h, (_, f) in zip(hours, family, strict=True))]
+    for day, seed in noise:
+        hours.append(_hour(p, trace, day, "--noise's days"))
+        traces.append(noise_twin(trace, _month(p, args, seed), hours[-1]))
     optima = [solve(cfg, t, debit_order=False) for t in traces]
     best = robust(cfg, traces, hours, optima)
-    print(f"{'parts on day':>12} {'factor':>7} {'optimum ¥':>10} {'shared ×':>9}")
+    print(f"{'parts on day':>12} {'factor':>7} {'seed':>6} {'optimum ¥':>10} {'shared ×':>9}")
     rows = []
-    for (day, f), opt, paid in zip([(math.nan, 1.0), *args.family], optima, best.paid, strict=True):
+    members = [(math.nan, 1.0, None), *((d, f, None) for d, f in family), *((d, 1.0, sd) for d, sd in noise)]
+    for (day, f, seed), opt, paid in zip(members, optima, best.paid, strict=True):
         ratio = round(paid / opt.paid_cny, 4) if best.status == "optimal" and opt.paid_cny > 0 else None
-        print(f"{'-' if math.isnan(day) else format(day, 'g'):>12} {f:>7g} {opt.paid_cny:>10,.2f} {ratio!s:>9}")
+        at = "-" if math.isnan(day) else format(day, "g")
+        print(f"{at:>12} {f:>7g} {'-' if seed is None else seed:>6} {opt.paid_cny:>10,.2f} {ratio!s:>9}")
         rows.append({"day": None if math.isnan(day) else day, "factor": f, "optimum_cny": round(opt.paid_cny, 2)})
+        rows[-1] |= {"seed": seed} if seed is not None else {}
         rows[-1]["ratio"] = ratio
     print(f"worst of the family: {best.status if best.status != 'optimal' else format(best.ratio, '.4f')}")
     return {"family": rows, "ratio": round(best.ratio, 4) if best.status == "optimal" else None}
@@ -111,20 +154,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/heldout/default_bursty.yaml")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
-    mode = p.add_mutually_exclusive_group(required=True)
+    mode = p.add_mutually_exclusive_group()
     mode.add_argument("--day", type=float, help="the day the twins part (hours before it are shared)")
     mode.add_argument("--family", type=_steps, help="DAY:FACTOR,...: twins of the month, all in one schedule")
+    p.add_argument("--noise", type=_seeds, help="DAY:SEED,...: twins drawn with SEED from DAY (with --family too)")
     p.add_argument(
         "--factors", type=_factors, default="0.5,0.25,1.5", help="each twin's demand from --day on, × the scenario's"
     )
     p.add_argument("--base", type=_step, help="DAY:FACTOR: the month is the scenario's with this step applied")
     args = p.parse_args(argv)
+    if args.day is not None and args.noise:
+        p.error("argument --noise: not allowed with argument --day")
+    if args.day is None and not args.family and not args.noise:
+        p.error("one of the arguments --day --family --noise is required")
     s = scenario.for_cli(args.scenario, args.seed)
-    cfg, trace = scenario.to_config(s), scenario.trace(s)
-    if args.base is not None:
-        trace = twin(trace, _hour(p, trace, args.base[0], "--base's day"), args.base[1])
+    cfg, trace = scenario.to_config(s), _month(p, args, args.seed)
     print(f"scenario {s.name}" + (f", demand from day {args.base[0]:g} × {args.base[1]:g}" if args.base else ""))
-    fields = (_pairs if args.family is None else _family)(p, trace, cfg, args)
+    fields = (_pairs if args.day is not None else _family)(p, trace, cfg, args)
     print(json.dumps({"bench": "credit_twins", "scenario": s.name, **fields}, ensure_ascii=False))
     return 0
 

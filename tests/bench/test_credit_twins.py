@@ -119,3 +119,54 @@ def test_a_family_day_outside_the_scenario_is_refused(tmp_path: Path, capsys: py
             credit_twins.main(["--scenario", str(path), *args])
         assert stop.value.code == 2
         assert msg in capsys.readouterr().err
+
+
+def test_noise_twins_follow_another_seed_from_their_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --noise twin is the month until its day and the scenario drawn with its seed from then on (the same
+    shape, other noise); the rows name each twin's seed, and the shared schedule's t is the worst row's. With a
+    twin that grows and one that falls to a tenth from day 1 in the same family (the month flat: --base undoes
+    its growth), t is above 1.01, as in the family test."""
+    path = tmp_path / "grows.yaml"
+    path.write_text(GROWS, encoding="utf-8")
+    month, other = (scenario.trace(scenario.for_cli(path, sd)) for sd in (None, 9))
+    mixed = credit_twins.noise_twin(month, other, 30)
+    assert np.array_equal(mixed.demand["chat"][:30], month.demand["chat"][:30])
+    assert np.array_equal(mixed.demand["chat"][30:], other.demand["chat"][30:])
+    assert not np.array_equal(other.demand["chat"][30:], month.demand["chat"][30:])
+    base = ["--scenario", str(path), "--base", f"2:{1 / 2.4}"]
+    assert credit_twins.main([*base, "--noise", "1:9,2:10", "--family", "1:2.4,1:0.1"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["day"], r["factor"], r.get("seed")) for r in doc["family"]] == [
+        (None, 1.0, None),
+        (1.0, 2.4, None),
+        (1.0, 0.1, None),
+        (1.0, 1.0, 9),
+        (2.0, 1.0, 10),
+    ]
+    month, *_, noisy = doc["family"]
+    assert noisy["optimum_cny"] != month["optimum_cny"] and noisy["ratio"] >= 1.0
+    assert doc["ratio"] > 1.01 and max(r["ratio"] for r in doc["family"]) == pytest.approx(doc["ratio"], abs=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (["--noise", "1"], "DAY:SEED"),
+        (["--noise", "1:x"], "DAY:SEED"),
+        (["--noise", "nan:3"], "DAY:SEED"),
+        (["--noise", "1:3", "--day", "1"], "not allowed with"),
+        (["--noise", "9:3"], "--noise's days must fall inside"),
+        ([], "is required"),
+    ],
+)
+def test_bad_noise_twins_are_refused_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], msg: str
+) -> None:
+    """--noise takes DAY:SEED pairs inside the scenario, never with --day; one of --day, --family, --noise is
+    needed. Each mistake is argparse's usage error (exit 2) with a message, no traceback."""
+    path = tmp_path / "grows.yaml"
+    path.write_text(GROWS, encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        credit_twins.main(["--scenario", str(path), *args])
+    assert stop.value.code == 2
+    assert msg in capsys.readouterr().err
