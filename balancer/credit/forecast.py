@@ -29,7 +29,10 @@
   mostly its noise: as a fall to come (``0.2x`` in two weeks at 0.3) it had the plan spend grants early in a
   flat month and pay for the late peaks. A fall is a path of its own instead: with probability
   :data:`FALL_P` the level halves from :data:`FALL_AFTER` days ahead on (a customer leaving), so grants sized
-  to the current rate are not all kept for a month that may not come.
+  to the current rate are not all kept for a month that may not come. Every re-plan draws it afresh, three
+  days ahead: a standing hazard, so it is small. Where spending a pack now or later costs the same (a cheap
+  paid model beside it all month) it decides; where a pack kept saves dear peaks later it should not, since
+  against noise alone one early schedule is optimal whatever follows (``bench/README.md``, stop 36).
 - ``carry``: the last hour's deviation from its expectation (log), fading into the coming hours by ``rho``,
   the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
   noise that does not persist is not carried.
@@ -67,7 +70,7 @@ DRIFT = 0.05  # the least day-to-day drift of the level assumed (log sigma per s
 MAX_DRIFT = 0.3  # the most
 COLD_H = 120  # hours of history under which the drift is read from the level's noise, not from daily changes
 COLD_K = 2.0  # that drift: this many times the level's standard error
-FALL_P, FALL_BY, FALL_AFTER = 0.2, 0.5, 3.0  # the fall path: its probability, the level's factor, from days ahead
+FALL_P, FALL_BY, FALL_AFTER = 0.05, 0.5, 3.0  # the fall path: its probability, the level's factor, from days ahead
 NORMAL3 = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
 # (probability, z, fall): the drift's three paths, and the level halving from FALL_AFTER days ahead on
 PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_BY))
