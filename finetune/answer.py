@@ -95,18 +95,24 @@ def from_completion(data: bytes, provider: str = "", model: str = "") -> tuple[A
     choice = body.choices[0]
     assistant_message(choice.message)
     message = {k: v for k, v in choice.message.items() if v is not None}
-    usage: dict[str, Any] = {}
-    unreadable = None
-    if bytes(body.usage).strip() != b"null":
-        try:  # the gateway's own rule (replies.unreadable): counts from 0 to 2**32
-            bad = replies.unreadable(_decoded(_usage, bytes(body.usage), _NO_COUNTS))
-            if bad is not None:
-                raise Unusable(f"{_NO_COUNTS} ({bad[0]} {bad[1]})")
-            usage = _decoded(_usage_dict, bytes(body.usage), _NO_COUNTS)
-        except Unusable as exc:  # the answer is good: kept, its usage unknown
-            unreadable = str(exc)
+    usage, unreadable = _usage_of(bytes(body.usage))
     answer = Answer(message, usage, provider, model or body.model or "", unreadable)
     return answer, choice.finish_reason if choice.finish_reason in CUT_OFF else None
+
+
+def _usage_of(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """An answer's usage as given (empty when null), or empty and why it is no token counts by the gateway's own
+    rule (:func:`balancer.replies.unreadable`: counts from 0 to 2**32)."""
+    if raw.strip() == b"null":
+        return {}, None
+    try:
+        bad = replies.unreadable(wire.untrusted_json(_usage.decode, raw))
+        if bad is None:
+            return wire.untrusted_json(_usage_dict.decode, raw), None
+        reason = f"{bad[0]} {bad[1]}"
+    except msgspec.DecodeError as exc:
+        reason = str(exc)
+    return {}, f"{_NO_COUNTS} ({reason})"
 
 
 def assistant_message(message: Any) -> Message:
