@@ -84,6 +84,15 @@ def _answers(out: Path) -> list[tuple[str, str]]:
     return [(r["messages"][1]["content"], r["messages"][-1]["content"]) for r in rows]
 
 
+def _distill(tmp_path: Path, url: str, prompts: int, text: str, retries: int) -> tuple[Path, tuple[str, ...]]:
+    """``prompts`` prompts written to ``p.jsonl`` (:func:`_prompts`); the output path and the distill command line
+    that answers them through ``url`` with ``retries``."""
+    _prompts(tmp_path / "p.jsonl", prompts, text)
+    out = tmp_path / "out.jsonl"
+    cmd = ("distill", str(tmp_path / "p.jsonl"), "-o", str(out), "--model", "route", "--base-url", url)
+    return out, (*cmd, "--retries", str(retries))
+
+
 def _said(err: str, n: int) -> list[str]:
     return [x for x in err.splitlines() if x.startswith(f"finetune: p.jsonl:{n}: ")]
 
@@ -97,9 +106,7 @@ async def test_bad_answers_fail_their_prompts_and_a_rerun_asks_only_them(
     with all ten answers in input order and the checkpoint removed."""
     t, url = teacher
     t.answer = _bad
-    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
-    _prompts(prompts, 10, "坏答")
-    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "1")
+    out, args = _distill(tmp_path, url, 10, "坏答", retries=1)
     code, _, err = await _run(*args)
     assert code == 1, err
     assert "Traceback" not in err
@@ -146,9 +153,7 @@ async def test_an_answer_whose_usage_is_no_token_counts_is_kept_and_its_cost_unk
     prices only the two others, saying it leaves four out. Exit 0, the checkpoint removed."""
     t, url = teacher
     t.answer = lambda i: UNREADABLE.get(i) or {**reply(i), "model": "deepseek-chat"}
-    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
-    _prompts(prompts, 6, "用量")
-    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "1")
+    out, args = _distill(tmp_path, url, 6, "用量", retries=1)
     code, _, err = await _run(*args)
     assert code == 0, err
     assert "Traceback" not in err
@@ -184,10 +189,8 @@ async def test_a_bad_answer_already_in_the_checkpoint_is_reported_and_asked_agai
     and writes all five answers in input order — the output write never crashes on the stale lines."""
     t, url = teacher
     t.answer = lambda i: {"error": {"message": "down"}} if i == 4 else reply(i)
-    prompts, out = tmp_path / "p.jsonl", tmp_path / "out.jsonl"
+    out, args = _distill(tmp_path, url, 5, "旧", retries=0)
     checkpoint = tmp_path / "out.checkpoint.jsonl"
-    _prompts(prompts, 5, "旧")
-    args = ("distill", str(prompts), "-o", str(out), "--model", "route", "--base-url", url, "--retries", "0")
     code, _, err = await _run(*args)
     assert code == 1 and "p.jsonl:5: failed after 1 tries: " in err, err
     entries = [json.loads(x) for x in checkpoint.read_text(encoding="utf-8").splitlines()]
