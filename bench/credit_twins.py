@@ -31,6 +31,8 @@ import json
 import math
 import sys
 
+import numpy as np
+
 from balancer.config import Config
 from balancer.credit.bound import robust, solve
 from balancer.credit.trace import Trace
@@ -39,18 +41,17 @@ from bench import scenario
 
 def twin(trace: Trace, hour: int, factor: float) -> Trace:
     """``trace`` with every route's demand from ``hour`` on times ``factor``."""
-    demand = {r: d.copy() for r, d in trace.demand.items()}
-    for d in demand.values():
-        d[hour:] *= factor
-    return dataclasses.replace(trace, demand=demand)
+    return _spliced(trace, hour, {r: d[hour:] * factor for r, d in trace.demand.items()})
 
 
 def noise_twin(trace: Trace, other: Trace, hour: int) -> Trace:
     """``trace`` until ``hour``, ``other`` (the same scenario with another seed) from it on."""
-    demand = {r: d.copy() for r, d in trace.demand.items()}
-    for r, d in demand.items():
-        d[hour:] = other.demand[r][hour:]
-    return dataclasses.replace(trace, demand=demand)
+    return _spliced(trace, hour, {r: other.demand[r][hour:] for r in trace.demand})
+
+
+def _spliced(trace: Trace, hour: int, tails: dict[str, np.ndarray]) -> Trace:
+    """``trace`` with each route's demand from ``hour`` on replaced by its tail."""
+    return dataclasses.replace(trace, demand={r: np.concatenate([d[:hour], tails[r]]) for r, d in trace.demand.items()})
 
 
 def _step(text: str) -> tuple[float, float]:
@@ -69,18 +70,20 @@ def _steps(text: str) -> list[tuple[float, float]]:
     return [_step(v) for v in text.split(",")]
 
 
-def _seeds(text: str) -> list[tuple[float, int]]:
-    """DAY:SEED,... (a finite day, an integer seed)."""
-    out = []
-    for v in text.split(","):
-        day, sep, seed = v.partition(":")
-        try:
-            out.append((float(day), int(seed)))
-        except ValueError:
-            sep = ""
-        if not sep or not math.isfinite(out[-1][0]):
-            raise argparse.ArgumentTypeError(f"expected DAY:SEED pairs (an integer seed), got {v!r}")
+def _seed(text: str) -> tuple[float, int]:
+    """DAY:SEED (a finite day, an integer seed)."""
+    day, sep, seed = text.partition(":")
+    try:
+        out = float(day), int(seed)
+    except ValueError:
+        out = (math.nan, 0)
+    if not sep or not math.isfinite(out[0]):
+        raise argparse.ArgumentTypeError(f"expected DAY:SEED pairs (an integer seed), got {text!r}")
     return out
+
+
+def _seeds(text: str) -> list[tuple[float, int]]:
+    return [_seed(v) for v in text.split(",")]
 
 
 def _factors(text: str) -> list[float]:
