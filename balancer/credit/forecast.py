@@ -52,6 +52,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from balancer.credit.futures import deviations
+
 H = 3600.0
 BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the spread's quantile bands
 LONG_H = 336  # the level's window, back to a step
@@ -92,6 +94,7 @@ class Forecast:
     carry: float = 0.0  # log deviation of the hour before ``origin`` from its expectation
     rho: float = 0.0  # how much of it each following hour keeps
     origin: int = 0  # the hour the forecast was made in
+    noise: tuple[float, ...] = ()  # the level's hours' log deviations from it (futures.deviations)
 
     def rate(self, hour: int) -> float:
         """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
@@ -130,7 +133,8 @@ def fit(traffic: Mapping[int, int], now: float) -> Forecast:
     y = _filled(seen)
     level, step, window = _level(y)
     carry, rho = _carry(seen, level)
-    return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, hour)
+    noise = deviations(y, level, window)
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, hour, noise)
 
 
 def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float | None]:

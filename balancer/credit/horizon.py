@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from balancer.config import Limits, Route
 from balancer.credit.forecast import PATHS, Forecast
+from balancer.credit.futures import draw
 from balancer.credit.ledger import AccountBook, Snapshot
 from balancer.credit.pricing import INPUT_SHARE, Grant
 
@@ -24,6 +25,9 @@ H = 3600.0
 WEEK = 7 * 24  # hours
 BLOCK = 4  # hours of day planned together (their spread in bands)
 INF = float("inf")
+STAYING = 1  # the drift path that stays at the level (PATHS)
+FUTURES = 4  # noise futures drawn (futures.draw)
+FUTURES_P = 0.5  # the probability they share, taken from the staying path's
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,30 +71,51 @@ def banded(
     slots: Sequence[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast]
 ) -> tuple[list[Slot], dict[str, list[float]]]:
     """The slots after the first regrouped into blocks of BLOCK hours of day per segment, once per demand
-    path of :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high, or
-    halving: what a grant kept back is worth if traffic grows, and what it risks if traffic falls), and each
-    split into the
-    bands of the demand's spread: a band's demand is the mean, over that band's share of the block's hours,
-    of the route's expected rate (its weekday's and hour's) times the spread's multiplier — the block's
-    hours ranked by demand and cut into bands. Routes are banded and drift alike (their peaks taken
-    together: the cautious reading when they share providers). Returns the slots and each route's demand."""
+    path (:func:`_paths`), and each split into the bands of the demand's spread: a band's demand is the
+    mean, over that band's share of the block's hours, of the route's expected rate (its weekday's and
+    hour's) times the spread's multiplier, on a drift path times its drift — the block's hours ranked by
+    demand and cut into bands. On a noise future the hours are the expected rates times the future's own
+    multipliers, ranked as they are (no spread: the future is the spread). Routes are banded and drift
+    alike (their peaks taken together: the cautious reading when they share providers). Returns the slots
+    and each route's demand."""
     out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}
-    shares = max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))
+    shares = [b for b, _ in max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))]
     blocks: dict[tuple[int, int], list[Slot]] = {}
     for s in slots[1:]:
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
-    paths = PATHS if any(f.drift > 0 for f in fcs.values()) else ((1.0, 0.0, 1.0),)
+    origin = int(bounds[0] // H)
+    paths, futures = _paths(fcs, origin, int(bounds[-1] // H) - origin)
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
-        per = {r: _band_means(f, hours, [b for b, _ in shares]) for r, f in fcs.items()}
+        per = {r: _band_means(_atoms(f, hours), shares) for r, f in fcs.items()}
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
         for path, (prob, z, fall) in enumerate(paths):
-            for band, (share, _) in enumerate(shares):
+            future = futures[path - len(PATHS)] if path >= len(PATHS) else {}
+            means = {r: _band_means(_atoms(f, hours, future[r], origin), shares) for r, f in fcs.items() if r in future}
+            for band, share in enumerate(shares):
                 out.append(Slot(seg, block * BLOCK, weight * share, band, prob, path if len(paths) > 1 else -1))
                 for r, f in fcs.items():
-                    demand[r].append(per[r][band] * f.drifted(z, ahead, fall))
+                    demand[r].append(means[r][band] if r in means else per[r][band] * f.drifted(z, ahead, fall))
     return out, demand
+
+
+def _paths(
+    fcs: Mapping[str, Forecast], origin: int, hours: int
+) -> tuple[list[tuple[float, float, float]], list[dict[str, list[float]]]]:
+    """The demand paths, (probability, z, fall) each, and the noise futures that come after the drift paths:
+    :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high, or halving: what a
+    grant kept back is worth if traffic grows, and what it risks if traffic falls), then FUTURES drawn from
+    the routes' past (:mod:`~balancer.credit.futures`), which take FUTURES_P of the staying path's
+    probability. One path where no route has a drift (no history), the drift paths alone where none has
+    noise to draw from."""
+    if not any(f.drift > 0 for f in fcs.values()):
+        return [(1.0, 0.0, 1.0)], []
+    futures = draw({r: f.noise for r, f in fcs.items()}, origin, hours, FUTURES)
+    if not futures:
+        return list(PATHS), []
+    staying = [(p - FUTURES_P if i == STAYING else p, z, fall) for i, (p, z, fall) in enumerate(PATHS)]
+    return staying + [(FUTURES_P / len(futures), 0.0, 1.0)] * len(futures), futures
 
 
 def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
@@ -100,9 +125,19 @@ def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
     return list(range(first, min(b, first + WEEK), 24))
 
 
-def _band_means(f: Forecast, hours: Sequence[int], shares: Sequence[float]) -> list[float]:
-    """Mean demand in each band of shares: the atoms rate(hour) × multiplier, equally likely per hour, ranked."""
-    atoms = sorted((f.rate(h) * m, p / len(hours)) for h in hours for p, m in f.bands())
+def _atoms(
+    f: Forecast, hours: Sequence[int], future: Sequence[float] = (), origin: int = 0
+) -> list[tuple[float, float]]:
+    """(demand, probability) of each hour: rate(hour) × each band's multiplier, equally likely; on a future,
+    rate(hour) × the future's multiplier for it, one atom per hour."""
+    if future:
+        return [(f.rate(h) * future[h - origin], 1 / len(hours)) for h in hours]
+    return [(f.rate(h) * m, p / len(hours)) for h in hours for p, m in f.bands()]
+
+
+def _band_means(atoms: list[tuple[float, float]], shares: Sequence[float]) -> list[float]:
+    """Mean demand in each band of shares: the atoms ranked and cut."""
+    atoms.sort()
     if len(shares) == 1:
         return [sum(v * p for v, p in atoms)]
     out, i, left = [], 0, atoms[0][1]

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, PATHS, Forecast
-from balancer.credit.horizon import BLOCK, H, banded, segments
+from balancer.credit.futures import draw
+from balancer.credit.horizon import BLOCK, FUTURES, FUTURES_P, STAYING, H, banded, segments
 
 T0 = 20_000 * 86400.0  # a UTC midnight (a Friday)
 DAY = 86400.0
@@ -51,3 +52,34 @@ def test_a_weekly_season_shows_as_spread_inside_a_segment() -> None:
     assert week
     assert min(demand["r"][i] for i in week) == pytest.approx(0.0)
     assert max(demand["r"][i] for i in week) == pytest.approx(140.0)
+
+
+def test_noise_futures_are_paths_of_their_own() -> None:
+    """With deviations to draw from, the drift paths are followed by FUTURES noise paths that take FUTURES_P of
+    the staying path's probability (every block's paths still sum to 1); a future's bands are its own hours
+    (the expected rate times the future's multipliers) ranked and cut, the spread not applied again."""
+    raw = (0.5, 0.9, 1.3, 2.2)
+    spread = tuple(m / sum(s * m for s, m in zip(BANDS, raw, strict=True)) for m in raw)
+    noise = tuple(0.3 * math.sin(h / 3) for h in range(96))
+    f = Forecast(100.0, spread=spread, drift=0.2, noise=noise)
+    slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
+    out, demand = banded(slots, bounds, {"r": f})
+    origin = int(T0 // H)
+    futures = draw({"r": noise}, origin, int(bounds[-1] // H) - origin, FUTURES)
+    assert max(s.path for s in out) == len(PATHS) + FUTURES - 1
+    groups: dict[tuple[int, int], dict[int, list[int]]] = {}
+    for i, s in enumerate(out[1:], 1):
+        groups.setdefault((s.seg, s.hod), {}).setdefault(s.path, []).append(i)
+    for (seg, hod), paths in groups.items():
+        assert sum(out[idx[0]].prob for idx in paths.values()) == pytest.approx(1.0)
+        assert out[paths[STAYING][0]].prob == pytest.approx(PATHS[STAYING][0] - FUTURES_P)
+        hours = [h for h in range(int(bounds[seg] // H), int(bounds[seg + 1] // H)) if h % 24 // BLOCK == hod // BLOCK]
+        for k, future in enumerate(futures):
+            idx = paths[len(PATHS) + k]
+            assert out[idx[0]].prob == pytest.approx(FUTURES_P / FUTURES)
+            rates = sorted(f.rate(h) * future["r"][h - origin] for h in hours)
+            q = BANDS[0] * len(rates)  # the lowest band: that many of the lowest hours (the last one in part)
+            low = (sum(rates[: int(q)]) + (q - int(q)) * rates[int(q)]) / q
+            assert demand["r"][idx[0]] == pytest.approx(low)
+            got = sum(out[i].weight * demand["r"][i] for i in idx) / sum(out[i].weight for i in idx)
+            assert got == pytest.approx(sum(rates) / len(rates))
