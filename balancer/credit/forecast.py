@@ -40,6 +40,9 @@
   the 3 days around each, summarised as the mean of each band of :data:`BANDS` (the last band is the peaks),
   scaled to mean 1. The planner serves each band in proportion, so a reserve of grant tokens kept for the
   peaks is valued by what those peaks would otherwise cost.
+- ``noise``: the deseasonalised hours the level was read from, as log deviations from it
+  (:func:`~balancer.credit.futures.deviations`): what the planner's noise futures are drawn from, a day at a
+  time, so that a future's weeks are as busy or as quiet as the past's were (bursts and correlation kept).
 
 Pure numpy-free arithmetic on at most :data:`~balancer.credit.ledger.TRAFFIC_KEEP_H` hours.
 """

@@ -54,7 +54,7 @@ def draw(noise: Mapping[str, Sequence[float]], origin: int, hours: int, count: i
 def _laid(d: Sequence[float], starts: Sequence[int], hours: int) -> list[float]:
     """The multipliers of ``hours`` hours: for each day, the DAY_H deviations from ``start`` hours back."""
     n = len(d)
-    out = []
+    out: list[float] = []
     for start in starts:
         out.extend(math.exp(d[(n - start + i) % n]) for i in range(DAY_H))
     return out[:hours]

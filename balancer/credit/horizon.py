@@ -5,7 +5,9 @@ planned end (expiry less the safety margin) and expiry, and at least weekly. Ins
 the hours does not matter to the schedule (only the grants' windows link hours, and they are whole
 segments), only how much demand its hours hold: so a segment is :class:`Slot` s per block of hours of day,
 demand path and band of the spread (:func:`banded`), each with a multiplicity (how many such hours the
-segment holds) — the demand's distribution, not just its mean.
+segment holds) — the demand's distribution, not just its mean. The demand paths are the level drifting
+or falling (:data:`~balancer.credit.forecast.PATHS`) and noise futures drawn from the route's own past days
+(:mod:`balancer.credit.futures`): weeks as busy or as quiet as the past's were.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ path's probability — in Mtok per hour, per slot s, route r and candidate c:
 
 A two-stage program: the current hour is shared by every path (it is decided now), the rest is decided per
 path, so what a grant spends now is weighed against what it would save on each path later — kept for a
-high path's peaks, or spent before a low path leaves it unspent.
+high path's peaks, or spent before a low path leaves it unspent, and on the noise futures, where the past's
+busy weeks come again at random, kept for the peaks that cheap capacity will not cover.
 
 Two small rewards (well under any price gap that matters) break the ties among equally cheap schedules.
 ``BURN`` per grant unit spent (an Mtok, or a CNY of a money grant, as the offline optimum counts burn) picks the
