@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 import pytest
 
-from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, MAX_DRIFT, Forecast, fit
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, LONG_H, MAX_DRIFT, Forecast, fit
 
 DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
@@ -96,7 +97,7 @@ def bursty(days: float, seed: int, step: tuple[float, float] = (0.0, 1.0)) -> di
         for k in range(int(start), min(hours, int(start + length) + 1)):
             burst[k] *= 1 + (factor - 1) * max(0.0, min(k + 1, start + length) - max(k, start))
         start += rng.expovariate(2 / 168)
-    noise = traffic(days, lambda h: 1.0, seed=seed, noise=0.25, ar=0.8)
+    noise = {h: v / 1e6 for h, v in traffic(days, lambda h: 1e6, seed=seed, noise=0.25, ar=0.8).items()}
     out = {}
     for i, h in enumerate(range(DAY0, DAY0 + hours)):
         cycle = 1 + 0.6 * math.cos(2 * math.pi * (h % 24 - 6) / 24)
@@ -109,7 +110,8 @@ def bursty(days: float, seed: int, step: tuple[float, float] = (0.0, 1.0)) -> di
 def test_a_step_in_bursty_traffic_is_picked_up_within_two_days(factor: float) -> None:
     """In traffic with autocorrelated noise and bursts of hours, a doubling (or halving) is taken for a step
     within two days (in 14 of 20 histories or more; the 3-day mean would still be ~1.7x / 0.6x the old), and the
-    level is then the new rate: within 25% of the mean tokens per hour before the step times the factor."""
+    level is then the new rate: within 35% of the mean tokens per hour before the step times the factor (what two
+    days of such traffic can tell: their own mean lies at 0.69-1.27 of it in these histories)."""
     taken = 0
     for seed in range(20):
         day = 10 + seed % 7 + 0.25 * (seed % 4)  # different weekdays and hours of the day
@@ -118,7 +120,7 @@ def test_a_step_in_bursty_traffic_is_picked_up_within_two_days(factor: float) ->
         f = fit(history, now_after(day + 2))
         if f.step:
             taken += 1
-            assert f.level == pytest.approx(sum(before) / len(before) * factor, rel=0.25)
+            assert f.level == pytest.approx(sum(before) / len(before) * factor, rel=0.35)
     assert taken >= 14
 
 
@@ -152,8 +154,8 @@ def test_a_flat_bursty_months_level_is_read_from_two_weeks() -> None:
 
 def test_the_drift_of_the_first_days_is_read_from_the_levels_noise() -> None:
     """Under five days of history the day-to-day drift is not measured from too few daily changes but read from
-    the level's own noise (COLD_K standard errors): wide for bursty traffic (every one of five histories at 0.1
-    or more from two days to five), the least for steady traffic, and the least under two days, where there is
+    the level's own noise (COLD_K standard errors): wide for bursty traffic (every one of five histories at
+    1.8 times the least or more from two days to five), the least for steady traffic, and the least under two days, where there is
     no noise to read. A path above the mean drifts by the forecast's drift, one below by the least, whatever the
     forecast's; the fall path's level is cut from FALL_AFTER days ahead on."""
     steady = traffic(21, lambda h: 100_000, noise=0.05)
@@ -161,7 +163,7 @@ def test_the_drift_of_the_first_days_is_read_from_the_levels_noise() -> None:
     for seed in range(5):
         history = bursty(10, 300 + seed)
         assert [as_of(history, d).drift for d in (1, 1.9)] == [DRIFT, DRIFT]
-        assert all(0.1 <= as_of(history, d).drift <= MAX_DRIFT for d in (2, 3, 4, 4.9))
+        assert all(1.8 * DRIFT <= as_of(history, d).drift <= MAX_DRIFT for d in (2, 3, 4, 4.9))
     f = Forecast(100.0, drift=0.2)
     assert f.drifted(1.0, 4.0) == pytest.approx(math.exp(0.2 * 2))
     assert f.drifted(-1.0, 4.0) == pytest.approx(math.exp(-DRIFT * 2))
@@ -253,9 +255,23 @@ def test_spread_puts_the_peaks_in_the_top_band() -> None:
 
 
 def test_steady_traffic_has_no_spread() -> None:
-    """Traffic without noise has every band at 1."""
+    """Traffic without noise has every band at 1, and no noise futures to draw from."""
     f = fit(traffic(4, lambda h: 80_000), now_after(4))
     assert all(m == pytest.approx(1.0) for _, m in f.bands())
+    assert f.noise == ()
+
+
+def test_the_noise_is_the_levels_hours_without_their_season() -> None:
+    """Bursty traffic's noise is one deviation per hour the level was read from (the last two weeks with no
+    step; the hours since a step after one), with the daily cycle and the weekdays taken out: the deviations
+    of the busiest hour of day average about the quietest one's, and a burst stands out above both."""
+    f = as_of(bursty(20, 5), 20)
+    assert len(f.noise) == LONG_H
+    by_hour = [[d for i, d in enumerate(f.noise) if (20 * 24 - LONG_H + i) % 24 == h] for h in (6, 18)]
+    assert abs(statistics.fmean(by_hour[0]) - statistics.fmean(by_hour[1])) < 0.3
+    assert max(f.noise) > 0.5
+    stepped = fit(bursty(15, 0, (10, 2.0)), now_after(15))
+    assert stepped.step and 48 <= len(stepped.noise) < LONG_H
 
 
 def burst_at_the_end(seed: int, ar: float) -> tuple[dict[int, int], float]:
