@@ -37,9 +37,9 @@
   the lag-1 autocorrelation of the last week's deviations: a burst under way is expected to last a while,
   noise that does not persist is not carried.
 - ``spread``: how an hour's demand falls around its expectation — the deseasonalised hours over the mean of
-  the 3 days around each, summarised as the mean of each band of :data:`BANDS` (the last band is the peaks),
-  scaled to mean 1. The planner serves each band in proportion, so a reserve of grant tokens kept for the
-  peaks is valued by what those peaks would otherwise cost.
+  the two weeks around each (:data:`LONG_H`), summarised as the mean of each band of :data:`BANDS` (the last
+  band is the peaks), scaled to mean 1. The planner serves each band in proportion, so a reserve of grant
+  tokens kept for the peaks is valued by what those peaks would otherwise cost.
 - ``noise``: the deseasonalised hours the level was read from, as log deviations from it
   (:func:`~balancer.credit.futures.deviations`): what the planner's noise futures are drawn from, a day at a
   time, so that a future's weeks are as busy or as quiet as the past's were (bursts and correlation kept).
@@ -259,7 +259,7 @@ def _mixed(hours: Sequence[float]) -> bool:
 
 
 def _noise_var(z: Sequence[float], end: int) -> float:
-    """The long-run variance of the first ``end`` hours' log deviations from their centred 3-day mean: the
+    """The long-run variance of the first ``end`` hours' log deviations from their centred two-week mean: the
     variance times (1 + rho) / (1 - rho), rho their lag-1 autocorrelation. 0 under two days of hours."""
     end = min(end, len(z))
     if end < 48:
@@ -296,7 +296,7 @@ def _lag1(d: Sequence[float | None]) -> float:
 
 
 def _spread(y: Sequence[float]) -> tuple[float, ...]:
-    """Mean of each BANDS band of the hours' ratios to their 3-day neighbourhood's mean, scaled to mean 1."""
+    """Mean of each BANDS band of the hours' ratios to the mean of the two weeks around them, scaled to mean 1."""
     if len(y) < 24:
         return (1.0,)
     ratios = [v / mean for v, mean in zip(y, _centred_means(y, len(y)), strict=True) if mean > 0]
