@@ -77,7 +77,8 @@ def banded(
     mean, over that band's share of the block's hours, of the route's expected rate (its weekday's and
     hour's) times the spread's multiplier, on a drift path times its drift — the block's hours ranked by
     demand and cut into bands. On a noise future the hours are the expected rates times the future's own
-    multipliers, ranked as they are (no spread: the future is the spread). Routes are banded and drift
+    multipliers, ranked as they are (no spread: the future is the spread); a route with no noise to draw
+    from has its staying path's bands there. Routes are banded and drift
     alike (their peaks taken together: the cautious reading when they share providers). Returns the slots
     and each route's demand."""
     out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}

@@ -83,3 +83,20 @@ def test_noise_futures_are_paths_of_their_own() -> None:
             assert demand["r"][idx[0]] == pytest.approx(low)
             got = sum(out[i].weight * demand["r"][i] for i in idx) / sum(out[i].weight for i in idx)
             assert got == pytest.approx(sum(rates) / len(rates))
+
+
+def test_a_route_without_noise_keeps_its_staying_bands_on_the_futures() -> None:
+    """Beside a route with noise to draw from (whose futures depart from its staying path), a route without any
+    has, on every noise future, the demand of its staying drift path in the same block and band."""
+    noisy = Forecast(
+        100.0, spread=(0.5, 0.9, 1.3, 2.2), drift=0.2, noise=tuple(0.3 * math.sin(h / 3) for h in range(96))
+    )
+    quiet = Forecast(50.0, spread=(0.5, 0.9, 1.3, 2.2), drift=0.2)
+    slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
+    out, demand = banded(slots, bounds, {"noisy": noisy, "quiet": quiet})
+    staying = {(s.seg, s.hod, s.band): demand["quiet"][i] for i, s in enumerate(out) if s.path == STAYING}
+    on_futures = [(i, s) for i, s in enumerate(out) if s.path >= len(PATHS)]
+    assert on_futures
+    assert all(demand["quiet"][i] == staying[s.seg, s.hod, s.band] for i, s in on_futures)
+    mine = {(s.seg, s.hod, s.band): demand["noisy"][i] for i, s in enumerate(out) if s.path == STAYING}
+    assert any(demand["noisy"][i] != pytest.approx(mine[s.seg, s.hod, s.band]) for i, s in on_futures)
