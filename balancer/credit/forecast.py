@@ -79,6 +79,7 @@ FALL_P, FALL_BY, FALL_AFTER = 0.05, 0.5, 3.0  # the fall path: its probability, 
 NORMAL3 = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (probability, z): 3-point normal
 # (probability, z, fall): the drift's three paths, and the level halving from FALL_AFTER days ahead on
 PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_BY))
+STAYING = next(i for i, (_, z, fall) in enumerate(PATHS) if z == 0 and fall == 1)  # the path at the level
 CARRY_H = 168  # the window of the deviations' autocorrelation
 MAX_RHO = 0.95
 SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.config import Limits, Route
-from balancer.credit.forecast import PATHS, Forecast
+from balancer.credit.forecast import PATHS, STAYING, Forecast
 from balancer.credit.futures import draw
 from balancer.credit.ledger import AccountBook, Snapshot
 from balancer.credit.pricing import INPUT_SHARE, Grant
@@ -27,7 +27,6 @@ H = 3600.0
 WEEK = 7 * 24  # hours
 BLOCK = 4  # hours of day planned together (their spread in bands)
 INF = float("inf")
-STAYING = 1  # the drift path that stays at the level (PATHS)
 FUTURES = 4  # noise futures drawn (futures.draw)
 FUTURES_P = 0.5  # the probability they share, taken from the staying path's
 
@@ -78,9 +77,8 @@ def banded(
     hour's) times the spread's multiplier, on a drift path times its drift — the block's hours ranked by
     demand and cut into bands. On a noise future the hours are the expected rates times the future's own
     multipliers, ranked as they are (no spread: the future is the spread); a route with no noise to draw
-    from has its staying path's bands there. Routes are banded and drift
-    alike (their peaks taken together: the cautious reading when they share providers). Returns the slots
-    and each route's demand."""
+    from has its staying path's bands there. Routes are banded and drift alike (their peaks taken together:
+    the cautious reading when they share providers). Returns the slots and each route's demand."""
     out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}
     shares = [b for b, _ in max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))]
     blocks: dict[tuple[int, int], list[Slot]] = {}

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, PATHS, Forecast
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, PATHS, STAYING, Forecast
 from balancer.credit.futures import draw
-from balancer.credit.horizon import BLOCK, FUTURES, FUTURES_P, STAYING, H, banded, segments
+from balancer.credit.horizon import BLOCK, FUTURES, FUTURES_P, H, banded, segments
 
 T0 = 20_000 * 86400.0  # a UTC midnight (a Friday)
 DAY = 86400.0
@@ -72,7 +72,10 @@ def test_noise_futures_are_paths_of_their_own() -> None:
         groups.setdefault((s.seg, s.hod), {}).setdefault(s.path, []).append(i)
     for (seg, hod), paths in groups.items():
         assert sum(out[idx[0]].prob for idx in paths.values()) == pytest.approx(1.0)
-        assert out[paths[STAYING][0]].prob == pytest.approx(PATHS[STAYING][0] - FUTURES_P)
+        assert (
+            out[paths[STAYING][0]].prob == pytest.approx(PATHS[STAYING][0] - FUTURES_P)
+            and PATHS[STAYING][0] > FUTURES_P
+        )
         hours = [h for h in range(int(bounds[seg] // H), int(bounds[seg + 1] // H)) if h % 24 // BLOCK == hod // BLOCK]
         for k, future in enumerate(futures):
             idx = paths[len(PATHS) + k]
