@@ -14,13 +14,18 @@ DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Fri
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
 
 
-def traffic(days: float, rate: object, seed: int = 1, noise: float = 0.0, ar: float = 0.0) -> dict[int, int]:
-    """Hourly tokens from DAY0 for ``days``: ``rate(hour)`` times lognormal AR(1) noise of sigma ``noise``."""
+def factors(days: float, seed: int, noise: float, ar: float) -> dict[int, float]:
+    """Lognormal AR(1) noise of sigma ``noise`` (mean 1) for each hour from DAY0 for ``days``."""
     rng, e, out = random.Random(seed), 0.0, {}
     for h in range(DAY0, DAY0 + round(days * 24)):
         e = ar * e + rng.gauss(0.0, noise * math.sqrt(1 - ar * ar))
-        out[h] = round(rate(h) * math.exp(e - noise * noise / 2))  # type: ignore[operator]
+        out[h] = math.exp(e - noise * noise / 2)
     return out
+
+
+def traffic(days: float, rate: object, seed: int = 1, noise: float = 0.0, ar: float = 0.0) -> dict[int, int]:
+    """Hourly tokens from DAY0 for ``days``: ``rate(hour)`` times lognormal AR(1) noise of sigma ``noise``."""
+    return {h: round(rate(h) * m) for h, m in factors(days, seed, noise, ar).items()}  # type: ignore[operator]
 
 
 def now_after(days: float) -> float:
@@ -97,7 +102,7 @@ def bursty(days: float, seed: int, step: tuple[float, float] = (0.0, 1.0)) -> di
         for k in range(int(start), min(hours, int(start + length) + 1)):
             burst[k] *= 1 + (factor - 1) * max(0.0, min(k + 1, start + length) - max(k, start))
         start += rng.expovariate(2 / 168)
-    noise = {h: v / 1e6 for h, v in traffic(days, lambda h: 1e6, seed=seed, noise=0.25, ar=0.8).items()}
+    noise = factors(days, seed, 0.25, 0.8)
     out = {}
     for i, h in enumerate(range(DAY0, DAY0 + hours)):
         cycle = 1 + 0.6 * math.cos(2 * math.pi * (h % 24 - 6) / 24)
