@@ -86,14 +86,20 @@ def banded(
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
     origin = int(bounds[0] // H)
     paths, futures = _paths(fcs, origin, int(bounds[-1] // H) - origin)
+    rated: dict[str, dict[int, float]] = {r: {} for r in fcs}
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
-        per = {r: _band_means(_atoms(f, hours), shares) for r, f in fcs.items()}
+        rates = {r: [_rate(f, h, rated[r]) for h in hours] for r, f in fcs.items()}
+        per = {r: _band_means(_atoms(rates[r], f.bands()), shares) for r, f in fcs.items()}
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
         for path, (prob, z, fall) in enumerate(paths):
             future = futures[path - len(PATHS)] if path >= len(PATHS) else {}
-            means = {r: _band_means(_atoms(f, hours, future[r], origin), shares) for r, f in fcs.items() if r in future}
+            means = {
+                r: _band_means(_atoms(rates[r], (), [future[r][h - origin] for h in hours]), shares)
+                for r in fcs
+                if r in future
+            }
             for band, share in enumerate(shares):
                 out.append(Slot(seg, block * BLOCK, weight * share, band, prob, path if len(paths) > 1 else -1))
                 for r, f in fcs.items():
@@ -126,14 +132,21 @@ def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
     return list(range(first, min(b, first + WEEK), 24))
 
 
+def _rate(f: Forecast, hour: int, seen: dict[int, float]) -> float:
+    """``f.rate(hour)``, kept in ``seen`` (a segment's hours recur in every block and path)."""
+    if hour not in seen:
+        seen[hour] = f.rate(hour)
+    return seen[hour]
+
+
 def _atoms(
-    f: Forecast, hours: Sequence[int], future: Sequence[float] = (), origin: int = 0
+    rates: Sequence[float], bands: Sequence[tuple[float, float]], future: Sequence[float] = ()
 ) -> list[tuple[float, float]]:
-    """(demand, probability) of each hour: rate(hour) × each band's multiplier, equally likely; on a future,
-    rate(hour) × the future's multiplier for it, one atom per hour."""
+    """(demand, probability) of each hour's expected ``rates``: the rate × each band's multiplier, equally
+    likely; on a future, the rate × the future's multiplier for that hour, one atom per hour."""
     if future:
-        return [(f.rate(h) * future[h - origin], 1 / len(hours)) for h in hours]
-    return [(f.rate(h) * m, p / len(hours)) for h in hours for p, m in f.bands()]
+        return [(v * m, 1 / len(rates)) for v, m in zip(rates, future, strict=True)]
+    return [(v * m, p / len(rates)) for v in rates for p, m in bands]
 
 
 def _band_means(atoms: list[tuple[float, float]], shares: Sequence[float]) -> list[float]:
