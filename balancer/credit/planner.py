@@ -30,7 +30,8 @@ import itertools
 from collections.abc import Container, Mapping, Sequence
 
 from balancer.config import Config, Provider
-from balancer.credit.forecast import Forecast, fit
+from balancer.credit.fits import fitted
+from balancer.credit.forecast import Forecast
 from balancer.credit.horizon import (
     INF,
     H,
@@ -85,7 +86,7 @@ def make_plan(
     ends = [b.grant.expires + 7 * 86400.0 for b in snap.grants if now < b.grant.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
-    fcs = {name: (forecasts or {}).get(name) or fit(snap.traffic.get(name, {}), now) for name in routes}
+    fcs = {name: (forecasts or {}).get(name) or fitted(snap.traffic.get(name, {}), now) for name in routes}
     pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down)
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 
