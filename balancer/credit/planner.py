@@ -162,7 +162,7 @@ def _problem(
         for name, r in routes.items()
     }
     avg = _avg_tokens(snap)
-    used = {c.provider for r in routes.values() for c in r.candidates}
+    used = dict.fromkeys(c.provider for r in routes.values() for c in r.candidates)  # in config order: the LP's too
     caps = {p: capacity(providers[p].limits, avg.get(p, 0.0)) for p in used}
     unserved = {name: unserved_price(r, list_price[name].values()) for name, r in routes.items()}
     paths = max(1, 1 + max(s.path for s in slots))
@@ -174,7 +174,7 @@ def _paid(bounds: Sequence[float], spend: Sequence[Mapping[str, float]]) -> tupl
     periods = [(a, b, dict(s)) for (a, b), s in zip(itertools.pairwise(bounds), spend, strict=True)]
     if len(periods) > 1:
         (a, _, first), (_, b, second) = periods[0], periods[1]
-        periods[:2] = [(a, b, {p: first.get(p, 0.0) + second.get(p, 0.0) for p in first.keys() | second.keys()})]
+        periods[:2] = [(a, b, {p: first.get(p, 0.0) + second.get(p, 0.0) for p in dict.fromkeys([*first, *second])})]
     return tuple((a, b, {p: v / ((b - a) / 86400.0) for p, v in s.items()}) for a, b, s in periods)
 
 

@@ -57,7 +57,7 @@ class Problem:
                 continue
             per = {pair: g.grant.per_token(price[pair]) for pair in g.pairs}
             per = {pair: k for pair, k in per.items() if k > 0}
-            demand = sum(self.demand[r][0] for r in {r for r, _ in per})
+            demand = sum(self.demand[r][0] for r in dict.fromkeys(r for r, _ in per))
             room = min(self.cap.get(g.grant.provider, 0.0), demand) * self.slots[0].weight  # tokens
             ends = bool(per) and g.amount <= room * min(per.values())
             for pair in per:
