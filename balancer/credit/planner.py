@@ -10,14 +10,14 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way, on average over the
    demand paths, to serve the forecast within every provider's capacity, grants spent only inside their
    windows and up to what is left of them, unserved demand at its price.
-3. Read the current hour off it: per route, the share of requests each candidate should take (grant,
-   free and paid alike; the cheap ones drawn a little more than planned, so a quiet hour takes its dip
-   from the dearest, unless another route is planned on their provider for something other than the same
-   left-over pack; a free model or left-over pack on a provider nothing else counts on takes the dearest
-   paid one's draw too), and for whatever the shares do not place (a pick at its limit, traffic above the
-   forecast) the order of what the next token costs now: a candidate's price, or the value of the grant it
-   would spend, plus the value of its provider's capacity this hour (the LP's duals); among equals, a
-   provider no other route is planned on first.
+3. Read the current hour off it (:mod:`balancer.credit.picks`): per route, the share of requests each
+   candidate should take (grant, free and paid alike; the cheap ones drawn a little more than planned, so a
+   quiet hour takes its dip from the dearest, unless another route is planned on their provider for something
+   other than the same left-over pack; a free model or left-over pack on a provider nothing else counts on
+   takes the dearest paid one's draw too), and for whatever the shares do not place (a pick at its limit,
+   traffic above the forecast) the order of what the next token costs now: a candidate's price, or the value
+   of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals); among
+   equals, a provider no other route is planned on first.
 
 The result is a :class:`~balancer.credit.plan.Plan`: what the ``credit-burn`` and ``cheapest`` strategies read
 per request, and the outlook the plan report shows (each grant's projected exhaustion and waste, paid spend per period).
@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from balancer.config import Config, Provider
+from balancer.credit import picks
 from balancer.credit.fits import fitted
 from balancer.credit.forecast import Forecast
 from balancer.credit.horizon import (
@@ -46,12 +47,9 @@ from balancer.credit.horizon import (
     unserved_price,
 )
 from balancer.credit.ledger import AccountBook, Ledger, Snapshot
-from balancer.credit.plan import GrantOutlook, Period, Plan, RoutePlan
+from balancer.credit.plan import GrantOutlook, Period, Plan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
 from balancer.credit.schedule import Offer, Problem, Schedule, Warm
-
-OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
-LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
 
 
 class PlanError(Exception):
@@ -92,11 +90,13 @@ def make_plan(
 
     sched = lp.solve(pb, warm)
     paying = {pair: pb.grants[gi] for pair, gi in pb.debited().items()}  # what the vendor debits for it now
-    carriers = _carriers(pb, sched, paying)
+    carriers = picks.carriers(pb, sched, paying)
     return Plan(
         made_at=now,
         routes={
-            name: _route_plan(name, pb.routes[name], pb.demand[name][0], sched, paying, now, _others(carriers, name))
+            name: picks.route_plan(
+                name, pb.routes[name], pb.demand[name][0], sched, paying, now, picks.others(carriers, name)
+            )
             for name in routes
         },
         grants=tuple(_outlook(g, sched, pb.bounds, horizon) for g in grants),
@@ -193,188 +193,6 @@ def _capped(prov: Provider, snap: Snapshot, provider: str) -> bool:
     return (account.daily_cap is not None and day >= account.daily_cap * MICRO) or (
         account.monthly_cap is not None and month >= account.monthly_cap * MICRO
     )
-
-
-def _carriers(
-    pb: Problem, sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
-) -> dict[str, dict[str, set[str]]]:
-    """Provider -> route -> what the schedule spends on it there in the current hour: "paid", or the key of the
-    grant the vendor debits for it first (in the hour it runs out the next may pay too: ``Problem.payers``)."""
-    out: dict[str, dict[str, set[str]]] = {}
-    for route, cands in pb.routes.items():
-        for c in cands:
-            paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
-            spends = {"paid"} if paid > 0 else set()
-            if granted > 0:  # by the grant the vendor debits first (lp lets grants pay now only where there is one)
-                spends.add(paying[route, c.index].key)
-            if spends:
-                out.setdefault(c.provider, {}).setdefault(route, set()).update(spends)
-    return out
-
-
-def _others(carriers: Mapping[str, Mapping[str, set[str]]], route: str) -> dict[str, frozenset[str]]:
-    """Provider -> what the other routes are planned to spend on it this hour, for the providers another route is
-    planned on."""
-    return {
-        p: frozenset(itertools.chain.from_iterable(s for r, s in by.items() if r != route))
-        for p, by in carriers.items()
-        if by.keys() - {route}
-    }
-
-
-def _left_over(g: PlannedGrant | None, sched: Schedule) -> bool:
-    """A token grant the schedule values at nothing: one more unit of it would be left over whatever is done
-    (its provider's capacity or the demand bounds it), so any token it takes now is a token saved."""
-    return g is not None and g.grant.unit == "tokens" and sched.lam.get(g.key, 0.0) < LEFT_OVER
-
-
-def _route_plan(
-    route: str,
-    cands: Sequence[Offer],
-    demand: float,
-    sched: Schedule,
-    paying: Mapping[tuple[str, int], PlannedGrant],
-    now: float,
-    shared: Mapping[str, frozenset[str]],
-) -> RoutePlan:
-    """``shared``: the providers another route is planned on this hour, and what it spends there. Their candidates
-    are drawn at their planned share (an excess would take capacity the other route's plan counts on), except a
-    left-over token grant where the others spend only that grant: which route takes it does not matter, and in
-    an hour below the forecast the capacity its share leaves idle is lost to it. They come after an equally
-    priced one in the order for the rest."""
-    price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
-    capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
-    planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
-    fixed = _fixed(route, cands, sched, paying, shared)
-    perishable = _perishable(route, cands, sched, paying, planned, shared)
-    cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0}, fixed, perishable)
-    marginal = _marginal(route, cands, sched, paying)
-    # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
-    # a token the grant does not take now may be lost to it), then to one whose provider no other route is
-    # planned on (a rush here must not take capacity a rush there needs), then to the lower list price.
-    list_price = {c.index: c.price for c in cands}
-    prov = {c.index: c.provider for c in cands}
-    order = sorted(
-        (c.index for c in cands if c.index not in capped),
-        key=lambda i: (
-            round(marginal[i], 6),
-            price[i] > 0,
-            (route, i) not in paying,
-            prov[i] in shared,
-            list_price[i],
-            i,
-        ),
-    )
-    return RoutePlan(
-        shares=cum,
-        share_to=to,
-        price=price,
-        capped=capped,
-        rank={idx: n for n, idx in enumerate(order)},
-        turn=itertools.count(int(now // 60)),  # where the sequence starts: a new place at every re-plan
-    )
-
-
-def _fixed(
-    route: str,
-    cands: Sequence[Offer],
-    sched: Schedule,
-    paying: Mapping[tuple[str, int], PlannedGrant],
-    shared: Mapping[str, frozenset[str]],
-) -> set[int]:
-    """The candidates drawn at their planned share only: those on a provider another route is planned on, but
-    for a left-over token grant (:func:`_left_over`) where the others spend nothing but that grant."""
-    out = set()
-    for c in cands:
-        g = paying.get((route, c.index))
-        if c.provider in shared and not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
-            out.add(c.index)
-    return out
-
-
-def _perishable(
-    route: str,
-    cands: Sequence[Offer],
-    sched: Schedule,
-    paying: Mapping[tuple[str, int], PlannedGrant],
-    planned: Mapping[int, float],
-    shared: Container[str],
-) -> set[int]:
-    """The picks whose capacity this hour is lost if they do not use it: a free model or a left-over token grant
-    (:func:`_left_over`) on a provider no other route is planned on, where every pick the route plans is such a
-    one (more drawn there takes nothing another route or a grant of this one counts on)."""
-    ok = {c.index for c in cands if (route, c.index) not in paying and c.price == 0.0}
-    ok |= {c.index for c in cands if _left_over(paying.get((route, c.index)), sched)}
-    bad = {c.provider for c in cands if c.provider in shared or (planned[c.index] > 0 and c.index not in ok)}
-    return {c.index for c in cands if c.index in ok and c.provider not in bad}
-
-
-def _marginal(
-    route: str, cands: Sequence[Offer], sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
-) -> dict[int, float]:
-    """What the next token costs on each candidate now: the grant it would spend (its value to the schedule,
-    converted to tokens) or its price, plus what its provider's capacity is worth this hour; except a left-over
-    token grant, which costs nothing: its provider's capacity is worth something only to the plan's shares,
-    and a token past them that the grant does not take is lost to it for good. (A money grant burns faster on
-    a dearer model, so which route takes its provider's capacity still matters: it keeps the capacity's value.)"""
-    out = {}
-    for c in cands:
-        g = paying.get((route, c.index))
-        if _left_over(g, sched):
-            out[c.index] = 0.0
-        else:
-            lam = sched.lam.get(g.key, 0.0) if g else 0.0
-            out[c.index] = (lam * g.grant.per_token(c.price) if g else c.price) + sched.mu.get(c.provider, 0.0)
-    return out
-
-
-def _shares(
-    planned: Mapping[int, float],
-    price: Mapping[int, float],
-    boost: set[int],
-    fixed: Container[int] = (),
-    perishable: Container[int] = (),
-) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Cumulative pick shares from the planned shares of the route's forecast demand, cheapest first.
-
-    In an hour that runs below the forecast the cheap candidates should still get their planned tokens and
-    the dearest take the dip, so: the ``boost`` ones (what a grant pays for, free models) are drawn up to
-    OVERSUBSCRIBE times their share, then the cheaper paid ones up to as much out of what is left, and the
-    dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order.
-    The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
-    there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
-    The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse).
-    The ``perishable`` ones (free capacity this hour loses if unused: :func:`_perishable`) take the dearest paid
-    one's draw besides (unless another route is planned on its provider), and it gets only what falls over to
-    it: in an hour below the forecast the dearest is not paid for while such capacity is idle. Cheaper paid ones
-    keep theirs: their shares are the plan's split of capacity other routes use too, which the order for the
-    rest does not keep."""
-    used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
-    if not used:
-        return (), ()
-    last = used[-1] if used[-1] not in boost else None  # a paid dearest takes the dip; grants never do
-    fix = sum(planned[i] for i in used if i in fixed and i != last)
-    up = sum(planned[i] for i in used if i in boost and i not in fixed)
-    flat = sum(planned[i] for i in used if i not in boost and i not in fixed and i != last)
-    over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
-    scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
-    per = sum(planned[i] for i in used if i in perishable)  # a subset of boost, never fixed (_perishable)
-    extra = 0.0
-    if per > 0 and last is not None and last not in fixed:  # a dearest no other route counts on gives its draw
-        extra = max(0.0, 1.0 - fix - over * up - scale * flat) / per
-        used = [i for i in used if i != last]
-    cum: list[float] = []
-    total = 0.0
-    for i in used:
-        if i == last:  # what is left of the plan
-            total = max(total, fix + up + flat + planned[i])
-        else:
-            total += planned[i] * (
-                1.0 if i in fixed else over + (extra if i in perishable else 0.0) if i in boost else scale
-            )
-        total = min(1.0, total)
-        cum.append(total)
-    return tuple(cum), tuple(used)
 
 
 def _outlook(g: PlannedGrant, sched: Schedule, bounds: Sequence[float], horizon: float) -> GrantOutlook:

@@ -189,7 +189,7 @@ def test_grant_picks_are_oversubscribed_and_the_dearest_paid_takes_the_dip() -> 
     """Picks a grant pays for are drawn 1.25x their planned share (their provider's limit cuts any excess),
     then cheaper paid ones up to 1.25x out of what is left, the dearest paid one gets the rest, and the
     shares never pass 1; when grants alone are planned they share the whole route."""
-    from balancer.credit.planner import _shares
+    from balancer.credit.picks import _shares
 
     price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
     cum, to = _shares({2: 0.4, 1: 0.3, 0: 0.3}, price, {2, 3})
@@ -214,7 +214,7 @@ def test_a_perishable_pick_takes_the_dearest_paid_picks_draw() -> None:
     hour below the forecast it is filled before the dearest is paid for. Grant picks keep 1.25x, cheaper paid
     ones theirs (their shares are the plan's split of capacity the fallback order would not keep), fixed picks
     their share."""
-    from balancer.credit.planner import _shares
+    from balancer.credit.picks import _shares
 
     price = {0: 2.25, 1: 1.1, 2: 0.0, 3: 0.0}
     planned = {3: 0.4, 2: 0.1, 1: 0.1, 0: 0.4}
@@ -236,7 +236,7 @@ def test_a_free_model_is_perishable_only_where_nothing_else_counts_on_its_provid
     a pack on f the plan cannot finish (lam 0, planned nothing now). Beside a pack on f the plan values and
     spends now (lam 0.5, 10 tokens) more lite would take the pack's capacity: 1.25x its share. Where another
     route is planned on f, lite is drawn at its share (0.6)."""
-    from balancer.credit.planner import _route_plan
+    from balancer.credit.picks import route_plan
     from balancer.credit.schedule import Offer, Schedule
 
     g = PlannedGrant(Grant("f", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
@@ -248,7 +248,7 @@ def test_a_free_model_is_perishable_only_where_nothing_else_counts_on_its_provid
         now["r", 2] = (0.0, 10.0 if pack_lam > 0 else 0.0)
     sched = Schedule(now=now, lam={g.key: pack_lam or 0.0})
     demand = sum(sum(v) for v in now.values())
-    plan = _route_plan("r", cands, demand, sched, paying, T0, {p: frozenset({"paid"}) for p in shared})
+    plan = route_plan("r", cands, demand, sched, paying, T0, {p: frozenset({"paid"}) for p in shared})
     assert plan.share_to[0] == 0 and plan.shares[0] == pytest.approx(drawn)
 
 
@@ -261,13 +261,13 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     a token it does not take is lost to it for good. A grant the schedule still values (lam 0.5) is ranked
     by its value plus the capacity's (2.5), after the paid one (1); so is a left-over money grant (0 + 2),
     which burns faster on a dearer model: which route takes the capacity still matters."""
-    from balancer.credit.planner import _route_plan
+    from balancer.credit.picks import route_plan
     from balancer.credit.schedule import Offer, Schedule
 
     g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "a", "m", 3.0), Offer(1, "b", "m", 1.0)]
     sched = Schedule(now={("r", 1): (100.0, 0.0)}, mu={"a": 2.0}, lam={g.key: lam})
-    plan = _route_plan("r", cands, 100.0, sched, {("r", 0): g}, T0, {})
+    plan = route_plan("r", cands, 100.0, sched, {("r", 0): g}, T0, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
@@ -275,13 +275,13 @@ def test_a_left_over_grant_goes_before_a_free_model_past_the_shares() -> None:
     """Past the shares, a candidate whose token grant is left over (worth nothing to the plan) and a free model
     cost the same now; the grant goes first: a token it does not take now may be lost to it, and the free
     model is there later."""
-    from balancer.credit.planner import _route_plan
+    from balancer.credit.picks import route_plan
     from balancer.credit.schedule import Offer, Schedule
 
     g = PlannedGrant(Grant("a", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "free", "lite", 0.0), Offer(1, "a", "m", 3.0)]
     sched = Schedule(now={("r", 0): (100.0, 0.0)}, lam={g.key: 0.0})
-    plan = _route_plan("r", cands, 100.0, sched, {("r", 1): g}, T0, {})
+    plan = route_plan("r", cands, 100.0, sched, {("r", 1): g}, T0, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [1, 0]
 
 
