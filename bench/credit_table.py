@@ -162,12 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     seeds: list[int] = args.seeds
     jobs = [(f, n) for f in files for n in seeds]
     print(f"credit_table: {len(files)} scenarios × {len(seeds)} seeds, {args.jobs} at a time", file=sys.stderr)
+    other = next((s for s in args.strategies.split(",") if s != MAIN), None)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_one, f, n, args.strategies) for f, n in jobs]
         runs = []
         for fut in futures:
             r = fut.result()
             print(f"  {r.file} seed {r.seed}: {'ok' if r.doc else r.error} ({r.seconds:.0f} s)", file=sys.stderr)
+            if r.doc is not None:  # its row as it comes: a long table can be read before it ends
+                print(f"  {row(r, other)}", file=sys.stderr)
             runs.append(r)
     print(table(runs, args.strategies.split(",")))
     print()

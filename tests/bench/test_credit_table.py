@@ -106,7 +106,7 @@ def test_missed_targets_and_errors_fail_the_table(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """main runs every scenario × seed; a missed target (named in its row) or a failed run makes the exit status
-    1 and shows in the summary; --no-fail prints the same and exits 0."""
+    1 and shows in the summary; --no-fail prints the same and exits 0. Each run's row goes to stderr as it ends."""
     missed = json.loads(json.dumps(FIXTURE)) | {
         "target_met": False,
         "targets": {"paid_within_2pct": False, "burn_99pct": True},
@@ -123,7 +123,10 @@ def test_missed_targets_and_errors_fail_the_table(
 
     monkeypatch.setattr(credit_table.subprocess, "run", fake_run)
     assert credit_table.main(["--scenarios", "bench/scenarios/six.yaml", "--seeds", "7,11,23", "--jobs", "2"]) == 1
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    rows = [line for line in captured.err.splitlines() if line.startswith("  |")]  # the two that ran, not the error
+    assert len(rows) == 2 and rows[0].startswith("  | bursty | 7 | 1.0121 |") and "| 11 |" in rows[1]
     assert len(calls) == 3 and all(c[1:3] == ["-m", "bench.credit_sim"] and "cheapest,credit-burn" in c for c in calls)
     assert "missed (paid_within_2pct)" in out and "error: exit 1: KeyError: 'x'" in out
     assert "3 runs: targets met in 1, missed in 2" in out.splitlines()[-1]
