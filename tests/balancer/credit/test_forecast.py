@@ -129,6 +129,20 @@ def test_a_step_in_bursty_traffic_is_picked_up_within_two_days(factor: float) ->
     assert taken >= 14
 
 
+def test_a_step_in_bursty_traffic_stays_taken_while_it_is_days_old() -> None:
+    """The same doublings and halvings, forecast 3, 4, 5 and 6 days after them: the step is still taken in at least
+    three fits of four (the step inflates the noise of the hours around it, which hid it in a third of them when
+    that noise was read across it), so the level does not fall back to a two-week mean that spans the step."""
+    fits = taken = 0
+    for factor in (2.0, 0.5):
+        for seed in range(20):
+            day = 10 + seed % 7 + 0.25 * (seed % 4)
+            for after in (3, 4, 5, 6):
+                taken += fit(bursty(day + after, seed, (day, factor)), now_after(day + after)).step
+                fits += 1
+    assert taken >= 0.75 * fits
+
+
 def test_bursty_traffic_without_a_step_is_seldom_taken_for_one() -> None:
     """The same traffic without a step, forecast every 12 hours from day 8 to day 30 of 10 histories: under 4% of
     the fits take its bursts and swings for a step."""
