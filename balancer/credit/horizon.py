@@ -86,11 +86,10 @@ def banded(
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
     origin = int(bounds[0] // H)
     paths, futures = _paths(fcs, origin, int(bounds[-1] // H) - origin)
-    rated: dict[str, dict[int, float]] = {r: {} for r in fcs}
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
-        rates = {r: [_rate(f, h, rated[r]) for h in hours] for r, f in fcs.items()}
+        rates = {r: [f.rate(h) for h in hours] for r, f in fcs.items()}  # once per block, not per band and path
         per = {r: _band_means(_atoms(rates[r], f.bands()), shares) for r, f in fcs.items()}
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
         for path, (prob, z, fall) in enumerate(paths):
@@ -130,13 +129,6 @@ def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
     a, b = int(bounds[s.seg] // H), int(bounds[s.seg + 1] // H)
     first = a + (s.hod - a) % 24
     return list(range(first, min(b, first + WEEK), 24))
-
-
-def _rate(f: Forecast, hour: int, seen: dict[int, float]) -> float:
-    """``f.rate(hour)``, kept in ``seen`` (a segment's hours recur in every block and path)."""
-    if hour not in seen:
-        seen[hour] = f.rate(hour)
-    return seen[hour]
 
 
 def _atoms(
