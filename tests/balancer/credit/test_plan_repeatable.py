@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[3]
 PLAN = """
 import asyncio
 from bench import scenario
-from bench.planner_bench import books_from_config, day_start
-from balancer.credit.ledger import Charge, MemoryLedger
+from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
+from balancer.credit.pricing import day_start
 from balancer.credit.planner import make_plan
 s = scenario.for_cli("bench/scenarios/default.yaml")
 t, cfg = scenario.trace(s), scenario.to_config(s)
