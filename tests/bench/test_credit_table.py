@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,32 +102,44 @@ def test_table_row_shows_credit_burn_against_the_optimum() -> None:
     ]
 
 
+# A stand-in for bench/credit_sim.py, run for real by credit_table as `python -m bench.credit_sim` from a
+# directory of its own: it logs its argv, fails on seed 23 and reports seed 7 as met, any other seed as missed.
+STAND_IN = """
+import json, sys
+argv = sys.argv[1:]
+seed = int(argv[argv.index("--seed") + 1])
+with open("calls.log", "a") as f:
+    f.write(json.dumps(argv) + "\\n")
+if seed == 23:
+    sys.exit("Traceback...\\nKeyError: 'x'")
+doc = json.loads(open("report.json").read())
+if seed != 7:
+    doc |= {"target_met": False, "targets": {"paid_within_2pct": False, "burn_99pct": True}}
+print("table")
+print(json.dumps(doc | {"seed": seed}))
+"""
+
+
 def test_missed_targets_and_errors_fail_the_table(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """main runs every scenario × seed; a missed target (named in its row) or a failed run makes the exit status
-    1 and shows in the summary; --no-fail prints the same and exits 0. Each run's row goes to stderr as it ends."""
-    missed = json.loads(json.dumps(FIXTURE)) | {
-        "target_met": False,
-        "targets": {"paid_within_2pct": False, "burn_99pct": True},
-    }
-    calls: list[list[str]] = []
-
-    def fake_run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(cmd)
-        seed = int(cmd[cmd.index("--seed") + 1])
-        if seed == 23:
-            return subprocess.CompletedProcess(cmd, 1, "", "Traceback...\nKeyError: 'x'\n")
-        doc = FIXTURE if seed == 7 else missed
-        return subprocess.CompletedProcess(cmd, 0, "table\n" + json.dumps(doc | {"seed": seed}) + "\n", "")
-
-    monkeypatch.setattr(credit_table.subprocess, "run", fake_run)
+    """main runs every scenario × seed as a subprocess; a missed target (named in its row) or a failed run makes
+    the exit status 1 and shows in the summary; --no-fail prints the same and exits 0. Each run's row goes to
+    stderr as it ends."""
+    (tmp_path / "bench" / "scenarios").mkdir(parents=True)
+    (tmp_path / "bench" / "__init__.py").write_text("")
+    (tmp_path / "bench" / "credit_sim.py").write_text(STAND_IN)
+    (tmp_path / "bench" / "scenarios" / "six.yaml").write_text("name: six\n")
+    (tmp_path / "report.json").write_text(json.dumps(FIXTURE))
+    monkeypatch.chdir(tmp_path)  # `python -m` finds bench.credit_sim in the working directory first
     assert credit_table.main(["--scenarios", "bench/scenarios/six.yaml", "--seeds", "7,11,23", "--jobs", "2"]) == 1
     captured = capsys.readouterr()
     out = captured.out
     rows = [line for line in captured.err.splitlines() if line.startswith("  |")]  # the two that ran, not the error
     assert len(rows) == 2 and rows[0].startswith("  | bursty | 7 | 1.0121 |") and "| 11 |" in rows[1]
-    assert len(calls) == 3 and all(c[1:3] == ["-m", "bench.credit_sim"] and "cheapest,credit-burn" in c for c in calls)
+    calls = [json.loads(line) for line in (tmp_path / "calls.log").read_text().splitlines()]
+    assert sorted(c[c.index("--seed") + 1] for c in calls) == ["11", "23", "7"]
+    assert all(c[c.index("--strategies") + 1] == "cheapest,credit-burn" for c in calls)
     assert "missed (paid_within_2pct)" in out and "error: exit 1: KeyError: 'x'" in out
     assert "3 runs: targets met in 1, missed in 2" in out.splitlines()[-1]
     assert credit_table.main(["--scenarios", "bench/scenarios/six.yaml", "--seeds", "7,11", "--no-fail"]) == 0
