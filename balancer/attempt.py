@@ -25,6 +25,7 @@ from balancer.routes import Choice
 from balancer.secrets import Scrubber, secret_values
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
+from balancer.vendors import shaping
 from balancer.vendors.base import BytesMap, Vendor
 
 log = structlog.get_logger("balancer.attempt")
@@ -51,7 +52,7 @@ class Skip:
     """The candidate was not tried: it cannot take the request as asked, or the store did not admit it."""
 
     retry_at: float | None = None  # when it may be worth asking again (admission refusals)
-    unsupported: compat.Unsupported | None = None  # the field it cannot honour (answered if no candidate can)
+    unsupported: shaping.Unsupported | None = None  # the field it cannot honour (answered if no candidate can)
 
 
 class Caller:
@@ -73,7 +74,7 @@ class Caller:
         """One attempt: the reply, the open stream, the failure (already settled and logged) or a skip."""
         try:
             shaped = self._shape(job, choice)
-        except compat.Unsupported as e:
+        except shaping.Unsupported as e:
             job.add(choice, f"skipped:unsupported:{e.param}")
             return Skip(unsupported=e)
         tokens = estimate_tokens(job.view, choice)
@@ -135,12 +136,12 @@ class Caller:
             await self.store.cool_down(choice.provider_name, now + rest, "rate_limited", now)
         return Reply(status, mapped)
 
-    def _shape(self, job: Job, choice: Choice) -> compat.Shaped:
+    def _shape(self, job: Job, choice: Choice) -> shaping.Shaped:
         body = dict(job.body)
         if job.route.kind == "embeddings":
-            return compat.shape_embeddings(body, choice.model)
+            return shaping.shape_embeddings(body, choice.model)
         vendor = choice.vendor
-        shaped = compat.shape_chat(vendor, body, job.view, choice.model, choice.info)
+        shaped = shaping.shape_chat(vendor, body, job.view, choice.model, choice.info)
         if vendor.map_request is not None:
             shaped.body = vendor.map_request(shaped.body)
             if vendor.native_fields:

@@ -22,7 +22,7 @@ from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome
 from balancer.job import ClientGone, Clock, Job, Reply, Stream
 from balancer.routes import Choice
 from balancer.state import StateStore
-from balancer.vendors import openai_compat as compat
+from balancer.vendors import shaping
 
 
 class Engine:
@@ -119,7 +119,7 @@ class Engine:
 def _refused(job: Job) -> GatewayError | None:
     """A 400 naming the field when no candidate of the route could honour it (cooling ones included: one that
     could is worth a retry, and the answer is then 503)."""
-    reasons = [compat.refusal(c.vendor, job.view, c.model, c.info) for c in job.route.choices]
+    reasons = [shaping.refusal(c.vendor, job.view, c.model, c.info) for c in job.route.choices]
     if not reasons or any(r is None for r in reasons):
         return None
     first = reasons[0]

@@ -1,5 +1,6 @@
-"""The one generic adapter for OpenAI-compatible vendors: shape a request by the vendor's quirks,
-classify a reply by the vendor's error rules. Pure functions; vendor differences are data.
+"""The one generic adapter for OpenAI-compatible vendors' replies: classify a reply, a stream chunk or an
+error event by the vendor's error rules, read rate-limit and reset headers. Pure functions; vendor
+differences are data. Shaping requests is :mod:`balancer.vendors.shaping`.
 """
 
 from __future__ import annotations
@@ -7,91 +8,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import msgspec
 
 from balancer import replies, wire
 from balancer.errors import OK, Failure, Outcome
-from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
-
-
-class Unsupported(Exception):
-    """This candidate cannot serve the request as asked: ``param`` names the field it cannot honour (``n``
-    above the vendor's maximum, ``tools`` to a model without tool calling)."""
-
-    def __init__(self, message: str, param: str, code: str = "unsupported_parameter") -> None:
-        super().__init__(message)
-        self.param = param
-        self.code = code
-
-
-def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo | None) -> Unsupported | None:
-    """Why this vendor and model cannot honour the request, or None. Never a silent drop: the candidate is
-    skipped (and the client told, when none can)."""
-    q = vendor.quirks
-    if q.max_n is not None and view.n > q.max_n:
-        return Unsupported(
-            f"{vendor.name} accepts n <= {q.max_n}, the request asks n={view.n}", "n", "unsupported_value"
-        )
-    if view.tools and info is not None and not info.tools:
-        return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
-    if view.json_mode and info is not None and not info.json_mode:
-        return Unsupported(f"{vendor.name} model '{model}' does not support JSON output", "response_format")
-    return None
-
-
-@dataclass(slots=True)
-class Shaped:
-    body: bytes
-    adjustments: list[str]
-
-
-_INCLUDE_USAGE = msgspec.Raw(b'{"include_usage":true}')
-
-
-def _clamp(body: wire.Body, name: str, value: float | None, rng: tuple[float, float] | None, out: list[str]) -> None:
-    if value is None or rng is None:
-        return
-    lo, hi = rng
-    clamped = min(max(value, lo), hi)
-    if clamped != value:
-        body[name] = wire.raw(clamped)
-        out.append(f"{name} {value}->{clamped}")
-
-
-def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: str, info: ModelInfo | None) -> Shaped:
-    """The request body for this vendor and model. ``body`` is a copy the caller may not reuse."""
-    q = vendor.quirks
-    out: list[str] = []
-    refused = refusal(vendor, view, model, info)
-    if refused is not None:
-        raise refused
-    body["model"] = wire.raw(model)
-    for name in q.unsupported:
-        if body.pop(name, None) is not None:
-            out.append(f"dropped {name}")
-    _clamp(body, "temperature", view.temperature, q.temperature, out)
-    _clamp(body, "top_p", view.top_p, q.top_p, out)
-    if info is not None and info.max_output is not None and (view.max_tokens or 0) > info.max_output:
-        key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-        body[key] = wire.raw(info.max_output)
-        out.append(f"{key} {view.max_tokens}->{info.max_output}")
-    if view.stream and q.stream_usage_option and not view.include_usage:
-        body["stream_options"] = _INCLUDE_USAGE
-        out.append("added stream_options.include_usage")
-    return Shaped(wire.encode_body(body), out)
-
-
-def shape_embeddings(body: wire.Body, model: str) -> Shaped:
-    """The vendor is asked for floats (its default; not every vendor knows base64): the gateway encodes the
-    reply as the client asked (:func:`balancer.shapes.embeddings_base64`)."""
-    body["model"] = wire.raw(model)
-    body.pop("encoding_format", None)
-    return Shaped(wire.encode_body(body), [])
-
-
-# ---- classification ------------------------------------------------------------------------------
+from balancer.vendors.base import ErrorRule, Vendor
 
 
 def error_fields(v: replies.ReplyView) -> tuple[str, str, str] | None:

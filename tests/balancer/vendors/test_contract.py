@@ -14,7 +14,7 @@ import pytest
 from balancer import wire
 from balancer.attempt import mapped_chunk
 from balancer.errors import Failure
-from balancer.vendors import REGISTRY
+from balancer.vendors import REGISTRY, shaping
 from balancer.vendors import openai_compat as compat
 from balancer.vendors.base import Vendor
 from tests.balancer.vendors import audit
@@ -160,7 +160,7 @@ def test_shaping_follows_quirks(name: str) -> None:
     data = b'{"model":"route","messages":[{"role":"user","content":"x"}],"temperature":2,"top_p":0,"stream":true}'
     body = wire.decode_body(data)
     view = wire.chat_view(body, len(data))
-    shaped = compat.shape_chat(vendor, dict(body), view, "m-1", None)
+    shaped = shaping.shape_chat(vendor, dict(body), view, "m-1", None)
     out = msgspec.json.decode(shaped.body)
     assert out["model"] == "m-1" and out["messages"] == [{"role": "user", "content": "x"}]
     if vendor.quirks.temperature:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from balancer.errors import Failure
-from balancer.vendors import REGISTRY
+from balancer.vendors import REGISTRY, shaping
 from balancer.vendors import openai_compat as compat
 from tests.balancer.vendors import kit
 from tests.conftest import EmulatorHandle, GatewayFactory
@@ -50,7 +50,7 @@ def test_temperature_zero_is_raised_and_n_limited() -> None:
 
     data = b'{"model":"r","messages":[{"role":"user","content":"x"}],"temperature":0}'
     body = wire.decode_body(data)
-    shaped = compat.shape_chat(REGISTRY["minimax"], dict(body), wire.chat_view(body, len(data)), "MiniMax-M1", None)
+    shaped = shaping.shape_chat(REGISTRY["minimax"], dict(body), wire.chat_view(body, len(data)), "MiniMax-M1", None)
     assert orjson.loads(shaped.body)["temperature"] == 0.01 and shaped.adjustments == ["temperature 0.0->0.01"]
 
 
