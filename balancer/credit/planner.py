@@ -69,7 +69,8 @@ def make_plan(
     snapshot; candidates are known by their index in their route, as the router compiles them (``lineups``: which).
 
     ``down``: candidates ("provider/model") unavailable now; they get nothing this hour and their grants are
-    planned for later. ``warm``: the previous solve's basis, kept by the caller between re-plans.
+    planned for later. ``warm``: what the previous re-plan leaves the next (its basis, and its demand model for the
+    rest of the hour), kept by the caller.
     ``forecasts``: route -> the demand forecast to plan on, instead of one fitted to the snapshot's traffic
     (the simulator's foresight diagnostic)."""
     routes, horizon_days = cfg.routes, cfg.planning.horizon_days
@@ -85,7 +86,7 @@ def make_plan(
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
     fcs = {name: (forecasts or {}).get(name) or fitted(snap.traffic.get(name, {}), now) for name in routes}
-    pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down)
+    pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down, warm)
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 
     sched = lp.solve(pb, warm)
@@ -119,9 +120,9 @@ async def replan(
 ) -> tuple[Plan, Snapshot]:
     """Plan from the ledger now; ``rates`` (route -> tokens/hour) stands in for traffic history, ``down`` names
     the candidates (provider/model) unavailable now. The solve runs in a worker thread (HiGHS releases the GIL):
-    milliseconds from a warm basis, ~0.1 s cold, never on the event loop. Returns the plan and the snapshot
-    it was made from (what the report renders beside it); :class:`PlanError` when a counter of the shared
-    ledger could not be read (``Snapshot.unread``)."""
+    ~0.1 s from the last re-plan's ``warm`` state, ~2 s cold (``bench/planner_bench.py``), never on the event
+    loop. Returns the plan and the snapshot it was made from (what the report renders beside it);
+    :class:`PlanError` when a counter of the shared ledger could not be read (``Snapshot.unread``)."""
     snap = await ledger.snapshot(now)
     if snap.unread:  # a plan on figures the cluster could not give would hide that for good
         raise PlanError(f"the shared ledger could not be read: {snap.unread}")
@@ -143,6 +144,7 @@ def _problem(
     horizon: float,
     fcs: Mapping[str, Forecast],
     down: frozenset[str],
+    warm: Warm | None = None,
 ) -> Problem:
     """The schedule's inputs: slots to the horizon (the current hour only for what is left of it), demand
     per slot and band (the current hour's from the traffic seen in it), candidates, capacities and grants."""
@@ -150,7 +152,7 @@ def _problem(
     slots, bounds = segments(now, grants, horizon)
     elapsed = now / H % 1.0
     slots[0] = Slot(0, slots[0].hod, max(1.0 - elapsed, 1 / 60))
-    slots, demand = banded(slots, bounds, fcs)
+    slots, demand = _banded(slots, bounds, fcs, warm)
     for r in routes:
         demand[r][0] = nowcast(demand[r][0], snap.traffic.get(r, {}).get(int(now // H), 0), elapsed)
     capped = {p for p, prov in providers.items() if _capped(prov, snap, p)}
@@ -167,6 +169,23 @@ def _problem(
     unserved = {name: unserved_price(r, list_price[name].values()) for name, r in routes.items()}
     paths = max(1, 1 + max(s.path for s in slots))
     return Problem(slots, bounds, cands, demand, caps, grants, down, unserved, paths)
+
+
+def _banded(
+    slots: list[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast], warm: Warm | None
+) -> tuple[list[Slot], dict[str, list[float]]]:
+    """:func:`~balancer.credit.horizon.banded`, or the last re-plan's (kept in ``warm``) when its inputs were the
+    same: the segments, the slots after the current hour and the forecasts. They change with the hour (the
+    futures are seeded by it), a grant's window or a refit, not between the re-plans of an hour. Fresh lists
+    either way: the caller overwrites the current hour's demand."""
+    key = (tuple(bounds), tuple(slots[1:]), tuple(fcs.items()))
+    if warm is not None and warm.demand is not None and warm.demand[0] == key:
+        out, demand = warm.demand[1]
+    else:
+        out, demand = banded(slots, bounds, fcs)
+        if warm is not None:
+            warm.demand = (key, (out, demand))
+    return [slots[0], *out[1:]], {r: list(d) for r, d in demand.items()}
 
 
 def _paid(bounds: Sequence[float], spend: Sequence[Mapping[str, float]]) -> tuple[Period, ...]:

@@ -81,7 +81,10 @@ class Schedule:
 
 @dataclass(slots=True)
 class Warm:
-    """The last solution's basis: the next solve of the same shape starts from it (~10x faster than cold)."""
+    """What one re-plan leaves the next: the last solution's basis (the next solve of the same shape starts from
+    it, ~10x faster than cold), and the last demand model (``horizon.banded``'s slots and demand, with the inputs
+    they were made from), reused while those are the same: every re-plan of an hour but the first."""
 
     shape: tuple[int, int] = (0, 0)
     basis: object = None
+    demand: tuple[object, tuple[list[Slot], dict[str, list[float]]]] | None = None
