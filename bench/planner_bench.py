@@ -15,9 +15,11 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from balancer import router
-from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
+from balancer.config import Config
+from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import day_start
 from balancer.credit.schedule import Warm
@@ -32,22 +34,38 @@ def _per_call(fn: Callable[[], object], n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A scenario's accounts with its first days of traffic booked (all on DeepSeek: every grant left whole)."""
+
+    cfg: Config
+    books: dict[str, AccountBook]
+    ledger: MemoryLedger
+    start: float  # epoch s: the scenario's first hour
+    name: str
+
+
+def history(path: str, days: int) -> History:
+    """The scenario at ``path`` with ``days`` days of its own demand trace booked, hour by hour."""
+    s = scenario.for_cli(path)
+    t, cfg = scenario.trace(s), scenario.to_config(s)
+    books = books_from_config(cfg)
+    ledger, t0 = MemoryLedger(books), day_start(s.start)
+    for h in range(days * 24):
+        for r in s.routes:
+            tokens = int(t.demand[r][h])
+            ledger.book(Charge("deepseek", "deepseek-chat", r, tokens * 3 // 4, tokens // 4), t0 + h * 3600)
+    return History(cfg, books, ledger, t0, s.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/default.yaml")
     p.add_argument("--days", type=int, default=8)
     args = p.parse_args(argv)
-    s = scenario.for_cli(args.scenario)
-    t = scenario.trace(s)
-    cfg = scenario.to_config(s)
+    hist = history(args.scenario, args.days)
+    cfg, books, ledger, t0 = hist.cfg, hist.books, hist.ledger, hist.start
     routes = compile_routes(cfg, router.STRATEGIES)
-    books = books_from_config(cfg)
-    ledger = MemoryLedger(books)
-    t0 = day_start(s.start)
-    for h in range(args.days * 24):
-        for r in s.routes:
-            tokens = int(t.demand[r][h])
-            ledger.book(Charge("deepseek", "deepseek-chat", r, tokens * 3 // 4, tokens // 4), t0 + h * 3600)
     now = t0 + args.days * 86400.0 + 600
     snap = asyncio.run(ledger.snapshot(now))
     warm = Warm()
@@ -63,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     cheap = _per_call(lambda: router.cheapest(choices, ctx), 100_000)
     doc = {
         "bench": "planner",
-        "scenario": s.name,
+        "scenario": hist.name,
         "candidates": len(choices),
         "replan_cold_ms": round(cold * 1e3, 1),
         "replan_warm_ms": round(hot * 1e3, 1),

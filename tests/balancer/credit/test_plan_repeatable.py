@@ -11,20 +11,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 PLAN = """
 import asyncio
-from bench import scenario
-from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
-from balancer.credit.pricing import day_start
 from balancer.credit.planner import make_plan
-s = scenario.for_cli("bench/scenarios/default.yaml")
-t, cfg = scenario.trace(s), scenario.to_config(s)
-books = books_from_config(cfg)
-ledger, t0 = MemoryLedger(books), day_start(s.start)
-for h in range(4 * 24):
-    for r in s.routes:
-        tok = int(t.demand[r][h])
-        ledger.book(Charge("deepseek", "deepseek-chat", r, tok * 3 // 4, tok // 4), t0 + h * 3600)
-now = t0 + 3 * 86400.0 + 600
-print(repr(make_plan(cfg, books, asyncio.run(ledger.snapshot(now)), now)))
+from bench.planner_bench import history
+h = history("bench/scenarios/default.yaml", days=4)
+now = h.start + 3 * 86400.0 + 600
+print(repr(make_plan(h.cfg, h.books, asyncio.run(h.ledger.snapshot(now)), now)))
 """
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from balancer.credit.ledger import Charge, MemoryLedger, books_from_config
+from balancer.credit.ledger import Charge
 from balancer.credit.planner import make_plan
-from balancer.credit.pricing import day_start
 from balancer.credit.schedule import Warm
-from bench import scenario
+from bench.planner_bench import history
 
 H = 3600.0
 
@@ -17,14 +16,8 @@ def test_the_demand_model_is_reused_within_the_hour_and_made_afresh_when_its_inp
     """A second re-plan in the same hour reuses the first's demand model (the slots and demand of every path and
     band) and plans exactly what a re-plan that builds it afresh from the same basis plans; the next hour, or a
     late count into a past hour (a refit), builds it again."""
-    s = scenario.for_cli("bench/scenarios/default.yaml")
-    t, cfg = scenario.trace(s), scenario.to_config(s)
-    books = books_from_config(cfg)
-    ledger, t0 = MemoryLedger(books), day_start(s.start)
-    for h in range(3 * 24):
-        for r in s.routes:
-            tok = int(t.demand[r][h])
-            ledger.book(Charge("deepseek", "deepseek-chat", r, tok * 3 // 4, tok // 4), t0 + h * H)
+    hist = history("bench/scenarios/default.yaml", days=3)
+    cfg, books, ledger, t0 = hist.cfg, hist.books, hist.ledger, hist.start
     now = t0 + 3 * 86400.0 + 600
     snap = asyncio.run(ledger.snapshot(now))
     warm = Warm()
