@@ -175,10 +175,10 @@ def _banded(
     slots: list[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast], warm: Warm | None
 ) -> tuple[list[Slot], dict[str, list[float]]]:
     """:func:`~balancer.credit.horizon.banded`, or the last re-plan's (kept in ``warm``) when its inputs were the
-    same: the segments, the slots after the current hour and the forecasts. They change with the hour (the
-    futures are seeded by it), a grant's window or a refit, not between the re-plans of an hour. Fresh lists
-    either way: the caller overwrites the current hour's demand."""
-    key = (tuple(bounds), tuple(slots[1:]), tuple(fcs.items()))
+    same: the segment bounds (the slots after the current hour follow from them) and the forecasts. They change
+    with the hour (the futures are seeded by it), a grant's window or a refit, not between the re-plans of an
+    hour. Fresh lists either way: the caller overwrites the current hour's demand."""
+    key = (tuple(bounds), tuple(fcs.items()))
     if warm is not None and warm.demand is not None and warm.demand[0] == key:
         out, demand = warm.demand[1]
     else:
