@@ -37,9 +37,15 @@ class StreamOptions(msgspec.Struct):
 
 
 class _Message(msgspec.Struct):
-    """A chat message decoded only as far as validation needs: its role (content is skipped, not decoded)."""
+    """A chat message decoded only as far as routing needs: its role, and its content as a raw slice (an
+    array of parts is read for their types alone, text is never decoded)."""
 
     role: Literal["system", "user", "assistant", "tool", "developer", "function"]
+    content: msgspec.Raw = msgspec.Raw()  # empty when absent
+
+
+class _Part(msgspec.Struct):
+    type: Any = None  # what a part holds ("text", "image_url", ...); its other fields are skipped
 
 
 class _ResponseFormat(msgspec.Struct):
@@ -49,6 +55,7 @@ class _ResponseFormat(msgspec.Struct):
 _stream_options = msgspec.json.Decoder(StreamOptions | None)
 _response_format = msgspec.json.Decoder(_ResponseFormat | None)
 _messages = msgspec.json.Decoder(list[_Message] | None)
+_parts = msgspec.json.Decoder(list[_Part])
 
 
 class RequestView(msgspec.Struct, kw_only=True):
@@ -63,6 +70,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
     json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
+    images: bool = False  # a message's content holds an image part (type "image_url")
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -179,13 +187,25 @@ def _view(body: Body, size: int) -> RequestView:
     )
 
 
-def _check_messages(body: Body) -> None:
+def _check_messages(body: Body) -> list[_Message]:
     """'messages': a non-empty array of objects, each with a valid role (the rest of each message is skipped)."""
-    messages = _field(body, "messages", _messages, "an array of messages", _message_error)
+    messages: list[_Message] | None = _field(body, "messages", _messages, "an array of messages", _message_error)
     if not messages:
         raise GatewayError(
             400, "'messages' must be a non-empty array.", code="missing_required_parameter", param="messages"
         )
+    return messages
+
+
+def _has_image(content: msgspec.Raw) -> bool:
+    """Whether a message's content is an array with an image part. Any other shape is forwarded as it came, for
+    the vendor to judge (a string, null, parts that are not objects)."""
+    if bytes(memoryview(content)[:1]) != b"[":
+        return False
+    try:
+        return any(p.type == "image_url" for p in _parts.decode(content))
+    except msgspec.ValidationError:
+        return False
 
 
 def _message_error(error: str) -> GatewayError:
@@ -209,7 +229,7 @@ def _message_error(error: str) -> GatewayError:
 
 def chat_view(body: Body, size: int) -> RequestView:
     view = _view(body, size)
-    _check_messages(body)
+    view.images = any(_has_image(m.content) for m in _check_messages(body))
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True

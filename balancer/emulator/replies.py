@@ -29,6 +29,16 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def has_image(messages: list[Any]) -> bool:
+    """Whether a message's content is a list with an image part."""
+    return any(
+        isinstance(m, dict)
+        and isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+        for m in messages
+    )
+
+
 def prompt_tokens(messages: list[Any]) -> int:
     return sum(4 + count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
 

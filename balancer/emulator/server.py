@@ -179,6 +179,9 @@ class Emulator:
             return self._fault_error(t, fault)
         embeddings = tail.endswith("/embeddings")
         messages = body.get("messages") or []
+        if not embeddings and self._text_only(t, body) and replies.has_image(messages):
+            t.stats["errors"] += 1
+            return _err(t.dialect.text_only)
         prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
         billed = completion * replies.choices_asked(body)  # every one of the n choices
@@ -201,6 +204,12 @@ class Emulator:
         if t.dialect.render_reply is not None:
             reply = t.dialect.render_reply(reply)
         return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=t.ratelimit_headers())
+
+    @staticmethod
+    def _text_only(t: Target, body: dict[str, Any]) -> bool:
+        """The model asked for is one the catalogue marks text-only (``ModelInfo.vision`` False)."""
+        info = t.vendor.models.get(str(body.get("model")))
+        return info is not None and info.vision is False
 
     def _fault_error(self, t: Target, fault: FaultSpec) -> web.Response:
         """The vendor's body for an error fault (or the fault's own body), with Retry-After when asked."""

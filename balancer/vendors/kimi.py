@@ -41,12 +41,15 @@ VENDOR = Vendor(
     title="Moonshot Kimi",
     base_url="https://api.moonshot.cn/v1",
     docs=_ERRORS,
+    # Images: the K2 line from k2.5 on takes them (k2.6: https://help.aliyun.com/en/model-studio/kimi-api-by-moonshot-ai;
+    # k3: github:aaif-goose/goose#11814); moonshot-v1's vision models are the separate -vision-preview ids
+    # (https://platform.kimi.ai/docs/guide/use-kimi-vision-model), so the plain ones take text only.
     models={
-        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0),
-        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5),
-        "moonshot-v1-8k": ModelInfo(8_192, 4_096, 2.0, 10.0),
-        "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0),
-        "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0),
+        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0, vision=True),
+        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5, vision=True),
+        "moonshot-v1-8k": ModelInfo(8_192, 4_096, 2.0, 10.0, vision=False),
+        "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0, vision=False),
+        "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0, vision=False),
     },
     # n must be 1 when temperature is near 0 (https://platform.kimi.ai/docs/api/models-overview): not a fixed cap,
     # so no max_n is declared; set extra max_n per provider if needed.

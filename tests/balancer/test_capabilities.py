@@ -1,8 +1,9 @@
-"""A field a candidate cannot honour (tools, n): fail over to one that can, or a 400 naming the field; never a
-silent drop. The emulator honours n, so one choice for n=2 would show."""
+"""A field a candidate cannot honour (tools, n, an image to a text-only model): fail over to one that can, or a
+400 naming the field; never a silent drop. The emulator honours n, so one choice for n=2 would show."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,10 @@ def capability_routes(cfg: dict[str, Any]) -> None:
         "candidates": [{"provider": "mm", "model": "MiniMax-M2.5"}, {"provider": "ds-a", "model": "deepseek-chat"}]
     }
     cfg["routes"]["minimax-only"] = {"candidates": [{"provider": "mm", "model": "MiniMax-M2.5"}]}
+    ds, vl = {"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-vl-max"}
+    cfg["routes"]["image-first-deepseek"] = {"strategy": "priority", "candidates": [ds, vl]}  # deepseek-chat: text only
+    cfg["routes"]["deepseek-only"] = {"candidates": [ds]}
+    cfg["routes"]["vision-unknown"] = {"candidates": [{"provider": "qwen", "model": "qwen-plus"}]}  # vision None
 
 
 @pytest.fixture
@@ -135,3 +140,59 @@ async def test_emulator_honours_n(gateway: GatewayHandle, stream: bool) -> None:
         usage = chunk.usage or usage
     assert sorted(texts) == [0, 1, 2] and all(texts.values())
     assert usage is not None and usage.completion_tokens == 3 * 8
+
+
+IMAGE = {
+    "type": "image_url",
+    "image_url": {
+        "url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    },
+}
+LOOK: Any = [{"role": "user", "content": [{"type": "text", "text": "这张图里有什么？"}, IMAGE]}]
+
+
+async def test_an_image_fails_over_past_a_text_only_model(gw: GatewayHandle, emulator: EmulatorHandle) -> None:
+    """An image part skips DeepSeek, which takes text only (its real answer would be a 400 "unknown variant
+    `image_url`"), and the next candidate, a vision model, gets the messages as they came: the sync SDK,
+    streamed."""
+    seen = emulator.record_bodies()
+
+    def ask() -> str:
+        chunks = gw.sync_client().chat.completions.create(model="image-first-deepseek", messages=LOOK, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    with structlog.testing.capture_logs() as logs:
+        assert await asyncio.to_thread(ask)
+    assert len(seen) == 1 and seen[0]["model"] == "qwen-vl-max" and seen[0]["messages"] == LOOK
+    assert await emulator.requests("deepseek.a") == 0
+    done = next(e for e in logs if e["event"] == "request_done")
+    assert [a["result"] for a in done["attempts"]] == ["skipped:unsupported:messages", "ok"]
+
+
+async def test_an_image_to_a_text_only_route_is_400_naming_messages(
+    gw: GatewayHandle, emulator: EmulatorHandle
+) -> None:
+    """An image anywhere in the history (here the first of three messages) on a route of text-only models: a
+    400 naming 'messages', the model and the image, and nothing sent upstream."""
+    history: Any = [*LOOK, {"role": "assistant", "content": "一只猫。"}, {"role": "user", "content": "什么颜色？"}]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="deepseek-only", messages=history)
+    err = exc.value.body
+    assert isinstance(err, dict) and err["param"] == "messages" and err["code"] == "unsupported_value"
+    assert "deepseek-chat" in err["message"] and "image" in err["message"] and "attempt" not in err["message"]
+    assert await emulator.requests("deepseek.a") == 0
+
+
+async def test_text_parts_are_not_images(gw: GatewayHandle, emulator: EmulatorHandle) -> None:
+    """Content as an array of text parts (even naming image_url in its text) reaches a text-only model."""
+    seen = emulator.record_bodies()
+    parts: Any = [{"role": "user", "content": [{"type": "text", "text": 'what is an "image_url" part?'}]}]
+    reply = await gw.client().chat.completions.create(model="deepseek-only", messages=parts)
+    assert reply.choices[0].message.content and len(seen) == 1 and seen[0]["messages"] == parts
+
+
+async def test_a_model_whose_vision_is_not_known_gets_the_image(gw: GatewayHandle, emulator: EmulatorHandle) -> None:
+    """A model the catalogue does not mark (ModelInfo.vision None) is sent the image: the vendor judges."""
+    seen = emulator.record_bodies()
+    reply = await gw.client().chat.completions.create(model="vision-unknown", messages=LOOK)
+    assert reply.choices[0].message.content and seen[0]["model"] == "qwen-plus" and seen[0]["messages"] == LOOK

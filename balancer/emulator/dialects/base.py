@@ -83,6 +83,19 @@ class Dialect:
             }
         },
     )
+    # An image part sent to a model the catalogue marks text-only (``ModelInfo.vision`` False). OpenAI's answer
+    # to an image for a text model, as quoted in github:vllm-project/vllm#11629 (its param names the part).
+    text_only: ErrorReply = (
+        400,
+        {
+            "error": {
+                "message": "Invalid content type. image_url is only supported by certain models.",
+                "type": "invalid_request_error",
+                "param": "messages.[0].content.[1].type",
+                "code": None,
+            }
+        },
+    )
     # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
     retry_after_ms: bool = False
     # ``data: {...}`` (True) or ``data:{...}`` (Spark).

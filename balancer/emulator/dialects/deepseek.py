@@ -97,5 +97,19 @@ DIALECT = Dialect(
             }
         },
     ),
+    # An image part (every DeepSeek model takes text only): the message as github:rikkahub/rikkahub#1433 quotes it,
+    # the envelope as github:nesquena/hermes-webui#2297 prints it; the index and column are the request's.
+    text_only=(
+        400,
+        {
+            "error": {
+                "message": "Failed to deserialize the JSON body into the target type: messages[0]: unknown variant "
+                "`image_url`, expected `text` at line 1 column 95",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        },
+    ),
     balance=render_balance,
 )

@@ -146,3 +146,25 @@ async def test_a_body_the_vendor_cannot_parse_is_its_400(emulator: EmulatorHandl
         async with http.post(emulator.url + "/qwen/chat/completions", data=raw, headers=KEY) as r:
             assert r.status == 400, raw
             assert (await r.json())["error"]["type"] == "invalid_request_error"
+
+
+async def test_an_image_to_a_text_only_model_is_the_vendors_400(
+    emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """An image part to a model the catalogue marks text-only gets the vendor's own 400 (DeepSeek's "unknown
+    variant `image_url`"); the same message to a vision model, or text parts to the text model, are answered."""
+    parts = [
+        {"type": "text", "text": "看图"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+    ]
+    look = {"model": "deepseek-chat", "messages": [{"role": "user", "content": parts}]}
+    async with http.post(emulator.url + "/deepseek/chat/completions", json=look, headers=KEY) as r:
+        assert r.status == 400
+        assert "unknown variant `image_url`, expected `text`" in (await r.json())["error"]["message"]
+    async with http.post(
+        emulator.url + "/qwen/chat/completions", json={**look, "model": "qwen-vl-max"}, headers=KEY
+    ) as r:
+        assert r.status == 200
+    text = {"model": "deepseek-chat", "messages": [{"role": "user", "content": parts[:1]}]}
+    async with http.post(emulator.url + "/deepseek/chat/completions", json=text, headers=KEY) as r:
+        assert r.status == 200
