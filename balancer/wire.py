@@ -70,7 +70,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
     json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
-    images: bool = False  # a message's content holds an image part (type "image_url")
+    media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -197,15 +197,16 @@ def _check_messages(body: Body) -> list[_Message]:
     return messages
 
 
-def _has_image(content: msgspec.Raw) -> bool:
-    """Whether a message's content is an array with an image part. Any other shape is forwarded as it came, for
-    the vendor to judge (a string, null, parts that are not objects)."""
+def _media(content: msgspec.Raw) -> str:
+    """The type of the first part of a message's content array that is not text ("" when all are). Any other
+    shape is forwarded as it came, for the vendor to judge (a string, null, parts that are not objects)."""
     if bytes(memoryview(content)[:1]) != b"[":
-        return False
+        return ""
     try:
-        return any(p.type == "image_url" for p in _parts.decode(content))
+        parts = _parts.decode(content)
     except msgspec.ValidationError:
-        return False
+        return ""
+    return next((p.type for p in parts if isinstance(p.type, str) and p.type != "text"), "")
 
 
 def _message_error(error: str) -> GatewayError:
@@ -229,7 +230,7 @@ def _message_error(error: str) -> GatewayError:
 
 def chat_view(body: Body, size: int) -> RequestView:
     view = _view(body, size)
-    view.images = any(_has_image(m.content) for m in _check_messages(body))
+    view.media = next((t for m in _check_messages(body) if (t := _media(m.content))), "")
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True

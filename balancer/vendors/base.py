@@ -27,7 +27,7 @@ class ModelInfo:
     kind: Literal["chat", "embeddings"] = "chat"
     tools: bool = True
     json_mode: bool = True
-    vision: bool | None = None  # accepts image parts; None: not known (forwarded, the vendor judges)
+    vision: bool | None = None  # True: takes images; False: text parts only; None: not known (the vendor judges)
     price_known: bool = True  # False: no list price found (the 0.0 above means "unknown", not free)
 
 

@@ -16,8 +16,8 @@ from balancer.vendors.base import ModelInfo, Vendor
 
 class Unsupported(Exception):
     """This candidate cannot serve the request as asked: ``param`` names the field it cannot honour (``n``
-    above the vendor's maximum, ``tools`` to a model without tool calling, ``messages`` with an image to a
-    text-only model)."""
+    above the vendor's maximum, ``tools`` to a model without tool calling, ``messages`` with an image or any other
+    part that is not text to a text-only model)."""
 
     def __init__(self, message: str, param: str, code: str = "unsupported_parameter") -> None:
         super().__init__(message)
@@ -37,9 +37,9 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
         return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
     if view.json_mode and info is not None and not info.json_mode:
         return Unsupported(f"{vendor.name} model '{model}' does not support JSON output", "response_format")
-    if view.images and info is not None and info.vision is False:
+    if view.media and info is not None and info.vision is False:
         return Unsupported(
-            f"{vendor.name} model '{model}' takes text only, and the messages hold an image (an image_url part)",
+            f"{vendor.name} model '{model}' takes text only, and the messages hold a '{view.media}' part",
             "messages",
             "unsupported_value",
         )

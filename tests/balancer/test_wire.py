@@ -15,28 +15,33 @@ def view(messages: object) -> wire.RequestView:
     return wire.chat_view(wire.decode_body(data), len(data))
 
 
+AUDIO = {"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}
+
+
 @pytest.mark.parametrize(
-    ("messages", "images"),
+    ("messages", "media"),
     [
-        ([{"role": "user", "content": "看这张图 image_url"}], False),
-        ([{"role": "user", "content": [{"type": "text", "text": '{"type": "image_url"}'}]}], False),
-        ([{"role": "user", "content": [{"type": "text", "text": "看"}, IMAGE]}], True),
+        ([{"role": "user", "content": "看这张图 image_url"}], ""),
+        ([{"role": "user", "content": [{"type": "text", "text": '{"type": "image_url"}'}]}], ""),
+        ([{"role": "user", "content": [{"type": "text", "text": "看"}, IMAGE]}], "image_url"),
         (
             [
                 {"role": "user", "content": [IMAGE]},
                 {"role": "assistant", "content": "猫"},
                 {"role": "user", "content": "?"},
             ],
-            True,
+            "image_url",
         ),
-        ([{"role": "tool", "tool_call_id": "t", "content": [IMAGE]}], True),
-        ([{"role": "user"}, {"role": "assistant", "content": None}], False),
-        ([{"role": "user", "content": [1, "image_url", None]}], False),
-        ([{"role": "user", "content": [{"type": 3}, {"type": ["image_url"]}, {"image_url": {}}]}], False),
-        ([{"role": "user", "content": {"type": "image_url"}}], False),
+        ([{"role": "tool", "tool_call_id": "t", "content": [IMAGE]}], "image_url"),
+        ([{"role": "user"}, {"role": "assistant", "content": None}], ""),
+        ([{"role": "user", "content": [1, "image_url", None]}], ""),
+        ([{"role": "user", "content": [{"type": 3}, {"type": ["image_url"]}, {"image_url": {}}]}], ""),
+        ([{"role": "user", "content": {"type": "image_url"}}], ""),
+        ([{"role": "user", "content": [{"type": "text", "text": "听"}, AUDIO, IMAGE]}], "input_audio"),
+        ([{"role": "assistant", "content": [{"type": "refusal", "refusal": "不"}]}], "refusal"),
     ],
 )
-def test_images_are_image_parts_in_any_message(messages: object, images: bool) -> None:
-    """``images`` is set by an image_url part in any message's content array (history and tool results too),
-    never by text that names one; content of any other shape is left for the vendor to judge, never a 400 here."""
-    assert view(messages).images is images
+def test_media_is_the_first_part_that_is_not_text(messages: object, media: str) -> None:
+    """``media`` names the first part of any message's content array (history and tool results too) that is not
+    text, never text that names one; content of any other shape is left for the vendor to judge, never a 400 here."""
+    assert view(messages).media == media
