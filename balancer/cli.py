@@ -219,7 +219,13 @@ def cmd_vendors(args: argparse.Namespace) -> int:
         balance = f"GET {v.balance.path} (granted/paid)" if v.balance else "none"
         print(f"{v.name}: {v.title}\n  auth: {v.auth_scheme}\n  balance: {balance}\n  models:")
         for name, m in v.models.items():
-            flags = (("tools", m.tools), ("json", m.json_mode), ("vision", m.vision), ("text only", m.vision is False))
+            flags = (
+                ("tools", m.tools),
+                ("json", m.json_mode),
+                ("no json_schema", m.json_schema is False),
+                ("vision", m.vision),
+                ("text only", m.vision is False),
+            )
             caps = [c for c, on in flags if on]
             price = f"{m.input_price:g}/{m.output_price:g} {m.currency}/M" if m.price_known else "price unknown"
             out = f"{m.max_output:,}" if m.max_output else "-"

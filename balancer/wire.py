@@ -70,6 +70,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
     json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
+    json_schema: bool = False  # ... and to a schema (json_schema: structured output)
     media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
@@ -238,6 +239,7 @@ def chat_view(body: Body, size: int) -> RequestView:
     view.tools = bool(tools)
     fmt = _field(body, "response_format", _response_format, "an object")
     view.json_mode = fmt is not None and fmt.type in ("json_object", "json_schema")
+    view.json_schema = fmt is not None and fmt.type == "json_schema"
     return view
 
 

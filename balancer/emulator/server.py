@@ -179,9 +179,10 @@ class Emulator:
             return self._fault_error(t, fault)
         embeddings = tail.endswith("/embeddings")
         messages = body.get("messages") or []
-        if not embeddings and self._text_only(t, body) and replies.has_image(messages):
+        cannot = None if embeddings else self._cannot(t, body)
+        if cannot is not None:
             t.stats["errors"] += 1
-            return _err(t.dialect.text_only)
+            return _err(cannot)
         prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
         completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
         billed = completion * replies.choices_asked(body)  # every one of the n choices
@@ -206,10 +207,18 @@ class Emulator:
         return web.Response(body=orjson.dumps(reply), content_type="application/json", headers=t.ratelimit_headers())
 
     @staticmethod
-    def _text_only(t: Target, body: dict[str, Any]) -> bool:
-        """The model asked for is one the catalogue marks text-only (``ModelInfo.vision`` False)."""
+    def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
+        """The vendor's 400 for what the model asked for cannot take, as the catalogue marks it: an image for a
+        text-only model (``ModelInfo.vision`` False), a json_schema for one without (``ModelInfo.json_schema``)."""
         info = t.vendor.models.get(str(body.get("model")))
-        return info is not None and info.vision is False
+        if info is None:
+            return None
+        if info.vision is False and replies.has_image(body.get("messages") or []):
+            return t.dialect.text_only
+        fmt = body.get("response_format")
+        if info.json_schema is False and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            return t.dialect.no_json_schema
+        return None
 
     def _fault_error(self, t: Target, fault: FaultSpec) -> web.Response:
         """The vendor's body for an error fault (or the fault's own body), with Retry-After when asked."""

@@ -51,12 +51,15 @@ VENDOR = Vendor(
     # Text only: an image_url part is a 400 "Failed to deserialize the JSON body into the target type:
     # messages[N]: unknown variant `image_url`, expected `text`" on every model (V4 pro and flash:
     # github:rikkahub/rikkahub#1433; chat and reasoner: github:can1357/oh-my-pi#9169), so vision=False.
+    # JSON mode is json_object only: json_schema is a 400 "This response_format type is unavailable now"
+    # (https://api-docs.deepseek.com/api/create-chat-completion lists text and json_object; the body as
+    # github:llm-exe/llm-exe#662 captured it from deepseek-v4-pro and deepseek-chat), so json_schema=False.
     models={
-        "deepseek-flash": ModelInfo(1_000_000, 384_000, 2.0, 8.0, 0.04, vision=False),
-        "deepseek-v4-pro": ModelInfo(1_000_000, 384_000, 9.0, 27.0, 0.30, vision=False),
+        "deepseek-flash": ModelInfo(1_000_000, 384_000, 2.0, 8.0, 0.04, vision=False, json_schema=False),
+        "deepseek-v4-pro": ModelInfo(1_000_000, 384_000, 9.0, 27.0, 0.30, vision=False, json_schema=False),
         # Older names many configs still use.
-        "deepseek-chat": ModelInfo(128_000, 8_192, 2.0, 3.0, 0.2, vision=False),
-        "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0, vision=False),
+        "deepseek-chat": ModelInfo(128_000, 8_192, 2.0, 3.0, 0.2, vision=False, json_schema=False),
+        "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0, vision=False, json_schema=False),
     },
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ERRORS + " (402 Insufficient Balance)"),

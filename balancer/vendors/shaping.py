@@ -16,7 +16,8 @@ from balancer.vendors.base import ModelInfo, Vendor
 
 class Unsupported(Exception):
     """This candidate cannot serve the request as asked: ``param`` names the field it cannot honour (``n``
-    above the vendor's maximum, ``tools`` to a model without tool calling, ``messages`` with an image or any other
+    above the vendor's maximum, ``tools`` to a model without tool calling, ``response_format`` json_schema to one
+    without structured output, ``messages`` with an image or any other
     part that is not text to a text-only model)."""
 
     def __init__(self, message: str, param: str, code: str = "unsupported_parameter") -> None:
@@ -37,6 +38,12 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
         return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
     if view.json_mode and info is not None and not info.json_mode:
         return Unsupported(f"{vendor.name} model '{model}' does not support JSON output", "response_format")
+    if view.json_schema and info is not None and info.json_schema is False:
+        return Unsupported(
+            f"{vendor.name} model '{model}' does not support structured output (response_format type json_schema; "
+            "its JSON mode is json_object)",
+            "response_format",
+        )
     if view.media and info is not None and info.vision is False:
         return Unsupported(
             f"{vendor.name} model '{model}' takes text only, and the messages hold a '{view.media}' part",

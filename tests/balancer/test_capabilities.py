@@ -41,6 +41,8 @@ def capability_routes(cfg: dict[str, Any]) -> None:
     ds, vl = {"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-vl-max"}
     cfg["routes"]["image-first-deepseek"] = {"strategy": "priority", "candidates": [ds, vl]}  # deepseek-chat: text only
     cfg["routes"]["deepseek-only"] = {"candidates": [ds]}
+    plus = {"provider": "qwen", "model": "qwen-plus"}  # structured output not known: forwarded
+    cfg["routes"]["schema-first-deepseek"] = {"strategy": "priority", "candidates": [ds, plus]}
     cfg["routes"]["vision-unknown"] = {"candidates": [{"provider": "qwen", "model": "qwen-plus"}]}  # vision None
 
 
@@ -208,3 +210,47 @@ async def test_a_model_whose_vision_is_not_known_gets_the_image(gw: GatewayHandl
     seen = emulator.record_bodies()
     reply = await gw.client().chat.completions.create(model="vision-unknown", messages=LOOK)
     assert reply.choices[0].message.content and seen[0]["model"] == "qwen-plus" and seen[0]["messages"] == LOOK
+
+
+SCHEMA: Any = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "city",
+        "strict": True,
+        "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    },
+}
+
+
+async def test_structured_output_fails_over_past_a_json_object_only_model(
+    gw: GatewayHandle, emulator: EmulatorHandle
+) -> None:
+    """response_format json_schema skips DeepSeek (JSON mode json_object only: its real answer is a 400 "This
+    response_format type is unavailable now") and the next candidate gets the schema as it came."""
+    seen = emulator.record_bodies()
+    with structlog.testing.capture_logs() as logs:
+        await gw.client().chat.completions.create(
+            model="schema-first-deepseek",
+            messages=[{"role": "user", "content": "北京 as json"}],
+            response_format=SCHEMA,
+        )
+    assert len(seen) == 1 and seen[0]["model"] == "qwen-plus" and seen[0]["response_format"] == SCHEMA
+    done = next(e for e in logs if e["event"] == "request_done")
+    assert [a["result"] for a in done["attempts"]] == ["skipped:unsupported:response_format", "ok"]
+
+
+async def test_structured_output_to_a_json_object_only_route_is_400_and_json_object_is_served(
+    gw: GatewayHandle, emulator: EmulatorHandle
+) -> None:
+    """json_schema on a route of DeepSeek alone: a 400 naming 'response_format' that points to json_object, and
+    nothing sent; json_object on the same route is served."""
+    messages: Any = [{"role": "user", "content": "北京 as json"}]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="deepseek-only", messages=messages, response_format=SCHEMA)
+    err = exc.value.body
+    assert isinstance(err, dict) and err["param"] == "response_format" and "json_object" in err["message"]
+    assert await emulator.requests("deepseek.a") == 0
+    reply = await gw.client().chat.completions.create(
+        model="deepseek-only", messages=messages, response_format={"type": "json_object"}
+    )
+    assert reply.choices[0].message.content

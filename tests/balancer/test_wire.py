@@ -45,3 +45,19 @@ def test_media_is_the_first_part_that_is_not_text(messages: object, media: str) 
     """``media`` names the first part of any message's content array (history and tool results too) that is not
     text, never text that names one; content of any other shape is left for the vendor to judge, never a 400 here."""
     assert view(messages).media == media
+
+
+@pytest.mark.parametrize(
+    ("fmt", "json_mode", "json_schema"),
+    [
+        (None, False, False),
+        ({"type": "text"}, False, False),
+        ({"type": "json_object"}, True, False),
+        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}, True, True),
+    ],
+)
+def test_json_schema_is_structured_output(fmt: object, json_mode: bool, json_schema: bool) -> None:
+    """``json_mode`` is either JSON response_format, ``json_schema`` the structured one alone."""
+    data = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": fmt})
+    v = wire.chat_view(wire.decode_body(data), len(data))
+    assert (v.json_mode, v.json_schema) == (json_mode, json_schema)

@@ -96,6 +96,19 @@ class Dialect:
             }
         },
     )
+    # response_format json_schema to a model the catalogue marks without it (``ModelInfo.json_schema`` False).
+    # Hand-written in OpenAI's envelope.
+    no_json_schema: ErrorReply = (
+        400,
+        {
+            "error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": None,
+            }
+        },
+    )
     # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
     retry_after_ms: bool = False
     # ``data: {...}`` (True) or ``data:{...}`` (Spark).

@@ -111,5 +111,17 @@ DIALECT = Dialect(
             }
         },
     ),
+    # response_format json_schema (JSON mode is json_object only): the body github:llm-exe/llm-exe#662 captured.
+    no_json_schema=(
+        400,
+        {
+            "error": {
+                "message": "This response_format type is unavailable now",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        },
+    ),
     balance=render_balance,
 )

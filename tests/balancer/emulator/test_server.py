@@ -168,3 +168,20 @@ async def test_an_image_to_a_text_only_model_is_the_vendors_400(
     text = {"model": "deepseek-chat", "messages": [{"role": "user", "content": parts[:1]}]}
     async with http.post(emulator.url + "/deepseek/chat/completions", json=text, headers=KEY) as r:
         assert r.status == 200
+
+
+async def test_json_schema_to_a_json_object_only_model_is_the_vendors_400(
+    emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """response_format json_schema to a model the catalogue marks without structured output gets the vendor's 400
+    (DeepSeek's "This response_format type is unavailable now"); json_object to it is answered."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    async with http.post(
+        emulator.url + "/deepseek/chat/completions", json={**MSG, "response_format": fmt}, headers=KEY
+    ) as r:
+        assert (
+            r.status == 400 and (await r.json())["error"]["message"] == "This response_format type is unavailable now"
+        )
+    obj = {**MSG, "response_format": {"type": "json_object"}}
+    async with http.post(emulator.url + "/deepseek/chat/completions", json=obj, headers=KEY) as r:
+        assert r.status == 200

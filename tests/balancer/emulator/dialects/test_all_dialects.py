@@ -50,11 +50,12 @@ def test_server_error_fails_over(name: str) -> None:
 
 @pytest.mark.parametrize("name", VENDORS)
 def test_text_only_body_is_the_clients_request(name: str) -> None:
-    """The dialect's answer to an image for a text-only model is a bad_request: returned to the client, never a
+    """The dialect's answers to an image for a text-only model and to a json_schema for a model without structured
+    output are each a bad_request: returned to the client, never a
     mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
-    status, body = DIALECTS[name].text_only
-    outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
-    assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
+    for status, body in (DIALECTS[name].text_only, DIALECTS[name].no_json_schema):
+        outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
+        assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
 
 
 @pytest.mark.parametrize("name", VENDORS)
