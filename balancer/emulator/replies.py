@@ -29,6 +29,14 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def output_limit(body: dict[str, Any], ignores_max_completion_tokens: bool) -> int:
+    """The completion tokens the request allows: max_completion_tokens, else max_tokens; a vendor that knows
+    max_tokens alone ignores the other (``Dialect.ignores_max_completion_tokens``)."""
+    limit = "max_tokens" if ignores_max_completion_tokens else "max_completion_tokens"
+    asked = body.get(limit) or body.get("max_tokens")
+    return int(asked or 1 << 30)
+
+
 def has_image(messages: list[Any]) -> bool:
     """Whether a message's content is a list with an image part."""
     return any(

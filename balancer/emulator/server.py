@@ -184,7 +184,8 @@ class Emulator:
             t.stats["errors"] += 1
             return _err(cannot)
         prompt = replies.count_tokens(str(body.get("input", ""))) if embeddings else replies.prompt_tokens(messages)
-        completion = 0 if embeddings else min(self.reply_tokens, int(body.get("max_tokens") or 1 << 30))
+        limit = replies.output_limit(body, t.dialect.ignores_max_completion_tokens)
+        completion = 0 if embeddings else min(self.reply_tokens, limit)
         billed = completion * replies.choices_asked(body)  # every one of the n choices
         refused = t.admit(prompt + billed)
         if refused is not None:

@@ -49,6 +49,9 @@ class Quirks:
     max_n: int | None = None
     # OpenAI fields the vendor refuses; dropped from the request and the drop logged.
     unsupported: tuple[str, ...] = ()
+    # Knows max_tokens but not max_completion_tokens, which it ignores (the client's limit would be lost):
+    # the gateway sends the limit as max_tokens and logs the rename.
+    max_tokens_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import msgspec
 
 from balancer import wire
 from balancer.errors import Failure
-from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Vendor
+from balancer.vendors.base import Balance, BalanceProbe, ErrorRule, ModelInfo, Quirks, Vendor
 
 _ERRORS = "https://api-docs.deepseek.com/quick_start/error_codes"
 
@@ -61,6 +61,10 @@ VENDOR = Vendor(
         "deepseek-chat": ModelInfo(128_000, 8_192, 2.0, 3.0, 0.2, vision=False, json_schema=False),
         "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0, vision=False, json_schema=False),
     },
+    # The API documents max_tokens alone (https://api-docs.deepseek.com/api/create-chat-completion) and ignores
+    # max_completion_tokens: 5 of it gave 76 tokens on deepseek-v4-flash, 5 of max_tokens gave 5
+    # (github:earendil-works/pi#8018, against api.deepseek.com).
+    quirks=Quirks(max_tokens_only=True),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ERRORS + " (402 Insufficient Balance)"),
         ErrorRule(

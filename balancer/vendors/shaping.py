@@ -83,6 +83,9 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
     for name in q.unsupported:
         if body.pop(name, None) is not None:
             out.append(f"dropped {name}")
+    if q.max_tokens_only and "max_completion_tokens" in body:
+        body["max_tokens"] = body.pop("max_completion_tokens")
+        out.append("renamed max_completion_tokens to max_tokens")
     _clamp(body, "temperature", view.temperature, q.temperature, out)
     _clamp(body, "top_p", view.top_p, q.top_p, out)
     if info is not None and info.max_output is not None and (view.max_tokens or 0) > info.max_output:

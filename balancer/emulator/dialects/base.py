@@ -109,6 +109,8 @@ class Dialect:
             }
         },
     )
+    # Limits the reply by max_tokens alone, ignoring max_completion_tokens (DeepSeek).
+    ignores_max_completion_tokens: bool = False
     # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).
     retry_after_ms: bool = False
     # ``data: {...}`` (True) or ``data:{...}`` (Spark).

@@ -123,5 +123,7 @@ DIALECT = Dialect(
             }
         },
     ),
+    # max_completion_tokens 5 gave 76 tokens, max_tokens 5 gave 5 (github:earendil-works/pi#8018, deepseek-v4-flash).
+    ignores_max_completion_tokens=True,
     balance=render_balance,
 )

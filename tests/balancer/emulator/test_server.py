@@ -185,3 +185,20 @@ async def test_json_schema_to_a_json_object_only_model_is_the_vendors_400(
     obj = {**MSG, "response_format": {"type": "json_object"}}
     async with http.post(emulator.url + "/deepseek/chat/completions", json=obj, headers=KEY) as r:
         assert r.status == 200
+
+
+async def test_max_completion_tokens_is_honoured_where_the_vendor_knows_it(
+    emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """max_completion_tokens limits the reply of a vendor that knows it (Qwen here) and not DeepSeek's, which knows
+    max_tokens alone (``Dialect.ignores_max_completion_tokens``); max_tokens limits both."""
+    usage = {}
+    for target, field in (
+        ("qwen", "max_completion_tokens"),
+        ("deepseek", "max_completion_tokens"),
+        ("deepseek", "max_tokens"),
+    ):
+        async with http.post(emulator.url + f"/{target}/chat/completions", json={**MSG, field: 2}, headers=KEY) as r:
+            usage[target, field] = (await r.json())["usage"]["completion_tokens"]
+    assert usage["qwen", "max_completion_tokens"] == 2 and usage["deepseek", "max_tokens"] == 2
+    assert usage["deepseek", "max_completion_tokens"] > 2

@@ -29,3 +29,16 @@ async def test_wrong_key(make_gateway: GatewayFactory, emulator: EmulatorHandle)
 async def test_balance_poll(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
     """GET /user/balance: granted and topped-up money apart; empty disables, a top-up re-enables."""
     await kit.balance(await kit.gateway(make_gateway, CASE), emulator, CASE)
+
+
+async def test_max_completion_tokens_is_sent_as_max_tokens(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """DeepSeek ignores max_completion_tokens (the openai SDK's newer name): the gateway sends the limit as
+    max_tokens, so the reply stops there (the emulator plays DeepSeek ignoring the other name), and logs the rename."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    assert await kit.dropped(gw, {"max_completion_tokens": 3}) == ["renamed max_completion_tokens to max_tokens"]
+    assert seen[-1]["max_tokens"] == 3 and "max_completion_tokens" not in seen[-1]
+    reply = await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, max_completion_tokens=3)
+    assert reply.usage is not None and reply.usage.completion_tokens == 3
