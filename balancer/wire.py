@@ -72,6 +72,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
     json_schema: bool = False  # ... and to a schema (json_schema: structured output)
     media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
+    developer: bool = False  # a message has the role "developer" (OpenAI's newer name for system instructions)
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -231,7 +232,9 @@ def _message_error(error: str) -> GatewayError:
 
 def chat_view(body: Body, size: int) -> RequestView:
     view = _view(body, size)
-    view.media = next((t for m in _check_messages(body) if (t := _media(m.content))), "")
+    messages = _check_messages(body)
+    view.media = next((t for m in messages if (t := _media(m.content))), "")
+    view.developer = any(m.role == "developer" for m in messages)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True
@@ -298,6 +301,19 @@ def encode_body(body: Body) -> bytes:
 
 def raw(value: Any) -> msgspec.Raw:
     return msgspec.Raw(encoder.encode(value))
+
+
+_message_fields = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+_SYSTEM = msgspec.Raw(b'"system"')
+
+
+def developer_as_system(messages: msgspec.Raw) -> msgspec.Raw:
+    """``messages`` with every "developer" role sent as "system" (each message's other fields kept byte for byte)."""
+    out = _message_fields.decode(messages)
+    for m in out:
+        if _str.decode(m["role"]) == "developer":
+            m["role"] = _SYSTEM
+    return msgspec.Raw(encoder.encode(out))
 
 
 _T = TypeVar("_T")

@@ -209,12 +209,16 @@ class Emulator:
 
     @staticmethod
     def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
-        """The vendor's 400 for what the model asked for cannot take, as the catalogue marks it: an image for a
-        text-only model (``ModelInfo.vision`` False), a json_schema for one without (``ModelInfo.json_schema``)."""
+        """The vendor's 400 for what it cannot take: a role it does not know (its dialect says), and as the catalogue
+        marks the model, an image for a text-only one (``ModelInfo.vision`` False), a json_schema for one without
+        (``ModelInfo.json_schema``)."""
+        messages = body.get("messages") or []
+        if t.dialect.no_developer_role and any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
+            return t.dialect.no_developer_role
         info = t.vendor.models.get(str(body.get("model")))
         if info is None:
             return None
-        if info.vision is False and replies.has_image(body.get("messages") or []):
+        if info.vision is False and replies.has_image(messages):
             return t.dialect.text_only
         fmt = body.get("response_format")
         if info.json_schema is False and isinstance(fmt, dict) and fmt.get("type") == "json_schema":

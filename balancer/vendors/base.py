@@ -52,6 +52,8 @@ class Quirks:
     # Knows max_tokens but not max_completion_tokens, which it ignores (the client's limit would be lost):
     # the gateway sends the limit as max_tokens and logs the rename.
     max_tokens_only: bool = False
+    # Refuses the role "developer" (OpenAI's newer name for system instructions): sent as "system", logged.
+    developer_as_system: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,10 @@ VENDOR = Vendor(
     # The API documents max_tokens alone (https://api-docs.deepseek.com/api/create-chat-completion) and ignores
     # max_completion_tokens: 5 of it gave 76 tokens on deepseek-v4-flash, 5 of max_tokens gave 5
     # (github:earendil-works/pi#8018, against api.deepseek.com).
-    quirks=Quirks(max_tokens_only=True),
+    # Roles are system, user, assistant and tool: "developer" is a 400 "messages[0].role: unknown variant
+    # `developer`, expected one of `system`, `user`, `assistant`, `tool`" (github:BenedictKing/ccx#149 has the body;
+    # github:earendil-works/pi#1048), so it is sent as "system", which it means.
+    quirks=Quirks(max_tokens_only=True, developer_as_system=True),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ERRORS + " (402 Insufficient Balance)"),
         ErrorRule(

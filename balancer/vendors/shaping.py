@@ -83,6 +83,9 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
     for name in q.unsupported:
         if body.pop(name, None) is not None:
             out.append(f"dropped {name}")
+    if q.developer_as_system and view.developer:
+        body["messages"] = wire.developer_as_system(body["messages"])
+        out.append("role developer sent as system")
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 import pytest
 
@@ -61,3 +62,19 @@ def test_json_schema_is_structured_output(fmt: object, json_mode: bool, json_sch
     data = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": fmt})
     v = wire.chat_view(wire.decode_body(data), len(data))
     assert (v.json_mode, v.json_schema) == (json_mode, json_schema)
+
+
+def test_developer_as_system_renames_the_role_and_keeps_the_rest() -> None:
+    """Every "developer" role (an escaped spelling too) becomes "system"; every other field of every message is
+    kept as it came, key order included."""
+    raw = (
+        b'[{"content": "\\u89c4\\u5219", "role": "\\u0064eveloper"}, {"role":"user","content":[{"type":"text","text":"x"}]},'
+        b' {"role": "developer", "name": "r", "content": "y"}]'
+    )
+    out = bytes(wire.developer_as_system(msgspec.Raw(raw)))
+    assert orjson.loads(out) == [
+        {"content": "规则", "role": "system"},
+        {"role": "user", "content": [{"type": "text", "text": "x"}]},
+        {"role": "system", "name": "r", "content": "y"},
+    ]
+    assert b'"content":"\\u89c4\\u5219"' in out and out.index(b"content") < out.index(b"role")

@@ -123,6 +123,20 @@ DIALECT = Dialect(
             }
         },
     ),
+    # Roles are system, user, assistant and tool (and its own latest_reminder): the body as
+    # github:BenedictKing/ccx#149 quotes it (2026-05).
+    no_developer_role=(
+        400,
+        {
+            "error": {
+                "message": "Failed to deserialize the JSON body into the target type: messages[0].role: unknown variant "
+                "`developer`, expected one of `system`, `user`, `assistant`, `tool`, `latest_reminder` at line 1 column 30",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        },
+    ),
     # max_completion_tokens 5 gave 76 tokens, max_tokens 5 gave 5 (github:earendil-works/pi#8018, deepseek-v4-flash).
     ignores_max_completion_tokens=True,
     balance=render_balance,

@@ -189,8 +189,9 @@ async def no_balance(gw: GatewayHandle, case: Case) -> None:
 
 
 async def dropped(gw: GatewayHandle, fields: dict[str, Any]) -> list[str]:
-    """What request_done says was adjusted when ``fields`` are sent to the vendor-only route."""
+    """What request_done says was adjusted when ``fields`` (messages too, else MESSAGES) are sent to the vendor-only
+    route."""
     with structlog.testing.capture_logs() as logs:
-        await gw.client().chat.completions.create(model="v-only", messages=MESSAGES, **fields)
+        await gw.client().chat.completions.create(model="v-only", **{"messages": MESSAGES, **fields})
         done = await request_done(logs)
     return list(done.get("adjusted", []))

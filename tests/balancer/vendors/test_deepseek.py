@@ -42,3 +42,16 @@ async def test_max_completion_tokens_is_sent_as_max_tokens(
     assert seen[-1]["max_tokens"] == 3 and "max_completion_tokens" not in seen[-1]
     reply = await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, max_completion_tokens=3)
     assert reply.usage is not None and reply.usage.completion_tokens == 3
+
+
+async def test_the_developer_role_is_sent_as_system(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """DeepSeek refuses the role "developer" (the emulator answers its 400): the gateway sends it as "system", the
+    rest of every message as it came, and logs the change."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    messages = [
+        {"role": "developer", "content": "只用中文回答。", "name": "规则"},
+        {"role": "user", "content": [{"type": "text", "text": "你好"}]},
+    ]
+    assert await kit.dropped(gw, {"messages": messages}) == ["role developer sent as system"]
+    assert seen[-1]["messages"] == [{**messages[0], "role": "system"}, messages[1]]

@@ -50,10 +50,11 @@ def test_server_error_fails_over(name: str) -> None:
 
 @pytest.mark.parametrize("name", VENDORS)
 def test_text_only_body_is_the_clients_request(name: str) -> None:
-    """The dialect's answers to an image for a text-only model and to a json_schema for a model without structured
-    output are each a bad_request: returned to the client, never a
+    """The dialect's answers to an image for a text-only model, to a json_schema for a model without structured
+    output and to a role it does not know are each a bad_request: returned to the client, never a
     mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
-    for status, body in (DIALECTS[name].text_only, DIALECTS[name].no_json_schema):
+    d = DIALECTS[name]
+    for status, body in (d.text_only, d.no_json_schema, *([d.no_developer_role] if d.no_developer_role else [])):
         outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
         assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
 
