@@ -17,7 +17,7 @@ its price was not found — neither is an OpenAI-style files + batches API the g
 from __future__ import annotations
 
 from balancer.errors import Failure
-from balancer.vendors.base import ErrorRule, ModelInfo, Vendor
+from balancer.vendors.base import ErrorRule, ModelInfo, Quirks, Vendor
 
 _COMMON = "https://www.volcengine.com/docs/82379/1299023"  # 公共错误码
 _CODES = "https://www.volcengine.com/docs/82379/1099476"  # 错误码
@@ -36,6 +36,9 @@ VENDOR = Vendor(
         "doubao-1-5-thinking-pro-250415": ModelInfo(131_072, 16_384, 4.0, 16.0),
         "doubao-embedding-text-240715": ModelInfo(4_096, None, 0.5, 0.0, kind="embeddings"),
     },
+    # The role "developer" is a 400 InvalidParameter "... invalid value: `developer`, supported values are: `system`,
+    # `assistant`, `user`, `tool`" (github:agno-agi/agno#6697): sent as "system".
+    quirks=Quirks(developer_as_system=True),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, code="AccountOverdueError", source=_COMMON + " (403 AccountOverdueError)"),
         ErrorRule(Failure.AUTH_FAILED, code="AuthenticationError", source=_COMMON + " (401 AuthenticationError)"),

@@ -53,7 +53,9 @@ VENDOR = Vendor(
     },
     # n must be 1 when temperature is near 0 (https://platform.kimi.ai/docs/api/models-overview): not a fixed cap,
     # so no max_n is declared; set extra max_n per provider if needed.
-    quirks=Quirks(usage_in_choice=True, temperature=(0.0, 1.0), top_p=(0.0, 1.0)),
+    # The role "developer" is refused ("unsupported role ROLE_UNSPECIFIED", github:openclaw/openclaw#21911, kimi-k2.5;
+    # no body quoted): sent as "system".
+    quirks=Quirks(usage_in_choice=True, temperature=(0.0, 1.0), top_p=(0.0, 1.0), developer_as_system=True),
     errors=(
         ErrorRule(
             Failure.QUOTA_EXHAUSTED,

@@ -30,7 +30,8 @@ VENDOR = Vendor(
         "MiniMax-Text-01": ModelInfo(1_000_192, 40_000, 1.0, 8.0),
     },
     # n = 1 only and temperature (0, 1] with 0 rejected: https://platform.minimax.io/docs/api-reference/text-openai-api
-    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1),
+    # The role "developer" is 2013 "invalid params, invalid role: developer" (github:openclaw/openclaw#3022): sent as "system".
+    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1, developer_as_system=True),
     errors=(
         ErrorRule(Failure.AUTH_FAILED, code="1004", source=_CODES + " (1004 not authorized / token not match group)"),
         ErrorRule(Failure.AUTH_FAILED, code="2049", source=_CODES + " (2049 invalid api key)"),

@@ -41,7 +41,9 @@ VENDOR = Vendor(
     },
     # temperature [0, 2) and top_p (0, 1] are the commonly cited ranges (unconfirmed; see research §20;
     # override per provider with extra temperature/top_p "lo,hi").
-    quirks=Quirks(temperature=(0.0, 1.99), top_p=(0.01, 1.0)),
+    # The role "developer" is a 400 "developer is not one of ['system', 'assistant', 'user', 'tool', 'function']"
+    # (github:BenedictKing/ccx#161, github:openclaw/openclaw#14040): sent as "system".
+    quirks=Quirks(temperature=(0.0, 1.99), top_p=(0.01, 1.0), developer_as_system=True),
     # OpenAI-compatible files + batches under compatible-mode (https://help.aliyun.com/zh/dashscope/developer-reference/openai-batch-interface:
     # purpose=batch, completion_window 24h, ≤50,000 requests and 100 MB a file); "50% of the cost of real-time
     # inference" (https://help.aliyun.com/en/model-studio/batch-inference).

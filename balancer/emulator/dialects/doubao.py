@@ -60,4 +60,12 @@ DIALECT = Dialect(
         "service in the Ark Console.",
         "NotFound",
     ),
+    # The role "developer", as github:agno-agi/agno#6697 quotes Ark's answer (2026-02).
+    no_developer_role=_err(
+        400,
+        "InvalidParameter",
+        "The parameter `messages.role` specified in the request are not valid: invalid value: `developer`, supported "
+        f"values are: `system`, `assistant`, `user`, `tool`. {_RID}",
+        "BadRequest",
+    ),
 )

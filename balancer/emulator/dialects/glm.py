@@ -54,4 +54,6 @@ DIALECT = Dialect(
     context_length=(400, _err("1261", "Prompt 超长")),
     model_unavailable=(400, _err("1211", "模型不存在，请检查模型代码")),
     check_auth=check_auth,
+    # The role "developer": 1214 with the message github:openclaw/openclaw#23256 gives (2026-02).
+    no_developer_role=(400, _err("1214", "角色信息不正确")),
 )

@@ -80,4 +80,10 @@ DIALECT = Dialect(
         },
     ),
     balance=render_balance,
+    # The role "developer": hand-written from "unsupported role ROLE_UNSPECIFIED", as github:openclaw/openclaw#21911
+    # paraphrases kimi-k2.5's answer (no body quoted).
+    no_developer_role=(
+        400,
+        {"error": {"message": "unsupported role ROLE_UNSPECIFIED", "type": "invalid_request_error"}},
+    ),
 )

@@ -23,4 +23,6 @@ DIALECT = Dialect(
     bad_request=_err(2013, "invalid params"),
     server_error=_err(1033, "system error"),
     model_unavailable=_err(2013, "invalid params, fail to get model info"),  # as a third-party guide quotes it
+    # The role "developer": 2013 "invalid params, invalid role: developer" (github:openclaw/openclaw#3022, MiniMax-M2.1).
+    no_developer_role=_err(2013, "invalid params, invalid role: developer"),
 )

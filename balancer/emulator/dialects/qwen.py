@@ -69,4 +69,12 @@ DIALECT = Dialect(
             "invalid_request_error",
         ),
     ),
+    # The role "developer", as github:BenedictKing/ccx#161 quotes compatible mode's answer (2026-05).
+    no_developer_role=(
+        400,
+        _err(
+            "developer is not one of ['system', 'assistant', 'user', 'tool', 'function'] - 'messages.['0].role'",
+            "invalid_request_error",
+        ),
+    ),
 )

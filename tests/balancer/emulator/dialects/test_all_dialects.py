@@ -60,6 +60,13 @@ def test_text_only_body_is_the_clients_request(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", VENDORS)
+def test_a_vendor_that_refuses_the_developer_role_gets_system(name: str) -> None:
+    """Where the emulator plays a vendor refusing the role "developer" (its sourced body), the vendor's quirks send
+    it as "system", and only there: the two facts are kept apart, in the dialect and in the vendor."""
+    assert (DIALECTS[name].no_developer_role is not None) is REGISTRY[name].quirks.developer_as_system
+
+
+@pytest.mark.parametrize("name", VENDORS)
 def test_rate_limit_body_is_an_error_even_at_200(name: str) -> None:
     """The dialect's rate-limit body served with HTTP 200 is still not a success."""
     _, body = DIALECTS[name].rate_limit
