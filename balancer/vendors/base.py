@@ -28,6 +28,8 @@ class ModelInfo:
     tools: bool = True
     json_mode: bool = True
     json_schema: bool | None = None  # structured output (response_format json_schema); None: not known
+    # The sampling temperature this model accepts, where it differs from the vendor's (``Quirks.temperature``).
+    temperature: tuple[float, float] | None = None
     vision: bool | None = None  # True: takes images; False: text parts only; None: not known (the vendor judges)
     price_known: bool = True  # False: no list price found (the 0.0 above means "unknown", not free)
 

@@ -44,9 +44,12 @@ VENDOR = Vendor(
     # Images: the K2 line from k2.5 on takes them (k2.6: https://help.aliyun.com/en/model-studio/kimi-api-by-moonshot-ai;
     # k3: github:aaif-goose/goose#11814); moonshot-v1's vision models are the separate -vision-preview ids
     # (https://platform.kimi.ai/docs/guide/use-kimi-vision-model), so the plain ones take text only.
+    # K2.6 and K3 think by default and then take temperature 1 alone: any other is a 400 "invalid temperature: only 1
+    # is allowed for this model" (k2.6 0 and 0.6 refused, 1 served: github:kodustech/kodus-ai#1120 against
+    # api.moonshot.ai; k3: github:XCNXNXNX/dsh-portable-tavern#1). With thinking turned off it is 0.6 alone.
     models={
-        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0, vision=True),
-        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5, vision=True),
+        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0, temperature=(1.0, 1.0), vision=True),
+        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5, temperature=(1.0, 1.0), vision=True),
         "moonshot-v1-8k": ModelInfo(8_192, 4_096, 2.0, 10.0, vision=False),
         "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0, vision=False),
         "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0, vision=False),

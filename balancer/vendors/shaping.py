@@ -89,7 +89,8 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")
-    _clamp(body, "temperature", view.temperature, q.temperature, out)
+    temperature = info.temperature if info is not None and info.temperature is not None else q.temperature
+    _clamp(body, "temperature", view.temperature, temperature, out)
     _clamp(body, "top_p", view.top_p, q.top_p, out)
     if info is not None and info.max_output is not None and (view.max_tokens or 0) > info.max_output:
         key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"

@@ -111,6 +111,8 @@ class Dialect:
     )
     # The answer to a message with the role "developer", for a vendor that does not know it (None: known).
     no_developer_role: ErrorReply | None = None
+    # Models that take one temperature alone (model -> it): another is a 400 in OpenAI's envelope, worded as Kimi's.
+    temperature_only: Mapping[str, float] = field(default_factory=dict)
     # Limits the reply by max_tokens alone, ignoring max_completion_tokens (DeepSeek).
     ignores_max_completion_tokens: bool = False
     # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).

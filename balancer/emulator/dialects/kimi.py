@@ -82,6 +82,8 @@ DIALECT = Dialect(
     balance=render_balance,
     # The role "developer": hand-written from "unsupported role ROLE_UNSPECIFIED", as github:openclaw/openclaw#21911
     # paraphrases kimi-k2.5's answer (no body quoted).
+    # kimi-k2.6 and kimi-k3 think by default: temperature 1 alone (github:kodustech/kodus-ai#1120; dsh-portable-tavern#1).
+    temperature_only={"kimi-k2.6": 1.0, "kimi-k3": 1.0},
     no_developer_role=(
         400,
         {"error": {"message": "unsupported role ROLE_UNSPECIFIED", "type": "invalid_request_error"}},

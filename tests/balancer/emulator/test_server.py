@@ -202,3 +202,16 @@ async def test_max_completion_tokens_is_honoured_where_the_vendor_knows_it(
             usage[target, field] = (await r.json())["usage"]["completion_tokens"]
     assert usage["qwen", "max_completion_tokens"] == 2 and usage["deepseek", "max_tokens"] == 2
     assert usage["deepseek", "max_completion_tokens"] > 2
+
+
+async def test_a_model_with_one_temperature_refuses_another(
+    emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """kimi-k2.6 answers Kimi's 400 "invalid temperature: only 1 is allowed for this model" to 0.7, and serves 1 or
+    no temperature at all."""
+    k26 = {**MSG, "model": "kimi-k2.6"}
+    async with http.post(emulator.url + "/kimi/chat/completions", json={**k26, "temperature": 0.7}, headers=KEY) as r:
+        assert r.status == 400 and "only 1 is allowed" in (await r.json())["error"]["message"]
+    for body in ({**k26, "temperature": 1}, k26):
+        async with http.post(emulator.url + "/kimi/chat/completions", json=body, headers=KEY) as r:
+            assert r.status == 200

@@ -49,3 +49,15 @@ def test_403_insufficient_balance_variant() -> None:
     bal = {"error": {"message": "Your account balance is insufficient", "type": "permission_denied_error"}}
     assert _class(403, bal) is Failure.QUOTA_EXHAUSTED
     assert _class(403, {"error": {"message": "no", "type": "permission_denied_error"}}) is Failure.AUTH_FAILED
+
+
+async def test_k2_6_takes_temperature_1_alone(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """kimi-k2.6 refuses any temperature but 1 (the emulator answers Kimi's 400 for it): a client's 0.7 is sent as
+    1 and the change logged; moonshot-v1-8k keeps the vendor's range, so its 0.7 goes as it came."""
+    seen = emulator.record_bodies()
+    k26 = await kit.gateway(make_gateway, kit.Case("kimi", "kimi-k2.6"))
+    assert await kit.dropped(k26, {"temperature": 0.7}) == ["temperature 0.7->1.0"]
+    assert seen[-1]["temperature"] == 1.0
+    v1 = await kit.gateway(make_gateway, CASE)
+    assert await kit.dropped(v1, {"temperature": 0.7}) == []
+    assert seen[-1]["temperature"] == 0.7
