@@ -229,7 +229,7 @@ class Emulator:
         if info.vision is False and replies.has_image(messages):
             return t.dialect.text_only
         fmt = body.get("response_format")
-        if info.json_schema is False and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        if info.json_schema is False and isinstance(fmt, dict) and fmt.get("type") == "json_schema":  # None: ignored
             return t.dialect.no_json_schema
         return None
 

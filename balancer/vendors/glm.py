@@ -61,11 +61,15 @@ VENDOR = Vendor(
     sign=sign,
     base_url="https://open.bigmodel.cn/api/paas/v4",
     docs=_CODES,
+    # Text only (the vision models are the separate GLM-V ones): an image part is a 1210 "messages.content.type
+    # 参数非法，取值范围 ['text']" (glm-4.6 and glm-5: github:TriDefender/zcode-api#26). JSON mode is json_object: a
+    # json_schema is answered 200 with the schema ignored (glm-5.3-flash: github:hugalafutro/model-hotel#896), so the
+    # gateway sends it elsewhere rather than let an answer that need not match the schema through.
     models={
-        "glm-5.3": ModelInfo(1_000_000, 131_072, 8.0, 28.0, 2.0),
-        "glm-4-plus": ModelInfo(128_000, 4_096, 5.0, 5.0),
-        "glm-4-air": ModelInfo(128_000, 4_096, 0.5, 0.5),
-        "glm-4-flash": ModelInfo(128_000, 4_096, 0.0, 0.0),
+        "glm-5.3": ModelInfo(1_000_000, 131_072, 8.0, 28.0, 2.0, vision=False, json_schema=False),
+        "glm-4-plus": ModelInfo(128_000, 4_096, 5.0, 5.0, vision=False, json_schema=False),
+        "glm-4-air": ModelInfo(128_000, 4_096, 0.5, 0.5, vision=False, json_schema=False),
+        "glm-4-flash": ModelInfo(128_000, 4_096, 0.0, 0.0, vision=False, json_schema=False),
         "embedding-3": ModelInfo(8_192, None, 0.5, 0.0, kind="embeddings"),
     },
     # Historical docs: temperature (0, 1] with 0 excluded; one-api clamps into [0, 1].

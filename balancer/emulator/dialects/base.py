@@ -97,8 +97,8 @@ class Dialect:
         },
     )
     # response_format json_schema to a model the catalogue marks without it (``ModelInfo.json_schema`` False).
-    # Hand-written in OpenAI's envelope.
-    no_json_schema: ErrorReply = (
+    # Hand-written in OpenAI's envelope; None: answered, the schema ignored (GLM).
+    no_json_schema: ErrorReply | None = (
         400,
         {
             "error": {

@@ -56,4 +56,8 @@ DIALECT = Dialect(
     check_auth=check_auth,
     # The role "developer": 1214 with the message github:openclaw/openclaw#23256 gives (2026-02).
     no_developer_role=(400, _err("1214", "角色信息不正确")),
+    # An image part to a text model: 1210 as github:TriDefender/zcode-api#26 quotes it (glm-4.6, glm-5).
+    text_only=(400, _err("1210", "messages.content.type 参数非法，取值范围 ['text']")),
+    # json_schema: answered, the schema ignored (github:hugalafutro/model-hotel#896, glm-5.3-flash).
+    no_json_schema=None,
 )

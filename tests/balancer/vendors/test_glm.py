@@ -6,8 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import aiohttp
+import openai
+import pytest
+import structlog
 
 from balancer.vendors import glm
 from tests.balancer.vendors import kit
@@ -75,3 +79,23 @@ async def test_daily_cap_1304_resets_at_midnight(make_gateway: GatewayFactory, e
     assert await kit.served_by(gw) == "backup"
     health = gw.gw.store.health("v", CASE.model, gw.clock())
     assert health.reason == "cooldown:quota_exhausted" and health.until - gw.clock() <= 86400
+
+
+async def test_structured_output_goes_past_glm_which_would_ignore_the_schema(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """GLM answers a json_schema with 200 and the schema ignored (the emulator plays that): the gateway sends it to
+    the route's next candidate instead (here OpenAI), and on GLM alone answers a 400 naming response_format."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    with structlog.testing.capture_logs() as logs:
+        raw = await gw.client().chat.completions.with_raw_response.create(
+            model="v", messages=kit.MESSAGES, response_format=fmt
+        )
+        done = await kit.request_done(logs)
+    assert raw.headers["x-qiao-provider"] == "backup" and [b["model"] for b in seen] == ["gpt-4.1"]
+    assert [a["result"] for a in done["attempts"]] == ["skipped:unsupported:response_format", "ok"]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, response_format=fmt)
+    assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "response_format"

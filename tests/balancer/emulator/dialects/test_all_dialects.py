@@ -54,7 +54,7 @@ def test_text_only_body_is_the_clients_request(name: str) -> None:
     output and to a role it does not know are each a bad_request: returned to the client, never a
     mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
     d = DIALECTS[name]
-    for status, body in (d.text_only, d.no_json_schema, *([d.no_developer_role] if d.no_developer_role else [])):
+    for status, body in (d.text_only, *(r for r in (d.no_json_schema, d.no_developer_role) if r is not None)):
         outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
         assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
 
