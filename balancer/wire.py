@@ -52,8 +52,13 @@ class _ResponseFormat(msgspec.Struct):
     type: str
 
 
+class _ToolChoice(msgspec.Struct):
+    type: str = ""  # "function" for a named tool
+
+
 _stream_options = msgspec.json.Decoder(StreamOptions | None)
 _response_format = msgspec.json.Decoder(_ResponseFormat | None)
+_tool_choice = msgspec.json.Decoder(str | _ToolChoice | None)
 _messages = msgspec.json.Decoder(list[_Message] | None)
 _parts = msgspec.json.Decoder(list[_Part])
 
@@ -69,6 +74,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     temperature: float | None = None
     top_p: float | None = None
     tools: bool = False  # the request offers tools (a non-empty 'tools' array)
+    tool_choice: str = ""  # "auto", "none", "required", or an object's type ("function": a named tool); "": absent
     json_mode: bool = False  # response_format asks for JSON (json_object or json_schema)
     json_schema: bool = False  # ... and to a schema (json_schema: structured output)
     media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
@@ -240,6 +246,8 @@ def chat_view(body: Body, size: int) -> RequestView:
         view.include_usage = opts.include_usage is True
     tools = _field(body, "tools", _list, "an array of tools")
     view.tools = bool(tools)
+    choice = _field(body, "tool_choice", _tool_choice, "a string or an object")
+    view.tool_choice = choice if isinstance(choice, str) else choice.type if choice is not None else ""
     fmt = _field(body, "response_format", _response_format, "an object")
     view.json_mode = fmt is not None and fmt.type in ("json_object", "json_schema")
     view.json_schema = fmt is not None and fmt.type == "json_schema"

@@ -37,6 +37,14 @@ def output_limit(body: dict[str, Any], ignores_max_completion_tokens: bool) -> i
     return int(asked or 1 << 30)
 
 
+def tool_choice_of(body: dict[str, Any]) -> str:
+    """The request's tool_choice: its string, or an object's type ("function": a named tool); "" when absent."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        return str(choice.get("type", ""))
+    return choice if isinstance(choice, str) else ""
+
+
 def has_image(messages: list[Any]) -> bool:
     """Whether a message's content is a list with an image part."""
     return any(

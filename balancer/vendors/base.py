@@ -54,6 +54,8 @@ class Quirks:
     # Knows max_tokens but not max_completion_tokens, which it ignores (the client's limit would be lost):
     # the gateway sends the limit as max_tokens and logs the rename.
     max_tokens_only: bool = False
+    # The tool_choice values it accepts ("function": a named tool); another skips the candidate. None: any.
+    tool_choice: tuple[str, ...] | None = None
     # Refuses the role "developer" (OpenAI's newer name for system instructions): sent as "system", logged.
     developer_as_system: bool = False
 

@@ -74,8 +74,16 @@ VENDOR = Vendor(
     },
     # Historical docs: temperature (0, 1] with 0 excluded; one-api clamps into [0, 1].
     # The role "developer" is a 400 1214 "Incorrect role information" (github:vastsa/PI-Desktop#30,
-    # github:openclaw/openclaw#23256): sent as "system".
-    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 0.99), developer_as_system=True),
+    # github:openclaw/openclaw#23256): sent as "system". tool_choice is auto alone ("Tool choice must be auto":
+    # github:vectorize-io/hindsight#4246) and the limit is max_tokens alone (both in AgentScope's GLM notes,
+    # https://java.agentscope.io/v2/en/integration/model/glm).
+    quirks=Quirks(
+        temperature=(0.01, 1.0),
+        top_p=(0.01, 0.99),
+        developer_as_system=True,
+        tool_choice=("auto",),
+        max_tokens_only=True,
+    ),
     # POST /paas/v4/files (purpose=batch) and /paas/v4/batches with endpoint "/v4/chat/completions"
     # (https://docs.bigmodel.cn/api-reference/批处理-api/创建批处理任务); "价格降低 50%" in the Batch API guide
     # (docs.bigmodel.cn/cn/guide/tools/batch, read in its mintlify mirror).

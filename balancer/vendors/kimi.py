@@ -58,7 +58,16 @@ VENDOR = Vendor(
     # so no max_n is declared; set extra max_n per provider if needed.
     # The role "developer" is refused ("unsupported role ROLE_UNSPECIFIED", github:openclaw/openclaw#21911, kimi-k2.5;
     # no body quoted): sent as "system".
-    quirks=Quirks(usage_in_choice=True, temperature=(0.0, 1.0), top_p=(0.0, 1.0), developer_as_system=True),
+    # tool_choice "required" is not supported (Kimi's docs as github:pydantic/pydantic-ai#2211 quotes them), and with
+    # thinking on (K2.6's default) neither it nor a named tool ("tool_choice 'required' is incompatible with thinking
+    # enabled": github:AstrBotDevs/AstrBot#7805; github:can1357/oh-my-pi#1077): none and auto alone.
+    quirks=Quirks(
+        usage_in_choice=True,
+        temperature=(0.0, 1.0),
+        top_p=(0.0, 1.0),
+        developer_as_system=True,
+        tool_choice=("none", "auto"),
+    ),
     errors=(
         ErrorRule(
             Failure.QUOTA_EXHAUSTED,

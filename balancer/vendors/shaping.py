@@ -36,6 +36,13 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
         )
     if view.tools and info is not None and not info.tools:
         return Unsupported(f"{vendor.name} model '{model}' does not support tools (function calling)", "tools")
+    if view.tool_choice and q.tool_choice is not None and view.tool_choice not in q.tool_choice:
+        return Unsupported(
+            f"{vendor.name} accepts tool_choice {' or '.join(q.tool_choice)} alone, the request asks "
+            f"'{view.tool_choice}'",
+            "tool_choice",
+            "unsupported_value",
+        )
     if view.json_mode and info is not None and not info.json_mode:
         return Unsupported(f"{vendor.name} model '{model}' does not support JSON output", "response_format")
     if view.json_schema and info is not None and info.json_schema is False:

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from balancer import wire
+from balancer.errors import GatewayError
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
 
@@ -78,3 +79,26 @@ def test_developer_as_system_renames_the_role_and_keeps_the_rest() -> None:
         {"role": "system", "name": "r", "content": "y"},
     ]
     assert b'"content":"\\u89c4\\u5219"' in out and out.index(b"content") < out.index(b"role")
+
+
+@pytest.mark.parametrize(
+    ("choice", "seen"),
+    [
+        (None, ""),
+        ("auto", "auto"),
+        ("required", "required"),
+        ({"type": "function", "function": {"name": "get_weather"}}, "function"),
+    ],
+)
+def test_tool_choice_is_its_string_or_its_objects_type(choice: object, seen: str) -> None:
+    """``tool_choice`` is read as its string, or a named tool's object as its type ("function")."""
+    data = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": choice})
+    assert wire.chat_view(wire.decode_body(data), len(data)).tool_choice == seen
+
+
+def test_a_tool_choice_of_another_type_is_400_naming_it() -> None:
+    """A tool_choice that is neither a string nor an object is refused with a 400 naming it, never forwarded."""
+    data = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": 5})
+    with pytest.raises(GatewayError) as exc:
+        wire.chat_view(wire.decode_body(data), len(data))
+    assert exc.value.status == 400 and exc.value.param == "tool_choice"

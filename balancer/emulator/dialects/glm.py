@@ -58,6 +58,11 @@ DIALECT = Dialect(
     no_developer_role=(400, _err("1214", "角色信息不正确")),
     # An image part to a text model: 1210 as github:TriDefender/zcode-api#26 quotes it (glm-4.6, glm-5).
     text_only=(400, _err("1210", "messages.content.type 参数非法，取值范围 ['text']")),
+    # tool_choice other than auto: Z.AI's message as github:vectorize-io/hindsight#4246 quotes it (through OpenRouter);
+    # the code is hand-written.
+    tool_choice=(("auto",), (400, _err("1214", "Tool choice must be auto"))),
+    # max_tokens alone (AgentScope's GLM notes, https://java.agentscope.io/v2/en/integration/model/glm).
+    ignores_max_completion_tokens=True,
     # json_schema: answered, the schema ignored (github:hugalafutro/model-hotel#896, glm-5.3-flash).
     no_json_schema=None,
 )

@@ -84,6 +84,19 @@ DIALECT = Dialect(
     # paraphrases kimi-k2.5's answer (no body quoted).
     # kimi-k2.6 and kimi-k3 think by default: temperature 1 alone (github:kodustech/kodus-ai#1120; dsh-portable-tavern#1).
     temperature_only={"kimi-k2.6": 1.0, "kimi-k3": 1.0},
+    # tool_choice required or a named tool: the body github:AstrBotDevs/AstrBot#7805 quotes (thinking on).
+    tool_choice=(
+        ("none", "auto"),
+        (
+            400,
+            {
+                "error": {
+                    "message": "tool_choice 'required' is incompatible with thinking enabled",
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
+    ),
     no_developer_role=(
         400,
         {"error": {"message": "unsupported role ROLE_UNSPECIFIED", "type": "invalid_request_error"}},

@@ -99,3 +99,24 @@ async def test_structured_output_goes_past_glm_which_would_ignore_the_schema(
     with pytest.raises(openai.BadRequestError) as exc:
         await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, response_format=fmt)
     assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "response_format"
+
+
+async def test_a_named_tool_choice_goes_past_glm(make_gateway: GatewayFactory, emulator: EmulatorHandle) -> None:
+    """GLM takes tool_choice "auto" alone (the emulator answers its 400 to another): a named tool, as LangChain's
+    structured output asks it, goes to the route's next candidate; on GLM alone a 400 names tool_choice."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    tools: Any = [{"type": "function", "function": {"name": "City", "parameters": {"type": "object"}}}]
+    named: Any = {"type": "function", "function": {"name": "City"}}
+    raw = await gw.client().chat.completions.with_raw_response.create(
+        model="v", messages=kit.MESSAGES, tools=tools, tool_choice=named
+    )
+    assert raw.headers["x-qiao-provider"] == "backup" and [b["model"] for b in seen] == ["gpt-4.1"]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=tools, tool_choice=named)
+    assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "tool_choice"
+    assert "'function'" in exc.value.body["message"]
+    reply = await gw.client().chat.completions.create(
+        model="v-only", messages=kit.MESSAGES, tools=tools, tool_choice="auto"
+    )
+    assert reply.choices

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import openai
 import orjson
+import pytest
 
 from balancer.errors import Failure
 from balancer.vendors import REGISTRY
@@ -61,3 +65,18 @@ async def test_k2_6_takes_temperature_1_alone(make_gateway: GatewayFactory, emul
     v1 = await kit.gateway(make_gateway, CASE)
     assert await kit.dropped(v1, {"temperature": 0.7}) == []
     assert seen[-1]["temperature"] == 0.7
+
+
+async def test_tool_choice_required_is_refused_by_kimi(make_gateway: GatewayFactory) -> None:
+    """Kimi takes tool_choice none or auto alone: "required" on Kimi alone is a 400 naming tool_choice, auto is served."""
+    gw = await kit.gateway(make_gateway, CASE)
+    tools: Any = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(
+            model="v-only", messages=kit.MESSAGES, tools=tools, tool_choice="required"
+        )
+    assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "tool_choice"
+    reply = await gw.client().chat.completions.create(
+        model="v-only", messages=kit.MESSAGES, tools=tools, tool_choice="auto"
+    )
+    assert reply.choices

@@ -67,6 +67,25 @@ def test_a_vendor_that_refuses_the_developer_role_gets_system(name: str) -> None
 
 
 @pytest.mark.parametrize("name", VENDORS)
+def test_the_tool_choices_the_emulator_refuses_are_the_ones_the_vendor_skips(name: str) -> None:
+    """The tool_choice values a dialect accepts are the vendor's (``Quirks.tool_choice``), and its answer to another
+    is a bad_request."""
+    d, quirks = DIALECTS[name], REGISTRY[name].quirks
+    assert (d.tool_choice[0] if d.tool_choice else None) == quirks.tool_choice
+    if d.tool_choice is not None:
+        status, body = d.tool_choice[1]
+        outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
+        assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_a_vendor_that_ignores_max_completion_tokens_gets_max_tokens(name: str) -> None:
+    """Where the emulator plays a vendor that limits the reply by max_tokens alone, the vendor's quirks send the
+    limit as max_tokens, and only there."""
+    assert DIALECTS[name].ignores_max_completion_tokens is REGISTRY[name].quirks.max_tokens_only
+
+
+@pytest.mark.parametrize("name", VENDORS)
 def test_rate_limit_body_is_an_error_even_at_200(name: str) -> None:
     """The dialect's rate-limit body served with HTTP 200 is still not a success."""
     _, body = DIALECTS[name].rate_limit
