@@ -86,6 +86,18 @@ def test_a_vendor_that_ignores_max_completion_tokens_gets_max_tokens(name: str) 
 
 
 @pytest.mark.parametrize("name", VENDORS)
+def test_a_model_with_one_temperature_has_it_in_the_catalogue(name: str) -> None:
+    """The models a dialect lets take one temperature alone are the ones the catalogue pins to it
+    (``ModelInfo.temperature``), and only those."""
+    pinned = {
+        m: i.temperature[0]
+        for m, i in REGISTRY[name].models.items()
+        if i.temperature is not None and i.temperature[0] == i.temperature[1]
+    }
+    assert dict(DIALECTS[name].temperature_only) == pinned
+
+
+@pytest.mark.parametrize("name", VENDORS)
 def test_rate_limit_body_is_an_error_even_at_200(name: str) -> None:
     """The dialect's rate-limit body served with HTTP 200 is still not a success."""
     _, body = DIALECTS[name].rate_limit
