@@ -232,17 +232,7 @@ def test_closed_stderr_does_not_stop_a_conversion(tmp_path: Path) -> None:
     src = jsonl(tmp_path / "in.jsonl", rows)
     read_end, write_end = os.pipe()
     os.close(read_end)
-    cmd = [
-        sys.executable,
-        "-m",
-        "finetune",
-        "convert",
-        str(src),
-        "--to",
-        "siliconflow",
-        "-o",
-        str(tmp_path / "o.jsonl"),
-    ]
+    cmd = [sys.executable, "-m", "finetune", "convert", str(src), "--to", "siliconflow", "-o", str(tmp_path / "o.jsonl")]
     done = subprocess.run(cmd, stdout=write_end, stderr=write_end, check=False)
     os.close(write_end)
     assert done.returncode == 1

@@ -36,21 +36,14 @@ def rich(i: int) -> dict[str, Any]:
         if i % 2:
             msgs.insert(0, {"role": "system", "content": "你是气象助手。"})
         if i % 3 == 0:
-            call = {
-                "id": f"c{i}",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"城市":"北京"}'},
-            }
+            call = {"id": f"c{i}", "type": "function", "function": {"name": "get_weather", "arguments": '{"城市":"北京"}'}}
             msgs += [
                 {"role": "assistant", "content": None, "tool_calls": [call]},
                 {"role": "tool", "tool_call_id": f"c{i}", "content": '{"温度":14}'},
             ]
             line["tools"] = TOOLS
         if i % 4 == 0:
-            msgs += [
-                {"role": "assistant", "content": "先看第一问。", "weight": 0},
-                {"role": "user", "content": "继续。"},
-            ]
+            msgs += [{"role": "assistant", "content": "先看第一问。", "weight": 0}, {"role": "user", "content": "继续。"}]
     answer: dict[str, Any] = {"role": "assistant", "content": f"晴，14°C。（{i}）"}
     if i >= N // 2 and i % 5 == 0:
         answer["reasoning_content"] = "查了天气。"
@@ -77,9 +70,7 @@ def key_shapes(out: Path, sparse: tuple[str, ...]) -> set[frozenset[str]]:
     ("name", "extra"),
     [(n, ()) for n in TARGETS if n != "qianfan-pr"] + [("bailian", ("--set", "bailian.content=parts"))],
 )
-def test_same_keys_on_every_line_and_pyarrow_reads_it(
-    tmp_path: Path, cli: Run, name: str, extra: tuple[str, ...]
-) -> None:
+def test_same_keys_on_every_line_and_pyarrow_reads_it(tmp_path: Path, cli: Run, name: str, extra: tuple[str, ...]) -> None:
     """Every target's output has one key set on all lines (bar its declared list-valued keys) and
     pyarrow.json.read_json loads it in many small blocks, one row per line."""
     out = convert(tmp_path, cli, name, *extra)
@@ -108,12 +99,7 @@ def qianfan_sdk(path: Path, home: Path, schema: str = "plain") -> str:
     """Load a file with Baidu's qianfan SDK and its validator, in a child process (its cache in ``home``)."""
     env = {**os.environ, "HOME": str(home)}
     done = subprocess.run(
-        [sys.executable, "-c", SDK, str(path), schema],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+        [sys.executable, "-c", SDK, str(path), schema], capture_output=True, text=True, env=env, timeout=120, check=False
     )
     return done.stdout.strip() or done.stderr[-500:]
 
@@ -123,10 +109,7 @@ def test_qianfan_sdk_loads_our_files_and_refuses_mixed_keys(tmp_path: Path, cli:
     optional keys (system on some, weight on others), which validate reports as file.keys."""
     out = convert(tmp_path, cli, "qianfan-pr")
     assert qianfan_sdk(out, tmp_path) == "LOADED"
-    mixed = [
-        [{"prompt": f"问{i}", "response": [["答"]], **({"system": "系统"} if i < 10 else {"weight": 1})}]
-        for i in range(30)
-    ]
+    mixed = [[{"prompt": f"问{i}", "response": [["答"]], **({"system": "系统"} if i < 10 else {"weight": 1})}] for i in range(30)]
     bad = jsonl(tmp_path / "mixed.jsonl", mixed)
     assert qianfan_sdk(bad, tmp_path).startswith("REFUSED multi-schema")
     done = finetune("validate", "--for", "qianfan-pr", bad)
@@ -136,10 +119,7 @@ def test_qianfan_sdk_loads_our_files_and_refuses_mixed_keys(tmp_path: Path, cli:
 def test_qianfan_sdk_loads_our_ranking_files(tmp_path: Path) -> None:
     """Ranking lines validate against the SDK's sorted-conversation schema."""
     rows = [
-        {
-            "input": {"messages": [{"role": "user", "content": f"问题{i}？"}]},
-            "ranked_outputs": [{"content": "好", "score": 2}, {"content": "差", "score": 0}],
-        }
+        {"input": {"messages": [{"role": "user", "content": f"问题{i}？"}]}, "ranked_outputs": [{"content": "好", "score": 2}, {"content": "差", "score": 0}]}
         for i in range(25)
     ]
     out = tmp_path / "rank.jsonl"
@@ -152,7 +132,5 @@ def test_dashscope_upload_check_accepts_bailian_output(tmp_path: Path, cli: Run)
     """The check dashscope's Files.upload runs before a fine-tune upload accepts our Bailian file."""
     out = convert(tmp_path, cli, "bailian")
     script = "import sys; from dashscope.common.utils import is_validate_fine_tune_file as ok; print(ok(sys.argv[1]))"
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(out)], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, check=False, timeout=60)
     assert done.stdout.strip() == "True", done.stderr

@@ -82,9 +82,7 @@ def test_ranking_lines_take_qianfans_template(tmp_path: Path) -> None:
     assert back.returncode == 0 and (tmp_path / "b.jsonl").read_bytes() == out.read_bytes()
 
 
-@pytest.mark.parametrize(
-    ("setting", "content"), [([], "问题？"), (["--set", "bailian.content=parts"], [{"text": "问题？"}])]
-)
+@pytest.mark.parametrize(("setting", "content"), [([], "问题？"), (["--set", "bailian.content=parts"], [{"text": "问题？"}])])
 def test_bailian_content_is_one_shape_on_every_line(tmp_path: Path, cli: Run, setting: list[str], content: Any) -> None:
     """Bailian content is a string by default and [{"text": ...}] with content=parts — on every line,
     tool lines included (a column that changes type breaks columnar readers)."""
@@ -101,9 +99,7 @@ def test_bailian_content_is_one_shape_on_every_line(tmp_path: Path, cli: Run, se
             "tools": [{"type": "function", "function": {"name": "f"}}],
         },
     ]
-    code, _, err = cli(
-        "convert", jsonl(tmp_path / "in.jsonl", rows), "--to", "bailian", "-o", tmp_path / "o.jsonl", *setting
-    )
+    code, _, err = cli("convert", jsonl(tmp_path / "in.jsonl", rows), "--to", "bailian", "-o", tmp_path / "o.jsonl", *setting)
     assert code == 0, err
     assert [r["messages"][0]["content"] for r in read_jsonl(tmp_path / "o.jsonl")] == [content, content]
 
@@ -111,10 +107,7 @@ def test_bailian_content_is_one_shape_on_every_line(tmp_path: Path, cli: Run, se
 def test_output_is_split_at_the_vendor_size_cap(tmp_path: Path) -> None:
     """Output over a target's file size cap rolls over to OUT.part2.jsonl…, no part above the cap,
     no line lost or split (the cap lowered with --set so the test stays small)."""
-    rows = [
-        {"messages": [{"role": "user", "content": f"问题{i}"}, {"role": "assistant", "content": "长" * 60}]}
-        for i in range(60)
-    ]
+    rows = [{"messages": [{"role": "user", "content": f"问题{i}"}, {"role": "assistant", "content": "长" * 60}]} for i in range(60)]
     src = jsonl(tmp_path / "in.jsonl", rows)
     done = finetune("convert", src, "--to", "zhipu", "--set", "zhipu.max_file_bytes=3000", "-o", tmp_path / "z.jsonl")
     assert done.returncode == 0, done.stderr
@@ -127,10 +120,7 @@ def test_output_is_split_at_the_vendor_size_cap(tmp_path: Path) -> None:
 
 def test_validate_refuses_a_file_over_the_size_cap(tmp_path: Path) -> None:
     """validate --for zhipu flags a file above the cap (limits.file_size), naming the cap and its source."""
-    rows = [
-        {"messages": [{"role": "user", "content": f"问{i}"}, {"role": "assistant", "content": "答" * 40}]}
-        for i in range(30)
-    ]
+    rows = [{"messages": [{"role": "user", "content": f"问{i}"}, {"role": "assistant", "content": "答" * 40}]} for i in range(30)]
     src = jsonl(tmp_path / "big.jsonl", rows)
     done = finetune("validate", "--for", "zhipu", src, "--set", "zhipu.max_file_bytes=1000")
     assert done.returncode == 1 and "rejected [limits.file_size]" in done.stderr
@@ -151,9 +141,7 @@ def test_every_size_cap_names_its_source(cli: Run) -> None:
     Zhipu's is 100 MB (upload error 435)."""
     code, out, _ = cli("targets")
     assert code == 0
-    capped = {
-        t.name: (t.caps.max_file_bytes, t.limits_source or t.source) for t in TARGETS.values() if t.caps.max_file_bytes
-    }
+    capped = {t.name: (t.caps.max_file_bytes, t.limits_source or t.source) for t in TARGETS.values() if t.caps.max_file_bytes}
     assert set(capped) >= {"openai", "zhipu", "bailian", "qianfan", "qianfan-pr"}
     for cap, source in capped.values():
         assert f"{cap / 1e6:g} MB" in out and source.startswith("https://")

@@ -109,7 +109,8 @@ def test_members_and_lines_across_read_chunks(tmp_path: Path) -> None:
 
     rng = random.Random(7)
     lines = [
-        ("".join(f"{rng.getrandbits(256):064x}" for _ in range(rng.randint(1, 12))) + "\n").encode() for _ in range(400)
+        ("".join(f"{rng.getrandbits(256):064x}" for _ in range(rng.randint(1, 12))) + "\n").encode()
+        for _ in range(400)
     ]
     members = [gzip.compress(b"".join(lines[i : i + 37]), mtime=0) for i in range(0, len(lines), 37)]
     data = b"".join(members)

@@ -23,11 +23,7 @@ def record(i: int, tools: bool = False) -> TranscriptRecord:
     messages: list[dict[str, Any]] = [{"role": "user", "content": f"第{i}个问题：北京天气怎么样？"}]
     request: dict[str, Any] = {"model": "chat", "messages": messages}
     if tools:
-        call = {
-            "id": f"call_{i}",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city":"北京"}'},
-        }
+        call = {"id": f"call_{i}", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"北京"}'}}
         messages += [
             {"role": "assistant", "content": None, "tool_calls": [call]},
             {"role": "tool", "tool_call_id": f"call_{i}", "content": '{"temp_c": 14}'},
