@@ -1,7 +1,9 @@
 """Shaping a request for one vendor and model by its quirks: refuse what it cannot honour (never a silent
-drop), drop the fields a declared quirk says it rejects, clamp sampling to its ranges and the output to the
-model's maximum, ask for stream usage where it must be asked. Pure functions; vendor differences are data
-(:class:`~balancer.vendors.base.Quirks`). Reading replies is :mod:`balancer.vendors.openai_compat`.
+drop), drop the fields a declared quirk says it rejects, send under the vendor's name what it knows by another
+(the role developer as system, max_completion_tokens as max_tokens), clamp sampling to its ranges (a model's
+own where it has one) and the output to the model's maximum, ask for stream usage where it must be asked. Every
+change is logged. Pure functions; vendor differences are data (:class:`~balancer.vendors.base.Quirks`,
+:class:`~balancer.vendors.base.ModelInfo`). Reading replies is :mod:`balancer.vendors.openai_compat`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from balancer.vendors.base import ModelInfo, Vendor
 
 class Unsupported(Exception):
     """This candidate cannot serve the request as asked: ``param`` names the field it cannot honour (``n``
-    above the vendor's maximum, ``tools`` to a model without tool calling, ``response_format`` json_schema to one
-    without structured output, ``messages`` with an image or any other
-    part that is not text to a text-only model)."""
+    above the vendor's maximum, ``tools`` to a model without tool calling, a ``tool_choice`` the vendor does not
+    accept, ``response_format`` json_schema to a model without structured output, ``messages`` holding an image
+    or any other part that is not text for a text-only model)."""
 
     def __init__(self, message: str, param: str, code: str = "unsupported_parameter") -> None:
         super().__init__(message)
