@@ -32,8 +32,10 @@ VENDOR = Vendor(
         # 2025-06 list prices (3p syaoranwe), input tier < 32K.
         "doubao-seed-1-6-251015": ModelInfo(262_144, 32_768, 0.8, 8.0, vision=True),
         "doubao-seed-1-6-flash-250828": ModelInfo(262_144, 32_768, 0.15, 1.5, vision=True),
-        "doubao-1-5-pro-32k-250115": ModelInfo(32_768, 12_288, 0.8, 2.0),
-        "doubao-1-5-thinking-pro-250415": ModelInfo(131_072, 16_384, 4.0, 16.0),
+        # Text only (their vision siblings are other ids): Ark answers an image for a text model with a 400 "Model do
+        # not support image input" (github:tencent-connect/openclaw-qqbot#111).
+        "doubao-1-5-pro-32k-250115": ModelInfo(32_768, 12_288, 0.8, 2.0, vision=False),
+        "doubao-1-5-thinking-pro-250415": ModelInfo(131_072, 16_384, 4.0, 16.0, vision=False),
         "doubao-embedding-text-240715": ModelInfo(4_096, None, 0.5, 0.0, kind="embeddings"),
     },
     # The role "developer" is a 400 InvalidParameter "... invalid value: `developer`, supported values are: `system`,

@@ -60,6 +60,8 @@ DIALECT = Dialect(
         "service in the Ark Console.",
         "NotFound",
     ),
+    # An image for a text model: the message github:tencent-connect/openclaw-qqbot#111 quotes, in Ark's envelope.
+    text_only=_err(400, "InvalidParameter", f"Model do not support image input. {_RID}", "BadRequest"),
     # The role "developer", as github:agno-agi/agno#6697 quotes Ark's answer (2026-02).
     no_developer_role=_err(
         400,
