@@ -110,8 +110,13 @@ def row(run: Run, other: str | None) -> str:
     )
 
 
+def other_strategy(strategies: Sequence[str]) -> str | None:
+    """The strategy whose paid ratio stands beside credit-burn's: the first that is not credit-burn."""
+    return next((s for s in strategies if s != MAIN), None)
+
+
 def table(runs: Sequence[Run], strategies: Sequence[str]) -> str:
-    other = next((s for s in strategies if s != MAIN), None)
+    other = other_strategy(strategies)
     lines = [HEADER.format(other=other or "other"), "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [row(r, other) for r in runs]
     return "\n".join(lines)
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds: list[int] = args.seeds
     jobs = [(f, n) for f in files for n in seeds]
     print(f"credit_table: {len(files)} scenarios × {len(seeds)} seeds, {args.jobs} at a time", file=sys.stderr)
-    other = next((s for s in args.strategies.split(",") if s != MAIN), None)
+    other = other_strategy(args.strategies.split(","))
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_one, f, n, args.strategies) for f, n in jobs]
         runs = []
