@@ -45,12 +45,12 @@ def tool_choice_of(body: dict[str, Any]) -> str:
     return choice if isinstance(choice, str) else ""
 
 
-def has_image(messages: list[Any]) -> bool:
-    """Whether a message's content is a list with an image part."""
+def has_media(messages: list[Any]) -> bool:
+    """Whether a message's content is a list with a part that is not text (an image, audio, a file)."""
     return any(
         isinstance(m, dict)
         and isinstance(m.get("content"), list)
-        and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+        and any(isinstance(p, dict) and p.get("type") not in (None, "text") for p in m["content"])
         for m in messages
     )
 

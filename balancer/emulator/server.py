@@ -211,8 +211,8 @@ class Emulator:
     def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
         """The vendor's 400 for what it cannot take: as its dialect says, a role it does not know, a tool_choice it
         does not accept or a temperature other than the one a model takes; as the catalogue marks the model, an
-        image for a text-only one (``ModelInfo.vision`` False), a json_schema for one without
-        (``ModelInfo.json_schema``)."""
+        image or another part that is not text for a text-only one (``ModelInfo.vision`` False), a json_schema
+        for one without (``ModelInfo.json_schema``)."""
         messages = body.get("messages") or []
         if t.dialect.no_developer_role and any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
             return t.dialect.no_developer_role
@@ -230,7 +230,7 @@ class Emulator:
         info = t.vendor.models.get(str(body.get("model")))
         if info is None:
             return None
-        if info.vision is False and replies.has_image(messages):
+        if info.vision is False and replies.has_media(messages):
             return t.dialect.text_only
         fmt = body.get("response_format")
         if info.json_schema is False and isinstance(fmt, dict) and fmt.get("type") == "json_schema":  # None: ignored

@@ -215,3 +215,12 @@ async def test_a_model_with_one_temperature_refuses_another(
     for body in ({**k26, "temperature": 1}, k26):
         async with http.post(emulator.url + "/kimi/chat/completions", json=body, headers=KEY) as r:
             assert r.status == 200
+
+
+async def test_audio_to_a_text_only_model_is_refused_too(emulator: EmulatorHandle, http: aiohttp.ClientSession) -> None:
+    """Any part that is not text (here audio) to a text-only model gets the dialect's text-only 400, as DeepSeek's
+    deserializer takes text parts alone."""
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": [audio]}]}
+    async with http.post(emulator.url + "/deepseek/chat/completions", json=body, headers=KEY) as r:
+        assert r.status == 400
