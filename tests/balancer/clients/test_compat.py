@@ -136,3 +136,25 @@ async def test_models_retrieve(make_gateway: GatewayFactory, emulator: EmulatorH
     with pytest.raises(openai.NotFoundError) as e:
         await c.models.retrieve("no-such-route")
     assert e.value.code == "model_not_found"
+
+
+async def test_langchain_structured_output_goes_past_a_vendor_without_named_tool_choice(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """LangChain's ``with_structured_output`` (function calling) names its tool in tool_choice; Kimi accepts none or
+    auto alone, so the gateway skips it and the next candidate's tool call comes back parsed into the model."""
+    from pydantic import BaseModel
+
+    class Query(BaseModel):
+        query: str
+
+    def edit(raw: dict[str, Any]) -> None:
+        kimi, ds = {"provider": "kimi", "model": "moonshot-v1-8k"}, {"provider": "ds-a", "model": "deepseek-chat"}
+        raw["routes"]["structured"] = {"strategy": "priority", "candidates": [kimi, ds]}
+
+    gw = await make_gateway(edit)
+    seen = emulator.record_bodies()
+    llm = ChatOpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, model="structured", max_retries=0)  # type: ignore[arg-type]
+    out = await asyncio.to_thread(llm.with_structured_output(Query, method="function_calling").invoke, "北京天气")
+    assert isinstance(out, Query) and out.query == "北京天气"
+    assert [b["model"] for b in seen] == ["deepseek-chat"] and seen[0]["tool_choice"]["type"] == "function"
