@@ -158,3 +158,28 @@ async def test_langchain_structured_output_goes_past_a_vendor_without_named_tool
     out = await asyncio.to_thread(llm.with_structured_output(Query, method="function_calling").invoke, "北京天气")
     assert isinstance(out, Query) and out.query == "北京天气"
     assert [b["model"] for b in seen] == ["deepseek-chat"] and seen[0]["tool_choice"]["type"] == "function"
+
+
+async def test_openai_parse_goes_past_a_vendor_without_structured_output(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """The openai SDK's ``chat.completions.parse`` sends response_format json_schema; DeepSeek's JSON mode is
+    json_object alone, so the gateway skips it and the next candidate's answer comes back parsed (the sync SDK)."""
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        answer: str
+
+    def edit(raw: dict[str, Any]) -> None:
+        ds, qwen = {"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-plus"}
+        raw["routes"]["parsed"] = {"strategy": "priority", "candidates": [ds, qwen]}
+
+    gw = await make_gateway(edit)
+    seen = emulator.record_bodies()
+    client = gw.sync_client()
+    messages: Any = [{"role": "user", "content": "用 JSON 回答"}]
+    done = await asyncio.to_thread(
+        client.chat.completions.parse, model="parsed", messages=messages, response_format=Answer
+    )
+    assert isinstance(done.choices[0].message.parsed, Answer)
+    assert [b["model"] for b in seen] == ["qwen-plus"] and seen[0]["response_format"]["type"] == "json_schema"
