@@ -55,7 +55,7 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
         )
     if view.media and info is not None and info.vision is False:
         return Unsupported(
-            f"{vendor.name} model '{model}' takes text only, and the messages hold a '{view.media}' part",
+            f"{vendor.name} model '{model}' takes text only; the messages hold a part of type '{view.media}'",
             "messages",
             "unsupported_value",
         )

@@ -181,7 +181,7 @@ async def test_an_image_to_a_text_only_route_is_400_naming_messages(
         await gw.client().chat.completions.create(model="deepseek-only", messages=history)
     err = exc.value.body
     assert isinstance(err, dict) and err["param"] == "messages" and err["code"] == "unsupported_value"
-    assert "deepseek-chat" in err["message"] and "'image_url' part" in err["message"]
+    assert "deepseek-chat" in err["message"] and "type 'image_url'" in err["message"]
     assert "attempt" not in err["message"] and await emulator.requests("deepseek.a") == 0
 
 
@@ -194,7 +194,7 @@ async def test_any_part_that_is_not_text_is_refused_by_a_text_only_route(gw: Gat
             model="deepseek-only", messages=[{"role": "user", "content": [{"type": "text", "text": "听"}, audio]}]
         )
     err = exc.value.body
-    assert isinstance(err, dict) and err["param"] == "messages" and "'input_audio' part" in err["message"]
+    assert isinstance(err, dict) and err["param"] == "messages" and "type 'input_audio'" in err["message"]
 
 
 async def test_text_parts_are_not_images(gw: GatewayHandle, emulator: EmulatorHandle) -> None:
