@@ -7,6 +7,7 @@ forwarded byte-for-byte, so unknown or future OpenAI fields are never dropped.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -79,6 +80,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     json_schema: bool = False  # ... and to a schema (json_schema: structured output)
     media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
     developer: bool = False  # a message has the role "developer" (OpenAI's newer name for system instructions)
+    alternating: bool = True  # user (or tool) and assistant turns alternate, from a user turn to a user or tool one
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -217,6 +219,15 @@ def _media(content: msgspec.Raw) -> str:
     return next((p.type for p in parts if isinstance(p.type, str) and p.type != "text"), "")
 
 
+def _alternating(roles: list[str]) -> bool:
+    """Whether the turns (system and developer messages aside) start with user, end with user or tool, and never
+    repeat a side: user and tool ask, assistant answers; tool results may follow each other."""
+    turns = [r for r in roles if r in ("user", "assistant", "tool")]
+    if not turns or turns[0] != "user" or turns[-1] == "assistant":
+        return False
+    return all((a == "assistant") != (b == "assistant") or a == b == "tool" for a, b in itertools.pairwise(turns))
+
+
 def _message_error(error: str) -> GatewayError:
     """msgspec's reason for a bad 'messages' (e.g. "Expected `object`, got `int` - at `$[1]`"), said with the
     parameter path OpenAI uses (``messages[1]``, ``messages[0].role``)."""
@@ -241,6 +252,7 @@ def chat_view(body: Body, size: int) -> RequestView:
     messages = _check_messages(body)
     view.media = next((t for m in messages if (t := _media(m.content))), "")
     view.developer = any(m.role == "developer" for m in messages)
+    view.alternating = _alternating([m.role for m in messages])
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True

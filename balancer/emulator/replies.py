@@ -4,6 +4,7 @@ completion and embeddings bodies every dialect starts from."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import time
@@ -35,6 +36,19 @@ def output_limit(body: dict[str, Any], ignores_max_completion_tokens: bool) -> i
     limit = "max_tokens" if ignores_max_completion_tokens else "max_completion_tokens"
     asked = body.get(limit) or body.get("max_tokens")
     return int(asked or 1 << 30)
+
+
+def turns_alternate(messages: list[Any]) -> bool:
+    """Hunyuan's rule as its 400 words it: user (tool) and assistant alternate, starting with user and ending with
+    user (tool); tool may repeat. System messages stand aside."""
+    roles = [m.get("role") for m in messages if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool")]
+    if not roles or roles[0] != "user" or roles[-1] == "assistant":
+        return False
+    for before, after in itertools.pairwise(roles):
+        same_side = (before == "assistant") == (after == "assistant")
+        if same_side and not before == after == "tool":
+            return False
+    return True
 
 
 def tool_choice_of(body: dict[str, Any]) -> str:

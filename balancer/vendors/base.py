@@ -56,6 +56,9 @@ class Quirks:
     max_tokens_only: bool = False
     # The tool_choice values it accepts ("function": a named tool); another skips the candidate. None: any.
     tool_choice: tuple[str, ...] | None = None
+    # Needs user (or tool) and assistant turns to alternate, from a user turn to a user or tool one; other
+    # histories skip the candidate.
+    alternating_turns: bool = False
     # Refuses the role "developer" (OpenAI's newer name for system instructions): sent as "system", logged.
     developer_as_system: bool = False
 

@@ -36,7 +36,10 @@ VENDOR = Vendor(
         "hunyuan-embedding": ModelInfo(1_024, None, 0.7, 0.0, kind="embeddings"),
     },
     # Native API: Temperature [0, 2], TopP [0, 1]; assumed for the compatible endpoint (override: provider extra).
-    quirks=Quirks(temperature=(0.0, 2.0), top_p=(0.0, 1.0)),
+    # Turns must alternate: a 400 1001 "messages 中 user（tool） 和 assistant 角色需交替出现 (一问一答)，以 user
+    # 提问开始， user（tool）提问结束, tool 可以连续出现多次" (github:FoundationAgents/OpenManus#894;
+    # github:lobehub/lobehub#7173), so other histories go to another candidate.
+    quirks=Quirks(temperature=(0.0, 2.0), top_p=(0.0, 1.0), alternating_turns=True),
     errors=(
         ErrorRule(
             Failure.QUOTA_EXHAUSTED,

@@ -53,6 +53,13 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
             "its JSON mode is json_object)",
             "response_format",
         )
+    if q.alternating_turns and not view.alternating:
+        return Unsupported(
+            f"{vendor.name} needs user and assistant turns to alternate, from a user turn to a user or tool turn "
+            "(tool results may follow each other)",
+            "messages",
+            "unsupported_value",
+        )
     if view.media and info is not None and info.vision is False:
         return Unsupported(
             f"{vendor.name} model '{model}' takes text only; the messages hold a part of type '{view.media}'",

@@ -102,3 +102,24 @@ def test_a_tool_choice_of_another_type_is_400_naming_it() -> None:
     with pytest.raises(GatewayError) as exc:
         wire.chat_view(wire.decode_body(data), len(data))
     assert exc.value.status == 400 and exc.value.param == "tool_choice"
+
+
+@pytest.mark.parametrize(
+    ("roles", "alternating"),
+    [
+        (["user"], True),
+        (["system", "developer", "user"], True),
+        (["user", "assistant", "user"], True),
+        (["user", "assistant", "tool", "tool"], True),
+        (["system"], False),
+        (["user", "assistant"], False),
+        (["user", "user"], False),
+        (["assistant", "user"], False),
+        (["user", "assistant", "assistant", "user"], False),
+        (["user", "assistant", "tool", "user"], False),
+    ],
+)
+def test_alternating_turns(roles: list[str], alternating: bool) -> None:
+    """Turns alternate when, system and developer messages aside, they start with user, end with user or tool, and
+    user/tool and assistant take turns (tool results may follow each other)."""
+    assert view([{"role": r, "content": "x"} for r in roles]).alternating is alternating

@@ -109,6 +109,9 @@ class Dialect:
             }
         },
     )
+    # The answer to turns that do not alternate user (or tool) / assistant from a user turn to a user or tool one,
+    # for a vendor that needs them to (None: any order).
+    not_alternating: ErrorReply | None = None
     # The answer to a message with the role "developer", for a vendor that does not know it (None: known).
     no_developer_role: ErrorReply | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.

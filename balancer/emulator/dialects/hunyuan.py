@@ -17,6 +17,20 @@ def cloud_error(code: str, message: str) -> ErrorReply:
 
 
 DIALECT = Dialect(
+    # Turns that do not alternate: the body github:FoundationAgents/OpenManus#894 quotes (2025-03).
+    not_alternating=(
+        400,
+        {
+            "error": {
+                "id": "3d98282009c094e0c9b7b11afc919ada",
+                "message": "messages 中 user（tool） 和 assistant 角色需交替出现 (一问一答)，以 user 提问开始， "
+                "user（tool）提问结束, tool 可以连续出现多次",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "1001",
+            }
+        },
+    ),
     auth=(
         401,
         {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "401"}},

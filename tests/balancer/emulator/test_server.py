@@ -224,3 +224,22 @@ async def test_audio_to_a_text_only_model_is_refused_too(emulator: EmulatorHandl
     body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": [audio]}]}
     async with http.post(emulator.url + "/deepseek/chat/completions", json=body, headers=KEY) as r:
         assert r.status == 400
+
+
+async def test_hunyuan_refuses_turns_that_do_not_alternate(
+    emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Two user turns in a row get Hunyuan's 400 1001; alternating turns, with tool results in a row, are served."""
+    two = {"model": "hunyuan-turbo", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}
+    async with http.post(emulator.url + "/hunyuan/chat/completions", json=two, headers=KEY) as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == "1001"
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turns = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c", "content": "1"},
+        {"role": "tool", "tool_call_id": "c", "content": "2"},
+    ]
+    async with http.post(emulator.url + "/hunyuan/chat/completions", json={**two, "messages": turns}, headers=KEY) as r:
+        assert r.status == 200

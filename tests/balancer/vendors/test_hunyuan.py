@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import openai
 import orjson
+import pytest
 
 from balancer.errors import Failure
 from balancer.vendors import REGISTRY
@@ -54,3 +58,21 @@ def test_cloud_api_error_envelope() -> None:
     assert _class(200, body("FailedOperation.ServiceStopArrears")) is Failure.QUOTA_EXHAUSTED
     assert _class(200, body("FailedOperation.EngineServerLimitExceeded")) is Failure.RATE_LIMITED
     assert _class(200, body("AuthFailure.SignatureFailure")) is Failure.AUTH_FAILED
+
+
+async def test_turns_that_do_not_alternate_go_past_hunyuan(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """Hunyuan needs user and assistant turns to alternate (the emulator answers its 400 1001 otherwise): a
+    context turn and a question as two user messages go to the route's next candidate; on Hunyuan alone a 400
+    names messages; alternating turns are served by Hunyuan."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    two: Any = [{"role": "user", "content": "资料：……"}, {"role": "user", "content": "总结一下"}]
+    raw = await gw.client().chat.completions.with_raw_response.create(model="v", messages=two)
+    assert raw.headers["x-qiao-provider"] == "backup" and [b["model"] for b in seen] == ["gpt-4.1"]
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=two)
+    assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "messages"
+    reply = await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES)
+    assert reply.choices[0].message.content

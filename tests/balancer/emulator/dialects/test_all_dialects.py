@@ -54,7 +54,8 @@ def test_text_only_body_is_the_clients_request(name: str) -> None:
     output and to a role it does not know are each a bad_request: returned to the client, never a
     mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
     d = DIALECTS[name]
-    for status, body in (d.text_only, *(r for r in (d.no_json_schema, d.no_developer_role) if r is not None)):
+    replies = (d.no_json_schema, d.no_developer_role, d.not_alternating)
+    for status, body in (d.text_only, *(r for r in replies if r is not None)):
         outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
         assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
 
@@ -95,6 +96,13 @@ def test_a_model_with_one_temperature_has_it_in_the_catalogue(name: str) -> None
         if i.temperature is not None and i.temperature[0] == i.temperature[1]
     }
     assert dict(DIALECTS[name].temperature_only) == pinned
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_a_vendor_that_needs_alternating_turns_skips_other_histories(name: str) -> None:
+    """Where the emulator plays a vendor refusing turns that do not alternate, the vendor's quirks skip such a
+    history (``Quirks.alternating_turns``), and only there."""
+    assert (DIALECTS[name].not_alternating is not None) is REGISTRY[name].quirks.alternating_turns
 
 
 @pytest.mark.parametrize("name", VENDORS)
