@@ -221,14 +221,9 @@ class Emulator:
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]
-        only = t.dialect.temperature_only.get(str(body.get("model")))
-        if only is not None and body.get("temperature") not in (None, only):
-            return 400, {
-                "error": {
-                    "message": f"invalid temperature: only {only:g} is allowed for this model",
-                    "type": "invalid_request_error",
-                }
-            }
+        pinned = t.dialect.temperature_only.get(str(body.get("model")))
+        if pinned is not None and body.get("temperature") not in (None, pinned[0]):
+            return pinned[1]
         info = t.vendor.models.get(str(body.get("model")))
         if info is None:
             return None

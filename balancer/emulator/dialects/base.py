@@ -116,8 +116,8 @@ class Dialect:
     no_developer_role: ErrorReply | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
-    # Models that take one temperature alone (model -> it): another is a 400 in OpenAI's envelope, worded as Kimi's.
-    temperature_only: Mapping[str, float] = field(default_factory=dict)
+    # Models that take one temperature alone: model -> (that temperature, the answer to another).
+    temperature_only: Mapping[str, tuple[float, ErrorReply]] = field(default_factory=dict)
     # Limits the reply by max_tokens alone, ignoring max_completion_tokens (DeepSeek).
     ignores_max_completion_tokens: bool = False
     # Rate-limit replies carry ``retry-after-ms`` beside ``Retry-After`` (Azure).

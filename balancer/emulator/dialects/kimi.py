@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from balancer.emulator.dialects.base import Dialect
+from balancer.emulator.dialects.base import Dialect, ErrorReply
 
 
 def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
@@ -21,6 +21,11 @@ def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
         "status": True,
     }
 
+
+_ONLY_1: ErrorReply = (
+    400,
+    {"error": {"message": "invalid temperature: only 1 is allowed for this model", "type": "invalid_request_error"}},
+)
 
 DIALECT = Dialect(
     auth=(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}}),
@@ -80,10 +85,9 @@ DIALECT = Dialect(
         },
     ),
     balance=render_balance,
-    # The role "developer": hand-written from "unsupported role ROLE_UNSPECIFIED", as github:openclaw/openclaw#21911
-    # paraphrases kimi-k2.5's answer (no body quoted).
-    # kimi-k2.6 and kimi-k3 think by default: temperature 1 alone (github:kodustech/kodus-ai#1120; dsh-portable-tavern#1).
-    temperature_only={"kimi-k2.6": 1.0, "kimi-k3": 1.0},
+    # kimi-k2.6 and kimi-k3 think by default: temperature 1 alone, another is the 400 github:kodustech/kodus-ai#1120
+    # quotes from api.moonshot.ai (k3: github:XCNXNXNX/dsh-portable-tavern#1).
+    temperature_only={"kimi-k2.6": (1.0, _ONLY_1), "kimi-k3": (1.0, _ONLY_1)},
     # tool_choice required or a named tool: the body github:AstrBotDevs/AstrBot#7805 quotes (thinking on).
     tool_choice=(
         ("none", "auto"),
@@ -97,6 +101,8 @@ DIALECT = Dialect(
             },
         ),
     ),
+    # The role "developer": hand-written from "unsupported role ROLE_UNSPECIFIED", as github:openclaw/openclaw#21911
+    # paraphrases kimi-k2.5's answer (no body quoted).
     no_developer_role=(
         400,
         {"error": {"message": "unsupported role ROLE_UNSPECIFIED", "type": "invalid_request_error"}},

@@ -54,7 +54,7 @@ def test_text_only_body_is_the_clients_request(name: str) -> None:
     output and to a role it does not know are each a bad_request: returned to the client, never a
     mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
     d = DIALECTS[name]
-    replies = (d.no_json_schema, d.no_developer_role, d.not_alternating)
+    replies = (d.no_json_schema, d.no_developer_role, d.not_alternating, *(r for _, r in d.temperature_only.values()))
     for status, body in (d.text_only, *(r for r in replies if r is not None)):
         outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
         assert outcome.failure is Failure.BAD_REQUEST, (name, outcome)
@@ -95,7 +95,7 @@ def test_a_model_with_one_temperature_has_it_in_the_catalogue(name: str) -> None
         for m, i in REGISTRY[name].models.items()
         if i.temperature is not None and i.temperature[0] == i.temperature[1]
     }
-    assert dict(DIALECTS[name].temperature_only) == pinned
+    assert {m: t for m, (t, _) in DIALECTS[name].temperature_only.items()} == pinned
 
 
 @pytest.mark.parametrize("name", VENDORS)
