@@ -49,10 +49,11 @@ def test_server_error_fails_over(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", VENDORS)
-def test_text_only_body_is_the_clients_request(name: str) -> None:
-    """The dialect's answers to an image for a text-only model, to a json_schema for a model without structured
-    output and to a role it does not know are each a bad_request: returned to the client, never a
-    mark against the candidate's health (the gateway skips such a model before sending, ``shaping.refusal``)."""
+def test_what_a_model_cannot_take_is_the_clients_request(name: str) -> None:
+    """The dialect's answers to what a model cannot take (an image for a text-only model, a json_schema without
+    structured output, a role it does not know, turns that do not alternate, a temperature it does not take) are
+    each a bad_request: returned to the client, never a mark against the candidate's health (the gateway skips
+    such a model before sending, ``shaping.refusal``, or adjusts the request)."""
     d = DIALECTS[name]
     replies = (d.no_json_schema, d.no_developer_role, d.not_alternating, *(r for _, r in d.temperature_only.values()))
     for status, body in (d.text_only, *(r for r in replies if r is not None)):
