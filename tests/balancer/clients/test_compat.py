@@ -9,12 +9,14 @@ import base64
 import json
 import struct
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 from tests.balancer.clients.drivers import NODE_DIR
 from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory, auth
@@ -138,21 +140,28 @@ async def test_models_retrieve(make_gateway: GatewayFactory, emulator: EmulatorH
     assert e.value.code == "model_not_found"
 
 
+def _priority(name: str, *candidates: tuple[str, str]) -> Callable[[dict[str, Any]], None]:
+    """A config edit adding route ``name``: the (provider, model) candidates tried in that order."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["routes"][name] = {
+            "strategy": "priority",
+            "candidates": [{"provider": p, "model": m} for p, m in candidates],
+        }
+
+    return edit
+
+
 async def test_langchain_structured_output_goes_past_a_vendor_without_named_tool_choice(
     make_gateway: GatewayFactory, emulator: EmulatorHandle
 ) -> None:
     """LangChain's ``with_structured_output`` (function calling) names its tool in tool_choice; Kimi accepts none or
     auto alone, so the gateway skips it and the next candidate's tool call comes back parsed into the model."""
-    from pydantic import BaseModel
 
     class Query(BaseModel):
         query: str
 
-    def edit(raw: dict[str, Any]) -> None:
-        kimi, ds = {"provider": "kimi", "model": "moonshot-v1-8k"}, {"provider": "ds-a", "model": "deepseek-chat"}
-        raw["routes"]["structured"] = {"strategy": "priority", "candidates": [kimi, ds]}
-
-    gw = await make_gateway(edit)
+    gw = await make_gateway(_priority("structured", ("kimi", "moonshot-v1-8k"), ("ds-a", "deepseek-chat")))
     seen = emulator.record_bodies()
     llm = ChatOpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, model="structured", max_retries=0)  # type: ignore[arg-type]
     out = await asyncio.to_thread(llm.with_structured_output(Query, method="function_calling").invoke, "北京天气")
@@ -165,16 +174,11 @@ async def test_openai_parse_goes_past_a_vendor_without_structured_output(
 ) -> None:
     """The openai SDK's ``chat.completions.parse`` sends response_format json_schema; DeepSeek's JSON mode is
     json_object alone, so the gateway skips it and the next candidate's answer comes back parsed (the sync SDK)."""
-    from pydantic import BaseModel
 
     class Answer(BaseModel):
         answer: str
 
-    def edit(raw: dict[str, Any]) -> None:
-        ds, qwen = {"provider": "ds-a", "model": "deepseek-chat"}, {"provider": "qwen", "model": "qwen-plus"}
-        raw["routes"]["parsed"] = {"strategy": "priority", "candidates": [ds, qwen]}
-
-    gw = await make_gateway(edit)
+    gw = await make_gateway(_priority("parsed", ("ds-a", "deepseek-chat"), ("qwen", "qwen-plus")))
     seen = emulator.record_bodies()
     client = gw.sync_client()
     messages: Any = [{"role": "user", "content": "用 JSON 回答"}]
