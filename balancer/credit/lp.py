@@ -16,8 +16,10 @@ path's probability — in Mtok per hour, per slot s, route r and candidate c:
                                                                      (k = 1 for tokens, the price for money)
     debit      in the current hour u[g,r,c] = 0 unless g is the first open grant covering c in the vendor's
                debit order (``Problem.grants`` keeps it), or comes next after grants the rest of the hour
-               could use up (``Problem.payers``): the vendor debits the first whatever the plan says (later
-               hours are left free: the first may be gone by then, and the next re-plan will know)
+               could use up (``Problem.payers``): the vendor debits the first whatever the plan says. Later
+               hours are left free (the first may be gone by then, and the next re-plan will know), but a
+               grant waiting behind another (``Problem.behind``) is spent there only in a schedule that
+               spends the one before it whole (:func:`solve`)
 
     minimise   sum_s hours_s * prob_s * (sum price * p - (BURN * k + bonus) * u + unserved_r * z)
 
@@ -58,6 +60,7 @@ PENALTY = 1000.0  # CNY per unserved Mtok, for a route the problem gives no pric
 OVER = 1.001  # unserved demand is priced this much above its price, so serving it wins a tie
 BURN = 1e-3  # CNY per grant unit spent (an Mtok, or a CNY of a money grant), whenever it is spent
 BONUS = 1e-4  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
+SPENT = 1e-7  # M units (0.1 token, or µ¥): less than this spent (or left) is none, within HiGHS's tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +119,116 @@ class _Layout:
 
 def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     """Build the LP, solve it (from ``warm``'s basis when the shape matches; ``warm`` keeps the new one), and
-    read back what the planner and the report need."""
+    read back what the planner and the report need.
+
+    Where a grant waits behind another in the vendor's debit order (:meth:`Problem.behind`), a schedule that
+    spends the later one there while the earlier is left over cannot happen: the vendor would debit the
+    earlier. Such a schedule is solved again twice, once with the earlier grant spent whole on every path
+    and once with the later one kept off those pairs inside the earlier one's window, and the cheaper kept;
+    one waiting pair at a time, until none is left over."""
     at = _Layout.of(pb)
+    fixed: dict[int, bool] = {}  # index in pb.behind() -> True: the earlier spent whole; False: the later kept off
+    ties = pb.behind()
+    run = _Attempt.of(pb, at, ties, fixed, warm)
+    for _ in ties:
+        t = run.waiting(pb, at, ties, fixed)
+        if t is None:
+            break
+        tries = [
+            _Attempt.of(pb, at, ties, {**fixed, t: v}, Warm(warm.shape, warm.basis) if warm else None)
+            for v in (True, False)
+        ]
+        pick = min((a for a in tries if a.status == "optimal"), key=lambda a: a.objective, default=None)
+        if pick is None:
+            break
+        fixed[t] = pick is tries[0]
+        run = pick
+    if warm is not None and run.warm is not None:
+        warm.shape, warm.basis = run.warm.shape, run.warm.basis
+    return _read(pb, at, run.pairs, run.uses, run.z0, run.x, run.dual, run.status)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One solve of the LP, with some waiting grants decided (``fixed``, as in :func:`solve`)."""
+
+    pairs: list[tuple[str, Offer]]
+    uses: list[tuple[int, int, np.ndarray, int]]  # (grant index, pair index, slots it may spend in, first column)
+    z0: int
+    x: np.ndarray
+    dual: np.ndarray
+    status: str
+    objective: float
+    warm: Warm | None
+
+    @classmethod
+    def of(
+        cls,
+        pb: Problem,
+        at: _Layout,
+        ties: Sequence[tuple[int, int, frozenset[tuple[str, int]]]],
+        fixed: dict[int, bool],
+        warm: Warm | None,
+    ) -> _Attempt:
+        whole = [ties[t][0] for t, v in fixed.items() if v]
+        off = {
+            (ties[t][1], pair): pb.grants[ties[t][0]].until for t, v in fixed.items() if not v for pair in ties[t][2]
+        }
+        cols, pairs, uses, z0 = _program(pb, at, whole, off)
+        x, dual, status = cols.solve(warm or Warm())
+        return cls(pairs, uses, z0, x, dual, status, float(cols.costs() @ x), warm)
+
+    def waiting(
+        self,
+        pb: Problem,
+        at: _Layout,
+        ties: Sequence[tuple[int, int, frozenset[tuple[str, int]]]],
+        fixed: dict[int, bool],
+    ) -> int | None:
+        """The first undecided waiting pair whose later grant this schedule spends on the shared pairs inside
+        the earlier one's window while the earlier is left over on some path; None when there is none."""
+        t0 = np.array(pb.bounds)[at.seg]
+        for t, (a, b, shared) in enumerate(ties):
+            if t in fixed:
+                continue
+            later = sum(
+                float(self.x[first : first + len(act)] @ (at.hours[act] * (t0[act] < pb.grants[a].until)))
+                for gi, k, act, first in self.uses
+                if gi == b and (self.pairs[k][0], self.pairs[k][1].index) in shared
+            )
+            if later > SPENT and min(self._spent(pb, at, a)) < pb.grants[a].amount / M * (1 - 1e-6) - SPENT:
+                return t
+        return None
+
+    def _spent(self, pb: Problem, at: _Layout, gi: int) -> np.ndarray:
+        """Grant ``gi``'s units spent on each path, as its budget rows count them (M units)."""
+        out = np.zeros(at.paths)
+        for g, k, act, first in self.uses:
+            if g != gi:
+                continue
+            per = pb.grants[gi].grant.per_token(self.pairs[k][1].price)
+            spent = self.x[first : first + len(act)] * at.hours[act] * per
+            path = at.path[act]
+            out += spent[path < 0].sum() + np.bincount(path[path >= 0], weights=spent[path >= 0], minlength=at.paths)
+        return out
+
+
+def _program(
+    pb: Problem, at: _Layout, whole: Sequence[int], off: dict[tuple[int, tuple[str, int]], float]
+) -> tuple[Program, list[tuple[str, Offer]], list[tuple[int, int, np.ndarray, int]], int]:
+    """The LP's columns and rows (module docstring). ``whole``: grants whose budget rows are equations (spent
+    whole on every path); ``off``: (grant, pair) -> the time before which that grant gets nothing there."""
     n, w = at.n, at.w
     bounds = np.array(pb.bounds)
     t0, t1 = bounds[at.seg], bounds[at.seg + 1]
     demand = np.concatenate([np.asarray(pb.demand[r], dtype=float) for r in at.routes]) / M
     caps = np.repeat([pb.cap[p] / M for p in at.finite], n)
-    lo = np.concatenate([demand, np.full(len(caps) + len(pb.grants) * pb.paths, -INF)])
-    hi = np.concatenate([demand, caps, [g.amount / M for g in pb.grants for _ in range(pb.paths)]])
+    budget = np.array([g.amount / M for g in pb.grants for _ in range(pb.paths)])
+    lo = np.concatenate([demand, np.full(len(caps) + len(budget), -INF)])
+    for gi in whole:
+        lo[at.grant_base + gi * at.paths : at.grant_base + (gi + 1) * at.paths] = budget[gi * at.paths]
     cols = Program()
-    cols.rows(lo, hi)
+    cols.rows(lo, np.concatenate([demand, caps, budget]))
     pairs = [(r, c) for r in at.routes for c in pb.routes[r]]
     for r, c in pairs:
         shut = candidate_key(c.provider, c.model) in pb.down or not c.paid_ok
@@ -135,7 +237,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     for ri, r in enumerate(at.routes):
         unserved = pb.unserved.get(r, PENALTY) * OVER
         cols.block(w * unserved, np.full(n, INF), [(ri * n + np.arange(n), np.ones(n))])
-    uses = []  # (grant index, pair index, slots it may spend in, first column)
+    uses = []
     active = [np.flatnonzero((t0 >= g.start) & (t1 <= g.until)) for g in pb.grants]
     payers = pb.payers()
     for gi, k, per in _pays(pb, pairs):
@@ -146,6 +248,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[act] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[act] / 2) / span))
         up = _upper(n, candidate_key(c.provider, c.model) in pb.down or gi not in payers.get((r, c.index), {gi}))
+        up[t0 < off.get((gi, (r, c.index)), -INF)] = 0.0
         first = cols.n
         for part in np.split(np.arange(len(act)), [1] if at.path[act[0]] < 0 else []):
             if not len(part):
@@ -155,8 +258,7 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
             entries += [(rows, vals * per) for rows, vals in at.grant_rows(gi, slots)]
             cols.block(-w[slots] * (bonus[part] + BURN * per), up[slots], entries)
         uses.append((gi, k, act, first))
-    x, dual, status = cols.solve(warm or Warm())
-    return _read(pb, at, pairs, uses, z0, x, dual, status)
+    return cols, pairs, uses, z0
 
 
 def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, int, float]]:

@@ -66,6 +66,19 @@ class Problem:
                     through[pair] = ends
         return {pair: frozenset(gis) for pair, gis in out.items()}
 
+    def behind(self) -> list[tuple[int, int, frozenset[tuple[str, int]]]]:
+        """(a, b, pairs): grant ``b`` comes after grant ``a`` in the vendor's debit order on the same provider,
+        both pay for ``pairs``, and ``a``'s window ends no later than ``b``'s. While ``a`` is open the vendor
+        debits ``b`` on those pairs only once ``a`` is gone (a voucher behind a token pack on the same model)."""
+        out = []
+        for a, g in enumerate(self.grants):
+            for b in range(a + 1, len(self.grants)):
+                h = self.grants[b]
+                shared = frozenset(g.pairs) & frozenset(h.pairs)
+                if h.grant.provider == g.grant.provider and shared and g.until <= h.until and h.start < g.until:
+                    out.append((a, b, shared))
+        return out
+
 
 @dataclass(slots=True)
 class Schedule:

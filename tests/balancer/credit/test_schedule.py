@@ -247,3 +247,56 @@ def test_paths_keep_a_grant_for_the_high_path_peaks() -> None:
     s = solve(pb)
     assert s.now[("r", 0)] == pytest.approx((20.0, 0.0)) and ("r", 1) not in s.now
     assert s.lam[g.key] == pytest.approx(0.5 * DEAR.price + 0.5 * CHEAP.price + BURN, abs=3 * BONUS)
+
+
+def on_a(
+    name: str, unit: str, size: float, days: float, pairs: tuple[tuple[str, int], ...] = (("r", 0),)
+) -> PlannedGrant:
+    """A grant of provider a (its own name, so two can sit on one account) open from T0 for ``days``."""
+    g = Grant("a", name, unit, int(size), frozenset(), 0.0, T0 + days * DAY)  # type: ignore[arg-type]
+    return PlannedGrant(g, size, T0, T0 + days * DAY, pairs)
+
+
+def behind_a_pack(pack: float) -> Problem:
+    """Route r on provider a (5 µ¥/token, 100/hour) or c (a 10,000-token pack for 4 days, 100/hour), 20
+    tokens/hour: a ``pack``-token pack on a, then a 1,000 µ¥ voucher (200 tokens), both for 2 days. Nothing need
+    be paid; the voucher's units are worth burning, and c's pack outlasts a's."""
+    c = PlannedGrant(
+        Grant("c", "pack", "tokens", 10_000, frozenset(), 0.0, T0 + 4 * DAY), 10_000, T0, T0 + 4 * DAY, (("r", 1),)
+    )
+    grants = [on_a("pack", "tokens", pack, 2), on_a("voucher", "money", 1_000.0, 2), c]
+    return problem(
+        [Offer(0, "a", "m", 5.0), Offer(1, "c", "m", 5.0)],
+        demand=20.0,
+        cap={"a": 100.0, "c": 100.0},
+        grants=grants,
+        days=4,
+    )
+
+
+def test_a_grant_behind_another_on_its_models_is_known() -> None:
+    """The pairs the vendor debits one grant only after another: later in the debit order, on the same provider
+    and pairs, the earlier one closing no later. Another model, another provider or an earlier one that outlives
+    the later are not such pairs."""
+    assert behind_a_pack(100.0).behind() == [(0, 1, frozenset({("r", 0)}))]
+    other = on_a("other", "tokens", 100.0, 2, pairs=(("r", 1),))
+    longer = on_a("pack", "tokens", 100.0, 3)
+    for grants in ([other, on_a("voucher", "money", 1_000.0, 2)], [longer, on_a("voucher", "money", 1_000.0, 2)]):
+        pb = problem([Offer(0, "a", "m", 5.0), Offer(1, "a", "n", 5.0)], demand=20.0, cap={"a": 100.0}, grants=grants)
+        assert pb.behind() == []
+
+
+def test_a_voucher_behind_a_pack_is_planned_with_the_pack_spent_whole() -> None:
+    """The voucher is worth spending (its ¥ burn), and the vendor reaches it only once the pack is gone: the
+    schedule spends the pack whole and the voucher too. Planned side by side, c's pack (ending later, so
+    its early reward is larger at every hour) took the pack's share and the voucher was planned unreachable."""
+    pb = behind_a_pack(100.0)
+    s = solve(pb)
+    assert sum(s.burn["a/pack"]) == pytest.approx(100.0) and sum(s.burn["a/voucher"]) == pytest.approx(1_000.0)
+
+
+def test_a_voucher_behind_a_pack_that_cannot_be_spent_gets_nothing() -> None:
+    """A pack of 10,000 tokens cannot be spent in its 2 days at 100/hour: the vendor never reaches the voucher
+    behind it, and the schedule plans nothing of the voucher (side by side it planned all of it)."""
+    s = solve(behind_a_pack(10_000.0))
+    assert sum(s.burn["a/voucher"]) == pytest.approx(0.0, abs=1e-6)
