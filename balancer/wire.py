@@ -81,6 +81,8 @@ class RequestView(msgspec.Struct, kw_only=True):
     media: str = ""  # the first content part that is not text ("image_url", "input_audio", "file"...); "": none
     developer: bool = False  # a message has the role "developer" (OpenAI's newer name for system instructions)
     alternating: bool = True  # user (or tool) and assistant turns alternate, from a user turn to a user or tool one
+    systems: int = 0  # system (or developer) messages before the first other one
+    system_later: bool = False  # a system (or developer) message after another role's
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -219,6 +221,9 @@ def _media(content: msgspec.Raw) -> str:
     return next((p.type for p in parts if isinstance(p.type, str) and p.type != "text"), "")
 
 
+_SYSTEMS = ("system", "developer")
+
+
 def _alternating(roles: list[str]) -> bool:
     """Whether the turns (system and developer messages aside) start with user, end with user or tool, and never
     repeat a side: user and tool ask, assistant answers; tool results may follow each other."""
@@ -252,7 +257,10 @@ def chat_view(body: Body, size: int) -> RequestView:
     messages = _check_messages(body)
     view.media = next((t for m in messages if (t := _media(m.content))), "")
     view.developer = any(m.role == "developer" for m in messages)
-    view.alternating = _alternating([m.role for m in messages])
+    roles = [m.role for m in messages]
+    view.alternating = _alternating(roles)
+    view.systems = next((i for i, r in enumerate(roles) if r not in _SYSTEMS), len(roles))
+    view.system_later = any(r in _SYSTEMS for r in roles[view.systems :])
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True
@@ -321,19 +329,6 @@ def encode_body(body: Body) -> bytes:
 
 def raw(value: Any) -> msgspec.Raw:
     return msgspec.Raw(encoder.encode(value))
-
-
-_message_fields = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
-_SYSTEM = msgspec.Raw(b'"system"')
-
-
-def developer_as_system(messages: msgspec.Raw) -> msgspec.Raw:
-    """``messages`` with every "developer" role sent as "system" (each message's other fields kept byte for byte)."""
-    out = _message_fields.decode(messages)
-    for m in out:
-        if _str.decode(m["role"]) == "developer":
-            m["role"] = _SYSTEM
-    return msgspec.Raw(encoder.encode(out))
 
 
 _T = TypeVar("_T")

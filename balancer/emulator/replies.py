@@ -51,6 +51,13 @@ def turns_alternate(messages: list[Any]) -> bool:
     return True
 
 
+def systems_of(messages: list[Any]) -> tuple[int, bool]:
+    """How many system messages, and whether one comes after another role's message."""
+    roles = [m.get("role") for m in messages if isinstance(m, dict)]
+    later = any(a != "system" and b == "system" for a, b in itertools.pairwise(roles))
+    return roles.count("system"), later
+
+
 def tool_choice_of(body: dict[str, Any]) -> str:
     """The request's tool_choice: its string, or an object's type ("function": a named tool); "" when absent."""
     choice = body.get("tool_choice")

@@ -61,6 +61,9 @@ class Quirks:
     alternating_turns: bool = False
     # Refuses the role "developer" (OpenAI's newer name for system instructions): sent as "system", logged.
     developer_as_system: bool = False
+    # Takes one system message, first: the system messages a request starts with are merged into one (logged);
+    # a system message after another role's skips the candidate.
+    one_system_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

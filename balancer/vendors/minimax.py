@@ -31,7 +31,10 @@ VENDOR = Vendor(
     },
     # n = 1 only and temperature (0, 1] with 0 rejected: https://platform.minimax.io/docs/api-reference/text-openai-api
     # The role "developer" is 2013 "invalid params, invalid role: developer" (github:openclaw/openclaw#3022): sent as "system".
-    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1, developer_as_system=True),
+    # One system message, first: several are 2013 "invalid chat setting" (github:MiniMax-AI/MiniMax-M2#51, a MiniMax
+    # engineer: not supported yet, merge them), one after another turn 2013 "chat content has invalid message role:
+    # system" (github:MiniMax-AI/MiniMax-M2#27; github:BigPizzaV3/CodexPlusPlus#267).
+    quirks=Quirks(temperature=(0.01, 1.0), top_p=(0.01, 1.0), max_n=1, developer_as_system=True, one_system_first=True),
     errors=(
         ErrorRule(Failure.AUTH_FAILED, code="1004", source=_CODES + " (1004 not authorized / token not match group)"),
         ErrorRule(Failure.AUTH_FAILED, code="2049", source=_CODES + " (2049 invalid api key)"),

@@ -1,9 +1,10 @@
 """Shaping a request for one vendor and model by its quirks: refuse what it cannot honour (never a silent
 drop), drop the fields a declared quirk says it rejects, send under the vendor's name what it knows by another
-(the role developer as system, max_completion_tokens as max_tokens), clamp sampling to its ranges (a model's
-own where it has one) and the output to the model's maximum, ask for stream usage where it must be asked. Every
-change is logged. Pure functions; vendor differences are data (:class:`~balancer.vendors.base.Quirks`,
-:class:`~balancer.vendors.base.ModelInfo`). Reading replies is :mod:`balancer.vendors.openai_compat`.
+(the role developer as system, max_completion_tokens as max_tokens), merge the system messages where a vendor
+takes one, clamp sampling to its ranges (a model's own where it has one) and the output to the model's maximum,
+ask for stream usage where it must be asked. Every change is logged. Pure functions; vendor differences are data
+(:class:`~balancer.vendors.base.Quirks`, :class:`~balancer.vendors.base.ModelInfo`); the messages rewritten in
+:mod:`balancer.vendors.messages`. Reading replies is :mod:`balancer.vendors.openai_compat`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import msgspec
 
 from balancer import wire
+from balancer.vendors import messages
 from balancer.vendors.base import ModelInfo, Vendor
 
 
@@ -60,6 +62,12 @@ def refusal(vendor: Vendor, view: wire.RequestView, model: str, info: ModelInfo 
             "messages",
             "unsupported_value",
         )
+    if q.one_system_first and view.system_later:
+        return Unsupported(
+            f"{vendor.name} takes system instructions only at the start of the messages, before any other turn",
+            "messages",
+            "unsupported_value",
+        )
     if view.media and info is not None and info.vision is False:
         return Unsupported(
             f"{vendor.name} model '{model}' takes text only; the messages hold a part of type '{view.media}'",
@@ -100,8 +108,12 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
         if body.pop(name, None) is not None:
             out.append(f"dropped {name}")
     if q.developer_as_system and view.developer:
-        body["messages"] = wire.developer_as_system(body["messages"])
+        body["messages"] = messages.developer_as_system(body["messages"])
         out.append("role developer sent as system")
+    if q.one_system_first and view.systems > 1:
+        body["messages"], merged = messages.merge_leading_systems(body["messages"])
+        if merged:
+            out.append(f"merged {merged} system messages into one")
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
 import orjson
 import pytest
 
@@ -65,20 +64,25 @@ def test_json_schema_is_structured_output(fmt: object, json_mode: bool, json_sch
     assert (v.json_mode, v.json_schema) == (json_mode, json_schema)
 
 
-def test_developer_as_system_renames_the_role_and_keeps_the_rest() -> None:
-    """Every "developer" role (an escaped spelling too) becomes "system"; every other field of every message is
-    kept as it came, key order included."""
-    raw = (
-        b'[{"content": "\\u89c4\\u5219", "role": "\\u0064eveloper"}, {"role":"user","content":[{"type":"text","text":"x"}]},'
-        b' {"role": "developer", "name": "r", "content": "y"}]'
-    )
-    out = bytes(wire.developer_as_system(msgspec.Raw(raw)))
-    assert orjson.loads(out) == [
-        {"content": "规则", "role": "system"},
-        {"role": "user", "content": [{"type": "text", "text": "x"}]},
-        {"role": "system", "name": "r", "content": "y"},
-    ]
-    assert b'"content":"\\u89c4\\u5219"' in out and out.index(b"content") < out.index(b"role")
+@pytest.mark.parametrize(
+    ("roles", "systems", "later"),
+    [
+        (["user"], 0, False),
+        (["system", "user"], 1, False),
+        (["system", "developer", "system", "user", "assistant", "user"], 3, False),
+        (["system", "user", "system", "user"], 1, True),
+        (["user", "assistant", "developer", "user"], 0, True),
+        (["system"], 1, False),
+    ],
+)
+def test_system_messages_are_counted_before_the_first_turn_and_seen_after(
+    roles: list[str], systems: int, later: bool
+) -> None:
+    """``systems`` counts the system and developer messages a request starts with; ``system_later`` says one
+    comes after another role's message."""
+    data = orjson.dumps({"model": "m", "messages": [{"role": r, "content": "x"} for r in roles]})
+    v = wire.chat_view(wire.decode_body(data), len(data))
+    assert (v.systems, v.system_later) == (systems, later)
 
 
 @pytest.mark.parametrize(

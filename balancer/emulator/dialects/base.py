@@ -114,6 +114,9 @@ class Dialect:
     not_alternating: ErrorReply | None = None
     # The answer to a message with the role "developer", for a vendor that does not know it (None: known).
     no_developer_role: ErrorReply | None = None
+    # For a vendor that takes one system message, first: its answers to several system messages, and to one after
+    # another role's (None: any).
+    one_system_first: tuple[ErrorReply, ErrorReply] | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
     # Models that take one temperature alone: model -> (that temperature, the answer to another).

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import openai
 import orjson
+import pytest
 
 from balancer.errors import Failure
 from balancer.vendors import REGISTRY, shaping
@@ -74,3 +78,34 @@ def test_http_200_codes() -> None:
     assert _class(200, body(1039)) is Failure.RATE_LIMITED
     assert _class(200, body(2049)) is Failure.AUTH_FAILED
     assert _class(200, {"choices": [], "base_resp": {"status_code": 0, "status_msg": ""}}) is None
+
+
+async def test_system_messages_are_merged_or_go_past_minimax(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """MiniMax takes one system message, first (the emulator answers its 400 2013 otherwise): a system prompt,
+    a context block and a developer message are merged into one and served by MiniMax, the change logged; a system
+    message after a turn goes to the route's next candidate, and on MiniMax alone a 400 names messages."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    lead: Any = [
+        {"role": "system", "content": "你是客服助手。"},
+        {"role": "system", "content": "工作区：/srv"},
+        {"role": "developer", "content": "只用中文回答。"},
+        {"role": "user", "content": "你好"},
+    ]
+    assert await kit.dropped(gw, {"messages": lead}) == [
+        "role developer sent as system",
+        "merged 3 system messages into one",
+    ]
+    assert seen[-1]["messages"] == [
+        {"role": "system", "content": "你是客服助手。\n\n工作区：/srv\n\n只用中文回答。"},
+        {"role": "user", "content": "你好"},
+    ]
+    later: Any = [*kit.MESSAGES, {"role": "assistant", "content": "好"}, {"role": "system", "content": "简短"}]
+    later.append({"role": "user", "content": "再说一遍"})
+    raw = await gw.client().chat.completions.with_raw_response.create(model="v", messages=later)
+    assert raw.headers["x-qiao-provider"] == "backup" and seen[-1]["model"] != CASE.model
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=later)
+    assert isinstance(exc.value.body, dict) and exc.value.body["param"] == "messages"

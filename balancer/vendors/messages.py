@@ -1,0 +1,56 @@
+"""Rewriting a request's ``messages`` for a vendor that reads them differently (:mod:`balancer.vendors.shaping`
+decides when): the role "developer" sent as "system", the leading system messages merged into one. Only the
+fields that change are decoded; every other field of every message is kept byte for byte.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+_fields = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+_role = msgspec.json.Decoder(str | None)
+_content = msgspec.json.Decoder(str | list[dict[str, msgspec.Raw]] | None)
+_encoder = msgspec.json.Encoder()
+_SYSTEM = msgspec.Raw(b'"system"')
+JOIN = "\n\n"  # between the texts of merged system messages
+
+
+def developer_as_system(messages: msgspec.Raw) -> msgspec.Raw:
+    """``messages`` with every "developer" role sent as "system"."""
+    out = _fields.decode(messages)
+    for m in out:
+        if _role.decode(m["role"]) == "developer":
+            m["role"] = _SYSTEM
+    return msgspec.Raw(_encoder.encode(out))
+
+
+def merge_leading_systems(messages: msgspec.Raw) -> tuple[msgspec.Raw, int]:
+    """``messages`` with the system messages it starts with merged into one, their texts joined by a blank line
+    (the first one's other fields kept), and how many were merged (0: fewer than two, or one whose content is
+    not text, which is left for the vendor to judge)."""
+    out = _fields.decode(messages)
+    lead = 0
+    while lead < len(out) and _role.decode(out[lead]["role"]) == "system":
+        lead += 1
+    texts = [_text(m.get("content")) for m in out[:lead]]
+    if lead < 2 or any(t is None for t in texts):
+        return messages, 0
+    merged = {**out[0], "content": msgspec.Raw(_encoder.encode(JOIN.join(t for t in texts if t is not None)))}
+    return msgspec.Raw(_encoder.encode([merged, *out[lead:]])), lead
+
+
+def _text(content: msgspec.Raw | None) -> str | None:
+    """A system message's text: its string, or its text parts a line apart; None for anything else."""
+    try:
+        value = _content.decode(content) if content is not None else None
+    except msgspec.ValidationError:
+        return None
+    if isinstance(value, str):
+        return value
+    if value is None or not all(_role.decode(p.get("type", b"null")) == "text" for p in value):
+        return None
+    try:
+        texts = [_role.decode(p.get("text", b"null")) for p in value]
+    except msgspec.ValidationError:
+        return None
+    return "\n".join(t for t in texts if t is not None) if None not in texts else None

@@ -1,0 +1,66 @@
+"""Rewriting a request's messages for a vendor: the role developer as system, the leading system messages merged."""
+
+from __future__ import annotations
+
+import msgspec
+import orjson
+import pytest
+
+from balancer.vendors import messages
+
+
+def test_developer_as_system_renames_the_role_and_keeps_the_rest() -> None:
+    """Every "developer" role (an escaped spelling too) becomes "system"; every other field of every message is
+    kept as it came, key order included."""
+    raw = (
+        b'[{"content": "\\u89c4\\u5219", "role": "\\u0064eveloper"}, {"role":"user","content":[{"type":"text","text":"x"}]},'
+        b' {"role": "developer", "name": "r", "content": "y"}]'
+    )
+    out = bytes(messages.developer_as_system(msgspec.Raw(raw)))
+    assert orjson.loads(out) == [
+        {"content": "规则", "role": "system"},
+        {"role": "user", "content": [{"type": "text", "text": "x"}]},
+        {"role": "system", "name": "r", "content": "y"},
+    ]
+    assert b'"content":"\\u89c4\\u5219"' in out and out.index(b"content") < out.index(b"role")
+
+
+def test_the_leading_system_messages_become_one() -> None:
+    """The system messages a request starts with become one, their texts a blank line apart (text parts a line
+    apart), the first one's other fields kept; every later message is kept byte for byte, a later system one too."""
+    raw = orjson.dumps(
+        [
+            {"role": "system", "name": "身份", "content": "你是客服助手。"},
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "工作区：/srv"}, {"type": "text", "text": "OS: linux"}],
+            },
+            {"role": "user", "content": "你好\u3000！"},
+            {"role": "system", "content": "later"},
+        ]
+    )
+    out, merged = messages.merge_leading_systems(msgspec.Raw(raw))
+    assert merged == 2
+    assert orjson.loads(bytes(out)) == [
+        {"role": "system", "name": "身份", "content": "你是客服助手。\n\n工作区：/srv\nOS: linux"},
+        {"role": "user", "content": "你好\u3000！"},
+        {"role": "system", "content": "later"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        [{"role": "user", "content": "x"}],
+        [{"role": "system", "content": "only one"}, {"role": "user", "content": "x"}],
+        [{"role": "system", "content": "a"}, {"role": "system", "content": [{"type": "image_url", "image_url": {}}]}],
+        [{"role": "system", "content": "a"}, {"role": "system", "content": 7}],
+        [{"role": "system", "content": "a"}, {"role": "system", "content": [{"type": "text", "text": None}]}],
+    ],
+)
+def test_what_cannot_be_merged_is_left_as_it_came(first: list[object]) -> None:
+    """Fewer than two leading system messages, or one whose content is not text, is left byte for byte (the
+    vendor judges what is not text; merging it would change what was asked)."""
+    raw = msgspec.Raw(orjson.dumps(first))
+    out, merged = messages.merge_leading_systems(raw)
+    assert merged == 0 and bytes(out) == bytes(raw)
