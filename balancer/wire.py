@@ -257,7 +257,7 @@ def chat_view(body: Body, size: int) -> RequestView:
     messages = _check_messages(body)
     view.media = next((t for m in messages if (t := _media(m.content))), "")
     view.developer = any(m.role == "developer" for m in messages)
-    roles = [m.role for m in messages]
+    roles: list[str] = [m.role for m in messages]
     view.alternating = _alternating(roles)
     view.systems = next((i for i, r in enumerate(roles) if r not in _SYSTEMS), len(roles))
     view.system_later = any(r in _SYSTEMS for r in roles[view.systems :])
