@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from balancer.credit.highs import Program
-from balancer.credit.horizon import INF
+from balancer.credit.horizon import INF, PlannedGrant
 from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
 
@@ -172,7 +172,10 @@ class _Attempt:
     ) -> _Attempt:
         whole = [ties[t][0] for t, v in fixed.items() if v]
         off = {
-            (ties[t][1], pair): pb.grants[ties[t][0]].until for t, v in fixed.items() if not v for pair in ties[t][2]
+            (ties[t][1], pair): (pb.grants[ties[t][0]].start, pb.grants[ties[t][0]].until)
+            for t, v in fixed.items()
+            if not v
+            for pair in ties[t][2]
         }
         cols, pairs, uses, z0 = _program(pb, at, whole, off)
         x, dual, status = cols.solve(warm or Warm())
@@ -192,7 +195,7 @@ class _Attempt:
             if t in fixed:
                 continue
             later = sum(
-                float(self.x[first : first + len(act)] @ (at.hours[act] * (t0[act] < pb.grants[a].until)))
+                float(self.x[first : first + len(act)] @ (at.hours[act] * _inside(t0[act], pb.grants[a])))
                 for gi, k, act, first in self.uses
                 if gi == b and (self.pairs[k][0], self.pairs[k][1].index) in shared
             )
@@ -214,10 +217,10 @@ class _Attempt:
 
 
 def _program(
-    pb: Problem, at: _Layout, whole: Sequence[int], off: dict[tuple[int, tuple[str, int]], float]
+    pb: Problem, at: _Layout, whole: Sequence[int], off: dict[tuple[int, tuple[str, int]], tuple[float, float]]
 ) -> tuple[Program, list[tuple[str, Offer]], list[tuple[int, int, np.ndarray, int]], int]:
     """The LP's columns and rows (module docstring). ``whole``: grants whose budget rows are equations (spent
-    whole on every path); ``off``: (grant, pair) -> the time before which that grant gets nothing there."""
+    whole on every path); ``off``: (grant, pair) -> the window (start, until) in which it gets nothing there."""
     n, w = at.n, at.w
     bounds = np.array(pb.bounds)
     t0, t1 = bounds[at.seg], bounds[at.seg + 1]
@@ -248,7 +251,9 @@ def _program(
         span = max(end - pb.bounds[0], 1.0)
         bonus = np.where(t1[act] > end, 0.1 * BONUS, BONUS * (1 + (end - (t0 + t1)[act] / 2) / span))
         up = _upper(n, candidate_key(c.provider, c.model) in pb.down or gi not in payers.get((r, c.index), {gi}))
-        up[t0 < off.get((gi, (r, c.index)), -INF)] = 0.0
+        if (gi, (r, c.index)) in off:
+            start, until = off[gi, (r, c.index)]
+            up[(t0 >= start) & (t0 < until)] = 0.0
         first = cols.n
         for part in np.split(np.arange(len(act)), [1] if at.path[act[0]] < 0 else []):
             if not len(part):
@@ -259,6 +264,11 @@ def _program(
             cols.block(-w[slots] * (bonus[part] + BURN * per), up[slots], entries)
         uses.append((gi, k, act, first))
     return cols, pairs, uses, z0
+
+
+def _inside(t0: np.ndarray, g: PlannedGrant) -> np.ndarray:
+    """Which slots (by their start) lie in the grant's window."""
+    return (t0 >= g.start) & (t0 < g.until)
 
 
 def _pays(pb: Problem, pairs: Sequence[tuple[str, Offer]]) -> list[tuple[int, int, float]]:
