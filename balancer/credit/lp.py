@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from balancer.credit.highs import Program
-from balancer.credit.horizon import INF, PlannedGrant
+from balancer.credit.horizon import INF, H, PlannedGrant
 from balancer.credit.schedule import Offer, Problem, Schedule, Warm
 from balancer.state import candidate_key
 
@@ -125,26 +125,28 @@ def solve(pb: Problem, warm: Warm | None = None) -> Schedule:
     spends the later one there while the earlier is left over cannot happen: the vendor would debit the
     earlier. Such a schedule is solved again twice, once with the earlier grant spent whole on every path
     and once with the later one kept off those pairs inside the earlier one's window, and the cheaper kept;
-    one waiting pair at a time, until none is left over."""
-    at = _Layout.of(pb)
-    fixed: dict[int, bool] = {}  # index in pb.behind() -> True: the earlier spent whole; False: the later kept off
-    ties = pb.behind()
+    one waiting pair at a time, until none is left over. The hour's first re-plan settles them; the rest of the
+    hour starts from its choices (``Warm.waits``) and solves once, unless a choice no longer holds."""
+    at, ties = _Layout.of(pb), pb.behind()
+    warm = warm if warm is not None else Warm()
+    hour = int(pb.bounds[0] // H)
+    keys = [(pb.grants[a].key, pb.grants[b].key) for a, b, _ in ties]
+    fixed = {t: w[1] for t, k in enumerate(keys) if (w := warm.waits.get(k)) is not None and w[0] == hour}
     run = _Attempt.of(pb, at, ties, fixed, warm)
+    if fixed and run.status != "optimal":
+        fixed, run = {}, _Attempt.of(pb, at, ties, {}, warm)
     for _ in ties:
         t = run.waiting(pb, at, ties, fixed)
         if t is None:
             break
-        tries = [
-            _Attempt.of(pb, at, ties, {**fixed, t: v}, Warm(warm.shape, warm.basis) if warm else None)
-            for v in (True, False)
-        ]
+        tries = [_Attempt.of(pb, at, ties, {**fixed, t: v}, Warm(warm.shape, warm.basis)) for v in (True, False)]
         pick = min((a for a in tries if a.status == "optimal"), key=lambda a: a.objective, default=None)
         if pick is None:
             break
         fixed[t] = pick is tries[0]
         run = pick
-    if warm is not None and run.warm is not None:
-        warm.shape, warm.basis = run.warm.shape, run.warm.basis
+        warm.shape, warm.basis = pick.warm.shape, pick.warm.basis
+    warm.waits = {keys[t]: (hour, v) for t, v in fixed.items()}
     return _read(pb, at, run.pairs, run.uses, run.z0, run.x, run.dual, run.status)
 
 
@@ -159,7 +161,7 @@ class _Attempt:
     dual: np.ndarray
     status: str
     objective: float
-    warm: Warm | None
+    warm: Warm
 
     @classmethod
     def of(
@@ -168,7 +170,7 @@ class _Attempt:
         at: _Layout,
         ties: Sequence[tuple[int, int, frozenset[tuple[str, int]]]],
         fixed: dict[int, bool],
-        warm: Warm | None,
+        warm: Warm,
     ) -> _Attempt:
         whole = [ties[t][0] for t, v in fixed.items() if v]
         off = {
@@ -178,7 +180,7 @@ class _Attempt:
             for pair in ties[t][2]
         }
         cols, pairs, uses, z0 = _program(pb, at, whole, off)
-        x, dual, status = cols.solve(warm or Warm())
+        x, dual, status = cols.solve(warm)
         return cls(pairs, uses, z0, x, dual, status, float(cols.costs() @ x), warm)
 
     def waiting(

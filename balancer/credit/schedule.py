@@ -96,8 +96,10 @@ class Schedule:
 class Warm:
     """What one re-plan leaves the next: the last solution's basis (the next solve of the same shape starts from
     it, ~10x faster than cold), and the last demand model (``horizon.banded``'s slots and demand, with the inputs
-    they were made from), reused while those are the same: every re-plan of an hour but the first."""
+    they were made from), reused while those are the same: every re-plan of an hour but the first; and how the
+    hour's first re-plan settled each grant waiting behind another (``lp.solve``), kept for the rest of the hour."""
 
     shape: tuple[int, int] = (0, 0)
     basis: object = None
     demand: tuple[object, tuple[list[Slot], dict[str, list[float]]]] | None = None
+    waits: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)  # (earlier, later) -> (hour, whole)

@@ -300,3 +300,15 @@ def test_a_voucher_behind_a_pack_that_cannot_be_spent_gets_nothing() -> None:
     behind it, and the schedule plans nothing of the voucher (side by side it planned all of it)."""
     s = solve(behind_a_pack(10_000.0))
     assert sum(s.burn["a/voucher"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_hours_first_replan_settles_a_waiting_grant_for_the_rest_of_the_hour() -> None:
+    """What the first re-plan of an hour chose for a waiting pair (the pack spent whole, or the voucher kept off)
+    is kept in ``Warm.waits`` and a re-plan in the same hour starts from it, to the same schedule."""
+    for pack, whole in ((100.0, True), (10_000.0, False)):
+        warm = Warm()
+        first = solve(behind_a_pack(pack), warm)
+        assert warm.waits == {("a/pack", "a/voucher"): (int(T0 // H), whole)}
+        again = solve(behind_a_pack(pack), warm)
+        assert all(again.burn[k] == pytest.approx(v) for k, v in first.burn.items())
+        assert warm.waits[("a/pack", "a/voucher")][1] is whole
