@@ -7,14 +7,13 @@ forwarded byte-for-byte, so unknown or future OpenAI fields are never dropped.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from balancer import bodytext, nesting
+from balancer import bodytext, nesting, turns
 from balancer.errors import GatewayError
 
 Body = dict[str, msgspec.Raw]
@@ -43,10 +42,7 @@ class _Message(msgspec.Struct):
 
     role: Literal["system", "user", "assistant", "tool", "developer", "function"]
     content: msgspec.Raw = msgspec.Raw()  # empty when absent
-
-
-class _Part(msgspec.Struct):
-    type: Any = None  # what a part holds ("text", "image_url", ...); its other fields are skipped
+    tool_calls: msgspec.Raw = msgspec.Raw()
 
 
 class _ResponseFormat(msgspec.Struct):
@@ -61,7 +57,6 @@ _stream_options = msgspec.json.Decoder(StreamOptions | None)
 _response_format = msgspec.json.Decoder(_ResponseFormat | None)
 _tool_choice = msgspec.json.Decoder(str | _ToolChoice | None)
 _messages = msgspec.json.Decoder(list[_Message] | None)
-_parts = msgspec.json.Decoder(list[_Part])
 
 
 class RequestView(msgspec.Struct, kw_only=True):
@@ -82,6 +77,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     developer: bool = False  # a message has the role "developer" (OpenAI's newer name for system instructions)
     alternating: bool = True  # user (or tool) and assistant turns alternate, from a user turn to a user or tool one
     systems: int = 0  # system (or developer) messages before the first other one
+    empty_assistant: bool = False  # an assistant message with no text (tool calls aside: "" or empty parts beside them)
     system_later: bool = False  # a system (or developer) message after another role's
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
@@ -209,30 +205,6 @@ def _check_messages(body: Body) -> list[_Message]:
     return messages
 
 
-def _media(content: msgspec.Raw) -> str:
-    """The type of the first part of a message's content array that is not text ("" when all are). Any other
-    shape is forwarded as it came, for the vendor to judge (a string, null, parts that are not objects)."""
-    if bytes(memoryview(content)[:1]) != b"[":
-        return ""
-    try:
-        parts = _parts.decode(content)
-    except msgspec.ValidationError:
-        return ""
-    return next((p.type for p in parts if isinstance(p.type, str) and p.type != "text"), "")
-
-
-_SYSTEMS = ("system", "developer")
-
-
-def _alternating(roles: list[str]) -> bool:
-    """Whether the turns (system and developer messages aside) start with user, end with user or tool, and never
-    repeat a side: user and tool ask, assistant answers; tool results may follow each other."""
-    turns = [r for r in roles if r in ("user", "assistant", "tool")]
-    if not turns or turns[0] != "user" or turns[-1] == "assistant":
-        return False
-    return all((a == "assistant") != (b == "assistant") or a == b == "tool" for a, b in itertools.pairwise(turns))
-
-
 def _message_error(error: str) -> GatewayError:
     """msgspec's reason for a bad 'messages' (e.g. "Expected `object`, got `int` - at `$[1]`"), said with the
     parameter path OpenAI uses (``messages[1]``, ``messages[0].role``)."""
@@ -255,12 +227,13 @@ def _message_error(error: str) -> GatewayError:
 def chat_view(body: Body, size: int) -> RequestView:
     view = _view(body, size)
     messages = _check_messages(body)
-    view.media = next((t for m in messages if (t := _media(m.content))), "")
+    view.media = next((t for m in messages if (t := turns.media(m.content))), "")
     view.developer = any(m.role == "developer" for m in messages)
     roles: list[str] = [m.role for m in messages]
-    view.alternating = _alternating(roles)
-    view.systems = next((i for i, r in enumerate(roles) if r not in _SYSTEMS), len(roles))
-    view.system_later = any(r in _SYSTEMS for r in roles[view.systems :])
+    view.alternating = turns.alternating(roles)
+    view.systems = turns.leading_systems(roles)
+    view.system_later = any(r in turns.SYSTEMS for r in roles[view.systems :])
+    view.empty_assistant = any(m.role == "assistant" and turns.says_nothing(m.content, m.tool_calls) for m in messages)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True

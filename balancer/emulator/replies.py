@@ -58,6 +58,19 @@ def systems_of(messages: list[Any]) -> tuple[int, bool]:
     return roles.count("system"), later
 
 
+def empty_assistant_at(messages: list[Any]) -> tuple[int, bool] | None:
+    """The first assistant message with nothing in it, and whether it has tool calls: no content, "", or text
+    parts all empty without tool calls; "" or empty parts beside them (None or absent is how a tool call comes)."""
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") != "assistant":
+            continue
+        content, calls = m.get("content"), bool(m.get("tool_calls"))
+        parts = isinstance(content, list) and all(isinstance(p, dict) and not p.get("text") for p in content)
+        if content == "" or parts or (content is None and not calls):
+            return i, calls
+    return None
+
+
 def tool_choice_of(body: dict[str, Any]) -> str:
     """The request's tool_choice: its string, or an object's type ("function": a named tool); "" when absent."""
     choice = body.get("tool_choice")

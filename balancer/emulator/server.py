@@ -210,9 +210,10 @@ class Emulator:
     @staticmethod
     def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
         """The vendor's 400 for what it cannot take: as its dialect says, turns that do not alternate, a role it
-        does not know, system messages but one first, a tool_choice it does not accept or a temperature other than
-        the one a model takes; as the catalogue marks the model, an image or another part that is not text for a
-        text-only one (``ModelInfo.vision`` False), a json_schema for one without (``ModelInfo.json_schema``)."""
+        does not know, system messages but one first, an assistant message saying nothing, a tool_choice it does
+        not accept or a temperature other than the one a model takes; as the catalogue marks the model, an image
+        or another part that is not text for a text-only one (``ModelInfo.vision`` False), a json_schema for one
+        without (``ModelInfo.json_schema``)."""
         messages = body.get("messages") or []
         if t.dialect.no_developer_role and any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
             return t.dialect.no_developer_role
@@ -222,6 +223,10 @@ class Emulator:
             several, later = replies.systems_of(messages)
             if later or several > 1:
                 return t.dialect.one_system_first[1 if later else 0]
+        empty = replies.empty_assistant_at(messages) if t.dialect.empty_assistant else None
+        if t.dialect.empty_assistant and empty is not None:
+            status, reply = t.dialect.empty_assistant[1 if empty[1] else 0]
+            return status, orjson.loads(orjson.dumps(reply).replace(b"{position}", str(empty[0]).encode()))
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]

@@ -64,6 +64,9 @@ class Quirks:
     # Takes one system message, first: the system messages a request starts with are merged into one (logged);
     # a system message after another role's skips the candidate.
     one_system_first: bool = False
+    # Refuses an assistant message that says nothing (``turns.says_nothing``): beside tool calls its empty content is
+    # left out, and one without tool calls is left out of the messages (logged).
+    no_empty_assistant: bool = False
 
 
 @dataclass(frozen=True, slots=True)

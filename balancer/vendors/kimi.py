@@ -61,12 +61,17 @@ VENDOR = Vendor(
     # tool_choice "required" is not supported (Kimi's docs as github:pydantic/pydantic-ai#2211 quotes them), and with
     # thinking on (K2.6's default) neither it nor a named tool ("tool_choice 'required' is incompatible with thinking
     # enabled": github:AstrBotDevs/AstrBot#7805; github:can1357/oh-my-pi#1077): none and auto alone.
+    # An assistant message with nothing in it is a 400 "the message at position N with role 'assistant' must not be
+    # empty" (github:lobehub/lobehub#8419, api.moonshot.cn; github:AstrBotDevs/AstrBot#7200, kimi-k2.5), and empty
+    # text beside tool calls "text content is empty" (github:MoonshotAI/kimi-cli#2621; github:BerriAI/litellm#42186):
+    # a history from another vendor (an agent's tool loop failing over) carries both. Left out, logged.
     quirks=Quirks(
         usage_in_choice=True,
         temperature=(0.0, 1.0),
         top_p=(0.0, 1.0),
         developer_as_system=True,
         tool_choice=("none", "auto"),
+        no_empty_assistant=True,
     ),
     errors=(
         ErrorRule(

@@ -1,17 +1,21 @@
 """Rewriting a request's ``messages`` for a vendor that reads them differently (:mod:`balancer.vendors.shaping`
-decides when): the role "developer" sent as "system", the leading system messages merged into one. Only the
-fields that change are decoded; every other field of every message is kept byte for byte.
+decides when): the role "developer" sent as "system", the leading system messages merged into one, assistant
+messages that say nothing left out. Only the fields that change are decoded; every other field of every message
+is kept byte for byte.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from balancer import turns
+
 _fields = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 _role = msgspec.json.Decoder(str | None)
 _content = msgspec.json.Decoder(str | list[dict[str, msgspec.Raw]] | None)
 _encoder = msgspec.json.Encoder()
 _SYSTEM = msgspec.Raw(b'"system"')
+_EMPTY = msgspec.Raw(b"")
 JOIN = "\n\n"  # between the texts of merged system messages
 
 
@@ -54,3 +58,20 @@ def _text(content: msgspec.Raw | None) -> str | None:
     except msgspec.ValidationError:
         return None
     return "\n".join(t for t in texts if t is not None) if None not in texts else None
+
+
+def without_empty_assistant(messages: msgspec.Raw) -> tuple[msgspec.Raw, int, int]:
+    """``messages`` with what an assistant message that says nothing (:func:`balancer.turns.says_nothing`) holds
+    left out: its content beside tool calls, or the whole message without them. Returns the messages, how many
+    contents and how many messages were left out."""
+    out, contents, dropped = [], 0, 0
+    for m in _fields.decode(messages):
+        calls = m.get("tool_calls", _EMPTY)
+        if _role.decode(m["role"]) == "assistant" and turns.says_nothing(m.get("content", _EMPTY), calls):
+            if not turns.has_calls(calls):
+                dropped += 1
+                continue
+            m.pop("content", None)
+            contents += 1
+        out.append(m)
+    return msgspec.Raw(_encoder.encode(out)), contents, dropped

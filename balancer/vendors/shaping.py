@@ -1,8 +1,9 @@
 """Shaping a request for one vendor and model by its quirks: refuse what it cannot honour (never a silent
 drop), drop the fields a declared quirk says it rejects, send under the vendor's name what it knows by another
 (the role developer as system, max_completion_tokens as max_tokens), merge the system messages where a vendor
-takes one, clamp sampling to its ranges (a model's own where it has one) and the output to the model's maximum,
-ask for stream usage where it must be asked. Every change is logged. Pure functions; vendor differences are data
+takes one, leave out assistant messages that say nothing where a vendor refuses them, clamp sampling to its
+ranges (a model's own where it has one) and the output to the model's maximum, ask for stream usage where it
+must be asked. Every change is logged. Pure functions; vendor differences are data
 (:class:`~balancer.vendors.base.Quirks`, :class:`~balancer.vendors.base.ModelInfo`); the messages rewritten in
 :mod:`balancer.vendors.messages`. Reading replies is :mod:`balancer.vendors.openai_compat`.
 """
@@ -114,6 +115,10 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
         body["messages"], merged = messages.merge_leading_systems(body["messages"])
         if merged:
             out.append(f"merged {merged} system messages into one")
+    if q.no_empty_assistant and view.empty_assistant:
+        body["messages"], contents, dropped = messages.without_empty_assistant(body["messages"])
+        out += [f"left out the empty content of {contents} assistant tool-call messages"] if contents else []
+        out += [f"left out {dropped} empty assistant messages"] if dropped else []
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")

@@ -117,6 +117,9 @@ class Dialect:
     # For a vendor that takes one system message, first: its answers to several system messages, and to one after
     # another role's (None: any).
     one_system_first: tuple[ErrorReply, ErrorReply] | None = None
+    # For a vendor that refuses an assistant message saying nothing: its answers to one without tool calls ("{position}"
+    # in the message is the message's index) and to empty text beside tool calls (None: any).
+    empty_assistant: tuple[ErrorReply, ErrorReply] | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
     # Models that take one temperature alone: model -> (that temperature, the answer to another).

@@ -107,4 +107,20 @@ DIALECT = Dialect(
         400,
         {"error": {"message": "unsupported role ROLE_UNSPECIFIED", "type": "invalid_request_error"}},
     ),
+    # An assistant message with nothing in it: the body github:lobehub/lobehub#8419 quotes from api.moonshot.cn (also
+    # github:AstrBotDevs/AstrBot#7200, kimi-k2.5); beside tool calls, "text content is empty" (github:MoonshotAI/
+    # kimi-cli#2621, whose client leaves such content out; github:BerriAI/litellm#42186 for empty text parts, which
+    # says "" passes: the emulator refuses both, the stricter reading).
+    empty_assistant=(
+        (
+            400,
+            {
+                "error": {
+                    "message": "Invalid request: the message at position {position} with role 'assistant' must not be empty",
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
+        (400, {"error": {"message": "Invalid request: text content is empty", "type": "invalid_request_error"}}),
+    ),
 )

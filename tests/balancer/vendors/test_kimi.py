@@ -80,3 +80,26 @@ async def test_tool_choice_required_is_refused_by_kimi(make_gateway: GatewayFact
         model="v-only", messages=kit.MESSAGES, tools=tools, tool_choice="auto"
     )
     assert reply.choices
+
+
+async def test_an_agents_history_with_empty_assistant_turns_is_served(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """An agent's tool loop as another vendor's replies leave it (a tool call with content "", an assistant turn with
+    no text) is refused by Kimi (the emulator answers its 400s): the gateway leaves the empty content and the empty
+    turn out, Kimi serves the rest as it came, and request_done logs both."""
+    gw = await kit.gateway(make_gateway, CASE)
+    seen = emulator.record_bodies()
+    call = {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"北京"}'}}
+    history: Any = [
+        {"role": "user", "content": "北京天气？"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "晴，25度"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "那上海呢？"},
+    ]
+    assert await kit.dropped(gw, {"messages": history}) == [
+        "left out the empty content of 1 assistant tool-call messages",
+        "left out 1 empty assistant messages",
+    ]
+    assert seen[-1]["messages"] == [history[0], {"role": "assistant", "tool_calls": [call]}, history[2], history[4]]

@@ -64,3 +64,28 @@ def test_what_cannot_be_merged_is_left_as_it_came(first: list[object]) -> None:
     raw = msgspec.Raw(orjson.dumps(first))
     out, merged = messages.merge_leading_systems(raw)
     assert merged == 0 and bytes(out) == bytes(raw)
+
+
+def test_assistant_messages_that_say_nothing_are_left_out() -> None:
+    """An empty assistant message without tool calls is left out; beside tool calls its empty content is, the tool
+    calls and every other message kept byte for byte; an assistant message with text, or a tool call with null
+    content (OpenAI's own shape), is kept as it came."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "查天气", "arguments": '{"城市":"北京"}'}}
+    history = [
+        {"role": "user", "content": "北京天气？"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+        {"role": "assistant", "content": [{"type": "text", "text": ""}]},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+        {"role": "assistant", "content": "晴天。"},
+        {"role": "user", "content": "谢谢"},
+    ]
+    out, contents, dropped = messages.without_empty_assistant(msgspec.Raw(orjson.dumps(history)))
+    assert (contents, dropped) == (1, 1)
+    assert orjson.loads(bytes(out)) == [
+        history[0],
+        {"role": "assistant", "tool_calls": [call]},
+        *history[2:3],
+        *history[4:],
+    ]

@@ -51,8 +51,8 @@ def test_server_error_fails_over(name: str) -> None:
 @pytest.mark.parametrize("name", VENDORS)
 def test_what_a_model_cannot_take_is_the_clients_request(name: str) -> None:
     """The dialect's answers to what a model cannot take (an image for a text-only model, a json_schema without
-    structured output, a role it does not know, turns that do not alternate, system messages but one first, a
-    temperature it does not take) are
+    structured output, a role it does not know, turns that do not alternate, system messages but one first, an
+    assistant message saying nothing, a temperature it does not take) are
     each a bad_request: returned to the client, never a mark against the candidate's health (the gateway skips
     such a model before sending, ``shaping.refusal``, or adjusts the request)."""
     d = DIALECTS[name]
@@ -61,6 +61,7 @@ def test_what_a_model_cannot_take_is_the_clients_request(name: str) -> None:
         d.no_developer_role,
         d.not_alternating,
         *(d.one_system_first or ()),
+        *(d.empty_assistant or ()),
         *(r for _, r in d.temperature_only.values()),
     )
     for status, body in (d.text_only, *(r for r in replies if r is not None)):
@@ -80,6 +81,13 @@ def test_a_vendor_that_takes_one_system_message_first_gets_them_merged(name: str
     """Where the emulator plays a vendor refusing several system messages, or one after another turn (its sourced
     bodies), the vendor's quirks merge the leading ones and skip it for a later one, and only there."""
     assert (DIALECTS[name].one_system_first is not None) is REGISTRY[name].quirks.one_system_first
+
+
+@pytest.mark.parametrize("name", VENDORS)
+def test_a_vendor_that_refuses_empty_assistant_messages_gets_them_left_out(name: str) -> None:
+    """Where the emulator plays a vendor refusing an assistant message that says nothing (its sourced bodies), the
+    vendor's quirks leave such messages (or their empty content beside tool calls) out, and only there."""
+    assert (DIALECTS[name].empty_assistant is not None) is REGISTRY[name].quirks.no_empty_assistant
 
 
 @pytest.mark.parametrize("name", VENDORS)
