@@ -40,7 +40,7 @@ def says_nothing(content: msgspec.Raw, tool_calls: msgspec.Raw) -> bool:
     """Whether an assistant message says nothing: beside tool calls, content "" or text parts all empty (absent or
     null is how OpenAI sends a tool call); without them, any of those or no content at all."""
     if len(content) > 4:  # text, unless an array of parts
-        return _array(content) and _empty_parts(content)
+        return memoryview(content)[0] == 0x5B and _empty_parts(content)
     value = bytes(content)
     if value in (b"", b"null"):
         return not has_calls(tool_calls)

@@ -232,7 +232,8 @@ def chat_view(body: Body, size: int) -> RequestView:
     roles: list[str] = [m.role for m in messages]
     view.alternating = turns.alternating(roles)
     view.systems = turns.leading_systems(roles)
-    view.system_later = any(r in turns.SYSTEMS for r in roles[view.systems :])
+    rest = roles[view.systems :]
+    view.system_later = "system" in rest or "developer" in rest
     view.empty_assistant = any(m.role == "assistant" and turns.says_nothing(m.content, m.tool_calls) for m in messages)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
