@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
         "config_yaml",
         "shapes",
         "replans",
+        "turns",
     },
     {"wire", "replies", "bodytext", "upstream", "redact", "transcripts"},
     {"vendors"},
