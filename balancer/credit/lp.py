@@ -60,6 +60,7 @@ PENALTY = 1000.0  # CNY per unserved Mtok, for a route the problem gives no pric
 OVER = 1.001  # unserved demand is priced this much above its price, so serving it wins a tie
 BURN = 1e-3  # CNY per grant unit spent (an Mtok, or a CNY of a money grant), whenever it is spent
 BONUS = 1e-4  # CNY per grant Mtok, times 1..2 by how early; a tenth of it inside the safety margin
+Waits = tuple[int, int, frozenset[tuple[str, int]]]  # (earlier grant, later grant, shared pairs): Problem.behind
 SPENT = 1e-7  # M units (0.1 token, or µ¥): less than this spent (or left) is none, within HiGHS's tolerance
 
 
@@ -168,7 +169,7 @@ class _Attempt:
         cls,
         pb: Problem,
         at: _Layout,
-        ties: Sequence[tuple[int, int, frozenset[tuple[str, int]]]],
+        ties: Sequence[Waits],
         fixed: dict[int, bool],
         warm: Warm,
     ) -> _Attempt:
@@ -187,7 +188,7 @@ class _Attempt:
         self,
         pb: Problem,
         at: _Layout,
-        ties: Sequence[tuple[int, int, frozenset[tuple[str, int]]]],
+        ties: Sequence[Waits],
         fixed: dict[int, bool],
     ) -> int | None:
         """The first undecided waiting pair whose later grant this schedule spends on the shared pairs inside
