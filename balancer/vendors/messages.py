@@ -11,7 +11,7 @@ import msgspec
 from balancer import turns
 
 _fields = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
-_role = msgspec.json.Decoder(str | None)
+_str = msgspec.json.Decoder(str | None)
 _content = msgspec.json.Decoder(str | list[dict[str, msgspec.Raw]] | None)
 _encoder = msgspec.json.Encoder()
 _SYSTEM = msgspec.Raw(b'"system"')
@@ -23,7 +23,7 @@ def developer_as_system(messages: msgspec.Raw) -> msgspec.Raw:
     """``messages`` with every "developer" role sent as "system"."""
     out = _fields.decode(messages)
     for m in out:
-        if _role.decode(m["role"]) == "developer":
+        if _str.decode(m["role"]) == "developer":
             m["role"] = _SYSTEM
     return msgspec.Raw(_encoder.encode(out))
 
@@ -34,7 +34,7 @@ def merge_leading_systems(messages: msgspec.Raw) -> tuple[msgspec.Raw, int]:
     not text, which is left for the vendor to judge)."""
     out = _fields.decode(messages)
     lead = 0
-    while lead < len(out) and _role.decode(out[lead]["role"]) == "system":
+    while lead < len(out) and _str.decode(out[lead]["role"]) == "system":
         lead += 1
     texts = [_text(m.get("content")) for m in out[:lead]]
     if lead < 2 or any(t is None for t in texts):
@@ -51,10 +51,10 @@ def _text(content: msgspec.Raw | None) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if value is None or not all(_role.decode(p.get("type", b"null")) == "text" for p in value):
+    if value is None or not all(_str.decode(p.get("type", b"null")) == "text" for p in value):
         return None
     try:
-        texts = [_role.decode(p.get("text", b"null")) for p in value]
+        texts = [_str.decode(p.get("text", b"null")) for p in value]
     except msgspec.ValidationError:
         return None
     return "\n".join(t for t in texts if t is not None) if None not in texts else None
@@ -67,7 +67,7 @@ def without_empty_assistant(messages: msgspec.Raw) -> tuple[msgspec.Raw, int, in
     out, contents, dropped = [], 0, 0
     for m in _fields.decode(messages):
         calls = m.get("tool_calls", _EMPTY)
-        if _role.decode(m["role"]) == "assistant" and turns.says_nothing(m.get("content", _EMPTY), calls):
+        if _str.decode(m["role"]) == "assistant" and turns.says_nothing(m.get("content", _EMPTY), calls):
             if not turns.has_calls(calls):
                 dropped += 1
                 continue
