@@ -61,7 +61,6 @@ def route_plan(
     demand: float,
     sched: Schedule,
     paying: Mapping[tuple[str, int], PlannedGrant],
-    now: float,
     shared: Mapping[str, frozenset[str]],
 ) -> RoutePlan:
     """``shared``: the providers another route is planned on this hour, and what it spends there. Their candidates
@@ -98,7 +97,6 @@ def route_plan(
         price=price,
         capped=capped,
         rank={idx: n for n, idx in enumerate(order)},
-        turn=itertools.count(int(now // 60)),  # where the sequence starts: a new place at every re-plan
     )
 
 

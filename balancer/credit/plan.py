@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from balancer.credit.pricing import Grant
 
-GOLDEN = 0.6180339887498949  # k * GOLDEN mod 1: picks that match the shares closely at every count
+PAST = -1  # "past the planned shares" in the round robin's credits
 
 Period = tuple[float, float, Mapping[str, float]]
 Lineup = tuple[tuple[str, str], ...]  # a route's candidates as (provider, model), in their order: what indices name
@@ -27,7 +26,7 @@ class RoutePlan:
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
     rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
-    turn: Iterator[int] = field(default_factory=itertools.count)  # the picks' place in the sequence (continued)
+    credit: dict[int, float] = field(default_factory=dict)  # each pick's round-robin credit (continued; mutable)
 
     def pick(self, u: float) -> int | None:
         """The candidate a ``u`` in [0, 1) lands on, or None (past the planned shares)."""
@@ -35,9 +34,21 @@ class RoutePlan:
         return self.share_to[i] if i < len(self.share_to) else None
 
     def next_pick(self) -> int | None:
-        """The next pick of a low-discrepancy sequence: after n picks each candidate has had its share of them
-        within about 3 (random draws: within ~sqrt(n))."""
-        return self.pick((next(self.turn) * GOLDEN) % 1.0)
+        """The next pick by smooth weighted round robin: each candidate, and "past the shares", gains its share
+        in credit, the one with the most (the first of equals) is picked and pays 1. After any n picks each has
+        had its share of them within 1, and the credits carry over to the next plan (``Plan.continuing``), so a
+        re-plan that moves the shares neither restarts nor skips anyone's turn."""
+        credit, best, top, prev = self.credit, PAST, -1.0e18, 0.0
+        for cum, i in zip(self.shares, self.share_to, strict=True):
+            c = credit[i] = credit.get(i, 0.0) + cum - prev
+            prev = cum
+            if c > top:
+                best, top = i, c
+        c = credit[PAST] = credit.get(PAST, 0.0) + 1.0 - prev
+        if c > top:
+            best = PAST
+        credit[best] -= 1.0
+        return None if best == PAST else best
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +81,17 @@ class Plan:
         return self if len(keep) == len(self.routes) else dataclasses.replace(self, routes=keep)
 
     def continuing(self, before: Mapping[str, RoutePlan]) -> Plan:
-        """This plan with each route's picks continuing the sequence of the plan ``before`` it (its routes) where
-        that had the route. A sequence started afresh at every re-plan makes each plan's first pick land on the
-        first share: a route with one request per re-plan sent them all there, whatever the shares."""
-        routes = {r: dataclasses.replace(p, turn=before[r].turn) if r in before else p for r, p in self.routes.items()}
+        """This plan with each route's picks continuing the round robin of the plan ``before`` it (its routes)
+        where that had the route: the credits of the candidates this plan still draws carry over. Started afresh
+        at every re-plan, each plan's first pick would land on the largest share: a route with one request per
+        re-plan sent them all there, whatever the shares."""
+        routes = {
+            r: dataclasses.replace(p, credit=_carried(before[r].credit, p.share_to)) if r in before else p
+            for r, p in self.routes.items()
+        }
         return dataclasses.replace(self, routes=routes)
+
+
+def _carried(credit: Mapping[int, float], share_to: tuple[int, ...]) -> dict[int, float]:
+    """The credits a plan drawing ``share_to`` keeps: those of its picks and of "past the shares"."""
+    return {i: c for i, c in credit.items() if i == PAST or i in share_to}

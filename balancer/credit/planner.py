@@ -96,7 +96,7 @@ def make_plan(
         made_at=now,
         routes={
             name: picks.route_plan(
-                name, pb.routes[name], pb.demand[name][0], sched, paying, now, picks.others(carriers, name)
+                name, pb.routes[name], pb.demand[name][0], sched, paying, picks.others(carriers, name)
             )
             for name in routes
         },

@@ -248,7 +248,7 @@ def test_a_free_model_is_perishable_only_where_nothing_else_counts_on_its_provid
         now["r", 2] = (0.0, 10.0 if pack_lam > 0 else 0.0)
     sched = Schedule(now=now, lam={g.key: pack_lam or 0.0})
     demand = sum(sum(v) for v in now.values())
-    plan = route_plan("r", cands, demand, sched, paying, T0, {p: frozenset({"paid"}) for p in shared})
+    plan = route_plan("r", cands, demand, sched, paying, {p: frozenset({"paid"}) for p in shared})
     assert plan.share_to[0] == 0 and plan.shares[0] == pytest.approx(drawn)
 
 
@@ -267,7 +267,7 @@ def test_a_grant_left_over_whatever_is_done_goes_first_past_the_shares(
     g = PlannedGrant(Grant("a", "pack", unit, 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "a", "m", 3.0), Offer(1, "b", "m", 1.0)]
     sched = Schedule(now={("r", 1): (100.0, 0.0)}, mu={"a": 2.0}, lam={g.key: lam})
-    plan = route_plan("r", cands, 100.0, sched, {("r", 0): g}, T0, {})
+    plan = route_plan("r", cands, 100.0, sched, {("r", 0): g}, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [first, 1 - first]
 
 
@@ -281,7 +281,7 @@ def test_a_left_over_grant_goes_before_a_free_model_past_the_shares() -> None:
     g = PlannedGrant(Grant("a", "pack", "tokens", 10**9, frozenset(), 0.0, T0 + 86400), 1e9, T0, T0 + 86400, ())
     cands = [Offer(0, "free", "lite", 0.0), Offer(1, "a", "m", 3.0)]
     sched = Schedule(now={("r", 0): (100.0, 0.0)}, lam={g.key: 0.0})
-    plan = route_plan("r", cands, 100.0, sched, {("r", 1): g}, T0, {})
+    plan = route_plan("r", cands, 100.0, sched, {("r", 1): g}, {})
     assert sorted(plan.rank, key=plan.rank.__getitem__) == [1, 0]
 
 
