@@ -1,6 +1,7 @@
 """What a chat request's messages say about their shape, read from their raw slices for :func:`balancer.wire.chat_view`:
 the first content part that is not text, whether the turns alternate, the system messages up front, an assistant
-message that says nothing. Text is decoded only where an assistant message's parts must be read for emptiness.
+message that says nothing, a tool call without the reasoning that led to it. Text is decoded only where an assistant
+message's parts must be read for emptiness.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _empty_parts(content: msgspec.Raw) -> bool:
 def has_calls(tool_calls: msgspec.Raw) -> bool:
     """Whether a message's ``tool_calls`` holds any (absent, null and [] hold none)."""
     return len(tool_calls) > 4 or bytes(tool_calls) not in (b"", b"null", b"[]")
+
+
+def unreasoned(reasoning: msgspec.Raw) -> bool:
+    """Whether a message's ``reasoning_content`` holds no reasoning: absent, null or ""."""
+    return bytes(reasoning) in (b"", b"null", b'""')
 
 
 def _array(raw: msgspec.Raw) -> bool:

@@ -43,10 +43,15 @@ class _Message(msgspec.Struct):
     role: Literal["system", "user", "assistant", "tool", "developer", "function"]
     content: msgspec.Raw = msgspec.Raw()  # empty when absent
     tool_calls: msgspec.Raw = msgspec.Raw()
+    reasoning_content: msgspec.Raw = msgspec.Raw()  # what a thinking model thought before (DeepSeek's, Kimi's name)
 
 
 class _ResponseFormat(msgspec.Struct):
     type: str
+
+
+class _Thinking(msgspec.Struct):
+    type: Any = None  # DeepSeek's and Kimi's switch: "enabled" or "disabled"
 
 
 class _ToolChoice(msgspec.Struct):
@@ -57,6 +62,7 @@ _stream_options = msgspec.json.Decoder(StreamOptions | None)
 _response_format = msgspec.json.Decoder(_ResponseFormat | None)
 _tool_choice = msgspec.json.Decoder(str | _ToolChoice | None)
 _messages = msgspec.json.Decoder(list[_Message] | None)
+_thinking = msgspec.json.Decoder(_Thinking | None)
 
 
 class RequestView(msgspec.Struct, kw_only=True):
@@ -79,6 +85,8 @@ class RequestView(msgspec.Struct, kw_only=True):
     systems: int = 0  # system (or developer) messages before the first other one
     empty_assistant: bool = False  # an assistant message with no text (tool calls aside: "" or empty parts beside them)
     system_later: bool = False  # a system (or developer) message after another role's
+    unreasoned_calls: bool = False  # an assistant tool-call message without reasoning_content (absent, null or "")
+    thinking: str = ""  # the request's thinking.type ("enabled", "disabled"); "": not said, or not a string
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
 
@@ -235,6 +243,11 @@ def chat_view(body: Body, size: int) -> RequestView:
     rest = roles[view.systems :]
     view.system_later = "system" in rest or "developer" in rest
     view.empty_assistant = any(m.role == "assistant" and turns.says_nothing(m.content, m.tool_calls) for m in messages)
+    view.unreasoned_calls = any(
+        m.role == "assistant" and turns.has_calls(m.tool_calls) and turns.unreasoned(m.reasoning_content)
+        for m in messages
+    )
+    view.thinking = _thinking_of(body)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
         view.include_usage = opts.include_usage is True
@@ -246,6 +259,17 @@ def chat_view(body: Body, size: int) -> RequestView:
     view.json_mode = fmt is not None and fmt.type in ("json_object", "json_schema")
     view.json_schema = fmt is not None and fmt.type == "json_schema"
     return view
+
+
+def _thinking_of(body: Body) -> str:
+    """The request's ``thinking.type`` when a string; "" otherwise (not an OpenAI field: a shape the gateway does not
+    know is forwarded for the vendor to judge, never refused here)."""
+    raw = body.get("thinking")
+    try:
+        value = _thinking.decode(raw) if raw is not None else None
+    except msgspec.ValidationError:
+        return ""
+    return value.type if value is not None and isinstance(value.type, str) else ""
 
 
 def embeddings_view(body: Body, size: int) -> RequestView:

@@ -31,6 +31,7 @@ class ModelInfo:
     # The sampling temperature this model accepts, where it differs from the vendor's (``Quirks.temperature``).
     temperature: tuple[float, float] | None = None
     vision: bool | None = None  # True: takes images; False: text parts only; None: not known (the vendor judges)
+    thinks: bool = False  # thinks unless the request says ``thinking: {"type": "disabled"}`` ("enabled" turns it on)
     price_known: bool = True  # False: no list price found (the 0.0 above means "unknown", not free)
 
 
@@ -67,6 +68,10 @@ class Quirks:
     # Refuses an assistant message that says nothing (``turns.says_nothing``): beside tool calls its empty content is
     # left out, and one without tool calls is left out of the messages (logged).
     no_empty_assistant: bool = False
+    # A model thinking (``ModelInfo.thinks``, or the request's ``thinking``) refuses an assistant tool-call message
+    # without the reasoning_content it came with, which a client or another vendor's history drops: this text is
+    # sent as its reasoning_content where it has none (null; "" too when the text is not empty), logged. None: any.
+    reasoning_on_calls: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,12 +54,15 @@ VENDOR = Vendor(
     # JSON mode is json_object only: json_schema is a 400 "This response_format type is unavailable now"
     # (https://api-docs.deepseek.com/api/create-chat-completion lists text and json_object; the body as
     # github:llm-exe/llm-exe#662 captured it from deepseek-v4-pro and deepseek-chat), so json_schema=False.
+    # Thinking is on by default, ``thinking: {"type": "disabled"}`` turns it off
+    # (https://api-docs.deepseek.com/guides/thinking_mode); deepseek-chat is the mode without it unless the request
+    # enables it (github:anomalyco/opencode#9397), deepseek-reasoner the mode with it.
     models={
-        "deepseek-flash": ModelInfo(1_000_000, 384_000, 2.0, 8.0, 0.04, vision=False, json_schema=False),
-        "deepseek-v4-pro": ModelInfo(1_000_000, 384_000, 9.0, 27.0, 0.30, vision=False, json_schema=False),
+        "deepseek-flash": ModelInfo(1_000_000, 384_000, 2.0, 8.0, 0.04, vision=False, json_schema=False, thinks=True),
+        "deepseek-v4-pro": ModelInfo(1_000_000, 384_000, 9.0, 27.0, 0.30, vision=False, json_schema=False, thinks=True),
         # Older names many configs still use.
         "deepseek-chat": ModelInfo(128_000, 8_192, 2.0, 3.0, 0.2, vision=False, json_schema=False),
-        "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0, vision=False, json_schema=False),
+        "deepseek-reasoner": ModelInfo(128_000, 65_536, 4.0, 16.0, 1.0, vision=False, json_schema=False, thinks=True),
     },
     # The API documents max_tokens alone (https://api-docs.deepseek.com/api/create-chat-completion) and ignores
     # max_completion_tokens: 5 of it gave 76 tokens on deepseek-v4-flash, 5 of max_tokens gave 5
@@ -67,7 +70,13 @@ VENDOR = Vendor(
     # Roles are system, user, assistant and tool: "developer" is a 400 "messages[0].role: unknown variant
     # `developer`, expected one of `system`, `user`, `assistant`, `tool`" (github:BenedictKing/ccx#149 has the body;
     # github:earendil-works/pi#1048), so it is sent as "system", which it means.
-    quirks=Quirks(max_tokens_only=True, developer_as_system=True),
+    # Thinking, a tool call's reasoning_content must come back in every later request (the guide above, "tool calls"):
+    # without it a 400 "The `reasoning_content` in the thinking mode must be passed back to the API." (V4:
+    # github:anomalyco/opencode#25758 has the raw body; github:crewAIInc/crewAI#5878), earlier "Missing
+    # `reasoning_content` field in the assistant message at message index N" (github:hotovo/aider-desk#529). A client
+    # that keeps content and tool_calls alone, or a history from another vendor, has none: "" is sent, as clients
+    # that fixed it send (github:continuedev/continue#11285, github:mnfst/llm-gateway#992).
+    quirks=Quirks(max_tokens_only=True, developer_as_system=True, reasoning_on_calls=""),
     errors=(
         ErrorRule(Failure.QUOTA_EXHAUSTED, status=402, source=_ERRORS + " (402 Insufficient Balance)"),
         ErrorRule(

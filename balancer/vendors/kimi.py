@@ -48,8 +48,8 @@ VENDOR = Vendor(
     # is allowed for this model" (k2.6 0 and 0.6 refused, 1 served: github:kodustech/kodus-ai#1120 against
     # api.moonshot.ai; k3: github:XCNXNXNX/dsh-portable-tavern#1). With thinking turned off it is 0.6 alone.
     models={
-        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0, temperature=(1.0, 1.0), vision=True),
-        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5, temperature=(1.0, 1.0), vision=True),
+        "kimi-k2.6": ModelInfo(262_144, 32_768, 4.0, 16.0, 1.0, temperature=(1.0, 1.0), vision=True, thinks=True),
+        "kimi-k3": ModelInfo(262_144, 32_768, 6.0, 24.0, 1.5, temperature=(1.0, 1.0), vision=True, thinks=True),
         "moonshot-v1-8k": ModelInfo(8_192, 4_096, 2.0, 10.0, vision=False),
         "moonshot-v1-32k": ModelInfo(32_768, 4_096, 5.0, 20.0, vision=False),
         "moonshot-v1-128k": ModelInfo(131_072, 4_096, 10.0, 30.0, vision=False),
@@ -65,6 +65,12 @@ VENDOR = Vendor(
     # empty" (github:lobehub/lobehub#8419, api.moonshot.cn; github:AstrBotDevs/AstrBot#7200, kimi-k2.5), and empty
     # text beside tool calls "text content is empty" (github:MoonshotAI/kimi-cli#2621; github:BerriAI/litellm#42186):
     # a history from another vendor (an agent's tool loop failing over) carries both. Left out, logged.
+    # Thinking (k2.6 unless ``thinking`` says disabled, k3 always: Kimi's docs as github:lemon07r/opencode-kimi-full#11
+    # quotes them; https://java.agentscope.io/v2/en/integration/model/kimi), an assistant tool-call message without
+    # reasoning_content is a 400 "thinking is enabled but reasoning_content is missing in assistant tool call message
+    # at index N" (github:labring/FastGPT#6357, k2.5; github:OnesoftQwQ/opencode-go-copilot#1 and
+    # github:MoonshotAI/kimi-agent-sdk#169, K2.6). A client keeping content and tool_calls alone drops it: "." is sent
+    # (github:anomalyco/opencode#10996 against api.moonshot.ai; not "", which not every report says passes).
     quirks=Quirks(
         usage_in_choice=True,
         temperature=(0.0, 1.0),
@@ -72,6 +78,7 @@ VENDOR = Vendor(
         developer_as_system=True,
         tool_choice=("none", "auto"),
         no_empty_assistant=True,
+        reasoning_on_calls=".",
     ),
     errors=(
         ErrorRule(

@@ -119,6 +119,9 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
         body["messages"], contents, dropped = messages.without_empty_assistant(body["messages"])
         out += [f"left out the empty content of {contents} assistant tool-call messages"] if contents else []
         out += [f"left out {dropped} empty assistant messages"] if dropped else []
+    if q.reasoning_on_calls is not None and view.unreasoned_calls and thinking(view, info):
+        body["messages"], given = messages.with_reasoning(body["messages"], q.reasoning_on_calls)
+        out += [f"gave {given} assistant tool-call messages a placeholder reasoning_content"] if given else []
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")
@@ -133,6 +136,13 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
         body["stream_options"] = _INCLUDE_USAGE
         out.append("added stream_options.include_usage")
     return Shaped(wire.encode_body(body), out)
+
+
+def thinking(view: wire.RequestView, info: ModelInfo | None) -> bool:
+    """Whether the model thinks for this request: as the request's ``thinking`` says, else as the catalogue has it."""
+    if view.thinking in ("enabled", "disabled"):
+        return view.thinking == "enabled"
+    return info is not None and info.thinks
 
 
 def shape_embeddings(body: wire.Body, model: str) -> Shaped:

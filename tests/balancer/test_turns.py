@@ -42,6 +42,12 @@ def test_tool_calls_held() -> None:
     assert [turns.has_calls(msgspec.Raw(v)) for v in (b"", b"null", b"[]", CALLS)] == [False, False, False, True]
 
 
+def test_a_tool_call_without_its_reasoning() -> None:
+    """reasoning_content absent, null or "" holds no reasoning; any text, a single space too, holds some."""
+    got = [turns.unreasoned(msgspec.Raw(v)) for v in (b"", b"null", b'""', b'" "', b'"\\u60f3"', '"想"'.encode())]
+    assert got == [True, True, True, False, False, False]
+
+
 def test_system_messages_up_front() -> None:
     """The system and developer messages a request starts with are counted; one later is not."""
     assert turns.leading_systems(["system", "developer", "user", "system"]) == 2

@@ -85,6 +85,38 @@ def test_system_messages_are_counted_before_the_first_turn_and_seen_after(
     assert (v.systems, v.system_later) == (systems, later)
 
 
+CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("assistant", "unreasoned"),
+    [
+        ({"content": None, "tool_calls": [CALL]}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": None}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": ""}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": "想"}, False),
+        ({"content": "好", "tool_calls": []}, False),
+        ({"content": "好"}, False),
+    ],
+)
+def test_a_tool_call_without_reasoning_is_seen(assistant: dict[str, object], unreasoned: bool) -> None:
+    """``unreasoned_calls``: an assistant message with tool calls and no reasoning_content (absent, null, "")."""
+    messages = [{"role": "user", "content": "x"}, {"role": "assistant", **assistant}, {"role": "user", "content": "y"}]
+    assert view(messages).unreasoned_calls is unreasoned
+
+
+@pytest.mark.parametrize(
+    ("thinking", "seen"),
+    [({"type": "enabled"}, "enabled"), ({"type": "disabled", "budget_tokens": 5}, "disabled"), ({"type": 1}, "")],
+)
+def test_thinking_is_the_requests_switch(thinking: object, seen: str) -> None:
+    """``thinking`` is the request's thinking.type when a string; any other shape is "" and not refused here (not an
+    OpenAI field: the vendor judges it), and so is a thinking that is not an object."""
+    for value, expected in ((thinking, seen), ("on", ""), (None, "")):
+        data = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "thinking": value})
+        assert wire.chat_view(wire.decode_body(data), len(data)).thinking == expected
+
+
 @pytest.mark.parametrize(
     ("choice", "seen"),
     [

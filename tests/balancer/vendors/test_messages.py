@@ -1,4 +1,5 @@
-"""Rewriting a request's messages for a vendor: the role developer as system, the leading system messages merged."""
+"""Rewriting a request's messages for a vendor: the role developer as system, the leading system messages merged,
+empty assistant messages left out, a placeholder reasoning on tool calls."""
 
 from __future__ import annotations
 
@@ -89,3 +90,37 @@ def test_assistant_messages_that_say_nothing_are_left_out() -> None:
         *history[2:3],
         *history[4:],
     ]
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "查天气", "arguments": '{"城市":"北京"}'}}
+TOOL_LOOP = [
+    {"role": "user", "content": "北京天气？"},
+    {"role": "assistant", "content": None, "tool_calls": [CALL]},  # OpenAI's shape: no reasoning_content
+    {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+    {"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": [CALL]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+    {"role": "assistant", "reasoning_content": "先查北京，再查上海。", "tool_calls": [CALL]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "多云"},
+    {"role": "assistant", "content": "北京晴，上海多云。"},  # no tool call: nothing to give
+    {"role": "user", "content": "谢谢", "reasoning_content": None},
+]
+
+
+@pytest.mark.parametrize(("text", "given", "empty_kept"), [("", 1, True), (".", 2, False)])
+def test_tool_calls_without_reasoning_are_given_the_placeholder(text: str, given: int, empty_kept: bool) -> None:
+    """An assistant tool-call message without reasoning_content gets the placeholder, and one with "" too when the
+    placeholder is not empty; one with its own reasoning, an answer without tool calls and every other message are
+    kept as they came."""
+    out, n = messages.with_reasoning(msgspec.Raw(orjson.dumps(TOOL_LOOP)), text)
+    assert n == given
+    expected = [dict(m) for m in TOOL_LOOP]
+    expected[1]["reasoning_content"] = text
+    expected[3]["reasoning_content"] = "" if empty_kept else text
+    assert orjson.loads(bytes(out)) == expected
+
+
+def test_a_history_that_kept_its_reasoning_is_given_nothing() -> None:
+    """Tool calls that came back with their reasoning_content are given nothing (the caller logs no change)."""
+    kept = [m for m in TOOL_LOOP if m.get("reasoning_content") or m["role"] != "assistant" or "tool_calls" not in m]
+    _, n = messages.with_reasoning(msgspec.Raw(orjson.dumps(kept)), ".")
+    assert n == 0
