@@ -71,6 +71,25 @@ def empty_assistant_at(messages: list[Any]) -> tuple[int, bool] | None:
     return None
 
 
+def unreasoned_call_at(messages: list[Any], empty_counts: bool) -> int | None:
+    """The index of the first assistant message with tool calls and no reasoning_content (absent or null, and "" when
+    ``empty_counts``)."""
+    for i, m in enumerate(messages):
+        if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls"):
+            reasoning = m.get("reasoning_content")
+            if reasoning is None or (empty_counts and reasoning == ""):
+                return i
+    return None
+
+
+def thinks(body: dict[str, Any], default: bool) -> bool:
+    """Whether the model thinks for this request: as its ``thinking.type`` says ("enabled" or "disabled"), else
+    ``default``."""
+    switch = body.get("thinking")
+    said = switch.get("type") if isinstance(switch, dict) else None
+    return said == "enabled" if said in ("enabled", "disabled") else default
+
+
 def tool_choice_of(body: dict[str, Any]) -> str:
     """The request's tool_choice: its string, or an object's type ("function": a named tool); "" when absent."""
     choice = body.get("tool_choice")

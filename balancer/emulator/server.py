@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 
 from balancer.emulator import replies, stream
 from balancer.emulator.dialects import DIALECTS
-from balancer.emulator.dialects.base import ERROR_FAULTS, ErrorReply
+from balancer.emulator.dialects.base import ERROR_FAULTS, Dialect, ErrorReply
 from balancer.emulator.offline import Offline
 from balancer.emulator.targets import FaultSpec, Target
 from balancer.vendors import REGISTRY
@@ -209,24 +209,15 @@ class Emulator:
 
     @staticmethod
     def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
-        """The vendor's 400 for what it cannot take: as its dialect says, turns that do not alternate, a role it
-        does not know, system messages but one first, an assistant message saying nothing, a tool_choice it does
-        not accept or a temperature other than the one a model takes; as the catalogue marks the model, an image
-        or another part that is not text for a text-only one (``ModelInfo.vision`` False), a json_schema for one
-        without (``ModelInfo.json_schema``)."""
+        """The vendor's 400 for what it cannot take: as its dialect says, messages it refuses (``_refused_turns``),
+        a tool_choice it does not accept or a temperature other than the one a model takes; as the catalogue marks
+        the model, a tool call without its reasoning while it thinks (``ModelInfo.thinks``), an image or another
+        part that is not text for a text-only one (``ModelInfo.vision`` False), a json_schema for one without
+        (``ModelInfo.json_schema``)."""
         messages = body.get("messages") or []
-        if t.dialect.no_developer_role and any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
-            return t.dialect.no_developer_role
-        if t.dialect.not_alternating and not replies.turns_alternate(messages):
-            return t.dialect.not_alternating
-        if t.dialect.one_system_first:
-            several, later = replies.systems_of(messages)
-            if later or several > 1:
-                return t.dialect.one_system_first[1 if later else 0]
-        empty = replies.empty_assistant_at(messages) if t.dialect.empty_assistant else None
-        if t.dialect.empty_assistant and empty is not None:
-            status, reply = t.dialect.empty_assistant[1 if empty[1] else 0]
-            return status, orjson.loads(orjson.dumps(reply).replace(b"{position}", str(empty[0]).encode()))
+        refused = _refused_turns(t.dialect, messages)
+        if refused is not None:
+            return refused
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]
@@ -234,6 +225,11 @@ class Emulator:
         if pinned is not None and body.get("temperature") not in (None, pinned[0]):
             return pinned[1]
         info = t.vendor.models.get(str(body.get("model")))
+        unreasoned = t.dialect.unreasoned_call
+        if unreasoned is not None and replies.thinks(body, info is not None and info.thinks):
+            at = replies.unreasoned_call_at(messages, unreasoned[1])
+            if at is not None:
+                return _at(unreasoned[0], "{index}", at)
         if info is None:
             return None
         if info.vision is False and replies.has_media(messages):
@@ -266,6 +262,29 @@ class Emulator:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         return _raw(status, fault.body if fault.body is not None else "", fault.headers)
+
+
+def _refused_turns(d: Dialect, messages: list[Any]) -> ErrorReply | None:
+    """The dialect's answer to messages the vendor refuses: a role it does not know, turns that do not alternate,
+    system messages but one first, an assistant message saying nothing."""
+    if d.no_developer_role and any(isinstance(m, dict) and m.get("role") == "developer" for m in messages):
+        return d.no_developer_role
+    if d.not_alternating and not replies.turns_alternate(messages):
+        return d.not_alternating
+    if d.one_system_first:
+        several, later = replies.systems_of(messages)
+        if later or several > 1:
+            return d.one_system_first[1 if later else 0]
+    empty = replies.empty_assistant_at(messages) if d.empty_assistant else None
+    if d.empty_assistant and empty is not None:
+        return _at(d.empty_assistant[1 if empty[1] else 0], "{position}", empty[0])
+    return None
+
+
+def _at(spec: ErrorReply, mark: str, index: int) -> ErrorReply:
+    """A vendor's answer naming a message: ``mark`` in its body replaced by the message's index."""
+    status, reply = spec
+    return status, orjson.loads(orjson.dumps(reply).replace(mark.encode(), str(index).encode()))
 
 
 def _err(spec: ErrorReply, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -120,6 +120,10 @@ class Dialect:
     # For a vendor that refuses an assistant message saying nothing: its answers to one without tool calls ("{position}"
     # in the message is the message's index) and to empty text beside tool calls (None: any).
     empty_assistant: tuple[ErrorReply, ErrorReply] | None = None
+    # For a vendor whose thinking models need a tool call's reasoning_content back: its answer to an assistant tool-call
+    # message without it ("{index}" in the message is the message's index), and whether "" counts as without (None: any).
+    # Thinking is the request's ``thinking.type``, else the catalogue's ``ModelInfo.thinks``.
+    unreasoned_call: tuple[ErrorReply, bool] | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
     # Models that take one temperature alone: model -> (that temperature, the answer to another).

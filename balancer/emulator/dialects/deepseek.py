@@ -137,6 +137,22 @@ DIALECT = Dialect(
             }
         },
     ),
+    # A tool call without its reasoning_content while thinking: the V4 body github:anomalyco/opencode#25758 quotes raw
+    # (also github:crewAIInc/crewAI#5878); "" is taken (github:continuedev/continue#11285, github:mnfst/llm-gateway#992).
+    unreasoned_call=(
+        (
+            400,
+            {
+                "error": {
+                    "message": "The `reasoning_content` in the thinking mode must be passed back to the API.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_request_error",
+                }
+            },
+        ),
+        False,
+    ),
     # max_completion_tokens 5 gave 76 tokens, max_tokens 5 gave 5 (github:earendil-works/pi#8018, deepseek-v4-flash).
     ignores_max_completion_tokens=True,
     balance=render_balance,

@@ -123,4 +123,20 @@ DIALECT = Dialect(
         ),
         (400, {"error": {"message": "Invalid request: text content is empty", "type": "invalid_request_error"}}),
     ),
+    # A tool call without its reasoning_content while thinking: the body github:labring/FastGPT#6357 quotes (k2.5; the
+    # same message from K2.6 in github:OnesoftQwQ/opencode-go-copilot#1). "" is refused too, the stricter reading:
+    # clients sending "" report both outcomes.
+    unreasoned_call=(
+        (
+            400,
+            {
+                "error": {
+                    "message": "thinking is enabled but reasoning_content is missing in assistant tool call message at "
+                    "index {index}",
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
+        True,
+    ),
 )
