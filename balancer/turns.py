@@ -1,7 +1,7 @@
 """What a chat request's messages say about their shape, read from their raw slices for :func:`balancer.wire.chat_view`:
 the first content part that is not text, whether the turns alternate, the system messages up front, an assistant
-message that says nothing, a tool call without the reasoning that led to it. Text is decoded only where an assistant
-message's parts must be read for emptiness.
+message that says nothing, the turns that called a tool and reasoning left out of them. Text is decoded only where an
+assistant message's parts must be read for emptiness.
 """
 
 from __future__ import annotations
@@ -59,6 +59,22 @@ def _empty_parts(content: msgspec.Raw) -> bool:
 def has_calls(tool_calls: msgspec.Raw) -> bool:
     """Whether a message's ``tool_calls`` holds any (absent, null and [] hold none)."""
     return len(tool_calls) > 4 or bytes(tool_calls) not in (b"", b"null", b"[]")
+
+
+def in_tool_turns(roles: list[str], calls: list[bool]) -> list[int]:
+    """The indices of the assistant messages of every turn that called a tool (``calls``: whether each message holds
+    tool calls). A turn runs from a user message to the next."""
+    out: list[int] = []
+    turn: list[int] = []
+    called = False
+    for i, (role, call) in enumerate(zip(roles, calls, strict=True)):
+        if role == "user":
+            out += turn if called else []
+            turn, called = [], False
+        elif role == "assistant":
+            turn.append(i)
+            called = called or call
+    return out + turn if called else out
 
 
 def unreasoned(reasoning: msgspec.Raw) -> bool:

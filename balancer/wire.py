@@ -85,7 +85,7 @@ class RequestView(msgspec.Struct, kw_only=True):
     systems: int = 0  # system (or developer) messages before the first other one
     empty_assistant: bool = False  # an assistant message with no text (tool calls aside: "" or empty parts beside them)
     system_later: bool = False  # a system (or developer) message after another role's
-    unreasoned_calls: bool = False  # an assistant tool-call message without reasoning_content (absent, null or "")
+    unreasoned: bool = False  # an assistant message of a turn that called a tool, without reasoning_content (or "")
     thinking: str = ""  # the request's thinking.type ("enabled", "disabled"); "": not said, or not a string
     base64: bool = False  # embeddings asked as encoding_format "base64"
     size_bytes: int = 0
@@ -243,10 +243,8 @@ def chat_view(body: Body, size: int) -> RequestView:
     rest = roles[view.systems :]
     view.system_later = "system" in rest or "developer" in rest
     view.empty_assistant = any(m.role == "assistant" and turns.says_nothing(m.content, m.tool_calls) for m in messages)
-    view.unreasoned_calls = any(
-        m.role == "assistant" and turns.has_calls(m.tool_calls) and turns.unreasoned(m.reasoning_content)
-        for m in messages
-    )
+    tool_turns = turns.in_tool_turns(roles, [turns.has_calls(m.tool_calls) for m in messages])
+    view.unreasoned = any(turns.unreasoned(messages[i].reasoning_content) for i in tool_turns)
     view.thinking = _thinking_of(body)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:

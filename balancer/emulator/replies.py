@@ -71,14 +71,26 @@ def empty_assistant_at(messages: list[Any]) -> tuple[int, bool] | None:
     return None
 
 
-def unreasoned_call_at(messages: list[Any], empty_counts: bool) -> int | None:
-    """The index of the first assistant message with tool calls and no reasoning_content (absent or null, and "" when
-    ``empty_counts``)."""
-    for i, m in enumerate(messages):
-        if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls"):
-            reasoning = m.get("reasoning_content")
-            if reasoning is None or (empty_counts and reasoning == ""):
-                return i
+def unreasoned_at(messages: list[Any], empty_counts: bool, whole_turn: bool) -> int | None:
+    """The index of the first assistant message that needs reasoning_content and has none (absent or null, and ""
+    when ``empty_counts``): one with tool calls, or with ``whole_turn`` any between two user messages (or after the
+    last) where one has tool calls."""
+    need: list[int] = []
+    turn: list[int] = []
+    called = False
+    for i, m in enumerate([*messages, {"role": "user"}]):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "user":
+            need += turn if called else []
+            turn, called = [], False
+        elif role == "assistant":
+            calls = bool(m.get("tool_calls"))
+            called = called or calls
+            turn += [i] if whole_turn or calls else []
+    for i in need:
+        reasoning = messages[i].get("reasoning_content")
+        if reasoning is None or (empty_counts and reasoning == ""):
+            return i
     return None
 
 

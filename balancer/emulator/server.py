@@ -225,11 +225,11 @@ class Emulator:
         if pinned is not None and body.get("temperature") not in (None, pinned[0]):
             return pinned[1]
         info = t.vendor.models.get(str(body.get("model")))
-        unreasoned = t.dialect.unreasoned_call
+        unreasoned = t.dialect.unreasoned
         if unreasoned is not None and replies.thinks(body, info is not None and info.thinks):
-            at = replies.unreasoned_call_at(messages, unreasoned[1])
+            at = replies.unreasoned_at(messages, unreasoned.empty_counts, unreasoned.whole_turn)
             if at is not None:
-                return _at(unreasoned[0], "{index}", at)
+                return _at(unreasoned.reply, "{index}", at)
         if info is None:
             return None
         if info.vision is False and replies.has_media(messages):

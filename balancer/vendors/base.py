@@ -68,9 +68,10 @@ class Quirks:
     # Refuses an assistant message that says nothing (``turns.says_nothing``): beside tool calls its empty content is
     # left out, and one without tool calls is left out of the messages (logged).
     no_empty_assistant: bool = False
-    # A model thinking (``ModelInfo.thinks``, or the request's ``thinking``) refuses an assistant tool-call message
-    # without the reasoning_content it came with, which a client or another vendor's history drops: this text is
-    # sent as its reasoning_content where it has none (null; "" too when the text is not empty), logged. None: any.
+    # A model thinking (``ModelInfo.thinks``, or the request's ``thinking``) refuses a turn that called a tool without
+    # the reasoning_content its assistant messages came with, which a client or another vendor's history drops: this
+    # text is sent as the reasoning_content of those that have none (null; "" too when the text is not empty),
+    # logged. None: any.
     reasoning_on_calls: str | None = None
 
 

@@ -70,8 +70,8 @@ VENDOR = Vendor(
     # Roles are system, user, assistant and tool: "developer" is a 400 "messages[0].role: unknown variant
     # `developer`, expected one of `system`, `user`, `assistant`, `tool`" (github:BenedictKing/ccx#149 has the body;
     # github:earendil-works/pi#1048), so it is sent as "system", which it means.
-    # Thinking, a tool call's reasoning_content must come back in every later request (the guide above, "tool calls"):
-    # without it a 400 "The `reasoning_content` in the thinking mode must be passed back to the API." (V4:
+    # Thinking, the reasoning_content of every assistant message between two user messages that called a tool must
+    # come back in every later request (the guide above; without a tool call it is ignored): without it a 400 "The `reasoning_content` in the thinking mode must be passed back to the API." (V4:
     # github:anomalyco/opencode#25758 has the raw body; github:crewAIInc/crewAI#5878), earlier "Missing
     # `reasoning_content` field in the assistant message at message index N" (github:hotovo/aider-desk#529). A client
     # that keeps content and tool_calls alone, or a history from another vendor, has none: "" is sent, as clients

@@ -1,6 +1,6 @@
 """Rewriting a request's ``messages`` for a vendor that reads them differently (:mod:`balancer.vendors.shaping`
 decides when): the role "developer" sent as "system", the leading system messages merged into one, assistant
-messages that say nothing left out, a placeholder reasoning_content on tool calls that lost theirs. Only the fields that change are decoded; every other field of every message
+messages that say nothing left out, a placeholder reasoning_content where a turn that called a tool lost its own. Only the fields that change are decoded; every other field of every message
 is kept byte for byte.
 """
 
@@ -78,14 +78,14 @@ def without_empty_assistant(messages: msgspec.Raw) -> tuple[msgspec.Raw, int, in
 
 
 def with_reasoning(messages: msgspec.Raw, text: str) -> tuple[msgspec.Raw, int]:
-    """``messages`` with ``text`` as the reasoning_content of every assistant tool-call message that has none (absent
-    or null; "" too when ``text`` is not empty), and how many were given it."""
+    """``messages`` with ``text`` as the reasoning_content of every assistant message of a turn that called a tool
+    (:func:`balancer.turns.in_tool_turns`) that has none (absent or null; "" too when ``text`` is not empty), and how
+    many were given it."""
     out, given, placeholder = _fields.decode(messages), 0, msgspec.Raw(_encoder.encode(text))
-    for m in out:
-        reasoning = m.get("reasoning_content", _EMPTY)
-        if _str.decode(m["role"]) != "assistant" or not turns.has_calls(m.get("tool_calls", _EMPTY)):
-            continue
+    roles = [_str.decode(m["role"]) or "" for m in out]
+    for i in turns.in_tool_turns(roles, [turns.has_calls(m.get("tool_calls", _EMPTY)) for m in out]):
+        reasoning = out[i].get("reasoning_content", _EMPTY)
         if turns.unreasoned(reasoning) and bytes(reasoning) != bytes(placeholder):
-            m["reasoning_content"] = placeholder
+            out[i]["reasoning_content"] = placeholder
             given += 1
     return msgspec.Raw(_encoder.encode(out)), given

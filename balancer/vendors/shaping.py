@@ -1,7 +1,8 @@
 """Shaping a request for one vendor and model by its quirks: refuse what it cannot honour (never a silent
 drop), drop the fields a declared quirk says it rejects, send under the vendor's name what it knows by another
 (the role developer as system, max_completion_tokens as max_tokens), merge the system messages where a vendor
-takes one, leave out assistant messages that say nothing where a vendor refuses them, clamp sampling to its
+takes one, leave out assistant messages that say nothing where a vendor refuses them, give the turns that called a
+tool the reasoning_content a thinking model needs where a history lost it, clamp sampling to its
 ranges (a model's own where it has one) and the output to the model's maximum, ask for stream usage where it
 must be asked. Every change is logged. Pure functions; vendor differences are data
 (:class:`~balancer.vendors.base.Quirks`, :class:`~balancer.vendors.base.ModelInfo`); the messages rewritten in
@@ -119,9 +120,9 @@ def shape_chat(vendor: Vendor, body: wire.Body, view: wire.RequestView, model: s
         body["messages"], contents, dropped = messages.without_empty_assistant(body["messages"])
         out += [f"left out the empty content of {contents} assistant tool-call messages"] if contents else []
         out += [f"left out {dropped} empty assistant messages"] if dropped else []
-    if q.reasoning_on_calls is not None and view.unreasoned_calls and thinking(view, info):
+    if q.reasoning_on_calls is not None and view.unreasoned and thinking(view, info):
         body["messages"], given = messages.with_reasoning(body["messages"], q.reasoning_on_calls)
-        out += [f"gave {given} assistant tool-call messages a placeholder reasoning_content"] if given else []
+        out += [f"gave {given} assistant messages of tool-call turns a placeholder reasoning_content"] if given else []
     if q.max_tokens_only and "max_completion_tokens" in body:
         body["max_tokens"] = body.pop("max_completion_tokens")
         out.append("renamed max_completion_tokens to max_tokens")

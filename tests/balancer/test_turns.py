@@ -48,6 +48,16 @@ def test_a_tool_call_without_its_reasoning() -> None:
     assert got == [True, True, True, False, False, False]
 
 
+def test_the_turns_that_called_a_tool() -> None:
+    """Every assistant message of a turn (user to user, or to the end) with a tool call in it is named; a turn's
+    messages without one are not, nor those before the first user message's turn closes without a call."""
+    roles = ["system", "user", "assistant", "tool", "assistant", "user", "assistant", "user", "assistant", "tool"]
+    calls = [False, False, True, False, False, False, False, False, True, False]
+    assert turns.in_tool_turns(roles, calls) == [2, 4, 8]
+    assert turns.in_tool_turns(["user", "assistant"], [False, False]) == []
+    assert turns.in_tool_turns(["assistant", "user"], [True, False]) == [0]
+
+
 def test_system_messages_up_front() -> None:
     """The system and developer messages a request starts with are counted; one later is not."""
     assert turns.leading_systems(["system", "developer", "user", "system"]) == 2

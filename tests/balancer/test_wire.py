@@ -89,20 +89,32 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
 
 
 @pytest.mark.parametrize(
-    ("assistant", "unreasoned"),
+    ("assistant", "answer", "unreasoned"),
     [
-        ({"content": None, "tool_calls": [CALL]}, True),
-        ({"content": None, "tool_calls": [CALL], "reasoning_content": None}, True),
-        ({"content": None, "tool_calls": [CALL], "reasoning_content": ""}, True),
-        ({"content": None, "tool_calls": [CALL], "reasoning_content": "想"}, False),
-        ({"content": "好", "tool_calls": []}, False),
-        ({"content": "好"}, False),
+        ({"content": None, "tool_calls": [CALL]}, {"reasoning_content": "想"}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": None}, {"reasoning_content": "想"}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": ""}, {"reasoning_content": "想"}, True),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": "想"}, {"reasoning_content": "想"}, False),
+        ({"content": None, "tool_calls": [CALL], "reasoning_content": "想"}, {}, True),  # the turn's answer lacks it
+        ({"content": "好", "tool_calls": []}, {}, False),  # no tool called: nothing needed
+        ({"content": "好"}, {}, False),
     ],
 )
-def test_a_tool_call_without_reasoning_is_seen(assistant: dict[str, object], unreasoned: bool) -> None:
-    """``unreasoned_calls``: an assistant message with tool calls and no reasoning_content (absent, null, "")."""
-    messages = [{"role": "user", "content": "x"}, {"role": "assistant", **assistant}, {"role": "user", "content": "y"}]
-    assert view(messages).unreasoned_calls is unreasoned
+def test_a_turn_that_called_a_tool_without_its_reasoning_is_seen(
+    assistant: dict[str, object], answer: dict[str, object], unreasoned: bool
+) -> None:
+    """``unreasoned``: an assistant message of a turn that called a tool (user to user) has no reasoning_content
+    (absent, null, ""): the call, or the turn's answer after the tool's result."""
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", **assistant},
+        {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+        {"role": "assistant", "content": "好", **answer},
+        {"role": "user", "content": "y"},
+        {"role": "assistant", "content": "再见"},  # a later turn without tool calls needs nothing
+        {"role": "user", "content": "z"},
+    ]
+    assert view(messages).unreasoned is unreasoned
 
 
 @pytest.mark.parametrize(

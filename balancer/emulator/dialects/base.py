@@ -36,6 +36,15 @@ ERROR_FAULTS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Unreasoned:
+    """A thinking model's answer to reasoning_content left out where a tool was called."""
+
+    reply: ErrorReply  # "{index}" in its message is the index of the message it names
+    empty_counts: bool  # "" is refused as well as absent or null
+    whole_turn: bool  # every assistant message between two user messages that called a tool needs it, not the call's
+
+
+@dataclass(frozen=True, slots=True)
 class Dialect:
     """Error bodies (fault -> (status, body)) and stream framing: pure data plus optional renderers for
     vendors that are not OpenAI-shaped."""
@@ -120,10 +129,9 @@ class Dialect:
     # For a vendor that refuses an assistant message saying nothing: its answers to one without tool calls ("{position}"
     # in the message is the message's index) and to empty text beside tool calls (None: any).
     empty_assistant: tuple[ErrorReply, ErrorReply] | None = None
-    # For a vendor whose thinking models need a tool call's reasoning_content back: its answer to an assistant tool-call
-    # message without it ("{index}" in the message is the message's index), and whether "" counts as without (None: any).
-    # Thinking is the request's ``thinking.type``, else the catalogue's ``ModelInfo.thinks``.
-    unreasoned_call: tuple[ErrorReply, bool] | None = None
+    # For a vendor whose thinking models need reasoning_content back where a tool was called (thinking: the request's
+    # ``thinking.type``, else the catalogue's ``ModelInfo.thinks``; None: any).
+    unreasoned: Unreasoned | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
     # Models that take one temperature alone: model -> (that temperature, the answer to another).

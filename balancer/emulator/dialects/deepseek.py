@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from balancer.emulator.dialects.base import Dialect
+from balancer.emulator.dialects.base import Dialect, Unreasoned
 
 
 def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
@@ -137,9 +137,10 @@ DIALECT = Dialect(
             }
         },
     ),
-    # A tool call without its reasoning_content while thinking: the V4 body github:anomalyco/opencode#25758 quotes raw
-    # (also github:crewAIInc/crewAI#5878); "" is taken (github:continuedev/continue#11285, github:mnfst/llm-gateway#992).
-    unreasoned_call=(
+    # Thinking, reasoning_content left out of a turn that called a tool (every assistant message between two user
+    # messages: https://api-docs.deepseek.com/guides/thinking_mode): the V4 body github:anomalyco/opencode#25758 quotes
+    # raw (also github:crewAIInc/crewAI#5878); "" is taken (github:continuedev/continue#11285, github:mnfst/llm-gateway#992).
+    unreasoned=Unreasoned(
         (
             400,
             {
@@ -151,7 +152,8 @@ DIALECT = Dialect(
                 }
             },
         ),
-        False,
+        empty_counts=False,
+        whole_turn=True,
     ),
     # max_completion_tokens 5 gave 76 tokens, max_tokens 5 gave 5 (github:earendil-works/pi#8018, deepseek-v4-flash).
     ignores_max_completion_tokens=True,

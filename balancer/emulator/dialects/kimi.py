@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from balancer.emulator.dialects.base import Dialect, ErrorReply
+from balancer.emulator.dialects.base import Dialect, ErrorReply, Unreasoned
 
 
 def render_balance(granted: float, paid: float) -> Mapping[str, Any]:
@@ -123,10 +123,10 @@ DIALECT = Dialect(
         ),
         (400, {"error": {"message": "Invalid request: text content is empty", "type": "invalid_request_error"}}),
     ),
-    # A tool call without its reasoning_content while thinking: the body github:labring/FastGPT#6357 quotes (k2.5; the
-    # same message from K2.6 in github:OnesoftQwQ/opencode-go-copilot#1). "" is refused too, the stricter reading:
-    # clients sending "" report both outcomes.
-    unreasoned_call=(
+    # Thinking, a tool call without its reasoning_content: the body github:labring/FastGPT#6357 quotes (k2.5; the same
+    # message from K2.6 in github:OnesoftQwQ/opencode-go-copilot#1). "" is refused too, the stricter reading: clients
+    # sending "" report both outcomes.
+    unreasoned=Unreasoned(
         (
             400,
             {
@@ -137,6 +137,7 @@ DIALECT = Dialect(
                 }
             },
         ),
-        True,
+        empty_counts=True,
+        whole_turn=False,
     ),
 )

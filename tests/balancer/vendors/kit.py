@@ -105,13 +105,19 @@ async def tools(gw: GatewayHandle) -> None:
 
 async def tool_loop(gw: GatewayHandle) -> list[Any]:
     """A tool loop's history as a client that keeps an assistant message's content and tool_calls alone sends it
-    back (LangChain's ChatOpenAI, many agents): the gateway's tool call, then the tool's answer."""
+    back (LangChain's ChatOpenAI, many agents): the gateway's tool call, the tool's result, the turn's answer and the
+    user's next question."""
     reply = await gw.client().chat.completions.create(model="v-only", messages=MESSAGES, tools=TOOLS)
     message = reply.choices[0].message
     assert message.tool_calls
     calls = [c.model_dump() for c in message.tool_calls]
-    answer = {"role": "tool", "tool_call_id": calls[0]["id"], "content": "杭州：晴，25度"}
-    return [*MESSAGES, {"role": "assistant", "content": message.content, "tool_calls": calls}, answer]
+    return [
+        *MESSAGES,
+        {"role": "assistant", "content": message.content, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "杭州：晴，25度"},
+        {"role": "assistant", "content": "杭州今天晴，25度。"},
+        {"role": "user", "content": "明天呢？"},
+    ]
 
 
 async def served_by(gw: GatewayHandle) -> str:

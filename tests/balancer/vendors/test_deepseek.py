@@ -60,16 +60,17 @@ async def test_the_developer_role_is_sent_as_system(make_gateway: GatewayFactory
 async def test_a_tool_loop_without_its_reasoning_is_served_while_thinking(
     make_gateway: GatewayFactory, emulator: EmulatorHandle
 ) -> None:
-    """deepseek-flash thinks by default and refuses a tool call sent back without its reasoning_content (the emulator
-    answers DeepSeek's 400), as a client keeping content and tool_calls alone sends it: the gateway gives the call ""
-    and logs it. deepseek-chat does not think unless the request enables it: its history goes as it came, and gets
-    "" once thinking is enabled."""
+    """deepseek-flash thinks by default and refuses a turn that called a tool sent back without its reasoning_content,
+    the call's and the turn's answer's (the emulator answers DeepSeek's 400), as a client keeping content and
+    tool_calls alone sends it: the gateway gives both "" and logs it. deepseek-chat does not think unless the request
+    enables it: its history goes as it came, and gets "" once thinking is enabled."""
     seen = emulator.record_bodies()
     flash = await kit.gateway(make_gateway, kit.Case("deepseek", "deepseek-flash"))
     history = await kit.tool_loop(flash)
-    given = ["gave 1 assistant tool-call messages a placeholder reasoning_content"]
+    given = ["gave 2 assistant messages of tool-call turns a placeholder reasoning_content"]
     assert await kit.dropped(flash, {"messages": history}) == given
     assert seen[-1]["messages"][1] == {**history[1], "reasoning_content": ""}
+    assert seen[-1]["messages"][3] == {**history[3], "reasoning_content": ""}
     chat = await kit.gateway(make_gateway, CASE)
     assert await kit.dropped(chat, {"messages": history}) == []
     assert seen[-1]["messages"] == history

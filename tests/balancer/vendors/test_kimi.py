@@ -109,14 +109,16 @@ async def test_a_tool_loop_without_its_reasoning_is_served_by_a_thinking_model(
     make_gateway: GatewayFactory, emulator: EmulatorHandle
 ) -> None:
     """kimi-k2.6 thinks by default and refuses a tool call sent back without its reasoning_content (the emulator
-    answers Kimi's 400), as a client keeping content and tool_calls alone sends it: the gateway gives the call "."
-    and logs it. With thinking disabled, and on moonshot-v1 (which does not think), the history goes as it came."""
+    answers Kimi's 400), as a client keeping content and tool_calls alone sends it: the gateway gives the turn's
+    assistant messages "." and logs it. With thinking disabled, and on moonshot-v1 (which does not think), the
+    history goes as it came."""
     seen = emulator.record_bodies()
     k26 = await kit.gateway(make_gateway, kit.Case("kimi", "kimi-k2.6"))
     history = await kit.tool_loop(k26)
-    given = ["gave 1 assistant tool-call messages a placeholder reasoning_content"]
+    given = ["gave 2 assistant messages of tool-call turns a placeholder reasoning_content"]
     assert await kit.dropped(k26, {"messages": history}) == given
     assert seen[-1]["messages"][1] == {**history[1], "reasoning_content": "."}
+    assert seen[-1]["messages"][3] == {**history[3], "reasoning_content": "."}
     off = {"messages": history, "extra_body": {"thinking": {"type": "disabled"}}}
     assert await kit.dropped(k26, off) == []
     assert seen[-1]["messages"] == history

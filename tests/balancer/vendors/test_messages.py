@@ -101,26 +101,28 @@ TOOL_LOOP = [
     {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
     {"role": "assistant", "reasoning_content": "先查北京，再查上海。", "tool_calls": [CALL]},
     {"role": "tool", "tool_call_id": "call_1", "content": "多云"},
-    {"role": "assistant", "content": "北京晴，上海多云。"},  # no tool call: nothing to give
+    {"role": "assistant", "content": "北京晴，上海多云。"},  # the answer of a turn that called tools
     {"role": "user", "content": "谢谢", "reasoning_content": None},
+    {"role": "assistant", "content": "不客气。"},  # a turn without a tool call: nothing to give
+    {"role": "user", "content": "再见"},
 ]
 
 
-@pytest.mark.parametrize(("text", "given", "empty_kept"), [("", 1, True), (".", 2, False)])
-def test_tool_calls_without_reasoning_are_given_the_placeholder(text: str, given: int, empty_kept: bool) -> None:
-    """An assistant tool-call message without reasoning_content gets the placeholder, and one with "" too when the
-    placeholder is not empty; one with its own reasoning, an answer without tool calls and every other message are
-    kept as they came."""
+@pytest.mark.parametrize(("text", "given", "empty_kept"), [("", 2, True), (".", 3, False)])
+def test_a_turn_that_called_tools_is_given_the_placeholder(text: str, given: int, empty_kept: bool) -> None:
+    """Each assistant message of a turn that called a tool without reasoning_content gets the placeholder (the calls
+    and the turn's answer), and one with "" too when the placeholder is not empty; one with its own reasoning, a turn
+    without tool calls and every other message are kept as they came."""
     out, n = messages.with_reasoning(msgspec.Raw(orjson.dumps(TOOL_LOOP)), text)
     assert n == given
     expected = [dict(m) for m in TOOL_LOOP]
-    expected[1]["reasoning_content"] = text
+    expected[1]["reasoning_content"] = expected[7]["reasoning_content"] = text
     expected[3]["reasoning_content"] = "" if empty_kept else text
     assert orjson.loads(bytes(out)) == expected
 
 
 def test_a_history_that_kept_its_reasoning_is_given_nothing() -> None:
-    """Tool calls that came back with their reasoning_content are given nothing (the caller logs no change)."""
-    kept = [m for m in TOOL_LOOP if m.get("reasoning_content") or m["role"] != "assistant" or "tool_calls" not in m]
+    """A turn that came back with its reasoning_content is given nothing (the caller logs no change)."""
+    kept = [*TOOL_LOOP[:1], *TOOL_LOOP[5:7], {**TOOL_LOOP[7], "reasoning_content": "答"}, *TOOL_LOOP[8:]]
     _, n = messages.with_reasoning(msgspec.Raw(orjson.dumps(kept)), ".")
     assert n == 0

@@ -62,7 +62,7 @@ def test_what_a_model_cannot_take_is_the_clients_request(name: str) -> None:
         d.not_alternating,
         *(d.one_system_first or ()),
         *(d.empty_assistant or ()),
-        *(d.unreasoned_call[:1] if d.unreasoned_call else ()),
+        *((d.unreasoned.reply,) if d.unreasoned else ()),
         *(r for _, r in d.temperature_only.values()),
     )
     for status, body in (d.text_only, *(r for r in replies if r is not None)):
@@ -92,15 +92,15 @@ def test_a_vendor_that_refuses_empty_assistant_messages_gets_them_left_out(name:
 
 
 @pytest.mark.parametrize("name", VENDORS)
-def test_a_vendor_that_needs_a_tool_calls_reasoning_back_gets_a_placeholder_it_takes(name: str) -> None:
-    """Where the emulator plays a vendor refusing a thinking model's tool call without its reasoning_content (its
-    sourced body), the vendor's quirks give such calls a placeholder, and only there; the placeholder is one the
-    dialect takes (not "" where "" counts as none); and the vendor has a model that thinks by default."""
+def test_a_vendor_that_needs_reasoning_back_gets_a_placeholder_it_takes(name: str) -> None:
+    """Where the emulator plays a thinking model refusing reasoning_content left out where a tool was called (its
+    sourced body), the vendor's quirks give a placeholder, and only there; the placeholder is one the dialect takes
+    (not "" where "" counts as none); and the vendor has a model that thinks by default."""
     d, vendor = DIALECTS[name], REGISTRY[name]
     placeholder = vendor.quirks.reasoning_on_calls
-    assert (d.unreasoned_call is not None) is (placeholder is not None)
-    if d.unreasoned_call is not None:
-        assert placeholder or not d.unreasoned_call[1]
+    assert (d.unreasoned is not None) is (placeholder is not None)
+    if d.unreasoned is not None:
+        assert placeholder or not d.unreasoned.empty_counts
         assert any(info.thinks for info in vendor.models.values())
 
 
