@@ -127,6 +127,7 @@ def _default_classes() -> dict[Failure, ClassPolicy]:
         Failure.AUTH_FAILED: ClassPolicy(scope="provider", disable=True, cooldown_s=86400.0),
         Failure.MODEL_UNAVAILABLE: ClassPolicy(cooldown_s=3600.0),  # that model on that account only
         Failure.BAD_REQUEST: ClassPolicy(failover=False),
+        Failure.UNSUPPORTED: ClassPolicy(),  # fails over; no cooldown, not a health signal
         Failure.CONTEXT_LENGTH: ClassPolicy(failover="larger_context"),
         Failure.CONTENT_FILTERED: ClassPolicy(failover=False),
         Failure.UPSTREAM_ERROR: ClassPolicy(breaker=True),

@@ -29,6 +29,9 @@ class Failure(enum.StrEnum):
     # One model on one account: missing, offline, not activated or not permitted (the account is fine).
     MODEL_UNAVAILABLE = "model_unavailable"
     BAD_REQUEST = "bad_request"
+    # This vendor refuses a request others may take as it is (a shape its API alone does not accept: Kimi's tool
+    # schemas): another candidate is tried, and this one stays healthy.
+    UNSUPPORTED = "unsupported"
     CONTEXT_LENGTH = "context_length"
     CONTENT_FILTERED = "content_filtered"
     UPSTREAM_ERROR = "upstream_error"
@@ -118,6 +121,7 @@ CLIENT_FACING: dict[Failure, tuple[int, str]] = {
     Failure.AUTH_FAILED: (502, "upstream_error"),
     Failure.MODEL_UNAVAILABLE: (502, "upstream_error"),
     Failure.BAD_REQUEST: (400, "invalid_request_error"),
+    Failure.UNSUPPORTED: (400, "invalid_request_error"),
     Failure.CONTEXT_LENGTH: (400, "invalid_request_error"),
     Failure.CONTENT_FILTERED: (400, "invalid_request_error"),
     Failure.UPSTREAM_ERROR: (502, "upstream_error"),

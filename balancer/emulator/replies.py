@@ -102,6 +102,46 @@ def thinks(body: dict[str, Any], default: bool) -> bool:
     return said == "enabled" if said in ("enabled", "disabled") else default
 
 
+_UNTYPED_OK = ("type", "anyOf", "$ref", "enum", "const")  # a schema node naming its values by one of these
+
+
+def schema_break(tools: Any) -> str | None:
+    """Where the first tool's parameters break Moonshot's JSON Schema subset, as its 400 says it
+    (``<At path 'properties.x': why>``), or None. Three of its rules (github:MoonshotAI/walle docs/mfjs-spec.md;
+    each seen refused): a property schema that is not an object, a node below the root naming no type, a node with
+    both anyOf and type."""
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        params = function.get("parameters") if isinstance(function, dict) else None
+        broken = _break(params, "root") if isinstance(params, dict) else None
+        if broken is not None:
+            return broken
+    return None
+
+
+def _break(node: dict[str, Any], path: str) -> str | None:
+    if "anyOf" in node and "type" in node:
+        return (
+            f"<At path '{path}': when using anyOf, type should be defined in anyOf items instead of the parent schema>"
+        )
+    if path != "root" and not any(k in node for k in _UNTYPED_OK):
+        return f"<At path '{path}': type is not defined>"
+    prefix = "" if path == "root" else path + "."
+    subs: list[tuple[Any, str]] = [(node.get("items"), prefix + "items")]
+    properties = node.get("properties")
+    for name, sub in properties.items() if isinstance(properties, dict) else ():
+        if not isinstance(sub, dict):
+            return f"<At path '{prefix}properties': property schema for '{name}' must be an object>"
+        subs.append((sub, f"{prefix}properties.{name}"))
+    anyof = node.get("anyOf")
+    subs += [(s, f"{prefix}anyOf.{i}") for i, s in enumerate(anyof if isinstance(anyof, list) else [])]
+    for sub, at in subs:
+        broken = _break(sub, at) if isinstance(sub, dict) else None
+        if broken is not None:
+            return broken
+    return None
+
+
 def tool_choice_of(body: dict[str, Any]) -> str:
     """The request's tool_choice: its string, or an object's type ("function": a named tool); "" when absent."""
     choice = body.get("tool_choice")

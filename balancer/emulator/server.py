@@ -218,6 +218,10 @@ class Emulator:
         refused = _refused_turns(t.dialect, messages)
         if refused is not None:
             return refused
+        broken = replies.schema_break(body.get("tools")) if t.dialect.tool_schema is not None else None
+        if t.dialect.tool_schema is not None and broken is not None:
+            status, reply = t.dialect.tool_schema
+            return status, orjson.loads(orjson.dumps(reply).replace(b"{details}", orjson.dumps(broken)[1:-1]))
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]

@@ -101,6 +101,17 @@ VENDOR = Vendor(
             source=_ERRORS + " (404 resource_not_found_error: the model does not exist or is not allowed)",
         ),
         ErrorRule(Failure.CONTENT_FILTERED, type="content_filter", source=_ERRORS + " (400 content_filter)"),
+        # Tool schemas are checked against "Moonshot Flavored JSON Schema" (github:MoonshotAI/walle docs/mfjs-spec.md),
+        # a subset that refuses schemas other vendors take: "tools.function.parameters is not a valid moonshot
+        # flavored json schema, details: <At path 'properties.source': type is not defined>" (github:earendil-works/
+        # pi#4138, K2.6), "... when using anyOf, type should be defined in anyOf items ..." (github:abhigyanpatwari/
+        # GitNexus#2703), "tools.function.parameters.type is required and must be \"object\"" (api.moonshot.cn, k3
+        # and k2.6: github:14790897/MiqroForge-Desktop#1165). Another candidate may take the request as it is.
+        ErrorRule(
+            Failure.UNSUPPORTED,
+            contains="tools.function.parameters",
+            source="github:MoonshotAI/walle docs/mfjs-spec.md; github:earendil-works/pi#4138 (400 moonshot flavored json schema)",
+        ),
         ErrorRule(
             Failure.CONTEXT_LENGTH,
             contains="exceeded model token limit",

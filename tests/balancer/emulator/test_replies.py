@@ -34,3 +34,43 @@ def test_thinking_is_the_requests_switch_else_the_models_default() -> None:
     assert replies.thinks({"thinking": {"type": "disabled"}}, True) is False
     assert replies.thinks({"thinking": {"type": "enabled"}}, False) is True
     assert replies.thinks({"thinking": "on"}, True) is True and replies.thinks({}, False) is False
+
+
+def _tool(parameters: Any) -> list[Any]:
+    return [{"type": "function", "function": {"name": "web_search", "parameters": parameters}}]
+
+
+SPEC_EXAMPLE = {  # MFJS's own example (github:MoonshotAI/walle docs/mfjs-spec.md): anyOf, an enum without type
+    "type": "object",
+    "properties": {
+        "qs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}], "description": "q"},
+        "limit": {"type": "integer", "default": 10},
+        "lang": {"enum": ["Chinese", "English"]},
+        "next": {"$ref": "#/$defs/node"},
+    },
+    "additionalProperties": False,
+    "required": ["qs"],
+}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "broken"),
+    [
+        ({}, None),  # "starting from zero": anything
+        (SPEC_EXAMPLE, None),
+        ({"type": "object", "properties": {"source": {"description": "来源"}}}, "'properties.source': type is not"),
+        (
+            {"type": "object", "properties": {"tasks": {"type": "array", "items": {"type": "object", "properties": {
+                "outputSchema": True}}}}},
+            "'properties.tasks.items.properties': property schema for 'outputSchema' must be an object",
+        ),
+        ({"type": "object", "anyOf": [{"properties": {}}]}, "'root': when using anyOf, type should be defined"),
+        ({"type": "object", "properties": {"q": {"anyOf": [{"description": "x"}]}}}, "'properties.q.anyOf.0': type"),
+    ],
+)  # fmt: skip
+def test_tool_schemas_outside_moonshots_subset(parameters: Any, broken: str | None) -> None:
+    """The emulator's Kimi refuses a property naming no type, a property schema that is not an object and anyOf
+    beside type, each where the reported 400s put it (github:earendil-works/pi#4138, github:can1357/oh-my-pi#5952,
+    github:abhigyanpatwari/GitNexus#2703); the spec's own examples pass."""
+    got = replies.schema_break(_tool(parameters))
+    assert (got is None) if broken is None else (got is not None and broken in got), got

@@ -7,6 +7,7 @@ from typing import Any
 import openai
 import orjson
 import pytest
+import structlog
 
 from balancer.errors import Failure
 from balancer.vendors import REGISTRY
@@ -124,3 +125,36 @@ async def test_a_tool_loop_without_its_reasoning_is_served_by_a_thinking_model(
     assert seen[-1]["messages"] == history
     assert await kit.dropped(await kit.gateway(make_gateway, CASE), {"messages": history}) == []
     assert seen[-1]["messages"] == history
+
+
+UNTYPED: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "parameters": {"type": "object", "properties": {"source": {"description": "来源"}}},
+        },
+    }
+]
+
+
+async def test_a_tool_schema_outside_moonshots_subset_fails_over(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """Kimi refuses a tool schema other vendors take (a property naming no type: the emulator answers Kimi's 400):
+    the request fails over to the next candidate and is served there, and Kimi stays healthy (the next plain
+    request goes to it). With Kimi alone the client gets a 400 invalid_request_error, code unsupported, in Kimi's
+    words."""
+    gw = await kit.gateway(make_gateway, CASE)
+    with structlog.testing.capture_logs() as logs:
+        raw = await gw.client().chat.completions.with_raw_response.create(
+            model="v", messages=kit.MESSAGES, tools=UNTYPED
+        )
+        done = await kit.request_done(logs)
+    assert raw.headers["x-qiao-provider"] == "backup"
+    assert [a["result"] for a in done["attempts"]] == ["unsupported", "ok"]
+    assert await kit.served_by(gw) == "v"
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=UNTYPED)
+    assert exc.value.code == "unsupported" and exc.value.type == "invalid_request_error"
+    assert "<At path 'properties.source': type is not defined>" in exc.value.message

@@ -105,6 +105,18 @@ def test_a_vendor_that_needs_reasoning_back_gets_a_placeholder_it_takes(name: st
 
 
 @pytest.mark.parametrize("name", VENDORS)
+def test_a_tool_schema_one_vendor_refuses_fails_over(name: str) -> None:
+    """Where the emulator plays a vendor refusing tool schemas outside its own subset of JSON Schema (its sourced
+    body), the vendor's rules read the refusal as unsupported (another candidate may take the request as it is),
+    not as a bad request."""
+    reply = DIALECTS[name].tool_schema
+    if reply is not None:
+        status, body = reply
+        outcome, _ = compat.classify_reply(REGISTRY[name], status, {}, orjson.dumps(body))
+        assert outcome.failure is Failure.UNSUPPORTED, (name, outcome)
+
+
+@pytest.mark.parametrize("name", VENDORS)
 def test_the_tool_choices_the_emulator_refuses_are_the_ones_the_vendor_skips(name: str) -> None:
     """The tool_choice values a dialect accepts are the vendor's (``Quirks.tool_choice``), and its answer to another
     is a bad_request."""
