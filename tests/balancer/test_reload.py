@@ -36,10 +36,14 @@ from tests.redis_server import free_port
 async def test_reload_under_load_drops_nothing(
     make_gateway: GatewayFactory, emulator: EmulatorHandle, http: aiohttp.ClientSession
 ) -> None:
-    """Reloading the config repeatedly while 200 requests (streams included) are in flight fails none of them."""
+    """Reloading the config repeatedly while 200 requests (streams included) are in flight fails none of them. The
+    timeouts are the defaults' scale, not the suite's short ones: a loaded machine may take seconds over 200 streams,
+    and what this checks is the reload, not the timers (tests/balancer/test_timeouts.py)."""
     emulator.emu.chunk_delay_ms = 2
-    gw = await make_gateway()
     raw = base_config(emulator.url)
+    raw["timeouts"] = {"connect_s": 30, "ttft_s": 30, "idle_s": 30, "total_s": 60}
+    raw["failover"]["deadline_s"] = 60
+    gw = await make_gateway(lambda cfg: cfg.update(timeouts=raw["timeouts"], failover=raw["failover"]))
 
     async def one(i: int) -> int:
         body = {**CHAT, "stream": i % 2 == 0}
