@@ -1,7 +1,7 @@
 """Rewriting a request's ``messages`` for a vendor that reads them differently (:mod:`balancer.vendors.shaping`
 decides when): the role "developer" sent as "system", the leading system messages merged into one, assistant
-messages that say nothing left out, a placeholder reasoning_content where a turn that called a tool lost its own. Only the fields that change are decoded; every other field of every message
-is kept byte for byte.
+messages that say nothing left out, a placeholder reasoning_content where a turn that called a tool lost its own.
+Only the fields that change are decoded; every other field of every message is kept byte for byte.
 """
 
 from __future__ import annotations

@@ -138,8 +138,9 @@ DIALECT = Dialect(
         },
     ),
     # Thinking, reasoning_content left out of a turn that called a tool (every assistant message between two user
-    # messages: https://api-docs.deepseek.com/guides/thinking_mode): the V4 body github:anomalyco/opencode#25758 quotes
-    # raw (also github:crewAIInc/crewAI#5878); "" is taken (github:continuedev/continue#11285, github:mnfst/llm-gateway#992).
+    # messages: https://api-docs.deepseek.com/guides/thinking_mode): the V4 body github:anomalyco/opencode#25758
+    # quotes raw (also github:crewAIInc/crewAI#5878); "" is taken (github:continuedev/continue#11285,
+    # github:mnfst/llm-gateway#992).
     unreasoned=Unreasoned(
         (
             400,
