@@ -102,7 +102,7 @@ def thinks(body: dict[str, Any], default: bool) -> bool:
     return said == "enabled" if said in ("enabled", "disabled") else default
 
 
-_UNTYPED_OK = ("type", "anyOf", "$ref", "enum", "const")  # a schema node naming its values by one of these
+_UNTYPED_OK = ("type", "anyOf", "$ref", "enum")  # a schema node naming its values by one of these (the spec's examples)
 
 
 def schema_break(tools: Any) -> str | None:

@@ -210,7 +210,8 @@ class Emulator:
     @staticmethod
     def _cannot(t: Target, body: dict[str, Any]) -> ErrorReply | None:
         """The vendor's 400 for what it cannot take: as its dialect says, messages it refuses (``_refused_turns``),
-        a tool_choice it does not accept or a temperature other than the one a model takes; as the catalogue marks
+        a tool schema outside its subset of JSON Schema, a tool_choice it does not accept or a temperature other
+        than the one a model takes; as the catalogue marks
         the model, a tool call without its reasoning while it thinks (``ModelInfo.thinks``), an image or another
         part that is not text for a text-only one (``ModelInfo.vision`` False), a json_schema for one without
         (``ModelInfo.json_schema``)."""
