@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from tests.balancer.vendors import kit
-from tests.conftest import EmulatorHandle, GatewayFactory
+from tests.conftest import CLIENT_KEY, EmulatorHandle, GatewayFactory
 
 CASE = kit.Case("deepseek", "deepseek-chat")
 
@@ -75,3 +78,25 @@ async def test_a_tool_loop_without_its_reasoning_is_served_while_thinking(
     assert await kit.dropped(chat, {"messages": history}) == []
     assert seen[-1]["messages"] == history
     assert await kit.dropped(chat, {"messages": history, "extra_body": {"thinking": {"type": "enabled"}}}) == given
+
+
+async def test_langchains_tool_loop_reaches_a_thinking_model(make_gateway: GatewayFactory) -> None:
+    """LangChain's ChatOpenAI, the client reported dropping reasoning_content (github:bytedance/deer-flow#3043), runs a
+    tool loop against deepseek-flash through the gateway: the call, the tool's result, then the answer. Without the
+    gateway's placeholder the second request is DeepSeek's 400 (the emulator plays it)."""
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_openai import ChatOpenAI
+
+    gw = await kit.gateway(make_gateway, kit.Case("deepseek", "deepseek-flash"))
+    llm = ChatOpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, model="v-only", max_retries=0, timeout=20)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+    def loop() -> str:
+        bound = llm.bind_tools([tool])
+        history: list[Any] = [HumanMessage("杭州天气如何？")]
+        call = bound.invoke(history)
+        assert call.tool_calls, call
+        history += [call, ToolMessage("晴，25度", tool_call_id=call.tool_calls[0]["id"])]
+        return str(bound.invoke(history).content)
+
+    assert await asyncio.to_thread(loop)
