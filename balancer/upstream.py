@@ -22,6 +22,7 @@ _START, _LF, _CR = 1, 0, 2  # SSEReader._mode: the line ends are not known yet, 
 MAX_EVENT_BYTES = 8 << 20  # one SSE event longer than this is not a vendor's chunk: the stream is malformed
 _CHECKS = 16  # parses one event over several data lines may cost before only its blank line ends it
 _OPEN, _WHOLE, _OTHER = 0, 1, 2  # what an event's data is so far (_state)
+_JSON_SPACE = b" \t\r\n"
 _RAW = msgspec.json.Decoder(msgspec.Raw)  # validates JSON without building it
 #: Event names whose data is no chunk (a vendor's or proxy's keep-alive); any other name's data is (``result``).
 KEEPALIVE_EVENTS = frozenset({b"ping", b"heartbeat", b"keepalive", b"keep-alive"})
@@ -211,9 +212,10 @@ def _blank_at(buf: bytes, pos: int) -> bool:
 
 
 def _state(data: bytes) -> int:
-    """_OPEN: nothing yet, or a JSON object or array cut short (a further data line may finish it); _WHOLE: one
-    JSON object or array; _OTHER: anything else (a scalar, or not JSON: no further line can make it an object)."""
-    head = data.lstrip()[:1] if data[:1].isspace() else data[:1]
+    """_OPEN: nothing yet (JSON whitespace at most), or a JSON object or array cut short (a further data line may
+    finish it); _WHOLE: one JSON object or array; _OTHER: anything else (a scalar, or not JSON: no further line can
+    make it an object). Whitespace is JSON's (RFC 8259: space, tab, CR, LF), not Python's: a form feed is data."""
+    head = data.lstrip(_JSON_SPACE)[:1]
     if not head:
         return _OPEN
     if head not in (b"{", b"["):
