@@ -4,7 +4,6 @@ outlook the plan report shows. No solver here: the request path imports this mod
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,11 +26,6 @@ class RoutePlan:
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them
     rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
     credit: dict[int, float] = field(default_factory=dict)  # each pick's round-robin credit (continued; mutable)
-
-    def pick(self, u: float) -> int | None:
-        """The candidate a ``u`` in [0, 1) lands on, or None (past the planned shares)."""
-        i = bisect.bisect_right(self.shares, u)
-        return self.share_to[i] if i < len(self.share_to) else None
 
     def next_pick(self) -> int | None:
         """The next pick by smooth weighted round robin: each candidate, and "past the shares", gains its share
