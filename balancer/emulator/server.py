@@ -221,8 +221,7 @@ class Emulator:
             return refused
         broken = replies.schema_break(body.get("tools")) if t.dialect.tool_schema is not None else None
         if t.dialect.tool_schema is not None and broken is not None:
-            status, reply = t.dialect.tool_schema
-            return status, orjson.loads(orjson.dumps(reply).replace(b"{details}", orjson.dumps(broken)[1:-1]))
+            return _filled(t.dialect.tool_schema, "{details}", broken)
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]
@@ -234,7 +233,7 @@ class Emulator:
         if unreasoned is not None and replies.thinks(body, info is not None and info.thinks):
             at = replies.unreasoned_at(messages, unreasoned.empty_counts, unreasoned.whole_turn)
             if at is not None:
-                return _at(unreasoned.reply, "{index}", at)
+                return _filled(unreasoned.reply, "{index}", str(at))
         if info is None:
             return None
         if info.vision is False and replies.has_media(messages):
@@ -282,14 +281,14 @@ def _refused_turns(d: Dialect, messages: list[Any]) -> ErrorReply | None:
             return d.one_system_first[1 if later else 0]
     empty = replies.empty_assistant_at(messages) if d.empty_assistant else None
     if d.empty_assistant and empty is not None:
-        return _at(d.empty_assistant[1 if empty[1] else 0], "{position}", empty[0])
+        return _filled(d.empty_assistant[1 if empty[1] else 0], "{position}", str(empty[0]))
     return None
 
 
-def _at(spec: ErrorReply, mark: str, index: int) -> ErrorReply:
-    """A vendor's answer naming a message: ``mark`` in its body replaced by the message's index."""
+def _filled(spec: ErrorReply, mark: str, text: str) -> ErrorReply:
+    """A vendor's answer with ``mark`` in its body replaced by ``text`` (a message's index, where a schema breaks)."""
     status, reply = spec
-    return status, orjson.loads(orjson.dumps(reply).replace(mark.encode(), str(index).encode()))
+    return status, orjson.loads(orjson.dumps(reply).replace(mark.encode(), orjson.dumps(text)[1:-1]))
 
 
 def _err(spec: ErrorReply, headers: Mapping[str, str] | None = None) -> web.Response:
