@@ -58,7 +58,7 @@ def _empty_parts(content: msgspec.Raw) -> bool:
 
 def has_calls(tool_calls: msgspec.Raw) -> bool:
     """Whether a message's ``tool_calls`` holds any (absent, null and [] hold none)."""
-    return len(tool_calls) > 4 or bytes(tool_calls) not in (b"", b"null", b"[]")
+    return len(tool_calls) > 4 or (len(tool_calls) > 0 and bytes(tool_calls) not in (b"null", b"[]"))
 
 
 def in_tool_turns(roles: list[str], calls: list[bool]) -> list[int]:

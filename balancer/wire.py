@@ -243,8 +243,10 @@ def chat_view(body: Body, size: int) -> RequestView:
     rest = roles[view.systems :]
     view.system_later = "system" in rest or "developer" in rest
     view.empty_assistant = any(m.role == "assistant" and turns.says_nothing(m.content, m.tool_calls) for m in messages)
-    tool_turns = turns.in_tool_turns(roles, [turns.has_calls(m.tool_calls) for m in messages])
-    view.unreasoned = any(turns.unreasoned(messages[i].reasoning_content) for i in tool_turns)
+    calls = [m.role == "assistant" and turns.has_calls(m.tool_calls) for m in messages]
+    if any(calls):  # a history without tool calls (most requests) needs no turn reading
+        tool_turns = turns.in_tool_turns(roles, calls)
+        view.unreasoned = any(turns.unreasoned(messages[i].reasoning_content) for i in tool_turns)
     view.thinking = _thinking_of(body)
     opts = _field(body, "stream_options", _stream_options, "an object")
     if opts is not None:
