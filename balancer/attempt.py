@@ -17,7 +17,8 @@ import msgspec
 import structlog
 
 from balancer import http, replies, shapes, upstream, wire
-from balancer.config import ClassPolicy, Config
+from balancer.config import Config
+from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
 from balancer.job import Clock, Job, Reply, Stream

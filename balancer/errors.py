@@ -2,7 +2,7 @@
 
 Classification returns data, not exceptions: a vendor's rules turn an upstream reply into an
 :class:`Outcome` whose :class:`Failure` class decides the consequence (the route's ``failover.classes``,
-:class:`balancer.config.ClassPolicy`, applied by :mod:`balancer.attempt` and :mod:`balancer.failover`).
+:class:`balancer.config_failover.ClassPolicy`, applied by :mod:`balancer.attempt` and :mod:`balancer.failover`).
 
 Exceptions exist only at the edges: :class:`GatewayError` is an answer to the client, OpenAI-shaped —
 bad input (400/413/415), authentication (401), an unknown route (404), a vendor refusing the request as

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from balancer import http, router
 from balancer.attempt import Caller, Drain, Skip
-from balancer.config import ClassPolicy, Config
+from balancer.config import Config
+from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Ledger
 from balancer.credit.plan import Plan
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome

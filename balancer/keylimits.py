@@ -15,7 +15,7 @@ import math
 
 from balancer import wire
 from balancer.clients import KeyRecord
-from balancer.config import Breaker
+from balancer.config_failover import Breaker
 from balancer.credit.ledger import Ledger
 from balancer.credit.pricing import MICRO
 from balancer.errors import GatewayError

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from balancer.config import Config, ConfigError, Failover, Provider
+from balancer.config import Config, ConfigError, Provider
+from balancer.config_failover import Failover
 from balancer.credit.pricing import FREE, INPUT_SHARE, Tariff, account_tariffs
 from balancer.http import Endpoint
 from balancer.vendors import REGISTRY

@@ -14,7 +14,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 
 Verdict = Literal["ok", "fail", "neutral"]
 

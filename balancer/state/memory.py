@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.state import Admission, Health, Quota, Verdict, candidate_key
 
 EWMA_ALPHA = 0.2

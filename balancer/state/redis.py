@@ -28,7 +28,8 @@ import structlog
 from redis.exceptions import RedisError
 
 from balancer import tasks
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.state import Admission, Quota, Verdict, candidate_key, keys
 from balancer.state.batch import Counters, Unreadable, count, instant
 from balancer.state.connect import client_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from balancer.config import ClassPolicy, Failover
+from balancer.config_failover import ClassPolicy, Failover
 from balancer.errors import CLIENT_FACING, Failure
 
 README = Path(__file__).parents[2] / "README.md"

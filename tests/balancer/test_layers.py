@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
         "pii",
         "nesting",
         "config_numbers",
+        "config_failover",
         "config_yaml",
         "shapes",
         "replans",

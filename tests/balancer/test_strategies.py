@@ -8,7 +8,8 @@ import random
 from collections import Counter
 
 from balancer import router
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.credit.plan import Plan, RoutePlan
 from balancer.state.memory import MemoryStore
 from tests.balancer.credit.planning import T0, credit_config, plan_now, setup

@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoPermissionError, NoScriptError, RedisError
 
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.state import keys
 from balancer.state.batch import Counters
 from balancer.state.connect import client_for

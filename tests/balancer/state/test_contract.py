@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.state import StateStore
 from balancer.state.memory import MemoryStore
 from tests.redis_server import RedisServer

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from balancer.config import Breaker, Limits
+from balancer.config import Limits
+from balancer.config_failover import Breaker
 from balancer.state import keys
 from balancer.state.redis import RedisStore
 from tests.redis_server import RedisServer, free_port
