@@ -22,6 +22,7 @@ from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
 from balancer.job import Clock, Job, Reply, Stream
+from balancer.refusals import Refusal, Refusals
 from balancer.routes import Choice
 from balancer.secrets import Scrubber, secret_values
 from balancer.state import Admission, StateStore, Verdict
@@ -54,6 +55,7 @@ class Skip:
 
     retry_at: float | None = None  # when it may be worth asking again (admission refusals)
     unsupported: shaping.Unsupported | None = None  # the field it cannot honour (answered if no candidate can)
+    refused: Refusal | None = None  # it refused this field's value before (balancer.refusals)
 
 
 class Caller:
@@ -70,9 +72,15 @@ class Caller:
         self.ledger = ledger
         # Every configured secret, scrubbed from an upstream failure's text (some proxies echo the request).
         self.scrub = Scrubber(set().union(*(secret_values(p.api_key, p.extra) for p in cfg.providers.values())))
+        self.refusals = Refusals()
 
     async def call(self, job: Job, choice: Choice) -> Reply | Stream | Outcome | Skip:
         """One attempt: the reply, the open stream, the failure (already settled and logged) or a skip."""
+        if self.refusals and (
+            no := self.refusals.refused(choice.provider_name, choice.model, job.body.get, self.clock())
+        ):
+            job.add(choice, f"skipped:refused:{no.field}")
+            return Skip(refused=no)
         try:
             shaped = self._shape(job, choice)
         except shaping.Unsupported as e:
@@ -238,6 +246,11 @@ class Caller:
         return outcome, view
 
     async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
+        raw = job.body.get(outcome.about) if outcome.failure is Failure.UNSUPPORTED and outcome.about else None
+        if raw is not None:
+            self.refusals.remember(
+                choice.provider_name, choice.model, outcome.about, raw, outcome.detail(), self.clock()
+            )
         await self.end(job, choice, adm, outcome, outcome.status, t0)
         return outcome
 

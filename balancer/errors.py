@@ -50,6 +50,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     retry_after_s: float | None = None
     # Seconds until a quota resets, when the vendor says (daily/monthly quotas).
     reset_after_s: float | None = None
+    about: str = ""  # the request field the failure is about, when its rule names one (ErrorRule.about)
 
     @property
     def ok(self) -> bool:

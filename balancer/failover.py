@@ -21,6 +21,7 @@ from balancer.credit.ledger import Ledger
 from balancer.credit.plan import Plan
 from balancer.errors import CLIENT_FACING, Failure, GatewayError, Outcome
 from balancer.job import ClientGone, Clock, Job, Reply, Stream
+from balancer.refusals import Refusals
 from balancer.routes import Choice
 from balancer.state import StateStore
 from balancer.vendors import shaping
@@ -65,7 +66,7 @@ class Engine:
                 continue
             result = await self.caller.call(job, choice)
             if isinstance(result, Skip):
-                unsupported = unsupported or result.unsupported is not None
+                unsupported = unsupported or result.unsupported is not None or result.refused is not None
                 if result.retry_at is not None:
                     soonest = result.retry_at if soonest is None else min(soonest, result.retry_at)
                 continue
@@ -83,7 +84,7 @@ class Engine:
 
     def _exhausted(self, job: Job, last: Outcome | None, soonest: float | None, unsupported: bool) -> GatewayError:
         if last is None:
-            refused = _refused(job) if unsupported else None
+            refused = _refused(job, self.caller.refusals, self.clock()) if unsupported else None
             if refused is not None:
                 return refused
             wait = max(1, round((soonest or self.clock() + 1) - self.clock())) if soonest else 1
@@ -117,10 +118,11 @@ class Engine:
         return {"Retry-After": str(wait)}
 
 
-def _refused(job: Job) -> GatewayError | None:
-    """A 400 naming the field when no candidate of the route could honour it (cooling ones included: one that
-    could is worth a retry, and the answer is then 503)."""
-    reasons = [shaping.refusal(c.vendor, job.view, c.model, c.info) for c in job.route.choices]
+def _refused(job: Job, learned: Refusals, now: float) -> GatewayError | None:
+    """A 400 naming the field when no candidate of the route could take the request as it is: each cannot honour
+    a field, or refused this value of one within the hour (:mod:`balancer.refusals`). Cooling ones count: one
+    that could is worth a retry, and the answer is then 503."""
+    reasons = [_reason(job, c, learned, now) for c in job.route.choices]
     if not reasons or any(r is None for r in reasons):
         return None
     first = reasons[0]
@@ -132,6 +134,18 @@ def _refused(job: Job) -> GatewayError | None:
         code=first.code,
         param=first.param,
     )
+
+
+def _reason(job: Job, c: Choice, learned: Refusals, now: float) -> shaping.Unsupported | None:
+    """Why this candidate cannot take the request: a field it cannot honour, or a value it refused before."""
+    static = shaping.refusal(c.vendor, job.view, c.model, c.info)
+    if static is not None:
+        return static
+    no = learned.refused(c.provider_name, c.model, job.body.get, now)
+    if no is None:
+        return None
+    said = f"{c.vendor.name} model '{c.model}' refused this '{no.field}': {no.message}"
+    return shaping.Unsupported(said, no.field, Failure.UNSUPPORTED.value)
 
 
 def _client_error(failure: Failure, outcome: Outcome, choice: Choice) -> GatewayError:

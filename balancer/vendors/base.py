@@ -93,6 +93,9 @@ class ErrorRule:
     contains: str | None = None
     # When the vendor's quota resets on a calendar boundary: "day_cn" = midnight Beijing time (UTC+8).
     resets: Literal["day_cn"] | None = None
+    # The request field an ``unsupported`` refusal is about ("tools"): remembered for that field's value
+    # (:mod:`balancer.refusals`), so the candidate is not asked again with it.
+    about: str | None = None
     source: str = field(kw_only=True)
 
     @property

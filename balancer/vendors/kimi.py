@@ -110,6 +110,7 @@ VENDOR = Vendor(
         ErrorRule(
             Failure.UNSUPPORTED,
             contains="tools.function.parameters",
+            about="tools",
             source="github:MoonshotAI/walle docs/mfjs-spec.md; github:earendil-works/pi#4138 (400 moonshot flavored json schema)",
         ),
         ErrorRule(

@@ -170,6 +170,7 @@ def classify_error(
         message=message[:500],
         retry_after_s=retry_after(headers),
         reset_after_s=reset,
+        about=rule.about or "" if rule is not None else "",
     )
 
 

@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
         "shapes",
         "replans",
         "turns",
+        "refusals",
     },
     {"wire", "replies", "bodytext", "upstream", "redact", "transcripts"},
     {"vendors"},

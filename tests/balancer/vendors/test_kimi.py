@@ -158,3 +158,38 @@ async def test_a_tool_schema_outside_moonshots_subset_fails_over(
         await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=UNTYPED)
     assert exc.value.code == "unsupported" and exc.value.type == "invalid_request_error"
     assert "<At path 'properties.source': type is not defined>" in exc.value.message
+
+
+async def test_a_refused_tool_set_is_not_sent_to_kimi_again_within_the_hour(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """Once Kimi refused a tool set, a request carrying the same tools skips it (logged ``skipped:refused:tools``,
+    no round trip) and is served by the next candidate; other tools still go to Kimi. With Kimi alone the client
+    gets the same 400 (code unsupported, param tools, Kimi's words) without a round trip. An hour on (the
+    gateway's clock), Kimi is asked again."""
+    gw = await kit.gateway(make_gateway, CASE)
+    target = CASE.target
+
+    async def tried() -> int:
+        return await emulator.requests(target)
+
+    await gw.client().chat.completions.create(model="v", messages=kit.MESSAGES, tools=UNTYPED)
+    assert await tried() == 1
+    with structlog.testing.capture_logs() as logs:
+        raw = await gw.client().chat.completions.with_raw_response.create(
+            model="v", messages=kit.MESSAGES, tools=UNTYPED
+        )
+        done = await kit.request_done(logs)
+    assert raw.headers["x-qiao-provider"] == "backup" and await tried() == 1
+    assert [a["result"] for a in done["attempts"]] == ["skipped:refused:tools", "ok"]
+    await kit.tools(gw)  # a tool set Kimi takes
+    assert await tried() == 2
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=UNTYPED)
+    assert await tried() == 2
+    assert exc.value.code == "unsupported" and exc.value.param == "tools"
+    assert "<At path 'properties.source': type is not defined>" in exc.value.message
+    gw.clock.advance(3601)
+    with pytest.raises(openai.BadRequestError) as exc:
+        await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=UNTYPED)
+    assert await tried() == 3 and exc.value.code == "unsupported"
