@@ -105,15 +105,30 @@ def thinks(body: dict[str, Any], default: bool) -> bool:
 _UNTYPED_OK = ("type", "anyOf", "$ref", "enum")  # a schema node naming its values by one of these (the spec's examples)
 
 
+def _parameters(tools: Any) -> list[dict[str, Any]]:
+    """Each tool's parameters that are an object (others are the request checks' to refuse)."""
+    out = []
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        params = function.get("parameters") if isinstance(function, dict) else None
+        if isinstance(params, dict):
+            out.append(params)
+    return out
+
+
+def untyped_root(tools: Any) -> bool:
+    """A tool's parameters whose root is not typed "object" (Moonshot's first check: github:14790897/
+    MiqroForge-Desktop#1165, where a root without "type" is refused and the rest of the same schema taken)."""
+    return any(params.get("type") != "object" for params in _parameters(tools))
+
+
 def schema_break(tools: Any) -> str | None:
     """Where the first tool's parameters break Moonshot's JSON Schema subset, as its 400 says it
     (``<At path 'properties.x': why>``), or None. Three of its rules (github:MoonshotAI/walle docs/mfjs-spec.md;
     each seen refused): a property schema that is not an object, a node below the root naming no type, a node with
     both anyOf and type."""
-    for tool in tools if isinstance(tools, list) else []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        params = function.get("parameters") if isinstance(function, dict) else None
-        broken = _break(params, "root") if isinstance(params, dict) else None
+    for params in _parameters(tools):
+        broken = _break(params, "root")
         if broken is not None:
             return broken
     return None

@@ -219,9 +219,9 @@ class Emulator:
         refused = _refused_turns(t.dialect, messages)
         if refused is not None:
             return refused
-        broken = replies.schema_break(body.get("tools")) if t.dialect.tool_schema is not None else None
-        if t.dialect.tool_schema is not None and broken is not None:
-            return _filled(t.dialect.tool_schema, "{details}", broken)
+        schema = _tool_schema(t.dialect, body.get("tools"))
+        if schema is not None:
+            return schema
         choice = t.dialect.tool_choice
         if choice is not None and replies.tool_choice_of(body) not in ("", *choice[0]):
             return choice[1]
@@ -283,6 +283,16 @@ def _refused_turns(d: Dialect, messages: list[Any]) -> ErrorReply | None:
     if d.empty_assistant and empty is not None:
         return _filled(d.empty_assistant[1 if empty[1] else 0], "{position}", str(empty[0]))
     return None
+
+
+def _tool_schema(d: Dialect, tools: Any) -> ErrorReply | None:
+    """The vendor's answer to tools outside its JSON Schema subset (``Dialect.tool_schema``), or None."""
+    if d.tool_schema is None:
+        return None
+    if replies.untyped_root(tools):
+        return d.tool_schema[0]
+    broken = replies.schema_break(tools)
+    return None if broken is None else _filled(d.tool_schema[1], "{details}", broken)
 
 
 def _filled(spec: ErrorReply, mark: str, text: str) -> ErrorReply:

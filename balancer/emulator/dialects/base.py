@@ -132,9 +132,10 @@ class Dialect:
     # For a vendor whose thinking models need reasoning_content back where a tool was called (thinking: the request's
     # ``thinking.type``, else the catalogue's ``ModelInfo.thinks``; None: any).
     unreasoned: Unreasoned | None = None
-    # For a vendor checking tool schemas against its own subset of JSON Schema (``replies.schema_break``): its answer,
-    # "{details}" in the message saying where and why (None: any schema).
-    tool_schema: ErrorReply | None = None
+    # For a vendor checking tool schemas against its own subset of JSON Schema: its answers to parameters whose root
+    # is not typed "object" (``replies.untyped_root``) and to a node below breaking a rule (``replies.schema_break``,
+    # "{details}" in the message saying where and why). None: any schema.
+    tool_schema: tuple[ErrorReply, ErrorReply] | None = None
     # The tool_choice values the vendor accepts ("function": a named tool) and its answer to another; None: any.
     tool_choice: tuple[tuple[str, ...], ErrorReply] | None = None
     # Models that take one temperature alone: model -> (that temperature, the answer to another).

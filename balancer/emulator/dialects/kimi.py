@@ -123,16 +123,29 @@ DIALECT = Dialect(
         ),
         (400, {"error": {"message": "Invalid request: text content is empty", "type": "invalid_request_error"}}),
     ),
-    # A tool schema outside Moonshot's JSON Schema subset: the body github:earendil-works/pi#4138 quotes (K2.6).
+    # A tool schema outside Moonshot's JSON Schema subset: parameters whose root has no "type": "object" (the message
+    # github:14790897/MiqroForge-Desktop#1165 quotes from api.moonshot.cn, k3 and k2.6), and a node below breaking a
+    # rule (the body github:earendil-works/pi#4138 quotes, K2.6).
     tool_schema=(
-        400,
-        {
-            "error": {
-                "message": "Invalid request: tools.function.parameters is not a valid moonshot flavored json schema, "
-                "details: {details}",
-                "type": "invalid_request_error",
-            }
-        },
+        (
+            400,
+            {
+                "error": {
+                    "message": 'tools.function.parameters.type is required and must be "object"',
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "Invalid request: tools.function.parameters is not a valid moonshot flavored json "
+                    "schema, details: {details}",
+                    "type": "invalid_request_error",
+                }
+            },
+        ),
     ),
     # Thinking, a tool call without its reasoning_content: the body github:labring/FastGPT#6357 quotes (k2.5; the same
     # message from K2.6 in github:OnesoftQwQ/opencode-go-copilot#1). "" is refused too, the stricter reading: clients

@@ -74,3 +74,21 @@ def test_tool_schemas_outside_moonshots_subset(parameters: Any, broken: str | No
     github:abhigyanpatwari/GitNexus#2703); the spec's own examples pass."""
     got = replies.schema_break(_tool(parameters))
     assert (got is None) if broken is None else (got is not None and broken in got), got
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"type": "object", "properties": {"q": {"type": "string"}}}, False),
+        (SPEC_EXAMPLE, False),
+        ({"properties": {"q": {"type": "string"}}}, True),  # the root's type left out
+        ({}, True),
+        ({"type": "array", "items": {"type": "string"}}, True),
+    ],
+)
+def test_a_tool_schema_whose_root_is_not_an_object_is_refused(parameters: Any, refused: bool) -> None:
+    """The emulator's Kimi refuses parameters whose root is not typed "object" before any other rule (what
+    api.moonshot.cn answered k3 and k2.6 in github:14790897/MiqroForge-Desktop#1165); a tool without parameters,
+    or another tool beside a good one, is not it."""
+    assert replies.untyped_root(_tool(parameters)) is refused
+    assert replies.untyped_root([*_tool(SPEC_EXAMPLE), {"type": "function", "function": {"name": "now"}}]) is False

@@ -141,9 +141,9 @@ UNTYPED: Any = [
 async def test_a_tool_schema_outside_moonshots_subset_fails_over(
     make_gateway: GatewayFactory, emulator: EmulatorHandle
 ) -> None:
-    """Kimi refuses a tool schema other vendors take (a property naming no type: the emulator answers Kimi's 400):
-    the request fails over to the next candidate and is served there, and Kimi stays healthy (the next plain
-    request goes to it). With Kimi alone the client gets a 400 invalid_request_error, code unsupported, in Kimi's
+    """Kimi refuses a tool schema other vendors take (a property naming no type, a root not typed "object": the
+    emulator answers Kimi's 400s): the request fails over to the next candidate and is served there, and Kimi stays
+    healthy (the next plain request goes to it). With Kimi alone the client gets a 400 invalid_request_error, code unsupported, in Kimi's
     words."""
     gw = await kit.gateway(make_gateway, CASE)
     with structlog.testing.capture_logs() as logs:
@@ -154,6 +154,11 @@ async def test_a_tool_schema_outside_moonshots_subset_fails_over(
     assert raw.headers["x-qiao-provider"] == "backup"
     assert [a["result"] for a in done["attempts"]] == ["unsupported", "ok"]
     assert await kit.served_by(gw) == "v"
+    rootless = [
+        {"type": "function", "function": {"name": "f", "parameters": {"properties": {"q": {"type": "string"}}}}}
+    ]
+    raw = await gw.client().chat.completions.with_raw_response.create(model="v", messages=kit.MESSAGES, tools=rootless)
+    assert raw.headers["x-qiao-provider"] == "backup"  # Kimi's "tools.function.parameters.type is required" 400
     with pytest.raises(openai.BadRequestError) as exc:
         await gw.client().chat.completions.create(model="v-only", messages=kit.MESSAGES, tools=UNTYPED)
     assert exc.value.code == "unsupported" and exc.value.type == "invalid_request_error"
