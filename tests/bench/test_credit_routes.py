@@ -1,0 +1,69 @@
+"""The routes CLI: each route's tokens per candidate, credit-burn against the planner told the future."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import credit_routes, scenario
+
+SHARED = """
+name: shared
+start: 2026-11-01
+days: 4
+seed: 5
+providers:
+  tiangong:
+    tpm: 1500
+    prices: {tiangong-2: [1.0, 1.0]}
+    grants:
+      - {name: pack, tokens: 4000000, models: [tiangong-2], expires: 3}
+  qwen:
+    tpm: 1000
+    prices: {qwen-plus: [0.9, 0.9]}
+  deepseek:
+    prices: {deepseek-chat: [2.0, 3.0]}
+routes:
+  chat:
+    tokens_per_hour: 50000
+    noise: 0.1
+    candidates: [[qwen, qwen-plus], [tiangong, tiangong-2], [deepseek, deepseek-chat]]
+  code:
+    tokens_per_hour: 30000
+    noise: 0.2
+    candidates: [[tiangong, tiangong-2], [deepseek, deepseek-chat]]
+"""
+
+
+def test_each_routes_rows_add_up_to_what_it_was_served(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two routes sharing a pack's provider: for each strategy, a route's rows add up to its demand less its
+    unserved tokens, and each row's windows (2 days each) to its total; both routes show on the shared provider."""
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED, encoding="utf-8")
+    trace = scenario.trace(scenario.load(path))
+    assert credit_routes.main(["--scenario", str(path), "--days", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for route, demand in trace.demand.items():
+        mine = [r for r in doc["rows"] if r["route"] == route]
+        for field, unserved in (
+            ("sim_mtok", "unserved_by_route_mtok"),
+            ("foresight_mtok", "foresight_unserved_by_route_mtok"),
+        ):
+            served = sum(r[field] for r in mine) + doc[unserved].get(route, 0.0)
+            assert served == pytest.approx(demand.sum() / 1e6, abs=0.01), (route, field)
+        for r in mine:
+            assert len(r["windows"]) == 2
+            assert sum(a for a, _ in r["windows"]) == pytest.approx(r["sim_mtok"], abs=0.002)
+            assert sum(b for _, b in r["windows"]) == pytest.approx(r["foresight_mtok"], abs=0.002)
+    shared = {r["route"] for r in doc["rows"] if r["candidate"] == "tiangong/tiangong-2" and r["sim_mtok"] > 0}
+    assert shared == {"chat", "code"}
+
+
+def test_a_window_under_a_day_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--days 0 is a usage error, before any simulation runs."""
+    with pytest.raises(SystemExit) as stop:
+        credit_routes.main(["--days", "0"])
+    assert stop.value.code == 2
+    assert "--days must be at least 1" in capsys.readouterr().err
