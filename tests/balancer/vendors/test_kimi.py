@@ -169,7 +169,7 @@ async def test_a_refused_tool_set_is_not_sent_to_kimi_again_within_the_hour(
     make_gateway: GatewayFactory, emulator: EmulatorHandle
 ) -> None:
     """Once Kimi refused a tool set, a request carrying the same tools skips it (logged ``skipped:refused:tools``,
-    no round trip) and is served by the next candidate; other tools still go to Kimi. With Kimi alone the client
+    no round trip) and is served by the next candidate, a stream too; other tools still go to Kimi. With Kimi alone the client
     gets the same 400 (code unsupported, param tools, Kimi's words) without a round trip. An hour on (the
     gateway's clock), Kimi is asked again."""
     gw = await kit.gateway(make_gateway, CASE)
@@ -187,6 +187,11 @@ async def test_a_refused_tool_set_is_not_sent_to_kimi_again_within_the_hour(
         done = await kit.request_done(logs)
     assert raw.headers["x-qiao-provider"] == "backup" and await tried() == 1
     assert [a["result"] for a in done["attempts"]] == ["skipped:refused:tools", "ok"]
+    stream = await gw.client().chat.completions.with_raw_response.create(
+        model="v", messages=kit.MESSAGES, tools=UNTYPED, stream=True
+    )
+    assert stream.headers["x-qiao-provider"] == "backup" and [c async for c in stream.parse()]
+    assert await tried() == 1
     await kit.tools(gw)  # a tool set Kimi takes
     assert await tried() == 2
     with pytest.raises(openai.BadRequestError) as exc:
