@@ -36,6 +36,9 @@ def _digest(raw: Raw | bytes) -> bytes:
 
 
 class Refusals:
+    """The memo: (provider, model, field, digest) -> the refusal, oldest first; a field index per candidate, so a
+    request is hashed only for a candidate that has refused something."""
+
     def __init__(self, ttl_s: float = TTL_S, max_entries: int = MAX_ENTRIES) -> None:
         self.ttl_s, self.max_entries = ttl_s, max_entries
         self._memo: dict[Key, Refusal] = {}
