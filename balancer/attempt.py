@@ -22,13 +22,13 @@ from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Charge, Ledger
 from balancer.errors import Failure, Outcome
 from balancer.job import Clock, Job, Reply, Stream
+from balancer.judging import Judge, mapped_chunk
 from balancer.refusals import Refusal, Refusals
 from balancer.routes import Choice
 from balancer.secrets import Scrubber, secret_values
 from balancer.state import Admission, StateStore, Verdict
 from balancer.vendors import openai_compat as compat
 from balancer.vendors import shaping
-from balancer.vendors.base import BytesMap, Vendor
 
 log = structlog.get_logger("balancer.attempt")
 
@@ -72,6 +72,7 @@ class Caller:
         self.ledger = ledger
         # Every configured secret, scrubbed from an upstream failure's text (some proxies echo the request).
         self.scrub = Scrubber(set().union(*(secret_values(p.api_key, p.extra) for p in cfg.providers.values())))
+        self.judge = Judge(self.scrub, clock)
         self.refusals = Refusals()
 
     async def call(self, job: Job, choice: Choice) -> Reply | Stream | Outcome | Skip:
@@ -127,7 +128,7 @@ class Caller:
         mapped = mapped_chunk(choice.vendor.map_reply if status < 300 else None, data)
         if isinstance(mapped, Outcome):
             return await self._failed(job, choice, adm, mapped, t0)
-        outcome, view = self.classify_reply(choice.vendor, status, headers, mapped)
+        outcome, view = self.judge.reply(choice.vendor, status, headers, mapped)
         if not outcome.ok:
             return await self._failed(job, choice, adm, outcome, t0)
         estimate = self.take_usage(job, choice, view.usage if view is not None else None, len(mapped))
@@ -188,7 +189,7 @@ class Caller:
                     data = await resp.read()
             finally:
                 resp.release()
-            outcome, _ = self.classify_reply(choice.vendor, resp.status, resp.headers, data)
+            outcome, _ = self.judge.reply(choice.vendor, resp.status, resp.headers, data)
             if outcome.ok:
                 outcome = Outcome(
                     failure=Failure.MALFORMED_RESPONSE, status=resp.status, message="JSON reply to a stream"
@@ -203,47 +204,12 @@ class Caller:
         outcome = Outcome(failure=Failure.MALFORMED_RESPONSE, message="stream ended before its first event")
         view: replies.ReplyView | None = None
         if first is not None and first != upstream.DONE:
-            first, outcome, view = self.classify_mapped(choice.vendor, first, reader.error)
+            first, outcome, view = self.judge.mapped(choice.vendor, first, reader.error)
         if not outcome.ok:
             resp.close()
             return await self._failed(job, choice, adm, outcome, t0)
         hide = choice.vendor.quirks.stream_usage_option and not job.view.include_usage
         return Stream(choice, adm, resp, reader, first or b"", view, t0, hide)
-
-    def classify_reply(
-        self, vendor: Vendor, status: int, headers: Mapping[str, str], data: bytes
-    ) -> tuple[Outcome, replies.ReplyView | None]:
-        """The vendor's rules on a whole reply. A failure is classified again from the body with every configured
-        secret scrubbed, when it holds one: its message reaches the client and the log."""
-        outcome, view = compat.classify_reply(vendor, status, headers, data, self.clock())
-        if not outcome.ok and self.scrub.hits(data):
-            outcome, view = compat.classify_reply(vendor, status, headers, self.scrub(data), self.clock())
-        return outcome, view
-
-    def classify_mapped(
-        self, vendor: Vendor, payload: bytes, error: bool = False
-    ) -> tuple[bytes, Outcome, replies.ReplyView | None]:
-        """One stream chunk mapped to OpenAI's shape (:func:`mapped_chunk`) and classified. ``error``: it came in
-        an SSE ``event: error``, a failure whatever its data's shape. A failure keeps the vendor's words
-        (:func:`~balancer.vendors.openai_compat.classify_error_event`), scrubbed of every configured secret."""
-        mapped = mapped_chunk(vendor.map_chunk, payload)
-        if isinstance(mapped, Outcome):
-            outcome, view = mapped, None
-        else:
-            outcome, view = self.classify_chunk(vendor, mapped)
-            if outcome.ok and not error:
-                return mapped, outcome, view
-        if error or not outcome.message:  # an error event, or a failure without the vendor's words
-            data = self.scrub(payload) if self.scrub.hits(payload) else payload
-            outcome = compat.classify_error_event(vendor, outcome, data, self.clock())
-        return payload, outcome, view
-
-    def classify_chunk(self, vendor: Vendor, data: bytes) -> tuple[Outcome, replies.ReplyView | None]:
-        """The vendor's rules on one stream chunk; a failure's text is scrubbed like a reply's."""
-        outcome, view = compat.classify_chunk(vendor, data, self.clock())
-        if not outcome.ok and self.scrub.hits(data):
-            outcome, view = compat.classify_chunk(vendor, self.scrub(data), self.clock())
-        return outcome, view
 
     async def _failed(self, job: Job, choice: Choice, adm: Admission, outcome: Outcome, t0: float) -> Outcome:
         raw = job.body.get(outcome.about) if outcome.failure is Failure.UNSUPPORTED and outcome.about else None
@@ -362,19 +328,6 @@ def _capped(wait_s: float, cap_s: float, choice: Choice, header: str) -> float:
         return wait_s
     log.warning("retry_after_capped", provider=choice.provider_name, header=header, asked_s=wait_s, capped_s=cap_s)
     return cap_s
-
-
-def mapped_chunk(hook: BytesMap | None, payload: bytes) -> bytes | Outcome:
-    """A vendor's reply or chunk mapped by ``hook`` (a vendor's to OpenAI's shape, or the gateway's reshaping for the
-    client: :func:`balancer.shapes.embeddings_base64`); a malformed-response outcome when the hook fails on it
-    (JSON of a shape or depth the mapping does not expect is a malformed reply, not our crash)."""
-    if hook is None:
-        return payload
-    try:
-        return hook(payload)
-    except Exception as e:  # whatever the upstream sent: the hook's failure is the reply's fault
-        message = f"the reply has a shape the mapping does not expect ({type(e).__name__})"
-        return Outcome(failure=Failure.MALFORMED_RESPONSE, code="malformed", message=message)
 
 
 def estimated_usage(job: Job, answered: int) -> replies.Usage:

@@ -58,7 +58,7 @@ async def pump(caller: Caller, job: Job, s: Stream, client: Client) -> Outcome |
                 break
             payload = got
             if payload != upstream.DONE:
-                payload, result, view = caller.classify_mapped(s.choice.vendor, payload, s.reader.error)
+                payload, result, view = caller.judge.mapped(s.choice.vendor, payload, s.reader.error)
                 if not result.ok:
                     outcome = result
                     break

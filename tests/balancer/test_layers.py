@@ -48,7 +48,7 @@ LAYERS: list[set[str]] = [
         "credit.debits",
     },
     {"routes", "capture", "clients", "keylimits"},
-    {"router", "job", "checks"},
+    {"router", "job", "checks", "judging"},
     {"sim"},  # drives the router's strategies and the planner on a virtual clock
     {"attempt"},
     {"streams", "failover"},

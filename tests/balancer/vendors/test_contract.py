@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from balancer import wire
-from balancer.attempt import mapped_chunk
 from balancer.errors import Failure
+from balancer.judging import mapped_chunk
 from balancer.vendors import REGISTRY, shaping
 from balancer.vendors import openai_compat as compat
 from balancer.vendors.base import Vendor
