@@ -27,7 +27,7 @@
   for steady traffic and under two days. The widest drift in the first days held grants back for bursty months
   that start low (a Sunday), but on the first day, with no noise to read, it also held back over-subscribed
   packs that need every hour from the first (``bench/README.md``, stop 34).
-  It spreads the planner's demand paths (:data:`PATHS`, ``horizon.banded``) one-sidedly: the paths above the
+  It spreads the planner's demand paths (:data:`PATHS`, ``horizon.demand_paths``) one-sidedly: the paths above the
   level drift by it, the path below by :data:`DRIFT` only. A day-to-day sigma read from bursty traffic is
   mostly its noise: as a fall to come (``0.2x`` in two weeks at 0.3) it had the plan spend grants early in a
   flat month and pay for the late peaks. A fall is a path of its own instead: with probability
@@ -84,6 +84,7 @@ NORMAL3 = ((1 / 6, -math.sqrt(3)), (2 / 3, 0.0), (1 / 6, math.sqrt(3)))  # (prob
 # (probability, z, fall): the drift's three paths, and the level halving from FALL_AFTER days ahead on
 PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_BY))
 STAYING = next(i for i, (_, z, fall) in enumerate(PATHS) if z == 0 and fall == 1)  # the path at the level
+HIGH = max(range(len(PATHS)), key=lambda i: PATHS[i][1])  # the path drifting high
 CARRY_H = 168  # the window of the deviations' autocorrelation
 MAX_RHO = 0.95
 SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from

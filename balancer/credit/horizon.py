@@ -6,8 +6,9 @@ the hours does not matter to the schedule (only the grants' windows link hours, 
 segments), only how much demand its hours hold: so a segment is :class:`Slot` s per block of hours of day,
 demand path and band of the spread (:func:`banded`), each with a multiplicity (how many such hours the
 segment holds) — the demand's distribution, not just its mean. The demand paths are the level drifting
-or falling (:data:`~balancer.credit.forecast.PATHS`) and noise futures drawn from the route's own past days
-(:mod:`balancer.credit.futures`): weeks as busy or as quiet as the past's were.
+or falling (:data:`~balancer.credit.forecast.PATHS`; one route alone drifting high, :func:`demand_paths`) and noise
+futures drawn from the route's own past days (:mod:`balancer.credit.futures`): weeks as busy or as quiet as the
+past's were.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.config import Limits, Route
-from balancer.credit.forecast import PATHS, STAYING, Forecast
+from balancer.credit.forecast import HIGH, PATHS, STAYING, Forecast
 from balancer.credit.futures import draw
 from balancer.credit.ledger import AccountBook, Snapshot
 from balancer.credit.pricing import INPUT_SHARE, Grant
@@ -29,6 +30,7 @@ BLOCK = 4  # hours of day planned together (their spread in bands)
 INF = float("inf")
 FUTURES = 4  # noise futures drawn (futures.draw)
 FUTURES_P = 0.5  # the probability they share, taken from the staying path's
+ALONE = 1.0  # where routes drift, the weight of their own high paths together, in joint high paths (then rescaled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,19 @@ class Slot:
     weight: float  # how many such hours the segment holds (a band of them: that many times the band's share)
     band: int = 0  # which band of the demand's spread (forecast.BANDS), lowest first
     prob: float = 1.0  # the probability of its demand path
-    path: int = -1  # which demand path (forecast.PATHS) it is on; -1: every path's (the current hour)
+    path: int = -1  # which demand path (:func:`demand_paths`, by index) it is on; -1: every path's (the current hour)
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A demand path: the level drifting ``z`` sigmas (and falling by ``fall``: forecast.PATHS), on every route
+    or on ``alone`` only (the rest staying), or a noise future (route -> multiplier per hour from the origin)."""
+
+    prob: float
+    z: float = 0.0
+    fall: float = 1.0
+    alone: str = ""
+    future: Mapping[str, Sequence[float]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,56 +86,69 @@ def banded(
     slots: Sequence[Slot], bounds: Sequence[float], fcs: Mapping[str, Forecast]
 ) -> tuple[list[Slot], dict[str, list[float]]]:
     """The slots after the first regrouped into blocks of BLOCK hours of day per segment, once per demand
-    path (:func:`_paths`), and each split into the bands of the demand's spread: a band's demand is the
+    path (:func:`demand_paths`), and each split into the bands of the demand's spread: a band's demand is the
     mean, over that band's share of the block's hours, of the route's expected rate (its weekday's and
     hour's) times the spread's multiplier, on a drift path times its drift — the block's hours ranked by
     demand and cut into bands. On a noise future the hours are the expected rates times the future's own
     multipliers, ranked as they are (no spread: the future is the spread); a route with no noise to draw
-    from has its staying path's bands there. Routes are banded and drift alike (their peaks taken together:
-    the cautious reading when they share providers). Returns the slots and each route's demand."""
+    from has its staying path's bands there. Routes are banded alike (their peaks taken together: the cautious
+    reading when they share providers) and drift alike but on a route's own high path, where the rest stay.
+    Returns the slots and each route's demand."""
     out, demand = [slots[0]], {r: [f.rate(int(bounds[0] // H))] for r, f in fcs.items()}
     shares = [b for b, _ in max((f.bands() for f in fcs.values()), key=len, default=((1.0, 1.0),))]
     blocks: dict[tuple[int, int], list[Slot]] = {}
     for s in slots[1:]:
         blocks.setdefault((s.seg, s.hod // BLOCK), []).append(s)
     origin = int(bounds[0] // H)
-    paths, futures = _paths(fcs, origin, int(bounds[-1] // H) - origin)
+    paths = demand_paths(fcs, origin, int(bounds[-1] // H) - origin)
     for (seg, block), group in blocks.items():
         hours = [h for s in group for h in _hours(s, bounds)]
         weight = sum(s.weight for s in group)
         rates = {r: [f.rate(h) for h in hours] for r, f in fcs.items()}  # once per block, not per band and path
         per = {r: _band_means(_atoms(rates[r], f.bands()), shares) for r, f in fcs.items()}
         ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / 86400.0
-        for path, (prob, z, fall) in enumerate(paths):
-            future = futures[path - len(PATHS)] if path >= len(PATHS) else {}
+        for k, path in enumerate(paths):
+            future = path.future or {}
             means = {
                 r: _band_means(_atoms(rates[r], (), [future[r][h - origin] for h in hours]), shares)
                 for r in fcs
                 if r in future
             }
             for band, share in enumerate(shares):
-                out.append(Slot(seg, block * BLOCK, weight * share, band, prob, path if len(paths) > 1 else -1))
+                out.append(Slot(seg, block * BLOCK, weight * share, band, path.prob, k if len(paths) > 1 else -1))
                 for r, f in fcs.items():
-                    demand[r].append(means[r][band] if r in means else per[r][band] * f.drifted(z, ahead, fall))
+                    z = path.z if path.alone in ("", r) else 0.0
+                    demand[r].append(means[r][band] if r in means else per[r][band] * f.drifted(z, ahead, path.fall))
     return out, demand
 
 
-def _paths(
-    fcs: Mapping[str, Forecast], origin: int, hours: int
-) -> tuple[list[tuple[float, float, float]], list[dict[str, list[float]]]]:
-    """The demand paths, (probability, z, fall) each, and the noise futures that come after the drift paths:
-    :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting high, or halving: what a
-    grant kept back is worth if traffic grows, and what it risks if traffic falls), then FUTURES drawn from
-    the routes' past (:mod:`~balancer.credit.futures`), which take FUTURES_P of the staying path's
-    probability. One path where no route has a drift (no history), the drift paths alone where none has
-    noise to draw from."""
+def demand_paths(fcs: Mapping[str, Forecast], origin: int, hours: int) -> list[Path]:
+    """The demand paths: :data:`~balancer.credit.forecast.PATHS` (the level drifting low, staying, drifting
+    high, or halving: what a grant kept back is worth if traffic grows, and what it risks if traffic falls),
+    then FUTURES noise futures drawn from the routes' past (:mod:`~balancer.credit.futures`), which take
+    FUTURES_P of the staying path's probability. One path where no route has a drift (no history), the drift
+    paths alone where none has noise to draw from.
+
+    Where two routes or more drift, each also has a high path of its own on which it alone drifts high:
+    routes' levels are read from their own traffic and err apart, and on the joint high path every shared
+    provider saturates, so capacity takes the value and no route's grants look short — a route's grants spent
+    on a shared provider for another route then look free. The joint path stays (traffic that grows grows on
+    every route: it is the hedge for that); the routes' own together weigh :data:`ALONE` joint ones, and the
+    probabilities are rescaled to sum 1 (``bench/README.md``, stop 44)."""
     if not any(f.drift > 0 for f in fcs.values()):
-        return [(1.0, 0.0, 1.0)], []
+        return [Path(1.0)]
+    paths = [Path(p, z, fall) for p, z, fall in PATHS]
     futures = draw({r: f.noise for r, f in fcs.items()}, origin, hours, FUTURES)
-    if not futures:
-        return list(PATHS), []
-    staying = [(p - FUTURES_P if i == STAYING else p, z, fall) for i, (p, z, fall) in enumerate(PATHS)]
-    return staying + [(FUTURES_P / len(futures), 0.0, 1.0)] * len(futures), futures
+    if futures:
+        paths[STAYING] = Path(PATHS[STAYING][0] - FUTURES_P)
+        paths += [Path(FUTURES_P / len(futures), future=future) for future in futures]
+    drifting = [r for r, f in fcs.items() if f.drift > 0]
+    if len(drifting) < 2:
+        return paths
+    high = paths[HIGH]
+    paths += [Path(high.prob * ALONE / len(drifting), high.z, high.fall, r) for r in drifting]
+    total = sum(p.prob for p in paths)
+    return [Path(p.prob / total, p.z, p.fall, p.alone, p.future) for p in paths]
 
 
 def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:

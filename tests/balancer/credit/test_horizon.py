@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, PATHS, STAYING, Forecast
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, HIGH, PATHS, STAYING, Forecast
 from balancer.credit.futures import draw
-from balancer.credit.horizon import BLOCK, FUTURES, FUTURES_P, H, banded, segments
+from balancer.credit.horizon import ALONE, BLOCK, FUTURES, FUTURES_P, H, banded, demand_paths, segments
 
 T0 = 20_000 * 86400.0  # a UTC midnight (a Friday)
 DAY = 86400.0
@@ -96,10 +96,46 @@ def test_a_route_without_noise_keeps_its_staying_bands_on_the_futures() -> None:
     )
     quiet = Forecast(50.0, spread=(0.5, 0.9, 1.3, 2.2), drift=0.2)
     slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
-    out, demand = banded(slots, bounds, {"noisy": noisy, "quiet": quiet})
+    fcs = {"noisy": noisy, "quiet": quiet}
+    out, demand = banded(slots, bounds, fcs)
+    origin = int(bounds[0] // H)
+    kinds = demand_paths(fcs, origin, int(bounds[-1] // H) - origin)
     staying = {(s.seg, s.hod, s.band): demand["quiet"][i] for i, s in enumerate(out) if s.path == STAYING}
-    on_futures = [(i, s) for i, s in enumerate(out) if s.path >= len(PATHS)]
+    on_futures = [(i, s) for i, s in enumerate(out) if s.path >= 0 and kinds[s.path].future is not None]
     assert on_futures
     assert all(demand["quiet"][i] == staying[s.seg, s.hod, s.band] for i, s in on_futures)
     mine = {(s.seg, s.hod, s.band): demand["noisy"][i] for i, s in enumerate(out) if s.path == STAYING}
     assert any(demand["noisy"][i] != pytest.approx(mine[s.seg, s.hod, s.band]) for i, s in on_futures)
+
+
+def test_each_drifting_route_has_a_high_path_of_its_own() -> None:
+    """With two routes drifting, the joint high path is followed by one per route on which that route alone
+    drifts high (its staying demand times exp(z · drift · sqrt(days ahead))) while the other stays; together
+    they weigh ALONE joint high paths, every path's probability scaled so that they sum to 1. A route alone
+    has the joint high path only."""
+    a, b = Forecast(100.0, drift=0.2), Forecast(40.0, drift=0.1)
+    slots, bounds = segments(T0 + 0.5 * H, [], T0 + 10 * DAY)
+    out, demand = banded(slots, bounds, {"a": a, "b": b})
+    origin = int(bounds[0] // H)
+    paths = demand_paths({"a": a, "b": b}, origin, int(bounds[-1] // H) - origin)
+    assert [p.alone for p in paths if p.z > 0] == ["", "a", "b"]
+    assert sum(p.prob for p in paths) == pytest.approx(1.0)
+    low, high = min(range(len(PATHS)), key=lambda i: PATHS[i][1]), PATHS[HIGH]
+    assert paths[low].prob > 0 and paths[-1].prob / paths[low].prob == pytest.approx(
+        high[0] * ALONE / 2 / PATHS[low][0]
+    )
+    assert paths[HIGH].prob / paths[low].prob == pytest.approx(high[0] / PATHS[low][0])
+    at = {(s.seg, s.hod, s.band, s.path): i for i, s in enumerate(out)}
+    alone = {p.alone: k for k, p in enumerate(paths) if p.alone}
+    for (seg, hod, band, path), i in at.items():
+        if path != STAYING:
+            continue
+        ahead = ((bounds[seg] + bounds[seg + 1]) / 2 - bounds[0]) / DAY
+        for route, f in (("a", a), ("b", b)):
+            other = "b" if route == "a" else "a"
+            j = at[seg, hod, band, alone[route]]
+            up = math.exp(high[1] * f.drift * math.sqrt(ahead))
+            assert demand[route][j] == pytest.approx(demand[route][i] * up)
+            assert demand[other][j] == pytest.approx(demand[other][i])
+    one = demand_paths({"a": a}, origin, 240)
+    assert [(p.prob, p.z, p.alone) for p in one] == [(p, z, "") for p, z, _ in PATHS]
