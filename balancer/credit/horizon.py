@@ -13,6 +13,7 @@ past's were.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -148,7 +149,7 @@ def demand_paths(fcs: Mapping[str, Forecast], origin: int, hours: int) -> list[P
     high = paths[HIGH]
     paths += [Path(high.prob * ALONE / len(drifting), high.z, high.fall, r) for r in drifting]
     total = sum(p.prob for p in paths)
-    return [Path(p.prob / total, p.z, p.fall, p.alone, p.future) for p in paths]
+    return [dataclasses.replace(p, prob=p.prob / total) for p in paths]
 
 
 def _hours(s: Slot, bounds: Sequence[float]) -> list[int]:
