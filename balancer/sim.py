@@ -62,7 +62,7 @@ class SimResult:
     replans: int = 0
     replan_ms: list[float] = field(default_factory=list)  # each make_plan's wall time, in order
     rows: list[Row] = field(default_factory=list)  # the ledger's at the end: per day, provider, model, bucket
-    served: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (route, provider/model) -> per day
+    served: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (route, provider/model) -> per hour
 
     @property
     def replan_max_ms(self) -> float | None:
@@ -223,9 +223,9 @@ class _Run:
         return max(left, 0.0)
 
     def _served(self, route: str, c: Choice, tokens: float, at: float) -> None:
-        """Tally what a candidate served a route, per day of the trace (the ledger keeps no route per row)."""
-        days = self.res.served.setdefault((route, f"{c.provider_name}/{c.model}"), [0.0] * -(-self.trace.hours // 24))
-        days[int((at - self.trace.start) // 86400)] += tokens
+        """Tally what a candidate served a route, per hour of the trace (the ledger keeps no route per row)."""
+        hours = self.res.served.setdefault((route, f"{c.provider_name}/{c.model}"), [0.0] * self.trace.hours)
+        hours[int((at - self.trace.start) // H)] += tokens
 
     async def finish(self) -> SimResult:
         end = self.trace.start + self.trace.hours * H

@@ -61,6 +61,41 @@ def test_each_routes_rows_add_up_to_what_it_was_served(tmp_path: Path, capsys: p
     assert shared == {"chat", "code"}
 
 
+def test_hours_count_only_their_span_one_window_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--hours 30:36: each route's rows add up to its demand in those six hours (the scenario leaves nothing
+    unserved), each row has one window per hour summing to its total, and the JSON names the span."""
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED, encoding="utf-8")
+    trace = scenario.trace(scenario.load(path))
+    assert credit_routes.main(["--scenario", str(path), "--hours", "30:36"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    doc = json.loads(out[-1])
+    assert doc["hours"] == [30, 36] and doc["days_per_window"] is None and "per hour" in out[1]
+    assert not any(doc["unserved_by_route_mtok"].values()) and not any(doc["foresight_unserved_by_route_mtok"].values())
+    for route, demand in trace.demand.items():
+        mine = [r for r in doc["rows"] if r["route"] == route]
+        for field in ("sim_mtok", "foresight_mtok"):
+            assert sum(r[field] for r in mine) == pytest.approx(demand[30:36].sum() / 1e6, abs=0.005), (route, field)
+        for r in mine:
+            assert len(r["windows"]) == 6
+            assert sum(a for a, _ in r["windows"]) == pytest.approx(r["sim_mtok"], abs=0.002)
+
+
+@pytest.mark.parametrize("hours", ["30", "36:30", "5:5", "a:b", "-1:4", "0:97", "1:2:3"])
+def test_hours_that_are_no_span_of_the_trace_are_refused(
+    hours: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--hours that is not A:B with A < B inside the trace (96 hours here) is a usage error naming what was given,
+    before any simulation runs."""
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED, encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        credit_routes.main(["--scenario", str(path), f"--hours={hours}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--hours must be A:B" in err and repr(hours) in err
+
+
 def test_a_window_under_a_day_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """--days 0 is a usage error, before any simulation runs."""
     with pytest.raises(SystemExit) as stop:
