@@ -7,8 +7,9 @@ shared by two routes (a pack on a model both can call) shows there as spent in f
 tokens per candidate come from the two simulations (``SimResult.served``), largest difference first, each row
 split into windows of ``--days``: a route given another's pack shows as tokens moved between routes on one
 provider, and the windows say when. ``--hours A:B`` looks closer: the rows count hours A to B (from the trace's
-start, B excluded) only, one window per hour. The rows of each strategy add up to each route's demand less its
-unserved tokens over the hours they count. A final JSON line holds them all.
+start, B excluded) only, one window per hour, leaving out candidates neither strategy used then. The rows of each
+strategy add up to each route's demand less its unserved tokens (the JSON's unserved figures are the whole trace's,
+so over a span they add up only where nothing was unserved). A final JSON line holds them all.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class RouteRow:
 
 def rows(sim: Served, known: Served, window: int, hours: tuple[int, int] | None = None) -> list[RouteRow]:
     """One row per route and candidate either served, largest difference in tokens first: ``sim`` and ``known``
-    hold tokens per hour, summed in windows of ``window`` hours over ``hours`` (start, end; None: all of them)."""
+    hold tokens per hour, summed in windows of ``window`` hours over ``hours`` (start, end; None: all of them, every
+    row kept; a span leaves out rows with no tokens in it)."""
     out = []
     for key in sim.keys() | known.keys():
         a, b = sim.get(key, []), known.get(key, [])
@@ -49,6 +51,8 @@ def rows(sim: Served, known: Served, window: int, hours: tuple[int, int] | None 
             (round(sum(a[i : i + window]) / M, 3), round(sum(b[i : i + window]) / M, 3))
             for i in range(0, len(a), window)
         ]
+        if hours and not any(a) and not any(b):
+            continue
         out.append(RouteRow(*key, round(sum(a) / M, 3), round(sum(b) / M, 3), spans))
     out.sort(key=lambda r: (-abs(r.sim_mtok - r.foresight_mtok), r.route, r.candidate))
     return out

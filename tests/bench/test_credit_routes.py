@@ -63,7 +63,8 @@ def test_each_routes_rows_add_up_to_what_it_was_served(tmp_path: Path, capsys: p
 
 def test_hours_count_only_their_span_one_window_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--hours 30:36: each route's rows add up to its demand in those six hours (the scenario leaves nothing
-    unserved), each row has one window per hour summing to its total, and the JSON names the span."""
+    unserved), each row has one window per hour summing to its total and served something then, and the JSON
+    names the span."""
     path = tmp_path / "shared.yaml"
     path.write_text(SHARED, encoding="utf-8")
     trace = scenario.trace(scenario.load(path))
@@ -77,8 +78,18 @@ def test_hours_count_only_their_span_one_window_each(tmp_path: Path, capsys: pyt
         for field in ("sim_mtok", "foresight_mtok"):
             assert sum(r[field] for r in mine) == pytest.approx(demand[30:36].sum() / 1e6, abs=0.005), (route, field)
         for r in mine:
-            assert len(r["windows"]) == 6
+            assert len(r["windows"]) == 6 and (r["sim_mtok"] > 0 or r["foresight_mtok"] > 0)
             assert sum(a for a, _ in r["windows"]) == pytest.approx(r["sim_mtok"], abs=0.002)
+
+
+def test_a_span_leaves_out_candidates_neither_strategy_used_in_it() -> None:
+    """Over hours 2-4 a candidate served only in hour 0 has no row; over the whole trace it has one, and a span's
+    windows are its hours."""
+    sim = {("r", "p/a"): [0.0, 0.0, 5e6, 0.0]}
+    known = {("r", "p/a"): [0.0] * 4, ("r", "p/b"): [1e6, 0.0, 0.0, 0.0]}
+    span = credit_routes.rows(sim, known, 1, (2, 4))
+    assert [(r.candidate, r.sim_mtok, r.windows) for r in span] == [("p/a", 5.0, [(5.0, 0.0), (0.0, 0.0)])]
+    assert {r.candidate for r in credit_routes.rows(sim, known, 24)} == {"p/a", "p/b"}
 
 
 @pytest.mark.parametrize("hours", ["30", "36:30", "5:5", "a:b", "-1:4", "0:97", "1:2:3"])
