@@ -47,12 +47,12 @@ def rows(sim: Served, known: Served, window: int, hours: tuple[int, int] | None 
         n = max(len(a), len(b))
         lo, hi = hours or (0, n)
         a, b = (a + [0.0] * (n - len(a)))[lo:hi], (b + [0.0] * (n - len(b)))[lo:hi]
+        if hours and not any(a) and not any(b):
+            continue
         spans = [
             (round(sum(a[i : i + window]) / M, 3), round(sum(b[i : i + window]) / M, 3))
             for i in range(0, len(a), window)
         ]
-        if hours and not any(a) and not any(b):
-            continue
         out.append(RouteRow(*key, round(sum(a) / M, 3), round(sum(b) / M, 3), spans))
     out.sort(key=lambda r: (-abs(r.sim_mtok - r.foresight_mtok), r.route, r.candidate))
     return out
@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default="bench/scenarios/heldout/bursty_flat.yaml")
     p.add_argument("--seed", type=int, help="override the scenario's noise seed")
-    p.add_argument("--days", type=int, default=5, help="days per window of each row (default 5)")
-    p.add_argument("--hours", help="A:B: only hours A to B from the trace's start (B excluded), one window each")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--days", type=int, default=5, help="days per window of each row (default 5)")
+    span.add_argument("--hours", help="A:B: only hours A to B from the trace's start (B excluded), one window each")
     args = p.parse_args(argv)
     if args.days < 1:
         p.error("--days must be at least 1")

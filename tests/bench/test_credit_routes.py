@@ -92,6 +92,14 @@ def test_a_span_leaves_out_candidates_neither_strategy_used_in_it() -> None:
     assert {r.candidate for r in credit_routes.rows(sim, known, 24)} == {"p/a", "p/b"}
 
 
+def test_days_and_hours_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--days and --hours ask for two kinds of window: given both, a usage error before any simulation runs."""
+    with pytest.raises(SystemExit) as stop:
+        credit_routes.main(["--days", "2", "--hours", "0:24"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("hours", ["30", "36:30", "5:5", "a:b", "-1:4", "0:97", "1:2:3"])
 def test_hours_that_are_no_span_of_the_trace_are_refused(
     hours: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
