@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 def _hours(p: argparse.ArgumentParser, text: str, total: int) -> tuple[int, int]:
     """``A:B`` as (A, B), or a usage error where it is not two hours in order inside the trace's ``total``."""
     a, sep, b = text.partition(":")
-    if not (sep and a.strip().isdigit() and b.strip().isdigit() and int(a) < int(b) <= total):
+    if not (sep and a.strip().isdecimal() and b.strip().isdecimal() and int(a) < int(b) <= total):
         p.error(f"--hours must be A:B, whole hours from the trace's start with A < B <= {total}; got {text!r}")
     return int(a), int(b)
 

@@ -100,7 +100,7 @@ def test_days_and_hours_together_are_refused(capsys: pytest.CaptureFixture[str])
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("hours", ["30", "36:30", "5:5", "a:b", "-1:4", "0:97", "1:2:3"])
+@pytest.mark.parametrize("hours", ["30", "36:30", "5:5", "a:b", "-1:4", "0:97", "1:2:3", "²:3"])
 def test_hours_that_are_no_span_of_the_trace_are_refused(
     hours: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
