@@ -10,31 +10,24 @@ Demand per route and hour is ``tokens_per_hour`` × daily cycle × weekday multi
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
 import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-import yaml
 
 from balancer import config as config_mod
 from balancer.credit.pricing import day_start
 from balancer.credit.trace import PriceChange, Trace
 from bench import scenario_rules
+from bench.scenario_files import ScenarioError, load_series, raw
 
 __all__ = ["Scenario", "ScenarioError", "Trace", "load", "load_series", "to_config", "trace"]
 
 Pair = Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]
-
-
-class ScenarioError(ValueError):
-    """A scenario (or the demand series it names) that cannot be used, with the file and line when known."""
 
 
 class GrantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -98,20 +91,13 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     price_changes: list[PriceChangeSpec] = []
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load(path: str | Path) -> Scenario:
     """Read a scenario; ``extends: other.yaml`` merges this file's mappings over another scenario's (which
     may extend another in turn). A route's ``series`` is resolved against the file that names it, and read
     here once so that a bad file fails at load, naming its line."""
     p = Path(path)
     try:
-        s = msgspec.convert(_raw(p), Scenario, strict=False)
+        s = msgspec.convert(raw(p), Scenario, strict=False)
     except msgspec.ValidationError as e:
         raise ScenarioError(f"{p}: {e}") from None
     _check(s, p)
@@ -134,24 +120,6 @@ def for_cli(path: str | Path, seed: int | None = None) -> Scenario:
     except ScenarioError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _raw(p: Path, depth: int = 0) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ScenarioError(f"{p}: cannot read: {e.strerror}") from None
-    except (UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ScenarioError(f"{p}: not a YAML scenario: {e}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{p}: not a YAML mapping (a scenario has name, providers, routes...)")
-    parent = data.pop("extends", None)
-    for r in (data.get("routes") or {}).values():
-        if isinstance(r, dict) and isinstance(r.get("series"), str):
-            r["series"] = str(p.parent / r["series"])
-    if parent and depth < 8:
-        data = _merge(_raw(p.parent / parent, depth + 1), data)
-    return data  # type: ignore[no-any-return]
 
 
 def _check(s: Scenario, p: Path) -> None:
@@ -197,103 +165,6 @@ def to_config(s: Scenario) -> config_mod.Config:
     data = {"server": {"insecure_no_auth": True}, "providers": providers, "routes": routes}
     data["planning"] = {"safety_margin": s.safety_margin}
     return config_mod.parse(data, f"scenario {s.name}")
-
-
-# --- demand series files -------------------------------------------------------------------------------------
-
-
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) of a CSV (header line 1) or JSONL file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})") from None
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ScenarioError(f"{path} line {n}: not JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ScenarioError(f"{path} line {n}: expected an object with hour|time, route, tokens")
-            yield n, row
-        return
-    reader = csv.DictReader(text.splitlines())
-    cols = set(reader.fieldnames or ())
-    if not ({"route", "tokens"} <= cols and ("hour" in cols) != ("time" in cols)):
-        raise ScenarioError(
-            f"{path} line 1: the header must be hour,route,tokens or time,route,tokens, not {reader.fieldnames}"
-        )
-    for n, row in enumerate(reader, 2):
-        yield n, row
-
-
-def _hour(path: Path, n: int, row: dict[str, Any], t0: float) -> int:
-    if "hour" in row and row["hour"] not in (None, ""):
-        try:
-            h = float(row["hour"])
-        except (TypeError, ValueError):
-            raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a number") from None
-        if not math.isfinite(h) or h != int(h):
-            raise ScenarioError(f"{path} line {n}: hour {row['hour']!r} is not a whole hour index")
-        return int(h)
-    if row.get("time") in (None, ""):
-        raise ScenarioError(f"{path} line {n}: no hour or time")
-    if not isinstance(row["time"], str):
-        raise ScenarioError(f"{path} line {n}: time {row['time']!r} is not an ISO-8601 string")
-    try:
-        t = dt.datetime.fromisoformat(row["time"])
-    except ValueError:
-        raise ScenarioError(f"{path} line {n}: time {row['time']!r} is not ISO-8601") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    secs = t.timestamp() - t0
-    if secs % 3600:
-        raise ScenarioError(f"{path} line {n}: time {row['time']} is not on an hour boundary (UTC)")
-    return int(secs // 3600)
-
-
-def load_series(path: str | Path, routes: dict[str, RouteSpec], start: dt.date, hours: int) -> dict[str, np.ndarray]:
-    """Tokens per hour of each route in ``routes`` from a CSV (``hour,route,tokens`` or ``time,route,tokens``
-    header) or JSONL (``{"hour"|"time", "route", "tokens"}`` per line) file, hour 0 at ``start`` UTC midnight.
-
-    Every route the file names must be in ``routes``; each must have every hour in ``[0, hours)`` exactly once
-    (hours after that are ignored; a series shorter than the scenario is an error). Raises :class:`ScenarioError`
-    naming the file and line."""
-    p = Path(path)
-    if not p.is_file():
-        raise ScenarioError(f"{p}: demand series file not found")
-    t0 = day_start(start)
-    out = {r: np.full(hours, np.nan) for r in routes}
-    for n, row in _rows(p):
-        route = row.get("route")
-        if not isinstance(route, str) or route not in routes:
-            raise ScenarioError(f"{p} line {n}: route {route!r} is not one of this file's routes {sorted(routes)}")
-        try:
-            tokens = float(row.get("tokens"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ScenarioError(f"{p} line {n}: tokens {row.get('tokens')!r} is not a number") from None
-        if not math.isfinite(tokens) or tokens < 0:
-            raise ScenarioError(f"{p} line {n}: tokens {row.get('tokens')!r} must be a finite number ≥ 0")
-        h = _hour(p, n, row, t0)
-        if h < 0:
-            raise ScenarioError(f"{p} line {n}: hour {h} is before the scenario's start {start}")
-        if h >= hours:
-            continue
-        if not np.isnan(out[route][h]):
-            raise ScenarioError(f"{p} line {n}: route {route} hour {h} appears twice")
-        out[route][h] = tokens
-    for r, a in out.items():
-        missing = np.flatnonzero(np.isnan(a))
-        if missing.size:
-            have = hours - missing.size
-            raise ScenarioError(
-                f"{p}: route {r} has {have} of the scenario's {hours} hours ({hours // 24} days): "
-                f"the series is shorter than the scenario or has gaps (first missing hour {missing[0]})"
-            )
-    return out
 
 
 def _series(s: Scenario) -> dict[str, np.ndarray]:
