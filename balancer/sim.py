@@ -19,11 +19,12 @@ planner learns of it at that hour's re-plan, not before).
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -44,7 +45,9 @@ from balancer.state import candidate_key
 STRATEGIES = ("round-robin", "priority", "cheapest-list", "cheapest", "credit-burn")
 FORESIGHT = "credit-burn+foresight"  # a diagnostic, not a strategy: credit-burn planning on the trace's own future
 LEVEL = "credit-burn+level"  # a diagnostic: credit-burn whose fitted forecasts are told the rest of the trace's mean
-DIAGNOSTICS = (FORESIGHT, LEVEL)
+# a diagnostic: credit-burn told each route's expected demand (Trace.expected: a scenario's), not its noise
+SHAPE = "credit-burn+shape"
+DIAGNOSTICS = (FORESIGHT, LEVEL, SHAPE)
 PLANNED = ("cheapest", "credit-burn", *DIAGNOSTICS)  # the strategies that read the planner's plan
 H = 3600.0
 
@@ -122,6 +125,31 @@ def foresight(trace: Trace) -> dict[str, Forecast]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Shaped(Forecast):
+    """A fitted forecast whose expectation is the trace's generator's (:attr:`Trace.expected`): level, weekly and
+    daily season, steps and trend all known, the noise and bursts not. Its spread, drift, noise futures and the
+    carry of the last hour's deviation are fitted from the past as usual, so the planner hedges as it does; its
+    miss is what the noise costs that planning, and credit-burn's beyond it is what the forecast's errors cost."""
+
+    expected: Mapping[int, float] = field(default_factory=dict)  # absolute hour -> tokens
+
+    def rate(self, hour: int) -> float:
+        base = self.expected.get(hour, 0.0)
+        if self.rho <= 0 or hour < self.origin:
+            return base
+        return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
+
+
+def known_shape(f: Forecast, expected: Mapping[int, float], traffic: Mapping[int, int]) -> Forecast:
+    """``f`` (fitted to the past) expecting ``expected`` (absolute hour -> tokens), its carry the log deviation of
+    the hour before its origin from that expectation (none where either is 0)."""
+    seen, mean = traffic.get(f.origin - 1, 0), expected.get(f.origin - 1, 0.0)
+    carry = math.log(seen / mean) if seen > 0 and mean > 0 else 0.0
+    kept = {k.name: getattr(f, k.name) for k in fields(Forecast)}
+    return Shaped(**(kept | {"carry": carry}), expected=expected)
+
+
 def known_level(f: Forecast, demand: np.ndarray, start: float, now: float) -> Forecast:
     """``f`` (fitted to the past at ``now``) with its level scaled so that its mean over the rest of the trace is
     the trace's own: the future's level told, its hours (bursts, weekdays, noise) not. With it the planner's
@@ -149,6 +177,10 @@ class _Run:
         self.unserved_at: dict[str, float] = {}
         self.rng, self.warm, self.k = random.Random(seed), Warm(), requests_per_hour
         self.known = foresight(trace) if strategy == FORESIGHT else None
+        first = int(trace.start // H)
+        self.expected = {r: {first + h: float(v) for h, v in enumerate(e)} for r, e in trace.expected.items()}
+        if strategy == SHAPE and set(self.names) - self.expected.keys():
+            raise ValueError(f"{SHAPE} needs the trace's expected demand of every route (a scenario's, not a log's)")
         self.res = SimResult(strategy)
         self._reprice(0)
 
@@ -175,6 +207,11 @@ class _Run:
         if self.strategy == LEVEL:
             start, demand = self.trace.start, self.trace.demand
             known = {r: known_level(fit(snap.traffic.get(r, {}), at), demand[r], start, at) for r in self.names}
+        elif self.strategy == SHAPE:
+            traffic = snap.traffic
+            known = {
+                r: known_shape(fit(traffic.get(r, {}), at), self.expected[r], traffic.get(r, {})) for r in self.names
+            }
         plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=known)
         self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
         self.res.replans += 1

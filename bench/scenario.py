@@ -225,7 +225,9 @@ def _shape(s: Scenario, r: RouteSpec, hours: int) -> np.ndarray:
 
 def trace(s: Scenario) -> Trace:
     """The hourly demand of every route (diurnal cycle × weekly × steps × trend × bursts × log-normal noise, or its
-    series), each provider's outage hours and the price changes.
+    series), each provider's outage hours and the price changes; and what each route's generator expects per hour
+    (``Trace.expected``: the same without the noise, whose mean is 1, and with the bursts' mean excess in every
+    hour, overlaps aside; a series is its own expectation), for the ``credit-burn+shape`` diagnostic.
 
     The noise draws one lognormal array per route in route order from ``seed`` (drawn for a series route too), so
     a scenario without the newer fields gets the same trace as before; bursts draw from a stream of their own."""
@@ -233,20 +235,23 @@ def trace(s: Scenario) -> Trace:
     hours = s.days * 24
     hod = np.arange(hours) % 24
     series = _series(s)
-    demand = {}
+    demand, expected = {}, {}
     for i, (name, r) in enumerate(s.routes.items()):
         noise = _noise(rng, r, hours)  # drawn even for a series, so the next routes' draws stay put
         if name in series:
-            demand[name] = series[name]
+            demand[name] = expected[name] = series[name]
             continue
         assert r.tokens_per_hour is not None
         cycle = 1.0 + r.diurnal * np.cos(2 * np.pi * (hod - r.peak_hour) / 24)
         d = r.tokens_per_hour * cycle * noise
         if r.weekly is not None or r.steps or r.trend:
             d = d * _shape(s, r, hours)
+        mean = r.tokens_per_hour * cycle * _shape(s, r, hours)
         if r.bursts is not None:
             d = d * _bursts(np.random.default_rng([s.seed, 0xB, i]), r.bursts, hours)
-        demand[name] = d
+            burst = r.bursts  # a burst's mean excess, times how many start per hour on average
+            mean = mean * (1.0 + burst.per_week / 168.0 * sum(burst.hours) / 2 * (sum(burst.factor) / 2 - 1.0))
+        demand[name], expected[name] = d, mean
     down = {}
     for name, p in s.providers.items():
         mask = np.zeros(hours, dtype=bool)
@@ -264,4 +269,5 @@ def trace(s: Scenario) -> Trace:
         input_share={name: r.input_share for name, r in s.routes.items()},
         down=down,
         price_changes=changes,
+        expected=expected,
     )

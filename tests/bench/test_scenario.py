@@ -451,3 +451,24 @@ def test_a_negative_or_huge_seed_is_refused(tmp_path: Path, capsys: pytest.Captu
 def test_the_base_of_the_out_of_range_cases_loads(tmp_path: Path) -> None:
     """The document the out-of-range cases change loads as it is (each case fails for its own field)."""
     assert make(tmp_path, _with("routes.r.noise", 0.1)).routes["r"].noise == 0.1
+
+
+def test_the_trace_carries_what_each_routes_generator_expects(tmp_path: Path) -> None:
+    """``Trace.expected``: without noise or bursts it is the demand itself (cycle, weekdays, steps, trend);
+    noise (mean one, AR or not) leaves it as it was; bursts raise it by their mean excess, so over a year the
+    bursty demand's mean is the expectation's within 3%; a series is its own expectation."""
+    shaped = {"diurnal": 0.3, "weekly": [1.0, 1.1, 1.2, 1.3, 1.4, 0.6, 0.5], "steps": [[10, 2.0]], "trend": 0.01}
+    t = scenario.trace(make(tmp_path, base(**shaped)))
+    assert np.allclose(t.expected["r"], t.demand["r"], rtol=1e-12)
+    noisy = scenario.trace(make(tmp_path, base(**shaped, noise=0.3, ar=0.8)))
+    assert np.allclose(noisy.expected["r"], t.expected["r"], rtol=1e-12)
+    assert not np.allclose(noisy.demand["r"], t.demand["r"])
+    doc = base(bursts={"per_week": 2, "hours": [2, 8], "factor": [1.5, 3.0]})
+    doc["days"] = 364
+    year = scenario.trace(make(tmp_path, doc))
+    assert year.expected["r"] == pytest.approx(np.full(364 * 24, 100_000 * (1 + 2 / 168 * 5 * 1.25)))
+    assert year.demand["r"].mean() == pytest.approx(year.expected["r"].mean(), rel=0.03)
+    s = scenario.load(ROOT / "bench/scenarios/series.yaml")
+    series = scenario.trace(s)
+    replayed = [r for r, spec in s.routes.items() if spec.series is not None]
+    assert replayed and all(np.array_equal(series.expected[r], series.demand[r]) for r in replayed)

@@ -25,6 +25,7 @@ def config(
     unserved: float | None = None,
     cheap_price: float = 1.0,
     debit_order: str = "earliest_expiry",
+    dear_grants: list[dict[str, Any]] | None = None,
 ) -> config_mod.Config:
     route: dict[str, Any] = {
         "candidates": [{"provider": "cheap", "model": "glm-4-air"}, {"provider": "dear", "model": "deepseek-chat"}]
@@ -44,6 +45,7 @@ def config(
                 "vendor": "deepseek",
                 "limits": {"tpm": dear_tpm},
                 "prices": {"deepseek-chat": {"input": 4.0, "output": 4.0}},
+                "account": {"grants": dear_grants or []},
             },
         },
         "routes": {"chat": route},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from balancer.credit.forecast import fit
 from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.trace import PriceChange, Trace
-from balancer.sim import FORESIGHT, LEVEL, SimResult, foresight, known_level, simulate
+from balancer.sim import FORESIGHT, LEVEL, SHAPE, SimResult, foresight, known_level, known_shape, simulate
 from tests.balancer.credit.planning import spark_voucher_and_pack
 from tests.balancer.credit.sim_cases import config, day, trace
 
@@ -260,3 +262,45 @@ def test_known_level_tells_the_rest_of_the_traces_mean_and_nothing_else() -> Non
     cfg = config(cheap_tpm=1500, grants=[{"name": "pack", "tokens": 2_000_000, "expires": day(2)}])
     res = sim(cfg, t, LEVEL)
     assert res.strategy == LEVEL and res.replans == 3 * 96 and res.paid_cny >= solve(cfg, t).paid_cny * (1 - 1e-6)
+
+
+def test_known_shape_expects_the_generators_mean_and_keeps_the_fitted_spread() -> None:
+    """``credit-burn+shape``'s forecast expects the trace's ``expected`` tokens in each hour, a rush the past
+    never showed included; the last hour's deviation from that expectation is its carry (log 1.5 for 90k
+    against 60k), and its spread, drift, noise futures and rho stay the fitted ones."""
+    t = rush()
+    first, now = int(t.start // 3600), t.start + 30 * 3600.0
+    past = {first + h: int(v) for h, v in enumerate(t.demand["chat"][:30])}
+    past[first + 29] = 90_000
+    fitted = fit(past, now)
+    expected = {first + h: float(v) for h, v in enumerate(t.demand["chat"])}
+    told = known_shape(fitted, expected, past)
+    assert told.carry == pytest.approx(math.log(1.5))
+    calm = dataclasses.replace(told, carry=0.0)
+    assert [calm.rate(first + h) for h in (30, 47, 48, 71)] == [60_000, 60_000, 180_000, 180_000]
+    assert told.rate(first + 30) >= 60_000 * (1.5**told.rho) * (1 - 1e-9)
+    assert (told.spread, told.drift, told.noise, told.rho, told.origin) == (
+        fitted.spread,
+        fitted.drift,
+        fitted.noise,
+        fitted.rho,
+        fitted.origin,
+    )
+    assert known_shape(fitted, {}, past).carry == 0.0  # no expectation for the hour: nothing to carry
+
+
+def test_told_the_expected_rush_the_plan_keeps_a_pack_for_it() -> None:
+    """A 2M pack on the dear model (¥4/M) and cheap capacity of 90k an hour; 60k an hour asked for on days 0-1
+    and 180k on day 2. Spent early, the pack saves the cheap model's ¥1/M and day 2's overflow pays ¥4/M
+    (credit-burn, which cannot see the rush: ¥11.71); told the expected demand, the plan keeps it for the
+    overflow (¥7.08; the optimum ¥5.68). A trace without an expectation (one read from logs) refuses the
+    diagnostic, naming it."""
+    t = rush()
+    cfg = config(cheap_tpm=1500, dear_grants=[{"name": "pack", "tokens": 2_000_000, "expires": day(2)}])
+    with pytest.raises(ValueError, match=r"credit-burn\+shape needs the trace's expected demand"):
+        sim(cfg, t, SHAPE)
+    told = dataclasses.replace(t, expected={"chat": t.demand["chat"].copy()})
+    blind, shaped = sim(cfg, told, "credit-burn"), sim(cfg, told, SHAPE)
+    assert shaped.strategy == SHAPE and shaped.replans == 3 * 96
+    assert shaped.burned["dear/pack"] == blind.burned["dear/pack"] == 2_000_000
+    assert solve(cfg, told).paid_cny * (1 - 1e-6) <= shaped.paid_cny < blind.paid_cny - 3.0
