@@ -1,0 +1,135 @@
+"""How far the credit planner's forecast lies from what a scenario's generator expects, over many seeds: seconds
+where a simulation takes minutes, so a change to the forecast can be screened before a month is simulated.
+
+    python -m bench.forecast_error [--scenarios GLOB ...] [--seeds 1-20] [--days 8,10,14,21]
+
+For each scenario, seed, generated route (a series route has no generator: left out) and day ``d``, the forecast is
+fitted (:func:`balancer.credit.forecast.fit`) to the route's demand before day ``d`` and compared with the trace's
+``expected`` demand (``bench/scenario.py``: the generator's mean, without its noise):
+
+- ``level``: the log of the forecast's mean over the rest of the trace over the expectation's (what the plan
+  thinks is left to serve, and so how scarce its grants look);
+- ``week``: the rms log error of its weekly season against the expectation's weekday means (each as a share of
+  its week's mean);
+- ``hours``: the rms log error of its hourly rate against the expectation over the next 7 days (level, week and
+  daily profile together; the carry of the last hour's deviation left out).
+
+One row per day: each figure's mean absolute value and its 90th percentile over seeds × routes, then one JSON line
+(``{"bench": "forecast_error", "rows": [...]}``). ``credit-burn+shape`` (``credit_sim.py``) is the simulation
+told these expectations: what a forecast with no error would be worth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from balancer.credit.forecast import Forecast, fit
+from balancer.credit.trace import Trace
+from bench import scenario
+
+H = 3600
+DEFAULT_SCENARIOS = ("bench/scenarios/heldout/bursty_flat*.yaml",)
+FIGURES = ("level", "week", "hours")
+
+
+def errors(f: Forecast, t: Trace, route: str, day: int) -> dict[str, float]:
+    """The three figures (module docstring) of a forecast ``f`` of ``route`` made at the start of ``day``."""
+    first, now = int(t.start // H), day * 24
+    expected, calm = t.expected[route], dataclasses.replace(f, carry=0.0)
+    ahead = [calm.rate(first + h) for h in range(now, t.hours)]
+    level = math.log(statistics.fmean(ahead) / float(expected[now:].mean()))
+    weekday = [(first + h) // 24 % 7 for h in range(t.hours)]
+    truth = np.array([expected[[w == k for w in weekday]].mean() for k in range(7)])
+    told = np.array([f.weekly[(k + 3) % 7] for k in range(7)])  # epoch day k: weekly[(k + 3) % 7]
+    week = _rms(np.log(told / told.mean()) - np.log(truth / truth.mean()))
+    span = range(now, min(t.hours, now + 7 * 24))
+    hours = _rms(np.array([math.log(calm.rate(first + h) / expected[h]) for h in span if expected[h] > 0]))
+    return {"level": level, "week": week, "hours": hours}
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x**2))) if x.size else 0.0
+
+
+def measure(files: Sequence[str], seeds: Sequence[int], days: Sequence[int]) -> dict[int, list[dict[str, float]]]:
+    """Day -> the figures of every (scenario, seed, generated route) whose trace runs past that day."""
+    out: dict[int, list[dict[str, float]]] = {d: [] for d in days}
+    for file in files:
+        for seed in seeds:
+            s = scenario.seeded(file, seed)
+            t = scenario.trace(s)
+            first = int(t.start // H)
+            for route, spec in s.routes.items():
+                if spec.series is not None:
+                    continue
+                for d in days:
+                    if 0 < d * 24 < t.hours:
+                        past = {first + h: int(v) for h, v in enumerate(t.demand[route][: d * 24])}
+                        out[d].append(errors(fit(past, t.start + d * 24 * H), t, route, d))
+    return out
+
+
+def rows(found: dict[int, list[dict[str, float]]]) -> list[dict[str, float | int]]:
+    """Per day: how many forecasts, and each figure's mean absolute value and 90th percentile."""
+    out: list[dict[str, float | int]] = []
+    for d, figs in found.items():
+        if not figs:
+            continue
+        row: dict[str, float | int] = {"day": d, "n": len(figs)}
+        for k in FIGURES:
+            a = np.abs([f[k] for f in figs])
+            row[k], row[f"{k}_p90"] = round(float(a.mean()), 4), round(float(np.quantile(a, 0.9)), 4)
+        out.append(row)
+    return out
+
+
+def _numbers(text: str) -> list[int]:
+    """``1-20`` or ``7,11,23`` (or both: ``1-3,7``) as whole numbers; ValueError on anything else."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, dash, b = part.strip().partition("-")
+        if not a.isdecimal() or (dash and not b.isdecimal()):
+            raise ValueError(f"{part.strip()!r} is not a whole number or a range a-b")
+        out += range(int(a), int(b) + 1) if dash else [int(a)]
+    if not out:
+        raise ValueError("nothing listed")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="the planner's forecast against the scenarios' expected demand")
+    p.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), help="files or globs")
+    p.add_argument("--seeds", default="1-20", help="noise seeds: 1-20, or 7,11,23")
+    p.add_argument("--days", default="8,10,14,21", help="the days the forecast is made on (its history before them)")
+    args = p.parse_args(argv)
+    try:
+        seeds, days = _numbers(args.seeds), _numbers(args.days)
+    except ValueError as e:
+        p.error(f"--seeds/--days: {e}")
+    files = sorted({f for g in args.scenarios for f in (glob.glob(g) or [g])})
+    try:
+        found = measure(files, seeds, days)
+    except scenario.ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    table = rows(found)
+    print(f"{len(files)} scenarios × {len(seeds)} seeds; |error| mean / 90th percentile over seeds × routes")
+    print(f"{'day':>4} {'n':>5} {'level (log)':>16} {'week (rms log)':>16} {'hours (rms log)':>16}")
+    for r in table:
+        cells = " ".join(f"{r[k]:>7.4f} / {r[f'{k}_p90']:.4f}" for k in FIGURES)
+        print(f"{r['day']:>4} {r['n']:>5} {cells}")
+    print(json.dumps({"bench": "forecast_error", "scenarios": files, "seeds": seeds, "rows": table}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
