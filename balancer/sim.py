@@ -128,9 +128,10 @@ def foresight(trace: Trace) -> dict[str, Forecast]:
 @dataclass(frozen=True, slots=True)
 class Shaped(Forecast):
     """A fitted forecast whose expectation is the trace's generator's (:attr:`Trace.expected`): level, weekly and
-    daily season, steps and trend all known, the noise and bursts not. Its spread, drift, noise futures and the
-    carry of the last hour's deviation are fitted from the past as usual, so the planner hedges as it does; its
-    miss is what the noise costs that planning, and credit-burn's beyond it is what the forecast's errors cost."""
+    daily season, steps and trend all known, the noise and the hours the bursts fall on not. Its spread, drift,
+    noise futures and the carry of the last hour's deviation are fitted from the past as usual, so the planner
+    hedges as it does; its miss is what the noise costs that planning, and credit-burn's beyond it is what the
+    forecast's errors cost."""
 
     expected: Mapping[int, float] = field(default_factory=dict)  # absolute hour -> tokens
 
@@ -177,8 +178,8 @@ class _Run:
         self.unserved_at: dict[str, float] = {}
         self.rng, self.warm, self.k = random.Random(seed), Warm(), requests_per_hour
         self.known = foresight(trace) if strategy == FORESIGHT else None
-        first = int(trace.start // H)
-        self.expected = {r: {first + h: float(v) for h, v in enumerate(e)} for r, e in trace.expected.items()}
+        first, shaped = int(trace.start // H), trace.expected if strategy == SHAPE else {}
+        self.expected = {r: {first + h: float(v) for h, v in enumerate(e)} for r, e in shaped.items()}
         if strategy == SHAPE and set(self.names) - self.expected.keys():
             raise ValueError(f"{SHAPE} needs the trace's expected demand of every route (a scenario's, not a log's)")
         self.res = SimResult(strategy)

@@ -32,8 +32,8 @@ class Trace:
     input_share: dict[str, float]  # route -> prompt tokens' share of its tokens
     down: dict[str, np.ndarray] = field(default_factory=dict)  # provider -> bool per hour (absent: never down)
     price_changes: tuple[PriceChange, ...] = ()
-    # route -> the tokens its generator expects in each hour (a scenario's shape without its noise and bursts,
-    # bursts at their mean); empty for a trace read from logs, which has no generator
+    # route -> the tokens its generator expects in each hour (a scenario's shape without its noise, its bursts at
+    # their mean rate); empty for a trace read from logs, which has no generator
     expected: dict[str, np.ndarray] = field(default_factory=dict)
 
     def is_down(self, provider: str, hour: int) -> bool:
