@@ -57,6 +57,26 @@ def test_calm_traffic_is_forecast_nearly_exactly_once_its_week_is_learned(
     assert all(noisy["rows"][0][k] > day21[k] for k in forecast_error.FIGURES)
 
 
+def test_a_trend_is_not_read_as_a_weekday_pattern(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Calm traffic growing 3% a day: the expectation's week is read from each day against the 7 around it, so the
+    growth does not lean on the weekdays that come last (plain weekday means read the fitted week 0.047 off on
+    day 21, against 0.018 without the trend); the level's error is the growth still to come."""
+    _, doc, _ = run(capsys, "--scenarios", write(tmp_path, "trend", trend=0.03), "--seeds", "1", "--days", "21")
+    assert doc["rows"][0]["week"] < 0.03 and doc["rows"][0]["level"] > 0.2
+
+
+def test_traffic_that_stops_gives_figures_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A route whose traffic steps to nothing on day 9: the forecast of 0 against an expectation of 0, or a rate
+    against none, counts each side as at least a token an hour, so every figure is finite (the forecast made on
+    day 12 is ~log(100k) off over the hours it still expects traffic in)."""
+    code, doc, _ = run(
+        capsys, "--scenarios", write(tmp_path, "stops", steps=[[9, 0.0]]), "--seeds", "1", "--days", "12"
+    )
+    row = doc["rows"][0]
+    assert code == 0 and all(math.isfinite(row[k]) for k in forecast_error.FIGURES)
+    assert 5 < row["level"] < math.log(2e5)
+
+
 def test_a_series_route_is_left_out(capsys: pytest.CaptureFixture[str]) -> None:
     """bench/scenarios/series.yaml replays a file for one route: it has no generator, so only the generated
     routes are measured (one forecast per generated route and seed)."""
