@@ -135,11 +135,8 @@ class Shaped(Forecast):
 
     expected: Mapping[int, float] = field(default_factory=dict)  # absolute hour -> tokens
 
-    def rate(self, hour: int) -> float:
-        base = self.expected.get(hour, 0.0)
-        if self.rho <= 0 or hour < self.origin:
-            return base
-        return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
+    def season(self, hour: int) -> float:
+        return self.expected.get(hour, 0.0)
 
 
 def known_shape(f: Forecast, expected: Mapping[int, float], traffic: Mapping[int, int]) -> Forecast:

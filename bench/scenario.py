@@ -243,10 +243,10 @@ def trace(s: Scenario) -> Trace:
             continue
         assert r.tokens_per_hour is not None
         cycle = 1.0 + r.diurnal * np.cos(2 * np.pi * (hod - r.peak_hour) / 24)
-        d = r.tokens_per_hour * cycle * noise
+        d, shape = r.tokens_per_hour * cycle * noise, _shape(s, r, hours)
         if r.weekly is not None or r.steps or r.trend:
-            d = d * _shape(s, r, hours)
-        mean = r.tokens_per_hour * cycle * _shape(s, r, hours)
+            d = d * shape
+        mean = r.tokens_per_hour * cycle * shape
         if r.bursts is not None:
             d = d * _bursts(np.random.default_rng([s.seed, 0xB, i]), r.bursts, hours)
             burst = r.bursts  # a burst's mean excess, times how many start per hour on average

@@ -106,11 +106,16 @@ class Forecast:
     noise: tuple[float, ...] = ()  # the level's hours' log deviations from it (futures.deviations)
 
     def rate(self, hour: int) -> float:
-        """Expected tokens in the absolute hour ``hour`` (epoch // 3600)."""
-        base = self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
+        """Expected tokens in the absolute hour ``hour`` (epoch // 3600): its :meth:`season`'s, and from the origin
+        on the carry of the last hour's deviation."""
+        base = self.season(hour)
         if self.rho <= 0 or hour < self.origin:
             return base
         return base * math.exp(self.carry * self.rho ** (hour - self.origin + 1))
+
+    def season(self, hour: int) -> float:
+        """Tokens in the absolute hour ``hour`` by level, weekday and hour of day alone."""
+        return self.level * self.weekly[(hour // 24 + 3) % 7] * self.daily[hour % 24]
 
     def drifted(self, z: float, days: float, fall: float = 1.0) -> float:
         """The level's multiplier ``days`` ahead on a path ``z`` sigmas from the mean that falls by ``fall`` from
