@@ -31,7 +31,7 @@ import numpy as np
 from balancer import router
 from balancer.config import Config
 from balancer.credit.bound import hourly_books, unserved_price
-from balancer.credit.forecast import BANDS, Forecast, fit
+from balancer.credit.forecast import BANDS, Forecast, fit_all
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, books_from_config
 from balancer.credit.plan import RoutePlan
@@ -202,13 +202,15 @@ class _Run:
         snap = await self.ledger.snapshot(at)
         clock = time.perf_counter()
         known = self.known
-        if self.strategy == LEVEL:
+        if self.strategy in (LEVEL, SHAPE):
+            traffic = {r: snap.traffic.get(r, {}) for r in self.names}
+            fits = fit_all(traffic, at)
             start, demand = self.trace.start, self.trace.demand
-            known = {r: known_level(fit(snap.traffic.get(r, {}), at), demand[r], start, at) for r in self.names}
-        elif self.strategy == SHAPE:
-            traffic = snap.traffic
             known = {
-                r: known_shape(fit(traffic.get(r, {}), at), self.expected[r], traffic.get(r, {})) for r in self.names
+                r: known_level(fits[r], demand[r], start, at)
+                if self.strategy == LEVEL
+                else known_shape(fits[r], self.expected[r], traffic[r])
+                for r in self.names
             }
         plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=known)
         self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)

@@ -3,8 +3,9 @@ where a simulation takes minutes, so a change to the forecast can be screened be
 
     python -m bench.forecast_error [--scenarios GLOB ...] [--seeds 1-20] [--days 8,10,14,21]
 
-For each scenario, seed, generated route (a series route has no generator: left out) and day ``d``, the forecast is
-fitted (:func:`balancer.credit.forecast.fit`) to the route's demand before day ``d`` and compared with the trace's
+For each scenario, seed and day ``d``, the routes' forecasts are fitted together
+(:func:`balancer.credit.forecast.fit_all`, as the planner fits them) to their demand before day ``d``, and each
+generated route's (a series route has no generator: it is fitted, not scored) is compared with the trace's
 ``expected`` demand (``bench/scenario.py``: the generator's mean, without its noise):
 
 - ``level``: the log of the forecast's mean over the rest of the trace over the expectation's (what the plan
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from balancer.credit.forecast import Forecast, fit
+from balancer.credit.forecast import Forecast, fit_all
 from balancer.credit.trace import Trace
 from bench import scenario
 
@@ -89,13 +90,10 @@ def measure(files: Sequence[str], seeds: Sequence[int], days: Sequence[int]) -> 
             s = scenario.seeded(file, seed)
             t = scenario.trace(s)
             first = int(t.start // H)
-            for route, spec in s.routes.items():
-                if spec.series is not None:
-                    continue
-                for d in days:
-                    if 0 < d * 24 < t.hours:
-                        past = {first + h: int(v) for h, v in enumerate(t.demand[route][: d * 24])}
-                        out[d].append(errors(fit(past, t.start + d * 24 * H), t, route, d))
+            for d in (d for d in days if 0 < d * 24 < t.hours):
+                past = {r: {first + h: int(v) for h, v in enumerate(t.demand[r][: d * 24])} for r in s.routes}
+                fits = fit_all(past, t.start + d * 24 * H)  # every route's, as the planner fits them
+                out[d] += [errors(fits[r], t, r, d) for r, spec in s.routes.items() if spec.series is None]
     return out
 
 

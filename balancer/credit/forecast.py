@@ -3,9 +3,8 @@
     expected tokens in hour h = level × weekly[day of week of h] × daily[hour of day of h]
 
 - ``daily``: each hour of day's mean over the history, as a share of the mean (flat under a day of history).
-- ``weekly``: each full day's total over the mean of the 7 days around it (centred where the history allows),
-  averaged per weekday and shrunk toward 1 by how few such days the history holds; flat under 8 days. The last
-  two full days are left out, so a step there is left to the level's test, not half explained as a busy weekday.
+- ``weekly``: each weekday's full days over the 7 days around them, flat under 8 days, read with the config's
+  other routes' weeks where they keep the same one (:mod:`balancer.credit.season`).
 - ``level``: the deseasonalised mean of the last two weeks (:data:`LONG_H`), unless the traffic has stepped:
   the median of the last ``k`` hours' logs (``k`` from 12 hours to two weeks, every 6) departs from the
   median of the week before them by more than :data:`MIN_STEP` and by more than :data:`STEP_BAR` standard
@@ -58,11 +57,12 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from balancer.credit import season
 from balancer.credit.futures import deviations
+from balancer.credit.noise import LONG_H, centred_means, lag1, noise_var
 
 H = 3600.0
 BANDS = (0.25, 0.5, 0.2, 0.05)  # shares of the hours, lowest demand first: the spread's quantile bands
-LONG_H = 336  # the level's window, back to a step
 STEP_KS = tuple(range(12, LONG_H + 1, 6))  # hours since a step the step test tries
 STEP_BASE = 168  # hours before them it compares them with (fewer where the history is shorter)
 NEAR_BASE = 72  # the same for a window of NEAR hours or fewer
@@ -86,9 +86,6 @@ PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_B
 STAYING = next(i for i, (_, z, fall) in enumerate(PATHS) if z == 0 and fall == 1)  # the path at the level
 HIGH = max(range(len(PATHS)), key=lambda i: PATHS[i][1])  # the path drifting high
 CARRY_H = 168  # the window of the deviations' autocorrelation
-MAX_RHO = 0.95
-SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from
-PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward
 FLAT = (1.0,) * 24
 
 
@@ -133,22 +130,53 @@ class Forecast:
         return tuple(zip(BANDS, self.spread, strict=True))
 
 
-def fit(traffic: Mapping[int, int], now: float) -> Forecast:
-    """The forecast from a route's tokens per hour (hour index -> tokens) before the current hour."""
-    hour = int(now // H)
-    past = [h for h in traffic if h < hour]
-    if not past:
+def fit(traffic: Mapping[int, int], now: float, others: Sequence[season.Week] = ()) -> Forecast:
+    """The forecast from a route's tokens per hour (hour index -> tokens) before the current hour; ``others``: the
+    weeks of the config's other routes (:func:`week_of`), which its weekly season is read with
+    (:func:`~balancer.credit.season.pooled`)."""
+    hour, (x, first) = int(now // H), _hours(traffic, now)
+    if not x:
         return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25))
-    first = min(past)
-    x = [float(traffic.get(h, 0)) for h in range(first, hour)]
     daily = _daily(x, first)
-    weekly = _weekly(x, first)
+    week = _week(x, first, daily)
+    weekly = season.FLAT_WEEK if week is None else season.pooled(week, others)
     seen = _deseasoned(x, first, daily, weekly)
     y = _filled(seen)
     level, step, window = _level(y)
     carry, rho = _carry(seen, level)
     noise = deviations(y, level, window)
     return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, hour, noise)
+
+
+def fit_all(traffics: Mapping[str, Mapping[int, int]], now: float) -> dict[str, Forecast]:
+    """Every route's :func:`fit`, each weekly season read with the other routes' weeks."""
+    weeks = {r: week_of(t, now) for r, t in traffics.items()}
+    return {r: fit(t, now, [w for o, w in weeks.items() if o != r and w is not None]) for r, t in traffics.items()}
+
+
+def week_of(traffic: Mapping[int, int], now: float) -> season.Week | None:
+    """The route's week as the others' seasons read it: None under 8 full days before the current hour."""
+    x, first = _hours(traffic, now)
+    return _week(x, first, _daily(x, first)) if x else None
+
+
+def _hours(traffic: Mapping[int, int], now: float) -> tuple[list[float], int]:
+    """Tokens per hour from the first hour with traffic to the one before the current hour, and that first hour
+    ([] where there is none)."""
+    hour = int(now // H)
+    first = min((h for h in traffic if h < hour), default=hour)
+    return [float(traffic.get(h, 0)) for h in range(first, hour)], first
+
+
+def _week(x: Sequence[float], first: int, daily: Sequence[float]) -> season.Week | None:
+    """The weekday ratios, and a day's noise: the long-run variance of the hours the ratios read, seasoned by the
+    route's own week, over 24 (a day's mean of them)."""
+    r = season.ratios(x, first)
+    if r is None:
+        return None
+    y = _filled(_deseasoned(x, first, daily, season.own(r)))
+    z = [math.log(max(v, 1.0)) for v in y[: season.read_hours(first, len(x))]]
+    return season.Week(r, noise_var(z, len(z)) / 24)
 
 
 def _deseasoned(x: Sequence[float], first: int, daily: Sequence[float], weekly: Sequence[float]) -> list[float | None]:
@@ -185,25 +213,6 @@ def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
     return tuple(m / avg for m in means) if avg > 0 else FLAT
 
 
-def _weekly(x: Sequence[float], first: int) -> tuple[float, ...]:
-    """Each full day's total over the mean of the 7 days around it (centred where the history allows), averaged
-    per weekday and shrunk toward 1; the last SEASON_SKIP days are left out (the step test's)."""
-    day0 = -(-first // 24)  # the first full day
-    days = [(d, sum(x[d * 24 - first : d * 24 - first + 24])) for d in range(day0, (first + len(x)) // 24)]
-    if len(days) < 8:
-        return (1.0,) * 7
-    days = days[: len(days) - SEASON_SKIP]
-    ratios: list[list[float]] = [[] for _ in range(7)]
-    for i, (d, total) in enumerate(days):
-        a = max(0, min(i - 3, len(days) - 7))
-        mean = sum(t for _, t in days[a : a + 7]) / len(days[a : a + 7])
-        if mean > 0:
-            ratios[(d + 3) % 7].append(total / mean)
-    raw = [(sum(r) + PRIOR) / (len(r) + PRIOR) for r in ratios]  # a pseudo-day at 1: the few shrink toward flat
-    avg = sum(raw) / 7
-    return tuple(r / avg for r in raw)
-
-
 def _level(y: Sequence[float]) -> tuple[float, bool, int]:
     """The mean of the last LONG_H hours; or, where the median of the last ``k`` hours departs from the median of
     the hours before them as a step would (:func:`_step`), the level after that step. No step test where the
@@ -235,7 +244,7 @@ def _step(y: Sequence[float]) -> tuple[float, int, int] | None:
     n = len(y)
     z = [math.log(max(v, 1.0)) for v in y]
     end = n - NEAR
-    whole = _noise_var(z, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
+    whole = noise_var(z, end if end >= 48 else n)  # short histories: the step inflates it (cautious)
     if whole <= 0:
         return None
     seen: dict[int, float] = {}
@@ -257,7 +266,7 @@ def _noise_at(z: Sequence[float], start: int, whole: float, seen: dict[int, floa
     if cut < SPLIT_MIN or n - cut < 48:
         return whole
     if cut not in seen:
-        seen[cut] = (_noise_var(z[:cut], cut) * cut + _noise_var(z[cut:], n - cut) * (n - cut)) / n
+        seen[cut] = (noise_var(z[:cut], cut) * cut + noise_var(z[cut:], n - cut) * (n - cut)) / n
     return seen[cut]
 
 
@@ -302,48 +311,11 @@ def _mixed(hours: Sequence[float]) -> bool:
     return MAX_EMPTY < empty < 1 - MAX_EMPTY
 
 
-def _noise_var(z: Sequence[float], end: int) -> float:
-    """The long-run variance of the first ``end`` hours' log deviations from their centred two-week mean: the
-    variance times (1 + rho) / (1 - rho), rho their lag-1 autocorrelation. 0 under two days of hours."""
-    end = min(end, len(z))
-    if end < 48:
-        return 0.0
-    d = [v - m for v, m in zip(z, _centred_means(z, end), strict=False)]
-    mean = sum(d) / end
-    rho = _lag1(d)
-    return sum((a - mean) ** 2 for a in d) / end * (1 + rho) / (1 - rho)
-
-
-def _centred_means(v: Sequence[float], end: int) -> list[float]:
-    """The mean of the LONG_H hours centred on each of the first ``end`` hours (fewer at the edges; none from
-    ``end`` on)."""
-    half = LONG_H // 2
-    pre = list(itertools.accumulate(v[:end], initial=0.0))
-    return [
-        (pre[min(end, i + half)] - pre[max(0, i - half)]) / (min(end, i + half) - max(0, i - half)) for i in range(end)
-    ]
-
-
-def _lag1(d: Sequence[float | None]) -> float:
-    """The lag-1 autocorrelation of ``d`` over its known values (pairs of neighbours that are both known; None:
-    unknown), held in [0, MAX_RHO]; 0 where there is no variance or no such pair."""
-    seen = [a for a in d if a is not None]
-    if len(seen) < 2:
-        return 0.0
-    mean = sum(seen) / len(seen)
-    var = sum((a - mean) ** 2 for a in seen)
-    pairs = [(a - mean) * (b - mean) for a, b in itertools.pairwise(d) if a is not None and b is not None]
-    if var <= 0 or not pairs:
-        return 0.0
-    rho = sum(pairs) / len(pairs) * (len(seen) - 1) / var  # with no gap: the plain lag-1 autocorrelation
-    return min(MAX_RHO, max(0.0, rho))
-
-
 def _spread(y: Sequence[float]) -> tuple[float, ...]:
     """Mean of each BANDS band of the hours' ratios to the mean of the two weeks around them, scaled to mean 1."""
     if len(y) < 24:
         return (1.0,)
-    ratios = [v / mean for v, mean in zip(y, _centred_means(y, len(y)), strict=True) if mean > 0]
+    ratios = [v / mean for v, mean in zip(y, centred_means(y, len(y)), strict=True) if mean > 0]
     if len(ratios) < 24:
         return (1.0,)
     ratios.sort()
@@ -365,7 +337,7 @@ def _drift(y: Sequence[float], window: int) -> float:
     there is no noise to read — no hedge on no evidence, since over-subscribed packs need every hour from the
     first (``bench/README.md``, stop 34)."""
     if len(y) < COLD_H:
-        var = _noise_var([math.log(max(v, 1.0)) for v in y], len(y))
+        var = noise_var([math.log(max(v, 1.0)) for v in y], len(y))
         return min(MAX_DRIFT, max(DRIFT, COLD_K * math.sqrt(var / window))) if var > 0 else DRIFT
     days = [sum(y[i : i + 24]) / 24 for i in range(len(y) % 24, len(y) - 23, 24)]
     changes = [math.log(b / a) for a, b in itertools.pairwise(days) if a > 0 and b > 0]
@@ -384,5 +356,5 @@ def _carry(y: Sequence[float | None], level: float) -> tuple[float, float]:
     last = d[-1] if d else None
     if last is None or sum(a is not None for a in d) < 24:
         return 0.0, 0.0
-    rho = _lag1(d)
+    rho = lag1(d)
     return (last, rho) if rho > 0 else (0.0, 0.0)

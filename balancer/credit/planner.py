@@ -85,7 +85,9 @@ def make_plan(
     ends = [b.grant.expires + 7 * 86400.0 for b in snap.grants if now < b.grant.expires < INF]
     horizon = min(max([*ends, now + 30 * 86400.0]), now + horizon_days * 86400.0)
     grants = grants_to_plan(routes, snap, now, cfg.planning.safety_margin)
-    fcs = {name: (forecasts or {}).get(name) or fitted(snap.traffic.get(name, {}), now) for name in routes}
+    given = forecasts or {}
+    fits = fitted({name: snap.traffic.get(name, {}) for name in routes}, now) if set(routes) - set(given) else {}
+    fcs = {name: given.get(name) or fits[name] for name in routes}
     pb = _problem(cfg, list_price, snap, now, grants, horizon, fcs, down, warm)
     from balancer.credit import lp  # numpy and HiGHS load here, in the planner's worker, never on the request path
 

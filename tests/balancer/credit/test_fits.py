@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import random
 
-from balancer.credit.fits import KEPT, fitted
-from balancer.credit.forecast import H, fit
+from balancer.credit import fits
+from balancer.credit.fits import KEPT
+from balancer.credit.forecast import Forecast, H, fit
 
 DAY0 = 20_000 * 24  # an hour index on a Thursday (day 20000 since the epoch)
 
@@ -15,6 +16,11 @@ def history(days: int, seed: int) -> dict[int, int]:
     """Hourly tokens around 1000 with lognormal noise, from DAY0 for ``days``."""
     rng = random.Random(seed)
     return {h: round(1000 * math.exp(rng.gauss(0.0, 0.3))) for h in range(DAY0, DAY0 + days * 24)}
+
+
+def fitted(traffic: dict[int, int], now: float) -> Forecast:
+    """The kept fit of a config with this one route."""
+    return fits.fitted({"r": traffic}, now)["r"]
 
 
 def test_a_later_replan_in_the_hour_gets_the_kept_fit() -> None:

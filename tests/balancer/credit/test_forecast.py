@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, LONG_H, MAX_DRIFT, Forecast, fit
+from balancer.credit.forecast import BANDS, DRIFT, FALL_AFTER, MAX_DRIFT, Forecast, fit
+from balancer.credit.noise import LONG_H
 
 DAY0 = 20_000 * 24  # an hour index at UTC midnight; (20000 + 3) % 7 == 4: a Friday
 WEEKDAYS = (1.2, 1.2, 1.2, 1.2, 1.2, 0.5, 0.5)  # Monday .. Sunday
