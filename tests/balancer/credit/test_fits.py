@@ -7,7 +7,7 @@ import random
 
 from balancer.credit import fits
 from balancer.credit.fits import KEPT
-from balancer.credit.forecast import Forecast, H, fit
+from balancer.credit.forecast import Forecast, H, fit, fit_all
 
 DAY0 = 20_000 * 24  # an hour index on a Thursday (day 20000 since the epoch)
 
@@ -63,3 +63,14 @@ def test_only_the_last_fits_are_kept() -> None:
         fitted({**t, DAY0: k + 1}, now)
     again = fitted(t, now)
     assert again is not first and again == first
+
+
+def test_a_changed_hour_of_another_route_refits_both() -> None:
+    """The routes' weekly seasons are read together: a late count booked into one route's past hour refits the
+    other route too (the fit ``fit_all`` gives)."""
+    a, b = history(10, 4), history(10, 5)
+    now = (DAY0 + 9 * 24) * H + 60.0
+    first = fits.fitted({"a": a, "b": b}, now)
+    b[DAY0 + 3 * 24] *= 5
+    again = fits.fitted({"a": a, "b": b}, now)
+    assert again["a"] is not first["a"] and again == fit_all({"a": a, "b": b}, now)
