@@ -2,7 +2,7 @@
 
     expected tokens in hour h = level × weekly[day of week of h] × daily[hour of day of h]
 
-- ``daily``: each hour of day's mean over the history, as a share of the mean (flat under a day of history).
+- ``daily``: each UTC hour of day's share of its day, trimmed of bursts and smoothed (:mod:`balancer.credit.profile`).
 - ``weekly``: each weekday's full days over the 7 days around them, flat under 8 days, read with the config's
   other routes' weeks where they keep the same one (:mod:`balancer.credit.season`).
 - ``level``: the deseasonalised mean of the last two weeks (:data:`LONG_H`), unless the traffic has stepped:
@@ -57,7 +57,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from balancer.credit import season
+from balancer.credit import profile, season
 from balancer.credit.futures import deviations
 from balancer.credit.noise import LONG_H, centred_means, lag1, noise_var
 
@@ -86,7 +86,7 @@ PATHS = (*((p * (1 - FALL_P), z, 1.0) for p, z in NORMAL3), (FALL_P, 0.0, FALL_B
 STAYING = next(i for i, (_, z, fall) in enumerate(PATHS) if z == 0 and fall == 1)  # the path at the level
 HIGH = max(range(len(PATHS)), key=lambda i: PATHS[i][1])  # the path drifting high
 CARRY_H = 168  # the window of the deviations' autocorrelation
-FLAT = (1.0,) * 24
+FLAT = profile.FLAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def fit(traffic: Mapping[int, int], now: float, others: Sequence[season.Week] = 
     hour, (x, first) = int(now // H), _hours(traffic, now)
     if not x:
         return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25))
-    daily = _daily(x, first)
+    daily = profile.daily(x, first)
     week = _week(x, first, daily)
     weekly = season.FLAT_WEEK if week is None else season.pooled(week, others)
     seen = _deseasoned(x, first, daily, weekly)
@@ -157,7 +157,7 @@ def fit_all(traffics: Mapping[str, Mapping[int, int]], now: float) -> dict[str, 
 def week_of(traffic: Mapping[int, int], now: float) -> season.Week | None:
     """The route's week as the others' seasons read it: None under 8 full days before the current hour."""
     x, first = _hours(traffic, now)
-    return _week(x, first, _daily(x, first)) if x else None
+    return _week(x, first, profile.daily(x, first)) if x else None
 
 
 def _hours(traffic: Mapping[int, int], now: float) -> tuple[list[float], int]:
@@ -199,18 +199,6 @@ def _filled(y: Sequence[float | None]) -> list[float]:
         last = last if v is None else v
         out.append(last)
     return out
-
-
-def _daily(x: Sequence[float], first: int) -> tuple[float, ...]:
-    if len(x) < 24:
-        return FLAT
-    sums, counts = [0.0] * 24, [0] * 24
-    for i, v in enumerate(x):
-        sums[(first + i) % 24] += v
-        counts[(first + i) % 24] += 1
-    means = [s / c for s, c in zip(sums, counts, strict=True)]
-    avg = sum(means) / 24
-    return tuple(m / avg for m in means) if avg > 0 else FLAT
 
 
 def _level(y: Sequence[float]) -> tuple[float, bool, int]:

@@ -3,10 +3,11 @@
 Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 
 1. Forecast each route's demand from its hourly traffic (:mod:`balancer.credit.forecast`, fitted once an hour:
-   :mod:`~balancer.credit.fits`; level with a step test, weekly season, daily profile, the spread of hours, the
-   level's drift, the deviations noise futures are drawn from; the rest of the current hour from its rate), cut
-   the time to a week past the last grant deadline into slots, and give each slot its demand per path and
-   band (:mod:`balancer.credit.horizon`: drift paths and noise futures).
+   :mod:`~balancer.credit.fits`; level with a step test, weekly season read with the other routes' weeks
+   (:mod:`~balancer.credit.season`), daily profile, the spread of hours, the level's drift, the deviations noise
+   futures are drawn from; the rest of the current hour from its rate), cut the time to a week past the last
+   grant deadline into slots, and give each slot its demand per path and band (:mod:`balancer.credit.horizon`:
+   drift paths and noise futures).
 2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way, on average over the
    demand paths, to serve the forecast within every provider's capacity, grants spent only inside their
    windows and up to what is left of them, unserved demand at its price.
