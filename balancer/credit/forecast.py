@@ -134,38 +134,56 @@ def fit(traffic: Mapping[int, int], now: float, others: Sequence[season.Week] = 
     """The forecast from a route's tokens per hour (hour index -> tokens) before the current hour; ``others``: the
     weeks of the config's other routes (:func:`week_of`), which its weekly season is read with
     (:func:`~balancer.credit.season.pooled`)."""
-    hour, (x, first) = int(now // H), _hours(traffic, now)
-    if not x:
-        return Forecast(traffic.get(hour, 0) / max(now / H % 1.0, 0.25))
-    daily = profile.daily(x, first)
-    week = _week(x, first, daily)
-    weekly = season.FLAT_WEEK if week is None else season.pooled(week, others)
+    return _fit(_Past.read(traffic, now), others)
+
+
+def fit_all(traffics: Mapping[str, Mapping[int, int]], now: float) -> dict[str, Forecast]:
+    """Every route's :func:`fit`, each weekly season read with the other routes' weeks."""
+    past = {r: _Past.read(t, now) for r, t in traffics.items()}
+    weeks = {r: p.week for r, p in past.items()}
+    return {r: _fit(p, [w for o, w in weeks.items() if o != r and w is not None]) for r, p in past.items()}
+
+
+def week_of(traffic: Mapping[int, int], now: float) -> season.Week | None:
+    """The route's week as the others' seasons read it: None under 8 full days before the current hour."""
+    return _Past.read(traffic, now).week
+
+
+@dataclass(frozen=True, slots=True)
+class _Past:
+    """A route's hours before the current one (``x`` from absolute hour ``first``), its daily profile and its week;
+    ``now``'s traffic so far stands in where there is no past hour (``x`` empty)."""
+
+    x: list[float]
+    first: int
+    hour: int
+    rate_now: float
+    daily: tuple[float, ...]
+    week: season.Week | None
+
+    @classmethod
+    def read(cls, traffic: Mapping[int, int], now: float) -> _Past:
+        hour = int(now // H)
+        first = min((h for h in traffic if h < hour), default=hour)
+        x = [float(traffic.get(h, 0)) for h in range(first, hour)]
+        rate_now = traffic.get(hour, 0) / max(now / H % 1.0, 0.25)
+        if not x:
+            return cls(x, first, hour, rate_now, FLAT, None)
+        daily = profile.daily(x, first)
+        return cls(x, first, hour, rate_now, daily, _week(x, first, daily))
+
+
+def _fit(p: _Past, others: Sequence[season.Week]) -> Forecast:
+    if not p.x:
+        return Forecast(p.rate_now)
+    x, first, daily = p.x, p.first, p.daily
+    weekly = season.FLAT_WEEK if p.week is None else season.pooled(p.week, others)
     seen = _deseasoned(x, first, daily, weekly)
     y = _filled(seen)
     level, step, window = _level(y)
     carry, rho = _carry(seen, level)
     noise = deviations(y, level, window)
-    return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, hour, noise)
-
-
-def fit_all(traffics: Mapping[str, Mapping[int, int]], now: float) -> dict[str, Forecast]:
-    """Every route's :func:`fit`, each weekly season read with the other routes' weeks."""
-    weeks = {r: week_of(t, now) for r, t in traffics.items()}
-    return {r: fit(t, now, [w for o, w in weeks.items() if o != r and w is not None]) for r, t in traffics.items()}
-
-
-def week_of(traffic: Mapping[int, int], now: float) -> season.Week | None:
-    """The route's week as the others' seasons read it: None under 8 full days before the current hour."""
-    x, first = _hours(traffic, now)
-    return _week(x, first, profile.daily(x, first)) if x else None
-
-
-def _hours(traffic: Mapping[int, int], now: float) -> tuple[list[float], int]:
-    """Tokens per hour from the first hour with traffic to the one before the current hour, and that first hour
-    ([] where there is none)."""
-    hour = int(now // H)
-    first = min((h for h in traffic if h < hour), default=hour)
-    return [float(traffic.get(h, 0)) for h in range(first, hour)], first
+    return Forecast(level, daily, weekly, _spread(y), step, _drift(y, window), carry, rho, p.hour, noise)
 
 
 def _week(x: Sequence[float], first: int, daily: Sequence[float]) -> season.Week | None:
