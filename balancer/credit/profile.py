@@ -9,9 +9,10 @@ shape that recurs every day is kept however sharp and one that noise could have 
 no traffic at all stay at 0 (a route idle every night). Under :data:`MIN_DAYS` full days with traffic, each hour
 of day's mean over all the hours, unsmoothed; flat under a day.
 
-Measured with ``bench/forecast_error.py`` (hourly rms log error over the next 7 days, 10 seeds, with the pooled
-weekly season): the flat bursty months 0.138 -> 0.125 on day 14 and 0.112 -> 0.098 on day 21; the calm shipped
-months (``default``, ``six``) 0.044 -> 0.031 on day 14 (``bench/README.md``, stop 48).
+Measured with ``bench/forecast_error.py`` (hourly rms log error over the next 7 days, 20 seeds, the weekly season
+pooled either way): the flat bursty months 0.203 → 0.187 on day 8 and 0.117 → 0.102 on day 21 (day 14: 0.137 →
+0.145, one false step's level in 120 fits, the 90th percentile 0.169 → 0.161); the calm shipped months 0.044 →
+0.030 on day 14 (``bench/README.md``, stop 48).
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ and, where the config's other routes keep the same week, from theirs as well.
   evidence; one whose week differs (a flat route beside a weekday-heavy one) keeps its own. ``Week.var``, the
   variance of one day's ratio, comes from the route's hourly noise (``forecast.week_of``).
 
-Measured with ``bench/forecast_error.py`` over 20 seeds (weekly rms log error, own → pooled): the flat bursty months,
-whose three routes share a week, 0.116 → 0.088 on day 14 and 0.101 → 0.071 on day 21; months whose routes keep
-different weeks or none, within a few thousandths either way (``bench/README.md``, stop 48).
+Measured with ``bench/forecast_error.py`` over 20 seeds (weekly rms log error on day 14, own → pooled): the flat
+bursty months, whose three routes share a week, 0.116 → 0.088 (day 21: 0.101 → 0.071); ``bursty`` 0.107 → 0.085;
+``surplus_drop`` (a weekday-heavy route beside a flat one) 0.083 → 0.064; the calm months 0.020 → 0.015; worse
+where one route's week is unlike the others' and the noise hides it: ``growth_promo`` 0.055 → 0.061, ``series``
+0.026 → 0.031 (``bench/README.md``, stop 48).
 """
 
 from __future__ import annotations
