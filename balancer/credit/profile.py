@@ -5,8 +5,9 @@ its days more), per hour of day the mean of those ratios with the highest and lo
 out (a burst of a few hours on one day is not a daily peak), then smoothed across the hours of the day: each
 harmonic of the profile (its discrete Fourier transform over 24 hours) kept by the share of its power that the
 days' own spread does not explain (a Wiener gain, the noise read from how each day's harmonic varies), so a
-shape that recurs every day is kept however sharp and one that noise could have drawn fades. Hours of day with
-no traffic at all stay at 0 (a route idle every night). Under :data:`MIN_DAYS` full days with traffic, each hour
+shape that recurs every day is kept however sharp and one that noise could have drawn fades; no hour falls under
+half its trimmed mean (a cut harmonic rings below 0 beside a sharp peak). Hours of day with no traffic at all stay
+at 0 (a route idle every night). Under :data:`MIN_DAYS` full days with traffic, each hour
 of day's mean over all the hours, unsmoothed; flat under a day.
 
 Measured with ``bench/forecast_error.py`` (hourly rms log error over the next 7 days, 20 seeds, the weekly season
@@ -38,8 +39,8 @@ def daily(x: Sequence[float], first: int) -> tuple[float, ...]:
         return _mean_one(means)
     trim = int(len(rows) * TRIM)
     shape = [sum(sorted(col)[trim : len(rows) - trim]) / (len(rows) - 2 * trim) for col in zip(*rows, strict=True)]
-    smooth = _smoothed(shape, rows)
-    return _mean_one([0.0 if m <= 0 else max(v, 0.0) for v, m in zip(smooth, means, strict=True)])
+    smooth = _smoothed(shape, rows)  # a sharp shape's cut harmonics can ring below 0 beside it: held at half its own
+    return _mean_one([0.0 if m <= 0 else max(v, t / 2) for v, t, m in zip(smooth, shape, means, strict=True)])
 
 
 def _hourly_means(x: Sequence[float], first: int) -> list[float]:
