@@ -22,6 +22,8 @@ import cmath
 import math
 from collections.abc import Sequence
 
+from balancer.credit.days import full_days, mean_one
+
 FLAT = (1.0,) * 24
 TRIM = 0.1  # share of days left out at each end of an hour of day's ratios
 MIN_DAYS = 2  # full days with traffic under which the profile is the plain hourly means
@@ -36,11 +38,11 @@ def daily(x: Sequence[float], first: int) -> tuple[float, ...]:
     means = _hourly_means(x, first)
     rows = _day_ratios(x, first)
     if len(rows) < MIN_DAYS:
-        return _mean_one(means)
+        return mean_one(means)
     trim = int(len(rows) * TRIM)
     shape = [sum(sorted(col)[trim : len(rows) - trim]) / (len(rows) - 2 * trim) for col in zip(*rows, strict=True)]
     smooth = _smoothed(shape, rows)  # a sharp shape's cut harmonics can ring below 0 beside it: held at half its own
-    return _mean_one([0.0 if m <= 0 else max(v, t / 2) for v, t, m in zip(smooth, shape, means, strict=True)])
+    return mean_one([0.0 if m <= 0 else max(v, t / 2) for v, t, m in zip(smooth, shape, means, strict=True)])
 
 
 def _hourly_means(x: Sequence[float], first: int) -> list[float]:
@@ -54,8 +56,7 @@ def _hourly_means(x: Sequence[float], first: int) -> list[float]:
 def _day_ratios(x: Sequence[float], first: int) -> list[list[float]]:
     """Per full day with traffic, its 24 hours (hour of day 0 first) over the day's mean."""
     out = []
-    for d in range(-(-first // 24), (first + len(x)) // 24):
-        hours = x[d * 24 - first : d * 24 - first + 24]
+    for _, hours in full_days(x, first):
         mean = sum(hours) / 24
         if mean > 0:
             out.append([v / mean for v in hours])
@@ -85,11 +86,6 @@ def _inverse(coef: Sequence[complex], gains: Sequence[float], h: int) -> float:
     """The real series at hour ``h`` from harmonics 0..12 (1..11 stand for their conjugate pair too)."""
     total = 0.0
     for k, (c, g) in enumerate(zip(coef, gains, strict=True)):
-        term = (c * g * cmath.exp(2j * math.pi * k * h / 24)).real
+        term = (c * g * ROOTS[k][h].conjugate()).real
         total += term if k in (0, 12) else 2 * term
     return total / 24
-
-
-def _mean_one(v: Sequence[float]) -> tuple[float, ...]:
-    avg = sum(v) / len(v)
-    return tuple(a / avg for a in v) if avg > 0 else FLAT

@@ -24,6 +24,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from balancer.credit.days import full_days, mean_one
+
 SEASON_SKIP = 2  # the newest full days, which the weekly season does not learn from
 PRIOR = 0.25  # weight of the flat week each weekday's ratio is shrunk toward (a route alone)
 FLAT_WEEK = (1.0,) * 7
@@ -38,8 +40,7 @@ class Week:
 def ratios(x: Sequence[float], first: int) -> tuple[tuple[float, ...], ...] | None:
     """Per weekday (Monday = 0), the ratio of each full day's total in ``x`` (hourly tokens from absolute hour
     ``first``) to the mean of the 7 days around it, leaving out the last SEASON_SKIP; None under 8 full days."""
-    day0 = -(-first // 24)  # the first full day
-    days = [(d, sum(x[d * 24 - first : d * 24 - first + 24])) for d in range(day0, (first + len(x)) // 24)]
+    days = [(d, sum(hours)) for d, hours in full_days(x, first)]
     if len(days) < 8:
         return None
     days = days[: len(days) - SEASON_SKIP]
@@ -59,7 +60,7 @@ def read_hours(first: int, n: int) -> int:
 
 def own(r: Sequence[Sequence[float]]) -> tuple[float, ...]:
     """Each weekday's mean ratio with a pseudo-day of weight PRIOR at 1 (the few shrink toward flat), mean 1."""
-    return _mean_one([(sum(v) + PRIOR) / (len(v) + PRIOR) for v in r])
+    return mean_one([_shrunk(v) for v in r])
 
 
 def pooled(week: Week, others: Sequence[Week]) -> tuple[float, ...]:
@@ -75,12 +76,17 @@ def pooled(week: Week, others: Sequence[Week]) -> tuple[float, ...]:
         if not r:
             out.append(p[0] if p else 1.0)
         elif not p:
-            out.append((sum(r) + PRIOR) / (len(r) + PRIOR))
+            out.append(_shrunk(r))
         else:
             m, v = statistics.fmean(r), week.var / len(r)
             total = v + p[1] + tau2
             out.append(m - v / total * (m - p[0]) if total > 0 else m)
-    return _mean_one(out)
+    return mean_one(out)
+
+
+def _shrunk(r: Sequence[float]) -> float:
+    """The mean of ``r`` with a pseudo-day of weight PRIOR at 1."""
+    return (sum(r) + PRIOR) / (len(r) + PRIOR)
 
 
 def _pool(weeks: Sequence[Week], w: int) -> tuple[float, float] | None:
@@ -94,8 +100,3 @@ def _pool(weeks: Sequence[Week], w: int) -> tuple[float, float] | None:
         return statistics.fmean(exact), 0.0
     weight = [1 / v for _, v in cells]
     return sum(m * a for (m, _), a in zip(cells, weight, strict=True)) / sum(weight), 1 / sum(weight)
-
-
-def _mean_one(raw: Sequence[float]) -> tuple[float, ...]:
-    avg = sum(raw) / len(raw)
-    return tuple(r / avg for r in raw) if avg > 0 else FLAT_WEEK
