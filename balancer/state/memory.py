@@ -183,6 +183,10 @@ class MemoryStore:
         if c is None or until > c.until:
             self._cool[key] = _Cooldown(until, reason)
 
+    def mirror_uncooled(self, key: str) -> None:
+        """Apply a cooldown another instance cleared."""
+        self._cool.pop(key, None)
+
     async def cool_down(self, key: str, until: float, reason: str, now: float) -> float:
         c = self._cooldown(key, now)
         if c is None or until > c.until:

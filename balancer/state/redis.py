@@ -1,6 +1,6 @@
 """The Redis state store: many gateway instances behave as one.
 
-Hot path: ``health`` reads a local mirror (kept within ~1 s of Redis by pub/sub, and resynced
+Hot path: ``health`` reads a local mirror (``mirror.py``: kept within ~1 s of Redis by pub/sub, and resynced
 whole every few seconds); ``admit`` spends a locally held *lease* — a slice of the account's minute
 RPM/TPM budget handed out by ``lease.lua`` — and calls Redis only when the slice runs out (a slice is
 2% of the limit, so well under one round trip per request; with no limits configured, none). The sum
@@ -16,7 +16,6 @@ If Redis is unreachable or slow the store is *degraded*: it serves on local stat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import uuid
@@ -31,16 +30,16 @@ from balancer import tasks
 from balancer.config import Limits
 from balancer.config_failover import Breaker
 from balancer.state import Admission, Quota, Verdict, candidate_key, keys
-from balancer.state.batch import Counters, Unreadable, count, instant
+from balancer.state.batch import Counters, Unreadable, count
 from balancer.state.connect import client_for
 from balancer.state.memory import MemoryStore
+from balancer.state.mirror import HealthMirror
 from balancer.state.scripts import lua
 
 log = structlog.get_logger("balancer.state.redis")
 
 LEASE_FRACTION = 0.02
 FLUSH_S = 0.05
-RESYNC_S = 2.0
 RESERVATION_S = 600.0  # a crashed instance's concurrency slots come back after this
 
 
@@ -79,6 +78,7 @@ class RedisStore(MemoryStore):
         self._inflight = client.register_script(lua("inflight"))
         self._health = client.register_script(lua("health"))
         self._clear = client.register_script(lua("clear"))
+        self._mirror = HealthMirror(client, self)
 
     @property
     def redis(self) -> Any:
@@ -97,10 +97,10 @@ class RedisStore(MemoryStore):
     async def start(self) -> None:
         try:
             await self.client.ping()
-            await self._resync()
+            await self._mirror.resync()
         except (RedisError, OSError) as e:
             self._degrade(e)
-        self._tasks = [tasks.spawn(self._flusher, "state-flusher"), tasks.spawn(self._listener, "health-listener")]
+        self._tasks = [tasks.spawn(self._flusher, "state-flusher"), tasks.spawn(self._listen, "health-listener")]
 
     async def close(self) -> None:
         self._closing = True
@@ -305,7 +305,7 @@ class RedisStore(MemoryStore):
             try:
                 await self.client.ping()
                 self.degraded = False
-                await self._resync()
+                await self._mirror.resync()
                 await self.flush()  # a failure here degrades again (the flush keeps its batch)
             except (RedisError, OSError):
                 self.degraded = True
@@ -351,50 +351,5 @@ class RedisStore(MemoryStore):
             await asyncio.sleep(self._flush_s)
             await self.flush()
 
-    async def _resync(self) -> None:
-        """Mirror every live cooldown and open breaker (on start, on reconnect, and periodically)."""
-        entries = await self.client.hgetall(keys.HEALTH)
-        now = time.time()
-        for field, value in entries.items():
-            until_s, _, reason = value.partition("|")
-            self._apply(field, instant(keys.HEALTH, until_s), reason, now)
-
-    def _apply(self, field: str, until: float, reason: str, now: float) -> None:
-        kind, _, key = field.partition(":")
-        if kind == "cd" and until > now:
-            self.mirror_cooldown(key, until, reason)
-        elif kind == "br":
-            self.mirror_breaker(key, until if until > now else 0.0)
-
-    async def _listener(self) -> None:
-        """Apply other instances' health changes as they are published; resync every RESYNC_S.
-        Clients without pub/sub (the asyncio Cluster client) poll the index instead, twice a second."""
-        if not hasattr(self.client, "pubsub"):
-            while not self._closing:
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(RedisError, OSError):
-                    await self._resync()
-        while not self._closing:
-            try:
-                async with self.client.pubsub() as ps:
-                    await ps.subscribe(keys.EVENTS)
-                    last = time.monotonic()
-                    while not self._closing:
-                        msg = await ps.get_message(ignore_subscribe_messages=True, timeout=0.5)
-                        if msg is not None:
-                            self._event(str(msg["data"]))
-                        if time.monotonic() - last > RESYNC_S:
-                            await self._resync()
-                            last = time.monotonic()
-            except (RedisError, OSError):
-                await asyncio.sleep(0.5)
-
-    def _event(self, data: str) -> None:
-        op, field, until, reason = [*data.split("|", 3), "", "", ""][:4]
-        kind, _, key = field.partition(":")
-        if op == "set":
-            self._apply(field, instant(keys.EVENTS, until), reason, time.time())
-        elif op == "clear" and kind == "cd":
-            self._cool.pop(key, None)
-        elif op == "clear" and kind == "br":
-            self.mirror_breaker(key, 0.0)
+    async def _listen(self) -> None:
+        await self._mirror.listen(lambda: self._closing)
