@@ -204,10 +204,10 @@ async def test_store_recovers_when_its_first_flush_after_a_reconnect_fails(tmp_p
         store = RedisStore.from_url(server.url.replace("redis://", "redis://gw:pw@"), flush_s=0.02)
         await store.start()
         breaker, now = Breaker(), 1_800_000_000.0
+        await admin.acl_setuser("gw", enabled=True, commands=["-evalsha"])  # before the requests: none flushed
         for _ in range(3):
             adm = await store.admit("acct", "m", Limits(), 10, breaker, now)
             await store.settle(adm, 10, "ok", 1.0, breaker, now)
-        await admin.acl_setuser("gw", enabled=True, commands=["-evalsha"])
         for _ in range(100):
             await asyncio.sleep(0.02)
             if store.degraded:
