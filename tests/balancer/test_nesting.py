@@ -110,6 +110,7 @@ async def test_a_batch_line_nested_too_deeply_is_a_400(make_gateway: Any, levels
     )
 
 
+@pytest.mark.timeout(180)  # 2000 random documents up to 40 levels: ~20 s beside other work
 def test_depth_skips_strings_exactly() -> None:
     """depth() counts the levels of valid JSON whatever its strings hold (brackets, escaped quotes and
     backslashes, in keys too), as a walk of the decoded value does."""

@@ -37,6 +37,7 @@ routes:
 """
 
 
+@pytest.mark.timeout(240)  # two strategies over four simulated days: ~20 s beside other work
 def test_each_routes_rows_add_up_to_what_it_was_served(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two routes sharing a pack's provider: for each strategy, a route's rows add up to its demand less its
     unserved tokens, and each row's windows (2 days each) to its total; both routes show on the shared provider."""
@@ -61,6 +62,7 @@ def test_each_routes_rows_add_up_to_what_it_was_served(tmp_path: Path, capsys: p
     assert shared == {"chat", "code"}
 
 
+@pytest.mark.timeout(240)  # two strategies over four simulated days: ~20 s beside other work
 def test_hours_count_only_their_span_one_window_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--hours 30:36: each route's rows add up to its demand in those six hours (the scenario leaves nothing
     unserved), each row has one window per hour summing to its total and served something then, and the JSON

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from balancer.credit.ledger import Charge
 from balancer.credit.planner import make_plan
 from balancer.credit.schedule import Warm
@@ -12,6 +14,7 @@ from bench.planner_bench import history
 H = 3600.0
 
 
+@pytest.mark.timeout(240)  # five cold plans of the default month: 20-30 s beside other work
 def test_the_demand_model_is_reused_within_the_hour_and_made_afresh_when_its_inputs_change() -> None:
     """A second re-plan in the same hour reuses the first's demand model (the slots and demand of every path and
     band) and plans exactly what a re-plan that builds it afresh from the same basis plans; the next hour, or a
@@ -36,6 +39,7 @@ def test_the_demand_model_is_reused_within_the_hour_and_made_afresh_when_its_inp
     assert warm.demand is not hour and warm.demand[0] != hour[0]
 
 
+@pytest.mark.timeout(240)  # five cold plans of the default month: 20-30 s beside other work
 def test_a_grant_used_up_within_the_hour_rebuilds_the_demand_model() -> None:
     """A grant used up between two re-plans of an hour takes its deadlines out of the segment bounds: the forecasts
     are the same, yet the demand model is built again, and the plan is the one a re-plan made afresh gives."""
