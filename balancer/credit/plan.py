@@ -54,6 +54,7 @@ class GrantOutlook:
     exhausted_at: float | None  # projected; None: not before the horizon
     waste: int  # projected units left at expiry
     share_now: float  # tokens/hour planned this hour
+    value: float = 0.0  # µ¥ one more unit of it would save (the schedule's dual, over the paths): its worth to the plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Plan:
     unserved: float = 0.0  # forecast tokens no candidate has room for, over the horizon
     status: str = ""  # the solver's
     lineups: Mapping[str, Lineup] = field(default_factory=dict)  # route -> the candidates its indices were made for
+    capacity_value: Mapping[str, float] = field(default_factory=dict)  # provider -> µ¥ its next token saves now
 
     def fitted(self, lineups: Mapping[str, Lineup]) -> Plan:
         """This plan without the routes whose candidates are not ``lineups``' now (a reload reordered, added or

@@ -109,6 +109,7 @@ def make_plan(
         unserved=sched.unserved,
         status=sched.status,
         lineups={name: tuple((c.provider, c.model) for c in r.candidates) for name, r in routes.items()},
+        capacity_value={p: float(v) for p, v in sched.mu.items()},
     )
 
 
@@ -236,4 +237,5 @@ def _outlook(g: PlannedGrant, sched: Schedule, bounds: Sequence[float], horizon:
         exhausted_at=exhausted,
         waste=0 if beyond or not short else round(left),
         share_now=sched.grant_now.get(g.key, 0.0),
+        value=sched.lam.get(g.key, 0.0),
     )

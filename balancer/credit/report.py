@@ -1,9 +1,10 @@
 """The plan rendered as JSON: "will we burn our credits in time, and what will we pay after?"
 
 The same document for ``balancer plan --config F`` and ``GET /admin/plan`` (the plan comes from
-:func:`balancer.credit.planner.replan`): each grant's remaining amount,
-expiry, projected exhaustion, projected waste and the burn rate planned for this hour; the projected paid
-spend per day and per provider in each period between grant deadlines; balances and spend so far; the
+:func:`balancer.credit.planner.replan`): each grant's remaining amount, expiry, projected exhaustion, projected
+waste, the burn rate planned for this hour and its value (what one more unit would save as the plan prices it:
+near the paid price it displaces when it runs short, 0 when some will be left over); the projected paid spend per
+day and per provider in each period between grant deadlines; balances and spend so far; the
 traffic forecast. Money in CNY (the ledger's µ¥ / 1e6); times as ISO 8601 UTC.
 """
 
@@ -40,6 +41,7 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
                 "projected_waste": _amount(g.unit, o.waste),
                 "at_risk": o.waste > 0,
                 "planned_tokens_per_hour": round(o.share_now),
+                "value": _value(g.unit, o.value),
             }
         )
     done = {o.grant.key for o in plan.grants}
@@ -58,6 +60,11 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
         "traffic_forecast_tokens_per_day": {r: round(v) for r, v in plan.demand.items()},
         "projected_unserved_tokens": round(plan.unserved),  # demand beyond every candidate's limits
     }
+
+
+def _value(unit: str, micro_per_unit: float) -> dict[str, float]:
+    """What one more unit of a grant saves, as the plan prices it: ¥ per million tokens, or ¥ per ¥ of a voucher."""
+    return {"cny_per_mtok": round(micro_per_unit, 3)} if unit == "tokens" else {"cny_per_cny": round(micro_per_unit, 3)}
 
 
 def _grant(g: Grant, remaining: int) -> dict[str, Any]:

@@ -515,3 +515,25 @@ def test_listed_debit_order_finishes_the_first_grant_before_the_next_expires() -
     assert all(doc[g]["projected_waste"] == {"tokens": 0} for g in ("voucher", "bonus", "plus"))
     assert doc["voucher"]["projected_exhaustion"] <= doc["bonus"]["expires"]
     assert doc["bonus"]["projected_exhaustion"] <= doc["bonus"]["expires"]
+
+
+def test_each_grants_value_is_the_paid_price_it_displaces_or_nothing_when_left_over() -> None:
+    """The report gives each grant's value to the plan (¥ per Mtok one more token of it saves). A 20M glm-4-air
+    pack that its 120k tokens an hour finish well before expiry, with paid glm-4-air at ¥5/M and DeepSeek at
+    ¥2/M behind: every token of it stands in for a DeepSeek token, so it is worth about ¥2/M. Made 60M (more than
+    glm can serve before it expires), one more token would be wasted too: worth nothing; then a token of glm's
+    capacity is what saves a DeepSeek token (about ¥2/M), where with the 20M pack there was room to spare (0)."""
+    raw = credit_config()
+    raw["providers"]["glm"]["prices"] = {"glm-4-air": {"input": 5.0, "output": 5.0}}
+    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 2.0, "output": 2.0}}
+    del raw["providers"]["qwen"]
+    raw["routes"]["chat"]["candidates"] = [c for c in raw["routes"]["chat"]["candidates"] if c["provider"] != "qwen"]
+    plan, snap = plan_now(raw)
+    air = grants_of(report(plan, snap))["air"]
+    assert not air["at_risk"] and air["value"]["cny_per_mtok"] == pytest.approx(2.0, abs=0.02), air
+    assert plan.capacity_value == {"glm": pytest.approx(0.0, abs=0.01)}
+    raw["providers"]["glm"]["account"]["grants"][0]["tokens"] = 60_000_000
+    plan, snap = plan_now(raw)
+    air = grants_of(report(plan, snap))["air"]
+    assert air["at_risk"] and air["value"] == {"cny_per_mtok": 0.0}, air
+    assert plan.capacity_value == {"glm": pytest.approx(2.0, abs=0.02)}
