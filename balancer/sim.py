@@ -33,8 +33,8 @@ from balancer.config import Config
 from balancer.credit.bound import hourly_books, unserved_price
 from balancer.credit.forecast import BANDS, Forecast, fit_all
 from balancer.credit.horizon import blended
-from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, books_from_config
-from balancer.credit.plan import RoutePlan
+from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, Snapshot, books_from_config
+from balancer.credit.plan import Plan, RoutePlan
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
 from balancer.credit.schedule import Warm
@@ -201,6 +201,14 @@ class _Run:
     async def _replan(self, at: float, down: frozenset[str]) -> None:
         snap = await self.ledger.snapshot(at)
         clock = time.perf_counter()
+        plan = self.plan(snap, at, down)
+        self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
+        self.res.replans += 1
+        self.plans = dict(plan.continuing(self.plans).routes)
+
+    def plan(self, snap: Snapshot, at: float, down: frozenset[str], warm: Warm | None = None) -> Plan:
+        """The plan the strategy makes at ``at`` from ``snap``: on its own forecasts, or on what it is told;
+        warm-started from the last re-plan's state unless given another ``warm``."""
         known = self.known
         if self.strategy in (LEVEL, SHAPE):
             traffic = {r: snap.traffic.get(r, {}) for r in self.names}
@@ -212,22 +220,16 @@ class _Run:
                 else known_shape(fits[r], self.expected[r], traffic[r])
                 for r in self.names
             }
-        plan = make_plan(self.cfg, self.books, snap, at, down=down, warm=self.warm, forecasts=known)
-        self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
-        self.res.replans += 1
-        self.plans = dict(plan.continuing(self.plans).routes)
+        return make_plan(
+            self.cfg, self.books, snap, at, down=down, warm=self.warm if warm is None else warm, forecasts=known
+        )
 
     async def hour(self, h: int, every: int) -> None:
         """Hour ``h`` of the trace: its requests, interleaved across routes, re-planning every ``every``."""
         self._reprice(h)
         now, trace = self.trace.start + h * H, self.trace
         cap = {p: (prov.limits.tpm * 60.0 or float("inf")) for p, prov in self.cfg.providers.items()}
-        down = frozenset(  # what health tells the gateway
-            candidate_key(c.provider_name, c.model)
-            for _, r in self._routes()
-            for c in r.choices
-            if trace.is_down(c.provider_name, h)
-        )
+        down = self.down(h)
         for i, (name, route) in itertools.product(range(self.k), self._routes()):
             at = now + i * H / self.k
             if self.strategy in PLANNED and i % every == 0 and name == self.names[0]:
@@ -237,6 +239,15 @@ class _Run:
             self.res.unserved_tokens += left
             self.res.unserved_cny += left * self.unserved_at[name] / MICRO
             self.res.unserved_by_route[name] = self.res.unserved_by_route.get(name, 0.0) + left
+
+    def down(self, h: int) -> frozenset[str]:
+        """The candidates ("provider/model") in an outage in hour ``h``: what health tells the gateway."""
+        return frozenset(
+            candidate_key(c.provider_name, c.model)
+            for _, r in self._routes()
+            for c in r.choices
+            if self.trace.is_down(c.provider_name, h)
+        )
 
     def _serve(
         self, route: CompiledRoute, healthy: list[Choice], tokens: float, cap: dict[str, float], at: float
@@ -272,6 +283,26 @@ class _Run:
         self.res.wasted = {g.grant.key: g.remaining if g.grant.expires <= end else 0 for g in snap.grants}
         self.res.rows = list(snap.rows)
         return self.res
+
+
+async def plans_at(
+    cfg: Config, trace: Trace, strategy: str, hours: Sequence[int], *, requests_per_hour: int = 40,
+    replan_minutes: float = 15.0, seed: int = 1,
+) -> dict[int, Plan]:  # fmt: skip
+    """The plan ``strategy`` (a planned one) makes at the start of each of ``hours``, the trace served up to it as
+    :func:`simulate` serves it (re-planning on its schedule): made cold, beside the run (which it leaves as it
+    was), with the providers down then left out. ``bench/credit_values.py`` reads the grants' values off them."""
+    run = _Run(cfg, trace, strategy, requests_per_hour, seed)
+    every = max(1, round(requests_per_hour * replan_minutes / 60))
+    out: dict[int, Plan] = {}
+    for h in range(max(hours, default=-1) + 1):
+        if h in hours:
+            run._reprice(h)
+            at = trace.start + h * H
+            out[h] = run.plan(await run.ledger.snapshot(at), at, run.down(h), Warm())
+        if h < max(hours):
+            await run.hour(h, every)
+    return out
 
 
 async def simulate(
