@@ -5,47 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from balancer.credit.ledger import MemoryLedger, books_from_config
 from balancer.credit.planner import make_plan
 from balancer.credit.schedule import Warm
 from balancer.sim import plans_at
 from bench import credit_values, scenario
+from tests.bench.test_credit_routes import SHARED
 
-SMALL = """
-name: small
-start: 2026-11-01
-days: 3
-seed: 5
-providers:
-  tiangong:
-    tpm: 1500
-    prices: {tiangong-2: [3.0, 3.0]}
-    grants:
-      - {name: pack, tokens: 1000000, models: [tiangong-2], expires: 1}
-  qwen:
-    tpm: 1000
-    prices: {qwen-plus: [0.9, 0.9]}
-  deepseek:
-    prices: {deepseek-chat: [2.0, 3.0]}
-routes:
-  chat:
-    tokens_per_hour: 50000
-    noise: 0.1
-    candidates: [[qwen, qwen-plus], [tiangong, tiangong-2], [deepseek, deepseek-chat]]
-  code:
-    tokens_per_hour: 30000
-    noise: 0.2
-    candidates: [[tiangong, tiangong-2], [deepseek, deepseek-chat]]
-"""
+
+def small_scenario() -> dict[str, Any]:
+    """test_credit_routes' two routes over three days, the Tiangong pack 1M and usable through day 1, paid
+    tiangong-2 dearer than DeepSeek."""
+    raw: dict[str, Any] = yaml.safe_load(SHARED)
+    raw.update(name="small", days=3)
+    tiangong = raw["providers"]["tiangong"]
+    tiangong["prices"] = {"tiangong-2": [3.0, 3.0]}
+    tiangong["grants"] = [{"name": "pack", "tokens": 1_000_000, "models": ["tiangong-2"], "expires": 1}]
+    return raw
 
 
 @pytest.fixture
 def small(tmp_path: Path) -> Path:
     path = tmp_path / "small.yaml"
-    path.write_text(SMALL, encoding="utf-8")
+    path.write_text(yaml.safe_dump(small_scenario()), encoding="utf-8")
     return path
 
 
