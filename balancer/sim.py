@@ -293,7 +293,7 @@ async def plans_at(
     :func:`simulate` serves it (re-planning on its schedule): made cold, beside the run (which it leaves as it
     was), with the providers down then left out. ``bench/credit_values.py`` reads the grants' values off them."""
     run = _Run(cfg, trace, strategy, requests_per_hour, seed)
-    every = max(1, round(requests_per_hour * replan_minutes / 60))
+    every = _every(strategy, requests_per_hour, replan_minutes)
     out: dict[int, Plan] = {}
     for h in range(max(hours, default=-1) + 1):
         if h in hours:
@@ -318,10 +318,16 @@ async def simulate(
     strategies' random draws; ``credit-burn`` re-plans every ``replan_minutes``, ``cheapest`` every hour."""
     clock = time.perf_counter()
     run = _Run(cfg, trace, strategy, requests_per_hour, seed)
-    k = requests_per_hour
-    every = k if strategy == "cheapest" else max(1, round(k * replan_minutes / 60))  # read for PLANNED ones only
+    every = _every(strategy, requests_per_hour, replan_minutes)
     for h in range(trace.hours):
         await run.hour(h, every)
     res = await run.finish()
     res.seconds = time.perf_counter() - clock
     return res
+
+
+def _every(strategy: str, requests_per_hour: int, replan_minutes: float) -> int:
+    """Re-plan every this many requests of the first route: ``cheapest`` hourly, the others every
+    ``replan_minutes`` (read for PLANNED strategies only)."""
+    k = requests_per_hour
+    return k if strategy == "cheapest" else max(1, round(k * replan_minutes / 60))
