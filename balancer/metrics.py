@@ -8,8 +8,8 @@ to a list; both reach the prometheus_client metrics once a second and at every s
 
 Read at scrape time from :func:`balancer.status.snapshot` (so they agree with the admin API): each provider's
 state, models available, cooldown left, quota used and limits, in flight, balance, grants left with their
-expiry and projected waste, paid spend against caps, the state store's health, the planner's last solve, and
-the re-plans that failed (by error class, and how many in a row now).
+expiry, projected waste and value to the plan (and each capacity's value), paid spend against caps, the state
+store's health, the planner's last solve, and the re-plans that failed (by error class, and how many in a row now).
 
 With ``balancer serve --workers N`` each worker writes its values under ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus_client's multiprocess mode, set by the supervisor before a worker starts) and a scrape of any
@@ -221,7 +221,23 @@ def _money(st: Status) -> Iterator[Metric]:
     )
     for g in st.plan.get("grants_at_risk", ()):
         waste.add_metric([g["provider"], g["grant"]], g["waste"])
-    yield from (balance, left, expiry, waste)
+    yield from (balance, left, expiry, waste, *_values(st.plan))
+
+
+def _values(plan: dict[str, Any]) -> Iterator[Metric]:
+    """The plan's prices: what one more unit of each grant, and one more token of each provider's capacity, would
+    save (µ¥ per token is ¥ per Mtok; µ¥ per µ¥ of a money grant is ¥ per ¥)."""
+    help_ = "What one more unit of a grant would save, as the plan prices it"
+    grant = _gauge("qiao_grant_value", help_, ["provider", "grant", "unit"])
+    for g in plan.get("grant_values", ()):
+        unit = "cny_per_mtok" if g["unit"] == "tokens" else "cny_per_cny"
+        grant.add_metric([g["provider"], g["grant"], unit], g["value"])
+    capacity = _gauge(
+        "qiao_capacity_value_cny_per_mtok", "What one more token of a provider's capacity would save now", ["provider"]
+    )
+    for provider, v in plan.get("capacity_values", {}).items():
+        capacity.add_metric([provider], v)
+    yield from (grant, capacity)
 
 
 def _planner(plan: dict[str, Any]) -> Iterator[Metric]:

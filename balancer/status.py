@@ -141,6 +141,11 @@ def _plan(plan: Plan | None) -> dict[str, Any]:
             {"provider": o.grant.provider, "grant": o.grant.name, "waste": o.waste} for o in plan.grants if o.waste > 0
         ],
         "unserved_tokens": plan.unserved,
+        "grant_values": [
+            {"provider": o.grant.provider, "grant": o.grant.name, "unit": o.grant.unit, "value": o.value}
+            for o in plan.grants
+        ],
+        "capacity_values": dict(plan.capacity_value),
     }
 
 

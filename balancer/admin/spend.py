@@ -117,6 +117,7 @@ async def grants(gw: Gateway) -> T.Grants:
                 projected_exhaustion=o.exhausted_at if o is not None else None,
                 projected_waste=waste,
                 at_risk=waste > 0,
+                value=o.value if o is not None else None,
                 history=history,
                 plan=projected,
             )

@@ -121,7 +121,9 @@ class Point(_Out):
 class GrantBurn(_Out):
     """A grant's burn-down: what was left at the start of each recent day and now (``history``), and the plan's
     projection from now (``plan``: to its exhaustion, or to its expiry with what it would leave unspent; empty
-    when neither falls within the planning horizon)."""
+    when neither falls within the planning horizon). ``value``: what one more unit of it would save as the plan
+    prices it (¥ per million tokens for a token grant, ¥ per ¥ for a money grant; near the paid price it
+    displaces when it runs short, 0 when some will be left over; None without a plan for it)."""
 
     provider: str
     grant: str
@@ -132,6 +134,7 @@ class GrantBurn(_Out):
     projected_exhaustion: float | None
     projected_waste: float
     at_risk: bool
+    value: float | None
     history: list[Point]
     plan: list[Point]
 

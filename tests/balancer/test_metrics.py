@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import CHAT, EmulatorHandle, GatewayFactory, auth
+from tests.conftest import ADMIN_KEY, CHAT, EmulatorHandle, GatewayFactory, auth
 
 
 async def scrape(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -86,3 +87,34 @@ async def test_state_gauges(
     assert value(m, "qiao_balance", provider="ds-b", kind="total", currency="CNY") > 0
     assert value(m, "qiao_state_store_up", backend="memory") == 1
     assert value(m, "qiao_planner_optimal") == 1
+
+
+async def test_the_plans_value_of_each_grant_and_capacity(
+    make_gateway: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """A grant the plan will run short of is worth the paid price it displaces: a 1000-token qwen pack on a route
+    with qwen-plus alone (¥0.8/M in, ¥2/M out), under traffic that spends it within a day, is worth the route's
+    measured mix of those prices per million tokens, in /metrics (``qiao_grant_value``, unit cny_per_mtok) and in
+    /admin/grants; qwen's token limit has room to spare (its capacity worth 0); a pack on a route with no
+    traffic will be left over (worth 0)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
+        cfg["providers"]["qwen"]["account"] = {"grants": [{"name": "pack", "tokens": 1000, "expires": soon}]}
+        cfg["providers"]["qwen"]["limits"] = {"tpm": 100_000}  # room to spare
+        cfg["providers"]["ds-a"]["account"] = {"grants": [{"name": "big", "tokens": 10**9, "expires": soon}]}
+        cfg["routes"]["q"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}
+
+    gw = await make_gateway(edit)
+    usage = [(await gw.client().chat.completions.create(model="q", messages=CHAT["messages"])).usage for _ in range(3)]
+    prompt, completion = sum(u.prompt_tokens for u in usage if u), sum(u.completion_tokens for u in usage if u)
+    price = (0.8 * prompt + 2.0 * completion) / (prompt + completion)
+    await gw.gw.replan()
+    m = await scrape(http, gw.url)
+    assert abs(value(m, "qiao_grant_value", provider="qwen", grant="pack", unit="cny_per_mtok") - price) < 0.01, price
+    assert value(m, "qiao_grant_value", provider="ds-a", grant="big", unit="cny_per_mtok") < 0.001
+    assert ("qiao_grant_value", (("grant", "big"), ("provider", "ds-a"), ("unit", "cny_per_mtok"))) in m
+    assert m[("qiao_capacity_value_cny_per_mtok", (("provider", "qwen"),))] < 0.001
+    async with http.get(gw.url + "/admin/grants", headers=auth(ADMIN_KEY)) as r:
+        views = {g["grant"]: g["value"] for g in (await r.json())["grants"]}
+    assert abs(views["pack"] - price) < 0.01 and views["big"] < 0.001, views

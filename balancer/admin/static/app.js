@@ -110,7 +110,14 @@ function grantCard(g) {
     el("h3", { text: `${g.provider} / ${g.grant}` }),
     el("div", { class: "muted", text: `${fmtNum(g.remaining)} of ${fmtNum(g.size)}${unit} left; expires ${fmtTime(g.expires)}` }),
     el("div", { class: g.at_risk ? "risk" : "muted", text: fate }),
+    el("div", { class: "muted value", "data-value": g.value ?? "", text: grantValue(g) }),
     burnChart(g));
+}
+
+function grantValue(g) {
+  if (g.value === null) return "value: no plan yet";
+  const per = g.unit === "tokens" ? " per million tokens" : " per ¥ of it";
+  return `value to the plan: ${fmtCny(g.value)}${per}` + (g.value < 0.0005 ? " (the plan expects some left over)" : "");
 }
 
 function spendChart(rows) {

@@ -45,8 +45,8 @@ async def test_watch_a_provider_go_down_drain_one_and_see_the_burn_down(
 ) -> None:
     """Enter the admin key once; the providers table shows ds-a disabled after the emulator refuses its key and a
     request fails over; the Drain button on ds-b drains it (the API agrees); the grant's burn-down chart draws
-    its data points and the plan's line; the failover is listed; a reload keeps the key; the page breaks no
-    content-security rule (no console error)."""
+    its data points and the plan's line, and the card gives the grant's value to the plan; the failover is
+    listed; a reload keeps the key; the page breaks no content-security rule (no console error)."""
     gw = await make_gateway(_edit)
     client = gw.client()
     await client.chat.completions.create(model="qwen", messages=CHAT["messages"])  # some grant burned
@@ -76,6 +76,11 @@ async def test_watch_a_provider_go_down_drain_one_and_see_the_burn_down(
     left = await page.locator(f"{chart} circle.point").last.get_attribute("data-remaining")
     assert left is not None and 0 < float(left) < 200000
     assert len((await page.locator(f"{chart} polyline.plan").get_attribute("points") or "").split()) == 2
+    _, grants = await call(http, gw, "GET", "/admin/grants")
+    (worth,) = [g["value"] for g in grants["grants"] if g["grant"] == "pack"]
+    shown = page.locator('.grant[data-grant="qwen/pack"] .value')
+    assert worth is not None and float(await shown.get_attribute("data-value") or "nan") == worth
+    assert "per million tokens" in await shown.inner_text()
     await page.wait_for_selector("#failures tbody tr", timeout=6000)
     assert "ds-a: auth_failed" in await page.inner_text("#failures tbody")
     assert await page.locator("#spend rect.bar").count() == 1
