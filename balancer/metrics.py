@@ -225,13 +225,12 @@ def _money(st: Status) -> Iterator[Metric]:
 
 
 def _values(plan: dict[str, Any]) -> Iterator[Metric]:
-    """The plan's prices: what one more unit of each grant, and one more token of each provider's capacity, would
-    save (µ¥ per token is ¥ per Mtok; µ¥ per µ¥ of a money grant is ¥ per ¥)."""
+    """The plan's prices: what one more unit of each grant (in its ``report.value_unit``), and one more token of
+    each limited provider's capacity (¥ per Mtok), would save."""
     help_ = "What one more unit of a grant would save, as the plan prices it"
     grant = _gauge("qiao_grant_value", help_, ["provider", "grant", "unit"])
     for g in plan.get("grant_values", ()):
-        unit = "cny_per_mtok" if g["unit"] == "tokens" else "cny_per_cny"
-        grant.add_metric([g["provider"], g["grant"], unit], g["value"])
+        grant.add_metric([g["provider"], g["grant"], g["unit"]], g["value"])
     capacity = _gauge(
         "qiao_capacity_value_cny_per_mtok", "What one more token of a provider's capacity would save now", ["provider"]
     )

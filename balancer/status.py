@@ -11,6 +11,7 @@ from typing import Any
 
 from balancer.credit.plan import Plan
 from balancer.credit.pricing import MICRO
+from balancer.credit.report import value_unit
 from balancer.gateway import Gateway
 from balancer.state import Quota
 
@@ -142,7 +143,7 @@ def _plan(plan: Plan | None) -> dict[str, Any]:
         ],
         "unserved_tokens": plan.unserved,
         "grant_values": [
-            {"provider": o.grant.provider, "grant": o.grant.name, "unit": o.grant.unit, "value": o.value}
+            {"provider": o.grant.provider, "grant": o.grant.name, "unit": value_unit(o.grant.unit), "value": o.value}
             for o in plan.grants
         ],
         "capacity_values": dict(plan.capacity_value),

@@ -62,9 +62,14 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def value_unit(unit: str) -> str:
+    """The unit a grant's value is in (µ¥ per token is ¥ per Mtok; µ¥ per µ¥ of a money grant is ¥ per ¥)."""
+    return "cny_per_mtok" if unit == "tokens" else "cny_per_cny"
+
+
 def _value(unit: str, micro_per_unit: float) -> dict[str, float]:
     """What one more unit of a grant saves, as the plan prices it: ¥ per million tokens, or ¥ per ¥ of a voucher."""
-    return {"cny_per_mtok": round(micro_per_unit, 3)} if unit == "tokens" else {"cny_per_cny": round(micro_per_unit, 3)}
+    return {value_unit(unit): round(micro_per_unit, 3)}
 
 
 def _grant(g: Grant, remaining: int) -> dict[str, Any]:

@@ -95,14 +95,16 @@ async def test_the_plans_value_of_each_grant_and_capacity(
     """A grant the plan will run short of is worth the paid price it displaces: a 1000-token qwen pack on a route
     with qwen-plus alone (¥0.8/M in, ¥2/M out), under traffic that spends it within a day, is worth the route's
     measured mix of those prices per million tokens, in /metrics (``qiao_grant_value``, unit cny_per_mtok) and in
-    /admin/grants; qwen's token limit has room to spare (its capacity worth 0); a pack on a route with no
-    traffic will be left over (worth 0)."""
+    /admin/grants; qwen's token limit has room to spare (its capacity worth 0); a pack and a ¥500 voucher on a
+    route with no traffic will be left over (worth 0, the voucher in ¥ per ¥)."""
 
     def edit(cfg: dict[str, Any]) -> None:
         soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=20)).isoformat()
         cfg["providers"]["qwen"]["account"] = {"grants": [{"name": "pack", "tokens": 1000, "expires": soon}]}
         cfg["providers"]["qwen"]["limits"] = {"tpm": 100_000}  # room to spare
-        cfg["providers"]["ds-a"]["account"] = {"grants": [{"name": "big", "tokens": 10**9, "expires": soon}]}
+        cfg["providers"]["ds-a"]["account"] = {
+            "grants": [{"name": "big", "tokens": 10**9, "expires": soon}, {"name": "v", "amount": 500, "expires": soon}]
+        }
         cfg["routes"]["q"] = {"strategy": "priority", "candidates": [{"provider": "qwen", "model": "qwen-plus"}]}
 
     gw = await make_gateway(edit)
@@ -114,6 +116,7 @@ async def test_the_plans_value_of_each_grant_and_capacity(
     assert abs(value(m, "qiao_grant_value", provider="qwen", grant="pack", unit="cny_per_mtok") - price) < 0.01, price
     assert value(m, "qiao_grant_value", provider="ds-a", grant="big", unit="cny_per_mtok") < 0.001
     assert ("qiao_grant_value", (("grant", "big"), ("provider", "ds-a"), ("unit", "cny_per_mtok"))) in m
+    assert m[("qiao_grant_value", (("grant", "v"), ("provider", "ds-a"), ("unit", "cny_per_cny")))] < 0.001
     assert m[("qiao_capacity_value_cny_per_mtok", (("provider", "qwen"),))] < 0.001
     async with http.get(gw.url + "/admin/grants", headers=auth(ADMIN_KEY)) as r:
         views = {g["grant"]: g["value"] for g in (await r.json())["grants"]}
