@@ -225,7 +225,7 @@ def _money(st: Status) -> Iterator[Metric]:
 
 
 def _values(plan: dict[str, Any]) -> Iterator[Metric]:
-    """The plan's prices: what one more unit of each grant (in its ``report.value_unit``), and one more token of
+    """The plan's prices: what one more unit of each grant (in its ``pricing.value_unit``), and one more token of
     each limited provider's capacity (¥ per Mtok), would save."""
     help_ = "What one more unit of a grant would save, as the plan prices it"
     grant = _gauge("qiao_grant_value", help_, ["provider", "grant", "unit"])

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from balancer.credit.plan import Plan
-from balancer.credit.pricing import MICRO
-from balancer.credit.report import value_unit
+from balancer.credit.pricing import MICRO, value_unit
 from balancer.gateway import Gateway
 from balancer.state import Quota
 

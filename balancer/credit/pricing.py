@@ -81,6 +81,12 @@ class Tariff:
         return input_share * self.input + (1.0 - input_share) * self.output
 
 
+def value_unit(unit: str) -> str:
+    """The unit a grant's value to the plan is in (µ¥ per token is ¥ per Mtok; µ¥ per µ¥ of a money grant is ¥
+    per ¥)."""
+    return "cny_per_mtok" if unit == "tokens" else "cny_per_cny"
+
+
 FREE = Tariff(0.0, 0.0, 0.0)
 INPUT_SHARE = 0.75  # prompt tokens' share of a route's traffic until the ledger has measured it
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from balancer.credit.ledger import Snapshot
 from balancer.credit.plan import Plan
-from balancer.credit.pricing import MICRO, Grant
+from balancer.credit.pricing import MICRO, Grant, value_unit
 
 
 def iso(t: float | None) -> str | None:
@@ -60,11 +60,6 @@ def report(plan: Plan, snap: Snapshot) -> dict[str, Any]:
         "traffic_forecast_tokens_per_day": {r: round(v) for r, v in plan.demand.items()},
         "projected_unserved_tokens": round(plan.unserved),  # demand beyond every candidate's limits
     }
-
-
-def value_unit(unit: str) -> str:
-    """The unit a grant's value is in (µ¥ per token is ¥ per Mtok; µ¥ per µ¥ of a money grant is ¥ per ¥)."""
-    return "cny_per_mtok" if unit == "tokens" else "cny_per_cny"
 
 
 def _value(unit: str, micro_per_unit: float) -> dict[str, float]:
