@@ -537,3 +537,23 @@ def test_each_grants_value_is_the_paid_price_it_displaces_or_nothing_when_left_o
     air = grants_of(report(plan, snap))["air"]
     assert air["at_risk"] and air["value"] == {"cny_per_mtok": 0.0}, air
     assert plan.capacity_value == {"glm": pytest.approx(2.0, abs=0.02)}
+
+
+def test_a_money_grants_value_is_the_paid_spend_one_yuan_of_it_displaces() -> None:
+    """A money grant's value is in ¥ per ¥ of it. A ¥40 voucher on glm (glm-4-air at ¥5/M, DeepSeek at ¥2/M
+    behind) buys 8M glm-4-air tokens, under three days of glm's 120k tokens an hour, so all of it is spent before
+    it expires: one more ¥ of it buys 0.2M tokens that would otherwise be DeepSeek's, so it is worth about ¥0.4
+    per ¥. A ¥5,000 voucher (1,000M tokens, far more than glm can serve before it expires) is worth nothing."""
+    raw = credit_config()
+    raw["providers"]["glm"]["prices"] = {"glm-4-air": {"input": 5.0, "output": 5.0}}
+    raw["providers"]["glm"]["account"] = {"grants": [{"name": "voucher", "amount": 40.0, "expires": "2026-11-19"}]}
+    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 2.0, "output": 2.0}}
+    del raw["providers"]["qwen"]
+    raw["routes"]["chat"]["candidates"] = [c for c in raw["routes"]["chat"]["candidates"] if c["provider"] != "qwen"]
+    plan, snap = plan_now(raw)
+    voucher = grants_of(report(plan, snap))["voucher"]
+    assert not voucher["at_risk"] and voucher["value"]["cny_per_cny"] == pytest.approx(0.4, abs=0.01), voucher
+    raw["providers"]["glm"]["account"]["grants"][0]["amount"] = 5000.0
+    plan, snap = plan_now(raw)
+    voucher = grants_of(report(plan, snap))["voucher"]
+    assert voucher["at_risk"] and voucher["value"] == {"cny_per_cny": 0.0}, voucher
