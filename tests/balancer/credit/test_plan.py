@@ -517,17 +517,23 @@ def test_listed_debit_order_finishes_the_first_grant_before_the_next_expires() -
     assert doc["bonus"]["projected_exhaustion"] <= doc["bonus"]["expires"]
 
 
+def glm_before_deepseek() -> dict[str, Any]:
+    """credit_config's chat route without qwen: glm-4-air at ¥5/M (its 20M pack), then DeepSeek at ¥2/M."""
+    raw = credit_config()
+    raw["providers"]["glm"]["prices"] = {"glm-4-air": {"input": 5.0, "output": 5.0}}
+    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 2.0, "output": 2.0}}
+    del raw["providers"]["qwen"]
+    raw["routes"]["chat"]["candidates"] = [c for c in raw["routes"]["chat"]["candidates"] if c["provider"] != "qwen"]
+    return raw
+
+
 def test_each_grants_value_is_the_paid_price_it_displaces_or_nothing_when_left_over() -> None:
     """The report gives each grant's value to the plan (¥ per Mtok one more token of it saves). A 20M glm-4-air
     pack that its 120k tokens an hour finish well before expiry, with paid glm-4-air at ¥5/M and DeepSeek at
     ¥2/M behind: every token of it stands in for a DeepSeek token, so it is worth about ¥2/M. Made 60M (more than
     glm can serve before it expires), one more token would be wasted too: worth nothing; then a token of glm's
     capacity is what saves a DeepSeek token (about ¥2/M), where with the 20M pack there was room to spare (0)."""
-    raw = credit_config()
-    raw["providers"]["glm"]["prices"] = {"glm-4-air": {"input": 5.0, "output": 5.0}}
-    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 2.0, "output": 2.0}}
-    del raw["providers"]["qwen"]
-    raw["routes"]["chat"]["candidates"] = [c for c in raw["routes"]["chat"]["candidates"] if c["provider"] != "qwen"]
+    raw = glm_before_deepseek()
     plan, snap = plan_now(raw)
     air = grants_of(report(plan, snap))["air"]
     assert not air["at_risk"] and air["value"]["cny_per_mtok"] == pytest.approx(2.0, abs=0.02), air
@@ -544,12 +550,8 @@ def test_a_money_grants_value_is_the_paid_spend_one_yuan_of_it_displaces() -> No
     behind) buys 8M glm-4-air tokens, under three days of glm's 120k tokens an hour, so all of it is spent before
     it expires: one more ¥ of it buys 0.2M tokens that would otherwise be DeepSeek's, so it is worth about ¥0.4
     per ¥. A ¥5,000 voucher (1,000M tokens, far more than glm can serve before it expires) is worth nothing."""
-    raw = credit_config()
-    raw["providers"]["glm"]["prices"] = {"glm-4-air": {"input": 5.0, "output": 5.0}}
+    raw = glm_before_deepseek()
     raw["providers"]["glm"]["account"] = {"grants": [{"name": "voucher", "amount": 40.0, "expires": "2026-11-19"}]}
-    raw["providers"]["ds"]["prices"] = {"deepseek-chat": {"input": 2.0, "output": 2.0}}
-    del raw["providers"]["qwen"]
-    raw["routes"]["chat"]["candidates"] = [c for c in raw["routes"]["chat"]["candidates"] if c["provider"] != "qwen"]
     plan, snap = plan_now(raw)
     voucher = grants_of(report(plan, snap))["voucher"]
     assert not voucher["at_risk"] and voucher["value"]["cny_per_cny"] == pytest.approx(0.4, abs=0.01), voucher
