@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS here: don't let numpy's import start a thread pool
 
 import numpy as np
-from highspy import HighsLp, HighsModelStatus, HighsVarType, MatrixFormat
+from highspy import HighsModelStatus, HighsVarType, MatrixFormat, ObjSense
 from highspy import _Highs as Solver  # type: ignore[attr-defined]  # the bare solver (Highs() prints a banner)
 
 from balancer.credit.schedule import Warm
@@ -82,21 +82,16 @@ class Program:
         (absolute) of its optimum."""
         rows, cols, vals = (np.concatenate([e[i] for e in self.ent]) for i in range(3))
         order = np.lexsort((rows, cols))
-        lp = HighsLp()
-        lp.num_col_, lp.num_row_ = self.n, self.m
-        lp.col_cost_ = self.costs()
-        lp.col_lower_ = np.zeros(self.n)
-        lp.col_upper_ = self.uppers()
-        lp.row_lower_ = np.concatenate(self.lo)
-        lp.row_upper_ = np.concatenate(self.hi)
-        lp.a_matrix_.format_ = MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.searchsorted(cols[order], np.arange(self.n + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = rows[order].astype(np.int32)
-        lp.a_matrix_.value_ = vals[order].astype(np.float64)
-        if self.integer:
-            kinds = np.full(self.n, HighsVarType.kContinuous)
-            kinds[self.integer] = HighsVarType.kInteger
-            lp.integrality_ = list(kinds)
+        kinds = np.zeros(self.n, dtype=np.int32)  # all continuous: HiGHS reads an LP
+        kinds[self.integer] = int(HighsVarType.kInteger)
+        model = (
+            *(self.n, self.m, len(order), int(MatrixFormat.kColwise), int(ObjSense.kMinimize), 0.0),
+            *(self.costs(), np.zeros(self.n), self.uppers(), np.concatenate(self.lo), np.concatenate(self.hi)),
+            np.searchsorted(cols[order], np.arange(self.n + 1)).astype(np.int32),
+            rows[order].astype(np.int32),
+            np.ascontiguousarray(vals[order], dtype=np.float64),
+            kinds,
+        )
         h = Solver()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
@@ -105,7 +100,7 @@ class Program:
         if self.integer:
             h.setOptionValue("mip_rel_gap", 0.0)
             h.setOptionValue("mip_abs_gap", MIP_GAP)
-        h.passModel(lp)
+        h.passModel(*model)  # arrays as buffers: a HighsLp's vectors would copy them element by element
         shape = (self.n, self.m)
         if warm is not None and warm.basis is not None and warm.shape == shape:
             h.setBasis(warm.basis)
