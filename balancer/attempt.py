@@ -345,8 +345,10 @@ def usage_total(usage: replies.Usage | None) -> int:
     return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
 
 
-def estimate_tokens(view: wire.RequestView, choice: Choice) -> int:
+def estimate_tokens(view: wire.RequestView, choice: Choice | None = None) -> int:
     """Tokens to reserve against TPM before the reply says: the prompt (≈ bytes / 3, erring high for
-    CJK text) plus the completion budget. Settled to the real figure when the reply arrives."""
-    completion = view.max_tokens or (choice.info.max_output if choice.info and choice.info.max_output else 1024)
+    CJK text) plus the completion budget (the candidate's longest answer when the request sets none, else 1024).
+    Settled to the real figure when the reply arrives."""
+    info = choice.info if choice is not None else None
+    completion = view.max_tokens or (info.max_output if info and info.max_output else 1024)
     return view.size_bytes // 3 + min(completion, 4096) * view.n

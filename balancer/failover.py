@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from balancer import http, router
-from balancer.attempt import Caller, Drain, Skip
+from balancer.attempt import Caller, Drain, Skip, estimate_tokens
 from balancer.config import Config
 from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Ledger
@@ -48,7 +48,8 @@ class Engine:
     async def serve(self, job: Job) -> Reply | Stream:
         """The first answer a candidate gives; GatewayError when none can (the last failure, or no capacity)."""
         policy = job.route.failover
-        ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy, self.plan())
+        plan, tokens = self.plan(), estimate_tokens(job.view)
+        ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy, plan, tokens)
         last: Outcome | None = None
         unsupported = False  # a candidate was skipped for a field it cannot honour
         for choice in ordered:

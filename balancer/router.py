@@ -21,6 +21,7 @@ class StrategyContext:
     rng: random.Random
     health: dict[int, Health] = field(default_factory=dict)
     plan: RoutePlan | None = None  # the credit-burn planner's view of this route (cost strategies)
+    tokens: float = 1.0  # the request's tokens (an estimate): what a credit-burn pick weighs
 
 
 Strategy = Callable[[Sequence[Choice], StrategyContext], list[Choice]]
@@ -70,15 +71,15 @@ def cheapest(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
 
 
 def credit_burn(choices: Sequence[Choice], ctx: StrategyContext) -> list[Choice]:
-    """The planner's pick first (drawn so each candidate takes its share of the route's requests this hour:
-    the schedule's grant pacing, free models and paid mix), then every other candidate in the order of what
-    the next token costs now, so one at its limit falls over to the next cheapest."""
+    """The planner's pick first (drawn so each candidate takes its share of the route's tokens this hour, each
+    request weighed by its tokens: the schedule's grant pacing, free models and paid mix), then every other
+    candidate in the order of what the next token costs now, so one at its limit falls over to the next cheapest."""
     plan = ctx.plan
     if plan is None or not plan.rank:
         return cheapest(choices, ctx)
     rank = plan.rank
     ordered = sorted((c for c in choices if c.index in rank), key=lambda c: rank[c.index])
-    pick = plan.next_pick()
+    pick = plan.next_pick(ctx.tokens)
     first = next((c for c in ordered if c.index == pick), None)
     if first is None:  # past the planned shares, or the pick is unhealthy: the cheapest now goes first
         return ordered
@@ -101,9 +102,12 @@ def order(
     rng: random.Random,
     strategy: str | None = None,
     plan: Plan | None = None,
+    tokens: float = 1.0,
 ) -> tuple[list[Choice], float | None]:
-    """Healthy candidates in the order to try, and (when none is healthy) when one may be again."""
-    ctx = StrategyContext(now=now, rng=rng, plan=plan.routes.get(route.name) if plan is not None else None)
+    """Healthy candidates in the order to try, and (when none is healthy) when one may be again. ``tokens``: the
+    request's (an estimate), which a credit-burn pick weighs."""
+    route_plan = plan.routes.get(route.name) if plan is not None else None
+    ctx = StrategyContext(now=now, rng=rng, plan=route_plan, tokens=tokens)
     healthy: list[Choice] = []
     soonest: float | None = None
     for c in route.choices:

@@ -254,7 +254,7 @@ class _Run:
     ) -> float:
         """One simulated request (it stands for many small ones): what does not fit a provider's capacity falls
         over to the next candidate in the strategy's order. Returns the tokens no candidate took."""
-        ctx = router.StrategyContext(now=at, rng=self.rng, plan=self.plans.get(route.name))
+        ctx = router.StrategyContext(now=at, rng=self.rng, plan=self.plans.get(route.name), tokens=tokens)
         share = self.trace.input_share.get(route.name, INPUT_SHARE)
         left = tokens
         for c in self.fn(healthy, ctx):

@@ -27,21 +27,24 @@ class RoutePlan:
     rank: Mapping[int, int] = field(default_factory=dict)  # the order for the rest (capped ones absent)
     credit: dict[int, float] = field(default_factory=dict)  # each pick's round-robin credit (continued; mutable)
 
-    def next_pick(self) -> int | None:
-        """The next pick by smooth weighted round robin: each candidate, and "past the shares", gains its share
-        in credit, the one with the most (the first of equals) is picked and pays 1. After any n picks each has
-        had its share of them within 1, and the credits carry over to the next plan (``Plan.continuing``), so a
-        re-plan that moves the shares neither restarts nor skips anyone's turn."""
-        credit, best, top, prev = self.credit, PAST, -1.0e18, 0.0
+    def next_pick(self, tokens: float = 1.0) -> int | None:
+        """The next pick, for a request of ``tokens`` (an estimate), by smooth weighted round robin over tokens:
+        each candidate, and "past the shares", gains its share of ``tokens`` in credit, the one with the most (the
+        first of equals) is picked and pays ``tokens``. After any requests each has had its share of their tokens
+        within the largest one's (the shares are the plan's tokens, so a pick is weighed by its request's: by
+        count, requests of unlike sizes would give a candidate its share of requests and any share of tokens).
+        The credits carry over to the next plan (``Plan.continuing``), so a re-plan that moves the shares
+        neither restarts nor skips anyone's turn."""
+        credit, best, top, prev, w = self.credit, PAST, -1.0e300, 0.0, max(tokens, 1.0)
         for cum, i in zip(self.shares, self.share_to, strict=True):
-            c = credit[i] = credit.get(i, 0.0) + cum - prev
+            c = credit[i] = credit.get(i, 0.0) + (cum - prev) * w
             prev = cum
             if c > top:
                 best, top = i, c
-        c = credit[PAST] = credit.get(PAST, 0.0) + 1.0 - prev
+        c = credit[PAST] = credit.get(PAST, 0.0) + (1.0 - prev) * w
         if c > top:
             best = PAST
-        credit[best] -= 1.0
+        credit[best] -= w
         return None if best == PAST else best
 
 
