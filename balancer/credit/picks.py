@@ -1,4 +1,4 @@
-"""The current hour read off the schedule: per route, the share of requests each candidate takes and the order
+"""The current hour read off the schedule: per route, the share of tokens each candidate takes and the order
 for what the shares do not place (step 3 of :mod:`balancer.credit.planner`).
 
 The cheap picks are drawn a little more than planned (OVERSUBSCRIBE), so a quiet hour takes its dip from the

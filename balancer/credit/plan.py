@@ -20,7 +20,7 @@ Lineup = tuple[tuple[str, str], ...]  # a route's candidates as (provider, model
 class RoutePlan:
     """What the strategies read for one route: precomputed, so ordering costs microseconds."""
 
-    shares: tuple[float, ...] = ()  # cumulative shares of the route's requests; shares[i] pairs with share_to[i]
+    shares: tuple[float, ...] = ()  # cumulative shares of the route's tokens; shares[i] pairs with share_to[i]
     share_to: tuple[int, ...] = ()  # choice indices
     price: Mapping[int, float] = field(default_factory=dict)  # effective µ¥/token; 0 while a grant covers it
     capped: frozenset[int] = frozenset()  # over a paid spend cap and no grant covers them

@@ -11,7 +11,7 @@ Off the hot path (every ``planning.replan_s``, from a ledger snapshot):
 2. Solve the schedule (:mod:`balancer.credit.lp`, loaded here only): the cheapest way, on average over the
    demand paths, to serve the forecast within every provider's capacity, grants spent only inside their
    windows and up to what is left of them, unserved demand at its price.
-3. Read the current hour off it (:mod:`balancer.credit.picks`): per route, the share of requests each
+3. Read the current hour off it (:mod:`balancer.credit.picks`): per route, the share of tokens each
    candidate should take (grant, free and paid alike; the cheap ones drawn a little more than planned, so a
    quiet hour takes its dip from the dearest, unless another route is planned on their provider for something
    other than the same left-over pack; a free model or left-over pack on a provider nothing else counts on
