@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import random
 from collections import Counter
@@ -16,7 +15,7 @@ from balancer.config import Limits
 from balancer.config_failover import Breaker
 from balancer.credit.plan import Plan, RoutePlan
 from balancer.state.memory import MemoryStore
-from tests.balancer.credit.planning import T0, charge, credit_config, plan_now, setup
+from tests.balancer.credit.planning import T0, book_chat_forecast, credit_config, ds_b_pack, plan_now, setup
 from tests.conftest import GatewayHandle
 
 
@@ -199,20 +198,8 @@ async def test_credit_burn_through_the_gateway_gives_a_grant_its_share_of_tokens
     document: the 100M pack the plan gives 75% of the route's tokens (its provider can take 60% of the forecast,
     drawn 1.25x) serves 75% of the tokens the emulator counts, within about one document. Picks weighed by count
     gave it 75% of the requests and, the cycle's phase deciding, half the tokens here (99% in the test above)."""
-    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
-
-    def edit(c: dict[str, Any]) -> None:
-        c["routes"]["chat"]["strategy"] = "credit-burn"
-        c["providers"]["ds-b"]["limits"] = {"tpm": 100_000}
-        c["providers"]["ds-b"]["account"] = {
-            "grants": [{"name": "pack", "tokens": 10**8, "models": ["deepseek-chat"], "expires": expires}]
-        }
-
-    gw: GatewayHandle = await make_gateway(edit)
-    now = gw.clock()
-    for h in range(1, 49):  # the forecast: 10M tokens/hour on the route (booked where no grant applies)
-        gw.gw.ledger.book(charge("qwen", "qwen-plus", 10_000_000), now - 3600 * h)
-    gw.gw.ledger.book(charge("qwen", "qwen-plus", round(10_000_000 * (now / 3600 % 1.0))), now)  # this hour so far
+    gw: GatewayHandle = await make_gateway(ds_b_pack(10**8))
+    book_chat_forecast(gw.gw.ledger, gw.clock())  # the forecast: 10M tokens/hour on the route
     await gw.gw.replan()
     assert gw.gw.plan is not None and gw.gw.plan.routes["chat"].shares[0] == pytest.approx(0.75, abs=0.01)
     before = await emulator.stats()

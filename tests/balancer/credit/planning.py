@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from balancer import config as config_mod
@@ -112,3 +112,25 @@ def done(coro: Coroutine[Any, Any, T]) -> T:
 
 def charge(provider: str, model: str, tokens: int) -> Charge:
     return Charge(provider, model, "chat", tokens, 0)
+
+
+def ds_b_pack(tokens: int) -> Callable[[dict[str, Any]], None]:
+    """A gateway config edit: the chat route on credit-burn, and a ``tokens`` DeepSeek pack expiring in 3 days on
+    ds-b (its TPM 100k: 6M tokens an hour)."""
+    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
+
+    def edit(c: dict[str, Any]) -> None:
+        c["routes"]["chat"]["strategy"] = "credit-burn"
+        c["providers"]["ds-b"]["limits"] = {"tpm": 100_000}
+        c["providers"]["ds-b"]["account"] = {
+            "grants": [{"name": "pack", "tokens": tokens, "models": ["deepseek-chat"], "expires": expires}]
+        }
+
+    return edit
+
+
+def book_chat_forecast(ledger: Any, now: float, per_hour: int = 10_000_000) -> None:
+    """Two days of chat traffic at ``per_hour`` and this hour's so far, booked where no grant applies (qwen)."""
+    for h in range(1, 49):
+        ledger.book(charge("qwen", "qwen-plus", per_hour), now - 3600 * h)
+    ledger.book(charge("qwen", "qwen-plus", round(per_hour * (now / 3600 % 1.0))), now)

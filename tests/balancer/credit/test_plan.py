@@ -22,9 +22,11 @@ from balancer.credit.pricing import MICRO, Grant
 from balancer.credit.report import report
 from tests.balancer.credit.planning import (
     T0,
+    book_chat_forecast,
     charge,
     credit_config,
     done,
+    ds_b_pack,
     plan_now,
     setup,
     spark_voucher_and_pack,
@@ -448,20 +450,8 @@ async def test_credit_burn_end_to_end_follows_the_plan(
     quiet route: one request per re-plan), each plan's picks going on where the last one's left off; a 10,000M
     pack it can never finish (left over: a token it does not take is lost to it) gets every pick, the paid ones
     only what its limit leaves. The ledger books exactly what the emulator served."""
-    expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
-
-    def edit(c: dict[str, Any]) -> None:
-        c["routes"]["chat"]["strategy"] = "credit-burn"
-        c["providers"]["ds-b"]["limits"] = {"tpm": 100_000}  # 6M tokens/hour
-        c["providers"]["ds-b"]["account"] = {
-            "grants": [{"name": "pack", "tokens": tokens, "models": ["deepseek-chat"], "expires": expires}]
-        }
-
-    gw: GatewayHandle = await make_gateway(edit)
-    now = gw.clock()
-    for h in range(1, 49):  # the forecast: 10M tokens/hour on the route (booked where no grant applies)
-        gw.gw.ledger.book(charge("qwen", "qwen-plus", 10_000_000), now - 3600 * h)
-    gw.gw.ledger.book(charge("qwen", "qwen-plus", round(10_000_000 * (now / 3600 % 1.0))), now)  # this hour so far
+    gw: GatewayHandle = await make_gateway(ds_b_pack(tokens))
+    book_chat_forecast(gw.gw.ledger, gw.clock())  # the forecast: 10M tokens/hour on the route
     await gw.gw.replan()
     assert gw.gw.plan is not None
     route = gw.gw.plan.routes["chat"]
