@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 
-from balancer import http, replies, shapes, upstream, wire
+from balancer import http, replies, shapes, upstream
 from balancer.config import Config
 from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Charge, Ledger
@@ -87,7 +87,7 @@ class Caller:
         except shaping.Unsupported as e:
             job.add(choice, f"skipped:unsupported:{e.param}")
             return Skip(unsupported=e)
-        tokens = estimate_tokens(job.view, choice)
+        tokens = estimate_tokens(job, choice)
         adm = await self.store.admit(
             choice.provider_name, choice.model, choice.provider.limits, tokens, self.cfg.breaker, self.clock()
         )
@@ -345,10 +345,13 @@ def usage_total(usage: replies.Usage | None) -> int:
     return usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
 
 
-def estimate_tokens(view: wire.RequestView, choice: Choice | None = None) -> int:
+def estimate_tokens(job: Job, choice: Choice | None = None) -> int:
     """Tokens to reserve against TPM before the reply says: the prompt (≈ bytes / 3, erring high for
-    CJK text) plus the completion budget (the candidate's longest answer when the request sets none, else 1024).
-    Settled to the real figure when the reply arrives."""
+    CJK text) plus, for a chat route, the completion budget (the candidate's longest answer when the request
+    sets none, else 1024; an embedding has no completion). Settled to the real figure when the reply arrives."""
+    view = job.view
+    if job.route.kind != "chat":
+        return view.size_bytes // 3
     info = choice.info if choice is not None else None
     completion = view.max_tokens or (info.max_output if info and info.max_output else 1024)
     return view.size_bytes // 3 + min(completion, 4096) * view.n

@@ -48,7 +48,7 @@ class Engine:
     async def serve(self, job: Job) -> Reply | Stream:
         """The first answer a candidate gives; GatewayError when none can (the last failure, or no capacity)."""
         policy = job.route.failover
-        plan, tokens = self.plan(), estimate_tokens(job.view)
+        plan, tokens = self.plan(), estimate_tokens(job)
         ordered, soonest = router.order(job.route, self.store, self.clock(), self.rng, job.strategy, plan, tokens)
         last: Outcome | None = None
         unsupported = False  # a candidate was skipped for a field it cannot honour
