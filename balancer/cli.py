@@ -97,7 +97,11 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
     app = emulator.make_app(emulator.Emulator(chunk_delay_ms=chunk_delay_ms))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    try:
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen on {host}:{port} for the emulator: {e.strerror}") from None
     return runner
 
 

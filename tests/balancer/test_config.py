@@ -188,3 +188,19 @@ def test_serve_reports_a_busy_port(tmp_path: Path) -> None:
         out = run_cli("serve", "--config", str(f))
     assert out.returncode == 2 and "cannot listen on 127.0.0.1" in out.stderr
     assert "Traceback" not in out.stderr and "Unclosed" not in out.stderr
+
+
+@pytest.mark.parametrize("command", ["emulate", "demo"])
+def test_the_emulator_reports_a_busy_port(command: str) -> None:
+    """`balancer emulate` on a port in use, and `balancer demo` whose emulator's port (--port + 1) is in use, exit
+    2 naming the port and the emulator, no traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        out = run_cli(command, "--port", str(taken if command == "emulate" else taken - 1))
+    assert out.returncode == 2, out.stderr
+    assert f"cannot listen on 127.0.0.1:{taken} for the emulator" in out.stderr
+    assert "Traceback" not in out.stderr and "Unclosed" not in out.stderr

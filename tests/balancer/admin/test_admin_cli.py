@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -73,10 +74,24 @@ def _read_banner(proc: subprocess.Popen[str]) -> str:
     return "".join(lines)
 
 
+def free_pair() -> int:
+    """A port free now whose next one is free too (the demo's emulator takes it): a port picked alone may have its
+    neighbour held by any socket on a busy machine."""
+    while True:
+        port = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def test_demo_prints_the_admin_key_and_the_dashboard() -> None:
     """`balancer demo` prints the client key, an admin key and the dashboard's URL; the dashboard is served there
     and the admin key opens the admin API (`balancer admin providers` lists the demo's providers)."""
-    port = free_port()  # the emulator takes port + 1
+    port = free_pair()  # the emulator takes port + 1
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "balancer", "demo", "--port", str(port)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
