@@ -47,17 +47,23 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+async def _listen(site: web.TCPSite, runner: web.AppRunner, where: str) -> None:
+    """Start ``site``; a port it cannot take (in use, not allowed) is a StartupError naming ``where``, not a
+    traceback."""
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen on {where}: {e.strerror}") from None
+
+
 async def _serve(cfg: config_mod.Config, config_path: str | None, port: int | None, worker: bool = False) -> None:
     app = make_app(cfg)
     runner = make_runner(app)
     await runner.setup()
     host, port = cfg.server.host, port or cfg.server.port
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True, reuse_port=worker or None)
-    try:
-        await site.start()
-    except OSError as e:
-        await runner.cleanup()
-        raise StartupError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    await _listen(site, runner, f"{host}:{port}")
     _tune_gc()
     stop = asyncio.Event()
     lifecycle.handle_signals(app, config_path, stop)
@@ -97,11 +103,7 @@ async def _emulate(host: str, port: int, chunk_delay_ms: float) -> web.AppRunner
     app = emulator.make_app(emulator.Emulator(chunk_delay_ms=chunk_delay_ms))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
-    except OSError as e:
-        await runner.cleanup()
-        raise StartupError(f"cannot listen on {host}:{port} for the emulator: {e.strerror}") from None
+    await _listen(web.TCPSite(runner, host, port, reuse_address=True), runner, f"{host}:{port} for the emulator")
     return runner
 
 
