@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import openai
+
 from tests.conftest import EmulatorHandle, GatewayFactory, GatewayHandle
 
 
@@ -30,3 +32,26 @@ async def test_embeddings_in_flight_together_reserve_their_input_alone(
     refused = [r for r in replies if isinstance(r, BaseException)]
     assert not refused, (len(refused), refused[:1])
     assert all(len(r.data) == 1 for r in replies if not isinstance(r, BaseException))
+
+
+async def test_chat_requests_in_flight_together_reserve_their_answers_budget(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle
+) -> None:
+    """A chat request still reserves its answer's budget: two short questions asking up to 1,600 tokens each, in
+    flight together on an account of 3,000 tokens a minute (route ``solo``, one candidate), are one served and one
+    refused (503), though their prompts are a few tokens: together they could take 3,200 and more."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["providers"]["ds-a"]["limits"] = {"tpm": 3_000}
+
+    gw: GatewayHandle = await make_gateway(edit)
+    await emulator.fault("deepseek.a", "ok", latency_ms=600)  # the second asks while the first is held
+    client = gw.client()
+    ask = [{"role": "user", "content": "你好！"}]
+    replies = await asyncio.gather(
+        *(client.chat.completions.create(model="solo", messages=ask, max_tokens=1_600) for _ in range(2)),
+        return_exceptions=True,
+    )
+    refused = [r for r in replies if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], openai.InternalServerError), replies
+    assert refused[0].status_code == 503
