@@ -3,10 +3,11 @@ for what the shares do not place (step 3 of :mod:`balancer.credit.planner`).
 
 The cheap picks are drawn a little more than planned (OVERSUBSCRIBE), so a quiet hour takes its dip from the
 dearest, unless another route is planned on their provider for something other than the same left-over pack; a
-free model or left-over pack on a provider nothing else counts on takes the dearest paid one's draw too. Past the
-shares, candidates go by what the next token costs now: a candidate's price, or the value of the grant it would
-spend, plus the value of its provider's capacity this hour (the LP's duals); among equals, a provider no other
-route is planned on first.
+free model or left-over pack on a provider nothing else counts on takes the dearest paid one's draw
+too. Where grants alone are planned, the one worth keeping on a provider with room takes the dip
+(:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price, or the
+value of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals); among
+equals, a provider no other route is planned on first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from balancer.credit.schedule import Offer, Problem, Schedule
 
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
 LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
+WORTHLESS = 1e-3  # CNY per Mtok under which a grant's token is worth no money to keep (lp.BONUS is 1-2e-4)
 
 
 def carriers(
@@ -73,7 +75,7 @@ def route_plan(
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
     fixed = _fixed(route, cands, sched, paying, shared)
     perishable = _perishable(route, cands, sched, paying, planned, shared)
-    cum, to = _shares(planned, price, {i for i, p in price.items() if p == 0.0}, fixed, perishable)
+    cum, to = _shares(planned, price, _tiers(route, cands, sched, paying, price), fixed, perishable)
     marginal = _marginal(route, cands, sched, paying)
     # Ties go to the candidate a grant pays for (it is spent now rather than later; before a free model too:
     # a token the grant does not take now may be lost to it), then to one whose provider no other route is
@@ -112,7 +114,9 @@ def _fixed(
     out = set()
     for c in cands:
         g = paying.get((route, c.index))
-        if c.provider in shared and not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
+        if c.provider not in shared:
+            continue
+        if not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
             out.add(c.index)
     return out
 
@@ -132,6 +136,32 @@ def _perishable(
     ok |= {c.index for c in cands if _left_over(paying.get((route, c.index)), sched)}
     bad = {c.provider for c in cands if c.provider in shared or (planned[c.index] > 0 and c.index not in ok)}
     return {c.index for c in cands if c.index in ok and c.provider not in bad}
+
+
+def _tiers(
+    route: str,
+    cands: Sequence[Offer],
+    sched: Schedule,
+    paying: Mapping[tuple[str, int], PlannedGrant],
+    price: Mapping[int, float],
+) -> dict[int, int]:
+    """The boosted picks (price 0 now) by how little a token they do not take this hour is worth later, which is
+    the order their over-draw is given in when the shares cannot all have it: 0, a grant whose next unit is worth
+    nothing to keep (left over, token or money: worth at most the early-spending tie-break; its tokens not taken
+    now are lost to it) or whose provider's capacity the plan values this hour (the capacity, not the grant, is
+    what is short); 1, a free model; 2, a grant worth keeping on a provider with room: what it does not take now
+    it can take later, so in an hour below the forecast it takes the dip before a free model does."""
+    out = {}
+    for c in cands:
+        if price[c.index] != 0.0:
+            continue
+        g = paying.get((route, c.index))
+        if g is None:
+            out[c.index] = 1
+        else:
+            keep = sched.lam.get(g.key, 0.0) * g.grant.per_token(c.price)
+            out[c.index] = 0 if keep < WORTHLESS or sched.mu.get(c.provider, 0.0) > 0 else 2
+    return out
 
 
 def _marginal(
@@ -156,7 +186,7 @@ def _marginal(
 def _shares(
     planned: Mapping[int, float],
     price: Mapping[int, float],
-    boost: set[int],
+    boost: Mapping[int, int] | Container[int],
     fixed: Container[int] = (),
     perishable: Container[int] = (),
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
@@ -164,8 +194,10 @@ def _shares(
 
     In an hour that runs below the forecast the cheap candidates should still get their planned tokens and
     the dearest take the dip, so: the ``boost`` ones (what a grant pays for, free models) are drawn up to
-    OVERSUBSCRIBE times their share, then the cheaper paid ones up to as much out of what is left, and the
-    dearest paid one gets the rest. A provider's limit cuts any excess, which falls over in the plan's order.
+    OVERSUBSCRIBE times their share, tier by tier where ``boost`` maps them to tiers (:func:`_tiers`: a later
+    tier gets what the earlier ones leave, so where grants alone are planned the one worth keeping takes the
+    dip), then the cheaper paid ones up to as much out of what is left, and the dearest paid one gets the rest.
+    A provider's limit cuts any excess, which falls over in the plan's order.
     The ``fixed`` ones (a provider another route is planned on) are drawn at their share only: an excess
     there takes capacity the other route's plan counts on, and its requests then fall to dearer candidates.
     The dearest paid one still takes the rest wherever it is (drawing it at its share too measured worse).
@@ -174,29 +206,35 @@ def _shares(
     it: in an hour below the forecast the dearest is not paid for while such capacity is idle. Cheaper paid ones
     keep theirs: their shares are the plan's split of capacity other routes use too, which the order for the
     rest does not keep."""
-    used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], i))
+    tier = boost if isinstance(boost, Mapping) else {i: 0 for i in planned if i in boost}
+    used = sorted((i for i, v in planned.items() if v > 0), key=lambda i: (price[i], tier.get(i, 0), i))
     if not used:
         return (), ()
-    last = used[-1] if used[-1] not in boost else None  # a paid dearest takes the dip; grants never do
+    last = used[-1] if used[-1] not in tier else None  # a paid dearest takes the dip; grants never do
     fix = sum(planned[i] for i in used if i in fixed and i != last)
-    up = sum(planned[i] for i in used if i in boost and i not in fixed)
-    flat = sum(planned[i] for i in used if i not in boost and i not in fixed and i != last)
-    over = min(OVERSUBSCRIBE, (1.0 - fix) / up) if up > 0 else 1.0
-    scale = min(OVERSUBSCRIBE, (1.0 - fix - over * up) / flat) if flat > 0 else 1.0  # grants come first
+    draw, room = _draws({i: planned[i] for i in used if i in tier and i not in fixed}, tier, 1.0 - fix)
+    flat = sum(planned[i] for i in used if i not in tier and i not in fixed and i != last)
+    scale = min(OVERSUBSCRIBE, room / flat) if flat > 0 else 1.0  # grants come first
     per = sum(planned[i] for i in used if i in perishable)  # a subset of boost, never fixed (_perishable)
     extra = 0.0
     if per > 0 and last is not None and last not in fixed:  # a dearest no other route counts on gives its draw
-        extra = max(0.0, 1.0 - fix - over * up - scale * flat) / per
+        extra = max(0.0, room - scale * flat) / per
         used = [i for i in used if i != last]
     cum: list[float] = []
     total = 0.0
-    for i in used:
-        if i == last:  # what is left of the plan
-            total = max(total, fix + up + flat + planned[i])
-        else:
-            total += planned[i] * (
-                1.0 if i in fixed else over + (extra if i in perishable else 0.0) if i in boost else scale
-            )
-        total = min(1.0, total)
+    for i in used:  # the dearest paid one gets what is left of the plan
+        times = 1.0 if i in fixed else draw[tier[i]] + (extra if i in perishable else 0.0) if i in tier else scale
+        total = min(1.0, max(total, sum(planned.values())) if i == last else total + planned[i] * times)
         cum.append(total)
     return tuple(cum), tuple(used)
+
+
+def _draws(planned: Mapping[int, float], tier: Mapping[int, int], room: float) -> tuple[dict[int, float], float]:
+    """Each tier's multiplier of its picks' planned shares, up to OVERSUBSCRIBE out of the ``room`` the tiers
+    before it leave, and the room left after them all."""
+    draw = {}
+    for t in sorted({tier[i] for i in planned}):
+        up = sum(v for i, v in planned.items() if tier[i] == t)
+        draw[t] = min(OVERSUBSCRIBE, room / up)
+        room -= draw[t] * up
+    return draw, room

@@ -227,6 +227,52 @@ def test_a_perishable_pick_takes_the_dearest_paid_picks_draw() -> None:
     assert to == (2, 3, 1) and cum == pytest.approx((0.125, 0.9, 1.0))
 
 
+def test_where_grants_alone_are_planned_the_one_worth_keeping_takes_the_dip() -> None:
+    """Grants and a free model share the whole route (no paid pick to take an hour's dip): the over-draw goes
+    tier by tier. Two left-over vouchers (tier 0, their capacity lost if unused) take 1.25x; the free model
+    (tier 1) what they leave up to 1.25x; the grant worth keeping on a provider with room (tier 2) the rest, so
+    an hour below the forecast is taken out of it. As one tier they were all drawn at their plan (the last in
+    index order squeezed nowhere): a left-over voucher then lost the dip's tokens for good."""
+    from balancer.credit.picks import _shares
+
+    price = dict.fromkeys(range(4), 0.0)
+    planned = {0: 0.24, 1: 0.38, 2: 0.19, 3: 0.19}
+    tiers = {0: 2, 1: 0, 2: 0, 3: 1}
+    cum, to = _shares(planned, price, set(planned))
+    assert to == (0, 1, 2, 3) and cum == pytest.approx((0.24, 0.62, 0.81, 1.0))
+    cum, to = _shares(planned, price, tiers)
+    assert to == (1, 2, 3, 0) and cum == pytest.approx((0.475, 0.7125, 0.95, 1.0))
+    cum, to = _shares({0: 0.5, 1: 0.3}, price, {0: 2, 1: 0})  # the tiers fit at 1.25x: the same as one tier
+    assert to == (1, 0) and cum == pytest.approx((0.375, 1.0))
+    assert _shares({0: 0.5, 1: 0.3}, price, {0, 1})[0] == pytest.approx((0.625, 1.0))
+
+
+def test_a_left_over_voucher_is_drawn_before_one_worth_keeping() -> None:
+    """A ¥1000 MiniMax voucher for a day on 120k tokens an hour (left over: worth nothing to keep) beside a ¥5
+    Hunyuan voucher that lasts five days on a provider with room (worth keeping: DeepSeek is paid once it is
+    gone): grants alone serve the hour (MiniMax 120k, Hunyuan 80k of 200k). MiniMax is drawn 1.25x (75%) and Hunyuan gets the
+    rest (25%), so an hour below the forecast is taken out of the voucher that can be spent later; drawn at
+    their plan (60% / 40%), the dip's tokens were the MiniMax voucher's, lost for good."""
+    grants = {"hy": ("keep", 5.0, "2026-11-15"), "mm": ("lost", 1000.0, "2026-11-11")}
+    raw: dict[str, Any] = {"server": {"insecure_no_auth": True}, "providers": {}}
+    for name, vendor, model, tpm in (("hy", "hunyuan", "hunyuan-lite", 8000), ("mm", "minimax", "abab6.5s", 2000)):
+        grant, amount, expires = grants[name]
+        raw["providers"][name] = {
+            "vendor": vendor,
+            "limits": {"tpm": tpm},
+            "prices": {model: {"input": 1.0, "output": 1.0}},
+            "account": {"grants": [{"name": grant, "amount": amount, "expires": expires}]},
+        }
+    raw["providers"]["ds"] = {"vendor": "deepseek", "prices": {"deepseek-chat": {"input": 2.0, "output": 2.0}}}
+    models = (("hy", "hunyuan-lite"), ("mm", "abab6.5s"), ("ds", "deepseek-chat"))
+    raw["routes"] = {"chat": {"candidates": [{"provider": p, "model": m} for p, m in models]}}
+    plan, snap = plan_now(raw)
+    doc = grants_of(report(plan, snap))
+    assert doc["lost"]["planned_tokens_per_hour"] == 120_000 and doc["keep"]["planned_tokens_per_hour"] == 80_000
+    chat = plan.routes["chat"]
+    assert chat.share_to == (1, 0) and chat.shares == pytest.approx((0.75, 1.0))
+
+
 @pytest.mark.parametrize(
     ("pack_lam", "shared", "drawn"),
     [(None, frozenset(), 1.0), (0.0, frozenset(), 1.0), (0.5, frozenset(), 1.25 * 60 / 110), (None, {"f"}, 0.6)],
