@@ -2,8 +2,8 @@
 for what the shares do not place (step 3 of :mod:`balancer.credit.planner`).
 
 The cheap picks are drawn a little more than planned (OVERSUBSCRIBE), so a quiet hour takes its dip from the
-dearest, unless another route is planned on their provider for something other than the same left-over pack; a
-free model or left-over pack on a provider nothing else counts on takes the dearest paid one's draw
+dearest, unless another route is planned on their provider for something other than the same left-over pack or
+free model; a free model or left-over pack on a provider nothing else counts on takes the dearest paid one's draw
 too. Where grants alone are planned, the one worth keeping on a provider with room takes the dip
 (:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price, or the
 value of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals); among
@@ -27,13 +27,14 @@ WORTHLESS = 1e-3  # CNY per Mtok under which a grant's token is worth no money t
 def carriers(
     pb: Problem, sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
 ) -> dict[str, dict[str, set[str]]]:
-    """Provider -> route -> what the schedule spends on it there in the current hour: "paid", or the key of the
-    grant the vendor debits for it first (in the hour it runs out the next may pay too: ``Problem.payers``)."""
+    """Provider -> route -> what the schedule spends on it there in the current hour: "paid" ("free:<model>" for a
+    free model), or the key of the grant the vendor debits for it first (in the hour it runs out the next may pay
+    too: ``Problem.payers``)."""
     out: dict[str, dict[str, set[str]]] = {}
     for route, cands in pb.routes.items():
         for c in cands:
             paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
-            spends = {"paid"} if paid > 0 else set()
+            spends = ({f"free:{c.model}"} if c.price == 0.0 else {"paid"}) if paid > 0 else set()
             if granted > 0:  # by the grant the vendor debits first (lp lets grants pay now only where there is one)
                 spends.add(paying[route, c.index].key)
             if spends:
@@ -67,8 +68,9 @@ def route_plan(
 ) -> RoutePlan:
     """``shared``: the providers another route is planned on this hour, and what it spends there. Their candidates
     are drawn at their planned share (an excess would take capacity the other route's plan counts on), except a
-    left-over token grant where the others spend only that grant: which route takes it does not matter, and in
-    an hour below the forecast the capacity its share leaves idle is lost to it. They come after an equally
+    left-over token grant where the others spend only that grant, or a free model where they spend only that
+    model: which route takes it does not matter, and in an hour below the forecast the capacity its share leaves
+    idle is lost to it. They come after an equally
     priced one in the order for the rest."""
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
@@ -110,12 +112,15 @@ def _fixed(
     shared: Mapping[str, frozenset[str]],
 ) -> set[int]:
     """The candidates drawn at their planned share only: those on a provider another route is planned on, but
-    for a left-over token grant (:func:`_left_over`) where the others spend nothing but that grant."""
+    for a left-over token grant (:func:`_left_over`) where the others spend nothing but that grant, and a free
+    model where they spend nothing but the same free model."""
     out = set()
     for c in cands:
         g = paying.get((route, c.index))
         if c.provider not in shared:
             continue
+        if g is None and c.price == 0.0 and shared[c.provider] <= {f"free:{c.model}"}:
+            continue  # the others spend only the same free model there: which route takes it does not matter
         if not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
             out.add(c.index)
     return out

@@ -455,6 +455,39 @@ def test_a_left_over_pack_another_route_spends_too_is_drawn_above_its_share() ->
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
 
 
+def shared_free(docs_model: str) -> Plan:
+    """glm (120k tokens an hour) with free glm-4-flash and no grant, chat (200k/h) on it, and docs (40k/h) on
+    ``docs_model`` at glm (glm-4-flash too, or glm-4-plus at ¥0.1/M) before qwen-max."""
+    raw = credit_config()
+    raw["providers"]["glm"]["account"] = {"grants": []}
+    raw["providers"]["glm"]["prices"] = {
+        "glm-4-flash": {"input": 0.0, "output": 0.0},
+        "glm-4-plus": {"input": 0.1, "output": 0.1},
+    }
+    raw["routes"]["chat"]["candidates"][2] = {"provider": "glm", "model": "glm-4-flash"}
+    docs = [{"provider": "glm", "model": docs_model}, {"provider": "qwen", "model": "qwen-max"}]
+    raw["routes"]["docs"] = {"candidates": docs}
+    cfg, _, ledger = setup(raw)
+    with_traffic(ledger, "chat", 200_000, 48, T0)
+    with_traffic(ledger, "docs", 40_000, 48, T0)
+    return make_plan(cfg, books_from_config(cfg), done(ledger.snapshot(T0)), T0)
+
+
+def test_a_free_model_another_route_spends_too_is_drawn_above_its_share() -> None:
+    """Free glm-4-flash planned on two routes (docs 40k, chat the other 80k of glm's 120k an hour): where docs
+    spends on glm only that free model, chat's flash picks are drawn 1.25x their share, as a left-over pack's
+    are (which route takes free capacity does not matter; a share of it left idle in an hour below the forecast
+    is paid for elsewhere); where docs pays for glm-4-plus there, at their share (80k of 200k)."""
+    same = shared_free("glm-4-flash")
+    assert same.routes["docs"].share_to == (0,)
+    chat = same.routes["chat"]
+    assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
+    paid = shared_free("glm-4-plus")
+    assert paid.routes["docs"].share_to == (0,)
+    chat = paid.routes["chat"]
+    assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
+
+
 async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -> None:
     """The gateway's re-plan reads candidate health: one cooling down gets no share of the current hour."""
 
