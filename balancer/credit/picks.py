@@ -70,8 +70,7 @@ def route_plan(
     are drawn at their planned share (an excess would take capacity the other route's plan counts on), except a
     left-over token grant where the others spend only that grant, or a free model where they spend only that
     model: which route takes it does not matter, and in an hour below the forecast the capacity its share leaves
-    idle is lost to it. They come after an equally
-    priced one in the order for the rest."""
+    idle is lost to it. They come after an equally priced one in the order for the rest."""
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
