@@ -231,8 +231,8 @@ def test_where_grants_alone_are_planned_the_one_worth_keeping_takes_the_dip() ->
     """Grants and a free model share the whole route (no paid pick to take an hour's dip): the over-draw goes
     tier by tier. Two left-over vouchers (tier 0, their capacity lost if unused) take 1.25x; the free model
     (tier 1) what they leave up to 1.25x; the grant worth keeping on a provider with room (tier 2) the rest, so
-    an hour below the forecast is taken out of it. As one tier they were all drawn at their plan (the last in
-    index order squeezed nowhere): a left-over voucher then lost the dip's tokens for good."""
+    an hour below the forecast is taken out of it. As one tier they were all drawn at their plan, and a left-over
+    voucher lost its part of the dip's tokens for good."""
     from balancer.credit.picks import _shares
 
     price = dict.fromkeys(range(4), 0.0)
@@ -250,9 +250,9 @@ def test_where_grants_alone_are_planned_the_one_worth_keeping_takes_the_dip() ->
 def test_a_left_over_voucher_is_drawn_before_one_worth_keeping() -> None:
     """A ¥1000 MiniMax voucher for a day on 120k tokens an hour (left over: worth nothing to keep) beside a ¥5
     Hunyuan voucher that lasts five days on a provider with room (worth keeping: DeepSeek is paid once it is
-    gone): grants alone serve the hour (MiniMax 120k, Hunyuan 80k of 200k). MiniMax is drawn 1.25x (75%) and Hunyuan gets the
-    rest (25%), so an hour below the forecast is taken out of the voucher that can be spent later; drawn at
-    their plan (60% / 40%), the dip's tokens were the MiniMax voucher's, lost for good."""
+    gone): grants alone serve the hour (MiniMax 120k, Hunyuan 80k of 200k). MiniMax is drawn 1.25x (75%) and
+    Hunyuan gets the rest (25%), so an hour below the forecast is taken out of the voucher that can be spent
+    later; drawn at their plan (60% / 40%), MiniMax lost its part of the dip's tokens for good."""
     grants = {"hy": ("keep", 5.0, "2026-11-15"), "mm": ("lost", 1000.0, "2026-11-11")}
     raw: dict[str, Any] = {"server": {"insecure_no_auth": True}, "providers": {}}
     for name, vendor, model, tpm in (("hy", "hunyuan", "hunyuan-lite", 8000), ("mm", "minimax", "abab6.5s", 2000)):
