@@ -423,15 +423,18 @@ def test_a_provider_another_route_is_planned_on_is_drawn_at_its_share() -> None:
     assert chat.rank[3] < chat.rank[1]  # qb first in the order for the rest
 
 
-def shared_pack(docs_model: str) -> Plan:
+def shared_glm(docs_model: str, chat_model: str = "glm-4-air") -> Plan:
     """glm (120k tokens an hour) with a 100M glm-4-air pack it cannot finish (left over: worth nothing to the
-    plan), chat (200k/h) on it, and docs (40k/h) on ``docs_model`` at glm (glm-4-plus at ¥0.1/M, else qwen-max)."""
+    plan) and free glm-4-flash, chat (200k/h) on ``chat_model`` there, and docs (40k/h) on ``docs_model`` at glm
+    (glm-4-plus is ¥0.1/M) before qwen-max."""
     raw = credit_config()
     raw["providers"]["glm"]["account"]["grants"][0]["tokens"] = 100_000_000
     raw["providers"]["glm"]["prices"] = {
         "glm-4-air": {"input": 1.0, "output": 1.0},
         "glm-4-plus": {"input": 0.1, "output": 0.1},
+        "glm-4-flash": {"input": 0.0, "output": 0.0},
     }
+    raw["routes"]["chat"]["candidates"][2] = {"provider": "glm", "model": chat_model}
     docs = [{"provider": "glm", "model": docs_model}, {"provider": "qwen", "model": "qwen-max"}]
     raw["routes"]["docs"] = {"candidates": docs}
     cfg, _, ledger = setup(raw)
@@ -445,32 +448,14 @@ def test_a_left_over_pack_another_route_spends_too_is_drawn_above_its_share() ->
     are drawn 1.25x their share (which route takes the pack does not matter, and in an hour below the forecast
     the capacity a share leaves idle is the pack's loss); where docs pays for glm-4-plus there, chat's are drawn at
     their share (80k of 200k), as for any provider another route's plan counts on."""
-    same = shared_pack("glm-4-air")
+    same = shared_glm("glm-4-air")
     assert same.routes["docs"].share_to == (0,) and same.grants[0].waste > 0
     chat = same.routes["chat"]
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
-    paid = shared_pack("glm-4-plus")
+    paid = shared_glm("glm-4-plus")
     assert paid.routes["docs"].share_to == (0,)
     chat = paid.routes["chat"]
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
-
-
-def shared_free(docs_model: str) -> Plan:
-    """glm (120k tokens an hour) with free glm-4-flash and no grant, chat (200k/h) on it, and docs (40k/h) on
-    ``docs_model`` at glm (glm-4-flash too, or glm-4-plus at ¥0.1/M) before qwen-max."""
-    raw = credit_config()
-    raw["providers"]["glm"]["account"] = {"grants": []}
-    raw["providers"]["glm"]["prices"] = {
-        "glm-4-flash": {"input": 0.0, "output": 0.0},
-        "glm-4-plus": {"input": 0.1, "output": 0.1},
-    }
-    raw["routes"]["chat"]["candidates"][2] = {"provider": "glm", "model": "glm-4-flash"}
-    docs = [{"provider": "glm", "model": docs_model}, {"provider": "qwen", "model": "qwen-max"}]
-    raw["routes"]["docs"] = {"candidates": docs}
-    cfg, _, ledger = setup(raw)
-    with_traffic(ledger, "chat", 200_000, 48, T0)
-    with_traffic(ledger, "docs", 40_000, 48, T0)
-    return make_plan(cfg, books_from_config(cfg), done(ledger.snapshot(T0)), T0)
 
 
 def test_a_free_model_another_route_spends_too_is_drawn_above_its_share() -> None:
@@ -478,11 +463,11 @@ def test_a_free_model_another_route_spends_too_is_drawn_above_its_share() -> Non
     spends on glm only that free model, chat's flash picks are drawn 1.25x their share, as a left-over pack's
     are (which route takes free capacity does not matter; a share of it left idle in an hour below the forecast
     is paid for elsewhere); where docs pays for glm-4-plus there, at their share (80k of 200k)."""
-    same = shared_free("glm-4-flash")
+    same = shared_glm("glm-4-flash", "glm-4-flash")
     assert same.routes["docs"].share_to == (0,)
     chat = same.routes["chat"]
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
-    paid = shared_free("glm-4-plus")
+    paid = shared_glm("glm-4-plus", "glm-4-flash")
     assert paid.routes["docs"].share_to == (0,)
     chat = paid.routes["chat"]
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
