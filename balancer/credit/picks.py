@@ -34,7 +34,7 @@ def carriers(
     for route, cands in pb.routes.items():
         for c in cands:
             paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
-            spends = ({f"free:{c.model}"} if c.price == 0.0 else {"paid"}) if paid > 0 else set()
+            spends = ({_free(c)} if c.price == 0.0 else {"paid"}) if paid > 0 else set()
             if granted > 0:  # by the grant the vendor debits first (lp lets grants pay now only where there is one)
                 spends.add(paying[route, c.index].key)
             if spends:
@@ -116,13 +116,15 @@ def _fixed(
     out = set()
     for c in cands:
         g = paying.get((route, c.index))
-        if c.provider not in shared:
-            continue
-        if g is None and c.price == 0.0 and shared[c.provider] <= {f"free:{c.model}"}:
-            continue  # the others spend only the same free model there: which route takes it does not matter
-        if not (g and _left_over(g, sched) and shared[c.provider] <= {g.key}):
+        own = (g.key if _left_over(g, sched) else None) if g else _free(c) if c.price == 0.0 else None
+        if c.provider in shared and not (own and shared[c.provider] <= {own}):  # which route takes it: no matter
             out.add(c.index)
     return out
+
+
+def _free(c: Offer) -> str:
+    """How :func:`carriers` names a free model's use of its provider."""
+    return f"free:{c.model}"
 
 
 def _perishable(
