@@ -2,10 +2,10 @@
 for what the shares do not place (step 3 of :mod:`balancer.credit.planner`).
 
 The cheap picks are drawn a little more than planned (OVERSUBSCRIBE), so a quiet hour takes its dip from the
-dearest, unless another route is planned on their provider for something other than the same left-over pack or
-free model; a free model or left-over pack on a provider nothing else counts on takes the dearest paid one's draw
-too. Where grants alone are planned, the one worth keeping on a provider with room takes the dip
-(:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price, or the
+dearest, unless another route is planned on their provider for something other than capacity lost if unused (a
+free model, a left-over pack); a free model or left-over pack on a provider nothing else counts on takes the
+dearest paid one's draw too. Where grants alone are planned, the one worth keeping on a provider with room takes
+the dip (:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price, or the
 value of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals); among
 equals, a provider no other route is planned on first.
 """
@@ -22,19 +22,20 @@ from balancer.credit.schedule import Offer, Problem, Schedule
 OVERSUBSCRIBE = 1.25  # how much more than planned the cheap picks are drawn (see _shares)
 LEFT_OVER = 1e-6  # CNY per Mtok under which a grant's value (its dual) is nothing: one more unit would be left over
 WORTHLESS = 1e-3  # CNY per Mtok under which a grant's token is worth no money to keep (lp.BONUS is 1-2e-4)
+FREE = "free"  # what carriers names a free model's use of its provider (any free model: capacity at no price)
 
 
 def carriers(
     pb: Problem, sched: Schedule, paying: Mapping[tuple[str, int], PlannedGrant]
 ) -> dict[str, dict[str, set[str]]]:
-    """Provider -> route -> what the schedule spends on it there in the current hour: "paid" ("free:<model>" for a
-    free model), or the key of the grant the vendor debits for it first (in the hour it runs out the next may pay
+    """Provider -> route -> what the schedule spends on it there in the current hour: "paid" (FREE for a free
+    model), or the key of the grant the vendor debits for it first (in the hour it runs out the next may pay
     too: ``Problem.payers``)."""
     out: dict[str, dict[str, set[str]]] = {}
     for route, cands in pb.routes.items():
         for c in cands:
             paid, granted = sched.now.get((route, c.index), (0.0, 0.0))
-            spends = ({_free(c)} if c.price == 0.0 else {"paid"}) if paid > 0 else set()
+            spends = ({FREE} if c.price == 0.0 else {"paid"}) if paid > 0 else set()
             if granted > 0:  # by the grant the vendor debits first (lp lets grants pay now only where there is one)
                 spends.add(paying[route, c.index].key)
             if spends:
@@ -67,10 +68,9 @@ def route_plan(
     shared: Mapping[str, frozenset[str]],
 ) -> RoutePlan:
     """``shared``: the providers another route is planned on this hour, and what it spends there. Their candidates
-    are drawn at their planned share (an excess would take capacity the other route's plan counts on), except a
-    left-over token grant where the others spend only that grant, or a free model where they spend only that
-    model: which route takes it does not matter, and in an hour below the forecast the capacity its share leaves
-    idle is lost to it. They come after an equally priced one in the order for the rest."""
+    are drawn at their planned share (an excess would take capacity the other route's plan counts on), except
+    where the pick and all the others spend there are capacity lost if unused (:func:`_fixed`). They come after
+    an equally priced one in the order for the rest."""
     price = {c.index: 0.0 if (route, c.index) in paying else c.price for c in cands}
     capped = frozenset(c.index for c in cands if not c.paid_ok and price[c.index] > 0)
     planned = {c.index: sum(sched.now.get((route, c.index), (0.0, 0.0))) / demand if demand > 0 else 0.0 for c in cands}
@@ -110,21 +110,18 @@ def _fixed(
     paying: Mapping[tuple[str, int], PlannedGrant],
     shared: Mapping[str, frozenset[str]],
 ) -> set[int]:
-    """The candidates drawn at their planned share only: those on a provider another route is planned on, but
-    for a left-over token grant (:func:`_left_over`) where the others spend nothing but that grant, and a free
-    model where they spend nothing but the same free model."""
+    """The candidates drawn at their planned share only: those on a provider another route is planned on, unless
+    the pick and all the others spend there are capacity lost if not used this hour: a free model (any, FREE) or
+    a token grant worth nothing to keep (:func:`_left_over`). Which route takes such capacity does not matter, and
+    in an hour below a route's forecast the capacity its share leaves idle is lost."""
+    lost = {FREE} | {g.key for g in paying.values() if _left_over(g, sched)}
     out = set()
     for c in cands:
         g = paying.get((route, c.index))
-        own = (g.key if _left_over(g, sched) else None) if g else _free(c) if c.price == 0.0 else None
-        if c.provider in shared and not (own and shared[c.provider] <= {own}):  # which route takes it: no matter
+        own = g.key if g else FREE if c.price == 0.0 else "paid"
+        if c.provider in shared and not (own in lost and shared[c.provider] <= lost):
             out.add(c.index)
     return out
-
-
-def _free(c: Offer) -> str:
-    """How :func:`carriers` names a free model's use of its provider."""
-    return f"free:{c.model}"
 
 
 def _perishable(

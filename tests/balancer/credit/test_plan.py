@@ -473,6 +473,17 @@ def test_a_free_model_another_route_spends_too_is_drawn_above_its_share() -> Non
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(80_000 / 200_000, rel=0.01)
 
 
+def test_capacity_lost_if_unused_of_any_kind_is_drawn_above_its_share() -> None:
+    """Where docs spends on glm only free glm-4-flash and chat only the pack glm cannot finish, both uses are
+    capacity lost if not taken this hour, so chat's pack picks are drawn 1.25x their share as where both spend
+    the same pack or the same free model (a free model and a left-over pack, or two free models, are one kind
+    of thing to the hour: which route takes it does not matter)."""
+    plan = shared_glm("glm-4-flash", "glm-4-air")
+    assert plan.routes["docs"].share_to == (0,) and plan.grants[0].waste > 0
+    chat = plan.routes["chat"]
+    assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
+
+
 async def test_gateway_plans_around_a_cooled_down_candidate(make_gateway: Any) -> None:
     """The gateway's re-plan reads candidate health: one cooling down gets no share of the current hour."""
 
