@@ -5,9 +5,9 @@ The cheap picks are drawn a little more than planned (OVERSUBSCRIBE), so a quiet
 dearest, unless another route is planned on their provider for something other than capacity lost if unused (a
 free model, a left-over pack); a free model or left-over pack on a provider nothing else counts on takes the
 dearest paid one's draw too. Where grants alone are planned, the one worth keeping on a provider with room takes
-the dip (:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price, or the
-value of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals); among
-equals, a provider no other route is planned on first.
+the dip (:func:`_tiers`). Past the shares, candidates go by what the next token costs now: a candidate's price,
+or the value of the grant it would spend, plus the value of its provider's capacity this hour (the LP's duals);
+among equals, a provider no other route is planned on first.
 """
 
 from __future__ import annotations

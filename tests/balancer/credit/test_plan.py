@@ -433,6 +433,7 @@ def shared_glm(docs_model: str, chat_model: str = "glm-4-air") -> Plan:
         "glm-4-air": {"input": 1.0, "output": 1.0},
         "glm-4-plus": {"input": 0.1, "output": 0.1},
         "glm-4-flash": {"input": 0.0, "output": 0.0},
+        "glm-4-flashx": {"input": 0.0, "output": 0.0},
     }
     raw["routes"]["chat"]["candidates"][2] = {"provider": "glm", "model": chat_model}
     docs = [{"provider": "glm", "model": docs_model}, {"provider": "qwen", "model": "qwen-max"}]
@@ -481,6 +482,10 @@ def test_capacity_lost_if_unused_of_any_kind_is_drawn_above_its_share() -> None:
     plan = shared_glm("glm-4-flash", "glm-4-air")
     assert plan.routes["docs"].share_to == (0,) and plan.grants[0].waste > 0
     chat = plan.routes["chat"]
+    assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
+    two = shared_glm("glm-4-flashx", "glm-4-flash")  # docs on one free model, chat on another
+    assert two.routes["docs"].share_to == (0,)
+    chat = two.routes["chat"]
     assert chat.share_to[0] == 2 and chat.shares[0] == pytest.approx(1.25 * 80_000 / 200_000, rel=0.01)
 
 
