@@ -111,17 +111,21 @@ def _fixed(
     shared: Mapping[str, frozenset[str]],
 ) -> set[int]:
     """The candidates drawn at their planned share only: those on a provider another route is planned on, unless
-    the pick and all the others spend there are capacity lost if not used this hour: a free model (any, FREE) or
-    a token grant worth nothing to keep (:func:`_left_over`). Which route takes such capacity does not matter, and
-    in an hour below a route's forecast the capacity its share leaves idle is lost."""
+    the pick and all the others spend there are capacity lost if not used this hour (:func:`_lost`; any free
+    model's use is FREE to :func:`carriers`). Which route takes such capacity does not matter, and in an hour below
+    a route's forecast the capacity its share leaves idle is lost."""
     lost = {FREE} | {g.key for g in paying.values() if _left_over(g, sched)}
-    out = set()
-    for c in cands:
-        g = paying.get((route, c.index))
-        own = g.key if g else FREE if c.price == 0.0 else "paid"
-        if c.provider in shared and not (own in lost and shared[c.provider] <= lost):
-            out.add(c.index)
-    return out
+    return {
+        c.index
+        for c in cands
+        if c.provider in shared and not (_lost(c, paying.get((route, c.index)), sched) and shared[c.provider] <= lost)
+    }
+
+
+def _lost(c: Offer, g: PlannedGrant | None, sched: Schedule) -> bool:
+    """A pick whose capacity this hour is lost if it does not use it: a free model no grant covers, or a token
+    grant worth nothing to keep (:func:`_left_over`)."""
+    return _left_over(g, sched) if g else c.price == 0.0
 
 
 def _perishable(
@@ -132,11 +136,10 @@ def _perishable(
     planned: Mapping[int, float],
     shared: Container[str],
 ) -> set[int]:
-    """The picks whose capacity this hour is lost if they do not use it: a free model or a left-over token grant
-    (:func:`_left_over`) on a provider no other route is planned on, where every pick the route plans is such a
-    one (more drawn there takes nothing another route or a grant of this one counts on)."""
-    ok = {c.index for c in cands if (route, c.index) not in paying and c.price == 0.0}
-    ok |= {c.index for c in cands if _left_over(paying.get((route, c.index)), sched)}
+    """The picks whose capacity this hour is lost if they do not use it (:func:`_lost`) on a provider no other
+    route is planned on, where every pick the route plans is such a one (more drawn there takes nothing another
+    route or a grant of this one counts on)."""
+    ok = {c.index for c in cands if _lost(c, paying.get((route, c.index)), sched)}
     bad = {c.provider for c in cands if c.provider in shared or (planned[c.index] > 0 and c.index not in ok)}
     return {c.index for c in cands if c.index in ok and c.provider not in bad}
 
