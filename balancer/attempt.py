@@ -19,7 +19,7 @@ import structlog
 from balancer import http, replies, shapes, upstream
 from balancer.config import Config
 from balancer.config_failover import ClassPolicy
-from balancer.credit.ledger import Charge, Ledger
+from balancer.credit.ledger import Charge, Cost, Ledger
 from balancer.errors import Failure, Outcome
 from balancer.job import Clock, Job, Reply, Stream
 from balancer.judging import Judge, mapped_chunk
@@ -31,6 +31,8 @@ from balancer.vendors import openai_compat as compat
 from balancer.vendors import shaping
 
 log = structlog.get_logger("balancer.attempt")
+
+Booked = Callable[[str, Choice, Cost], None]  # told every booking: route, candidate, cost (the gateway's plan watch)
 
 
 class Drain:
@@ -62,9 +64,11 @@ class Caller:
     """Runs attempts against candidates; holds what every attempt needs (store, pool, clock, ledger)."""
 
     def __init__(
-        self, cfg: Config, store: StateStore, pool: http.Pool, clock: Clock, ledger: Ledger | None, drain: Drain
-    ) -> None:
+        self, cfg: Config, store: StateStore, pool: http.Pool, clock: Clock, ledger: Ledger | None, drain: Drain,
+        booked: Booked | None = None,
+    ) -> None:  # fmt: skip
         self.cfg = cfg
+        self.booked = booked
         self.drain = drain
         self.store = store
         self.pool = pool
@@ -299,6 +303,8 @@ class Caller:
                 u.cached_tokens, job.usage_estimated, client=job.client,
             )  # fmt: skip
             job.cost = self.ledger.book(charge, self.clock())
+            if self.booked is not None:
+                self.booked(job.route.name, choice, job.cost)
 
     async def consequence(self, choice: Choice, outcome: Outcome, rule: ClassPolicy, max_wait_s: float) -> None:
         """Cool down (or disable) the candidate or its provider as the failure class says; a vendor's

@@ -267,7 +267,7 @@ class Batches:
         for u in usages:
             charge = Charge(record.provider, record.model, record.route, u.prompt_tokens, u.completion_tokens,
                             u.cached_tokens, price_factor=acct.api.price_factor, client=record.client)  # fmt: skip
-            self.gw.ledger.book(charge, now)
+            self.gw.booked(record.route, acct.choice, self.gw.ledger.book(charge, now))
         log.info("batch_booked", batch=gid, provider=record.provider, model=record.model, lines=len(usages))
 
 

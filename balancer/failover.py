@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from balancer import http, router
-from balancer.attempt import Caller, Drain, Skip, estimate_tokens
+from balancer.attempt import Booked, Caller, Drain, Skip, estimate_tokens
 from balancer.config import Config
 from balancer.config_failover import ClassPolicy
 from balancer.credit.ledger import Ledger
@@ -38,8 +38,9 @@ class Engine:
         ledger: Ledger | None = None,
         plan: Callable[[], Plan | None] = lambda: None,
         drain: Drain | None = None,
+        booked: Booked | None = None,
     ) -> None:
-        self.caller = Caller(cfg, store, pool, clock, ledger, drain or Drain())
+        self.caller = Caller(cfg, store, pool, clock, ledger, drain or Drain(), booked)
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()

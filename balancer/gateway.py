@@ -24,13 +24,13 @@ from balancer.clients import Clients
 from balancer.config import Config
 from balancer.credit import planner, report
 from balancer.credit.balances import BalancePoller
-from balancer.credit.ledger import AccountBook, Ledger, MemoryLedger, books_from_config
-from balancer.credit.plan import Lineup, Plan
+from balancer.credit.ledger import AccountBook, Cost, Ledger, MemoryLedger, books_from_config
+from balancer.credit.plan import STALE_GAP_S, Lineup, Plan
 from balancer.credit.schedule import Warm
 from balancer.failover import Engine
 from balancer.job import Clock
 from balancer.replans import Replans
-from balancer.routes import CompiledRoute, compile_routes
+from balancer.routes import Choice, CompiledRoute, compile_routes
 from balancer.state import StateStore, candidate_key
 from balancer.state.clients import MemoryKeyTable
 from balancer.vendors.base import Balance
@@ -60,6 +60,8 @@ class Gateway:
     plan: Plan | None = None  # the credit-burn plan in force (routes it fits), refreshed every planning.replan_s
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
+    stale: asyncio.Event = field(default_factory=asyncio.Event)  # the plan in force is out of date: re-plan now
+    woken_at: float = float("-inf")  # when a booking last set ``stale``
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
     solve_s: float | None = None  # how long the last re-plan took
     replans: Replans = field(default_factory=Replans)  # failed re-plans: logged once, shown in the status
@@ -87,7 +89,15 @@ class Gateway:
         self.ledger.configure(self.books)
         if self.pool is not None:
             self._engine = Engine(
-                cfg, self.store, self.pool, self.clock, self.rng, self.ledger, lambda: self.plan, self.drain
+                cfg,
+                self.store,
+                self.pool,
+                self.clock,
+                self.rng,
+                self.ledger,
+                lambda: self.plan,
+                self.drain,
+                self.booked,
             )
 
     def begin_drain(self) -> None:
@@ -142,9 +152,29 @@ class Gateway:
             await self.replan()
 
     async def replan_forever(self) -> None:
+        """Re-plan every ``planning.replan_s``, and as soon as a booking finds the plan in force stale."""
         while True:
-            await asyncio.sleep(self.cfg.planning.replan_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stale.wait(), self.cfg.planning.replan_s)
+            self.stale.clear()
             await self.replan_quietly()
+
+    def booked(self, route: str, choice: Choice, cost: Cost) -> None:
+        """A request on ``route`` was booked at ``cost``. One that paid on a candidate the plan in force counts a
+        grant for (``RoutePlan.stale_after``: the grant ran out or ended early) wakes the planner's loop, unless
+        the plan was made, or the loop woken, less than ``STALE_GAP_S`` ago (so a re-plan that fails is not
+        retried on every request): a later booking wakes it then."""
+        plan = self.plan
+        if cost.paid <= 0 or plan is None or self.stale.is_set():
+            return
+        rp, now = plan.routes.get(route), self.clock()
+        if rp is None or not rp.stale_after(choice.index, cost.paid):
+            return
+        if now - max(plan.made_at, self.woken_at) < STALE_GAP_S:
+            return
+        log.info("plan_stale", route=route, provider=choice.provider_name, model=choice.model, paid_micro=cost.paid)
+        self.woken_at = now
+        self.stale.set()
 
     async def start(self) -> None:
         await self.store.start()

@@ -3,8 +3,9 @@
 Not on the request path: the bench (``bench/credit_sim.py``) and a replay of a gateway's own logs (``cli``)
 load it. It drives the gateway's own code on a virtual clock: the routes compiled from the config, the
 strategy functions of ``balancer.router.STRATEGIES``, the planner (``make_plan``, re-planned every
-``replan_minutes`` from the ledger and the providers' health, warm-started) and the in-memory ledger that
-prices and books every request (grants in the vendor's debit order).
+``replan_minutes`` from the ledger and the providers' health, warm-started, and before the next request when a
+booking finds the plan stale, as the gateway does) and the in-memory ledger that prices and books every request
+(grants in the vendor's debit order).
 
 Grants, prices and rate limits come from the config; demand, each route's prompt share, outages and price
 changes from the :class:`~balancer.credit.trace.Trace`. Each hour, every route sends ``requests_per_hour``
@@ -34,7 +35,7 @@ from balancer.credit.bound import hourly_books, unserved_price
 from balancer.credit.forecast import BANDS, Forecast, fit_all
 from balancer.credit.horizon import blended
 from balancer.credit.ledger import AccountBook, Charge, MemoryLedger, Row, Snapshot, books_from_config
-from balancer.credit.plan import Plan, RoutePlan
+from balancer.credit.plan import STALE_GAP_S, Plan, RoutePlan
 from balancer.credit.planner import make_plan
 from balancer.credit.pricing import INPUT_SHARE, MICRO
 from balancer.credit.schedule import Warm
@@ -174,6 +175,7 @@ class _Run:
         self.plans: dict[str, RoutePlan] = {}
         self.unserved_at: dict[str, float] = {}
         self.rng, self.warm, self.k = random.Random(seed), Warm(), requests_per_hour
+        self.planned_at, self.stale = -math.inf, False  # the last re-plan; a booking found that plan stale
         self.known = foresight(trace) if strategy == FORESIGHT else None
         first, shaped = int(trace.start // H), trace.expected if strategy == SHAPE else {}
         self.expected = {r: {first + h: float(v) for h, v in enumerate(e)} for r, e in shaped.items()}
@@ -205,6 +207,7 @@ class _Run:
         self.res.replan_ms.append((time.perf_counter() - clock) * 1e3)
         self.res.replans += 1
         self.plans = dict(plan.continuing(self.plans).routes)
+        self.planned_at, self.stale = at, False
 
     def plan(self, snap: Snapshot, at: float, down: frozenset[str], warm: Warm | None = None) -> Plan:
         """The plan the strategy makes at ``at`` from ``snap``: on its own forecasts, or on what it is told;
@@ -232,7 +235,7 @@ class _Run:
         down = self.down(h)
         for i, (name, route) in itertools.product(range(self.k), self._routes()):
             at = now + i * H / self.k
-            if self.strategy in PLANNED and i % every == 0 and name == self.names[0]:
+            if self.strategy in PLANNED and ((i % every == 0 and name == self.names[0]) or self.stale):
                 await self._replan(at, down)
             healthy = [c for c in route.choices if not trace.is_down(c.provider_name, h)]
             left = self._serve(route, healthy, float(trace.demand[name][h]) / self.k, cap, at)
@@ -265,10 +268,18 @@ class _Run:
             left -= take
             self._served(route.name, c, take, at)
             prompt = round(take * share)
-            self.ledger.book(Charge(c.provider_name, c.model, route.name, prompt, round(take) - prompt), at)
+            cost = self.ledger.book(Charge(c.provider_name, c.model, route.name, prompt, round(take) - prompt), at)
+            self._watch(route.name, c.index, cost.paid, at)
             if left <= 0:
                 break
         return max(left, 0.0)
+
+    def _watch(self, route: str, index: int, paid: int, at: float) -> None:
+        """As the gateway's ``booked``: a booking that shows the plan stale has it re-made before the next
+        request (not sooner than ``STALE_GAP_S`` after it was made)."""
+        plan = self.plans.get(route)
+        if plan is not None and plan.stale_after(index, paid) and at - self.planned_at >= STALE_GAP_S:
+            self.stale = True
 
     def _served(self, route: str, c: Choice, tokens: float, at: float) -> None:
         """Tally what a candidate served a route, per hour of the trace (the ledger keeps no route per row)."""

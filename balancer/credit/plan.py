@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from balancer.credit.pricing import Grant
 
 PAST = -1  # "past the planned shares" in the round robin's credits
+STALE_GAP_S = 30.0  # a plan found stale is re-made at once, but not sooner than this after it was made
 
 Period = tuple[float, float, Mapping[str, float]]
 Lineup = tuple[tuple[str, str], ...]  # a route's candidates as (provider, model), in their order: what indices name
@@ -46,6 +47,12 @@ class RoutePlan:
             best = PAST
         credit[best] -= w
         return None if best == PAST else best
+
+    def stale_after(self, index: int, paid: int) -> bool:
+        """Whether a request that paid ``paid`` µ¥ on candidate ``index`` shows this plan out of date: it prices
+        the candidate at 0 (a grant covers it), so a paid booking there means the grant ran out or ended before
+        the plan expected, and until a re-plan its share is paid at list price."""
+        return paid > 0 and self.price.get(index) == 0.0
 
 
 @dataclass(frozen=True, slots=True)

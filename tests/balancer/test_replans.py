@@ -1,6 +1,7 @@
-"""A credit re-plan that fails, as operators meet it: a real gateway on Redis whose grant counter an operator
+"""Credit re-plans as operators meet them. One that fails: a real gateway on Redis whose grant counter an operator
 hand-edited to a non-integer. One log line per distinct failure (no traceback), the status and metrics show it,
-the plan in force keeps routing, and the recovery is logged once."""
+the plan in force keeps routing, and the recovery is logged once. One called early: a grant the plan counts on
+runs out between two periodic re-plans, and the booking that finds it paid has the plan re-made."""
 
 from __future__ import annotations
 
@@ -9,13 +10,29 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 import structlog
 
-from balancer.state import keys
+from balancer import config as config_mod
+from balancer.credit.ledger import Cost
+from balancer.credit.plan import STALE_GAP_S, Plan, RoutePlan
+from balancer.gateway import Gateway
+from balancer.state import StateStore, keys
+from balancer.state.memory import MemoryStore
 from balancer.state.redis import RedisStore
 from tests.balancer.admin.test_admin_api import SOON, call
-from tests.conftest import ADMIN_KEY, CHAT, GatewayFactory, GatewayHandle, auth
+from tests.balancer.credit.planning import book_chat_forecast, ds_b_pack
+from tests.conftest import (
+    ADMIN_KEY,
+    CHAT,
+    Clock,
+    EmulatorHandle,
+    GatewayFactory,
+    GatewayHandle,
+    auth,
+    base_config,
+)
 
 COUNTER = keys.grant_used("qwen", "pack")
 
@@ -85,3 +102,83 @@ async def test_a_failing_replan_is_logged_once_shown_and_cleared(
     assert not [e for e in logs if "exc_info" in e or "exception" in e]
     assert plan["consecutive_failures"] == 0 and plan["made_at"] > good.made_at
     assert (await _metrics(http, gw))["qiao_planner_consecutive_failures"] == 0
+
+
+def _small_pack(cfg: dict[str, Any]) -> None:
+    ds_b_pack(30_000)(cfg)  # chat on credit-burn; ds-b (index 1) holds a 30k-token pack
+    cfg["planning"] = {"replan_s": 3600}  # no periodic re-plan within the test
+
+
+async def _served(emulator: EmulatorHandle, account: str) -> int:
+    return int((await emulator.stats()).get(account, {}).get("total_tokens", 0))
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, backend: str, redis_url: str
+) -> None:
+    """The plan sends all of chat to ds-b while its 30k pack lasts (price 0 there, list price 2 beside qwen's
+    0.8). Requests of ~7k tokens spend it; the one that pays for its rest, on a plan younger than STALE_GAP_S,
+    changes nothing (a plan is not re-made in a storm). Past that age the next paid request on ds-b wakes the
+    planner's loop long before its hour: one ``plan_stale`` line, a plan made now that prices ds-b at list and
+    sends what follows to qwen. Requests paid on qwen after it wake nothing (each is priced as planned)."""
+    store: StateStore | None = RedisStore.from_url(redis_url) if backend == "redis" else None
+    gw = await make_gateway(_small_pack, store=store)
+    book_chat_forecast(gw.gw.ledger, gw.clock(), per_hour=20_000)
+    await gw.gw.replan()
+    first = gw.gw.plan
+    assert first is not None and first.routes["chat"].share_to == (1,) and first.routes["chat"].price[1] == 0.0
+    client, document = gw.client(), "桥梁把两岸连在一起。" * 700  # ~7,000 tokens
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(6):  # 42k tokens asked of a 30k pack: the last two are paid, the plan too young to mind
+            await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": document}])
+        assert await _served(emulator, "deepseek.b") > 30_000 and gw.gw.plan is first
+        assert not gw.gw.stale.is_set()
+        gw.clock.advance(STALE_GAP_S + 1)
+        await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": document}])
+        t0 = time.monotonic()
+        while gw.gw.plan is first:
+            assert time.monotonic() - t0 < 10.0, "no re-plan after the stale booking"
+            await asyncio.sleep(0.02)
+        plan = gw.gw.plan
+        assert plan is not None and plan.made_at == gw.clock() and plan.routes["chat"].price[1] > 0
+        on_ds, on_qwen = await _served(emulator, "deepseek.b"), await _served(emulator, "qwen")
+        gw.clock.advance(STALE_GAP_S + 1)
+        for _ in range(3):
+            await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": document}])
+        assert await _served(emulator, "deepseek.b") == on_ds and await _served(emulator, "qwen") > on_qwen
+        await asyncio.sleep(0.1)  # a wrongly woken loop would have re-planned by now
+    assert gw.gw.plan is plan and not gw.gw.stale.is_set()
+    stale = [e for e in logs if e["event"] == "plan_stale"]
+    assert len(stale) == 1 and stale[0]["provider"] == "ds-b" and stale[0]["paid_micro"] > 0, stale
+
+
+def test_a_stale_plan_wakes_the_planner_at_most_once_per_gap() -> None:
+    """``Gateway.booked`` on a plan that prices ds-b (index 1) at 0: a booking paid there wakes the loop (one
+    ``plan_stale`` line); while the loop's re-plan fails (the plan in force stays), paid bookings within
+    STALE_GAP_S of that wake do not wake it again, and one past it does. A booking paid on a candidate the plan
+    prices at list, or one a grant paid whole, never wakes it."""
+    raw = base_config("http://127.0.0.1:9")  # nothing is sent
+    _small_pack(raw)
+    cfg = config_mod.parse(raw, "test")
+    clock = Clock(1_000_000.0)
+    gw = Gateway(cfg, MemoryStore(), clock)
+    gw.apply(cfg)
+    gw.plan = Plan(made_at=clock(), routes={"chat": RoutePlan(price={0: 2.0, 1: 0.0, 2: 0.8})})
+    ds_a, ds_b, qwen = gw.routes["chat"].choices
+    paid, granted = Cost(paid=500, granted=0), Cost(paid=0, granted=500)
+    with structlog.testing.capture_logs() as logs:
+        clock.advance(STALE_GAP_S + 1)
+        for choice, cost in ((ds_a, paid), (qwen, paid), (ds_b, granted)):
+            gw.booked("chat", choice, cost)
+            assert not gw.stale.is_set()
+        gw.booked("chat", ds_b, paid)
+        assert gw.stale.is_set()
+        gw.stale.clear()  # the loop took it; its re-plan failed
+        clock.advance(STALE_GAP_S - 1)
+        gw.booked("chat", ds_b, paid)
+        assert not gw.stale.is_set()
+        clock.advance(2)
+        gw.booked("chat", ds_b, paid)
+        assert gw.stale.is_set()
+    assert [e["event"] for e in logs].count("plan_stale") == 2

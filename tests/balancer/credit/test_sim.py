@@ -80,6 +80,24 @@ def test_the_planner_is_timed_at_every_replan() -> None:
     assert burn.replan_max_ms is not None and burn.replan_warm_ms is not None and prio.replan_max_ms is None
 
 
+def test_a_grant_spent_between_re_plans_has_the_plan_re_made_at_once() -> None:
+    """The cheap model dearer than the dear one (6 vs 4 µ¥) but for a 140k pack; 100k tokens an hour in 25k
+    requests. ``cheapest`` re-plans hourly: the pack runs out in hour 1's second request, which pays its last
+    10k at list price; that booking has the plan re-made before the next request, so the rest of the hour goes
+    to the dear model (paying 6 µ¥ for 60k tokens until the hour's re-plan was the old behaviour). credit-burn
+    too pays for at most the one request that found the pack spent."""
+    cfg = config(cheap_price=6.0, grants=[{"name": "pack", "tokens": 140_000, "expires": day(0)}])
+    t = trace(100_000, days=1)
+
+    def paid_cheap(res: SimResult) -> int:
+        return sum(r.tokens for r in res.rows if r.provider == "cheap" and r.bucket == "paid")
+
+    cheap = sim(cfg, t, "cheapest")
+    assert paid_cheap(cheap) == 10_000 and cheap.replans == 25
+    assert cheap.paid_cny == pytest.approx((10_000 * 6 + (24 * 100_000 - 150_000) * 4) / 1e6)
+    assert paid_cheap(sim(cfg, t, "credit-burn")) <= 25_000
+
+
 def test_an_unknown_strategy_is_refused() -> None:
     """A strategy name the simulation does not know is an error, not a silent default."""
     with pytest.raises(ValueError, match="unknown strategy"):
