@@ -37,6 +37,8 @@ from balancer.vendors.base import Balance
 
 log = structlog.get_logger("balancer.gateway")
 
+HOUR_EDGE_S = 1.0  # an hour's re-plan runs this long after the hour turns (the plan is then the new hour's)
+
 
 class StartupError(Exception):
     """The gateway refuses to start with this config (the message says why)."""
@@ -152,12 +154,20 @@ class Gateway:
             await self.replan()
 
     async def replan_forever(self) -> None:
-        """Re-plan every ``planning.replan_s``, and as soon as a booking finds the plan in force stale."""
+        """Re-plan every ``planning.replan_s``, when the hour the plan in force holds shares for ends, and as soon
+        as a booking finds that plan stale."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stale.wait(), self.cfg.planning.replan_s)
+                await asyncio.wait_for(self.stale.wait(), self.next_replan_s())
             self.stale.clear()
             await self.replan_quietly()
+
+    def next_replan_s(self) -> float:
+        """Seconds to the next periodic re-plan: ``planning.replan_s``, or less to re-plan just past the end of
+        the plan's hour (a plan whose hour has already ended, its re-plan failing, waits the full period)."""
+        every, plan = self.cfg.planning.replan_s, self.plan
+        left = plan.until + HOUR_EDGE_S - self.clock() if plan is not None else every
+        return left if 0 < left < every else every
 
     def booked(self, route: str, choice: Choice, cost: Cost) -> None:
         """A request on ``route`` was booked at ``cost``. One that paid on a candidate the plan in force counts a

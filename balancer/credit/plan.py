@@ -5,6 +5,7 @@ outlook the plan report shows. No solver here: the request path imports this mod
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from balancer.credit.pricing import Grant
 
 PAST = -1  # "past the planned shares" in the round robin's credits
 STALE_GAP_S = 30.0  # a plan found stale is re-made at once, but not sooner than this after it was made
+HOUR = 3600.0
 
 Period = tuple[float, float, Mapping[str, float]]
 Lineup = tuple[tuple[str, str], ...]  # a route's candidates as (provider, model), in their order: what indices name
@@ -78,6 +80,11 @@ class Plan:
     status: str = ""  # the solver's
     lineups: Mapping[str, Lineup] = field(default_factory=dict)  # route -> the candidates its indices were made for
     capacity_value: Mapping[str, float] = field(default_factory=dict)  # provider -> µ¥ its next token saves now
+
+    @property
+    def until(self) -> float:
+        """The end of the hour the plan was made in: its shares are that hour's (the planner's first slot)."""
+        return (math.floor(self.made_at / HOUR) + 1) * HOUR
 
     def fitted(self, lineups: Mapping[str, Lineup]) -> Plan:
         """This plan without the routes whose candidates are not ``lineups``' now (a reload reordered, added or

@@ -17,7 +17,7 @@ import structlog
 from balancer import config as config_mod
 from balancer.credit.ledger import Cost
 from balancer.credit.plan import STALE_GAP_S, Plan, RoutePlan
-from balancer.gateway import Gateway
+from balancer.gateway import HOUR_EDGE_S, Gateway
 from balancer.state import StateStore, keys
 from balancer.state.memory import MemoryStore
 from balancer.state.redis import RedisStore
@@ -104,6 +104,10 @@ async def test_a_failing_replan_is_logged_once_shown_and_cleared(
     assert (await _metrics(http, gw))["qiao_planner_consecutive_failures"] == 0
 
 
+def _mid_hour() -> float:
+    return (time.time() // 3600) * 3600 + 1800
+
+
 def _small_pack(cfg: dict[str, Any]) -> None:
     ds_b_pack(30_000)(cfg)  # chat on credit-burn; ds-b (index 1) holds a 30k-token pack
     cfg["planning"] = {"replan_s": 3600}  # no periodic re-plan within the test
@@ -123,7 +127,7 @@ async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
     planner's loop long before its hour: one ``plan_stale`` line, a plan made now that prices ds-b at list and
     sends what follows to qwen. Requests paid on qwen after it wake nothing (each is priced as planned)."""
     store: StateStore | None = RedisStore.from_url(redis_url) if backend == "redis" else None
-    gw = await make_gateway(_small_pack, store=store)
+    gw = await make_gateway(_small_pack, store=store, clock=Clock(_mid_hour()))  # no hour's re-plan in the test
     book_chat_forecast(gw.gw.ledger, gw.clock(), per_hour=20_000)
     await gw.gw.replan()
     first = gw.gw.plan
@@ -182,3 +186,21 @@ def test_a_stale_plan_wakes_the_planner_at_most_once_per_gap() -> None:
         gw.booked("chat", ds_b, paid)
         assert gw.stale.is_set()
     assert [e["event"] for e in logs].count("plan_stale") == 2
+
+
+async def test_the_plan_is_re_made_when_its_hour_ends(make_gateway: GatewayFactory) -> None:
+    """A plan's shares are its hour's: with ``replan_s`` an hour, a plan made 2 s before the hour turns is
+    re-made just after it (within HOUR_EDGE_S and the solve), not an hour later; then the loop waits the full
+    period again (no second re-plan in that hour)."""
+    edge = (time.time() // 3600 + 1) * 3600
+    gw = await make_gateway(_small_pack, clock=Clock(edge - 2.0))
+    first = gw.gw.plan
+    assert first is not None and first.until == edge
+    gw.clock.advance(2.0 + HOUR_EDGE_S)  # the loop sleeps ~3 s of real time meanwhile
+    t0 = time.monotonic()
+    while gw.gw.plan is first:
+        assert time.monotonic() - t0 < 15.0, "no re-plan when the plan's hour ended"
+        await asyncio.sleep(0.05)
+    second = gw.gw.plan
+    assert second is not None and second.made_at >= edge and second.until == edge + 3600
+    assert gw.gw.next_replan_s() >= second.until - gw.clock()
