@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from balancer import config as config_mod
 from balancer import router
-from balancer.credit.ledger import Charge, MemoryLedger, Snapshot, books_from_config
+from balancer.credit.ledger import Charge, Ledger, MemoryLedger, Snapshot, books_from_config
 from balancer.credit.plan import Plan
 from balancer.credit.planner import make_plan
 from balancer.routes import CompiledRoute, compile_routes
@@ -129,7 +129,7 @@ def ds_b_pack(tokens: int) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-def book_chat_forecast(ledger: Any, now: float, per_hour: int = 10_000_000) -> None:
+def book_chat_forecast(ledger: Ledger, now: float, per_hour: int = 10_000_000) -> None:
     """Two days of chat traffic at ``per_hour`` and this hour's so far, booked where no grant applies (qwen)."""
     for h in range(1, 49):
         ledger.book(charge("qwen", "qwen-plus", per_hour), now - 3600 * h)
