@@ -171,18 +171,22 @@ class Gateway:
 
     def booked(self, route: str, choice: Choice, cost: Cost) -> None:
         """A request on ``route`` was booked at ``cost``. One that paid on a candidate the plan in force counts a
-        grant for (``RoutePlan.stale_after``: the grant ran out or ended early) wakes the planner's loop, unless
-        the plan was made, or the loop woken, less than ``STALE_GAP_S`` ago (so a re-plan that fails is not
-        retried on every request): a later booking wakes it then."""
+        grant for (``RoutePlan.stale_after``: the grant ran out or ended early) makes that plan stale."""
         plan = self.plan
         if cost.paid <= 0 or plan is None or self.stale.is_set():
             return
-        rp, now = plan.routes.get(route), self.clock()
-        if rp is None or not rp.stale_after(choice.index, cost.paid):
+        rp = plan.routes.get(route)
+        if rp is not None and rp.stale_after(choice.index, cost.paid):
+            self._wake("grant_spent", route=route, provider=choice.provider_name, model=choice.model)
+
+    def _wake(self, reason: str, **about: str) -> None:
+        """The plan in force is out of date: wake the planner's loop, unless that plan was made, or the loop woken,
+        less than ``STALE_GAP_S`` ago (so a re-plan that fails is not retried at every call): a later call wakes
+        it then. Without a plan nothing is stale (the loop's next re-plan reads the ledger as it is)."""
+        plan, now = self.plan, self.clock()
+        if plan is None or self.stale.is_set() or now - max(plan.made_at, self.woken_at) < STALE_GAP_S:
             return
-        if now - max(plan.made_at, self.woken_at) < STALE_GAP_S:
-            return
-        log.info("plan_stale", route=route, provider=choice.provider_name, model=choice.model, paid_micro=cost.paid)
+        log.info("plan_stale", reason=reason, **about)
         self.woken_at = now
         self.stale.set()
 
@@ -207,7 +211,9 @@ class Gateway:
         rate = self.cfg.money.usd_cny if balance.currency == "USD" else 1.0
         granted = None if balance.granted is None else balance.granted * rate
         paid = None if balance.paid is None else balance.paid * rate
-        await self.ledger.reconcile(provider, granted, paid, self.clock())
+        out = await self.ledger.reconcile(provider, granted, paid, self.clock())
+        if out.granted_diff or out.paid_diff:  # what the plan read of the grants or the spend caps was wrong
+            self._wake("ledger_reconciled", provider=provider)
 
     async def close(self) -> None:
         await self.clients.close()

@@ -154,7 +154,7 @@ async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
         await asyncio.sleep(0.1)  # a wrongly woken loop would have re-planned by now
     assert gw.gw.plan is plan and not gw.gw.stale.is_set()
     stale = [e for e in logs if e["event"] == "plan_stale"]
-    assert len(stale) == 1 and stale[0]["provider"] == "ds-b" and stale[0]["paid_micro"] > 0, stale
+    assert len(stale) == 1 and stale[0]["provider"] == "ds-b" and stale[0]["reason"] == "grant_spent", stale
 
 
 def test_a_stale_plan_wakes_the_planner_at_most_once_per_gap() -> None:
