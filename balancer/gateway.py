@@ -187,6 +187,7 @@ class Gateway:
         if plan is None or self.stale.is_set() or now - max(plan.made_at, self.woken_at) < STALE_GAP_S:
             return
         log.info("plan_stale", reason=reason, **about)
+        self.replans.stale[reason] = self.replans.stale.get(reason, 0) + 1
         self.woken_at = now
         self.stale.set()
 

@@ -257,6 +257,14 @@ def _planner(plan: dict[str, Any]) -> Iterator[Metric]:
     for error, n in sorted(plan.get("failures_total", {}).items()):
         failed.add_metric([error], n)
     yield failed
+    stale = CounterMetricFamily(
+        "qiao_planner_stale",
+        "Plans found out of date between periodic re-plans and re-made at once, by reason",
+        labels=["reason"],
+    )
+    for reason, n in sorted(plan.get("stale_total", {}).items()):
+        stale.add_metric([reason], n)
+    yield stale
     yield GaugeMetricFamily(
         "qiao_planner_consecutive_failures",
         "Re-plans failed in a row up to now (0: the last one worked)",

@@ -1,5 +1,6 @@
 """The credit planner's failures, as operators meet them: one log line per distinct failure, a reminder an hour
-while it lasts, one line when a re-plan works again; and the record the status and metrics show.
+while it lasts, one line when a re-plan works again; and the record the status and metrics show, with the count of
+plans found out of date between two periodic re-plans.
 
 A failed re-plan leaves the plan in force (or, with none, the price order) routing; nothing here changes that.
 """
@@ -38,6 +39,7 @@ class Replans:
     failures: int = 0  # consecutive failures
     last_failed_at: float | None = None
     total: dict[str, int] = field(default_factory=dict)  # every failed re-plan since start, by error class
+    stale: dict[str, int] = field(default_factory=dict)  # plans found out of date (re-planned early), by reason
     _logged: tuple[str, str] = ("", "")  # (error class, where) last logged
     _logged_at: float = 0.0
 
@@ -67,4 +69,9 @@ class Replans:
         error = None
         if self.failures:
             error = {"reason": self.reason, "since": self.since, "last_at": self.last_failed_at}
-        return {"error": error, "consecutive_failures": self.failures, "failures_total": dict(self.total)}
+        return {
+            "error": error,
+            "consecutive_failures": self.failures,
+            "failures_total": dict(self.total),
+            "stale_total": dict(self.stale),
+        }

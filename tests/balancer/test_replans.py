@@ -119,13 +119,14 @@ async def _served(emulator: EmulatorHandle, account: str) -> int:
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
-    make_gateway: GatewayFactory, emulator: EmulatorHandle, backend: str, redis_url: str
+    make_gateway: GatewayFactory, emulator: EmulatorHandle, backend: str, redis_url: str, http: aiohttp.ClientSession
 ) -> None:
     """The plan sends all of chat to ds-b while its 30k pack lasts (price 0 there, list price 2 beside qwen's
     0.8). Requests of ~7k tokens spend it; the one that pays for its rest, on a plan younger than STALE_GAP_S,
     changes nothing (a plan is not re-made in a storm). Past that age the next paid request on ds-b wakes the
     planner's loop long before its hour: one ``plan_stale`` line, a plan made now that prices ds-b at list and
-    sends what follows to qwen. Requests paid on qwen after it wake nothing (each is priced as planned)."""
+    sends what follows to qwen, counted in the status and /metrics by reason. Requests paid on qwen after it wake
+    nothing (each is priced as planned)."""
     store: StateStore | None = RedisStore.from_url(redis_url) if backend == "redis" else None
     gw = await make_gateway(_small_pack, store=store, clock=Clock(_mid_hour()))  # no hour's re-plan in the test
     book_chat_forecast(gw.gw.ledger, gw.clock(), per_hour=20_000)
@@ -155,6 +156,8 @@ async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
     assert gw.gw.plan is plan and not gw.gw.stale.is_set()
     stale = [e for e in logs if e["event"] == "plan_stale"]
     assert len(stale) == 1 and stale[0]["provider"] == "ds-b" and stale[0]["reason"] == "grant_spent", stale
+    assert (await _plan_status(http, gw, lambda p: True))["stale_total"] == {"grant_spent": 1}
+    assert (await _metrics(http, gw))['qiao_planner_stale_total{reason="grant_spent"}'] == 1
 
 
 def test_a_stale_plan_wakes_the_planner_at_most_once_per_gap() -> None:
