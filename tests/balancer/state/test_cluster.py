@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from balancer.credit.ledger_redis import book_tokens
+from balancer.credit.plan import STALE_GAP_S
 from balancer.state import keys
 from tests.conftest import ADMIN_KEY, CHAT, CLIENT_KEY, EmulatorHandle, auth, base_config, wait_ready
 from tests.redis_server import RedisServer, free_port
@@ -227,6 +228,41 @@ async def test_every_instance_plans_from_the_whole_cluster(
             break
         await asyncio.sleep(0.1)
     assert min(planned) > 0 and max(planned) <= 1.05 * min(planned), planned
+
+
+async def test_an_instance_re_plans_when_another_spent_the_grant_its_plan_counts_on(
+    start_cluster: Any, emulator: EmulatorHandle, http: aiohttp.ClientSession
+) -> None:
+    """Two instances whose plans (made at start, re-planned hourly) give chat's first place to ds-b's 30k pack.
+    Instance A's documents spend it; B has served nothing. Once its plan is STALE_GAP_S old, B's next requests
+    still go to ds-b, and the one B pays for there (its ledger has A's spending from Redis) has B re-plan at
+    once: within seconds B sends chat to qwen, and its status counts one plan found stale (grant_spent)."""
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["routes"]["chat"]["strategy"] = "credit-burn"
+        cfg["providers"]["ds-b"]["account"] = {
+            "grants": [{"name": "pack", "tokens": 30_000, "models": ["deepseek-chat"], "expires": "2099-01-01"}]
+        }
+        cfg["planning"] = {"replan_s": 3600}
+
+    started = time.monotonic()
+    a, b = (await start_cluster(2, edit)).urls
+    document = {**CHAT, "messages": [{"role": "user", "content": "桥梁把两岸连在一起。" * 700}]}  # ~7k tokens
+    while (await emulator.stats()).get("deepseek.b", {}).get("total_tokens", 0) <= 30_000:
+        status, provider = await post(http, a, document)
+        assert status == 200 and provider == "ds-b", (status, provider)
+    await asyncio.sleep(max(0.0, started + STALE_GAP_S + 1 - time.monotonic()))
+    served = []
+    t0 = time.monotonic()
+    while not served or served[-1] != "qwen":
+        assert time.monotonic() - t0 < 20.0, f"B still sends chat to {served[-10:]}"
+        status, provider = await post(http, b)
+        assert status == 200
+        served.append(provider)
+        await asyncio.sleep(0.1)
+    assert served[0] == "ds-b" and set(served) <= {"ds-b", "qwen"}, served
+    async with http.get(b + "/admin/status", headers=auth(ADMIN_KEY)) as r:
+        assert (await r.json())["plan"]["stale_total"] == {"grant_spent": 1}
 
 
 async def test_sigkill_of_one_instance_does_not_stop_the_others(
