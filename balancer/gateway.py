@@ -59,11 +59,11 @@ class Gateway:
     balances: BalancePoller | None = None
     ledger: Ledger = field(default_factory=MemoryLedger)
     books: dict[str, AccountBook] = field(default_factory=dict)
-    plan: Plan | None = None  # the credit-burn plan in force (routes it fits), refreshed every planning.replan_s
+    plan: Plan | None = None  # the credit-burn plan in force (routes it fits), refreshed by replan_forever
     warm: Warm = field(default_factory=Warm)  # the last solve's basis: the next starts from it
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve at a time: they share the basis
     stale: asyncio.Event = field(default_factory=asyncio.Event)  # the plan in force is out of date: re-plan now
-    woken_at: float = float("-inf")  # when a booking last set ``stale``
+    woken_at: float = float("-inf")  # when ``_wake`` last set ``stale``
     drain: Drain = field(default_factory=Drain)  # shutdown: kept across reloads
     solve_s: float | None = None  # how long the last re-plan took
     replans: Replans = field(default_factory=Replans)  # failed re-plans: logged once, shown in the status

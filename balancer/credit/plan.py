@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from balancer.credit.pricing import Grant
 
 PAST = -1  # "past the planned shares" in the round robin's credits
-STALE_GAP_S = 30.0  # a plan found stale is re-made at once, but not sooner than this after it was made
+STALE_GAP_S = 30.0  # a plan found stale is re-made at once, not sooner than this after it was made or last woken
 HOUR = 3600.0
 
 Period = tuple[float, float, Mapping[str, float]]
