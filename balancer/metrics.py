@@ -162,6 +162,14 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels)
 
 
+def _counts(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    """A counter with one label, a sample per key of ``counts`` (sorted)."""
+    out = CounterMetricFamily(name, doc, labels=[label])
+    for key, n in sorted(counts.items()):
+        out.add_metric([key], n)
+    return out
+
+
 def _providers(st: Status) -> Iterator[Metric]:
     state = _gauge("qiao_provider_state", "1 for the provider's current state", ["provider", "state"])
     available = _gauge("qiao_model_available", "1 when the model takes traffic on the account", ["provider", "model"])
@@ -249,22 +257,14 @@ def _planner(plan: dict[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "qiao_planner_last_run_timestamp_seconds", "When the plan was made", value=plan["made_at"]
         )
-    failed = CounterMetricFamily(
-        "qiao_planner_replan_failures",
-        "Re-plans that failed (the plan in force stayed), by error class",
-        labels=["error"],
-    )
-    for error, n in sorted(plan.get("failures_total", {}).items()):
-        failed.add_metric([error], n)
-    yield failed
-    stale = CounterMetricFamily(
-        "qiao_planner_stale",
-        "Plans found out of date between periodic re-plans and re-made at once, by reason",
-        labels=["reason"],
-    )
-    for reason, n in sorted(plan.get("stale_total", {}).items()):
-        stale.add_metric([reason], n)
-    yield stale
+    yield _counts(
+        "qiao_planner_replan_failures", "Re-plans that failed (the plan in force stayed), by error class",
+        "error", plan.get("failures_total", {}),
+    )  # fmt: skip
+    yield _counts(
+        "qiao_planner_stale", "Plans found out of date between periodic re-plans and re-made at once, by reason",
+        "reason", plan.get("stale_total", {}),
+    )  # fmt: skip
     yield GaugeMetricFamily(
         "qiao_planner_consecutive_failures",
         "Re-plans failed in a row up to now (0: the last one worked)",
