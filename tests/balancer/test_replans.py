@@ -123,10 +123,10 @@ async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
 ) -> None:
     """The plan sends all of chat to ds-b while its 30k pack lasts (price 0 there, list price 2 beside qwen's
     0.8). Requests of ~7k tokens spend it; the one that pays for its rest, on a plan younger than STALE_GAP_S,
-    changes nothing (a plan is not re-made in a storm). Past that age the next paid request on ds-b wakes the
-    planner's loop long before its hour: one ``plan_stale`` line, a plan made now that prices ds-b at list and
-    sends what follows to qwen, counted in the status and /metrics by reason. Requests paid on qwen after it wake
-    nothing (each is priced as planned)."""
+    changes nothing (a plan is not re-made in a storm). Past that age the next paid request on ds-b (a stream
+    from the sync SDK, booked as it ends) wakes the planner's loop long before its hour: one ``plan_stale`` line,
+    a plan made now that prices ds-b at list and sends what follows to qwen, counted in the status and /metrics
+    by reason. Requests paid on qwen after it wake nothing (each is priced as planned)."""
     store: StateStore | None = RedisStore.from_url(redis_url) if backend == "redis" else None
     gw = await make_gateway(_small_pack, store=store, clock=Clock(_mid_hour()))  # no hour's re-plan in the test
     book_chat_forecast(gw.gw.ledger, gw.clock(), per_hour=20_000)
@@ -140,7 +140,15 @@ async def test_a_grant_spent_before_the_plan_expected_has_it_re_made_at_once(
         assert await _served(emulator, "deepseek.b") > 30_000 and gw.gw.plan is first
         assert not gw.gw.stale.is_set()
         gw.clock.advance(STALE_GAP_S + 1)
-        await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": document}])
+        sync = gw.sync_client()
+
+        def stream() -> str:  # the sync SDK, streamed: a stream is booked as it ends
+            chunks = sync.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": document}], stream=True
+            )
+            return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+        assert await asyncio.to_thread(stream)
         t0 = time.monotonic()
         while gw.gw.plan is first:
             assert time.monotonic() - t0 < 10.0, "no re-plan after the stale booking"
